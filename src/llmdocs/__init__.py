@@ -1,0 +1,3 @@
+"""llmdocs: an LLM documentation ecosystem."""
+
+__version__ = "0.1.0"

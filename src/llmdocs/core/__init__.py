@@ -1,0 +1,1 @@
+"""The kernel every service builds on: settings, app factory, auth, storage, events."""

@@ -1,0 +1,112 @@
+"""JWT bearer auth: who is calling and which scopes they hold.
+
+Scopes look like `docs:read`; a trailing `*` grants a whole family (`docs:*`, `*`).
+Services call each other with short-lived tokens whose subject is `service:<name>`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+from fastapi import Request
+
+from llmdocs.core.config import Settings
+from llmdocs.core.errors import Problem
+
+ALGORITHM = "HS256"
+SERVICE_SCOPES = ("*:read", "*:write")
+_BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="llmdocs"'}
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    claims: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_service(self) -> bool:
+        return self.subject.startswith("service:")
+
+    def allows(self, scope: str) -> bool:
+        return any(_grants(held, scope) for held in self.scopes)
+
+
+def _grants(held: str, wanted: str) -> bool:
+    if held == wanted or held == "*":
+        return True
+    held_family, _, held_action = held.partition(":")
+    wanted_family, _, wanted_action = wanted.partition(":")
+    family_ok = held_family in ("*", wanted_family)
+    action_ok = held_action in ("*", wanted_action)
+    return family_ok and action_ok
+
+
+def issue_token(
+    settings: Settings, subject: str, scopes: Iterable[str], ttl_seconds: int | None = None
+) -> str:
+    now = int(time.time())
+    claims = {
+        "sub": subject,
+        "scopes": sorted(set(scopes)),
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "iat": now,
+        "exp": now + (ttl_seconds or settings.token_ttl_seconds),
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, settings.signing_key, algorithm=ALGORITHM)
+
+
+def service_token(settings: Settings, service: str) -> str:
+    return issue_token(settings, f"service:{service}", SERVICE_SCOPES,
+                       settings.service_token_ttl_seconds)
+
+
+def verify_token(settings: Settings, token: str) -> Principal:
+    try:
+        claims = jwt.decode(
+            token,
+            settings.signing_key,
+            algorithms=[ALGORITHM],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={"require": ["sub", "exp", "iss", "aud"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Problem(401, "The access token has expired.", headers=_BEARER_CHALLENGE) from None
+    except jwt.PyJWTError as exc:
+        raise Problem(401, f"The access token is not valid: {exc}.",
+                      headers=_BEARER_CHALLENGE) from None
+    raw = claims.get("scopes", claims.get("scope", []))
+    scopes = raw.split() if isinstance(raw, str) else list(raw)
+    return Principal(subject=str(claims["sub"]), scopes=frozenset(scopes), claims=claims)
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Problem(401, "This endpoint needs an 'Authorization: Bearer <token>' header.",
+                      headers=_BEARER_CHALLENGE)
+    return token.strip()
+
+
+def require(*scopes: str) -> Callable[[Request], Awaitable[Principal]]:
+    """A route dependency: the caller must hold every one of `scopes`."""
+
+    async def dependency(request: Request) -> Principal:
+        settings: Settings = request.app.state.settings
+        principal = verify_token(settings, bearer_token(request))
+        missing = [scope for scope in scopes if not principal.allows(scope)]
+        if missing:
+            raise Problem(403, f"The token lacks the scope(s): {', '.join(missing)}.")
+        request.state.principal = principal
+        return principal
+
+    return dependency

@@ -1,0 +1,112 @@
+"""One settings object for the whole ecosystem, read from `LLMDOCS_*` variables and `.env`."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PORTS: dict[str, int] = {
+    "orchestrator": 5099,
+    "gateway": 5055,
+    "discovery": 5045,
+    "docstore": 5087,
+    "promptstore": 5110,
+    "interpreter": 5120,
+    "logcollector": 5040,
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LLMDOCS_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Path(".llmdocs")
+    database_url: str = ""
+    events_url: str = ""
+    cache_url: str = ""
+    events_stream: str = "llmdocs.events"
+
+    host: str = "127.0.0.1"
+    public_host: str = "127.0.0.1"
+    orchestrator_port: int = DEFAULT_PORTS["orchestrator"]
+    gateway_port: int = DEFAULT_PORTS["gateway"]
+    discovery_port: int = DEFAULT_PORTS["discovery"]
+    docstore_port: int = DEFAULT_PORTS["docstore"]
+    promptstore_port: int = DEFAULT_PORTS["promptstore"]
+    interpreter_port: int = DEFAULT_PORTS["interpreter"]
+    logcollector_port: int = DEFAULT_PORTS["logcollector"]
+    orchestrator_url: str = ""
+    gateway_url: str = ""
+    discovery_url: str = ""
+    docstore_url: str = ""
+    promptstore_url: str = ""
+    interpreter_url: str = ""
+    logcollector_url: str = ""
+
+    jwt_secret: SecretStr | None = None
+    jwt_issuer: str = "llmdocs"
+    jwt_audience: str = "llmdocs"
+    token_ttl_seconds: int = 3600
+    service_token_ttl_seconds: int = 300
+
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+    cache_ttl_seconds: float = 30.0
+    cache_max_entries: int = 10_000
+
+    event_redelivery_seconds: float = 30.0
+    event_max_deliveries: int = 5
+    spool_flush_seconds: float = 2.0
+
+    http_timeout_seconds: float = 10.0
+    http_retries: int = 3
+    health_timeout_seconds: float = 2.0
+
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    otel_exporter: Literal["none", "otlp", "console"] = "none"
+    otel_endpoint: str = ""
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'llmdocs.db'}"
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def port_for(self, service: str) -> int:
+        port: int = getattr(self, f"{service}_port")
+        return port
+
+    def url_for(self, service: str) -> str:
+        """Where a service answers: its configured URL, else the local default port."""
+        url: str = getattr(self, f"{service}_url")
+        return url.rstrip("/") if url else f"http://{self.public_host}:{self.port_for(service)}"
+
+    @cached_property
+    def signing_key(self) -> str:
+        """The JWT secret; embedded mode makes one once and keeps it in the data dir."""
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        path = self.data_dir / "jwt-secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
+
+def get_settings() -> Settings:
+    return Settings()
+
+
+SERVICE_NAMES: tuple[str, ...] = tuple(DEFAULT_PORTS)

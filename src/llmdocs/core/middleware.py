@@ -1,0 +1,92 @@
+"""The request envelope every service shares, as one pure-ASGI middleware: correlation
+id, trace context, metrics and one structured log line per request."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from contextvars import ContextVar
+
+import structlog
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from llmdocs.core import tracing
+from llmdocs.core.metrics import HttpMetrics
+
+CORRELATION_HEADER = "x-correlation-id"
+correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+
+log = structlog.get_logger("llmdocs.http")
+_QUIET_PATHS = frozenset({"/health", "/metrics"})
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _clean(value: str | None) -> str | None:
+    """Accept a caller's id only if it is short and printable: it goes into every log."""
+    if value and len(value) <= 128 and value.isascii() and value.isprintable():
+        return value
+    return None
+
+
+class RequestEnvelopeMiddleware:
+    def __init__(self, app: ASGIApp, service: str, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.service = service
+        self.metrics = metrics
+        self.tracer = trace.get_tracer("llmdocs")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        correlation_id = _clean(headers.get(CORRELATION_HEADER)) or new_correlation_id()
+        scope.setdefault("state", {})["correlation_id"] = correlation_id
+        method = scope["method"]
+        status = 500
+        started = time.perf_counter()
+        token = correlation_id_var.set(correlation_id)
+        ctx_token = otel_context.attach(tracing.extract(headers))
+        structlog.contextvars.bind_contextvars(
+            correlation_id=correlation_id, service=self.service
+        )
+        self.metrics.in_flight.inc()
+        span = self.tracer.start_span(f"{method} {scope['path']}", kind=trace.SpanKind.SERVER)
+        span_token = otel_context.attach(trace.set_span_in_context(span))
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                out = MutableHeaders(scope=message)
+                out[CORRELATION_HEADER] = correlation_id
+                carrier: dict[str, str] = {}
+                tracing.inject(carrier)
+                for key, value in carrier.items():
+                    out[key] = value
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", "<unmatched>")
+            span.update_name(f"{method} {route}")
+            span.set_attribute("http.status_code", status)
+            self.metrics.in_flight.dec()
+            self.metrics.observe(method, route, status, elapsed)
+            if scope["path"] not in _QUIET_PATHS:
+                log.info("request", method=method, path=scope["path"], status=status,
+                         duration_ms=round(elapsed * 1000, 2),
+                         trace_id=tracing.current_trace_id())
+            span.end()
+            otel_context.detach(span_token)
+            structlog.contextvars.unbind_contextvars("correlation_id", "service")
+            otel_context.detach(ctx_token)
+            correlation_id_var.reset(token)
