@@ -1,16 +1,29 @@
-"""The EventBus interface every backend implements."""
+"""The EventBus interface every backend implements, and the one consumer loop
+(`subscribe`) built on its `read`/`ack` so both backends share it."""
 
 from __future__ import annotations
 
 import abc
+import asyncio
+import os
+import socket
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Literal
 
+import structlog
+
 from llmdocs.core.events.envelope import Event
+from llmdocs.core.ids import new_id
+from llmdocs.core.middleware import correlation_id_var
 
 Handler = Callable[[Event], Awaitable[None]]
 StartAt = Literal["earliest", "latest"]
+
+log = structlog.get_logger("llmdocs.events")
+
+READ_RETRY_SECONDS = 1.0  # pause after a failed read, so a down backend is not hammered
 
 
 @dataclass(frozen=True)
@@ -23,11 +36,25 @@ class Delivery:
     attempt: int  # 1 on first delivery, then counts redeliveries
 
 
+def positions_by_group(deliveries: Sequence[Delivery]) -> dict[str, list[str]]:
+    """Acks go per group; one call may carry several groups' deliveries."""
+    groups: dict[str, list[str]] = {}
+    for delivery in deliveries:
+        groups.setdefault(delivery.group, []).append(delivery.position)
+    return groups
+
+
 class Subscription(abc.ABC):
     """A running consumer loop; `stop()` ends it after the batch in hand."""
 
     @abc.abstractmethod
     async def stop(self) -> None: ...
+
+
+def default_consumer_name() -> str:
+    """Unique per process and subscription: a consumer that dies must not be confused
+    with its replacement, or its unacked events would never time out to another."""
+    return f"{socket.gethostname()}-{os.getpid()}-{new_id()[-8:]}"
 
 
 class EventBus(abc.ABC):
@@ -67,7 +94,9 @@ class EventBus(abc.ABC):
     @abc.abstractmethod
     async def dead_letters(
         self, group: str, *, limit: int = 100, stream: str | None = None
-    ) -> list[Delivery]: ...
+    ) -> list[Delivery]:
+        """Events the group gave up on, oldest first; `attempt` is how often each was
+        delivered."""
 
     @abc.abstractmethod
     async def replay(
@@ -79,7 +108,6 @@ class EventBus(abc.ABC):
     async def ping(self) -> float:
         """Round-trip to the backend in milliseconds; raises when unreachable."""
 
-    @abc.abstractmethod
     def subscribe(
         self,
         group: str,
@@ -90,4 +118,78 @@ class EventBus(abc.ABC):
         stream: str | None = None,
     ) -> Subscription:
         """Run `handler` for every event of the group (filtered by type); ack on
-        success, leave unacked on error so it is redelivered."""
+        success, leave unacked on error so it is redelivered. Must be called with a
+        running event loop; the loop runs as a task until `stop()`."""
+        return _ConsumerLoop(self, group, handler, consumer or default_consumer_name(),
+                             frozenset(types) if types is not None else None, stream)
+
+
+class _ConsumerLoop(Subscription):
+    """read → handle each → ack the handled ones, until stopped. Events of types the
+    subscriber does not want are acked unseen, so they do not come back."""
+
+    def __init__(self, bus: EventBus, group: str, handler: Handler, consumer: str,
+                 types: frozenset[str] | None, stream: str | None) -> None:
+        self.bus = bus
+        self.group = group
+        self.handler = handler
+        self.consumer = consumer
+        self.types = types
+        self.stream = stream
+        self._stopping = False
+        self._waiting = False
+        self._task = asyncio.create_task(self._run(), name=f"events:{group}:{consumer}")
+
+    async def stop(self) -> None:
+        """Cancel a read that is waiting for events; let a batch being handled finish
+        and be acked first, so stopping does not cause needless redeliveries."""
+        self._stopping = True
+        if self._waiting:
+            self._task.cancel()
+        with suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _run(self) -> None:
+        log.info("subscription started", group=self.group, consumer=self.consumer)
+        while not self._stopping:
+            self._waiting = True
+            try:
+                deliveries = await self._read()
+            finally:
+                self._waiting = False
+            handled = [d for d in deliveries if await self._handle(d)]
+            if handled:
+                try:
+                    await self.bus.ack(handled, stream=self.stream)
+                except Exception as exc:  # they will be redelivered: at least once
+                    log.warning("event ack failed", group=self.group, error=repr(exc))
+        log.info("subscription stopped", group=self.group, consumer=self.consumer)
+
+    async def _read(self) -> list[Delivery]:
+        try:
+            return await self.bus.read(self.group, self.consumer, stream=self.stream)
+        except Exception as exc:
+            log.warning("event read failed", group=self.group, error=repr(exc))
+            await asyncio.sleep(READ_RETRY_SECONDS)
+            return []
+
+    async def _handle(self, delivery: Delivery) -> bool:
+        """True when the delivery may be acked. The event's correlation id becomes the
+        current one, so the handler's logs and the events it publishes carry it on."""
+        event = delivery.event
+        if self.types is not None and event.type not in self.types:
+            return True
+        token = correlation_id_var.set(event.correlationid)
+        try:
+            with structlog.contextvars.bound_contextvars(
+                correlation_id=event.correlationid, event_id=event.id, event_type=event.type
+            ):
+                try:
+                    await self.handler(event)
+                except Exception:
+                    log.exception("event handler failed", group=self.group,
+                                  attempt=delivery.attempt)
+                    return False
+                return True
+        finally:
+            correlation_id_var.reset(token)
