@@ -1,0 +1,213 @@
+"""The event bus on SQL tables: the embedded default (SQLite, same file as everything
+else) and a Redis-less option on PostgreSQL.
+
+Claiming is one short transaction per read. On PostgreSQL competing consumers skip each
+other's locked rows (`FOR UPDATE SKIP LOCKED`). On SQLite the transaction's first
+statement is a write, which takes the database write lock up front (what
+`BEGIN IMMEDIATE` would do) and waits for it under `busy_timeout`; claims therefore
+serialise, within a process and across processes sharing the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, exists, func, insert, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from llmdocs.core.config import Settings
+from llmdocs.core.db import Base, Database, utcnow
+from llmdocs.core.events.base import Delivery, StartAt, positions_by_group
+from llmdocs.core.events.envelope import Event
+from llmdocs.core.events.models import DeadLetter, EventRecord, GroupCursor, PendingDelivery
+from llmdocs.core.events.spool import Outgoing, SpoolingEventBus
+
+APPEND_LOCK_ID = 7_411_901  # pg advisory lock: appends commit in position order
+POLL_SECONDS = 0.05  # how often a blocked read looks for events other processes wrote
+
+E, C, P, D = EventRecord, GroupCursor, PendingDelivery, DeadLetter
+
+
+class SqlEventBus(SpoolingEventBus):
+    kind = "sql"
+
+    def __init__(self, database: Database, settings: Settings) -> None:
+        super().__init__(settings)
+        self.database = database
+        self._postgres = database.dialect == "postgresql"
+        self._cursors: set[tuple[str, str]] = set()
+        self._published = asyncio.Event()  # wakes this process's blocked readers at once
+
+    def _insert(self, model: type[Base]) -> postgresql.Insert | sqlite.Insert:
+        return postgresql.insert(model) if self._postgres else sqlite.insert(model)
+
+    async def _append(self, items: Sequence[Outgoing]) -> None:
+        """Insert the batch; an event id already stored (a re-sent spool) is skipped.
+        On PostgreSQL appends take turns, so a position becomes visible only after
+        every smaller one: a reader never moves its cursor past a gap that later fills."""
+        now = utcnow()
+        rows = [{"event_id": item.event.id, "stream": item.stream, "type": item.event.type,
+                 "envelope": item.body, "created_at": now} for item in items]
+        async with self.database.transaction() as session:
+            if self._postgres:
+                await session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                      {"key": APPEND_LOCK_ID})
+            await session.execute(self._insert(EventRecord).on_conflict_do_nothing(), rows)
+        self._published.set()
+        self._published = asyncio.Event()
+
+    async def read(
+        self,
+        group: str,
+        consumer: str,
+        *,
+        count: int = 100,
+        block_ms: int = 1000,
+        stream: str | None = None,
+        start_at: StartAt = "earliest",
+    ) -> list[Delivery]:
+        stream = stream or self.stream
+        await self._ensure_cursor(group, stream, start_at)
+        deadline = time.monotonic() + block_ms / 1000
+        while True:
+            published = self._published
+            deliveries = await self._claim(group, consumer, stream, count)
+            remaining = deadline - time.monotonic()
+            if deliveries or remaining <= 0:
+                return deliveries
+            try:
+                async with asyncio.timeout(min(POLL_SECONDS, remaining)):
+                    await published.wait()
+            except TimeoutError:
+                pass
+
+    async def _ensure_cursor(self, group: str, stream: str, start_at: StartAt) -> None:
+        if (group, stream) in self._cursors:
+            return
+        start: Any = 0
+        if start_at == "latest":
+            start = (select(func.coalesce(func.max(E.position), 0))
+                     .where(E.stream == stream).scalar_subquery())
+        async with self.database.transaction() as session:
+            await session.execute(self._insert(GroupCursor)
+                                  .values(group_name=group, stream=stream, position=start)
+                                  .on_conflict_do_nothing())
+        self._cursors.add((group, stream))
+
+    async def _claim(self, group: str, consumer: str, stream: str,
+                     count: int) -> list[Delivery]:
+        now = utcnow()
+        cutoff = now - timedelta(seconds=self.settings.event_redelivery_seconds)
+        async with self.database.transaction() as session:
+            if not await self._has_work(session, group, stream, cutoff):
+                return []  # a cheap read: idle polling never takes the write lock
+            again = await self._reclaim(session, group, consumer, stream, count, now, cutoff)
+            fresh = []
+            if len(again) < count:
+                fresh = await self._take_new(session, group, consumer, stream,
+                                             count - len(again), now)
+            claimed = again + fresh
+            if not claimed:
+                return []
+            envelopes = dict((await session.execute(
+                select(E.position, E.envelope).where(E.position.in_([p for p, _ in claimed]))
+            )).all())
+        return [Delivery(Event.model_validate_json(envelopes[position]), str(position),
+                         group, attempt) for position, attempt in claimed]
+
+    async def _has_work(self, session: AsyncSession, group: str, stream: str,
+                        cutoff: datetime) -> bool:
+        cursor = (select(C.position).where(C.group_name == group, C.stream == stream)
+                  .scalar_subquery())
+        due = exists().where(P.group_name == group, P.stream == stream,
+                             P.delivered_at < cutoff)
+        new = exists().where(E.stream == stream, E.position > cursor)
+        return bool((await session.execute(select(or_(due, new)))).scalar())
+
+    async def _reclaim(self, session: AsyncSession, group: str, consumer: str, stream: str,
+                       count: int, now: datetime, cutoff: datetime) -> list[tuple[int, int]]:
+        """Take over deliveries whose ack timed out; those delivered `max_deliveries`
+        times already become dead letters instead."""
+        due = (select(P.position)
+               .where(P.group_name == group, P.stream == stream, P.delivered_at < cutoff)
+               .order_by(P.position).limit(count).with_for_update(skip_locked=True))
+        rows = (await session.execute(
+            update(P).where(P.group_name == group, P.position.in_(due))
+            .values(consumer=consumer, delivered_at=now, attempts=P.attempts + 1)
+            .returning(P.position, P.attempts)
+            .execution_options(synchronize_session=False)
+        )).all()
+        limit = self.settings.event_max_deliveries
+        dead = [position for position, attempts in rows if attempts > limit]
+        if dead:
+            await session.execute(insert(DeadLetter), [
+                {"group_name": group, "stream": stream, "position": position,
+                 "consumer": consumer, "attempts": limit, "dead_at": now}
+                for position in sorted(dead)])
+            await session.execute(
+                delete(P).where(P.group_name == group, P.position.in_(dead))
+                .execution_options(synchronize_session=False))
+        return sorted((position, attempts) for position, attempts in rows if attempts <= limit)
+
+    async def _take_new(self, session: AsyncSession, group: str, consumer: str, stream: str,
+                        count: int, now: datetime) -> list[tuple[int, int]]:
+        """Advance the group's cursor over the next events and record them as pending."""
+        where = (C.group_name == group, C.stream == stream)
+        if self._postgres:  # another consumer holding the cursor is taking these now
+            lock: Any = select(C.position).where(*where).with_for_update(skip_locked=True)
+        else:  # a write: the transaction holds SQLite's write lock from here (if not yet)
+            lock = update(C).where(*where).values(position=C.position).returning(C.position)
+        cursor = (await session.execute(lock)).scalar_one_or_none()
+        if cursor is None:
+            return []
+        positions = list((await session.scalars(
+            select(E.position).where(E.stream == stream, E.position > cursor)
+            .order_by(E.position).limit(count)
+        )).all())
+        if positions:
+            await session.execute(insert(PendingDelivery), [
+                {"group_name": group, "position": position, "stream": stream,
+                 "consumer": consumer, "delivered_at": now, "attempts": 1}
+                for position in positions])
+            await session.execute(update(C).where(*where).values(position=positions[-1]))
+        return [(position, 1) for position in positions]
+
+    async def ack(self, deliveries: Sequence[Delivery], stream: str | None = None) -> None:
+        if not deliveries:
+            return
+        async with self.database.transaction() as session:
+            for group, positions in positions_by_group(deliveries).items():
+                await session.execute(
+                    delete(P).where(P.group_name == group,
+                                    P.position.in_([int(p) for p in positions]))
+                    .execution_options(synchronize_session=False))
+
+    async def dead_letters(
+        self, group: str, *, limit: int = 100, stream: str | None = None
+    ) -> list[Delivery]:
+        query = (select(D.position, D.attempts, E.envelope)
+                 .join(E, E.position == D.position)
+                 .where(D.group_name == group, D.stream == (stream or self.stream))
+                 .order_by(D.id).limit(limit))
+        async with self.database.session() as session:
+            rows = (await session.execute(query)).all()
+        return [Delivery(Event.model_validate_json(envelope), str(position), group, attempts)
+                for position, attempts, envelope in rows]
+
+    async def replay(
+        self, after: str | None = None, *, limit: int = 100, stream: str | None = None
+    ) -> list[tuple[str, Event]]:
+        query = (select(E.position, E.envelope)
+                 .where(E.stream == (stream or self.stream), E.position > int(after or 0))
+                 .order_by(E.position).limit(limit))
+        async with self.database.session() as session:
+            rows = (await session.execute(query)).all()
+        return [(str(position), Event.model_validate_json(envelope)) for position, envelope in rows]
+
+    async def ping(self) -> float:
+        return await self.database.ping()
