@@ -18,9 +18,8 @@ import os
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, ClassVar
+from typing import IO, ClassVar, NamedTuple
 
 import structlog
 
@@ -35,9 +34,9 @@ SEND_TIMEOUT_SECONDS = 5.0  # a publish waits at most this long before spooling 
 FLUSH_CHUNK = 1000  # spooled events re-sent per backend round-trip
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """An event on its way to a stream, serialised once for backend and spool alike."""
+class Outgoing(NamedTuple):
+    """An event on its way to a stream, serialised once for backend and spool alike.
+    A tuple because one is made per publish: a frozen dataclass costs twice as much."""
 
     stream: str
     event: Event
@@ -196,7 +195,8 @@ class SpoolingEventBus(EventBus):
         self.settings = settings
         self.stream = settings.events_stream
         self.spool = Spool(settings.data_dir / "spool" / self.kind)
-        self._queue: list[tuple[list[Outgoing], asyncio.Future[None]]] = []
+        self._queued: list[Outgoing] = []  # to go in the next round-trip
+        self._waiting: list[asyncio.Future[None]] = []  # their publishers
         self._sender: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._down_until = 0.0  # monotonic time before which we spool without trying
@@ -230,23 +230,25 @@ class SpoolingEventBus(EventBus):
 
     async def _submit(self, items: list[Outgoing]) -> None:
         done = asyncio.get_running_loop().create_future()
-        self._queue.append((items, done))
+        self._queued += items
+        self._waiting.append(done)
         if self._sender is None or self._sender.done():
             self._sender = asyncio.create_task(self._send_queued())
         await done
 
     async def _send_queued(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue, []
+        while self._queued:
+            items, waiting = self._queued, self._waiting
+            self._queued, self._waiting = [], []
             try:
-                await self._deliver([item for items, _ in batch for item in items])
+                await self._deliver(items)
             except Exception as exc:  # not even the spool took them (disk full...)
                 log.exception("events neither sent nor spooled", backend=self.kind)
-                for _, done in batch:
+                for done in waiting:
                     if not done.done():
                         done.set_exception(exc)
                 continue
-            for _, done in batch:
+            for done in waiting:
                 if not done.done():
                     done.set_result(None)
 
