@@ -101,12 +101,13 @@ def require(*scopes: str) -> Callable[[Request], Awaitable[Principal]]:
     """A route dependency: the caller must hold every one of `scopes`."""
 
     async def dependency(request: Request) -> Principal:
-        settings: Settings = request.app.state.settings
-        principal = verify_token(settings, bearer_token(request))
+        principal: Principal | None = getattr(request.state, "principal", None)
+        if principal is None:
+            principal = verify_token(request.app.state.settings, bearer_token(request))
+            request.state.principal = principal
         missing = [scope for scope in scopes if not principal.allows(scope)]
         if missing:
             raise Problem(403, f"The token lacks the scope(s): {', '.join(missing)}.")
-        request.state.principal = principal
         return principal
 
     return dependency

@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PORTS: dict[str, int] = {
@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     logcollector_url: str = ""
 
     jwt_secret: SecretStr | None = None
+    token: SecretStr | None = None  # the CLI's access token
     jwt_issuer: str = "llmdocs"
     jwt_audience: str = "llmdocs"
     token_ttl_seconds: int = 3600
@@ -64,6 +65,7 @@ class Settings(BaseSettings):
     event_max_deliveries: int = 5
     spool_flush_seconds: float = 2.0
 
+    inprocess_calls: bool = True  # embedded: call services in-process, not via sockets
     http_timeout_seconds: float = 10.0
     http_retries: int = 3
     health_timeout_seconds: float = 2.0

@@ -6,12 +6,11 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-
-import structlog
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "urn:llmdocs:problem:"

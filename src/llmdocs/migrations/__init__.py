@@ -1,4 +1,9 @@
-"""Alembic migrations, shipped inside the package so an installed llmdocs can migrate."""
+"""Alembic migrations, shipped inside the package so an installed llmdocs can migrate.
+
+Each service's tables live on their own branch (`branch_labels = ("<service>",)`,
+revision ids prefixed with the service key), so services evolve their schemas
+independently; start-up upgrades every head.
+"""
 
 from __future__ import annotations
 
@@ -18,5 +23,5 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return cfg
 
 
-def upgrade(connection: Connection, revision: str = "head") -> None:
+def upgrade(connection: Connection, revision: str = "heads") -> None:
     command.upgrade(alembic_config(connection), revision)

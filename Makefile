@@ -1,0 +1,46 @@
+# Two commands on a fresh machine with only python3: `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint typecheck bench lock clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.run: $(BIN)/python requirements.lock pyproject.toml
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.run requirements-dev.lock
+	$(BIN)/pip install -q -r requirements-dev.lock
+	touch $@
+
+run: $(VENV)/.run
+	$(BIN)/llmdocs up
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check src tests bench
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
+
+test: $(VENV)/.dev
+	bash scripts/system-deps.sh
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+bench: $(VENV)/.dev
+	bash scripts/system-deps.sh
+	$(BIN)/python bench/events.py
+
+# Re-pin after changing dependencies in pyproject.toml (needs uv: pip install uv).
+lock:
+	uv pip compile pyproject.toml --python-version 3.11 -o requirements.lock
+	uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements-dev.lock
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,3 @@
+from llmdocs.cli import main
+
+main()

@@ -1,0 +1,135 @@
+"""The root `llmdocs` command."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from llmdocs import __version__
+from llmdocs.cli_support import cli_token, console, print_json
+from llmdocs.core.auth import issue_token
+from llmdocs.core.client import ServiceClient, ServiceError, UpstreamError
+from llmdocs.core.config import SERVICE_NAMES, Settings
+from llmdocs.services import all_specs
+
+app = typer.Typer(name="llmdocs", help="llmdocs: an LLM documentation ecosystem.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+
+for _key in SERVICE_NAMES:
+    app.add_typer(importlib.import_module(f"llmdocs.services.{_key}.cli").cli)
+
+
+@app.command()
+def version() -> None:
+    """Print the llmdocs version."""
+    console.print(__version__)
+
+
+def _print_ready(settings: Settings) -> None:
+    table = Table(title=f"llmdocs {__version__} is up (embedded, data in {settings.data_dir})")
+    table.add_column("service")
+    table.add_column("url")
+    for spec in all_specs():
+        table.add_row(spec.name, settings.url_for(spec.key))
+    console.print(table)
+    token = issue_token(settings, "user:admin", ["*"], ttl_seconds=24 * 3600)
+    console.print("Access token (admin, 24 h):")
+    console.print(token, soft_wrap=True, markup=False, highlight=False)
+    console.print("Press Ctrl-C to stop.")
+
+
+@app.command()
+def up(
+    services: list[str] = typer.Option(None, "--service", "-s",
+                                       help="Run only these services (default: all)."),
+) -> None:
+    """Start every service in this process, each on its own port."""
+    from llmdocs.runtime import up as run_up
+    from llmdocs.services import resolve
+
+    settings = Settings()
+    specs = [resolve(name) for name in services] if services else all_specs()
+    asyncio.run(run_up(settings, specs, on_ready=lambda: _print_ready(settings)))
+
+
+@app.command()
+def serve(
+    service: str = typer.Argument(..., help="Service to run, e.g. doc-store."),
+    host: str = typer.Option(None, help="Interface to bind (default LLMDOCS_HOST)."),
+    port: int = typer.Option(None, help="Port (default: the service's own)."),
+) -> None:
+    """Run one service in this process (distributed mode: run as many as you like)."""
+    from llmdocs.runtime import serve as run_serve
+    from llmdocs.services import resolve
+
+    try:
+        resolve(service)
+    except KeyError as exc:
+        raise typer.BadParameter(str(exc.args[0])) from None
+    asyncio.run(run_serve(Settings(), service, host, port))
+
+
+async def _health_of(settings: Settings, token: str) -> list[dict[str, Any]]:
+    async def one(key: str, name: str) -> dict[str, Any]:
+        url = settings.url_for(key)
+        async with ServiceClient.for_service(settings, token=token, target=key) as c:
+            c.retries = 1
+            try:
+                report = await c.health()
+            except UpstreamError as exc:  # 503 carries the report of an unhealthy service
+                report = exc.problem
+            except ServiceError as exc:
+                report = {"status": "unreachable", "error": str(exc)}
+        return {"service": name, "url": url, **report}
+
+    return list(await asyncio.gather(*(one(s.key, s.name) for s in all_specs())))
+
+
+@app.command()
+def health(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Every service's health, as a table."""
+    settings = Settings()
+    reports = asyncio.run(_health_of(settings, cli_token(settings)))
+    if as_json:
+        print_json(reports)
+    else:
+        colours = {"healthy": "green", "degraded": "yellow"}
+        table = Table(title="llmdocs health")
+        for column in ("service", "status", "url", "uptime s", "dependencies"):
+            table.add_column(column)
+        for r in reports:
+            colour = colours.get(r["status"], "red")
+            deps = ", ".join(f"{d['name']} {d['status']} {d['latency_ms']:.1f}ms"
+                             for d in r.get("dependencies", []))
+            table.add_row(r["service"], f"[{colour}]{r['status']}[/{colour}]", r["url"],
+                          str(r.get("uptime_seconds", "")), deps or r.get("error", ""))
+        console.print(table)
+    if any(r["status"] != "healthy" for r in reports):
+        raise typer.Exit(1)
+
+
+@app.command()
+def token(
+    scopes: str = typer.Option("*", help="Space- or comma-separated scopes, e.g. 'docs:read'."),
+    subject: str = typer.Option("user:admin", "--sub", help="Who the token is for."),
+    ttl: int = typer.Option(3600, help="Lifetime in seconds."),
+    as_json: bool = typer.Option(False, "--json", help="Print the claims too."),
+) -> None:
+    """Issue an access token signed with this installation's key."""
+    settings = Settings()
+    wanted = [s for s in scopes.replace(",", " ").split() if s]
+    value = issue_token(settings, subject, wanted, ttl_seconds=ttl)
+    if as_json:
+        console.print_json(json.dumps({"token": value, "sub": subject, "scopes": wanted,
+                                       "expires_in": ttl}))
+    else:
+        print(value)
+
+
+def main() -> None:
+    app()

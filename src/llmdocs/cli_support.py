@@ -1,0 +1,70 @@
+"""What every `llmdocs <service> ...` command group shares: settings, a token, a client,
+running a coroutine, and printing results."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from llmdocs.core.auth import issue_token
+from llmdocs.core.client import ServiceClient, ServiceError
+from llmdocs.core.config import Settings
+from llmdocs.core.service import ServiceSpec
+
+T = TypeVar("T")
+C = TypeVar("C", bound=ServiceClient)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def cli_token(settings: Settings) -> str:
+    """The configured token; else, where the signing key is at hand (embedded mode on
+    this machine), a short-lived one for the local user."""
+    if settings.token is not None:
+        return settings.token.get_secret_value()
+    if settings.jwt_secret is None and not (settings.data_dir / "jwt-secret").exists():
+        err_console.print("[red]No token: set LLMDOCS_TOKEN (see `llmdocs token`).[/red]")
+        raise typer.Exit(2)
+    return issue_token(settings, f"user:{getpass.getuser()}", ["*"], ttl_seconds=600)
+
+
+def client(cls: type[C], settings: Settings | None = None) -> C:
+    settings = settings or Settings()
+    return cls.for_service(settings, token=cli_token(settings))
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; a service's error becomes a message and exit code 1."""
+    try:
+        return asyncio.run(coro)
+    except ServiceError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+
+
+def print_json(data: Any) -> None:
+    console.print_json(json.dumps(data, default=str))
+
+
+def service_cli(spec: ServiceSpec, client_cls: type[ServiceClient], name: str) -> typer.Typer:
+    """A service's command group, with the commands every service has."""
+    group = typer.Typer(name=name, help=f"{spec.title}: {spec.description}",
+                        no_args_is_help=True)
+
+    @group.command("info")
+    def info() -> None:
+        """What the service is and how it runs."""
+
+        async def go() -> dict[str, Any]:
+            async with client(client_cls) as c:
+                return await c.info()
+
+        print_json(run(go()))
+
+    return group

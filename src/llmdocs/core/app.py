@@ -1,0 +1,128 @@
+"""`create_service_app()`: what every service's FastAPI app gets from one place —
+health, metrics, auth, problem+json errors, correlation ids, logs and tracing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from llmdocs import __version__
+from llmdocs.core.auth import Principal, require
+from llmdocs.core.client import ServiceClient
+from llmdocs.core.config import Settings, get_settings
+from llmdocs.core.errors import install_error_handlers
+from llmdocs.core.health import DependencyCheck, health_report
+from llmdocs.core.logging import configure_logging
+from llmdocs.core.metrics import HttpMetrics
+from llmdocs.core.middleware import RequestEnvelopeMiddleware
+from llmdocs.core.resources import Resources
+from llmdocs.core.service import ServiceSpec
+from llmdocs.core.tracing import configure_tracing
+
+PUBLIC_PATHS = frozenset({"/health", "/metrics", "/openapi.json", "/docs",
+                          "/docs/oauth2-redirect", "/redoc"})
+
+
+def health_checks(app: FastAPI, resources: Resources, deep: bool) -> list[DependencyCheck]:
+    checks = [
+        DependencyCheck("database", resources.database.ping, kind="database"),
+        DependencyCheck("events", resources.events.ping, kind="events"),
+        *app.state.extra_checks,
+    ]
+    if deep:
+        clients: dict[str, ServiceClient] = app.state.clients
+        checks += [
+            DependencyCheck(key, partial(client.health, deep=False), kind="service")
+            for key, client in clients.items()
+        ]
+    return checks
+
+
+def _kernel_router(spec: ServiceSpec) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/health", tags=["kernel"], summary="Health of the service and its dependencies")
+    async def health(request: Request, deep: bool = Query(True)) -> JSONResponse:
+        app = request.app
+        report = await health_report(
+            spec.name, __version__, app.state.started_at,
+            health_checks(app, app.state.resources, deep),
+            app.state.settings.health_timeout_seconds,
+        )
+        code = 503 if report["status"] == "unhealthy" else 200
+        return JSONResponse(report, status_code=code)
+
+    @router.get("/metrics", tags=["kernel"], summary="Prometheus metrics",
+                response_class=Response)
+    async def metrics(request: Request) -> Response:
+        data = generate_latest(request.app.state.metrics.registry)
+        return Response(data, media_type=CONTENT_TYPE_LATEST)
+
+    @router.get("/info", tags=["kernel"], summary="What this service is and how it runs")
+    async def info(
+        request: Request, principal: Principal = Depends(require(f"{spec.scope}:read"))
+    ) -> dict[str, Any]:
+        settings: Settings = request.app.state.settings
+        return {
+            "service": spec.name, "key": spec.key, "title": spec.title,
+            "description": spec.description, "version": __version__,
+            "mode": "embedded" if settings.embedded else "distributed",
+            "calls": list(spec.calls),
+            "caller": principal.subject,
+        }
+
+    return router
+
+
+def create_service_app(
+    spec: ServiceSpec, settings: Settings | None = None, resources: Resources | None = None
+) -> FastAPI:
+    """Build a service's app. With `resources` given (embedded mode) the app shares
+    them and leaves their lifecycle to the caller; otherwise it opens its own."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    configure_tracing(settings, spec.key)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = resources is None
+        res = resources or Resources.from_settings(settings, namespace=spec.key)
+        if owned:
+            await res.open()
+        app.state.resources = res
+        app.state.clients = {
+            key: ServiceClient.for_service(settings, caller=spec.key, target=key)
+            for key in spec.calls
+        }
+        try:
+            if spec.lifespan is None:
+                yield
+            else:
+                async with spec.lifespan(app):
+                    yield
+        finally:
+            for client in app.state.clients.values():
+                await client.aclose()
+            if owned:
+                await res.close()
+
+    app = FastAPI(title=f"llmdocs {spec.name}", description=spec.description,
+                  version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.spec = spec
+    app.state.started_at = time.monotonic()
+    app.state.metrics = HttpMetrics(spec.name)
+    app.state.extra_checks = []
+    install_error_handlers(app)
+    app.include_router(_kernel_router(spec))
+    # every domain route needs a valid token; routes add the scopes they need
+    app.include_router(spec.router(), dependencies=[Depends(require())])
+    app.add_middleware(RequestEnvelopeMiddleware, service=spec.name, metrics=app.state.metrics)
+    return app

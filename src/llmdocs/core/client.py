@@ -1,0 +1,229 @@
+"""The base every service's `client.py` extends: one way to call a service.
+
+It injects a token, propagates correlation id and trace context, retries only
+idempotent calls (with backoff), maps problem+json bodies to typed exceptions and
+pools connections. In embedded mode the transport may be the target app in-process;
+the code path is the same either way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Self
+
+import httpx
+from starlette.types import ASGIApp
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from llmdocs.core import tracing
+from llmdocs.core.auth import service_token
+from llmdocs.core.config import Settings
+from llmdocs.core.middleware import CORRELATION_HEADER, correlation_id_var
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RETRY_STATUSES = frozenset({502, 503, 504})
+
+# apps served by this process, by service key: embedded mode calls them in-process
+local_apps: dict[str, ASGIApp] = {}
+
+
+class ServiceError(Exception):
+    """A call to another service failed; `problem` is its problem+json body."""
+
+    status: int = 0
+
+    def __init__(self, service: str, status: int, problem: dict[str, Any]) -> None:
+        self.service = service
+        self.status = status
+        self.problem = problem
+        detail = problem.get("detail") or problem.get("title") or "request failed"
+        super().__init__(f"{service}: {status} {detail}")
+
+
+class BadRequest(ServiceError): ...
+class Unauthorized(ServiceError): ...
+class Forbidden(ServiceError): ...
+class NotFound(ServiceError): ...
+class Conflict(ServiceError): ...
+class PreconditionFailed(ServiceError): ...
+class Unprocessable(ServiceError): ...
+class RateLimited(ServiceError): ...
+class UpstreamError(ServiceError): ...
+
+
+class ServiceUnavailable(ServiceError):
+    """The service could not be reached at all."""
+
+
+_BY_STATUS: dict[int, type[ServiceError]] = {
+    400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict,
+    412: PreconditionFailed, 422: Unprocessable, 429: RateLimited,
+}
+
+
+def error_for(service: str, response: httpx.Response) -> ServiceError:
+    try:
+        body = response.json()
+        problem = body if isinstance(body, dict) else {"detail": str(body)}
+    except ValueError:
+        problem = {"detail": response.text[:500]}
+    status = response.status_code
+    cls = _BY_STATUS.get(status, UpstreamError if status >= 500 else ServiceError)
+    return cls(service, status, problem)
+
+
+class TokenSource:
+    """A service's own token, re-issued shortly before it expires."""
+
+    def __init__(self, settings: Settings, caller: str) -> None:
+        self.settings = settings
+        self.caller = caller
+        self._token = ""
+        self._renew_at = 0.0
+
+    def __call__(self) -> str:
+        now = time.monotonic()
+        if now >= self._renew_at:
+            self._token = service_token(self.settings, self.caller)
+            self._renew_at = now + self.settings.service_token_ttl_seconds * 0.8
+        return self._token
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, ServiceUnavailable):
+        return True
+    return isinstance(exc, UpstreamError) and exc.status in RETRY_STATUSES
+
+
+class ServiceClient:
+    """Subclasses set `service` (the target's key) and add typed methods."""
+
+    service: str = ""  # the target service key; subclasses set it
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        service: str | None = None,
+        token: str | Callable[[], str] | None = None,
+        timeout: float = 10.0,
+        retries: int = 3,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.service = service or type(self).service
+        self._token = token
+        self.retries = retries
+        self.http = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            transport=transport,
+        )
+
+    @classmethod
+    def for_service(
+        cls,
+        settings: Settings,
+        *,
+        caller: str | None = None,
+        token: str | None = None,
+        target: str | None = None,
+    ) -> Self:
+        """A client to `target` (default `cls.service`) as configured: in-process when
+        that app is served here, HTTP otherwise; authenticated as `caller`'s service
+        token or with `token`."""
+        target = target or cls.service
+        app = local_apps.get(target) if settings.inprocess_calls else None
+        transport = httpx.ASGITransport(app=app) if app is not None else None
+        source: str | Callable[[], str] | None = token
+        if source is None and caller is not None:
+            source = TokenSource(settings, caller)
+        return cls(settings.url_for(target), service=target, token=source,
+                   timeout=settings.http_timeout_seconds, retries=settings.http_retries,
+                   transport=transport)
+
+    def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        token = self._token() if callable(self._token) else self._token
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        correlation_id = correlation_id_var.get()
+        if correlation_id:
+            headers[CORRELATION_HEADER] = correlation_id
+        tracing.inject(headers)
+        if extra:
+            headers.update(extra)
+        return headers
+
+    async def _send_once(self, method: str, path: str, kwargs: dict[str, Any]) -> httpx.Response:
+        try:
+            response = await self.http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise ServiceUnavailable(self.service, 504, {"detail": f"timed out: {exc}"}) from exc
+        except httpx.TransportError as exc:
+            raise ServiceUnavailable(
+                self.service, 503, {"detail": f"unreachable at {self.base_url}: {exc}"}
+            ) from exc
+        if response.status_code >= 400:
+            await response.aread()
+            raise error_for(self.service, response)
+        return response
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        idempotent: bool | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send a request; raise a `ServiceError` subclass for any 4xx/5xx answer."""
+        method = method.upper()
+        kwargs["headers"] = self._headers(headers)
+        if not (method in IDEMPOTENT if idempotent is None else idempotent):
+            return await self._send_once(method, path, kwargs)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(max(1, self.retries)),
+            wait=wait_exponential_jitter(multiplier=0.05, max=2.0, jitter=0.05),
+            retry=retry_if_exception(_retryable),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._send_once(method, path, kwargs)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def get_json(self, path: str, **kwargs: Any) -> Any:
+        return (await self.request("GET", path, **kwargs)).json()
+
+    async def post_json(self, path: str, body: Any = None, **kwargs: Any) -> Any:
+        return (await self.request("POST", path, json=body, **kwargs)).json()
+
+    async def health(self, deep: bool = True) -> dict[str, Any]:
+        """The service's health report; a shallow one skips its own called services."""
+        response = await self.request(
+            "GET", "/health", params=None if deep else {"deep": "false"}, idempotent=True
+        )
+        report: dict[str, Any] = response.json()
+        return report
+
+    async def info(self) -> dict[str, Any]:
+        info: dict[str, Any] = await self.get_json("/info")
+        return info
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,40 @@
+"""The shared resources of a service process: database, event bus, cache.
+
+In embedded mode one set serves all seven apps; in distributed mode each process
+opens its own. Opening migrates the schema and starts the bus.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmdocs.core.cache import Cache
+from llmdocs.core.config import Settings
+from llmdocs.core.db import Database
+from llmdocs.core.events import EventBus
+from llmdocs.core.events.factory import create_event_bus
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    database: Database
+    events: EventBus
+    cache: Cache
+
+    @classmethod
+    def from_settings(cls, settings: Settings, namespace: str = "llmdocs") -> Resources:
+        database = Database.from_settings(settings)
+        return cls(settings=settings, database=database,
+                   events=create_event_bus(settings, database),
+                   cache=Cache.from_settings(settings, namespace))
+
+    async def open(self) -> None:
+        await self.database.migrate()
+        await self.events.start()
+        await self.cache.start()
+
+    async def close(self) -> None:
+        await self.cache.close()
+        await self.events.close()
+        await self.database.dispose()

@@ -1,0 +1,25 @@
+"""What a service is: its spec, which each `services/<name>/__init__.py` declares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+
+from fastapi import APIRouter, FastAPI
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    key: str  # package and settings name: "docstore" → LLMDOCS_DOCSTORE_URL
+    name: str  # the name people use: "doc-store"
+    title: str
+    description: str
+    scope: str  # scope family its routes require: "docs" → docs:read, docs:write
+    router: Callable[[], APIRouter]  # built lazily so importing a spec stays cheap
+    calls: tuple[str, ...] = field(default_factory=tuple)  # keys of services it calls
+    # the service's own start-up and shutdown (consumers, watchers, seeds), run once
+    # the shared resources and clients are ready in `app.state`
+    lifespan: Lifespan | None = None

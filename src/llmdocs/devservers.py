@@ -1,0 +1,134 @@
+"""Throwaway PostgreSQL and Redis servers on loopback, data in a temp dir.
+
+Tests and benchmarks use real servers, never mocks; these start them from the
+binaries that `make test` installs, on free ports, and stop them again.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def postgres_bindir() -> Path | None:
+    found = shutil.which("pg_config")
+    if found:
+        out = subprocess.run([found, "--bindir"], capture_output=True, text=True, check=False)
+        candidate = Path(out.stdout.strip())
+        if (candidate / "initdb").exists():
+            return candidate
+    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: int(d.split("/")[-2]))
+    return Path(dirs[-1]) if dirs else None
+
+
+class RedisServer:
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="llmdocs-redis-"))
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise FileNotFoundError("redis-server is not installed (make test installs it)")
+        # appendonly: a restarted server keeps what it had, like a production one
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+             "--appendonly", "yes", "--save", "", "--protected-mode", "yes"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        _wait_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class PostgresServer:
+    """PostgreSQL refuses to run as root, so as root it runs as the `postgres` user."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="llmdocs-pg-"))
+        self.data = self.dir / "data"
+        self.bindir = postgres_bindir()
+        self.user = "postgres" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+
+    def url(self, database: str = "postgres", driver: str = "asyncpg") -> str:
+        return f"postgresql+{driver}://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def _bin(self, name: str) -> str:
+        if self.bindir is None:
+            raise FileNotFoundError("PostgreSQL is not installed (make test installs it)")
+        return str(self.bindir / name)
+
+    def _run(self, *args: str) -> None:
+        command = list(args)
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def start(self) -> PostgresServer:
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self._run(self._bin("initdb"), "-D", str(self.data), "-A", "trust",
+                  "-U", self.user, "--no-sync", "-E", "UTF8")
+        options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
+                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                   "-c max_connections=300")
+        self._run(self._bin("pg_ctl"), "-D", str(self.data), "-o", options,
+                  "-l", str(self.dir / "log"), "-w", "start")
+        _wait_port(self.port)
+        return self
+
+    def create_database(self, name: str) -> str:
+        self._run(self._bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port),
+                  "-U", self.user, name)
+        return self.url(name)
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._run(self._bin("pg_ctl"), "-D", str(self.data), "-m", "fast",
+                      "-w", "stop")
+
+    def cleanup(self) -> None:
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,91 @@
+"""Running services: `up` (all seven in one process) and `serve` (one per process)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable, Iterator, Sequence
+
+import structlog
+import uvicorn
+from fastapi import FastAPI
+
+from llmdocs.core.client import local_apps
+from llmdocs.core.config import Settings
+from llmdocs.core.resources import Resources
+from llmdocs.core.service import ServiceSpec
+from llmdocs.services import create_app, resolve
+
+log = structlog.get_logger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the runtime, so one Ctrl-C
+    stops every server of the process."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _config(app: FastAPI, host: str, port: int, settings: Settings) -> uvicorn.Config:
+    return uvicorn.Config(app, host=host, port=port, log_config=None,
+                          log_level=settings.log_level.lower(), access_log=False,
+                          lifespan="on", timeout_graceful_shutdown=10)
+
+
+async def _serve_all(servers: list[_Server], on_started: Callable[[], object]) -> None:
+    """Serve until SIGINT/SIGTERM; call `on_started` once every server listens."""
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        for server in servers:
+            server.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    try:
+        serving = asyncio.gather(*(server.serve() for server in servers))
+        # uvicorn tells readiness only through the `started` flag
+        while not all(s.started for s in servers) and not serving.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        if not serving.done():
+            on_started()
+        await serving
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def up(
+    settings: Settings,
+    specs: Sequence[ServiceSpec],
+    on_ready: Callable[[], object] = lambda: None,
+) -> None:
+    """All services in this process, each on its own port, sharing one set of resources."""
+    resources = Resources.from_settings(settings)
+    await resources.open()
+    servers: list[_Server] = []
+    try:
+        for spec in specs:
+            app = create_app(spec.key, settings, resources)
+            local_apps[spec.key] = app
+            servers.append(_Server(_config(app, settings.host, settings.port_for(spec.key),
+                                           settings)))
+        await _serve_all(servers, on_ready)
+    finally:
+        for spec in specs:
+            local_apps.pop(spec.key, None)
+        await resources.close()
+
+
+async def serve(settings: Settings, name: str, host: str | None, port: int | None) -> None:
+    """One service in this process; it opens its own resources."""
+    spec = resolve(name)
+    app = create_app(spec.key, settings)
+    host, port = host or settings.host, port or settings.port_for(spec.key)
+    server = _Server(_config(app, host, port, settings))
+    await _serve_all([server], lambda: log.info(
+        "serving", service=spec.name, url=f"http://{host}:{port}",
+        mode="embedded" if settings.embedded else "distributed"))

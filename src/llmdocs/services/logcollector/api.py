@@ -1,0 +1,7 @@
+"""HTTP routes of the log-collector. Routes parse, call service.py and shape the answer."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["log-collector"])

@@ -1,0 +1,142 @@
+"""The service client base against a real service over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi import APIRouter, Depends, Request
+from opentelemetry import trace
+
+from llmdocs.core.app import create_service_app
+from llmdocs.core.auth import Principal, require
+from llmdocs.core.client import (
+    NotFound,
+    ServiceClient,
+    ServiceUnavailable,
+    TokenSource,
+    Unauthorized,
+    Unprocessable,
+    UpstreamError,
+)
+from llmdocs.core.config import Settings
+from llmdocs.core.errors import Problem
+from llmdocs.core.middleware import correlation_id_var
+from llmdocs.core.service import ServiceSpec
+from llmdocs.devservers import free_port
+
+
+def flaky_router() -> APIRouter:
+    router = APIRouter()
+    calls: dict[str, int] = {}
+
+    def fail_first(name: str, times: int) -> None:
+        calls[name] = calls.get(name, 0) + 1
+        if calls[name] <= times:
+            raise Problem(503, "not yet")
+
+    @router.get("/flaky")
+    async def flaky_get(fails: int = 2) -> dict[str, int]:
+        fail_first("get", fails)
+        return {"calls": calls["get"]}
+
+    @router.post("/flaky")
+    async def flaky_post() -> dict[str, int]:
+        fail_first("post", 1)
+        return {"calls": calls["post"]}
+
+    @router.get("/whoami")
+    async def whoami(
+        request: Request, principal: Principal = Depends(require("demo:read"))
+    ) -> dict[str, Any]:
+        return {"sub": principal.subject,
+                "correlation_id": request.headers.get("x-correlation-id"),
+                "traceparent": request.headers.get("traceparent")}
+
+    @router.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        raise Problem(404, f"No item {item_id}.")
+
+    return router
+
+
+@pytest.fixture
+async def service(serve: Any, settings: Settings) -> Any:
+    spec = ServiceSpec(key="docstore", name="flaky", title="Flaky", description="",
+                       scope="demo", router=flaky_router)
+    return await serve(create_service_app(spec, settings))
+
+
+def client_for(service: Any, settings: Settings, **kwargs: Any) -> ServiceClient:
+    return ServiceClient(service.url, service="flaky",
+                         token=TokenSource(settings, "orchestrator"), **kwargs)
+
+
+async def test_idempotent_calls_are_retried_others_not(service: Any, settings: Settings) -> None:
+    async with client_for(service, settings, retries=3) as client:
+        assert (await client.get_json("/flaky", params={"fails": 2})) == {"calls": 3}
+        with pytest.raises(UpstreamError) as failed:
+            await client.post_json("/flaky")
+        assert failed.value.status == 503 and failed.value.problem["detail"] == "not yet"
+        # the POST was sent once only: the next one succeeds as the second call
+        assert (await client.post_json("/flaky")) == {"calls": 2}
+
+
+async def test_retries_give_up(service: Any, settings: Settings) -> None:
+    async with client_for(service, settings, retries=2) as client:
+        with pytest.raises(UpstreamError):
+            await client.get_json("/flaky", params={"fails": 5})
+
+
+async def test_errors_map_to_typed_exceptions(service: Any, settings: Settings) -> None:
+    async with client_for(service, settings) as client:
+        with pytest.raises(NotFound) as missing:
+            await client.get_json("/items/5")
+        assert missing.value.problem["detail"] == "No item 5."
+        with pytest.raises(Unprocessable) as invalid:
+            await client.get_json("/items/abc")
+        assert invalid.value.problem["errors"][0]["field"] == "path.item_id"
+    async with ServiceClient(service.url, service="flaky") as anonymous:
+        with pytest.raises(Unauthorized):
+            await anonymous.get_json("/whoami")
+
+
+async def test_service_token_correlation_and_trace_propagate(
+    service: Any, settings: Settings
+) -> None:
+    token = correlation_id_var.set("corr-42")
+    try:
+        with trace.get_tracer("test").start_as_current_span("caller") as span:
+            async with client_for(service, settings) as client:
+                seen = await client.get_json("/whoami")
+    finally:
+        correlation_id_var.reset(token)
+    assert seen["sub"] == "service:orchestrator"
+    assert seen["correlation_id"] == "corr-42"
+    assert seen["traceparent"].split("-")[1] == format(span.get_span_context().trace_id, "032x")
+
+
+async def test_unreachable_service_is_typed(settings: Settings) -> None:
+    async with ServiceClient(f"http://127.0.0.1:{free_port()}", service="gone",
+                             retries=2) as client:
+        with pytest.raises(ServiceUnavailable) as down:
+            await client.get_json("/health")
+    assert "unreachable" in str(down.value)
+
+
+async def test_in_process_transport_uses_same_code_path(settings: Settings) -> None:
+    from llmdocs.core.client import local_apps
+    from llmdocs.services import create_app
+    from llmdocs.services.docstore.client import DocStoreClient
+
+    app = create_app("docstore", settings)
+    local_apps["docstore"] = app
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            DocStoreClient.for_service(settings, caller="interpreter") as client,
+        ):
+            info = await client.info()
+    finally:
+        local_apps.pop("docstore")
+    assert info["service"] == "doc-store" and info["caller"] == "service:interpreter"
