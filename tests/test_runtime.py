@@ -43,7 +43,9 @@ def urls(env: dict[str, str]) -> dict[str, str]:
 def wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
     deadline = time.monotonic() + START_GUARD
     while time.monotonic() < deadline:
-        assert proc.poll() is None, f"process exited with {proc.returncode}"
+        if proc.poll() is not None:
+            output = Path(str(proc.log_path)).read_text()  # type: ignore[attr-defined]
+            raise AssertionError(f"process exited with {proc.returncode}:\n{output}")
         try:
             answer = httpx.get(f"{url}/health", timeout=5)
             if answer.status_code == 200 and answer.json()["status"] == "healthy":
@@ -63,6 +65,7 @@ def start(tmp_path: Path) -> Iterator[Starter]:
         out = (tmp_path / log).open("wb")
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 cwd=tmp_path)
+        proc.log_path = tmp_path / log  # type: ignore[attr-defined]
         procs.append(proc)
         return proc
 
