@@ -1,16 +1,51 @@
-"""Prompt store: versioned prompts, labels, A/B tests and prompt analytics."""
+"""Prompt store: versioned prompts, labels, A/B tests and prompt analytics.
+
+Events it publishes: `llmdocs.prompt.used` on every by-name fetch and render, with data
+`{prompt_id, name, version, label, rendered_hash (null for a fetch), ab_test (test id
+when the version came from an A/B assignment), variant, subject, correlation_id}`.
+
+Events it consumes (group `promptstore-analytics`, idempotent on event id):
+`llmdocs.prompt.used` (counts uses and renders) and `llmdocs.llm.completed`, of which
+it reads `prompt_id` and `prompt_version` (both optional; without `prompt_id` the event
+is ignored, without a version it counts under version 0), `tokens` (an int, or a dict
+with `total` or parts to sum), `cost`, `latency_ms` and `success` (default true).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
 
 from llmdocs.core.service import ServiceSpec
+
+ANALYTICS_GROUP = "promptstore-analytics"
 
 
 def _router() -> APIRouter:
     from llmdocs.services.promptstore.api import router
 
     return router
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Seed the prompts other services need, then run the analytics consumer."""
+    from llmdocs.services.promptstore.seeding import seed
+    from llmdocs.services.promptstore.service import LLM_COMPLETED, PROMPT_USED, PromptStore
+
+    resources = app.state.resources
+    store = PromptStore(resources.database, resources.cache, resources.events,
+                        app.state.clients.get("gateway"))
+    app.state.promptstore = store
+    await seed(store)
+    subscription = resources.events.subscribe(ANALYTICS_GROUP, store.apply_event,
+                                              types=[PROMPT_USED, LLM_COMPLETED])
+    try:
+        yield
+    finally:
+        await subscription.stop()
 
 
 spec = ServiceSpec(
@@ -21,4 +56,5 @@ spec = ServiceSpec(
     scope="prompts",
     router=_router,
     calls=("gateway",),
+    lifespan=_lifespan,
 )

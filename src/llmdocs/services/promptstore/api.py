@@ -2,6 +2,224 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-router = APIRouter(tags=["prompt-store"])
+from fastapi import APIRouter, Depends, Query, Request
+
+from llmdocs.core.auth import Principal, require
+from llmdocs.services.promptstore.schemas import (
+    AbResults,
+    AbTestIn,
+    AbTestOut,
+    BiasIn,
+    BiasOut,
+    DiffOut,
+    ForkIn,
+    LabelIn,
+    LintIn,
+    LintOut,
+    OptimizeIn,
+    OptimizeOut,
+    OutcomeIn,
+    PromptAnalytics,
+    PromptIn,
+    PromptOut,
+    PromptPage,
+    PromptPatch,
+    Rendered,
+    RenderIn,
+    Resolved,
+    RollbackIn,
+    SearchIn,
+    StateIn,
+    SubjectAssignment,
+    VersionIn,
+    VersionOut,
+)
+from llmdocs.services.promptstore.service import PromptStore
+
+router = APIRouter(prefix="/api/v1", tags=["prompt-store"])
+READ = Depends(require("prompts:read"))
+WRITE = Depends(require("prompts:write"))
+Reader = Annotated[Principal, READ]
+Writer = Annotated[Principal, WRITE]
+
+
+def store(request: Request) -> PromptStore:
+    prompt_store: PromptStore = request.app.state.promptstore
+    return prompt_store
+
+
+Store = Annotated[PromptStore, Depends(store)]
+
+
+# --- prompts ------------------------------------------------------------------------
+
+@router.post("/prompts", status_code=201, summary="Create a prompt (version 1)")
+async def create_prompt(body: PromptIn, s: Store, who: Writer) -> PromptOut:
+    return await s.create(body, who.subject)
+
+
+@router.get("/prompts", summary="List prompts, by category and tag, paginated")
+async def list_prompts(s: Store, _: Reader, category: str | None = None,
+                       tag: Annotated[list[str] | None, Query()] = None,
+                       limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                       offset: Annotated[int, Query(ge=0)] = 0) -> PromptPage:
+    return await s.search(SearchIn(category=category, tags=tag or [], limit=limit,
+                                   offset=offset))
+
+
+@router.post("/prompts/search", summary="Search name, content, description and tags")
+async def search_prompts(body: SearchIn, s: Store, _: Reader) -> PromptPage:
+    return await s.search(body)
+
+
+@router.post("/prompts/lint", summary="Lint unsaved prompt content")
+async def lint_content(body: LintIn, s: Store, _: Reader) -> LintOut:
+    return await s.lint(None, body)
+
+
+@router.get("/prompts/by-name/{name}", summary="The version to use: label, version or A/B")
+async def by_name(name: str, s: Store, _: Reader, label: str | None = None,
+                  version: Annotated[int | None, Query(ge=1)] = None,
+                  ab_subject: Annotated[str | None, Query(max_length=200)] = None
+                  ) -> Resolved:
+    resolved = await s.resolve(name, label, version, ab_subject)
+    await s.used(resolved, None, ab_subject)
+    return resolved
+
+
+@router.post("/prompts/by-name/{name}/render", summary="Render the version to use")
+async def render_by_name(name: str, body: RenderIn, s: Store, _: Reader) -> Rendered:
+    return await s.render_named(name, body.variables, body.label, body.version,
+                                body.ab_subject)
+
+
+@router.get("/prompts/{ref}", summary="A prompt by id or name, with labels and latest")
+async def get_prompt(ref: str, s: Store, _: Reader) -> PromptOut:
+    return await s.get(ref)
+
+
+@router.patch("/prompts/{ref}", summary="Change category, description or tags")
+async def patch_prompt(ref: str, body: PromptPatch, s: Store, _: Writer) -> PromptOut:
+    return await s.patch(ref, body)
+
+
+@router.post("/prompts/{ref}/versions", status_code=201, summary="Add a new version")
+async def add_version(ref: str, body: VersionIn, s: Store, who: Writer) -> VersionOut:
+    return await s.add_version(ref, body, who.subject)
+
+
+@router.get("/prompts/{ref}/versions", summary="Version history, newest first")
+async def history(ref: str, s: Store, _: Reader) -> list[VersionOut]:
+    return await s.history(ref)
+
+
+@router.get("/prompts/{ref}/versions/{version}", summary="One version")
+async def get_version(ref: str, version: int, s: Store, _: Reader) -> VersionOut:
+    return await s.version(ref, version)
+
+
+@router.put("/prompts/{ref}/versions/{version}/state", summary="Move a version's lifecycle")
+async def set_state(ref: str, version: int, body: StateIn, s: Store, _: Writer
+                    ) -> VersionOut:
+    return await s.set_state(ref, version, body.state)
+
+
+@router.post("/prompts/{ref}/render", summary="Render a prompt by id with values")
+async def render_prompt(ref: str, body: RenderIn, s: Store, _: Reader) -> Rendered:
+    prompt = await s.get(ref)
+    return await s.render_named(prompt.name, body.variables, body.label, body.version,
+                                body.ab_subject)
+
+
+@router.get("/prompts/{ref}/diff", summary="Unified diff between two versions")
+async def diff(ref: str, s: Store, _: Reader,
+               from_version: Annotated[int, Query(alias="from", ge=1)],
+               to_version: Annotated[int, Query(alias="to", ge=1)]) -> DiffOut:
+    return await s.diff(ref, from_version, to_version)
+
+
+@router.put("/prompts/{ref}/labels/{label}", summary="Point a label at a version")
+async def set_label(ref: str, label: str, body: LabelIn, s: Store, _: Writer) -> PromptOut:
+    return await s.set_label(ref, label, body.version)
+
+
+@router.delete("/prompts/{ref}/labels/{label}", summary="Remove a label")
+async def delete_label(ref: str, label: str, s: Store, _: Writer) -> PromptOut:
+    return await s.delete_label(ref, label)
+
+
+@router.post("/prompts/{ref}/rollback", summary="Move a label back to an older version")
+async def rollback(ref: str, body: RollbackIn, s: Store, _: Writer) -> PromptOut:
+    return await s.rollback(ref, body.label, body.version)
+
+
+@router.post("/prompts/{ref}/fork", status_code=201, summary="Copy a version to a new name")
+async def fork(ref: str, body: ForkIn, s: Store, who: Writer) -> PromptOut:
+    return await s.fork(ref, body.name, body.version, who.subject)
+
+
+@router.post("/prompts/{ref}/lint", summary="Lint a stored version")
+async def lint_prompt(ref: str, body: LintIn, s: Store, _: Reader) -> LintOut:
+    return await s.lint(ref, body)
+
+
+@router.post("/prompts/{ref}/bias-check", summary="Word-list (and optional LLM) bias check")
+async def bias_check(ref: str, body: BiasIn, s: Store, _: Reader) -> BiasOut:
+    return await s.bias_check(ref, body.version, body.llm)
+
+
+@router.post("/optimization/prompts/{ref}/optimize", status_code=201,
+             summary="Ask the llm-gateway for variations, stored as draft versions")
+async def optimize(ref: str, body: OptimizeIn, s: Store, who: Writer) -> OptimizeOut:
+    return await s.optimize(ref, body, who.subject)
+
+
+# --- A/B tests ----------------------------------------------------------------------
+
+@router.post("/abtests", status_code=201, summary="Start an A/B test between versions")
+async def create_test(body: AbTestIn, s: Store, _: Writer) -> AbTestOut:
+    return await s.create_test(body)
+
+
+@router.get("/abtests", summary="A/B tests, newest first")
+async def list_tests(s: Store, _: Reader, prompt: str | None = None) -> list[AbTestOut]:
+    return await s.list_tests(prompt)
+
+
+@router.get("/abtests/{test_id}", summary="One A/B test")
+async def get_test(test_id: str, s: Store, _: Reader) -> AbTestOut:
+    return await s.get_test(test_id)
+
+
+@router.get("/abtests/{test_id}/assignment", summary="The variant a subject gets")
+async def assignment(test_id: str, s: Store, _: Reader,
+                     subject: Annotated[str, Query(min_length=1, max_length=200)]
+                     ) -> SubjectAssignment:
+    return SubjectAssignment(test_id=test_id, subject=subject,
+                             version=await s.assignment(test_id, subject))
+
+
+@router.post("/abtests/{test_id}/outcomes", summary="Record one call's outcome")
+async def record_outcome(test_id: str, body: OutcomeIn, s: Store, _: Writer) -> AbResults:
+    return await s.record_outcome(test_id, body)
+
+
+@router.get("/abtests/{test_id}/results", summary="Per-variant statistics and significance")
+async def results(test_id: str, s: Store, _: Reader) -> AbResults:
+    return await s.results(test_id)
+
+
+@router.post("/abtests/{test_id}/stop", summary="Stop a test, optionally promoting the winner")
+async def stop_test(test_id: str, s: Store, _: Writer, promote: bool = False) -> AbResults:
+    return await s.stop_test(test_id, promote)
+
+
+# --- analytics ----------------------------------------------------------------------
+
+@router.get("/analytics/prompts/{ref}", summary="Usage per version of a prompt")
+async def analytics(ref: str, s: Store, _: Reader) -> PromptAnalytics:
+    return await s.analytics(ref)
+
+

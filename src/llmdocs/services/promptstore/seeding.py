@@ -1,0 +1,62 @@
+"""Prompt files and the seed prompts.
+
+A prompt file is Markdown with a YAML front matter: the front matter holds the fields
+of `PromptIn` (name, category, description, tags, type, variables, config, labels), the
+body is the template. A chat prompt puts its messages in the front matter as `content`
+and leaves the body empty. The seed prompts in `seeds/` use this format; they are
+created at first start, so the system works out of the box and teams edit them after.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import structlog
+import yaml  # type: ignore[import-untyped]
+
+from llmdocs.core.errors import Problem
+from llmdocs.services.promptstore.schemas import PromptIn
+from llmdocs.services.promptstore.service import PromptStore
+
+SEEDS = Path(__file__).parent / "seeds"
+SEED_AUTHOR = "service:promptstore"
+log = structlog.get_logger(__name__)
+
+
+def parse_prompt_file(text: str) -> dict[str, Any]:
+    """The fields a prompt file declares; the body (if any) becomes `content`."""
+    if not text.startswith("---"):
+        raise ValueError("a prompt file starts with a '---' YAML front matter")
+    _, front, body = text.split("---", 2) if text.count("---") >= 2 else ("", "", "")
+    if not front.strip():
+        raise ValueError("the front matter is not closed by a '---' line")
+    fields = yaml.safe_load(front)
+    if not isinstance(fields, dict):
+        raise ValueError("the front matter must be a mapping")
+    body = body.removeprefix("\n")
+    if body.strip():
+        fields["content"] = body
+    return fields
+
+
+def load_seeds(directory: Path = SEEDS) -> list[PromptIn]:
+    return [PromptIn.model_validate(parse_prompt_file(path.read_text()))
+            for path in sorted(directory.glob("*.md"))]
+
+
+async def seed(store: PromptStore, directory: Path = SEEDS) -> list[str]:
+    """Create every seed prompt that does not exist yet; returns the names created.
+    Replicas starting together race harmlessly: the loser gets a name conflict."""
+    created = []
+    for prompt in load_seeds(directory):
+        try:
+            await store.create(prompt, SEED_AUTHOR)
+        except Problem as exc:
+            if exc.status != 409:
+                raise
+            continue
+        created.append(prompt.name)
+    if created:
+        log.info("seed prompts created", names=created)
+    return created
