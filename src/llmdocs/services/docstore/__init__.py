@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
 
 from llmdocs.core.service import ServiceSpec
 
@@ -13,6 +16,21 @@ def _router() -> APIRouter:
     return router
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the blob store and put the service object where the routes find it."""
+    from llmdocs.core.health import DependencyCheck
+    from llmdocs.services.docstore.blobs import DocStoreSettings, blob_store
+    from llmdocs.services.docstore.service import DocStore
+
+    own = DocStoreSettings()
+    blobs = blob_store(app.state.settings, own)
+    app.state.docstore_settings = own
+    app.state.docstore = DocStore(app.state.resources, blobs)
+    app.state.extra_checks.append(DependencyCheck("blobs", blobs.ping, kind="storage"))
+    yield
+
+
 spec = ServiceSpec(
     key="docstore",
     name="doc-store",
@@ -21,4 +39,5 @@ spec = ServiceSpec(
     scope="docs",
     router=_router,
     calls=(),
+    lifespan=lifespan,
 )

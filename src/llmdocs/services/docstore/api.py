@@ -2,6 +2,487 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import hashlib
+import json
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
+
+from llmdocs.core.auth import Principal, require
+from llmdocs.core.errors import Problem
+from llmdocs.services.docstore.blobs import DocStoreSettings
+from llmdocs.services.docstore.schemas import (
+    BulkResult,
+    DiffOut,
+    DocumentCreate,
+    DocumentFields,
+    DocumentOut,
+    DocumentPage,
+    DocumentPatch,
+    DocumentSummary,
+    DocumentUpdate,
+    Lineage,
+    ProvenanceOut,
+    RelationIn,
+    RelationList,
+    RelationType,
+    RollbackRequest,
+    SearchPage,
+    StoredDocument,
+    VersionDetail,
+    VersionList,
+)
+from llmdocs.services.docstore.service import (
+    BINARY_FORMATS,
+    TEXT_FORMATS,
+    BadInput,
+    Content,
+    DocStore,
+    Filters,
+    Idempotency,
+)
 
 router = APIRouter(tags=["doc-store"])
+M = TypeVar("M", bound=BaseModel)
+Reader = Annotated[Principal, Depends(require("docs:read"))]
+Writer = Annotated[Principal, Depends(require("docs:write"))]
+IfMatch = Annotated[str | None, Header(description='"<version>" from the ETag; stale → 412')]
+IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+BULK_BATCH = 500
+ENVELOPE_BYTES = 64 * 1024  # room for JSON/multipart framing around the content
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
+WRITE_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/DocumentCreate"}},
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+        "file": {"type": "string", "format": "binary"},
+        **{name: {"type": "string"} for name in (
+            "title", "format", "source", "author", "message", "tags",
+            "metadata", "provenance", "relations")}}}}}}}
+
+
+def store_of(request: Request) -> DocStore:
+    store: DocStore = request.app.state.docstore
+    return store
+
+
+def limit_of(request: Request) -> int:
+    own: DocStoreSettings = request.app.state.docstore_settings
+    return own.max_upload_bytes
+
+
+def too_large(limit: int) -> Problem:
+    return Problem(413, f"The upload is larger than the limit of {limit} bytes "
+                        "(LLMDOCS_DOCSTORE_MAX_UPLOAD_BYTES).")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused as soon as it passes `limit` (declared or actual)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(limit - ENVELOPE_BYTES)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large(limit - ENVELOPE_BYTES)
+    return bytes(body)
+
+
+def parse_model(model: type[M], data: Any, where: str = "body") -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**err, "loc": (where, *err["loc"])} for err in exc.errors()]) from None
+
+
+def expected_version(if_match: str | None) -> int | None:
+    if if_match is None or if_match.strip() == "*":
+        return None
+    tag = if_match.strip().removeprefix("W/").strip('"')
+    if not tag.isdigit():
+        raise BadInput('If-Match must be the document\'s ETag, e.g. "3".', field="If-Match")
+    return int(tag)
+
+
+def safe_filename(name: str | None) -> str | None:
+    if not name:
+        return None
+    if _UNSAFE_NAME.search(name) or name.strip(". ") == "" or ".." in name or len(name) > 255:
+        raise Problem(422, "The file name must be a plain name: no path separators, '..' "
+                           "or control characters.",
+                      errors=[{"field": "file", "message": f"unsafe file name {name!r}"}])
+    return name
+
+
+def format_of(given: str | None, filename: str | None, content_type: str | None) -> str:
+    if given:
+        return given
+    suffix = filename.rsplit(".", 1)[-1].lower() if filename and "." in filename else ""
+    if suffix in TEXT_FORMATS or suffix in BINARY_FORMATS:
+        return suffix
+    by_type = {v: k for k, v in {**BINARY_FORMATS, **TEXT_FORMATS}.items()}
+    return by_type.get((content_type or "").split(";")[0].strip(), "binary")
+
+
+def _json_field(form: dict[str, Any], name: str) -> Any:
+    raw = form.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return json.loads(str(raw))
+    except ValueError:
+        raise RequestValidationError([{"loc": ("body", name), "msg": "must be JSON",
+                                       "type": "json_invalid"}]) from None
+
+
+async def read_write(request: Request, model: type[DocumentCreate] | type[DocumentUpdate]
+                     ) -> tuple[DocumentCreate | DocumentUpdate, Content, str]:
+    """A JSON or multipart write: its fields, its content and a hash of the request
+    (for Idempotency-Key)."""
+    limit = limit_of(request)
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "application/json":
+        body = await read_body(request, limit + ENVELOPE_BYTES)
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            raise RequestValidationError([{"loc": ("body",), "msg": f"invalid JSON: {exc}",
+                                           "type": "json_invalid"}]) from None
+        fields = parse_model(model, data)
+        content = Content.of_text(fields.content, fields.format or "markdown")
+        if len(content.data) > limit:
+            raise too_large(limit)
+        return fields, content, hashlib.sha256(request.url.path.encode() + body).hexdigest()
+    if kind != "multipart/form-data":
+        raise Problem(415, "Send JSON (application/json) or a file (multipart/form-data).")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit + ENVELOPE_BYTES:
+        raise too_large(limit)
+    async with request.form(max_files=1, max_fields=20) as form:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise RequestValidationError([{"loc": ("body", "file"), "msg": "a file is required",
+                                           "type": "missing"}])
+        if upload.size is not None and upload.size > limit:
+            raise too_large(limit)
+        data = await upload.read(limit + 1)
+        if len(data) > limit:
+            raise too_large(limit)
+        filename = safe_filename(upload.filename)
+        values = {k: v for k, v in form.items() if isinstance(v, str) and v != ""}
+        fmt = format_of(values.get("format"), filename, upload.content_type)
+        raw: dict[str, Any] = {k: values[k] for k in ("title", "source", "author", "message")
+                               if k in values}
+        raw.update(format=fmt, content="")
+        for name in ("metadata", "provenance", "relations"):
+            if (parsed := _json_field(values, name)) is not None:
+                raw[name] = parsed
+        if "tags" in values:
+            raw["tags"] = [t.strip() for t in values["tags"].split(",") if t.strip()]
+    fields = parse_model(model, raw)
+    content = Content.of_upload(data, fmt, filename)
+    digest = hashlib.sha256(json.dumps([request.url.path, raw, content.hash],
+                                       sort_keys=True).encode()).hexdigest()
+    return fields, content, digest
+
+
+def _idem(key: str | None, digest: str) -> Idempotency | None:
+    return Idempotency(key, digest) if key else None
+
+
+def _stored(response: Response, stored: StoredDocument) -> StoredDocument:
+    response.status_code = 201 if stored.created else 200
+    response.headers["ETag"] = f'"{stored.version}"'
+    response.headers["Location"] = f"/documents/{stored.document_id}"
+    return stored
+
+
+@router.post("/documents", status_code=201, response_model=StoredDocument,
+             openapi_extra=WRITE_BODY, summary="Store a document (JSON text or a file)")
+async def create_document(
+    request: Request, response: Response, principal: Writer, idempotency_key: IdemKey = None,
+    dedupe: bool = Query(True, description="return an existing identical document"),
+) -> StoredDocument:
+    fields, content, digest = await read_write(request, DocumentCreate)
+    assert isinstance(fields, DocumentCreate)
+    stored = await store_of(request).create(principal.subject, fields, content,
+                                            dedupe=dedupe, idem=_idem(idempotency_key, digest))
+    return _stored(response, stored)
+
+
+@router.post("/documents/bulk", summary="Ingest NDJSON documents; one result line per line",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/x-ndjson": {"schema": {
+                     "$ref": "#/components/schemas/DocumentCreate"}}}}})
+async def bulk_ingest(request: Request, principal: Writer) -> Response:
+    store = store_of(request)
+    limit = limit_of(request) + ENVELOPE_BYTES
+    out: list[bytes] = []
+    batch: list[tuple[int, DocumentCreate]] = []
+
+    async def flush() -> None:
+        results = await store.create_many(principal.subject, [item for _, item in batch])
+        for (line, _), result in zip(batch, results, strict=True):
+            if isinstance(result, Problem):
+                answer = BulkResult(line=line, status=result.status, error=result.detail)
+            else:
+                answer = BulkResult(line=line, status=201 if result.created else 200,
+                                    document_id=result.document_id, version=result.version,
+                                    content_hash=result.content_hash, created=result.created)
+            out.append(answer.model_dump_json(exclude_none=True).encode() + b"\n")
+        batch.clear()
+
+    def fail(line: int, status: int, error: str) -> None:
+        out.append(BulkResult(line=line, status=status, error=error)
+                   .model_dump_json(exclude_none=True).encode() + b"\n")
+
+    buffer = bytearray()
+    number = 0
+    skipping = False  # inside a line already reported as too long
+    async for chunk in request.stream():
+        buffer += chunk
+        while True:
+            end = buffer.find(b"\n")
+            if end < 0:
+                if len(buffer) > limit and not skipping:
+                    number += 1
+                    fail(number, 413, f"line longer than {limit} bytes")
+                    skipping = True
+                if skipping:
+                    buffer.clear()
+                break
+            line, buffer = bytes(buffer[:end]), buffer[end + 1:]
+            if skipping:
+                skipping = False
+                continue
+            number += 1
+            await _bulk_line(number, line, batch, fail)
+            if len(batch) >= BULK_BATCH:
+                await flush()
+    if buffer.strip() and not skipping:
+        number += 1
+        await _bulk_line(number, bytes(buffer), batch, fail)
+    if batch:
+        await flush()
+    return Response(b"".join(out), media_type="application/x-ndjson")
+
+
+async def _bulk_line(number: int, line: bytes, batch: list[tuple[int, DocumentCreate]],
+                     fail: Any) -> None:
+    if not line.strip():
+        return
+    try:
+        item = DocumentCreate.model_validate_json(line)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "line"
+        fail(number, 422, f"{where}: {first['msg']}")
+        return
+    if item.format in BINARY_FORMATS:
+        fail(number, 422, f"format {item.format!r} is binary; upload it as a file")
+        return
+    batch.append((number, item))
+
+
+@router.get("/documents", response_model=DocumentPage, summary="List documents")
+async def list_documents(
+    request: Request, _: Reader,
+    source: str | None = None, format: str | None = None,
+    tag: Annotated[list[str] | None, Query()] = None, author: str | None = None,
+    created_after: datetime | None = None, created_before: datetime | None = None,
+    deleted: Literal["exclude", "include", "only"] = "exclude",
+    sort: str = Query("-created_at", description="created_at, updated_at or title; - for desc"),
+    limit: int = Query(50, ge=1, le=500), cursor: str | None = None,
+) -> DocumentPage:
+    filters = filters_of(request, source, format, tag, author, created_after, created_before,
+                         deleted)
+    return await store_of(request).list(filters, sort, limit, cursor)
+
+
+def filters_of(request: Request, source: str | None, format: str | None,
+               tags: list[str] | None, author: str | None, created_after: datetime | None,
+               created_before: datetime | None,
+               deleted: Literal["exclude", "include", "only"] = "exclude") -> Filters:
+    """The common filters, plus `metadata.<key>=<value>` for metadata fields."""
+    metadata: dict[str, str] = {}
+    for name, value in request.query_params.multi_items():
+        if name.startswith("metadata."):
+            key = name.removeprefix("metadata.")
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,100}", key):
+                raise BadInput(f"Bad metadata filter {name!r}: keys are letters, digits, "
+                               "'_' and '-'.", field=name)
+            metadata[key] = value
+    return Filters(source=source, format=format, tags=tags or [], author=author,
+                   created_after=created_after, created_before=created_before,
+                   metadata=metadata, deleted=deleted)
+
+
+@router.get("/documents/{document_id}", response_model=DocumentOut,
+            summary="A document: text content (or content_url) and metadata")
+async def get_document(request: Request, response: Response, document_id: str, _: Reader,
+                       version: int | None = Query(None, ge=1),
+                       include_deleted: bool = False) -> DocumentOut:
+    out, _ver = await store_of(request).get(document_id, version, include_deleted)
+    response.headers["ETag"] = f'"{out.version}"'
+    return out
+
+
+def _disposition(filename: str) -> str:
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+@router.api_route("/documents/{document_id}/download", methods=["GET", "HEAD"],
+                  summary="The bytes, with Content-Type, Content-Disposition and ETag",
+                  response_class=Response)
+async def download(request: Request, document_id: str, _: Reader,
+                   version: int | None = Query(None, ge=1)) -> Response:
+    store = store_of(request)
+    out, ver = await store.get(document_id, version)
+    etag = f'"{ver.content_hash}"'
+    extension = out.format if out.format in TEXT_FORMATS or out.format in BINARY_FORMATS \
+        else "bin"
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache",
+               "Content-Disposition": _disposition(ver.filename or
+                                                   f"{document_id}-v{ver.version}.{extension}")}
+    matches = [t.strip().removeprefix("W/") for t in
+               request.headers.get("if-none-match", "").split(",")]
+    if etag in matches or "*" in matches:
+        return Response(status_code=304, headers=headers)
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(ver.size)
+        return Response(headers=headers, media_type=ver.media_type)
+    return Response(await store.read_bytes(ver), headers=headers, media_type=ver.media_type)
+
+
+@router.put("/documents/{document_id}", response_model=StoredDocument,
+            openapi_extra=WRITE_BODY, summary="A new version (JSON text or a file)")
+async def update_document(request: Request, response: Response, document_id: str,
+                          principal: Writer, if_match: IfMatch = None,
+                          idempotency_key: IdemKey = None) -> StoredDocument:
+    expected = expected_version(if_match)
+    fields, content, digest = await read_write(request, DocumentUpdate)
+    stored = await store_of(request).update(
+        principal.subject, document_id, DocumentFields.model_validate(
+            fields.model_dump(include=set(DocumentFields.model_fields))),
+        content, expected=expected, idem=_idem(idempotency_key, digest))
+    _stored(response, stored)
+    response.status_code = 200
+    return stored
+
+
+@router.patch("/documents/{document_id}", response_model=DocumentSummary,
+              summary="Merge metadata, replace tags, change source or author")
+async def patch_document(request: Request, document_id: str, change: DocumentPatch,
+                         _: Writer, if_match: IfMatch = None) -> DocumentSummary:
+    return await store_of(request).patch(document_id, change, expected_version(if_match))
+
+
+@router.delete("/documents/{document_id}", status_code=204, response_class=Response,
+               summary="Soft delete (restorable); ?hard=true erases it (docs:admin)")
+async def delete_document(request: Request, document_id: str, principal: Writer,
+                          hard: bool = False) -> Response:
+    store = store_of(request)
+    if hard:
+        if not principal.allows("docs:admin"):
+            raise Problem(403, "A hard delete needs the scope docs:admin.")
+        await store.hard_delete(document_id)
+    else:
+        await store.soft_delete(document_id)
+    return Response(status_code=204)
+
+
+@router.post("/documents/{document_id}/restore", response_model=DocumentSummary,
+             summary="Undo a soft delete")
+async def restore_document(request: Request, document_id: str, _: Writer) -> DocumentSummary:
+    return await store_of(request).restore(document_id)
+
+
+@router.get("/documents/{document_id}/versions", response_model=VersionList,
+            summary="Every version, newest first")
+async def list_versions(request: Request, document_id: str, _: Reader) -> VersionList:
+    return await store_of(request).versions(document_id)
+
+
+@router.get("/documents/{document_id}/versions/{version}", response_model=VersionDetail,
+            summary="One version with its content (or content_url)")
+async def get_version(request: Request, document_id: str, version: int, _: Reader
+                      ) -> VersionDetail:
+    return await store_of(request).version(document_id, version)
+
+
+@router.get("/documents/{document_id}/diff", response_model=DiffOut,
+            summary="Unified diff between two text versions")
+async def diff_versions(request: Request, document_id: str, _: Reader,
+                        from_version: int = Query(..., alias="from", ge=1),
+                        to_version: int = Query(..., alias="to", ge=1)) -> DiffOut:
+    return await store_of(request).diff(document_id, from_version, to_version)
+
+
+@router.post("/documents/{document_id}/rollback", response_model=StoredDocument,
+             summary="A new version equal to an old one")
+async def rollback(request: Request, response: Response, document_id: str,
+                   body: RollbackRequest, principal: Writer,
+                   if_match: IfMatch = None) -> StoredDocument:
+    stored = await store_of(request).rollback(principal.subject, document_id, body.version,
+                                              body.message, expected=expected_version(if_match))
+    _stored(response, stored)
+    response.status_code = 200
+    return stored
+
+
+@router.get("/documents/{document_id}/provenance", response_model=ProvenanceOut,
+            summary="The provenance record of a version, and the document's relations")
+async def provenance(request: Request, document_id: str, _: Reader,
+                     version: int | None = Query(None, ge=1)) -> ProvenanceOut:
+    return await store_of(request).provenance(document_id, version)
+
+
+@router.get("/documents/{document_id}/relations", response_model=RelationList,
+            summary="Relations in both directions")
+async def relations(request: Request, document_id: str, _: Reader,
+                    type: RelationType | None = None) -> RelationList:
+    return await store_of(request).relations(document_id, type)
+
+
+@router.post("/documents/{document_id}/relations", response_model=RelationList,
+             status_code=201, summary="Relate this document to another")
+async def add_relation(request: Request, document_id: str, relation: RelationIn,
+                       _: Writer) -> RelationList:
+    return await store_of(request).add_relation(document_id, relation)
+
+
+@router.delete("/documents/{document_id}/relations/{type}/{target_id}", status_code=204,
+               response_class=Response, summary="Remove a relation")
+async def remove_relation(request: Request, document_id: str, type: RelationType,
+                          target_id: str, _: Writer) -> Response:
+    await store_of(request).remove_relation(document_id, type, target_id)
+    return Response(status_code=204)
+
+
+@router.get("/documents/{document_id}/lineage", response_model=Lineage,
+            summary="Walk derived_from/supersedes edges up (sources) or down (derivatives)")
+async def lineage(request: Request, document_id: str, _: Reader,
+                  direction: Literal["up", "down"] = "up",
+                  depth: int = Query(5, ge=1, le=20)) -> Lineage:
+    return await store_of(request).lineage(document_id, direction, depth)
+
+
+@router.get("/search", response_model=SearchPage,
+            summary="Ranked full-text search with snippets; filters apply to the matches")
+async def search(
+    request: Request, _: Reader, q: str = Query(..., min_length=1, max_length=500),
+    source: str | None = None, format: str | None = None,
+    tag: Annotated[list[str] | None, Query()] = None, author: str | None = None,
+    created_after: datetime | None = None, created_before: datetime | None = None,
+    limit: int = Query(20, ge=1, le=100), cursor: str | None = None,
+) -> SearchPage:
+    filters = filters_of(request, source, format, tag, author, created_after, created_before)
+    return await store_of(request).search(q, filters, limit, cursor)

@@ -1,0 +1,142 @@
+"""Where binary artifacts live: a small interface, the filesystem under the data dir by
+default, S3-compatible object storage (boto3) as the distributed option.
+
+Keys are written once and never overwritten (one key per stored version), so removing
+the blob of a failed write can never touch a blob another version uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from llmdocs.core.config import Settings
+
+DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+_KEY = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+
+
+class DocStoreSettings(BaseSettings):
+    """The doc-store's own settings (`LLMDOCS_DOCSTORE_*`).
+
+    `blob_url`: empty for `<data dir>/blobs`, `file:///path`, or `s3://bucket/prefix`
+    (credentials from the usual AWS chain; `s3_endpoint_url` for MinIO and the like).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="LLMDOCS_DOCSTORE_", env_file=".env",
+                                      env_file_encoding="utf-8", extra="ignore")
+
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    blob_url: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+
+
+class BlobStore(Protocol):
+    async def put(self, key: str, data: bytes) -> None: ...
+    async def get(self, key: str) -> bytes: ...
+    async def delete(self, key: str) -> None: ...
+    async def ping(self) -> float: ...
+
+
+def check_key(key: str) -> str:
+    """Keys are made by the store itself; refuse anything path-like all the same."""
+    if not _KEY.match(key):
+        raise ValueError(f"invalid blob key {key!r}")
+    return key
+
+
+class FileBlobStore:
+    """Blobs as files under `root`; written to a temp file, fsynced, then renamed."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def _put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    async def put(self, key: str, data: bytes) -> None:
+        await asyncio.to_thread(self._put, key, data)
+
+    async def get(self, key: str) -> bytes:
+        return await asyncio.to_thread(self._path(key).read_bytes)
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._path(key).unlink, True)
+
+    async def ping(self) -> float:
+        started = time.perf_counter()
+        await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
+        return (time.perf_counter() - started) * 1000
+
+
+class S3BlobStore:
+    """Blobs as objects in an S3-compatible bucket, under `prefix`."""
+
+    def __init__(self, bucket: str, prefix: str = "", **client_args: Any) -> None:
+        import boto3  # type: ignore[import-untyped]
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.client = boto3.client("s3", **client_args)
+
+    def _name(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    async def put(self, key: str, data: bytes) -> None:
+        await asyncio.to_thread(self.client.put_object, Bucket=self.bucket,
+                                Key=self._name(key), Body=data)
+
+    async def get(self, key: str) -> bytes:
+        def read() -> bytes:
+            body: bytes = self.client.get_object(Bucket=self.bucket,
+                                                 Key=self._name(key))["Body"].read()
+            return body
+
+        return await asyncio.to_thread(read)
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self.client.delete_object, Bucket=self.bucket,
+                                Key=self._name(key))
+
+    async def ping(self) -> float:
+        started = time.perf_counter()
+        await asyncio.to_thread(self.client.head_bucket, Bucket=self.bucket)
+        return (time.perf_counter() - started) * 1000
+
+
+def blob_store(settings: Settings, own: DocStoreSettings) -> BlobStore:
+    """The configured blob store."""
+    url = own.blob_url
+    if url.startswith("s3://"):
+        bucket, _, prefix = url.removeprefix("s3://").partition("/")
+        args = {"endpoint_url": own.s3_endpoint_url or None,
+                "region_name": own.s3_region or None}
+        return S3BlobStore(bucket, prefix, **{k: v for k, v in args.items() if v})
+    if url.startswith("file://"):
+        return FileBlobStore(Path(url.removeprefix("file://")))
+    if url:
+        raise ValueError(f"LLMDOCS_DOCSTORE_BLOB_URL must be file:// or s3://, not {url!r}")
+    return FileBlobStore(settings.data_dir / "blobs")

@@ -1,0 +1,106 @@
+"""Doc-store tables: documents, their immutable versions, tags, relations, idempotency keys.
+
+Search indexes are not mapped here: the SQLite FTS5 table and its triggers, and the
+PostgreSQL tsvector column, term statistics and their triggers, are created by the
+migration for one dialect only (see `search.py`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from llmdocs.core.db import Base
+
+# BIGINT on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the rowid the FTS table uses
+ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class Document(Base):
+    """What a document is now: its current version number and its mutable metadata."""
+
+    __tablename__ = "docstore_documents"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    title: Mapped[str] = mapped_column(sa.String(500))
+    format: Mapped[str] = mapped_column(sa.String(40), index=True)
+    source: Mapped[str] = mapped_column(sa.String(500), index=True)
+    author: Mapped[str] = mapped_column(sa.String(200), index=True)
+    version: Mapped[int] = mapped_column(sa.Integer())
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", sa.JSON())
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), index=True)
+    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), index=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+class Version(Base):
+    """One immutable version: text in `content`, or bytes in the blob store at `blob_key`."""
+
+    __tablename__ = "docstore_versions"
+    __table_args__ = (
+        sa.UniqueConstraint("document_id", "version",
+                            name="uq_docstore_versions_document_id_version"),
+        sa.Index("ix_docstore_versions_hash", "content_hash"),
+        # at most one current version per document, on both databases
+        sa.Index("ix_docstore_versions_current", "document_id", unique=True,
+                 sqlite_where=sa.text("is_current"), postgresql_where=sa.text("is_current")),
+    )
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(
+        sa.String(36), sa.ForeignKey("docstore_documents.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(sa.Integer())
+    is_current: Mapped[bool] = mapped_column(sa.Boolean())
+    title: Mapped[str] = mapped_column(sa.String(500))
+    content: Mapped[str | None] = mapped_column(sa.Text())
+    blob_key: Mapped[str | None] = mapped_column(sa.String(300))
+    filename: Mapped[str | None] = mapped_column(sa.String(255))
+    media_type: Mapped[str] = mapped_column(sa.String(200))
+    size: Mapped[int] = mapped_column(sa.BigInteger())
+    content_hash: Mapped[str] = mapped_column(sa.String(64))
+    provenance: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON())
+    author: Mapped[str] = mapped_column(sa.String(200))
+    message: Mapped[str | None] = mapped_column(sa.String(1000))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+class Tag(Base):
+    __tablename__ = "docstore_tags"
+    __table_args__ = (sa.Index("ix_docstore_tags_tag", "tag", "document_id"),)
+
+    document_id: Mapped[str] = mapped_column(
+        sa.String(36), sa.ForeignKey("docstore_documents.id", ondelete="CASCADE"),
+        primary_key=True)
+    tag: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+
+
+class Relation(Base):
+    """`source_id` --type--> `target_id`, e.g. a generated doc derived_from its spec."""
+
+    __tablename__ = "docstore_relations"
+    __table_args__ = (sa.Index("ix_docstore_relations_target", "target_id", "type"),)
+
+    source_id: Mapped[str] = mapped_column(
+        sa.String(36), sa.ForeignKey("docstore_documents.id", ondelete="CASCADE"),
+        primary_key=True)
+    type: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    target_id: Mapped[str] = mapped_column(
+        sa.String(36), sa.ForeignKey("docstore_documents.id", ondelete="CASCADE"),
+        primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+class IdempotencyKey(Base):
+    """The answer given to a write carrying `Idempotency-Key`, replayed on a retry."""
+
+    __tablename__ = "docstore_idempotency"
+
+    principal: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(sa.String(64))
+    status: Mapped[int] = mapped_column(sa.Integer())
+    response: Mapped[dict[str, Any]] = mapped_column(sa.JSON())
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))

@@ -1,0 +1,196 @@
+"""Request and response models of the doc-store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,99}$")]
+Format = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.+-]{0,39}$")]
+RelationType = Literal["derived_from", "supersedes", "references"]
+
+
+class RelationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: RelationType
+    target_id: str = Field(min_length=1, max_length=36)
+
+
+class DocumentFields(BaseModel):
+    """What a new version may set besides its content."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(None, max_length=500)
+    format: Format | None = None
+    provenance: dict[str, Any] | None = None
+    message: str | None = Field(None, max_length=1000)
+    relations: list[RelationIn] = Field(default_factory=list, max_length=100)
+
+
+class DocumentCreate(DocumentFields):
+    content: str
+    source: str = Field("", max_length=500)
+    author: str | None = Field(None, max_length=200)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+
+
+class DocumentUpdate(DocumentFields):
+    content: str
+
+
+class DocumentPatch(BaseModel):
+    """Metadata is merged (a null value removes a key); tags, when given, replace."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metadata: dict[str, Any] | None = None
+    tags: list[Tag] | None = Field(None, max_length=50)
+    source: str | None = Field(None, max_length=500)
+    author: str | None = Field(None, max_length=200)
+
+
+class RollbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1)
+    message: str | None = Field(None, max_length=1000)
+
+
+class DocumentSummary(BaseModel):
+    document_id: str
+    version: int
+    content_hash: str
+    title: str
+    format: str
+    source: str
+    author: str
+    kind: Literal["text", "binary"]
+    media_type: str
+    size: int
+    filename: str | None
+    metadata: dict[str, Any]
+    tags: list[str]
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None = None
+
+
+class StoredDocument(DocumentSummary):
+    """The answer to a write: `created` is false when an identical document existed."""
+
+    created: bool = True
+
+
+class DocumentOut(DocumentSummary):
+    content: str | None = None
+    content_url: str
+    provenance: dict[str, Any] | None = None
+
+
+class VersionOut(BaseModel):
+    document_id: str
+    version: int
+    is_current: bool
+    content_hash: str
+    title: str
+    kind: Literal["text", "binary"]
+    media_type: str
+    size: int
+    filename: str | None
+    author: str
+    message: str | None
+    created_at: datetime
+
+
+class VersionDetail(VersionOut):
+    content: str | None = None
+    content_url: str
+    provenance: dict[str, Any] | None = None
+
+
+class DocumentPage(BaseModel):
+    items: list[DocumentSummary]
+    next_cursor: str | None
+
+
+class VersionList(BaseModel):
+    document_id: str
+    items: list[VersionOut]
+
+
+class DiffOut(BaseModel):
+    document_id: str
+    from_version: int
+    to_version: int
+    from_hash: str
+    to_hash: str
+    identical: bool
+    diff: str
+
+
+class RelationOut(BaseModel):
+    source_id: str
+    type: RelationType
+    target_id: str
+    created_at: datetime
+
+
+class RelationList(BaseModel):
+    document_id: str
+    outgoing: list[RelationOut]
+    incoming: list[RelationOut]
+
+
+class LineageNode(BaseModel):
+    document_id: str
+    depth: int
+    via: RelationType | None
+    parent_id: str | None
+
+
+class Lineage(BaseModel):
+    document_id: str
+    nodes: list[LineageNode]
+
+
+class ProvenanceOut(BaseModel):
+    document_id: str
+    version: int
+    content_hash: str
+    provenance: dict[str, Any] | None
+    relations: RelationList
+
+
+class SearchHit(BaseModel):
+    document_id: str
+    version: int
+    title: str
+    format: str
+    source: str
+    author: str
+    tags: list[str]
+    score: float
+    snippet: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class SearchPage(BaseModel):
+    query: str
+    items: list[SearchHit]
+    next_cursor: str | None
+
+
+class BulkResult(BaseModel):
+    line: int
+    status: int
+    document_id: str | None = None
+    version: int | None = None
+    content_hash: str | None = None
+    created: bool | None = None
+    error: str | None = None

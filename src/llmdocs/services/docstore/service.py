@@ -1,0 +1,838 @@
+"""The doc-store's domain logic: documents, immutable versions, blobs, search, relations.
+
+Writes follow one rule: the blob (if any) is written first under a fresh key, then the
+rows in one transaction; if the transaction fails the blob is removed again. So no
+version row exists without its blob and no failed write leaves a blob behind. Every
+write transaction starts with a write statement, so SQLite takes its write lock at once
+(no stale-snapshot upgrade) and PostgreSQL locks the document row before reading it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import difflib
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
+
+from llmdocs.core.db import utcnow
+from llmdocs.core.errors import Problem
+from llmdocs.core.events import make_event
+from llmdocs.core.ids import new_id
+from llmdocs.core.middleware import correlation_id_var
+from llmdocs.core.resources import Resources
+from llmdocs.services.docstore.blobs import BlobStore
+from llmdocs.services.docstore.models import (
+    Document,
+    IdempotencyKey,
+    Relation,
+    Tag,
+    Version,
+)
+from llmdocs.services.docstore.schemas import (
+    DiffOut,
+    DocumentCreate,
+    DocumentFields,
+    DocumentOut,
+    DocumentPage,
+    DocumentPatch,
+    DocumentSummary,
+    Lineage,
+    LineageNode,
+    ProvenanceOut,
+    RelationIn,
+    RelationList,
+    RelationOut,
+    SearchHit,
+    SearchPage,
+    StoredDocument,
+    VersionDetail,
+    VersionList,
+    VersionOut,
+)
+from llmdocs.services.docstore.search import backend_for, words_of
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+TEXT_FORMATS: dict[str, str] = {
+    "markdown": "text/markdown", "md": "text/markdown", "txt": "text/plain",
+    "text": "text/plain", "json": "application/json", "csv": "text/csv",
+    "html": "text/html", "yaml": "application/yaml", "xml": "application/xml",
+    "rst": "text/x-rst", "openapi": "application/json",
+}
+BINARY_FORMATS: dict[str, str] = {
+    "pdf": "application/pdf", "zip": "application/zip", "png": "image/png",
+    "jpeg": "image/jpeg", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp",
+    "svg": "image/svg+xml", "docx": ("application/vnd.openxmlformats-officedocument."
+                                     "wordprocessingml.document"),
+    "binary": "application/octet-stream",
+}
+SORTS = {"created_at": Document.created_at, "updated_at": Document.updated_at,
+         "title": Document.title}
+LINEAGE_TYPES = ("derived_from", "supersedes")
+
+
+class NotFoundError(Problem):
+    def __init__(self, detail: str) -> None:
+        super().__init__(404, detail)
+
+
+class BadInput(Problem):
+    def __init__(self, detail: str, field: str | None = None) -> None:
+        errors = [{"field": field, "message": detail}] if field else None
+        super().__init__(400, detail, errors=errors)
+
+
+class StaleVersion(Problem):
+    def __init__(self, detail: str) -> None:
+        super().__init__(412, detail)
+
+
+class Unprocessable(Problem):
+    def __init__(self, detail: str, field: str | None = None) -> None:
+        errors = [{"field": field, "message": detail}] if field else None
+        super().__init__(422, detail, errors=errors)
+
+
+def media_type_for(format: str, text: bool) -> str:
+    if text:
+        return TEXT_FORMATS.get(format, "text/plain") + "; charset=utf-8"
+    return BINARY_FORMATS.get(format, "application/octet-stream")
+
+
+def is_text_format(format: str) -> bool:
+    return format in TEXT_FORMATS
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite hands datetimes back naive; every stored time is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Content:
+    """A version's bytes: `text` is set for text formats (stored in the database)."""
+
+    data: bytes
+    text: str | None
+    media_type: str
+    filename: str | None = None
+
+    @property
+    def hash(self) -> str:
+        return sha256(self.data)
+
+    @classmethod
+    def of_text(cls, text: str, format: str, filename: str | None = None) -> Content:
+        if format in BINARY_FORMATS:
+            raise Unprocessable(f"Format {format!r} is binary: upload it as a file "
+                                "(multipart/form-data).", field="format")
+        return cls(text.encode("utf-8"), text, media_type_for(format, True), filename)
+
+    @classmethod
+    def of_upload(cls, data: bytes, format: str, filename: str | None) -> Content:
+        """Text formats must be UTF-8 (they are searched and diffed); others are blobs."""
+        if not is_text_format(format):
+            return cls(data, None, media_type_for(format, False), filename)
+        try:
+            return cls.of_text(data.decode("utf-8"), format, filename)
+        except UnicodeDecodeError as exc:
+            raise Unprocessable(
+                f"The file is not valid UTF-8 (byte {exc.start}); a '{format}' document "
+                "must be UTF-8 text. Upload it with a binary format instead.",
+                field="file") from None
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    key: str
+    request_hash: str
+
+
+@dataclass
+class Filters:
+    source: str | None = None
+    format: str | None = None
+    tags: list[str] = field(default_factory=list)
+    author: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    deleted: Literal["exclude", "include", "only"] = "exclude"
+
+    def conditions(self) -> list[sa.ColumnElement[bool]]:
+        conds: list[sa.ColumnElement[bool]] = []
+        if self.deleted == "exclude":
+            conds.append(Document.deleted_at.is_(None))
+        elif self.deleted == "only":
+            conds.append(Document.deleted_at.is_not(None))
+        for column, value in ((Document.source, self.source), (Document.format, self.format),
+                              (Document.author, self.author)):
+            if value is not None:
+                conds.append(column == value)
+        if self.created_after is not None:
+            conds.append(Document.created_at >= self.created_after)
+        if self.created_before is not None:
+            conds.append(Document.created_at < self.created_before)
+        for tag in self.tags:
+            conds.append(Document.id.in_(sa.select(Tag.document_id).where(Tag.tag == tag)))
+        for key, value in self.metadata.items():
+            conds.append(Document.meta[key].as_string() == value)
+        return conds
+
+
+def encode_cursor(payload: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, size: int) -> list[Any]:
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError):
+        payload = None
+    if not isinstance(payload, list) or len(payload) != size:
+        raise BadInput("The pagination cursor is not valid; start again without it.",
+                       field="cursor")
+    return payload
+
+
+def _summary(doc: Document, ver: Version, tags: list[str]) -> dict[str, Any]:
+    return {
+        "document_id": doc.id, "version": doc.version, "content_hash": ver.content_hash,
+        "title": doc.title, "format": doc.format, "source": doc.source, "author": doc.author,
+        "kind": "text" if ver.blob_key is None else "binary", "media_type": ver.media_type,
+        "size": ver.size, "filename": ver.filename, "metadata": doc.meta, "tags": tags,
+        "created_at": aware(doc.created_at), "updated_at": aware(doc.updated_at),
+        "deleted_at": aware(doc.deleted_at) if doc.deleted_at else None,
+    }
+
+
+def _version_out(ver: Version) -> dict[str, Any]:
+    return {
+        "document_id": ver.document_id, "version": ver.version, "is_current": ver.is_current,
+        "content_hash": ver.content_hash, "title": ver.title,
+        "kind": "text" if ver.blob_key is None else "binary", "media_type": ver.media_type,
+        "size": ver.size, "filename": ver.filename, "author": ver.author,
+        "message": ver.message, "created_at": aware(ver.created_at),
+    }
+
+
+def content_url(document_id: str, version: int | None = None) -> str:
+    suffix = f"?version={version}" if version is not None else ""
+    return f"/documents/{document_id}/download{suffix}"
+
+
+class DocStore:
+    def __init__(self, resources: Resources, blobs: BlobStore) -> None:
+        self.db = resources.database
+        self.events = resources.events
+        self.blobs = blobs
+        self.search_backend = backend_for(self.db.dialect)
+
+    # -- writing ---------------------------------------------------------------------
+
+    async def _write(self, content: Content | None,
+                     work: Callable[[AsyncSession, str | None], Awaitable[T]],
+                     document_id: str) -> T:
+        """Blob first under a fresh key, then the rows; undo the blob if the rows fail."""
+        key = None
+        if content is not None and content.text is None:
+            key = f"{document_id}/{new_id()}"
+            try:
+                await self.blobs.put(key, content.data)
+            except Exception as exc:
+                log.error("blob_write_failed", key=key, error=str(exc))
+                raise Problem(503, "The blob store could not save the file; "
+                                   "nothing was stored. Try again later.") from None
+        try:
+            async with self.db.transaction() as session:
+                return await work(session, key)
+        except BaseException:
+            if key is not None:
+                await self._drop_blobs([key])
+            raise
+
+    async def _drop_blobs(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            try:
+                await self.blobs.delete(key)
+            except Exception as exc:  # the rows are what count; log the leftover
+                log.error("blob_delete_failed", key=key, error=str(exc))
+
+    async def _publish(self, type: str, doc_id: str, version: int, content_hash: str,
+                       source: str) -> None:
+        data = {"id": doc_id, "version": version, "content_hash": content_hash,
+                "source": source, "correlation_id": correlation_id_var.get()}
+        await self.events.publish(make_event("docstore", type, data, subject=doc_id))
+
+    @staticmethod
+    def _version_row(doc_id: str, version: int, title: str, content: Content,
+                     blob_key: str | None, fields: DocumentFields, author: str) -> Version:
+        return Version(
+            document_id=doc_id, version=version, is_current=True, title=title,
+            content=content.text, blob_key=blob_key, filename=content.filename,
+            media_type=content.media_type, size=len(content.data),
+            content_hash=content.hash, provenance=fields.provenance, author=author,
+            message=fields.message, created_at=utcnow())
+
+    @staticmethod
+    async def _add_relations(session: AsyncSession, doc_id: str,
+                             relations: Sequence[RelationIn]) -> None:
+        if not relations:
+            return
+        targets = {r.target_id for r in relations}
+        found = set((await session.scalars(
+            sa.select(Document.id).where(Document.id.in_(targets)))).all())
+        missing = sorted(targets - found - {doc_id})
+        if missing or doc_id in targets:
+            detail = (f"Relation targets do not exist: {', '.join(missing)}." if missing
+                      else "A document cannot be related to itself.")
+            raise Unprocessable(detail, field="relations")
+        now = utcnow()
+        session.add_all(Relation(source_id=doc_id, type=r.type, target_id=r.target_id,
+                                 created_at=now)
+                        for r in {(r.type, r.target_id): r for r in relations}.values())
+        await session.flush()
+
+    async def _replay(self, principal: str, idem: Idempotency | None) -> StoredDocument | None:
+        if idem is None:
+            return None
+        async with self.db.session() as session:
+            row = await session.get(IdempotencyKey, (principal, idem.key))
+        if row is None:
+            return None
+        if row.request_hash != idem.request_hash:
+            raise Unprocessable("This Idempotency-Key was used for a different request.",
+                                field="Idempotency-Key")
+        return StoredDocument.model_validate({**row.response, "created": False})
+
+    async def _idempotent(self, principal: str, idem: Idempotency | None,
+                          run: Callable[[], Awaitable[tuple[StoredDocument, str]]]
+                          ) -> StoredDocument:
+        """Replay a key's first answer; a concurrent twin loses on the key's primary key."""
+        replayed = await self._replay(principal, idem)
+        if replayed is not None:
+            return replayed
+        try:
+            stored, event_type = await run()
+        except IntegrityError:
+            replayed = await self._replay(principal, idem)
+            if replayed is None:
+                raise
+            return replayed
+        await self._publish(event_type, stored.document_id, stored.version,
+                            stored.content_hash, stored.source)
+        return stored
+
+    @staticmethod
+    def _remember(session: AsyncSession, principal: str, idem: Idempotency | None,
+                  stored: StoredDocument) -> None:
+        if idem is not None:
+            session.add(IdempotencyKey(
+                principal=principal, key=idem.key, request_hash=idem.request_hash,
+                status=201, response=stored.model_dump(mode="json"), created_at=utcnow()))
+
+    async def find_duplicate(self, content_hash: str, source: str) -> StoredDocument | None:
+        async with self.db.session() as session:
+            row = (await session.execute(
+                sa.select(Document, Version).options(defer(Version.content))
+                .join(Version, sa.and_(Version.document_id == Document.id, Version.is_current))
+                .where(Version.content_hash == content_hash, Document.source == source,
+                       Document.deleted_at.is_(None))
+                .order_by(Document.created_at).limit(1))).first()
+            if row is None:
+                return None
+            tags = await self._tags(session, [row[0].id])
+        return StoredDocument(**_summary(row[0], row[1], tags.get(row[0].id, [])),
+                              created=False)
+
+    async def create(self, principal: str, fields: DocumentCreate, content: Content, *,
+                     dedupe: bool = True, idem: Idempotency | None = None) -> StoredDocument:
+        if dedupe:
+            existing = await self.find_duplicate(content.hash, fields.source)
+            if existing is not None:
+                return existing
+        doc_id = new_id()
+
+        async def work(session: AsyncSession, key: str | None) -> tuple[StoredDocument, str]:
+            now = utcnow()
+            title = fields.title or content.filename or "untitled"
+            author = fields.author or principal
+            doc = Document(id=doc_id, title=title, format=fields.format or "markdown",
+                           source=fields.source, author=author, version=1,
+                           meta=fields.metadata, created_at=now, updated_at=now)
+            session.add(doc)
+            await session.flush()
+            ver = self._version_row(doc_id, 1, title, content, key, fields, author)
+            tags = sorted(set(fields.tags))
+            session.add(ver)
+            session.add_all(Tag(document_id=doc_id, tag=tag) for tag in tags)
+            await session.flush()
+            await self._add_relations(session, doc_id, fields.relations)
+            stored = StoredDocument(**_summary(doc, ver, tags))
+            self._remember(session, principal, idem, stored)
+            return stored, "llmdocs.document.stored"
+
+        return await self._idempotent(
+            principal, idem, lambda: self._write(content, work, doc_id))
+
+    async def _bump(self, session: AsyncSession, doc_id: str, expected: int | None,
+                    title: str | None, format: str | None) -> Document:
+        """Take the next version number (the transaction's first write), or say why not."""
+        values: dict[str, Any] = {"version": Document.version + 1, "updated_at": utcnow()}
+        if title:
+            values["title"] = title
+        if format:
+            values["format"] = format
+        stmt = sa.update(Document).where(Document.id == doc_id, Document.deleted_at.is_(None))
+        if expected is not None:
+            stmt = stmt.where(Document.version == expected)
+        bumped = (await session.execute(stmt.values(**values).returning(Document.id))).first()
+        if bumped is None:
+            current = await self._document(session, doc_id)  # 404 when gone
+            raise StaleVersion(f"The document is at version {current.version}, not "
+                               f"{expected}; fetch it again and retry.")
+        doc = await session.get(Document, doc_id, populate_existing=True)
+        assert doc is not None
+        await session.execute(sa.update(Version).where(
+            Version.document_id == doc_id, Version.is_current).values(is_current=False))
+        return doc
+
+    async def update(self, principal: str, doc_id: str, fields: DocumentFields,
+                     content: Content, *, expected: int | None = None,
+                     idem: Idempotency | None = None) -> StoredDocument:
+        async def work(session: AsyncSession, key: str | None) -> tuple[StoredDocument, str]:
+            doc = await self._bump(session, doc_id, expected, fields.title, fields.format)
+            ver = self._version_row(doc_id, doc.version, doc.title, content, key, fields,
+                                    principal)
+            session.add(ver)
+            await session.flush()
+            await self._add_relations(session, doc_id, fields.relations)
+            tags = await self._tags(session, [doc_id])
+            stored = StoredDocument(**_summary(doc, ver, tags.get(doc_id, [])))
+            self._remember(session, principal, idem, stored)
+            return stored, "llmdocs.document.updated"
+
+        return await self._idempotent(
+            principal, idem, lambda: self._write(content, work, doc_id))
+
+    async def rollback(self, principal: str, doc_id: str, version: int, message: str | None,
+                       *, expected: int | None = None) -> StoredDocument:
+        """A new version equal to `version` (its blob is shared, never copied)."""
+        async def work(session: AsyncSession, _key: str | None) -> tuple[StoredDocument, str]:
+            old = await self._version(session, doc_id, version)
+            doc = await self._bump(session, doc_id, expected, old.title, None)
+            ver = Version(
+                document_id=doc_id, version=doc.version, is_current=True, title=old.title,
+                content=old.content, blob_key=old.blob_key, filename=old.filename,
+                media_type=old.media_type, size=old.size, content_hash=old.content_hash,
+                provenance=old.provenance, author=principal,
+                message=message or f"rollback to version {version}", created_at=utcnow())
+            session.add(ver)
+            await session.flush()
+            tags = await self._tags(session, [doc_id])
+            return StoredDocument(**_summary(doc, ver, tags.get(doc_id, []))), ""
+
+        stored, _ = await self._write(None, work, doc_id)
+        await self._publish("llmdocs.document.updated", doc_id, stored.version,
+                            stored.content_hash, stored.source)
+        return stored
+
+    async def patch(self, doc_id: str, change: DocumentPatch,
+                    expected: int | None = None) -> DocumentSummary:
+        async with self.db.transaction() as session:
+            stmt = sa.update(Document).where(Document.id == doc_id,
+                                             Document.deleted_at.is_(None))
+            if expected is not None:
+                stmt = stmt.where(Document.version == expected)
+            values: dict[str, Any] = {"updated_at": utcnow()}
+            if change.source is not None:
+                values["source"] = change.source
+            if change.author is not None:
+                values["author"] = change.author
+            touched = (await session.execute(stmt.values(**values)
+                                             .returning(Document.id))).first()
+            doc = await self._document(session, doc_id)
+            if touched is None:
+                raise StaleVersion(f"The document is at version {doc.version}, not "
+                                   f"{expected}; fetch it again and retry.")
+            if change.metadata is not None:
+                merged = {**doc.meta, **change.metadata}
+                doc.meta = {k: v for k, v in merged.items() if v is not None}
+            if change.tags is not None:
+                await session.execute(sa.delete(Tag).where(Tag.document_id == doc_id))
+                session.add_all(Tag(document_id=doc_id, tag=t) for t in sorted(set(change.tags)))
+            await session.flush()
+            summary = await self._summaries(session, [doc_id])
+        await self._publish("llmdocs.document.updated", doc_id, doc.version,
+                            summary[0].content_hash, doc.source)
+        return summary[0]
+
+    async def soft_delete(self, doc_id: str) -> None:
+        await self._set_deleted(doc_id, utcnow())
+
+    async def restore(self, doc_id: str) -> DocumentSummary:
+        await self._set_deleted(doc_id, None)
+        async with self.db.session() as session:
+            return (await self._summaries(session, [doc_id]))[0]
+
+    async def _set_deleted(self, doc_id: str, when: datetime | None) -> None:
+        async with self.db.transaction() as session:
+            already = Document.deleted_at.is_(None) if when else Document.deleted_at.is_not(None)
+            changed = (await session.execute(
+                sa.update(Document).where(Document.id == doc_id, already)
+                .values(deleted_at=when, updated_at=utcnow())
+                .returning(Document.version, Document.source))).first()
+            if changed is None:
+                await self._document(session, doc_id, include_deleted=True)
+                state = "already deleted" if when else "not deleted"
+                raise Problem(409, f"The document is {state}.")
+            ver = await self._version(session, doc_id, changed[0])
+        type = "llmdocs.document.deleted" if when else "llmdocs.document.restored"
+        await self._publish(type, doc_id, changed[0], ver.content_hash, changed[1])
+
+    async def hard_delete(self, doc_id: str) -> None:
+        """Rows first, in one transaction; blobs after the commit (a leftover blob is
+        logged, a row without its blob never exists)."""
+        async with self.db.transaction() as session:
+            doc = await self._document(session, doc_id, include_deleted=True)
+            current = await self._version(session, doc_id, doc.version)
+            keys = (await session.scalars(sa.select(Version.blob_key).distinct().where(
+                Version.document_id == doc_id, Version.blob_key.is_not(None)))).all()
+            await session.execute(sa.delete(Version).where(Version.document_id == doc_id))
+            await session.execute(sa.delete(Document).where(Document.id == doc_id))
+        await self._drop_blobs([k for k in keys if k])
+        await self._publish("llmdocs.document.deleted", doc_id, doc.version,
+                            current.content_hash, doc.source)
+
+    async def add_relation(self, doc_id: str, relation: RelationIn) -> RelationList:
+        async with self.db.transaction() as session:
+            await self._document(session, doc_id)
+            exists = await session.get(Relation, (doc_id, relation.type, relation.target_id))
+            if exists is None:
+                await self._add_relations(session, doc_id, [relation])
+        return await self.relations(doc_id)
+
+    async def remove_relation(self, doc_id: str, type: str, target_id: str) -> None:
+        async with self.db.transaction() as session:
+            gone = await session.execute(sa.delete(Relation).where(
+                Relation.source_id == doc_id, Relation.type == type,
+                Relation.target_id == target_id))
+            if getattr(gone, "rowcount", 0) == 0:
+                raise NotFoundError("No such relation.")
+
+    # -- bulk ------------------------------------------------------------------------
+
+    async def create_many(self, principal: str, items: Sequence[DocumentCreate]
+                          ) -> list[StoredDocument | Problem]:
+        """Store text documents in one transaction (deduplicated like `create`); if the
+        batch fails as a whole, store them one by one so each line gets its own answer."""
+        contents = [Content.of_text(i.content, i.format or "markdown") for i in items]
+        pairs = [(c.hash, i.source) for c, i in zip(contents, items, strict=True)]
+        known = await self._duplicates(pairs)
+        plan: list[StoredDocument | int] = []  # a duplicate, or the index of a new row
+        new: dict[tuple[str, str], int] = {}
+        for index, pair in enumerate(pairs):
+            if pair in known:
+                plan.append(known[pair])
+            else:
+                plan.append(new.setdefault(pair, index))
+        fresh = sorted(set(new.values()))
+        try:
+            stored = await self._insert_batch(principal, [items[i] for i in fresh],
+                                              [contents[i] for i in fresh])
+        except Problem:
+            return [await self._create_one(principal, item, content)
+                    for item, content in zip(items, contents, strict=True)]
+        by_index = dict(zip(fresh, stored, strict=True))
+        await self.events.publish_many([
+            make_event("docstore", "llmdocs.document.stored",
+                       {"id": s.document_id, "version": 1, "content_hash": s.content_hash,
+                        "source": s.source, "correlation_id": correlation_id_var.get()},
+                       subject=s.document_id) for s in stored])
+        results: list[StoredDocument | Problem] = []
+        for index, step in enumerate(plan):
+            if isinstance(step, StoredDocument):
+                results.append(step)
+            else:
+                first = by_index[step]
+                results.append(first if step == index else first.model_copy(
+                    update={"created": False}))
+        return results
+
+    async def _create_one(self, principal: str, item: DocumentCreate,
+                          content: Content) -> StoredDocument | Problem:
+        try:
+            return await self.create(principal, item, content)
+        except Problem as problem:
+            return problem
+
+    async def _duplicates(self, pairs: Sequence[tuple[str, str]]
+                          ) -> dict[tuple[str, str], StoredDocument]:
+        if not pairs:
+            return {}
+        async with self.db.session() as session:
+            rows = (await session.execute(
+                sa.select(Document, Version).options(defer(Version.content))
+                .join(Version, sa.and_(Version.document_id == Document.id, Version.is_current))
+                .where(Version.content_hash.in_({h for h, _ in pairs}),
+                       Document.deleted_at.is_(None)))).all()
+            tags = await self._tags(session, [row[0].id for row in rows])
+        wanted = set(pairs)
+        return {(v.content_hash, d.source): StoredDocument(
+                    **_summary(d, v, tags.get(d.id, [])), created=False)
+                for d, v in rows if (v.content_hash, d.source) in wanted}
+
+    async def _insert_batch(self, principal: str, items: Sequence[DocumentCreate],
+                            contents: Sequence[Content]) -> list[StoredDocument]:
+        if not items:
+            return []
+        now = utcnow()
+        docs: list[dict[str, Any]] = []
+        versions: list[dict[str, Any]] = []
+        tags: list[dict[str, Any]] = []
+        out: list[StoredDocument] = []
+        for item, content in zip(items, contents, strict=True):
+            doc_id = new_id()
+            title = item.title or "untitled"
+            author = item.author or principal
+            doc = {"id": doc_id, "title": title, "format": item.format or "markdown",
+                   "source": item.source, "author": author, "version": 1,
+                   "meta": item.metadata, "created_at": now, "updated_at": now}
+            ver = {"document_id": doc_id, "version": 1, "is_current": True, "title": title,
+                   "content": content.text, "blob_key": None, "filename": None,
+                   "media_type": content.media_type, "size": len(content.data),
+                   "content_hash": content.hash, "provenance": item.provenance,
+                   "author": author, "message": item.message, "created_at": now}
+            item_tags = sorted(set(item.tags))
+            docs.append(doc)
+            versions.append(ver)
+            tags += [{"document_id": doc_id, "tag": t} for t in item_tags]
+            out.append(StoredDocument(**_summary(Document(**doc), Version(**ver), item_tags)))
+
+        async def work(session: AsyncSession, _key: str | None) -> None:
+            await session.execute(sa.insert(Document), docs)
+            await session.execute(sa.insert(Version), versions)
+            if tags:
+                await session.execute(sa.insert(Tag), tags)
+            for doc, item in zip(docs, items, strict=True):
+                await self._add_relations(session, doc["id"], item.relations)
+
+        await self._write(None, work, "")
+        return out
+
+    # -- reading ---------------------------------------------------------------------
+
+    @staticmethod
+    async def _document(session: AsyncSession, doc_id: str,
+                        include_deleted: bool = False) -> Document:
+        doc = await session.get(Document, doc_id)
+        if doc is None or (doc.deleted_at is not None and not include_deleted):
+            raise NotFoundError(f"No document {doc_id!r}.")
+        return doc
+
+    @staticmethod
+    async def _version(session: AsyncSession, doc_id: str, version: int) -> Version:
+        ver = (await session.scalars(sa.select(Version).where(
+            Version.document_id == doc_id, Version.version == version))).first()
+        if ver is None:
+            raise NotFoundError(f"Document {doc_id!r} has no version {version}.")
+        return ver
+
+    @staticmethod
+    async def _tags(session: AsyncSession, ids: Sequence[str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        if ids:
+            rows = await session.execute(sa.select(Tag.document_id, Tag.tag)
+                                         .where(Tag.document_id.in_(set(ids)))
+                                         .order_by(Tag.tag))
+            for doc_id, tag in rows:
+                found.setdefault(doc_id, []).append(tag)
+        return found
+
+    async def _summaries(self, session: AsyncSession, ids: Sequence[str]
+                         ) -> list[DocumentSummary]:
+        rows = (await session.execute(
+            sa.select(Document, Version).options(defer(Version.content))
+            .join(Version, sa.and_(Version.document_id == Document.id, Version.is_current))
+            .where(Document.id.in_(ids)))).all()
+        tags = await self._tags(session, ids)
+        by_id = {d.id: DocumentSummary(**_summary(d, v, tags.get(d.id, []))) for d, v in rows}
+        return [by_id[i] for i in ids if i in by_id]
+
+    async def get(self, doc_id: str, version: int | None = None,
+                  include_deleted: bool = False) -> tuple[DocumentOut, Version]:
+        async with self.db.session() as session:
+            doc = await self._document(session, doc_id, include_deleted)
+            ver = await self._version(session, doc_id, version or doc.version)
+            tags = await self._tags(session, [doc_id])
+        out = DocumentOut(**_summary(doc, ver, tags.get(doc_id, [])), content=ver.content,
+                          content_url=content_url(doc_id, version), provenance=ver.provenance)
+        return out, ver
+
+    async def read_bytes(self, ver: Version) -> bytes:
+        if ver.blob_key is None:
+            return (ver.content or "").encode("utf-8")
+        return await self.blobs.get(ver.blob_key)
+
+    async def versions(self, doc_id: str) -> VersionList:
+        async with self.db.session() as session:
+            await self._document(session, doc_id)
+            rows = (await session.scalars(
+                sa.select(Version).options(defer(Version.content))
+                .where(Version.document_id == doc_id).order_by(Version.version.desc()))).all()
+        return VersionList(document_id=doc_id,
+                           items=[VersionOut(**_version_out(v)) for v in rows])
+
+    async def version(self, doc_id: str, version: int) -> VersionDetail:
+        async with self.db.session() as session:
+            await self._document(session, doc_id)
+            ver = await self._version(session, doc_id, version)
+        return VersionDetail(**_version_out(ver), content=ver.content,
+                             content_url=content_url(doc_id, version),
+                             provenance=ver.provenance)
+
+    async def diff(self, doc_id: str, old: int, new: int) -> DiffOut:
+        async with self.db.session() as session:
+            await self._document(session, doc_id)
+            a = await self._version(session, doc_id, old)
+            b = await self._version(session, doc_id, new)
+        if a.content is None or b.content is None:
+            raise Unprocessable("Binary versions cannot be diffed; compare content_hash.")
+        lines = difflib.unified_diff(a.content.splitlines(keepends=True),
+                                     b.content.splitlines(keepends=True),
+                                     fromfile=f"v{old}", tofile=f"v{new}")
+        return DiffOut(document_id=doc_id, from_version=old, to_version=new,
+                       from_hash=a.content_hash, to_hash=b.content_hash,
+                       identical=a.content_hash == b.content_hash, diff="".join(lines))
+
+    async def list(self, filters: Filters, sort: str, limit: int,
+                   cursor: str | None) -> DocumentPage:
+        descending = sort.startswith("-")
+        column = SORTS.get(sort.lstrip("-"))
+        if column is None:
+            raise BadInput(f"Unknown sort {sort!r}; use one of {', '.join(SORTS)} "
+                           "(prefix - for descending).", field="sort")
+        conds = filters.conditions()
+        if cursor:
+            value, last_id = decode_cursor(cursor, 2)
+            if column is not Document.title:
+                try:
+                    value = datetime.fromisoformat(str(value))
+                except ValueError:
+                    raise BadInput("The pagination cursor is not valid.", "cursor") from None
+            after = (sa.tuple_(column, Document.id) < sa.tuple_(sa.literal(value), last_id)
+                     if descending else
+                     sa.tuple_(column, Document.id) > sa.tuple_(sa.literal(value), last_id))
+            conds.append(after)
+        order = [column.desc(), Document.id.desc()] if descending else [column, Document.id]
+        async with self.db.session() as session:
+            ids = (await session.scalars(sa.select(Document.id).where(*conds)
+                                         .order_by(*order).limit(limit + 1))).all()
+            items = await self._summaries(session, ids[:limit])
+        next_cursor = None
+        if len(ids) > limit:
+            last = items[-1]
+            value = last.title if column is Document.title else getattr(
+                last, sort.lstrip("-")).astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+            next_cursor = encode_cursor([value, last.document_id])
+        return DocumentPage(items=items, next_cursor=next_cursor)
+
+    async def search(self, query: str, filters: Filters, limit: int,
+                     cursor: str | None) -> SearchPage:
+        words = words_of(query)
+        if not words:
+            raise BadInput("The query has no words to search for.", field="q")
+        offset = int(decode_cursor(cursor, 1)[0]) if cursor else 0
+        async with self.db.session() as session:
+            ranked = await self.search_backend.ranked(session, words, filters.conditions(),
+                                                      limit + 1, offset)
+            page = ranked[:limit]
+            ids = [vid for vid, _ in page]
+            snippets = await self.search_backend.snippets(session, words, ids)
+            rows = (await session.execute(
+                sa.select(Document, Version).options(defer(Version.content))
+                .join(Version, Version.document_id == Document.id)
+                .where(Version.id.in_(ids)))).all()
+            tags = await self._tags(session, [d.id for d, _ in rows])
+        by_version = {v.id: (d, v) for d, v in rows}
+        hits = []
+        for vid, score in page:
+            doc, ver = by_version[vid]
+            hits.append(SearchHit(
+                document_id=doc.id, version=ver.version, title=doc.title, format=doc.format,
+                source=doc.source, author=doc.author, tags=tags.get(doc.id, []),
+                score=score, snippet=snippets.get(vid, ""),
+                created_at=aware(doc.created_at), updated_at=aware(doc.updated_at)))
+        next_cursor = encode_cursor([offset + limit]) if len(ranked) > limit else None
+        return SearchPage(query=query, items=hits, next_cursor=next_cursor)
+
+    # -- provenance and relations ----------------------------------------------------
+
+    async def relations(self, doc_id: str, type: str | None = None) -> RelationList:
+        async with self.db.session() as session:
+            await self._document(session, doc_id)
+            typed = [Relation.type == type] if type else []
+            out = (await session.scalars(sa.select(Relation).where(
+                Relation.source_id == doc_id, *typed).order_by(Relation.created_at))).all()
+            inc = (await session.scalars(sa.select(Relation).where(
+                Relation.target_id == doc_id, *typed).order_by(Relation.created_at))).all()
+
+        def shape(rel: Relation) -> RelationOut:
+            return RelationOut.model_validate(
+                {"source_id": rel.source_id, "type": rel.type, "target_id": rel.target_id,
+                 "created_at": aware(rel.created_at)})
+
+        return RelationList(document_id=doc_id, outgoing=[shape(r) for r in out],
+                            incoming=[shape(r) for r in inc])
+
+    async def provenance(self, doc_id: str, version: int | None = None) -> ProvenanceOut:
+        async with self.db.session() as session:
+            doc = await self._document(session, doc_id)
+            ver = await self._version(session, doc_id, version or doc.version)
+        return ProvenanceOut(document_id=doc_id, version=ver.version,
+                             content_hash=ver.content_hash, provenance=ver.provenance,
+                             relations=await self.relations(doc_id))
+
+    async def lineage(self, doc_id: str, direction: Literal["up", "down"],
+                      depth: int) -> Lineage:
+        """Walk derived_from / supersedes edges breadth-first: `up` to what a document
+        came from, `down` to what came from it. Each document appears once."""
+        near, far = ((Relation.source_id, Relation.target_id) if direction == "up"
+                     else (Relation.target_id, Relation.source_id))
+        nodes: list[LineageNode] = []
+        seen = {doc_id}
+        frontier = [doc_id]
+        async with self.db.session() as session:
+            await self._document(session, doc_id)
+            for level in range(1, depth + 1):
+                if not frontier:
+                    break
+                rows = (await session.execute(
+                    sa.select(near, far, Relation.type)
+                    .where(near.in_(frontier), Relation.type.in_(LINEAGE_TYPES))
+                    .order_by(Relation.created_at))).all()
+                frontier = []
+                for parent, found, via in rows:
+                    if found not in seen:
+                        seen.add(found)
+                        frontier.append(found)
+                        nodes.append(LineageNode.model_validate(
+                            {"document_id": found, "depth": level, "via": via,
+                             "parent_id": parent}))
+        return Lineage(document_id=doc_id, nodes=nodes)
