@@ -4,7 +4,11 @@ capabilities, generates tools, watches health.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from fastapi import APIRouter, FastAPI
 
 from llmdocs.core.service import ServiceSpec
 
@@ -13,6 +17,40 @@ def _router() -> APIRouter:
     from llmdocs.services.discovery.api import router
 
     return router
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The discovery service, the health watch loop and, if configured, a first
+    discovery of every llmdocs service in the background."""
+    import httpx
+
+    from llmdocs.services.discovery.service import DiscoveryService
+    from llmdocs.services.discovery.settings import DiscoverySettings
+    from llmdocs.services.orchestrator.client import OrchestratorClient
+
+    settings, resources = app.state.settings, app.state.resources
+    bounds = DiscoverySettings()
+    timeout = httpx.Timeout(bounds.fetch_timeout_seconds,
+                            connect=min(3.0, bounds.fetch_timeout_seconds))
+    async with httpx.AsyncClient(timeout=timeout, follow_redirects=True) as http, \
+            OrchestratorClient.for_service(settings, caller="discovery") as registry:
+        service = DiscoveryService(settings, bounds, resources.database, resources.events,
+                                   registry, http)
+        app.state.discovery = service
+        tasks: list[asyncio.Task[object]] = []
+        if bounds.discover_on_start:
+            tasks.append(asyncio.create_task(service.discover_all(), name="discover-all"))
+        if bounds.watch_interval_seconds > 0:
+            tasks.append(asyncio.create_task(service.watch(), name="health-watch"))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with suppress(asyncio.CancelledError, Exception):
+                    await task
 
 
 spec = ServiceSpec(
@@ -26,4 +64,5 @@ spec = ServiceSpec(
     scope="services",
     router=_router,
     calls=("orchestrator",),
+    lifespan=_lifespan,
 )

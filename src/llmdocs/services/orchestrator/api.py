@@ -1,7 +1,109 @@
-"""HTTP routes of the orchestrator. Routes parse, call service.py and shape the answer."""
+"""HTTP routes of the orchestrator. Routes parse, call the domain modules and shape the
+answer. Registry and tool catalog routes live here; workflow routes join them later."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+
+from llmdocs.core.auth import require
+from llmdocs.core.errors import Problem
+from llmdocs.services.orchestrator.registry import Registry
+from llmdocs.services.orchestrator.schemas import (
+    SERVICE_NAME,
+    EcosystemHealth,
+    HealthUpdate,
+    RegistrationResult,
+    ServiceDetail,
+    ServiceHealth,
+    ServiceRegistration,
+    ServiceSummary,
+    ToolCall,
+    ToolResult,
+)
+from llmdocs.services.orchestrator.tools import ToolCaller, ToolFormat, descriptor, tool_specs
 
 router = APIRouter(tags=["orchestrator"])
+READ = [Depends(require("workflows:read"))]
+WRITE = [Depends(require("workflows:write"))]
+ServiceName = Path(pattern=SERVICE_NAME)
+
+
+def registry(request: Request) -> Registry:
+    resources = request.app.state.resources
+    return Registry(resources.database, resources.events)
+
+
+def tool_caller(request: Request) -> ToolCaller:
+    return ToolCaller(request.app.state.settings)
+
+
+# --- service registry -------------------------------------------------------------
+
+@router.post("/registry/services", dependencies=WRITE, status_code=201,
+             summary="Register a service or update it when its spec hash changed")
+async def register_service(
+    body: ServiceRegistration, response: Response, reg: Registry = Depends(registry)
+) -> RegistrationResult:
+    result = await reg.register(body)
+    if not result.created:
+        response.status_code = 200
+    return result
+
+
+@router.get("/registry/services", dependencies=READ, summary="Every registered service")
+async def list_services(reg: Registry = Depends(registry)) -> list[ServiceSummary]:
+    return await reg.summaries()
+
+
+@router.get("/registry/health", dependencies=READ,
+            summary="The whole ecosystem's health at a glance")
+async def ecosystem_health(reg: Registry = Depends(registry)) -> EcosystemHealth:
+    return await reg.ecosystem()
+
+
+@router.get("/registry/services/{name}", dependencies=READ,
+            summary="One service with its operations grouped by tag and resource")
+async def get_service(name: str = ServiceName,
+                      reg: Registry = Depends(registry)) -> ServiceDetail:
+    return await reg.get(name)
+
+
+@router.delete("/registry/services/{name}", dependencies=WRITE, status_code=204,
+               summary="Forget a service")
+async def remove_service(name: str = ServiceName, reg: Registry = Depends(registry)) -> None:
+    await reg.remove(name)
+
+
+@router.put("/registry/services/{name}/health", dependencies=WRITE,
+            summary="Record a service's health as the discovery-agent found it")
+async def set_health(body: HealthUpdate, name: str = ServiceName,
+                     reg: Registry = Depends(registry)) -> ServiceHealth:
+    return await reg.set_health(name, body)
+
+
+# --- tool catalog -----------------------------------------------------------------
+
+@router.get("/tools", dependencies=READ,
+            summary="Every registered operation as a tool: LangChain, MCP or OpenAI format")
+async def list_tools(
+    format: ToolFormat = Query("mcp"),
+    service: str | None = Query(None, pattern=SERVICE_NAME),
+    reg: Registry = Depends(registry),
+    caller: ToolCaller = Depends(tool_caller),
+) -> list[dict[str, Any]]:
+    services = [await reg.get(service)] if service else await reg.details()
+    return [descriptor(spec, format, caller) for spec in tool_specs(services)]
+
+
+@router.post("/tools/{name}/call", dependencies=WRITE,
+             summary="Call a tool: the real HTTP request to its service")
+async def call_tool(
+    body: ToolCall, name: str = Path(max_length=64), reg: Registry = Depends(registry),
+    caller: ToolCaller = Depends(tool_caller),
+) -> ToolResult:
+    for spec in tool_specs(await reg.details()):
+        if spec.name == name:
+            return await caller.call(spec, body.arguments)
+    raise Problem(404, f"No tool named {name!r}; see GET /tools.")

@@ -2,8 +2,63 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import TypeAdapter
+
 from llmdocs.core.client import ServiceClient
+from llmdocs.services.orchestrator.schemas import (
+    EcosystemHealth,
+    HealthStatus,
+    RegistrationResult,
+    ServiceDetail,
+    ServiceHealth,
+    ServiceRegistration,
+    ServiceSummary,
+    ToolResult,
+)
+
+_summaries = TypeAdapter(list[ServiceSummary])
 
 
 class OrchestratorClient(ServiceClient):
     service = "orchestrator"
+
+    # --- service registry ---------------------------------------------------------
+
+    async def register_service(self, registration: ServiceRegistration) -> RegistrationResult:
+        """Idempotent: the same spec hash again changes nothing, so retrying is safe."""
+        response = await self.request(
+            "POST", "/registry/services", idempotent=True,
+            json=registration.model_dump(mode="json", by_alias=True))
+        return RegistrationResult.model_validate(response.json())
+
+    async def list_services(self) -> list[ServiceSummary]:
+        return _summaries.validate_python(await self.get_json("/registry/services"))
+
+    async def get_service(self, name: str) -> ServiceDetail:
+        return ServiceDetail.model_validate(await self.get_json(f"/registry/services/{name}"))
+
+    async def remove_service(self, name: str) -> None:
+        await self.request("DELETE", f"/registry/services/{name}")
+
+    async def set_health(self, name: str, status: HealthStatus,
+                         reason: str | None = None) -> ServiceHealth:
+        response = await self.request("PUT", f"/registry/services/{name}/health",
+                                      json={"status": status, "reason": reason})
+        return ServiceHealth.model_validate(response.json())
+
+    async def ecosystem_health(self) -> EcosystemHealth:
+        return EcosystemHealth.model_validate(await self.get_json("/registry/health"))
+
+    # --- tool catalog -------------------------------------------------------------
+
+    async def tools(self, format: str = "mcp", service: str | None = None
+                    ) -> list[dict[str, Any]]:
+        params = {"format": format} | ({"service": service} if service else {})
+        tools: list[dict[str, Any]] = await self.get_json("/tools", params=params)
+        return tools
+
+    async def call_tool(self, name: str, arguments: dict[str, Any]) -> ToolResult:
+        return ToolResult.model_validate(
+            await self.post_json(f"/tools/{name}/call", {"arguments": arguments}))

@@ -1,0 +1,243 @@
+"""The discovery-agent's domain: discover a service (health → spec → capabilities →
+registry) and watch every registered service's health. No HTTP routes here."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Sequence
+from datetime import timedelta
+
+import httpx
+import structlog
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from llmdocs.core.client import ServiceError
+from llmdocs.core.config import Settings
+from llmdocs.core.db import Database, utcnow
+from llmdocs.core.events import EventBus, make_event
+from llmdocs.core.ids import new_id
+from llmdocs.services import all_specs
+from llmdocs.services.discovery.models import DiscoveryRun, HealthChange, HealthState, Lease
+from llmdocs.services.discovery.openapi import Analysis, SpecError, Unreachable, analyse, fetch_spec
+from llmdocs.services.discovery.schemas import DiscoveryResult, HealthTransition, WatchedHealth
+from llmdocs.services.discovery.settings import DiscoverySettings
+from llmdocs.services.orchestrator.client import OrchestratorClient
+from llmdocs.services.orchestrator.schemas import HealthStatus, ServiceRegistration
+
+log = structlog.get_logger(__name__)
+HEALTH_CHANGED = "llmdocs.service.health_changed"
+WATCH_LEASE = "health-watch"
+_KERNEL_HEALTH_KEYS = frozenset({"status", "service", "version", "dependencies"})
+_STATUSES = frozenset({"healthy", "degraded", "unhealthy"})
+
+
+def _result(row: DiscoveryRun) -> DiscoveryResult:
+    return DiscoveryResult.model_validate({
+        **{c: getattr(row, c) for c in ("id", "name", "base_url", "status", "error",
+                                          "spec_url", "spec_hash", "operation_count",
+                                          "health", "started_at", "finished_at")},
+        "warnings": json.loads(row.warnings)})
+
+
+def _health_of(response: httpx.Response) -> tuple[HealthStatus, str | None, bool]:
+    """Status, reason, and whether the answer is an llmdocs kernel health report
+    (such services accept our service token)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    kernel = isinstance(body, dict) and body.keys() >= _KERNEL_HEALTH_KEYS
+    if isinstance(body, dict) and body.get("status") in _STATUSES:
+        down = [str(d.get("name")) for d in body.get("dependencies") or []
+                if isinstance(d, dict) and d.get("status") != "up"]
+        reason = f"dependencies not up: {', '.join(down)}" if down else None
+        return body["status"], reason, kernel
+    if response.status_code < 400:
+        return "healthy", None, kernel
+    return "unhealthy", f"HTTP {response.status_code}", kernel
+
+
+class DiscoveryService:
+    def __init__(self, settings: Settings, bounds: DiscoverySettings, database: Database,
+                 events: EventBus, registry: OrchestratorClient, http: httpx.AsyncClient
+                 ) -> None:
+        self.settings = settings
+        self.bounds = bounds
+        self.database = database
+        self.events = events
+        self.registry = registry
+        self.http = http
+        self.holder = f"{socket.gethostname()}-{new_id()[-12:]}"
+
+    # --- probing ------------------------------------------------------------------
+
+    async def probe(self, base_url: str, health_path: str | None
+                    ) -> tuple[HealthStatus, str | None, bool]:
+        """A service's health; one without a health endpoint is healthy if it answers."""
+        url = base_url.rstrip("/") + (health_path or "/")
+        try:
+            response = await self.http.get(url)
+        except httpx.HTTPError as exc:
+            return "unreachable", f"{type(exc).__name__}: {exc}"[:500], False
+        if health_path is None and response.status_code < 500:
+            return "healthy", None, False
+        return _health_of(response)
+
+    # --- discovery ----------------------------------------------------------------
+
+    async def discover(self, name: str, base_url: str, spec_url: str | None = None
+                       ) -> DiscoveryResult:
+        """Health, spec, capabilities, registration; any failure is a recorded result."""
+        started = utcnow()
+        base_url = base_url.rstrip("/")
+        run = DiscoveryRun(id=new_id(), name=name, base_url=base_url, status="failed",
+                           error=None, warnings="[]", operation_count=0, health="unknown",
+                           started_at=started)
+        try:
+            await self._discover(run, spec_url)
+        except (SpecError, ServiceError) as exc:
+            run.status, run.error = "failed", str(exc)[:2000]
+        run.finished_at = utcnow()
+        async with self.database.transaction() as session:
+            session.add(run)
+        log.info("discovery", service=name, status=run.status, error=run.error)
+        return _result(run)
+
+    async def _discover(self, run: DiscoveryRun, spec_url: str | None) -> None:
+        status, reason, kernel = await self.probe(run.base_url, "/health")
+        health_path: str | None = "/health"
+        if status == "unreachable":
+            raise Unreachable(f"{run.base_url} is unreachable: {reason}")
+        if reason == "HTTP 404":  # no health endpoint: probe the service's root instead
+            health_path = None
+            status, reason, _ = await self.probe(run.base_url, None)
+        run.health = status
+        found_at, doc = await fetch_spec(self.http, run.base_url, spec_url, self.bounds)
+        # analysing thousands of operations is CPU work: keep the event loop free
+        analysis: Analysis = await asyncio.to_thread(analyse, found_at, doc, self.bounds)
+        run.spec_url, run.spec_hash = found_at, analysis.spec_hash
+        run.operation_count = len(analysis.operations)
+        run.warnings = json.dumps(analysis.warnings)
+        result = await self.registry.register_service(ServiceRegistration(
+            name=run.name, base_url=run.base_url,
+            api_prefix=analysis.api_prefix, spec_url=found_at, spec_hash=analysis.spec_hash,
+            title=analysis.title, version=analysis.version,
+            openapi_version=analysis.openapi_version,
+            auth="service_token" if kernel else "none", health_path=health_path,
+            operations=analysis.operations))
+        run.status = "registered" if result.changed else "unchanged"
+        await self.observe(run.name, status, reason)
+
+    async def discover_all(self) -> list[DiscoveryResult]:
+        """Every llmdocs service at its configured URL, and every service already
+        registered (so a changed spec is noticed and re-registered)."""
+        targets = {spec.name: self.settings.url_for(spec.key) for spec in all_specs()}
+        try:
+            for known in await self.registry.list_services():
+                targets.setdefault(known.name, known.base_url)
+        except ServiceError as exc:
+            log.warning("registry unavailable", error=str(exc))
+        return list(await asyncio.gather(*(self.discover(name, url)
+                                           for name, url in targets.items())))
+
+    async def runs(self, name: str | None, limit: int) -> list[DiscoveryResult]:
+        query = select(DiscoveryRun).order_by(DiscoveryRun.started_at.desc()).limit(limit)
+        if name:
+            query = query.where(DiscoveryRun.name == name)
+        async with self.database.session() as session:
+            return [_result(row) for row in await session.scalars(query)]
+
+    # --- health watch -------------------------------------------------------------
+
+    async def observe(self, service: str, status: HealthStatus, reason: str | None
+                      ) -> HealthTransition | None:
+        """Record a probe's finding; on a change of status keep it in the history,
+        announce it as an event and tell the registry."""
+        now = utcnow()
+        async with self.database.transaction() as session:
+            state = await session.get(HealthState, service, with_for_update=True)
+            before: HealthStatus = "unknown" if state is None else state.status  # type: ignore[assignment]
+            if state is None:
+                state = HealthState(service=service, status=status, reason=reason,
+                                    changed_at=now, checked_at=now)
+                session.add(state)
+            state.checked_at, state.reason = now, reason
+            change = None
+            if before != status:
+                state.status, state.changed_at = status, now
+                change = HealthTransition(service=service, from_status=before,
+                                          to_status=status, reason=reason, at=now)
+                session.add(HealthChange(id=new_id(), service=service, from_status=before,
+                                         to_status=status, reason=reason, at=now))
+        if change is not None:
+            await self.events.publish(make_event(
+                "discovery", HEALTH_CHANGED,
+                change.model_dump(mode="json", exclude={"at"}), subject=service))
+        try:
+            await self.registry.set_health(service, status, reason)
+        except ServiceError as exc:
+            log.warning("registry health update failed", service=service, error=str(exc))
+        return change
+
+    async def _lead(self) -> bool:
+        """Whether this replica holds the watch lease (taking or renewing it): only
+        one replica polls, so each change is announced once."""
+        now = utcnow()
+        expires = now + timedelta(seconds=max(self.bounds.watch_interval_seconds, 1) * 3)
+        try:
+            async with self.database.transaction() as session:
+                lease = await session.get(Lease, WATCH_LEASE, with_for_update=True)
+                if lease is None:
+                    session.add(Lease(name=WATCH_LEASE, holder=self.holder,
+                                      expires_at=expires))
+                    return True
+                if lease.holder != self.holder and lease.expires_at > now:
+                    return False
+                lease.holder, lease.expires_at = self.holder, expires
+                return True
+        except IntegrityError:  # another replica took it first
+            return False
+
+    async def poll(self, *, force: bool = False) -> list[HealthTransition]:
+        """Probe every registered service once; returns the changes found."""
+        if not force and not await self._lead():
+            return []
+        services = await self.registry.list_services()
+        gate = asyncio.Semaphore(self.bounds.watch_concurrency)
+
+        async def one(name: str, base_url: str, path: str | None) -> HealthTransition | None:
+            async with gate:
+                status, reason, _ = await self.probe(base_url, path)
+                return await self.observe(name, status, reason)
+
+        changes = await asyncio.gather(*(one(s.name, s.base_url, s.health_path)
+                                         for s in services))
+        return [c for c in changes if c is not None]
+
+    async def watch(self) -> None:
+        """The poll loop of the lifespan; a failed round is logged, not fatal."""
+        while True:
+            try:
+                await self.poll()
+            except Exception as exc:
+                log.warning("health watch round failed", error=repr(exc))
+            await asyncio.sleep(self.bounds.watch_interval_seconds)
+
+    async def history(self, service: str | None, limit: int) -> list[HealthTransition]:
+        query = select(HealthChange).order_by(HealthChange.id.desc()).limit(limit)
+        if service:
+            query = query.where(HealthChange.service == service)
+        async with self.database.session() as session:
+            rows: Sequence[HealthChange] = (await session.scalars(query)).all()
+        return [HealthTransition.model_validate(
+            {"service": r.service, "from": r.from_status, "to": r.to_status,
+             "reason": r.reason, "at": r.at}) for r in rows]
+
+    async def states(self) -> list[WatchedHealth]:
+        async with self.database.session() as session:
+            rows = await session.scalars(select(HealthState).order_by(HealthState.service))
+            return [WatchedHealth.model_validate(row, from_attributes=True) for row in rows]
+

@@ -1,0 +1,160 @@
+"""The service registry: which services exist, what they can do (their analysed
+operations) and how healthy the discovery-agent last found them. No HTTP here."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from pydantic import TypeAdapter
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from llmdocs.core.db import Database, utcnow
+from llmdocs.core.errors import Problem
+from llmdocs.core.events import EventBus
+from llmdocs.core.events.envelope import make_event
+from llmdocs.services.orchestrator.models import RegisteredService
+from llmdocs.services.orchestrator.schemas import (
+    EcosystemHealth,
+    HealthStatus,
+    HealthUpdate,
+    Operation,
+    RegistrationResult,
+    ServiceDetail,
+    ServiceHealth,
+    ServiceRegistration,
+    ServiceSummary,
+)
+
+_operations = TypeAdapter(list[Operation])
+# the worse status wins when the ecosystem is summed up
+_SEVERITY: dict[HealthStatus, int] = {"healthy": 0, "unknown": 1, "degraded": 2,
+                                      "unhealthy": 3, "unreachable": 3}
+
+
+def groups_of(operations: list[Operation]) -> dict[str, dict[str, list[str]]]:
+    """tag → resource → operation ids, the capability map people read."""
+    groups: dict[str, dict[str, list[str]]] = {}
+    for op in operations:
+        groups.setdefault(op.tag, {}).setdefault(op.resource, []).append(op.operation_id)
+    return groups
+
+
+def _health(row: RegisteredService) -> ServiceHealth:
+    return ServiceHealth.model_validate({
+        "status": row.health_status, "reason": row.health_reason,
+        "changed_at": row.health_changed_at, "checked_at": row.health_checked_at})
+
+
+def summary(row: RegisteredService) -> ServiceSummary:
+    return ServiceSummary(
+        name=row.name, base_url=row.base_url, title=row.title, version=row.version,
+        spec_hash=row.spec_hash, operation_count=row.operation_count, auth=row.auth,
+        health_path=row.health_path, health=_health(row),
+        registered_at=row.registered_at, updated_at=row.updated_at)
+
+
+def detail(row: RegisteredService) -> ServiceDetail:
+    operations = _operations.validate_json(row.operations)
+    return ServiceDetail(
+        **summary(row).model_dump(), api_prefix=row.api_prefix, spec_url=row.spec_url,
+        openapi_version=row.openapi_version, operations=operations,
+        groups=groups_of(operations))
+
+
+class Registry:
+    def __init__(self, database: Database, events: EventBus) -> None:
+        self.database = database
+        self.events = events
+
+    async def register(self, reg: ServiceRegistration) -> RegistrationResult:
+        """Insert or update; registering the same spec hash again changes nothing.
+        Two replicas racing to insert the same new name: the loser updates instead."""
+        try:
+            result = await self._upsert(reg)
+        except IntegrityError:
+            result = await self._upsert(reg)
+        if result.changed:
+            await self.events.publish(make_event(
+                "orchestrator", "llmdocs.service.registered",
+                {"service": reg.name, "spec_hash": reg.spec_hash, "created": result.created,
+                 "operation_count": len(reg.operations)}, subject=reg.name))
+        return result
+
+    async def _upsert(self, reg: ServiceRegistration) -> RegistrationResult:
+        now = utcnow()
+        values = {
+            "base_url": str(reg.base_url).rstrip("/"), "api_prefix": reg.api_prefix,
+            "spec_url": reg.spec_url, "spec_hash": reg.spec_hash, "title": reg.title,
+            "version": reg.version, "openapi_version": reg.openapi_version, "auth": reg.auth,
+            "health_path": reg.health_path,
+            "operations": _operations.dump_json(reg.operations, by_alias=True).decode(),
+            "operation_count": len(reg.operations), "updated_at": now,
+        }
+        async with self.database.transaction() as session:
+            row = await session.get(RegisteredService, reg.name, with_for_update=True)
+            if row is None:
+                session.add(RegisteredService(name=reg.name, registered_at=now,
+                                              health_status="unknown", **values))
+                return RegistrationResult(name=reg.name, spec_hash=reg.spec_hash,
+                                          created=True, changed=True)
+            unchanged = all(getattr(row, key) == value for key, value in values.items()
+                            if key not in ("updated_at", "operations"))
+            if unchanged:
+                return RegistrationResult(name=reg.name, spec_hash=reg.spec_hash,
+                                          created=False, changed=False)
+            for key, value in values.items():
+                setattr(row, key, value)
+            return RegistrationResult(name=reg.name, spec_hash=reg.spec_hash,
+                                      created=False, changed=True)
+
+    async def _row(self, name: str) -> RegisteredService:
+        async with self.database.session() as session:
+            row = await session.get(RegisteredService, name)
+        if row is None:
+            raise Problem(404, f"No service named {name!r} is registered.")
+        return row
+
+    async def rows(self) -> list[RegisteredService]:
+        async with self.database.session() as session:
+            return list(await session.scalars(
+                select(RegisteredService).order_by(RegisteredService.name)))
+
+    async def summaries(self) -> list[ServiceSummary]:
+        return [summary(row) for row in await self.rows()]
+
+    async def get(self, name: str) -> ServiceDetail:
+        return detail(await self._row(name))
+
+    async def details(self) -> list[ServiceDetail]:
+        return [detail(row) for row in await self.rows()]
+
+    async def remove(self, name: str) -> None:
+        async with self.database.transaction() as session:
+            gone = await session.execute(
+                delete(RegisteredService).where(RegisteredService.name == name)
+                .returning(RegisteredService.name))
+            if gone.first() is None:
+                raise Problem(404, f"No service named {name!r} is registered.")
+
+    async def set_health(self, name: str, update: HealthUpdate) -> ServiceHealth:
+        now = utcnow()
+        async with self.database.transaction() as session:
+            row = await session.get(RegisteredService, name, with_for_update=True)
+            if row is None:
+                raise Problem(404, f"No service named {name!r} is registered.")
+            if row.health_status != update.status or row.health_changed_at is None:
+                row.health_changed_at = now
+            row.health_status = update.status
+            row.health_reason = update.reason
+            row.health_checked_at = now
+            return _health(row)
+
+    async def ecosystem(self) -> EcosystemHealth:
+        services = {row.name: _health(row) for row in await self.rows()}
+        counts = Counter(h.status for h in services.values())
+        worst: HealthStatus = "unknown"
+        if services:
+            worst = max((h.status for h in services.values()), key=_SEVERITY.__getitem__)
+            worst = "unhealthy" if worst == "unreachable" else worst
+        return EcosystemHealth(status=worst, counts=dict(counts), services=services)

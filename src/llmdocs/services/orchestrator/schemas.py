@@ -1,0 +1,128 @@
+"""Request and response models of the orchestrator's service registry and tool catalog.
+
+The capability models (`Operation`, `Parameter`, ...) are the registry's wire format:
+the discovery-agent fills them from an OpenAPI spec, tool generation reads them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, Field
+
+SERVICE_NAME = r"^[a-z0-9][a-z0-9._-]{0,99}$"
+MAX_OPERATIONS = 10_000
+
+HealthStatus = Literal["unknown", "healthy", "degraded", "unhealthy", "unreachable"]
+ParamLocation = Literal["path", "query", "header", "cookie"]
+
+
+class Parameter(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    location: ParamLocation
+    required: bool = False
+    description: str = ""
+    schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
+
+    model_config = {"populate_by_name": True, "serialize_by_alias": True}
+
+
+class RequestBody(BaseModel):
+    content_type: str = "application/json"
+    required: bool = False
+    description: str = ""
+    schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
+
+    model_config = {"populate_by_name": True, "serialize_by_alias": True}
+
+
+class Operation(BaseModel):
+    """One thing a service can do: an OpenAPI operation with its `$ref`s resolved."""
+
+    operation_id: str = Field(min_length=1, max_length=200)
+    method: Literal["get", "put", "post", "delete", "patch", "head", "options", "trace"]
+    path: str = Field(min_length=1, max_length=2000)
+    summary: str = ""
+    description: str = ""
+    tag: str = "default"
+    resource: str = ""
+    deprecated: bool = False
+    parameters: list[Parameter] = Field(default_factory=list)
+    request_body: RequestBody | None = None
+    responses: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    scopes: list[str] = Field(default_factory=list)
+
+
+class ServiceRegistration(BaseModel):
+    """What the discovery-agent registers; the same spec hash again is a no-op."""
+
+    name: str = Field(pattern=SERVICE_NAME)
+    base_url: AnyHttpUrl
+    api_prefix: str = Field("", max_length=500, description="path the spec's server adds")
+    spec_url: str = Field("", max_length=2000)
+    spec_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    title: str = Field("", max_length=500)
+    version: str = Field("", max_length=100)
+    openapi_version: str = Field("", max_length=20)
+    auth: Literal["service_token", "none"] = "none"
+    health_path: str | None = Field("/health", max_length=500)
+    operations: list[Operation] = Field(default_factory=list, max_length=MAX_OPERATIONS)
+
+
+class RegistrationResult(BaseModel):
+    name: str
+    spec_hash: str
+    created: bool
+    changed: bool
+
+
+class ServiceHealth(BaseModel):
+    status: HealthStatus = "unknown"
+    reason: str | None = None
+    changed_at: datetime | None = None
+    checked_at: datetime | None = None
+
+
+class HealthUpdate(BaseModel):
+    status: HealthStatus
+    reason: str | None = Field(None, max_length=2000)
+
+
+class ServiceSummary(BaseModel):
+    name: str
+    base_url: str
+    title: str
+    version: str
+    spec_hash: str
+    operation_count: int
+    auth: Literal["service_token", "none"]
+    health_path: str | None
+    health: ServiceHealth
+    registered_at: datetime
+    updated_at: datetime
+
+
+class ServiceDetail(ServiceSummary):
+    api_prefix: str
+    spec_url: str
+    openapi_version: str
+    operations: list[Operation]
+    groups: dict[str, dict[str, list[str]]] = Field(
+        default_factory=dict, description="tag → resource → operation ids")
+
+
+class EcosystemHealth(BaseModel):
+    status: HealthStatus
+    counts: dict[str, int]
+    services: dict[str, ServiceHealth]
+
+
+class ToolCall(BaseModel):
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class ToolResult(BaseModel):
+    tool: str
+    status: int
+    body: Any
