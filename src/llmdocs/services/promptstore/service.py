@@ -34,6 +34,7 @@ from llmdocs.services.promptstore.models import (
     PromptVersion,
     SeenEvent,
 )
+from llmdocs.services.promptstore.rendering import render
 from llmdocs.services.promptstore.schemas import (
     AbAssignment,
     AbResults,
@@ -134,24 +135,6 @@ def _checked_variables(kind: str, stored: str,
                       [{"field": "variables", "message": f"'{name}' is not declared"}
                        for name in undeclared])
     return [v.model_dump() for v in declared]
-
-
-def _values(variables: Sequence[Mapping[str, Any]], given: Mapping[str, Any]) -> dict[str, Any]:
-    """The values to render with: unknown and missing variables are a 422 naming them."""
-    declared = {str(v["name"]): v for v in variables}
-    unknown = sorted(set(given) - set(declared))
-    missing = [name for name, v in declared.items() if v.get("required", True)
-               and v.get("default") is None and name not in given]
-    errors = [{"field": f"variables.{n}", "message": "unknown variable"} for n in unknown]
-    errors += [{"field": f"variables.{n}", "message": "missing variable"} for n in missing]
-    if errors:
-        parts = ([f"unknown: {', '.join(unknown)}"] if unknown else []) + (
-            [f"missing: {', '.join(missing)}"] if missing else [])
-        raise invalid(f"Variables do not match the prompt ({'; '.join(parts)}).", errors)
-    values = {name: ("" if v.get("default") is None else v["default"])
-              for name, v in declared.items()}
-    values.update(given)
-    return values
 
 
 def _search_text(prompt: Prompt, content: str) -> str:
@@ -785,27 +768,6 @@ class PromptStore:
         return OptimizeOut(prompt_id=prompt.id, base_version=row.version, created=created,
                            rejected=rejected, provider=answer.get("provider"),
                            model=answer.get("model"))
-
-
-def render(resolved: Resolved, given: Mapping[str, Any]) -> Rendered:
-    """Render a resolved prompt with checked values (also used by the client offline)."""
-    values = _values([v.model_dump() for v in resolved.variables], given)
-    try:
-        if isinstance(resolved.content, str):
-            text: str | None = templates.render(resolved.content, values)
-            messages = None
-            digest = templates.content_hash(text or "")
-        else:
-            text = None
-            messages = [ChatMessage(role=m.role, content=templates.render(m.content, values))
-                        for m in resolved.content]
-            digest = templates.content_hash(json.dumps([m.model_dump() for m in messages]))
-    except templates.TemplateProblem as exc:
-        raise template_problem(exc) from None
-    return Rendered(prompt_id=resolved.prompt_id, name=resolved.name,
-                    version=resolved.version, label=resolved.label, text=text,
-                    messages=messages, config=resolved.config, rendered_hash=digest,
-                    ab_test=resolved.ab_test)
 
 
 def _results(test: AbTest, samples: list[tuple[int, abtest.Sample]]) -> AbResults:
