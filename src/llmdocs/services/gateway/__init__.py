@@ -4,7 +4,11 @@ routing, security filter, cache, usage, cost, budgets.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
+from fastapi import APIRouter, FastAPI
 
 from llmdocs.core.service import ServiceSpec
 
@@ -13,6 +17,31 @@ def _router() -> APIRouter:
     from llmdocs.services.gateway.api import router
 
     return router
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Build the providers from configuration (tests may put a GatewaySettings in
+    `app.state.gateway_settings` first), start the recorder, add provider health."""
+    from llmdocs.core.health import DependencyCheck
+    from llmdocs.services.gateway.service import GatewayService
+    from llmdocs.services.gateway.settings import GatewaySettings
+
+    settings = getattr(app.state, "gateway_settings", None) or GatewaySettings()
+    resources = app.state.resources
+    service = GatewayService(settings, resources.database, resources.events, resources.cache,
+                             app.state.settings.cache_url, app.state.metrics.registry)
+    await service.start(warm=settings.warm_local)
+    app.state.gateway = service
+    app.state.extra_checks += [
+        DependencyCheck(f"provider:{state.name}", partial(state.provider.ping),
+                        kind="provider")
+        for state in service.states
+    ]
+    try:
+        yield
+    finally:
+        await service.aclose()
 
 
 spec = ServiceSpec(
@@ -26,4 +55,5 @@ spec = ServiceSpec(
     scope="llm",
     router=_router,
     calls=(),
+    lifespan=_lifespan,
 )

@@ -2,6 +2,325 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from llmdocs.core.auth import Principal, require
+from llmdocs.core.errors import PROBLEM_BASE, Problem
+from llmdocs.core.middleware import correlation_id_var
+from llmdocs.services.gateway.accounting import BudgetExceeded, RateLimited
+from llmdocs.services.gateway.providers.base import ProviderError
+from llmdocs.services.gateway.routing import RoutingError
+from llmdocs.services.gateway.schemas import (
+    BudgetIn,
+    ChatCompletionRequest,
+    EmbeddingRequest,
+    GatewayOptions,
+    LimitIn,
+    QueryRequest,
+    QueryResponse,
+)
+from llmdocs.services.gateway.service import (
+    Call,
+    GatewayService,
+    InvalidRequest,
+    Outcome,
+    Prepared,
+)
 
 router = APIRouter(tags=["llm-gateway"])
+Scope = Literal["user", "key"]
+OVERHEAD = "X-Gateway-Overhead-Ms"
+read, write, admin = require("llm:read"), require("llm:write"), require("llm:admin")
+
+
+def _service(request: Request) -> GatewayService:
+    service: GatewayService = request.app.state.gateway
+    return service
+
+
+@contextmanager
+def _problems() -> Iterator[None]:
+    """The service's refusals and provider failures as problem documents."""
+    try:
+        yield
+    except InvalidRequest as exc:
+        raise Problem(422, exc.detail,
+                      errors=[{"field": exc.field, "message": exc.detail}]) from None
+    except RoutingError as exc:
+        raise Problem(exc.status, exc.detail,
+                      type=PROBLEM_BASE + exc.kind if exc.kind else None,
+                      errors=[{"field": exc.field, "message": exc.detail}]
+                      if exc.field else None) from None
+    except BudgetExceeded as exc:
+        raise Problem(402, str(exc), type=PROBLEM_BASE + "budget-exceeded") from None
+    except RateLimited as exc:
+        raise Problem(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
+    except ProviderError as exc:
+        raise Problem(exc.status, f"Provider {exc.provider!r} failed: {exc.detail}",
+                      type=PROBLEM_BASE + "provider-error") from None
+
+
+def _who(principal: Principal, claimed: str | None) -> tuple[str, str]:
+    """(user, key): services and admins may act for a user they name; others are who
+    their token says. The key is the token's id."""
+    trusted = principal.is_service or principal.allows("llm:admin")
+    user = claimed if claimed and trusted else principal.subject
+    return user, str(principal.claims.get("jti", ""))
+
+
+def _max_tokens(request: Request, asked: int | None) -> int:
+    settings = _service(request).settings
+    if asked is not None and asked > settings.max_tokens_limit:
+        detail = f"max_tokens may be at most {settings.max_tokens_limit}."
+        raise Problem(422, detail, errors=[{"field": "max_tokens", "message": detail}])
+    return asked or settings.default_max_tokens
+
+
+def _cache_flags(request: Request) -> tuple[bool, bool]:
+    directives = request.headers.get("cache-control", "").lower()
+    return "no-cache" not in directives, "no-store" not in directives
+
+
+def _call(request: Request, options: GatewayOptions, principal: Principal,
+          claimed_user: str | None, **fields: Any) -> Call:
+    user, key = _who(principal, claimed_user)
+    read_cache, write_cache = _cache_flags(request)
+    return Call(provider=options.provider, cost=options.cost_preference,
+                performance=options.performance_requirement, policy=options.policy,
+                cache_ttl=options.cache_ttl, user_id=user, key_id=key,
+                read_cache=read_cache, write_cache=write_cache, **fields)
+
+
+def _headers(started: float, outcome: Outcome | None) -> dict[str, str]:
+    elapsed = (time.perf_counter() - started) * 1000
+    upstream = outcome.upstream_ms if outcome else 0.0
+    headers = {OVERHEAD: f"{max(0.0, elapsed - upstream):.3f}"}
+    if outcome is not None:
+        headers["X-Gateway-Provider"] = outcome.provider
+        headers["X-Gateway-Cache"] = "hit" if outcome.cached else "miss"
+    return headers
+
+
+def _json(body: Any, headers: dict[str, str]) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+
+
+def _response_format(body: ChatCompletionRequest) -> tuple[dict[str, Any] | None, bool]:
+    fmt = body.response_format
+    if fmt is None or fmt.get("type") == "text":
+        return None, False
+    if fmt.get("type") == "json_object":
+        schema = fmt.get("schema")
+        return (schema if isinstance(schema, dict) else None), True
+    if fmt.get("type") == "json_schema":
+        spec = fmt.get("json_schema")
+        if isinstance(spec, dict) and isinstance(spec.get("schema"), dict):
+            return spec["schema"], True
+    detail = ("response_format must be {type: text}, {type: json_object} or "
+              "{type: json_schema, json_schema: {name, schema}}.")
+    raise Problem(422, detail, errors=[{"field": "response_format", "message": detail}])
+
+
+def _gateway_fields(outcome: Outcome) -> dict[str, Any]:
+    return {"provider": outcome.provider, "cost": outcome.cost, "cached": outcome.cached,
+            "routing": {"reason": outcome.reason, "sensitive": outcome.sensitive,
+                        "findings": outcome.findings}}
+
+
+def _completion(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "id": outcome.id, "object": "chat.completion", "created": outcome.created,
+        "model": outcome.model,
+        "choices": [{"index": 0, "finish_reason": outcome.finish_reason,
+                     "message": {"role": "assistant", "content": outcome.text}}],
+        "usage": _usage(outcome), "gateway": _gateway_fields(outcome),
+    }
+
+
+def _usage(outcome: Outcome) -> dict[str, int]:
+    return {"prompt_tokens": outcome.prompt_tokens,
+            "completion_tokens": outcome.completion_tokens,
+            "total_tokens": outcome.prompt_tokens + outcome.completion_tokens}
+
+
+async def _first(stream: AsyncGenerator[str | Outcome, None]) -> str | Outcome:
+    """The first item, pulled before the response starts, so that a provider failing
+    at once is still a proper problem document."""
+    with _problems():
+        return await anext(stream)
+
+
+def _sse(data: Any) -> bytes:
+    return b"data: " + orjson.dumps(data) + b"\n\n"
+
+
+@router.post("/v1/chat/completions", summary="OpenAI-compatible chat completion")
+async def chat_completions(request: Request, body: ChatCompletionRequest,
+                           principal: Principal = Depends(write)) -> Response:
+    started = time.perf_counter()
+    service = _service(request)
+    schema, json_mode = _response_format(body)
+    stop = [body.stop] if isinstance(body.stop, str) else body.stop
+    call = _call(request, body, principal, body.user,
+                 messages=[m.model_dump(exclude_none=True) for m in body.messages],
+                 model=body.model,
+                 max_tokens=_max_tokens(request, body.max_completion_tokens or body.max_tokens),
+                 temperature=body.temperature, top_p=body.top_p, stop=stop,
+                 json_schema=schema, json_mode=json_mode, metadata=body.metadata or {})
+    with _problems():
+        prepared = await service.prepare(call)
+        if not body.stream:
+            outcome = await service.run(prepared)
+            return _json(_completion(outcome), _headers(started, outcome))
+    return await _stream_response(service, prepared, body, started)
+
+
+async def _stream_response(service: GatewayService, prepared: Prepared,
+                           body: ChatCompletionRequest, started: float) -> Response:
+    stream = service.stream(prepared)
+    first = await _first(stream)
+    id_, created = "chatcmpl-" + str(prepared.plan.alias), int(time.time())
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return _sse({"id": id_, "object": "chat.completion.chunk", "created": created,
+                     "model": prepared.plan.alias,
+                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+    async def events() -> AsyncIterator[bytes]:
+        yield chunk({"role": "assistant", "content": ""})
+        item = first
+        try:
+            while True:
+                if isinstance(item, Outcome):
+                    last = {"id": id_, "object": "chat.completion.chunk", "created": created,
+                            "model": prepared.plan.alias, "gateway": _gateway_fields(item),
+                            "choices": [{"index": 0, "delta": {},
+                                         "finish_reason": item.finish_reason}]}
+                    yield _sse(last)
+                    if include_usage:
+                        yield _sse({"id": id_, "object": "chat.completion.chunk",
+                                    "created": created, "model": prepared.plan.alias,
+                                    "choices": [], "usage": _usage(item)})
+                    break
+                yield chunk({"content": item})
+                item = await anext(stream)
+        except ProviderError as exc:  # mid-stream: the status is sent, tell it in-band
+            yield _sse({"error": {"message": f"Provider {exc.provider!r} failed: "
+                                  f"{exc.detail}", "type": "provider_error"}})
+        finally:
+            await stream.aclose()
+        yield b"data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={**_headers(started, None), "Cache-Control": "no-cache"})
+
+
+@router.post("/query", response_model=QueryResponse, summary="Ask a model, routed by policy")
+async def query(request: Request, body: QueryRequest,
+                principal: Principal = Depends(write)) -> Response:
+    started = time.perf_counter()
+    messages = [{"role": "system", "content": body.system}] if body.system else []
+    messages.append({"role": "user", "content": body.prompt})
+    call = _call(request, body, principal, body.user_id, messages=messages,
+                 model=body.model, max_tokens=_max_tokens(request, body.max_tokens),
+                 temperature=body.temperature, json_schema=body.json_schema,
+                 json_mode=body.json_schema is not None, metadata=body.metadata or {})
+    service = _service(request)
+    with _problems():
+        outcome = await service.run(await service.prepare(call))
+    answer = {
+        "response": outcome.text, "provider": outcome.provider, "model": outcome.model,
+        "tokens": {"prompt": outcome.prompt_tokens, "completion": outcome.completion_tokens},
+        "cost": outcome.cost, "cached": outcome.cached,
+        "processing_time": round(time.perf_counter() - started, 6),
+        "correlation_id": correlation_id_var.get(),
+        "routing": {"reason": outcome.reason, "sensitive": outcome.sensitive,
+                    "findings": outcome.findings},
+    }
+    return _json(answer, _headers(started, outcome))
+
+
+@router.post("/v1/embeddings", summary="OpenAI-compatible embeddings")
+async def embeddings(request: Request, body: EmbeddingRequest,
+                     principal: Principal = Depends(write)) -> Response:
+    started = time.perf_counter()
+    user, key = _who(principal, body.user)
+    inputs = [body.input] if isinstance(body.input, str) else body.input
+    with _problems():
+        result, outcome = await _service(request).embed(body.model, inputs, user, key)
+    data = [{"object": "embedding", "index": i, "embedding": vector}
+            for i, vector in enumerate(result.vectors)]
+    return _json({"object": "list", "model": outcome.model, "data": data,
+                  "usage": {"prompt_tokens": result.prompt_tokens,
+                            "total_tokens": result.prompt_tokens}},
+                 _headers(started, outcome))
+
+
+@router.get("/v1/models", dependencies=[Depends(read)], summary="Model aliases")
+async def models(request: Request) -> dict[str, Any]:
+    return {"object": "list", "data": _service(request).models()}
+
+
+@router.get("/providers", dependencies=[Depends(read)],
+            summary="Configured providers, their health and the price table")
+async def providers(request: Request, probe: bool = Query(False)) -> dict[str, Any]:
+    service = _service(request)
+    return {"providers": await service.providers(probe), "prices": service.prices.table(),
+            "default_model": service.settings.default_model}
+
+
+@router.get("/usage", summary="Spend and tokens by user, key, model and day")
+async def usage(request: Request, user_id: str | None = Query(None, max_length=200),
+                since: str | None = Query(None, pattern=r"^\d{4}-\d{2}-\d{2}$"),
+                principal: Principal = Depends(read)) -> dict[str, Any]:
+    if not principal.allows("llm:admin"):
+        user_id = principal.subject
+    return await _service(request).usage(user_id, since)
+
+
+@router.get("/budgets", dependencies=[Depends(admin)], summary="Budgets and their spend")
+async def list_budgets(request: Request) -> list[dict[str, Any]]:
+    return await _service(request).budgets.list()
+
+
+@router.put("/budgets/{scope}/{subject}", dependencies=[Depends(admin)],
+            summary="Set a budget (USD) for a user or key")
+async def put_budget(request: Request, scope: Scope, subject: str, body: BudgetIn) -> dict[
+        str, Any]:
+    await _service(request).budgets.put(scope, subject, body.limit_usd, body.reset)
+    return {"scope": scope, "subject": subject, "limit_usd": body.limit_usd}
+
+
+@router.delete("/budgets/{scope}/{subject}", dependencies=[Depends(admin)], status_code=204)
+async def delete_budget(request: Request, scope: Scope, subject: str) -> Response:
+    if not await _service(request).budgets.remove(scope, subject):
+        raise Problem(404, f"No budget for {scope} {subject!r}.")
+    return Response(status_code=204)
+
+
+@router.get("/limits", dependencies=[Depends(admin)], summary="Rate limits")
+async def list_limits(request: Request) -> list[dict[str, Any]]:
+    return await _service(request).limiter.list()
+
+
+@router.put("/limits/{scope}/{subject}", dependencies=[Depends(admin)],
+            summary="Set requests and tokens per minute for a user or key")
+async def put_limit(request: Request, scope: Scope, subject: str, body: LimitIn) -> dict[
+        str, Any]:
+    await _service(request).limiter.put(scope, subject, body.rpm, body.tpm)
+    return {"scope": scope, "subject": subject, "rpm": body.rpm, "tpm": body.tpm}
+
+
+@router.delete("/limits/{scope}/{subject}", dependencies=[Depends(admin)], status_code=204)
+async def delete_limit(request: Request, scope: Scope, subject: str) -> Response:
+    if not await _service(request).limiter.remove(scope, subject):
+        raise Problem(404, f"No rate limit for {scope} {subject!r}.")
+    return Response(status_code=204)

@@ -1,0 +1,172 @@
+"""Which provider answers: explicit choice if allowed, else policy (sensitive → trusted
+only; then cost preference and performance from the price table and measured latency),
+with a circuit breaker per provider."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from llmdocs.services.gateway.pricing import PriceTable
+from llmdocs.services.gateway.providers.base import Provider
+from llmdocs.services.gateway.settings import GatewaySettings, Price
+
+CostPreference = Literal["low", "balanced", "quality"]
+Performance = Literal["fast", "normal"]
+
+
+class RoutingError(Exception):
+    """No acceptable provider: `status` and `field` say what to tell the caller."""
+
+    def __init__(self, status: int, detail: str, field: str | None = None,
+                 kind: str | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.field = field
+        self.kind = kind
+
+
+@dataclass
+class ProviderState:
+    """A provider with its breaker and measured latency, updated by every real call."""
+
+    provider: Provider
+    failures_to_open: int
+    cooldown: float
+    failures: int = 0
+    open_until: float = 0.0
+    latency_ms: float | None = None  # moving average of successful calls
+    last_error: str | None = None
+    calls: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.provider.name
+
+    @property
+    def trusted(self) -> bool:
+        return self.provider.config.is_trusted
+
+    def available(self, now: float) -> bool:
+        """Closed, or open but cooled down (half-open: the next call is the trial)."""
+        return now >= self.open_until
+
+    def succeeded(self, latency_ms: float) -> None:
+        self.calls += 1
+        self.failures, self.open_until, self.last_error = 0, 0.0, None
+        self.latency_ms = (latency_ms if self.latency_ms is None
+                           else 0.8 * self.latency_ms + 0.2 * latency_ms)
+
+    def failed(self, error: str) -> None:
+        self.calls += 1
+        self.failures += 1
+        self.last_error = error
+        if self.failures >= self.failures_to_open:
+            self.open_until = time.monotonic() + self.cooldown
+
+    @property
+    def state(self) -> str:
+        if not self.open_until:
+            return "closed"
+        return "open" if time.monotonic() < self.open_until else "half-open"
+
+
+@dataclass(frozen=True)
+class Route:
+    state: ProviderState
+    upstream: str  # the provider's model name
+    price: Price
+
+
+@dataclass(frozen=True)
+class Plan:
+    alias: str
+    routes: list[Route]
+    reason: str
+    max_price: Price = field(default_factory=Price)
+
+
+class Router:
+    def __init__(self, states: list[ProviderState], settings: GatewaySettings,
+                 prices: PriceTable) -> None:
+        self.states = {s.name: s for s in states}
+        self.settings = settings
+        self.prices = prices
+
+    def aliases(self, embeddings: bool = False) -> dict[str, list[str]]:
+        """Model alias → providers serving it."""
+        out: dict[str, list[str]] = {}
+        for state in self.states.values():
+            models = (state.provider.config.embedding_models if embeddings
+                      else state.provider.config.models)
+            for alias in models:
+                out.setdefault(alias, []).append(state.name)
+        return out
+
+    def split(self, model: str | None, provider: str | None) -> tuple[str, str | None]:
+        """`provider/alias` pins the provider; an empty model is the default alias."""
+        alias = model or self.settings.default_model
+        if provider in (None, "", "auto") and "/" in alias:
+            head, _, rest = alias.partition("/")
+            if head in self.states:
+                return rest, head
+        return alias, None if provider in (None, "", "auto") else provider
+
+    def plan(self, model: str | None, provider: str | None, *, sensitive: bool,
+             cost: CostPreference = "balanced", performance: Performance = "normal",
+             embeddings: bool = False) -> Plan:
+        prices = self.prices
+        alias, pinned = self.split(model, provider)
+        if pinned is not None and pinned not in self.states:
+            raise RoutingError(422, f"Unknown provider {pinned!r}; configured: "
+                               f"{', '.join(sorted(self.states))}.", field="provider")
+        routes = []
+        for state in self.states.values():
+            models = (state.provider.config.embedding_models if embeddings
+                      else state.provider.config.models)
+            if alias in models and (pinned is None or state.name == pinned):
+                upstream = models[alias]
+                routes.append(Route(state, upstream, prices.price(state.name, alias, upstream)))
+        if not routes:
+            where = f" on provider {pinned!r}" if pinned else ""
+            raise RoutingError(404, f"Unknown model {alias!r}{where}; see GET /v1/models.",
+                               field="model")
+        reason = "explicit provider" if pinned else f"cost_preference={cost}"
+        if sensitive:
+            routes = [r for r in routes if r.state.trusted]
+            if not routes:
+                raise RoutingError(
+                    422, "The request contains sensitive data and no trusted (local) "
+                    f"provider serves model {alias!r}; it was not sent anywhere.",
+                    kind="sensitive-refused")
+            reason = "sensitive: trusted providers only" + (
+                "; explicit provider" if pinned else "")
+        now = time.monotonic()
+        ready = [r for r in routes if r.state.available(now)]
+        if not ready:
+            names = ", ".join(r.state.name for r in routes)
+            raise RoutingError(503, f"Every provider for {alias!r} is failing "
+                               f"(circuit open: {names}); try again shortly.")
+        ready.sort(key=_order(cost, performance))
+        if performance == "fast" and not pinned:
+            reason += ", performance=fast"
+        top = Price(input=max(r.price.input for r in ready),
+                    output=max(r.price.output for r in ready))
+        return Plan(alias, ready, reason, top)
+
+
+def _order(cost: CostPreference, performance: Performance) -> Callable[[Route], tuple[float, ...]]:
+    def key(route: Route) -> tuple[float, ...]:
+        total = route.price.input + route.price.output
+        latency = route.state.latency_ms or 0.0  # unmeasured: try it, to measure it
+        quality = float(route.state.provider.config.quality)
+        by_cost = {"low": (total,), "quality": (-quality, -total),
+                   "balanced": (round(total, 0), -quality)}[cost]
+        if performance == "fast":
+            return (latency, *by_cost)
+        return (*by_cost, latency)
+
+    return key

@@ -1,0 +1,113 @@
+"""Request and response models: the OpenAI-compatible API and the gateway's own."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CostPreference = Literal["low", "balanced", "quality"]
+Performance = Literal["fast", "normal"]
+Policy = Literal["local", "redact"]
+
+
+class GatewayOptions(BaseModel):
+    """What the gateway adds to a request (OpenAI clients send these as extra body)."""
+
+    provider: str | None = Field(None, max_length=100)
+    cost_preference: CostPreference = "balanced"
+    performance_requirement: Performance = "normal"
+    policy: Policy = Field("local", description="for sensitive requests: route to a "
+                           "trusted provider (local) or redact and route normally")
+    cache_ttl: float | None = Field(None, gt=0, le=86_400)
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str | list[dict[str, Any]] | None = None
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(GatewayOptions):
+    model_config = ConfigDict(extra="ignore")  # sampling knobs a provider may not have
+
+    model: str = Field(min_length=1, max_length=200)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=1000)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    stop: str | list[str] | None = None
+    n: Literal[1] = 1
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    response_format: dict[str, Any] | None = None
+    user: str | None = Field(None, max_length=200)
+    metadata: dict[str, Any] | None = None
+
+
+class EmbeddingRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field(min_length=1, max_length=200)
+    input: str | list[str] = Field(min_length=1)
+    user: str | None = Field(None, max_length=200)
+
+
+class QueryRequest(GatewayOptions):
+    prompt: str = Field(min_length=1, max_length=200_000)
+    system: str | None = None
+    model: str | None = Field(None, max_length=200)
+    provider: str | None = Field("auto", max_length=100)
+    max_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    json_schema: dict[str, Any] | None = None
+    user_id: str | None = Field(None, max_length=200)
+    metadata: dict[str, Any] | None = Field(
+        None, description="passed to the llmdocs.llm.completed event: prompt_id, "
+        "prompt_version")
+
+
+class Tokens(BaseModel):
+    prompt: int
+    completion: int
+
+
+class Finding(BaseModel):
+    type: str
+    message: int
+    start: int
+    end: int
+
+
+class Routing(BaseModel):
+    reason: str
+    sensitive: bool
+    findings: list[Finding]
+
+
+class QueryResponse(BaseModel):
+    response: str
+    provider: str
+    model: str
+    tokens: Tokens
+    cost: float
+    cached: bool
+    processing_time: float  # seconds
+    correlation_id: str | None
+    routing: Routing
+
+
+class BudgetIn(BaseModel):
+    limit_usd: float = Field(ge=0, le=1_000_000)
+    reset: bool = False
+
+
+class LimitIn(BaseModel):
+    rpm: int | None = Field(None, ge=1)
+    tpm: int | None = Field(None, ge=1)

@@ -1,0 +1,217 @@
+"""The security filter: finds secrets and personal data in a request, and fails closed.
+
+Secrets: the detect-secrets library (Yelp, maintained, ~25 provider-specific detectors
+with low false-positive rates: AWS, GitHub, GitLab, Slack, Stripe, OpenAI, JWTs,
+private keys, basic-auth URLs, quoted high-entropy strings, secret keywords), plus our
+own rules for what it leaves out (unquoted high-entropy tokens, password assignments,
+connection strings). Personal data: our own detectors (emails, phone numbers, card
+numbers with a Luhn check, national ids, IBANs with the mod-97 check) and configured
+keywords. A finding names its type and span, never the text.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+from detect_secrets.plugins.base import RegexBasedDetector
+
+DETECTOR_ERROR = "detector_error"
+_SKIPPED_PLUGINS = frozenset({"IPPublicDetector"})  # an address is not a secret
+
+
+@dataclass(frozen=True)
+class Finding:
+    type: str
+    message: int  # index of the message the span is in
+    start: int
+    end: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "message": self.message, "start": self.start,
+                "end": self.end}
+
+
+@dataclass(frozen=True)
+class Scan:
+    findings: tuple[Finding, ...]
+    error: bool = False  # the detector failed: the request counts as sensitive
+
+    @property
+    def sensitive(self) -> bool:
+        return self.error or bool(self.findings)
+
+    @property
+    def types(self) -> list[str]:
+        return sorted({f.type for f in self.findings})
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, char in enumerate(reversed(digits)):
+        n = int(char)
+        if i % 2:
+            n = n * 2 - 9 if n > 4 else n * 2
+        total += n
+    return total % 10 == 0
+
+
+def _iban_ok(raw: str) -> bool:
+    iban = raw.replace(" ", "")
+    if not 15 <= len(iban) <= 34:
+        return False
+    moved = iban[4:] + iban[:4]
+    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+
+
+def _entropy(text: str) -> float:
+    counts = Counter(text)
+    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
+
+
+def _high_entropy(token: str) -> bool:
+    has_digit = any(c.isdigit() for c in token)
+    has_alpha = any(c.isalpha() for c in token)
+    return has_digit and has_alpha and _entropy(token) >= 4.3
+
+
+# (type, pattern, check on the matched group, which group is the secret)
+_Rule = tuple[str, re.Pattern[str], Callable[[str], bool] | None, int]
+_RULES: list[_Rule] = [
+    ("private_key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?"
+                               r"(?:-----END [A-Z ]*PRIVATE KEY-----|$)"), None, 0),
+    ("connection_string", re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s:/@]+:[^\s@/]+@[^\s'\"]+",
+                                     re.I), None, 0),
+    ("password_assignment", re.compile(
+        r"\b(?:pass(?:word|wd|phrase)?|pwd|secret|client[_-]?secret|api[_-]?key|"
+        r"access[_-]?token|auth[_-]?token)\b[\"']?\s*[:=]\s*[\"']?([^\s\"',;]{4,})", re.I),
+     None, 1),
+    ("email", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"), None, 0),
+    ("credit_card", re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])"),
+     lambda m: 13 <= len(d := re.sub(r"\D", "", m)) <= 19 and _luhn(d), 0),
+    ("iban", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b"), _iban_ok, 0),
+    ("national_id", re.compile(r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b"),
+     None, 0),  # US social security number
+    ("national_id", re.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2}"
+                               r" ?[A-D]\b"), None, 0),  # UK national insurance number
+    ("phone", re.compile(r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?"
+                         r"\d{2,4}[\s.-]\d{3,4}[\s.-]?\d{3,4}(?![\w-])|\+\d{8,15}\b"), None, 0),
+    ("high_entropy", re.compile(r"[A-Za-z0-9+/_\-]{24,}={0,2}"), _high_entropy, 0),
+]
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+@dataclass
+class Detector:
+    keywords: Sequence[str] = ()
+    _regex_plugins: list[tuple[str, re.Pattern[str]]] = field(init=False)
+    _value_plugins: list[tuple[str, Any]] = field(init=False)
+    _keyword: re.Pattern[str] | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._regex_plugins, self._value_plugins = [], []
+        plugins: dict[str, type[Any]] = dict(get_mapping_from_secret_type_to_class())
+        for secret_type, cls in plugins.items():
+            if cls.__name__ in _SKIPPED_PLUGINS:
+                continue
+            if issubclass(cls, RegexBasedDetector):
+                self._regex_plugins += [(_snake(secret_type), rx) for rx in cls().denylist]
+            else:
+                self._value_plugins.append((_snake(secret_type), cls()))
+        words = [re.escape(k) for k in self.keywords if k.strip()]
+        self._keyword = re.compile(r"\b(?:" + "|".join(words) + r")\b", re.I) if words else None
+
+    def scan(self, texts: Sequence[str]) -> Scan:
+        """Findings in each text; any failure of a detector makes the scan an error."""
+        try:
+            findings: list[Finding] = []
+            for index, text in enumerate(texts):
+                findings += _dedupe(index, self._spans(text))
+            return Scan(tuple(findings))
+        except Exception:  # fail closed: an unscanned request is a sensitive one
+            return Scan((Finding(DETECTOR_ERROR, -1, 0, 0),), error=True)
+
+    def _spans(self, text: str) -> Iterator[tuple[str, int, int]]:
+        if not text:
+            return
+        for kind, rx in self._regex_plugins:
+            for m in rx.finditer(text):
+                yield kind, m.start(), m.end()
+        for kind, rx, check, group in _RULES:
+            for m in rx.finditer(text):
+                if check is None or check(m.group(group)):
+                    yield kind, m.start(group), m.end(group)
+        if self._keyword is not None:
+            for m in self._keyword.finditer(text):
+                yield "keyword", m.start(), m.end()
+        offset = 0
+        for line in text.splitlines(keepends=True):
+            for kind, plugin in self._value_plugins:
+                for value in plugin.analyze_string(line):
+                    at = line.find(value) if value else -1
+                    if at >= 0:
+                        yield kind, offset + at, offset + at + len(value)
+            offset += len(line)
+
+
+def _dedupe(index: int, spans: Iterable[tuple[str, int, int]]) -> list[Finding]:
+    """One finding per stretch of text: the first (most specific) detector wins over
+    any later one whose span overlaps it."""
+    kept: list[Finding] = []
+    for kind, start, end in spans:
+        if end > start and not any(start < f.end and f.start < end for f in kept):
+            kept.append(Finding(kind, index, start, end))
+    return sorted(kept, key=lambda f: f.start)
+
+
+def redact(text: str, findings: Iterable[Finding], index: int,
+           placeholders: dict[str, str]) -> str:
+    """Replace the findings in one text with placeholders; `placeholders` collects
+    placeholder → original, for `restore()`."""
+    parts, last = [], 0
+    for finding in sorted((f for f in findings if f.message == index), key=lambda f: f.start):
+        token = f"[{finding.type.upper()}_{len(placeholders) + 1}]"
+        placeholders[token] = text[finding.start:finding.end]
+        parts += [text[last:finding.start], token]
+        last = finding.end
+    parts.append(text[last:])
+    return "".join(parts)
+
+
+def restore(text: str, placeholders: dict[str, str]) -> str:
+    for token, original in placeholders.items():
+        text = text.replace(token, original)
+    return text
+
+
+class StreamRestorer:
+    """Restores placeholders in a streamed answer: holds back a tail that might be the
+    start of a placeholder split across pieces."""
+
+    def __init__(self, placeholders: dict[str, str]) -> None:
+        self.placeholders = placeholders
+        self.longest = max((len(t) for t in placeholders), default=0)
+        self.pending = ""
+
+    def feed(self, piece: str) -> str:
+        if not self.placeholders:
+            return piece
+        text = restore(self.pending + piece, self.placeholders)
+        cut = text.rfind("[")
+        if cut >= 0 and len(text) - cut < self.longest and "]" not in text[cut:]:
+            self.pending, text = text[cut:], text[:cut]
+        else:
+            self.pending = ""
+        return text
+
+    def flush(self) -> str:
+        text, self.pending = restore(self.pending, self.placeholders), ""
+        return text
