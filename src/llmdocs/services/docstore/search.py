@@ -5,7 +5,7 @@ by `bm25()` with the title weighted ten times the body; snippets from FTS5 `snip
 
 PostgreSQL: a generated tsvector column (title weight A, body weight B) with a partial
 GIN index over current versions. Plain `ts_rank` ignores how rare a term is, so a
-query's score is a BM25-style sum over its terms: `idf(t) * ts_rank(vector, t, 1)`
+query's score is a BM25-style sum over its terms: `idf(t) * ts_rank_cd(vector, t, 1)`
 (per-term frequency normalised by document length), with
 `idf(t) = ln(1 + (N - df + 0.5) / (df + 0.5))`. `df` comes from `docstore_terms`, a
 term → document-frequency table that statement-level triggers keep exact as versions
@@ -117,7 +117,7 @@ class PostgresSearch:
         score: sa.ColumnElement[float] = sa.literal(0.0)
         for lexeme, idf in weights:
             term = sa.cast(sa.literal(_tsquery_literal(lexeme)), TSQUERY)
-            score = score + sa.literal(idf) * sa.func.ts_rank(self.vector, term, 1)
+            score = score + sa.literal(idf) * sa.func.ts_rank_cd(self.vector, term, 1)
         score = score.label("score")
         stmt = sa.select(Version.id, score).join(Document, _to_document()).where(
             Version.is_current, self.vector.op("@@")(self._query(words)), *conditions

@@ -1,0 +1,81 @@
+"""The same search cases on SQLite (FTS5, bm25) and PostgreSQL (tsvector, IDF-weighted)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from docstore.conftest import Store
+
+
+async def search(store: Store, q: str, **params: Any) -> list[dict[str, Any]]:
+    answer = await store.http.get("/search", params={"q": q, **params})
+    assert answer.status_code == 200, answer.text
+    items: list[dict[str, Any]] = answer.json()["items"]
+    return items
+
+
+async def test_rare_terms_weigh_more_and_titles_more_than_bodies(store: Store) -> None:
+    for i in range(8):
+        await store.put(f"alpha filler text number {i}", title=f"filler {i}")
+    common_heavy = await store.put("alpha alpha alpha alpha zeta", title="one")
+    rare_heavy = await store.put("alpha zeta zeta zeta zeta", title="two")
+    hits = await search(store, "alpha zeta")
+    assert [h["document_id"] for h in hits] == [rare_heavy["document_id"],
+                                                common_heavy["document_id"]]
+    assert hits[0]["score"] > hits[1]["score"]
+
+    body_only = await store.put("the kraken appears in the body once", title="sea notes")
+    in_title = await store.put("a story about the deep sea", title="Kraken")
+    ranked = [h["document_id"] for h in await search(store, "kraken")]
+    assert ranked == [in_title["document_id"], body_only["document_id"]]
+
+
+async def test_stemming_snippets_and_only_current_live_versions(store: Store) -> None:
+    doc = await store.put("The service runs nightly and reports its findings.",
+                          title="Nightly job", tags=["ops"], source="wiki")
+    hits = await search(store, "running reports")
+    assert [h["document_id"] for h in hits] == [doc["document_id"]]
+    assert "<mark>" in hits[0]["snippet"] and "</mark>" in hits[0]["snippet"]
+    assert hits[0]["tags"] == ["ops"] and hits[0]["version"] == 1
+
+    await store.http.put(f"/documents/{doc['document_id']}",
+                         json={"content": "Replaced by a weekly cron schedule."})
+    assert await search(store, "nightly findings") == []
+    assert [h["version"] for h in await search(store, "weekly cron")] == [2]
+    await store.http.delete(f"/documents/{doc['document_id']}")
+    assert await search(store, "weekly cron") == []
+
+
+async def test_filters_apply_to_matches_and_pages_do_not_repeat(store: Store) -> None:
+    for i in range(6):  # so that "gamma" is not in every document: its IDF stays positive
+        await store.put(f"unrelated delta {i}")
+    made = {}
+    for i in range(5):
+        made[i] = await store.put(f"gamma report {i} " + "gamma " * i, source=f"s{i % 2}",
+                                  tags=["even"] if i % 2 == 0 else ["odd"],
+                                  metadata={"n": str(i)})
+    assert {h["document_id"] for h in await search(store, "gamma", tag="odd")} == {
+        made[1]["document_id"], made[3]["document_id"]}
+    assert [h["document_id"] for h in await search(store, "gamma", **{"metadata.n": "4"})] == [
+        made[4]["document_id"]]
+    assert len(await search(store, "gamma", source="s0")) == 3
+
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"q": "gamma", "limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await store.http.get("/search", params=params)).json()
+        seen += [h["document_id"] for h in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert len(seen) == 5 and len(set(seen)) == 5
+    assert seen[0] == made[4]["document_id"]  # the most gammas ranks first
+
+    for bad in ({"q": "gamma", "cursor": "%%%"}, {"q": "!!! ???"},
+                {"q": "gamma", "metadata.bad key": "x"}):
+        answer = await store.http.get("/search", params=bad)
+        assert answer.status_code == 400, bad
+        assert answer.headers["content-type"] == "application/problem+json"
