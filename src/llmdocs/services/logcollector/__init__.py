@@ -2,15 +2,65 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from datetime import timedelta
+
+import structlog
+from fastapi import APIRouter, FastAPI
 
 from llmdocs.core.service import ServiceSpec
+
+log = structlog.get_logger(__name__)
+GROUP = "logcollector"
 
 
 def _router() -> APIRouter:
     from llmdocs.services.logcollector.api import router
 
     return router
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Keep every event of the bus (its own consumer group, so it misses none across
+    restarts) and apply retention periodically."""
+    from llmdocs.core.events import Event
+    from llmdocs.services.logcollector.service import LogStore
+    from llmdocs.services.logcollector.settings import LogCollectorSettings
+
+    config = LogCollectorSettings()
+    resources = app.state.resources
+    store = LogStore(resources.database)
+    app.state.logstore = store
+
+    async def keep(event: Event) -> None:
+        await store.add_events([event])
+
+    async def retain() -> None:
+        while True:
+            try:
+                removed = await store.enforce_retention(
+                    timedelta(days=config.retention_days), config.max_logs, config.max_events)
+                if any(removed.values()):
+                    log.info("retention applied", **removed)
+            except Exception as exc:  # a failed round is retried at the next one
+                log.warning("retention failed", error=repr(exc))
+            await asyncio.sleep(config.retention_interval_seconds)
+
+    subscription = resources.events.subscribe(GROUP, keep) if config.consume_events else None
+    retention = (asyncio.create_task(retain(), name="logcollector-retention")
+                 if config.retention_interval_seconds > 0 else None)
+    try:
+        yield
+    finally:
+        if retention is not None:
+            retention.cancel()
+            with suppress(asyncio.CancelledError):
+                await retention
+        if subscription is not None:
+            await subscription.stop()
 
 
 spec = ServiceSpec(
@@ -21,4 +71,5 @@ spec = ServiceSpec(
     scope="logs",
     router=_router,
     calls=(),
+    lifespan=_lifespan,
 )

@@ -2,6 +2,140 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from sse_starlette import EventSourceResponse
+
+from llmdocs.core.auth import require
+from llmdocs.core.errors import Problem
+from llmdocs.services.logcollector.schemas import (
+    Accepted,
+    Correlation,
+    Level,
+    LogBatch,
+    LogIn,
+    Page,
+    WindowStats,
+)
+from llmdocs.services.logcollector.service import LogStore
+from llmdocs.services.logcollector.service import Query as Filters
+from llmdocs.services.logcollector.settings import LogCollectorSettings
 
 router = APIRouter(tags=["log-collector"])
+READ = [Depends(require("logs:read"))]
+WRITE = [Depends(require("logs:write"))]
+_WINDOW = re.compile(r"^(\d{1,6})([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def store(request: Request) -> LogStore:
+    logstore: LogStore = request.app.state.logstore
+    return logstore
+
+
+def filters(
+    service: str | None = Query(None, max_length=100),
+    since: datetime | None = Query(None, description="RFC 3339, inclusive"),
+    until: datetime | None = Query(None, description="RFC 3339, exclusive"),
+    correlation_id: str | None = Query(None, max_length=128),
+    q: str | None = Query(None, min_length=1, max_length=500, description="text to find"),
+    cursor: str | None = Query(None, max_length=200),
+    limit: int = Query(100, ge=1, le=1000),
+) -> Filters:
+    return Filters(service=service, since=since, until=until, correlation_id=correlation_id,
+                   text=q, cursor=cursor, limit=limit)
+
+
+@router.post("/logs", dependencies=WRITE, status_code=202, summary="Store one log record")
+async def add_log(record: LogIn, logs: LogStore = Depends(store)) -> Accepted:
+    return Accepted(received=1, stored=await logs.add_logs([record]))
+
+
+@router.post("/logs/batch", dependencies=WRITE, status_code=202,
+             summary="Store up to 1000 log records at once")
+async def add_logs(batch: LogBatch, logs: LogStore = Depends(store)) -> Accepted:
+    return Accepted(received=len(batch.records), stored=await logs.add_logs(batch.records))
+
+
+@router.get("/logs", dependencies=READ, summary="Log records, newest first")
+async def list_logs(
+    level: list[Level] = Query([]), f: Filters = Depends(filters),
+    logs: LogStore = Depends(store),
+) -> Page:
+    f.levels = level
+    items, cursor = await logs.logs(f)
+    return Page(items=items, next_cursor=cursor)
+
+
+@router.get("/events", dependencies=READ, summary="Events from the bus, newest first")
+async def list_events(
+    type: list[str] = Query([], max_length=50), f: Filters = Depends(filters),
+    logs: LogStore = Depends(store),
+) -> Page:
+    f.types = type
+    items, cursor = await logs.events(f)
+    return Page(items=items, next_cursor=cursor)
+
+
+@router.get("/stats", dependencies=READ,
+            summary="Counts by service, level and type over time windows")
+async def stats(
+    window: list[str] = Query(["5m", "1h", "24h"], max_length=10,
+                              description="e.g. 30s, 15m, 6h, 7d"),
+    logs: LogStore = Depends(store),
+) -> list[WindowStats]:
+    spans: list[tuple[str, timedelta]] = []
+    for label in window:
+        match = _WINDOW.match(label)
+        if match is None:
+            raise Problem(422, f"The window {label!r} is not like 15m, 6h or 7d.",
+                          errors=[{"field": "query.window", "message": "expected <n><s|m|h|d>"}])
+        spans.append((label, timedelta(**{_UNITS[match[2]]: int(match[1])})))
+    return await logs.stats(spans)
+
+
+@router.get("/logs/stream", dependencies=READ, response_class=EventSourceResponse,
+            summary="Live tail of log records as server-sent events")
+async def stream(
+    request: Request,
+    level: list[Level] = Query([]),
+    service: str | None = Query(None, max_length=100),
+    correlation_id: str | None = Query(None, max_length=128),
+    last_event_id: str | None = Header(None, description="resume after this record"),
+    logs: LogStore = Depends(store),
+) -> EventSourceResponse:
+    f = Filters(service=service, correlation_id=correlation_id, levels=level, limit=500)
+    poll = LogCollectorSettings().stream_poll_seconds
+    start = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+
+    async def tail() -> AsyncIterator[dict[str, Any]]:
+        last = start if start is not None else await logs.last_log_seq()
+        while not await request.is_disconnected():
+            records = await logs.logs_after(last, f)
+            for record in records:
+                last = record.seq
+                yield {"event": "log", "id": str(record.seq), "data": record.model_dump_json()}
+            if not records:
+                await asyncio.sleep(poll)
+
+    return EventSourceResponse(tail(), ping=15)
+
+
+@router.get("/correlations/{correlation_id}", dependencies=READ,
+            summary="Everything that happened for one request, across services, in order")
+async def correlation(correlation_id: str = Path(max_length=128),
+                      logs: LogStore = Depends(store)) -> Correlation:
+    return await logs.correlation(correlation_id)
+
+
+@router.post("/retention", dependencies=[Depends(require("logs:admin"))],
+             summary="Apply retention now (it also runs periodically)")
+async def retention(logs: LogStore = Depends(store)) -> dict[str, int]:
+    config = LogCollectorSettings()
+    return await logs.enforce_retention(timedelta(days=config.retention_days),
+                                        config.max_logs, config.max_events)

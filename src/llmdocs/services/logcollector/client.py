@@ -2,8 +2,60 @@
 
 from __future__ import annotations
 
-from llmdocs.core.client import ServiceClient
+import json
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from llmdocs.core.client import ServiceClient, error_for
+from llmdocs.services.logcollector.schemas import (
+    Accepted,
+    Correlation,
+    LogIn,
+    LogOut,
+    Page,
+    WindowStats,
+)
+
+_stats = TypeAdapter(list[WindowStats])
+
+
+def _params(filters: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in filters.items() if value not in (None, [], "")}
 
 
 class LogCollectorClient(ServiceClient):
     service = "logcollector"
+
+    async def send_logs(self, records: Sequence[LogIn]) -> Accepted:
+        """Idempotent when records carry ids, so retrying is safe."""
+        body = {"records": [r.model_dump(mode="json") for r in records]}
+        response = await self.request("POST", "/logs/batch", json=body,
+                                      idempotent=all(r.id for r in records))
+        return Accepted.model_validate(response.json())
+
+    async def logs(self, **filters: Any) -> Page:
+        return Page.model_validate(await self.get_json("/logs", params=_params(filters)))
+
+    async def events(self, **filters: Any) -> Page:
+        return Page.model_validate(await self.get_json("/events", params=_params(filters)))
+
+    async def stats(self, windows: Sequence[str] = ("5m", "1h", "24h")) -> list[WindowStats]:
+        return _stats.validate_python(await self.get_json("/stats",
+                                                          params={"window": list(windows)}))
+
+    async def correlation(self, correlation_id: str) -> Correlation:
+        return Correlation.model_validate(await self.get_json(f"/correlations/{correlation_id}"))
+
+    async def tail(self, **filters: Any) -> AsyncIterator[LogOut]:
+        """Log records as they arrive (server-sent events), until the caller stops."""
+        headers = self._headers(None)
+        async with self.http.stream("GET", "/logs/stream", params=_params(filters),
+                                    headers=headers, timeout=None) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise error_for(self.service, response)
+            async for line in response.aiter_lines():
+                if line.startswith("data:"):
+                    yield LogOut.model_validate(json.loads(line[5:].strip()))

@@ -1,0 +1,111 @@
+"""Request and response models of the log-collector."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from llmdocs.core.db import utcnow
+
+Level = Literal["debug", "info", "warning", "error", "critical"]
+LEVELS: tuple[Level, ...] = ("debug", "info", "warning", "error", "critical")
+MAX_BATCH = 1000
+MAX_ATTRIBUTES_BYTES = 16_384
+_ALIASES = {"warn": "warning", "fatal": "critical", "exception": "error", "trace": "debug"}
+
+
+class LogIn(BaseModel):
+    """One log line as a service sends it (the kernel's JSON log fields fit)."""
+
+    id: str | None = Field(None, min_length=1, max_length=64,
+                           description="makes re-sending idempotent; default: a new id")
+    time: datetime = Field(default_factory=utcnow)
+    service: str = Field(min_length=1, max_length=100)
+    level: Level = "info"
+    logger: str = Field("", max_length=200)
+    message: str = Field(max_length=65_536)
+    correlation_id: str | None = Field(None, max_length=128)
+    trace_id: str | None = Field(None, max_length=64)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _level(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.lower()
+            return _ALIASES.get(value, value)
+        return value
+
+    @field_validator("attributes")
+    @classmethod
+    def _small(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(json.dumps(value, default=str)) > MAX_ATTRIBUTES_BYTES:
+            raise ValueError(f"attributes exceed {MAX_ATTRIBUTES_BYTES} bytes as JSON")
+        return value
+
+
+class LogBatch(BaseModel):
+    records: list[LogIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class Accepted(BaseModel):
+    received: int
+    stored: int  # fewer than received when some ids were already stored
+
+
+class LogOut(BaseModel):
+    seq: int
+    id: str
+    time: datetime
+    service: str
+    level: str
+    logger: str
+    message: str
+    correlation_id: str | None
+    trace_id: str | None
+    attributes: dict[str, Any]
+
+
+class EventOut(BaseModel):
+    seq: int
+    id: str
+    type: str
+    source: str
+    service: str
+    subject: str | None
+    time: datetime
+    correlation_id: str | None
+    data: dict[str, Any]
+
+
+class Page(BaseModel):
+    items: list[LogOut] | list[EventOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+
+
+class WindowStats(BaseModel):
+    window: str
+    since: datetime
+    logs_by_service: dict[str, int]
+    logs_by_level: dict[str, int]
+    events_by_type: dict[str, int]
+    events_by_service: dict[str, int]
+
+
+class TimelineEntry(BaseModel):
+    kind: Literal["log", "event"]
+    time: datetime
+    service: str
+    summary: str  # the log message or the event type
+    record: LogOut | EventOut
+
+
+class Correlation(BaseModel):
+    correlation_id: str
+    services: list[str]
+    count: int
+    truncated: bool
+    timeline: list[TimelineEntry]
