@@ -113,7 +113,8 @@ class PromptStoreClient(ServiceClient):
             task.add_done_callback(lambda _t: self._refreshing.pop(key, None))
         return entry.value
 
-    async def _fetch(self, key: CacheKey) -> Resolved:
+    async def fetch(self, key: CacheKey) -> Resolved:
+        """Ask the store, bypassing the cache (then cache the answer): a cold lookup."""
         name, label, version = key
         params = {k: v for k, v in (("label", label), ("version", version)) if v is not None}
         data = await self.get_json(f"{API}/prompts/by-name/{name}", params=params)
@@ -123,7 +124,7 @@ class PromptStoreClient(ServiceClient):
 
     async def _first_fetch(self, key: CacheKey) -> Resolved:
         try:
-            return await self._fetch(key)
+            return await self.fetch(key)
         except OUTAGE:
             seed = self._seed(key)
             if seed is None:
@@ -135,7 +136,7 @@ class PromptStoreClient(ServiceClient):
         """Background refresh; on failure the last good version stays in use (and is
         retried after another TTL)."""
         try:
-            await self._fetch(key)
+            await self.fetch(key)
         except Exception as exc:
             log.warning("prompt refresh failed: serving the last good version",
                         name=key[0], error=str(exc))
