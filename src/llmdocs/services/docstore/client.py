@@ -2,8 +2,157 @@
 
 from __future__ import annotations
 
+import builtins
+import json
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
 from llmdocs.core.client import ServiceClient
+from llmdocs.services.docstore.schemas import (
+    BulkResult,
+    DiffOut,
+    DocumentCreate,
+    DocumentOut,
+    DocumentPage,
+    DocumentSummary,
+    Lineage,
+    ProvenanceOut,
+    RelationList,
+    SearchPage,
+    StoredDocument,
+    VersionDetail,
+    VersionList,
+)
+
+
+def _if_match(version: int | None) -> dict[str, str]:
+    return {"If-Match": f'"{version}"'} if version is not None else {}
+
+
+def _form(fields: dict[str, Any]) -> dict[str, str]:
+    """Multipart fields: JSON for structured values, comma-joined tags."""
+    form: dict[str, str] = {}
+    for name, value in fields.items():
+        if value is None:
+            continue
+        if name == "tags":
+            form[name] = ",".join(value)
+        elif isinstance(value, (dict, list)):
+            form[name] = json.dumps(value)
+        else:
+            form[name] = str(value)
+    return form
 
 
 class DocStoreClient(ServiceClient):
     service = "docstore"
+
+    async def put(self, content: str, *, idempotency_key: str | None = None,
+                  dedupe: bool = True, **fields: Any) -> StoredDocument:
+        """Store a text document (fields as in `DocumentCreate`)."""
+        body = DocumentCreate(content=content, **fields).model_dump(exclude_none=True)
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        answer = await self.request("POST", "/documents", json=body, headers=headers,
+                                    params={"dedupe": str(dedupe).lower()},
+                                    idempotent=idempotency_key is not None)
+        return StoredDocument.model_validate(answer.json())
+
+    async def upload(self, data: bytes, filename: str, *, content_type: str | None = None,
+                     dedupe: bool = True, **fields: Any) -> StoredDocument:
+        """Store a file (a binary artifact, or UTF-8 text for text formats)."""
+        answer = await self.request(
+            "POST", "/documents", params={"dedupe": str(dedupe).lower()},
+            files={"file": (filename, data, content_type or "application/octet-stream")},
+            data=_form(fields))
+        return StoredDocument.model_validate(answer.json())
+
+    async def update(self, document_id: str, content: str, *, if_version: int | None = None,
+                     **fields: Any) -> StoredDocument:
+        """A new text version; `if_version` makes a stale update fail (412)."""
+        answer = await self.request("PUT", f"/documents/{document_id}",
+                                    json={"content": content, **fields},
+                                    headers=_if_match(if_version), idempotent=False)
+        return StoredDocument.model_validate(answer.json())
+
+    async def get(self, document_id: str, version: int | None = None) -> DocumentOut:
+        params = {"version": version} if version else None
+        return DocumentOut.model_validate(
+            await self.get_json(f"/documents/{document_id}", params=params))
+
+    async def download(self, document_id: str, version: int | None = None
+                       ) -> tuple[bytes, str, str]:
+        """The bytes, their media type and the file name the service suggests."""
+        params = {"version": version} if version else None
+        answer = await self.request("GET", f"/documents/{document_id}/download", params=params)
+        disposition = answer.headers.get("content-disposition", "")
+        name = disposition.split('filename="', 1)[-1].split('"', 1)[0] if disposition else ""
+        return answer.content, answer.headers.get("content-type", ""), name or document_id
+
+    async def list(self, **params: Any) -> DocumentPage:
+        """Filters: source, format, tag, author, created_after/before, `metadata.<k>`,
+        sort, limit, cursor."""
+        clean = {k: v for k, v in params.items() if v is not None}
+        return DocumentPage.model_validate(await self.get_json("/documents", params=clean))
+
+    async def search(self, q: str, **params: Any) -> SearchPage:
+        clean = {k: v for k, v in params.items() if v is not None}
+        return SearchPage.model_validate(await self.get_json("/search",
+                                                             params={"q": q, **clean}))
+
+    async def versions(self, document_id: str) -> VersionList:
+        return VersionList.model_validate(
+            await self.get_json(f"/documents/{document_id}/versions"))
+
+    async def version(self, document_id: str, version: int) -> VersionDetail:
+        return VersionDetail.model_validate(
+            await self.get_json(f"/documents/{document_id}/versions/{version}"))
+
+    async def diff(self, document_id: str, old: int, new: int) -> DiffOut:
+        return DiffOut.model_validate(await self.get_json(
+            f"/documents/{document_id}/diff", params={"from": old, "to": new}))
+
+    async def rollback(self, document_id: str, version: int,
+                       if_version: int | None = None) -> StoredDocument:
+        answer = await self.request("POST", f"/documents/{document_id}/rollback",
+                                    json={"version": version}, headers=_if_match(if_version))
+        return StoredDocument.model_validate(answer.json())
+
+    async def patch(self, document_id: str, **change: Any) -> DocumentSummary:
+        answer = await self.request("PATCH", f"/documents/{document_id}", json=change)
+        return DocumentSummary.model_validate(answer.json())
+
+    async def delete(self, document_id: str, hard: bool = False) -> None:
+        await self.request("DELETE", f"/documents/{document_id}",
+                           params={"hard": "true"} if hard else None)
+
+    async def provenance(self, document_id: str, version: int | None = None) -> ProvenanceOut:
+        params = {"version": version} if version else None
+        return ProvenanceOut.model_validate(
+            await self.get_json(f"/documents/{document_id}/provenance", params=params))
+
+    async def relations(self, document_id: str) -> RelationList:
+        return RelationList.model_validate(
+            await self.get_json(f"/documents/{document_id}/relations"))
+
+    async def relate(self, document_id: str, type: str, target_id: str) -> RelationList:
+        answer = await self.request("POST", f"/documents/{document_id}/relations",
+                                    json={"type": type, "target_id": target_id})
+        return RelationList.model_validate(answer.json())
+
+    async def lineage(self, document_id: str, direction: str = "up", depth: int = 5) -> Lineage:
+        return Lineage.model_validate(await self.get_json(
+            f"/documents/{document_id}/lineage",
+            params={"direction": direction, "depth": depth}))
+
+    async def bulk(self, documents: Iterable[DocumentCreate | dict[str, Any]]
+                   ) -> builtins.list[BulkResult]:
+        """Stream documents as NDJSON; one result per line, in order."""
+        async def lines() -> AsyncIterator[bytes]:
+            for doc in documents:
+                item = doc if isinstance(doc, DocumentCreate) else DocumentCreate(**doc)
+                yield item.model_dump_json(exclude_none=True).encode() + b"\n"
+
+        answer = await self.request("POST", "/documents/bulk", content=lines(),
+                                    headers={"content-type": "application/x-ndjson"},
+                                    idempotent=False)
+        return [BulkResult.model_validate_json(line) for line in answer.text.splitlines()]
