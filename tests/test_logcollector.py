@@ -170,7 +170,15 @@ async def test_collector_over_http(
             assert kinds[:2] == [("event", "docstore"), ("event", "orchestrator")]
             assert sorted(kinds[2:]) == [("log", "interpreter")] + [("log", "orchestrator")] * 3
             times = [t["time"] for t in trace["timeline"]]
-            assert times == sorted(times)
+            assert times == sorted(times) and all(t.endswith("Z") for t in times)
+
+            # a time with another offset is stored and answered as UTC
+            await http.post("/logs", json={"service": "tz", "message": "noon in Paris",
+                                           "time": "2026-01-01T12:00:00+02:00"})
+            [paris] = (await http.get("/logs", params={"service": "tz"})).json()["items"]
+            assert paris["time"] == "2026-01-01T10:00:00Z"
+            assert (await http.get("/logs", params={
+                "service": "tz", "since": "2026-01-01T11:30:00+01:00"})).json()["items"] == []
             assert (await http.get("/correlations/nothing")).status_code == 404
 
             found = (await http.get("/logs", params={"q": "STEP", "limit": 2})).json()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import AnyHttpUrl, BaseModel, Field
 
-from llmdocs.services.orchestrator.schemas import SERVICE_NAME, HealthStatus
+from llmdocs.services.orchestrator.schemas import SERVICE_NAME, HealthStatus, UtcDateTime
 
 
 class DiscoverRequest(BaseModel):
@@ -29,8 +28,8 @@ class DiscoveryResult(BaseModel):
     spec_hash: str | None
     operation_count: int
     health: HealthStatus
-    started_at: datetime
-    finished_at: datetime
+    started_at: UtcDateTime
+    finished_at: UtcDateTime
 
 
 class HealthTransition(BaseModel):
@@ -42,12 +41,12 @@ class HealthTransition(BaseModel):
     from_status: HealthStatus = Field(alias="from")
     to_status: HealthStatus = Field(alias="to")
     reason: str | None
-    at: datetime
+    at: UtcDateTime
 
 
 class WatchedHealth(BaseModel):
     service: str
     status: HealthStatus
     reason: str | None
-    changed_at: datetime
-    checked_at: datetime
+    changed_at: UtcDateTime
+    checked_at: UtcDateTime

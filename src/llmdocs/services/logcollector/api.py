@@ -25,6 +25,7 @@ from llmdocs.services.logcollector.schemas import (
 from llmdocs.services.logcollector.service import LogStore
 from llmdocs.services.logcollector.service import Query as Filters
 from llmdocs.services.logcollector.settings import LogCollectorSettings
+from llmdocs.services.orchestrator.schemas import as_utc
 
 router = APIRouter(tags=["log-collector"])
 READ = [Depends(require("logs:read"))]
@@ -47,7 +48,8 @@ def filters(
     cursor: str | None = Query(None, max_length=200),
     limit: int = Query(100, ge=1, le=1000),
 ) -> Filters:
-    return Filters(service=service, since=since, until=until, correlation_id=correlation_id,
+    return Filters(service=service, since=since and as_utc(since),
+                   until=until and as_utc(until), correlation_id=correlation_id,
                    text=q, cursor=cursor, limit=limit)
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
 from llmdocs.core.db import utcnow
+from llmdocs.services.orchestrator.schemas import UtcDateTime
 
 Level = Literal["debug", "info", "warning", "error", "critical"]
 LEVELS: tuple[Level, ...] = ("debug", "info", "warning", "error", "critical")
@@ -22,7 +22,7 @@ class LogIn(BaseModel):
 
     id: str | None = Field(None, min_length=1, max_length=64,
                            description="makes re-sending idempotent; default: a new id")
-    time: datetime = Field(default_factory=utcnow)
+    time: UtcDateTime = Field(default_factory=utcnow)
     service: str = Field(min_length=1, max_length=100)
     level: Level = "info"
     logger: str = Field("", max_length=200)
@@ -59,7 +59,7 @@ class Accepted(BaseModel):
 class LogOut(BaseModel):
     seq: int
     id: str
-    time: datetime
+    time: UtcDateTime
     service: str
     level: str
     logger: str
@@ -76,7 +76,7 @@ class EventOut(BaseModel):
     source: str
     service: str
     subject: str | None
-    time: datetime
+    time: UtcDateTime
     correlation_id: str | None
     data: dict[str, Any]
 
@@ -88,7 +88,7 @@ class Page(BaseModel):
 
 class WindowStats(BaseModel):
     window: str
-    since: datetime
+    since: UtcDateTime
     logs_by_service: dict[str, int]
     logs_by_level: dict[str, int]
     events_by_type: dict[str, int]
@@ -97,7 +97,7 @@ class WindowStats(BaseModel):
 
 class TimelineEntry(BaseModel):
     kind: Literal["log", "event"]
-    time: datetime
+    time: UtcDateTime
     service: str
     summary: str  # the log message or the event type
     record: LogOut | EventOut

@@ -9,9 +9,14 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from llmdocs.core.auth import require
 from llmdocs.core.errors import Problem
+from llmdocs.core.events import make_event
+from llmdocs.services.gateway.client import GatewayClient
+from llmdocs.services.orchestrator.agent import Agent
 from llmdocs.services.orchestrator.registry import Registry
 from llmdocs.services.orchestrator.schemas import (
     SERVICE_NAME,
+    AgentRequest,
+    AgentRun,
     EcosystemHealth,
     HealthUpdate,
     RegistrationResult,
@@ -28,6 +33,7 @@ router = APIRouter(tags=["orchestrator"])
 READ = [Depends(require("workflows:read"))]
 WRITE = [Depends(require("workflows:write"))]
 ServiceName = Path(pattern=SERVICE_NAME)
+MODEL_TIMEOUT_SECONDS = 300.0
 
 
 def registry(request: Request) -> Registry:
@@ -107,3 +113,25 @@ async def call_tool(
         if spec.name == name:
             return await caller.call(spec, body.arguments)
     raise Problem(404, f"No tool named {name!r}; see GET /tools.")
+
+
+# --- agent workflow ---------------------------------------------------------------
+
+@router.post("/workflows/agent/runs", dependencies=WRITE,
+             summary="Reach a goal with the model choosing tools from the catalog")
+async def run_agent(
+    body: AgentRequest, request: Request, reg: Registry = Depends(registry),
+    caller: ToolCaller = Depends(tool_caller),
+) -> AgentRun:
+    specs = tool_specs(await reg.details())
+    settings = request.app.state.settings
+    # a model's answer takes longer than an ordinary service call
+    patient = settings.model_copy(update={"http_timeout_seconds": max(
+        settings.http_timeout_seconds, MODEL_TIMEOUT_SECONDS)})
+    async with GatewayClient.for_service(patient, caller="orchestrator") as gateway:
+        run = await Agent(gateway, caller.structured_tools(specs), specs).run(body)
+    await request.app.state.resources.events.publish(make_event(
+        "orchestrator", "llmdocs.workflow.completed",
+        {"workflow": "agent", "run_id": run.id, "goal": run.goal,
+         "tools": [step.tool for step in run.steps]}, subject=run.id))
+    return run

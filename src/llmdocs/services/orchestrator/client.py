@@ -8,6 +8,7 @@ from pydantic import TypeAdapter
 
 from llmdocs.core.client import ServiceClient
 from llmdocs.services.orchestrator.schemas import (
+    AgentRun,
     EcosystemHealth,
     HealthStatus,
     RegistrationResult,
@@ -62,3 +63,9 @@ class OrchestratorClient(ServiceClient):
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> ToolResult:
         return ToolResult.model_validate(
             await self.post_json(f"/tools/{name}/call", {"arguments": arguments}))
+
+    # --- agent workflow -----------------------------------------------------------
+
+    async def run_agent(self, goal: str, max_steps: int = 3) -> AgentRun:
+        return AgentRun.model_validate(await self.post_json(
+            "/workflows/agent/runs", {"goal": goal, "max_steps": max_steps}))

@@ -6,11 +6,19 @@ the discovery-agent fills them from an OpenAPI spec, tool generation reads them.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, Field
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, Field
 
+
+def as_utc(value: datetime) -> datetime:
+    """RFC 3339 UTC out: SQLite hands back naive datetimes (stored as UTC), and a
+    time given with another offset is converted."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
 SERVICE_NAME = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 MAX_OPERATIONS = 10_000
 
@@ -80,8 +88,8 @@ class RegistrationResult(BaseModel):
 class ServiceHealth(BaseModel):
     status: HealthStatus = "unknown"
     reason: str | None = None
-    changed_at: datetime | None = None
-    checked_at: datetime | None = None
+    changed_at: UtcDateTime | None = None
+    checked_at: UtcDateTime | None = None
 
 
 class HealthUpdate(BaseModel):
@@ -99,8 +107,8 @@ class ServiceSummary(BaseModel):
     auth: Literal["service_token", "none"]
     health_path: str | None
     health: ServiceHealth
-    registered_at: datetime
-    updated_at: datetime
+    registered_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class ServiceDetail(ServiceSummary):
@@ -126,3 +134,23 @@ class ToolResult(BaseModel):
     tool: str
     status: int
     body: Any
+
+
+class AgentRequest(BaseModel):
+    goal: str = Field(min_length=3, max_length=2000)
+    max_steps: int = Field(3, ge=1, le=8)
+
+
+class AgentStep(BaseModel):
+    tool: str
+    arguments: dict[str, Any]
+    result: Any
+
+
+class AgentRun(BaseModel):
+    id: str
+    goal: str
+    status: str
+    steps: list[AgentStep]
+    answer: str
+    offered_tools: list[str]
