@@ -40,7 +40,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.discovery = service
         tasks: list[asyncio.Task[object]] = []
         if bounds.discover_on_start:
-            tasks.append(asyncio.create_task(service.discover_all(), name="discover-all"))
+            tasks.append(asyncio.create_task(service.discover_at_start(),
+                                             name="discover-at-start"))
         if bounds.watch_interval_seconds > 0:
             tasks.append(asyncio.create_task(service.watch(), name="health-watch"))
         try:

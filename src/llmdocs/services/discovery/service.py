@@ -25,7 +25,7 @@ from llmdocs.services.discovery.openapi import Analysis, SpecError, Unreachable,
 from llmdocs.services.discovery.schemas import DiscoveryResult, HealthTransition, WatchedHealth
 from llmdocs.services.discovery.settings import DiscoverySettings
 from llmdocs.services.orchestrator.client import OrchestratorClient
-from llmdocs.services.orchestrator.schemas import HealthStatus, ServiceRegistration
+from llmdocs.services.orchestrator.schemas import HealthStatus, ServiceRegistration, as_utc
 
 log = structlog.get_logger(__name__)
 HEALTH_CHANGED = "llmdocs.service.health_changed"
@@ -131,10 +131,14 @@ class DiscoveryService:
         run.status = "registered" if result.changed else "unchanged"
         await self.observe(run.name, status, reason)
 
+    def _ecosystem(self) -> dict[str, str]:
+        """Every llmdocs service by name, at its configured URL."""
+        return {spec.name: self.settings.url_for(spec.key) for spec in all_specs()}
+
     async def discover_all(self) -> list[DiscoveryResult]:
         """Every llmdocs service at its configured URL, and every service already
         registered (so a changed spec is noticed and re-registered)."""
-        targets = {spec.name: self.settings.url_for(spec.key) for spec in all_specs()}
+        targets = self._ecosystem()
         try:
             for known in await self.registry.list_services():
                 targets.setdefault(known.name, known.base_url)
@@ -142,6 +146,20 @@ class DiscoveryService:
             log.warning("registry unavailable", error=str(exc))
         return list(await asyncio.gather(*(self.discover(name, url)
                                            for name, url in targets.items())))
+
+    async def discover_at_start(self, attempts: int = 6, pause: float = 1.0) -> None:
+        """The agent's first look at the ecosystem. Started beside its siblings, it
+        retries the services that do not answer yet, with growing pauses."""
+        targets = self._ecosystem()
+        for _ in range(attempts):
+            await asyncio.sleep(pause)
+            results = await asyncio.gather(*(self.discover(name, url)
+                                             for name, url in targets.items()))
+            targets = {r.name: r.base_url for r in results
+                       if r.status == "failed" and "unreachable" in (r.error or "")}
+            if not targets:
+                return
+            pause *= 2
 
     async def runs(self, name: str | None, limit: int) -> list[DiscoveryResult]:
         query = select(DiscoveryRun).order_by(DiscoveryRun.started_at.desc()).limit(limit)
@@ -194,7 +212,7 @@ class DiscoveryService:
                     session.add(Lease(name=WATCH_LEASE, holder=self.holder,
                                       expires_at=expires))
                     return True
-                if lease.holder != self.holder and lease.expires_at > now:
+                if lease.holder != self.holder and as_utc(lease.expires_at) > now:
                     return False
                 lease.holder, lease.expires_at = self.holder, expires
                 return True

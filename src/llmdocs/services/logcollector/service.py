@@ -97,8 +97,9 @@ class LogStore:
         """Insert, skipping ids already stored; returns how many were new."""
         if not rows:
             return 0
-        async with self.database.transaction() as session:
-            result = await session.execute(
+        # a Core connection, not an ORM session: ingest is the hot path
+        async with self.database.engine.begin() as conn:
+            result = await conn.execute(
                 self._insert_ignoring_duplicates(model).returning(model.seq), rows)
             return len(result.all())
 
