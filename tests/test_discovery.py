@@ -212,8 +212,11 @@ async def test_tools_in_three_formats_call_real_services(
 
 def _cyclic_spec() -> dict[str, Any]:
     return {"openapi": "3.1.0", "info": {"title": "tree", "version": "1"},
+            "security": [{"oauth": ["tree:read"]}],
             "paths": {"/nodes": {"post": {
                 "operationId": "add", "responses": {"200": {"description": "ok"}},
+                "security": [{"oauth": ["tree:write"]}, {"key": []}],
+                "x-required-scopes": ["tree:admin"],
                 "requestBody": {"content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/Node"}}}}}}},
             "components": {"schemas": {
@@ -258,7 +261,9 @@ async def test_bad_specs_are_failed_discoveries_not_crashes(
     async with discovery(running) as d, orchestrator(running) as o:
         cyclic = await d.discover("tree", uspto.url, "/specs/cyclic")
         assert cyclic.status == "registered", cyclic.error
-        body = (await o.get_service("tree")).operations[0].request_body
+        [add] = (await o.get_service("tree")).operations
+        assert add.scopes == ["tree:admin", "tree:write"]  # the operation's own, not global
+        body = add.request_body
         assert body is not None
         node = body.schema_
         assert "recursive" in node["properties"]["children"]["items"]["description"]

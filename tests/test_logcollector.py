@@ -101,9 +101,14 @@ async def test_store_queries_and_retention(logstore: LogStore) -> None:
     assert await ids() == ["b", "c"]
 
 
-@pytest.fixture
-def collector_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"logcollector_port": free_port()})
+@pytest.fixture(params=["embedded", "distributed"])
+def collector_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """Embedded (SQLite, the SQL bus) or distributed (PostgreSQL, Redis Streams)."""
+    update: dict[str, Any] = {"logcollector_port": free_port()}
+    if request.param == "distributed":
+        update |= {"database_url": request.getfixturevalue("pg_url"),
+                   "events_url": request.getfixturevalue("redis_url")}
+    return settings.model_copy(update=update)
 
 
 def headers(settings: Settings, *scopes: str) -> dict[str, str]:
@@ -209,9 +214,9 @@ async def test_collector_over_http(
         await bus.close()
 
 
-async def test_logs_cli(collector_settings: Settings, serve: Serve,
+async def test_logs_cli(settings: Settings, serve: Serve,
                         monkeypatch: pytest.MonkeyPatch) -> None:
-    s = collector_settings
+    s = settings.model_copy(update={"logcollector_port": free_port()})
     await serve(create_app("logcollector", s), port=s.logcollector_port)
     async with LogCollectorClient.for_service(s, token=issue_token(s, "u", ["*"])) as c:
         await c.send_logs([LogIn(id="x1", service="docstore", message="saved it",
