@@ -56,6 +56,10 @@ def third_party(specs: dict[str, Any], seen: list[dict[str, str]]) -> FastAPI:
         form = await request.form()
         return {"dataset": dataset, "criteria": form.get("criteria"), "rows": form.get("rows")}
 
+    @api.get("/loop")
+    async def loop() -> Response:
+        return Response(status_code=307, headers={"location": "/loop"})
+
     @api.get("/")
     async def root() -> dict[str, str]:
         return {"hello": "uspto"}
@@ -281,6 +285,9 @@ async def test_bad_specs_are_failed_discoveries_not_crashes(
         assert nowhere.status == "failed" and "unreachable" in (nowhere.error or "")
         missing = await d.discover("missing", uspto.url, "/specs/nope-404")
         assert missing.status == "failed"
+        for name, where in (("loop", "/loop"), ("local-file", "file:///etc/passwd")):
+            odd = await d.discover(name, uspto.url, where)
+            assert odd.status == "failed" and "unreachable" in (odd.error or ""), odd
 
         names = {s.name for s in await o.list_services()}
         assert names == {"tree", "fine-many"}

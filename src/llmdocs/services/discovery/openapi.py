@@ -77,7 +77,7 @@ async def fetch_spec(
     for url in candidates:
         try:
             response = await _get_bounded(http, url, bounds.max_spec_bytes)
-        except httpx.TransportError as exc:
+        except httpx.HTTPError as exc:  # refused, timed out, bad scheme, redirect loop
             raise Unreachable(f"{url} is unreachable: {type(exc).__name__} {exc}") from exc
         if response.status_code != 200:
             tried.append(f"{url} → HTTP {response.status_code}")

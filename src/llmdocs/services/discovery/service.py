@@ -100,6 +100,9 @@ class DiscoveryService:
             await self._discover(run, spec_url)
         except (SpecError, ServiceError) as exc:
             run.status, run.error = "failed", str(exc)[:2000]
+        except Exception as exc:  # whatever a spec does, the agent records it and lives on
+            log.exception("discovery crashed", service=name)
+            run.status, run.error = "failed", f"the spec could not be analysed: {exc!r}"[:2000]
         run.finished_at = utcnow()
         async with self.database.transaction() as session:
             session.add(run)
