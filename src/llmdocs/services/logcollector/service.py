@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -44,7 +44,6 @@ class Query:
     text: str | None = None
     cursor: str | None = None
     limit: int = 100
-    extra: list[ColumnElement[bool]] = field(default_factory=list)
 
 
 def _like(text: str) -> str:
@@ -124,7 +123,7 @@ class LogStore:
     # --- queries ------------------------------------------------------------------
 
     def _where(self, model: Model, q: Query) -> list[ColumnElement[bool]]:
-        where = list(q.extra)
+        where: list[ColumnElement[bool]] = []
         if q.service:
             where.append(model.service == q.service)
         if q.since:
