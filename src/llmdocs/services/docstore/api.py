@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import quote
 
+import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
@@ -18,7 +21,6 @@ from llmdocs.core.auth import Principal, require
 from llmdocs.core.errors import Problem
 from llmdocs.services.docstore.blobs import DocStoreSettings
 from llmdocs.services.docstore.schemas import (
-    BulkResult,
     DiffOut,
     DocumentCreate,
     DocumentFields,
@@ -222,60 +224,84 @@ async def create_document(
                  "application/x-ndjson": {"schema": {
                      "$ref": "#/components/schemas/DocumentCreate"}}}}})
 async def bulk_ingest(request: Request, principal: Writer) -> Response:
+    """Batches of BULK_BATCH lines; a batch is parsed while the one before it is being
+    written (the database works in its own thread or server), and written only after
+    that one committed, so deduplication still sees every earlier line."""
     store = store_of(request)
     limit = limit_of(request) + ENVELOPE_BYTES
-    out: list[bytes] = []
+    out: list[tuple[int, bytes]] = []  # (line number, answer): sorted at the end
     batch: list[tuple[int, DocumentCreate]] = []
+    writing: asyncio.Task[None] | None = None
 
-    async def flush() -> None:
-        results = await store.create_many(principal.subject, [item for _, item in batch])
-        for (line, _), result in zip(batch, results, strict=True):
+    async def write(lines: list[tuple[int, DocumentCreate]],
+                    before: asyncio.Task[None] | None) -> None:
+        if before is not None:
+            await before
+        results = await store.create_many(principal.subject, [item for _, item in lines])
+        for (line, _), result in zip(lines, results, strict=True):
             if isinstance(result, Problem):
-                answer = BulkResult(line=line, status=result.status, error=result.detail)
+                out.append(_bulk_answer(line, result.status, error=result.detail))
             else:
-                answer = BulkResult(line=line, status=201 if result.created else 200,
-                                    document_id=result.document_id, version=result.version,
-                                    content_hash=result.content_hash, created=result.created)
-            out.append(answer.model_dump_json(exclude_none=True).encode() + b"\n")
-        batch.clear()
+                out.append(_bulk_answer(line, 201 if result.created else 200,
+                                        document_id=result.document_id,
+                                        version=result.version,
+                                        content_hash=result.content_hash,
+                                        created=result.created))
 
     def fail(line: int, status: int, error: str) -> None:
-        out.append(BulkResult(line=line, status=status, error=error)
-                   .model_dump_json(exclude_none=True).encode() + b"\n")
+        out.append(_bulk_answer(line, status, error=error))
+
+    def flush() -> None:
+        nonlocal writing, batch
+        writing = asyncio.create_task(write(batch, writing))
+        batch = []
 
     buffer = bytearray()
     number = 0
     skipping = False  # inside a line already reported as too long
-    async for chunk in request.stream():
-        buffer += chunk
-        while True:
-            end = buffer.find(b"\n")
-            if end < 0:
-                if len(buffer) > limit and not skipping:
-                    number += 1
-                    fail(number, 413, f"line longer than {limit} bytes")
-                    skipping = True
+    try:
+        async for chunk in request.stream():
+            buffer += chunk
+            while True:
+                end = buffer.find(b"\n")
+                if end < 0:
+                    if len(buffer) > limit and not skipping:
+                        number += 1
+                        fail(number, 413, f"line longer than {limit} bytes")
+                        skipping = True
+                    if skipping:
+                        buffer.clear()
+                    break
+                line, buffer = bytes(buffer[:end]), buffer[end + 1:]
                 if skipping:
-                    buffer.clear()
-                break
-            line, buffer = bytes(buffer[:end]), buffer[end + 1:]
-            if skipping:
-                skipping = False
-                continue
+                    skipping = False
+                    continue
+                number += 1
+                _bulk_line(number, line, batch, fail)
+                if len(batch) >= BULK_BATCH:
+                    flush()
+                    await asyncio.sleep(0)  # let the write start before parsing on
+        if buffer.strip() and not skipping:
             number += 1
-            await _bulk_line(number, line, batch, fail)
-            if len(batch) >= BULK_BATCH:
-                await flush()
-    if buffer.strip() and not skipping:
-        number += 1
-        await _bulk_line(number, bytes(buffer), batch, fail)
-    if batch:
-        await flush()
-    return Response(b"".join(out), media_type="application/x-ndjson")
+            _bulk_line(number, bytes(buffer), batch, fail)
+        if batch:
+            flush()
+        if writing is not None:
+            await writing
+    finally:
+        if writing is not None and not writing.done():
+            writing.cancel()
+    return Response(b"".join(answer for _, answer in sorted(out)),
+                    media_type="application/x-ndjson")
 
 
-async def _bulk_line(number: int, line: bytes, batch: list[tuple[int, DocumentCreate]],
-                     fail: Any) -> None:
+def _bulk_answer(line: int, status: int, **fields: Any) -> tuple[int, bytes]:
+    """A BulkResult line (same fields, same order), without a model per line."""
+    return line, orjson.dumps({"line": line, "status": status, **fields}) + b"\n"
+
+
+def _bulk_line(number: int, line: bytes, batch: list[tuple[int, DocumentCreate]],
+               fail: Callable[[int, int, str], None]) -> None:
     if not line.strip():
         return
     try:

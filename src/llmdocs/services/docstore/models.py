@@ -8,7 +8,7 @@ migration for one dialect only (see `search.py`).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -104,3 +104,10 @@ class IdempotencyKey(Base):
     status: Mapped[int] = mapped_column(sa.Integer())
     response: Mapped[dict[str, Any]] = mapped_column(sa.JSON())
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+# The Core tables, for bulk paths that insert and read plain rows without ORM objects.
+DOCUMENTS = cast(sa.Table, Document.__table__)
+VERSIONS = cast(sa.Table, Version.__table__)
+TAGS = cast(sa.Table, Tag.__table__)
+RELATIONS = cast(sa.Table, Relation.__table__)

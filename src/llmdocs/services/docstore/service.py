@@ -17,7 +17,8 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from functools import cached_property
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 import structlog
@@ -27,12 +28,16 @@ from sqlalchemy.orm import defer
 
 from llmdocs.core.db import utcnow
 from llmdocs.core.errors import Problem
-from llmdocs.core.events import make_event
+from llmdocs.core.events import Event, make_event
 from llmdocs.core.ids import new_id
 from llmdocs.core.middleware import correlation_id_var
 from llmdocs.core.resources import Resources
 from llmdocs.services.docstore.blobs import BlobStore
 from llmdocs.services.docstore.models import (
+    DOCUMENTS,
+    RELATIONS,
+    TAGS,
+    VERSIONS,
     Document,
     IdempotencyKey,
     Relation,
@@ -133,7 +138,7 @@ class Content:
     media_type: str
     filename: str | None = None
 
-    @property
+    @cached_property
     def hash(self) -> str:
         return sha256(self.data)
 
@@ -156,6 +161,15 @@ class Content:
                 f"The file is not valid UTF-8 (byte {exc.start}); a '{format}' document "
                 "must be UTF-8 text. Upload it with a binary format instead.",
                 field="file") from None
+
+
+class Ingested(NamedTuple):
+    """A bulk line's answer: all an import needs, without building a full summary."""
+
+    document_id: str
+    version: int
+    content_hash: str
+    created: bool
 
 
 @dataclass(frozen=True)
@@ -274,11 +288,24 @@ class DocStore:
             except Exception as exc:  # the rows are what count; log the leftover
                 log.error("blob_delete_failed", key=key, error=str(exc))
 
+    @staticmethod
+    def _events(type: str, changes: Sequence[tuple[str, int, str, str]]) -> list[Event]:
+        """One event per (id, version, hash, source); the envelope (correlation id, trace
+        context) is stamped once and copied, which matters for imports of thousands."""
+        if not changes:
+            return []
+        correlation_id = correlation_id_var.get()
+        template = make_event("docstore", type, {})
+        return [template.model_copy(update={
+                    "id": new_id(), "subject": doc_id,
+                    "data": {"id": doc_id, "version": version, "content_hash": content_hash,
+                             "source": source, "correlation_id": correlation_id}})
+                for doc_id, version, content_hash, source in changes]
+
     async def _publish(self, type: str, doc_id: str, version: int, content_hash: str,
                        source: str) -> None:
-        data = {"id": doc_id, "version": version, "content_hash": content_hash,
-                "source": source, "correlation_id": correlation_id_var.get()}
-        await self.events.publish(make_event("docstore", type, data, subject=doc_id))
+        await self.events.publish(self._events(type, [(doc_id, version, content_hash,
+                                                       source)])[0])
 
     @staticmethod
     def _version_row(doc_id: str, version: int, title: str, content: Content,
@@ -291,23 +318,27 @@ class DocStore:
             message=fields.message, created_at=utcnow())
 
     @staticmethod
-    async def _add_relations(session: AsyncSession, doc_id: str,
-                             relations: Sequence[RelationIn]) -> None:
-        if not relations:
+    async def _add_relations(session: AsyncSession,
+                             links: dict[str, Sequence[RelationIn]]) -> None:
+        """Relations of one or many documents: one lookup of all targets, one insert."""
+        links = {doc_id: relations for doc_id, relations in links.items() if relations}
+        if not links:
             return
-        targets = {r.target_id for r in relations}
+        targets = {r.target_id for relations in links.values() for r in relations}
         found = set((await session.scalars(
             sa.select(Document.id).where(Document.id.in_(targets)))).all())
-        missing = sorted(targets - found - {doc_id})
-        if missing or doc_id in targets:
-            detail = (f"Relation targets do not exist: {', '.join(missing)}." if missing
-                      else "A document cannot be related to itself.")
-            raise Unprocessable(detail, field="relations")
+        for doc_id, relations in links.items():
+            mine = {r.target_id for r in relations}
+            missing = sorted(mine - found - {doc_id})
+            if missing or doc_id in mine:
+                detail = (f"Relation targets do not exist: {', '.join(missing)}." if missing
+                          else "A document cannot be related to itself.")
+                raise Unprocessable(detail, field="relations")
         now = utcnow()
-        session.add_all(Relation(source_id=doc_id, type=r.type, target_id=r.target_id,
-                                 created_at=now)
-                        for r in {(r.type, r.target_id): r for r in relations}.values())
-        await session.flush()
+        await session.execute(sa.insert(RELATIONS), [
+            {"source_id": doc_id, "type": type, "target_id": target_id, "created_at": now}
+            for doc_id, relations in links.items()
+            for type, target_id in {(r.type, r.target_id) for r in relations}])
 
     async def _replay(self, principal: str, idem: Idempotency | None) -> StoredDocument | None:
         if idem is None:
@@ -383,7 +414,7 @@ class DocStore:
             session.add(ver)
             session.add_all(Tag(document_id=doc_id, tag=tag) for tag in tags)
             await session.flush()
-            await self._add_relations(session, doc_id, fields.relations)
+            await self._add_relations(session, {doc_id: fields.relations})
             stored = StoredDocument(**_summary(doc, ver, tags))
             self._remember(session, principal, idem, stored)
             return stored, "llmdocs.document.stored"
@@ -422,7 +453,7 @@ class DocStore:
                                     principal)
             session.add(ver)
             await session.flush()
-            await self._add_relations(session, doc_id, fields.relations)
+            await self._add_relations(session, {doc_id: fields.relations})
             tags = await self._tags(session, [doc_id])
             stored = StoredDocument(**_summary(doc, ver, tags.get(doc_id, [])))
             self._remember(session, principal, idem, stored)
@@ -525,7 +556,7 @@ class DocStore:
             await self._document(session, doc_id)
             exists = await session.get(Relation, (doc_id, relation.type, relation.target_id))
             if exists is None:
-                await self._add_relations(session, doc_id, [relation])
+                await self._add_relations(session, {doc_id: [relation]})
         return await self.relations(doc_id)
 
     async def remove_relation(self, doc_id: str, type: str, target_id: str) -> None:
@@ -539,13 +570,14 @@ class DocStore:
     # -- bulk ------------------------------------------------------------------------
 
     async def create_many(self, principal: str, items: Sequence[DocumentCreate]
-                          ) -> list[StoredDocument | Problem]:
+                          ) -> list[Ingested | Problem]:
         """Store text documents in one transaction (deduplicated like `create`); if the
-        batch fails as a whole, store them one by one so each line gets its own answer."""
+        batch fails as a whole, store them one by one so each line gets its own answer.
+        The hot path of large imports: plain rows and Core executemany, no ORM objects."""
         contents = [Content.of_text(i.content, i.format or "markdown") for i in items]
         pairs = [(c.hash, i.source) for c, i in zip(contents, items, strict=True)]
         known = await self._duplicates(pairs)
-        plan: list[StoredDocument | int] = []  # a duplicate, or the index of a new row
+        plan: list[Ingested | int] = []  # a duplicate, or the index of a new row
         new: dict[tuple[str, str], int] = {}
         for index, pair in enumerate(pairs):
             if pair in known:
@@ -560,78 +592,75 @@ class DocStore:
             return [await self._create_one(principal, item, content)
                     for item, content in zip(items, contents, strict=True)]
         by_index = dict(zip(fresh, stored, strict=True))
-        await self.events.publish_many([
-            make_event("docstore", "llmdocs.document.stored",
-                       {"id": s.document_id, "version": 1, "content_hash": s.content_hash,
-                        "source": s.source, "correlation_id": correlation_id_var.get()},
-                       subject=s.document_id) for s in stored])
-        results: list[StoredDocument | Problem] = []
-        for index, step in enumerate(plan):
-            if isinstance(step, StoredDocument):
-                results.append(step)
-            else:
-                first = by_index[step]
-                results.append(first if step == index else first.model_copy(
-                    update={"created": False}))
-        return results
+        await self.events.publish_many(self._events(
+            "llmdocs.document.stored",
+            [(s.document_id, 1, s.content_hash, items[i].source) for i, s in by_index.items()]))
+        return [step if isinstance(step, Ingested)
+                else by_index[step] if step == index else by_index[step]._replace(created=False)
+                for index, step in enumerate(plan)]
 
     async def _create_one(self, principal: str, item: DocumentCreate,
-                          content: Content) -> StoredDocument | Problem:
+                          content: Content) -> Ingested | Problem:
         try:
-            return await self.create(principal, item, content)
+            stored = await self.create(principal, item, content)
         except Problem as problem:
             return problem
+        return Ingested(stored.document_id, stored.version, stored.content_hash,
+                        stored.created)
 
     async def _duplicates(self, pairs: Sequence[tuple[str, str]]
-                          ) -> dict[tuple[str, str], StoredDocument]:
+                          ) -> dict[tuple[str, str], Ingested]:
+        """The live documents whose current version has one of these (hash, source)."""
         if not pairs:
             return {}
+        versions, docs = VERSIONS, DOCUMENTS
         async with self.db.session() as session:
-            rows = (await session.execute(
-                sa.select(Document, Version).options(defer(Version.content))
-                .join(Version, sa.and_(Version.document_id == Document.id, Version.is_current))
-                .where(Version.content_hash.in_({h for h, _ in pairs}),
-                       Document.deleted_at.is_(None)))).all()
-            tags = await self._tags(session, [row[0].id for row in rows])
+            rows = await session.execute(
+                sa.select(docs.c.id, docs.c.version, versions.c.content_hash, docs.c.source)
+                .join(versions, sa.and_(versions.c.document_id == docs.c.id,
+                                        versions.c.is_current))
+                .where(versions.c.content_hash.in_({h for h, _ in pairs}),
+                       docs.c.deleted_at.is_(None))
+                .order_by(docs.c.created_at.desc()))
         wanted = set(pairs)
-        return {(v.content_hash, d.source): StoredDocument(
-                    **_summary(d, v, tags.get(d.id, [])), created=False)
-                for d, v in rows if (v.content_hash, d.source) in wanted}
+        return {(h, source): Ingested(doc_id, version, h, False)
+                for doc_id, version, h, source in rows if (h, source) in wanted}
 
     async def _insert_batch(self, principal: str, items: Sequence[DocumentCreate],
-                            contents: Sequence[Content]) -> list[StoredDocument]:
+                            contents: Sequence[Content]) -> list[Ingested]:
         if not items:
             return []
         now = utcnow()
         docs: list[dict[str, Any]] = []
         versions: list[dict[str, Any]] = []
         tags: list[dict[str, Any]] = []
-        out: list[StoredDocument] = []
+        links: dict[str, Sequence[RelationIn]] = {}
+        out: list[Ingested] = []
         for item, content in zip(items, contents, strict=True):
             doc_id = new_id()
             title = item.title or "untitled"
             author = item.author or principal
-            doc = {"id": doc_id, "title": title, "format": item.format or "markdown",
-                   "source": item.source, "author": author, "version": 1,
-                   "meta": item.metadata, "created_at": now, "updated_at": now}
-            ver = {"document_id": doc_id, "version": 1, "is_current": True, "title": title,
-                   "content": content.text, "blob_key": None, "filename": None,
-                   "media_type": content.media_type, "size": len(content.data),
-                   "content_hash": content.hash, "provenance": item.provenance,
-                   "author": author, "message": item.message, "created_at": now}
-            item_tags = sorted(set(item.tags))
-            docs.append(doc)
-            versions.append(ver)
-            tags += [{"document_id": doc_id, "tag": t} for t in item_tags]
-            out.append(StoredDocument(**_summary(Document(**doc), Version(**ver), item_tags)))
+            docs.append({"id": doc_id, "title": title, "format": item.format or "markdown",
+                         "source": item.source, "author": author, "version": 1,
+                         "metadata": item.metadata, "created_at": now, "updated_at": now,
+                         "deleted_at": None})
+            versions.append({"document_id": doc_id, "version": 1, "is_current": True,
+                             "title": title, "content": content.text, "blob_key": None,
+                             "filename": None, "media_type": content.media_type,
+                             "size": len(content.data), "content_hash": content.hash,
+                             "provenance": item.provenance, "author": author,
+                             "message": item.message, "created_at": now})
+            tags += [{"document_id": doc_id, "tag": t} for t in sorted(set(item.tags))]
+            if item.relations:
+                links[doc_id] = item.relations
+            out.append(Ingested(doc_id, 1, content.hash, True))
 
         async def work(session: AsyncSession, _key: str | None) -> None:
-            await session.execute(sa.insert(Document), docs)
-            await session.execute(sa.insert(Version), versions)
+            await session.execute(sa.insert(DOCUMENTS), docs)
+            await session.execute(sa.insert(VERSIONS), versions)
             if tags:
-                await session.execute(sa.insert(Tag), tags)
-            for doc, item in zip(docs, items, strict=True):
-                await self._add_relations(session, doc["id"], item.relations)
+                await session.execute(sa.insert(TAGS), tags)
+            await self._add_relations(session, links)
 
         await self._write(None, work, "")
         return out
