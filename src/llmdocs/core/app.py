@@ -101,6 +101,14 @@ def create_service_app(
             key: ServiceClient.for_service(settings, caller=spec.key, target=key)
             for key in spec.calls
         }
+        # announce this service to the discovery-agent when LLMDOCS_DISCOVERY_URL is set;
+        # it runs in the background and never delays or fails the start
+        from llmdocs.services.discovery.client import (
+            start_self_registration,
+            stop_self_registration,
+        )
+
+        registration = start_self_registration(settings, spec)
         try:
             if spec.lifespan is None:
                 yield
@@ -108,6 +116,7 @@ def create_service_app(
                 async with spec.lifespan(app):
                     yield
         finally:
+            await stop_self_registration(registration)
             for client in app.state.clients.values():
                 await client.aclose()
             if owned:

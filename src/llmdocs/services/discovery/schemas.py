@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import AnyHttpUrl, BaseModel, Field
 
-from llmdocs.services.orchestrator.schemas import SERVICE_NAME, HealthStatus, UtcDateTime
+from llmdocs.core.db import UtcDateTime
+from llmdocs.services.orchestrator.schemas import SERVICE_NAME, HealthStatus
 
 
 class DiscoverRequest(BaseModel):

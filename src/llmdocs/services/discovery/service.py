@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from llmdocs.core.client import ServiceError
 from llmdocs.core.config import Settings
-from llmdocs.core.db import Database, utcnow
+from llmdocs.core.db import Database, as_utc, utcnow
 from llmdocs.core.events import EventBus, make_event
 from llmdocs.core.ids import new_id
 from llmdocs.services import all_specs
@@ -25,7 +25,7 @@ from llmdocs.services.discovery.openapi import Analysis, SpecError, Unreachable,
 from llmdocs.services.discovery.schemas import DiscoveryResult, HealthTransition, WatchedHealth
 from llmdocs.services.discovery.settings import DiscoverySettings
 from llmdocs.services.orchestrator.client import OrchestratorClient
-from llmdocs.services.orchestrator.schemas import HealthStatus, ServiceRegistration, as_utc
+from llmdocs.services.orchestrator.schemas import HealthStatus, ServiceRegistration
 
 log = structlog.get_logger(__name__)
 HEALTH_CHANGED = "llmdocs.service.health_changed"

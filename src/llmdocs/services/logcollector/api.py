@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from sse_starlette import EventSourceResponse
 
 from llmdocs.core.auth import require
+from llmdocs.core.db import as_utc
 from llmdocs.core.errors import Problem
 from llmdocs.services.logcollector.schemas import (
     Accepted,
@@ -25,7 +26,6 @@ from llmdocs.services.logcollector.schemas import (
 from llmdocs.services.logcollector.service import LogStore
 from llmdocs.services.logcollector.service import Query as Filters
 from llmdocs.services.logcollector.settings import LogCollectorSettings
-from llmdocs.services.orchestrator.schemas import as_utc
 
 router = APIRouter(tags=["log-collector"])
 READ = [Depends(require("logs:read"))]

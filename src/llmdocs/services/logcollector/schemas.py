@@ -7,8 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from llmdocs.core.db import utcnow
-from llmdocs.services.orchestrator.schemas import UtcDateTime
+from llmdocs.core.db import UtcDateTime, utcnow
 
 Level = Literal["debug", "info", "warning", "error", "critical"]
 LEVELS: tuple[Level, ...] = ("debug", "info", "warning", "error", "critical")

@@ -6,19 +6,12 @@ the discovery-agent fills them from an OpenAPI spec, tool generation reads them.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, AnyHttpUrl, BaseModel, Field
+from pydantic import AnyHttpUrl, BaseModel, Field
 
+from llmdocs.core.db import UtcDateTime
 
-def as_utc(value: datetime) -> datetime:
-    """RFC 3339 UTC out: SQLite hands back naive datetimes (stored as UTC), and a
-    time given with another offset is converted."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
 SERVICE_NAME = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 MAX_OPERATIONS = 10_000
 
