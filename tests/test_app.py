@@ -234,12 +234,14 @@ async def test_every_service_route_needs_a_token(key: str, settings: Settings, s
     async with httpx.AsyncClient(base_url=running.url) as http:
         assert (await http.get("/health")).json()["service"] == app.state.spec.name
         paths = (await http.get("/openapi.json")).json()["paths"]
-        assert "/info" in paths
+        assert paths["/info"]["get"]["security"] == [
+            {"bearer": [f"{app.state.spec.scope}:read"]}]
         for path, operations in paths.items():
             if path in PUBLIC_PATHS:
                 continue
             concrete = re.sub(r"\{[^}]+\}", "1", path)
-            for method in operations:
+            for method, operation in operations.items():
+                assert operation["security"][0]["bearer"] is not None, (method, path)
                 answer = await http.request(method.upper(), concrete)
                 assert answer.status_code == 401, (method, path)
         info = await http.get("/info", headers=auth(settings, f"{app.state.spec.scope}:read"))

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
-from fastapi import Request
+from fastapi import Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from llmdocs.core.config import Settings
 from llmdocs.core.errors import Problem
@@ -97,10 +98,20 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def require(*scopes: str) -> Callable[[Request], Awaitable[Principal]]:
-    """A route dependency: the caller must hold every one of `scopes`."""
+# declares the bearer scheme in each service's OpenAPI document; verification is ours
+_bearer = HTTPBearer(auto_error=False, scheme_name="bearer",
+                     description="A JWT issued by `llmdocs token` or a service token.")
 
-    async def dependency(request: Request) -> Principal:
+
+def require(*scopes: str) -> Callable[..., Awaitable[Principal]]:
+    """A route dependency: the caller must hold every one of `scopes`. The scopes also
+    appear in the operation's OpenAPI `security`, so discovery can read them."""
+
+    async def dependency(
+        request: Request,
+        _credentials: HTTPAuthorizationCredentials | None = Security(_bearer,
+                                                                     scopes=list(scopes)),
+    ) -> Principal:
         principal: Principal | None = getattr(request.state, "principal", None)
         if principal is None:
             principal = verify_token(request.app.state.settings, bearer_token(request))
