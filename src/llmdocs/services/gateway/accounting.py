@@ -251,10 +251,13 @@ class Limiter:
 
 class Recorder:
     """Usage rows and events go through a bounded queue to one writer task that stores
-    them in batches, so a call pays neither a database write nor a publish."""
+    them in batches (waiting up to `linger` seconds to fill one), so a call pays neither
+    a database write nor a publish of its own."""
 
-    def __init__(self, database: Database, events: EventBus, batch: int = 500) -> None:
-        self.database, self.events, self.batch = database, events, batch
+    def __init__(self, database: Database, events: EventBus, batch: int = 1000,
+                 linger: float = 0.2) -> None:
+        self.database, self.events, self.batch, self.linger = database, events, batch, linger
+        self._now = asyncio.Event()
         self._queue: asyncio.Queue[tuple[dict[str, Any], Event]] = asyncio.Queue(10_000)
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
@@ -270,12 +273,17 @@ class Recorder:
     async def flush(self) -> None:
         """Wait until everything recorded so far is stored."""
         while not self._queue.empty() or not self._idle.is_set():
+            self._now.set()
             await self._idle.wait()
             await asyncio.sleep(0)
+        self._now.clear()
 
     async def _run(self) -> None:
         while True:
             items = [await self._queue.get()]
+            if self._queue.qsize() < self.batch and not self._now.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._now.wait(), self.linger)
             while len(items) < self.batch and not self._queue.empty():
                 items.append(self._queue.get_nowait())
             try:

@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from llmdocs.core.auth import Principal, require
 from llmdocs.core.errors import PROBLEM_BASE, Problem
+from llmdocs.core.ids import new_id
 from llmdocs.core.middleware import correlation_id_var
 from llmdocs.services.gateway.accounting import BudgetExceeded, RateLimited
 from llmdocs.services.gateway.providers.base import ProviderError
@@ -186,7 +187,7 @@ async def _stream_response(service: GatewayService, prepared: Prepared,
                            body: ChatCompletionRequest, started: float) -> Response:
     stream = service.stream(prepared)
     first = await _first(stream)
-    id_, created = "chatcmpl-" + str(prepared.plan.alias), int(time.time())
+    id_, created = "chatcmpl-" + new_id(), int(time.time())
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
