@@ -20,20 +20,22 @@ snippets with `<mark>…</mark>` around matched words (the text itself is not es
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
 
-from llmdocs.services.docstore.models import Document, Version
+from llmdocs.services.docstore.models import DOCUMENTS, TAGS, VERSIONS
 
 MARK_START, MARK_END = "<mark>", "</mark>"
 _WORD = re.compile(r"\w+", re.UNICODE)
-Ranked = list[tuple[int, float]]
 
 
 def words_of(query: str) -> list[str]:
@@ -41,48 +43,109 @@ def words_of(query: str) -> list[str]:
     return _WORD.findall(query)[:32]
 
 
+class Hit(NamedTuple):
+    """One ranked match with all a search result shows, from a single statement."""
+
+    score: float
+    snippet: str
+    tags: list[str]
+    document_id: str
+    version: int
+    title: str
+    format: str
+    source: str
+    author: str
+    created_at: datetime
+    updated_at: datetime
+
+
 class SearchBackend(Protocol):
-    async def ranked(self, session: AsyncSession, words: Sequence[str],
-                     conditions: Sequence[sa.ColumnElement[bool]],
-                     limit: int, offset: int) -> Ranked: ...
-
-    async def snippets(self, session: AsyncSession, words: Sequence[str],
-                       ids: Sequence[int]) -> dict[int, str]: ...
+    async def page(self, session: AsyncSession, words: Sequence[str],
+                   conditions: Sequence[sa.ColumnElement[bool]],
+                   limit: int, offset: int) -> list[Hit]: ...
 
 
-def _to_document() -> sa.ColumnElement[bool]:
-    return Document.id == Version.document_id
+_HIT_COLUMNS = (DOCUMENTS.c.id, VERSIONS.c.version, DOCUMENTS.c.title, DOCUMENTS.c.format,
+                DOCUMENTS.c.source, DOCUMENTS.c.author, DOCUMENTS.c.created_at,
+                DOCUMENTS.c.updated_at)
+
+
+async def _page(session: AsyncSession, matches: sa.Select[Any],
+                conditions: Sequence[sa.ColumnElement[bool]], limit: int, offset: int,
+                snippet: Callable[[Any], sa.ColumnElement[str]],
+                params: dict[str, Any]) -> list[Hit]:
+    """Rank the text matches first (`matches`: vid, doc, score; materialised, so neither
+    database starts from the document filters), filter and page them, and only then
+    make snippets and gather tags, for the rows of the page alone."""
+    found = matches.cte("matches").prefix_with("MATERIALIZED", dialect="postgresql")
+    ranked = (sa.select(found.c.vid, found.c.score)
+              .join(DOCUMENTS, DOCUMENTS.c.id == found.c.doc)
+              .where(*conditions).order_by(found.c.score.desc(), found.c.vid)
+              .limit(limit).offset(offset)).cte("ranked")
+    tags = (sa.select(_TAG_LIST).where(TAGS.c.document_id == DOCUMENTS.c.id)
+            .scalar_subquery())
+    stmt = (sa.select(ranked.c.score, snippet(ranked), tags, *_HIT_COLUMNS)
+            .select_from(ranked)
+            .join(VERSIONS, VERSIONS.c.id == ranked.c.vid)
+            .join(DOCUMENTS, DOCUMENTS.c.id == VERSIONS.c.document_id)
+            .order_by(ranked.c.score.desc(), ranked.c.vid))
+    rows = await session.execute(stmt, params)
+    return [Hit(float(score), snippet or "", _tag_list(tags), *columns)
+            for score, snippet, tags, *columns in rows]
+
+
+class _TagList(sa.sql.functions.GenericFunction[Any]):
+    """A document's tags in one value: `json_group_array` (SQLite), `array_agg`."""
+
+    name = "tag_list"
+    inherit_cache = True
+
+
+@compiles(_TagList, "sqlite")
+def _tag_list_sqlite(element: _TagList, compiler: Any, **kw: Any) -> str:
+    return f"json_group_array({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_TagList, "postgresql")
+def _tag_list_postgresql(element: _TagList, compiler: Any, **kw: Any) -> str:
+    return f"array_agg({compiler.process(element.clauses, **kw)})"
+
+
+_TAG_LIST = _TagList(TAGS.c.tag)
+
+
+def _tag_list(value: Any) -> list[str]:
+    """Tags as gathered by either database: a JSON array (SQLite) or an array."""
+    tags = json.loads(value) if isinstance(value, str) else (value or [])
+    return sorted(tag for tag in tags if tag is not None)
 
 
 class SqliteSearch:
+    """FTS5 drives: its MATCH yields the matching rowids and bm25 ranks them.
+    `snippet()` needs an FTS cursor positioned by MATCH, so each row of the page looks
+    itself up again by MATCH and rowid (a point lookup in a correlated subquery; a join
+    would let SQLite scan every match a second time)."""
+
     fts = sa.table("docstore_fts", sa.column("rowid"))
+    match = sa.text("docstore_fts MATCH :match")
 
-    @staticmethod
-    def _match(words: Sequence[str]) -> str:
-        return " ".join(f'"{word}"' for word in words)  # \w+ words hold no quotes
+    async def page(self, session: AsyncSession, words: Sequence[str],
+                   conditions: Sequence[sa.ColumnElement[bool]],
+                   limit: int, offset: int) -> list[Hit]:
+        # bm25 is lower-is-better: negated, so both backends sort by score descending
+        score: sa.ColumnElement[float] = sa.literal_column("-bm25(docstore_fts, 10.0, 1.0)")
+        matches = (sa.select(self.fts.c.rowid.label("vid"),
+                             VERSIONS.c.document_id.label("doc"), score.label("score"))
+                   .join(VERSIONS, VERSIONS.c.id == self.fts.c.rowid).where(self.match))
 
-    async def ranked(self, session: AsyncSession, words: Sequence[str],
-                     conditions: Sequence[sa.ColumnElement[bool]],
-                     limit: int, offset: int) -> Ranked:
-        rank: sa.ColumnElement[float] = sa.literal_column("bm25(docstore_fts, 10.0, 1.0)")
-        stmt = (
-            sa.select(Version.id, rank)
-            .select_from(self.fts)
-            .join(Version, Version.id == self.fts.c.rowid)
-            .join(Document, _to_document())
-        ).where(sa.text("docstore_fts MATCH :match").bindparams(match=self._match(words)),
-                *conditions).order_by(rank, Version.id).limit(limit).offset(offset)
-        return [(row[0], -float(row[1])) for row in await session.execute(stmt)]
+        def snippet(ranked: Any) -> sa.ColumnElement[str]:
+            return (sa.select(sa.func.snippet(sa.literal_column("docstore_fts"), -1,
+                                              MARK_START, MARK_END, "…", 16))
+                    .select_from(self.fts)
+                    .where(self.match, self.fts.c.rowid == ranked.c.vid).scalar_subquery())
 
-    async def snippets(self, session: AsyncSession, words: Sequence[str],
-                       ids: Sequence[int]) -> dict[int, str]:
-        stmt = sa.text(
-            "SELECT rowid, snippet(docstore_fts, -1, :start, :end, '…', 16) "
-            "FROM docstore_fts WHERE docstore_fts MATCH :match AND rowid IN :ids"
-        ).bindparams(sa.bindparam("ids", expanding=True))
-        rows = await session.execute(stmt, {"start": MARK_START, "end": MARK_END,
-                                            "match": self._match(words), "ids": list(ids)})
-        return {row[0]: row[1] or "" for row in rows}
+        params = {"match": " ".join(f'"{word}"' for word in words)}  # \w+: no quotes
+        return await _page(session, matches, conditions, limit, offset, snippet, params)
 
 
 def _tsquery_literal(lexeme: str) -> str:
@@ -91,45 +154,49 @@ def _tsquery_literal(lexeme: str) -> str:
 
 
 class PostgresSearch:
-    vector: sa.ColumnElement[Any] = sa.literal_column("docstore_versions.search_vector")
+    """The GIN index drives: the matches of the whole query, each scored by the
+    IDF-weighted sum of per-term `ts_rank_cd`. The weights are read first (a few primary
+    key lookups) and inlined, so the score is one expression per row and not a subquery
+    per row."""
+
     headline_options = (f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=24, "
                         "MinWords=8, MaxFragments=2, FragmentDelimiter=\" … \"")
 
     @staticmethod
-    def _query(words: Sequence[str]) -> sa.ColumnElement[str]:
-        return sa.func.plainto_tsquery("english", " ".join(words))
+    def _query() -> sa.ColumnElement[Any]:
+        return sa.func.plainto_tsquery("english", sa.bindparam("q"))
 
-    async def _idf(self, session: AsyncSession, words: Sequence[str]) -> list[tuple[str, float]]:
+    async def _idf(self, session: AsyncSession, text: str) -> list[tuple[str, float]]:
         rows = (await session.execute(sa.text(
             "SELECT u.lexeme, coalesce(t.ndoc, 0), "
             "(SELECT ndocs FROM docstore_search_stats WHERE id = 1) "
             "FROM unnest(to_tsvector('english', :q)) u "
-            "LEFT JOIN docstore_terms t ON t.lexeme = u.lexeme"), {"q": " ".join(words)})).all()
+            "LEFT JOIN docstore_terms t ON t.lexeme = u.lexeme"), {"q": text})).all()
         return [(lexeme, math.log(1 + (total - df + 0.5) / (df + 0.5)))
                 for lexeme, df, total in rows]
 
-    async def ranked(self, session: AsyncSession, words: Sequence[str],
-                     conditions: Sequence[sa.ColumnElement[bool]],
-                     limit: int, offset: int) -> Ranked:
-        weights = await self._idf(session, words)
+    async def page(self, session: AsyncSession, words: Sequence[str],
+                   conditions: Sequence[sa.ColumnElement[bool]],
+                   limit: int, offset: int) -> list[Hit]:
+        text = " ".join(words)
+        weights = await self._idf(session, text)
         if not weights:  # only stop words: nothing can match
             return []
+        vector: sa.ColumnElement[Any] = sa.literal_column("docstore_versions.search_vector")
         score: sa.ColumnElement[float] = sa.literal(0.0)
         for lexeme, idf in weights:
             term = sa.cast(sa.literal(_tsquery_literal(lexeme)), TSQUERY)
-            score = score + sa.literal(idf) * sa.func.ts_rank_cd(self.vector, term, 1)
-        score = score.label("score")
-        stmt = sa.select(Version.id, score).join(Document, _to_document()).where(
-            Version.is_current, self.vector.op("@@")(self._query(words)), *conditions
-        ).order_by(score.desc(), Version.id).limit(limit).offset(offset)
-        return [(row[0], float(row[1])) for row in await session.execute(stmt)]
+            score = score + sa.literal(idf) * sa.func.ts_rank_cd(vector, term, 1)
+        matches = sa.select(VERSIONS.c.id.label("vid"), VERSIONS.c.document_id.label("doc"),
+                            score.label("score")).where(
+            VERSIONS.c.is_current, vector.op("@@")(self._query()))
 
-    async def snippets(self, session: AsyncSession, words: Sequence[str],
-                       ids: Sequence[int]) -> dict[int, str]:
-        headline = sa.func.ts_headline("english", sa.func.coalesce(Version.content, Version.title),
-                                       self._query(words), self.headline_options)
-        rows = await session.execute(sa.select(Version.id, headline).where(Version.id.in_(ids)))
-        return {row[0]: row[1] or "" for row in rows}
+        def headline(_ranked: Any) -> sa.ColumnElement[str]:
+            return sa.func.ts_headline(
+                "english", sa.func.coalesce(VERSIONS.c.content, VERSIONS.c.title),
+                self._query(), self.headline_options)
+
+        return await _page(session, matches, conditions, limit, offset, headline, {"q": text})
 
 
 def backend_for(dialect: str) -> SearchBackend:

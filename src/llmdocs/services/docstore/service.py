@@ -789,25 +789,13 @@ class DocStore:
             raise BadInput("The query has no words to search for.", field="q")
         offset = int(decode_cursor(cursor, 1)[0]) if cursor else 0
         async with self.db.session() as session:
-            ranked = await self.search_backend.ranked(session, words, filters.conditions(),
-                                                      limit + 1, offset)
-            page = ranked[:limit]
-            ids = [vid for vid, _ in page]
-            snippets = await self.search_backend.snippets(session, words, ids)
-            rows = (await session.execute(
-                sa.select(Document, Version).options(defer(Version.content))
-                .join(Version, Version.document_id == Document.id)
-                .where(Version.id.in_(ids)))).all()
-            tags = await self._tags(session, [d.id for d, _ in rows])
-        by_version = {v.id: (d, v) for d, v in rows}
-        hits = []
-        for vid, score in page:
-            doc, ver = by_version[vid]
-            hits.append(SearchHit(
-                document_id=doc.id, version=ver.version, title=doc.title, format=doc.format,
-                source=doc.source, author=doc.author, tags=tags.get(doc.id, []),
-                score=score, snippet=snippets.get(vid, ""),
-                created_at=aware(doc.created_at), updated_at=aware(doc.updated_at)))
+            ranked = await self.search_backend.page(session, words, filters.conditions(),
+                                                    limit + 1, offset)
+        hits = [SearchHit(document_id=hit.document_id, version=hit.version, title=hit.title,
+                          format=hit.format, source=hit.source, author=hit.author,
+                          tags=hit.tags, score=hit.score, snippet=hit.snippet,
+                          created_at=aware(hit.created_at), updated_at=aware(hit.updated_at))
+                  for hit in ranked[:limit]]
         next_cursor = encode_cursor([offset + limit]) if len(ranked) > limit else None
         return SearchPage(query=query, items=hits, next_cursor=next_cursor)
 
