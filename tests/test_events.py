@@ -338,6 +338,35 @@ async def test_subscribe_acks_handled_events_and_redelivers_failed_ones(
     assert await bus.read("indexer", "after", block_ms=0) == []  # all acked, ignored too
 
 
+async def test_subscribe_batch_takes_whole_reads_and_isolates_a_bad_event(
+    bus: EventBus, backend: Backend
+) -> None:
+    good, poison = events(6), events(1, first=100)[0]
+    batches: list[list[str]] = []
+    stored: set[str] = set()
+    done = asyncio.Event()
+
+    async def handler(batch: list[Event]) -> None:
+        batches.append(ids(batch))
+        if poison.id in ids(batch):
+            raise RuntimeError("cannot store this one")
+        stored.update(ids(batch))
+        if stored >= set(ids(good)):
+            done.set()
+
+    await bus.publish_many([*good[:3], poison, *good[3:]])
+    subscription = bus.subscribe_batch("sink", handler)
+    await asyncio.wait_for(done.wait(), PATIENCE)
+    await subscription.stop()
+
+    assert len(batches[0]) == 7  # the whole read at once
+    assert [b for b in batches if len(b) == 1 and b[0] != poison.id]  # then one by one
+    assert poison.id not in stored
+    await asyncio.sleep(backend.settings.event_redelivery_seconds * 2)
+    again = await bus.read("sink", "after", block_ms=0)
+    assert ids(again) == [poison.id]  # only the bad one comes back
+
+
 async def test_stop_ends_a_subscription_that_waits_for_events(bus: EventBus) -> None:
     async def handler(event: Event) -> None: ...
 

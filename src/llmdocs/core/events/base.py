@@ -19,6 +19,7 @@ from llmdocs.core.ids import new_id
 from llmdocs.core.middleware import correlation_id_var
 
 Handler = Callable[[Event], Awaitable[None]]
+BatchHandler = Callable[[list[Event]], Awaitable[None]]
 StartAt = Literal["earliest", "latest"]
 
 log = structlog.get_logger("llmdocs.events")
@@ -120,17 +121,39 @@ class EventBus(abc.ABC):
         """Run `handler` for every event of the group (filtered by type); ack on
         success, leave unacked on error so it is redelivered. Must be called with a
         running event loop; the loop runs as a task until `stop()`."""
+        async def one_by_one(events: list[Event]) -> None:
+            for event in events:
+                await handler(event)
+
+        return _ConsumerLoop(self, group, one_by_one, consumer or default_consumer_name(),
+                             frozenset(types) if types is not None else None, stream,
+                             batched=False)
+
+    def subscribe_batch(
+        self,
+        group: str,
+        handler: BatchHandler,
+        *,
+        consumer: str | None = None,
+        types: Sequence[str] | None = None,
+        stream: str | None = None,
+    ) -> Subscription:
+        """Like `subscribe`, but `handler` takes each read's events at once (one
+        transaction for a whole batch). If it fails, the events are retried one by one,
+        so a single bad event cannot hold back the good ones."""
         return _ConsumerLoop(self, group, handler, consumer or default_consumer_name(),
-                             frozenset(types) if types is not None else None, stream)
+                             frozenset(types) if types is not None else None, stream,
+                             batched=True)
 
 
 class _ConsumerLoop(Subscription):
     """read → handle each → ack the handled ones, until stopped. Events of types the
     subscriber does not want are acked unseen, so they do not come back."""
 
-    def __init__(self, bus: EventBus, group: str, handler: Handler, consumer: str,
-                 types: frozenset[str] | None, stream: str | None) -> None:
+    def __init__(self, bus: EventBus, group: str, handler: BatchHandler, consumer: str,
+                 types: frozenset[str] | None, stream: str | None, *, batched: bool) -> None:
         self.bus = bus
+        self.batched = batched
         self.group = group
         self.handler = handler
         self.consumer = consumer
@@ -157,7 +180,7 @@ class _ConsumerLoop(Subscription):
                 deliveries = await self._read()
             finally:
                 self._waiting = False
-            handled = [d for d in deliveries if await self._handle(d)]
+            handled = await self._handle(deliveries) if deliveries else []
             if handled:
                 try:
                     await self.bus.ack(handled, stream=self.stream)
@@ -173,22 +196,30 @@ class _ConsumerLoop(Subscription):
             await asyncio.sleep(READ_RETRY_SECONDS)
             return []
 
-    async def _handle(self, delivery: Delivery) -> bool:
-        """True when the delivery may be acked. The event's correlation id becomes the
+    async def _handle(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """The deliveries that may be acked: unwanted types, and those handled."""
+        unwanted = [d for d in deliveries
+                    if self.types is not None and d.event.type not in self.types]
+        wanted = [d for d in deliveries if d not in unwanted]
+        if self.batched and len(wanted) > 1 and await self._call(wanted):
+            return deliveries
+        return unwanted + [d for d in wanted if await self._call([d])]
+
+    async def _call(self, deliveries: list[Delivery]) -> bool:
+        """Run the handler; True on success. A single event's correlation id becomes the
         current one, so the handler's logs and the events it publishes carry it on."""
-        event = delivery.event
-        if self.types is not None and event.type not in self.types:
-            return True
-        token = correlation_id_var.set(event.correlationid)
+        first = deliveries[0].event
+        correlation_id = first.correlationid if len(deliveries) == 1 else None
+        token = correlation_id_var.set(correlation_id)
         try:
             with structlog.contextvars.bound_contextvars(
-                correlation_id=event.correlationid, event_id=event.id, event_type=event.type
+                correlation_id=correlation_id, event_id=first.id, event_type=first.type
             ):
                 try:
-                    await self.handler(event)
+                    await self.handler([d.event for d in deliveries])
                 except Exception:
                     log.exception("event handler failed", group=self.group,
-                                  attempt=delivery.attempt)
+                                  events=len(deliveries), attempt=deliveries[0].attempt)
                     return False
                 return True
         finally:

@@ -26,7 +26,6 @@ def _router() -> APIRouter:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Keep every event of the bus (its own consumer group, so it misses none across
     restarts) and apply retention periodically."""
-    from llmdocs.core.events import Event
     from llmdocs.services.logcollector.service import LogStore
     from llmdocs.services.logcollector.settings import LogCollectorSettings
 
@@ -34,9 +33,6 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     resources = app.state.resources
     store = LogStore(resources.database)
     app.state.logstore = store
-
-    async def keep(event: Event) -> None:
-        await store.add_events([event])
 
     async def retain() -> None:
         while True:
@@ -49,7 +45,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 log.warning("retention failed", error=repr(exc))
             await asyncio.sleep(config.retention_interval_seconds)
 
-    subscription = resources.events.subscribe(GROUP, keep) if config.consume_events else None
+    # one transaction per read batch; add_events ignores ids it already holds
+    subscription = (resources.events.subscribe_batch(GROUP, store.add_events)
+                    if config.consume_events else None)
     retention = (asyncio.create_task(retain(), name="logcollector-retention")
                  if config.retention_interval_seconds > 0 else None)
     try:
