@@ -246,3 +246,16 @@ async def test_every_service_route_needs_a_token(key: str, settings: Settings, s
                 assert answer.status_code == 401, (method, path)
         info = await http.get("/info", headers=auth(settings, f"{app.state.spec.scope}:read"))
         assert info.status_code == 200 and info.json()["key"] == key
+
+
+def test_a_verified_token_still_expires(settings: Settings) -> None:
+    from llmdocs.core.auth import verify_token
+    from llmdocs.core.errors import Problem
+
+    token = issue_token(settings, "user:t", ["docs:read"], ttl_seconds=2)
+    assert verify_token(settings, token).subject == "user:t"
+    assert verify_token(settings, token).allows("docs:read")  # served from the cache
+    time.sleep(2.1)  # exp has whole-second resolution
+    with pytest.raises(Problem) as expired:
+        verify_token(settings, token)
+    assert expired.value.status == 401 and "expired" in expired.value.detail

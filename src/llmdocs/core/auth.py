@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
+from cachetools import LRUCache
 from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -69,7 +70,22 @@ def service_token(settings: Settings, service: str) -> str:
                        settings.service_token_ttl_seconds)
 
 
+# verified tokens by (key, token): a client sends the same token on every request, and
+# decoding it is a sizeable share of a fast request's cost; `exp` is still checked
+_verified: LRUCache[tuple[str, str], tuple[Principal, float]] = LRUCache(maxsize=4096)
+
+
 def verify_token(settings: Settings, token: str) -> Principal:
+    cache_key = (settings.signing_key, token)
+    hit = _verified.get(cache_key)
+    if hit is not None and hit[1] > time.time():
+        return hit[0]
+    principal = _decode(settings, token)
+    _verified[cache_key] = (principal, float(principal.claims["exp"]))
+    return principal
+
+
+def _decode(settings: Settings, token: str) -> Principal:
     try:
         claims = jwt.decode(
             token,

@@ -47,10 +47,12 @@ class RequestEnvelopeMiddleware:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         correlation_id = _clean(headers.get(CORRELATION_HEADER)) or new_correlation_id()
-        scope.setdefault("state", {})["correlation_id"] = correlation_id
         method = scope["method"]
         status = 500
         started = time.perf_counter()
+        state = scope.setdefault("state", {})
+        state["correlation_id"] = correlation_id
+        state["request_started"] = started  # for services that report their own overhead
         token = correlation_id_var.set(correlation_id)
         ctx_token = otel_context.attach(tracing.extract(headers))
         structlog.contextvars.bind_contextvars(

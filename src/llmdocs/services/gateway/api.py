@@ -99,6 +99,13 @@ def _call(request: Request, options: GatewayOptions, principal: Principal,
                 read_cache=read_cache, write_cache=write_cache, **fields)
 
 
+def _started(request: Request) -> float:
+    """When the request entered the service (the kernel middleware notes it), so the
+    overhead header counts middleware and body parsing too."""
+    started: float = getattr(request.state, "request_started", time.perf_counter())
+    return started
+
+
 def _headers(started: float, outcome: Outcome | None) -> dict[str, str]:
     elapsed = (time.perf_counter() - started) * 1000
     upstream = outcome.upstream_ms if outcome else 0.0
@@ -165,7 +172,7 @@ def _sse(data: Any) -> bytes:
 @router.post("/v1/chat/completions", summary="OpenAI-compatible chat completion")
 async def chat_completions(request: Request, body: ChatCompletionRequest,
                            principal: Principal = Depends(write)) -> Response:
-    started = time.perf_counter()
+    started = _started(request)
     service = _service(request)
     schema, json_mode = _response_format(body)
     stop = [body.stop] if isinstance(body.stop, str) else body.stop
@@ -227,7 +234,7 @@ async def _stream_response(service: GatewayService, prepared: Prepared,
 @router.post("/query", response_model=QueryResponse, summary="Ask a model, routed by policy")
 async def query(request: Request, body: QueryRequest,
                 principal: Principal = Depends(write)) -> Response:
-    started = time.perf_counter()
+    started = _started(request)
     messages = [{"role": "system", "content": body.system}] if body.system else []
     messages.append({"role": "user", "content": body.prompt})
     call = _call(request, body, principal, body.user_id, messages=messages,
@@ -252,7 +259,7 @@ async def query(request: Request, body: QueryRequest,
 @router.post("/v1/embeddings", summary="OpenAI-compatible embeddings")
 async def embeddings(request: Request, body: EmbeddingRequest,
                      principal: Principal = Depends(write)) -> Response:
-    started = time.perf_counter()
+    started = _started(request)
     user, key = _who(principal, body.user)
     inputs = [body.input] if isinstance(body.input, str) else body.input
     with _problems():
