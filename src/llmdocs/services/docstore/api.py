@@ -56,7 +56,7 @@ Reader = Annotated[Principal, Depends(require("docs:read"))]
 Writer = Annotated[Principal, Depends(require("docs:write"))]
 IfMatch = Annotated[str | None, Header(description='"<version>" from the ETag; stale → 412')]
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
-BULK_BATCH = 500
+BULK_BATCH = 2000
 ENVELOPE_BYTES = 64 * 1024  # room for JSON/multipart framing around the content
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
 WRITE_BODY = {"requestBody": {"required": True, "content": {

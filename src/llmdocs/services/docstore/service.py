@@ -657,7 +657,11 @@ class DocStore:
 
         async def work(session: AsyncSession, _key: str | None) -> None:
             await session.execute(sa.insert(DOCUMENTS), docs)
-            await session.execute(sa.insert(VERSIONS), versions)
+            # RETURNING makes SQLAlchemy send multi-row VALUES (insertmanyvalues), not one
+            # INSERT per row: PostgreSQL's statement-level term-statistics trigger then
+            # fires once per batch instead of once per row (which also updated the same
+            # statistics rows hundreds of times in one transaction).
+            await session.execute(sa.insert(VERSIONS).returning(VERSIONS.c.id), versions)
             if tags:
                 await session.execute(sa.insert(TAGS), tags)
             await self._add_relations(session, links)
