@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from docstore.conftest import Store
 
@@ -79,3 +83,32 @@ async def test_filters_apply_to_matches_and_pages_do_not_repeat(store: Store) ->
         answer = await store.http.get("/search", params=bad)
         assert answer.status_code == 400, bad
         assert answer.headers["content-type"] == "application/problem+json"
+
+
+async def test_bulk_import_is_searchable_at_once_and_refreshes_planner_statistics(
+        store: Store) -> None:
+    lines = [json.dumps({"content": f"common filler words line {i}" + (
+        " quokka" if i == 1234 else ""), "title": f"doc {i}", "source": "imp",
+        "tags": ["z", "a"] if i == 1234 else []}) for i in range(1500)]
+    answer = await store.http.post("/documents/bulk", content="\n".join(lines).encode(),
+                                   headers={"content-type": "application/x-ndjson"})
+    results = [json.loads(line) for line in answer.text.splitlines()]
+    assert [r["line"] for r in results] == list(range(1, 1501))
+    assert {r["status"] for r in results} == {201}
+
+    hits = await search(store, "quokka")
+    assert [(h["title"], h["tags"]) for h in hits] == [("doc 1234", ["a", "z"])]
+    assert "<mark>quokka</mark>" in hits[0]["snippet"]
+    page = (await store.http.get("/search", params={"q": "filler", "limit": 100})).json()
+    assert len(page["items"]) == 100 and page["next_cursor"]
+
+    if store.settings.database_url.startswith("postgresql"):
+        engine = create_async_engine(store.settings.database_url)
+        try:
+            async with engine.connect() as conn:
+                rows = (await conn.execute(sa.text(
+                    "SELECT reltuples FROM pg_class WHERE relname = 'docstore_versions'"))
+                        ).scalar_one()
+        finally:
+            await engine.dispose()
+        assert rows == 1500  # a search right after an import is planned from real counts

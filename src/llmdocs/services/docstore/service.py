@@ -22,7 +22,7 @@ from typing import Any, Literal, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -86,6 +86,8 @@ BINARY_FORMATS: dict[str, str] = {
 SORTS = {"created_at": Document.created_at, "updated_at": Document.updated_at,
          "title": Document.title}
 LINEAGE_TYPES = ("derived_from", "supersedes")
+BULK_ANALYZE_MIN = 1000  # fewer new documents than this never trigger an ANALYZE
+STALE_SHARE = 0.2  # new rows, as a share of the table, that make PostgreSQL's statistics stale
 
 
 class NotFoundError(Problem):
@@ -257,6 +259,8 @@ class DocStore:
         self.events = resources.events
         self.blobs = blobs
         self.search_backend = backend_for(self.db.dialect)
+        self._unanalysed = 0  # documents this process bulk-inserted since its last ANALYZE
+        self._analysed = 0  # documents in the table at that ANALYZE
 
     # -- writing ---------------------------------------------------------------------
 
@@ -592,12 +596,32 @@ class DocStore:
             return [await self._create_one(principal, item, content)
                     for item, content in zip(items, contents, strict=True)]
         by_index = dict(zip(fresh, stored, strict=True))
+        await self._refresh_statistics(len(stored))
         await self.events.publish_many(self._events(
             "llmdocs.document.stored",
             [(s.document_id, 1, s.content_hash, items[i].source) for i, s in by_index.items()]))
         return [step if isinstance(step, Ingested)
                 else by_index[step] if step == index else by_index[step]._replace(created=False)
                 for index, step in enumerate(plan)]
+
+    async def _refresh_statistics(self, inserted: int) -> None:
+        """PostgreSQL plans from table statistics that autovacuum refreshes only a while
+        after an import; until then a table of 100,000 rows can look empty and a search
+        joins it row by row. So ANALYZE once an import grew the tables by a fifth."""
+        if self.db.dialect != "postgresql":
+            return
+        self._unanalysed += inserted
+        if self._unanalysed < max(BULK_ANALYZE_MIN, STALE_SHARE * self._analysed):
+            return
+        self._unanalysed = 0
+        try:
+            async with self.db.transaction() as session:
+                await session.execute(sa.text(
+                    "ANALYZE docstore_documents, docstore_versions, docstore_tags"))
+                self._analysed = int((await session.execute(sa.text(
+                    "SELECT ndocs FROM docstore_search_stats WHERE id = 1"))).scalar_one())
+        except SQLAlchemyError as exc:  # e.g. not the tables' owner: plans are just slower
+            log.warning("docstore_analyze_failed", error=str(exc))
 
     async def _create_one(self, principal: str, item: DocumentCreate,
                           content: Content) -> Ingested | Problem:
