@@ -29,9 +29,9 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _config(app: FastAPI, host: str, port: int, settings: Settings) -> uvicorn.Config:
-    return uvicorn.Config(app, host=host, port=port, log_config=None,
-                          log_level=settings.log_level.lower(), access_log=False,
+def _config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
+    # no log_level: our logging setup owns uvicorn's loggers (see core.logging)
+    return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                           lifespan="on", timeout_graceful_shutdown=10)
 
 
@@ -71,8 +71,7 @@ async def up(
         for spec in specs:
             app = create_app(spec.key, settings, resources)
             local_apps[spec.key] = app
-            servers.append(_Server(_config(app, settings.host, settings.port_for(spec.key),
-                                           settings)))
+            servers.append(_Server(_config(app, settings.host, settings.port_for(spec.key))))
         await _serve_all(servers, on_ready)
     finally:
         for spec in specs:
@@ -85,7 +84,7 @@ async def serve(settings: Settings, name: str, host: str | None, port: int | Non
     spec = resolve(name)
     app = create_app(spec.key, settings)
     host, port = host or settings.host, port or settings.port_for(spec.key)
-    server = _Server(_config(app, host, port, settings))
+    server = _Server(_config(app, host, port))
     await _serve_all([server], lambda: log.info(
         "serving", service=spec.name, url=f"http://{host}:{port}",
         mode="embedded" if settings.embedded else "distributed"))
