@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 import sqlalchemy as sa
@@ -112,3 +113,25 @@ async def test_bulk_import_is_searchable_at_once_and_refreshes_planner_statistic
         finally:
             await engine.dispose()
         assert rows == 1500  # a search right after an import is planned from real counts
+
+
+async def test_soft_delete_restore_and_hard_delete_keep_the_index_exact(store: Store) -> None:
+    keep = await store.put("the narwhal stays", title="keeper")
+    gone = await store.put("the narwhal leaves, then returns", title="wanderer")
+    doc = f"/documents/{gone['document_id']}"
+    assert (await store.http.delete(doc)).status_code == 204
+    assert [h["title"] for h in await search(store, "narwhal")] == ["keeper"]
+    assert (await store.http.post(f"{doc}/restore")).status_code == 200
+    hits = await search(store, "returns narwhal")
+    assert [h["title"] for h in hits] == ["wanderer"] and "<mark>" in hits[0]["snippet"]
+
+    await store.http.delete(doc)  # soft, then hard: the index drops it exactly once
+    erased = await store.http.delete(doc, params={"hard": "true"},
+                                     headers=store.headers("docs:write", "docs:admin"))
+    assert erased.status_code == 204
+    assert [h["document_id"] for h in await search(store, "narwhal")] == [keep["document_id"]]
+    if store.settings.database_url.startswith("sqlite"):
+        path = store.settings.database_url.split("///", 1)[1]
+        with sqlite3.connect(path) as conn:  # raises if the FTS index and table disagree
+            conn.execute("INSERT INTO docstore_fts(docstore_fts, rank) "
+                         "VALUES ('integrity-check', 1)")

@@ -1,7 +1,8 @@
 """Doc-store tables, and the search index of each database.
 
-SQLite: an external-content FTS5 table over the current versions (`rowid` = version id),
-kept in sync by triggers on `docstore_versions`.
+SQLite: an external-content FTS5 table over the current versions of live (not soft
+deleted) documents (`rowid` = version id), kept in sync by triggers on both tables, so a
+search without filters never needs to join the documents.
 PostgreSQL: a generated, weighted tsvector column with a partial GIN index over current
 versions, and a term → document-frequency table kept exact by statement-level triggers,
 which the search ranking uses for IDF (see `llmdocs.services.docstore.search`).
@@ -32,15 +33,30 @@ SQLITE_SEARCH = [
        WHEN new.is_current BEGIN
          INSERT INTO docstore_fts(rowid, title, content) VALUES (new.id, new.title, new.content);
        END""",
+    # an FTS5 'delete' of a row that is not indexed corrupts the index: only live rows
     """CREATE TRIGGER docstore_versions_fts_retire AFTER UPDATE OF is_current ON docstore_versions
-       WHEN old.is_current AND NOT new.is_current BEGIN
+       WHEN old.is_current AND NOT new.is_current
+         AND (SELECT deleted_at FROM docstore_documents WHERE id = old.document_id) IS NULL BEGIN
          INSERT INTO docstore_fts(docstore_fts, rowid, title, content)
          VALUES ('delete', old.id, old.title, old.content);
        END""",
     """CREATE TRIGGER docstore_versions_fts_delete AFTER DELETE ON docstore_versions
-       WHEN old.is_current BEGIN
+       WHEN old.is_current
+         AND (SELECT deleted_at FROM docstore_documents WHERE id = old.document_id) IS NULL BEGIN
          INSERT INTO docstore_fts(docstore_fts, rowid, title, content)
          VALUES ('delete', old.id, old.title, old.content);
+       END""",
+    """CREATE TRIGGER docstore_documents_fts_soft_delete AFTER UPDATE OF deleted_at
+       ON docstore_documents WHEN old.deleted_at IS NULL AND new.deleted_at IS NOT NULL BEGIN
+         INSERT INTO docstore_fts(docstore_fts, rowid, title, content)
+         SELECT 'delete', id, title, content FROM docstore_versions
+         WHERE document_id = new.id AND is_current;
+       END""",
+    """CREATE TRIGGER docstore_documents_fts_restore AFTER UPDATE OF deleted_at
+       ON docstore_documents WHEN old.deleted_at IS NOT NULL AND new.deleted_at IS NULL BEGIN
+         INSERT INTO docstore_fts(rowid, title, content)
+         SELECT id, title, content FROM docstore_versions
+         WHERE document_id = new.id AND is_current;
        END""",
 ]
 

@@ -60,6 +60,8 @@ class Hit(NamedTuple):
 
 
 class SearchBackend(Protocol):
+    """`conditions` are the caller's filters; soft-deleted documents are always left out."""
+
     async def page(self, session: AsyncSession, words: Sequence[str],
                    conditions: Sequence[sa.ColumnElement[bool]],
                    limit: int, offset: int) -> list[Hit]: ...
@@ -74,21 +76,27 @@ async def _page(session: AsyncSession, matches: sa.Select[Any],
                 conditions: Sequence[sa.ColumnElement[bool]], limit: int, offset: int,
                 snippet: Callable[[Any], sa.ColumnElement[str]],
                 params: dict[str, Any]) -> list[Hit]:
-    """Rank the text matches first (`matches`: vid, doc, score; materialised, so neither
-    database starts from the document filters), filter and page them, and only then
-    make snippets and gather tags, for the rows of the page alone."""
+    """Rank the text matches first (`matches`: vid, score and maybe doc; materialised, so
+    neither database starts from the document filters), filter and page them, and only
+    then make snippets and gather tags, for the rows of the page alone. Without
+    `conditions` the matches are not joined to anything before the page is cut."""
     found = matches.cte("matches").prefix_with("MATERIALIZED", dialect="postgresql")
-    ranked = (sa.select(found.c.vid, found.c.score)
-              .join(DOCUMENTS, DOCUMENTS.c.id == found.c.doc)
-              .where(*conditions).order_by(found.c.score.desc(), found.c.vid)
-              .limit(limit).offset(offset)).cte("ranked")
+    ranked = sa.select(found.c.vid, found.c.score)
+    if conditions:
+        if "doc" in found.c:
+            ranked = ranked.join(DOCUMENTS, DOCUMENTS.c.id == found.c.doc)
+        else:
+            ranked = (ranked.join(VERSIONS, VERSIONS.c.id == found.c.vid)
+                      .join(DOCUMENTS, DOCUMENTS.c.id == VERSIONS.c.document_id))
+    page = (ranked.where(*conditions).order_by(found.c.score.desc(), found.c.vid)
+            .limit(limit).offset(offset).cte("ranked"))
     tags = (sa.select(_TAG_LIST).where(TAGS.c.document_id == DOCUMENTS.c.id)
             .scalar_subquery())
-    stmt = (sa.select(ranked.c.score, snippet(ranked), tags, *_HIT_COLUMNS)
-            .select_from(ranked)
-            .join(VERSIONS, VERSIONS.c.id == ranked.c.vid)
+    stmt = (sa.select(page.c.score, snippet(page), tags, *_HIT_COLUMNS)
+            .select_from(page)
+            .join(VERSIONS, VERSIONS.c.id == page.c.vid)
             .join(DOCUMENTS, DOCUMENTS.c.id == VERSIONS.c.document_id)
-            .order_by(ranked.c.score.desc(), ranked.c.vid))
+            .order_by(page.c.score.desc(), page.c.vid))
     rows = await session.execute(stmt, params)
     return [Hit(float(score), snippet or "", _tag_list(tags), *columns)
             for score, snippet, tags, *columns in rows]
@@ -121,7 +129,9 @@ def _tag_list(value: Any) -> list[str]:
 
 
 class SqliteSearch:
-    """FTS5 drives: its MATCH yields the matching rowids and bm25 ranks them.
+    """FTS5 drives: its MATCH yields the matching rowids and bm25 ranks them. The FTS
+    table holds live documents only (the migration's triggers), so without filters the
+    ranking reads the FTS index alone, like a bare FTS5 query.
     `snippet()` needs an FTS cursor positioned by MATCH, so each row of the page looks
     itself up again by MATCH and rowid (a point lookup in a correlated subquery; a join
     would let SQLite scan every match a second time)."""
@@ -134,9 +144,8 @@ class SqliteSearch:
                    limit: int, offset: int) -> list[Hit]:
         # bm25 is lower-is-better: negated, so both backends sort by score descending
         score: sa.ColumnElement[float] = sa.literal_column("-bm25(docstore_fts, 10.0, 1.0)")
-        matches = (sa.select(self.fts.c.rowid.label("vid"),
-                             VERSIONS.c.document_id.label("doc"), score.label("score"))
-                   .join(VERSIONS, VERSIONS.c.id == self.fts.c.rowid).where(self.match))
+        matches = sa.select(self.fts.c.rowid.label("vid"), score.label("score")).where(
+            self.match)
 
         def snippet(ranked: Any) -> sa.ColumnElement[str]:
             return (sa.select(sa.func.snippet(sa.literal_column("docstore_fts"), -1,
@@ -196,7 +205,8 @@ class PostgresSearch:
                 "english", sa.func.coalesce(VERSIONS.c.content, VERSIONS.c.title),
                 self._query(), self.headline_options)
 
-        return await _page(session, matches, conditions, limit, offset, headline, {"q": text})
+        live = [*conditions, DOCUMENTS.c.deleted_at.is_(None)]
+        return await _page(session, matches, live, limit, offset, headline, {"q": text})
 
 
 def backend_for(dialect: str) -> SearchBackend:

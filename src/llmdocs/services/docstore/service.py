@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import difflib
 import hashlib
 import json
@@ -817,8 +818,9 @@ class DocStore:
             raise BadInput("The query has no words to search for.", field="q")
         offset = int(decode_cursor(cursor, 1)[0]) if cursor else 0
         async with self.db.session() as session:
-            ranked = await self.search_backend.page(session, words, filters.conditions(),
-                                                    limit + 1, offset)
+            # the backend leaves out soft-deleted documents itself, most cheaply
+            wanted = dataclasses.replace(filters, deleted="include").conditions()
+            ranked = await self.search_backend.page(session, words, wanted, limit + 1, offset)
         hits = [SearchHit(document_id=hit.document_id, version=hit.version, title=hit.title,
                           format=hit.format, source=hit.source, author=hit.author,
                           tags=hit.tags, score=hit.score, snippet=hit.snippet,
