@@ -21,20 +21,19 @@ snippets with `<mark>…</mark>` around matched words (the text itself is not es
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import TSQUERY
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.ext.compiler import compiles
 
 from llmdocs.services.docstore.models import DOCUMENTS, TAGS, VERSIONS
 
 MARK_START, MARK_END = "<mark>", "</mark>"
+Executor = AsyncSession | AsyncConnection
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -62,7 +61,7 @@ class Hit(NamedTuple):
 class SearchBackend(Protocol):
     """`conditions` are the caller's filters; soft-deleted documents are always left out."""
 
-    async def page(self, session: AsyncSession, words: Sequence[str],
+    async def page(self, session: Executor, words: Sequence[str],
                    conditions: Sequence[sa.ColumnElement[bool]],
                    limit: int, offset: int) -> list[Hit]: ...
 
@@ -72,7 +71,7 @@ _HIT_COLUMNS = (DOCUMENTS.c.id, VERSIONS.c.version, DOCUMENTS.c.title, DOCUMENTS
                 DOCUMENTS.c.updated_at)
 
 
-async def _page(session: AsyncSession, matches: sa.Select[Any],
+async def _page(session: Executor, matches: sa.Select[Any],
                 conditions: Sequence[sa.ColumnElement[bool]], limit: int, offset: int,
                 snippet: Callable[[Any], sa.ColumnElement[str]],
                 params: dict[str, Any]) -> list[Hit]:
@@ -139,7 +138,7 @@ class SqliteSearch:
     fts = sa.table("docstore_fts", sa.column("rowid"))
     match = sa.text("docstore_fts MATCH :match")
 
-    async def page(self, session: AsyncSession, words: Sequence[str],
+    async def page(self, session: Executor, words: Sequence[str],
                    conditions: Sequence[sa.ColumnElement[bool]],
                    limit: int, offset: int) -> list[Hit]:
         # bm25 is lower-is-better: negated, so both backends sort by score descending
@@ -157,56 +156,56 @@ class SqliteSearch:
         return await _page(session, matches, conditions, limit, offset, snippet, params)
 
 
-def _tsquery_literal(lexeme: str) -> str:
-    escaped = lexeme.replace("\\", "\\\\").replace("'", "''")
-    return f"'{escaped}'"
-
-
 class PostgresSearch:
     """The GIN index drives: the matches of the whole query, each scored by the
-    IDF-weighted sum of per-term `ts_rank_cd`. The weights are read first (a few primary
-    key lookups) and inlined, so the score is one expression per row and not a subquery
-    per row."""
+    IDF-weighted sum of per-word `ts_rank_cd`. Each word's IDF is an uncorrelated scalar
+    subquery over the term statistics (an InitPlan: computed once per query, not per
+    row), so a search is one statement and one round trip."""
 
     headline_options = (f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=24, "
                         "MinWords=8, MaxFragments=2, FragmentDelimiter=\" … \"")
+    terms = sa.table("docstore_terms", sa.column("lexeme"), sa.column("ndoc"))
+    stats = sa.table("docstore_search_stats", sa.column("id"), sa.column("ndocs"))
 
     @staticmethod
-    def _query() -> sa.ColumnElement[Any]:
-        return sa.func.plainto_tsquery("english", sa.bindparam("q"))
+    def _query(text: sa.ColumnElement[str]) -> sa.ColumnElement[Any]:
+        return sa.func.plainto_tsquery("english", text)
 
-    async def _idf(self, session: AsyncSession, text: str) -> list[tuple[str, float]]:
-        rows = (await session.execute(sa.text(
-            "SELECT u.lexeme, coalesce(t.ndoc, 0), "
-            "(SELECT ndocs FROM docstore_search_stats WHERE id = 1) "
-            "FROM unnest(to_tsvector('english', :q)) u "
-            "LEFT JOIN docstore_terms t ON t.lexeme = u.lexeme"), {"q": text})).all()
-        return [(lexeme, math.log(1 + (total - df + 0.5) / (df + 0.5)))
-                for lexeme, df, total in rows]
+    def _idf(self, word: sa.ColumnElement[str]) -> sa.ColumnElement[float]:
+        """ln(1 + (N - df + 0.5) / (df + 0.5)) summed over the word's lexemes (one, or
+        none for a stop word)."""
+        lexemes = sa.func.unnest(sa.func.to_tsvector("english", word)).table_valued(
+            "lexeme", "positions", "weights")
+        df = sa.func.coalesce(self.terms.c.ndoc, 0)
+        total = sa.select(self.stats.c.ndocs).where(self.stats.c.id == 1).scalar_subquery()
+        idf = sa.func.ln(1 + (total - df + 0.5) / (df + 0.5))
+        return sa.cast(
+            sa.select(sa.func.coalesce(sa.func.sum(idf), 0))
+            .select_from(lexemes.outerjoin(self.terms, self.terms.c.lexeme == lexemes.c.lexeme))
+            .scalar_subquery(), sa.Float)
 
-    async def page(self, session: AsyncSession, words: Sequence[str],
+    async def page(self, session: Executor, words: Sequence[str],
                    conditions: Sequence[sa.ColumnElement[bool]],
                    limit: int, offset: int) -> list[Hit]:
-        text = " ".join(words)
-        weights = await self._idf(session, text)
-        if not weights:  # only stop words: nothing can match
-            return []
         vector: sa.ColumnElement[Any] = sa.literal_column("docstore_versions.search_vector")
+        query = self._query(sa.bindparam("q"))
         score: sa.ColumnElement[float] = sa.literal(0.0)
-        for lexeme, idf in weights:
-            term = sa.cast(sa.literal(_tsquery_literal(lexeme)), TSQUERY)
-            score = score + sa.literal(idf) * sa.func.ts_rank_cd(vector, term, 1)
+        params = {"q": " ".join(words)}
+        for i, word in enumerate(dict.fromkeys(w.lower() for w in words)):
+            params[f"w{i}"] = word
+            term: sa.BindParameter[str] = sa.bindparam(f"w{i}")
+            score = score + self._idf(term) * sa.func.ts_rank_cd(vector, self._query(term), 1)
         matches = sa.select(VERSIONS.c.id.label("vid"), VERSIONS.c.document_id.label("doc"),
-                            score.label("score")).where(
-            VERSIONS.c.is_current, vector.op("@@")(self._query()))
+                            score.label("score")).where(VERSIONS.c.is_current,
+                                                        vector.op("@@")(query))
 
         def headline(_ranked: Any) -> sa.ColumnElement[str]:
             return sa.func.ts_headline(
-                "english", sa.func.coalesce(VERSIONS.c.content, VERSIONS.c.title),
-                self._query(), self.headline_options)
+                "english", sa.func.coalesce(VERSIONS.c.content, VERSIONS.c.title), query,
+                self.headline_options)
 
         live = [*conditions, DOCUMENTS.c.deleted_at.is_(None)]
-        return await _page(session, matches, live, limit, offset, headline, {"q": text})
+        return await _page(session, matches, live, limit, offset, headline, params)
 
 
 def backend_for(dialect: str) -> SearchBackend:

@@ -608,7 +608,9 @@ class DocStore:
     async def _refresh_statistics(self, inserted: int) -> None:
         """PostgreSQL plans from table statistics that autovacuum refreshes only a while
         after an import; until then a table of 100,000 rows can look empty and a search
-        joins it row by row. So ANALYZE once an import grew the tables by a fifth."""
+        joins it row by row. And new GIN entries wait in the index's pending list, which
+        every search scans in full. So once an import grew the tables by a fifth, ANALYZE
+        and merge the pending list into the index."""
         if self.db.dialect != "postgresql":
             return
         self._unanalysed += inserted
@@ -619,6 +621,8 @@ class DocStore:
             async with self.db.transaction() as session:
                 await session.execute(sa.text(
                     "ANALYZE docstore_documents, docstore_versions, docstore_tags"))
+                await session.execute(sa.text(
+                    "SELECT gin_clean_pending_list('ix_docstore_versions_search')"))
                 self._analysed = int((await session.execute(sa.text(
                     "SELECT ndocs FROM docstore_search_stats WHERE id = 1"))).scalar_one())
         except SQLAlchemyError as exc:  # e.g. not the tables' owner: plans are just slower
@@ -817,10 +821,12 @@ class DocStore:
         if not words:
             raise BadInput("The query has no words to search for.", field="q")
         offset = int(decode_cursor(cursor, 1)[0]) if cursor else 0
-        async with self.db.session() as session:
-            # the backend leaves out soft-deleted documents itself, most cheaply
-            wanted = dataclasses.replace(filters, deleted="include").conditions()
-            ranked = await self.search_backend.page(session, words, wanted, limit + 1, offset)
+        # the backend leaves out soft-deleted documents itself, most cheaply
+        wanted = dataclasses.replace(filters, deleted="include").conditions()
+        # one read-only statement: autocommit spares the BEGIN and ROLLBACK round trips
+        async with self.db.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            ranked = await self.search_backend.page(conn, words, wanted, limit + 1, offset)
         hits = [SearchHit(document_id=hit.document_id, version=hit.version, title=hit.title,
                           format=hit.format, source=hit.source, author=hit.author,
                           tags=hit.tags, score=hit.score, snippet=hit.snippet,
