@@ -93,7 +93,7 @@ def test_up_embedded_serves_all_and_stops_cleanly(
 
     deadline = time.monotonic() + 10
     while "Access token" not in (tmp_path / "up.log").read_text():
-        assert time.monotonic() < deadline
+        assert time.monotonic() < deadline, (tmp_path / "up.log").read_text()
         time.sleep(0.05)
     output = (tmp_path / "up.log").read_text()
     for url in urls(env).values():

@@ -68,4 +68,7 @@ class GatewaySettings(BaseSettings):
     # llama.cpp's extra CPU buffer types (AMX/repack) crash in VMs that do not grant
     # AMX state to the guest, so they are off unless asked for
     local_extra_buffers: bool = False
-    warm_local: bool = False  # load the local model at start rather than on first use
+    # load the local model at start rather than on first use: a quiet llama.cpp load
+    # points the process's stdout and stderr at /dev/null while it runs, which at first
+    # use would swallow whatever else the process prints meanwhile
+    warm_local: bool = True
