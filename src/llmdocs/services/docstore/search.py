@@ -20,6 +20,7 @@ snippets with `<mark>…</mark>` around matched words (the text itself is not es
 
 from __future__ import annotations
 
+import abc
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -71,36 +72,6 @@ _HIT_COLUMNS = (DOCUMENTS.c.id, VERSIONS.c.version, DOCUMENTS.c.title, DOCUMENTS
                 DOCUMENTS.c.updated_at)
 
 
-async def _page(session: Executor, matches: sa.Select[Any],
-                conditions: Sequence[sa.ColumnElement[bool]], limit: int, offset: int,
-                snippet: Callable[[Any], sa.ColumnElement[str]],
-                params: dict[str, Any]) -> list[Hit]:
-    """Rank the text matches first (`matches`: vid, score and maybe doc; materialised, so
-    neither database starts from the document filters), filter and page them, and only
-    then make snippets and gather tags, for the rows of the page alone. Without
-    `conditions` the matches are not joined to anything before the page is cut."""
-    found = matches.cte("matches").prefix_with("MATERIALIZED", dialect="postgresql")
-    ranked = sa.select(found.c.vid, found.c.score)
-    if conditions:
-        if "doc" in found.c:
-            ranked = ranked.join(DOCUMENTS, DOCUMENTS.c.id == found.c.doc)
-        else:
-            ranked = (ranked.join(VERSIONS, VERSIONS.c.id == found.c.vid)
-                      .join(DOCUMENTS, DOCUMENTS.c.id == VERSIONS.c.document_id))
-    page = (ranked.where(*conditions).order_by(found.c.score.desc(), found.c.vid)
-            .limit(limit).offset(offset).cte("ranked"))
-    tags = (sa.select(_TAG_LIST).where(TAGS.c.document_id == DOCUMENTS.c.id)
-            .scalar_subquery())
-    stmt = (sa.select(page.c.score, snippet(page), tags, *_HIT_COLUMNS)
-            .select_from(page)
-            .join(VERSIONS, VERSIONS.c.id == page.c.vid)
-            .join(DOCUMENTS, DOCUMENTS.c.id == VERSIONS.c.document_id)
-            .order_by(page.c.score.desc(), page.c.vid))
-    rows = await session.execute(stmt, params)
-    return [Hit(float(score), snippet or "", _tag_list(tags), *columns)
-            for score, snippet, tags, *columns in rows]
-
-
 class _TagList(sa.sql.functions.GenericFunction[Any]):
     """A document's tags in one value: `json_group_array` (SQLite), `array_agg`."""
 
@@ -127,7 +98,63 @@ def _tag_list(value: Any) -> list[str]:
     return sorted(tag for tag in tags if tag is not None)
 
 
-class SqliteSearch:
+def _statement(matches: sa.Select[Any], conditions: Sequence[sa.ColumnElement[bool]],
+               snippet: Callable[[Any], sa.ColumnElement[str]]) -> sa.Select[Any]:
+    """Rank the text matches first (`matches`: vid, score and maybe doc; materialised, so
+    neither database starts from the document filters), filter and page them (`:limit`,
+    `:offset`), and only then make snippets and gather tags, for the rows of the page
+    alone. Without `conditions` the matches are joined to nothing before the cut."""
+    found = matches.cte("matches").prefix_with("MATERIALIZED", dialect="postgresql")
+    ranked = sa.select(found.c.vid, found.c.score)
+    if conditions:
+        if "doc" in found.c:
+            ranked = ranked.join(DOCUMENTS, DOCUMENTS.c.id == found.c.doc)
+        else:
+            ranked = (ranked.join(VERSIONS, VERSIONS.c.id == found.c.vid)
+                      .join(DOCUMENTS, DOCUMENTS.c.id == VERSIONS.c.document_id))
+    page = (ranked.where(*conditions).order_by(found.c.score.desc(), found.c.vid)
+            .limit(sa.bindparam("limit", type_=sa.Integer))
+            .offset(sa.bindparam("offset", type_=sa.Integer)).cte("ranked"))
+    tags = (sa.select(_TAG_LIST).where(TAGS.c.document_id == DOCUMENTS.c.id)
+            .scalar_subquery())
+    return (sa.select(page.c.score, snippet(page), tags, *_HIT_COLUMNS)
+            .select_from(page)
+            .join(VERSIONS, VERSIONS.c.id == page.c.vid)
+            .join(DOCUMENTS, DOCUMENTS.c.id == VERSIONS.c.document_id)
+            .order_by(page.c.score.desc(), page.c.vid))
+
+
+class _Search(abc.ABC):
+    """What both backends share: a statement per query shape, and running it. Building
+    a statement costs more Python than running a rare-word search, so the unfiltered
+    shapes (per number of words) are built once."""
+
+    def __init__(self) -> None:
+        self._unfiltered: dict[int, sa.Select[Any]] = {}
+
+    @abc.abstractmethod
+    def statement(self, words: int, conditions: Sequence[sa.ColumnElement[bool]]
+                  ) -> sa.Select[Any]: ...
+
+    @abc.abstractmethod
+    def params(self, words: Sequence[str]) -> tuple[int, dict[str, Any]]:
+        """The query's shape (a number of words) and its bound values."""
+
+    async def page(self, session: Executor, words: Sequence[str],
+                   conditions: Sequence[sa.ColumnElement[bool]],
+                   limit: int, offset: int) -> list[Hit]:
+        shape, params = self.params(words)
+        stmt = None if conditions else self._unfiltered.get(shape)
+        if stmt is None:
+            stmt = self.statement(shape, conditions)
+            if not conditions:
+                self._unfiltered[shape] = stmt
+        rows = await session.execute(stmt, {**params, "limit": limit, "offset": offset})
+        return [Hit(float(score), snippet or "", _tag_list(tags), *columns)
+                for score, snippet, tags, *columns in rows]
+
+
+class SqliteSearch(_Search):
     """FTS5 drives: its MATCH yields the matching rowids and bm25 ranks them. The FTS
     table holds live documents only (the migration's triggers), so without filters the
     ranking reads the FTS index alone, like a bare FTS5 query.
@@ -138,9 +165,11 @@ class SqliteSearch:
     fts = sa.table("docstore_fts", sa.column("rowid"))
     match = sa.text("docstore_fts MATCH :match")
 
-    async def page(self, session: Executor, words: Sequence[str],
-                   conditions: Sequence[sa.ColumnElement[bool]],
-                   limit: int, offset: int) -> list[Hit]:
+    def params(self, words: Sequence[str]) -> tuple[int, dict[str, Any]]:
+        return 1, {"match": " ".join(f'"{word}"' for word in words)}  # \w+: no quotes
+
+    def statement(self, words: int, conditions: Sequence[sa.ColumnElement[bool]]
+                  ) -> sa.Select[Any]:
         # bm25 is lower-is-better: negated, so both backends sort by score descending
         score: sa.ColumnElement[float] = sa.literal_column("-bm25(docstore_fts, 10.0, 1.0)")
         matches = sa.select(self.fts.c.rowid.label("vid"), score.label("score")).where(
@@ -152,11 +181,10 @@ class SqliteSearch:
                     .select_from(self.fts)
                     .where(self.match, self.fts.c.rowid == ranked.c.vid).scalar_subquery())
 
-        params = {"match": " ".join(f'"{word}"' for word in words)}  # \w+: no quotes
-        return await _page(session, matches, conditions, limit, offset, snippet, params)
+        return _statement(matches, conditions, snippet)
 
 
-class PostgresSearch:
+class PostgresSearch(_Search):
     """The GIN index drives: the matches of the whole query, each scored by the
     IDF-weighted sum of per-word `ts_rank_cd`. Each word's IDF is an uncorrelated scalar
     subquery over the term statistics (an InitPlan: computed once per query, not per
@@ -184,15 +212,17 @@ class PostgresSearch:
             .select_from(lexemes.outerjoin(self.terms, self.terms.c.lexeme == lexemes.c.lexeme))
             .scalar_subquery(), sa.Float)
 
-    async def page(self, session: Executor, words: Sequence[str],
-                   conditions: Sequence[sa.ColumnElement[bool]],
-                   limit: int, offset: int) -> list[Hit]:
+    def params(self, words: Sequence[str]) -> tuple[int, dict[str, Any]]:
+        distinct = dict.fromkeys(word.lower() for word in words)
+        return len(distinct), {"q": " ".join(words),
+                               **{f"w{i}": word for i, word in enumerate(distinct)}}
+
+    def statement(self, words: int, conditions: Sequence[sa.ColumnElement[bool]]
+                  ) -> sa.Select[Any]:
         vector: sa.ColumnElement[Any] = sa.literal_column("docstore_versions.search_vector")
         query = self._query(sa.bindparam("q"))
         score: sa.ColumnElement[float] = sa.literal(0.0)
-        params = {"q": " ".join(words)}
-        for i, word in enumerate(dict.fromkeys(w.lower() for w in words)):
-            params[f"w{i}"] = word
+        for i in range(words):
             term: sa.BindParameter[str] = sa.bindparam(f"w{i}")
             score = score + self._idf(term) * sa.func.ts_rank_cd(vector, self._query(term), 1)
         matches = sa.select(VERSIONS.c.id.label("vid"), VERSIONS.c.document_id.label("doc"),
@@ -205,7 +235,7 @@ class PostgresSearch:
                 self.headline_options)
 
         live = [*conditions, DOCUMENTS.c.deleted_at.is_(None)]
-        return await _page(session, matches, live, limit, offset, headline, params)
+        return _statement(matches, live, headline)
 
 
 def backend_for(dialect: str) -> SearchBackend:
