@@ -224,7 +224,10 @@ class PostgresSearch(_Search):
         score: sa.ColumnElement[float] = sa.literal(0.0)
         for i in range(words):
             term: sa.BindParameter[str] = sa.bindparam(f"w{i}")
-            score = score + self._idf(term) * sa.func.ts_rank_cd(vector, self._query(term), 1)
+            # the word's tsquery as an InitPlan too: under a generic plan (asyncpg
+            # prepares statements) a plain function call would run once per matching row
+            score = score + self._idf(term) * sa.func.ts_rank_cd(
+                vector, sa.select(self._query(term)).scalar_subquery(), 1)
         matches = sa.select(VERSIONS.c.id.label("vid"), VERSIONS.c.document_id.label("doc"),
                             score.label("score")).where(VERSIONS.c.is_current,
                                                         vector.op("@@")(query))
