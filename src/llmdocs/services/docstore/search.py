@@ -1,21 +1,28 @@
-"""Full-text search over the current version of every document, one backend per database.
+"""Full-text search over the current version of every live document, one backend per
+database, each answering a search with one statement (one round trip).
 
-SQLite: an external-content FTS5 table (porter stemming) kept in sync by triggers, ranked
-by `bm25()` with the title weighted ten times the body; snippets from FTS5 `snippet()`.
+SQLite: an external-content FTS5 table (porter stemming) over live documents, kept in
+sync by triggers, ranked by `bm25()` with the title weighted ten times the body; snippets
+from FTS5 `snippet()`.
 
 PostgreSQL: a generated tsvector column (title weight A, body weight B) with a partial
 GIN index over current versions. Plain `ts_rank` ignores how rare a term is, so a
-query's score is a BM25-style sum over its terms: `idf(t) * ts_rank_cd(vector, t, 1)`
+query's score is a BM25-style sum over its words: `idf(w) * ts_rank_cd(vector, w, 1)`
 (per-term frequency normalised by document length), with
-`idf(t) = ln(1 + (N - df + 0.5) / (df + 0.5))`. `df` comes from `docstore_terms`, a
+`idf(w) = ln(1 + (N - df + 0.5) / (df + 0.5))`. `df` comes from `docstore_terms`, a
 term → document-frequency table that statement-level triggers keep exact as versions
 enter and leave the index. We chose a maintained table over `ts_stat()` because
 `ts_stat` scans every vector of the corpus on each call (seconds at 200,000 documents),
 while the table answers a query's few terms by primary key; the price is that writers
-queue on one statistics row until they commit. Snippets come from `ts_headline`.
+queue on one statistics row until they commit, so bulk writes insert many rows per
+statement (the trigger then runs once per batch). Snippets come from `ts_headline`.
 
-Both backends answer the same shape: (version id, score) pages, higher score first, and
-snippets with `<mark>…</mark>` around matched words (the text itself is not escaped).
+The statement (see `_statement`): the text matches are ranked first, in a materialised
+CTE driven by the FTS/GIN index, so a rare word touches only its own rows whatever the
+filters; filters join the matches to the documents; the page is cut; snippets and tags
+are made for the page's rows only. No total count is computed. Both backends answer
+the same shape: hits with a score (higher first) and snippets with `<mark>…</mark>`
+around matched words (the text itself is not escaped).
 """
 
 from __future__ import annotations
