@@ -124,6 +124,10 @@ def upgrade() -> None:
     )
     for column in ("format", "source", "author", "created_at", "updated_at"):
         op.create_index(f"ix_docstore_documents_{column}", "docstore_documents", [column])
+    # the few soft-deleted documents, which an unfiltered search leaves out
+    op.create_index("ix_docstore_documents_deleted", "docstore_documents", ["id"],
+                    sqlite_where=sa.text("deleted_at IS NOT NULL"),
+                    postgresql_where=sa.text("deleted_at IS NOT NULL"))
 
     op.create_table(
         "docstore_versions",

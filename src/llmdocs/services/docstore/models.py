@@ -23,6 +23,11 @@ class Document(Base):
     """What a document is now: its current version number and its mutable metadata."""
 
     __tablename__ = "docstore_documents"
+    __table_args__ = (
+        sa.Index("ix_docstore_documents_deleted", "id",
+                 sqlite_where=sa.text("deleted_at IS NOT NULL"),
+                 postgresql_where=sa.text("deleted_at IS NOT NULL")),
+    )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
     title: Mapped[str] = mapped_column(sa.String(500))

@@ -244,8 +244,14 @@ class PostgresSearch(_Search):
                 "english", sa.func.coalesce(VERSIONS.c.content, VERSIONS.c.title), query,
                 self.headline_options)
 
-        live = [*conditions, DOCUMENTS.c.deleted_at.is_(None)]
-        return _statement(matches, live, headline)
+        if conditions:  # the matches are joined to their documents anyway
+            return _statement(matches, [*conditions, DOCUMENTS.c.deleted_at.is_(None)],
+                              headline)
+        # without filters, leave out the few soft-deleted documents (a partial index)
+        # rather than join every match to its document
+        deleted = sa.exists().where(DOCUMENTS.c.id == VERSIONS.c.document_id,
+                                    DOCUMENTS.c.deleted_at.is_not(None))
+        return _statement(matches.where(~deleted), [], headline)
 
 
 def backend_for(dialect: str) -> SearchBackend:
