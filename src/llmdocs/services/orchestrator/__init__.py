@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
 
 from llmdocs.core.service import ServiceSpec
 
@@ -13,6 +16,23 @@ def _router() -> APIRouter:
     return router
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The workflow runner: a checkpointer on the ecosystem's database, and the lease
+    watch that resumes runs a dead replica left behind."""
+    from llmdocs.services.orchestrator.workflows import Runner, open_checkpointer
+
+    settings = app.state.settings
+    async with open_checkpointer(settings.database_url) as checkpointer:
+        runner = Runner(settings, app.state.resources, checkpointer)
+        app.state.runner = runner
+        await runner.start()
+        try:
+            yield
+        finally:
+            await runner.close()
+
+
 spec = ServiceSpec(
     key="orchestrator",
     name="orchestrator",
@@ -21,4 +41,5 @@ spec = ServiceSpec(
     scope="workflows",
     router=_router,
     calls=("gateway", "promptstore", "docstore"),
+    lifespan=_lifespan,
 )

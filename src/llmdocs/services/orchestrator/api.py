@@ -1,5 +1,5 @@
 """HTTP routes of the orchestrator. Routes parse, call the domain modules and shape the
-answer. Registry and tool catalog routes live here; workflow routes join them later."""
+answer: the registry, the tool catalog, the agent, and workflow runs."""
 
 from __future__ import annotations
 
@@ -14,20 +14,27 @@ from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.orchestrator.agent import Agent
 from llmdocs.services.orchestrator.registry import Registry
 from llmdocs.services.orchestrator.schemas import (
+    FINISHED,
     SERVICE_NAME,
     AgentRequest,
     AgentRun,
     EcosystemHealth,
     HealthUpdate,
     RegistrationResult,
+    RunPage,
+    RunRequest,
+    RunStatus,
     ServiceDetail,
     ServiceHealth,
     ServiceRegistration,
     ServiceSummary,
     ToolCall,
     ToolResult,
+    WorkflowInfo,
+    WorkflowRunOut,
 )
 from llmdocs.services.orchestrator.tools import ToolCaller, ToolFormat, descriptor, tool_specs
+from llmdocs.services.orchestrator.workflows import Runner, catalog
 
 router = APIRouter(tags=["orchestrator"])
 READ = [Depends(require("workflows:read"))]
@@ -135,3 +142,59 @@ async def run_agent(
         {"workflow": "agent", "run_id": run.id, "goal": run.goal,
          "tools": [step.tool for step in run.steps]}, subject=run.id))
     return run
+
+
+# --- workflows and runs -----------------------------------------------------------
+
+RunId = Path(min_length=1, max_length=36)
+WaitSeconds = Query(0.0, ge=0, le=300, description="wait up to this long for the end")
+
+
+def runner(request: Request) -> Runner:
+    return request.app.state.runner  # type: ignore[no-any-return]
+
+
+@router.get("/workflows", dependencies=READ, summary="The workflows that can be run")
+async def list_workflows() -> list[WorkflowInfo]:
+    return catalog()
+
+
+@router.post("/workflows/{name}/runs", dependencies=WRITE, status_code=202,
+             summary="Start a run; with `wait`, answer 200 when it ends within that time")
+async def start_run(body: RunRequest, response: Response,
+                    name: str = Path(pattern=SERVICE_NAME), wait: float = WaitSeconds,
+                    runs: Runner = Depends(runner)) -> WorkflowRunOut:
+    run = await runs.create(name, body)
+    if wait > 0:
+        run = await runs.wait(run.id, wait)
+    if run.status in FINISHED:
+        response.status_code = 200
+    response.headers["Location"] = f"/runs/{run.id}"
+    return run
+
+
+@router.get("/runs", dependencies=READ, summary="Recent runs, newest first")
+async def list_runs(
+    workflow: str | None = Query(None, max_length=100),
+    status: RunStatus | None = Query(None), user_id: str | None = Query(None, max_length=200),
+    limit: int = Query(50, ge=1, le=500), runs: Runner = Depends(runner),
+) -> RunPage:
+    return RunPage(items=await runs.store.recent(workflow, status, user_id, limit))
+
+
+@router.get("/runs/{run_id}", dependencies=READ,
+            summary="A run: status, steps, result; `wait` long-polls for its end")
+async def get_run(run_id: str = RunId, wait: float = WaitSeconds,
+                  runs: Runner = Depends(runner)) -> WorkflowRunOut:
+    return await runs.wait(run_id, wait)
+
+
+@router.post("/runs/{run_id}/cancel", dependencies=WRITE, summary="Cancel a run")
+async def cancel_run(run_id: str = RunId, runs: Runner = Depends(runner)) -> WorkflowRunOut:
+    return await runs.cancel(run_id)
+
+
+@router.post("/runs/{run_id}/resume", dependencies=WRITE, status_code=202,
+             summary="Resume a failed, cancelled or orphaned run from its last checkpoint")
+async def resume_run(run_id: str = RunId, runs: Runner = Depends(runner)) -> WorkflowRunOut:
+    return await runs.resume(run_id)

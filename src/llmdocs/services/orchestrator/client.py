@@ -12,14 +12,18 @@ from llmdocs.services.orchestrator.schemas import (
     EcosystemHealth,
     HealthStatus,
     RegistrationResult,
+    RunPage,
     ServiceDetail,
     ServiceHealth,
     ServiceRegistration,
     ServiceSummary,
     ToolResult,
+    WorkflowInfo,
+    WorkflowRunOut,
 )
 
 _summaries = TypeAdapter(list[ServiceSummary])
+_workflows = TypeAdapter(list[WorkflowInfo])
 
 
 class OrchestratorClient(ServiceClient):
@@ -69,3 +73,34 @@ class OrchestratorClient(ServiceClient):
     async def run_agent(self, goal: str, max_steps: int = 3) -> AgentRun:
         return AgentRun.model_validate(await self.post_json(
             "/workflows/agent/runs", {"goal": goal, "max_steps": max_steps}))
+
+    # --- workflows and runs -------------------------------------------------------
+
+    async def workflows(self) -> list[WorkflowInfo]:
+        return _workflows.validate_python(await self.get_json("/workflows"))
+
+    async def start_run(self, workflow: str, data: dict[str, Any], *,
+                        user_id: str = "anonymous", wait: float = 0.0) -> WorkflowRunOut:
+        """Start a run (not retried: a retry would start a second one); with `wait`,
+        the answer is the finished run when it ends within that many seconds."""
+        return WorkflowRunOut.model_validate(await self.post_json(
+            f"/workflows/{workflow}/runs", {"input": data, "user_id": user_id},
+            params={"wait": wait} if wait else None))
+
+    async def run(self, run_id: str, wait: float = 0.0) -> WorkflowRunOut:
+        """A run; `wait` long-polls until it ends (at most that many seconds)."""
+        return WorkflowRunOut.model_validate(await self.get_json(
+            f"/runs/{run_id}", params={"wait": wait} if wait else None))
+
+    async def runs(self, *, workflow: str | None = None, status: str | None = None,
+                   user_id: str | None = None, limit: int = 50) -> RunPage:
+        params = {k: v for k, v in (("workflow", workflow), ("status", status),
+                                    ("user_id", user_id)) if v is not None}
+        return RunPage.model_validate(await self.get_json(
+            "/runs", params={**params, "limit": limit}))
+
+    async def cancel_run(self, run_id: str) -> WorkflowRunOut:
+        return WorkflowRunOut.model_validate(await self.post_json(f"/runs/{run_id}/cancel"))
+
+    async def resume_run(self, run_id: str) -> WorkflowRunOut:
+        return WorkflowRunOut.model_validate(await self.post_json(f"/runs/{run_id}/resume"))

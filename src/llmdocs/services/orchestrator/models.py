@@ -34,3 +34,30 @@ class RegisteredService(Base):
                                                                nullable=True)
     health_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
                                                                nullable=True)
+
+
+class WorkflowRun(Base):
+    """One run of a registered workflow. The graph's own state lives in the LangGraph
+    checkpointer (thread id = run id); this row is what people and other services see:
+    status, progress, result, and the lease of the replica executing it."""
+
+    __tablename__ = "orchestrator_runs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    workflow: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    user_id: Mapped[str] = mapped_column(String(200))
+    input: Mapped[str] = mapped_column(Text)  # JSON
+    steps: Mapped[str] = mapped_column(Text)  # JSON list of step records
+    result: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                         nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                        nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                         nullable=True)

@@ -147,3 +147,52 @@ class AgentRun(BaseModel):
     steps: list[AgentStep]
     answer: str
     offered_tools: list[str]
+
+
+# --- workflow runs ----------------------------------------------------------------
+
+RunStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
+FINISHED: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+
+
+class WorkflowInfo(BaseModel):
+    name: str
+    version: str
+    description: str
+    steps: list[str]
+    input_schema: dict[str, Any]
+
+
+class RunRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    input: dict[str, Any] = Field(default_factory=dict)
+    user_id: str = Field("anonymous", min_length=1, max_length=200)
+
+
+class StepRecord(BaseModel):
+    name: str
+    status: Literal["completed", "failed"]
+    started_at: UtcDateTime
+    duration_ms: float
+    detail: str | None = None
+
+
+class WorkflowRunOut(BaseModel):
+    id: str
+    workflow: str
+    version: str
+    status: RunStatus
+    user_id: str
+    input: dict[str, Any]
+    steps: list[StepRecord]
+    result: dict[str, Any] | None
+    error: str | None
+    attempts: int
+    created_at: UtcDateTime
+    started_at: UtcDateTime | None
+    finished_at: UtcDateTime | None
+
+
+class RunPage(BaseModel):
+    items: list[WorkflowRunOut]

@@ -1,0 +1,195 @@
+"""API documentation from an OpenAPI spec, deterministically: the outline, the endpoint
+reference and the table come from the spec; the model only adds prose around them.
+The coverage check measures a draft against the same spec (every endpoint, parameter
+and response code present; no endpoint the spec does not have), and `repair` puts
+back what a draft lost and drops prose that names invented endpoints.
+No I/O here."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmdocs.services.orchestrator.schemas import Operation
+
+HTTP_METHODS = ("GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE")
+_MENTION = re.compile(r"\b(" + "|".join(HTTP_METHODS) + r")\s+`?(/[^\s`'\")\],;]*)")
+_HEADING = re.compile(r"^### `?(" + "|".join(HTTP_METHODS) + r") ([^`\s]+)`?\s*$", re.M)
+TABLE_COLUMNS = ["method", "path", "summary", "parameters", "responses"]
+
+
+def title_case(tag: str) -> str:
+    return " ".join(w[:1].upper() + w[1:] for w in re.split(r"[\s_-]+", tag) if w) or "General"
+
+
+def op_heading(op: Operation) -> str:
+    return f"### `{op.method.upper()} {op.path}`"
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.replace("|", "\\|").split()) or "-"
+
+
+def _schema_type(schema: dict[str, Any]) -> str:
+    kind = schema.get("type")
+    if kind == "array" and isinstance(schema.get("items"), dict):
+        return f"array of {_schema_type(schema['items'])}"
+    text = str(kind) if kind else "object" if "properties" in schema else "any"
+    return f"{text} ({schema['format']})" if schema.get("format") else text
+
+
+def op_block(op: Operation) -> str:
+    """The reference of one endpoint: heading, summary, parameters, body, responses."""
+    lines = [op_heading(op), ""]
+    if op.summary:
+        lines += [op.summary.strip(), ""]
+    if op.description and op.description.strip() != op.summary.strip():
+        lines += [op.description.strip(), ""]
+    if op.deprecated:
+        lines += ["**Deprecated.**", ""]
+    if op.parameters:
+        lines += ["| parameter | in | type | required | description |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| `{p.name}` | {p.location} | {_schema_type(p.schema_)} | "
+                  f"{'yes' if p.required else 'no'} | {_cell(p.description)} |"
+                  for p in op.parameters]
+        lines.append("")
+    if op.request_body is not None:
+        body = op.request_body
+        props = body.schema_.get("properties") or {}
+        required = set(body.schema_.get("required") or [])
+        lines.append(f"Request body ({body.content_type}"
+                     f"{', required' if body.required else ''}): {_cell(body.description)}")
+        if isinstance(props, dict) and props:
+            lines += ["", "| field | type | required | description |", "|---|---|---|---|"]
+            lines += [f"| `{name}` | {_schema_type(s if isinstance(s, dict) else {})} | "
+                      f"{'yes' if name in required else 'no'} | "
+                      f"{_cell(str(s.get('description', '')) if isinstance(s, dict) else '')} |"
+                      for name, s in props.items()]
+        lines.append("")
+    if op.responses:
+        lines += ["| status | description |", "|---|---|"]
+        lines += [f"| `{code}` | {_cell(str(r.get('description', '')))} |"
+                  for code, r in op.responses.items()]
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def groups(operations: list[Operation]) -> dict[str, list[Operation]]:
+    """Endpoints by tag, in the spec's order: one section per group."""
+    grouped: dict[str, list[Operation]] = {}
+    for op in operations:
+        grouped.setdefault(op.tag, []).append(op)
+    return grouped
+
+
+def error_codes(operations: list[Operation]) -> str:
+    """Every 4xx/5xx response of the spec with the endpoints that give it."""
+    codes: dict[str, list[str]] = {}
+    descriptions: dict[str, str] = {}
+    for op in operations:
+        for code, answer in op.responses.items():
+            if code[:1] in "45":
+                codes.setdefault(code, []).append(f"`{op.method.upper()} {op.path}`")
+                descriptions.setdefault(code, str(answer.get("description", "")))
+    if not codes:
+        return "The spec declares no error responses."
+    rows = [f"| `{c}` | {_cell(descriptions[c])} | {', '.join(codes[c])} |"
+            for c in sorted(codes)]
+    return "\n".join(["| status | meaning | returned by |", "|---|---|---|", *rows])
+
+
+def table_rows(operations: list[Operation]) -> list[list[str]]:
+    return [[op.method.upper(), op.path, op.summary,
+             ", ".join(f"{p.name} ({p.location})" for p in op.parameters),
+             ", ".join(op.responses)] for op in operations]
+
+
+def _matches(template: str, path: str) -> bool:
+    pattern = re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(template))
+    return re.fullmatch(pattern, path.rstrip(".:")) is not None
+
+
+@dataclass
+class Coverage:
+    total: int = 0
+    covered: int = 0
+    missing: list[str] = field(default_factory=list)  # "GET /users: parameter limit"
+    invented: list[str] = field(default_factory=list)  # "DELETE /admin"
+    missing_ops: list[str] = field(default_factory=list)  # operation ids to restore
+
+    @property
+    def ratio(self) -> float:
+        return self.covered / self.total if self.total else 1.0
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing and not self.invented
+
+
+def _blocks(markdown: str) -> dict[tuple[str, str], str]:
+    """Each endpoint heading's text, up to the next heading of any endpoint."""
+    found = list(_HEADING.finditer(markdown))
+    return {(m.group(1), m.group(2)):
+            markdown[m.end(): found[i + 1].start() if i + 1 < len(found) else len(markdown)]
+            for i, m in enumerate(found)}
+
+
+def check(markdown: str, operations: list[Operation]) -> Coverage:
+    """Every endpoint, parameter and response code of the spec must be in its endpoint's
+    block; every `METHOD /path` the draft mentions must exist in the spec."""
+    result = Coverage()
+    blocks = _blocks(markdown)
+    for op in operations:
+        key = (op.method.upper(), op.path)
+        name = f"{key[0]} {key[1]}"
+        items = [("endpoint", name)] + [("parameter", p.name) for p in op.parameters] + [
+            ("response", code) for code in op.responses]
+        block = blocks.get(key)
+        result.total += len(items)
+        if block is None:
+            result.missing.append(f"{name}: the endpoint is not documented")
+            result.missing_ops.append(op.operation_id)
+            continue
+        lost = [f"{kind} {value}" for kind, value in items[1:] if f"`{value}`" not in block]
+        result.covered += len(items) - len(lost)
+        result.missing += [f"{name}: {item} is missing" for item in lost]
+        if lost:
+            result.missing_ops.append(op.operation_id)
+    known = [(op.method.upper(), op.path) for op in operations]
+    for method, path in sorted(set(_MENTION.findall(markdown))):
+        if not any(m == method and _matches(p, path) for m, p in known):
+            result.invented.append(f"{method} {path}")
+    return result
+
+
+def strip_invented(prose: str, invented: list[str]) -> str:
+    """Drop the sentences of model prose that mention an endpoint the spec lacks."""
+    if not invented:
+        return prose
+    bad = {tuple(item.split(" ", 1)) for item in invented}
+    sentences = re.split(r"(?<=[.!?])\s+|\n", prose)
+    kept = [s for s in sentences
+            if not any((m, p) in bad for m, p in _MENTION.findall(s))]
+    return " ".join(s for s in kept if s.strip()).strip()
+
+
+def strip_invented_block(body: str, invented: list[str]) -> str:
+    """`strip_invented` over a section's prose paragraphs; headings and tables stay."""
+    if not invented:
+        return body
+    paragraphs = body.split("\n\n")
+    kept = [p if p.lstrip().startswith(("#", "|")) else strip_invented(p, invented)
+            for p in paragraphs]
+    return "\n\n".join(p for p in kept if p.strip())
+
+
+def replace_block(body: str, op: Operation, block: str) -> str:
+    """Put an endpoint's reference in place of its damaged one (or at the end)."""
+    heading = op_heading(op)
+    start = body.find(heading)
+    if start < 0:
+        return f"{body.rstrip()}\n\n{block}".strip()
+    end = body.find("\n### ", start + len(heading))
+    return body[:start] + block + (body[end:] if end >= 0 else "")

@@ -1,0 +1,636 @@
+"""The document-generation workflow, a LangGraph graph:
+
+    analyze → (choose_template ∥ gather_context) → outline → write → review
+            → revise (at most `max_revisions` rounds, back to review) → format → store
+
+The LLM writes, the sources check: for API documentation the outline, the endpoint
+reference and the table come from the OpenAPI spec; the model writes the overview, the
+section introductions and the summary (small `max_tokens`). The review measures the
+draft against the spec (every endpoint, parameter and response code; nothing invented)
+and adds the model's own judgement; the revision repairs the gaps deterministically
+(it re-inserts the missing reference from the spec and removes prose sentences naming
+endpoints the spec lacks). Every input and call is traced into the provenance.
+Storing is idempotent on the run id, so a run resumed after a crash stores once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import operator
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, Protocol, TypedDict
+
+import httpx
+from langgraph.graph import END, START, StateGraph
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from llmdocs.core.client import NotFound
+from llmdocs.core.errors import Problem
+from llmdocs.core.events import EventBus, make_event
+from llmdocs.rendering import GeneratedDocument, Section, normalize_format, render
+from llmdocs.services.discovery.openapi import SpecError, analyse, fetch_spec, parse_spec
+from llmdocs.services.discovery.settings import DiscoverySettings
+from llmdocs.services.docstore.client import DocStoreClient
+from llmdocs.services.gateway.client import GatewayClient
+from llmdocs.services.orchestrator import apidoc
+from llmdocs.services.orchestrator.registry import Registry
+from llmdocs.services.orchestrator.schemas import Operation, StepRecord
+from llmdocs.services.promptstore.client import PromptStoreClient
+
+NAME = "document-generation"
+VERSION = "1"
+STEPS = ["analyze", "choose_template", "gather_context", "outline", "write", "review",
+         "revise", "format", "store"]
+DocType = Literal["api_documentation", "summary", "answer", "document"]
+REVIEW_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["score", "approved", "gaps"],
+    "properties": {"score": {"type": "integer", "minimum": 0, "maximum": 10},
+                   "approved": {"type": "boolean"},
+                   "gaps": {"type": "array", "items": {"type": "string"}}}}
+
+
+class WorkflowError(Exception):
+    """The run cannot go on; the message says why (a failed run, not a crash)."""
+
+
+class DocRequest(BaseModel):
+    """What a document-generation run is asked to do."""
+
+    model_config = {"extra": "forbid"}
+
+    query: str = Field(min_length=3, max_length=4000)
+    format: str = "markdown"
+    doc_type: DocType = "api_documentation"
+    title: str | None = Field(None, max_length=300)
+    service: str | None = Field(None, max_length=100)
+    spec_document_id: str | None = Field(None, max_length=36)
+    spec_url: str | None = Field(None, max_length=2000)
+    document_ids: list[str] = Field(default_factory=list, max_length=20)
+    search: str | None = Field(None, max_length=500)
+    instructions: list[str] = Field(default_factory=list, max_length=10)
+    intent: str | None = None
+    entities: dict[str, Any] = Field(default_factory=dict)
+    session_id: str | None = Field(None, max_length=100)
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, value: str) -> str:
+        return normalize_format(value)
+
+
+class DocState(TypedDict, total=False):
+    run_id: str
+    user_id: str
+    request: dict[str, Any]
+    started_at: str
+    template: dict[str, Any]
+    context: dict[str, Any]
+    outline: list[dict[str, Any]]
+    draft: dict[str, Any]
+    review: dict[str, Any]
+    rounds: int
+    final: dict[str, Any]
+    provenance: dict[str, Any]
+    result: dict[str, Any]
+    steps: Annotated[list[dict[str, Any]], operator.add]
+    llm_calls: Annotated[list[dict[str, Any]], operator.add]
+    prompts_used: Annotated[list[dict[str, Any]], operator.add]
+    services_chain: Annotated[list[dict[str, Any]], operator.add]
+
+
+class Node(Protocol):
+    """A graph node (LangGraph calls it with the keyword `state`)."""
+
+    def __call__(self, state: DocState) -> Awaitable[dict[str, Any]]: ...
+
+
+@dataclass
+class DocgenSettings:
+    max_revisions: int = 2
+    quality_threshold: float = 0.8
+    prose_tokens: int = 96
+    review_tokens: int = 64
+    source_chars: int = 1200  # of sources shown to the model in one prompt
+
+
+@dataclass
+class Deps:
+    gateway: GatewayClient
+    prompts: PromptStoreClient
+    docs: DocStoreClient
+    registry: Registry
+    events: EventBus
+    settings: DocgenSettings
+    on_step: Callable[[str, StepRecord], Awaitable[None]]
+    discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def sha256(data: bytes | str) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+class Trace:
+    """What one step did: model calls, prompts, services called; merged into the state."""
+
+    def __init__(self, step: str) -> None:
+        self.step = step
+        self.llm_calls: list[dict[str, Any]] = []
+        self.prompts_used: list[dict[str, Any]] = []
+        self.services_chain: list[dict[str, Any]] = []
+
+    def called(self, service: str, operation: str) -> None:
+        self.services_chain.append({"service": service, "operation": operation,
+                                    "step": self.step, "at": now_iso()})
+
+    def update(self, **values: Any) -> dict[str, Any]:
+        return {"llm_calls": self.llm_calls, "prompts_used": self.prompts_used,
+                "services_chain": self.services_chain, **values}
+
+
+_HEADING_LINE = re.compile(r"^\s*(#{1,6}\s.*|```.*|---+|\|.*)$")
+
+
+def clean_prose(text: str, limit: int = 700) -> str:
+    """Model prose as a paragraph: no headings, fences or tables of its own, no sentence
+    twice, cut at a sentence end."""
+    lines = [line.strip() for line in text.splitlines() if not _HEADING_LINE.match(line)]
+    sentences = re.split(r"(?<=[.!?])\s+", " ".join(line for line in lines if line))
+    prose = " ".join(dict.fromkeys(s for s in sentences if s))  # a small model repeats itself
+    if len(prose) > limit:
+        cut = prose[:limit]
+        end = max(cut.rfind(". "), cut.rfind(".\n"))
+        prose = cut[: end + 1] if end > limit // 3 else cut.rstrip() + "…"
+    return prose.strip()
+
+
+def _ops(state: DocState) -> list[Operation]:
+    return [Operation.model_validate(o) for o in state["context"].get("operations", [])]
+
+
+class DocGen:
+    """The graph's nodes, with the clients they call."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    # --- plumbing -------------------------------------------------------------------
+
+    def _step(self, name: str, fn: Node) -> Node:
+        """Time a node, record it in the state and report it to the run's progress."""
+        async def node(state: DocState) -> dict[str, Any]:
+            started, at = time.perf_counter(), datetime.now(UTC)
+            try:
+                update = await fn(state)
+            except Exception as exc:
+                record = StepRecord(name=name, status="failed", started_at=at,
+                                    duration_ms=(time.perf_counter() - started) * 1000,
+                                    detail=str(exc)[:500])
+                await self.deps.on_step(state["run_id"], record)
+                raise
+            record = StepRecord(name=name, status="completed", started_at=at,
+                                duration_ms=(time.perf_counter() - started) * 1000)
+            await self.deps.on_step(state["run_id"], record)
+            return {**update, "steps": [record.model_dump(mode="json")]}
+
+        return node
+
+    async def _llm(self, trace: Trace, state: DocState, prompt: str,
+                   variables: dict[str, Any], max_tokens: int,
+                   schema: dict[str, Any] | None = None) -> str:
+        """One model call with a prompt from the prompt-store, through the gateway."""
+        trace.called("prompt-store", f"render {prompt}")
+        rendered = await self.deps.prompts.render(prompt, variables)
+        trace.prompts_used.append({
+            "prompt_id": rendered.prompt_id, "name": rendered.name,
+            "version": rendered.version, "label": rendered.label,
+            "rendered_hash": rendered.rendered_hash, "step": trace.step})
+        temperature = rendered.config.get("temperature")
+        trace.called("llm-gateway", "query")
+        answer = await self.deps.gateway.query(
+            rendered.text or "", max_tokens=max_tokens, json_schema=schema,
+            temperature=float(temperature) if temperature is not None else None,
+            user_id=state["user_id"],
+            metadata={"prompt_id": rendered.prompt_id, "prompt_version": rendered.version,
+                      "run_id": state["run_id"], "step": trace.step})
+        trace.llm_calls.append({
+            "step": trace.step, "prompt": rendered.name, "provider": answer.provider,
+            "model": answer.model, "tokens": answer.tokens.model_dump(),
+            "cost": answer.cost, "latency_ms": round(answer.processing_time * 1000, 2),
+            "cached": answer.cached, "routing_reason": answer.routing.reason,
+            "correlation_id": answer.correlation_id})
+        return answer.response
+
+    # --- nodes ----------------------------------------------------------------------
+
+    async def analyze(self, state: DocState) -> dict[str, Any]:
+        """Check the request and settle the document's type and title."""
+        try:
+            request = DocRequest.model_validate(state["request"])
+        except ValidationError as exc:
+            raise WorkflowError(f"the request is not valid: {exc.errors()[0]['msg']}") from None
+        has_spec = request.spec_document_id or request.spec_url or request.service
+        if request.doc_type == "api_documentation" and not has_spec:
+            raise WorkflowError("API documentation needs a spec: name a service, a stored "
+                                "spec (spec_document_id) or a spec URL")
+        if request.doc_type != "api_documentation" and not (
+                request.document_ids or request.search or has_spec):
+            raise WorkflowError("no sources: name documents (document_ids) or a search")
+        return {"request": request.model_dump()}
+
+    async def choose_template(self, state: DocState) -> dict[str, Any]:
+        """The sections a document of this type has."""
+        request = state["request"]
+        kind = request["doc_type"]
+        if kind == "api_documentation":
+            sections = ["overview", "authentication", "endpoint groups", "error codes",
+                        "endpoint summary"]
+        elif kind == "answer":
+            sections = ["answer", "sources"]
+        else:
+            sections = ["summary", "sources"]
+        return {"template": {"name": f"{kind}-default", "version": VERSION,
+                             "sections": sections}}
+
+    async def gather_context(self, state: DocState) -> dict[str, Any]:
+        """The spec and the source documents, each with what identifies its version."""
+        request = DocRequest.model_validate(state["request"])
+        trace = Trace("gather_context")
+        context: dict[str, Any] = {"sources": [], "spec": None, "operations": []}
+        if request.spec_document_id or request.spec_url or request.service:
+            context.update(await self._spec(request, trace))
+        ids = list(request.document_ids)
+        if request.search:
+            trace.called("doc-store", "search")
+            hits = await self.deps.docs.search(request.search, limit=5)
+            ids += [h.document_id for h in hits.items if h.document_id not in ids]
+        for document_id in ids:
+            trace.called("doc-store", "get document")
+            try:
+                doc = await self.deps.docs.get(document_id)
+            except NotFound:
+                raise WorkflowError(f"source document {document_id} not found") from None
+            context["sources"].append({
+                "document_id": doc.document_id, "version": doc.version,
+                "content_hash": doc.content_hash, "title": doc.title, "role": "source",
+                "excerpt": (doc.content or "")[: self.deps.settings.source_chars * 2]})
+        if request.doc_type != "api_documentation" and not context["sources"] \
+                and not context["operations"]:
+            raise WorkflowError(f"no source documents found for {request.search!r}")
+        return trace.update(context=context)
+
+    async def _spec(self, request: DocRequest, trace: Trace) -> dict[str, Any]:
+        """The OpenAPI spec: stored in the doc-store, at a URL, or from the registry."""
+        bounds = self.deps.discovery
+        source: dict[str, Any] | None = None
+        if request.spec_document_id:
+            source = await self._stored_spec(request.spec_document_id, trace)
+        elif request.spec_url:
+            async with httpx.AsyncClient(timeout=bounds.fetch_timeout_seconds) as http:
+                try:
+                    url, doc = await fetch_spec(http, request.spec_url, request.spec_url,
+                                                bounds)
+                except SpecError as exc:
+                    raise WorkflowError(f"spec URL: {exc}") from None
+            trace.called("spec-url", f"GET {url}")
+            analysis = analyse(url, doc, bounds)
+            return {"operations": [o.model_dump(by_alias=True) for o in analysis.operations],
+                    "api": {"title": analysis.title, "version": analysis.version,
+                            "description": str((doc.get("info") or {}).get("description", "")),
+                            "security": sorted((doc.get("components") or {}).get(
+                                "securitySchemes") or {})},
+                    "spec": {"origin": "url", "url": url, "hash": analysis.spec_hash,
+                             "title": analysis.title, "version": analysis.version}}
+        else:
+            source = await self._spec_for_service(str(request.service), trace)
+            if source is None:
+                return await self._registry_spec(str(request.service), trace)
+        return source
+
+    async def _stored_spec(self, document_id: str, trace: Trace) -> dict[str, Any]:
+        trace.called("doc-store", "get document")
+        try:
+            doc = await self.deps.docs.get(document_id)
+        except NotFound:
+            raise WorkflowError(f"spec document {document_id} not found") from None
+        try:
+            parsed = parse_spec((doc.content or "").encode(), self.deps.discovery)
+            analysis = analyse(f"docstore:{document_id}", parsed, self.deps.discovery)
+        except SpecError as exc:
+            raise WorkflowError(f"document {document_id} is not a usable OpenAPI spec: "
+                                f"{exc}") from None
+        info = parsed.get("info") if isinstance(parsed.get("info"), dict) else {}
+        schemes = (parsed.get("components") or {}).get("securitySchemes") or {}
+        return {"operations": [o.model_dump(by_alias=True) for o in analysis.operations],
+                "api": {"title": analysis.title, "version": analysis.version,
+                        "description": str((info or {}).get("description", "")),
+                        "security": sorted(schemes) if isinstance(schemes, dict) else []},
+                "spec": {"origin": "doc-store", "url": f"docstore:{document_id}",
+                         "hash": analysis.spec_hash, "title": analysis.title,
+                         "version": analysis.version, "document_id": doc.document_id,
+                         "document_version": doc.version, "content_hash": doc.content_hash}}
+
+    async def _spec_for_service(self, service: str, trace: Trace) -> dict[str, Any] | None:
+        """A spec stored in the doc-store for this service (tag `openapi`, matched on
+        the `service` metadata or the title)."""
+        wanted = _slug(service)
+        trace.called("doc-store", "list documents tag=openapi")
+        page = await self.deps.docs.list(tag="openapi", limit=100)
+        for item in page.items:
+            names = {_slug(str(item.metadata.get("service", ""))), _slug(item.title)}
+            if any(n and (n == wanted or wanted in n.split("-") or n.startswith(wanted))
+                   for n in names):
+                return await self._stored_spec(item.document_id, trace)
+        return None
+
+    async def _registry_spec(self, service: str, trace: Trace) -> dict[str, Any]:
+        trace.called("orchestrator", f"registry get {service}")
+        for name in dict.fromkeys((service, _slug(service), f"{_slug(service)}-service")):
+            try:
+                detail = await self.deps.registry.get(name)
+            except Problem:  # 404: try the next spelling
+                continue
+            return {"operations": [o.model_dump(by_alias=True) for o in detail.operations],
+                    "api": {"title": detail.title, "version": detail.version,
+                            "description": "", "security": []},
+                    "spec": {"origin": "registry", "url": detail.spec_url,
+                             "hash": detail.spec_hash, "title": detail.title,
+                             "version": detail.version, "service": detail.name}}
+        raise WorkflowError(f"no OpenAPI spec found for {service!r}: store one in the "
+                            "doc-store with tag 'openapi' or register the service")
+
+    async def outline(self, state: DocState) -> dict[str, Any]:
+        """The sections, from the template and the sources (not from the model)."""
+        kind = state["request"]["doc_type"]
+        if kind != "api_documentation":
+            head = "Answer" if kind == "answer" else "Summary"
+            return {"outline": [{"title": head, "kind": head.lower()},
+                                {"title": "Sources", "kind": "sources"}]}
+        ops = _ops(state)
+        if not ops:
+            raise WorkflowError("the spec has no operations to document")
+        sections: list[dict[str, Any]] = [{"title": "Overview", "kind": "overview"}]
+        if state["context"]["api"].get("security"):
+            sections.append({"title": "Authentication", "kind": "authentication"})
+        sections += [{"title": apidoc.title_case(tag), "kind": "group", "tag": tag}
+                     for tag in apidoc.groups(ops)]
+        sections += [{"title": "Error codes", "kind": "errors"},
+                     {"title": "Endpoint summary", "kind": "summary_table"}]
+        return {"outline": sections}
+
+    def _sources_text(self, state: DocState, ops: list[Operation] | None = None) -> str:
+        context = state["context"]
+        limit = self.deps.settings.source_chars
+        if context.get("operations"):
+            api = context["api"]
+            lines = [f"API: {api['title']} {api['version']}", api.get("description", "")]
+            lines += [f"{o.method.upper()} {o.path}: {o.summary}" for o in ops or _ops(state)]
+            return "\n".join(line for line in lines if line)[:limit]
+        return "\n\n".join(f"{s['title']}:\n{s['excerpt']}" for s in context["sources"])[:limit]
+
+    async def write(self, state: DocState) -> dict[str, Any]:
+        """The model's prose, all calls at once; the reference from the spec."""
+        trace = Trace("write")
+        request, sections = state["request"], state["outline"]
+        outline_text = "\n".join(f"- {s['title']}" for s in sections)
+        tokens = self.deps.settings.prose_tokens
+        ops = _ops(state)
+        grouped = apidoc.groups(ops)
+
+        async def prose(section: dict[str, Any]) -> str:
+            kind = section["kind"]
+            if kind in ("overview", "group", "answer"):
+                subset = grouped.get(section.get("tag", "")) if kind == "group" else None
+                text = await self._llm(trace, state, "section-writing", {
+                    "query": request["query"], "outline": outline_text,
+                    "section": section["title"],
+                    "sources": self._sources_text(state, subset)}, tokens)
+                return clean_prose(text)
+            if kind == "summary":
+                return clean_prose(await self._llm(trace, state, "summarisation", {
+                    "sources": self._sources_text(state), "max_words": 120}, tokens * 2))
+            return ""
+
+        async def summary() -> str:
+            return clean_prose(await self._llm(trace, state, "summarisation", {
+                "sources": self._sources_text(state), "max_words": 50}, tokens), 400)
+
+        texts = await asyncio.gather(summary(), *(prose(s) for s in sections))
+        bodies = [self._body(state, s, text, grouped) for s, text in zip(
+            sections, texts[1:], strict=True)]
+        api_title = (state["context"].get("api") or {}).get("title", "")
+        title = request.get("title") or (f"{api_title} API documentation" if api_title
+                                         else request["query"][:120])
+        draft = GeneratedDocument(
+            title=title, summary=texts[0],
+            sections=[Section(title=s["title"], body=b) for s, b in zip(
+                sections, bodies, strict=True)],
+            table_columns=apidoc.TABLE_COLUMNS if ops else ["document_id", "version", "title"],
+            table_rows=apidoc.table_rows(ops) if ops else [
+                [s["document_id"], str(s["version"]), s["title"]]
+                for s in state["context"]["sources"]])
+        return trace.update(draft=draft.model_dump(), rounds=0)
+
+    def _body(self, state: DocState, section: dict[str, Any], prose: str,
+              grouped: dict[str, list[Operation]]) -> str:
+        kind, context = section["kind"], state["context"]
+        if kind == "authentication":
+            schemes = ", ".join(f"`{s}`" for s in context["api"]["security"])
+            return f"The API declares these security schemes: {schemes}."
+        if kind == "group":
+            blocks = [apidoc.op_block(op) for op in grouped[section["tag"]]]
+            return "\n\n".join(([prose] if prose else []) + blocks)
+        if kind == "errors":
+            return apidoc.error_codes(_ops(state))
+        if kind == "summary_table":
+            rows = [f"| `{m}` | `{p}` | {s or '-'} |"
+                    for m, p, s, *_ in apidoc.table_rows(_ops(state))]
+            return "\n".join(["| method | path | summary |", "|---|---|---|", *rows])
+        if kind == "sources":
+            return "\n".join(f"- {s['title'] or s['document_id']} (`{s['document_id']}`, "
+                             f"version {s['version']})" for s in context["sources"])
+        return prose
+
+    async def review(self, state: DocState) -> dict[str, Any]:
+        """The quality gate: coverage against the sources, plus the model's judgement."""
+        trace = Trace("review")
+        draft = GeneratedDocument.model_validate(state["draft"])
+        markdown = draft.markdown()
+        ops = _ops(state)
+        if ops:
+            coverage = apidoc.check(markdown, ops)
+        else:
+            coverage = apidoc.Coverage(total=len(state["context"]["sources"]))
+            for s in state["context"]["sources"]:
+                if s["document_id"] in markdown:
+                    coverage.covered += 1
+                else:
+                    coverage.missing.append(f"source {s['document_id']} is not cited")
+        judged = await self._llm(trace, state, "review", {
+            "query": state["request"]["query"],
+            "outline": "\n".join(s["title"] for s in state["outline"]),
+            "sources": self._sources_text(state)[:600], "draft": markdown[:900]},
+            self.deps.settings.review_tokens, REVIEW_SCHEMA)
+        llm_score = _llm_score(judged)
+        deterministic = coverage.ratio if not coverage.invented else coverage.ratio * 0.5
+        score = deterministic if llm_score is None else 0.8 * deterministic + 0.2 * llm_score
+        approved = coverage.complete and score >= self.deps.settings.quality_threshold
+        return trace.update(review={
+            "coverage": round(coverage.ratio, 4), "score": round(score, 4),
+            "llm_score": llm_score, "approved": approved, "items": coverage.total,
+            "missing": coverage.missing, "invented": coverage.invented,
+            "missing_ops": coverage.missing_ops})
+
+    def _after_review(self, state: DocState) -> str:
+        done = state["review"]["approved"] or state.get("rounds", 0) >= \
+            self.deps.settings.max_revisions
+        return "format" if done else "revise"
+
+    async def revise(self, state: DocState) -> dict[str, Any]:
+        """Repair the gaps the review named, deterministically: put the spec's reference
+        back for every endpoint with something missing, and drop prose that names an
+        endpoint the spec lacks."""
+        review = state["review"]
+        draft = GeneratedDocument.model_validate(state["draft"])
+        ops = {op.operation_id: op for op in _ops(state)}
+        broken = [ops[i] for i in review["missing_ops"] if i in ops]
+        for section in draft.sections:
+            section.body = apidoc.strip_invented_block(section.body, review["invented"])
+        draft.summary = apidoc.strip_invented(draft.summary, review["invented"])
+        for op in broken:
+            block = apidoc.op_block(op)
+            target = next((s for s in draft.sections
+                           if s.title == apidoc.title_case(op.tag)), None)
+            if target is None:
+                draft.sections.insert(-2, Section(title=apidoc.title_case(op.tag), body=block))
+            else:
+                target.body = apidoc.replace_block(target.body, op, block)
+        return {"draft": draft.model_dump(), "rounds": state.get("rounds", 0) + 1}
+
+    async def format(self, state: DocState) -> dict[str, Any]:
+        """The final document and its provenance, from what ran."""
+        request, review = state["request"], state["review"]
+        context = state["context"]
+        keys = ("document_id", "version", "content_hash", "title", "role")
+        lineage: dict[str, Any] = {
+            "sources": [{k: s[k] for k in keys} for s in context["sources"]],
+            "spec": context.get("spec")}
+        if context.get("spec") and context["spec"].get("document_id"):
+            spec = context["spec"]
+            lineage["sources"].insert(0, {
+                "document_id": spec["document_id"], "version": spec["document_version"],
+                "content_hash": spec["content_hash"], "title": spec["title"],
+                "role": "openapi_spec"})
+        steps = state.get("steps", [])
+        chain = sorted(state.get("services_chain", []), key=lambda c: c["at"])
+        provenance = {
+            "workflow_execution": {
+                "execution_id": state["run_id"], "workflow": NAME, "version": VERSION,
+                "template": state["template"], "started_at": state["started_at"],
+                "completed_at": now_iso(), "steps": steps},
+            "services_chain": ["interpreter", "orchestrator",
+                               *dict.fromkeys(c["service"] for c in chain)],
+            "service_calls": chain,
+            "user_context": {"user_id": state["user_id"], "query": request["query"],
+                             "intent": request.get("intent"),
+                             "entities": request.get("entities", {}),
+                             "session_id": request.get("session_id")},
+            "prompts_used": state.get("prompts_used", []),
+            "llm_calls": state.get("llm_calls", []),
+            "data_lineage": lineage,
+            "quality_metrics": {
+                "coverage": review["coverage"], "score": review["score"],
+                "llm_score": review["llm_score"], "approved": review["approved"],
+                "revision_rounds": state.get("rounds", 0), "items_checked": review["items"],
+                "missing": review["missing"], "invented": review["invented"],
+                "endpoints": len(context.get("operations", []))},
+        }
+        final = GeneratedDocument.model_validate(state["draft"])
+        final.metadata = {"run_id": state["run_id"], "workflow": NAME,
+                          "doc_type": request["doc_type"]}
+        return {"final": final.model_dump(), "provenance": provenance}
+
+    async def store(self, state: DocState) -> dict[str, Any]:
+        """Render and store once: a resumed run finds the document of its first try."""
+        run_id, request = state["run_id"], state["request"]
+        fmt = request["format"]
+        doc = GeneratedDocument.model_validate(state["final"])
+        provenance = state["provenance"]
+        existing = await self.deps.docs.list(**{"metadata.run_id": run_id, "limit": 1})
+        rendered = render(doc, fmt, provenance=provenance)
+        source_ids = [s["document_id"] for s in provenance["data_lineage"]["sources"]]
+        fields: dict[str, Any] = {
+            "title": doc.title, "format": fmt, "provenance": provenance,
+            "source": f"orchestrator:{NAME}", "author": state["user_id"],
+            "metadata": {"run_id": run_id, "workflow": NAME, "query": request["query"],
+                         "doc_type": request["doc_type"]},
+            "tags": ["generated", request["doc_type"]],
+            "relations": [{"type": "derived_from", "target_id": i} for i in source_ids]}
+        if existing.items:
+            stored = existing.items[0]
+        elif fmt in ("pdf", "zip"):
+            stored = await self.deps.docs.upload(rendered.content, rendered.filename,
+                                                 content_type=rendered.media_type,
+                                                 dedupe=False, **fields)
+        else:
+            stored = await self.deps.docs.put(rendered.content.decode(), dedupe=False,
+                                              idempotency_key=f"run:{run_id}", **fields)
+        result = {"document_id": stored.document_id, "version": stored.version,
+                  "filename": rendered.filename, "format": fmt,
+                  "media_type": rendered.media_type, "title": doc.title,
+                  "content_hash": stored.content_hash, "size": stored.size,
+                  "quality": provenance["quality_metrics"]}
+        if not existing.items:
+            await self.deps.events.publish(make_event(
+                "orchestrator", "llmdocs.document.generated",
+                {"document_id": stored.document_id, "run_id": run_id, "format": fmt,
+                 "title": doc.title, "sources": source_ids}, subject=stored.document_id))
+        return {"result": result}
+
+    # --- the graph ------------------------------------------------------------------
+
+    def graph(self) -> StateGraph[DocState, Any, DocState, DocState]:
+        graph: StateGraph[DocState, Any, DocState, DocState] = StateGraph(DocState)
+        for name in STEPS:
+            graph.add_node(name, self._step(name, getattr(self, name)))
+        graph.add_edge(START, "analyze")
+        graph.add_edge("analyze", "choose_template")
+        graph.add_edge("analyze", "gather_context")
+        graph.add_edge(["choose_template", "gather_context"], "outline")
+        graph.add_edge("outline", "write")
+        graph.add_edge("write", "review")
+        graph.add_conditional_edges("review", self._after_review,
+                                    {"revise": "revise", "format": "format"})
+        graph.add_edge("revise", "review")
+        graph.add_edge("format", "store")
+        graph.add_edge("store", END)
+        return graph
+
+
+def initial_state(run_id: str, user_id: str, request: dict[str, Any]) -> DocState:
+    return {"run_id": run_id, "user_id": user_id, "request": request,
+            "started_at": now_iso(), "steps": [], "llm_calls": [], "prompts_used": [],
+            "services_chain": []}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _llm_score(answer: str) -> float | None:
+    """The model's 0-10 score as 0-1, or None when it gave none."""
+    try:
+        score = json.loads(answer).get("score")
+    except (ValueError, AttributeError):
+        return None
+    return min(max(float(score), 0.0), 10.0) / 10 if isinstance(score, int | float) else None
+

@@ -1,0 +1,137 @@
+"""Run records: status, progress and result of each workflow run, and the lease that
+says which replica executes it. A replica that dies stops renewing its lease; another
+(or the same one restarted) claims the run with one conditional UPDATE and resumes it
+from the checkpointer. No HTTP here."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+
+from llmdocs.core.db import Database, utcnow
+from llmdocs.core.errors import Problem
+from llmdocs.core.ids import new_id
+from llmdocs.services.orchestrator.models import WorkflowRun
+from llmdocs.services.orchestrator.schemas import FINISHED, StepRecord, WorkflowRunOut
+
+ACTIVE = ("pending", "running")
+
+
+def _out(row: WorkflowRun) -> WorkflowRunOut:
+    return WorkflowRunOut(
+        id=row.id, workflow=row.workflow, version=row.version, status=row.status,
+        user_id=row.user_id, input=json.loads(row.input),
+        steps=[StepRecord.model_validate(s) for s in json.loads(row.steps)],
+        result=json.loads(row.result) if row.result else None, error=row.error,
+        attempts=row.attempts, created_at=row.created_at, started_at=row.started_at,
+        finished_at=row.finished_at)
+
+
+class RunStore:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def create(self, workflow: str, version: str, user_id: str, data: dict[str, Any],
+                     owner: str, lease_seconds: float) -> WorkflowRunOut:
+        now = utcnow()
+        row = WorkflowRun(id=new_id(), workflow=workflow, version=version, status="running",
+                          user_id=user_id, input=json.dumps(data), steps="[]", result=None,
+                          error=None, attempts=1, owner=owner,
+                          lease_until=now + timedelta(seconds=lease_seconds), created_at=now,
+                          started_at=now, finished_at=None)
+        async with self.database.transaction() as session:
+            session.add(row)
+        return _out(row)
+
+    async def get(self, run_id: str) -> WorkflowRunOut:
+        async with self.database.session() as session:
+            row = await session.get(WorkflowRun, run_id)
+        if row is None:
+            raise Problem(404, f"No run {run_id!r}.")
+        return _out(row)
+
+    async def recent(self, workflow: str | None, status: str | None, user_id: str | None,
+                   limit: int) -> list[WorkflowRunOut]:
+        query = select(WorkflowRun).order_by(WorkflowRun.created_at.desc()).limit(limit)
+        for column, value in ((WorkflowRun.workflow, workflow), (WorkflowRun.status, status),
+                              (WorkflowRun.user_id, user_id)):
+            if value is not None:
+                query = query.where(column == value)
+        async with self.database.session() as session:
+            rows = (await session.execute(query)).scalars().all()
+        return [_out(row) for row in rows]
+
+    async def claim(self, run_id: str, owner: str, lease_seconds: float, *,
+                    revive: bool = False) -> bool:
+        """Take a run whose lease ran out (or, with `revive`, a failed or cancelled one):
+        true for exactly one claimant."""
+        now = utcnow()
+        statuses = (*ACTIVE, "failed", "cancelled") if revive else ACTIVE
+        query = (update(WorkflowRun)
+                 .where(WorkflowRun.id == run_id, WorkflowRun.status.in_(statuses),
+                        or_(WorkflowRun.lease_until.is_(None), WorkflowRun.lease_until < now,
+                            WorkflowRun.status.in_(("failed", "cancelled"))))
+                 .values(owner=owner, status="running", error=None, finished_at=None,
+                         lease_until=now + timedelta(seconds=lease_seconds),
+                         attempts=WorkflowRun.attempts + 1))
+        async with self.database.transaction() as session:
+            result = await session.execute(query)
+        return bool(getattr(result, "rowcount", 0))
+
+    async def orphans(self, now: datetime | None = None) -> list[str]:
+        """Runs still active whose executor stopped renewing its lease."""
+        query = select(WorkflowRun.id).where(WorkflowRun.status.in_(ACTIVE),
+                                             WorkflowRun.lease_until < (now or utcnow()))
+        async with self.database.session() as session:
+            return list((await session.execute(query)).scalars().all())
+
+    async def renew(self, run_ids: list[str], owner: str, lease_seconds: float) -> set[str]:
+        """Extend our leases; returns the runs no longer ours to run (cancelled, or taken)."""
+        if not run_ids:
+            return set()
+        until = utcnow() + timedelta(seconds=lease_seconds)
+        async with self.database.transaction() as session:
+            await session.execute(
+                update(WorkflowRun)
+                .where(WorkflowRun.id.in_(run_ids), WorkflowRun.owner == owner,
+                       WorkflowRun.status == "running")
+                .values(lease_until=until))
+            kept = (await session.execute(
+                select(WorkflowRun.id).where(WorkflowRun.id.in_(run_ids),
+                                             WorkflowRun.owner == owner,
+                                             WorkflowRun.status == "running"))).scalars().all()
+        return set(run_ids) - set(kept)
+
+    async def progress(self, run_id: str, steps: list[StepRecord]) -> None:
+        data = json.dumps([s.model_dump(mode="json") for s in steps])
+        async with self.database.transaction() as session:
+            await session.execute(update(WorkflowRun).where(WorkflowRun.id == run_id)
+                                  .values(steps=data))
+
+    async def finish(self, run_id: str, owner: str, status: str, *,
+                     result: dict[str, Any] | None = None, error: str | None = None) -> bool:
+        """Record the end, only if we still own the run and it is not finished."""
+        assert status in FINISHED
+        query = (update(WorkflowRun)
+                 .where(WorkflowRun.id == run_id, WorkflowRun.owner == owner,
+                        WorkflowRun.status == "running")
+                 .values(status=status, result=json.dumps(result) if result else None,
+                         error=error, finished_at=utcnow(), lease_until=None))
+        async with self.database.transaction() as session:
+            done = await session.execute(query)
+        return bool(getattr(done, "rowcount", 0))
+
+    async def cancel(self, run_id: str) -> WorkflowRunOut:
+        run = await self.get(run_id)
+        if run.status in FINISHED:
+            raise Problem(409, f"Run {run_id} is already {run.status}.")
+        async with self.database.transaction() as session:
+            await session.execute(
+                update(WorkflowRun).where(WorkflowRun.id == run_id,
+                                          WorkflowRun.status.in_(ACTIVE))
+                .values(status="cancelled", finished_at=utcnow(), lease_until=None,
+                        error="cancelled on request"))
+        return await self.get(run_id)

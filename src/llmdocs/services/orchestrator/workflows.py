@@ -1,0 +1,311 @@
+"""Workflows registered by name, and the runner that executes their runs.
+
+A run executes as a task in the replica that accepted it, with its graph state in a
+LangGraph checkpointer on the ecosystem's database (thread id = run id) and its record
+in `orchestrator_runs` under a lease the replica renews. When a replica dies its lease
+runs out; any replica (or the same one, restarted) claims the run and resumes the graph
+from its last checkpoint, so finished steps are not repeated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+import structlog
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from llmdocs.core.config import Settings
+from llmdocs.core.errors import Problem
+from llmdocs.core.events import make_event
+from llmdocs.core.ids import new_id
+from llmdocs.core.resources import Resources
+from llmdocs.services.docstore.client import DocStoreClient
+from llmdocs.services.gateway.client import GatewayClient
+from llmdocs.services.orchestrator import docgen
+from llmdocs.services.orchestrator.registry import Registry
+from llmdocs.services.orchestrator.runs import RunStore
+from llmdocs.services.orchestrator.schemas import (
+    FINISHED,
+    AgentRequest,
+    RunRequest,
+    StepRecord,
+    WorkflowInfo,
+    WorkflowRunOut,
+)
+from llmdocs.services.promptstore.client import PromptStoreClient
+
+log = structlog.get_logger(__name__)
+MODEL_TIMEOUT_SECONDS = 300.0
+
+
+class WorkflowSettings(BaseSettings):
+    """`LLMDOCS_WORKFLOW_*`: how runs are leased and how hard the quality gate is."""
+
+    model_config = SettingsConfigDict(env_prefix="LLMDOCS_WORKFLOW_", env_file=".env",
+                                      extra="ignore")
+
+    lease_seconds: float = 15.0  # a dead replica's runs are resumed after this
+    max_revisions: int = 2
+    quality_threshold: float = 0.8
+    prose_tokens: int = 96
+    review_tokens: int = 64
+    recursion_limit: int = 40
+
+
+@dataclass(frozen=True)
+class Workflow:
+    name: str
+    version: str
+    description: str
+    steps: list[str]
+    input_model: type[BaseModel]
+
+
+WORKFLOWS: dict[str, Workflow] = {
+    docgen.NAME: Workflow(
+        docgen.NAME, docgen.VERSION,
+        "A plain-language request becomes a reviewed document, stored with provenance: "
+        "analyze → (choose template ∥ gather context) → outline → write → review → "
+        "revise (bounded) → format → store.",
+        docgen.STEPS, docgen.DocRequest),
+}
+# the tool-using agent is served by its own route; listed so the catalog is complete
+AGENT = WorkflowInfo(name="agent", version="1",
+                     description="Reach a goal with the model choosing tools from the "
+                     "catalog (POST /workflows/agent/runs).",
+                     steps=["choose", "act", "answer"],
+                     input_schema=AgentRequest.model_json_schema())
+
+
+def catalog() -> list[WorkflowInfo]:
+    return [WorkflowInfo(name=w.name, version=w.version, description=w.description,
+                         steps=w.steps, input_schema=w.input_model.model_json_schema())
+            for w in WORKFLOWS.values()] + [AGENT]
+
+
+@contextlib.asynccontextmanager
+async def open_checkpointer(database_url: str) -> AsyncIterator[BaseCheckpointSaver[Any]]:
+    """A LangGraph checkpointer on the ecosystem's own database."""
+    if database_url.startswith("sqlite"):
+        path = database_url.split("///", 1)[-1].split("?", 1)[0]
+        conn = await aiosqlite.connect(path)
+        try:
+            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000"):
+                await conn.execute(f"PRAGMA {pragma}")
+            saver = AsyncSqliteSaver(conn)
+            await saver.setup()
+            yield saver
+        finally:
+            await conn.close()
+        return
+    conninfo = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        conninfo, min_size=1, max_size=5, open=False,
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row})
+    await pool.open()
+    try:
+        pg_saver = AsyncPostgresSaver(pool)
+        async with pool.connection() as conn_pg:
+            # replicas starting together: one creates the tables, the others wait
+            await conn_pg.execute("SELECT pg_advisory_lock(7411901)")
+            try:
+                await pg_saver.setup()
+            finally:
+                await conn_pg.execute("SELECT pg_advisory_unlock(7411901)")
+        yield pg_saver
+    finally:
+        await pool.close()
+
+
+class Runner:
+    """Starts, watches, resumes and cancels this replica's runs."""
+
+    def __init__(self, settings: Settings, resources: Resources,
+                 checkpointer: BaseCheckpointSaver[Any],
+                 own: WorkflowSettings | None = None) -> None:
+        self.settings = settings
+        self.resources = resources
+        self.own = own or WorkflowSettings()
+        self.store = RunStore(resources.database)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()[-8:]}"
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.done: dict[str, asyncio.Event] = {}
+        self.steps: dict[str, list[StepRecord]] = {}
+        self.user_cancelled: set[str] = set()
+        patient = settings.model_copy(update={"http_timeout_seconds": max(
+            settings.http_timeout_seconds, MODEL_TIMEOUT_SECONDS)})
+        self.deps = docgen.Deps(
+            gateway=GatewayClient.for_service(patient, caller="orchestrator"),
+            prompts=PromptStoreClient.for_service(settings, caller="orchestrator"),
+            docs=DocStoreClient.for_service(settings, caller="orchestrator"),
+            registry=Registry(resources.database, resources.events),
+            events=resources.events,
+            settings=docgen.DocgenSettings(
+                max_revisions=self.own.max_revisions,
+                quality_threshold=self.own.quality_threshold,
+                prose_tokens=self.own.prose_tokens, review_tokens=self.own.review_tokens),
+            on_step=self._on_step)
+        self.graph = docgen.DocGen(self.deps).graph().compile(checkpointer=checkpointer)
+        self._watch: asyncio.Task[None] | None = None
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._watch = asyncio.create_task(self._watch_leases())
+
+    async def close(self) -> None:
+        """Stop without failing the runs: their leases run out and they resume later."""
+        tasks = [t for t in (self._watch, *self.tasks.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for client in (self.deps.gateway, self.deps.prompts, self.deps.docs):
+            await client.aclose()
+
+    async def _watch_leases(self) -> None:
+        interval = max(self.own.lease_seconds / 3, 0.2)
+        while True:
+            try:
+                lost = await self.store.renew(list(self.tasks), self.owner,
+                                              self.own.lease_seconds)
+                for run_id in lost:
+                    self.user_cancelled.add(run_id)
+                    self.tasks[run_id].cancel()
+                for run_id in await self.store.orphans():
+                    if await self.store.claim(run_id, self.owner, self.own.lease_seconds):
+                        log.info("resuming run", run_id=run_id)
+                        self._spawn(await self.store.get(run_id))
+            except Exception:  # the watch must outlive a database hiccup
+                log.exception("run lease watch failed")
+            await asyncio.sleep(interval)
+
+    # --- runs -------------------------------------------------------------------------
+
+    async def create(self, name: str, body: RunRequest) -> WorkflowRunOut:
+        workflow = WORKFLOWS.get(name)
+        if workflow is None:
+            raise Problem(404, f"No workflow named {name!r}; see GET /workflows.")
+        try:
+            data = workflow.input_model.model_validate(body.input).model_dump()
+        except ValidationError as exc:
+            errors = [{"field": "input." + ".".join(str(p) for p in e["loc"]),
+                       "message": e["msg"]} for e in exc.errors()]
+            raise Problem(422, "The workflow input is not valid: "
+                          + "; ".join(f"{e['field']}: {e['message']}" for e in errors),
+                          errors=errors) from None
+        run = await self.store.create(name, workflow.version, body.user_id, data,
+                                      self.owner, self.own.lease_seconds)
+        await self.resources.events.publish(make_event(
+            "orchestrator", "llmdocs.workflow.started",
+            {"workflow": name, "run_id": run.id, "user_id": body.user_id}, subject=run.id))
+        self._spawn(run)
+        return run
+
+    def _spawn(self, run: WorkflowRunOut) -> None:
+        self.steps[run.id] = list(run.steps)
+        self.done.setdefault(run.id, asyncio.Event())
+        task = asyncio.create_task(self._execute(run))
+        self.tasks[run.id] = task
+        task.add_done_callback(lambda _t: self._forget(run.id))
+
+    def _forget(self, run_id: str) -> None:
+        self.tasks.pop(run_id, None)
+        self.steps.pop(run_id, None)
+        event = self.done.pop(run_id, None)
+        if event is not None:
+            event.set()
+
+    async def _on_step(self, run_id: str, record: StepRecord) -> None:
+        steps = self.steps.setdefault(run_id, [])
+        steps.append(record)
+        await self.store.progress(run_id, steps)
+
+    async def _execute(self, run: WorkflowRunOut) -> None:
+        config: dict[str, Any] = {"configurable": {"thread_id": run.id},
+                                  "recursion_limit": self.own.recursion_limit}
+        try:
+            snapshot = await self.graph.aget_state(config)  # type: ignore[arg-type]
+            start: Any = None if snapshot.values else docgen.initial_state(
+                run.id, run.user_id, run.input)
+            if snapshot.values and not snapshot.next:
+                final = snapshot.values  # finished before the crash, not yet recorded
+            else:
+                final = await self.graph.ainvoke(start, config)  # type: ignore[call-overload]
+        except asyncio.CancelledError:
+            if run.id in self.user_cancelled:
+                self.user_cancelled.discard(run.id)
+                await self._publish("failed", run, error="cancelled on request")
+            raise
+        except docgen.WorkflowError as exc:
+            await self._fail(run, str(exc))
+        except Exception as exc:  # a step crashed: the run fails with the reason
+            log.exception("run failed", run_id=run.id)
+            await self._fail(run, f"{type(exc).__name__}: {exc}"[:2000])
+        else:
+            result = {**final.get("result", {}), "provenance": final.get("provenance")}
+            if await self.store.finish(run.id, self.owner, "completed", result=result):
+                await self._publish("completed", run, document_id=result.get("document_id"))
+
+    async def _fail(self, run: WorkflowRunOut, reason: str) -> None:
+        if await self.store.finish(run.id, self.owner, "failed", error=reason):
+            await self._publish("failed", run, error=reason)
+
+    async def _publish(self, what: str, run: WorkflowRunOut, **data: Any) -> None:
+        await self.resources.events.publish(make_event(
+            "orchestrator", f"llmdocs.workflow.{what}",
+            {"workflow": run.workflow, "run_id": run.id, **data}, subject=run.id))
+
+    async def wait(self, run_id: str, seconds: float) -> WorkflowRunOut:
+        """The run once finished, or as it is after `seconds`."""
+        run = await self.store.get(run_id)
+        if run.status in FINISHED or seconds <= 0:
+            return run
+        event = self.done.get(run_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while loop.time() < deadline:
+            if event is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), deadline - loop.time())
+                return await self.store.get(run_id)
+            await asyncio.sleep(min(0.25, max(deadline - loop.time(), 0)))
+            run = await self.store.get(run_id)
+            if run.status in FINISHED:
+                return run
+            event = self.done.get(run_id)
+        return await self.store.get(run_id)
+
+    async def cancel(self, run_id: str) -> WorkflowRunOut:
+        run = await self.store.cancel(run_id)
+        task = self.tasks.get(run_id)
+        if task is not None:
+            self.user_cancelled.add(run_id)
+            task.cancel()
+        return run
+
+    async def resume(self, run_id: str) -> WorkflowRunOut:
+        """Go on from the last checkpoint: a failed or cancelled run, or one whose
+        executor died."""
+        run = await self.store.get(run_id)
+        if run.status == "completed":
+            raise Problem(409, f"Run {run_id} is already completed.")
+        if run_id in self.tasks or not await self.store.claim(
+                run_id, self.owner, self.own.lease_seconds, revive=True):
+            raise Problem(409, f"Run {run_id} is running in a live replica.")
+        run = await self.store.get(run_id)
+        self._spawn(run)
+        return run
+
