@@ -3,6 +3,8 @@ can host all seven services and each `/metrics` tells only about its own."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
@@ -26,7 +28,15 @@ class HttpMetrics:
         self.info = Gauge("llmdocs_service_info", "Service identity.", ("service",),
                           registry=self.registry)
         self.info.labels(service=service).set(1)
+        # the labelled children by (method, route, status): `labels()` validates and
+        # locks on every call; routes are templates, so this stays as small as the metric
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route, str(status)).observe(seconds)
+        children = self._children.get((method, route, status))
+        if children is None:
+            labels = (method, route, str(status))
+            children = self.requests.labels(*labels), self.latency.labels(*labels)
+            self._children[(method, route, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)

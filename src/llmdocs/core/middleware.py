@@ -3,6 +3,7 @@ id, trace context, metrics and one structured log line per request."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from contextvars import ContextVar
@@ -20,6 +21,7 @@ CORRELATION_HEADER = "x-correlation-id"
 correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 
 log = structlog.get_logger("llmdocs.http")
+_log_level = logging.getLogger("llmdocs.http")  # asked first: a dropped line costs nothing
 _QUIET_PATHS = frozenset({"/health", "/metrics"})
 
 
@@ -45,11 +47,11 @@ class RequestEnvelopeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         correlation_id = _clean(headers.get(CORRELATION_HEADER)) or new_correlation_id()
         method = scope["method"]
         status = 500
-        started = time.perf_counter()
         state = scope.setdefault("state", {})
         state["correlation_id"] = correlation_id
         state["request_started"] = started  # for services that report their own overhead
@@ -79,11 +81,12 @@ class RequestEnvelopeMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "<unmatched>")
-            span.update_name(f"{method} {route}")
-            span.set_attribute("http.status_code", status)
+            if span.is_recording():  # only when an exporter is configured
+                span.update_name(f"{method} {route}")
+                span.set_attribute("http.status_code", status)
             self.metrics.in_flight.dec()
             self.metrics.observe(method, route, status, elapsed)
-            if scope["path"] not in _QUIET_PATHS:
+            if scope["path"] not in _QUIET_PATHS and _log_level.isEnabledFor(logging.INFO):
                 log.info("request", method=method, path=scope["path"], status=status,
                          duration_ms=round(elapsed * 1000, 2),
                          trace_id=tracing.current_trace_id())

@@ -3,16 +3,44 @@
 from __future__ import annotations
 
 from collections.abc import MutableMapping
+from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 
 from llmdocs.core.config import Settings
 
 _configured = False
+
+
+class _IdsOnlyTracer(trace.NoOpTracer):
+    """Spans that carry ids and record nothing: a new span id under the caller's trace
+    (or a new trace), so `traceparent` flows for the price of two random numbers."""
+
+    _ids = RandomIdGenerator()
+
+    def start_span(self, name: str, context: Context | None = None, *args: Any,
+                   **kwargs: Any) -> trace.Span:
+        parent = trace.get_current_span(context).get_span_context()
+        if parent.is_valid:
+            trace_id, flags, state = parent.trace_id, parent.trace_flags, parent.trace_state
+        else:
+            trace_id = self._ids.generate_trace_id()
+            flags, state = trace.TraceFlags(trace.TraceFlags.SAMPLED), None
+        return trace.NonRecordingSpan(trace.SpanContext(
+            trace_id, self._ids.generate_span_id(), False, flags, state))
+
+
+class _IdsOnlyTracerProvider(trace.NoOpTracerProvider):
+    """Without an exporter nothing reads the spans, so none are recorded; being a
+    no-op provider also tells FastAPI's built-in telemetry to stay out of the way."""
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+        return _IdsOnlyTracer()
 
 
 def configure_tracing(settings: Settings, service: str) -> None:
@@ -22,13 +50,16 @@ def configure_tracing(settings: Settings, service: str) -> None:
     if _configured:
         return
     _configured = True
+    if settings.otel_exporter == "none":
+        trace.set_tracer_provider(_IdsOnlyTracerProvider())
+        return
     provider = TracerProvider(resource=Resource.create({"service.name": f"llmdocs-{service}"}))
     if settings.otel_exporter == "otlp":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         endpoint = settings.otel_endpoint or None
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
-    elif settings.otel_exporter == "console":
+    else:
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     trace.set_tracer_provider(provider)
 
