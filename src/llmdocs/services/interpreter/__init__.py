@@ -4,7 +4,10 @@ a workflow; output formats; provenance and download.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
 
 from llmdocs.core.service import ServiceSpec
 
@@ -13,6 +16,18 @@ def _router() -> APIRouter:
     from llmdocs.services.interpreter.api import router
 
     return router
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    from llmdocs.services.interpreter.service import Interpreter
+
+    interpreter = Interpreter(app.state.settings, app.state.resources.database)
+    app.state.interpreter = interpreter
+    try:
+        yield
+    finally:
+        await interpreter.aclose()
 
 
 spec = ServiceSpec(
@@ -25,5 +40,6 @@ spec = ServiceSpec(
     ),
     scope="queries",
     router=_router,
-    calls=("orchestrator", "gateway", "docstore"),
+    calls=("orchestrator", "gateway", "docstore", "promptstore"),
+    lifespan=_lifespan,
 )

@@ -3,7 +3,7 @@ answer: the registry, the tool catalog, the agent, and workflow runs."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
@@ -146,7 +146,7 @@ async def run_agent(
 
 # --- workflows and runs -----------------------------------------------------------
 
-RunId = Path(min_length=1, max_length=36)
+RunId = Annotated[str, Path(min_length=1, max_length=36)]
 WaitSeconds = Query(0.0, ge=0, le=300, description="wait up to this long for the end")
 
 
@@ -184,17 +184,17 @@ async def list_runs(
 
 @router.get("/runs/{run_id}", dependencies=READ,
             summary="A run: status, steps, result; `wait` long-polls for its end")
-async def get_run(run_id: str = RunId, wait: float = WaitSeconds,
+async def get_run(run_id: RunId, wait: float = WaitSeconds,
                   runs: Runner = Depends(runner)) -> WorkflowRunOut:
     return await runs.wait(run_id, wait)
 
 
 @router.post("/runs/{run_id}/cancel", dependencies=WRITE, summary="Cancel a run")
-async def cancel_run(run_id: str = RunId, runs: Runner = Depends(runner)) -> WorkflowRunOut:
+async def cancel_run(run_id: RunId, runs: Runner = Depends(runner)) -> WorkflowRunOut:
     return await runs.cancel(run_id)
 
 
 @router.post("/runs/{run_id}/resume", dependencies=WRITE, status_code=202,
              summary="Resume a failed, cancelled or orphaned run from its last checkpoint")
-async def resume_run(run_id: str = RunId, runs: Runner = Depends(runner)) -> WorkflowRunOut:
+async def resume_run(run_id: RunId, runs: Runner = Depends(runner)) -> WorkflowRunOut:
     return await runs.resume(run_id)

@@ -572,7 +572,7 @@ class DocGen:
             "title": doc.title, "format": fmt, "provenance": provenance,
             "source": f"orchestrator:{NAME}", "author": state["user_id"],
             "metadata": {"run_id": run_id, "workflow": NAME, "query": request["query"],
-                         "doc_type": request["doc_type"]},
+                         "doc_type": request["doc_type"], "filename": rendered.filename},
             "tags": ["generated", request["doc_type"]],
             "relations": [{"type": "derived_from", "target_id": i} for i in source_ids]}
         if existing.items:

@@ -1,0 +1,37 @@
+"""Interpreter tables: executions (a request and the run that answers it) and
+conversation sessions (what a follow-up refers to)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from llmdocs.core.db import Base
+
+
+class Execution(Base):
+    __tablename__ = "interpreter_executions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(36), index=True)
+    session_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    user_id: Mapped[str] = mapped_column(String(200))
+    query: Mapped[str] = mapped_column(Text)
+    interpretation: Mapped[str] = mapped_column(Text)  # JSON
+    status: Mapped[str] = mapped_column(String(20))
+    result: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Session(Base):
+    __tablename__ = "interpreter_sessions"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200))
+    last_request: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
+    last_execution_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

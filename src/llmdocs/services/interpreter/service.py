@@ -1,0 +1,250 @@
+"""The interpreter's logic: request → intent and entities → a workflow run in the
+orchestrator (or a direct doc-store answer for list and search), with executions and
+sessions kept so that progress can be followed and follow-ups refer to what came
+before. No HTTP here."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import structlog
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from llmdocs.core.client import ServiceError
+from llmdocs.core.config import Settings
+from llmdocs.core.db import Database, utcnow
+from llmdocs.core.errors import Problem
+from llmdocs.core.ids import new_id
+from llmdocs.services.docstore.client import DocStoreClient
+from llmdocs.services.gateway.client import GatewayClient
+from llmdocs.services.interpreter import intent as rules
+from llmdocs.services.interpreter.models import Execution, Session
+from llmdocs.services.interpreter.schemas import ExecutionOut, InterpretOut, QueryIn
+from llmdocs.services.orchestrator.client import OrchestratorClient
+from llmdocs.services.orchestrator.schemas import FINISHED, WorkflowRunOut
+from llmdocs.services.promptstore.client import PromptStoreClient
+
+log = structlog.get_logger(__name__)
+WORKFLOW = "document-generation"
+DOC_TYPES = {"generate_document": "api_documentation", "summarize": "summary",
+             "answer_question": "answer", "analyze_consistency": "api_documentation"}
+LONG_POLL_SECONDS = 20.0
+
+
+class InterpreterSettings(BaseSettings):
+    """`LLMDOCS_INTERPRETER_*`, besides the URL and port of the core settings."""
+
+    model_config = SettingsConfigDict(env_prefix="LLMDOCS_INTERPRETER_", env_file=".env",
+                                      extra="ignore")
+
+    use_model: bool = True  # ask the model when the rules cannot tell the intent
+    model_tokens: int = 48
+    sync_timeout_seconds: float = 900.0  # a synchronous request waits this long at most
+
+
+class Interpreter:
+    def __init__(self, settings: Settings, database: Database,
+                 own: InterpreterSettings | None = None) -> None:
+        self.settings = settings
+        self.database = database
+        self.own = own or InterpreterSettings()
+        patient = settings.model_copy(update={"http_timeout_seconds": max(
+            settings.http_timeout_seconds, LONG_POLL_SECONDS + 30)})
+        self.orchestrator = OrchestratorClient.for_service(patient, caller="interpreter")
+        self.gateway = GatewayClient.for_service(patient, caller="interpreter")
+        self.prompts = PromptStoreClient.for_service(settings, caller="interpreter")
+        self.docs = DocStoreClient.for_service(settings, caller="interpreter")
+
+    async def aclose(self) -> None:
+        for client in (self.orchestrator, self.gateway, self.prompts, self.docs):
+            await client.aclose()
+
+    # --- understanding ------------------------------------------------------------
+
+    async def interpret(self, body: QueryIn) -> InterpretOut:
+        previous = await self._previous(body.session_id)
+        change = rules.follow_up(body.query, previous)
+        if previous is not None and change is not None:
+            workflow_input = {**previous, **change, "query": previous["query"]}
+            if body.format:
+                workflow_input["format"] = body.format
+            return InterpretOut(intent=previous.get("intent"), confidence=0.9,
+                                entities=change, method="session", follow_up=True,
+                                workflow=WORKFLOW, workflow_input=workflow_input, missing=[])
+        found = rules.by_rules(body.query)
+        if found.intent is None and self.own.use_model:
+            found = await self._ask_model(body, found)
+        return self._plan(body, found)
+
+    async def _ask_model(self, body: QueryIn, found: rules.Interpretation
+                         ) -> rules.Interpretation:
+        """The model's reading; when the gateway or the model fail, the rules stand."""
+        try:
+            rendered = await self.prompts.render("intent-detection", {
+                "query": body.query, "intents": ", ".join(rules.INTENTS)})
+            answer = await self.gateway.query(rendered.text or "", json_schema=rules.MODEL_SCHEMA,
+                                              max_tokens=self.own.model_tokens,
+                                              temperature=0.0, user_id=body.user_id)
+        except ServiceError as exc:
+            log.warning("intent model unavailable: rules only", error=str(exc))
+            return found
+        return rules.merge_model(found, body.query, answer.response)
+
+    def _plan(self, body: QueryIn, found: rules.Interpretation) -> InterpretOut:
+        entities = dict(found.entities)
+        for key in ("spec_document_id", "spec_url"):
+            if getattr(body, key):
+                entities[key] = getattr(body, key)
+        if body.document_ids:
+            entities["document_ids"] = body.document_ids
+        missing: list[str] = []
+        workflow_input: dict[str, Any] | None = None
+        intent = found.intent
+        if intent is None:
+            missing.append("what to do: ask to create documentation, summarize, answer a "
+                           "question, check consistency, or list/search documents")
+        elif intent in DOC_TYPES:
+            doc_type = DOC_TYPES[intent] if intent != "generate_document" else \
+                entities.get("doc_type", "api_documentation")
+            has_spec = any(k in entities for k in ("service", "spec_url", "spec_document_id"))
+            if doc_type == "api_documentation" and not has_spec:
+                missing.append("which API: name a service (\"for the user service\"), a "
+                               "stored spec (spec_document_id) or a spec URL")
+            workflow_input = {
+                "query": body.query, "format": body.format or entities.get("format",
+                                                                           "markdown"),
+                "doc_type": doc_type, "intent": intent, "entities": entities,
+                "service": entities.get("service"),
+                "spec_document_id": entities.get("spec_document_id"),
+                "spec_url": entities.get("spec_url"),
+                "document_ids": entities.get("document_ids", []),
+                "search": None if has_spec or entities.get("document_ids") else body.query,
+                "session_id": body.session_id}
+        return InterpretOut(intent=intent, confidence=found.confidence, entities=entities,
+                            method=found.method, follow_up=False,
+                            workflow=WORKFLOW if workflow_input and not missing else None,
+                            workflow_input=None if missing else workflow_input,
+                            missing=missing)
+
+    # --- executing ------------------------------------------------------------------
+
+    async def execute(self, body: QueryIn) -> tuple[ExecutionOut, bool]:
+        """Run the request; (the execution, whether it is finished)."""
+        plan = await self.interpret(body)
+        if plan.missing:
+            raise Problem(422, "The request cannot be mapped to an action: "
+                          + "; ".join(plan.missing), errors=[
+                              {"field": "query", "message": m,
+                               "understood": {"intent": plan.intent,
+                                              "entities": plan.entities}}
+                              for m in plan.missing])
+        if plan.intent in ("list_documents", "search_documents"):
+            return await self._documents(body, plan), True
+        assert plan.workflow_input is not None
+        run = await self.orchestrator.start_run(WORKFLOW, plan.workflow_input,
+                                                user_id=body.user_id)
+        execution = await self._record(body, plan, run)
+        if body.session_id:
+            await self._remember(body, plan.workflow_input, execution.execution_id)
+        if body.run_async:
+            return execution, False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.own.sync_timeout_seconds
+        while execution.status not in FINISHED and loop.time() < deadline:
+            execution = await self.execution(execution.execution_id, wait=LONG_POLL_SECONDS)
+        return execution, execution.status in FINISHED
+
+    async def _documents(self, body: QueryIn, plan: InterpretOut) -> ExecutionOut:
+        if plan.intent == "list_documents":
+            page = await self.docs.list(limit=20, sort="-updated_at")
+            found = [i.model_dump(mode="json", include={"document_id", "title", "format",
+                                                        "version", "updated_at"})
+                     for i in page.items]
+        else:
+            hits = await self.docs.search(rules.search_terms(body.query), limit=20)
+            found = [h.model_dump(mode="json", include={"document_id", "title", "format",
+                                                        "version", "snippet", "score"})
+                     for h in hits.items]
+        return ExecutionOut(execution_id=new_id(), run_id=None, status="completed",
+                            intent=plan.intent, query=body.query, session_id=body.session_id,
+                            documents=found)
+
+    async def _record(self, body: QueryIn, plan: InterpretOut, run: WorkflowRunOut
+                      ) -> ExecutionOut:
+        now = utcnow()
+        row = Execution(id=new_id(), run_id=run.id, session_id=body.session_id,
+                        user_id=body.user_id, query=body.query,
+                        interpretation=plan.model_dump_json(), status=run.status,
+                        result=None, error=None, created_at=now, updated_at=now)
+        async with self.database.transaction() as session:
+            session.add(row)
+        return self._out(row, run)
+
+    async def _previous(self, session_id: str | None) -> dict[str, Any] | None:
+        if session_id is None:
+            return None
+        async with self.database.session() as session:
+            row = await session.get(Session, session_id)
+        return json.loads(row.last_request) if row and row.last_request else None
+
+    async def _remember(self, body: QueryIn, request: dict[str, Any], execution_id: str
+                        ) -> None:
+        async with self.database.transaction() as session:
+            row = await session.get(Session, body.session_id)
+            if row is None:
+                row = Session(id=body.session_id, user_id=body.user_id)
+                session.add(row)
+            elif row.user_id != body.user_id:
+                raise Problem(403, "This session belongs to another user.")
+            row.last_request = json.dumps(request)
+            row.last_execution_id = execution_id
+            row.updated_at = utcnow()
+
+    async def execution(self, execution_id: str, wait: float = 0.0) -> ExecutionOut:
+        async with self.database.session() as session:
+            row = await session.get(Execution, execution_id)
+        if row is None:
+            raise Problem(404, f"No execution {execution_id!r}.")
+        run = await self.orchestrator.run(row.run_id, wait=wait)
+        if run.status != row.status:
+            async with self.database.transaction() as session:
+                stored = await session.get(Execution, execution_id)
+                assert stored is not None
+                stored.status, stored.error, stored.updated_at = run.status, run.error, utcnow()
+                stored.result = json.dumps(run.result) if run.result else None
+        return self._out(row, run)
+
+    def _out(self, row: Execution, run: WorkflowRunOut) -> ExecutionOut:
+        plan = json.loads(row.interpretation)
+        result = run.result or {}
+        document_id = result.get("document_id")
+        base = self.settings.url_for("interpreter")
+        return ExecutionOut(
+            execution_id=row.id, run_id=run.id, status=run.status, intent=plan["intent"],
+            query=row.query, session_id=row.session_id, document_id=document_id,
+            filename=result.get("filename"), format=result.get("format") or (
+                plan.get("workflow_input") or {}).get("format"),
+            download_url=f"{base}/documents/{document_id}/download" if document_id else None,
+            provenance_url=f"{base}/documents/{document_id}/provenance"
+            if document_id else None,
+            provenance=result.get("provenance"),
+            steps=[s.model_dump(mode="json") for s in run.steps], error=run.error)
+
+    # --- documents ------------------------------------------------------------------
+
+    async def provenance(self, document_id: str) -> dict[str, Any]:
+        record = await self.docs.provenance(document_id)
+        if not record.provenance:
+            raise Problem(404, f"Document {document_id} has no provenance record: it was "
+                          "not generated by llmdocs.")
+        return {"document_id": record.document_id, "version": record.version,
+                "content_hash": record.content_hash, **record.provenance,
+                "relations": record.relations.model_dump(mode="json")}
+
+    async def download(self, document_id: str) -> tuple[bytes, str, str]:
+        """The file, under the name the workflow gave it (the doc-store's otherwise)."""
+        data, media_type, name = await self.docs.download(document_id)
+        summary = await self.docs.get(document_id)
+        return data, media_type, str(summary.metadata.get("filename") or name)

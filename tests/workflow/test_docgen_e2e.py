@@ -1,0 +1,184 @@
+"""The main job end to end over real HTTP, with the real local model: a request to the
+interpreter becomes API documentation of a stored OpenAPI spec, in every format, with
+its provenance; the document lists every endpoint and invents none."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from typing import Any
+
+import httpx
+import pytest
+
+from llmdocs.core.config import Settings
+from llmdocs.core.db import Database
+from llmdocs.core.events.factory import create_event_bus
+from llmdocs.examples import user_service_spec
+from llmdocs.services.discovery.openapi import analyse, parse_spec, spec_hash
+from llmdocs.services.discovery.settings import DiscoverySettings
+from llmdocs.services.docstore.client import DocStoreClient
+from llmdocs.services.orchestrator import apidoc
+from workflow.conftest import store_spec, token
+
+QUERY = "Create API documentation for user service"
+SPEC = parse_spec(user_service_spec().encode(), DiscoverySettings())
+OPERATIONS = analyse("x", SPEC, DiscoverySettings()).operations
+
+
+@pytest.fixture(autouse=True)
+def _short_prose(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Few tokens per model call keep the CPU model quick; the structure is unchanged."""
+    monkeypatch.setenv("LLMDOCS_WORKFLOW_PROSE_TOKENS", "16")
+    monkeypatch.setenv("LLMDOCS_WORKFLOW_REVIEW_TOKENS", "16")
+    monkeypatch.setenv("LLMDOCS_INTERPRETER_MODEL_TOKENS", "24")
+
+
+def client(settings: Settings, *scopes: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=settings.url_for("interpreter"), timeout=600,
+                             headers={"Authorization": f"Bearer {token(settings, *scopes)}"})
+
+
+async def events_of(settings: Settings) -> list[Any]:
+    database = Database(settings.database_url)
+    try:
+        return [e for _, e in await create_event_bus(settings, database).replay(limit=2000)]
+    finally:
+        await database.dispose()
+
+
+async def test_api_documentation_with_provenance(eco: Settings) -> None:
+    spec_id = await store_spec(eco)
+    async with client(eco) as http:
+        answer = await http.post("/execute-query", json={
+            "query": QUERY, "format": "markdown", "user_id": "u1"})
+        assert answer.status_code == 200, answer.text
+        result = answer.json()
+        assert result["status"] == "completed" and result["format"] == "markdown"
+        assert result["download_url"].endswith(f"/documents/{result['document_id']}/download")
+        downloaded = await http.get(f"/documents/{result['document_id']}/download")
+        provenance = (await http.get(f"/documents/{result['document_id']}/provenance")).json()
+
+    async with DocStoreClient.for_service(eco, token=token(eco)) as docs:
+        doc = await docs.get(result["document_id"])
+        stored_spec = await docs.get(spec_id)
+        relations = await docs.relations(result["document_id"])
+    markdown = doc.content or ""
+    coverage = apidoc.check(markdown, OPERATIONS)
+    assert coverage.missing == [] and coverage.invented == []  # every endpoint, none invented
+    for op in OPERATIONS:
+        assert f"`{op.method.upper()} {op.path}`" in markdown
+    assert downloaded.status_code == 200 and downloaded.content == markdown.encode()
+    assert result["filename"] in downloaded.headers["content-disposition"]
+    assert [(r.type, r.target_id) for r in relations.outgoing] == [("derived_from", spec_id)]
+
+    run = provenance["workflow_execution"]
+    assert run["execution_id"] == result["run_id"] and run["workflow"] == "document-generation"
+    assert [s["name"] for s in run["steps"]][:1] == ["analyze"]
+    assert {"choose_template", "gather_context", "outline", "write", "review"} <= {
+        s["name"] for s in run["steps"]}
+    assert all(s["status"] == "completed" and s["duration_ms"] >= 0 for s in run["steps"])
+    assert provenance["services_chain"][:2] == ["interpreter", "orchestrator"]
+    assert {"doc-store", "prompt-store", "llm-gateway"} <= set(provenance["services_chain"])
+    assert provenance["user_context"]["user_id"] == "u1"
+    assert provenance["user_context"]["query"] == QUERY
+    assert provenance["user_context"]["intent"] == "generate_document"
+    assert provenance["user_context"]["entities"]["service"] == "user"
+    prompts = {p["name"]: p for p in provenance["prompts_used"]}
+    assert {"section-writing", "summarisation", "review"} <= set(prompts)
+    assert all(p["version"] >= 1 and len(p["rendered_hash"]) == 64 for p in prompts.values())
+    calls = provenance["llm_calls"]
+    assert len(calls) == len(provenance["prompts_used"])
+    assert {(c["provider"], c["model"]) for c in calls} == {("local", "smollm2")}
+    assert all(c["tokens"]["completion"] >= 1 and c["routing_reason"] for c in calls)
+    lineage = provenance["data_lineage"]
+    assert lineage["spec"]["hash"] == spec_hash(SPEC)
+    assert lineage["sources"] == [{
+        "document_id": spec_id, "version": 1, "content_hash": stored_spec.content_hash,
+        "title": "User Service", "role": "openapi_spec"}]
+    quality = provenance["quality_metrics"]
+    assert quality["coverage"] == 1.0 and quality["invented"] == []
+    assert quality["endpoints"] == len(OPERATIONS) == 7
+
+    events = await events_of(eco)
+    mine = [e.type for e in events if (e.data or {}).get("run_id") == result["run_id"]]
+    assert mine == ["llmdocs.workflow.started", "llmdocs.document.generated",
+                    "llmdocs.workflow.completed"]
+
+
+async def test_every_format_and_async(eco: Settings) -> None:
+    await store_spec(eco)
+    async with client(eco) as http:
+        for fmt in ("json", "txt", "csv", "pdf", "zip"):
+            answer = await http.post("/execute-query", json={
+                "query": QUERY, "output_format": fmt, "user_id": "u1", "async": True})
+            assert answer.status_code == 202, answer.text
+            execution_id = answer.json()["execution_id"]
+            done = (await http.get(f"/executions/{execution_id}", params={"wait": 60})).json()
+            while done["status"] not in ("completed", "failed"):
+                done = (await http.get(f"/executions/{execution_id}",
+                                       params={"wait": 60})).json()
+            assert done["status"] == "completed" and done["format"] == fmt, done
+            data = (await http.get(f"/documents/{done['document_id']}/download")).content
+            if fmt == "json":
+                body = json.loads(data)
+                assert len(body["table_rows"]) == 7 and "GET /users" in body["markdown"]
+            elif fmt == "txt":
+                assert "GET /users/{user_id}" in data.decode()
+            elif fmt == "csv":
+                rows = list(csv.reader(io.StringIO(data.decode())))
+                assert rows[0] == apidoc.TABLE_COLUMNS and len(rows) == 8
+                assert {(r[0], r[1]) for r in rows[1:]} == {
+                    (op.method.upper(), op.path) for op in OPERATIONS}
+            elif fmt == "pdf":
+                assert data.startswith(b"%PDF")
+            else:
+                names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
+                assert {"document.md", "document.pdf", "provenance.json"} <= names
+        # the stream of an execution that has finished replays its steps and its end
+        async with http.stream("GET", f"/executions/{execution_id}/events") as stream:
+            kinds = [line.split(":", 1)[1].strip() async for line in stream.aiter_lines()
+                     if line.startswith("event:")]
+        assert kinds[-1] == "completed" and kinds.count("step") >= 8
+
+
+async def test_interpret_sessions_and_bad_input(eco: Settings) -> None:
+    await store_spec(eco)
+    async with client(eco) as http:
+        plan = (await http.post("/interpret", json={"query": QUERY})).json()
+        assert plan["intent"] == "generate_document" and plan["workflow"] == (
+            "document-generation")
+        assert plan["entities"]["service"] == "user" and plan["missing"] == []
+        summary = (await http.post("/interpret", json={
+            "query": "Summarize the deployment notes"})).json()
+        assert summary["intent"] == "summarize"
+
+        vague = await http.post("/execute-query", json={"query": "hello there"})
+        assert vague.status_code == 422 and "cannot be mapped" in vague.json()["detail"]
+        assert "understood" in vague.json()["errors"][0]  # what it did understand
+        no_api = await http.post("/execute-query", json={"query": "Create API documentation"})
+        assert no_api.status_code == 422 and "which API" in no_api.json()["detail"]
+        for bad in ({"query": "   "}, {"query": QUERY, "format": "docx"},
+                    {"query": "x" * 5000}):
+            assert (await http.post("/execute-query", json=bad)).status_code == 422
+        unknown = await http.post("/execute-query", json={
+            "query": "Create API documentation for the billing service"})
+        assert unknown.status_code == 422 and "billing" in unknown.json()["detail"]
+        missing = await http.get("/documents/0190aaaa-0000-7000-8000-000000000000/provenance")
+        assert missing.status_code == 404
+
+        first = await http.post("/execute-query", json={
+            "query": QUERY, "session_id": "s1", "user_id": "u1"})
+        assert first.status_code == 200
+        again = await http.post("/execute-query", json={
+            "query": "now as PDF", "session_id": "s1", "user_id": "u1"})
+        assert again.status_code == 200, again.text
+        assert again.json()["format"] == "pdf" and again.json()["filename"].endswith(".pdf")
+        assert again.json()["document_id"] != first.json()["document_id"]
+
+    async with client(eco, "queries:read") as reader:
+        assert (await reader.post("/execute-query", json={"query": QUERY})).status_code == 403
+    async with httpx.AsyncClient(base_url=eco.url_for("interpreter")) as anonymous:
+        assert (await anonymous.post("/interpret", json={"query": QUERY})).status_code == 401
