@@ -1,0 +1,42 @@
+"""A stand-in for a paid OpenAI-compatible model API: a local HTTP server speaking the
+chat-completions wire format, answering after a fixed latency. Prose requests get a
+sentence, JSON-schema requests a small object every llmdocs schema accepts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+PROSE = "The user service manages accounts and sessions of the platform."
+JSON_ANSWER = {"score": 9, "approved": True, "gaps": [], "intent": "generate_document",
+               "confidence": 0.9}
+
+
+def fake_llm(latency_seconds: float) -> Starlette:
+    async def chat(request: Request) -> JSONResponse:
+        body = await request.json()
+        if latency_seconds:
+            await asyncio.sleep(latency_seconds)
+        text = json.dumps(JSON_ANSWER) if body.get("response_format") else PROSE
+        return JSONResponse({
+            "id": "cmpl-fake", "object": "chat.completion", "created": 1,
+            "model": body["model"],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 50, "completion_tokens": 12, "total_tokens": 62}})
+
+    return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+
+
+def provider_env(url: str) -> dict[str, str]:
+    """Gateway settings that route every call to the fake."""
+    return {"LLMDOCS_GATEWAY_PROVIDERS": json.dumps([{
+        "name": "fake", "kind": "openai", "base_url": url + "/v1",
+        "models": {"fake": "fake"}, "api_key": "not-a-real-key",
+        "trusted": True}]),
+        "LLMDOCS_GATEWAY_DEFAULT_MODEL": "fake"}

@@ -1,0 +1,83 @@
+"""A crash mid-run: `llmdocs up` is killed with SIGKILL while the write step waits on
+the model; started again, it claims the orphaned run (its lease ran out), resumes from
+the last checkpoint without repeating finished steps, and stores exactly one document."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from llmdocs.core.config import SERVICE_NAMES, Settings
+from llmdocs.devservers import free_port
+from llmdocs.services.docstore.client import DocStoreClient
+from llmdocs.services.orchestrator.client import OrchestratorClient
+from workflow.conftest import store_spec, token
+from workflow.fakellm import fake_llm, provider_env
+
+
+async def start_up(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen([sys.executable, "-m", "llmdocs", "up"], env=env,
+                               stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{env['LLMDOCS_INTERPRETER_PORT']}/health"
+    async with httpx.AsyncClient() as http:
+        for _ in range(600):
+            if process.poll() is not None:
+                raise RuntimeError("llmdocs up exited:\n" + log.read_text()[-3000:])
+            try:
+                if (await http.get(url, params={"deep": "false"})).status_code == 200:
+                    return process
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError("llmdocs up did not start")
+
+
+async def test_killed_run_resumes_and_stores_once(tmp_path: Path, serve: Any) -> None:
+    fake = await serve(fake_llm(1.5))
+    ports = {f"{k}_port": free_port() for k in SERVICE_NAMES}
+    env = {**os.environ, **provider_env(fake.url),
+           **{f"LLMDOCS_{k.upper()}": str(v) for k, v in ports.items()},
+           "LLMDOCS_DATA_DIR": str(tmp_path / "data"), "LLMDOCS_JWT_SECRET": "c" * 48,
+           "LLMDOCS_WORKFLOW_LEASE_SECONDS": "1.5", "LLMDOCS_LOG_LEVEL": "WARNING",
+           "LLMDOCS_DISCOVERY_DISCOVER_ON_START": "false",
+           "LLMDOCS_DISCOVERY_WATCH_INTERVAL_SECONDS": "0"}
+    settings = Settings(data_dir=tmp_path / "data", jwt_secret=SecretStr("c" * 48), **ports)
+    log = tmp_path / "up.log"
+    first = await start_up(env, log)
+    try:
+        await store_spec(settings)
+        async with OrchestratorClient.for_service(settings, token=token(settings)) as o:
+            run = await o.start_run("document-generation", {
+                "query": "Create API documentation for user service",
+                "service": "user service"}, user_id="u1")
+            while "outline" not in {s.name for s in (await o.run(run.id)).steps}:
+                await asyncio.sleep(0.05)
+    finally:
+        first.send_signal(signal.SIGKILL)  # mid-write: the model is still answering
+        first.wait(10)
+    second = await start_up(env, log)
+    try:
+        async with OrchestratorClient.for_service(settings, token=token(settings)) as o:
+            done = await o.run(run.id, wait=60)
+            while done.status == "running":
+                done = await o.run(run.id, wait=60)
+        async with DocStoreClient.for_service(settings, token=token(settings)) as docs:
+            stored = await docs.list(**{"metadata.run_id": run.id})
+    finally:
+        second.terminate()
+        second.wait(20)
+    assert done.status == "completed", done.error
+    assert done.attempts == 2
+    names = [s.name for s in done.steps]
+    for step in ("analyze", "gather_context", "outline"):  # not repeated after the crash
+        assert names.count(step) == 1, names
+    assert names.count("store") == 1 and names[-1] == "store"
+    assert [d.document_id for d in stored.items] == [done.result["document_id"]]
