@@ -49,7 +49,8 @@ async def test_killed_run_resumes_and_stores_once(tmp_path: Path, serve: Any) ->
            "LLMDOCS_WORKFLOW_LEASE_SECONDS": "1.5", "LLMDOCS_LOG_LEVEL": "WARNING",
            "LLMDOCS_DISCOVERY_DISCOVER_ON_START": "false",
            "LLMDOCS_DISCOVERY_WATCH_INTERVAL_SECONDS": "0"}
-    settings = Settings(data_dir=tmp_path / "data", jwt_secret=SecretStr("c" * 48), **ports)
+    settings = Settings(data_dir=tmp_path / "data", jwt_secret=SecretStr("c" * 48)
+                        ).model_copy(update=ports)
     log = tmp_path / "up.log"
     first = await start_up(env, log)
     try:
@@ -80,4 +81,5 @@ async def test_killed_run_resumes_and_stores_once(tmp_path: Path, serve: Any) ->
     for step in ("analyze", "gather_context", "outline"):  # not repeated after the crash
         assert names.count(step) == 1, names
     assert names.count("store") == 1 and names[-1] == "store"
+    assert done.result is not None
     assert [d.document_id for d in stored.items] == [done.result["document_id"]]
