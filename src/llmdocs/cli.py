@@ -22,6 +22,7 @@ app = typer.Typer(name="llmdocs", help="llmdocs: an LLM documentation ecosystem.
 
 for _key in SERVICE_NAMES:
     app.add_typer(importlib.import_module(f"llmdocs.services.{_key}.cli").cli)
+app.command("ask")(importlib.import_module("llmdocs.services.interpreter.cli").ask)
 
 
 @app.command()
@@ -47,14 +48,24 @@ def _print_ready(settings: Settings) -> None:
 def up(
     services: list[str] = typer.Option(None, "--service", "-s",
                                        help="Run only these services (default: all)."),
+    example: bool = typer.Option(False, "--example",
+                                 help="Once up, generate the worked example's document."),
 ) -> None:
     """Start every service in this process, each on its own port."""
     from llmdocs.runtime import up as run_up
     from llmdocs.services import resolve
+    from llmdocs.services.interpreter.example import run_example
 
     settings = Settings()
     specs = [resolve(name) for name in services] if services else all_specs()
-    asyncio.run(run_up(settings, specs, on_ready=lambda: _print_ready(settings)))
+    started: list[asyncio.Task[object]] = []  # keeps the example's task alive
+
+    def ready() -> None:
+        _print_ready(settings)
+        if example:
+            started.append(asyncio.get_running_loop().create_task(run_example(settings)))
+
+    asyncio.run(run_up(settings, specs, on_ready=ready))
 
 
 @app.command()

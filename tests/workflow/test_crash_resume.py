@@ -23,8 +23,8 @@ from workflow.conftest import store_spec, token
 from workflow.fakellm import fake_llm, provider_env
 
 
-async def start_up(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen([sys.executable, "-m", "llmdocs", "up"], env=env,
+async def start_up(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen([sys.executable, "-m", "llmdocs", "up", *args], env=env,
                                stdout=log.open("ab"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{env['LLMDOCS_INTERPRETER_PORT']}/health"
     async with httpx.AsyncClient() as http:
@@ -40,10 +40,10 @@ async def start_up(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     raise RuntimeError("llmdocs up did not start")
 
 
-async def test_killed_run_resumes_and_stores_once(tmp_path: Path, serve: Any) -> None:
-    fake = await serve(fake_llm(1.5))
+def environment(tmp_path: Path, fake_url: str) -> tuple[dict[str, str], Settings]:
+    """`llmdocs up` in its own data dir and ports, its model calls going to the fake."""
     ports = {f"{k}_port": free_port() for k in SERVICE_NAMES}
-    env = {**os.environ, **provider_env(fake.url),
+    env = {**os.environ, **provider_env(fake_url),
            **{f"LLMDOCS_{k.upper()}": str(v) for k, v in ports.items()},
            "LLMDOCS_DATA_DIR": str(tmp_path / "data"), "LLMDOCS_JWT_SECRET": "c" * 48,
            "LLMDOCS_WORKFLOW_LEASE_SECONDS": "1.5", "LLMDOCS_LOG_LEVEL": "WARNING",
@@ -51,6 +51,12 @@ async def test_killed_run_resumes_and_stores_once(tmp_path: Path, serve: Any) ->
            "LLMDOCS_DISCOVERY_WATCH_INTERVAL_SECONDS": "0"}
     settings = Settings(data_dir=tmp_path / "data", jwt_secret=SecretStr("c" * 48)
                         ).model_copy(update=ports)
+    return env, settings
+
+
+async def test_killed_run_resumes_and_stores_once(tmp_path: Path, serve: Any) -> None:
+    fake = await serve(fake_llm(1.5))
+    env, settings = environment(tmp_path, fake.url)
     log = tmp_path / "up.log"
     first = await start_up(env, log)
     try:
@@ -83,3 +89,40 @@ async def test_killed_run_resumes_and_stores_once(tmp_path: Path, serve: Any) ->
     assert names.count("store") == 1 and names[-1] == "store"
     assert done.result is not None
     assert [d.document_id for d in stored.items] == [done.result["document_id"]]
+
+
+async def test_worked_example_ask_and_runs_commands(tmp_path: Path, serve: Any) -> None:
+    """`llmdocs up --example` documents the shipped spec; `llmdocs ask` saves a PDF with a
+    live view of the steps; `llmdocs runs list|show` find both runs."""
+    fake = await serve(fake_llm(0.0))
+    env, _ = environment(tmp_path, fake.url)
+    log = tmp_path / "up.log"
+    process = await start_up(env, log, "--example")
+    try:
+        for _ in range(300):
+            if "quality" in log.read_text():
+                break
+            await asyncio.sleep(0.1)
+        printed = log.read_text()
+        out = tmp_path / "out.pdf"
+
+        def cli(*args: str) -> str:
+            done = subprocess.run([sys.executable, "-m", "llmdocs", *args], env=env,
+                                  capture_output=True, timeout=120, cwd=tmp_path)
+            assert done.returncode == 0, done.stderr.decode()[-2000:]
+            return done.stdout.decode()
+
+        asked = await asyncio.to_thread(
+            cli, "ask", "Create API documentation for user service", "--format", "pdf",
+            "-o", str(out))
+        listed = await asyncio.to_thread(cli, "runs", "list")
+        run_id = printed.split("run ", 1)[1].split(",", 1)[0]
+        shown = await asyncio.to_thread(cli, "runs", "show", run_id)
+    finally:
+        process.terminate()
+        process.wait(20)
+    assert "/download" in printed and "coverage 1.0" in printed and "fake/fake" in printed
+    assert out.read_bytes().startswith(b"%PDF") and "Saved" in asked
+    assert "write" in asked and "review" in asked  # the live step table
+    assert listed.count("completed") >= 2
+    assert f'"id": "{run_id}"' in shown and '"status": "completed"' in shown

@@ -2,8 +2,74 @@
 
 from __future__ import annotations
 
-from llmdocs.cli_support import service_cli
+import asyncio
+import getpass
+from pathlib import Path
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from llmdocs.cli_support import client, console, err_console, print_json, run, service_cli
+from llmdocs.core.config import Settings
 from llmdocs.services.interpreter import spec
 from llmdocs.services.interpreter.client import InterpreterClient
+from llmdocs.services.interpreter.schemas import ExecutionOut
+from llmdocs.services.orchestrator.schemas import FINISHED
 
 cli = service_cli(spec, InterpreterClient, name="interpreter")
+
+
+def ask(
+    query: str = typer.Argument(..., help="What you want, in plain language."),
+    format: str = typer.Option("markdown", "--format", "-f",
+                               help="json, markdown, txt, csv, pdf or zip."),
+    output: Path | None = typer.Option(None, "--output", "-o",
+                                       help="Where to save the file (default: its name)."),
+    session: str | None = typer.Option(None, "--session", help="Continue a conversation."),
+) -> None:
+    """Ask for a document; watch the workflow's steps; save the file."""
+    from llmdocs.services.interpreter.example import summary_lines
+
+    settings = Settings().model_copy(update={"http_timeout_seconds": 120.0})
+
+    async def go() -> tuple[ExecutionOut, bytes]:
+        async with client(InterpreterClient, settings) as c:
+            execution = await c.execute(query, format=format, run_async=True,
+                                        session_id=session, user_id=getpass.getuser())
+            with Live(console=console, refresh_per_second=8) as live:
+                while True:
+                    live.update(_steps_table(execution))
+                    if execution.status in FINISHED or execution.documents is not None:
+                        break
+                    await asyncio.sleep(0.3)
+                    execution = await c.execution(execution.execution_id)
+            data = b""
+            if execution.document_id:
+                data = await c.download(execution.document_id)
+            return execution, data
+
+    execution, data = run(go())
+    if execution.documents is not None:
+        print_json(execution.documents)
+        return
+    if execution.status != "completed" or not execution.document_id:
+        err_console.print(f"[red]{execution.status}: {execution.error}[/red]")
+        raise typer.Exit(1)
+    target = output or Path(execution.filename or execution.document_id)
+    target.write_bytes(data)
+    console.print(f"[green]Saved {target}[/green] ({len(data)} bytes), document "
+                  f"{execution.document_id}")
+    for line in summary_lines(execution):
+        console.print(line, markup=False, highlight=False)
+
+
+def _steps_table(execution: ExecutionOut) -> Table:
+    table = Table(title=f"{execution.query[:60]} — {execution.status}")
+    for column in ("step", "status", "ms"):
+        table.add_column(column)
+    for step in execution.steps:
+        colour = "green" if step["status"] == "completed" else "red"
+        table.add_row(step["name"], f"[{colour}]{step['status']}[/{colour}]",
+                      f"{step['duration_ms']:.0f}")
+    return table

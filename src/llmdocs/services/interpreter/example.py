@@ -1,0 +1,60 @@
+"""The worked example: API documentation of the shipped user-service spec, generated
+by the running ecosystem as its first act (`llmdocs up --example`)."""
+
+from __future__ import annotations
+
+from llmdocs.cli_support import console
+from llmdocs.core.auth import issue_token
+from llmdocs.core.client import ServiceError
+from llmdocs.core.config import Settings
+from llmdocs.examples import user_service_spec
+from llmdocs.services.docstore.client import DocStoreClient
+from llmdocs.services.interpreter.client import InterpreterClient
+from llmdocs.services.interpreter.schemas import ExecutionOut
+
+QUERY = "Create API documentation for user service"
+
+
+def summary_lines(execution: ExecutionOut) -> list[str]:
+    """A few lines of provenance a person can read at a glance."""
+    p = execution.provenance or {}
+    run, quality = p.get("workflow_execution", {}), p.get("quality_metrics", {})
+    calls = p.get("llm_calls", [])
+    models = sorted({f"{c['provider']}/{c['model']}" for c in calls})
+    tokens = sum(c["tokens"]["prompt"] + c["tokens"]["completion"] for c in calls)
+    spec = (p.get("data_lineage") or {}).get("spec") or {}
+    prompts = ", ".join(f"{x['name']} v{x['version']}" for x in p.get("prompts_used", []))
+    return [
+        f"workflow  {run.get('workflow')} v{run.get('version')}, run {run.get('execution_id')}"
+        f", {len(run.get('steps', []))} steps",
+        f"services  {' → '.join(p.get('services_chain', []))}",
+        f"prompts   {prompts}",
+        f"model     {len(calls)} calls to {', '.join(models)}, {tokens} tokens",
+        f"source    {spec.get('title')} {spec.get('version')} "
+        f"(sha256 {str(spec.get('hash'))[:12]}…)",
+        f"quality   coverage {quality.get('coverage')}, score {quality.get('score')}, "
+        f"{quality.get('revision_rounds')} revision rounds, invented {quality.get('invented')}",
+    ]
+
+
+async def run_example(settings: Settings) -> ExecutionOut | None:
+    """Store the example spec (once), ask for its documentation, print where it is."""
+    token = issue_token(settings, "user:example", ["*"], ttl_seconds=3600)
+    patient = settings.model_copy(update={"http_timeout_seconds": 900.0})
+    try:
+        async with DocStoreClient.for_service(settings, token=token) as docs:
+            spec = await docs.put(user_service_spec(), title="User Service OpenAPI",
+                                  format="yaml", tags=["openapi", "example"],
+                                  metadata={"service": "user-service"})
+        console.print(f"[bold]Worked example:[/bold] {QUERY!r} (spec {spec.document_id})")
+        async with InterpreterClient.for_service(patient, token=token) as interpreter:
+            execution = await interpreter.execute(QUERY, format="markdown", user_id="example")
+    except ServiceError as exc:
+        console.print(f"[red]The worked example failed: {exc}[/red]")
+        return None
+    console.print(f"document  {execution.document_id} ({execution.filename})")
+    console.print(f"download  {execution.download_url}")
+    console.print(f"provenance {execution.provenance_url}")
+    for line in summary_lines(execution):
+        console.print(line, markup=False, highlight=False)
+    return execution
