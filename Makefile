@@ -19,7 +19,7 @@ $(VENV)/.dev: $(VENV)/.run requirements-dev.lock
 	touch $@
 
 run: $(VENV)/.run
-	$(BIN)/llmdocs up
+	$(BIN)/llmdocs up --example
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests bench
