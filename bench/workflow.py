@@ -1,0 +1,127 @@
+"""Document-generation workflow: orchestration overhead and parallel overlap.
+
+The ecosystem runs embedded (gateway, prompt-store, doc-store, orchestrator in this
+process, on a temporary SQLite database with the LangGraph checkpointer), and every
+model call goes to a fake OpenAI-compatible server with a fixed latency (0 ms, 100 ms).
+For each document we take the run's wall time and its critical path of model calls
+(per step, the slowest of the calls made concurrently, summed over the steps; the
+gateway's own measured latency). The baseline, measured in the same run, is the same
+critical path called directly through the gateway client: the model time alone.
+
+    overhead per document = wall time - critical path       (goal ≤ 20 ms)
+    overlap               = wall time / critical path       (goal ≤ 1.2)
+
+Usage: .venv/bin/python bench/workflow.py [--docs 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from pydantic import SecretStr
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from llmdocs.core.auth import issue_token
+from llmdocs.core.config import SERVICE_NAMES, Settings
+from llmdocs.devservers import free_port
+from llmdocs.examples import user_service_spec
+from llmdocs.services.docstore.client import DocStoreClient
+from llmdocs.services.gateway.client import GatewayClient
+from llmdocs.services.orchestrator.client import OrchestratorClient
+from workflow.fakellm import fake_llm, provider_env
+
+SERVICES = ("gateway", "promptstore", "docstore", "orchestrator")
+
+
+def critical_path_ms(calls: list[dict[str, Any]]) -> float:
+    slowest: dict[str, float] = {}
+    for call in calls:
+        slowest[call["step"]] = max(slowest.get(call["step"], 0.0), call["latency_ms"])
+    return sum(slowest.values())
+
+
+async def direct_baseline(settings: Settings, token: str, calls: list[dict[str, Any]]
+                          ) -> float:
+    """The same stages of model calls, straight to the gateway: concurrent within a
+    step, steps in sequence."""
+    by_step: dict[str, int] = {}
+    for call in calls:
+        by_step[call["step"]] = by_step.get(call["step"], 0) + 1
+    async with GatewayClient.for_service(settings, token=token) as gateway:
+        started = time.perf_counter()
+        for step, count in by_step.items():
+            await asyncio.gather(*(gateway.query(f"baseline {step} {i} {time.time_ns()}",
+                                                 max_tokens=16) for i in range(count)))
+        return (time.perf_counter() - started) * 1000
+
+
+async def measure(latency: float, docs: int) -> dict[str, float]:
+    from llmdocs.runtime import up
+    from llmdocs.services import resolve
+
+    fake_port = free_port()
+    fake = uvicorn.Server(uvicorn.Config(fake_llm(latency), host="127.0.0.1",
+                                         port=fake_port, log_level="warning"))
+    fake_task = asyncio.create_task(fake.serve())
+    os.environ.update(provider_env(f"http://127.0.0.1:{fake_port}"))
+    os.environ["LLMDOCS_DISCOVERY_DISCOVER_ON_START"] = "false"
+    data = Path(tempfile.mkdtemp(prefix="llmdocs-bench-"))
+    settings = Settings(data_dir=data, jwt_secret=SecretStr("b" * 48), log_level="WARNING",
+                        log_format="console").model_copy(
+        update={f"{k}_port": free_port() for k in SERVICE_NAMES})
+    ready = asyncio.Event()
+    eco = asyncio.create_task(up(settings, [resolve(k) for k in SERVICES],
+                                 on_ready=ready.set))
+    await ready.wait()
+    token = issue_token(settings, "user:bench", ["*"])
+    async with DocStoreClient.for_service(settings, token=token) as store:
+        await store.put(user_service_spec(), title="User Service OpenAPI", format="yaml",
+                        tags=["openapi"], metadata={"service": "user-service"})
+    walls, paths, baselines = [], [], []
+    async with OrchestratorClient.for_service(settings, token=token) as orchestrator:
+        orchestrator.http.timeout = 120
+        for i in range(docs + 1):  # the first warms caches and connections
+            started = time.perf_counter()
+            run = await orchestrator.start_run("document-generation", {
+                "query": f"Create API documentation for user service, copy {i}",
+                "service": "user service"}, wait=120)
+            wall = (time.perf_counter() - started) * 1000
+            assert run.status == "completed" and run.result, run.error
+            calls = run.result["provenance"]["llm_calls"]
+            if i:
+                walls.append(wall)
+                paths.append(critical_path_ms(calls))
+                baselines.append(await direct_baseline(settings, token, calls))
+    eco.cancel()
+    fake.should_exit = True
+    await asyncio.gather(eco, fake_task, return_exceptions=True)
+    wall, path = statistics.median(walls), statistics.median(paths)
+    return {"wall": wall, "path": path, "baseline": statistics.median(baselines),
+            "overhead": wall - path, "ratio": wall / path if path else float("nan")}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--docs", type=int, default=10)
+    args = parser.parse_args()
+    print(f"{'latency':>8} {'wall ms':>9} {'crit ms':>9} {'direct ms':>10} "
+          f"{'overhead ms':>12} {'wall/crit':>10} {'wall/direct':>12}")
+    for latency in (0.0, 0.1):
+        r = await measure(latency, args.docs)
+        print(f"{latency * 1000:>6.0f}ms {r['wall']:>9.1f} {r['path']:>9.1f} "
+              f"{r['baseline']:>10.1f} {r['overhead']:>12.1f} {r['ratio']:>10.2f} "
+              f"{r['wall'] / r['baseline']:>12.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
