@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field, replace
@@ -13,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import jsonschema  # type: ignore[import-untyped]
+import orjson
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import Integer, func, select
@@ -211,11 +211,11 @@ class GatewayService:
 
     @staticmethod
     def _cache_key(plan: Plan, request: ChatRequest, provider: str | None) -> str:
-        body = json.dumps([plan.alias, provider or "", request.messages, request.max_tokens,
-                           request.temperature, request.top_p, request.stop,
-                           request.json_schema, request.json_mode],
-                          sort_keys=True, separators=(",", ":"))
-        return "gw:resp:" + hashlib.sha256(body.encode()).hexdigest()
+        body = orjson.dumps([plan.alias, provider or "", request.messages, request.max_tokens,
+                             request.temperature, request.top_p, request.stop,
+                             request.json_schema, request.json_mode],
+                            option=orjson.OPT_SORT_KEYS)
+        return "gw:resp:" + hashlib.sha256(body).hexdigest()
 
     # ---- running it ---------------------------------------------------------------
 
