@@ -173,3 +173,32 @@ async def test_optimize_stores_valid_variations_as_drafts(serve: Any, settings: 
         assert test.status_code == 201
         bias = (await http.post(f"/prompts/{made['id']}/bias-check", json={"llm": True}))
         assert bias.json()["llm_check"] == "done" and bias.json()["llm_notes"] == "none"
+
+
+async def test_llm_tools_through_the_real_gateway_and_local_model(
+    serve: Any, settings: Settings, auth: Any
+) -> None:
+    """The real llm-gateway with the built-in SmolLM2 model behind the quality tools."""
+    gateway = await serve(create_app("gateway", settings))
+    settings.gateway_url = gateway.url
+    store = await serve(create_app("promptstore", settings))
+    async with httpx.AsyncClient(base_url=store.url + "/api/v1", headers=auth("prompts:*"),
+                                 timeout=120) as http:
+        made = (await http.post("/prompts", json={
+            "name": "real", "content": "Summarise {{ text }} for the chairman."})).json()
+        bias = (await http.post(f"/prompts/{made['id']}/bias-check", json={"llm": True}))
+        assert bias.status_code == 200
+        assert bias.json()["llm_check"] == "done" and bias.json()["llm_notes"]
+        assert [f["message"].split("'")[1] for f in bias.json()["findings"]] == ["chairman"]
+
+        answer = await http.post(f"/optimization/prompts/{made['id']}/optimize",
+                                 json={"optimization_type": "clarity", "variations": 1})
+        assert answer.status_code == 201, answer.text
+        body = answer.json()
+        # a 135M model may or may not keep the variable; either way the outcome is explicit
+        assert len(body["created"]) + len(body["rejected"]) == 1
+        for draft in body["created"]:
+            assert "{{ text }}" in draft["content"] and draft["state"] == "draft"
+            assert "via local/" in draft["message"]
+        for rejected in body["rejected"]:
+            assert rejected["reason"]
