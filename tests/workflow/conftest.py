@@ -20,6 +20,10 @@ NEEDED = ("gateway", "promptstore", "docstore", "orchestrator", "interpreter")
 @pytest.fixture
 async def eco(settings: Settings, serve: Any) -> Settings:
     """Settings of an ecosystem whose needed services all answer over HTTP."""
+    return await start_services(settings, serve)
+
+
+async def start_services(settings: Settings, serve: Any) -> Settings:
     eco = settings.model_copy(update={f"{k}_port": free_port() for k in SERVICE_NAMES}
                               | {"inprocess_calls": False})
     for key in NEEDED:

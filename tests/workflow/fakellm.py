@@ -17,12 +17,14 @@ JSON_ANSWER = {"score": 9, "approved": True, "gaps": [], "intent": "generate_doc
                "confidence": 0.9}
 
 
-def fake_llm(latency_seconds: float) -> Starlette:
+def fake_llm(latency_seconds: float, *, echo: bool = False) -> Starlette:
+    """With `echo`, prose answers repeat the prompt, as a weak model sometimes does."""
     async def chat(request: Request) -> JSONResponse:
         body = await request.json()
         if latency_seconds:
             await asyncio.sleep(latency_seconds)
-        text = json.dumps(JSON_ANSWER) if body.get("response_format") else PROSE
+        prose = body["messages"][-1]["content"] if echo else PROSE
+        text = json.dumps(JSON_ANSWER) if body.get("response_format") else prose
         return JSONResponse({
             "id": "cmpl-fake", "object": "chat.completion", "created": 1,
             "model": body["model"],

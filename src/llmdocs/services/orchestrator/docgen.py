@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol, TypedDict
 
 import httpx
+from cachetools import LRUCache
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
@@ -37,6 +38,7 @@ from llmdocs.rendering import GeneratedDocument, Section, normalize_format, rend
 from llmdocs.services.discovery.openapi import SpecError, analyse, fetch_spec, parse_spec
 from llmdocs.services.discovery.settings import DiscoverySettings
 from llmdocs.services.docstore.client import DocStoreClient
+from llmdocs.services.docstore.schemas import DocumentSummary
 from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.orchestrator import apidoc
 from llmdocs.services.orchestrator.registry import Registry
@@ -129,6 +131,8 @@ class Deps:
     settings: DocgenSettings
     on_step: Callable[[str, StepRecord], Awaitable[None]]
     discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
+    # true while a run executes for the first time: nothing of it can be stored yet
+    first_attempt: Callable[[str], bool] = lambda _run_id: False
 
 
 def now_iso() -> str:
@@ -173,6 +177,58 @@ def clean_prose(text: str, limit: int = 700) -> str:
     return prose.strip()
 
 
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _trigrams(words: list[str]) -> set[tuple[str, ...]]:
+    return {tuple(words[i:i + 3]) for i in range(len(words) - 2)}
+
+
+def drop_echo(text: str, prompt: str, variables: dict[str, Any],
+              overlap: float = 0.5) -> str:
+    """The model's answer without what it copied from its prompt (a small model often
+    repeats its instructions): a line that is a line of the prompt goes, and so does a
+    sentence that is mostly word trigrams of the prompt's instructions (the prompt
+    without the variables' values, so restating the sources is kept)."""
+    instructions = prompt
+    for value in sorted((str(v) for v in variables.values()), key=len, reverse=True):
+        if len(value) > 3:
+            instructions = instructions.replace(value, "\n")
+    said = " ".join(_WORD.findall(instructions.lower()))
+    grams = _trigrams(said.split())
+    prompt_lines = {line.strip() for line in prompt.splitlines() if line.strip()}
+    kept: list[str] = []
+    for line in text.splitlines():
+        if line.strip() in prompt_lines:
+            continue
+        sentences = re.split(r"(?<=[.!?:])\s+|\s+-\s+", line.strip().lstrip("-*• "))
+        mine: list[tuple[str, int]] = []
+        for sentence in sentences:
+            words = _WORD.findall(sentence.lower())
+            own = _trigrams(words)
+            if words and " ".join(words) not in said and not (
+                    own and len(own & grams) / len(own) >= overlap):
+                mine.append((sentence, len(words)))
+        if len(mine) < len(sentences):  # an echoed line: its scraps go too
+            mine = [(sentence, n) for sentence, n in mine if n >= 4]
+        if mine:
+            kept.append(" ".join(sentence for sentence, _ in mine))
+    return "\n".join(kept)
+
+
+def fallback_prose(state: DocState) -> str:
+    """A plain sentence from the sources when the model gave nothing of its own."""
+    context = state["context"]
+    api = context.get("api")
+    if api:
+        described = clean_prose(str(api.get("description") or ""), 300)
+        ops = len(context.get("operations", []))
+        head = f"{api['title']} (version {api['version']}) has {ops} documented endpoints."
+        return f"{head} {described}".strip()
+    titles = ", ".join(s["title"] or s["document_id"] for s in context["sources"])
+    return f"Drawn from {len(context['sources'])} source documents: {titles}."
+
+
 def _ops(state: DocState) -> list[Operation]:
     return [Operation.model_validate(o) for o in state["context"].get("operations", [])]
 
@@ -182,6 +238,7 @@ class DocGen:
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
+        self._specs: LRUCache[tuple[str, str], dict[str, Any]] = LRUCache(maxsize=64)
 
     # --- plumbing -------------------------------------------------------------------
 
@@ -207,7 +264,8 @@ class DocGen:
     async def _llm(self, trace: Trace, state: DocState, prompt: str,
                    variables: dict[str, Any], max_tokens: int,
                    schema: dict[str, Any] | None = None) -> str:
-        """One model call with a prompt from the prompt-store, through the gateway."""
+        """One model call with a prompt from the prompt-store, through the gateway;
+        prose answers come back without what the model echoed of the prompt."""
         trace.called("prompt-store", f"render {prompt}")
         rendered = await self.deps.prompts.render(prompt, variables)
         trace.prompts_used.append({
@@ -228,7 +286,9 @@ class DocGen:
             "cost": answer.cost, "latency_ms": round(answer.processing_time * 1000, 2),
             "cached": answer.cached, "routing_reason": answer.routing.reason,
             "correlation_id": answer.correlation_id})
-        return answer.response
+        if schema is not None:
+            return answer.response
+        return drop_echo(answer.response, rendered.text or "", variables)
 
     # --- nodes ----------------------------------------------------------------------
 
@@ -316,14 +376,31 @@ class DocGen:
                 return await self._registry_spec(str(request.service), trace)
         return source
 
-    async def _stored_spec(self, document_id: str, trace: Trace) -> dict[str, Any]:
-        trace.called("doc-store", "get document")
+    async def _stored_spec(self, document_id: str, trace: Trace,
+                           known: DocumentSummary | None = None) -> dict[str, Any]:
+        """A spec from the doc-store. Parsing is the slow part (YAML), so what a spec
+        says is kept by content hash; with the version and hash already listed
+        (`known`), a spec seen before needs no fetch at all."""
+        parsed = self._specs.get((document_id, known.content_hash)) if known is not None else None
+        doc: DocumentSummary | None = known
+        if parsed is None:
+            trace.called("doc-store", "get document")
+            try:
+                full = await self.deps.docs.get(document_id)
+            except NotFound:
+                raise WorkflowError(f"spec document {document_id} not found") from None
+            key = (document_id, full.content_hash)
+            parsed = self._specs.get(key) or self._parse_spec(document_id, full.content or "")
+            self._specs[key] = parsed
+            doc = full
+        assert doc is not None
+        return {**parsed, "spec": {
+            **parsed["spec"], "document_id": doc.document_id,
+            "document_version": doc.version, "content_hash": doc.content_hash}}
+
+    def _parse_spec(self, document_id: str, content: str) -> dict[str, Any]:
         try:
-            doc = await self.deps.docs.get(document_id)
-        except NotFound:
-            raise WorkflowError(f"spec document {document_id} not found") from None
-        try:
-            parsed = parse_spec((doc.content or "").encode(), self.deps.discovery)
+            parsed = parse_spec(content.encode(), self.deps.discovery)
             analysis = analyse(f"docstore:{document_id}", parsed, self.deps.discovery)
         except SpecError as exc:
             raise WorkflowError(f"document {document_id} is not a usable OpenAPI spec: "
@@ -336,8 +413,7 @@ class DocGen:
                         "security": sorted(schemes) if isinstance(schemes, dict) else []},
                 "spec": {"origin": "doc-store", "url": f"docstore:{document_id}",
                          "hash": analysis.spec_hash, "title": analysis.title,
-                         "version": analysis.version, "document_id": doc.document_id,
-                         "document_version": doc.version, "content_hash": doc.content_hash}}
+                         "version": analysis.version}}
 
     async def _spec_for_service(self, service: str, trace: Trace) -> dict[str, Any] | None:
         """A spec stored in the doc-store for this service (tag `openapi`, matched on
@@ -349,7 +425,7 @@ class DocGen:
             names = {_slug(str(item.metadata.get("service", ""))), _slug(item.title)}
             if any(n and (n == wanted or wanted in n.split("-") or n.startswith(wanted))
                    for n in names):
-                return await self._stored_spec(item.document_id, trace)
+                return await self._stored_spec(item.document_id, trace, item)
         return None
 
     async def _registry_spec(self, service: str, trace: Trace) -> dict[str, Any]:
@@ -414,15 +490,18 @@ class DocGen:
                     "query": request["query"], "outline": outline_text,
                     "section": section["title"],
                     "sources": self._sources_text(state, subset)}, tokens)
-                return clean_prose(text)
+                text = clean_prose(text)
+                return text or ("" if kind == "group" else fallback_prose(state))
             if kind == "summary":
                 return clean_prose(await self._llm(trace, state, "summarisation", {
-                    "sources": self._sources_text(state), "max_words": 120}, tokens * 2))
+                    "sources": self._sources_text(state), "max_words": 120}, tokens * 2)
+                ) or fallback_prose(state)
             return ""
 
         async def summary() -> str:
             return clean_prose(await self._llm(trace, state, "summarisation", {
-                "sources": self._sources_text(state), "max_words": 50}, tokens), 400)
+                "sources": self._sources_text(state), "max_words": 50}, tokens), 400
+            ) or fallback_prose(state)
 
         texts = await asyncio.gather(summary(), *(prose(s) for s in sections))
         bodies = [self._body(state, s, text, grouped) for s, text in zip(
@@ -565,7 +644,8 @@ class DocGen:
         fmt = request["format"]
         doc = GeneratedDocument.model_validate(state["final"])
         provenance = state["provenance"]
-        existing = await self.deps.docs.list(**{"metadata.run_id": run_id, "limit": 1})
+        existing: list[DocumentSummary] = [] if self.deps.first_attempt(run_id) else (
+            await self.deps.docs.list(**{"metadata.run_id": run_id, "limit": 1})).items
         rendered = render(doc, fmt, provenance=provenance)
         source_ids = [s["document_id"] for s in provenance["data_lineage"]["sources"]]
         fields: dict[str, Any] = {
@@ -575,8 +655,8 @@ class DocGen:
                          "doc_type": request["doc_type"], "filename": rendered.filename},
             "tags": ["generated", request["doc_type"]],
             "relations": [{"type": "derived_from", "target_id": i} for i in source_ids]}
-        if existing.items:
-            stored = existing.items[0]
+        if existing:
+            stored = existing[0]
         elif fmt in ("pdf", "zip"):
             stored = await self.deps.docs.upload(rendered.content, rendered.filename,
                                                  content_type=rendered.media_type,
@@ -589,7 +669,7 @@ class DocGen:
                   "media_type": rendered.media_type, "title": doc.title,
                   "content_hash": stored.content_hash, "size": stored.size,
                   "quality": provenance["quality_metrics"]}
-        if not existing.items:
+        if not existing:
             await self.deps.events.publish(make_event(
                 "orchestrator", "llmdocs.document.generated",
                 {"document_id": stored.document_id, "run_id": run_id, "format": fmt,

@@ -144,6 +144,7 @@ class Runner:
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.done: dict[str, asyncio.Event] = {}
         self.steps: dict[str, list[StepRecord]] = {}
+        self.attempts: dict[str, int] = {}
         self.user_cancelled: set[str] = set()
         patient = settings.model_copy(update={"http_timeout_seconds": max(
             settings.http_timeout_seconds, MODEL_TIMEOUT_SECONDS)})
@@ -157,7 +158,8 @@ class Runner:
                 max_revisions=self.own.max_revisions,
                 quality_threshold=self.own.quality_threshold,
                 prose_tokens=self.own.prose_tokens, review_tokens=self.own.review_tokens),
-            on_step=self._on_step)
+            on_step=self._on_step,
+            first_attempt=lambda run_id: self.attempts.get(run_id) == 1)
         self.graph = docgen.DocGen(self.deps).graph().compile(checkpointer=checkpointer)
         self._watch: asyncio.Task[None] | None = None
 
@@ -216,6 +218,7 @@ class Runner:
 
     def _spawn(self, run: WorkflowRunOut) -> None:
         self.steps[run.id] = list(run.steps)
+        self.attempts[run.id] = run.attempts
         self.done.setdefault(run.id, asyncio.Event())
         task = asyncio.create_task(self._execute(run))
         self.tasks[run.id] = task
@@ -224,6 +227,7 @@ class Runner:
     def _forget(self, run_id: str) -> None:
         self.tasks.pop(run_id, None)
         self.steps.pop(run_id, None)
+        self.attempts.pop(run_id, None)
         event = self.done.pop(run_id, None)
         if event is not None:
             event.set()
@@ -237,13 +241,7 @@ class Runner:
         config: dict[str, Any] = {"configurable": {"thread_id": run.id},
                                   "recursion_limit": self.own.recursion_limit}
         try:
-            snapshot = await self.graph.aget_state(config)  # type: ignore[arg-type]
-            start: Any = None if snapshot.values else docgen.initial_state(
-                run.id, run.user_id, run.input)
-            if snapshot.values and not snapshot.next:
-                final = snapshot.values  # finished before the crash, not yet recorded
-            else:
-                final = await self.graph.ainvoke(start, config)  # type: ignore[call-overload]
+            final = await self._run_graph(run, config)
         except asyncio.CancelledError:
             if run.id in self.user_cancelled:
                 self.user_cancelled.discard(run.id)
@@ -258,6 +256,15 @@ class Runner:
             result = {**final.get("result", {}), "provenance": final.get("provenance")}
             if await self.store.finish(run.id, self.owner, "completed", result=result):
                 await self._publish("completed", run, document_id=result.get("document_id"))
+
+    async def _run_graph(self, run: WorkflowRunOut, config: dict[str, Any]) -> dict[str, Any]:
+        """The graph's final state: run from the start, or from the last checkpoint."""
+        snapshot = await self.graph.aget_state(config)  # type: ignore[arg-type]
+        if snapshot.values and not snapshot.next:
+            return dict(snapshot.values)  # finished before the crash, not yet recorded
+        start: Any = None if snapshot.values else docgen.initial_state(
+            run.id, run.user_id, run.input)
+        return dict(await self.graph.ainvoke(start, config))  # type: ignore[call-overload]
 
     async def _fail(self, run: WorkflowRunOut, reason: str) -> None:
         if await self.store.finish(run.id, self.owner, "failed", error=reason):
