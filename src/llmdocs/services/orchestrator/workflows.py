@@ -260,11 +260,18 @@ class Runner:
     async def _run_graph(self, run: WorkflowRunOut, config: dict[str, Any]) -> dict[str, Any]:
         """The graph's final state: run from the start, or from the last checkpoint."""
         snapshot = await self.graph.aget_state(config)  # type: ignore[arg-type]
-        if snapshot.values and not snapshot.next:
-            return dict(snapshot.values)  # finished before the crash, not yet recorded
-        start: Any = None if snapshot.values else docgen.initial_state(
+        values = snapshot.values or {}
+        if values.get("result") and not snapshot.next:
+            return dict(values)  # finished before the crash, not yet recorded
+        # resume from the last checkpoint; with nothing left to run but no result (a
+        # checkpoint cut short), start over: the store step finds an earlier document
+        resumable = bool(values) and bool(snapshot.next)
+        start: Any = None if resumable else docgen.initial_state(
             run.id, run.user_id, run.input)
-        return dict(await self.graph.ainvoke(start, config))  # type: ignore[call-overload]
+        # "sync": each step's checkpoint is on disk before the next step starts, so a
+        # crash never loses a finished step
+        return dict(await self.graph.ainvoke(  # type: ignore[call-overload]
+            start, config, durability="sync"))
 
     async def _fail(self, run: WorkflowRunOut, reason: str) -> None:
         if await self.store.finish(run.id, self.owner, "failed", error=reason):
