@@ -147,8 +147,8 @@ class EventBus(abc.ABC):
 
 
 class _ConsumerLoop(Subscription):
-    """read → handle each → ack the handled ones, until stopped. Events of types the
-    subscriber does not want are acked unseen, so they do not come back."""
+    """read → handle (the whole batch, or each event) → ack the handled ones, until
+    stopped. Events of types the subscriber does not want are acked unseen."""
 
     def __init__(self, bus: EventBus, group: str, handler: BatchHandler, consumer: str,
                  types: frozenset[str] | None, stream: str | None, *, batched: bool) -> None:
