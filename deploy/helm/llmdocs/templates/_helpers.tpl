@@ -1,0 +1,40 @@
+{{- define "llmdocs.fullname" -}}
+{{- printf "%s-%s" .root.Release.Name .name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "llmdocs.labels" -}}
+app.kubernetes.io/name: llmdocs
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .name }}
+{{- end -}}
+
+{{/* The settings that tell every service where the others answer. */}}
+{{- define "llmdocs.env" -}}
+{{- $root := . -}}
+- name: LLMDOCS_HOST
+  value: "0.0.0.0"
+- name: LLMDOCS_EVENTS_URL
+  value: {{ .Values.eventsUrl | quote }}
+- name: LLMDOCS_CACHE_URL
+  value: {{ .Values.cacheUrl | quote }}
+- name: LLMDOCS_INPROCESS_CALLS
+  value: "false"
+{{- if .Values.blobUrl }}
+- name: LLMDOCS_DOCSTORE_BLOB_URL
+  value: {{ .Values.blobUrl | quote }}
+{{- end }}
+{{- range $name, $svc := .Values.services }}
+- name: {{ printf "LLMDOCS_%s_URL" (include "llmdocs.settingKey" $name) }}
+  value: {{ printf "http://%s:%v" (include "llmdocs.fullname" (dict "root" $root "name" $name)) $svc.port | quote }}
+{{- end }}
+{{- range $key, $value := .Values.extraEnv }}
+- name: {{ $key }}
+  value: {{ $value | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Service name -> settings key: llm-gateway -> GATEWAY, doc-store -> DOCSTORE. */}}
+{{- define "llmdocs.settingKey" -}}
+{{- $keys := dict "llm-gateway" "GATEWAY" "discovery-agent" "DISCOVERY" "log-collector" "LOGCOLLECTOR" -}}
+{{- get $keys . | default (. | replace "-" "" | upper) -}}
+{{- end -}}
