@@ -67,10 +67,12 @@ Gateway = Callable[..., Awaitable[Any]]
 
 @pytest.fixture
 def gateway(serve: Any, settings: Settings) -> Gateway:
-    """Start the gateway over HTTP with these providers (default: the local model)."""
+    """Start the gateway over HTTP with these providers (default: the local model);
+    `kernel` replaces the test's kernel settings (e.g. to add Redis)."""
 
-    async def start(*providers: ProviderConfig, **options: Any) -> Any:
-        app = create_app("gateway", settings)
+    async def start(*providers: ProviderConfig, kernel: Settings | None = None,
+                    **options: Any) -> Any:
+        app = create_app("gateway", kernel or settings)
         chosen = list(providers) or GatewaySettings().providers
         app.state.gateway_settings = GatewaySettings(providers=chosen, **options)
         running = await serve(app)

@@ -63,8 +63,8 @@ async def test_openai_sdk_and_langchain_work_unchanged(gateway: Gateway,
         pieces += [c.delta.content or "" for c in chunk.choices]
         usage = chunk.usage or usage
     assert "".join(pieces).strip() and usage is not None and usage.completion_tokens > 0
-    schema = {"type": "object", "properties": {"city": {"type": "string"}},
-              "required": ["city"]}
+    schema: dict[str, object] = {"type": "object", "properties": {"city": {"type": "string"}},
+                                 "required": ["city"]}
     structured = await client.chat.completions.create(
         model="smollm2", messages=[{"role": "user", "content": "Capital of France as JSON."}],
         max_tokens=24, temperature=0,

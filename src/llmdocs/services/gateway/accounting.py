@@ -6,15 +6,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 import redis.asyncio as aioredis
 import structlog
 from cachetools import TTLCache
 from redis.exceptions import RedisError
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import case, delete, insert, select, update
 
 from llmdocs.core.cache import Cache
 from llmdocs.core.db import Database, utcnow
@@ -39,69 +41,175 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
+Period = Literal["total", "daily", "monthly"]
+
+
+def period_key(period: str, now: datetime) -> str:
+    """The window a budget counts in: the UTC day, the UTC month, or all time."""
+    if period == "daily":
+        return now.strftime("%Y-%m-%d")
+    if period == "monthly":
+        return now.strftime("%Y-%m")
+    return "total"
+
+
+def _counter_ttl(period: str) -> int | None:
+    """How long a window's Redis counter is kept: past its end by a margin, so calls
+    in flight at the boundary still settle on it; all-time counters are kept."""
+    return {"daily": 2 * 86_400, "monthly": 32 * 86_400}.get(period)
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A reservation on one budget, in the window it was made in."""
+
+    scope: str
+    subject: str
+    window: str
+
+
+# every budget is checked first, then the amount held on all of them: one atomic step
+# KEYS: counter hashes (s = spent, r = reserved); ARGV: amount, then limit and ttl per key
+_RESERVE_SCRIPT = """
+local amount = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  local spent = tonumber(redis.call('HGET', key, 's') or '0')
+  local held = tonumber(redis.call('HGET', key, 'r') or '0')
+  if spent + held + amount > tonumber(ARGV[2 * i]) then return i end
+end
+for i, key in ipairs(KEYS) do
+  redis.call('HINCRBY', key, 'r', amount)
+  local ttl = tonumber(ARGV[2 * i + 1])
+  if ttl > 0 then redis.call('EXPIRE', key, ttl) end
+end
+return 0
+"""
+
+
+class BudgetsUnavailable(Exception):
+    """Redis holds the counters and cannot be reached: a budgeted call is refused
+    rather than let through uncounted."""
+
+
 class Budgets:
     """Reserve the most a call can cost before it runs, settle the real cost after, on
-    the same row: one conditional UPDATE, so concurrent calls cannot jointly overshoot
-    (at most by how much one call's real cost exceeds its reservation)."""
+    the same counter, so concurrent calls cannot jointly overshoot (at most by how much
+    one call's real cost exceeds its reservation). With Redis configured the counter is
+    a Redis hash per budget and window, changed by one Lua script, so every replica
+    shares it; without, it is the budget's row, changed by one conditional UPDATE.
+    Limits and periods live in the database either way. A daily or monthly budget
+    counts in the current UTC window; `clock` is injectable for tests."""
 
-    def __init__(self, database: Database, cache: Cache, default_usd: float | None) -> None:
+    def __init__(self, database: Database, cache: Cache, default_usd: float | None,
+                 redis_url: str = "", clock: Callable[[], datetime] = utcnow) -> None:
         self.database = database
         self.cache = cache
+        self.clock = clock
         self.default_micros = None if default_usd is None else round(default_usd * 1e6)
+        self._redis = aioredis.Redis.from_url(redis_url) if redis_url else None
+        self._reserve = (self._redis.register_script(_RESERVE_SCRIPT)
+                         if self._redis else None)
 
-    async def _budgeted(self, subjects: list[Subject]) -> list[Subject]:
+    async def _budgeted(self, subjects: list[Subject]) -> list[tuple[Subject, int, str]]:
+        """(subject, limit, period) of each subject that has a budget."""
         found = []
         for scope, subject in subjects:
-            exists = await self.cache.get_or_load(
-                f"gw:budget:{scope}:{subject}", partial(self._exists, scope, subject))
-            if exists["exists"]:
-                found.append((scope, subject))
+            config = await self.cache.get_or_load(
+                f"gw:budget:{scope}:{subject}", partial(self._config, scope, subject))
+            if config["limit"] is not None:
+                found.append(((scope, subject), int(config["limit"]), str(config["period"])))
         return found
 
-    async def _exists(self, scope: str, subject: str) -> dict[str, bool]:
+    async def _config(self, scope: str, subject: str) -> dict[str, Any]:
         async with self.database.transaction() as session:
-            row = await session.scalar(select(Budget.scope).where(
-                Budget.scope == scope, Budget.subject == subject))
+            row = (await session.execute(select(Budget.limit_micros, Budget.period).where(
+                Budget.scope == scope, Budget.subject == subject))).first()
             if row is None and scope == "user" and self.default_micros is not None:
                 await session.execute(insert(Budget).values(
                     scope=scope, subject=subject, limit_micros=self.default_micros,
-                    spent_micros=0, reserved_micros=0, updated_at=utcnow()))
-                return {"exists": True}
-        return {"exists": row is not None}
+                    spent_micros=0, reserved_micros=0, period="total",
+                    period_key="total", updated_at=utcnow()))
+                return {"limit": self.default_micros, "period": "total"}
+        return {"limit": None if row is None else row[0],
+                "period": "total" if row is None else row[1]}
 
-    async def reserve(self, subjects: list[Subject], amount: int) -> list[Subject]:
+    @staticmethod
+    def _key(scope: str, subject: str, window: str) -> str:
+        return f"llmdocs:gateway:budget:{scope}:{subject}:{window}"
+
+    @contextlib.contextmanager
+    def _redis_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except (RedisError, OSError) as exc:
+            raise BudgetsUnavailable(str(exc)) from None
+
+    async def reserve(self, subjects: list[Subject], amount: int) -> list[Hold]:
         """Hold `amount` micro-USD on every budget of the subjects, all or none."""
-        held = await self._budgeted(subjects)
-        if not held:
+        budgeted = await self._budgeted(subjects)
+        if not budgeted:
             return []
+        now = self.clock()
+        held = [Hold(scope, subject, period_key(period, now))
+                for (scope, subject), _, period in budgeted]
+        if self._reserve is not None:
+            args: list[int] = [amount]
+            for _, limit, period in budgeted:
+                args += [limit, _counter_ttl(period) or 0]
+            with self._redis_errors():
+                refused = await self._reserve(
+                    keys=[self._key(h.scope, h.subject, h.window) for h in held], args=args)
+            if refused:
+                raise BudgetExceeded(held[refused - 1].scope, held[refused - 1].subject)
+            return held
         async with self.database.transaction() as session:
-            for scope, subject in held:
+            for hold in held:
+                same = Budget.period_key == hold.window  # else the window rolled over
                 result = await session.execute(
                     update(Budget)
-                    .where(Budget.scope == scope, Budget.subject == subject,
-                           Budget.spent_micros + Budget.reserved_micros + amount
-                           <= Budget.limit_micros)
-                    .values(reserved_micros=Budget.reserved_micros + amount)
+                    .where(Budget.scope == hold.scope, Budget.subject == hold.subject,
+                           case((same, Budget.spent_micros + Budget.reserved_micros),
+                                else_=0) + amount <= Budget.limit_micros)
+                    .values(reserved_micros=case((same, Budget.reserved_micros),
+                                                 else_=0) + amount,
+                            spent_micros=case((same, Budget.spent_micros), else_=0),
+                            period_key=hold.window)
                 )
                 if result.rowcount != 1:  # type: ignore[attr-defined]
-                    raise BudgetExceeded(scope, subject)  # rolls back the others
+                    raise BudgetExceeded(hold.scope, hold.subject)  # rolls back the others
         return held
 
-    async def settle(self, held: list[Subject], reserved: int, spent: int) -> None:
+    async def settle(self, held: list[Hold], reserved: int, spent: int) -> None:
+        """Release the reservation and add the real cost. A call that straddled the
+        window's end adds its cost to the new window, whose counter never held it."""
         if not held:
             return
+        if self._redis is not None:
+            with self._redis_errors():
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    for hold in held:
+                        key = self._key(hold.scope, hold.subject, hold.window)
+                        pipe.hincrby(key, "r", -reserved)
+                        pipe.hincrby(key, "s", spent)
+                    await pipe.execute()
+            return
         async with self.database.transaction() as session:
-            for scope, subject in held:
+            for hold in held:
+                same = Budget.period_key == hold.window
                 await session.execute(
                     update(Budget)
-                    .where(Budget.scope == scope, Budget.subject == subject)
-                    .values(reserved_micros=Budget.reserved_micros - reserved,
+                    .where(Budget.scope == hold.scope, Budget.subject == hold.subject)
+                    .values(reserved_micros=case((same, Budget.reserved_micros - reserved),
+                                                 else_=Budget.reserved_micros),
                             spent_micros=Budget.spent_micros + spent, updated_at=utcnow()))
 
-    async def put(self, scope: str, subject: str, limit_usd: float, reset: bool) -> None:
+    async def put(self, scope: str, subject: str, limit_usd: float, period: Period,
+                  reset: bool) -> None:
         limit = round(limit_usd * 1e6)
+        window = period_key(period, self.clock())
         async with self.database.transaction() as session:
-            values: dict[str, Any] = {"limit_micros": limit, "updated_at": utcnow()}
+            values: dict[str, Any] = {"limit_micros": limit, "period": period,
+                                      "updated_at": utcnow()}
             if reset:
                 values["spent_micros"] = 0
             result = await session.execute(update(Budget).where(
@@ -109,7 +217,11 @@ class Budgets:
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 await session.execute(insert(Budget).values(
                     scope=scope, subject=subject, limit_micros=limit, spent_micros=0,
-                    reserved_micros=0, updated_at=utcnow()))
+                    reserved_micros=0, period=period, period_key=window,
+                    updated_at=utcnow()))
+        if reset and self._redis is not None:
+            with self._redis_errors():
+                await self._redis.hset(self._key(scope, subject, window), "s", 0)
         await self.cache.delete(f"gw:budget:{scope}:{subject}")
 
     async def remove(self, scope: str, subject: str) -> bool:
@@ -120,12 +232,30 @@ class Budgets:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def list(self) -> list[dict[str, Any]]:
+        """Every budget with the spend of its current window, from the live counter."""
+        now = self.clock()
         async with self.database.session() as session:
             rows = (await session.scalars(select(Budget).order_by(
                 Budget.scope, Budget.subject))).all()
-        return [{"scope": b.scope, "subject": b.subject, "limit_usd": b.limit_micros / 1e6,
-                 "spent_usd": b.spent_micros / 1e6, "reserved_usd": b.reserved_micros / 1e6,
-                 "updated_at": b.updated_at} for b in rows]
+        out = []
+        for b in rows:
+            window = period_key(b.period, now)
+            spent, held = ((b.spent_micros, b.reserved_micros) if b.period_key == window
+                           else (0, 0))
+            if self._redis is not None:
+                with self._redis_errors():
+                    counter = await self._redis.hmget(
+                        self._key(b.scope, b.subject, window), ["s", "r"])
+                spent, held = (int(v or 0) for v in counter)
+            out.append({"scope": b.scope, "subject": b.subject, "period": b.period,
+                        "window": window, "limit_usd": b.limit_micros / 1e6,
+                        "spent_usd": spent / 1e6, "reserved_usd": held / 1e6,
+                        "updated_at": b.updated_at})
+        return out
+
+    async def aclose(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
 
 
 # check every window first, then count the request in all of them: one atomic script

@@ -15,7 +15,7 @@ from llmdocs.core.auth import Principal, require
 from llmdocs.core.errors import PROBLEM_BASE, Problem
 from llmdocs.core.ids import new_id
 from llmdocs.core.middleware import correlation_id_var
-from llmdocs.services.gateway.accounting import BudgetExceeded, RateLimited
+from llmdocs.services.gateway.accounting import BudgetExceeded, BudgetsUnavailable, RateLimited
 from llmdocs.services.gateway.providers.base import ProviderError
 from llmdocs.services.gateway.routing import RoutingError
 from llmdocs.services.gateway.schemas import (
@@ -61,6 +61,9 @@ def _problems() -> Iterator[None]:
                       if exc.field else None) from None
     except BudgetExceeded as exc:
         raise Problem(402, str(exc), type=PROBLEM_BASE + "budget-exceeded") from None
+    except BudgetsUnavailable:
+        raise Problem(503, "The budget counters cannot be reached; budgeted calls are "
+                      "refused until they can.", headers={"Retry-After": "5"}) from None
     except RateLimited as exc:
         raise Problem(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
     except ProviderError as exc:
@@ -296,15 +299,19 @@ async def usage(request: Request, user_id: str | None = Query(None, max_length=2
 
 @router.get("/budgets", dependencies=[Depends(admin)], summary="Budgets and their spend")
 async def list_budgets(request: Request) -> list[dict[str, Any]]:
-    return await _service(request).budgets.list()
+    with _problems():
+        return await _service(request).budgets.list()
 
 
 @router.put("/budgets/{scope}/{subject}", dependencies=[Depends(admin)],
             summary="Set a budget (USD) for a user or key")
 async def put_budget(request: Request, scope: Scope, subject: str, body: BudgetIn) -> dict[
         str, Any]:
-    await _service(request).budgets.put(scope, subject, body.limit_usd, body.reset)
-    return {"scope": scope, "subject": subject, "limit_usd": body.limit_usd}
+    with _problems():
+        await _service(request).budgets.put(scope, subject, body.limit_usd, body.period,
+                                            body.reset)
+    return {"scope": scope, "subject": subject, "limit_usd": body.limit_usd,
+            "period": body.period}
 
 
 @router.delete("/budgets/{scope}/{subject}", dependencies=[Depends(admin)], status_code=204)

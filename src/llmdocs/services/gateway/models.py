@@ -40,6 +40,12 @@ class Budget(Base):
     limit_micros: Mapped[int] = mapped_column(BigInteger)
     spent_micros: Mapped[int] = mapped_column(BigInteger, default=0)
     reserved_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    period: Mapped[str] = mapped_column(String(10), default="total",
+                                        server_default="total")  # daily | monthly
+    # the window spent/reserved count in (a UTC day, a month, "total"); a reservation
+    # in a later window starts the counter again
+    period_key: Mapped[str] = mapped_column(String(10), default="total",
+                                            server_default="total")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -105,6 +105,8 @@ class QueryResponse(BaseModel):
 
 class BudgetIn(BaseModel):
     limit_usd: float = Field(ge=0, le=1_000_000)
+    period: Literal["total", "daily", "monthly"] = Field(
+        "total", description="daily and monthly budgets start again each UTC day/month")
     reset: bool = False
 
 

@@ -24,7 +24,14 @@ from llmdocs.core.events.envelope import make_event
 from llmdocs.core.ids import new_id
 from llmdocs.core.middleware import correlation_id_var
 from llmdocs.services.gateway import providers as provider_factory
-from llmdocs.services.gateway.accounting import Budgets, Limit, Limiter, Recorder, Subject
+from llmdocs.services.gateway.accounting import (
+    Budgets,
+    Hold,
+    Limit,
+    Limiter,
+    Recorder,
+    Subject,
+)
 from llmdocs.services.gateway.models import UsageRecord
 from llmdocs.services.gateway.pricing import PriceTable, micros
 from llmdocs.services.gateway.providers.base import (
@@ -119,7 +126,7 @@ class Prepared:
     subjects: list[Subject]
     limits: list[Limit]
     reserved: int = 0
-    held: list[Subject] = field(default_factory=list)
+    held: list[Hold] = field(default_factory=list)
     hit: dict[str, Any] | None = None
 
 
@@ -137,7 +144,7 @@ class GatewayService:
             for config in settings.providers
         ]
         self.router = Router(self.states, settings, self.prices)
-        self.budgets = Budgets(database, cache, settings.default_budget_usd)
+        self.budgets = Budgets(database, cache, settings.default_budget_usd, redis_url)
         self.limiter = Limiter(database, cache, redis_url, settings.default_rpm,
                                settings.default_tpm)
         self.recorder = Recorder(database, events)
@@ -157,6 +164,7 @@ class GatewayService:
     async def aclose(self) -> None:
         await self.recorder.aclose()
         await self.limiter.aclose()
+        await self.budgets.aclose()
         for state in self.states:
             await state.provider.aclose()
 
