@@ -33,11 +33,13 @@ LAUNCH = (
 
 @pytest.fixture(scope="session")
 def llama_server() -> Iterator[str]:
-    """A real OpenAI-compatible llama.cpp server on loopback, serving SmolLM2."""
+    """A real OpenAI-compatible llama.cpp server on loopback, serving SmolLM2 for chat
+    and embeddings."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-c", LAUNCH, "--model", smollm2_path(), "--model_alias", "smollm2",
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "1"],
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "1",
+         "--embedding", "true"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/v1"
     try:

@@ -55,6 +55,14 @@ class Embeddings:
     prompt_tokens: int
 
 
+def pooled(vector: list[Any]) -> list[float]:
+    """One vector per input: servers whose model has no pooling (llama.cpp's, for
+    SmolLM2) answer a vector per token, which is averaged here."""
+    if vector and isinstance(vector[0], list):
+        return [sum(column) / len(vector) for column in zip(*vector, strict=True)]
+    return [float(x) for x in vector]
+
+
 class ProviderError(Exception):
     """A provider failed: `status` is what the gateway answers (502, or 504 on timeout);
     `retryable` says whether another attempt or provider may succeed."""

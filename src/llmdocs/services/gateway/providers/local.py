@@ -22,6 +22,7 @@ from llmdocs.services.gateway.providers.base import (
     Embeddings,
     Provider,
     ProviderError,
+    pooled,
     thread_stream,
 )
 
@@ -153,7 +154,7 @@ class LocalProvider(Provider):
         llm = await self._model(model, embedding=True)
         async with self._busy:
             out: Any = await asyncio.to_thread(llm.create_embedding, inputs)
-        vectors = [item["embedding"] for item in out["data"]]
+        vectors = [pooled(item["embedding"]) for item in out["data"]]
         return Embeddings(vectors, int(out["usage"]["prompt_tokens"]))
 
     async def ping(self) -> None:

@@ -14,6 +14,7 @@ from llmdocs.services.gateway.providers.base import (
     Embeddings,
     HttpProvider,
     ProviderError,
+    pooled,
 )
 
 
@@ -72,7 +73,7 @@ class OpenAIProvider(HttpProvider):
         try:
             rows = sorted(data["data"], key=lambda row: row.get("index", 0))
             tokens = int((data.get("usage") or {}).get("prompt_tokens", 0))
-            return Embeddings([row["embedding"] for row in rows], tokens)
+            return Embeddings([pooled(row["embedding"]) for row in rows], tokens)
         except (KeyError, TypeError) as exc:
             raise ProviderError(self.name, "answered without embeddings") from exc
 
