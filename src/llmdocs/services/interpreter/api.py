@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sse_starlette.sse import EventSourceResponse
 
 from llmdocs.core.auth import require
-from llmdocs.core.client import NotFound, ServiceError, Unprocessable
+from llmdocs.core.client import Conflict, NotFound, ServiceError, Unprocessable
 from llmdocs.core.errors import Problem
 from llmdocs.services.interpreter.schemas import ExecutionOut, InterpretOut, QueryIn
 from llmdocs.services.interpreter.service import Interpreter
@@ -32,6 +32,8 @@ def _problem(exc: ServiceError) -> Problem:
     detail = str(exc.problem.get("detail") or exc)
     if isinstance(exc, NotFound):
         return Problem(404, detail)
+    if isinstance(exc, Conflict):
+        return Problem(409, detail)
     if isinstance(exc, Unprocessable):
         return Problem(422, detail, errors=exc.problem.get("errors"))
     return Problem(502, f"{exc.service} failed: {detail}")
@@ -66,6 +68,16 @@ async def execute_query(body: QueryIn, response: Response,
 async def get_execution(execution_id: Id, wait: float = Query(0.0, ge=0, le=60),
                         svc: Interpreter = Depends(interpreter)) -> ExecutionOut:
     return await svc.execution(execution_id, wait=wait)
+
+
+@router.post("/executions/{execution_id}/cancel", dependencies=WRITE,
+             summary="Stop a running execution; nothing of it is stored")
+async def cancel_execution(execution_id: Id, svc: Interpreter = Depends(interpreter)
+                           ) -> ExecutionOut:
+    try:
+        return await svc.cancel(execution_id)
+    except ServiceError as exc:
+        raise _problem(exc) from None
 
 
 @router.get("/executions/{execution_id}/events", dependencies=READ,

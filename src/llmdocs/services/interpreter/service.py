@@ -203,11 +203,24 @@ class Interpreter:
             row.updated_at = utcnow()
 
     async def execution(self, execution_id: str, wait: float = 0.0) -> ExecutionOut:
+        row = await self._execution_row(execution_id)
+        return await self._sync(row, await self.orchestrator.run(row.run_id, wait=wait))
+
+    async def cancel(self, execution_id: str) -> ExecutionOut:
+        """Stop the execution's run (409 once it has finished)."""
+        row = await self._execution_row(execution_id)
+        return await self._sync(row, await self.orchestrator.cancel_run(row.run_id))
+
+    async def _execution_row(self, execution_id: str) -> Execution:
         async with self.database.session() as session:
             row = await session.get(Execution, execution_id)
         if row is None:
             raise Problem(404, f"No execution {execution_id!r}.")
-        run = await self.orchestrator.run(row.run_id, wait=wait)
+        return row
+
+    async def _sync(self, row: Execution, run: WorkflowRunOut) -> ExecutionOut:
+        """The execution as its run now is, the change kept in our record."""
+        execution_id = row.id
         if run.status != row.status:
             async with self.database.transaction() as session:
                 stored = await session.get(Execution, execution_id)

@@ -35,7 +35,13 @@ from llmdocs.core.client import NotFound
 from llmdocs.core.errors import Problem
 from llmdocs.core.events import EventBus, make_event
 from llmdocs.rendering import GeneratedDocument, Section, normalize_format, render
-from llmdocs.services.discovery.openapi import SpecError, analyse, fetch_spec, parse_spec
+from llmdocs.services.discovery.openapi import (
+    SpecError,
+    Unreachable,
+    analyse,
+    fetch_spec,
+    parse_spec,
+)
 from llmdocs.services.discovery.settings import DiscoverySettings
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.docstore.schemas import DocumentSummary
@@ -359,8 +365,11 @@ class DocGen:
                 try:
                     url, doc = await fetch_spec(http, request.spec_url, request.spec_url,
                                                 bounds)
-                except SpecError as exc:
+                except Unreachable as exc:
                     raise WorkflowError(f"spec URL: {exc}") from None
+                except SpecError as exc:
+                    raise WorkflowError(f"spec URL {request.spec_url} does not serve an "
+                                        f"OpenAPI spec: {exc}") from None
             trace.called("spec-url", f"GET {url}")
             analysis = analyse(url, doc, bounds)
             return {"operations": [o.model_dump(by_alias=True) for o in analysis.operations],
