@@ -5,6 +5,7 @@ Each answers "echo: <last user message>" and remembers the bodies it received.""
 
 from __future__ import annotations
 
+import asyncio
 import binascii
 import json
 import struct
@@ -26,11 +27,13 @@ class Upstream:
     bodies: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     fail_status: int | None = None
+    delay: float = 0.0  # seconds to wait before answering, to make a provider time out
 
     async def take(self, request: Request) -> dict[str, Any]:
         body: dict[str, Any] = await request.json() if await request.body() else {}
         self.bodies.append(body)
         self.headers.append(dict(request.headers))
+        await asyncio.sleep(self.delay)
         return body
 
 

@@ -224,6 +224,8 @@ async def test_every_call_emits_a_completed_event_without_prompt_text(
     assert first["prompt_id"] == "p1" and first["prompt_version"] == 3
     assert first["provider"] == "cloud" and first["cost"] > 0 and first["user_id"] == "user:ann"
     assert second["sensitive"] and second["finding_types"] == ["aws_access_key", "email"]
+    spans = {(f["type"], f["start"], f["end"]) for f in second["findings"]}
+    assert {("aws_access_key", 8, 28), ("email", 38, 58)} <= spans
     assert all(e.correlationid for e in events)
     dumped = json.dumps([e.model_dump(mode="json") for e in events])
     assert "AKIA" not in dumped and "jane" not in dumped and "public question" not in dumped

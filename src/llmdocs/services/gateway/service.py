@@ -381,6 +381,7 @@ class GatewayService:
             "cached": outcome.cached, "routing_reason": outcome.reason,
             "sensitive": outcome.sensitive,
             "finding_types": scan.types if scan else [],
+            "findings": outcome.findings,  # type and span only, never the text
             "user_id": call.user_id, "key_id": call.key_id,
             "prompt_id": call.metadata.get("prompt_id"),
             "prompt_version": call.metadata.get("prompt_version"),
