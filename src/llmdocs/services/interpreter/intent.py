@@ -19,7 +19,7 @@ INTENTS = ("generate_document", "summarize", "answer_question", "analyze_consist
            "list_documents", "search_documents")
 _ID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I)
 _URL = re.compile(r"https?://[^\s'\"<>]+", re.I)
-_SERVICE = re.compile(r"\b(?:for|of|about|on)\s+(?:the\s+|our\s+|my\s+)?"
+_SERVICE = re.compile(r"\b(?:for|of|about|on|with|against)\s+(?:the\s+|our\s+|my\s+)?"
                       r"([a-z0-9][a-z0-9_-]*(?:\s+[a-z0-9][a-z0-9_-]*)?)\s+(?:service|api)\b",
                       re.I)
 _HYPHENATED = re.compile(r"\b([a-z0-9]+-service)\b", re.I)

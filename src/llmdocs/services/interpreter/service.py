@@ -28,8 +28,15 @@ from llmdocs.services.promptstore.client import PromptStoreClient
 
 log = structlog.get_logger(__name__)
 WORKFLOW = "document-generation"
+CONSISTENCY = "consistency-check"
 DOC_TYPES = {"generate_document": "api_documentation", "summarize": "summary",
-             "answer_question": "answer", "analyze_consistency": "api_documentation"}
+             "answer_question": "answer"}
+NEEDS_SPEC = ("which API: name a service (\"for the user service\"), a stored spec "
+              "(spec_document_id) or a spec URL")
+
+
+def workflow_of(intent: str | None) -> str:
+    return CONSISTENCY if intent == "analyze_consistency" else WORKFLOW
 LONG_POLL_SECONDS = 20.0
 
 
@@ -70,9 +77,12 @@ class Interpreter:
             workflow_input = {**previous, **change, "query": previous["query"]}
             if body.format:
                 workflow_input["format"] = body.format
+            if workflow_of(previous.get("intent")) == CONSISTENCY:
+                workflow_input.pop("instructions", None)  # a check takes no instructions
             return InterpretOut(intent=previous.get("intent"), confidence=0.9,
                                 entities=change, method="session", follow_up=True,
-                                workflow=WORKFLOW, workflow_input=workflow_input, missing=[])
+                                workflow=workflow_of(previous.get("intent")),
+                                workflow_input=workflow_input, missing=[])
         found = rules.by_rules(body.query)
         if found.intent is None and self.own.use_model:
             found = await self._ask_model(body, found)
@@ -105,13 +115,23 @@ class Interpreter:
         if intent is None:
             missing.append("what to do: ask to create documentation, summarize, answer a "
                            "question, check consistency, or list/search documents")
+        elif intent == "analyze_consistency":
+            if not any(k in entities for k in ("service", "spec_url", "spec_document_id")):
+                missing.append(NEEDS_SPEC)
+            workflow_input = {
+                "query": body.query, "format": body.format or entities.get("format",
+                                                                           "markdown"),
+                "document_id": next(iter(entities.get("document_ids", [])), None),
+                "service": entities.get("service"),
+                "spec_document_id": entities.get("spec_document_id"),
+                "spec_url": entities.get("spec_url"), "intent": intent,
+                "entities": entities, "session_id": body.session_id}
         elif intent in DOC_TYPES:
             doc_type = DOC_TYPES[intent] if intent != "generate_document" else \
                 entities.get("doc_type", "api_documentation")
             has_spec = any(k in entities for k in ("service", "spec_url", "spec_document_id"))
             if doc_type == "api_documentation" and not has_spec:
-                missing.append("which API: name a service (\"for the user service\"), a "
-                               "stored spec (spec_document_id) or a spec URL")
+                missing.append(NEEDS_SPEC)
             workflow_input = {
                 "query": body.query, "format": body.format or entities.get("format",
                                                                            "markdown"),
@@ -124,7 +144,8 @@ class Interpreter:
                 "session_id": body.session_id}
         return InterpretOut(intent=intent, confidence=found.confidence, entities=entities,
                             method=found.method, follow_up=False,
-                            workflow=WORKFLOW if workflow_input and not missing else None,
+                            workflow=workflow_of(intent) if workflow_input and not missing
+                            else None,
                             workflow_input=None if missing else workflow_input,
                             missing=missing)
 
@@ -142,8 +163,8 @@ class Interpreter:
                               for m in plan.missing])
         if plan.intent in ("list_documents", "search_documents"):
             return await self._documents(body, plan), True
-        assert plan.workflow_input is not None
-        run = await self.orchestrator.start_run(WORKFLOW, plan.workflow_input,
+        assert plan.workflow is not None and plan.workflow_input is not None
+        run = await self.orchestrator.start_run(plan.workflow, plan.workflow_input,
                                                 user_id=body.user_id)
         execution = await self._record(body, plan, run)
         if body.session_id:

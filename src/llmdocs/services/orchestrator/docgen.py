@@ -235,7 +235,7 @@ def fallback_prose(state: DocState) -> str:
     return f"Drawn from {len(context['sources'])} source documents: {titles}."
 
 
-def _ops(state: DocState) -> list[Operation]:
+def operations_of(state: DocState) -> list[Operation]:
     return [Operation.model_validate(o) for o in state["context"].get("operations", [])]
 
 
@@ -460,7 +460,7 @@ class DocGen:
             head = "Answer" if kind == "answer" else "Summary"
             return {"outline": [{"title": head, "kind": head.lower()},
                                 {"title": "Sources", "kind": "sources"}]}
-        ops = _ops(state)
+        ops = operations_of(state)
         if not ops:
             raise WorkflowError("the spec has no operations to document")
         sections: list[dict[str, Any]] = [{"title": "Overview", "kind": "overview"}]
@@ -478,7 +478,8 @@ class DocGen:
         if context.get("operations"):
             api = context["api"]
             lines = [f"API: {api['title']} {api['version']}", api.get("description", "")]
-            lines += [f"{o.method.upper()} {o.path}: {o.summary}" for o in ops or _ops(state)]
+            lines += [f"{o.method.upper()} {o.path}: {o.summary}"
+                      for o in ops or operations_of(state)]
             return "\n".join(line for line in lines if line)[:limit]
         return "\n\n".join(f"{s['title']}:\n{s['excerpt']}" for s in context["sources"])[:limit]
 
@@ -488,7 +489,7 @@ class DocGen:
         request, sections = state["request"], state["outline"]
         outline_text = "\n".join(f"- {s['title']}" for s in sections)
         tokens = self.deps.settings.prose_tokens
-        ops = _ops(state)
+        ops = operations_of(state)
         grouped = apidoc.groups(ops)
 
         async def prose(section: dict[str, Any]) -> str:
@@ -538,10 +539,10 @@ class DocGen:
             blocks = [apidoc.op_block(op) for op in grouped[section["tag"]]]
             return "\n\n".join(([prose] if prose else []) + blocks)
         if kind == "errors":
-            return apidoc.error_codes(_ops(state))
+            return apidoc.error_codes(operations_of(state))
         if kind == "summary_table":
             rows = [f"| `{m}` | `{p}` | {s or '-'} |"
-                    for m, p, s, *_ in apidoc.table_rows(_ops(state))]
+                    for m, p, s, *_ in apidoc.table_rows(operations_of(state))]
             return "\n".join(["| method | path | summary |", "|---|---|---|", *rows])
         if kind == "sources":
             return "\n".join(f"- {s['title'] or s['document_id']} (`{s['document_id']}`, "
@@ -553,7 +554,7 @@ class DocGen:
         trace = Trace("review")
         draft = GeneratedDocument.model_validate(state["draft"])
         markdown = draft.markdown()
-        ops = _ops(state)
+        ops = operations_of(state)
         if ops:
             coverage = apidoc.check(markdown, ops)
         else:
@@ -589,7 +590,7 @@ class DocGen:
         endpoint the spec lacks."""
         review = state["review"]
         draft = GeneratedDocument.model_validate(state["draft"])
-        ops = {op.operation_id: op for op in _ops(state)}
+        ops = {op.operation_id: op for op in operations_of(state)}
         broken = [ops[i] for i in review["missing_ops"] if i in ops]
         for section in draft.sections:
             section.body = apidoc.strip_invented_block(section.body, review["invented"])

@@ -34,7 +34,7 @@ from llmdocs.core.ids import new_id
 from llmdocs.core.resources import Resources
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.gateway.client import GatewayClient
-from llmdocs.services.orchestrator import docgen
+from llmdocs.services.orchestrator import consistency, docgen
 from llmdocs.services.orchestrator.registry import Registry
 from llmdocs.services.orchestrator.runs import RunStore
 from llmdocs.services.orchestrator.schemas import (
@@ -72,6 +72,7 @@ class Workflow:
     description: str
     steps: list[str]
     input_model: type[BaseModel]
+    nodes: type[docgen.DocGen]  # whose `graph()` builds the workflow
 
 
 WORKFLOWS: dict[str, Workflow] = {
@@ -80,7 +81,13 @@ WORKFLOWS: dict[str, Workflow] = {
         "A plain-language request becomes a reviewed document, stored with provenance: "
         "analyze → (choose template ∥ gather context) → outline → write → review → "
         "revise (bounded) → format → store.",
-        docgen.STEPS, docgen.DocRequest),
+        docgen.STEPS, docgen.DocRequest, docgen.DocGen),
+    consistency.NAME: Workflow(
+        consistency.NAME, consistency.VERSION,
+        "A stored document measured against its OpenAPI spec (endpoints, parameters and "
+        "response codes missing or invented), the findings stored as a report: "
+        "analyze → gather → compare → store.",
+        consistency.STEPS, consistency.ConsistencyRequest, consistency.ConsistencyCheck),
 }
 # the tool-using agent is served by its own route; listed so the catalog is complete
 AGENT = WorkflowInfo(name="agent", version="1",
@@ -160,7 +167,8 @@ class Runner:
                 prose_tokens=self.own.prose_tokens, review_tokens=self.own.review_tokens),
             on_step=self._on_step,
             first_attempt=lambda run_id: self.attempts.get(run_id) == 1)
-        self.graph = docgen.DocGen(self.deps).graph().compile(checkpointer=checkpointer)
+        self.graphs = {name: w.nodes(self.deps).graph().compile(checkpointer=checkpointer)
+                       for name, w in WORKFLOWS.items()}
         self._watch: asyncio.Task[None] | None = None
 
     # --- lifecycle --------------------------------------------------------------------
@@ -259,7 +267,8 @@ class Runner:
 
     async def _run_graph(self, run: WorkflowRunOut, config: dict[str, Any]) -> dict[str, Any]:
         """The graph's final state: run from the start, or from the last checkpoint."""
-        snapshot = await self.graph.aget_state(config)  # type: ignore[arg-type]
+        graph = self.graphs[run.workflow]
+        snapshot = await graph.aget_state(config)  # type: ignore[arg-type]
         values = snapshot.values or {}
         if values.get("result") and not snapshot.next:
             return dict(values)  # finished before the crash, not yet recorded
@@ -270,7 +279,7 @@ class Runner:
             run.id, run.user_id, run.input)
         # "sync": each step's checkpoint is on disk before the next step starts, so a
         # crash never loses a finished step
-        return dict(await self.graph.ainvoke(  # type: ignore[call-overload]
+        return dict(await graph.ainvoke(  # type: ignore[call-overload]
             start, config, durability="sync"))
 
     async def _fail(self, run: WorkflowRunOut, reason: str) -> None:
