@@ -14,14 +14,26 @@ import asyncio
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, exists, func, insert, or_, select, text, update
+from sqlalchemy import (
+    DateTime,
+    Table,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llmdocs.core.config import Settings
-from llmdocs.core.db import Base, Database, utcnow
+from llmdocs.core.db import Base, Database, RowFields, json_param, json_rows, utcnow
 from llmdocs.core.events.base import Delivery, StartAt, positions_by_group
 from llmdocs.core.events.envelope import Event
 from llmdocs.core.events.models import DeadLetter, EventRecord, GroupCursor, PendingDelivery
@@ -31,6 +43,10 @@ APPEND_LOCK_ID = 7_411_901  # pg advisory lock: appends commit in position order
 POLL_SECONDS = 0.05  # how often a blocked read looks for events other processes wrote
 
 E, C, P, D = EventRecord, GroupCursor, PendingDelivery, DeadLetter
+EVENTS = cast(Table, EventRecord.__table__)
+EVENT_ROW: RowFields = {"event_id": "event_id", "stream": "stream", "type": "type",
+                        "envelope": "envelope",
+                        "created_at": bindparam("now", type_=DateTime(timezone=True))}
 
 
 class SqlEventBus(SpoolingEventBus):
@@ -43,21 +59,24 @@ class SqlEventBus(SpoolingEventBus):
         self._cursors: set[tuple[str, str]] = set()
         self._published = asyncio.Event()  # wakes this process's blocked readers at once
 
-    def _insert(self, model: type[Base]) -> postgresql.Insert | sqlite.Insert:
-        return postgresql.insert(model) if self._postgres else sqlite.insert(model)
+    def _insert(self, target: type[Base] | Table) -> postgresql.Insert | sqlite.Insert:
+        return postgresql.insert(target) if self._postgres else sqlite.insert(target)
 
     async def _append(self, items: Sequence[Outgoing]) -> None:
-        """Insert the batch; an event id already stored (a re-sent spool) is skipped.
+        """Insert the batch as one JSON value (see `json_rows`: no per-row work in
+        Python); an event id already stored (a re-sent spool) is skipped.
         On PostgreSQL appends take turns, so a position becomes visible only after
         every smaller one: a reader never moves its cursor past a gap that later fills."""
-        now = utcnow()
-        rows = [{"event_id": item.event.id, "stream": item.stream, "type": item.event.type,
-                 "envelope": item.body, "created_at": now} for item in items]
+        rows = json_param([{"event_id": item.event.id, "stream": item.stream,
+                            "type": item.event.type, "envelope": item.body}
+                           for item in items])
+        columns, select = json_rows(self.database.dialect, EVENTS, EVENT_ROW)
+        stmt = self._insert(EVENTS).from_select(columns, select).on_conflict_do_nothing()
         async with self.database.transaction() as session:
             if self._postgres:
                 await session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                                       {"key": APPEND_LOCK_ID})
-            await session.execute(self._insert(EventRecord).on_conflict_do_nothing(), rows)
+            await session.execute(stmt, {"rows": rows, "now": utcnow()})
         self._published.set()
         self._published = asyncio.Event()
 

@@ -224,9 +224,10 @@ async def create_document(
                  "application/x-ndjson": {"schema": {
                      "$ref": "#/components/schemas/DocumentCreate"}}}}})
 async def bulk_ingest(request: Request, principal: Writer) -> Response:
-    """Batches of BULK_BATCH lines; a batch is parsed while the one before it is being
-    written (the database works in its own thread or server), and written only after
-    that one committed, so deduplication still sees every earlier line."""
+    """Batches of BULK_BATCH lines; a batch is parsed and prepared (hashes, ids, rows)
+    while the one before it is being written (the database works in its own thread or
+    server), and written only after that one committed, so deduplication still sees
+    every earlier line."""
     store = store_of(request)
     limit = limit_of(request) + ENVELOPE_BYTES
     out: list[tuple[int, bytes]] = []  # (line number, answer): sorted at the end
@@ -235,9 +236,10 @@ async def bulk_ingest(request: Request, principal: Writer) -> Response:
 
     async def write(lines: list[tuple[int, DocumentCreate]],
                     before: asyncio.Task[None] | None) -> None:
+        ready = store.prepare(principal.subject, [item for _, item in lines])
         if before is not None:
             await before
-        results = await store.create_many(principal.subject, [item for _, item in lines])
+        results = await store.store_many(principal.subject, ready)
         for (line, _), result in zip(lines, results, strict=True):
             if isinstance(result, Problem):
                 out.append(_bulk_answer(line, result.status, error=result.detail))
@@ -262,9 +264,11 @@ async def bulk_ingest(request: Request, principal: Writer) -> Response:
     try:
         async for chunk in request.stream():
             buffer += chunk
+            start = 0  # lines are cut from the chunk in place, the rest kept at the end
             while True:
-                end = buffer.find(b"\n")
+                end = buffer.find(b"\n", start)
                 if end < 0:
+                    del buffer[:start]
                     if len(buffer) > limit and not skipping:
                         number += 1
                         fail(number, 413, f"line longer than {limit} bytes")
@@ -272,7 +276,7 @@ async def bulk_ingest(request: Request, principal: Writer) -> Response:
                     if skipping:
                         buffer.clear()
                     break
-                line, buffer = bytes(buffer[:end]), buffer[end + 1:]
+                line, start = bytes(buffer[start:end]), end + 1
                 if skipping:
                     skipping = False
                     continue

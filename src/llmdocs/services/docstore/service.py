@@ -18,7 +18,6 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any, Literal, NamedTuple, TypeVar
 
 import sqlalchemy as sa
@@ -27,7 +26,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from llmdocs.core.db import utcnow
+from llmdocs.core.db import RowFields, insert_json_rows, json_param, json_values, utcnow
 from llmdocs.core.errors import Problem
 from llmdocs.core.events import Event, make_event
 from llmdocs.core.ids import new_id
@@ -91,6 +90,19 @@ BULK_ANALYZE_MIN = 1000  # fewer new documents than this never trigger an ANALYZ
 STALE_SHARE = 0.2  # new rows, as a share of the table, that make PostgreSQL's statistics stale
 
 
+# Bulk rows: target column -> the key of a JSON row holding its value, or a constant
+# (`:now` is bound once per batch, so SQLAlchemy still formats the time per dialect).
+NOW = sa.bindparam("now", type_=sa.DateTime(timezone=True))
+BULK_DOCUMENT: RowFields = {
+    "id": "id", "title": "title", "format": "format", "source": "source",
+    "author": "author", "metadata": "metadata", "version": sa.literal(1),
+    "created_at": NOW, "updated_at": NOW}
+BULK_VERSION: RowFields = {
+    "document_id": "id", "title": "title", "content": "content",
+    "media_type": "media_type", "size": "size", "content_hash": "content_hash",
+    "provenance": "provenance", "author": "author", "message": "message",
+    "version": sa.literal(1), "is_current": sa.true(), "created_at": NOW}
+
 class NotFoundError(Problem):
     def __init__(self, detail: str) -> None:
         super().__init__(404, detail)
@@ -140,17 +152,24 @@ class Content:
     text: str | None
     media_type: str
     filename: str | None = None
+    # every version stores its hash: computed at once (a cached_property takes a lock
+    # on each first access, which showed in bulk-import profiles)
+    hash: str = field(init=False)
 
-    @cached_property
-    def hash(self) -> str:
-        return sha256(self.data)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hash", sha256(self.data))
 
     @classmethod
     def of_text(cls, text: str, format: str, filename: str | None = None) -> Content:
         if format in BINARY_FORMATS:
             raise Unprocessable(f"Format {format!r} is binary: upload it as a file "
                                 "(multipart/form-data).", field="format")
-        return cls(text.encode("utf-8"), text, media_type_for(format, True), filename)
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate, e.g. from JSON "\ud800"
+            raise Unprocessable(f"The content is not valid Unicode (character {exc.start}).",
+                                field="content") from None
+        return cls(data, text, media_type_for(format, True), filename)
 
     @classmethod
     def of_upload(cls, data: bytes, format: str, filename: str | None) -> Content:
@@ -164,6 +183,15 @@ class Content:
                 f"The file is not valid UTF-8 (byte {exc.start}); a '{format}' document "
                 "must be UTF-8 text. Upload it with a binary format instead.",
                 field="file") from None
+
+
+class Prepared(NamedTuple):
+    """A bulk line made ready to store: its id and its row as JSON (see `prepare`)."""
+
+    item: DocumentCreate
+    content: Content
+    doc_id: str
+    row: str
 
 
 class Ingested(NamedTuple):
@@ -574,36 +602,64 @@ class DocStore:
 
     # -- bulk ------------------------------------------------------------------------
 
+    def prepare(self, principal: str, items: Sequence[DocumentCreate]
+                ) -> list[Prepared | Problem]:
+        """What a bulk batch needs besides the database (content, hash, id, JSON row),
+        so the API can do it for the next batch while this one is being written."""
+        out: list[Prepared | Problem] = []
+        for item in items:
+            try:
+                content = Content.of_text(item.content, item.format or "markdown")
+            except Problem as problem:
+                out.append(problem)
+                continue
+            doc_id = new_id()
+            row = json_param({
+                "id": doc_id, "title": item.title or "untitled",
+                "format": item.format or "markdown", "source": item.source,
+                "author": item.author or principal, "metadata": item.metadata,
+                "content": content.text, "media_type": content.media_type,
+                "size": len(content.data), "content_hash": content.hash,
+                "provenance": item.provenance, "message": item.message})
+            out.append(Prepared(item, content, doc_id, row))
+        return out
+
     async def create_many(self, principal: str, items: Sequence[DocumentCreate]
                           ) -> list[Ingested | Problem]:
-        """Store text documents in one transaction (deduplicated like `create`); if the
-        batch fails as a whole, store them one by one so each line gets its own answer.
-        The hot path of large imports: plain rows and Core executemany, no ORM objects."""
-        contents = [Content.of_text(i.content, i.format or "markdown") for i in items]
-        pairs = [(c.hash, i.source) for c, i in zip(contents, items, strict=True)]
-        known = await self._duplicates(pairs)
-        plan: list[Ingested | int] = []  # a duplicate, or the index of a new row
-        new: dict[tuple[str, str], int] = {}
-        for index, pair in enumerate(pairs):
-            if pair in known:
-                plan.append(known[pair])
-            else:
-                plan.append(new.setdefault(pair, index))
-        fresh = sorted(set(new.values()))
+        return await self.store_many(principal, self.prepare(principal, items))
+
+    async def store_many(self, principal: str, batch: Sequence[Prepared | Problem]
+                         ) -> list[Ingested | Problem]:
+        """Store a prepared batch in one transaction, deduplicated like `create` (against
+        stored documents and within the batch); if the batch fails as a whole, store its
+        documents one by one so each line gets its own answer and nothing is half-stored.
+        One lookup, two INSERTs and one event publish per batch, however long."""
+        ready = [p for p in batch if isinstance(p, Prepared)]
+        known = await self._duplicates([(p.content.hash, p.item.source) for p in ready])
+        fresh: dict[tuple[str, str], Prepared] = {}
+        for p in ready:
+            pair = (p.content.hash, p.item.source)
+            if pair not in known:
+                fresh.setdefault(pair, p)
         try:
-            stored = await self._insert_batch(principal, [items[i] for i in fresh],
-                                              [contents[i] for i in fresh])
-        except Problem:
-            return [await self._create_one(principal, item, content)
-                    for item, content in zip(items, contents, strict=True)]
-        by_index = dict(zip(fresh, stored, strict=True))
-        await self._refresh_statistics(len(stored))
+            await self._insert_batch(list(fresh.values()))
+        except (Problem, SQLAlchemyError):
+            return [p if isinstance(p, Problem) else await self._create_one(principal, p)
+                    for p in batch]
+        await self._refresh_statistics(len(fresh))
         await self.events.publish_many(self._events(
             "llmdocs.document.stored",
-            [(s.document_id, 1, s.content_hash, items[i].source) for i, s in by_index.items()]))
-        return [step if isinstance(step, Ingested)
-                else by_index[step] if step == index else by_index[step]._replace(created=False)
-                for index, step in enumerate(plan)]
+            [(p.doc_id, 1, p.content.hash, p.item.source) for p in fresh.values()]))
+        answers: list[Ingested | Problem] = []
+        for line in batch:
+            if isinstance(line, Problem):
+                answers.append(line)
+                continue
+            pair = (line.content.hash, line.item.source)
+            first = fresh.get(pair)
+            answers.append(known[pair] if first is None else
+                           Ingested(first.doc_id, 1, line.content.hash, first is line))
+        return answers
 
     async def _refresh_statistics(self, inserted: int) -> None:
         """PostgreSQL plans from table statistics that autovacuum refreshes only a while
@@ -628,75 +684,58 @@ class DocStore:
         except SQLAlchemyError as exc:  # e.g. not the tables' owner: plans are just slower
             log.warning("docstore_analyze_failed", error=str(exc))
 
-    async def _create_one(self, principal: str, item: DocumentCreate,
-                          content: Content) -> Ingested | Problem:
+    async def _create_one(self, principal: str, p: Prepared) -> Ingested | Problem:
         try:
-            stored = await self.create(principal, item, content)
+            stored = await self.create(principal, p.item, p.content)
         except Problem as problem:
             return problem
+        except SQLAlchemyError as exc:  # e.g. text PostgreSQL cannot hold (a NUL byte)
+            log.warning("bulk_line_rejected", error=str(exc).splitlines()[0])
+            return Unprocessable("The database rejected this document's values.")
         return Ingested(stored.document_id, stored.version, stored.content_hash,
                         stored.created)
 
     async def _duplicates(self, pairs: Sequence[tuple[str, str]]
                           ) -> dict[tuple[str, str], Ingested]:
-        """The live documents whose current version has one of these (hash, source)."""
+        """The live documents whose current version has one of these (hash, source):
+        one lookup for the whole batch, its hashes bound as one JSON array."""
         if not pairs:
             return {}
         versions, docs = VERSIONS, DOCUMENTS
+        hashes = json_values(self.db.dialect, "hashes")
         async with self.db.session() as session:
             rows = await session.execute(
                 sa.select(docs.c.id, docs.c.version, versions.c.content_hash, docs.c.source)
                 .join(versions, sa.and_(versions.c.document_id == docs.c.id,
                                         versions.c.is_current))
-                .where(versions.c.content_hash.in_({h for h, _ in pairs}),
-                       docs.c.deleted_at.is_(None))
-                .order_by(docs.c.created_at.desc()))
+                .where(versions.c.content_hash.in_(hashes), docs.c.deleted_at.is_(None))
+                .order_by(docs.c.created_at.desc()),
+                {"hashes": json_param(sorted({h for h, _ in pairs}))})
         wanted = set(pairs)
         return {(h, source): Ingested(doc_id, version, h, False)
                 for doc_id, version, h, source in rows if (h, source) in wanted}
 
-    async def _insert_batch(self, principal: str, items: Sequence[DocumentCreate],
-                            contents: Sequence[Content]) -> list[Ingested]:
-        if not items:
-            return []
-        now = utcnow()
-        docs: list[dict[str, Any]] = []
-        versions: list[dict[str, Any]] = []
-        tags: list[dict[str, Any]] = []
-        links: dict[str, Sequence[RelationIn]] = {}
-        out: list[Ingested] = []
-        for item, content in zip(items, contents, strict=True):
-            doc_id = new_id()
-            title = item.title or "untitled"
-            author = item.author or principal
-            docs.append({"id": doc_id, "title": title, "format": item.format or "markdown",
-                         "source": item.source, "author": author, "version": 1,
-                         "metadata": item.metadata, "created_at": now, "updated_at": now,
-                         "deleted_at": None})
-            versions.append({"document_id": doc_id, "version": 1, "is_current": True,
-                             "title": title, "content": content.text, "blob_key": None,
-                             "filename": None, "media_type": content.media_type,
-                             "size": len(content.data), "content_hash": content.hash,
-                             "provenance": item.provenance, "author": author,
-                             "message": item.message, "created_at": now})
-            tags += [{"document_id": doc_id, "tag": t} for t in sorted(set(item.tags))]
-            if item.relations:
-                links[doc_id] = item.relations
-            out.append(Ingested(doc_id, 1, content.hash, True))
+    async def _insert_batch(self, batch: Sequence[Prepared]) -> None:
+        """The batch's documents and versions, each table by one INSERT … SELECT from
+        one JSON array of rows (see `insert_json_rows`): no per-row work in Python or the
+        driver, and PostgreSQL's statement-level term-statistics trigger fires once."""
+        if not batch:
+            return
+        tags = [{"document_id": p.doc_id, "tag": t}
+                for p in batch for t in sorted(set(p.item.tags))]
+        links: dict[str, Sequence[RelationIn]] = {
+            p.doc_id: p.item.relations for p in batch if p.item.relations}
+        params = {"rows": "[" + ",".join(p.row for p in batch) + "]", "now": utcnow()}
+        dialect = self.db.dialect
 
         async def work(session: AsyncSession, _key: str | None) -> None:
-            await session.execute(sa.insert(DOCUMENTS), docs)
-            # RETURNING makes SQLAlchemy send multi-row VALUES (insertmanyvalues), not one
-            # INSERT per row: PostgreSQL's statement-level term-statistics trigger then
-            # fires once per batch instead of once per row (which also updated the same
-            # statistics rows hundreds of times in one transaction).
-            await session.execute(sa.insert(VERSIONS).returning(VERSIONS.c.id), versions)
+            await session.execute(insert_json_rows(dialect, DOCUMENTS, BULK_DOCUMENT), params)
+            await session.execute(insert_json_rows(dialect, VERSIONS, BULK_VERSION), params)
             if tags:
                 await session.execute(sa.insert(TAGS), tags)
             await self._add_relations(session, links)
 
         await self._write(None, work, "")
-        return out
 
     # -- reading ---------------------------------------------------------------------
 
