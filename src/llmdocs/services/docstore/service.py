@@ -192,6 +192,7 @@ class Prepared(NamedTuple):
     content: Content
     doc_id: str
     row: str
+    event: Event | None  # its llmdocs.document.stored, published if it is stored
 
 
 class Ingested(NamedTuple):
@@ -604,8 +605,8 @@ class DocStore:
 
     def prepare(self, principal: str, items: Sequence[DocumentCreate]
                 ) -> list[Prepared | Problem]:
-        """What a bulk batch needs besides the database (content, hash, id, JSON row),
-        so the API can do it for the next batch while this one is being written."""
+        """What a bulk batch needs besides the database (content, hash, id, JSON row,
+        stored event), so the API does it for the next batch while one is written."""
         out: list[Prepared | Problem] = []
         for item in items:
             try:
@@ -621,8 +622,12 @@ class DocStore:
                 "content": content.text, "media_type": content.media_type,
                 "size": len(content.data), "content_hash": content.hash,
                 "provenance": item.provenance, "message": item.message})
-            out.append(Prepared(item, content, doc_id, row))
-        return out
+            out.append(Prepared(item, content, doc_id, row, None))
+        ready = [p for p in out if isinstance(p, Prepared)]
+        events = iter(self._events("llmdocs.document.stored", [
+            (p.doc_id, 1, p.content.hash, p.item.source) for p in ready]))
+        return [p._replace(event=next(events)) if isinstance(p, Prepared) else p
+                for p in out]
 
     async def create_many(self, principal: str, items: Sequence[DocumentCreate]
                           ) -> list[Ingested | Problem]:
@@ -647,9 +652,7 @@ class DocStore:
             return [p if isinstance(p, Problem) else await self._create_one(principal, p)
                     for p in batch]
         await self._refresh_statistics(len(fresh))
-        await self.events.publish_many(self._events(
-            "llmdocs.document.stored",
-            [(p.doc_id, 1, p.content.hash, p.item.source) for p in fresh.values()]))
+        await self.events.publish_many([p.event for p in fresh.values() if p.event])
         answers: list[Ingested | Problem] = []
         for line in batch:
             if isinstance(line, Problem):
