@@ -11,10 +11,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from llmdocs import __version__
-from llmdocs.core.auth import Principal, require
+from llmdocs.core.auth import Principal, is_auth_dependency, require
 from llmdocs.core.client import ServiceClient
 from llmdocs.core.config import Settings, get_settings
 from llmdocs.core.errors import install_error_handlers
@@ -81,6 +82,17 @@ def _kernel_router(spec: ServiceSpec) -> APIRouter:
     return router
 
 
+def _include_guarded(app: FastAPI, router: APIRouter) -> None:
+    """Every domain route needs a valid token: a route that checks scopes already
+    does; the others get a token check of their own. One check per request, not two
+    (a blanket router dependency would verify the token and parse the header again)."""
+    for route in router.routes:
+        single = APIRouter(routes=[route])
+        checked = isinstance(route, APIRoute) and any(
+            is_auth_dependency(d.call) for d in route.dependant.dependencies)
+        app.include_router(single, dependencies=None if checked else [Depends(require())])
+
+
 def create_service_app(
     spec: ServiceSpec, settings: Settings | None = None, resources: Resources | None = None
 ) -> FastAPI:
@@ -122,8 +134,12 @@ def create_service_app(
             if owned:
                 await res.close()
 
+    # FastAPI's own OpenTelemetry instrumentation stays off: the envelope middleware
+    # makes the server span and the Prometheus metrics, and FastAPI's would be a second
+    # span per request (and it counts any tracer provider, ours too, as configured)
     app = FastAPI(title=f"llmdocs {spec.name}", description=spec.description,
-                  version=__version__, lifespan=lifespan)
+                  version=__version__, lifespan=lifespan,
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.settings = settings
     app.state.spec = spec
     app.state.started_at = time.monotonic()
@@ -131,7 +147,6 @@ def create_service_app(
     app.state.extra_checks = []
     install_error_handlers(app)
     app.include_router(_kernel_router(spec))
-    # every domain route needs a valid token; routes add the scopes they need
-    app.include_router(spec.router(), dependencies=[Depends(require())])
+    _include_guarded(app, spec.router())
     app.add_middleware(RequestEnvelopeMiddleware, service=spec.name, metrics=app.state.metrics)
     return app

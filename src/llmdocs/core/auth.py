@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,6 +120,18 @@ _bearer = HTTPBearer(auto_error=False, scheme_name="bearer",
                      description="A JWT issued by `llmdocs token` or a service token.")
 
 
+# every dependency `require()` made: a route holding one checks the token itself
+_auth_dependencies: weakref.WeakSet[Callable[..., Any]] = weakref.WeakSet()
+
+
+def is_auth_dependency(call: Any) -> bool:
+    """Whether `call` is a token check made by `require()`."""
+    try:
+        return call in _auth_dependencies
+    except TypeError:  # not weak-referenceable, so not one of ours
+        return False
+
+
 def require(*scopes: str) -> Callable[..., Awaitable[Principal]]:
     """A route dependency: the caller must hold every one of `scopes`. The scopes also
     appear in the operation's OpenAPI `security`, so discovery can read them."""
@@ -137,4 +150,5 @@ def require(*scopes: str) -> Callable[..., Awaitable[Principal]]:
             raise Problem(403, f"The token lacks the scope(s): {', '.join(missing)}.")
         return principal
 
+    _auth_dependencies.add(dependency)
     return dependency
