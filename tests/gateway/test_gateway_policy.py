@@ -200,6 +200,7 @@ async def test_rate_limits_answer_429_with_retry_after(
         first = await http.post("/query", headers=dora, json={"prompt": "a b c d e f"})
         second = await http.post("/query", headers=dora, json={"prompt": "g"})
         assert (first.status_code, second.status_code) == (200, 429)
+        assert 1 <= int(second.headers["retry-after"]) <= 61
         assert (await http.delete("/limits/user/user:carl", headers=admin)).status_code == 204
         assert (await http.post("/query", headers=carl, json={"prompt": "q9"})).status_code == 200
         assert (await http.put("/limits/user/x", json={"rpm": 1},

@@ -15,13 +15,15 @@ from typing import Any, Literal
 import redis.asyncio as aioredis
 import structlog
 from cachetools import TTLCache
+from opentelemetry.trace import SpanContext
 from redis.exceptions import RedisError
-from sqlalchemy import case, delete, insert, select, update
+from sqlalchemy import Table, case, delete, insert, select, update
 
 from llmdocs.core.cache import Cache
 from llmdocs.core.db import Database, utcnow
 from llmdocs.core.events import EventBus
 from llmdocs.core.events.envelope import Event
+from llmdocs.core.ids import new_id
 from llmdocs.services.gateway.models import Budget, RateLimit, UsageRecord
 
 log = structlog.get_logger(__name__)
@@ -379,16 +381,42 @@ class Limiter:
             await self._redis.aclose()
 
 
-class Recorder:
-    """Usage rows and events go through a bounded queue to one writer task that stores
-    them in batches (waiting up to `linger` seconds to fill one), so a call pays neither
-    a database write nor a publish of its own."""
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """One finished call as the request hands it over: the usage row, the event's data
+    and the request context the event is stamped with (ids and event made later)."""
 
-    def __init__(self, database: Database, events: EventBus, batch: int = 1000,
-                 linger: float = 0.2) -> None:
+    usage: dict[str, Any]
+    data: dict[str, Any]
+    subject: str
+    correlation_id: str | None
+    span: SpanContext
+
+    def event(self) -> Event:
+        span = self.span
+        traceparent = (f"00-{span.trace_id:032x}-{span.span_id:016x}-{span.trace_flags:02x}"
+                       if span.is_valid else None)
+        return Event(source="llmdocs/gateway", type=COMPLETED, subject=self.subject,
+                     time=self.usage["created_at"], data=self.data,
+                     correlationid=self.correlation_id, traceparent=traceparent)
+
+
+_USAGE: Table = UsageRecord.__table__  # type: ignore[assignment]
+COMPLETED = "llmdocs.llm.completed"
+
+
+class Recorder:
+    """Usage rows and events go through a bounded queue to one writer task that builds
+    and stores them in batches (waiting up to `linger` seconds to fill one), so a call
+    pays neither a database write nor a publish nor the event's validation. The queue
+    holds at most `depth` calls: memory stays bounded however far the writer falls
+    behind (a call then waits for room rather than being dropped)."""
+
+    def __init__(self, database: Database, events: EventBus, batch: int = 500,
+                 linger: float = 0.2, depth: int = 2_000) -> None:
         self.database, self.events, self.batch, self.linger = database, events, batch, linger
         self._now = asyncio.Event()
-        self._queue: asyncio.Queue[tuple[dict[str, Any], Event]] = asyncio.Queue(10_000)
+        self._queue: asyncio.Queue[Completed] = asyncio.Queue(depth)
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
@@ -396,9 +424,9 @@ class Recorder:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 
-    async def record(self, usage: dict[str, Any], event: Event) -> None:
+    async def record(self, completed: Completed) -> None:
         self._idle.clear()
-        await self._queue.put((usage, event))  # waits only when 10,000 are behind
+        await self._queue.put(completed)  # waits only when `depth` are behind
 
     async def flush(self) -> None:
         """Wait until everything recorded so far is stored."""
@@ -417,9 +445,11 @@ class Recorder:
             while len(items) < self.batch and not self._queue.empty():
                 items.append(self._queue.get_nowait())
             try:
+                rows = [{**item.usage, "id": new_id()} for item in items]
                 async with self.database.transaction() as session:
-                    await session.execute(insert(UsageRecord), [u for u, _ in items])
-                await self.events.publish_many([e for _, e in items])
+                    # a Core executemany: the ORM's bulk path costs several times more
+                    await (await session.connection()).execute(_USAGE.insert(), rows)
+                await self.events.publish_many([item.event() for item in items])
             except Exception:  # a write failure must not stop later ones
                 log.exception("usage_record_failed", count=len(items))
             if self._queue.empty():

@@ -14,18 +14,19 @@ from typing import Any, Literal
 import jsonschema  # type: ignore[import-untyped]
 import orjson
 import structlog
+from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import Integer, func, select
 
 from llmdocs.core.cache import Cache
 from llmdocs.core.db import Database
 from llmdocs.core.events import EventBus
-from llmdocs.core.events.envelope import make_event
 from llmdocs.core.ids import new_id
 from llmdocs.core.middleware import correlation_id_var
 from llmdocs.services.gateway import providers as provider_factory
 from llmdocs.services.gateway.accounting import (
     Budgets,
+    Completed,
     Hold,
     Limit,
     Limiter,
@@ -57,7 +58,6 @@ from llmdocs.services.gateway.settings import GatewaySettings
 log = structlog.get_logger(__name__)
 
 Policy = Literal["local", "redact"]
-COMPLETED = "llmdocs.llm.completed"
 
 
 class InvalidRequest(Exception):
@@ -365,7 +365,7 @@ class GatewayService:
         now = datetime.now(UTC)
         correlation_id = correlation_id_var.get()
         usage = {
-            "id": new_id(), "created_at": now, "day": now.date().isoformat(),
+            "created_at": now, "day": now.date().isoformat(),
             "user_id": call.user_id, "key_id": call.key_id, "provider": outcome.provider,
             "model": outcome.model, "prompt_tokens": outcome.prompt_tokens,
             "completion_tokens": outcome.completion_tokens,
@@ -386,8 +386,8 @@ class GatewayService:
             "prompt_id": call.metadata.get("prompt_id"),
             "prompt_version": call.metadata.get("prompt_version"),
         }
-        await self.recorder.record(usage, make_event("gateway", COMPLETED, data,
-                                                     subject=outcome.id))
+        await self.recorder.record(Completed(usage, data, outcome.id, correlation_id,
+                                             trace.get_current_span().get_span_context()))
 
     # ---- embeddings ---------------------------------------------------------------
 
