@@ -87,6 +87,7 @@ SORTS = {"created_at": Document.created_at, "updated_at": Document.updated_at,
          "title": Document.title}
 LINEAGE_TYPES = ("derived_from", "supersedes")
 BULK_ANALYZE_MIN = 1000  # fewer new documents than this never trigger an ANALYZE
+NUL = "\\u0000"  # how a NUL character appears in a JSON row
 STALE_SHARE = 0.2  # new rows, as a share of the table, that make PostgreSQL's statistics stale
 
 
@@ -639,7 +640,9 @@ class DocStore:
         stored documents and within the batch); if the batch fails as a whole, store its
         documents one by one so each line gets its own answer and nothing is half-stored.
         One lookup, two INSERTs and one event publish per batch, however long."""
-        ready = [p for p in batch if isinstance(p, Prepared)]
+        # a NUL character would cut a value short in SQLite's JSON functions (and
+        # PostgreSQL refuses it in text): such lines take the one-by-one path
+        ready = [p for p in batch if isinstance(p, Prepared) and NUL not in p.row]
         known = await self._duplicates([(p.content.hash, p.item.source) for p in ready])
         fresh: dict[tuple[str, str], Prepared] = {}
         for p in ready:
@@ -649,14 +652,16 @@ class DocStore:
         try:
             await self._insert_batch(list(fresh.values()))
         except (Problem, SQLAlchemyError):
-            return [p if isinstance(p, Problem) else await self._create_one(principal, p)
-                    for p in batch]
+            fresh = {}
+        settled = fresh.keys() | known.keys()
+        alone = {id(p): await self._create_one(principal, p) for p in batch
+                 if isinstance(p, Prepared) and (p.content.hash, p.item.source) not in settled}
         await self._refresh_statistics(len(fresh))
         await self.events.publish_many([p.event for p in fresh.values() if p.event])
         answers: list[Ingested | Problem] = []
         for line in batch:
-            if isinstance(line, Problem):
-                answers.append(line)
+            if isinstance(line, Problem) or id(line) in alone:
+                answers.append(line if isinstance(line, Problem) else alone[id(line)])
                 continue
             pair = (line.content.hash, line.item.source)
             first = fresh.get(pair)
