@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from pydantic import AfterValidator
 from sqlalchemy import MetaData, event, text
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -151,6 +152,17 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions.begin() as session:
             yield session
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for a single read statement, with no transaction around it.
+        PostgreSQL runs it in autocommit (no BEGIN and ROLLBACK round trips). SQLite's
+        driver begins no transaction for a SELECT, so it gets a plain connection:
+        switching it to autocommit and back would cost more statements than it spares."""
+        async with self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
 
     async def ping(self) -> float:
         """Round-trip a trivial query; returns milliseconds."""

@@ -870,9 +870,7 @@ class DocStore:
         offset = int(decode_cursor(cursor, 1)[0]) if cursor else 0
         # the backend leaves out soft-deleted documents itself, most cheaply
         wanted = dataclasses.replace(filters, deleted="include").conditions()
-        # one read-only statement: autocommit spares the BEGIN and ROLLBACK round trips
-        async with self.db.engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
+        async with self.db.reader() as conn:  # one statement, no transaction around it
             ranked = await self.search_backend.page(conn, words, wanted, limit + 1, offset)
         hits = [SearchHit(document_id=hit.document_id, version=hit.version, title=hit.title,
                           format=hit.format, source=hit.source, author=hit.author,
