@@ -86,6 +86,10 @@ async def test_batches_dedupe_isolate_bad_lines_and_publish_one_event_per_docume
             assert doc["content_hash"] == by_line[n]["content_hash"]
         hits = (await http.get("/search", params={"q": "phi"})).json()["items"]
         assert [h["document_id"] for h in hits] == [by_line[9]["document_id"]]
+        phi = (await http.get(f"/documents/{by_line[9]['document_id']}")).json()
+        assert (hits[0]["created_at"], hits[0]["updated_at"], hits[0]["tags"]) == (
+            phi["created_at"], phi["updated_at"], [])
+        assert hits[0]["snippet"] == "<mark>phi</mark>"
 
         # a lone surrogate (json.loads takes it) is a clear 422, not a 500
         bad = await http.post("/documents", content=b'{"content": "x\\ud800"}',
