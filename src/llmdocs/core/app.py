@@ -7,12 +7,14 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from itertools import groupby
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.routing import BaseRoute
 
 from llmdocs import __version__
 from llmdocs.core.auth import Principal, is_auth_dependency, require
@@ -86,11 +88,14 @@ def _include_guarded(app: FastAPI, router: APIRouter) -> None:
     """Every domain route needs a valid token: a route that checks scopes already
     does; the others get a token check of their own. One check per request, not two
     (a blanket router dependency would verify the token and parse the header again)."""
-    for route in router.routes:
-        single = APIRouter(routes=[route])
-        checked = isinstance(route, APIRoute) and any(
+    def checked(route: BaseRoute) -> bool:
+        return isinstance(route, APIRoute) and any(
             is_auth_dependency(d.call) for d in route.dependant.dependencies)
-        app.include_router(single, dependencies=None if checked else [Depends(require())])
+
+    # runs of alike routes, in order: matching order stays the router's
+    for has_check, routes in groupby(router.routes, key=checked):
+        app.include_router(APIRouter(routes=list(routes)),
+                           dependencies=None if has_check else [Depends(require())])
 
 
 def create_service_app(

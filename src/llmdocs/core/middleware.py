@@ -4,8 +4,8 @@ id, trace context, metrics and one structured log line per request."""
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
 from contextvars import ContextVar
 
 import structlog
@@ -26,7 +26,8 @@ _QUIET_PATHS = frozenset({"/health", "/metrics"})
 
 
 def new_correlation_id() -> str:
-    return uuid.uuid4().hex
+    """32 random hex digits, like a uuid4's hex without building a UUID."""
+    return os.urandom(16).hex()
 
 
 def _clean(value: str | None) -> str | None:
@@ -56,6 +57,7 @@ class RequestEnvelopeMiddleware:
         state["correlation_id"] = correlation_id
         state["request_started"] = started  # for services that report their own overhead
         token = correlation_id_var.set(correlation_id)
+        carried = tracing.carries_context(headers)
         ctx_token = otel_context.attach(tracing.extract(headers))
         structlog.contextvars.bind_contextvars(
             correlation_id=correlation_id, service=self.service
@@ -70,10 +72,13 @@ class RequestEnvelopeMiddleware:
                 status = message["status"]
                 out = MutableHeaders(scope=message)
                 out[CORRELATION_HEADER] = correlation_id
-                carrier: dict[str, str] = {}
-                tracing.inject(carrier)
-                for key, value in carrier.items():
-                    out[key] = value
+                if carried:  # trace state and baggage go back out too
+                    carrier: dict[str, str] = {}
+                    tracing.inject(carrier)
+                    for key, value in carrier.items():
+                        out[key] = value
+                else:
+                    out["traceparent"] = tracing.traceparent(span)
             await send(message)
 
         try:

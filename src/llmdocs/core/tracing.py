@@ -64,8 +64,26 @@ def configure_tracing(settings: Settings, service: str) -> None:
     trace.set_tracer_provider(provider)
 
 
+_CARRIED = ("traceparent", "tracestate", "baggage")
+
+
+def carries_context(headers: MutableMapping[str, str]) -> bool:
+    return any(name in headers for name in _CARRIED)
+
+
 def extract(headers: MutableMapping[str, str]) -> Context:
+    """The caller's trace context; a request that carries none (most direct calls)
+    skips the propagators and starts a new trace."""
+    if not carries_context(headers):
+        return Context()
     return propagate.extract(headers)
+
+
+def traceparent(span: trace.Span) -> str:
+    """The W3C header for a span: what `inject` writes when there is no trace state
+    or baggage to carry along, without going through the propagators."""
+    ctx = span.get_span_context()
+    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}"
 
 
 def inject(headers: MutableMapping[str, str]) -> None:
