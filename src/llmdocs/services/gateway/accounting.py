@@ -296,7 +296,9 @@ class Limiter:
         self.defaults = (default_rpm, default_tpm)
         self._redis = aioredis.Redis.from_url(redis_url) if redis_url else None
         self._script = self._redis.register_script(_LIMIT_SCRIPT) if self._redis else None
-        self._local: TTLCache[str, list[int]] = TTLCache(maxsize=100_000, ttl=120)
+        # one window per limited subject and minute, kept two minutes: bounded, and the
+        # oldest windows go first should more subjects be limited than it holds
+        self._local: TTLCache[str, list[int]] = TTLCache(maxsize=20_000, ttl=120)
 
     async def limits(self, subjects: list[Subject]) -> list[Limit]:
         found = []

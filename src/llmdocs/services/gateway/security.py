@@ -18,10 +18,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cachetools import LRUCache
 from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 from detect_secrets.plugins.base import RegexBasedDetector
 
 DETECTOR_ERROR = "detector_error"
+_MEMO_CHARS = 2048
+Span = tuple[str, int, int]  # detector type, start, end
 _SKIPPED_PLUGINS = frozenset({"IPPublicDetector"})  # an address is not a secret
 
 
@@ -115,6 +118,9 @@ class Detector:
     _regex_plugins: list[tuple[str, re.Pattern[str]]] = field(init=False)
     _value_plugins: list[tuple[str, Any]] = field(init=False)
     _keyword: re.Pattern[str] | None = field(init=False)
+    # findings by text for texts sent again and again (system prompts, the history a
+    # chat resends every turn); bounded: at most 1,024 texts of at most 2,048 characters
+    _memo: LRUCache[str, list[Span]] = field(init=False)
 
     def __post_init__(self) -> None:
         self._regex_plugins, self._value_plugins = [], []
@@ -128,18 +134,28 @@ class Detector:
                 self._value_plugins.append((_snake(secret_type), cls()))
         words = [re.escape(k) for k in self.keywords if k.strip()]
         self._keyword = re.compile(r"\b(?:" + "|".join(words) + r")\b", re.I) if words else None
+        self._memo = LRUCache(maxsize=1024)
 
     def scan(self, texts: Sequence[str]) -> Scan:
         """Findings in each text; any failure of a detector makes the scan an error."""
         try:
             findings: list[Finding] = []
             for index, text in enumerate(texts):
-                findings += _dedupe(index, self._spans(text))
+                findings += [Finding(kind, index, start, end)
+                             for kind, start, end in self._scan_text(text)]
             return Scan(tuple(findings))
         except Exception:  # fail closed: an unscanned request is a sensitive one
             return Scan((Finding(DETECTOR_ERROR, -1, 0, 0),), error=True)
 
-    def _spans(self, text: str) -> Iterator[tuple[str, int, int]]:
+    def _scan_text(self, text: str) -> list[Span]:
+        if len(text) > _MEMO_CHARS:
+            return _dedupe(self._spans(text))
+        spans = self._memo.get(text)
+        if spans is None:
+            spans = self._memo[text] = _dedupe(self._spans(text))
+        return spans
+
+    def _spans(self, text: str) -> Iterator[Span]:
         if not text:
             return
         for kind, rx in self._regex_plugins:
@@ -162,14 +178,14 @@ class Detector:
             offset += len(line)
 
 
-def _dedupe(index: int, spans: Iterable[tuple[str, int, int]]) -> list[Finding]:
+def _dedupe(spans: Iterable[Span]) -> list[Span]:
     """One finding per stretch of text: the first (most specific) detector wins over
     any later one whose span overlaps it."""
-    kept: list[Finding] = []
+    kept: list[Span] = []
     for kind, start, end in spans:
-        if end > start and not any(start < f.end and f.start < end for f in kept):
-            kept.append(Finding(kind, index, start, end))
-    return sorted(kept, key=lambda f: f.start)
+        if end > start and not any(start < e and s < end for _, s, e in kept):
+            kept.append((kind, start, end))
+    return sorted(kept, key=lambda span: span[1])
 
 
 def redact(text: str, findings: Iterable[Finding], index: int,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field, replace
@@ -21,7 +22,6 @@ from sqlalchemy import Integer, func, select
 from llmdocs.core.cache import Cache
 from llmdocs.core.db import Database
 from llmdocs.core.events import EventBus
-from llmdocs.core.ids import new_id
 from llmdocs.core.middleware import correlation_id_var
 from llmdocs.services.gateway import providers as provider_factory
 from llmdocs.services.gateway.accounting import (
@@ -105,7 +105,7 @@ class Outcome:
     sensitive: bool
     findings: list[dict[str, Any]]
     upstream_ms: float = 0.0  # time spent waiting on the provider
-    id: str = field(default_factory=lambda: "chatcmpl-" + new_id())
+    id: str = field(default_factory=lambda: "chatcmpl-" + os.urandom(12).hex())
     created: int = field(default_factory=lambda: int(time.time()))
 
     @property
@@ -154,6 +154,18 @@ class GatewayService:
             "llmdocs_gateway_provider_seconds", "Provider call latency.",
             ("provider", "outcome"), registry=registry,
             buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self._cache_counts = {result: self.cache_results.labels(result)
+                              for result in ("hit", "miss", "bypass")}
+        self._latency_children: dict[tuple[str, str], Any] = {}
+
+    def _latency(self, provider: str, outcome: str) -> Any:
+        """The metric's child, looked up once: `labels()` validates and locks each time
+        (as many as providers times two outcomes)."""
+        child = self._latency_children.get((provider, outcome))
+        if child is None:
+            child = self._latency_children[provider, outcome] = self.provider_latency.labels(
+                provider, outcome)
+        return child
 
     async def start(self, warm: bool) -> None:
         self.recorder.start()
@@ -207,9 +219,9 @@ class GatewayService:
         prepared = Prepared(call, plan, scan, request, placeholders, key, subjects, limits)
         if key is not None and call.read_cache:
             prepared.hit = await self.cache.get(key)
-            self.cache_results.labels("hit" if prepared.hit else "miss").inc()
+            self._cache_counts["hit" if prepared.hit else "miss"].inc()
         else:
-            self.cache_results.labels("bypass").inc()
+            self._cache_counts["bypass"].inc()
         if prepared.hit is None:
             prompt = sum(estimate_tokens(t) + 4 for t in texts)
             prepared.reserved = micros(plan.max_price, prompt, call.max_tokens)
@@ -334,7 +346,7 @@ class GatewayService:
 
     def _failed(self, route: Route, exc: ProviderError, started: float) -> None:
         route.state.failed(exc.detail)
-        self.provider_latency.labels(route.state.name, "error").observe(
+        self._latency(route.state.name, "error").observe(
             time.perf_counter() - started)
         log.warning("provider_failed", provider=route.state.name, status=exc.status,
                     error=exc.detail)
@@ -342,7 +354,7 @@ class GatewayService:
     def _succeeded(self, route: Route, started: float) -> float:
         seconds = time.perf_counter() - started
         route.state.succeeded(seconds * 1000)
-        self.provider_latency.labels(route.state.name, "ok").observe(seconds)
+        self._latency(route.state.name, "ok").observe(seconds)
         return seconds * 1000
 
     async def _finish(self, prepared: Prepared, outcome: Outcome, raw_text: str | None) -> None:
