@@ -153,8 +153,9 @@ class Router:
         ready.sort(key=_order(cost, performance))
         if performance == "fast" and not pinned:
             reason += ", performance=fast"
-        top = Price(input=max(r.price.input for r in ready),
-                    output=max(r.price.output for r in ready))
+        # two maxima of validated prices: no need to validate them again per request
+        top = Price.model_construct(input=max(r.price.input for r in ready),
+                                    output=max(r.price.output for r in ready))
         return Plan(alias, ready, reason, top)
 
 
