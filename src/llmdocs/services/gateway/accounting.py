@@ -385,22 +385,23 @@ class Limiter:
 
 @dataclass(frozen=True, slots=True)
 class Completed:
-    """One finished call as the request hands it over: the usage row, the event's data
-    and the request context the event is stamped with (ids and event made later)."""
+    """One finished call as the request hands it over: how to build its usage row and
+    event data, and the request context the event is stamped with. The writer builds
+    rows, ids and events, so the request pays for none of them."""
 
-    usage: dict[str, Any]
-    data: dict[str, Any]
+    facts: Callable[[], tuple[dict[str, Any], dict[str, Any]]]  # usage row, event data
     subject: str
+    created_at: datetime
     correlation_id: str | None
     span: SpanContext
 
-    def event(self) -> Event:
+    def event(self, data: dict[str, Any]) -> Event:
         span = self.span
         traceparent = (f"00-{span.trace_id:032x}-{span.span_id:016x}-{span.trace_flags:02x}"
                        if span.is_valid else None)
         return Event(source="llmdocs/gateway", type=COMPLETED, subject=self.subject,
-                     time=self.usage["created_at"], data=self.data,
-                     correlationid=self.correlation_id, traceparent=traceparent)
+                     time=self.created_at, data=data, correlationid=self.correlation_id,
+                     traceparent=traceparent)
 
 
 _USAGE: Table = UsageRecord.__table__  # type: ignore[assignment]
@@ -447,11 +448,13 @@ class Recorder:
             while len(items) < self.batch and not self._queue.empty():
                 items.append(self._queue.get_nowait())
             try:
-                rows = [{**item.usage, "id": new_id()} for item in items]
+                facts = [item.facts() for item in items]
+                rows = [{**usage, "id": new_id()} for usage, _ in facts]
                 async with self.database.transaction() as session:
                     # a Core executemany: the ORM's bulk path costs several times more
                     await (await session.connection()).execute(_USAGE.insert(), rows)
-                await self.events.publish_many([item.event() for item in items])
+                await self.events.publish_many([item.event(data) for item, (_, data)
+                                                in zip(items, facts, strict=True)])
             except Exception:  # a write failure must not stop later ones
                 log.exception("usage_record_failed", count=len(items))
             if self._queue.empty():

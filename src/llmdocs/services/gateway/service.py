@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Literal
 
 import jsonschema  # type: ignore[import-untyped]
@@ -374,32 +375,12 @@ class GatewayService:
         await self._record(call, outcome, prepared.scan)
 
     async def _record(self, call: Call, outcome: Outcome, scan: Scan | None) -> None:
-        now = datetime.now(UTC)
+        """Queue the call's usage row and event; the writer builds both later."""
         correlation_id = correlation_id_var.get()
-        usage = {
-            "created_at": now, "day": now.date().isoformat(),
-            "user_id": call.user_id, "key_id": call.key_id, "provider": outcome.provider,
-            "model": outcome.model, "prompt_tokens": outcome.prompt_tokens,
-            "completion_tokens": outcome.completion_tokens,
-            "cost_micros": outcome.cost_micros, "cached": outcome.cached,
-            "latency_ms": round(outcome.upstream_ms, 3), "correlation_id": correlation_id,
-        }
-        data = {
-            "provider": outcome.provider, "model": outcome.model,
-            "upstream_model": outcome.upstream_model,
-            "tokens": {"prompt": outcome.prompt_tokens,
-                       "completion": outcome.completion_tokens},
-            "cost": outcome.cost, "latency_ms": round(outcome.upstream_ms, 3),
-            "cached": outcome.cached, "routing_reason": outcome.reason,
-            "sensitive": outcome.sensitive,
-            "finding_types": scan.types if scan else [],
-            "findings": outcome.findings,  # type and span only, never the text
-            "user_id": call.user_id, "key_id": call.key_id,
-            "prompt_id": call.metadata.get("prompt_id"),
-            "prompt_version": call.metadata.get("prompt_version"),
-        }
-        await self.recorder.record(Completed(usage, data, outcome.id, correlation_id,
-                                             trace.get_current_span().get_span_context()))
+        now = datetime.now(UTC)
+        await self.recorder.record(Completed(
+            partial(_facts, call, outcome, scan, now, correlation_id), outcome.id, now,
+            correlation_id, trace.get_current_span().get_span_context()))
 
     # ---- embeddings ---------------------------------------------------------------
 
@@ -481,6 +462,34 @@ class GatewayService:
                 rows = [_usage_row(row, column is not None) for row in await session.execute(query)]
                 out[name] = rows if column is not None else rows[0]
         return out
+
+
+def _facts(call: Call, outcome: Outcome, scan: Scan | None, now: datetime,
+           correlation_id: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The usage row and the completed event's data of one call (no prompt text)."""
+    usage = {
+        "created_at": now, "day": now.date().isoformat(),
+        "user_id": call.user_id, "key_id": call.key_id, "provider": outcome.provider,
+        "model": outcome.model, "prompt_tokens": outcome.prompt_tokens,
+        "completion_tokens": outcome.completion_tokens,
+        "cost_micros": outcome.cost_micros, "cached": outcome.cached,
+        "latency_ms": round(outcome.upstream_ms, 3), "correlation_id": correlation_id,
+    }
+    data = {
+        "provider": outcome.provider, "model": outcome.model,
+        "upstream_model": outcome.upstream_model,
+        "tokens": {"prompt": outcome.prompt_tokens,
+                   "completion": outcome.completion_tokens},
+        "cost": outcome.cost, "latency_ms": round(outcome.upstream_ms, 3),
+        "cached": outcome.cached, "routing_reason": outcome.reason,
+        "sensitive": outcome.sensitive,
+        "finding_types": scan.types if scan else [],
+        "findings": outcome.findings,  # type and span only, never the text
+        "user_id": call.user_id, "key_id": call.key_id,
+        "prompt_id": call.metadata.get("prompt_id"),
+        "prompt_version": call.metadata.get("prompt_version"),
+    }
+    return usage, data
 
 
 def _usage_row(row: Any, keyed: bool) -> dict[str, Any]:
