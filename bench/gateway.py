@@ -215,6 +215,7 @@ def spawn(*args: str) -> subprocess.Popen[bytes]:
 
 
 async def bench(args: argparse.Namespace) -> None:
+    load = os.getloadavg()
     tmp = tempfile.mkdtemp(prefix="llmdocs-bench-")
     up_port, gw_port, ll_port = free_port(), free_port(), free_port()
     upstream_url = f"http://127.0.0.1:{up_port}/v1"
@@ -249,7 +250,9 @@ async def bench(args: argparse.Namespace) -> None:
             hits += await sequential(targets["gateway"], args.sequential)  # identical: cache
         rate = {name: statistics.median(values) for name, values in rates.items()}
         direct50, direct99 = pct(latency["direct"], 0.5), pct(latency["direct"], 0.99)
-        print(f"\nsequential: {args.rounds} x {args.sequential} requests each; throughput: "
+        print(f"\nload average at start {load[0]:.2f}, now {os.getloadavg()[0]:.2f} "
+              f"({os.cpu_count()} CPUs): this machine is shared, figures are noisy")
+        print(f"sequential: {args.rounds} x {args.sequential} requests each; throughput: "
               f"32 connections, median of {args.rounds} x {args.seconds:.0f} s")
         print(f"{'':10}{'p50 ms':>10}{'p99 ms':>10}{'added p50':>11}{'added p99':>11}"
               f"{'req/s @32':>11}")
