@@ -239,21 +239,20 @@ class Budgets:
         async with self.database.session() as session:
             rows = (await session.scalars(select(Budget).order_by(
                 Budget.scope, Budget.subject))).all()
-        out = []
-        for b in rows:
-            window = period_key(b.period, now)
-            spent, held = ((b.spent_micros, b.reserved_micros) if b.period_key == window
-                           else (0, 0))
-            if self._redis is not None:
-                with self._redis_errors():
-                    counter = await self._redis.hmget(
-                        self._key(b.scope, b.subject, window), ["s", "r"])
-                spent, held = (int(v or 0) for v in counter)
-            out.append({"scope": b.scope, "subject": b.subject, "period": b.period,
-                        "window": window, "limit_usd": b.limit_micros / 1e6,
-                        "spent_usd": spent / 1e6, "reserved_usd": held / 1e6,
-                        "updated_at": b.updated_at})
-        return out
+        windows = [period_key(b.period, now) for b in rows]
+        counters = [((b.spent_micros, b.reserved_micros) if b.period_key == window
+                     else (0, 0)) for b, window in zip(rows, windows, strict=True)]
+        if self._redis is not None and rows:
+            with self._redis_errors():
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for b, window in zip(rows, windows, strict=True):
+                        pipe.hmget(self._key(b.scope, b.subject, window), ["s", "r"])
+                    counters = [(int(s or 0), int(r or 0)) for s, r in await pipe.execute()]
+        return [{"scope": b.scope, "subject": b.subject, "period": b.period,
+                 "window": window, "limit_usd": b.limit_micros / 1e6,
+                 "spent_usd": spent / 1e6, "reserved_usd": held / 1e6,
+                 "updated_at": b.updated_at}
+                for b, window, (spent, held) in zip(rows, windows, counters, strict=True)]
 
     async def aclose(self) -> None:
         if self._redis is not None:
