@@ -23,6 +23,7 @@ correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", defaul
 log = structlog.get_logger("llmdocs.http")
 _log_level = logging.getLogger("llmdocs.http")  # asked first: a dropped line costs nothing
 _QUIET_PATHS = frozenset({"/health", "/metrics"})
+_READ_HEADERS = frozenset({CORRELATION_HEADER.encode(), *tracing.CARRIED_HEADERS})
 
 
 def new_correlation_id() -> str:
@@ -49,7 +50,9 @@ class RequestEnvelopeMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        # only the headers read here are decoded: the correlation id and trace context
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
+                   if k in _READ_HEADERS}
         correlation_id = _clean(headers.get(CORRELATION_HEADER)) or new_correlation_id()
         method = scope["method"]
         status = 500

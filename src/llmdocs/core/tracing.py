@@ -65,6 +65,7 @@ def configure_tracing(settings: Settings, service: str) -> None:
 
 
 _CARRIED = ("traceparent", "tracestate", "baggage")
+CARRIED_HEADERS = tuple(name.encode() for name in _CARRIED)  # as ASGI spells them
 
 
 def carries_context(headers: MutableMapping[str, str]) -> bool:
