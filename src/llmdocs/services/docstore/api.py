@@ -48,6 +48,7 @@ from llmdocs.services.docstore.service import (
     DocStore,
     Filters,
     Idempotency,
+    Prepared,
 )
 
 router = APIRouter(tags=["doc-store"])
@@ -57,6 +58,9 @@ Writer = Annotated[Principal, Depends(require("docs:write"))]
 IfMatch = Annotated[str | None, Header(description='"<version>" from the ETag; stale → 412')]
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 BULK_BATCH = 2000
+# Lines parsed or prepared between two turns of the event loop: the batch being written
+# waits for the loop between its database steps, so no CPU stretch may be long.
+STEP_LINES = 200
 ENVELOPE_BYTES = 64 * 1024  # room for JSON/multipart framing around the content
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
 WRITE_BODY = {"requestBody": {"required": True, "content": {
@@ -236,7 +240,11 @@ async def bulk_ingest(request: Request, principal: Writer) -> Response:
 
     async def write(lines: list[tuple[int, DocumentCreate]],
                     before: asyncio.Task[None] | None) -> None:
-        ready = store.prepare(principal.subject, [item for _, item in lines])
+        ready: list[Prepared | Problem] = []
+        for start in range(0, len(lines), STEP_LINES):
+            ready += store.prepare(principal.subject,
+                                   [item for _, item in lines[start:start + STEP_LINES]])
+            await asyncio.sleep(0)  # the batch being written takes its next step
         if before is not None:
             await before
         results = await store.store_many(principal.subject, ready)
@@ -284,7 +292,8 @@ async def bulk_ingest(request: Request, principal: Writer) -> Response:
                 _bulk_line(number, line, batch, fail)
                 if len(batch) >= BULK_BATCH:
                     flush()
-                    await asyncio.sleep(0)  # let the write start before parsing on
+                if number % STEP_LINES == 0:
+                    await asyncio.sleep(0)  # let the writes go on while parsing
         if buffer.strip() and not skipping:
             number += 1
             _bulk_line(number, bytes(buffer), batch, fail)
