@@ -17,12 +17,13 @@ while the table answers a query's few terms by primary key; the price is that wr
 queue on one statistics row until they commit, so bulk writes insert many rows per
 statement (the trigger then runs once per batch). Snippets come from `ts_headline`.
 
-The statement (see `_statement`): the text matches are ranked first, in a materialised
-CTE driven by the FTS/GIN index, so a rare word touches only its own rows whatever the
-filters; filters join the matches to the documents; the page is cut; snippets and tags
-are made for the page's rows only. No total count is computed. Both backends answer
-the same shape: hits with a score (higher first) and snippets with `<mark>…</mark>`
-around matched words (the text itself is not escaped).
+The statement (see `_statement`): the text matches are ranked first, in a CTE driven
+by the FTS/GIN index (materialised on PostgreSQL when there are filters), so a rare word
+touches only its own rows whatever the filters; filters join the matches to the
+documents; the page is cut; snippets and tags are made for the page's rows only. No
+total count is computed. Both backends answer the same shape: hits with a score (higher
+first) and snippets with `<mark>…</mark>` around matched words (the text itself is not
+escaped).
 """
 
 from __future__ import annotations
@@ -114,11 +115,15 @@ def _tag_list(value: Any) -> list[str]:
 
 def _statement(matches: sa.Select[Any], conditions: Sequence[sa.ColumnElement[bool]],
                snippet: Callable[[Any], sa.ColumnElement[str]]) -> sa.Select[Any]:
-    """Rank the text matches first (`matches`: vid, score and maybe doc; materialised, so
-    neither database starts from the document filters), filter and page them (`:limit`,
-    `:offset`), and only then make snippets and gather tags, for the rows of the page
-    alone. Without `conditions` the matches are joined to nothing before the cut."""
-    found = matches.cte("matches").prefix_with("MATERIALIZED", dialect="postgresql")
+    """Rank the text matches first (`matches`: vid, score and maybe doc), filter and
+    page them (`:limit`, `:offset`), and only then make snippets and gather tags, for
+    the rows of the page alone. With `conditions`, PostgreSQL materialises the matches,
+    so it never starts from the document filters. Without, the matches are joined to
+    nothing before the cut and are not materialised: writing every match of a common
+    word to a tuplestore doubled the search (PostgreSQL then ranks in one pass, top-N)."""
+    found = matches.cte("matches")
+    if conditions:
+        found = found.prefix_with("MATERIALIZED", dialect="postgresql")
     ranked = sa.select(found.c.vid, found.c.score)
     if conditions:
         if "doc" in found.c:
