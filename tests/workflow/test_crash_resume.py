@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,7 @@ async def test_killed_run_resumes_and_stores_once(tmp_path: Path, serve: Any) ->
             while "outline" not in {s.name for s in (await o.run(run.id)).steps}:
                 await asyncio.sleep(0.05)
     finally:
+        killed_at = datetime.now(UTC)
         first.send_signal(signal.SIGKILL)  # mid-write: the model is still answering
         first.wait(10)
     second = await start_up(env, log)
@@ -86,6 +88,7 @@ async def test_killed_run_resumes_and_stores_once(tmp_path: Path, serve: Any) ->
     names = [s.name for s in done.steps]
     for step in ("analyze", "gather_context", "outline"):  # not repeated after the crash
         assert names.count(step) == 1, names
+    assert all(s.started_at < killed_at for s in done.steps[:3])  # kept from before it
     assert names.count("store") == 1 and names[-1] == "store"
     assert done.result is not None
     assert [d.document_id for d in stored.items] == [done.result["document_id"]]

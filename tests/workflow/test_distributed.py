@@ -17,6 +17,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -290,6 +291,7 @@ async def test_orchestrator_killed_mid_run_resumes_from_postgres(
             "query": QUERY, "service": "user service", "format": "csv"}, user_id="u1")
         while "outline" not in {s.name for s in (await orch.run(run.id)).steps}:
             await asyncio.sleep(0.05)
+    killed_at = datetime.now(UTC)
     cluster.processes["orchestrator"].send_signal(signal.SIGKILL)
     cluster.processes["orchestrator"].wait(10)
     cluster.start("orchestrator")
@@ -304,5 +306,6 @@ async def test_orchestrator_killed_mid_run_resumes_from_postgres(
     names = [s.name for s in done.steps]
     for step in ("analyze", "gather_context", "outline"):  # not repeated after the crash
         assert names.count(step) == 1, names
+    assert all(s.started_at < killed_at for s in done.steps[:3])  # kept from before it
     assert done.result is not None
     assert [d.document_id for d in stored.items] == [done.result["document_id"]]

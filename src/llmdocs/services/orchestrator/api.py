@@ -179,7 +179,8 @@ async def list_runs(
     status: RunStatus | None = Query(None), user_id: str | None = Query(None, max_length=200),
     limit: int = Query(50, ge=1, le=500), runs: Runner = Depends(runner),
 ) -> RunPage:
-    return RunPage(items=await runs.store.recent(workflow, status, user_id, limit))
+    return RunPage(items=[runs.view(run) for run in await runs.store.recent(
+        workflow, status, user_id, limit)])
 
 
 @router.get("/runs/{run_id}", dependencies=READ,

@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from llmdocs.core.client import NotFound
 from llmdocs.core.errors import Problem
-from llmdocs.core.events import EventBus, make_event
+from llmdocs.core.events import make_event
 from llmdocs.rendering import GeneratedDocument, Section, normalize_format, render
 from llmdocs.services.discovery.openapi import (
     SpecError,
@@ -106,6 +106,7 @@ class DocState(TypedDict, total=False):
     final: dict[str, Any]
     provenance: dict[str, Any]
     result: dict[str, Any]
+    announce: list[dict[str, Any]]  # events to publish once the run's end is recorded
     steps: Annotated[list[dict[str, Any]], operator.add]
     llm_calls: Annotated[list[dict[str, Any]], operator.add]
     prompts_used: Annotated[list[dict[str, Any]], operator.add]
@@ -133,7 +134,6 @@ class Deps:
     prompts: PromptStoreClient
     docs: DocStoreClient
     registry: Registry
-    events: EventBus
     settings: DocgenSettings
     on_step: Callable[[str, StepRecord], Awaitable[None]]
     discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
@@ -679,12 +679,12 @@ class DocGen:
                   "media_type": rendered.media_type, "title": doc.title,
                   "content_hash": stored.content_hash, "size": stored.size,
                   "quality": provenance["quality_metrics"]}
-        if not existing:
-            await self.deps.events.publish(make_event(
-                "orchestrator", "llmdocs.document.generated",
-                {"document_id": stored.document_id, "run_id": run_id, "format": fmt,
-                 "title": doc.title, "sources": source_ids}, subject=stored.document_id))
-        return {"result": result}
+        # announced with the run's end, by the replica that records it (one event)
+        generated = make_event(
+            "orchestrator", "llmdocs.document.generated",
+            {"document_id": stored.document_id, "run_id": run_id, "format": fmt,
+             "title": doc.title, "sources": source_ids}, subject=stored.document_id)
+        return {"result": result, "announce": [generated.model_dump(mode="json")]}
 
     # --- the graph ------------------------------------------------------------------
 

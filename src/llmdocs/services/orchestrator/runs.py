@@ -30,6 +30,10 @@ def _out(row: WorkflowRun) -> WorkflowRunOut:
         finished_at=row.finished_at)
 
 
+def _steps_json(steps: list[StepRecord]) -> str:
+    return json.dumps([s.model_dump(mode="json") for s in steps])
+
+
 class RunStore:
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -106,20 +110,21 @@ class RunStore:
         return set(run_ids) - set(kept)
 
     async def progress(self, run_id: str, steps: list[StepRecord]) -> None:
-        data = json.dumps([s.model_dump(mode="json") for s in steps])
         async with self.database.transaction() as session:
             await session.execute(update(WorkflowRun).where(WorkflowRun.id == run_id)
-                                  .values(steps=data))
+                                  .values(steps=_steps_json(steps)))
 
-    async def finish(self, run_id: str, owner: str, status: str, *,
+    async def finish(self, run_id: str, owner: str, status: str, steps: list[StepRecord], *,
                      result: dict[str, Any] | None = None, error: str | None = None) -> bool:
-        """Record the end, only if we still own the run and it is not finished."""
+        """Record the end with every step, only if we still own the run and it is not
+        finished."""
         assert status in FINISHED
         query = (update(WorkflowRun)
                  .where(WorkflowRun.id == run_id, WorkflowRun.owner == owner,
                         WorkflowRun.status == "running")
                  .values(status=status, result=json.dumps(result) if result else None,
-                         error=error, finished_at=utcnow(), lease_until=None))
+                         steps=_steps_json(steps), error=error, finished_at=utcnow(),
+                         lease_until=None))
         async with self.database.transaction() as session:
             done = await session.execute(query)
         return bool(getattr(done, "rowcount", 0))

@@ -1,7 +1,7 @@
 """Workflows registered by name, and the runner that executes their runs.
 
 A run executes as a task in the replica that accepted it, with its graph state in a
-LangGraph checkpointer on the ecosystem's database (thread id = run id) and its record
+LangGraph checkpointer (thread id = run id; see `open_checkpointer`) and its record
 in `orchestrator_runs` under a lease the replica renews. When a replica dies its lease
 runs out; any replica (or the same one, restarted) claims the run and resumes the graph
 from its last checkpoint, so finished steps are not repeated.
@@ -15,6 +15,7 @@ import os
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -29,7 +30,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from llmdocs.core.config import Settings
 from llmdocs.core.errors import Problem
-from llmdocs.core.events import make_event
+from llmdocs.core.events import Event, make_event
 from llmdocs.core.ids import new_id
 from llmdocs.core.resources import Resources
 from llmdocs.services.docstore.client import DocStoreClient
@@ -49,6 +50,7 @@ from llmdocs.services.promptstore.client import PromptStoreClient
 
 log = structlog.get_logger(__name__)
 MODEL_TIMEOUT_SECONDS = 300.0
+PROGRESS_SECONDS = 0.5  # how often a live run's steps reach its database record
 
 
 class WorkflowSettings(BaseSettings):
@@ -105,10 +107,14 @@ def catalog() -> list[WorkflowInfo]:
 
 @contextlib.asynccontextmanager
 async def open_checkpointer(database_url: str) -> AsyncIterator[BaseCheckpointSaver[Any]]:
-    """A LangGraph checkpointer on the ecosystem's own database."""
+    """A LangGraph checkpointer: in the ecosystem's PostgreSQL database, or in a SQLite
+    file beside the embedded database."""
     if database_url.startswith("sqlite"):
         path = database_url.split("///", 1)[-1].split("?", 1)[0]
-        conn = await aiosqlite.connect(path)
+        # a file of its own beside the database: a checkpoint write never waits for
+        # the SQLite write lock the other services' writes hold (and sleeps in its
+        # busy handler), which made the checkpoints most of a run's overhead
+        conn = await aiosqlite.connect(Path(path).with_suffix(".checkpoints.db"))
         try:
             for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000"):
                 await conn.execute(f"PRAGMA {pragma}")
@@ -153,6 +159,8 @@ class Runner:
         self.steps: dict[str, list[StepRecord]] = {}
         self.attempts: dict[str, int] = {}
         self.user_cancelled: set[str] = set()
+        # per live run: the task that writes its steps to its record, and its stop
+        self._progress: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
         patient = settings.model_copy(update={"http_timeout_seconds": max(
             settings.http_timeout_seconds, MODEL_TIMEOUT_SECONDS)})
         self.deps = docgen.Deps(
@@ -160,7 +168,6 @@ class Runner:
             prompts=PromptStoreClient.for_service(settings, caller="orchestrator"),
             docs=DocStoreClient.for_service(settings, caller="orchestrator"),
             registry=Registry(resources.database, resources.events),
-            events=resources.events,
             settings=docgen.DocgenSettings(
                 max_revisions=self.own.max_revisions,
                 quality_threshold=self.own.quality_threshold,
@@ -178,7 +185,8 @@ class Runner:
 
     async def close(self) -> None:
         """Stop without failing the runs: their leases run out and they resume later."""
-        tasks = [t for t in (self._watch, *self.tasks.values()) if t is not None]
+        tasks = [t for t in (self._watch, *self.tasks.values(),
+                             *(task for task, _ in self._progress.values())) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -218,10 +226,14 @@ class Runner:
                           errors=errors) from None
         run = await self.store.create(name, workflow.version, body.user_id, data,
                                       self.owner, self.own.lease_seconds)
-        await self.resources.events.publish(make_event(
-            "orchestrator", "llmdocs.workflow.started",
-            {"workflow": name, "run_id": run.id, "user_id": body.user_id}, subject=run.id))
+        started = make_event("orchestrator", "llmdocs.workflow.started",
+                             {"workflow": name, "run_id": run.id, "user_id": body.user_id},
+                             subject=run.id)
+        # queued before the run can publish anything (the bus keeps the order), then
+        # sent while the run already goes on
+        publishing = asyncio.create_task(self.resources.events.publish(started))
         self._spawn(run)
+        await publishing
         return run
 
     def _spawn(self, run: WorkflowRunOut) -> None:
@@ -241,9 +253,51 @@ class Runner:
             event.set()
 
     async def _on_step(self, run_id: str, record: StepRecord) -> None:
-        steps = self.steps.setdefault(run_id, [])
-        steps.append(record)
-        await self.store.progress(run_id, steps)
+        """Keep the step. This replica answers for its live runs from memory; the record
+        in the database follows at most every PROGRESS_SECONDS (for other replicas), so
+        a short run writes its steps once, at its end, and no write competes with the
+        run's own checkpoints. A resumed run takes its steps from the checkpoint."""
+        self.steps.setdefault(run_id, []).append(record)
+        if run_id not in self._progress:
+            stop = asyncio.Event()
+            self._progress[run_id] = (asyncio.create_task(self._write_progress(run_id, stop)),
+                                      stop)
+
+    async def _write_progress(self, run_id: str, stop: asyncio.Event) -> None:
+        written = 0
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), PROGRESS_SECONDS)
+                steps = self.steps.get(run_id)
+                if stop.is_set() or steps is None or len(steps) == written:
+                    return
+                written = len(steps)
+                await self.store.progress(run_id, list(steps))
+        except Exception:  # only progress: the run's end records every step anyway
+            log.warning("run progress not recorded", run_id=run_id, exc_info=True)
+        finally:
+            self._progress.pop(run_id, None)
+
+    async def _stop_progress(self, run_id: str) -> list[StepRecord]:
+        """Every step of the run, once no progress write is in flight (one could
+        overwrite the final steps)."""
+        if (progress := self._progress.get(run_id)) is not None:
+            progress[1].set()
+            await asyncio.gather(progress[0], return_exceptions=True)
+        return list(self.steps.get(run_id, []))
+
+    async def _finish(self, run: WorkflowRunOut, status: str, **outcome: Any) -> bool:
+        """Record the run's end with all its steps."""
+        return await self.store.finish(run.id, self.owner, status,
+                                       await self._stop_progress(run.id), **outcome)
+
+    def view(self, run: WorkflowRunOut) -> WorkflowRunOut:
+        """A run as it is now: a live run of this replica with the steps in memory."""
+        steps = self.steps.get(run.id) if run.id in self.tasks else None
+        if steps is None or len(steps) <= len(run.steps):
+            return run
+        return run.model_copy(update={"steps": list(steps)})
 
     async def _execute(self, run: WorkflowRunOut) -> None:
         config: dict[str, Any] = {"configurable": {"thread_id": run.id},
@@ -253,6 +307,7 @@ class Runner:
         except asyncio.CancelledError:
             if run.id in self.user_cancelled:
                 self.user_cancelled.discard(run.id)
+                await self.store.progress(run.id, await self._stop_progress(run.id))
                 await self._publish("failed", run, error="cancelled on request")
             raise
         except docgen.WorkflowError as exc:
@@ -262,14 +317,22 @@ class Runner:
             await self._fail(run, f"{type(exc).__name__}: {exc}"[:2000])
         else:
             result = {**final.get("result", {}), "provenance": final.get("provenance")}
-            if await self.store.finish(run.id, self.owner, "completed", result=result):
-                await self._publish("completed", run, document_id=result.get("document_id"))
+            if await self._finish(run, "completed", result=result):
+                # only the replica that recorded the end announces it: once per run
+                await self.resources.events.publish_many([
+                    *map(Event.model_validate, final.get("announce", [])),
+                    self._event("completed", run, document_id=result.get("document_id"))])
 
     async def _run_graph(self, run: WorkflowRunOut, config: dict[str, Any]) -> dict[str, Any]:
         """The graph's final state: run from the start, or from the last checkpoint."""
         graph = self.graphs[run.workflow]
         snapshot = await graph.aget_state(config)  # type: ignore[arg-type]
         values = snapshot.values or {}
+        # the checkpoint knows every step that finished; the record may lag behind it
+        steps = self.steps.setdefault(run.id, [])
+        known = {(s.name, s.started_at) for s in steps}
+        steps += [record for record in map(StepRecord.model_validate, values.get("steps", []))
+                  if (record.name, record.started_at) not in known]
         if values.get("result") and not snapshot.next:
             return dict(values)  # finished before the crash, not yet recorded
         # resume from the last checkpoint; with nothing left to run but no result (a
@@ -283,16 +346,22 @@ class Runner:
             start, config, durability="sync"))
 
     async def _fail(self, run: WorkflowRunOut, reason: str) -> None:
-        if await self.store.finish(run.id, self.owner, "failed", error=reason):
+        if await self._finish(run, "failed", error=reason):
             await self._publish("failed", run, error=reason)
 
     async def _publish(self, what: str, run: WorkflowRunOut, **data: Any) -> None:
-        await self.resources.events.publish(make_event(
-            "orchestrator", f"llmdocs.workflow.{what}",
-            {"workflow": run.workflow, "run_id": run.id, **data}, subject=run.id))
+        await self.resources.events.publish(self._event(what, run, **data))
+
+    @staticmethod
+    def _event(what: str, run: WorkflowRunOut, **data: Any) -> Event:
+        return make_event("orchestrator", f"llmdocs.workflow.{what}",
+                          {"workflow": run.workflow, "run_id": run.id, **data}, subject=run.id)
 
     async def wait(self, run_id: str, seconds: float) -> WorkflowRunOut:
         """The run once finished, or as it is after `seconds`."""
+        return self.view(await self._wait(run_id, seconds))
+
+    async def _wait(self, run_id: str, seconds: float) -> WorkflowRunOut:
         run = await self.store.get(run_id)
         if run.status in FINISHED or seconds <= 0:
             return run
@@ -317,7 +386,7 @@ class Runner:
         if task is not None:
             self.user_cancelled.add(run_id)
             task.cancel()
-        return run
+        return self.view(run)
 
     async def resume(self, run_id: str) -> WorkflowRunOut:
         """Go on from the last checkpoint: a failed or cancelled run, or one whose
