@@ -126,6 +126,7 @@ class DocgenSettings:
     prose_tokens: int = 96
     review_tokens: int = 64
     source_chars: int = 1200  # of sources shown to the model in one prompt
+    write_concurrency: int = 8  # model calls of the write step in flight at once
 
 
 @dataclass
@@ -513,7 +514,13 @@ class DocGen:
                 "sources": self._sources_text(state), "max_words": 50}, tokens), 400
             ) or fallback_prose(state)
 
-        texts = await asyncio.gather(summary(), *(prose(s) for s in sections))
+        limit = asyncio.Semaphore(self.deps.settings.write_concurrency)
+
+        async def bounded(text: Awaitable[str]) -> str:
+            async with limit:
+                return await text
+
+        texts = await asyncio.gather(*map(bounded, [summary(), *map(prose, sections)]))
         bodies = [self._body(state, s, text, grouped) for s, text in zip(
             sections, texts[1:], strict=True)]
         api_title = (state["context"].get("api") or {}).get("title", "")

@@ -25,7 +25,7 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from llmdocs.core.config import Settings
@@ -65,6 +65,7 @@ class WorkflowSettings(BaseSettings):
     prose_tokens: int = 96
     review_tokens: int = 64
     recursion_limit: int = 40
+    write_concurrency: int = Field(8, ge=1)  # sections written at once, at most
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,8 @@ class Runner:
             settings=docgen.DocgenSettings(
                 max_revisions=self.own.max_revisions,
                 quality_threshold=self.own.quality_threshold,
-                prose_tokens=self.own.prose_tokens, review_tokens=self.own.review_tokens),
+                prose_tokens=self.own.prose_tokens, review_tokens=self.own.review_tokens,
+                write_concurrency=self.own.write_concurrency),
             on_step=self._on_step,
             first_attempt=lambda run_id: self.attempts.get(run_id) == 1)
         self.graphs = {name: w.nodes(self.deps).graph().compile(checkpointer=checkpointer)
