@@ -18,11 +18,18 @@ JSON_ANSWER = {"score": 9, "approved": True, "gaps": [], "intent": "generate_doc
 
 
 def fake_llm(latency_seconds: float, *, echo: bool = False) -> Starlette:
-    """With `echo`, prose answers repeat the prompt, as a weak model sometimes does."""
+    """With `echo`, prose answers repeat the prompt, as a weak model sometimes does.
+    `app.state.peak` is the most requests it answered at once."""
     async def chat(request: Request) -> JSONResponse:
         body = await request.json()
-        if latency_seconds:
-            await asyncio.sleep(latency_seconds)
+        state = request.app.state
+        state.in_flight += 1
+        state.peak = max(state.peak, state.in_flight)
+        try:
+            if latency_seconds:
+                await asyncio.sleep(latency_seconds)
+        finally:
+            state.in_flight -= 1
         prose = body["messages"][-1]["content"] if echo else PROSE
         text = json.dumps(JSON_ANSWER) if body.get("response_format") else prose
         return JSONResponse({
@@ -32,7 +39,9 @@ def fake_llm(latency_seconds: float, *, echo: bool = False) -> Starlette:
                          "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 50, "completion_tokens": 12, "total_tokens": 62}})
 
-    return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+    app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+    app.state.in_flight = app.state.peak = 0
+    return app
 
 
 def provider_env(url: str) -> dict[str, str]:
