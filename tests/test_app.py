@@ -103,7 +103,7 @@ async def test_auth_tells_401_from_403(demo: Any, settings: Settings) -> None:
 
 async def test_public_paths_need_no_token(demo: Any) -> None:
     async with httpx.AsyncClient(base_url=demo.url) as http:
-        for path in ("/health", "/metrics", "/openapi.json", "/docs"):
+        for path in ("/health", "/health/live", "/metrics", "/openapi.json", "/docs"):
             assert (await http.get(path)).status_code == 200, path
 
 
@@ -202,6 +202,7 @@ async def test_health_degraded_when_database_down(serve: Any, settings: Settings
             assert report["status"] == "degraded"
             database = next(d for d in report["dependencies"] if d["name"] == "database")
             assert database["status"] == "down" and database["error"]
+            assert (await http.get("/health/live")).json()["status"] == "alive"
     finally:
         pg.cleanup()
 

@@ -29,7 +29,7 @@ from llmdocs.core.resources import Resources
 from llmdocs.core.service import ServiceSpec
 from llmdocs.core.tracing import configure_tracing
 
-PUBLIC_PATHS = frozenset({"/health", "/metrics", "/openapi.json", "/docs",
+PUBLIC_PATHS = frozenset({"/health", "/health/live", "/metrics", "/openapi.json", "/docs",
                           "/docs/oauth2-redirect", "/redoc"})
 
 
@@ -61,6 +61,11 @@ def _kernel_router(spec: ServiceSpec) -> APIRouter:
         )
         code = 503 if report["status"] == "unhealthy" else 200
         return JSONResponse(report, status_code=code)
+
+    @router.get("/health/live", tags=["kernel"], summary="Liveness: the process answers")
+    async def live() -> dict[str, str]:
+        # no dependency checks: a database outage must not make an orchestrator restart us
+        return {"status": "alive", "service": spec.name}
 
     @router.get("/metrics", tags=["kernel"], summary="Prometheus metrics",
                 response_class=Response)
