@@ -38,9 +38,9 @@ async def replicas(redis_url: str) -> AsyncIterator[tuple[Cache, Cache]]:
 
 async def test_from_settings_uses_the_cache_settings(settings: Settings) -> None:
     cache = Cache.from_settings(
-        settings.model_copy(update={"cache_ttl_seconds": 5.0, "cache_max_entries": 7}), "svc"
+        settings.model_copy(update={"cache_ttl_seconds": 5.0, "cache_max_bytes": 7000}), "svc"
     )
-    assert (cache.namespace, cache.ttl, cache._l1.maxsize) == ("svc", 5.0, 7)
+    assert (cache.namespace, cache.ttl, cache._l1.maxsize) == ("svc", 5.0, 7000)
     await cache.start()  # no cache_url: L1 only, nothing to start
     await cache.close()
 
@@ -56,12 +56,22 @@ async def test_l1_entries_expire_after_their_ttl() -> None:
 
 
 async def test_l1_is_bounded_and_evicts_the_least_recently_used() -> None:
-    cache = Cache("svc", max_entries=2)
+    cache = Cache("svc", max_bytes=2 * 257)  # two one-byte values and their overhead
     await cache.set("a", 1)
     await cache.set("b", 2)
     assert await cache.get("a") == 1  # a is now more recent than b
     await cache.set("c", 3)
     assert [await cache.get(k) for k in ("a", "b", "c")] == [1, None, 3]
+
+
+async def test_l1_is_bounded_by_bytes_and_skips_values_too_big_for_it() -> None:
+    cache = Cache("svc", max_bytes=80_000)
+    for i in range(20):
+        await cache.set(f"k{i}", "x" * 5_000)
+    assert cache._l1.currsize <= 80_000
+    assert await cache.get("k19") is not None and await cache.get("k0") is None
+    await cache.set("big", "x" * 20_000)  # more than an eighth of L1: not kept in process
+    assert await cache.get("big") is None and await cache.get("k19") is not None
 
 
 async def test_values_are_copies_and_none_is_not_cacheable() -> None:

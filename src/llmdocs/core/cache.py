@@ -1,4 +1,5 @@
 """Two-level cache: an in-process TTL LRU (L1) in front of Redis (L2) shared by replicas.
+L1 is bounded by bytes, so memory stays flat however large the cached answers are.
 
 Values are JSON, so both levels hand back the same thing and a caller can never mutate
 a cached value in place. `None` means "not cached" and is never stored.
@@ -37,6 +38,9 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 _PREFIX = "llmdocs:cache"
+# what an L1 entry costs besides its JSON (key, tuple, links): counted so that many tiny
+# entries are bounded too
+_ENTRY_OVERHEAD = 256
 _REDIS_TIMEOUT_SECONDS = 1.0
 # a version must outlive any load that read it; loads take milliseconds
 _VERSION_TTL_MS = 600_000
@@ -78,15 +82,18 @@ class Cache:
         *,
         url: str = "",
         ttl: float = 30.0,
-        max_entries: int = 10_000,
+        max_bytes: int = 64 * 2**20,
         retry_seconds: float = 1.0,
     ) -> None:
         self.namespace = namespace
         self.ttl = ttl
         self.stats = CacheStats()
+        # bounded by bytes, not entries: a few large answers must not grow the process
         self._l1: TLRUCache[str, _Entry] = TLRUCache(
-            maxsize=max_entries, ttu=lambda _key, entry, now: now + entry.ttl
+            maxsize=max_bytes, ttu=lambda _key, entry, now: now + entry.ttl,
+            getsizeof=lambda entry: _ENTRY_OVERHEAD + len(entry.payload),
         )
+        self._l1_max_item = max_bytes // 8  # one huge value must not empty the cache
         # no client-side retries: a failure must surface so we degrade, and so the
         # listener notices a lost subscription (missed invalidations) instead of
         # being resubscribed silently
@@ -109,7 +116,7 @@ class Cache:
     @classmethod
     def from_settings(cls, settings: Settings, namespace: str) -> Cache:
         return cls(namespace, url=settings.cache_url, ttl=settings.cache_ttl_seconds,
-                   max_entries=settings.cache_max_entries)
+                   max_bytes=settings.cache_max_bytes)
 
     async def start(self) -> None:
         """Listen for other replicas' invalidations; returns after the first attempt to
@@ -147,7 +154,7 @@ class Cache:
                     self.stats.l2_hits += 1
                     # unless a delete came while we read: what we got may be what it deleted
                     if pttl > 0 and generation == self._generation:
-                        self._l1[key] = _Entry(payload, min(self.ttl, pttl / 1000))
+                        self._keep(key, _Entry(payload, min(self.ttl, pttl / 1000)))
                     return json.loads(payload)
         self.stats.misses += 1
         return None
@@ -231,8 +238,14 @@ class Cache:
         payload, ttl = json.dumps(value), self.ttl if ttl is None else ttl
         # with Redis behind it, L1 lives at most self.ttl: that bounds how long a
         # replica can serve a value whose invalidation message it missed
-        self._l1[key] = _Entry(payload, min(ttl, self.ttl) if self._redis else ttl)
+        self._keep(key, _Entry(payload, min(ttl, self.ttl) if self._redis else ttl))
         return payload, ttl
+
+    def _keep(self, key: str, entry: _Entry) -> None:
+        if len(entry.payload) <= self._l1_max_item:
+            self._l1[key] = entry
+        else:  # too big for L1 (Redis may still hold it); drop any older, smaller copy
+            self._l1.pop(key, None)
 
     def _forget(self, keys: Iterable[str]) -> None:
         self._generation += 1
