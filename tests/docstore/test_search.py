@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from docstore.conftest import Store
+from docstore.conftest import Store, start_store
 
 
 async def search(store: Store, q: str, **params: Any) -> list[dict[str, Any]]:
@@ -135,3 +135,24 @@ async def test_soft_delete_restore_and_hard_delete_keep_the_index_exact(store: S
         with sqlite3.connect(path) as conn:  # raises if the FTS index and table disagree
             conn.execute("INSERT INTO docstore_fts(docstore_fts, rank) "
                          "VALUES ('integrity-check', 1)")
+
+
+async def test_a_search_after_the_server_closed_pooled_connections(
+        serve: Any, settings: Any, pg_url: str) -> None:
+    """The pool hands out no connection PostgreSQL has closed (it checks without a
+    round trip): a search right after every backend ended (terminated, with a wait for
+    each to exit) still answers."""
+    async for store in start_store(serve, settings, pg_url):
+        await store.put("the heron waits", title="heron")
+        assert len(await search(store, "heron")) == 1  # the pool now holds a connection
+        engine = create_async_engine(pg_url)
+        try:
+            async with engine.connect() as conn:
+                killed = (await conn.execute(sa.text(
+                    "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+                          ).scalar_one()
+        finally:
+            await engine.dispose()
+        assert killed >= 1
+        assert [h["title"] for h in await search(store, "heron")] == ["heron"]

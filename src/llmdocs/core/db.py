@@ -113,18 +113,31 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _drop_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """Hand out no connection the server has closed (a restart, a terminated backend).
+    This replaces `pool_pre_ping`, whose ping on asyncpg is three round trips (BEGIN, an
+    empty query, ROLLBACK) on every checkout, about 0.4 ms of a 2 ms search. asyncpg
+    keeps reading an idle connection, so it has seen the server's goodbye by the time
+    the pool hands the connection out: checking costs no round trip. The pool replaces
+    a closed connection with a new one."""
+    if dbapi_conn.driver_connection.is_closed():
+        raise sa.exc.DisconnectionError("the server closed this connection")
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20) -> None:
         self.url = url
         kwargs: dict[str, Any] = {}
         if self.dialect == "postgresql":
             kwargs = {"pool_size": pool_size, "max_overflow": max_overflow,
-                      "pool_pre_ping": True, "pool_recycle": 1800}
+                      "pool_recycle": 1800}
         elif ":memory:" not in url:
             self._ensure_sqlite_dir()
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        else:
+            event.listen(self.engine.sync_engine.pool, "checkout", _drop_closed)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
