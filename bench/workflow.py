@@ -79,9 +79,9 @@ async def measure(latency: float, docs: int) -> dict[str, float]:
     settings = Settings(data_dir=data, jwt_secret=SecretStr("b" * 48), log_level="WARNING",
                         log_format="console").model_copy(
         update={f"{k}_port": free_port() for k in SERVICE_NAMES})
-    ready = asyncio.Event()
+    ready, stop = asyncio.Event(), asyncio.Event()
     eco = asyncio.create_task(up(settings, [resolve(k) for k in SERVICES],
-                                 on_ready=ready.set))
+                                 on_ready=ready.set, stop_when=stop))
     await ready.wait()
     token = issue_token(settings, "user:bench", ["*"])
     async with DocStoreClient.for_service(settings, token=token) as store:
@@ -102,7 +102,7 @@ async def measure(latency: float, docs: int) -> dict[str, float]:
                 walls.append(wall)
                 paths.append(critical_path_ms(calls))
                 baselines.append(await direct_baseline(settings, token, calls))
-    eco.cancel()
+    stop.set()  # a clean shutdown: every service's lifespan ends its own tasks
     fake.should_exit = True
     await asyncio.gather(eco, fake_task, return_exceptions=True)
     wall, path = statistics.median(walls), statistics.median(paths)

@@ -35,16 +35,23 @@ def _config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
                           lifespan="on", timeout_graceful_shutdown=10)
 
 
-async def _serve_all(servers: list[_Server], on_started: Callable[[], object]) -> None:
-    """Serve until SIGINT/SIGTERM; call `on_started` once every server listens."""
+async def _serve_all(servers: list[_Server], on_started: Callable[[], object],
+                     stop_when: asyncio.Event | None = None) -> None:
+    """Serve until SIGINT/SIGTERM (or `stop_when` is set); call `on_started` once every
+    server listens."""
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
         for server in servers:
             server.should_exit = True
 
+    async def stop_on_request(event: asyncio.Event) -> None:
+        await event.wait()
+        stop()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
+    watcher = asyncio.create_task(stop_on_request(stop_when)) if stop_when else None
     try:
         serving = asyncio.gather(*(server.serve() for server in servers))
         # uvicorn tells readiness only through the `started` flag
@@ -54,6 +61,8 @@ async def _serve_all(servers: list[_Server], on_started: Callable[[], object]) -
             on_started()
         await serving
     finally:
+        if watcher is not None:
+            watcher.cancel()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
 
@@ -62,8 +71,10 @@ async def up(
     settings: Settings,
     specs: Sequence[ServiceSpec],
     on_ready: Callable[[], object] = lambda: None,
+    stop_when: asyncio.Event | None = None,
 ) -> None:
-    """All services in this process, each on its own port, sharing one set of resources."""
+    """All services in this process, each on its own port, sharing one set of resources;
+    an embedding program (a benchmark) stops them cleanly by setting `stop_when`."""
     resources = Resources.from_settings(settings)
     await resources.open()
     servers: list[_Server] = []
@@ -72,7 +83,7 @@ async def up(
             app = create_app(spec.key, settings, resources)
             local_apps[spec.key] = app
             servers.append(_Server(_config(app, settings.host, settings.port_for(spec.key))))
-        await _serve_all(servers, on_ready)
+        await _serve_all(servers, on_ready, stop_when)
     finally:
         for spec in specs:
             local_apps.pop(spec.key, None)
