@@ -235,7 +235,12 @@ class PostgresSearch(_Search):
     """The GIN index drives: the matches of the whole query, each scored by the
     IDF-weighted sum of per-word `ts_rank_cd`. Each word's IDF is an uncorrelated scalar
     subquery over the term statistics (an InitPlan: computed once per query, not per
-    row), so a search is one statement and one round trip."""
+    row), so a search is one statement and one round trip.
+    asyncpg prepares the statement and PostgreSQL soon keeps a generic plan (a bitmap
+    scan of the GIN index). Forcing custom plans was measured at 200,000 documents: the
+    same plan for rare and mid-frequency words plus ~0.5 ms of planning per search; only
+    a word in 90% of the documents gained (a parallel sequential scan, using the cores
+    other requests need), so the generic plan stays."""
 
     headline_options = (f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=24, "
                         "MinWords=8, MaxFragments=2, FragmentDelimiter=\" … \"")
