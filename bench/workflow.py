@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -105,6 +106,7 @@ async def measure(latency: float, docs: int) -> dict[str, float]:
     stop.set()  # a clean shutdown: every service's lifespan ends its own tasks
     fake.should_exit = True
     await asyncio.gather(eco, fake_task, return_exceptions=True)
+    shutil.rmtree(data, ignore_errors=True)
     wall, path = statistics.median(walls), statistics.median(paths)
     return {"wall": wall, "path": path, "baseline": statistics.median(baselines),
             "overhead": wall - path, "ratio": wall / path if path else float("nan")}
