@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     event_redelivery_seconds: float = 30.0
     event_max_deliveries: int = 5
     spool_flush_seconds: float = 2.0
+    # the bus forgets events older than this (the log-collector keeps them); 0 keeps all
+    event_retention_seconds: float = 7 * 86400
 
     inprocess_calls: bool = True  # embedded: call services in-process, not via sockets
     http_timeout_seconds: float = 10.0

@@ -58,9 +58,13 @@ class RedisEventBus(SpoolingEventBus):
         await self._blocking.aclose()
 
     async def _append(self, items: Sequence[Outgoing]) -> None:
+        # entry ids are milliseconds: each add drops the entries older than the retention
+        # (exact, so the stream's head is checked, not a whole macro node at a time)
+        retention_ms = int(self.settings.event_retention_seconds * 1000)
+        minid = int(time.time() * 1000) - retention_ms if retention_ms else None
         async with self._redis.pipeline(transaction=False) as pipe:
             for item in items:
-                pipe.xadd(item.stream, {"event": item.body})
+                pipe.xadd(item.stream, {"event": item.body}, minid=minid, approximate=False)
             await pipe.execute()
 
     async def read(

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+import structlog
 from sqlalchemy import (
     DateTime,
     Table,
@@ -30,6 +31,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llmdocs.core.config import Settings
@@ -39,8 +41,11 @@ from llmdocs.core.events.envelope import Event
 from llmdocs.core.events.models import DeadLetter, EventRecord, GroupCursor, PendingDelivery
 from llmdocs.core.events.spool import Outgoing, SpoolingEventBus
 
+log = structlog.get_logger(__name__)
+
 APPEND_LOCK_ID = 7_411_901  # pg advisory lock: appends commit in position order
 POLL_SECONDS = 0.05  # how often a blocked read looks for events other processes wrote
+TRIM_SECONDS = 60.0  # the most often a publishing process trims old events
 
 E, C, P, D = EventRecord, GroupCursor, PendingDelivery, DeadLetter
 EVENTS = cast(Table, EventRecord.__table__)
@@ -58,6 +63,9 @@ class SqlEventBus(SpoolingEventBus):
         self._postgres = database.dialect == "postgresql"
         self._cursors: set[tuple[str, str]] = set()
         self._published = asyncio.Event()  # wakes this process's blocked readers at once
+        retention = settings.event_retention_seconds
+        self._trim_every = min(TRIM_SECONDS, retention / 10) if retention else None
+        self._trim_at = 0.0  # monotonic time of the next trim
 
     def _insert(self, target: type[Base] | Table) -> postgresql.Insert | sqlite.Insert:
         return postgresql.insert(target) if self._postgres else sqlite.insert(target)
@@ -79,6 +87,27 @@ class SqlEventBus(SpoolingEventBus):
             await session.execute(stmt, {"rows": rows, "now": utcnow()})
         self._published.set()
         self._published = asyncio.Event()
+        if self._trim_every is not None and time.monotonic() >= self._trim_at:
+            self._trim_at = time.monotonic() + self._trim_every
+            await self._trim()
+
+    async def _trim(self) -> None:
+        """Delete events older than the retention, oldest first, except those a group
+        still owes an ack for or has dead-lettered. Positions follow append order, so the
+        first event young enough to keep bounds the scan."""
+        cutoff = utcnow() - timedelta(seconds=self.settings.event_retention_seconds)
+        first_kept = (select(E.position).where(E.created_at >= cutoff)
+                      .order_by(E.position).limit(1).scalar_subquery())
+        past_end = select(func.max(E.position) + 1).scalar_subquery()
+        try:
+            async with self.database.transaction() as session:
+                await session.execute(
+                    delete(E).where(E.position < func.coalesce(first_kept, past_end),
+                                    E.position.not_in(select(P.position)),
+                                    E.position.not_in(select(D.position)))
+                    .execution_options(synchronize_session=False))
+        except SQLAlchemyError:  # the events are stored; trimming waits for the next turn
+            log.warning("event trim failed", exc_info=True)
 
     async def read(
         self,
