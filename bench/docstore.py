@@ -18,9 +18,10 @@ The corpus: synthetic documents of ~400 characters whose words follow a Zipf law
   service, no events and no Python beyond the driver.
 API: a `llmdocs serve doc-store` subprocess ingests the corpus through
 `POST /documents/bulk` (NDJSON, 5,000 lines per request) and answers
-`GET /search?q=…&limit=20`. Search figures are p50/p95 over `--queries` runs (after
-WARMUP unmeasured ones, for raw and API alike) for a rare, a mid-frequency, a common and
-a two-term query; `GET /health` is timed the same way as the HTTP overhead, and so is
+`GET /search?q=…&limit=20`. Search figures are p50/p95 over `--queries` rounds (after
+WARMUP unmeasured ones; raw and API alike, the queries take turns in each round) for a
+rare, a mid-frequency, a common and a two-term query; `GET /health` is timed in the
+same rounds as the HTTP overhead, and so is
 `GET /info` (authenticated, no dependency checks: the stricter overhead). Ratios are
 API / raw (for ingest, API rate / raw rate); the search goal is API p50 - HTTP overhead
 <= 1.5x raw p50. A summary table ends the output.
@@ -40,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -60,6 +61,7 @@ WARMUP = 3
 Request = tuple[str, dict[str, str | int]]  # path, query parameters
 OVERHEAD: dict[str, Request] = {"GET /health": ("/health", {"deep": "false"}),
                                 "GET /info": ("/info", {})}
+Figures = dict[str, tuple[float, float]]  # name -> (p50, p95) ms
 SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "ta", "vo", "shi", "den", "par", "qui", "zel"]
 
 
@@ -105,12 +107,28 @@ def raw_ingest(path: Path, docs: list[str]) -> float:
     return len(docs) / elapsed
 
 
-def raw_search(path: Path, query: str, runs: int) -> tuple[float, float]:
-    conn = sqlite3.connect(path)
-    match = " ".join(f'"{w}"' for w in query.split())
-    samples = []
+async def timed_rounds(names: Iterable[str], runs: int,
+                       call: Callable[[str], Awaitable[object]]) -> Figures:
+    """p50/p95 of each named request over `runs` rounds (after WARMUP), the requests
+    taking turns round after round: a change in the shared machine's load falls on every
+    figure alike, and each request runs after the others as it would in use (a common
+    word's search pushes the others' pages out of the caches). Raw baselines and the API
+    are timed the same way."""
+    samples: dict[str, list[float]] = {name: [] for name in names}
     for run in range(WARMUP + runs):
-        started = time.perf_counter()
+        for name, times in samples.items():
+            begun = time.perf_counter()
+            await call(name)
+            if run >= WARMUP:
+                times.append((time.perf_counter() - begun) * 1000)
+    return {name: percentiles(times) for name, times in samples.items()}
+
+
+def raw_search(path: Path, queries: dict[str, str], runs: int) -> Figures:
+    conn = sqlite3.connect(path)
+
+    async def search(name: str) -> None:
+        match = " ".join(f'"{w}"' for w in queries[name].split())
         rows = conn.execute(
             "SELECT rowid, bm25(f, 10.0, 1.0) FROM f WHERE f MATCH ? "
             "ORDER BY bm25(f, 10.0, 1.0) LIMIT 20", (match,)).fetchall()
@@ -118,10 +136,11 @@ def raw_search(path: Path, query: str, runs: int) -> tuple[float, float]:
         conn.execute(f"SELECT snippet(f, -1, '<mark>', '</mark>', '…', 16) FROM f "
                      f"WHERE f MATCH ? AND rowid IN ({','.join('?' * len(ids))})",
                      (match, *ids)).fetchall()
-        if run >= WARMUP:
-            samples.append((time.perf_counter() - started) * 1000)
-    conn.close()
-    return percentiles(samples)
+
+    try:
+        return asyncio.run(timed_rounds(queries, runs, search))
+    finally:
+        conn.close()
 
 
 def schema_ingest(path: Path, docs: list[str]) -> float:
@@ -166,7 +185,7 @@ PG_SNIPPETS = """SELECT ts_headline('english', content, plainto_tsquery('english
 
 
 async def raw_postgres(url: str, docs: list[str], queries: dict[str, str],
-                       runs: int) -> tuple[float, dict[str, tuple[float, float]]]:
+                       runs: int) -> tuple[float, Figures]:
     """Ingest into a bare tsvector + GIN table, then time each query (baseline)."""
     conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
     try:
@@ -180,16 +199,12 @@ async def raw_postgres(url: str, docs: list[str], queries: dict[str, str],
                                         range(start, min(start + 500, len(docs)))])
         rate = len(docs) / (time.perf_counter() - started)
         await conn.execute("ANALYZE f")
-        figures = {}
-        for name, query in queries.items():
-            samples = []
-            for run in range(WARMUP + runs):
-                begun = time.perf_counter()
-                ids = [row["id"] for row in await conn.fetch(PG_SEARCH, query)]
-                await conn.fetch(PG_SNIPPETS, query, ids)
-                if run >= WARMUP:
-                    samples.append((time.perf_counter() - begun) * 1000)
-            figures[name] = percentiles(samples)
+
+        async def search(name: str) -> None:
+            ids = [row["id"] for row in await conn.fetch(PG_SEARCH, queries[name])]
+            await conn.fetch(PG_SNIPPETS, queries[name], ids)
+
+        figures = await timed_rounds(queries, runs, search)
         await conn.execute("DROP TABLE f")
     finally:
         await conn.close()
@@ -216,7 +231,7 @@ def start_service(data_dir: Path, database_url: str) -> tuple[subprocess.Popen[b
 
 
 async def api_run(url: str, docs: list[str], queries: dict[str, str],
-                  runs: int) -> tuple[float, dict[str, tuple[float, float]]]:
+                  runs: int) -> tuple[float, Figures]:
     settings = Settings(jwt_secret=SECRET)
     token = issue_token(settings, "user:bench", ["docs:*"], ttl_seconds=24 * 3600)
     async with httpx.AsyncClient(base_url=url, timeout=600,
@@ -235,20 +250,15 @@ async def api_run(url: str, docs: list[str], queries: dict[str, str],
             answer.raise_for_status()
             assert answer.text.count('"status":201') == body.count(b"\n")
         rate = len(docs) / (time.perf_counter() - started)
-        # the requests take turns, round after round, so a change in the shared
-        # machine's load falls on every figure alike
         paths: dict[str, Request] = {
             **{name: ("/search", {"q": q, "limit": 20}) for name, q in queries.items()},
             **OVERHEAD}
-        samples: dict[str, list[float]] = {name: [] for name in paths}
-        for run in range(WARMUP + runs):
-            for name, (path, params) in paths.items():
-                begun = time.perf_counter()
-                answer = await http.get(path, params=params)
-                answer.raise_for_status()
-                if run >= WARMUP:
-                    samples[name].append((time.perf_counter() - begun) * 1000)
-        figures = {name: percentiles(times) for name, times in samples.items()}
+
+        async def get(name: str) -> None:
+            path, params = paths[name]
+            (await http.get(path, params=params)).raise_for_status()
+
+        figures = await timed_rounds(paths, runs, get)
     return rate, figures
 
 
@@ -258,8 +268,6 @@ def pick_queries(words: list[str]) -> dict[str, str]:
     return {"rare": words[20_000], "mid": words[300], "common": words[1],
             "two-term": f"{words[300]} {words[1]}"}
 
-
-Figures = dict[str, tuple[float, float]]  # name -> (p50, p95) ms
 
 
 def ratio(beyond: float, base: float) -> str:
@@ -306,7 +314,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="llmdocs-bench-") as tmp:
         raw_path = Path(tmp) / "raw.db"
         fts5 = ("raw FTS5", raw_ingest(raw_path, docs),
-                {name: raw_search(raw_path, q, args.queries) for name, q in queries.items()})
+                raw_search(raw_path, queries, args.queries))
         report("raw SQLite FTS5", fts5[1], fts5[2], [])
         columns.append((*fts5, []))
         for db in args.db:
