@@ -156,3 +156,25 @@ async def test_a_search_after_the_server_closed_pooled_connections(
             await engine.dispose()
         assert killed >= 1
         assert [h["title"] for h in await search(store, "heron")] == ["heron"]
+
+
+async def test_a_bulk_import_leaves_no_pending_index_entries(
+        serve: Any, settings: Any, pg_url: str) -> None:
+    """New GIN entries wait in the index's pending list, which every search scans in
+    full; a bulk request merges them before it answers."""
+    async for store in start_store(serve, settings, pg_url):
+        body = "".join(json.dumps({"content": f"otter report {i}", "source": "bulk"}) + "\n"
+                       for i in range(50))
+        answer = await store.http.post("/documents/bulk", content=body,
+                                       headers={"content-type": "application/x-ndjson"})
+        assert answer.status_code == 200 and answer.text.count('"status":201') == 50
+        engine = create_async_engine(pg_url)
+        try:
+            async with engine.connect() as conn:
+                pending = (await conn.execute(sa.text(
+                    "SELECT gin_clean_pending_list('ix_docstore_versions_search')"))
+                           ).scalar_one()
+        finally:
+            await engine.dispose()
+        assert pending == 0
+        assert len(await search(store, "otter")) == 20

@@ -237,6 +237,7 @@ async def bulk_ingest(request: Request, principal: Writer) -> Response:
     out: list[tuple[int, bytes]] = []  # (line number, answer): sorted at the end
     batch: list[tuple[int, DocumentCreate]] = []
     writing: asyncio.Task[None] | None = None
+    stored = False  # some line stored a new document
 
     async def write(lines: list[tuple[int, DocumentCreate]],
                     before: asyncio.Task[None] | None) -> None:
@@ -247,11 +248,13 @@ async def bulk_ingest(request: Request, principal: Writer) -> Response:
             await asyncio.sleep(0)  # the batch being written takes its next step
         if before is not None:
             await before
+        nonlocal stored
         results = await store.store_many(principal.subject, ready)
         for (line, _), result in zip(lines, results, strict=True):
             if isinstance(result, Problem):
                 out.append(_bulk_answer(line, result.status, error=result.detail))
             else:
+                stored = stored or result.created
                 out.append(_bulk_answer(line, 201 if result.created else 200,
                                         document_id=result.document_id,
                                         version=result.version,
@@ -301,6 +304,8 @@ async def bulk_ingest(request: Request, principal: Writer) -> Response:
             flush()
         if writing is not None:
             await writing
+        if stored:
+            await store.settle_import()
     finally:
         if writing is not None and not writing.done():
             writing.cancel()

@@ -681,16 +681,30 @@ class DocStore:
         if self._unanalysed < max(BULK_ANALYZE_MIN, STALE_SHARE * self._analysed):
             return
         self._unanalysed = 0
+        await self._maintain(analyze=True)
+
+    async def settle_import(self) -> None:
+        """After a bulk request that stored documents: on PostgreSQL, merge the GIN
+        index's pending list. Until an insert overflows it (4 MB by default, thousands
+        of documents) every search scans it in full, which cost a mid-frequency search
+        ~0.5 ms of its ~4 ms at 200,000 documents; the merge is work the next inserts
+        would do anyway."""
+        if self.db.dialect == "postgresql":
+            await self._maintain(analyze=False)
+
+    async def _maintain(self, *, analyze: bool) -> None:
         try:
             async with self.db.transaction() as session:
-                await session.execute(sa.text(
-                    "ANALYZE docstore_documents, docstore_versions, docstore_tags"))
+                if analyze:
+                    await session.execute(sa.text(
+                        "ANALYZE docstore_documents, docstore_versions, docstore_tags"))
                 await session.execute(sa.text(
                     "SELECT gin_clean_pending_list('ix_docstore_versions_search')"))
-                self._analysed = int((await session.execute(sa.text(
-                    "SELECT ndocs FROM docstore_search_stats WHERE id = 1"))).scalar_one())
+                if analyze:
+                    self._analysed = int((await session.execute(sa.text(
+                        "SELECT ndocs FROM docstore_search_stats WHERE id = 1"))).scalar_one())
         except SQLAlchemyError as exc:  # e.g. not the tables' owner: plans are just slower
-            log.warning("docstore_analyze_failed", error=str(exc))
+            log.warning("docstore_maintenance_failed", error=str(exc))
 
     async def _create_one(self, principal: str, p: Prepared) -> Ingested | Problem:
         try:
