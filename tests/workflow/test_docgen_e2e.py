@@ -177,6 +177,38 @@ async def test_interpret_sessions_and_bad_input(eco: Settings) -> None:
         assert again.status_code == 200, again.text
         assert again.json()["format"] == "pdf" and again.json()["filename"].endswith(".pdf")
         assert again.json()["document_id"] != first.json()["document_id"]
+        added = await http.post("/execute-query", json={
+            "query": "add the error codes as markdown", "session_id": "s1", "user_id": "u1"})
+        assert added.status_code == 200, added.text
+        provenance = (await http.get(
+            f"/documents/{added.json()['document_id']}/provenance")).json()
+        before = (await http.get(
+            f"/documents/{first.json()['document_id']}/provenance")).json()
+
+    async with DocStoreClient.for_service(eco, token=token(eco)) as docs:
+        plain = (await docs.get(first.json()["document_id"])).content or ""
+        markdown = (await docs.get(added.json()["document_id"])).content or ""
+    assert "## Error codes" not in plain  # only when asked for
+    section = markdown.split("\n## Error codes\n", 1)[1].split("\n## ", 1)[0]
+    rows = [[c.strip().strip("`") for c in line.strip("|").split("|")]
+            for line in section.splitlines() if line.startswith("| `")]
+    expected = [[f"{op.method.upper()} {op.path}", code, answer["description"]]
+                for op in OPERATIONS for code, answer in op.responses.items()
+                if code[0] in "45"]
+    assert len(expected) >= 5 and rows == expected  # every error response of the spec
+    assert apidoc.check(markdown, OPERATIONS).complete
+    context = provenance["user_context"]
+    assert context["query"] == QUERY and context["instructions"] == ["error codes"]
+    assert context["follow_up"] == {
+        "query": "add the error codes as markdown",
+        "previous_execution_id": again.json()["execution_id"],
+        "previous_run_id": again.json()["run_id"],
+        "previous_document_id": again.json()["document_id"]}
+    assert "follow_up" not in before["user_context"]
+
+    def writing(record: dict[str, Any]) -> int:  # the model writes the section's prose
+        return sum(c["prompt"] == "section-writing" for c in record["llm_calls"])
+    assert writing(provenance) == writing(before) + 1
 
     async with client(eco, "queries:read") as reader:
         assert (await reader.post("/execute-query", json={"query": QUERY})).status_code == 403

@@ -89,8 +89,10 @@ def follow_up(query: str, previous: dict[str, Any] | None) -> dict[str, Any] | N
     change: dict[str, Any] = {}
     if "format" in found:
         change["format"] = found["format"]
-    if match := _ADD.search(query):
-        change["instructions"] = [*previous.get("instructions", []), match.group(1)]
+    added = _FORMAT.sub("", match.group(1)).strip(" .,") if (match := _ADD.search(query)) \
+        else ""
+    if added:  # "also as PDF" changes the format only
+        change["instructions"] = [*previous.get("instructions", []), added]
     return change or None
 
 

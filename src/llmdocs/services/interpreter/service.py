@@ -71,10 +71,11 @@ class Interpreter:
     # --- understanding ------------------------------------------------------------
 
     async def interpret(self, body: QueryIn) -> InterpretOut:
-        previous = await self._previous(body.session_id)
+        previous, previous_execution = await self._previous(body.session_id)
         change = rules.follow_up(body.query, previous)
         if previous is not None and change is not None:
-            workflow_input = {**previous, **change, "query": previous["query"]}
+            workflow_input = {**previous, **change, "query": previous["query"],
+                              "follow_up": await self._refers_to(body, previous_execution)}
             if body.format:
                 workflow_input["format"] = body.format
             if workflow_of(previous.get("intent")) == CONSISTENCY:
@@ -203,12 +204,29 @@ class Interpreter:
             session.add(row)
         return self._out(row, run)
 
-    async def _previous(self, session_id: str | None) -> dict[str, Any] | None:
+    async def _previous(self, session_id: str | None
+                        ) -> tuple[dict[str, Any] | None, str | None]:
+        """The session's last request and the execution that ran it."""
         if session_id is None:
-            return None
+            return None, None
         async with self.database.session() as session:
             row = await session.get(Session, session_id)
-        return json.loads(row.last_request) if row and row.last_request else None
+        if row is None or not row.last_request:
+            return None, None
+        return json.loads(row.last_request), row.last_execution_id
+
+    async def _refers_to(self, body: QueryIn, execution_id: str | None) -> dict[str, Any]:
+        """What a follow-up changes: its own words, the previous execution, its run and
+        the document it produced (asked of the run when our record is not final yet)."""
+        ref: dict[str, Any] = {"query": body.query, "previous_execution_id": execution_id,
+                               "previous_run_id": None, "previous_document_id": None}
+        if execution_id is None:
+            return ref
+        row = await self._execution_row(execution_id)
+        result = json.loads(row.result) if row.result else (
+            await self.orchestrator.run(row.run_id)).result or {}
+        return {**ref, "previous_run_id": row.run_id,
+                "previous_document_id": result.get("document_id")}
 
     async def _remember(self, body: QueryIn, request: dict[str, Any], execution_id: str
                         ) -> None:

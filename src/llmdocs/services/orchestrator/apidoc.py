@@ -84,20 +84,23 @@ def groups(operations: list[Operation]) -> dict[str, list[Operation]]:
     return grouped
 
 
+ERRORS_ASKED = re.compile(r"\berrors?\b|\bstatus codes?\b|\bfailures?\b", re.I)
+
+
+def error_rows(operations: list[Operation]) -> list[tuple[str, str, str]]:
+    """Every 4xx/5xx response of the spec: (endpoint, status, its description there)."""
+    return [(f"{op.method.upper()} {op.path}", code, str(answer.get("description", "")))
+            for op in operations for code, answer in op.responses.items()
+            if code[:1] in "45"]
+
+
 def error_codes(operations: list[Operation]) -> str:
-    """Every 4xx/5xx response of the spec with the endpoints that give it."""
-    codes: dict[str, list[str]] = {}
-    descriptions: dict[str, str] = {}
-    for op in operations:
-        for code, answer in op.responses.items():
-            if code[:1] in "45":
-                codes.setdefault(code, []).append(f"`{op.method.upper()} {op.path}`")
-                descriptions.setdefault(code, str(answer.get("description", "")))
-    if not codes:
+    """The error responses as a table, one row per endpoint and status."""
+    rows = [f"| `{endpoint}` | `{code}` | {_cell(text)} |"
+            for endpoint, code, text in error_rows(operations)]
+    if not rows:
         return "The spec declares no error responses."
-    rows = [f"| `{c}` | {_cell(descriptions[c])} | {', '.join(codes[c])} |"
-            for c in sorted(codes)]
-    return "\n".join(["| status | meaning | returned by |", "|---|---|---|", *rows])
+    return "\n".join(["| endpoint | status | description |", "|---|---|---|", *rows])
 
 
 def table_rows(operations: list[Operation]) -> list[list[str]]:

@@ -15,15 +15,16 @@ import json
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError
 
 from llmdocs.core.client import NotFound
-from llmdocs.rendering import GeneratedDocument, Section, normalize_format
+from llmdocs.rendering import GeneratedDocument, Section
 from llmdocs.services.orchestrator import apidoc
 from llmdocs.services.orchestrator.docgen import (
     DocGen,
     DocRequest,
     DocState,
+    RunRequest,
     Trace,
     WorkflowError,
     now_iso,
@@ -37,25 +38,10 @@ TEXT_FORMATS = ("markdown", "txt", "json", "csv")
 FINDING_COLUMNS = ["finding", "endpoint", "detail"]
 
 
-class ConsistencyRequest(BaseModel):
+class ConsistencyRequest(RunRequest):
     """Which document to check, against which spec."""
 
-    model_config = {"extra": "forbid"}
-
-    query: str = Field(min_length=3, max_length=4000)
-    format: str = "markdown"
     document_id: str | None = Field(None, max_length=36)
-    service: str | None = Field(None, max_length=100)
-    spec_document_id: str | None = Field(None, max_length=36)
-    spec_url: str | None = Field(None, max_length=2000)
-    intent: str | None = None
-    entities: dict[str, Any] = Field(default_factory=dict)
-    session_id: str | None = Field(None, max_length=100)
-
-    @field_validator("format")
-    @classmethod
-    def _format(cls, value: str) -> str:
-        return normalize_format(value)
 
 
 def _text_of(content: str, fmt: str) -> str:

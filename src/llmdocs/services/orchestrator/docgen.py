@@ -67,29 +67,37 @@ class WorkflowError(Exception):
     """The run cannot go on; the message says why (a failed run, not a crash)."""
 
 
-class DocRequest(BaseModel):
-    """What a document-generation run is asked to do."""
+class RunRequest(BaseModel):
+    """What every workflow run is asked with: the request, its API and who asked."""
 
     model_config = {"extra": "forbid"}
 
     query: str = Field(min_length=3, max_length=4000)
     format: str = "markdown"
-    doc_type: DocType = "api_documentation"
-    title: str | None = Field(None, max_length=300)
     service: str | None = Field(None, max_length=100)
     spec_document_id: str | None = Field(None, max_length=36)
     spec_url: str | None = Field(None, max_length=2000)
-    document_ids: list[str] = Field(default_factory=list, max_length=20)
-    search: str | None = Field(None, max_length=500)
-    instructions: list[str] = Field(default_factory=list, max_length=10)
     intent: str | None = None
     entities: dict[str, Any] = Field(default_factory=dict)
     session_id: str | None = Field(None, max_length=100)
+    # a session's follow-up: its own words and the execution, run and document it changes
+    follow_up: dict[str, Any] | None = None
 
     @field_validator("format")
     @classmethod
     def _format(cls, value: str) -> str:
         return normalize_format(value)
+
+
+class DocRequest(RunRequest):
+    """What a document-generation run is asked to do."""
+
+    doc_type: DocType = "api_documentation"
+    title: str | None = Field(None, max_length=300)
+    document_ids: list[str] = Field(default_factory=list, max_length=20)
+    search: str | None = Field(None, max_length=500)
+    # what to add ("the error codes"): sections the spec can give, else words for the model
+    instructions: list[str] = Field(default_factory=list, max_length=10)
 
 
 class DocState(TypedDict, total=False):
@@ -319,7 +327,8 @@ class DocGen:
         request = state["request"]
         kind = request["doc_type"]
         if kind == "api_documentation":
-            sections = ["overview", "authentication", "endpoint groups", "error codes",
+            sections = ["overview", "authentication", "endpoint groups",
+                        *(["error codes"] if errors_asked(request) else []),
                         "endpoint summary"]
         elif kind == "answer":
             sections = ["answer", "sources"]
@@ -469,13 +478,18 @@ class DocGen:
             sections.append({"title": "Authentication", "kind": "authentication"})
         sections += [{"title": apidoc.title_case(tag), "kind": "group", "tag": tag}
                      for tag in apidoc.groups(ops)]
-        sections += [{"title": "Error codes", "kind": "errors"},
-                     {"title": "Endpoint summary", "kind": "summary_table"}]
+        if errors_asked(state["request"]):
+            sections.append({"title": "Error codes", "kind": "errors"})
+        sections.append({"title": "Endpoint summary", "kind": "summary_table"})
         return {"outline": sections}
 
-    def _sources_text(self, state: DocState, ops: list[Operation] | None = None) -> str:
+    def _sources_text(self, state: DocState, ops: list[Operation] | None = None,
+                      errors: bool = False) -> str:
         context = state["context"]
         limit = self.deps.settings.source_chars
+        if errors:
+            return "\n".join(f"{endpoint} answers {code}: {text}" for endpoint, code, text
+                             in apidoc.error_rows(operations_of(state)))[:limit]
         if context.get("operations"):
             api = context["api"]
             lines = [f"API: {api['title']} {api['version']}", api.get("description", "")]
@@ -495,14 +509,14 @@ class DocGen:
 
         async def prose(section: dict[str, Any]) -> str:
             kind = section["kind"]
-            if kind in ("overview", "group", "answer"):
+            if kind in ("overview", "group", "answer", "errors"):
                 subset = grouped.get(section.get("tag", "")) if kind == "group" else None
                 text = await self._llm(trace, state, "section-writing", {
-                    "query": request["query"], "outline": outline_text,
+                    "query": asked(request), "outline": outline_text,
                     "section": section["title"],
-                    "sources": self._sources_text(state, subset)}, tokens)
+                    "sources": self._sources_text(state, subset, kind == "errors")}, tokens)
                 text = clean_prose(text)
-                return text or ("" if kind == "group" else fallback_prose(state))
+                return text or ("" if kind in ("group", "errors") else fallback_prose(state))
             if kind == "summary":
                 return clean_prose(await self._llm(trace, state, "summarisation", {
                     "sources": self._sources_text(state), "max_words": 120}, tokens * 2)
@@ -546,7 +560,8 @@ class DocGen:
             blocks = [apidoc.op_block(op) for op in grouped[section["tag"]]]
             return "\n\n".join(([prose] if prose else []) + blocks)
         if kind == "errors":
-            return apidoc.error_codes(operations_of(state))
+            return "\n\n".join(([prose] if prose else [])
+                                + [apidoc.error_codes(operations_of(state))])
         if kind == "summary_table":
             rows = [f"| `{m}` | `{p}` | {s or '-'} |"
                     for m, p, s, *_ in apidoc.table_rows(operations_of(state))]
@@ -572,7 +587,7 @@ class DocGen:
                 else:
                     coverage.missing.append(f"source {s['document_id']} is not cited")
         judged = await self._llm(trace, state, "review", {
-            "query": state["request"]["query"],
+            "query": asked(state["request"]),
             "outline": "\n".join(s["title"] for s in state["outline"]),
             "sources": self._sources_text(state)[:600], "draft": markdown[:900]},
             self.deps.settings.review_tokens, REVIEW_SCHEMA)
@@ -606,8 +621,12 @@ class DocGen:
             block = apidoc.op_block(op)
             target = next((s for s in draft.sections
                            if s.title == apidoc.title_case(op.tag)), None)
-            if target is None:
-                draft.sections.insert(-2, Section(title=apidoc.title_case(op.tag), body=block))
+            if target is None:  # a lost group goes back before the closing sections
+                closing = {s["title"] for s in state["outline"]
+                           if s["kind"] in ("errors", "summary_table")}
+                at = next(i for i, s in enumerate(draft.sections) if s.title in closing)
+                draft.sections.insert(at, Section(title=apidoc.title_case(op.tag),
+                                                  body=block))
             else:
                 target.body = apidoc.replace_block(target.body, op, block)
         return {"draft": draft.model_dump(), "rounds": state.get("rounds", 0) + 1}
@@ -639,7 +658,11 @@ class DocGen:
             "user_context": {"user_id": state["user_id"], "query": request["query"],
                              "intent": request.get("intent"),
                              "entities": request.get("entities", {}),
-                             "session_id": request.get("session_id")},
+                             "session_id": request.get("session_id"),
+                             **({"instructions": request["instructions"]}
+                                if request.get("instructions") else {}),
+                             **({"follow_up": request["follow_up"]}
+                                if request.get("follow_up") else {})},
             "prompts_used": state.get("prompts_used", []),
             "llm_calls": state.get("llm_calls", []),
             "data_lineage": lineage,
@@ -717,6 +740,18 @@ def initial_state(run_id: str, user_id: str, request: dict[str, Any]) -> DocStat
     return {"run_id": run_id, "user_id": user_id, "request": request,
             "started_at": now_iso(), "steps": [], "llm_calls": [], "prompts_used": [],
             "services_chain": []}
+
+
+def errors_asked(request: dict[str, Any]) -> bool:
+    """Whether the request or a follow-up's instructions ask for the error codes."""
+    return any(apidoc.ERRORS_ASKED.search(text)
+               for text in (request["query"], *request.get("instructions", [])))
+
+
+def asked(request: dict[str, Any]) -> str:
+    """The request as the model reads it: with what follow-ups added."""
+    return "\n".join([request["query"],
+                      *(f"Also: {i}" for i in request.get("instructions", []))])
 
 
 def _slug(text: str) -> str:
