@@ -18,9 +18,8 @@ from pydantic import SecretStr
 
 from llmdocs.core.config import SERVICE_NAMES, Settings
 from llmdocs.devservers import free_port
-from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.orchestrator.client import OrchestratorClient
-from workflow.conftest import store_spec, token
+from workflow.conftest import resumed_once, store_spec, token
 from workflow.fakellm import fake_llm, provider_env
 
 
@@ -74,25 +73,10 @@ async def test_killed_run_resumes_and_stores_once(tmp_path: Path, serve: Any) ->
         first.wait(10)
     second = await start_up(env, log)
     try:
-        async with OrchestratorClient.for_service(settings, token=token(settings)) as o:
-            done = await o.run(run.id, wait=60)
-            while done.status == "running":
-                done = await o.run(run.id, wait=60)
-        async with DocStoreClient.for_service(settings, token=token(settings)) as docs:
-            stored = await docs.list(**{"metadata.run_id": run.id})
+        await resumed_once(settings, run.id, killed_at)
     finally:
         second.terminate()
         second.wait(20)
-    assert done.status == "completed", done.error
-    assert done.attempts == 2
-    names = [s.name for s in done.steps]
-    for step in ("analyze", "gather_context", "outline"):  # not repeated after the crash
-        assert names.count(step) == 1, names
-    assert all(s.started_at < killed_at for s in done.steps[:3])  # kept from before it
-    assert names.count("store") == 1 and names[-1] == "store"
-    assert done.result is not None
-    assert [d.document_id for d in stored.items] == [done.result["document_id"]]
-
 
 async def test_worked_example_ask_and_runs_commands(tmp_path: Path, serve: Any) -> None:
     """`llmdocs up --example` documents the shipped spec; `llmdocs ask` saves a PDF with a

@@ -37,7 +37,7 @@ from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.orchestrator import apidoc
 from llmdocs.services.orchestrator.client import OrchestratorClient
 from llmdocs.services.promptstore.client import PromptStoreClient
-from workflow.conftest import store_spec, token
+from workflow.conftest import resumed_once, store_spec, token
 from workflow.test_docgen_e2e import OPERATIONS, QUERY, SPEC, events_of
 
 SERVICES = ("discovery", "gateway", "promptstore", "docstore", "orchestrator", "interpreter")
@@ -296,16 +296,4 @@ async def test_orchestrator_killed_mid_run_resumes_from_postgres(
     cluster.processes["orchestrator"].wait(10)
     cluster.start("orchestrator")
     await asyncio.to_thread(_wait_listening, cluster, "orchestrator")
-    async with OrchestratorClient.for_service(settings, token=token(settings)) as orch:
-        done = await orch.run(run.id, wait=60)
-        while done.status == "running":
-            done = await orch.run(run.id, wait=60)
-    async with DocStoreClient.for_service(settings, token=token(settings)) as docs:
-        stored = await docs.list(**{"metadata.run_id": run.id})
-    assert done.status == "completed" and done.attempts == 2, done.error
-    names = [s.name for s in done.steps]
-    for step in ("analyze", "gather_context", "outline"):  # not repeated after the crash
-        assert names.count(step) == 1, names
-    assert all(s.started_at < killed_at for s in done.steps[:3])  # kept from before it
-    assert done.result is not None
-    assert [d.document_id for d in stored.items] == [done.result["document_id"]]
+    await resumed_once(settings, run.id, killed_at)

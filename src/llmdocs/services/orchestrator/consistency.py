@@ -66,6 +66,12 @@ def _split(item: str) -> tuple[str, str]:
 class ConsistencyCheck(DocGen):
     """The nodes; the spec lookup, step timing and storing are the document workflow's."""
 
+    NAME, VERSION, STEPS = NAME, VERSION, STEPS
+    DESCRIPTION = ("A stored document measured against its OpenAPI spec (endpoints, "
+                   "parameters and response codes missing or invented), the findings "
+                   "stored as a report: analyze → gather → compare → store.")
+    REQUEST = ConsistencyRequest
+
     async def analyze(self, state: DocState) -> dict[str, Any]:
         try:
             request = ConsistencyRequest.model_validate(state["request"])

@@ -251,6 +251,13 @@ def operations_of(state: DocState) -> list[Operation]:
 class DocGen:
     """The graph's nodes, with the clients they call."""
 
+    # the workflow's catalog entry (a subclass that is another workflow names its own)
+    NAME, VERSION, STEPS = NAME, VERSION, STEPS
+    DESCRIPTION = ("A plain-language request becomes a reviewed document, stored with "
+                   "provenance: analyze → (choose template ∥ gather context) → outline → "
+                   "write → review → revise (bounded) → format → store.")
+    REQUEST: type[RunRequest] = DocRequest
+
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self._specs: LRUCache[tuple[str, str], dict[str, Any]] = LRUCache(maxsize=64)

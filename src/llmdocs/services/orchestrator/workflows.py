@@ -79,19 +79,9 @@ class Workflow:
 
 
 WORKFLOWS: dict[str, Workflow] = {
-    docgen.NAME: Workflow(
-        docgen.NAME, docgen.VERSION,
-        "A plain-language request becomes a reviewed document, stored with provenance: "
-        "analyze → (choose template ∥ gather context) → outline → write → review → "
-        "revise (bounded) → format → store.",
-        docgen.STEPS, docgen.DocRequest, docgen.DocGen),
-    consistency.NAME: Workflow(
-        consistency.NAME, consistency.VERSION,
-        "A stored document measured against its OpenAPI spec (endpoints, parameters and "
-        "response codes missing or invented), the findings stored as a report: "
-        "analyze → gather → compare → store.",
-        consistency.STEPS, consistency.ConsistencyRequest, consistency.ConsistencyCheck),
-}
+    nodes.NAME: Workflow(nodes.NAME, nodes.VERSION, nodes.DESCRIPTION, nodes.STEPS,
+                         nodes.REQUEST, nodes)
+    for nodes in (docgen.DocGen, consistency.ConsistencyCheck)}
 # the tool-using agent is served by its own route; listed so the catalog is complete
 AGENT = WorkflowInfo(name="agent", version="1",
                      description="Reach a goal with the model choosing tools from the "
