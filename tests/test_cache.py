@@ -56,7 +56,7 @@ async def test_l1_entries_expire_after_their_ttl() -> None:
 
 
 async def test_l1_is_bounded_and_evicts_the_least_recently_used() -> None:
-    cache = Cache("svc", max_bytes=2 * 257)  # two one-byte values and their overhead
+    cache = Cache("svc", max_bytes=2 * 513)  # two one-byte values and their overhead
     await cache.set("a", 1)
     await cache.set("b", 2)
     assert await cache.get("a") == 1  # a is now more recent than b

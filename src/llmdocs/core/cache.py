@@ -40,7 +40,7 @@ T = TypeVar("T")
 _PREFIX = "llmdocs:cache"
 # what an L1 entry costs besides its JSON (key, tuple, links): counted so that many tiny
 # entries are bounded too
-_ENTRY_OVERHEAD = 256
+_ENTRY_OVERHEAD = 512
 _REDIS_TIMEOUT_SECONDS = 1.0
 # a version must outlive any load that read it; loads take milliseconds
 _VERSION_TTL_MS = 600_000
@@ -82,7 +82,7 @@ class Cache:
         *,
         url: str = "",
         ttl: float = 30.0,
-        max_bytes: int = 64 * 2**20,
+        max_bytes: int = 8 * 2**20,
         retry_seconds: float = 1.0,
     ) -> None:
         self.namespace = namespace

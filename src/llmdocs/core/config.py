@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     db_max_overflow: int = 20
     cache_ttl_seconds: float = 30.0
-    cache_max_bytes: int = 64 * 2**20  # in-process cache, per service
+    cache_max_bytes: int = 8 * 2**20  # in-process cache, per service (Redis holds more)
 
     event_redelivery_seconds: float = 30.0
     event_max_deliveries: int = 5
