@@ -51,17 +51,18 @@ async def test_usage_per_version_from_events(http: httpx.AsyncClient,
     assert (v1["successes"], v1["failures"], v1["success_rate"]) == (1, 1, 0.5)
 
 
-async def test_the_same_event_counts_once(settings: Settings) -> None:
-    resources = Resources.from_settings(settings)
+async def test_the_same_event_counts_once(settings: Settings, database_url: str) -> None:
+    resources = Resources.from_settings(settings.model_copy(update={"database_url":
+                                                                    database_url}))
     await resources.open()
     try:
         store = PromptStore(resources.database, resources.cache, resources.events)
         event = make_event("gateway", LLM_COMPLETED, {"prompt_id": "p1", "tokens": 7,
                                                        "cost": 1.0, "latency_ms": 3})
-        for _ in range(3):
-            await store.apply_event(event)
-        await store.apply_event(make_event("gateway", LLM_COMPLETED, {
-            "prompt_id": "p1", "tokens": 1}))
+        for _ in range(2):
+            await store.apply_events([event])
+        await store.apply_events([event, make_event("gateway", LLM_COMPLETED, {
+            "prompt_id": "p1", "tokens": 1})])
         async with resources.database.session() as session:
             from sqlalchemy import select
 

@@ -40,8 +40,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                         app.state.clients.get("gateway"))
     app.state.promptstore = store
     await seed(store)
-    subscription = resources.events.subscribe(ANALYTICS_GROUP, store.apply_event,
-                                              types=[PROMPT_USED, LLM_COMPLETED])
+    subscription = resources.events.subscribe_batch(ANALYTICS_GROUP, store.apply_events,
+                                                    types=[PROMPT_USED, LLM_COMPLETED])
     try:
         yield
     finally:

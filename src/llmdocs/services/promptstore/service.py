@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -145,6 +146,30 @@ def _search_text(prompt: Prompt, content: str) -> str:
 def _like(term: str) -> str:
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+_USAGE_COLUMNS = ("uses", "renders", "completions", "successes", "failures", "tokens",
+                  "cost", "latency_ms_total")
+
+
+def _usage_delta(event: Event) -> tuple[tuple[str, int], dict[str, float]] | None:
+    """What one analytics event adds to its prompt version's usage; None if it names
+    no prompt."""
+    data = event.data
+    prompt_id = data.get("prompt_id")
+    if not isinstance(prompt_id, str) or not prompt_id:
+        return None
+    raw_version = data.get("version" if event.type == PROMPT_USED else "prompt_version")
+    version = raw_version if isinstance(raw_version, int) else 0
+    if event.type == PROMPT_USED:
+        delta: dict[str, float] = {"uses": 1,
+                                   "renders": int(data.get("rendered_hash") is not None)}
+    else:
+        ok = bool(data.get("success", True))
+        delta = {"completions": 1, "successes": int(ok), "failures": int(not ok),
+                 "tokens": _tokens(data.get("tokens")), "cost": _number(data.get("cost")),
+                 "latency_ms_total": _number(data.get("latency_ms"))}
+    return (prompt_id, version), delta
 
 
 def _upsert(dialect: str) -> Any:
@@ -636,39 +661,33 @@ class PromptStore:
 
     # --- analytics ---------------------------------------------------------------
 
-    async def apply_event(self, event: Event) -> None:
-        """Add one `prompt.used` or `llm.completed` event to the usage of its prompt
-        version, exactly once per event id (the seen-id insert shares the transaction)."""
-        data = event.data
-        prompt_id = data.get("prompt_id")
-        if not isinstance(prompt_id, str) or not prompt_id:
+    async def apply_events(self, events: list[Event]) -> None:
+        """Add `prompt.used` and `llm.completed` events to the usage of their prompt
+        versions, each exactly once per event id (the seen-id insert shares the
+        transaction). A whole batch is one transaction: one row update per version."""
+        deltas = {event.id: found for event in events if (found := _usage_delta(event))}
+        if not deltas:
             return
-        raw_version = data.get("version" if event.type == PROMPT_USED else "prompt_version")
-        version = raw_version if isinstance(raw_version, int) else 0
-        if event.type == PROMPT_USED:
-            rendered = data.get("rendered_hash") is not None
-            delta: dict[str, float] = {"uses": 1, "renders": int(rendered)}
-        else:
-            ok = bool(data.get("success", True))
-            delta = {"completions": 1, "successes": int(ok), "failures": int(not ok),
-                     "tokens": _tokens(data.get("tokens")),
-                     "cost": _number(data.get("cost")),
-                     "latency_ms_total": _number(data.get("latency_ms"))}
         insert = _upsert(self.db.dialect)
+        now = utcnow()
         async with self.db.transaction() as session:
-            seen = await session.execute(insert(SeenEvent).values(
-                event_id=event.id, seen_at=utcnow()).on_conflict_do_nothing())
-            if seen.rowcount != 1:  # type: ignore[attr-defined]
-                return
-            row = {"uses": 0, "renders": 0, "completions": 0, "successes": 0, "failures": 0,
-                   "tokens": 0, "cost": 0.0, "latency_ms_total": 0.0, **delta}
+            fresh = set(await session.scalars(
+                insert(SeenEvent).values([{"event_id": i, "seen_at": now} for i in deltas])
+                .on_conflict_do_nothing().returning(SeenEvent.event_id)))
+            totals: dict[tuple[str, int], Counter[str]] = defaultdict(Counter)
+            for event_id, (key, added) in deltas.items():
+                if event_id in fresh:
+                    totals[key].update(added)
             table = PromptUsage.__table__
-            statement = insert(PromptUsage).values(
-                prompt_id=prompt_id, version=version, updated_at=utcnow(), **row)
-            await session.execute(statement.on_conflict_do_update(
-                index_elements=["prompt_id", "version"],
-                set_={"updated_at": utcnow(),
-                      **{k: table.c[k] + v for k, v in delta.items()}}))
+            for (prompt_id, version), delta in totals.items():
+                row = {**dict.fromkeys(_USAGE_COLUMNS, 0), **delta}
+                await session.execute(
+                    insert(PromptUsage)
+                    .values(prompt_id=prompt_id, version=version, updated_at=now, **row)
+                    .on_conflict_do_update(
+                        index_elements=["prompt_id", "version"],
+                        set_={"updated_at": now,
+                              **{k: table.c[k] + v for k, v in delta.items()}}))
 
     async def analytics(self, ref: str) -> PromptAnalytics:
         async with self.db.session() as session:
