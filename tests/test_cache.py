@@ -38,8 +38,8 @@ async def replicas(redis_url: str) -> AsyncIterator[tuple[Cache, Cache]]:
 
 async def test_from_settings_uses_the_cache_settings(settings: Settings) -> None:
     cache = Cache.from_settings(
-        settings.model_copy(update={"cache_ttl_seconds": 5.0, "cache_max_bytes": 7000}), "svc"
-    )
+        settings.model_copy(update={"cache_ttl_seconds": 5.0, "cache_max_entries": 7,
+                                    "cache_max_bytes": 7000}), "svc")
     assert (cache.namespace, cache.ttl, cache._l1.maxsize) == ("svc", 5.0, 7000)
     await cache.start()  # no cache_url: L1 only, nothing to start
     await cache.close()
@@ -56,7 +56,7 @@ async def test_l1_entries_expire_after_their_ttl() -> None:
 
 
 async def test_l1_is_bounded_and_evicts_the_least_recently_used() -> None:
-    cache = Cache("svc", max_bytes=2 * 513)  # two one-byte values and their overhead
+    cache = Cache("svc", max_entries=2)
     await cache.set("a", 1)
     await cache.set("b", 2)
     assert await cache.get("a") == 1  # a is now more recent than b
@@ -65,7 +65,7 @@ async def test_l1_is_bounded_and_evicts_the_least_recently_used() -> None:
 
 
 async def test_l1_is_bounded_by_bytes_and_skips_values_too_big_for_it() -> None:
-    cache = Cache("svc", max_bytes=80_000)
+    cache = Cache("svc", max_entries=1000, max_bytes=80_000)
     for i in range(20):
         await cache.set(f"k{i}", "x" * 5_000)
     assert cache._l1.currsize <= 80_000

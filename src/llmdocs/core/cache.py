@@ -1,5 +1,5 @@
 """Two-level cache: an in-process TTL LRU (L1) in front of Redis (L2) shared by replicas.
-L1 is bounded by bytes, so memory stays flat however large the cached answers are.
+L1 is bounded by entries and by bytes, so memory stays flat however large the answers.
 
 Values are JSON, so both levels hand back the same thing and a caller can never mutate
 a cached value in place. `None` means "not cached" and is never stored.
@@ -38,8 +38,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 _PREFIX = "llmdocs:cache"
-# what an L1 entry costs besides its JSON (key, tuple, links): counted so that many tiny
-# entries are bounded too
+# what an L1 entry costs besides its JSON (key, tuple, links), measured
 _ENTRY_OVERHEAD = 512
 _REDIS_TIMEOUT_SECONDS = 1.0
 # a version must outlive any load that read it; loads take milliseconds
@@ -82,16 +81,19 @@ class Cache:
         *,
         url: str = "",
         ttl: float = 30.0,
-        max_bytes: int = 8 * 2**20,
+        max_entries: int = 10_000,
+        max_bytes: int = 32 * 2**20,
         retry_seconds: float = 1.0,
     ) -> None:
         self.namespace = namespace
         self.ttl = ttl
         self.stats = CacheStats()
-        # bounded by bytes, not entries: a few large answers must not grow the process
+        # bounded by entries and by bytes: each entry counts its size, and at least an
+        # equal share of the bytes, so neither many small nor a few large values grow it
+        share = max_bytes // max_entries
         self._l1: TLRUCache[str, _Entry] = TLRUCache(
             maxsize=max_bytes, ttu=lambda _key, entry, now: now + entry.ttl,
-            getsizeof=lambda entry: _ENTRY_OVERHEAD + len(entry.payload),
+            getsizeof=lambda entry: max(share, _ENTRY_OVERHEAD + len(entry.payload)),
         )
         self._l1_max_item = max_bytes // 8  # one huge value must not empty the cache
         # no client-side retries: a failure must surface so we degrade, and so the
@@ -116,6 +118,7 @@ class Cache:
     @classmethod
     def from_settings(cls, settings: Settings, namespace: str) -> Cache:
         return cls(namespace, url=settings.cache_url, ttl=settings.cache_ttl_seconds,
+                   max_entries=settings.cache_max_entries,
                    max_bytes=settings.cache_max_bytes)
 
     async def start(self) -> None:

@@ -59,7 +59,8 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     db_max_overflow: int = 20
     cache_ttl_seconds: float = 30.0
-    cache_max_bytes: int = 8 * 2**20  # in-process cache, per service (Redis holds more)
+    cache_max_entries: int = 10_000  # in-process cache, per service (Redis holds more)
+    cache_max_bytes: int = 32 * 2**20
 
     event_redelivery_seconds: float = 30.0
     event_max_deliveries: int = 5
