@@ -122,17 +122,21 @@ class EventBus(abc.ABC):
         consumer: str | None = None,
         types: Sequence[str] | None = None,
         stream: str | None = None,
+        linger: float = LINGER_SECONDS,
     ) -> Subscription:
         """Run `handler` for every event of the group (filtered by type); ack on
-        success, leave unacked on error so it is redelivered. Must be called with a
-        running event loop; the loop runs as a task until `stop()`."""
+        success, leave unacked on error so it is redelivered. After a partial batch the
+        loop waits `linger` seconds, so a burst is claimed in one read (a consumer that
+        may lag, like analytics, lingers longer and takes the write lock less often).
+        Must be called with a running event loop; the loop runs as a task until
+        `stop()`."""
         async def one_by_one(events: list[Event]) -> None:
             for event in events:
                 await handler(event)
 
         return _ConsumerLoop(self, group, one_by_one, consumer or default_consumer_name(),
                              frozenset(types) if types is not None else None, stream,
-                             batched=False)
+                             batched=False, linger=linger)
 
     def subscribe_batch(
         self,
@@ -142,13 +146,14 @@ class EventBus(abc.ABC):
         consumer: str | None = None,
         types: Sequence[str] | None = None,
         stream: str | None = None,
+        linger: float = LINGER_SECONDS,
     ) -> Subscription:
         """Like `subscribe`, but `handler` takes each read's events at once (one
         transaction for a whole batch). If it fails, the events are retried one by one,
         so a single bad event cannot hold back the good ones."""
         return _ConsumerLoop(self, group, handler, consumer or default_consumer_name(),
                              frozenset(types) if types is not None else None, stream,
-                             batched=True)
+                             batched=True, linger=linger)
 
 
 class _ConsumerLoop(Subscription):
@@ -156,9 +161,11 @@ class _ConsumerLoop(Subscription):
     stopped. Events of types the subscriber does not want are acked unseen."""
 
     def __init__(self, bus: EventBus, group: str, handler: BatchHandler, consumer: str,
-                 types: frozenset[str] | None, stream: str | None, *, batched: bool) -> None:
+                 types: frozenset[str] | None, stream: str | None, *, batched: bool,
+                 linger: float) -> None:
         self.bus = bus
         self.batched = batched
+        self.linger = linger
         self.group = group
         self.handler = handler
         self.consumer = consumer
@@ -194,7 +201,7 @@ class _ConsumerLoop(Subscription):
             if deliveries and len(deliveries) < READ_COUNT and not self._stopping:
                 self._waiting = True
                 try:
-                    await asyncio.sleep(LINGER_SECONDS)
+                    await asyncio.sleep(self.linger)
                 finally:
                     self._waiting = False
         log.info("subscription stopped", group=self.group, consumer=self.consumer)

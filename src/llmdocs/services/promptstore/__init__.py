@@ -21,6 +21,7 @@ from fastapi import APIRouter, FastAPI
 from llmdocs.core.service import ServiceSpec
 
 ANALYTICS_GROUP = "promptstore-analytics"
+ANALYTICS_LINGER_SECONDS = 1.0
 
 
 def _router() -> APIRouter:
@@ -40,8 +41,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                         app.state.clients.get("gateway"))
     app.state.promptstore = store
     await seed(store)
+    # analytics may trail by a second: fewer, larger batches keep the write lock free
     subscription = resources.events.subscribe_batch(ANALYTICS_GROUP, store.apply_events,
-                                                    types=[PROMPT_USED, LLM_COMPLETED])
+                                                    types=[PROMPT_USED, LLM_COMPLETED],
+                                                    linger=ANALYTICS_LINGER_SECONDS)
     try:
         yield
     finally:
