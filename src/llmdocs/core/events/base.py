@@ -217,9 +217,11 @@ class _ConsumerLoop(Subscription):
 
     async def _handle(self, deliveries: list[Delivery]) -> list[Delivery]:
         """The deliveries that may be acked: unwanted types, and those handled."""
-        unwanted = [d for d in deliveries
-                    if self.types is not None and d.event.type not in self.types]
-        wanted = [d for d in deliveries if d not in unwanted]
+        wanted: list[Delivery] = []
+        unwanted: list[Delivery] = []
+        for d in deliveries:  # one pass: comparing deliveries would compare whole events
+            wanted_type = self.types is None or d.event.type in self.types
+            (wanted if wanted_type else unwanted).append(d)
         if self.batched and len(wanted) > 1 and await self._call(wanted):
             return deliveries
         return unwanted + [d for d in wanted if await self._call([d])]
