@@ -36,6 +36,7 @@ from llmdocs.core.errors import Problem
 from llmdocs.core.events import make_event
 from llmdocs.rendering import GeneratedDocument, Section, normalize_format, render
 from llmdocs.services.discovery.openapi import (
+    Analysis,
     SpecError,
     Unreachable,
     analyse,
@@ -44,7 +45,7 @@ from llmdocs.services.discovery.openapi import (
 )
 from llmdocs.services.discovery.settings import DiscoverySettings
 from llmdocs.services.docstore.client import DocStoreClient
-from llmdocs.services.docstore.schemas import DocumentSummary
+from llmdocs.services.docstore.schemas import DocumentOut, DocumentSummary
 from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.orchestrator import apidoc
 from llmdocs.services.orchestrator.registry import Registry
@@ -357,11 +358,7 @@ class DocGen:
             hits = await self.deps.docs.search(request.search, limit=5)
             ids += [h.document_id for h in hits.items if h.document_id not in ids]
         for document_id in ids:
-            trace.called("doc-store", "get document")
-            try:
-                doc = await self.deps.docs.get(document_id)
-            except NotFound:
-                raise WorkflowError(f"source document {document_id} not found") from None
+            doc = await self._document(document_id, "source", trace)
             context["sources"].append({
                 "document_id": doc.document_id, "version": doc.version,
                 "content_hash": doc.content_hash, "title": doc.title, "role": "source",
@@ -388,14 +385,7 @@ class DocGen:
                     raise WorkflowError(f"spec URL {request.spec_url} does not serve an "
                                         f"OpenAPI spec: {exc}") from None
             trace.called("spec-url", f"GET {url}")
-            analysis = analyse(url, doc, bounds)
-            return {"operations": [o.model_dump(by_alias=True) for o in analysis.operations],
-                    "api": {"title": analysis.title, "version": analysis.version,
-                            "description": str((doc.get("info") or {}).get("description", "")),
-                            "security": sorted((doc.get("components") or {}).get(
-                                "securitySchemes") or {})},
-                    "spec": {"origin": "url", "url": url, "hash": analysis.spec_hash,
-                             "title": analysis.title, "version": analysis.version}}
+            return _spec_context(doc, analyse(url, doc, bounds), "url", url)
         else:
             source = await self._spec_for_service(str(request.service), trace)
             if source is None:
@@ -410,11 +400,7 @@ class DocGen:
         parsed = self._specs.get((document_id, known.content_hash)) if known is not None else None
         doc: DocumentSummary | None = known
         if parsed is None:
-            trace.called("doc-store", "get document")
-            try:
-                full = await self.deps.docs.get(document_id)
-            except NotFound:
-                raise WorkflowError(f"spec document {document_id} not found") from None
+            full = await self._document(document_id, "spec", trace)
             key = (document_id, full.content_hash)
             parsed = self._specs.get(key) or self._parse_spec(document_id, full.content or "")
             self._specs[key] = parsed
@@ -431,15 +417,14 @@ class DocGen:
         except SpecError as exc:
             raise WorkflowError(f"document {document_id} is not a usable OpenAPI spec: "
                                 f"{exc}") from None
-        info = parsed.get("info") if isinstance(parsed.get("info"), dict) else {}
-        schemes = (parsed.get("components") or {}).get("securitySchemes") or {}
-        return {"operations": [o.model_dump(by_alias=True) for o in analysis.operations],
-                "api": {"title": analysis.title, "version": analysis.version,
-                        "description": str((info or {}).get("description", "")),
-                        "security": sorted(schemes) if isinstance(schemes, dict) else []},
-                "spec": {"origin": "doc-store", "url": f"docstore:{document_id}",
-                         "hash": analysis.spec_hash, "title": analysis.title,
-                         "version": analysis.version}}
+        return _spec_context(parsed, analysis, "doc-store", f"docstore:{document_id}")
+
+    async def _document(self, document_id: str, role: str, trace: Trace) -> DocumentOut:
+        trace.called("doc-store", "get document")
+        try:
+            return await self.deps.docs.get(document_id)
+        except NotFound:
+            raise WorkflowError(f"{role} document {document_id} not found") from None
 
     async def _spec_for_service(self, service: str, trace: Trace) -> dict[str, Any] | None:
         """A spec stored in the doc-store for this service (tag `openapi`, matched on
@@ -759,6 +744,20 @@ def asked(request: dict[str, Any]) -> str:
     """The request as the model reads it: with what follow-ups added."""
     return "\n".join([request["query"],
                       *(f"Also: {i}" for i in request.get("instructions", []))])
+
+
+def _spec_context(doc: dict[str, Any], analysis: Analysis, origin: str,
+                  url: str) -> dict[str, Any]:
+    """What the workflow keeps of a parsed spec: its operations, the API's headline and
+    where the spec came from."""
+    info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
+    schemes = (doc.get("components") or {}).get("securitySchemes") or {}
+    return {"operations": [o.model_dump(by_alias=True) for o in analysis.operations],
+            "api": {"title": analysis.title, "version": analysis.version,
+                    "description": str((info or {}).get("description", "")),
+                    "security": sorted(schemes) if isinstance(schemes, dict) else []},
+            "spec": {"origin": origin, "url": url, "hash": analysis.spec_hash,
+                     "title": analysis.title, "version": analysis.version}}
 
 
 def _slug(text: str) -> str:
