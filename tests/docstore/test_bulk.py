@@ -103,3 +103,27 @@ async def test_batches_dedupe_isolate_bad_lines_and_publish_one_event_per_docume
         assert event.data["id"] == doc_id and event.data["version"] == 1
         assert event.data["content_hash"] == by_line[created[doc_id]]["content_hash"]
         assert event.data["source"] == "chunks" and event.correlationid == "import-7"
+
+
+async def test_large_documents_end_a_batch_by_size(
+        sqlite_store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches are cut by bytes as well as lines (a batch of 2,000 documents of 50 MB
+    would not fit in memory); a streamed body is cut into lines across chunks."""
+    monkeypatch.setattr(api, "BULK_BATCH_BYTES", 25_000)
+    texts = [f"{n} " + "word " * 2_000 for n in range(7)] + ["0 " + "word " * 2_000]
+    lines = [json.dumps({"content": t, "source": "big"}).encode() + b"\n" for t in texts]
+
+    async def stream() -> Any:
+        for line in lines:  # chunks that do not end where lines do
+            yield line[:5_000]
+            yield line[5_000:]
+
+    answer = await sqlite_store.http.post("/documents/bulk", content=stream(),
+                                          headers={"content-type": "application/x-ndjson"})
+    results = [json.loads(r) for r in answer.text.splitlines()]
+    assert [r["line"] for r in results] == list(range(1, 9))
+    assert [r["status"] for r in results] == [201] * 7 + [200]
+    assert results[7]["document_id"] == results[0]["document_id"]  # across batches
+    for r, text in zip(results[:7], texts, strict=False):
+        doc = (await sqlite_store.http.get(f"/documents/{r['document_id']}")).json()
+        assert doc["content"] == text

@@ -57,7 +57,8 @@ Reader = Annotated[Principal, Depends(require("docs:read"))]
 Writer = Annotated[Principal, Depends(require("docs:write"))]
 IfMatch = Annotated[str | None, Header(description='"<version>" from the ETag; stale → 412')]
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
-BULK_BATCH = 2000
+BULK_BATCH = 5000
+BULK_BATCH_BYTES = 8 * 1024 * 1024  # a batch of large documents ends sooner
 # Lines parsed or prepared between two turns of the event loop: the batch being written
 # waits for the loop between its database steps, so no CPU stretch may be long.
 STEP_LINES = 200
@@ -228,15 +229,19 @@ async def create_document(
                  "application/x-ndjson": {"schema": {
                      "$ref": "#/components/schemas/DocumentCreate"}}}}})
 async def bulk_ingest(request: Request, principal: Writer) -> Response:
-    """Batches of BULK_BATCH lines; a batch is parsed and prepared (hashes, ids, rows)
-    while the one before it is being written (the database works in its own thread or
-    server), and written only after that one committed, so deduplication still sees
-    every earlier line."""
+    """Batches of BULK_BATCH lines (or BULK_BATCH_BYTES); a batch is parsed and prepared
+    (hashes, ids, rows) while the one before it is being written (the database works in
+    its own thread or server), and written only after that one committed, so
+    deduplication still sees every earlier line. At most two batches wait beside the one
+    being parsed: a client that sends faster than the database writes is slowed down
+    instead of the whole stream piling up in memory."""
     store = store_of(request)
     limit = limit_of(request) + ENVELOPE_BYTES
     out: list[tuple[int, bytes]] = []  # (line number, answer): sorted at the end
     batch: list[tuple[int, DocumentCreate]] = []
+    batch_bytes = 0
     writing: asyncio.Task[None] | None = None
+    older: asyncio.Task[None] | None = None  # the batch before `writing`
     stored = False  # some line stored a new document
 
     async def write(lines: list[tuple[int, DocumentCreate]],
@@ -264,10 +269,12 @@ async def bulk_ingest(request: Request, principal: Writer) -> Response:
     def fail(line: int, status: int, error: str) -> None:
         out.append(_bulk_answer(line, status, error=error))
 
-    def flush() -> None:
-        nonlocal writing, batch
-        writing = asyncio.create_task(write(batch, writing))
-        batch = []
+    async def flush() -> None:
+        nonlocal writing, older, batch, batch_bytes
+        if older is not None:
+            await older
+        older, writing = writing, asyncio.create_task(write(batch, writing))
+        batch, batch_bytes = [], 0
 
     buffer = bytearray()
     number = 0
@@ -293,22 +300,24 @@ async def bulk_ingest(request: Request, principal: Writer) -> Response:
                     continue
                 number += 1
                 _bulk_line(number, line, batch, fail)
-                if len(batch) >= BULK_BATCH:
-                    flush()
+                batch_bytes += len(line)
+                if len(batch) >= BULK_BATCH or (batch and batch_bytes >= BULK_BATCH_BYTES):
+                    await flush()
                 if number % STEP_LINES == 0:
                     await asyncio.sleep(0)  # let the writes go on while parsing
         if buffer.strip() and not skipping:
             number += 1
             _bulk_line(number, bytes(buffer), batch, fail)
         if batch:
-            flush()
+            await flush()
         if writing is not None:
             await writing
         if stored:
             await store.settle_import()
     finally:
-        if writing is not None and not writing.done():
-            writing.cancel()
+        for task in (older, writing):
+            if task is not None and not task.done():
+                task.cancel()
     return Response(b"".join(answer for _, answer in sorted(out)),
                     media_type="application/x-ndjson")
 
