@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from gateway.conftest import Fake, Gateway, headers
 from gateway.test_gateway_policy import remote
 from llmdocs.core.config import Settings
+from llmdocs.services.gateway import accounting
 from llmdocs.services.gateway.settings import Price
 
 PRICED = {"gpt-4o-mini": Price(input=1000, output=1000)}  # ~$0.02 a request reserved
@@ -121,3 +122,36 @@ async def test_a_daily_budget_starts_again_at_the_day_boundary(
         assert await spend_until_refused() == first_day
         assert (await _bob_budget(http, app.url, admin))["spent_usd"] == pytest.approx(
             before["spent_usd"])
+
+
+async def test_a_redis_budget_counter_starts_again_from_the_database_copy(
+        gateway: Gateway, fake: Fake, settings: Settings, redis_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Redis loses a counter (a restart without persistence, an eviction): the budget
+    goes on from the copy in the database, instead of starting again from zero."""
+    monkeypatch.setattr(accounting, "COPY_SECONDS", 0.0)  # copy after every call
+    _, url = await fake("openai")
+    app = await gateway(remote(url, prices=PRICED),
+                        kernel=settings.model_copy(update={"cache_url": redis_url}))
+    admin = headers(settings, "user:root", "llm:*")
+    bob = headers(settings, "user:bob")
+    async with httpx.AsyncClient(base_url=app.url, timeout=60) as http:
+        await http.put("/budgets/user/user:bob", json={"limit_usd": 0.05}, headers=admin)
+
+        async def ask(i: int) -> int:
+            return (await http.post("/query", headers=bob, json={
+                "prompt": f"question {i}", "model": "gpt-4o-mini",
+                "max_tokens": 10})).status_code
+
+        answered = 0
+        while await ask(answered) == 200:
+            answered += 1
+        assert answered >= 2
+        spent = (await _bob_budget(http, app.url, admin))["spent_usd"]
+
+        client = aioredis.from_url(redis_url)
+        assert await client.delete("llmdocs:gateway:budget:user:user:bob:total") == 1
+        await client.aclose()
+        assert (await _bob_budget(http, app.url, admin))["spent_usd"] == pytest.approx(spent)
+        assert await ask(1000) == 402  # from zero, it would have been answered
+        assert (await _bob_budget(http, app.url, admin))["spent_usd"] == pytest.approx(spent)

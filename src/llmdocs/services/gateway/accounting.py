@@ -29,6 +29,7 @@ from llmdocs.services.gateway.models import Budget, RateLimit, UsageRecord
 log = structlog.get_logger(__name__)
 
 Subject = tuple[str, str]  # (scope, subject): ("user", "user:ann") or ("key", jti)
+COPY_SECONDS = 5.0  # how stale the database's copy of a Redis budget counter may be
 
 
 class BudgetExceeded(Exception):
@@ -71,9 +72,14 @@ class Hold:
 
 
 # every budget is checked first, then the amount held on all of them: one atomic step
-# KEYS: counter hashes (s = spent, r = reserved); ARGV: amount, then limit and ttl per key
+# KEYS: counter hashes (s = spent, r = reserved); ARGV: amount, then limit and ttl per key.
+# A counter Redis does not hold (first use in its window, or Redis lost its data) is
+# answered with -i: the caller seeds it from the database's copy and asks again.
 _RESERVE_SCRIPT = """
 local amount = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  if redis.call('HEXISTS', key, 's') == 0 then return -i end
+end
 for i, key in ipairs(KEYS) do
   local spent = tonumber(redis.call('HGET', key, 's') or '0')
   local held = tonumber(redis.call('HGET', key, 'r') or '0')
@@ -99,8 +105,10 @@ class Budgets:
     one call's real cost exceeds its reservation). With Redis configured the counter is
     a Redis hash per budget and window, changed by one Lua script, so every replica
     shares it; without, it is the budget's row, changed by one conditional UPDATE.
-    Limits and periods live in the database either way. A daily or monthly budget
-    counts in the current UTC window; `clock` is injectable for tests."""
+    Limits and periods live in the database either way, and so does a copy of each
+    Redis counter, written at most every COPY_SECONDS per budget: if Redis loses its
+    data, a counter starts again from that copy, not from zero. A daily or monthly
+    budget counts in the current UTC window; `clock` is injectable for tests."""
 
     def __init__(self, database: Database, cache: Cache, default_usd: float | None,
                  redis_url: str = "", clock: Callable[[], datetime] = utcnow) -> None:
@@ -111,6 +119,8 @@ class Budgets:
         self._redis = aioredis.Redis.from_url(redis_url) if redis_url else None
         self._reserve = (self._redis.register_script(_RESERVE_SCRIPT)
                          if self._redis else None)
+        # counters copied to the database lately, by Redis key
+        self._copied: TTLCache[str, bool] = TTLCache(maxsize=10_000, ttl=COPY_SECONDS)
 
     async def _budgeted(self, subjects: list[Subject]) -> list[tuple[Subject, int, str]]:
         """(subject, limit, period) of each subject that has a budget."""
@@ -155,12 +165,17 @@ class Budgets:
         held = [Hold(scope, subject, period_key(period, now))
                 for (scope, subject), _, period in budgeted]
         if self._reserve is not None:
+            ttls = [_counter_ttl(period) or 0 for _, _, period in budgeted]
             args: list[int] = [amount]
-            for _, limit, period in budgeted:
-                args += [limit, _counter_ttl(period) or 0]
+            for (_, limit, _), ttl in zip(budgeted, ttls, strict=True):
+                args += [limit, ttl]
+            keys = [self._key(h.scope, h.subject, h.window) for h in held]
             with self._redis_errors():
-                refused = await self._reserve(
-                    keys=[self._key(h.scope, h.subject, h.window) for h in held], args=args)
+                refused = await self._reserve(keys=keys, args=args)
+                while refused < 0:  # each missing counter is seeded once, then it exists
+                    missing = -refused - 1
+                    await self._seed(keys[missing], held[missing], ttls[missing])
+                    refused = await self._reserve(keys=keys, args=args)
             if refused:
                 raise BudgetExceeded(held[refused - 1].scope, held[refused - 1].subject)
             return held
@@ -181,6 +196,32 @@ class Budgets:
                     raise BudgetExceeded(hold.scope, hold.subject)  # rolls back the others
         return held
 
+    async def _seed(self, key: str, hold: Hold, ttl: int) -> None:
+        """Start a Redis counter from the database's copy of its window's spend."""
+        async with self.database.session() as session:
+            row = (await session.execute(select(Budget.spent_micros, Budget.period_key).where(
+                Budget.scope == hold.scope, Budget.subject == hold.subject))).first()
+        spent = row[0] if row is not None and row[1] == hold.window else 0
+        assert self._redis is not None
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(key, "s", spent)  # another replica may have seeded it meanwhile
+            if ttl:
+                pipe.expire(key, ttl)
+            await pipe.execute()
+
+    async def _copy(self, held: list[Hold], spent: list[int]) -> None:
+        """Write Redis counters to their budgets' rows, each at most every COPY_SECONDS."""
+        due = [(hold, s) for hold, s in zip(held, spent, strict=True)
+               if self._key(hold.scope, hold.subject, hold.window) not in self._copied]
+        if not due:
+            return
+        async with self.database.transaction() as session:
+            for hold, s in due:
+                self._copied[self._key(hold.scope, hold.subject, hold.window)] = True
+                await session.execute(update(Budget).where(
+                    Budget.scope == hold.scope, Budget.subject == hold.subject).values(
+                    spent_micros=s, period_key=hold.window, updated_at=utcnow()))
+
     async def settle(self, held: list[Hold], reserved: int, spent: int) -> None:
         """Release the reservation and add the real cost. A call that straddled the
         window's end adds its cost to the new window, whose counter never held it."""
@@ -193,7 +234,8 @@ class Budgets:
                         key = self._key(hold.scope, hold.subject, hold.window)
                         pipe.hincrby(key, "r", -reserved)
                         pipe.hincrby(key, "s", spent)
-                    await pipe.execute()
+                    counted = await pipe.execute()
+            await self._copy(held, [int(s) for s in counted[1::2]])
             return
         async with self.database.transaction() as session:
             for hold in held:
@@ -247,7 +289,10 @@ class Budgets:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for b, window in zip(rows, windows, strict=True):
                         pipe.hmget(self._key(b.scope, b.subject, window), ["s", "r"])
-                    counters = [(int(s or 0), int(r or 0)) for s, r in await pipe.execute()]
+                    live = await pipe.execute()
+                # a counter Redis lost shows the database's copy until it is seeded again
+                counters = [(counter[0] if s is None else int(s), int(r or 0))
+                            for counter, (s, r) in zip(counters, live, strict=True)]
         return [{"scope": b.scope, "subject": b.subject, "period": b.period,
                  "window": window, "limit_usd": b.limit_micros / 1e6,
                  "spent_usd": spent / 1e6, "reserved_usd": held / 1e6,
