@@ -367,24 +367,24 @@ def print_summary(docs: int,
     (p50 - GET /health p50) / raw p50, goal <= 1.5x)."""
     head = f"{'summary, ' + format(docs, ',') + ' docs':26s}"
     for name, _, _, baselines in columns:
-        head += f"{name:>14s}" + "".join(f"{'/' + b[0]:>12s}" for b in baselines)
+        head += f"{name:>16s}" + "".join(f"{'/' + b[0]:>12s}" for b in baselines)
     print("\n" + head + "\n" + "-" * len(head))
     row = f"{'ingest docs/s':26s}"
     for _, rate, _, baselines in columns:
-        row += f"{rate:14,.0f}" + "".join(f"{rate / b[1]:12.0%}" for b in baselines)
+        row += f"{rate:16,.0f}" + "".join(f"{rate / b[1]:12.0%}" for b in baselines)
     print(row)
     for overhead in OVERHEAD:
         row = f"{overhead + ' p50 ms':26s}"
         for _, _, figures, baselines in columns:
             took = figures.get(overhead)
-            row += (f"{took[0]:14.2f}" if took else f"{'':14s}") + " " * 12 * len(baselines)
+            row += (f"{took[0]:16.2f}" if took else f"{'':16s}") + " " * 12 * len(baselines)
         print(row)
     for query in columns[0][2]:
         row = f"{'search ' + query + ' p50 ms':26s}"
         for _, _, figures, baselines in columns:
             p50 = figures[query][0]
             beyond = p50 - figures.get("GET /health", (0.0, 0.0))[0]
-            row += f"{p50:14.2f}" + "".join(f"{ratio(beyond, b[2][query][0]):>12s}"
+            row += f"{p50:16.2f}" + "".join(f"{ratio(beyond, b[2][query][0]):>12s}"
                                             for b in baselines)
         print(row)
     print("(ratios: ingest = API rate / baseline rate, goal >= 50%; search = (API p50 -\n"
