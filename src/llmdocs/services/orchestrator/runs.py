@@ -115,19 +115,21 @@ class RunStore:
                                   .values(steps=_steps_json(steps)))
 
     async def finish(self, run_id: str, owner: str, status: str, steps: list[StepRecord], *,
-                     result: dict[str, Any] | None = None, error: str | None = None) -> bool:
+                     result: dict[str, Any] | None = None, error: str | None = None
+                     ) -> datetime | None:
         """Record the end with every step, only if we still own the run and it is not
-        finished."""
+        finished; the time recorded, or None when it was not ours to record."""
         assert status in FINISHED
+        now = utcnow()
         query = (update(WorkflowRun)
                  .where(WorkflowRun.id == run_id, WorkflowRun.owner == owner,
                         WorkflowRun.status == "running")
                  .values(status=status, result=json.dumps(result) if result else None,
-                         steps=_steps_json(steps), error=error, finished_at=utcnow(),
+                         steps=_steps_json(steps), error=error, finished_at=now,
                          lease_until=None))
         async with self.database.transaction() as session:
             done = await session.execute(query)
-        return bool(getattr(done, "rowcount", 0))
+        return now if getattr(done, "rowcount", 0) else None
 
     async def cancel(self, run_id: str) -> WorkflowRunOut:
         run = await self.get(run_id)

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import structlog
+from cachetools import LRUCache
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field, ValidationError
@@ -36,6 +35,7 @@ from llmdocs.core.resources import Resources
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.orchestrator import consistency, docgen
+from llmdocs.services.orchestrator.checkpoints import sqlite_checkpointer
 from llmdocs.services.orchestrator.registry import Registry
 from llmdocs.services.orchestrator.runs import RunStore
 from llmdocs.services.orchestrator.schemas import (
@@ -105,15 +105,8 @@ async def open_checkpointer(database_url: str) -> AsyncIterator[BaseCheckpointSa
         # a file of its own beside the database: a checkpoint write never waits for
         # the SQLite write lock the other services' writes hold (and sleeps in its
         # busy handler), which made the checkpoints most of a run's overhead
-        conn = await aiosqlite.connect(Path(path).with_suffix(".checkpoints.db"))
-        try:
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000"):
-                await conn.execute(f"PRAGMA {pragma}")
-            saver = AsyncSqliteSaver(conn)
-            await saver.setup()
+        async with sqlite_checkpointer(Path(path).with_suffix(".checkpoints.db")) as saver:
             yield saver
-        finally:
-            await conn.close()
         return
     conninfo = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
@@ -150,6 +143,9 @@ class Runner:
         self.steps: dict[str, list[StepRecord]] = {}
         self.attempts: dict[str, int] = {}
         self.user_cancelled: set[str] = set()
+        # runs whose end this replica just recorded, as recorded: what their waiters
+        # answer without reading the record back
+        self.ended: LRUCache[str, WorkflowRunOut] = LRUCache(maxsize=64)
         # per live run: the task that writes its steps to its record, and its stop
         self._progress: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
         patient = settings.model_copy(update={"http_timeout_seconds": max(
@@ -229,6 +225,7 @@ class Runner:
         return run
 
     def _spawn(self, run: WorkflowRunOut) -> None:
+        self.ended.pop(run.id, None)
         self.steps[run.id] = list(run.steps)
         self.attempts[run.id] = run.attempts
         self.done.setdefault(run.id, asyncio.Event())
@@ -279,10 +276,19 @@ class Runner:
             await asyncio.gather(progress[0], return_exceptions=True)
         return list(self.steps.get(run_id, []))
 
-    async def _finish(self, run: WorkflowRunOut, status: str, **outcome: Any) -> bool:
-        """Record the run's end with all its steps."""
-        return await self.store.finish(run.id, self.owner, status,
-                                       await self._stop_progress(run.id), **outcome)
+    async def _finish(self, run: WorkflowRunOut, status: str, *,
+                      result: dict[str, Any] | None = None, error: str | None = None
+                      ) -> bool:
+        """Record the run's end with all its steps (false: not ours to record)."""
+        steps = await self._stop_progress(run.id)
+        finished_at = await self.store.finish(run.id, self.owner, status, steps,
+                                              result=result, error=error)
+        if finished_at is None:
+            return False
+        self.ended[run.id] = run.model_copy(update={
+            "status": status, "steps": steps, "result": result or None, "error": error,
+            "finished_at": finished_at})
+        return True
 
     def view(self, run: WorkflowRunOut) -> WorkflowRunOut:
         """A run as it is now: a live run of this replica with the steps in memory."""
@@ -318,20 +324,22 @@ class Runner:
     async def _run_graph(self, run: WorkflowRunOut, config: dict[str, Any]) -> dict[str, Any]:
         """The graph's final state: run from the start, or from the last checkpoint."""
         graph = self.graphs[run.workflow]
-        snapshot = await graph.aget_state(config)  # type: ignore[arg-type]
-        values = snapshot.values or {}
-        # the checkpoint knows every step that finished; the record may lag behind it
-        steps = self.steps.setdefault(run.id, [])
-        known = {(s.name, s.started_at) for s in steps}
-        steps += [record for record in map(StepRecord.model_validate, values.get("steps", []))
-                  if (record.name, record.started_at) not in known]
-        if values.get("result") and not snapshot.next:
-            return dict(values)  # finished before the crash, not yet recorded
-        # resume from the last checkpoint; with nothing left to run but no result (a
-        # checkpoint cut short), start over: the store step finds an earlier document
-        resumable = bool(values) and bool(snapshot.next)
-        start: Any = None if resumable else docgen.initial_state(
-            run.id, run.user_id, run.input)
+        start: Any = docgen.initial_state(run.id, run.user_id, run.input)
+        if self.attempts.get(run.id) != 1:  # a new run has no checkpoint to look for
+            snapshot = await graph.aget_state(config)  # type: ignore[arg-type]
+            values = snapshot.values or {}
+            # the checkpoint knows every step that finished; the record may lag behind
+            steps = self.steps.setdefault(run.id, [])
+            known = {(s.name, s.started_at) for s in steps}
+            steps += [record for record in map(StepRecord.model_validate,
+                                               values.get("steps", []))
+                      if (record.name, record.started_at) not in known]
+            if values.get("result") and not snapshot.next:
+                return dict(values)  # finished before the crash, not yet recorded
+            # resume from the last checkpoint; with nothing left to run but no result (a
+            # checkpoint cut short), start over: the store step finds an earlier document
+            if values and snapshot.next:
+                start = None
         # "sync": each step's checkpoint is on disk before the next step starts, so a
         # crash never loses a finished step
         return dict(await graph.ainvoke(  # type: ignore[call-overload]
@@ -354,6 +362,12 @@ class Runner:
         return self.view(await self._wait(run_id, seconds))
 
     async def _wait(self, run_id: str, seconds: float) -> WorkflowRunOut:
+        event = self.done.get(run_id)
+        if event is not None and seconds > 0:
+            # a live run of this replica: its end is known here without a read
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), seconds)
+            return self.ended.get(run_id) or await self.store.get(run_id)
         run = await self.store.get(run_id)
         if run.status in FINISHED or seconds <= 0:
             return run
