@@ -24,6 +24,7 @@ from detect_secrets.plugins.base import RegexBasedDetector
 
 DETECTOR_ERROR = "detector_error"
 _MEMO_CHARS = 2048
+_LINE_MEMO_CHARS = 1024
 Span = tuple[str, int, int]  # detector type, start, end
 _SKIPPED_PLUGINS = frozenset({"IPPublicDetector"})  # an address is not a secret
 
@@ -121,6 +122,10 @@ class Detector:
     # findings by text for texts sent again and again (system prompts, the history a
     # chat resends every turn); bounded: at most 1,024 texts of at most 2,048 characters
     _memo: LRUCache[str, list[Span]] = field(init=False)
+    # what the per-line detectors find in a line, by line: the lines of a prompt's
+    # sources and instructions come back in prompt after prompt, each with a different
+    # query or section around them; bounded: 4,096 lines of at most 1,024 characters
+    _lines: LRUCache[str, list[Span]] = field(init=False)
 
     def __post_init__(self) -> None:
         self._regex_plugins, self._value_plugins = [], []
@@ -135,6 +140,7 @@ class Detector:
         words = [re.escape(k) for k in self.keywords if k.strip()]
         self._keyword = re.compile(r"\b(?:" + "|".join(words) + r")\b", re.I) if words else None
         self._memo = LRUCache(maxsize=1024)
+        self._lines = LRUCache(maxsize=4096)
 
     def scan(self, texts: Sequence[str]) -> Scan:
         """Findings in each text; any failure of a detector makes the scan an error."""
@@ -170,12 +176,24 @@ class Detector:
                 yield "keyword", m.start(), m.end()
         offset = 0
         for line in text.splitlines(keepends=True):
+            for kind, start, end in self._line_values(line):
+                yield kind, offset + start, offset + end
+            offset += len(line)
+
+    def _line_values(self, line: str) -> list[Span]:
+        """The value plugins' findings in one line, which depend on the line alone; a
+        plugin that fails raises, and nothing is kept."""
+        found = self._lines.get(line)
+        if found is None:
+            found = []
             for kind, plugin in self._value_plugins:
                 for value in plugin.analyze_string(line):
                     at = line.find(value) if value else -1
                     if at >= 0:
-                        yield kind, offset + at, offset + at + len(value)
-            offset += len(line)
+                        found.append((kind, at, at + len(value)))
+            if len(line) <= _LINE_MEMO_CHARS:
+                self._lines[line] = found
+        return found
 
 
 def _dedupe(spans: Iterable[Span]) -> list[Span]:
