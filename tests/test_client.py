@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
 from opentelemetry import trace
 
 from llmdocs.core.app import create_service_app
 from llmdocs.core.auth import Principal, require
 from llmdocs.core.client import (
+    InProcessTransport,
     NotFound,
     ServiceClient,
     ServiceUnavailable,
@@ -56,6 +59,18 @@ def flaky_router() -> APIRouter:
     @router.get("/items/{item_id}")
     async def item(item_id: int) -> dict[str, int]:
         raise Problem(404, f"No item {item_id}.")
+
+    @router.get("/crash")
+    async def crash() -> None:
+        raise RuntimeError("a bug")
+
+    @router.get("/lines")
+    async def lines() -> StreamingResponse:
+        async def each() -> AsyncIterator[bytes]:
+            for line in (b"one\n", b"two\n", b"three\n"):
+                yield line
+
+        return StreamingResponse(each(), media_type="text/plain")
 
     return router
 
@@ -140,3 +155,32 @@ async def test_in_process_transport_uses_same_code_path(settings: Settings) -> N
     finally:
         local_apps.pop("docstore")
     assert info["service"] == "doc-store" and info["caller"] == "service:interpreter"
+
+
+async def test_in_process_calls_answer_as_over_http(settings: Settings) -> None:
+    """The in-process transport runs the same app: auth, errors and streamed bodies
+    answer as over a socket, and a crash in the app is its 500 problem document, not an
+    exception raised in the caller."""
+    spec = ServiceSpec(key="docstore", name="flaky", title="Flaky", description="",
+                       scope="demo", router=flaky_router)
+    app = create_service_app(spec, settings)
+    token = TokenSource(settings, "orchestrator")
+    async with (
+        app.router.lifespan_context(app),
+        ServiceClient("http://docstore.local", service="flaky", token=token,
+                      transport=InProcessTransport(app)) as client,
+    ):
+        seen = await client.get_json("/whoami")
+        with pytest.raises(UpstreamError) as crashed:
+            await client.get_json("/crash")
+        with pytest.raises(Unprocessable):
+            await client.get_json("/items/abc")
+        async with client.http.stream("GET", "/lines",
+                                      headers={"Authorization": f"Bearer {token()}"}
+                                      ) as response:
+            lines = [line async for line in response.aiter_lines()]
+        answer = await client.request("GET", "/flaky", params={"fails": 0})
+    assert seen["sub"] == "service:orchestrator"
+    assert crashed.value.status == 500 and "internal error" in crashed.value.problem["detail"]
+    assert lines == ["one", "two", "three"]
+    assert len(answer.headers["x-correlation-id"]) == 32

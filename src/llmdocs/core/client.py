@@ -8,11 +8,13 @@ the code path is the same either way.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any, Self
 
 import httpx
+import structlog
 from starlette.types import ASGIApp
 from tenacity import (
     AsyncRetrying,
@@ -31,6 +33,65 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 
 # apps served by this process, by service key: embedded mode calls them in-process
 local_apps: dict[str, ASGIApp] = {}
+log = structlog.get_logger(__name__)
+_CLIENT = ("127.0.0.1", 0)  # the peer an in-process call comes from
+
+
+class InProcessTransport(httpx.AsyncBaseTransport):
+    """Calls an ASGI app of this process directly: the same app, middleware, auth and
+    errors as over a socket, without the socket. Leaner than `httpx.ASGITransport`: the
+    request body is handed over in one message, the response is collected in a list,
+    and the scope says ASGI 2.4, so a streamed response needs no task group to watch for
+    a disconnect. A streamed response is collected whole before it is returned, as
+    `httpx.ASGITransport` does. An error inside the app answers as over HTTP: with the
+    app's own 500 problem document, not as an exception in the caller."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        body = await request.aread()
+        scope: dict[str, Any] = {
+            "type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": "1.1", "method": request.method, "scheme": url.scheme,
+            "path": url.path, "raw_path": url.raw_path.split(b"?", 1)[0],
+            "query_string": url.query, "root_path": "",
+            "headers": [(k.lower(), v) for k, v in request.headers.raw],
+            "server": (url.host, url.port), "client": _CLIENT,
+        }
+        asked = False
+        done = asyncio.Event()
+        start: dict[str, Any] = {}
+        parts: list[bytes] = []
+
+        async def receive() -> dict[str, Any]:
+            nonlocal asked
+            if not asked:
+                asked = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await done.wait()  # the app listens for a disconnect: it comes at the end
+            return {"type": "http.disconnect"}
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                parts.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    done.set()
+
+        try:
+            await self.app(scope, receive, send)
+        except Exception:
+            if not start:  # as a server answers when the app failed before answering
+                log.exception("in-process call failed", path=url.path)
+                return httpx.Response(500, text="Internal Server Error", request=request)
+            # the app answered (its 500 problem document) and re-raised for the server
+        finally:
+            done.set()
+        return httpx.Response(start["status"], headers=start.get("headers", []),
+                              content=b"".join(parts), request=request)
 
 
 class ServiceError(Exception):
@@ -120,6 +181,7 @@ class ServiceClient:
         self.service = service or type(self).service
         self._token = token
         self.retries = retries
+        self._local = transport if isinstance(transport, InProcessTransport) else None
         self.http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
@@ -141,7 +203,7 @@ class ServiceClient:
         token or with `token`."""
         target = target or cls.service
         app = local_apps.get(target) if settings.inprocess_calls else None
-        transport = httpx.ASGITransport(app=app) if app is not None else None
+        transport = InProcessTransport(app) if app is not None else None
         source: str | Callable[[], str] | None = token
         if source is None and caller is not None:
             source = TokenSource(settings, caller)
@@ -164,7 +226,11 @@ class ServiceClient:
 
     async def _send_once(self, method: str, path: str, kwargs: dict[str, Any]) -> httpx.Response:
         try:
-            response = await self.http.request(method, path, **kwargs)
+            if self._local is not None:  # the app answers here: no pool, redirect or cookie
+                request = self.http.build_request(method, path, **kwargs)
+                response = await self._local.handle_async_request(request)
+            else:
+                response = await self.http.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
             raise ServiceUnavailable(self.service, 504, {"detail": f"timed out: {exc}"}) from exc
         except httpx.TransportError as exc:
