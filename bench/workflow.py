@@ -11,6 +11,12 @@ critical path called directly through the gateway client: the model time alone.
     overhead per document = wall time - critical path       (goal ≤ 20 ms)
     overlap               = wall time / critical path       (goal ≤ 1.2)
 
+A second table splits the overhead by where it goes, from the steps the run recorded:
+the two steps that call the doc-store (gather_context lists the specs, store stores the
+document), the other steps beyond their model calls, the time between steps (LangGraph
+and its checkpoint writes) and the time outside the graph (the run's record, the call
+to the orchestrator and its answer).
+
 Usage: .venv/bin/python bench/workflow.py [--docs 10]
 """
 
@@ -39,6 +45,7 @@ from llmdocs.examples import user_service_spec
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.orchestrator.client import OrchestratorClient
+from llmdocs.services.orchestrator.schemas import StepRecord
 from workflow.fakellm import fake_llm, provider_env
 
 SERVICES = ("gateway", "promptstore", "docstore", "orchestrator")
@@ -49,6 +56,26 @@ def critical_path_ms(calls: list[dict[str, Any]]) -> float:
     for call in calls:
         slowest[call["step"]] = max(slowest.get(call["step"], 0.0), call["latency_ms"])
     return sum(slowest.values())
+
+
+def overhead_split(steps: list[StepRecord], calls: list[dict[str, Any]],
+                   wall: float) -> dict[str, float]:
+    """Where a document's time beyond its model calls goes (ms)."""
+    model: dict[str, float] = {}
+    for call in calls:
+        model[call["step"]] = max(model.get(call["step"], 0.0), call["latency_ms"])
+    spans = sorted((s.started_at.timestamp() * 1000, s.duration_ms, s.name) for s in steps)
+    split = {"doc-store steps": 0.0, "other steps": 0.0, "between steps": 0.0}
+    covered_to = spans[0][0]
+    for start, duration, name in spans:
+        beyond_model = max(0.0, duration - model.get(name, 0.0))
+        key = "doc-store steps" if name in ("gather_context", "store") else "other steps"
+        if start >= covered_to:  # a step run beside another (choose_template) counts once
+            split[key] += beyond_model
+            split["between steps"] += start - covered_to
+        covered_to = max(covered_to, start + duration)
+    split["outside the graph"] = wall - (covered_to - spans[0][0])
+    return split
 
 
 async def direct_baseline(settings: Settings, token: str, calls: list[dict[str, Any]]
@@ -89,6 +116,7 @@ async def measure(latency: float, docs: int) -> dict[str, float]:
         await store.put(user_service_spec(), title="User Service OpenAPI", format="yaml",
                         tags=["openapi"], metadata={"service": "user-service"})
     walls, paths, baselines = [], [], []
+    splits: list[dict[str, float]] = []
     async with OrchestratorClient.for_service(settings, token=token) as orchestrator:
         orchestrator.http.timeout = 120
         for i in range(docs + 1):  # the first warms caches and connections
@@ -102,6 +130,7 @@ async def measure(latency: float, docs: int) -> dict[str, float]:
             if i:
                 walls.append(wall)
                 paths.append(critical_path_ms(calls))
+                splits.append(overhead_split(run.steps, calls, wall))
                 baselines.append(await direct_baseline(settings, token, calls))
     stop.set()  # a clean shutdown: every service's lifespan ends its own tasks
     fake.should_exit = True
@@ -109,7 +138,8 @@ async def measure(latency: float, docs: int) -> dict[str, float]:
     shutil.rmtree(data, ignore_errors=True)
     wall, path = statistics.median(walls), statistics.median(paths)
     return {"wall": wall, "path": path, "baseline": statistics.median(baselines),
-            "overhead": wall - path, "ratio": wall / path if path else float("nan")}
+            "overhead": wall - path, "ratio": wall / path if path else float("nan"),
+            **{k: statistics.median(s[k] for s in splits) for k in splits[0]}}
 
 
 async def main() -> None:
@@ -118,11 +148,16 @@ async def main() -> None:
     args = parser.parse_args()
     print(f"{'latency':>8} {'wall ms':>9} {'crit ms':>9} {'direct ms':>10} "
           f"{'overhead ms':>12} {'wall/crit':>10} {'wall/direct':>12}")
-    for latency in (0.0, 0.1):
-        r = await measure(latency, args.docs)
+    results = {latency: await measure(latency, args.docs) for latency in (0.0, 0.1)}
+    for latency, r in results.items():
         print(f"{latency * 1000:>6.0f}ms {r['wall']:>9.1f} {r['path']:>9.1f} "
               f"{r['baseline']:>10.1f} {r['overhead']:>12.1f} {r['ratio']:>10.2f} "
               f"{r['wall'] / r['baseline']:>12.2f}")
+    print("\noverhead by where it goes (median ms per document)")
+    keys = ("doc-store steps", "other steps", "between steps", "outside the graph")
+    print(f"{'latency':>8} " + " ".join(f"{k:>17}" for k in keys))
+    for latency, r in results.items():
+        print(f"{latency * 1000:>6.0f}ms " + " ".join(f"{r[k]:>17.1f}" for k in keys))
 
 
 if __name__ == "__main__":
