@@ -16,6 +16,7 @@ from typing import Any, Literal
 import jsonschema  # type: ignore[import-untyped]
 import orjson
 import structlog
+from cachetools import LRUCache
 from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import Integer, func, select
@@ -158,6 +159,10 @@ class GatewayService:
         self._cache_counts = {result: self.cache_results.labels(result)
                               for result in ("hit", "miss", "bypass")}
         self._latency_children: dict[tuple[str, str], Any] = {}
+        # JSON schemas found valid, by their canonical JSON (up to 16 KiB each): callers
+        # send the same few again and again; checking one against the metaschema takes
+        # about 1 ms
+        self._valid_schemas: LRUCache[bytes, bool] = LRUCache(maxsize=256)
 
     def _latency(self, provider: str, outcome: str) -> Any:
         """The metric's child, looked up once: `labels()` validates and locks each time
@@ -183,13 +188,21 @@ class GatewayService:
 
     # ---- preparing a call ---------------------------------------------------------
 
+    def _check_schema(self, schema: dict[str, Any]) -> None:
+        key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
+        if key in self._valid_schemas:
+            return
+        try:
+            jsonschema.Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise InvalidRequest(f"The JSON schema is not valid: {exc.message}",
+                                 "response_format") from None
+        if len(key) <= 16384:
+            self._valid_schemas[key] = True
+
     async def prepare(self, call: Call) -> Prepared:
         if call.json_schema is not None:
-            try:
-                jsonschema.Draft202012Validator.check_schema(call.json_schema)
-            except jsonschema.SchemaError as exc:
-                raise InvalidRequest(f"The JSON schema is not valid: {exc.message}",
-                                     "response_format") from None
+            self._check_schema(call.json_schema)
         texts = [text_of(m.get("content")) for m in call.messages]
         scan = self.detector.scan(texts)
         placeholders: dict[str, str] = {}
