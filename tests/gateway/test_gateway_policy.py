@@ -43,6 +43,21 @@ def test_detector_finds_secrets_and_personal_data_by_type_and_span() -> None:
     assert not detector.scan(["GET /users/{id} returns 200 since 2024-01-15, v1.2.3"]).sensitive
 
 
+def test_a_line_found_before_is_reported_where_it_stands_now() -> None:
+    """Per-line findings (detect-secrets' keyword and entropy plugins) are remembered by
+    line; in another prompt, or twice in one, the same line must be reported at its own
+    place."""
+    secret = "kls8d7f6g5h4"
+    line = f'const apiSecret = "{secret}"\n'
+    memo = Detector()
+    first = "short intro\n" + line + "end"
+    assert [first[f.start:f.end] for f in memo.scan([first]).findings] == [secret]
+    later = "a much longer introduction, then a table\n| a | b |\n" + line + "x\n" + line
+    found = memo.scan(["unrelated", later]).findings
+    assert [(f.message, later[f.start:f.end]) for f in found] == [(1, secret)] * 2
+    assert found == Detector().scan(["unrelated", later]).findings  # as found afresh
+
+
 def test_a_failing_detector_makes_the_request_sensitive() -> None:
     detector = Detector()
     detector._value_plugins = [("broken", object())]  # has no analyze_string
