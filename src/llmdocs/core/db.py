@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 
 from llmdocs.core.config import Settings
+from llmdocs.core.sqlite import OneTripDbapi
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -131,8 +132,11 @@ class Database:
         if self.dialect == "postgresql":
             kwargs = {"pool_size": pool_size, "max_overflow": max_overflow,
                       "pool_recycle": 1800}
-        elif ":memory:" not in url:
-            self._ensure_sqlite_dir()
+        else:
+            if ":memory:" not in url:
+                self._ensure_sqlite_dir()
+            if "+aiosqlite" in url:
+                kwargs = {"module": OneTripDbapi()}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
