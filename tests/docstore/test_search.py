@@ -19,6 +19,16 @@ async def search(store: Store, q: str, **params: Any) -> list[dict[str, Any]]:
     return items
 
 
+async def scalar(url: str, sql: str) -> Any:
+    """One value from the database, on a connection of its own (not the store's pool)."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return (await conn.execute(sa.text(sql))).scalar_one()
+    finally:
+        await engine.dispose()
+
+
 async def test_rare_terms_weigh_more_and_titles_more_than_bodies(store: Store) -> None:
     for i in range(8):
         await store.put(f"alpha filler text number {i}", title=f"filler {i}")
@@ -104,14 +114,8 @@ async def test_bulk_import_is_searchable_at_once_and_refreshes_planner_statistic
     assert len(page["items"]) == 100 and page["next_cursor"]
 
     if store.settings.database_url.startswith("postgresql"):
-        engine = create_async_engine(store.settings.database_url)
-        try:
-            async with engine.connect() as conn:
-                rows = (await conn.execute(sa.text(
-                    "SELECT reltuples FROM pg_class WHERE relname = 'docstore_versions'"))
-                        ).scalar_one()
-        finally:
-            await engine.dispose()
+        rows = await scalar(store.settings.database_url, "SELECT reltuples FROM pg_class "
+                            "WHERE relname = 'docstore_versions'")
         assert rows == 1500  # a search right after an import is planned from real counts
 
 
@@ -145,15 +149,9 @@ async def test_a_search_after_the_server_closed_pooled_connections(
     async for store in start_store(serve, settings, pg_url):
         await store.put("the heron waits", title="heron")
         assert len(await search(store, "heron")) == 1  # the pool now holds a connection
-        engine = create_async_engine(pg_url)
-        try:
-            async with engine.connect() as conn:
-                killed = (await conn.execute(sa.text(
-                    "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
-                          ).scalar_one()
-        finally:
-            await engine.dispose()
+        killed = await scalar(pg_url, "SELECT count(pg_terminate_backend(pid, 5000)) "
+                              "FROM pg_stat_activity WHERE datname = current_database() "
+                              "AND pid <> pg_backend_pid()")
         assert killed >= 1
         assert [h["title"] for h in await search(store, "heron")] == ["heron"]
 
@@ -168,13 +166,7 @@ async def test_a_bulk_import_leaves_no_pending_index_entries(
         answer = await store.http.post("/documents/bulk", content=body,
                                        headers={"content-type": "application/x-ndjson"})
         assert answer.status_code == 200 and answer.text.count('"status":201') == 50
-        engine = create_async_engine(pg_url)
-        try:
-            async with engine.connect() as conn:
-                pending = (await conn.execute(sa.text(
-                    "SELECT gin_clean_pending_list('ix_docstore_versions_search')"))
-                           ).scalar_one()
-        finally:
-            await engine.dispose()
+        pending = await scalar(
+            pg_url, "SELECT gin_clean_pending_list('ix_docstore_versions_search')")
         assert pending == 0
         assert len(await search(store, "otter")) == 20
