@@ -61,7 +61,8 @@ class RequestEnvelopeMiddleware:
         state["request_started"] = started  # for services that report their own overhead
         token = correlation_id_var.set(correlation_id)
         carried = tracing.carries_context(headers)
-        ctx_token = otel_context.attach(tracing.extract(headers))
+        ctx_token = otel_context.attach(tracing.extract(headers) if carried
+                                        else otel_context.Context())
         structlog.contextvars.bind_contextvars(
             correlation_id=correlation_id, service=self.service
         )

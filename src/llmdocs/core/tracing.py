@@ -74,9 +74,7 @@ def carries_context(headers: MutableMapping[str, str]) -> bool:
 
 def extract(headers: MutableMapping[str, str]) -> Context:
     """The caller's trace context; a request that carries none (most direct calls)
-    skips the propagators and starts a new trace."""
-    if not carries_context(headers):
-        return Context()
+    need not go through the propagators (see `carries_context`)."""
     return propagate.extract(headers)
 
 
