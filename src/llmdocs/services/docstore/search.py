@@ -32,14 +32,12 @@ import abc
 import json
 import re
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from typing import Any, NamedTuple, Protocol, cast
+from datetime import datetime
+from typing import Any, NamedTuple, Protocol
 
-import aiosqlite
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
 
 from llmdocs.services.docstore.models import DOCUMENTS, TAGS, VERSIONS
 
@@ -100,11 +98,6 @@ def _tag_list_postgresql(element: _TagList, compiler: Any, **kw: Any) -> str:
 
 
 _TAG_LIST = _TagList(TAGS.c.tag)
-
-
-def _utc(text: str) -> datetime:
-    """A time as SQLite stores it (UTC, as SQLAlchemy writes it) into an aware one."""
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def _tag_list(value: Any) -> list[str]:
@@ -168,13 +161,9 @@ class _Search(abc.ABC):
             stmt = self.statement(shape, conditions)
             if not conditions:
                 self._unfiltered[shape] = stmt
-        rows = await self._rows(session, stmt, {**params, "limit": limit, "offset": offset})
+        rows = await session.execute(stmt, {**params, "limit": limit, "offset": offset})
         return [Hit(float(score), snippet or "", _tag_list(tags), *columns)
                 for score, snippet, tags, *columns in rows]
-
-    async def _rows(self, session: Executor, stmt: sa.Select[Any],
-                    params: dict[str, Any]) -> Sequence[Sequence[Any]]:
-        return list((await session.execute(stmt, params)).all())
 
 
 class SqliteSearch(_Search):
@@ -187,30 +176,6 @@ class SqliteSearch(_Search):
 
     fts = sa.table("docstore_fts", sa.column("rowid"))
     match = sa.text("docstore_fts MATCH :match")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._compiled: dict[sa.Select[Any], SQLCompiler] = {}
-
-    async def _rows(self, session: Executor, stmt: sa.Select[Any],
-                    params: dict[str, Any]) -> Sequence[Sequence[Any]]:
-        """One call to the driver: aiosqlite makes each cursor step (open, execute,
-        fetch, close) a trip to its thread and back, which cost more than running a
-        rare-word search; `execute_fetchall` does them in one trip. For the unfiltered
-        shapes, compiled once (their values need no bind processing); the driver hands
-        times back as text. Filtered searches (metadata paths are processed) go the
-        usual way."""
-        compiled = self._compiled.get(stmt)
-        if compiled is None and not any(stmt is shape for shape in self._unfiltered.values()):
-            return await super()._rows(session, stmt, params)
-        conn = await session.connection() if isinstance(session, AsyncSession) else session
-        if compiled is None:
-            compiled = self._compiled[stmt] = stmt.compile(dialect=conn.dialect)
-        values = compiled.construct_params(params) or {}
-        raw = cast(aiosqlite.Connection, (await conn.get_raw_connection()).driver_connection)
-        rows = await raw.execute_fetchall(
-            compiled.string, [values[name] for name in compiled.positiontup or ()])
-        return [(*row[:-2], _utc(row[-2]), _utc(row[-1])) for row in rows]
 
     def params(self, words: Sequence[str]) -> tuple[int, dict[str, Any]]:
         return 1, {"match": " ".join(f'"{word}"' for word in words)}  # \w+: no quotes
