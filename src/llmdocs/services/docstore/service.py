@@ -193,7 +193,7 @@ class Prepared(NamedTuple):
     content: Content
     doc_id: str
     row: str
-    event: Event | None  # its llmdocs.document.stored, published if it is stored
+    event: Event  # its llmdocs.document.stored, published if it is stored
 
 
 class Ingested(NamedTuple):
@@ -608,7 +608,7 @@ class DocStore:
                 ) -> list[Prepared | Problem]:
         """What a bulk batch needs besides the database (content, hash, id, JSON row,
         stored event), so the API does it for the next batch while one is written."""
-        out: list[Prepared | Problem] = []
+        out: list[tuple[DocumentCreate, Content, str, str] | Problem] = []
         for item in items:
             try:
                 content = Content.of_text(item.content, item.format or "markdown")
@@ -623,16 +623,11 @@ class DocStore:
                 "content": content.text, "media_type": content.media_type,
                 "size": len(content.data), "content_hash": content.hash,
                 "provenance": item.provenance, "message": item.message})
-            out.append(Prepared(item, content, doc_id, row, None))
-        ready = [p for p in out if isinstance(p, Prepared)]
+            out.append((item, content, doc_id, row))
         events = iter(self._events("llmdocs.document.stored", [
-            (p.doc_id, 1, p.content.hash, p.item.source) for p in ready]))
-        return [p._replace(event=next(events)) if isinstance(p, Prepared) else p
-                for p in out]
-
-    async def create_many(self, principal: str, items: Sequence[DocumentCreate]
-                          ) -> list[Ingested | Problem]:
-        return await self.store_many(principal, self.prepare(principal, items))
+            (doc_id, 1, content.hash, item.source)
+            for item, content, doc_id, _ in (p for p in out if not isinstance(p, Problem))]))
+        return [p if isinstance(p, Problem) else Prepared(*p, next(events)) for p in out]
 
     async def store_many(self, principal: str, batch: Sequence[Prepared | Problem]
                          ) -> list[Ingested | Problem]:
@@ -657,7 +652,7 @@ class DocStore:
         alone = {id(p): await self._create_one(principal, p) for p in batch
                  if isinstance(p, Prepared) and (p.content.hash, p.item.source) not in settled}
         await self._refresh_statistics(len(fresh))
-        await self.events.publish_many([p.event for p in fresh.values() if p.event])
+        await self.events.publish_many([p.event for p in fresh.values()])
         answers: list[Ingested | Problem] = []
         for line in batch:
             if isinstance(line, Problem) or id(line) in alone:
