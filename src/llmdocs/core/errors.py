@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -62,6 +63,13 @@ def problem_response(request: Request, problem: Problem) -> JSONResponse:
         body["correlation_id"] = correlation_id
     return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_JSON,
                         headers=problem.headers)
+
+
+def invalid_request(exc: ValidationError, where: str = "body") -> RequestValidationError:
+    """A pydantic error in a part of the request (`where`: body, query, a form field)
+    as the usual 422, for a handler that validates that part itself."""
+    return RequestValidationError([{"loc": (where, *err["loc"]), "msg": err["msg"],
+                                    "type": err["type"]} for err in exc.errors()])
 
 
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
 from llmdocs.core.auth import Principal, require
-from llmdocs.core.errors import Problem
+from llmdocs.core.errors import Problem, invalid_request
 from llmdocs.services.docstore.blobs import DocStoreSettings
 from llmdocs.services.docstore.schemas import (
     DiffOut,
@@ -105,8 +105,7 @@ def parse_model(model: type[M], data: Any, where: str = "body") -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise RequestValidationError(
-            [{**err, "loc": (where, *err["loc"])} for err in exc.errors()]) from None
+        raise invalid_request(exc, where) from None
 
 
 def expected_version(if_match: str | None) -> int | None:

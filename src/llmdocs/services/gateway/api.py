@@ -9,12 +9,11 @@ from typing import Any, Literal, TypeVar
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
 
 from llmdocs.core.auth import Principal, require
-from llmdocs.core.errors import PROBLEM_BASE, Problem
+from llmdocs.core.errors import PROBLEM_BASE, Problem, invalid_request
 from llmdocs.core.ids import new_id
 from llmdocs.core.middleware import correlation_id_var
 from llmdocs.services.gateway.accounting import BudgetExceeded, BudgetsUnavailable, RateLimited
@@ -201,9 +200,7 @@ async def _body(request: Request, model: type[M]) -> M:
     try:
         return model.model_validate_json(await request.body())
     except ValidationError as exc:
-        raise RequestValidationError([
-            {"loc": ("body", *err["loc"]), "msg": err["msg"], "type": err["type"]}
-            for err in exc.errors(include_url=False)]) from None
+        raise invalid_request(exc) from None
 
 
 @router.post("/v1/chat/completions", summary="OpenAI-compatible chat completion",
