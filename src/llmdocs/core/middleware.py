@@ -82,7 +82,7 @@ class RequestEnvelopeMiddleware:
                     for key, value in carrier.items():
                         out[key] = value
                 else:
-                    out["traceparent"] = tracing.traceparent(span)
+                    out["traceparent"] = tracing.traceparent(span.get_span_context())
             await send(message)
 
         try:

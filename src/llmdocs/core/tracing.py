@@ -78,10 +78,9 @@ def extract(headers: MutableMapping[str, str]) -> Context:
     return propagate.extract(headers)
 
 
-def traceparent(span: trace.Span) -> str:
+def traceparent(ctx: trace.SpanContext) -> str:
     """The W3C header for a span: what `inject` writes when there is no trace state
     or baggage to carry along, without going through the propagators."""
-    ctx = span.get_span_context()
     return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}"
 
 

@@ -19,6 +19,7 @@ from opentelemetry.trace import SpanContext
 from redis.exceptions import RedisError
 from sqlalchemy import Table, case, delete, insert, select, update
 
+from llmdocs.core import tracing
 from llmdocs.core.cache import Cache
 from llmdocs.core.db import Database, utcnow
 from llmdocs.core.events import EventBus
@@ -440,9 +441,7 @@ class Completed:
     span: SpanContext
 
     def event(self, data: dict[str, Any]) -> Event:
-        span = self.span
-        traceparent = (f"00-{span.trace_id:032x}-{span.span_id:016x}-{span.trace_flags:02x}"
-                       if span.is_valid else None)
+        traceparent = tracing.traceparent(self.span) if self.span.is_valid else None
         return Event(source="llmdocs/gateway", type=COMPLETED, subject=self.subject,
                      time=self.created_at, data=data, correlationid=self.correlation_id,
                      traceparent=traceparent)
