@@ -23,19 +23,20 @@ def _forget_pool() -> None:
 os.register_at_fork(after_in_child=_forget_pool)
 
 
-def _random80() -> int:
+def random_bytes(count: int) -> bytes:
+    """`count` (at most a pool's) bytes from the OS generator, without a system call each."""
     global _pool, _used
     with _lock:
-        if _used + 10 > len(_pool):
+        if _used + count > len(_pool):
             _pool, _used = os.urandom(_POOL_BYTES), 0
-        chunk = _pool[_used:_used + 10]
-        _used += 10
-    return int.from_bytes(chunk, "big")
+        chunk = _pool[_used:_used + count]
+        _used += count
+    return chunk
 
 
 def new_id() -> str:
     ms = time.time_ns() // 1_000_000
-    rand = _random80()
+    rand = int.from_bytes(random_bytes(10), "big")
     value = (ms & 0xFFFF_FFFF_FFFF) << 80
     value |= 0x7 << 76  # version 7
     value |= (rand >> 68) << 64  # 12 random bits

@@ -4,7 +4,6 @@ id, trace context, metrics and one structured log line per request."""
 from __future__ import annotations
 
 import logging
-import os
 import time
 from contextvars import ContextVar
 
@@ -15,6 +14,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmdocs.core import tracing
+from llmdocs.core.ids import random_bytes
 from llmdocs.core.metrics import HttpMetrics
 
 CORRELATION_HEADER = "x-correlation-id"
@@ -28,7 +28,7 @@ _READ_HEADERS = frozenset({CORRELATION_HEADER.encode(), *tracing.CARRIED_HEADERS
 
 def new_correlation_id() -> str:
     """32 random hex digits, like a uuid4's hex without building a UUID."""
-    return os.urandom(16).hex()
+    return random_bytes(16).hex()
 
 
 def _clean(value: str | None) -> str | None:

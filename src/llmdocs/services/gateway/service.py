@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field, replace
@@ -24,6 +23,7 @@ from sqlalchemy import Integer, func, select
 from llmdocs.core.cache import Cache
 from llmdocs.core.db import Database
 from llmdocs.core.events import EventBus
+from llmdocs.core.ids import random_bytes
 from llmdocs.core.middleware import correlation_id_var
 from llmdocs.services.gateway import providers as provider_factory
 from llmdocs.services.gateway.accounting import (
@@ -107,7 +107,7 @@ class Outcome:
     sensitive: bool
     findings: list[dict[str, Any]]
     upstream_ms: float = 0.0  # time spent waiting on the provider
-    id: str = field(default_factory=lambda: "chatcmpl-" + os.urandom(12).hex())
+    id: str = field(default_factory=lambda: "chatcmpl-" + random_bytes(12).hex())
     created: int = field(default_factory=lambda: int(time.time()))
 
     @property
