@@ -124,6 +124,10 @@ async def test_large_documents_end_a_batch_by_size(
     assert [r["line"] for r in results] == list(range(1, 9))
     assert [r["status"] for r in results] == [201] * 7 + [200]
     assert results[7]["document_id"] == results[0]["document_id"]  # across batches
+    batches = []  # a batch's documents share the time its transaction stamped
     for r, text in zip(results[:7], texts, strict=False):
         doc = (await sqlite_store.http.get(f"/documents/{r['document_id']}")).json()
         assert doc["content"] == text
+        batches.append(doc["created_at"])
+    # ~10 KB lines against a 25,000-byte batch: three lines a batch
+    assert [batches.index(t) for t in batches] == [0, 0, 0, 3, 3, 3, 6]
