@@ -1,6 +1,14 @@
 """Doc-store ingest and search through the service API against raw baselines.
 
     .venv/bin/python bench/docstore.py [--docs 200000] [--queries 50] [--db sqlite postgresql]
+    .venv/bin/python bench/docstore.py --single 200
+
+`--single N` times instead the two calls a generated document makes, each N times
+through the in-process client of an embedded doc-store (SQLite), as the orchestrator
+makes them: `GET /documents?tag=openapi&limit=100` (one match) and a keyed
+`POST /documents?dedupe=false` of a ~20 KB Markdown document with provenance, tags,
+metadata and a derived_from relation; `GET /info` (authenticated, touches nothing) is
+timed in the same rounds as the baseline, and each call's time beyond it is reported.
 
 The corpus: synthetic documents of ~400 characters whose words follow a Zipf law over a
 50,000-word vocabulary. Baselines, measured in the same run:
@@ -301,13 +309,80 @@ def report(title: str, rate: float, figures: Figures,
         print(f"  search {name:9s} p50 {p50:7.2f} ms  p95 {p95:7.2f} ms  {ratios}")
 
 
+async def single_calls(runs: int) -> Figures:
+    """p50/p95 of GET /info, the orchestrator's list and its keyed create (see the
+    module docstring), in an embedded doc-store on a temporary SQLite database."""
+    from llmdocs.runtime import up
+    from llmdocs.services import resolve
+    from llmdocs.services.docstore.client import DocStoreClient
+
+    with tempfile.TemporaryDirectory(prefix="llmdocs-bench-") as tmp:
+        settings = Settings(data_dir=Path(tmp), jwt_secret=SECRET, log_level="WARNING",
+                            docstore_port=free_port())
+        ready, stop = asyncio.Event(), asyncio.Event()
+        eco = asyncio.create_task(up(settings, [resolve("docstore")], on_ready=ready.set,
+                                     stop_when=stop))
+        await ready.wait()
+        token = issue_token(settings, "user:bench", ["docs:*"])
+        rng = random.Random(3)
+        words = vocabulary(rng)[:2000]
+        body = "\n\n".join(f"## Section {i}\n\n" + " ".join(rng.choices(words, k=300))
+                            for i in range(10))  # ~20 KB, as a generated document
+        try:
+            async with DocStoreClient.for_service(settings, token=token) as store:
+                spec = await store.put("openapi: 3.1.0\n", title="User Service OpenAPI",
+                                       format="yaml", tags=["openapi"],
+                                       metadata={"service": "user-service"})
+                provenance = {"workflow_execution": {"id": "x", "steps": [
+                    {"name": f"step{i}", "duration_ms": 12.5} for i in range(9)]},
+                    "data_lineage": {"sources": [{"document_id": spec.document_id}]},
+                    "llm_calls": [{"provider": "local", "model": "m", "tokens": 100 + i}
+                                  for i in range(12)]}
+                made = itertools.count()
+
+                async def call(name: str) -> None:
+                    if name == "GET /info":
+                        await store.info()
+                    elif name == "list tag=openapi":
+                        assert len((await store.list(tag="openapi", limit=100)).items) == 1
+                    else:
+                        run = f"run-{next(made)}"
+                        await store.put(
+                            f"# Document {run}\n\n{body}", dedupe=False,
+                            idempotency_key=f"run:{run}", title=f"API docs {run}",
+                            format="markdown", provenance=provenance,
+                            source="orchestrator:document-generation", author="u1",
+                            metadata={"run_id": run, "workflow": "document-generation"},
+                            tags=["generated", "api"],
+                            relations=[{"type": "derived_from",
+                                        "target_id": spec.document_id}])
+
+                return await timed_rounds(["GET /info", "list tag=openapi", "keyed create"],
+                                          runs, call)
+        finally:
+            stop.set()
+            await eco
+
+
+def report_single(figures: Figures) -> None:
+    info = figures["GET /info"][0]
+    print(f"{'call':20s} {'p50 ms':>8s} {'p95 ms':>8s} {'beyond /info':>13s} {'/ /info':>8s}")
+    for name, (p50, p95) in figures.items():
+        print(f"{name:20s} {p50:8.2f} {p95:8.2f} {p50 - info:13.2f} {p50 / info:8.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--docs", type=int, default=200_000)
+    parser.add_argument("--single", type=int, metavar="N",
+                        help="time the orchestrator's single create and list N times")
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--db", nargs="+", default=["sqlite", "postgresql"],
                         choices=["sqlite", "postgresql"])
     args = parser.parse_args()
+    if args.single:
+        report_single(asyncio.run(single_calls(args.single)))
+        return
     docs, words = corpus(args.docs)
     queries = pick_queries(words)
     print(f"{args.docs} documents, mean {statistics.mean(map(len, docs)):.0f} chars; "
