@@ -15,10 +15,10 @@ import dataclasses
 import difflib
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar, cast
 
 import sqlalchemy as sa
 import structlog
@@ -26,7 +26,14 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from llmdocs.core.db import RowFields, insert_json_rows, json_param, json_values, utcnow
+from llmdocs.core.db import (
+    RowFields,
+    insert_json_rows,
+    json_param,
+    json_rows,
+    json_values,
+    utcnow,
+)
 from llmdocs.core.errors import Problem
 from llmdocs.core.events import Event, make_event
 from llmdocs.core.ids import new_id
@@ -35,6 +42,7 @@ from llmdocs.core.resources import Resources
 from llmdocs.services.docstore.blobs import BlobStore
 from llmdocs.services.docstore.models import (
     DOCUMENTS,
+    IDEMPOTENCY,
     RELATIONS,
     TAGS,
     VERSIONS,
@@ -103,6 +111,23 @@ BULK_VERSION: RowFields = {
     "media_type": "media_type", "size": "size", "content_hash": "content_hash",
     "provenance": "provenance", "author": "author", "message": "message",
     "version": sa.literal(1), "is_current": sa.true(), "created_at": NOW}
+RELATION_ROWS: RowFields = {"source_id": "source_id", "type": "type",
+                            "target_id": "target_id", "created_at": NOW}
+INSERT_DOCUMENT = sa.insert(DOCUMENTS)
+INSERT_VERSION = sa.insert(VERSIONS)
+INSERT_TAGS = sa.insert(TAGS)
+INSERT_IDEMPOTENCY = sa.insert(IDEMPOTENCY)
+S = TypeVar("S", bound=DocumentSummary)
+
+
+def insert_relations(dialect: str) -> sa.Insert:
+    """The relations bound as one JSON array `rows` whose target exists: the insert is
+    the existence check (fewer rows inserted than given means a target is missing)."""
+    columns, rows = json_rows(dialect, RELATIONS, RELATION_ROWS)
+    target = rows.selected_columns[columns.index("target_id")]
+    return sa.insert(RELATIONS).from_select(
+        columns, rows.where(target.in_(sa.select(DOCUMENTS.c.id))))
+
 
 class NotFoundError(Problem):
     def __init__(self, detail: str) -> None:
@@ -258,15 +283,54 @@ def decode_cursor(cursor: str, size: int) -> list[Any]:
     return payload
 
 
-def _summary(doc: Document, ver: Version, tags: list[str]) -> dict[str, Any]:
+def _summary(doc: Mapping[Any, Any], ver: Mapping[Any, Any], tags: list[str]
+             ) -> dict[str, Any]:
+    """A summary from a document's and its version's columns (by column name; one row
+    of `SUMMARY` serves as both)."""
+    deleted_at = doc.get("deleted_at")
     return {
-        "document_id": doc.id, "version": doc.version, "content_hash": ver.content_hash,
-        "title": doc.title, "format": doc.format, "source": doc.source, "author": doc.author,
-        "kind": "text" if ver.blob_key is None else "binary", "media_type": ver.media_type,
-        "size": ver.size, "filename": ver.filename, "metadata": doc.meta, "tags": tags,
-        "created_at": aware(doc.created_at), "updated_at": aware(doc.updated_at),
-        "deleted_at": aware(doc.deleted_at) if doc.deleted_at else None,
+        "document_id": doc["id"], "version": doc["version"],
+        "content_hash": ver["content_hash"], "title": doc["title"], "format": doc["format"],
+        "source": doc["source"], "author": doc["author"],
+        "kind": "text" if ver["blob_key"] is None else "binary",
+        "media_type": ver["media_type"], "size": ver["size"], "filename": ver["filename"],
+        "metadata": doc["metadata"], "tags": tags, "created_at": aware(doc["created_at"]),
+        "updated_at": aware(doc["updated_at"]),
+        "deleted_at": aware(deleted_at) if deleted_at else None,
     }
+
+
+def _columns(row: Document | Version) -> dict[str, Any]:
+    """An ORM row's values by column name (`Document.meta` is the column `metadata`)."""
+    return {attr.columns[0].name: getattr(row, attr.key)
+            for attr in row.__mapper__.column_attrs}
+
+
+def _tag_list(joined: str | None) -> list[str]:
+    """The tags `SUMMARY` aggregates (tags hold no comma), in order."""
+    return sorted(joined.split(",")) if joined else []
+
+
+# A document's summary in one statement: the document, its current version (without the
+# content) and its tags aggregated; callers add their filter, order and limit.
+SUMMARY = (
+    sa.select(DOCUMENTS.c.id, DOCUMENTS.c.version, DOCUMENTS.c.title, DOCUMENTS.c.format,
+              DOCUMENTS.c.source, DOCUMENTS.c.author, DOCUMENTS.c.metadata,
+              DOCUMENTS.c.created_at, DOCUMENTS.c.updated_at, DOCUMENTS.c.deleted_at,
+              VERSIONS.c.content_hash, VERSIONS.c.blob_key, VERSIONS.c.media_type,
+              VERSIONS.c.size, VERSIONS.c.filename,
+              sa.select(sa.func.aggregate_strings(TAGS.c.tag, ","))
+              .where(TAGS.c.document_id == DOCUMENTS.c.id)
+              .scalar_subquery().label("tags"))
+    .join(VERSIONS, sa.and_(VERSIONS.c.document_id == DOCUMENTS.c.id, VERSIONS.c.is_current))
+)
+
+
+def _rows_as(model: type[S], rows: Sequence[sa.Row[*tuple[Any, ...]]],
+             **extra: Any) -> list[S]:
+    """Rows of `SUMMARY` as summaries (or answers to a write, with `extra`)."""
+    return [model(**_summary(m, m, _tag_list(m["tags"])), **extra)
+            for m in (row._mapping for row in rows)]
 
 
 def _version_out(ver: Version) -> dict[str, Any]:
@@ -290,6 +354,7 @@ class DocStore:
         self.events = resources.events
         self.blobs = blobs
         self.search_backend = backend_for(self.db.dialect)
+        self._insert_relations = insert_relations(self.db.dialect)
         self._unanalysed = 0  # documents this process bulk-inserted since its last ANALYZE
         self._analysed = 0  # documents in the table at that ANALYZE
 
@@ -343,37 +408,37 @@ class DocStore:
                                                        source)])[0])
 
     @staticmethod
-    def _version_row(doc_id: str, version: int, title: str, content: Content,
-                     blob_key: str | None, fields: DocumentFields, author: str) -> Version:
-        return Version(
-            document_id=doc_id, version=version, is_current=True, title=title,
-            content=content.text, blob_key=blob_key, filename=content.filename,
-            media_type=content.media_type, size=len(content.data),
-            content_hash=content.hash, provenance=fields.provenance, author=author,
-            message=fields.message, created_at=utcnow())
+    def _version_values(doc_id: str, version: int, title: str, content: Content,
+                        blob_key: str | None, fields: DocumentFields, author: str,
+                        now: datetime) -> dict[str, Any]:
+        """A new current version's row, inserted as is and answered from."""
+        return {"document_id": doc_id, "version": version, "is_current": True,
+                "title": title, "content": content.text, "blob_key": blob_key,
+                "filename": content.filename, "media_type": content.media_type,
+                "size": len(content.data), "content_hash": content.hash,
+                "provenance": fields.provenance, "author": author,
+                "message": fields.message, "created_at": now}
 
-    @staticmethod
-    async def _add_relations(session: AsyncSession,
+    async def _add_relations(self, session: AsyncSession,
                              links: dict[str, Sequence[RelationIn]]) -> None:
-        """Relations of one or many documents: one lookup of all targets, one insert."""
-        links = {doc_id: relations for doc_id, relations in links.items() if relations}
-        if not links:
+        """Relations of one or many documents in one statement that also checks their
+        targets exist; only when one is missing, a lookup says which."""
+        rows = [{"source_id": doc_id, "type": type, "target_id": target_id}
+                for doc_id, relations in links.items()
+                for type, target_id in sorted({(r.type, r.target_id) for r in relations})]
+        if not rows:
             return
-        targets = {r.target_id for relations in links.values() for r in relations}
+        if any(row["source_id"] == row["target_id"] for row in rows):
+            raise Unprocessable("A document cannot be related to itself.", field="relations")
+        done = await session.execute(self._insert_relations,
+                                     {"rows": json_param(rows), "now": utcnow()})
+        if cast(sa.CursorResult[Any], done).rowcount == len(rows):
+            return
+        targets = {row["target_id"] for row in rows}
         found = set((await session.scalars(
             sa.select(Document.id).where(Document.id.in_(targets)))).all())
-        for doc_id, relations in links.items():
-            mine = {r.target_id for r in relations}
-            missing = sorted(mine - found - {doc_id})
-            if missing or doc_id in mine:
-                detail = (f"Relation targets do not exist: {', '.join(missing)}." if missing
-                          else "A document cannot be related to itself.")
-                raise Unprocessable(detail, field="relations")
-        now = utcnow()
-        await session.execute(sa.insert(RELATIONS), [
-            {"source_id": doc_id, "type": type, "target_id": target_id, "created_at": now}
-            for doc_id, relations in links.items()
-            for type, target_id in {(r.type, r.target_id) for r in relations}])
+        raise Unprocessable(f"Relation targets do not exist: {', '.join(sorted(targets - found))}.",
+                            field="relations")
 
     async def _replay(self, principal: str, idem: Idempotency | None) -> StoredDocument | None:
         if idem is None:
@@ -390,13 +455,13 @@ class DocStore:
     async def _idempotent(self, principal: str, idem: Idempotency | None,
                           run: Callable[[], Awaitable[tuple[StoredDocument, str]]]
                           ) -> StoredDocument:
-        """Replay a key's first answer; a concurrent twin loses on the key's primary key."""
-        replayed = await self._replay(principal, idem)
-        if replayed is not None:
-            return replayed
+        """A keyed write goes straight to its rows, with no lookup first: a retry (or a
+        concurrent twin) fails on the key's primary key, or earlier on the document's
+        changed state (a stale If-Match, a deletion), its transaction rolls back, and
+        then it gets the key's first answer (a 422 when the request differs)."""
         try:
             stored, event_type = await run()
-        except IntegrityError:
+        except (IntegrityError, Problem):
             replayed = await self._replay(principal, idem)
             if replayed is None:
                 raise
@@ -406,26 +471,22 @@ class DocStore:
         return stored
 
     @staticmethod
-    def _remember(session: AsyncSession, principal: str, idem: Idempotency | None,
-                  stored: StoredDocument) -> None:
+    async def _remember(session: AsyncSession, principal: str, idem: Idempotency | None,
+                        stored: StoredDocument) -> None:
         if idem is not None:
-            session.add(IdempotencyKey(
-                principal=principal, key=idem.key, request_hash=idem.request_hash,
-                status=201, response=stored.model_dump(mode="json"), created_at=utcnow()))
+            await session.execute(INSERT_IDEMPOTENCY, {
+                "principal": principal, "key": idem.key, "request_hash": idem.request_hash,
+                "status": 201, "response": stored.model_dump(mode="json"),
+                "created_at": utcnow()})
 
     async def find_duplicate(self, content_hash: str, source: str) -> StoredDocument | None:
-        async with self.db.session() as session:
-            row = (await session.execute(
-                sa.select(Document, Version).options(defer(Version.content))
-                .join(Version, sa.and_(Version.document_id == Document.id, Version.is_current))
-                .where(Version.content_hash == content_hash, Document.source == source,
-                       Document.deleted_at.is_(None))
-                .order_by(Document.created_at).limit(1))).first()
-            if row is None:
-                return None
-            tags = await self._tags(session, [row[0].id])
-        return StoredDocument(**_summary(row[0], row[1], tags.get(row[0].id, [])),
-                              created=False)
+        async with self.db.reader() as conn:
+            rows = (await conn.execute(
+                SUMMARY.where(VERSIONS.c.content_hash == content_hash,
+                              DOCUMENTS.c.source == source, DOCUMENTS.c.deleted_at.is_(None))
+                .order_by(DOCUMENTS.c.created_at).limit(1))).all()
+        found = _rows_as(StoredDocument, rows, created=False)
+        return found[0] if found else None
 
     async def create(self, principal: str, fields: DocumentCreate, content: Content, *,
                      dedupe: bool = True, idem: Idempotency | None = None) -> StoredDocument:
@@ -433,65 +494,66 @@ class DocStore:
             existing = await self.find_duplicate(content.hash, fields.source)
             if existing is not None:
                 return existing
-        doc_id = new_id()
+        doc_id, now = new_id(), utcnow()
+        title = fields.title or content.filename or "untitled"
+        author = fields.author or principal
+        doc = {"id": doc_id, "title": title, "format": fields.format or "markdown",
+               "source": fields.source, "author": author, "version": 1,
+               "metadata": fields.metadata, "created_at": now, "updated_at": now}
+        tags = sorted(set(fields.tags))
 
         async def work(session: AsyncSession, key: str | None) -> tuple[StoredDocument, str]:
-            now = utcnow()
-            title = fields.title or content.filename or "untitled"
-            author = fields.author or principal
-            doc = Document(id=doc_id, title=title, format=fields.format or "markdown",
-                           source=fields.source, author=author, version=1,
-                           meta=fields.metadata, created_at=now, updated_at=now)
-            session.add(doc)
-            await session.flush()
-            ver = self._version_row(doc_id, 1, title, content, key, fields, author)
-            tags = sorted(set(fields.tags))
-            session.add(ver)
-            session.add_all(Tag(document_id=doc_id, tag=tag) for tag in tags)
-            await session.flush()
-            await self._add_relations(session, {doc_id: fields.relations})
+            """Core INSERTs of values known beforehand, so the answer (and the key's
+            row, the first write: a retry stops there) is built before any statement."""
+            ver = self._version_values(doc_id, 1, title, content, key, fields, author, now)
             stored = StoredDocument(**_summary(doc, ver, tags))
-            self._remember(session, principal, idem, stored)
+            await self._remember(session, principal, idem, stored)
+            await session.execute(INSERT_DOCUMENT, doc)
+            await session.execute(INSERT_VERSION, ver)
+            if tags:
+                await session.execute(INSERT_TAGS, [{"document_id": doc_id, "tag": tag}
+                                                    for tag in tags])
+            await self._add_relations(session, {doc_id: fields.relations})
             return stored, "llmdocs.document.stored"
 
         return await self._idempotent(
             principal, idem, lambda: self._write(content, work, doc_id))
 
     async def _bump(self, session: AsyncSession, doc_id: str, expected: int | None,
-                    title: str | None, format: str | None) -> Document:
-        """Take the next version number (the transaction's first write), or say why not."""
-        values: dict[str, Any] = {"version": Document.version + 1, "updated_at": utcnow()}
+                    title: str | None, format: str | None) -> Mapping[Any, Any]:
+        """Take the next version number (the transaction's first write), or say why not;
+        the document's columns as they are now."""
+        docs = DOCUMENTS.c
+        values: dict[str, Any] = {"version": docs.version + 1, "updated_at": utcnow()}
         if title:
             values["title"] = title
         if format:
             values["format"] = format
-        stmt = sa.update(Document).where(Document.id == doc_id, Document.deleted_at.is_(None))
+        stmt = sa.update(DOCUMENTS).where(docs.id == doc_id, docs.deleted_at.is_(None))
         if expected is not None:
-            stmt = stmt.where(Document.version == expected)
-        bumped = (await session.execute(stmt.values(**values).returning(Document.id))).first()
+            stmt = stmt.where(docs.version == expected)
+        bumped = (await session.execute(stmt.values(**values).returning(*docs))).first()
         if bumped is None:
             current = await self._document(session, doc_id)  # 404 when gone
             raise StaleVersion(f"The document is at version {current.version}, not "
                                f"{expected}; fetch it again and retry.")
-        doc = await session.get(Document, doc_id, populate_existing=True)
-        assert doc is not None
-        await session.execute(sa.update(Version).where(
-            Version.document_id == doc_id, Version.is_current).values(is_current=False))
-        return doc
+        await session.execute(sa.update(VERSIONS).where(
+            VERSIONS.c.document_id == doc_id, VERSIONS.c.is_current)
+            .values(is_current=False))
+        return bumped._mapping
 
     async def update(self, principal: str, doc_id: str, fields: DocumentFields,
                      content: Content, *, expected: int | None = None,
                      idem: Idempotency | None = None) -> StoredDocument:
         async def work(session: AsyncSession, key: str | None) -> tuple[StoredDocument, str]:
             doc = await self._bump(session, doc_id, expected, fields.title, fields.format)
-            ver = self._version_row(doc_id, doc.version, doc.title, content, key, fields,
-                                    principal)
-            session.add(ver)
-            await session.flush()
+            ver = self._version_values(doc_id, doc["version"], doc["title"], content, key,
+                                       fields, principal, utcnow())
+            await session.execute(INSERT_VERSION, ver)
             await self._add_relations(session, {doc_id: fields.relations})
             tags = await self._tags(session, [doc_id])
             stored = StoredDocument(**_summary(doc, ver, tags.get(doc_id, [])))
-            self._remember(session, principal, idem, stored)
+            await self._remember(session, principal, idem, stored)
             return stored, "llmdocs.document.updated"
 
         return await self._idempotent(
@@ -503,14 +565,11 @@ class DocStore:
         async def work(session: AsyncSession, _key: str | None) -> tuple[StoredDocument, str]:
             old = await self._version(session, doc_id, version)
             doc = await self._bump(session, doc_id, expected, old.title, None)
-            ver = Version(
-                document_id=doc_id, version=doc.version, is_current=True, title=old.title,
-                content=old.content, blob_key=old.blob_key, filename=old.filename,
-                media_type=old.media_type, size=old.size, content_hash=old.content_hash,
-                provenance=old.provenance, author=principal,
-                message=message or f"rollback to version {version}", created_at=utcnow())
-            session.add(ver)
-            await session.flush()
+            ver = {**_columns(old), "version": doc["version"], "is_current": True,
+                   "author": principal, "message": message or f"rollback to version {version}",
+                   "created_at": utcnow()}
+            del ver["id"]
+            await session.execute(INSERT_VERSION, ver)
             tags = await self._tags(session, [doc_id])
             return StoredDocument(**_summary(doc, ver, tags.get(doc_id, []))), ""
 
@@ -783,14 +842,10 @@ class DocStore:
                 found.setdefault(doc_id, []).append(tag)
         return found
 
-    async def _summaries(self, session: AsyncSession, ids: Sequence[str]
-                         ) -> list[DocumentSummary]:
-        rows = (await session.execute(
-            sa.select(Document, Version).options(defer(Version.content))
-            .join(Version, sa.and_(Version.document_id == Document.id, Version.is_current))
-            .where(Document.id.in_(ids)))).all()
-        tags = await self._tags(session, ids)
-        by_id = {d.id: DocumentSummary(**_summary(d, v, tags.get(d.id, []))) for d, v in rows}
+    @staticmethod
+    async def _summaries(session: AsyncSession, ids: Sequence[str]) -> list[DocumentSummary]:
+        rows = (await session.execute(SUMMARY.where(DOCUMENTS.c.id.in_(ids)))).all()
+        by_id = {s.document_id: s for s in _rows_as(DocumentSummary, rows)}
         return [by_id[i] for i in ids if i in by_id]
 
     async def get(self, doc_id: str, version: int | None = None,
@@ -799,7 +854,8 @@ class DocStore:
             doc = await self._document(session, doc_id, include_deleted)
             ver = await self._version(session, doc_id, version or doc.version)
             tags = await self._tags(session, [doc_id])
-        out = DocumentOut(**_summary(doc, ver, tags.get(doc_id, [])), content=ver.content,
+        out = DocumentOut(**_summary(_columns(doc), _columns(ver), tags.get(doc_id, [])),
+                          content=ver.content,
                           content_url=content_url(doc_id, version), provenance=ver.provenance)
         return out, ver
 
@@ -859,12 +915,12 @@ class DocStore:
                      sa.tuple_(column, Document.id) > sa.tuple_(sa.literal(value), last_id))
             conds.append(after)
         order = [column.desc(), Document.id.desc()] if descending else [column, Document.id]
-        async with self.db.session() as session:
-            ids = (await session.scalars(sa.select(Document.id).where(*conds)
-                                         .order_by(*order).limit(limit + 1))).all()
-            items = await self._summaries(session, ids[:limit])
+        async with self.db.reader() as conn:  # one statement: summaries with their tags
+            rows = (await conn.execute(SUMMARY.where(*conds).order_by(*order)
+                                       .limit(limit + 1))).all()
+        items = _rows_as(DocumentSummary, rows[:limit])
         next_cursor = None
-        if len(ids) > limit:
+        if len(rows) > limit:
             last = items[-1]
             value = last.title if column is Document.title else getattr(
                 last, sort.lstrip("-")).astimezone(UTC).replace(tzinfo=None).isoformat(" ")
