@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from cachetools import LRUCache
@@ -84,29 +85,45 @@ def _high_entropy(token: str) -> bool:
     return has_digit and has_alpha and _entropy(token) >= 4.3
 
 
-# (type, pattern, check on the matched group, which group is the secret)
-_Rule = tuple[str, re.Pattern[str], Callable[[str], bool] | None, int]
+# (type, pattern, check on the matched group, which group is the secret, where it runs):
+# LINE for a pattern that cannot match a line break ("\n"), run line by line and
+# remembered by line; otherwise a literal that every match contains ("" for none), and the
+# pattern runs on the whole text when the text holds that literal
+LINE = None
+_Rule = tuple[str, re.Pattern[str], Callable[[str], bool] | None, int, str | None]
 _RULES: list[_Rule] = [
     ("private_key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?"
-                               r"(?:-----END [A-Z ]*PRIVATE KEY-----|$)"), None, 0),
+                               r"(?:-----END [A-Z ]*PRIVATE KEY-----|$)"), None, 0,
+     "-----BEGIN "),  # the whole block, to its END line
     ("connection_string", re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s:/@]+:[^\s@/]+@[^\s'\"]+",
-                                     re.I), None, 0),
+                                     re.I), None, 0, LINE),
     ("password_assignment", re.compile(
         r"\b(?:pass(?:word|wd|phrase)?|pwd|secret|client[_-]?secret|api[_-]?key|"
         r"access[_-]?token|auth[_-]?token)\b[\"']?\s*[:=]\s*[\"']?([^\s\"',;]{4,})", re.I),
-     None, 1),
-    ("email", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"), None, 0),
+     None, 1, ""),  # \s* around the : or =
+    ("email", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"), None, 0,
+     LINE),
     ("credit_card", re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])"),
-     lambda m: 13 <= len(d := re.sub(r"\D", "", m)) <= 19 and _luhn(d), 0),
-    ("iban", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b"), _iban_ok, 0),
+     lambda m: 13 <= len(d := re.sub(r"\D", "", m)) <= 19 and _luhn(d), 0, LINE),
+    ("iban", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b"), _iban_ok, 0, LINE),
     ("national_id", re.compile(r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b"),
-     None, 0),  # US social security number
+     None, 0, LINE),  # US social security number
     ("national_id", re.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2}"
-                               r" ?[A-D]\b"), None, 0),  # UK national insurance number
+                               r" ?[A-D]\b"), None, 0, LINE),  # UK national insurance number
     ("phone", re.compile(r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?"
-                         r"\d{2,4}[\s.-]\d{3,4}[\s.-]?\d{3,4}(?![\w-])|\+\d{8,15}\b"), None, 0),
-    ("high_entropy", re.compile(r"[A-Za-z0-9+/_\-]{24,}={0,2}"), _high_entropy, 0),
+                         r"\d{2,4}[\s.-]\d{3,4}[\s.-]?\d{3,4}(?![\w-])|\+\d{8,15}\b"), None, 0,
+     ""),  # [\s.-] between the groups of digits
+    ("high_entropy", re.compile(r"[A-Za-z0-9+/_\-]{24,}={0,2}"), _high_entropy, 0, LINE),
 ]
+# detect-secrets applies its patterns line by line; the one that can match across a line
+# break (npm's `\s*` after `=`) keeps running on the whole text, as it always has here
+_PLUGINS_ACROSS_LINES = {
+    r"\/\/.+\/:_authToken=\s*((npm_.+)|([A-Fa-f0-9-]{36})).*": "_authToken=",
+}
+# a regex detector as the scan runs it: its priority (the first wins an overlap), type,
+# pattern, check and group
+_Regex = tuple[int, str, re.Pattern[str], Callable[[str], bool] | None, int]
+_Found = tuple[int, str, int, int]  # priority, type, start, end
 
 
 def _snake(name: str) -> str:
@@ -115,30 +132,49 @@ def _snake(name: str) -> str:
 
 @dataclass
 class Detector:
+    """Runs every pattern that cannot match a line break line by line, and remembers
+    what it finds in a line: a prompt's sources and instructions come back line for line
+    in prompt after prompt, around a different query or section. What differs from one
+    scan of the whole text: `^` and `$` now also match at each line's start and end,
+    which can only find more (detect-secrets' artifactory patterns, `(?:\\s|^)...(?:\\s|$)`,
+    find a token at the start of a line without the line break before it). Lines end at
+    "\\n" only: a pattern's `.` or `\\s` could match "\\r" or another `splitlines`
+    separator on the whole text too, so it sees them as before."""
+
     keywords: Sequence[str] = ()
-    _regex_plugins: list[tuple[str, re.Pattern[str]]] = field(init=False)
+    _per_line: list[_Regex] = field(init=False)
+    _whole: list[tuple[_Regex, str]] = field(init=False)  # with the literal to look for
     _value_plugins: list[tuple[str, Any]] = field(init=False)
-    _keyword: re.Pattern[str] | None = field(init=False)
     # findings by text for texts sent again and again (system prompts, the history a
     # chat resends every turn); bounded: at most 1,024 texts of at most 2,048 characters
     _memo: LRUCache[str, list[Span]] = field(init=False)
-    # what the per-line detectors find in a line, by line: the lines of a prompt's
-    # sources and instructions come back in prompt after prompt, each with a different
-    # query or section around them; bounded: 4,096 lines of at most 1,024 characters
-    _lines: LRUCache[str, list[Span]] = field(init=False)
+    # what the per-line patterns and the value plugins find in a line, by line;
+    # bounded: 4,096 lines of at most 1,024 characters
+    _lines: LRUCache[str, list[_Found]] = field(init=False)
 
     def __post_init__(self) -> None:
-        self._regex_plugins, self._value_plugins = [], []
+        rules: list[_Rule] = []
+        self._value_plugins = []
         plugins: dict[str, type[Any]] = dict(get_mapping_from_secret_type_to_class())
         for secret_type, cls in plugins.items():
             if cls.__name__ in _SKIPPED_PLUGINS:
                 continue
             if issubclass(cls, RegexBasedDetector):
-                self._regex_plugins += [(_snake(secret_type), rx) for rx in cls().denylist]
+                rules += [(_snake(secret_type), rx, None, 0,
+                           _PLUGINS_ACROSS_LINES.get(rx.pattern, LINE)) for rx in cls().denylist]
             else:
                 self._value_plugins.append((_snake(secret_type), cls()))
+        rules += _RULES
         words = [re.escape(k) for k in self.keywords if k.strip()]
-        self._keyword = re.compile(r"\b(?:" + "|".join(words) + r")\b", re.I) if words else None
+        if words:
+            rules.append(("keyword", re.compile(r"\b(?:" + "|".join(words) + r")\b", re.I),
+                          None, 0, "" if any("\n" in k for k in self.keywords) else LINE))
+        self._per_line, self._whole = [], []
+        for priority, (kind, rx, check, group, literal) in enumerate(rules):
+            if literal is LINE:
+                self._per_line.append((priority, kind, rx, check, group))
+            else:
+                self._whole.append(((priority, kind, rx, check, group), literal))
         self._memo = LRUCache(maxsize=1024)
         self._lines = LRUCache(maxsize=4096)
 
@@ -155,52 +191,69 @@ class Detector:
 
     def _scan_text(self, text: str) -> list[Span]:
         if len(text) > _MEMO_CHARS:
-            return _dedupe(self._spans(text))
+            return self._spans(text)
         spans = self._memo.get(text)
         if spans is None:
-            spans = self._memo[text] = _dedupe(self._spans(text))
+            spans = self._memo[text] = self._spans(text)
         return spans
 
-    def _spans(self, text: str) -> Iterator[Span]:
+    def _spans(self, text: str) -> list[Span]:
+        """Every detector's findings, in the order of the detectors' priority (stable, so
+        in text order within one), then one finding per stretch of text."""
         if not text:
-            return
-        for kind, rx in self._regex_plugins:
-            for m in rx.finditer(text):
-                yield kind, m.start(), m.end()
-        for kind, rx, check, group in _RULES:
-            for m in rx.finditer(text):
-                if check is None or check(m.group(group)):
-                    yield kind, m.start(group), m.end(group)
-        if self._keyword is not None:
-            for m in self._keyword.finditer(text):
-                yield "keyword", m.start(), m.end()
-        offset = 0
-        for line in text.splitlines(keepends=True):
-            for kind, start, end in self._line_values(line):
-                yield kind, offset + start, offset + end
+            return []
+        found: list[_Found] = []
+        for regex, literal in self._whole:
+            if literal in text:
+                found += _matches(regex, text)
+        lines = text.split("\n")
+        offset, last = 0, len(lines) - 1
+        for i, line in enumerate(lines):
+            if i < last:
+                line += "\n"
+            elif not line:
+                break
+            spans = self._line(line)
+            if spans:
+                found += [(p, kind, offset + s, offset + e) for p, kind, s, e in spans]
             offset += len(line)
+        found.sort(key=itemgetter(0))  # by priority
+        return _dedupe(found)
 
-    def _line_values(self, line: str) -> list[Span]:
-        """The value plugins' findings in one line, which depend on the line alone; a
-        plugin that fails raises, and nothing is kept."""
+    def _line(self, line: str) -> list[_Found]:
+        """What the per-line patterns and the value plugins (per `splitlines` line, as
+        detect-secrets runs them) find in one line, which depends on the line alone; a
+        detector that fails raises, and nothing is kept."""
         found = self._lines.get(line)
         if found is None:
             found = []
-            for kind, plugin in self._value_plugins:
-                for value in plugin.analyze_string(line):
-                    at = line.find(value) if value else -1
-                    if at >= 0:
-                        found.append((kind, at, at + len(value)))
+            for regex in self._per_line:
+                found += _matches(regex, line)
+            values = len(self._per_line) + len(self._whole)  # the value plugins come last
+            offset = 0
+            for part in line.splitlines(keepends=True):
+                for kind, plugin in self._value_plugins:
+                    for value in plugin.analyze_string(part):
+                        at = part.find(value) if value else -1
+                        if at >= 0:
+                            found.append((values, kind, offset + at, offset + at + len(value)))
+                offset += len(part)
             if len(line) <= _LINE_MEMO_CHARS:
                 self._lines[line] = found
         return found
 
 
-def _dedupe(spans: Iterable[Span]) -> list[Span]:
+def _matches(regex: _Regex, text: str) -> list[_Found]:
+    priority, kind, rx, check, group = regex
+    return [(priority, kind, m.start(group), m.end(group)) for m in rx.finditer(text)
+            if check is None or check(m.group(group))]
+
+
+def _dedupe(found: Iterable[_Found]) -> list[Span]:
     """One finding per stretch of text: the first (most specific) detector wins over
     any later one whose span overlaps it."""
     kept: list[Span] = []
-    for kind, start, end in spans:
+    for _, kind, start, end in found:
         if end > start and not any(start < e and s < end for _, s, e in kept):
             kept.append((kind, start, end))
     return sorted(kept, key=lambda span: span[1])

@@ -1,0 +1,78 @@
+"""The gateway's security detector: time per call on prompts like the workflow's.
+
+    .venv/bin/python bench/detector.py [--docs 200] [--rounds 5]
+
+Prompts are the section-writing seed rendered with an OpenAPI spec's first 1,200
+characters as the sources (what the orchestrator shows the model), the outline, and a
+query and section that change with every document and call: most lines come back prompt
+after prompt, a few are new. Each round scans the same prompts with a fresh detector
+(line by line, remembered by line) and with the baseline measured in the same run, the
+whole-text scan the detector used before (tests/gateway/wholetext.py); prints the median
+microseconds per call of each and their ratio, and checks that both find the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from gateway.wholetext import WholeText  # noqa: E402
+from llmdocs.examples import user_service_spec  # noqa: E402
+from llmdocs.services.gateway.security import Detector, Finding  # noqa: E402
+
+SEED = HERE.parent / "src/llmdocs/services/promptstore/seeds/section-writing.md"
+SECTIONS = ("Overview", "Authentication", "Users", "Sessions", "Errors")
+
+
+def prompts(docs: int) -> list[str]:
+    body = SEED.read_text().split("---\n", 2)[2]
+    outline = "\n".join(f"- {title}" for title in SECTIONS)
+    out = []
+    for doc in range(docs):
+        for section in SECTIONS[1:]:
+            values = {"query": f"Create API documentation for user service, copy {doc}",
+                      "outline": outline, "section": f"{section}: what the {section} do",
+                      "sources": "User Service:\n" + user_service_spec()[:1200]}
+            text = body
+            for name, value in values.items():
+                text = text.replace("{{ " + name + " }}", value)
+            out.append(text)
+    return out
+
+
+def timed(scan: Callable[[list[str]], tuple[Finding, ...]], texts: list[str]) -> tuple[
+        float, list[tuple[Finding, ...]]]:
+    started = time.perf_counter()
+    found = [scan([text]) for text in texts]
+    return (time.perf_counter() - started) / len(texts) * 1e6, found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--docs", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    texts = prompts(args.docs)
+    print(f"{len(texts)} prompts of {statistics.median(map(len, texts)):.0f} characters "
+          f"(median), {args.rounds} rounds")
+    before, after = [], []
+    for _ in range(args.rounds):
+        baseline, expected = timed(WholeText(Detector()).findings, texts)
+        lines, found = timed(lambda t, d=Detector(): d.scan(t).findings, texts)
+        assert found == expected, "the line-by-line scan found something else"
+        before.append(baseline)
+        after.append(lines)
+    b, a = statistics.median(before), statistics.median(after)
+    print(f"whole text (baseline)  {b:8.1f} us per call")
+    print(f"line by line           {a:8.1f} us per call   ratio {a / b:.2f}")
+
+
+if __name__ == "__main__":
+    main()

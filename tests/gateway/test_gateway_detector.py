@@ -1,0 +1,101 @@
+"""The detector runs line by line and remembers lines: it must find what a scan of the
+whole text finds, at the same places, whatever ends the lines, and still fail closed."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+from gateway.wholetext import WholeText
+from llmdocs.services.gateway.security import DETECTOR_ERROR, Detector, Finding
+
+KEY = ("-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7bq3xZ0Jx\nq9Hn0Ox2Lw==\n"
+       "-----END ENCRYPTED PRIVATE KEY-----")  # a type detect-secrets does not name
+PROMPT = "\n".join([
+    "You write one section of a technical document.",
+    "Document request: describe the user service; ask jane.doe@example.com or call",
+    "+44 20 7946 0958 (or, from the US, 555-867",  # a phone number across the break
+    "5309) for access.",
+    "Sources:",
+    "  password: {type: string, format: password}",
+    "  api_key =",  # an assignment across the break
+    "    'Zx81kqPl0wnT'",
+    "  token: ghp_abcdefghijklmnopqrstuvwxyz0123456789 AKIAIOSFODNN7EXAMPLE",
+    "  card 4111 1111 1111 1111, SSN 123-45-6789, postgres://bob:s3cret@db/x",
+    KEY,
+    'const apiSecret = "kls8d7f6g5h4"',
+    "Answer with the Markdown of the section only.",
+])
+
+
+def values(text: str, findings: tuple[Finding, ...]) -> list[tuple[str, str]]:
+    return [(f.type, text[f.start:f.end]) for f in findings]
+
+
+def test_a_prompt_is_found_as_by_a_scan_of_the_whole_text() -> None:
+    detector = Detector(keywords=["user service"])
+    expected = WholeText(Detector(keywords=["user service"])).findings(["hi", PROMPT])
+    assert detector.scan(["hi", PROMPT]).findings == expected
+    found = values(PROMPT, expected)
+    assert {("email", "jane.doe@example.com"), ("phone", "+44 20 7946 0958"),
+            ("phone", "555-867\n5309"), ("password_assignment", "Zx81kqPl0wnT"),
+            ("github_token", "ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
+            ("aws_access_key", "AKIAIOSFODNN7EXAMPLE"), ("private_key", KEY),
+            ("credit_card", "4111 1111 1111 1111"), ("national_id", "123-45-6789"),
+            ("keyword", "user service"), ("password_assignment", "{type:"),
+            ("base64_high_entropy_string", "kls8d7f6g5h4")} <= set(found)
+    # the second prompt reuses most lines, now from the memo, and finds the same
+    again = "A different first line\n" + PROMPT.replace("jane.doe", "john.roe")
+    assert detector.scan([again]).findings == WholeText(
+        Detector(keywords=["user service"])).findings([again])
+
+
+def test_findings_on_later_lines_are_where_they_stand_whatever_ends_the_lines() -> None:
+    detector = Detector()
+    for end in ("\n", "\r\n", "\r", "\u2028", "\x0b"):
+        text = end.join(["intro line", "mail jane.doe@example.com now",
+                         "key AKIAIOSFODNN7EXAMPLE", 'x = "kls8d7f6g5h4"', ""])
+        found = detector.scan([text]).findings
+        assert values(text, found) == [
+            ("email", "jane.doe@example.com"), ("aws_access_key", "AKIAIOSFODNN7EXAMPLE"),
+            ("base64_high_entropy_string", "kls8d7f6g5h4")], repr(end)
+        assert found == WholeText(Detector()).findings([text]), repr(end)
+
+
+class Counting:
+    """A value plugin that counts the lines it is asked about and fails on one."""
+
+    def __init__(self, fail_on: str = "") -> None:
+        self.seen: Counter[str] = Counter()
+        self.fail_on = fail_on
+
+    def analyze_string(self, line: str) -> Iterator[str]:
+        self.seen[line] += 1
+        if self.fail_on and self.fail_on in line:
+            raise RuntimeError("broken plugin")
+        if "marker" in line:
+            yield "marker"
+
+
+def test_a_line_is_scanned_once_and_found_again_at_its_new_place() -> None:
+    detector, counting = Detector(), Counting()
+    detector._value_plugins.append(("counting", counting))
+    shared = "an unchanging line with a marker\n"
+    first, second = "query one\n" + shared, "a longer query two\n" + shared + "end"
+    assert values(first, detector.scan([first]).findings) == [("counting", "marker")]
+    assert values(second, detector.scan([second]).findings) == [("counting", "marker")]
+    assert counting.seen == {"query one\n": 1, shared: 1, "a longer query two\n": 1,
+                             "end": 1}
+
+
+def test_a_failing_plugin_fails_the_scan_closed_and_its_line_is_not_kept() -> None:
+    detector, counting = Detector(), Counting(fail_on="boom")
+    detector._value_plugins.append(("counting", counting))
+    text = "fine line\nboom line with a marker\nlast"
+    scan = detector.scan([text])
+    assert scan.error and scan.sensitive and scan.types == [DETECTOR_ERROR]
+    assert detector.scan([text]).error  # not remembered as clean either
+    assert counting.seen["boom line with a marker\n"] == 2
+    counting.fail_on = ""
+    assert values(text, detector.scan([text]).findings) == [("counting", "marker")]
+    assert counting.seen["fine line\n"] == 1  # the lines before it were kept
