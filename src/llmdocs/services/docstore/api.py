@@ -93,12 +93,14 @@ async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise too_large(limit - ENVELOPE_BYTES)
-    body = bytearray()
+    chunks: list[bytes] = []
+    size = 0
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
+        size += len(chunk)
+        if size > limit:
             raise too_large(limit - ENVELOPE_BYTES)
-    return bytes(body)
+        chunks.append(chunk)
+    return b"".join(chunks)  # one chunk (an in-process call) is not copied
 
 
 def parse_model(model: type[M], data: Any, where: str = "body") -> M:
@@ -106,6 +108,23 @@ def parse_model(model: type[M], data: Any, where: str = "body") -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise invalid_request(exc, where) from None
+
+
+def parse_json(model: type[M], body: bytes) -> M:
+    """The body parsed and validated in one pass. JSON that pydantic refuses goes the
+    stdlib's way, for its message, and because the stdlib takes a lone surrogate, which
+    `Content.of_text` then refuses as not valid Unicode."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        if exc.errors()[0]["type"] != "json_invalid":
+            raise invalid_request(exc) from None
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise RequestValidationError([{"loc": ("body",), "msg": f"invalid JSON: {exc}",
+                                       "type": "json_invalid"}]) from None
+    return parse_model(model, data)
 
 
 def expected_version(if_match: str | None) -> int | None:
@@ -156,16 +175,13 @@ async def read_write(request: Request, model: type[DocumentCreate] | type[Docume
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "application/json":
         body = await read_body(request, limit + ENVELOPE_BYTES)
-        try:
-            data = json.loads(body)
-        except ValueError as exc:
-            raise RequestValidationError([{"loc": ("body",), "msg": f"invalid JSON: {exc}",
-                                           "type": "json_invalid"}]) from None
-        fields = parse_model(model, data)
+        fields = parse_json(model, body)
         content = Content.of_text(fields.content, fields.format or "markdown")
         if len(content.data) > limit:
             raise too_large(limit)
-        return fields, content, hashlib.sha256(request.url.path.encode() + body).hexdigest()
+        request_hash = hashlib.sha256(request.url.path.encode())
+        request_hash.update(body)
+        return fields, content, request_hash.hexdigest()
     if kind != "multipart/form-data":
         raise Problem(415, "Send JSON (application/json) or a file (multipart/form-data).")
     declared = request.headers.get("content-length", "")

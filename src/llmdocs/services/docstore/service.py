@@ -117,7 +117,6 @@ RELATION_ROWS: RowFields = {"source_id": "source_id", "type": "type",
                             "target_id": "target_id", "created_at": NOW}
 INSERT_DOCUMENT = sa.insert(DOCUMENTS)
 INSERT_VERSION = sa.insert(VERSIONS)
-INSERT_TAGS = sa.insert(TAGS)
 INSERT_IDEMPOTENCY = sa.insert(IDEMPOTENCY)
 S = TypeVar("S", bound=DocumentSummary)
 
@@ -358,6 +357,8 @@ class DocStore:
         self.blobs = blobs
         self.search_backend = backend_for(self.db.dialect)
         self._insert_relations = insert_relations(self.db.dialect)
+        self._insert_tags = insert_json_rows(self.db.dialect, TAGS, {
+            "document_id": "document_id", "tag": "tag"})
         self._unanalysed = 0  # documents this process bulk-inserted since its last ANALYZE
         self._analysed = 0  # documents in the table at that ANALYZE
 
@@ -421,6 +422,12 @@ class DocStore:
                 "size": len(content.data), "content_hash": content.hash,
                 "provenance": fields.provenance, "author": author,
                 "message": fields.message, "created_at": now}
+
+    async def _add_tags(self, session: AsyncSession, rows: list[dict[str, str]]) -> None:
+        """Tags of one or many documents in one statement, their rows bound as one JSON
+        array (an executemany costs a pass per row, and SQLite runs it off the loop)."""
+        if rows:
+            await session.execute(self._insert_tags, {"rows": json_param(rows)})
 
     async def _add_relations(self, session: AsyncSession,
                              links: dict[str, Sequence[RelationIn]]) -> None:
@@ -513,9 +520,8 @@ class DocStore:
             await self._remember(session, principal, idem, stored)
             await session.execute(INSERT_DOCUMENT, doc)
             await session.execute(INSERT_VERSION, ver)
-            if tags:
-                await session.execute(INSERT_TAGS, [{"document_id": doc_id, "tag": tag}
-                                                    for tag in tags])
+            await self._add_tags(session, [{"document_id": doc_id, "tag": tag}
+                                           for tag in tags])
             await self._add_relations(session, {doc_id: fields.relations})
             return stored, "llmdocs.document.stored"
 
@@ -604,7 +610,8 @@ class DocStore:
                 doc.meta = {k: v for k, v in merged.items() if v is not None}
             if change.tags is not None:
                 await session.execute(sa.delete(Tag).where(Tag.document_id == doc_id))
-                session.add_all(Tag(document_id=doc_id, tag=t) for t in sorted(set(change.tags)))
+                await self._add_tags(session, [{"document_id": doc_id, "tag": t}
+                                               for t in sorted(set(change.tags))])
             await session.flush()
             summary = await self._summaries(session, [doc_id])
         await self._publish("llmdocs.document.updated", doc_id, doc.version,
@@ -810,8 +817,7 @@ class DocStore:
         async def work(session: AsyncSession, _key: str | None) -> None:
             await session.execute(insert_json_rows(dialect, DOCUMENTS, BULK_DOCUMENT), params)
             await session.execute(insert_json_rows(dialect, VERSIONS, BULK_VERSION), params)
-            if tags:
-                await session.execute(sa.insert(TAGS), tags)
+            await self._add_tags(session, tags)
             await self._add_relations(session, links)
 
         await self._write(None, work, "")
