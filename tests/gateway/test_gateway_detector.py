@@ -3,6 +3,7 @@ whole text finds, at the same places, whatever ends the lines, and still fail cl
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from collections.abc import Iterator
 
@@ -15,7 +16,8 @@ PROMPT = "\n".join([
     "You write one section of a technical document.",
     "Document request: describe the user service; ask jane.doe@example.com or call",
     "+44 20 7946 0958 (or, from the US, 555-867",  # a phone number across the break
-    "5309) for access.",
+    "5309), in London (020)",
+    "20 7946 0958, for access.",
     "Sources:",
     "  password: {type: string, format: password}",
     "  api_key =",  # an assignment across the break
@@ -38,7 +40,8 @@ def test_a_prompt_is_found_as_by_a_scan_of_the_whole_text() -> None:
     assert detector.scan(["hi", PROMPT]).findings == expected
     found = values(PROMPT, expected)
     assert {("email", "jane.doe@example.com"), ("phone", "+44 20 7946 0958"),
-            ("phone", "555-867\n5309"), ("password_assignment", "Zx81kqPl0wnT"),
+            ("phone", "555-867\n5309"),
+            ("phone", "(020)\n20 7946 0958"), ("password_assignment", "Zx81kqPl0wnT"),
             ("github_token", "ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
             ("aws_access_key", "AKIAIOSFODNN7EXAMPLE"), ("private_key", KEY),
             ("credit_card", "4111 1111 1111 1111"), ("national_id", "123-45-6789"),
@@ -48,18 +51,41 @@ def test_a_prompt_is_found_as_by_a_scan_of_the_whole_text() -> None:
     again = "A different first line\n" + PROMPT.replace("jane.doe", "john.roe")
     assert detector.scan([again]).findings == WholeText(
         Detector(keywords=["user service"])).findings([again])
+    alone = "in London (020)\n20 7946 0958."  # the one break a match runs across
+    assert values(alone, detector.scan([alone]).findings) == [("phone", "(020)\n20 7946 0958")]
 
 
 def test_findings_on_later_lines_are_where_they_stand_whatever_ends_the_lines() -> None:
     detector = Detector()
     for end in ("\n", "\r\n", "\r", "\u2028", "\x0b"):
         text = end.join(["intro line", "mail jane.doe@example.com now",
-                         "key AKIAIOSFODNN7EXAMPLE", 'x = "kls8d7f6g5h4"', ""])
+                         "key AKIAIOSFODNN7EXAMPLE", 'x = "kls8d7f6g5h4"', "call 555 867",
+                         "5309 or +44 20 7946 0958", "password: hunter2hunter", ""])
         found = detector.scan([text]).findings
         assert values(text, found) == [
             ("email", "jane.doe@example.com"), ("aws_access_key", "AKIAIOSFODNN7EXAMPLE"),
-            ("base64_high_entropy_string", "kls8d7f6g5h4")], repr(end)
+            ("base64_high_entropy_string", "kls8d7f6g5h4"),
+            # one [\s.-] between the digits: any line end but "\r\n"
+            *([("phone", f"555 867{end}5309")] if end != "\r\n" else []),
+            ("phone", "+44 20 7946 0958"), ("password_assignment", "hunter2hunter")], repr(end)
         assert found == WholeText(Detector()).findings([text]), repr(end)
+
+
+PIECES = ["", " ", "555", "867-", "5309", "(020)", "+44", ")", "password", "api_key", "=",
+          ":", "'hunter2hunter'", "AKIAIOSFODNN7EXAMPLE", "jane@example.com", "AKC1234567890",
+          "-----BEGIN DSA PRIVATE KEY-----", "-----END DSA PRIVATE KEY-----", "x",
+          '"kls8d7f6g5h4"', "\n", "\n", "\n", "\r\n", "\r", "\u2028"]
+
+
+def test_random_texts_are_found_as_by_a_scan_of_the_whole_text() -> None:
+    """Texts of pieces that make findings, alone or with their neighbours across a line
+    break; one detector scans them all, so later texts come partly from the memo."""
+    rng, detector = random.Random(6), Detector()
+    for _ in range(400):
+        text = "".join(rng.choice(PIECES) + rng.choice(["", " ", "\n"]) for _ in range(14))
+        if "AKC" in text:  # a token at a line's start keeps no line break (see Detector)
+            text = text.replace("\nAKC", "\n AKC")
+        assert detector.scan([text]).findings == WholeText(Detector()).findings([text]), text
 
 
 class Counting:

@@ -12,9 +12,9 @@ from llmdocs.services.gateway.security import Detector, Finding, _dedupe, _Found
 class WholeText:
     def __init__(self, detector: Detector) -> None:
         self.detector = detector
-        regexes = detector._per_line + [regex for regex, _ in detector._whole]
+        regexes = detector._per_line + [regex for regex, _ in detector._joins + detector._whole]
         self.regexes = sorted(regexes, key=lambda regex: regex[0])
-        self.values = len(self.regexes)
+        self.values = detector._values
         self.lines: dict[str, list[_Found]] = {}
 
     def findings(self, texts: list[str]) -> tuple[Finding, ...]:

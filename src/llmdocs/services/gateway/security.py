@@ -85,22 +85,39 @@ def _high_entropy(token: str) -> bool:
     return has_digit and has_alpha and _entropy(token) >= 4.3
 
 
+
+@dataclass(frozen=True)
+class Join:
+    """For a pattern that can match across a line break, what the line before the break
+    must end with and the line after it start with for a match to run across it. The
+    pattern runs line by line, and on the whole text only when some break allows it:
+    when none does, its matches in the whole text are its matches line by line, for a
+    pattern that never ends a match with the break and looks no further than it."""
+
+    end: re.Pattern[str]  # searched in the line, which ends with its "\n"
+    start: re.Pattern[str] | None = None  # matched at the next line's start; None: any
+
+
+_ASSIGNED_NAME = (r"\b(?:pass(?:word|wd|phrase)?|pwd|secret|client[_-]?secret|api[_-]?key|"
+                 r"access[_-]?token|auth[_-]?token)\b[\"']?")
 # (type, pattern, check on the matched group, which group is the secret, where it runs):
 # LINE for a pattern that cannot match a line break ("\n"), run line by line and
-# remembered by line; otherwise a literal that every match contains ("" for none), and the
-# pattern runs on the whole text when the text holds that literal
+# remembered by line; a Join for one that can, but only where the lines around the break
+# allow it; otherwise a literal that every match contains, and the pattern runs on the
+# whole text when the text holds that literal
 LINE = None
-_Rule = tuple[str, re.Pattern[str], Callable[[str], bool] | None, int, str | None]
+_Rule = tuple[str, re.Pattern[str], Callable[[str], bool] | None, int, str | Join | None]
 _RULES: list[_Rule] = [
     ("private_key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?"
                                r"(?:-----END [A-Z ]*PRIVATE KEY-----|$)"), None, 0,
      "-----BEGIN "),  # the whole block, to its END line
     ("connection_string", re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s:/@]+:[^\s@/]+@[^\s'\"]+",
                                      re.I), None, 0, LINE),
-    ("password_assignment", re.compile(
-        r"\b(?:pass(?:word|wd|phrase)?|pwd|secret|client[_-]?secret|api[_-]?key|"
-        r"access[_-]?token|auth[_-]?token)\b[\"']?\s*[:=]\s*[\"']?([^\s\"',;]{4,})", re.I),
-     None, 1, ""),  # \s* around the : or =
+    # across a break in the \s* before or after the : or =, so the line before it ends
+    # in the name, or the name and the : or =
+    ("password_assignment", re.compile(_ASSIGNED_NAME + r"\s*[:=]\s*[\"']?([^\s\"',;]{4,})",
+                                       re.I),
+     None, 1, Join(re.compile(_ASSIGNED_NAME + r"\s*(?:[:=]\s*)?\Z", re.I))),
     ("email", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"), None, 0,
      LINE),
     ("credit_card", re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])"),
@@ -110,9 +127,10 @@ _RULES: list[_Rule] = [
      None, 0, LINE),  # US social security number
     ("national_id", re.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2}"
                                r" ?[A-D]\b"), None, 0, LINE),  # UK national insurance number
+    # across a break that is one [\s.-] between digits, or after a ")" or before a "("
     ("phone", re.compile(r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?"
                          r"\d{2,4}[\s.-]\d{3,4}[\s.-]?\d{3,4}(?![\w-])|\+\d{8,15}\b"), None, 0,
-     ""),  # [\s.-] between the groups of digits
+     Join(re.compile(r"[\d)]\n\Z"), re.compile(r"[\d(]"))),
     ("high_entropy", re.compile(r"[A-Za-z0-9+/_\-]{24,}={0,2}"), _high_entropy, 0, LINE),
 ]
 # detect-secrets applies its patterns line by line; the one that can match across a line
@@ -124,6 +142,9 @@ _PLUGINS_ACROSS_LINES = {
 # pattern, check and group
 _Regex = tuple[int, str, re.Pattern[str], Callable[[str], bool] | None, int]
 _Found = tuple[int, str, int, int]  # priority, type, start, end
+# what a line holds: its findings, and the priorities of the Join patterns whose
+# condition the line's end, and its start, meet
+_Line = tuple[list[_Found], tuple[int, ...], tuple[int, ...]]
 
 
 def _snake(name: str) -> str:
@@ -143,14 +164,14 @@ class Detector:
 
     keywords: Sequence[str] = ()
     _per_line: list[_Regex] = field(init=False)
+    _joins: list[tuple[_Regex, Join]] = field(init=False)
     _whole: list[tuple[_Regex, str]] = field(init=False)  # with the literal to look for
     _value_plugins: list[tuple[str, Any]] = field(init=False)
     # findings by text for texts sent again and again (system prompts, the history a
     # chat resends every turn); bounded: at most 1,024 texts of at most 2,048 characters
     _memo: LRUCache[str, list[Span]] = field(init=False)
-    # what the per-line patterns and the value plugins find in a line, by line;
-    # bounded: 4,096 lines of at most 1,024 characters
-    _lines: LRUCache[str, list[_Found]] = field(init=False)
+    # what a line holds, by line; bounded: 4,096 lines of at most 1,024 characters
+    _lines: LRUCache[str, _Line] = field(init=False)
 
     def __post_init__(self) -> None:
         rules: list[_Rule] = []
@@ -169,12 +190,16 @@ class Detector:
         if words:
             rules.append(("keyword", re.compile(r"\b(?:" + "|".join(words) + r")\b", re.I),
                           None, 0, "" if any("\n" in k for k in self.keywords) else LINE))
-        self._per_line, self._whole = [], []
-        for priority, (kind, rx, check, group, literal) in enumerate(rules):
-            if literal is LINE:
-                self._per_line.append((priority, kind, rx, check, group))
+        self._per_line, self._joins, self._whole = [], [], []
+        for priority, (kind, rx, check, group, where) in enumerate(rules):
+            regex = (priority, kind, rx, check, group)
+            if where is LINE:
+                self._per_line.append(regex)
+            elif isinstance(where, Join):
+                self._joins.append((regex, where))
             else:
-                self._whole.append(((priority, kind, rx, check, group), literal))
+                self._whole.append((regex, where))
+        self._values = len(rules)  # the value plugins' priority: they come last
         self._memo = LRUCache(maxsize=1024)
         self._lines = LRUCache(maxsize=4096)
 
@@ -199,13 +224,17 @@ class Detector:
 
     def _spans(self, text: str) -> list[Span]:
         """Every detector's findings, in the order of the detectors' priority (stable, so
-        in text order within one), then one finding per stretch of text."""
+        in text order within one), then one finding per stretch of text. A Join pattern
+        that may match across a break here runs on the whole text instead: with no match
+        across a break, its matches in the whole text are its matches line by line."""
         if not text:
             return []
         found: list[_Found] = []
         for regex, literal in self._whole:
             if literal in text:
                 found += _matches(regex, text)
+        across: set[int] = set()
+        ends: tuple[int, ...] = ()
         lines = text.split("\n")
         offset, last = 0, len(lines) - 1
         for i, line in enumerate(lines):
@@ -213,34 +242,48 @@ class Detector:
                 line += "\n"
             elif not line:
                 break
-            spans = self._line(line)
+            spans, line_ends, starts = self._line(line)
+            if ends:
+                across.update(p for p in ends if p in starts)
+            ends = line_ends
             if spans:
                 found += [(p, kind, offset + s, offset + e) for p, kind, s, e in spans]
             offset += len(line)
+        if across:
+            found = [one for one in found if one[0] not in across]
+            for regex, _ in self._joins:
+                if regex[0] in across:
+                    found += _matches(regex, text)
         found.sort(key=itemgetter(0))  # by priority
         return _dedupe(found)
 
-    def _line(self, line: str) -> list[_Found]:
-        """What the per-line patterns and the value plugins (per `splitlines` line, as
-        detect-secrets runs them) find in one line, which depends on the line alone; a
-        detector that fails raises, and nothing is kept."""
-        found = self._lines.get(line)
-        if found is None:
-            found = []
-            for regex in self._per_line:
-                found += _matches(regex, line)
-            values = len(self._per_line) + len(self._whole)  # the value plugins come last
-            offset = 0
-            for part in line.splitlines(keepends=True):
-                for kind, plugin in self._value_plugins:
-                    for value in plugin.analyze_string(part):
-                        at = part.find(value) if value else -1
-                        if at >= 0:
-                            found.append((values, kind, offset + at, offset + at + len(value)))
-                offset += len(part)
-            if len(line) <= _LINE_MEMO_CHARS:
-                self._lines[line] = found
-        return found
+    def _line(self, line: str) -> _Line:
+        """What one line holds, which depends on the line alone: the per-line and Join
+        patterns' findings and the value plugins' (per `splitlines` line, as
+        detect-secrets runs them). A detector that fails raises, and nothing is kept."""
+        kept = self._lines.get(line)
+        if kept is not None:
+            return kept
+        found: list[_Found] = []
+        for regex in self._per_line:
+            found += _matches(regex, line)
+        for regex, _ in self._joins:
+            found += _matches(regex, line)
+        offset = 0
+        for part in line.splitlines(keepends=True):
+            for kind, plugin in self._value_plugins:
+                for value in plugin.analyze_string(part):
+                    at = part.find(value) if value else -1
+                    if at >= 0:
+                        found.append((self._values, kind, offset + at, offset + at + len(value)))
+            offset += len(part)
+        ends = tuple(regex[0] for regex, join in self._joins if join.end.search(line))
+        starts = tuple(regex[0] for regex, join in self._joins
+                       if join.start is None or join.start.match(line))
+        kept = found, ends, starts
+        if len(line) <= _LINE_MEMO_CHARS:
+            self._lines[line] = kept
+        return kept
 
 
 def _matches(regex: _Regex, text: str) -> list[_Found]:
