@@ -5,10 +5,11 @@
 Prompts are the section-writing seed rendered with an OpenAPI spec's first 1,200
 characters as the sources (what the orchestrator shows the model), the outline, and a
 query and section that change with every document and call: most lines come back prompt
-after prompt, a few are new. Each round scans the same prompts with a fresh detector
-(line by line, remembered by line) and with the baseline measured in the same run, the
-whole-text scan the detector used before (tests/gateway/wholetext.py); prints the median
-microseconds per call of each and their ratio, and checks that both find the same.
+after prompt, a few are new ("repeated"); and the same prompts with every line made new
+("cold", the worst case for a memo by line). Each round scans the prompts with a fresh
+detector (line by line, remembered by line) and with the baseline measured in the same
+run, the whole-text scan the detector used before (tests/gateway/wholetext.py); prints the
+median microseconds per call of each and their ratio, and checks that both find the same.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ def prompts(docs: int) -> list[str]:
     return out
 
 
+def line_by_line(detector: Detector) -> Callable[[list[str]], tuple[Finding, ...]]:
+    return lambda texts: detector.scan(texts).findings
+
+
 def timed(scan: Callable[[list[str]], tuple[Finding, ...]], texts: list[str]) -> tuple[
         float, list[tuple[Finding, ...]]]:
     started = time.perf_counter()
@@ -59,19 +64,22 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    texts = prompts(args.docs)
-    print(f"{len(texts)} prompts of {statistics.median(map(len, texts)):.0f} characters "
-          f"(median), {args.rounds} rounds")
-    before, after = [], []
-    for _ in range(args.rounds):
-        baseline, expected = timed(WholeText(Detector()).findings, texts)
-        lines, found = timed(lambda t, d=Detector(): d.scan(t).findings, texts)
-        assert found == expected, "the line-by-line scan found something else"
-        before.append(baseline)
-        after.append(lines)
-    b, a = statistics.median(before), statistics.median(after)
-    print(f"whole text (baseline)  {b:8.1f} us per call")
-    print(f"line by line           {a:8.1f} us per call   ratio {a / b:.2f}")
+    repeated = prompts(args.docs)
+    cold = ["\n".join(f"{line} {i}" for line in text.split("\n"))
+            for i, text in enumerate(repeated)]
+    print(f"{len(repeated)} prompts of {statistics.median(map(len, repeated)):.0f} "
+          f"characters (median), {args.rounds} rounds; us per call (median)")
+    print(f"{'prompts':10} {'whole text (baseline)':>22} {'line by line':>13} {'ratio':>6}")
+    for name, texts in (("repeated", repeated), ("cold", cold)):
+        before, after = [], []
+        for _ in range(args.rounds):
+            baseline, expected = timed(WholeText(Detector()).findings, texts)
+            lines, found = timed(line_by_line(Detector()), texts)
+            assert found == expected, "the line-by-line scan found something else"
+            before.append(baseline)
+            after.append(lines)
+        b, a = statistics.median(before), statistics.median(after)
+        print(f"{name:10} {b:22.1f} {a:13.1f} {a / b:6.2f}")
 
 
 if __name__ == "__main__":
