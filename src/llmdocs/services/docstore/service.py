@@ -23,8 +23,7 @@ from typing import Any, Literal, NamedTuple, TypeVar, cast
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from llmdocs.core.db import (
     RowFields,
@@ -119,6 +118,9 @@ INSERT_DOCUMENT = sa.insert(DOCUMENTS)
 INSERT_VERSION = sa.insert(VERSIONS)
 INSERT_IDEMPOTENCY = sa.insert(IDEMPOTENCY)
 S = TypeVar("S", bound=DocumentSummary)
+# writes run on a Core connection (no ORM unit of work); reads share helpers with them
+Executor = AsyncSession | AsyncConnection
+VersionRow = sa.Row[*tuple[Any, ...]]  # a docstore_versions row, by column name
 
 
 def insert_relations(dialect: str) -> sa.Insert:
@@ -302,10 +304,10 @@ def _summary(doc: Mapping[Any, Any], ver: Mapping[Any, Any], tags: list[str]
     }
 
 
-def _columns(row: Document | Version) -> dict[str, Any]:
-    """An ORM row's values by column name (`Document.meta` is the column `metadata`)."""
-    return {attr.columns[0].name: getattr(row, attr.key)
-            for attr in row.__mapper__.column_attrs}
+def _columns(doc: Document) -> dict[str, Any]:
+    """A document's values by column name (`Document.meta` is the column `metadata`)."""
+    return {attr.columns[0].name: getattr(doc, attr.key)
+            for attr in doc.__mapper__.column_attrs}
 
 
 def _tag_list(joined: str | None) -> list[str]:
@@ -335,7 +337,7 @@ def _rows_as(model: type[S], rows: Sequence[sa.Row[*tuple[Any, ...]]],
             for m in (row._mapping for row in rows)]
 
 
-def _version_out(ver: Version) -> dict[str, Any]:
+def _version_out(ver: VersionRow) -> dict[str, Any]:
     return {
         "document_id": ver.document_id, "version": ver.version, "is_current": ver.is_current,
         "content_hash": ver.content_hash, "title": ver.title,
@@ -365,9 +367,10 @@ class DocStore:
     # -- writing ---------------------------------------------------------------------
 
     async def _write(self, content: Content | None,
-                     work: Callable[[AsyncSession, str | None], Awaitable[T]],
+                     work: Callable[[AsyncConnection, str | None], Awaitable[T]],
                      document_id: str) -> T:
-        """Blob first under a fresh key, then the rows; undo the blob if the rows fail."""
+        """Blob first under a fresh key, then the rows (Core statements in one
+        transaction); undo the blob if the rows fail."""
         key = None
         if content is not None and content.text is None:
             key = f"{document_id}/{new_id()}"
@@ -378,8 +381,8 @@ class DocStore:
                 raise Problem(503, "The blob store could not save the file; "
                                    "nothing was stored. Try again later.") from None
         try:
-            async with self.db.transaction() as session:
-                return await work(session, key)
+            async with self.db.engine.begin() as conn:
+                return await work(conn, key)
         except BaseException:
             if key is not None:
                 await self._drop_blobs([key])
@@ -423,13 +426,13 @@ class DocStore:
                 "provenance": fields.provenance, "author": author,
                 "message": fields.message, "created_at": now}
 
-    async def _add_tags(self, session: AsyncSession, rows: list[dict[str, str]]) -> None:
+    async def _add_tags(self, session: Executor, rows: list[dict[str, str]]) -> None:
         """Tags of one or many documents in one statement, their rows bound as one JSON
         array (an executemany costs a pass per row, and SQLite runs it off the loop)."""
         if rows:
             await session.execute(self._insert_tags, {"rows": json_param(rows)})
 
-    async def _add_relations(self, session: AsyncSession,
+    async def _add_relations(self, session: Executor,
                              links: dict[str, Sequence[RelationIn]]) -> None:
         """Relations of one or many documents in one statement that also checks their
         targets exist; only when one is missing, a lookup says which."""
@@ -481,7 +484,7 @@ class DocStore:
         return stored
 
     @staticmethod
-    async def _remember(session: AsyncSession, principal: str, idem: Idempotency | None,
+    async def _remember(session: Executor, principal: str, idem: Idempotency | None,
                         stored: StoredDocument) -> None:
         if idem is not None:
             await session.execute(INSERT_IDEMPOTENCY, {
@@ -512,7 +515,8 @@ class DocStore:
                "metadata": fields.metadata, "created_at": now, "updated_at": now}
         tags = sorted(set(fields.tags))
 
-        async def work(session: AsyncSession, key: str | None) -> tuple[StoredDocument, str]:
+        async def work(session: AsyncConnection, key: str | None
+                       ) -> tuple[StoredDocument, str]:
             """Core INSERTs of values known beforehand, so the answer (and the key's
             row, the first write: a retry stops there) is built before any statement."""
             ver = self._version_values(doc_id, 1, title, content, key, fields, author, now)
@@ -528,7 +532,7 @@ class DocStore:
         return await self._idempotent(
             principal, idem, lambda: self._write(content, work, doc_id))
 
-    async def _bump(self, session: AsyncSession, doc_id: str, expected: int | None,
+    async def _bump(self, session: Executor, doc_id: str, expected: int | None,
                     title: str | None, format: str | None) -> Mapping[Any, Any]:
         """Take the next version number (the transaction's first write), or say why not;
         the document's columns as they are now."""
@@ -543,8 +547,11 @@ class DocStore:
             stmt = stmt.where(docs.version == expected)
         bumped = (await session.execute(stmt.values(**values).returning(*docs))).first()
         if bumped is None:
-            current = await self._document(session, doc_id)  # 404 when gone
-            raise StaleVersion(f"The document is at version {current.version}, not "
+            current = (await session.execute(sa.select(docs.version).where(
+                docs.id == doc_id, docs.deleted_at.is_(None)))).scalar()
+            if current is None:
+                raise NotFoundError(f"No document {doc_id!r}.")
+            raise StaleVersion(f"The document is at version {current}, not "
                                f"{expected}; fetch it again and retry.")
         await session.execute(sa.update(VERSIONS).where(
             VERSIONS.c.document_id == doc_id, VERSIONS.c.is_current)
@@ -554,7 +561,8 @@ class DocStore:
     async def update(self, principal: str, doc_id: str, fields: DocumentFields,
                      content: Content, *, expected: int | None = None,
                      idem: Idempotency | None = None) -> StoredDocument:
-        async def work(session: AsyncSession, key: str | None) -> tuple[StoredDocument, str]:
+        async def work(session: AsyncConnection, key: str | None
+                       ) -> tuple[StoredDocument, str]:
             doc = await self._bump(session, doc_id, expected, fields.title, fields.format)
             ver = self._version_values(doc_id, doc["version"], doc["title"], content, key,
                                        fields, principal, utcnow())
@@ -571,10 +579,11 @@ class DocStore:
     async def rollback(self, principal: str, doc_id: str, version: int, message: str | None,
                        *, expected: int | None = None) -> StoredDocument:
         """A new version equal to `version` (its blob is shared, never copied)."""
-        async def work(session: AsyncSession, _key: str | None) -> tuple[StoredDocument, str]:
+        async def work(session: AsyncConnection, _key: str | None
+                       ) -> tuple[StoredDocument, str]:
             old = await self._version(session, doc_id, version)
             doc = await self._bump(session, doc_id, expected, old.title, None)
-            ver = {**_columns(old), "version": doc["version"], "is_current": True,
+            ver = {**old._mapping, "version": doc["version"], "is_current": True,
                    "author": principal, "message": message or f"rollback to version {version}",
                    "created_at": utcnow()}
             del ver["id"]
@@ -814,7 +823,7 @@ class DocStore:
         params = {"rows": "[" + ",".join(p.row for p in batch) + "]", "now": utcnow()}
         dialect = self.db.dialect
 
-        async def work(session: AsyncSession, _key: str | None) -> None:
+        async def work(session: AsyncConnection, _key: str | None) -> None:
             await session.execute(insert_json_rows(dialect, DOCUMENTS, BULK_DOCUMENT), params)
             await session.execute(insert_json_rows(dialect, VERSIONS, BULK_VERSION), params)
             await self._add_tags(session, tags)
@@ -833,15 +842,15 @@ class DocStore:
         return doc
 
     @staticmethod
-    async def _version(session: AsyncSession, doc_id: str, version: int) -> Version:
-        ver = (await session.scalars(sa.select(Version).where(
-            Version.document_id == doc_id, Version.version == version))).first()
+    async def _version(session: Executor, doc_id: str, version: int) -> VersionRow:
+        ver = (await session.execute(sa.select(VERSIONS).where(
+            VERSIONS.c.document_id == doc_id, VERSIONS.c.version == version))).first()
         if ver is None:
             raise NotFoundError(f"Document {doc_id!r} has no version {version}.")
         return ver
 
     @staticmethod
-    async def _tags(session: AsyncSession, ids: Sequence[str]) -> dict[str, list[str]]:
+    async def _tags(session: Executor, ids: Sequence[str]) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
         if ids:
             rows = await session.execute(sa.select(Tag.document_id, Tag.tag)
@@ -858,17 +867,17 @@ class DocStore:
         return [by_id[i] for i in ids if i in by_id]
 
     async def get(self, doc_id: str, version: int | None = None,
-                  include_deleted: bool = False) -> tuple[DocumentOut, Version]:
+                  include_deleted: bool = False) -> tuple[DocumentOut, VersionRow]:
         async with self.db.session() as session:
             doc = await self._document(session, doc_id, include_deleted)
             ver = await self._version(session, doc_id, version or doc.version)
             tags = await self._tags(session, [doc_id])
-        out = DocumentOut(**_summary(_columns(doc), _columns(ver), tags.get(doc_id, [])),
+        out = DocumentOut(**_summary(_columns(doc), ver._mapping, tags.get(doc_id, [])),
                           content=ver.content,
                           content_url=content_url(doc_id, version), provenance=ver.provenance)
         return out, ver
 
-    async def read_bytes(self, ver: Version) -> bytes:
+    async def read_bytes(self, ver: VersionRow) -> bytes:
         if ver.blob_key is None:
             return (ver.content or "").encode("utf-8")
         return await self.blobs.get(ver.blob_key)
@@ -876,9 +885,10 @@ class DocStore:
     async def versions(self, doc_id: str) -> VersionList:
         async with self.db.session() as session:
             await self._document(session, doc_id)
-            rows = (await session.scalars(
-                sa.select(Version).options(defer(Version.content))
-                .where(Version.document_id == doc_id).order_by(Version.version.desc()))).all()
+            rows = (await session.execute(
+                sa.select(*(c for c in VERSIONS.c if c.name != "content"))
+                .where(VERSIONS.c.document_id == doc_id)
+                .order_by(VERSIONS.c.version.desc()))).all()
         return VersionList(document_id=doc_id,
                            items=[VersionOut(**_version_out(v)) for v in rows])
 
