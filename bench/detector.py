@@ -24,7 +24,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from gateway.wholetext import WholeText  # noqa: E402
 from llmdocs.examples import user_service_spec  # noqa: E402
 from llmdocs.services.gateway.security import Detector, Finding  # noqa: E402
 
@@ -60,6 +59,8 @@ def timed(scan: Callable[[list[str]], tuple[Finding, ...]], texts: list[str]) ->
 
 
 def main() -> None:
+    from gateway.wholetext import WholeText  # only here: bench/gateway_call.py imports prompts
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--docs", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)

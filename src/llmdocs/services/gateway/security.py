@@ -16,10 +16,10 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from cachetools import LRUCache
 from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 from detect_secrets.plugins.base import RegexBasedDetector
 
@@ -172,10 +172,12 @@ class Detector:
     # of all of them costs about half of one search each
     _any: re.Pattern[str] = field(init=False)
     # findings by text for texts sent again and again (system prompts, the history a
-    # chat resends every turn); bounded: at most 1,024 texts of at most 2,048 characters
-    _memo: LRUCache[str, list[Span]] = field(init=False)
+    # chat resends every turn); bounded: at most 1,024 texts of at most 2,048 characters.
+    # functools' LRU cache, in C: a prompt looks up each of its lines, a few µs each in
+    # a cache written in Python; one that raises keeps nothing
+    _memo: Callable[[str], list[Span]] = field(init=False)
     # what a line holds, by line; bounded: 4,096 lines of at most 1,024 characters
-    _lines: LRUCache[str, _Line] = field(init=False)
+    _lines: Callable[[str], _Line] = field(init=False)
 
     def __post_init__(self) -> None:
         rules: list[_Rule] = []
@@ -206,8 +208,8 @@ class Detector:
         self._values = len(rules)  # the value plugins' priority: they come last
         self._in_lines = self._per_line + [regex for regex, _ in self._joins]
         self._any = re.compile("|".join(_scoped(regex[2]) for regex in self._in_lines))
-        self._memo = LRUCache(maxsize=1024)
-        self._lines = LRUCache(maxsize=4096)
+        self._memo = lru_cache(maxsize=1024)(self._spans)
+        self._lines = lru_cache(maxsize=4096)(self._line)
 
     def scan(self, texts: Sequence[str]) -> Scan:
         """Findings in each text; any failure of a detector makes the scan an error."""
@@ -221,12 +223,7 @@ class Detector:
             return Scan((Finding(DETECTOR_ERROR, -1, 0, 0),), error=True)
 
     def _scan_text(self, text: str) -> list[Span]:
-        if len(text) > _MEMO_CHARS:
-            return self._spans(text)
-        spans = self._memo.get(text)
-        if spans is None:
-            spans = self._memo[text] = self._spans(text)
-        return spans
+        return self._memo(text) if len(text) <= _MEMO_CHARS else self._spans(text)
 
     def _spans(self, text: str) -> list[Span]:
         """Every detector's findings, in the order of the detectors' priority (stable, so
@@ -242,13 +239,14 @@ class Detector:
         across: set[int] = set()
         ends: tuple[int, ...] = ()
         lines = text.split("\n")
-        offset, last = 0, len(lines) - 1
+        offset, last, memo = 0, len(lines) - 1, self._lines
         for i, line in enumerate(lines):
             if i < last:
                 line += "\n"
             elif not line:
                 break
-            spans, line_ends, starts = self._line(line)
+            spans, line_ends, starts = (memo(line) if len(line) <= _LINE_MEMO_CHARS
+                                        else self._line(line))
             if ends:
                 across.update(p for p in ends if p in starts)
             ends = line_ends
@@ -267,9 +265,6 @@ class Detector:
         """What one line holds, which depends on the line alone: the per-line and Join
         patterns' findings and the value plugins' (per `splitlines` line, as
         detect-secrets runs them). A detector that fails raises, and nothing is kept."""
-        kept = self._lines.get(line)
-        if kept is not None:
-            return kept
         found: list[_Found] = []
         if self._any.search(line):
             for regex in self._in_lines:
@@ -285,10 +280,7 @@ class Detector:
         ends = tuple(regex[0] for regex, join in self._joins if join.end.search(line))
         starts = tuple(regex[0] for regex, join in self._joins
                        if join.start is None or join.start.match(line))
-        kept = found, ends, starts
-        if len(line) <= _LINE_MEMO_CHARS:
-            self._lines[line] = kept
-        return kept
+        return found, ends, starts
 
 
 _SCOPED_FLAGS = {re.I: "i", re.M: "m", re.S: "s", re.X: "x"}
