@@ -15,6 +15,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import operator
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from typing import Any, Literal, NamedTuple, TypeVar, cast
 
 import sqlalchemy as sa
 import structlog
+from cachetools import LRUCache
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -94,6 +96,13 @@ BINARY_FORMATS: dict[str, str] = {
 # costs far less Python than of the ORM attributes
 SORTS = {"created_at": DOCUMENTS.c.created_at, "updated_at": DOCUMENTS.c.updated_at,
          "title": DOCUMENTS.c.title}
+# the filters compared with a column, by parameter name (see `Filters.conditions`)
+COMPARED: dict[str, tuple[sa.Column[Any], Callable[[Any, Any], Any]]] = {
+    "source": (DOCUMENTS.c.source, operator.eq), "format": (DOCUMENTS.c.format, operator.eq),
+    "author": (DOCUMENTS.c.author, operator.eq),
+    "created_after": (DOCUMENTS.c.created_at, operator.ge),
+    "created_before": (DOCUMENTS.c.created_at, operator.lt)}
+LIST_STATEMENTS = 256  # list statements kept, one per shape of request
 LINEAGE_TYPES = ("derived_from", "supersedes")
 BULK_ANALYZE_MIN = 1000  # fewer new documents than this never trigger an ANALYZE
 NUL = "\\u0000"  # how a NUL character appears in a JSON row
@@ -250,25 +259,41 @@ class Filters:
     metadata: dict[str, str] = field(default_factory=dict)
     deleted: Literal["exclude", "include", "only"] = "exclude"
 
+    def params(self) -> dict[str, Any]:
+        """The filters' values, by the name of the parameter `conditions` binds each to."""
+        values = {name: value for name, value in (
+            ("source", self.source), ("format", self.format), ("author", self.author),
+            ("created_after", self.created_after), ("created_before", self.created_before))
+            if value is not None}
+        values.update((f"tag_{i}", tag) for i, tag in enumerate(self.tags))
+        values.update((f"meta_{i}", value) for i, value in enumerate(self.metadata.values()))
+        return values
+
+    def shape(self) -> tuple[Any, ...]:
+        """What the statement of `conditions` depends on besides the values: requests
+        of one shape can share one statement, given their own `params`."""
+        return self.deleted, tuple(self.params()), tuple(self.metadata)
+
     def conditions(self) -> list[sa.ColumnElement[bool]]:
+        """The filters on named parameters holding this request's values (`params`)."""
         docs = DOCUMENTS.c
         conds: list[sa.ColumnElement[bool]] = []
         if self.deleted == "exclude":
             conds.append(docs.deleted_at.is_(None))
         elif self.deleted == "only":
             conds.append(docs.deleted_at.is_not(None))
-        for column, value in ((docs.source, self.source), (docs.format, self.format),
-                              (docs.author, self.author)):
-            if value is not None:
-                conds.append(column == value)
-        if self.created_after is not None:
-            conds.append(docs.created_at >= self.created_after)
-        if self.created_before is not None:
-            conds.append(docs.created_at < self.created_before)
-        for tag in self.tags:
-            conds.append(docs.id.in_(sa.select(TAGS.c.document_id).where(TAGS.c.tag == tag)))
-        for key, value in self.metadata.items():
-            conds.append(docs.metadata[key].as_string() == value)
+        params = self.params()
+        for name, (column, compare) in COMPARED.items():
+            if name in params:
+                conds.append(compare(column, sa.bindparam(name, params[name], column.type)))
+        for i, _tag in enumerate(self.tags):
+            name = f"tag_{i}"
+            conds.append(docs.id.in_(sa.select(TAGS.c.document_id).where(
+                TAGS.c.tag == sa.bindparam(name, params[name], TAGS.c.tag.type))))
+        for i, key in enumerate(self.metadata):
+            name = f"meta_{i}"
+            conds.append(docs.metadata[key].as_string()
+                         == sa.bindparam(name, params[name], sa.String()))
         return conds
 
 
@@ -359,6 +384,7 @@ class DocStore:
         self.blobs = blobs
         self.search_backend = backend_for(self.db.dialect)
         self._insert_relations = insert_relations(self.db.dialect)
+        self._lists: LRUCache[tuple[Any, ...], sa.Select[Any]] = LRUCache(LIST_STATEMENTS)
         self._insert_tags = insert_json_rows(self.db.dialect, TAGS, {
             "document_id": "document_id", "tag": "tag"})
         self._unanalysed = 0  # documents this process bulk-inserted since its last ANALYZE
@@ -914,14 +940,29 @@ class DocStore:
                        from_hash=a.content_hash, to_hash=b.content_hash,
                        identical=a.content_hash == b.content_hash, diff="".join(lines))
 
+    @staticmethod
+    def _list_statement(filters: Filters, sort: str, after: bool) -> sa.Select[Any]:
+        """A list's statement on named parameters: built (and cache-keyed by SQLAlchemy)
+        once per shape of request, then run with each request's values."""
+        column = SORTS[sort.lstrip("-")]
+        conds = filters.conditions()
+        if after:
+            key = sa.tuple_(column, DOCUMENTS.c.id)
+            bound = sa.tuple_(sa.bindparam("after_value", type_=column.type),
+                              sa.bindparam("after_id", type_=DOCUMENTS.c.id.type))
+            conds.append(key < bound if sort.startswith("-") else key > bound)
+        order = ([column.desc(), DOCUMENTS.c.id.desc()] if sort.startswith("-")
+                 else [column, DOCUMENTS.c.id])
+        return (SUMMARY.where(*conds).order_by(*order)
+                .limit(sa.bindparam("limit", type_=sa.Integer)))
+
     async def list(self, filters: Filters, sort: str, limit: int,
                    cursor: str | None) -> DocumentPage:
-        descending = sort.startswith("-")
         column = SORTS.get(sort.lstrip("-"))
         if column is None:
             raise BadInput(f"Unknown sort {sort!r}; use one of {', '.join(SORTS)} "
                            "(prefix - for descending).", field="sort")
-        conds = filters.conditions()
+        params = {**filters.params(), "limit": limit + 1}
         if cursor:
             value, last_id = decode_cursor(cursor, 2)
             if column is not DOCUMENTS.c.title:
@@ -929,15 +970,14 @@ class DocStore:
                     value = datetime.fromisoformat(str(value))
                 except ValueError:
                     raise BadInput("The pagination cursor is not valid.", "cursor") from None
-            key = sa.tuple_(column, DOCUMENTS.c.id)
-            after = (key < sa.tuple_(sa.literal(value), last_id) if descending
-                     else key > sa.tuple_(sa.literal(value), last_id))
-            conds.append(after)
-        order = ([column.desc(), DOCUMENTS.c.id.desc()] if descending
-                 else [column, DOCUMENTS.c.id])
+            params |= {"after_value": value if isinstance(value, datetime) else str(value),
+                       "after_id": str(last_id)}
+        shape = (filters.shape(), sort, cursor is not None)
+        stmt = self._lists.get(shape)
+        if stmt is None:
+            stmt = self._lists[shape] = self._list_statement(filters, sort, cursor is not None)
         async with self.db.reader() as conn:  # one statement: summaries with their tags
-            rows = (await conn.execute(SUMMARY.where(*conds).order_by(*order)
-                                       .limit(limit + 1))).all()
+            rows = (await conn.execute(stmt, params)).all()
         items = _rows_as(DocumentSummary, rows[:limit])
         next_cursor = None
         if len(rows) > limit:
