@@ -125,6 +125,12 @@ async def test_bad_input_is_a_clear_4xx_and_a_dead_provider_a_502(
         no_messages = await http.post("/v1/chat/completions", json={"model": "smollm2",
                                                                     "messages": []})
         assert "messages" in (await _problem(no_messages, 422))["detail"]
+        malformed = await http.post("/query", content=b'{"prompt": ',
+                                    headers={"content-type": "application/json"})
+        await _problem(malformed, 422)
+        empty = await http.post("/query", json={"prompt": "", "temperature": 3})
+        assert {e["field"] for e in (await _problem(empty, 422))["errors"]} == {
+            "body.prompt", "body.temperature"}
         unknown = await http.post("/query", json={"prompt": "hi", "model": "gpt-9"})
         assert "gpt-9" in (await _problem(unknown, 404))["detail"]
         provider = await http.post("/query", json={"prompt": "hi", "provider": "nope"})

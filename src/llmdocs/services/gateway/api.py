@@ -267,10 +267,11 @@ async def _stream_response(service: GatewayService, prepared: Prepared,
                              headers={**_headers(started, None), "Cache-Control": "no-cache"})
 
 
-@router.post("/query", response_model=QueryResponse, summary="Ask a model, routed by policy")
-async def query(request: Request, body: QueryRequest,
-                principal: Principal = Depends(write)) -> Response:
+@router.post("/query", response_model=QueryResponse, summary="Ask a model, routed by policy",
+             openapi_extra=_inline_schema(QueryRequest))
+async def query(request: Request, principal: Principal = Depends(write)) -> Response:
     started = _started(request)
+    body = await _body(request, QueryRequest)
     messages = [{"role": "system", "content": body.system}] if body.system else []
     messages.append({"role": "user", "content": body.prompt})
     call = _call(request, body, principal, body.user_id, messages=messages,
