@@ -355,6 +355,13 @@ SUMMARY = (
 )
 
 
+# the oldest live document whose current version has this hash, from this source
+DUPLICATE = (SUMMARY.where(VERSIONS.c.content_hash == sa.bindparam("hash"),
+                           DOCUMENTS.c.source == sa.bindparam("source"),
+                           DOCUMENTS.c.deleted_at.is_(None))
+             .order_by(DOCUMENTS.c.created_at).limit(1))
+
+
 def _rows_as(model: type[S], rows: Sequence[sa.Row[*tuple[Any, ...]]],
              **extra: Any) -> list[S]:
     """Rows of `SUMMARY` as summaries (or answers to a write, with `extra`)."""
@@ -520,10 +527,8 @@ class DocStore:
 
     async def find_duplicate(self, content_hash: str, source: str) -> StoredDocument | None:
         async with self.db.reader() as conn:
-            rows = (await conn.execute(
-                SUMMARY.where(VERSIONS.c.content_hash == content_hash,
-                              DOCUMENTS.c.source == source, DOCUMENTS.c.deleted_at.is_(None))
-                .order_by(DOCUMENTS.c.created_at).limit(1))).all()
+            rows = (await conn.execute(DUPLICATE, {"hash": content_hash,
+                                                   "source": source})).all()
         found = _rows_as(StoredDocument, rows, created=False)
         return found[0] if found else None
 
