@@ -66,6 +66,10 @@ class SqlEventBus(SpoolingEventBus):
         retention = settings.event_retention_seconds
         self._trim_every = min(TRIM_SECONDS, retention / 10) if retention else None
         self._trim_at = 0.0  # monotonic time of the next trim
+        columns, rows = json_rows(database.dialect, EVENTS, EVENT_ROW)
+        # built once: constructing it costs more Python than running it for one event
+        self._append_stmt = (self._insert(EVENTS).from_select(columns, rows)
+                             .on_conflict_do_nothing())
 
     def _insert(self, target: type[Base] | Table) -> postgresql.Insert | sqlite.Insert:
         return postgresql.insert(target) if self._postgres else sqlite.insert(target)
@@ -78,13 +82,11 @@ class SqlEventBus(SpoolingEventBus):
         rows = json_param([{"event_id": item.event.id, "stream": item.stream,
                             "type": item.event.type, "envelope": item.body}
                            for item in items])
-        columns, select = json_rows(self.database.dialect, EVENTS, EVENT_ROW)
-        stmt = self._insert(EVENTS).from_select(columns, select).on_conflict_do_nothing()
         async with self.database.transaction() as session:
             if self._postgres:
                 await session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                                       {"key": APPEND_LOCK_ID})
-            await session.execute(stmt, {"rows": rows, "now": utcnow()})
+            await session.execute(self._append_stmt, {"rows": rows, "now": utcnow()})
         self._published.set()
         self._published = asyncio.Event()
         if self._trim_every is not None and time.monotonic() >= self._trim_at:
