@@ -95,6 +95,9 @@ class Router:
         self.states = {s.name: s for s in states}
         self.settings = settings
         self.prices = prices
+        # the routes serving a model, and their top price, by (alias, pinned provider,
+        # embeddings): they depend on the configuration alone, which does not change
+        self._candidates: dict[tuple[str, str | None, bool], tuple[list[Route], Price]] = {}
 
     def aliases(self, embeddings: bool = False) -> dict[str, list[str]]:
         """Model alias → providers serving it."""
@@ -118,22 +121,12 @@ class Router:
     def plan(self, model: str | None, provider: str | None, *, sensitive: bool,
              cost: CostPreference = "balanced", performance: Performance = "normal",
              embeddings: bool = False) -> Plan:
-        prices = self.prices
         alias, pinned = self.split(model, provider)
-        if pinned is not None and pinned not in self.states:
-            raise RoutingError(422, f"Unknown provider {pinned!r}; configured: "
-                               f"{', '.join(sorted(self.states))}.", field="provider")
-        routes = []
-        for state in self.states.values():
-            models = (state.provider.config.embedding_models if embeddings
-                      else state.provider.config.models)
-            if alias in models and (pinned is None or state.name == pinned):
-                upstream = models[alias]
-                routes.append(Route(state, upstream, prices.price(state.name, alias, upstream)))
-        if not routes:
-            where = f" on provider {pinned!r}" if pinned else ""
-            raise RoutingError(404, f"Unknown model {alias!r}{where}; see GET /v1/models.",
-                               field="model")
+        candidates = self._candidates.get((alias, pinned, embeddings))
+        if candidates is None:
+            candidates = self._candidates[alias, pinned, embeddings] = self._routes(
+                alias, pinned, embeddings)
+        routes, top = candidates
         reason = "explicit provider" if pinned else f"cost_preference={cost}"
         if sensitive:
             routes = [r for r in routes if r.state.trusted]
@@ -150,13 +143,39 @@ class Router:
             names = ", ".join(r.state.name for r in routes)
             raise RoutingError(503, f"Every provider for {alias!r} is failing "
                                f"(circuit open: {names}); try again shortly.")
-        ready.sort(key=_order(cost, performance))
+        if len(ready) > 1:
+            ready.sort(key=_order(cost, performance))
         if performance == "fast" and not pinned:
             reason += ", performance=fast"
-        # two maxima of validated prices: no need to validate them again per request
-        top = Price.model_construct(input=max(r.price.input for r in ready),
-                                    output=max(r.price.output for r in ready))
+        if len(ready) < len(candidates[0]):
+            top = _top(ready)
         return Plan(alias, ready, reason, top)
+
+    def _routes(self, alias: str, pinned: str | None, embeddings: bool
+                ) -> tuple[list[Route], Price]:
+        if pinned is not None and pinned not in self.states:
+            raise RoutingError(422, f"Unknown provider {pinned!r}; configured: "
+                               f"{', '.join(sorted(self.states))}.", field="provider")
+        routes = []
+        for state in self.states.values():
+            models = (state.provider.config.embedding_models if embeddings
+                      else state.provider.config.models)
+            if alias in models and (pinned is None or state.name == pinned):
+                upstream = models[alias]
+                routes.append(Route(state, upstream,
+                                    self.prices.price(state.name, alias, upstream)))
+        if not routes:
+            where = f" on provider {pinned!r}" if pinned else ""
+            raise RoutingError(404, f"Unknown model {alias!r}{where}; see GET /v1/models.",
+                               field="model")
+        return routes, _top(routes)
+
+
+def _top(routes: list[Route]) -> Price:
+    """The highest input and output prices of the routes (maxima of validated prices: no
+    need to validate them again)."""
+    return Price.model_construct(input=max(r.price.input for r in routes),
+                                 output=max(r.price.output for r in routes))
 
 
 def _order(cost: CostPreference, performance: Performance) -> Callable[[Route], tuple[float, ...]]:
@@ -164,8 +183,8 @@ def _order(cost: CostPreference, performance: Performance) -> Callable[[Route], 
         total = route.price.input + route.price.output
         latency = route.state.latency_ms or 0.0  # unmeasured: try it, to measure it
         quality = float(route.state.provider.config.quality)
-        by_cost = {"low": (total,), "quality": (-quality, -total),
-                   "balanced": (round(total, 0), -quality)}[cost]
+        by_cost = ((total,) if cost == "low" else (-quality, -total) if cost == "quality"
+                   else (round(total, 0), -quality))
         if performance == "fast":
             return (latency, *by_cost)
         return (*by_cost, latency)
