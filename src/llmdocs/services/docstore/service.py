@@ -546,18 +546,18 @@ class DocStore:
                "metadata": fields.metadata, "created_at": now, "updated_at": now}
         tags = sorted(set(fields.tags))
 
-        async def work(session: AsyncConnection, key: str | None
+        async def work(conn: AsyncConnection, key: str | None
                        ) -> tuple[StoredDocument, str]:
             """Core INSERTs of values known beforehand, so the answer (and the key's
             row, the first write: a retry stops there) is built before any statement."""
             ver = self._version_values(doc_id, 1, title, content, key, fields, author, now)
             stored = StoredDocument(**_summary(doc, ver, tags))
-            await self._remember(session, principal, idem, stored)
-            await session.execute(INSERT_DOCUMENT, doc)
-            await session.execute(INSERT_VERSION, ver)
-            await self._add_tags(session, [{"document_id": doc_id, "tag": tag}
-                                           for tag in tags])
-            await self._add_relations(session, {doc_id: fields.relations})
+            await self._remember(conn, principal, idem, stored)
+            await conn.execute(INSERT_DOCUMENT, doc)
+            await conn.execute(INSERT_VERSION, ver)
+            await self._add_tags(conn, [{"document_id": doc_id, "tag": tag}
+                                        for tag in tags])
+            await self._add_relations(conn, {doc_id: fields.relations})
             return stored, "llmdocs.document.stored"
 
         return await self._idempotent(
@@ -592,16 +592,16 @@ class DocStore:
     async def update(self, principal: str, doc_id: str, fields: DocumentFields,
                      content: Content, *, expected: int | None = None,
                      idem: Idempotency | None = None) -> StoredDocument:
-        async def work(session: AsyncConnection, key: str | None
+        async def work(conn: AsyncConnection, key: str | None
                        ) -> tuple[StoredDocument, str]:
-            doc = await self._bump(session, doc_id, expected, fields.title, fields.format)
+            doc = await self._bump(conn, doc_id, expected, fields.title, fields.format)
             ver = self._version_values(doc_id, doc["version"], doc["title"], content, key,
                                        fields, principal, utcnow())
-            await session.execute(INSERT_VERSION, ver)
-            await self._add_relations(session, {doc_id: fields.relations})
-            tags = await self._tags(session, [doc_id])
+            await conn.execute(INSERT_VERSION, ver)
+            await self._add_relations(conn, {doc_id: fields.relations})
+            tags = await self._tags(conn, [doc_id])
             stored = StoredDocument(**_summary(doc, ver, tags.get(doc_id, [])))
-            await self._remember(session, principal, idem, stored)
+            await self._remember(conn, principal, idem, stored)
             return stored, "llmdocs.document.updated"
 
         return await self._idempotent(
@@ -610,16 +610,16 @@ class DocStore:
     async def rollback(self, principal: str, doc_id: str, version: int, message: str | None,
                        *, expected: int | None = None) -> StoredDocument:
         """A new version equal to `version` (its blob is shared, never copied)."""
-        async def work(session: AsyncConnection, _key: str | None
+        async def work(conn: AsyncConnection, _key: str | None
                        ) -> tuple[StoredDocument, str]:
-            old = await self._version(session, doc_id, version)
-            doc = await self._bump(session, doc_id, expected, old.title, None)
+            old = await self._version(conn, doc_id, version)
+            doc = await self._bump(conn, doc_id, expected, old.title, None)
             ver = {**old._mapping, "version": doc["version"], "is_current": True,
                    "author": principal, "message": message or f"rollback to version {version}",
                    "created_at": utcnow()}
             del ver["id"]
-            await session.execute(INSERT_VERSION, ver)
-            tags = await self._tags(session, [doc_id])
+            await conn.execute(INSERT_VERSION, ver)
+            tags = await self._tags(conn, [doc_id])
             return StoredDocument(**_summary(doc, ver, tags.get(doc_id, []))), ""
 
         stored, _ = await self._write(None, work, doc_id)
@@ -854,11 +854,11 @@ class DocStore:
         params = {"rows": "[" + ",".join(p.row for p in batch) + "]", "now": utcnow()}
         dialect = self.db.dialect
 
-        async def work(session: AsyncConnection, _key: str | None) -> None:
-            await session.execute(insert_json_rows(dialect, DOCUMENTS, BULK_DOCUMENT), params)
-            await session.execute(insert_json_rows(dialect, VERSIONS, BULK_VERSION), params)
-            await self._add_tags(session, tags)
-            await self._add_relations(session, links)
+        async def work(conn: AsyncConnection, _key: str | None) -> None:
+            await conn.execute(insert_json_rows(dialect, DOCUMENTS, BULK_DOCUMENT), params)
+            await conn.execute(insert_json_rows(dialect, VERSIONS, BULK_VERSION), params)
+            await self._add_tags(conn, tags)
+            await self._add_relations(conn, links)
 
         await self._write(None, work, "")
 
