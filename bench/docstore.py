@@ -365,6 +365,7 @@ async def single_calls(runs: int) -> Figures:
 
 
 def report_single(figures: Figures) -> None:
+    """Each call's p50/p95, its time beyond GET /info and its ratio to it."""
     info = figures["GET /info"][0]
     print(f"{'call':20s} {'p50 ms':>8s} {'p95 ms':>8s} {'beyond /info':>13s} {'/ /info':>8s}")
     for name, (p50, p95) in figures.items():
