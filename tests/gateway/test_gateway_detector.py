@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 from gateway.wholetext import WholeText
-from llmdocs.services.gateway.security import DETECTOR_ERROR, Detector, Finding
+from llmdocs.services.gateway.security import DETECTOR_ERROR, Detector, Finding, _joined, _Part
 
 KEY = ("-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7bq3xZ0Jx\nq9Hn0Ox2Lw==\n"
        "-----END ENCRYPTED PRIVATE KEY-----")  # a type detect-secrets does not name
@@ -86,6 +86,20 @@ def test_random_texts_are_found_as_by_a_scan_of_the_whole_text() -> None:
         if "AKC" in text:  # a token at a line's start keeps no line break (see Detector)
             text = text.replace("\nAKC", "\n AKC")
         assert detector.scan([text]).findings == WholeText(Detector()).findings([text]), text
+
+
+def test_parts_join_where_one_ends_and_the_next_starts_as_a_pattern_needs() -> None:
+    """Blocks of lines are put together like lines: a Join pattern (here 7) may match
+    across the break between two parts when the first part's end and the next part's
+    start allow it, or inside a part; offsets run on."""
+    held: dict[str, _Part] = {
+        "a\n\n": ([(1, "x", 0, 1)], (7,), (7,), ()), "b\n\n": ([], (7,), (), (3,)),
+        "c": ([(2, "y", 0, 1)], (), (), ())}
+    found, starts, ends, across = _joined("a\n\nb\n\nc", "\n\n", held.__getitem__,
+                                          held.__getitem__, 99)
+    assert (found, starts, ends, set(across)) == (
+        [(1, "x", 0, 1), (2, "y", 6, 7)], (7,), (), {7, 3})
+    assert _joined("b\n\na\n\n", "\n\n", held.__getitem__, held.__getitem__, 99)[3] == (3,)
 
 
 class Counting:

@@ -26,6 +26,7 @@ from detect_secrets.plugins.base import RegexBasedDetector
 DETECTOR_ERROR = "detector_error"
 _MEMO_CHARS = 2048
 _LINE_MEMO_CHARS = 1024
+_BLOCK_MEMO_CHARS = 4096
 Span = tuple[str, int, int]  # detector type, start, end
 _SKIPPED_PLUGINS = frozenset({"IPPublicDetector"})  # an address is not a secret
 
@@ -142,9 +143,10 @@ _PLUGINS_ACROSS_LINES = {
 # pattern, check and group
 _Regex = tuple[int, str, re.Pattern[str], Callable[[str], bool] | None, int]
 _Found = tuple[int, str, int, int]  # priority, type, start, end
-# what a line holds: its findings, and the priorities of the Join patterns whose
-# condition the line's end, and its start, meet
-_Line = tuple[list[_Found], tuple[int, ...], tuple[int, ...]]
+# what a line, or a block of lines, holds: its findings, the priorities of the Join
+# patterns whose condition its start and its end meet, and of those that may match
+# across a break inside it
+_Part = tuple[list[_Found], tuple[int, ...], tuple[int, ...], tuple[int, ...]]
 
 
 def _snake(name: str) -> str:
@@ -177,7 +179,11 @@ class Detector:
     # a cache written in Python; one that raises keeps nothing
     _memo: Callable[[str], list[Span]] = field(init=False)
     # what a line holds, by line; bounded: 4,096 lines of at most 1,024 characters
-    _lines: Callable[[str], _Line] = field(init=False)
+    _lines: Callable[[str], _Part] = field(init=False)
+    # what a block of lines up to a blank line holds, from its lines: a prompt's source
+    # and instruction blocks come back whole, so a prompt looks up a few blocks rather
+    # than every line; bounded: 1,024 blocks of at most 4,096 characters
+    _blocks: Callable[[str], _Part] = field(init=False)
 
     def __post_init__(self) -> None:
         rules: list[_Rule] = []
@@ -210,6 +216,7 @@ class Detector:
         self._any = re.compile("|".join(_scoped(regex[2]) for regex in self._in_lines))
         self._memo = lru_cache(maxsize=1024)(self._spans)
         self._lines = lru_cache(maxsize=4096)(self._line)
+        self._blocks = lru_cache(maxsize=1024)(self._block)
 
     def scan(self, texts: Sequence[str]) -> Scan:
         """Findings in each text; any failure of a detector makes the scan an error."""
@@ -232,27 +239,11 @@ class Detector:
         across a break, its matches in the whole text are its matches line by line."""
         if not text:
             return []
-        found: list[_Found] = []
+        found, _, _, across = _joined(text, "\n\n", self._blocks, self._block,
+                                      _BLOCK_MEMO_CHARS)
         for regex, literal in self._whole:
             if literal in text:
                 found += _matches(regex, text)
-        across: set[int] = set()
-        ends: tuple[int, ...] = ()
-        lines = text.split("\n")
-        offset, last, memo = 0, len(lines) - 1, self._lines
-        for i, line in enumerate(lines):
-            if i < last:
-                line += "\n"
-            elif not line:
-                break
-            spans, line_ends, starts = (memo(line) if len(line) <= _LINE_MEMO_CHARS
-                                        else self._line(line))
-            if ends:
-                across.update(p for p in ends if p in starts)
-            ends = line_ends
-            if spans:
-                found += [(p, kind, offset + s, offset + e) for p, kind, s, e in spans]
-            offset += len(line)
         if across:
             found = [one for one in found if one[0] not in across]
             for regex, _ in self._joins:
@@ -261,7 +252,10 @@ class Detector:
         found.sort(key=itemgetter(0))  # by priority
         return _dedupe(found)
 
-    def _line(self, line: str) -> _Line:
+    def _block(self, block: str) -> _Part:
+        return _joined(block, "\n", self._lines, self._line, _LINE_MEMO_CHARS)
+
+    def _line(self, line: str) -> _Part:
         """What one line holds, which depends on the line alone: the per-line and Join
         patterns' findings and the value plugins' (per `splitlines` line, as
         detect-secrets runs them). A detector that fails raises, and nothing is kept."""
@@ -277,10 +271,41 @@ class Detector:
                     if at >= 0:
                         found.append((self._values, kind, offset + at, offset + at + len(value)))
             offset += len(part)
-        ends = tuple(regex[0] for regex, join in self._joins if join.end.search(line))
         starts = tuple(regex[0] for regex, join in self._joins
                        if join.start is None or join.start.match(line))
-        return found, ends, starts
+        ends = tuple(regex[0] for regex, join in self._joins if join.end.search(line))
+        return found, starts, ends, ()
+
+
+def _joined(text: str, sep: str, memo: Callable[[str], _Part], scan: Callable[[str], _Part],
+            memo_chars: int) -> _Part:
+    """What the parts of a text cut after each `sep` hold (each ends with its `sep`, so
+    with a line's end), put together: findings at their place in the text, and the Join
+    patterns that may match across a break between two parts or inside one."""
+    found: list[_Found] = []
+    across: set[int] = set()
+    first: tuple[int, ...] | None = None
+    ends: tuple[int, ...] = ()
+    parts = text.split(sep)
+    offset, last = 0, len(parts) - 1
+    for i, part in enumerate(parts):
+        if i < last:
+            part += sep
+        elif not part:
+            break
+        spans, starts, part_ends, inside = (memo(part) if len(part) <= memo_chars
+                                            else scan(part))
+        if first is None:
+            first = starts
+        if ends:
+            across.update(p for p in ends if p in starts)
+        if inside:
+            across.update(inside)
+        ends = part_ends
+        if spans:
+            found += [(p, kind, offset + s, offset + e) for p, kind, s, e in spans]
+        offset += len(part)
+    return found, first or (), ends, tuple(across)
 
 
 _SCOPED_FLAGS = {re.I: "i", re.M: "m", re.S: "s", re.X: "x"}
