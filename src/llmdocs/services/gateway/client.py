@@ -7,6 +7,8 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
+
 from llmdocs.core.client import ServiceClient, ServiceUnavailable, error_for
 from llmdocs.services.gateway.schemas import QueryResponse
 
@@ -25,8 +27,13 @@ class GatewayClient(ServiceClient):
                 "max_tokens": max_tokens, "temperature": temperature, "system": system,
                 "json_schema": json_schema, "user_id": user_id, "metadata": metadata,
                 **options}
-        data = await self.post_json("/query", {k: v for k, v in body.items() if v is not None})
-        return QueryResponse.model_validate(data)
+        # orjson and one pydantic-core pass over the answer: every model call comes here,
+        # with a prompt of a few KB that httpx's `json=` would encode with the json module
+        response = await self.request(
+            "POST", "/query", content=orjson.dumps({k: v for k, v in body.items()
+                                                    if v is not None}),
+            headers={"content-type": "application/json"})
+        return QueryResponse.model_validate_json(response.content)
 
     async def chat(self, messages: list[dict[str, Any]], *, model: str,
                    **params: Any) -> dict[str, Any]:
