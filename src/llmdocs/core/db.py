@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 
 from llmdocs.core.config import Settings
-from llmdocs.core.sqlite import OneTripDbapi
+from llmdocs.core.sqlite import WAL_BOUND, OneTripDbapi, WalFolder
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -107,9 +107,11 @@ def insert_json_rows(dialect: str, table: sa.Table, fields: RowFields) -> sa.Ins
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    """No busy timeout: the driver (core/sqlite.py) waits for a busy database itself,
+    without blocking the event loop."""
     cursor = dbapi_conn.cursor()
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
-                   "busy_timeout=10000"):
+                   "busy_timeout=0", WAL_BOUND):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
 
@@ -128,15 +130,17 @@ def _drop_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20) -> None:
         self.url = url
+        self._folder: WalFolder | None = None
         kwargs: dict[str, Any] = {}
         if self.dialect == "postgresql":
             kwargs = {"pool_size": pool_size, "max_overflow": max_overflow,
                       "pool_recycle": 1800}
         else:
-            if ":memory:" not in url:
-                self._ensure_sqlite_dir()
+            path = "" if ":memory:" in url else self._ensure_sqlite_dir()
+            self._folder = WalFolder(path) if path else None
             if "+aiosqlite" in url:
-                kwargs = {"module": OneTripDbapi()}
+                kwargs = {"module": OneTripDbapi(
+                    self._folder.committed if self._folder is not None else None)}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
@@ -153,12 +157,14 @@ class Database:
     def dialect(self) -> str:
         return "postgresql" if self.url.startswith("postgresql") else "sqlite"
 
-    def _ensure_sqlite_dir(self) -> None:
+    def _ensure_sqlite_dir(self) -> str:
+        """The database file's path, its directory made."""
         from pathlib import Path
 
         path = self.url.split("///", 1)[-1].split("?", 1)[0]
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return path
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -199,4 +205,6 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._folder is not None:
+            await self._folder.aclose()
 

@@ -9,10 +9,10 @@ needs the GIL back from a busy event loop (measured: a checkpoint read 0.05 ms i
 `SqliteSaver` on the loop: a statement and a commit, which in WAL mode with
 `synchronous=NORMAL` writes the log without syncing it (0.1-0.2 ms, 0.4 ms at p90).
 The one slow operation, folding the log back into the database file (it syncs the disk),
-is off the loop: a worker thread runs a passive WAL checkpoint on its own connection
-every `FOLD_EVERY` writes, and SQLite starts the log over at the next write once one
-has caught up. Only if writes never pause long enough for that (the log reaches 64 MB)
-does SQLite's own checkpoint run, on the loop, after a commit: a bound, not the rule.
+is off the loop: a `WalFolder` (as for the main database) folds it from a worker thread
+every `FOLD_EVERY` writes. Only if writes never pause long enough for that (the log
+reaches 64 MB) does SQLite's own checkpoint run, on the loop, after a commit: a bound,
+not the rule.
 The tables are LangGraph's own, so a file written by either saver reads in the other.
 """
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -36,9 +35,9 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000",
-           "wal_autocheckpoint=16384")  # pages of 4 KiB: the 64 MB bound
-FOLD_EVERY = 256  # writes between two passive WAL checkpoints (a few MB of log)
+from llmdocs.core.sqlite import WAL_BOUND, WalFolder
+
+PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", WAL_BOUND)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -54,23 +53,7 @@ class LoopSqliteSaver(SqliteSaver):
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         super().__init__(conn)
-        self._path = path
-        self._folder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoints")
-        self._writes = 0
-        self._folding: Future[None] | None = None
-
-    def _wrote(self) -> None:
-        self._writes += 1
-        if self._writes % FOLD_EVERY == 0 and (self._folding is None
-                                               or self._folding.done()):
-            self._folding = self._folder.submit(self._fold)
-
-    def _fold(self) -> None:
-        conn = _connect(self._path)
-        try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        finally:
-            conn.close()
+        self._folder = WalFolder(path)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return self.get_tuple(config)
@@ -86,13 +69,13 @@ class LoopSqliteSaver(SqliteSaver):
                    metadata: CheckpointMetadata, new_versions: ChannelVersions
                    ) -> RunnableConfig:
         saved = self.put(config, checkpoint, metadata, new_versions)
-        self._wrote()
+        self._folder.committed()
         return saved
 
     async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]],
                           task_id: str, task_path: str = "") -> None:
         self.put_writes(config, writes, task_id, task_path)
-        self._wrote()
+        self._folder.committed()
 
     async def adelete_thread(self, thread_id: str) -> None:
         self.delete_thread(thread_id)
@@ -104,7 +87,7 @@ class LoopSqliteSaver(SqliteSaver):
 
     async def aclose(self) -> None:
         """Let a fold in progress finish, then close the connection."""
-        await asyncio.to_thread(self._folder.shutdown, wait=True)
+        await self._folder.aclose()
         self.conn.close()
 
 
