@@ -40,6 +40,7 @@ from llmdocs.core.events import Event, make_event
 from llmdocs.core.ids import new_id
 from llmdocs.core.middleware import correlation_id_var
 from llmdocs.core.resources import Resources
+from llmdocs.core.sqlite import in_thread
 from llmdocs.services.docstore.blobs import BlobStore
 from llmdocs.services.docstore.models import (
     DOCUMENTS,
@@ -860,7 +861,8 @@ class DocStore:
             await self._add_tags(conn, tags)
             await self._add_relations(conn, links)
 
-        await self._write(None, work, "")
+        with in_thread():  # thousands of rows: SQLite writes them while the loop goes on
+            await self._write(None, work, "")
 
     # -- reading ---------------------------------------------------------------------
 
@@ -1000,8 +1002,12 @@ class DocStore:
         offset = int(decode_cursor(cursor, 1)[0]) if cursor else 0
         # the backend leaves out soft-deleted documents itself, most cheaply
         wanted = dataclasses.replace(filters, deleted="include").conditions()
-        async with self.db.reader() as conn:  # one statement, no transaction around it
-            ranked = await self.search_backend.page(conn, words, wanted, limit + 1, offset)
+        # one statement, no transaction around it; SQLite runs it off the loop, as a
+        # common word can match a large share of the documents
+        with in_thread():
+            async with self.db.reader() as conn:
+                ranked = await self.search_backend.page(conn, words, wanted, limit + 1,
+                                                        offset)
         hits = [SearchHit(document_id=hit.document_id, version=hit.version, title=hit.title,
                           format=hit.format, source=hit.source, author=hit.author,
                           tags=hit.tags, score=hit.score, snippet=hit.snippet,
