@@ -7,6 +7,12 @@ own rules for what it leaves out (unquoted high-entropy tokens, password assignm
 connection strings). Personal data: our own detectors (emails, phone numbers, card
 numbers with a Luhn check, national ids, IBANs with the mod-97 check) and configured
 keywords. A finding names its type and span, never the text.
+
+The filter runs on every model call, on prompts built from the same source and
+instruction lines again and again: patterns run line by line and what a line, and a
+block of lines, holds is remembered (see Detector); only the few patterns that can
+match across a line break look at the whole text, and most of them only when it holds
+what they need.
 """
 
 from __future__ import annotations
