@@ -4,11 +4,19 @@ whole text finds, at the same places, whatever ends the lines, and still fail cl
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from collections.abc import Iterator
 
 from gateway.wholetext import WholeText
-from llmdocs.services.gateway.security import DETECTOR_ERROR, Detector, Finding, _joined, _Part
+from llmdocs.services.gateway.security import (
+    DETECTOR_ERROR,
+    Detector,
+    Finding,
+    _joined,
+    _Part,
+    any_of,
+)
 
 KEY = ("-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7bq3xZ0Jx\nq9Hn0Ox2Lw==\n"
        "-----END ENCRYPTED PRIVATE KEY-----")  # a type detect-secrets does not name
@@ -100,6 +108,18 @@ def test_parts_join_where_one_ends_and_the_next_starts_as_a_pattern_needs() -> N
     assert (found, starts, ends, set(across)) == (
         [(1, "x", 0, 1), (2, "y", 6, 7)], (7,), (), {7, 3})
     assert _joined("b\n\na\n\n", "\n\n", held.__getitem__, held.__getitem__, 99)[3] == (3,)
+
+
+def test_one_search_stands_for_all_patterns_or_for_none() -> None:
+    """A line runs the per-line patterns only where their alternation matches; patterns
+    that cannot stand in one alternation make every line run them all."""
+    both = any_of([re.compile("secret", re.I), re.compile(r"\d{3}(?=x)")])
+    assert both is not None
+    assert both.search("a SECRET") and both.search("123x") and not both.search("123 sec")
+    assert any_of([re.compile("a"), re.compile(r"(b)\1")]) is None  # \1 would point at a
+    assert any_of([re.compile("(?P<n>a)"), re.compile("(?P<n>b)")]) is None
+    assert any_of([re.compile("a # comment", re.X)]) is None  # it would eat the ")"
+    assert any_of([re.compile("a", re.A)]) is None
 
 
 class Counting:

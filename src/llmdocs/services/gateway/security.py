@@ -178,7 +178,7 @@ class Detector:
     _in_lines: list[_Regex] = field(init=False)  # the per-line and Join patterns
     # matches a line where any of them does: most lines hold nothing, and one search
     # of all of them costs about half of one search each
-    _any: re.Pattern[str] = field(init=False)
+    _any: re.Pattern[str] | None = field(init=False)
     # findings by text for texts sent again and again (system prompts, the history a
     # chat resends every turn); bounded: at most 1,024 texts of at most 2,048 characters.
     # functools' LRU cache, in C: a prompt looks up each of its lines, a few µs each in
@@ -219,7 +219,7 @@ class Detector:
                 self._whole.append((regex, where))
         self._values = len(rules)  # the value plugins' priority: they come last
         self._in_lines = self._per_line + [regex for regex, _ in self._joins]
-        self._any = re.compile("|".join(_scoped(regex[2]) for regex in self._in_lines))
+        self._any = any_of([regex[2] for regex in self._in_lines])
         self._memo = lru_cache(maxsize=1024)(self._spans)
         self._lines = lru_cache(maxsize=4096)(self._line)
         self._blocks = lru_cache(maxsize=1024)(self._block)
@@ -266,7 +266,7 @@ class Detector:
         patterns' findings and the value plugins' (per `splitlines` line, as
         detect-secrets runs them). A detector that fails raises, and nothing is kept."""
         found: list[_Found] = []
-        if self._any.search(line):
+        if self._any is None or self._any.search(line):
             for regex in self._in_lines:
                 found += _matches(regex, line)
         offset = 0
@@ -315,14 +315,22 @@ def _joined(text: str, sep: str, memo: Callable[[str], _Part], scan: Callable[[s
 
 
 _SCOPED_FLAGS = {re.I: "i", re.M: "m", re.S: "s", re.X: "x"}
+_BACKREFERENCE = re.compile(r"\\[1-9]|\(\?P=")  # an escaped "\\" before a digit too: safe
 
 
-def _scoped(rx: re.Pattern[str]) -> str:
-    """The pattern with its flags set on it alone, to stand in an alternation."""
-    if rx.flags & ~(re.U | re.I | re.M | re.S | re.X):
-        raise ValueError(f"a flag that cannot be scoped: {rx.pattern}")
-    flags = "".join(letter for flag, letter in _SCOPED_FLAGS.items() if rx.flags & flag)
-    return f"(?{flags}:{rx.pattern})"
+def any_of(patterns: Sequence[re.Pattern[str]]) -> re.Pattern[str] | None:
+    """One pattern that matches where any of them does, each with its own flags; None
+    when one cannot stand in an alternation (a backreference would point at another
+    group, a flag cannot be scoped, a group name repeats), and all must run."""
+    if any(_BACKREFERENCE.search(rx.pattern) or rx.flags & ~(re.U | re.I | re.M | re.S | re.X)
+           for rx in patterns):
+        return None
+    scoped = ["(?{}:{})".format("".join(letter for flag, letter in _SCOPED_FLAGS.items()
+                                        if rx.flags & flag), rx.pattern) for rx in patterns]
+    try:
+        return re.compile("|".join(scoped))
+    except re.error:
+        return None
 
 
 def _matches(regex: _Regex, text: str) -> list[_Found]:
