@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llmdocs.core.config import Settings
@@ -622,3 +623,27 @@ async def test_events_older_than_the_retention_are_forgotten(backend: Backend) -
         assert kept == ids(pending) + ids(new)
         again = await bus.read("slow", "c2", count=10, block_ms=1000)
         assert ids(pending)[0] in ids(again)
+
+
+async def test_a_transactions_events_are_published_if_and_only_if_it_commits(
+        backend: Backend) -> None:
+    """The outbox: a transaction's events go out with its commit (on the SQL bus as rows
+    of that very transaction) and never when it rolls back."""
+    bus = await backend.bus()
+    database = backend.databases[-1]
+    async with database.engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE IF NOT EXISTS notes (n INTEGER)"))
+    kept, dropped = events(2), events(1, first=2)
+    with pytest.raises(RuntimeError):
+        async with bus.transaction(database) as (conn, outbox):
+            await conn.execute(text("INSERT INTO notes VALUES (1)"))
+            outbox.extend(dropped)
+            raise RuntimeError("the write fails after announcing itself")
+    async with bus.transaction(database) as (conn, outbox):
+        await conn.execute(text("INSERT INTO notes VALUES (2)"))
+        outbox.extend(kept)
+
+    assert ids(await take(bus, "readers", "r1", 2)) == ids(kept)
+    assert [event.id for _, event in await bus.replay(limit=10)] == ids(kept)
+    async with database.engine.connect() as conn:
+        assert (await conn.execute(text("SELECT n FROM notes"))).scalars().all() == [2]

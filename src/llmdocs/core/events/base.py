@@ -7,16 +7,20 @@ import abc
 import asyncio
 import os
 import socket
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import suppress
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from llmdocs.core.events.envelope import Event
 from llmdocs.core.ids import new_id
 from llmdocs.core.middleware import correlation_id_var
+
+if TYPE_CHECKING:
+    from llmdocs.core.db import Database
 
 Handler = Callable[[Event], Awaitable[None]]
 BatchHandler = Callable[[list[Event]], Awaitable[None]]
@@ -78,6 +82,17 @@ class EventBus(abc.ABC):
 
     @abc.abstractmethod
     async def publish_many(self, events: Sequence[Event], stream: str | None = None) -> None: ...
+
+    @asynccontextmanager
+    async def transaction(self, database: Database
+                          ) -> AsyncIterator[tuple[AsyncConnection, list[Event]]]:
+        """A transaction on `database`, and a list (an outbox) for the events that
+        announce its writes: they are published once it commits, and never if it rolls
+        back."""
+        outbox: list[Event] = []
+        async with database.engine.begin() as conn:
+            yield conn, outbox
+        await self.publish_many(outbox)
 
     @abc.abstractmethod
     async def read(

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -32,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from llmdocs.core.config import Settings
 from llmdocs.core.db import Base, Database, RowFields, json_param, json_rows, utcnow
@@ -68,13 +69,32 @@ class SqlEventBus(SpoolingEventBus):
         self._trim_at = 0.0  # monotonic time of the next trim
         columns, rows = json_rows(database.dialect, EVENTS, EVENT_ROW)
         # built once: constructing it costs more Python than running it for one event
-        self._append_stmt = (self._insert(EVENTS).from_select(columns, rows)
+        self._append_stmt = (self._upsert(EVENTS).from_select(columns, rows)
                              .on_conflict_do_nothing())
 
-    def _insert(self, target: type[Base] | Table) -> postgresql.Insert | sqlite.Insert:
+    def _upsert(self, target: type[Base] | Table) -> postgresql.Insert | sqlite.Insert:
         return postgresql.insert(target) if self._postgres else sqlite.insert(target)
 
-    async def _append(self, items: Sequence[Outgoing]) -> None:
+    @asynccontextmanager
+    async def transaction(self, database: Database
+                          ) -> AsyncIterator[tuple[AsyncConnection, list[Event]]]:
+        """On the bus's own database the outbox's events are rows of the transaction
+        itself (a transactional outbox): they commit with the writes they announce, in
+        the same round trip, and readers are woken once they are visible."""
+        if database.engine is not self.database.engine:
+            async with super().transaction(database) as opened:
+                yield opened
+            return
+        outbox: list[Event] = []
+        async with database.engine.begin() as conn:
+            yield conn, outbox
+            if outbox:  # the transaction's last statement: PostgreSQL's turn is short
+                await self._insert(conn, [Outgoing.of(e, self.stream) for e in outbox])
+        if outbox:
+            self._wake()
+
+    async def _insert(self, conn: AsyncConnection | AsyncSession,
+                      items: Sequence[Outgoing]) -> None:
         """Insert the batch as one JSON value (see `json_rows`: no per-row work in
         Python); an event id already stored (a re-sent spool) is skipped.
         On PostgreSQL appends take turns, so a position becomes visible only after
@@ -82,13 +102,20 @@ class SqlEventBus(SpoolingEventBus):
         rows = json_param([{"event_id": item.event.id, "stream": item.stream,
                             "type": item.event.type, "envelope": item.body}
                            for item in items])
-        async with self.database.transaction() as session:
-            if self._postgres:
-                await session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                                      {"key": APPEND_LOCK_ID})
-            await session.execute(self._append_stmt, {"rows": rows, "now": utcnow()})
+        if self._postgres:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                               {"key": APPEND_LOCK_ID})
+        await conn.execute(self._append_stmt, {"rows": rows, "now": utcnow()})
+
+    def _wake(self) -> None:
+        """Readers of this process waiting for events look again."""
         self._published.set()
         self._published = asyncio.Event()
+
+    async def _append(self, items: Sequence[Outgoing]) -> None:
+        async with self.database.engine.begin() as conn:
+            await self._insert(conn, items)
+        self._wake()
         if self._trim_every is not None and time.monotonic() >= self._trim_at:
             self._trim_at = time.monotonic() + self._trim_every
             await self._trim()
@@ -144,7 +171,7 @@ class SqlEventBus(SpoolingEventBus):
             start = (select(func.coalesce(func.max(E.position), 0))
                      .where(E.stream == stream).scalar_subquery())
         async with self.database.transaction() as session:
-            await session.execute(self._insert(GroupCursor)
+            await session.execute(self._upsert(GroupCursor)
                                   .values(group_name=group, stream=stream, position=start)
                                   .on_conflict_do_nothing())
         self._cursors.add((group, stream))

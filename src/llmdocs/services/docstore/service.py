@@ -402,9 +402,12 @@ class DocStore:
 
     async def _write(self, content: Content | None,
                      work: Callable[[AsyncConnection, str | None], Awaitable[T]],
-                     document_id: str) -> T:
+                     document_id: str,
+                     announce: Callable[[T], Sequence[Event]] | None = None) -> T:
         """Blob first under a fresh key, then the rows (Core statements in one
-        transaction); undo the blob if the rows fail."""
+        transaction) with the events `announce` makes of what `work` wrote (in the same
+        transaction on the SQL event bus; see `EventBus.transaction`); undo the blob if
+        the rows fail."""
         key = None
         if content is not None and content.text is None:
             key = f"{document_id}/{new_id()}"
@@ -415,8 +418,11 @@ class DocStore:
                 raise Problem(503, "The blob store could not save the file; "
                                    "nothing was stored. Try again later.") from None
         try:
-            async with self.db.engine.begin() as conn:
-                return await work(conn, key)
+            async with self.events.transaction(self.db) as (conn, outbox):
+                written = await work(conn, key)
+                if announce is not None:
+                    outbox.extend(announce(written))
+            return written
         except BaseException:
             if key is not None:
                 await self._drop_blobs([key])
@@ -442,6 +448,11 @@ class DocStore:
                     "data": {"id": doc_id, "version": version, "content_hash": content_hash,
                              "source": source, "correlation_id": correlation_id}})
                 for doc_id, version, content_hash, source in changes]
+
+    def _announce(self, written: tuple[StoredDocument, str]) -> list[Event]:
+        stored, type = written
+        return self._events(type, [(stored.document_id, stored.version,
+                                    stored.content_hash, stored.source)])
 
     async def _publish(self, type: str, doc_id: str, version: int, content_hash: str,
                        source: str) -> None:
@@ -507,14 +518,12 @@ class DocStore:
         changed state (a stale If-Match, a deletion), its transaction rolls back, and
         then it gets the key's first answer (a 422 when the request differs)."""
         try:
-            stored, event_type = await run()
+            stored, _ = await run()
         except (IntegrityError, Problem):
             replayed = await self._replay(principal, idem)
             if replayed is None:
                 raise
             return replayed
-        await self._publish(event_type, stored.document_id, stored.version,
-                            stored.content_hash, stored.source)
         return stored
 
     @staticmethod
@@ -562,7 +571,7 @@ class DocStore:
             return stored, "llmdocs.document.stored"
 
         return await self._idempotent(
-            principal, idem, lambda: self._write(content, work, doc_id))
+            principal, idem, lambda: self._write(content, work, doc_id, self._announce))
 
     async def _bump(self, session: Executor, doc_id: str, expected: int | None,
                     title: str | None, format: str | None) -> Mapping[Any, Any]:
@@ -606,7 +615,7 @@ class DocStore:
             return stored, "llmdocs.document.updated"
 
         return await self._idempotent(
-            principal, idem, lambda: self._write(content, work, doc_id))
+            principal, idem, lambda: self._write(content, work, doc_id, self._announce))
 
     async def rollback(self, principal: str, doc_id: str, version: int, message: str | None,
                        *, expected: int | None = None) -> StoredDocument:
@@ -621,11 +630,10 @@ class DocStore:
             del ver["id"]
             await conn.execute(INSERT_VERSION, ver)
             tags = await self._tags(conn, [doc_id])
-            return StoredDocument(**_summary(doc, ver, tags.get(doc_id, []))), ""
+            return (StoredDocument(**_summary(doc, ver, tags.get(doc_id, []))),
+                    "llmdocs.document.updated")
 
-        stored, _ = await self._write(None, work, doc_id)
-        await self._publish("llmdocs.document.updated", doc_id, stored.version,
-                            stored.content_hash, stored.source)
+        stored, _ = await self._write(None, work, doc_id, self._announce)
         return stored
 
     async def patch(self, doc_id: str, change: DocumentPatch,

@@ -6,18 +6,21 @@ from the checkpointer. No HTTP here."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, Table, insert, or_, select, update
 
 from llmdocs.core.db import Database, utcnow
 from llmdocs.core.errors import Problem
+from llmdocs.core.events import Event, EventBus
 from llmdocs.core.ids import new_id
 from llmdocs.services.orchestrator.models import WorkflowRun
 from llmdocs.services.orchestrator.schemas import FINISHED, StepRecord, WorkflowRunOut
 
 ACTIVE = ("pending", "running")
+RUNS = cast(Table, WorkflowRun.__table__)
 
 
 def _out(row: WorkflowRun) -> WorkflowRunOut:
@@ -35,20 +38,27 @@ def _steps_json(steps: list[StepRecord]) -> str:
 
 
 class RunStore:
-    def __init__(self, database: Database) -> None:
+    """The records, and the events that announce a run's start and end: each written in
+    the transaction of the record it announces (see `EventBus.transaction`)."""
+
+    def __init__(self, database: Database, events: EventBus) -> None:
         self.database = database
+        self.events = events
 
     async def create(self, workflow: str, version: str, user_id: str, data: dict[str, Any],
-                     owner: str, lease_seconds: float) -> WorkflowRunOut:
+                     owner: str, lease_seconds: float,
+                     announce: Callable[[WorkflowRunOut], Event]) -> WorkflowRunOut:
         now = utcnow()
-        row = WorkflowRun(id=new_id(), workflow=workflow, version=version, status="running",
-                          user_id=user_id, input=json.dumps(data), steps="[]", result=None,
-                          error=None, attempts=1, owner=owner,
-                          lease_until=now + timedelta(seconds=lease_seconds), created_at=now,
-                          started_at=now, finished_at=None)
-        async with self.database.transaction() as session:
-            session.add(row)
-        return _out(row)
+        values = {"id": new_id(), "workflow": workflow, "version": version,
+                  "status": "running", "user_id": user_id, "input": json.dumps(data),
+                  "steps": "[]", "result": None, "error": None, "attempts": 1,
+                  "owner": owner, "lease_until": now + timedelta(seconds=lease_seconds),
+                  "created_at": now, "started_at": now, "finished_at": None}
+        run = _out(WorkflowRun(**values))
+        async with self.events.transaction(self.database) as (conn, outbox):
+            await conn.execute(insert(RUNS), values)
+            outbox.append(announce(run))
+        return run
 
     async def get(self, run_id: str) -> WorkflowRunOut:
         async with self.database.session() as session:
@@ -115,10 +125,11 @@ class RunStore:
                                   .values(steps=_steps_json(steps)))
 
     async def finish(self, run_id: str, owner: str, status: str, steps: list[StepRecord], *,
-                     result: dict[str, Any] | None = None, error: str | None = None
-                     ) -> datetime | None:
+                     result: dict[str, Any] | None = None, error: str | None = None,
+                     announce: Sequence[Event] = ()) -> datetime | None:
         """Record the end with every step, only if we still own the run and it is not
-        finished; the time recorded, or None when it was not ours to record."""
+        finished, and with it the events that announce it; the time recorded, or None
+        when it was not ours to record (and nothing is announced)."""
         assert status in FINISHED
         now = utcnow()
         query = (update(WorkflowRun)
@@ -127,9 +138,11 @@ class RunStore:
                  .values(status=status, result=json.dumps(result) if result else None,
                          steps=_steps_json(steps), error=error, finished_at=now,
                          lease_until=None))
-        async with self.database.transaction() as session:
-            done = await session.execute(query)
-        return now if getattr(done, "rowcount", 0) else None
+        async with self.events.transaction(self.database) as (conn, outbox):
+            done = cast(CursorResult[Any], await conn.execute(query))
+            if done.rowcount:
+                outbox.extend(announce)
+        return now if done.rowcount else None
 
     async def cancel(self, run_id: str) -> WorkflowRunOut:
         run = await self.get(run_id)

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,7 +136,7 @@ class Runner:
         self.settings = settings
         self.resources = resources
         self.own = own or WorkflowSettings()
-        self.store = RunStore(resources.database)
+        self.store = RunStore(resources.database, resources.events)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()[-8:]}"
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.done: dict[str, asyncio.Event] = {}
@@ -212,16 +212,12 @@ class Runner:
             raise Problem(422, "The workflow input is not valid: "
                           + "; ".join(f"{e['field']}: {e['message']}" for e in errors),
                           errors=errors) from None
+        # announced with the record, so before anything the run itself publishes
         run = await self.store.create(name, workflow.version, body.user_id, data,
-                                      self.owner, self.own.lease_seconds)
-        started = make_event("orchestrator", "llmdocs.workflow.started",
-                             {"workflow": name, "run_id": run.id, "user_id": body.user_id},
-                             subject=run.id)
-        # queued before the run can publish anything (the bus keeps the order), then
-        # sent while the run already goes on
-        publishing = asyncio.create_task(self.resources.events.publish(started))
+                                      self.owner, self.own.lease_seconds,
+                                      lambda run: self._event("started", run,
+                                                              user_id=body.user_id))
         self._spawn(run)
-        await publishing
         return run
 
     def _spawn(self, run: WorkflowRunOut) -> None:
@@ -277,18 +273,17 @@ class Runner:
         return list(self.steps.get(run_id, []))
 
     async def _finish(self, run: WorkflowRunOut, status: str, *,
-                      result: dict[str, Any] | None = None, error: str | None = None
-                      ) -> bool:
-        """Record the run's end with all its steps (false: not ours to record)."""
+                      result: dict[str, Any] | None = None, error: str | None = None,
+                      announce: Sequence[Event] = ()) -> None:
+        """Record the run's end with all its steps, announced by `announce`; a run not
+        ours to record any more is recorded and announced by its new owner."""
         steps = await self._stop_progress(run.id)
         finished_at = await self.store.finish(run.id, self.owner, status, steps,
-                                              result=result, error=error)
-        if finished_at is None:
-            return False
-        self.ended[run.id] = run.model_copy(update={
-            "status": status, "steps": steps, "result": result or None, "error": error,
-            "finished_at": finished_at})
-        return True
+                                              result=result, error=error, announce=announce)
+        if finished_at is not None:
+            self.ended[run.id] = run.model_copy(update={
+                "status": status, "steps": steps, "result": result or None, "error": error,
+                "finished_at": finished_at})
 
     def view(self, run: WorkflowRunOut) -> WorkflowRunOut:
         """A run as it is now: a live run of this replica with the steps in memory."""
@@ -306,7 +301,8 @@ class Runner:
             if run.id in self.user_cancelled:
                 self.user_cancelled.discard(run.id)
                 await self.store.progress(run.id, await self._stop_progress(run.id))
-                await self._publish("failed", run, error="cancelled on request")
+                await self.resources.events.publish(
+                    self._event("failed", run, error="cancelled on request"))
             raise
         except docgen.WorkflowError as exc:
             await self._fail(run, str(exc))
@@ -315,11 +311,10 @@ class Runner:
             await self._fail(run, f"{type(exc).__name__}: {exc}"[:2000])
         else:
             result = {**final.get("result", {}), "provenance": final.get("provenance")}
-            if await self._finish(run, "completed", result=result):
-                # only the replica that recorded the end announces it: once per run
-                await self.resources.events.publish_many([
-                    *map(Event.model_validate, final.get("announce", [])),
-                    self._event("completed", run, document_id=result.get("document_id"))])
+            # only the replica that records the end announces it: once per run
+            await self._finish(run, "completed", result=result, announce=[
+                *map(Event.model_validate, final.get("announce", [])),
+                self._event("completed", run, document_id=result.get("document_id"))])
 
     async def _run_graph(self, run: WorkflowRunOut, config: dict[str, Any]) -> dict[str, Any]:
         """The graph's final state: run from the start, or from the last checkpoint."""
@@ -346,11 +341,8 @@ class Runner:
             start, config, durability="sync"))
 
     async def _fail(self, run: WorkflowRunOut, reason: str) -> None:
-        if await self._finish(run, "failed", error=reason):
-            await self._publish("failed", run, error=reason)
-
-    async def _publish(self, what: str, run: WorkflowRunOut, **data: Any) -> None:
-        await self.resources.events.publish(self._event(what, run, **data))
+        await self._finish(run, "failed", error=reason,
+                           announce=[self._event("failed", run, error=reason)])
 
     @staticmethod
     def _event(what: str, run: WorkflowRunOut, **data: Any) -> Event:
