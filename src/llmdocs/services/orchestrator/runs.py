@@ -10,9 +10,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, insert, or_, select, update
+from pydantic import TypeAdapter
+from sqlalchemy import CursorResult, Table, bindparam, insert, or_, select, update
 
-from llmdocs.core.db import Database, utcnow
+from llmdocs.core.db import Database, json_param, utcnow
 from llmdocs.core.errors import Problem
 from llmdocs.core.events import Event, EventBus
 from llmdocs.core.ids import new_id
@@ -21,6 +22,15 @@ from llmdocs.services.orchestrator.schemas import FINISHED, StepRecord, Workflow
 
 ACTIVE = ("pending", "running")
 RUNS = cast(Table, WorkflowRun.__table__)
+STEPS = TypeAdapter(list[StepRecord])
+# built once: a run's start and end are on every run's critical path
+INSERT_RUN = insert(RUNS)
+FINISH_RUN = (update(RUNS)
+              .where(RUNS.c.id == bindparam("run_id"), RUNS.c.owner == bindparam("me"),
+                     RUNS.c.status == "running")
+              .values(status=bindparam("to"), result=bindparam("out"),
+                      steps=bindparam("done"), error=bindparam("why"),
+                      finished_at=bindparam("at"), lease_until=None))
 
 
 def _out(row: WorkflowRun) -> WorkflowRunOut:
@@ -34,7 +44,7 @@ def _out(row: WorkflowRun) -> WorkflowRunOut:
 
 
 def _steps_json(steps: list[StepRecord]) -> str:
-    return json.dumps([s.model_dump(mode="json") for s in steps])
+    return STEPS.dump_json(steps).decode()
 
 
 class RunStore:
@@ -49,14 +59,15 @@ class RunStore:
                      owner: str, lease_seconds: float,
                      announce: Callable[[WorkflowRunOut], Event]) -> WorkflowRunOut:
         now = utcnow()
-        values = {"id": new_id(), "workflow": workflow, "version": version,
-                  "status": "running", "user_id": user_id, "input": json.dumps(data),
-                  "steps": "[]", "result": None, "error": None, "attempts": 1,
-                  "owner": owner, "lease_until": now + timedelta(seconds=lease_seconds),
-                  "created_at": now, "started_at": now, "finished_at": None}
-        run = _out(WorkflowRun(**values))
+        run = WorkflowRunOut(id=new_id(), workflow=workflow, version=version,
+                             status="running", user_id=user_id, input=data, steps=[],
+                             result=None, error=None, attempts=1, created_at=now,
+                             started_at=now, finished_at=None)
         async with self.events.transaction(self.database) as (conn, outbox):
-            await conn.execute(insert(RUNS), values)
+            await conn.execute(INSERT_RUN, {
+                **run.model_dump(exclude={"input", "steps"}), "input": json_param(data),
+                "steps": "[]", "owner": owner,
+                "lease_until": now + timedelta(seconds=lease_seconds)})
             outbox.append(announce(run))
         return run
 
@@ -132,14 +143,11 @@ class RunStore:
         when it was not ours to record (and nothing is announced)."""
         assert status in FINISHED
         now = utcnow()
-        query = (update(WorkflowRun)
-                 .where(WorkflowRun.id == run_id, WorkflowRun.owner == owner,
-                        WorkflowRun.status == "running")
-                 .values(status=status, result=json.dumps(result) if result else None,
-                         steps=_steps_json(steps), error=error, finished_at=now,
-                         lease_until=None))
+        values = {"run_id": run_id, "me": owner, "to": status, "why": error, "at": now,
+                  "out": json_param(result) if result else None,
+                  "done": _steps_json(steps)}
         async with self.events.transaction(self.database) as (conn, outbox):
-            done = cast(CursorResult[Any], await conn.execute(query))
+            done = cast(CursorResult[Any], await conn.execute(FINISH_RUN, values))
             if done.rowcount:
                 outbox.extend(announce)
         return now if done.rowcount else None
