@@ -83,14 +83,15 @@ class OrchestratorClient(ServiceClient):
                         user_id: str = "anonymous", wait: float = 0.0) -> WorkflowRunOut:
         """Start a run (not retried: a retry would start a second one); with `wait`,
         the answer is the finished run when it ends within that many seconds."""
-        return WorkflowRunOut.model_validate(await self.post_json(
-            f"/workflows/{workflow}/runs", {"input": data, "user_id": user_id},
-            params={"wait": wait} if wait else None))
+        # parsed and validated in one pass: a finished run carries its whole provenance
+        return WorkflowRunOut.model_validate_json((await self.request(
+            "POST", f"/workflows/{workflow}/runs", json={"input": data, "user_id": user_id},
+            params={"wait": wait} if wait else None)).content)
 
     async def run(self, run_id: str, wait: float = 0.0) -> WorkflowRunOut:
         """A run; `wait` long-polls until it ends (at most that many seconds)."""
-        return WorkflowRunOut.model_validate(await self.get_json(
-            f"/runs/{run_id}", params={"wait": wait} if wait else None))
+        return WorkflowRunOut.model_validate_json((await self.request(
+            "GET", f"/runs/{run_id}", params={"wait": wait} if wait else None)).content)
 
     async def runs(self, *, workflow: str | None = None, status: str | None = None,
                    user_id: str | None = None, limit: int = 50) -> RunPage:
