@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -148,3 +149,17 @@ def test_serve_replica_beside_up_on_postgres_and_redis(
     unknown = subprocess.run(llmdocs("serve", "no-such-service"), env=env,
                              capture_output=True, text=True, timeout=60)
     assert unknown.returncode != 0 and "unknown service" in unknown.stderr
+
+
+def test_up_with_a_port_taken_exits_saying_which(
+    start: Starter, env: dict[str, str], tmp_path: Path
+) -> None:
+    """A service that cannot listen stops the whole ecosystem with the reason, rather
+    than leaving the others serving and `up` waiting forever."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", int(env["LLMDOCS_DOCSTORE_PORT"])))
+        taken.listen()
+        proc = start(llmdocs("up"), env, "up.log")
+        assert proc.wait(timeout=START_GUARD) != 0
+    output = (tmp_path / "up.log").read_text()
+    assert f"could not serve on 127.0.0.1:{env['LLMDOCS_DOCSTORE_PORT']}" in output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+from collections.abc import Coroutine
 from typing import Any
 
 import typer
@@ -65,7 +66,7 @@ def up(
         if example:
             started.append(asyncio.get_running_loop().create_task(run_example(settings)))
 
-    asyncio.run(run_up(settings, specs, on_ready=ready))
+    _serving(run_up(settings, specs, on_ready=ready))
 
 
 @app.command()
@@ -82,7 +83,18 @@ def serve(
         resolve(service)
     except KeyError as exc:
         raise typer.BadParameter(str(exc.args[0])) from None
-    asyncio.run(run_serve(Settings(), service, host, port))
+    _serving(run_serve(Settings(), service, host, port))
+
+
+def _serving(servers: Coroutine[Any, Any, None]) -> None:
+    """Run the servers; one that cannot start ends the command with its reason."""
+    from llmdocs.runtime import StartupError
+
+    try:
+        asyncio.run(servers)
+    except StartupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 async def _health_of(settings: Settings, token: str) -> list[dict[str, Any]]:

@@ -57,20 +57,40 @@ async def _serve_all(servers: list[_Server], on_started: Callable[[], object],
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
     watcher = asyncio.create_task(stop_on_request(stop_when)) if stop_when else None
+    serving = [asyncio.create_task(_serve_one(server)) for server in servers]
     try:
-        serving = asyncio.gather(*(server.serve() for server in servers))
         # uvicorn tells readiness only through the `started` flag
-        while not all(s.started for s in servers) and not serving.done():  # noqa: ASYNC110
+        while not all(s.started for s in servers) and not any(  # noqa: ASYNC110
+                t.done() for t in serving):
             await asyncio.sleep(0.05)
-        if not serving.done():
+        if not any(t.done() for t in serving):
             _settle_heap()
             on_started()
-        await serving
+        await asyncio.gather(*serving)
+    except BaseException:
+        stop()  # one server could not start (or failed): the others stop too
+        await asyncio.gather(*serving, return_exceptions=True)
+        raise
     finally:
         if watcher is not None:
             watcher.cancel()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+class StartupError(RuntimeError):
+    """A service could not start serving."""
+
+
+async def _serve_one(server: _Server) -> None:
+    """Serve; a server that cannot start (its port taken) raises instead of exiting the
+    process the way uvicorn does, so the others stop and the cause is told."""
+    try:
+        await server.serve()
+    except SystemExit:
+        config = server.config
+        raise StartupError(f"could not serve on {config.host}:{config.port} "
+                           "(is the port taken?)") from None
 
 
 def _settle_heap() -> None:
