@@ -41,6 +41,7 @@ from llmdocs.core.events.base import Delivery, StartAt, positions_by_group
 from llmdocs.core.events.envelope import Event
 from llmdocs.core.events.models import DeadLetter, EventRecord, GroupCursor, PendingDelivery
 from llmdocs.core.events.spool import Outgoing, SpoolingEventBus
+from llmdocs.core.sqlite import in_thread
 
 log = structlog.get_logger(__name__)
 
@@ -128,13 +129,14 @@ class SqlEventBus(SpoolingEventBus):
         first_kept = (select(E.position).where(E.created_at >= cutoff)
                       .order_by(E.position).limit(1).scalar_subquery())
         past_end = select(func.max(E.position) + 1).scalar_subquery()
-        try:
-            async with self.database.transaction() as session:
-                await session.execute(
-                    delete(E).where(E.position < func.coalesce(first_kept, past_end),
-                                    E.position.not_in(select(P.position)),
-                                    E.position.not_in(select(D.position)))
-                    .execution_options(synchronize_session=False))
+        try:  # may delete many rows: on SQLite, off the event loop
+            with in_thread():
+                async with self.database.transaction() as session:
+                    await session.execute(
+                        delete(E).where(E.position < func.coalesce(first_kept, past_end),
+                                        E.position.not_in(select(P.position)),
+                                        E.position.not_in(select(D.position)))
+                        .execution_options(synchronize_session=False))
         except SQLAlchemyError:  # the events are stored; trimming waits for the next turn
             log.warning("event trim failed", exc_info=True)
 

@@ -17,6 +17,7 @@ from llmdocs.core.db import Database, utcnow
 from llmdocs.core.errors import Problem
 from llmdocs.core.events import Event
 from llmdocs.core.ids import new_id
+from llmdocs.core.sqlite import in_thread
 from llmdocs.services.logcollector.models import CollectedEvent, CollectedLog
 from llmdocs.services.logcollector.schemas import (
     Correlation,
@@ -151,8 +152,10 @@ class LogStore:
         """Newest first, keyset-paginated on (time, seq)."""
         query: Select[Any] = (select(model).where(*self._where(model, q))
                               .order_by(model.time.desc(), model.seq.desc()).limit(q.limit + 1))
-        async with self.database.session() as session:
-            rows = list((await session.scalars(query)).all())
+        # a text filter can scan many records: on SQLite, off the event loop
+        with in_thread():
+            async with self.database.session() as session:
+                rows = list((await session.scalars(query)).all())
         more = len(rows) > q.limit
         rows = rows[:q.limit]
         cursor = _encode_cursor(rows[-1].time, rows[-1].seq) if more else None
@@ -180,8 +183,10 @@ class LogStore:
 
     async def _counts(self, column: Any, model: Model, since: datetime) -> dict[str, int]:
         query = select(column, func.count()).where(model.time >= since).group_by(column)
-        async with self.database.session() as session:
-            return {str(key): int(count) for key, count in (await session.execute(query)).all()}
+        with in_thread():  # counts every record of the window
+            async with self.database.session() as session:
+                rows = (await session.execute(query)).all()
+        return {str(key): int(count) for key, count in rows}
 
     async def stats(self, windows: Sequence[tuple[str, timedelta]]) -> list[WindowStats]:
         now = utcnow()
@@ -223,14 +228,15 @@ class LogStore:
     # --- retention ----------------------------------------------------------------
 
     async def _trim(self, model: Model, oldest: datetime, keep: int) -> int:
-        async with self.database.transaction() as session:
-            aged = await session.execute(delete(model).where(model.time < oldest))
-            removed = cast(CursorResult[Any], aged).rowcount
-            cut = await session.scalar(select(model.seq).order_by(model.seq.desc())
-                                       .offset(keep).limit(1))
-            if cut is not None:
-                sized = await session.execute(delete(model).where(model.seq <= cut))
-                removed += cast(CursorResult[Any], sized).rowcount
+        with in_thread():  # may delete many records: on SQLite, off the event loop
+            async with self.database.transaction() as session:
+                aged = await session.execute(delete(model).where(model.time < oldest))
+                removed = cast(CursorResult[Any], aged).rowcount
+                cut = await session.scalar(select(model.seq).order_by(model.seq.desc())
+                                           .offset(keep).limit(1))
+                if cut is not None:
+                    sized = await session.execute(delete(model).where(model.seq <= cut))
+                    removed += cast(CursorResult[Any], sized).rowcount
         return removed
 
     async def enforce_retention(self, max_age: timedelta, max_logs: int, max_events: int
