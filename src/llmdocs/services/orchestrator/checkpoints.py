@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
@@ -49,11 +50,24 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 class LoopSqliteSaver(SqliteSaver):
     """`SqliteSaver` whose async methods are its sync ones, run on the loop; the WAL is
-    folded into the database by a worker thread."""
+    folded into the database by a worker thread.
+
+    A task's writes commit with the step's checkpoint that follows them, not on their
+    own: one commit per step instead of two. A crash in between loses only the writes of
+    tasks whose step had not ended, and those tasks run again on resume, as they would
+    without the writes (every step of ours may run twice: the store step finds the
+    document of an earlier try). Writes that end a step early (an error, an interrupt)
+    commit at once."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         super().__init__(conn)
         self._folder = WalFolder(path)
+        self._deferring = False  # put_writes leaves its commit to the next put
+
+    @contextmanager
+    def cursor(self, transaction: bool = True) -> Iterator[sqlite3.Cursor]:
+        with super().cursor(transaction and not self._deferring) as cur:
+            yield cur
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return self.get_tuple(config)
@@ -74,8 +88,13 @@ class LoopSqliteSaver(SqliteSaver):
 
     async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]],
                           task_id: str, task_path: str = "") -> None:
-        self.put_writes(config, writes, task_id, task_path)
-        self._folder.committed()
+        # LangGraph's own channels (error, interrupt, ...) are the writes that matter
+        # without a checkpoint after them
+        self._deferring = not any(channel in WRITES_IDX_MAP for channel, _ in writes)
+        try:
+            self.put_writes(config, writes, task_id, task_path)
+        finally:
+            self._deferring = False
 
     async def adelete_thread(self, thread_id: str) -> None:
         self.delete_thread(thread_id)
@@ -86,7 +105,9 @@ class LoopSqliteSaver(SqliteSaver):
         return self.get_delta_channel_history(config=config, channels=channels)
 
     async def aclose(self) -> None:
-        """Let a fold in progress finish, then close the connection."""
+        """Commit writes still waiting for a checkpoint, let a fold in progress finish,
+        then close the connection."""
+        self.conn.commit()
         await self._folder.aclose()
         self.conn.close()
 
