@@ -312,56 +312,45 @@ def report(title: str, rate: float, figures: Figures,
 async def single_calls(runs: int) -> Figures:
     """p50/p95 of GET /info, the orchestrator's list and its keyed create (see the
     module docstring), in an embedded doc-store on a temporary SQLite database."""
-    from llmdocs.runtime import up
-    from llmdocs.services import resolve
+    from embedded import embedded
     from llmdocs.services.docstore.client import DocStoreClient
 
-    with tempfile.TemporaryDirectory(prefix="llmdocs-bench-") as tmp:
-        settings = Settings(data_dir=Path(tmp), jwt_secret=SECRET, log_level="WARNING",
-                            docstore_port=free_port())
-        ready, stop = asyncio.Event(), asyncio.Event()
-        eco = asyncio.create_task(up(settings, [resolve("docstore")], on_ready=ready.set,
-                                     stop_when=stop))
-        await ready.wait()
+    async with embedded(["docstore"]) as settings:
         token = issue_token(settings, "user:bench", ["docs:*"])
         rng = random.Random(3)
         words = vocabulary(rng)[:2000]
         body = "\n\n".join(f"## Section {i}\n\n" + " ".join(rng.choices(words, k=300))
                             for i in range(10))  # ~20 KB, as a generated document
-        try:
-            async with DocStoreClient.for_service(settings, token=token) as store:
-                spec = await store.put("openapi: 3.1.0\n", title="User Service OpenAPI",
-                                       format="yaml", tags=["openapi"],
-                                       metadata={"service": "user-service"})
-                provenance = {"workflow_execution": {"id": "x", "steps": [
-                    {"name": f"step{i}", "duration_ms": 12.5} for i in range(9)]},
-                    "data_lineage": {"sources": [{"document_id": spec.document_id}]},
-                    "llm_calls": [{"provider": "local", "model": "m", "tokens": 100 + i}
-                                  for i in range(12)]}
-                made = itertools.count()
+        async with DocStoreClient.for_service(settings, token=token) as store:
+            spec = await store.put("openapi: 3.1.0\n", title="User Service OpenAPI",
+                                   format="yaml", tags=["openapi"],
+                                   metadata={"service": "user-service"})
+            provenance = {"workflow_execution": {"id": "x", "steps": [
+                {"name": f"step{i}", "duration_ms": 12.5} for i in range(9)]},
+                "data_lineage": {"sources": [{"document_id": spec.document_id}]},
+                "llm_calls": [{"provider": "local", "model": "m", "tokens": 100 + i}
+                              for i in range(12)]}
+            made = itertools.count()
 
-                async def call(name: str) -> None:
-                    if name == "GET /info":
-                        await store.info()
-                    elif name == "list tag=openapi":
-                        assert len((await store.list(tag="openapi", limit=100)).items) == 1
-                    else:
-                        run = f"run-{next(made)}"
-                        await store.put(
-                            f"# Document {run}\n\n{body}", dedupe=False,
-                            idempotency_key=f"run:{run}", title=f"API docs {run}",
-                            format="markdown", provenance=provenance,
-                            source="orchestrator:document-generation", author="u1",
-                            metadata={"run_id": run, "workflow": "document-generation"},
-                            tags=["generated", "api"],
-                            relations=[{"type": "derived_from",
-                                        "target_id": spec.document_id}])
+            async def call(name: str) -> None:
+                if name == "GET /info":
+                    await store.info()
+                elif name == "list tag=openapi":
+                    assert len((await store.list(tag="openapi", limit=100)).items) == 1
+                else:
+                    run = f"run-{next(made)}"
+                    await store.put(
+                        f"# Document {run}\n\n{body}", dedupe=False,
+                        idempotency_key=f"run:{run}", title=f"API docs {run}",
+                        format="markdown", provenance=provenance,
+                        source="orchestrator:document-generation", author="u1",
+                        metadata={"run_id": run, "workflow": "document-generation"},
+                        tags=["generated", "api"],
+                        relations=[{"type": "derived_from",
+                                    "target_id": spec.document_id}])
 
-                return await timed_rounds(["GET /info", "list tag=openapi", "keyed create"],
-                                          runs, call)
-        finally:
-            stop.set()
-            await eco
+            return await timed_rounds(["GET /info", "list tag=openapi", "keyed create"],
+                                      runs, call)
 
 
 def report_single(figures: Figures) -> None:

@@ -17,29 +17,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "tests"))
 
 from detector import prompts  # noqa: E402
+from embedded import embedded  # noqa: E402
 from llmdocs.core.auth import issue_token  # noqa: E402
-from llmdocs.core.config import SERVICE_NAMES, Settings  # noqa: E402
+from llmdocs.core.config import Settings  # noqa: E402
 from llmdocs.devservers import _wait_port, free_port  # noqa: E402
 from llmdocs.services.gateway.client import GatewayClient  # noqa: E402
-from workflow.fakellm import provider_env  # noqa: E402
 
 
 async def per_call(call: Callable[[int], Awaitable[Any]], calls: int) -> tuple[float, float]:
@@ -52,41 +46,8 @@ async def per_call(call: Callable[[int], Awaitable[Any]], calls: int) -> tuple[f
 
 
 async def measure(args: argparse.Namespace, upstream: str) -> None:
-    from llmdocs.runtime import up
-    from llmdocs.services import resolve
-
-    os.environ.update(provider_env(upstream))
-    os.environ["LLMDOCS_DISCOVERY_DISCOVER_ON_START"] = "false"
-    data = Path(tempfile.mkdtemp(prefix="llmdocs-bench-"))
-    settings = Settings(data_dir=data, jwt_secret=SecretStr("b" * 48), log_level="WARNING",
-                        log_format="console").model_copy(
-        update={f"{k}_port": free_port() for k in SERVICE_NAMES})
-    ready, stop = asyncio.Event(), asyncio.Event()
-    eco = asyncio.create_task(up(settings, [resolve("gateway")], on_ready=ready.set,
-                                 stop_when=stop))
-    await ready.wait()
-    texts = prompts(args.calls // 4 + 1)
-    stamp = iter(range(10**9))
-    try:
-        async with GatewayClient.for_service(
-                settings, token=issue_token(settings, "user:bench", ["*"])) as gateway:
-            async def query(i: int) -> Any:
-                prompt = f"call {next(stamp)}\n" + texts[i % len(texts)]
-                return await gateway.query(prompt, max_tokens=16)
-
-            async def floor(i: int) -> Any:
-                return await gateway.request("GET", "/v1/models", idempotent=False)
-
-            await per_call(query, 100)  # warm caches, connections, the detector's lines
-            await per_call(floor, 100)
-            rows: dict[str, list[tuple[float, float]]] = {"query": [], "floor": []}
-            for _ in range(args.rounds):
-                rows["floor"].append(await per_call(floor, args.calls))
-                rows["query"].append(await per_call(query, args.calls))
-    finally:
-        stop.set()
-        await eco
-        shutil.rmtree(data, ignore_errors=True)
+    async with embedded(["gateway"], upstream) as settings:
+        rows = await rounds(args, settings)
     cpu = {k: statistics.median(c for c, _ in v) for k, v in rows.items()}
     wall = {k: statistics.median(w for _, w in v) for k, v in rows.items()}
     print(f"{args.calls} sequential calls x {args.rounds} rounds; us per call (median)")
@@ -96,6 +57,28 @@ async def measure(args: argparse.Namespace, upstream: str) -> None:
     print(f"{'query minus floor':28} {cpu['query'] - cpu['floor']:8.0f} "
           f"{wall['query'] - wall['floor']:8.0f}   query/floor CPU "
           f"{cpu['query'] / cpu['floor']:.2f}")
+
+
+async def rounds(args: argparse.Namespace, settings: Settings
+                 ) -> dict[str, list[tuple[float, float]]]:
+    texts = prompts(args.calls // 4 + 1)
+    stamp = iter(range(10**9))
+    async with GatewayClient.for_service(
+            settings, token=issue_token(settings, "user:bench", ["*"])) as gateway:
+        async def query(i: int) -> Any:
+            prompt = f"call {next(stamp)}\n" + texts[i % len(texts)]
+            return await gateway.query(prompt, max_tokens=16)
+
+        async def floor(i: int) -> Any:
+            return await gateway.request("GET", "/v1/models", idempotent=False)
+
+        await per_call(query, 100)  # warm caches, connections, the detector's lines
+        await per_call(floor, 100)
+        rows: dict[str, list[tuple[float, float]]] = {"query": [], "floor": []}
+        for _ in range(args.rounds):
+            rows["floor"].append(await per_call(floor, args.calls))
+            rows["query"].append(await per_call(query, args.calls))
+    return rows
 
 
 def main() -> None:

@@ -29,29 +29,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import uvicorn
-from pydantic import SecretStr
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
+from embedded import embedded
 from llmdocs.core.auth import issue_token
-from llmdocs.core.config import SERVICE_NAMES, Settings
+from llmdocs.core.config import Settings
 from llmdocs.devservers import free_port
 from llmdocs.examples import user_service_spec
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.orchestrator.client import OrchestratorClient
 from llmdocs.services.orchestrator.schemas import StepRecord
-from workflow.fakellm import fake_llm, provider_env
+from workflow.fakellm import fake_llm
 
 SERVICES = ("gateway", "promptstore", "docstore", "orchestrator")
 
@@ -99,23 +92,20 @@ async def direct_baseline(settings: Settings, token: str, calls: list[dict[str, 
 
 
 async def measure(latency: float, docs: int) -> dict[str, float]:
-    from llmdocs.runtime import up
-    from llmdocs.services import resolve
-
     fake_port = free_port()
     fake = uvicorn.Server(uvicorn.Config(fake_llm(latency), host="127.0.0.1",
                                          port=fake_port, log_level="warning"))
     fake_task = asyncio.create_task(fake.serve())
-    os.environ.update(provider_env(f"http://127.0.0.1:{fake_port}"))
-    os.environ["LLMDOCS_DISCOVERY_DISCOVER_ON_START"] = "false"
-    data = Path(tempfile.mkdtemp(prefix="llmdocs-bench-"))
-    settings = Settings(data_dir=data, jwt_secret=SecretStr("b" * 48), log_level="WARNING",
-                        log_format="console").model_copy(
-        update={f"{k}_port": free_port() for k in SERVICE_NAMES})
-    ready, stop = asyncio.Event(), asyncio.Event()
-    eco = asyncio.create_task(up(settings, [resolve(k) for k in SERVICES],
-                                 on_ready=ready.set, stop_when=stop))
-    await ready.wait()
+    try:
+        async with embedded(SERVICES, f"http://127.0.0.1:{fake_port}") as settings:
+            return await documents(settings, latency, docs)
+    finally:
+        fake.should_exit = True
+        await asyncio.gather(fake_task, return_exceptions=True)
+
+
+async def documents(settings: Settings, latency: float, docs: int) -> dict[str, float]:
+    """Generate `docs` documents (after one to warm up) and take their medians."""
     token = issue_token(settings, "user:bench", ["*"])
     async with DocStoreClient.for_service(settings, token=token) as store:
         await store.put(user_service_spec(), title="User Service OpenAPI", format="yaml",
@@ -138,10 +128,6 @@ async def measure(latency: float, docs: int) -> dict[str, float]:
                 strict.append(wall - latency * 1000 * len({c["step"] for c in calls}))
                 splits.append(overhead_split(run.steps, calls, wall))
                 baselines.append(await direct_baseline(settings, token, calls))
-    stop.set()  # a clean shutdown: every service's lifespan ends its own tasks
-    fake.should_exit = True
-    await asyncio.gather(eco, fake_task, return_exceptions=True)
-    shutil.rmtree(data, ignore_errors=True)
     wall, path = statistics.median(walls), statistics.median(paths)
     return {"wall": wall, "path": path, "baseline": statistics.median(baselines),
             "overhead": wall - path, "ratio": wall / path if path else float("nan"),
