@@ -56,6 +56,11 @@ def flaky_router() -> APIRouter:
                 "correlation_id": request.headers.get("x-correlation-id"),
                 "traceparent": request.headers.get("traceparent")}
 
+    @router.api_route("/echo/{name}", methods=["GET", "POST", "PUT"])
+    async def echo(request: Request) -> dict[str, Any]:
+        return {"method": request.method, "url": str(request.url),
+                "headers": request.headers.items(), "body": (await request.body()).decode()}
+
     @router.get("/items/{item_id}")
     async def item(item_id: int) -> dict[str, int]:
         raise Problem(404, f"No item {item_id}.")
@@ -184,3 +189,33 @@ async def test_in_process_calls_answer_as_over_http(settings: Settings) -> None:
     assert crashed.value.status == 500 and "internal error" in crashed.value.problem["detail"]
     assert lines == ["one", "two", "three"]
     assert len(answer.headers["x-correlation-id"]) == 32
+
+
+async def test_in_process_request_is_the_one_a_socket_carries(
+    service: Any, settings: Settings
+) -> None:
+    """The in-process path builds its request without the HTTP client: the app sees the
+    same method, URL, headers and body as over a socket, whatever the call passes."""
+    spec = ServiceSpec(key="docstore", name="flaky", title="Flaky", description="",
+                       scope="demo", router=flaky_router)
+    app = create_service_app(spec, settings)
+    token = TokenSource(settings, "orchestrator")
+    calls: list[tuple[str, str, dict[str, Any]]] = [
+        ("GET", "/echo/a", {}),
+        ("GET", "echo/b?x=1", {"params": {"y": "2 3", "z": ["4", "5"]}}),
+        ("POST", "/echo/c", {"json": {"k": ["v", 1]}, "headers": {"Accept": "text/plain"}}),
+        ("PUT", "/echo/d%20e", {"content": b"raw bytes", "timeout": 5.0,
+                                "headers": {"X-Extra": "1"}}),
+        ("GET", "/echo/a", {"params": {"again": "1"}}),  # a path seen before, new params
+    ]
+    async with (
+        app.router.lifespan_context(app),
+        ServiceClient(service.url, service="flaky", token=token) as remote,
+        ServiceClient(service.url, service="flaky", token=token,
+                      transport=InProcessTransport(app)) as local,
+    ):
+        for method, path, kwargs in calls:
+            over_socket = (await remote.request(method, path, **kwargs)).json()
+            in_process = (await local.request(method, path, **kwargs)).json()
+            assert in_process == over_socket, (method, path)
+            assert over_socket["url"].startswith(service.url)

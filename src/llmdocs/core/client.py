@@ -15,6 +15,7 @@ from typing import Any, Self
 
 import httpx
 import structlog
+from cachetools import LRUCache
 from starlette.types import ASGIApp
 from tenacity import (
     AsyncRetrying,
@@ -188,6 +189,11 @@ class ServiceClient:
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
             transport=transport,
         )
+        # an absolute URL per path: merging a path with the base URL parses both, and a
+        # client calls the same few paths again and again (ids make the rest; bounded)
+        self._urls: LRUCache[str, httpx.URL] = LRUCache(maxsize=256)
+        # the client's default headers, for requests built without it (in-process)
+        self._default_headers = {k.lower(): v for k, v in self.http.headers.items()}
 
     @classmethod
     def for_service(
@@ -224,13 +230,26 @@ class ServiceClient:
             headers.update(extra)
         return headers
 
+    def _url(self, path: str) -> httpx.URL:
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = self.http.build_request("GET", path).url
+        return url
+
     async def _send_once(self, method: str, path: str, kwargs: dict[str, Any]) -> httpx.Response:
+        url = self._url(path)
         try:
             if self._local is not None:  # the app answers here: no pool, redirect or cookie
-                request = self.http.build_request(method, path, **kwargs)
+                # merged as the client merges them: a header given replaces the default
+                ours = {k.lower(): v for k, v in kwargs["headers"].items()}
+                headers = {k: v for k, v in self._default_headers.items() if k not in ours}
+                headers.update(ours)
+                # a timeout is the socket's business; the app is called directly here
+                options = {k: v for k, v in kwargs.items() if k not in ("headers", "timeout")}
+                request = httpx.Request(method, url, headers=headers, **options)
                 response = await self._local.handle_async_request(request)
             else:
-                response = await self.http.request(method, path, **kwargs)
+                response = await self.http.request(method, url, **kwargs)
         except httpx.TimeoutException as exc:
             raise ServiceUnavailable(self.service, 504, {"detail": f"timed out: {exc}"}) from exc
         except httpx.TransportError as exc:
