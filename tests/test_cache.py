@@ -4,6 +4,7 @@ cross-replica invalidation, single flight, and life without Redis."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -81,6 +82,29 @@ async def test_values_are_copies_and_none_is_not_cacheable() -> None:
     assert await cache.get("k") == {"items": [1]}
     with pytest.raises(ValueError, match="None"):
         await cache.set("k", None)
+
+
+# what JSON can carry that a fast decoder may read differently: integers beyond 64
+# bits, NaN and infinities, lone surrogates, digits in strings, ints next to floats
+AWKWARD_VALUES: list[Any] = [
+    {"rpm": 60, "tpm": None}, [2**64 - 1, -(2**63)], [2**64, -(2**63) - 1, 2**70],
+    {"big": 123456789012345678901234567890, "f": 1.0, "i": 1}, [float("nan")],
+    {"inf": [float("inf"), float("-inf")]}, "\ud800 lone", "é \x00 ünïcode",
+    {"id": "1234567890123456789012", "n": 0.1}, [True, False, -0.0, 5e-324],
+]
+
+
+async def test_values_come_back_as_json_reads_them(replicas: tuple[Cache, Cache]) -> None:
+    """Whatever decoder the cache reads with, a value comes back from either level
+    exactly as `json.loads(json.dumps(value))` (types and all, so compared by repr)."""
+    a, b = replicas
+    for n, value in enumerate(AWKWARD_VALUES):
+        expected = repr(json.loads(json.dumps(value)))
+        await a.set(f"k{n}", value)
+        assert repr(await a.get(f"k{n}")) == expected  # from L1
+        assert repr(await b.get(f"k{n}")) == expected  # from Redis
+        assert repr(await b.get(f"k{n}")) == expected  # from L1, kept from Redis
+    assert b.stats.l2_hits == b.stats.l1_hits == len(AWKWARD_VALUES)
 
 
 async def test_a_replica_reads_through_to_redis(replicas: tuple[Cache, Cache]) -> None:

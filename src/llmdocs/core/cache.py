@@ -18,12 +18,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple, TypeVar, cast
 
+import orjson
 import redis.asyncio as aioredis
 import structlog
 from cachetools import TLRUCache
@@ -66,6 +68,22 @@ class CacheStats:
 class _Entry(NamedTuple):
     payload: str
     ttl: float
+
+
+# orjson reads JSON several times faster than json and to the same values, except that
+# it makes integers beyond 64 bits floats (so a payload with 19 digits in a row is read
+# by json) and refuses what json.dumps writes for NaN, infinities and lone surrogates
+_LONG_DIGITS = re.compile(r"\d{19}")
+
+
+def _loads(payload: str) -> Any:
+    """A payload `json.dumps` wrote, decoded to exactly what `json.loads` returns."""
+    if _LONG_DIGITS.search(payload) is None:
+        try:
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(payload)
 
 
 def _ms(seconds: float) -> int:
@@ -144,7 +162,7 @@ class Cache:
         entry = self._l1.get(key)
         if entry is not None:
             self.stats.l1_hits += 1
-            return json.loads(entry.payload)
+            return _loads(entry.payload)
         redis = self._l2()
         if redis is not None:
             generation = self._generation
@@ -158,7 +176,7 @@ class Cache:
                     # unless a delete came while we read: what we got may be what it deleted
                     if pttl > 0 and generation == self._generation:
                         self._keep(key, _Entry(payload, min(self.ttl, pttl / 1000)))
-                    return json.loads(payload)
+                    return _loads(payload)
         self.stats.misses += 1
         return None
 
