@@ -168,6 +168,21 @@ async def test_traceparent_flows_through(demo: Any, settings: Settings) -> None:
     assert trace_id == TRACE_ID and span_id != "00f067aa0ba902b7"
 
 
+async def test_trace_state_and_baggage_come_back(demo: Any, settings: Settings) -> None:
+    """The caller's trace state and baggage stay in the request's context beside the
+    server span, and go back out with it; a call without trace context starts a trace."""
+    carried = {"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01",
+               "tracestate": "vendor=abc", "baggage": "tenant=t1"}
+    async with httpx.AsyncClient(base_url=demo.url, headers=auth(settings, "*")) as http:
+        answer = await http.get("/widgets", headers=carried)
+        fresh = await http.get("/widgets")
+    assert answer.headers["traceparent"].split("-")[1] == TRACE_ID
+    assert answer.headers["tracestate"] == "vendor=abc"
+    assert answer.headers["baggage"] == "tenant=t1"
+    assert fresh.headers["traceparent"].split("-")[1] not in (TRACE_ID, "0" * 32)
+    assert "baggage" not in fresh.headers
+
+
 async def test_metrics_parse_and_count_by_route_template(demo: Any, settings: Settings) -> None:
     async with httpx.AsyncClient(base_url=demo.url, headers=auth(settings, "*")) as http:
         for i in range(3):

@@ -61,14 +61,15 @@ class RequestEnvelopeMiddleware:
         state["request_started"] = started  # for services that report their own overhead
         token = correlation_id_var.set(correlation_id)
         carried = tracing.carries_context(headers)
-        ctx_token = otel_context.attach(tracing.extract(headers) if carried
-                                        else otel_context.Context())
+        parent = tracing.extract(headers) if carried else otel_context.Context()
         structlog.contextvars.bind_contextvars(
             correlation_id=correlation_id, service=self.service
         )
         self.metrics.in_flight.inc()
-        span = self.tracer.start_span(f"{method} {scope['path']}", kind=trace.SpanKind.SERVER)
-        span_token = otel_context.attach(trace.set_span_in_context(span))
+        span = self.tracer.start_span(f"{method} {scope['path']}", context=parent,
+                                      kind=trace.SpanKind.SERVER)
+        # one context for the request: the caller's (baggage too) with our span in it
+        ctx_token = otel_context.attach(trace.set_span_in_context(span, parent))
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -100,7 +101,6 @@ class RequestEnvelopeMiddleware:
                          duration_ms=round(elapsed * 1000, 2),
                          trace_id=tracing.current_trace_id())
             span.end()
-            otel_context.detach(span_token)
             structlog.contextvars.unbind_contextvars("correlation_id", "service")
             otel_context.detach(ctx_token)
             correlation_id_var.reset(token)
