@@ -275,3 +275,17 @@ def test_a_verified_token_still_expires(settings: Settings) -> None:
     with pytest.raises(Problem) as expired:
         verify_token(settings, token)
     assert expired.value.status == 401 and "expired" in expired.value.detail
+
+
+def test_a_verified_token_is_not_taken_for_another_audience(settings: Settings) -> None:
+    """The cache of verified tokens remembers what verified each one: a token accepted
+    for one audience or issuer is still refused by a service expecting another."""
+    from llmdocs.core.auth import verify_token
+    from llmdocs.core.errors import Problem
+
+    token = issue_token(settings, "user:t", ["docs:read"])
+    assert verify_token(settings, token).subject == "user:t"  # now cached
+    for other in ({"jwt_audience": "elsewhere"}, {"jwt_issuer": "someone-else"}):
+        with pytest.raises(Problem) as refused:
+            verify_token(settings.model_copy(update=other), token)
+        assert refused.value.status == 401

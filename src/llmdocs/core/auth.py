@@ -71,13 +71,14 @@ def service_token(settings: Settings, service: str) -> str:
                        settings.service_token_ttl_seconds)
 
 
-# verified tokens by (key, token): a client sends the same token on every request, and
-# decoding it is a sizeable share of a fast request's cost; `exp` is still checked
-_verified: LRUCache[tuple[str, str], tuple[Principal, float]] = LRUCache(maxsize=4096)
+# verified tokens by what verified them (key, audience, issuer) and the token: a client
+# sends the same token on every request, and decoding it is a sizeable share of a fast
+# request's cost; `exp` is still checked
+_verified: LRUCache[tuple[str, str, str, str], tuple[Principal, float]] = LRUCache(maxsize=4096)
 
 
 def verify_token(settings: Settings, token: str) -> Principal:
-    cache_key = (settings.signing_key, token)
+    cache_key = (settings.signing_key, settings.jwt_audience, settings.jwt_issuer, token)
     hit = _verified.get(cache_key)
     if hit is not None and hit[1] > time.time():
         return hit[0]
