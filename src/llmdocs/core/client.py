@@ -9,7 +9,6 @@ the code path is the same either way.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Callable, MutableMapping
 from typing import Any, Self
@@ -18,6 +17,12 @@ import httpx
 import structlog
 from cachetools import LRUCache
 from starlette.types import ASGIApp
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from llmdocs.core import tracing
 from llmdocs.core.auth import service_token
@@ -152,13 +157,6 @@ class TokenSource:
         return self._token
 
 
-def _backoff(attempt: int) -> float:
-    """Seconds to wait after failed attempt number `attempt`: exponential from 50 ms,
-    with up to 50 ms of jitter, at most 2 s. A plain loop, not a retry library: its
-    machinery cost more than a fast in-process call itself."""
-    return min(0.05 * 2.0 ** (attempt - 1) + random.uniform(0, 0.05), 2.0)  # noqa: S311
-
-
 def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, ServiceUnavailable):
         return True
@@ -275,15 +273,17 @@ class ServiceClient:
         """Send a request; raise a `ServiceError` subclass for any 4xx/5xx answer."""
         method = method.upper()
         kwargs["headers"] = self._headers(headers)
-        attempts = max(1, self.retries) if (
-            method in IDEMPOTENT if idempotent is None else idempotent) else 1
-        for attempt in range(1, attempts + 1):
-            try:
+        if not (method in IDEMPOTENT if idempotent is None else idempotent):
+            return await self._send_once(method, path, kwargs)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(max(1, self.retries)),
+            wait=wait_exponential_jitter(multiplier=0.05, max=2.0, jitter=0.05),
+            retry=retry_if_exception(_retryable),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
                 return await self._send_once(method, path, kwargs)
-            except ServiceError as exc:
-                if attempt == attempts or not _retryable(exc):
-                    raise
-            await asyncio.sleep(_backoff(attempt))
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def get_json(self, path: str, **kwargs: Any) -> Any:
