@@ -106,6 +106,8 @@ async def test_retries_give_up(service: Any, settings: Settings) -> None:
     async with client_for(service, settings, retries=2) as client:
         with pytest.raises(UpstreamError):
             await client.get_json("/flaky", params={"fails": 5})
+        # exactly two attempts were made: this call is the third the service sees
+        assert (await client.get_json("/flaky", params={"fails": 0})) == {"calls": 3}
 
 
 async def test_errors_map_to_typed_exceptions(service: Any, settings: Settings) -> None:
