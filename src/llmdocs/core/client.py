@@ -192,8 +192,6 @@ class ServiceClient:
         # an absolute URL per path: merging a path with the base URL parses both, and a
         # client calls the same few paths again and again (ids make the rest; bounded)
         self._urls: LRUCache[str, httpx.URL] = LRUCache(maxsize=256)
-        # the client's default headers, for requests built without it (in-process)
-        self._default_headers = {k.lower(): v for k, v in self.http.headers.items()}
 
     @classmethod
     def for_service(
@@ -240,13 +238,7 @@ class ServiceClient:
         url = self._url(path)
         try:
             if self._local is not None:  # the app answers here: no pool, redirect or cookie
-                # merged as the client merges them: a header given replaces the default
-                ours = {k.lower(): v for k, v in kwargs["headers"].items()}
-                headers = {k: v for k, v in self._default_headers.items() if k not in ours}
-                headers.update(ours)
-                # a timeout is the socket's business; the app is called directly here
-                options = {k: v for k, v in kwargs.items() if k not in ("headers", "timeout")}
-                request = httpx.Request(method, url, headers=headers, **options)
+                request = self.http.build_request(method, url, **kwargs)
                 response = await self._local.handle_async_request(request)
             else:
                 response = await self.http.request(method, url, **kwargs)
