@@ -94,8 +94,7 @@ class SqlEventBus(SpoolingEventBus):
         if outbox:
             self._wake()
 
-    async def _insert(self, conn: AsyncConnection | AsyncSession,
-                      items: Sequence[Outgoing]) -> None:
+    async def _insert(self, conn: AsyncConnection, items: Sequence[Outgoing]) -> None:
         """Insert the batch as one JSON value (see `json_rows`: no per-row work in
         Python); an event id already stored (a re-sent spool) is skipped.
         On PostgreSQL appends take turns, so a position becomes visible only after

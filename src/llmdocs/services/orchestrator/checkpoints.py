@@ -1,13 +1,14 @@
 """The embedded checkpointer: LangGraph's SQLite saver, writing on the event loop.
 
-A run writes two checkpoint rows per step (durability "sync": before the next step
-starts), so every write is on the run's critical path. LangGraph's `AsyncSqliteSaver`
-hands each cursor, execute, commit and close to aiosqlite's thread: three or four round
-trips per write, and a round trip costs far more than the statement, because the thread
-needs the GIL back from a busy event loop (measured: a checkpoint read 0.05 ms in SQLite,
-0.9 ms with the round trip). Here each read and write is one call of the synchronous
-`SqliteSaver` on the loop: a statement and a commit, which in WAL mode with
-`synchronous=NORMAL` writes the log without syncing it (0.1-0.2 ms, 0.4 ms at p90).
+A run writes its tasks' writes and a checkpoint per step (durability "sync": before
+the next step starts), so every write is on the run's critical path. LangGraph's
+`AsyncSqliteSaver` hands each cursor, execute, commit and close to aiosqlite's thread:
+three or four round trips per write, and a round trip costs far more than the statement,
+because the thread needs the GIL back from a busy event loop (measured: a checkpoint read
+0.05 ms in SQLite, 0.9 ms with the round trip). Here each read and write is one call of
+the synchronous `SqliteSaver` on the loop, and a step commits once, with its checkpoint
+(see `LoopSqliteSaver`); in WAL mode with `synchronous=NORMAL` a commit writes the log
+without syncing it (0.1-0.2 ms, 0.4 ms at p90).
 The one slow operation, folding the log back into the database file (it syncs the disk),
 is off the loop: a `WalFolder` (as for the main database) folds it from a worker thread
 every `FOLD_EVERY` writes. Only if writes never pause long enough for that (the log
