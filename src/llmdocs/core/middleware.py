@@ -61,7 +61,7 @@ class RequestEnvelopeMiddleware:
         state["request_started"] = started  # for services that report their own overhead
         token = correlation_id_var.set(correlation_id)
         carried = tracing.carries_context(headers)
-        parent = tracing.extract(headers) if carried else otel_context.Context()
+        parent = tracing.extract(headers)
         structlog.contextvars.bind_contextvars(
             correlation_id=correlation_id, service=self.service
         )

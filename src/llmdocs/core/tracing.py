@@ -74,7 +74,9 @@ def carries_context(headers: MutableMapping[str, str]) -> bool:
 
 def extract(headers: MutableMapping[str, str]) -> Context:
     """The caller's trace context; a request that carries none (most direct calls)
-    need not go through the propagators (see `carries_context`)."""
+    skips the propagators and starts a new trace."""
+    if not carries_context(headers):
+        return Context()
     return propagate.extract(headers)
 
 
