@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import zipfile
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -76,10 +77,15 @@ async def test_api_documentation_with_provenance(eco: Settings) -> None:
 
     run = provenance["workflow_execution"]
     assert run["execution_id"] == result["run_id"] and run["workflow"] == "document-generation"
-    assert [s["name"] for s in run["steps"]][:1] == ["analyze"]
-    assert {"choose_template", "gather_context", "outline", "write", "review"} <= {
-        s["name"] for s in run["steps"]}
+    # every step as it ran, the last two (format, store) too: from the run's record
+    names = [s["name"] for s in run["steps"]]
+    assert names[0] == "analyze" and names[-2:] == ["format", "store"], names
+    assert {"choose_template", "gather_context", "outline", "write", "review"} <= set(names)
     assert all(s["status"] == "completed" and s["duration_ms"] >= 0 for s in run["steps"])
+    assert run["steps_complete"] and run["status"] == "completed"
+    # the run's end, after the store step began (the stored record's is the format's)
+    assert datetime.fromisoformat(run["completed_at"]) > datetime.fromisoformat(
+        run["steps"][-1]["started_at"])
     assert provenance["services_chain"][:2] == ["interpreter", "orchestrator"]
     assert {"doc-store", "prompt-store", "llm-gateway"} <= set(provenance["services_chain"])
     assert provenance["user_context"]["user_id"] == "u1"
@@ -168,6 +174,17 @@ async def test_interpret_sessions_and_bad_input(eco: Settings) -> None:
         assert unknown.status_code == 422 and "billing" in unknown.json()["detail"]
         missing = await http.get("/documents/0190aaaa-0000-7000-8000-000000000000/provenance")
         assert missing.status_code == 404
+        # a run whose record is gone: the steps stored with the document, marked so
+        stored_steps = [{"name": "analyze", "status": "completed",
+                         "started_at": "2026-01-01T00:00:00Z", "duration_ms": 1.0}]
+        async with DocStoreClient.for_service(eco, token=token(eco)) as docs:
+            orphan = await docs.put("# Old", title="Old", format="markdown", provenance={
+                "workflow_execution": {"execution_id": "0190aaaa-0000-7000-8000-00000000beef",
+                                       "steps": stored_steps}})
+        kept = (await http.get(f"/documents/{orphan.document_id}/provenance")).json()
+        assert kept["workflow_execution"] == {
+            "execution_id": "0190aaaa-0000-7000-8000-00000000beef", "steps": stored_steps,
+            "steps_complete": False}
 
         first = await http.post("/execute-query", json={
             "query": QUERY, "session_id": "s1", "user_id": "u1"})
