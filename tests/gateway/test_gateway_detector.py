@@ -33,9 +33,15 @@ PROMPT = "\n".join([
     "  token: ghp_abcdefghijklmnopqrstuvwxyz0123456789 AKIAIOSFODNN7EXAMPLE",
     "  card 4111 1111 1111 1111, SSN 123-45-6789, postgres://bob:s3cret@db/x",
     KEY,
-    'const apiSecret = "kls8d7f6g5h4"',
+    'const apiSecret = "kls8d7f6g5h4"',  # low entropy, but assigned to a secret's name
+    '  signature: "gs37PxKN4kfJSDAf6ZRkQunNMlTi19CixGaKCi0z"',  # random: 40 of 62 chars
+    "  salt = 'Xk9Qm2Lp7Vn4Rt8Wz1Yb6Hc'",  # 23 distinct characters: above the 4.5 bits
+    'Say "hello" when the field "password" is required; x-api-key: ${API_KEY}',
+    "  password:",  # a schema, not a value, across the break
+    "    type: string",
     "Answer with the Markdown of the section only.",
 ])
+NOT_SECRETS = {"{type:", "type:", "hello", "password", "${API_KEY}", "required"}
 
 
 def values(text: str, findings: tuple[Finding, ...]) -> list[tuple[str, str]]:
@@ -53,8 +59,10 @@ def test_a_prompt_is_found_as_by_a_scan_of_the_whole_text() -> None:
             ("github_token", "ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
             ("aws_access_key", "AKIAIOSFODNN7EXAMPLE"), ("private_key", KEY),
             ("credit_card", "4111 1111 1111 1111"), ("national_id", "123-45-6789"),
-            ("keyword", "user service"), ("password_assignment", "{type:"),
-            ("base64_high_entropy_string", "kls8d7f6g5h4")} <= set(found)
+            ("keyword", "user service"), ("secret_keyword", "kls8d7f6g5h4"),
+            ("high_entropy", "gs37PxKN4kfJSDAf6ZRkQunNMlTi19CixGaKCi0z"),
+            ("base64_high_entropy_string", "Xk9Qm2Lp7Vn4Rt8Wz1Yb6Hc")} <= set(found)
+    assert not NOT_SECRETS & {value for _, value in found}
     # the second prompt reuses most lines, now from the memo, and finds the same
     again = "A different first line\n" + PROMPT.replace("jane.doe", "john.roe")
     assert detector.scan([again]).findings == WholeText(
@@ -67,12 +75,13 @@ def test_findings_on_later_lines_are_where_they_stand_whatever_ends_the_lines() 
     detector = Detector()
     for end in ("\n", "\r\n", "\r", "\u2028", "\x0b"):
         text = end.join(["intro line", "mail jane.doe@example.com now",
-                         "key AKIAIOSFODNN7EXAMPLE", 'x = "kls8d7f6g5h4"', "call 555 867",
+                         "key AKIAIOSFODNN7EXAMPLE", 'x = "Xk9Qm2Lp7Vn4Rt8Wz1Yb6Hc"',
+                         'y = "kls8d7f6g5h4"', "password: {type: string}", "call 555 867",
                          "5309 or +44 20 7946 0958", "password: hunter2hunter", ""])
         found = detector.scan([text]).findings
         assert values(text, found) == [
             ("email", "jane.doe@example.com"), ("aws_access_key", "AKIAIOSFODNN7EXAMPLE"),
-            ("base64_high_entropy_string", "kls8d7f6g5h4"),
+            ("base64_high_entropy_string", "Xk9Qm2Lp7Vn4Rt8Wz1Yb6Hc"),
             # one [\s.-] between the digits: any line end but "\r\n"
             *([("phone", f"555 867{end}5309")] if end != "\r\n" else []),
             ("phone", "+44 20 7946 0958"), ("password_assignment", "hunter2hunter")], repr(end)
@@ -87,6 +96,9 @@ PIECES = ["", " ", "555", "867-", "5309", "(020)", "+44", "+", ")", "password", 
           "1111 1111", "DE89 3704 0044 0532 0130 00", "123-45-6789", "AB 12 34 56 C",
           "postgres://bob:s3cret@db/x", "//registry/:_authToken=", "npm_abcdef", "Project",
           "Zeus", "ghp_abcdefghijklmnopqrstuvwxyz0123456789", "A1b2C3d4E5f6G7h8I9j0K1l2M3n4",
+          '"Xk9Qm2Lp7Vn4Rt8Wz1Yb6Hc"', '"hello"', "'password'", '"apiKey": "oa_citations"',
+          "password: {type: string, format: password}", "type: string", "{type:", "string",
+          "${API_KEY}", "<password>", "****", "xxxx", "%(pw)s", "Tr0ub4dor&3xQ",
           "\n", "\n", "\n\n", "\r\n", "\r", "\u2028", "\x0b", "-", ".", "12", "123"]
 
 

@@ -28,6 +28,8 @@ from typing import Any
 
 from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 from detect_secrets.plugins.base import RegexBasedDetector
+from detect_secrets.plugins.high_entropy_strings import HighEntropyStringsPlugin
+from detect_secrets.plugins.keyword import KeywordDetector
 
 DETECTOR_ERROR = "detector_error"
 _MEMO_CHARS = 2048
@@ -92,6 +94,44 @@ def _high_entropy(token: str) -> bool:
     return has_digit and has_alpha and _entropy(token) >= 4.3
 
 
+# what stands for a value rather than being one: a template, variable, reference, schema,
+# format or markup (`{type: string}`, `${API_KEY}`, `{{ secret }}`, `<password>`,
+# `%(pw)s`, `[...]`, `(...)`); a bare type or keyword of a schema or language; a name
+# in one case joined by "_" (`oa_citations`, `API_KEY`); a mapping key (`type:`, as
+# after `password:` at a line's end in YAML)
+_PLACEHOLDER_START = frozenset("{[$<%(`")
+_NOT_VALUE = re.compile(
+    r"string|integer|boolean|number|object|array|null|none|nil|true|false|yes|no|"
+    r"required|optional|nullable|str|int|bool|float|double|decimal|long|short|char|"
+    r"bytes?|binary|date|datetime|date-time|time|uuid|email|uri|url|text|varchar|any|"
+    r"undefined|void|list|dict|map|type|format|example|default|pass(?:word|wd)?|secret|"
+    r"token|key|hidden|writeonly|readonly|masked|redacted|empty", re.I)
+_NAME = re.compile(r"[a-z]+(?:_[a-z]+)+|[A-Z]+(?:_[A-Z]+)+")
+
+
+def _literal(value: str) -> bool:
+    """Whether an assigned value looks like a literal one (a password, a key) rather
+    than a placeholder, a type or a name: a schema (`password: {type: string}`, in
+    every OpenAPI spec with a login) or a template is no secret."""
+    word = value.rstrip(".)]}>")
+    return not (value[0] in _PLACEHOLDER_START or value.endswith(":") or len(set(word)) < 2
+                or _NOT_VALUE.fullmatch(word) or _NAME.fullmatch(word))
+
+
+def plugin_values(plugin: Any, line: str) -> list[str]:
+    """The values a detect-secrets value plugin reports in a line, kept as the library
+    keeps them: `analyze_string` yields every candidate, and the library's
+    `analyze_line` then keeps a high-entropy string only above the plugin's entropy
+    limit (by the plugin's own measure). The keyword detector's values (assignments to
+    secret-sounding names) must also look like a literal value, as our own password
+    rule's do."""
+    values = plugin.analyze_string(line)
+    if isinstance(plugin, HighEntropyStringsPlugin):
+        return [v for v in values if plugin.calculate_shannon_entropy(v) > plugin.entropy_limit]
+    if isinstance(plugin, KeywordDetector):
+        return [v for v in values if v and _literal(v)]
+    return list(values)
+
 
 @dataclass(frozen=True)
 class Join:
@@ -124,7 +164,7 @@ _RULES: list[_Rule] = [
     # in the name, or the name and the : or =
     ("password_assignment", re.compile(_ASSIGNED_NAME + r"\s*[:=]\s*[\"']?([^\s\"',;]{4,})",
                                        re.I),
-     None, 1, Join(re.compile(_ASSIGNED_NAME + r"\s*(?:[:=]\s*)?\Z", re.I))),
+     _literal, 1, Join(re.compile(_ASSIGNED_NAME + r"\s*(?:[:=]\s*)?\Z", re.I))),
     ("email", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"), None, 0,
      LINE),
     ("credit_card", re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])"),
@@ -272,7 +312,7 @@ class Detector:
         offset = 0
         for part in line.splitlines(keepends=True):
             for kind, plugin in self._value_plugins:
-                for value in plugin.analyze_string(part):
+                for value in plugin_values(plugin, part):
                     at = part.find(value) if value else -1
                     if at >= 0:
                         found.append((self._values, kind, offset + at, offset + at + len(value)))
