@@ -210,9 +210,10 @@ async def test_a_loaded_none_is_not_cached() -> None:
     cache = Cache("svc")
     calls = 0
 
-    async def absent() -> None:
+    async def absent() -> str | None:  # a value that may be missing
         nonlocal calls
         calls += 1
+        return None
 
     assert await cache.get_or_load("k", absent) is None
     assert await cache.get_or_load("k", absent) is None
@@ -351,7 +352,7 @@ async def test_without_redis_the_cache_serves_from_l1_and_never_raises(
     await other.set("shared", "from-other")
 
     async def sees_redis() -> bool:
-        return await cache.get("shared") == "from-other"
+        return bool(await cache.get("shared") == "from-other")
 
     await eventually(sees_redis)
     await other.close()

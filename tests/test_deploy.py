@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from llmdocs.core.config import DEFAULT_PORTS, Settings
 from llmdocs.services import all_specs

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]
 from fastapi import FastAPI, Request, Response
 from typer.testing import CliRunner
 

@@ -35,7 +35,7 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 
 def registration(spec_hash: str, *paths: str) -> ServiceRegistration:
     return ServiceRegistration(
-        name="docs-api", base_url="http://127.0.0.1:1/",  # type: ignore[arg-type]
+        name="docs-api", base_url="http://127.0.0.1:1/",
         spec_hash=spec_hash, title="Docs", operations=[
             Operation(operation_id=f"op{i}", method="get", path=path, tag="docs",
                       resource=path.strip("/").split("/")[0]) for i, path in enumerate(paths)])

@@ -28,7 +28,8 @@ async def test_task_writes_commit_with_the_next_checkpoint(tmp_path: Path) -> No
         saved = await saver.aput(config, empty_checkpoint(), {}, {})
         await saver.aput_writes(saved, [("draft", "text")], task_id="write")
         assert _writes_seen_from_outside(path) == []  # waits for the step's checkpoint
-        assert [w[1] for w in (await saver.aget_tuple(saved)).pending_writes] == ["draft"]
+        found = await saver.aget_tuple(saved)
+        assert found is not None and [w[1] for w in found.pending_writes or []] == ["draft"]
         await saver.aput(saved, empty_checkpoint(), {}, {})
         assert _writes_seen_from_outside(path) == ["draft"]
 
