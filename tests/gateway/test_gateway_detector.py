@@ -98,7 +98,7 @@ PIECES = ["", " ", "555", "867-", "5309", "(020)", "+44", "+", ")", "password", 
           "Zeus", "ghp_abcdefghijklmnopqrstuvwxyz0123456789", "A1b2C3d4E5f6G7h8I9j0K1l2M3n4",
           '"Xk9Qm2Lp7Vn4Rt8Wz1Yb6Hc"', '"hello"', "'password'", '"apiKey": "oa_citations"',
           "password: {type: string, format: password}", "type: string", "{type:", "string",
-          "${API_KEY}", "<password>", "****", "xxxx", "%(pw)s", "Tr0ub4dor&3xQ",
+          "${API_KEY}", "<password>", "****", "xxxx", "%(pw)s", "Tr0ub4dor&3xQ", "Must be",
           "\n", "\n", "\n\n", "\r\n", "\r", "\u2028", "\x0b", "-", ".", "12", "123"]
 
 

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from gateway.conftest import Fake, Gateway, headers
 from llmdocs.core.config import Settings
+from llmdocs.examples import user_service_spec
 from llmdocs.services.gateway.security import DETECTOR_ERROR, Detector
 from llmdocs.services.gateway.settings import Price, ProviderConfig
 
@@ -101,6 +102,30 @@ async def test_sensitive_requests_stay_local_or_are_refused_or_redacted(
         cheap = await http.post("/query", json={"prompt": "hello", "cost_preference": "low",
                                                 "max_tokens": 4})
         assert cheap.json()["provider"] == "local"
+
+
+async def test_a_prompt_with_a_password_schema_goes_anywhere_and_is_cached(
+        gateway: Gateway, fake: Fake, settings: Settings) -> None:
+    """A spec's password field is no secret: with no trusted provider the request is
+    not refused, it goes to the remote one and its answer is cached; the same prompt
+    with a real password in it is refused."""
+    upstream, url = await fake("openai")
+    app = await gateway(remote(url))
+    schema = next(line.strip() for line in user_service_spec().splitlines()
+                  if line.strip() == "password: {type: string, format: password}")
+    prompt = f"Describe the login request body:\n  email: {{type: string}}\n  {schema}"
+    async with httpx.AsyncClient(base_url=app.url, timeout=60,
+                                 headers=headers(settings)) as http:
+        first = await http.post("/query", json={"prompt": prompt})
+        assert first.status_code == 200, first.text
+        body = first.json()
+        assert (body["provider"], body["cached"], body["routing"]["sensitive"]) == (
+            "cloud", False, False)
+        second = await http.post("/query", json={"prompt": prompt})
+        assert second.json()["cached"] is True and second.headers["x-gateway-cache"] == "hit"
+        assert len(upstream.bodies) == 1
+        secret = await http.post("/query", json={"prompt": prompt + "\npassword: hunter2hunter"})
+        assert secret.status_code == 422 and len(upstream.bodies) == 1
 
 
 async def test_fallback_retries_then_circuit_breaker(gateway: Gateway, fake: Fake,

@@ -4,9 +4,13 @@ Secrets: the detect-secrets library (Yelp, maintained, ~25 provider-specific det
 with low false-positive rates: AWS, GitHub, GitLab, Slack, Stripe, OpenAI, JWTs,
 private keys, basic-auth URLs, quoted high-entropy strings, secret keywords), plus our
 own rules for what it leaves out (unquoted high-entropy tokens, password assignments,
-connection strings). Personal data: our own detectors (emails, phone numbers, card
-numbers with a Luhn check, national ids, IBANs with the mod-97 check) and configured
-keywords. A finding names its type and span, never the text.
+connection strings). A value plugin's values are kept as detect-secrets keeps them (a
+quoted string only above the plugin's entropy limit), and an assigned value must look
+like a literal one: a schema, placeholder, type name or reference is no secret, so the
+prompts built from API specs stay ordinary (cacheable, sent to any provider).
+Personal data: our own detectors (emails, phone numbers, card numbers with a Luhn
+check, national ids, IBANs with the mod-97 check) and configured keywords. A finding
+names its type and span, never the text.
 
 The filter runs on every model call, on prompts built from the same source and
 instruction lines again and again: patterns run line by line and what a line, and a
@@ -97,8 +101,9 @@ def _high_entropy(token: str) -> bool:
 # what stands for a value rather than being one: a template, variable, reference, schema,
 # format or markup (`{type: string}`, `${API_KEY}`, `{{ secret }}`, `<password>`,
 # `%(pw)s`, `[...]`, `(...)`); a bare type or keyword of a schema or language; a name
-# in one case joined by "_" (`oa_citations`, `API_KEY`); a mapping key (`type:`, as
-# after `password:` at a line's end in YAML)
+# in one case joined by "_" or "." (`oa_citations`, `API_KEY`, `settings.db_password`);
+# a reference (`os.environ[...]`, `get_secret()`, as detect-secrets' indirect-reference
+# filter has it); a mapping key (`type:`, as after `password:` at a line's end in YAML)
 _PLACEHOLDER_START = frozenset("{[$<%(`")
 _NOT_VALUE = re.compile(
     r"string|integer|boolean|number|object|array|null|none|nil|true|false|yes|no|"
@@ -106,7 +111,7 @@ _NOT_VALUE = re.compile(
     r"bytes?|binary|date|datetime|date-time|time|uuid|email|uri|url|text|varchar|any|"
     r"undefined|void|list|dict|map|type|format|example|default|pass(?:word|wd)?|secret|"
     r"token|key|hidden|writeonly|readonly|masked|redacted|empty", re.I)
-_NAME = re.compile(r"[a-z]+(?:_[a-z]+)+|[A-Z]+(?:_[A-Z]+)+")
+_NAME = re.compile(r"[a-z]+(?:[_.][a-z]+)+|[A-Z]+(?:[_.][A-Z]+)+|[\w.-]+[\[(].*")
 
 
 def _literal(value: str) -> bool:
@@ -161,10 +166,11 @@ _RULES: list[_Rule] = [
     ("connection_string", re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s:/@]+:[^\s@/]+@[^\s'\"]+",
                                      re.I), None, 0, LINE),
     # across a break in the \s* before or after the : or =, so the line before it ends
-    # in the name, or the name and the : or =
-    ("password_assignment", re.compile(_ASSIGNED_NAME + r"\s*[:=]\s*[\"']?([^\s\"',;]{4,})",
-                                       re.I),
-     _literal, 1, Join(re.compile(_ASSIGNED_NAME + r"\s*(?:[:=]\s*)?\Z", re.I))),
+    # in the name, or the name and the : or =; an unquoted word that more words follow
+    # on its line is prose ("Password: Must be ..."), the lookahead stops at the line end
+    ("password_assignment", re.compile(
+        _ASSIGNED_NAME + r"\s*[:=]\s*(?:[\"']|(?![A-Za-z]+[ \t]+[A-Za-z]))([^\s\"',;]{4,})",
+        re.I), _literal, 1, Join(re.compile(_ASSIGNED_NAME + r"\s*(?:[:=]\s*)?\Z", re.I))),
     ("email", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"), None, 0,
      LINE),
     ("credit_card", re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])"),
