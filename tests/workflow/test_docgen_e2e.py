@@ -83,6 +83,7 @@ async def test_api_documentation_with_provenance(eco: Settings) -> None:
     assert {"choose_template", "gather_context", "outline", "write", "review"} <= set(names)
     assert all(s["status"] == "completed" and s["duration_ms"] >= 0 for s in run["steps"])
     assert run["steps_complete"] and run["status"] == "completed"
+    assert result["provenance"]["workflow_execution"] == run  # the answer's own, the same
     # the run's end, after the store step began (the stored record's is the format's)
     assert datetime.fromisoformat(run["completed_at"]) > datetime.fromisoformat(
         run["steps"][-1]["started_at"])

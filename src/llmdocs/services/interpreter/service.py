@@ -40,6 +40,23 @@ def workflow_of(intent: str | None) -> str:
 LONG_POLL_SECONDS = 20.0
 
 
+def as_ran(stored: dict[str, Any], run: WorkflowRunOut) -> dict[str, Any]:
+    """A provenance's workflow part with every step and the end from the run's record:
+    the part stored with the document is written before the document is, so it lacks
+    the last steps (format, store) and the run's end."""
+    if run.finished_at is None:  # the run is still recording its end
+        return {**stored, "steps_complete": False}
+    ran = run.model_dump(mode="json", include={"status", "attempts", "finished_at", "steps"})
+    return {**stored, "status": ran["status"], "attempts": ran["attempts"],
+            "completed_at": ran["finished_at"], "steps": ran["steps"], "steps_complete": True}
+
+
+def with_run(provenance: dict[str, Any] | None, run: WorkflowRunOut) -> dict[str, Any] | None:
+    if not provenance or "workflow_execution" not in provenance:
+        return provenance
+    return {**provenance, "workflow_execution": as_ran(provenance["workflow_execution"], run)}
+
+
 class InterpreterSettings(BaseSettings):
     """`LLMDOCS_INTERPRETER_*`, besides the URL and port of the core settings."""
 
@@ -281,7 +298,7 @@ class Interpreter:
             download_url=f"{base}/documents/{document_id}/download" if document_id else None,
             provenance_url=f"{base}/documents/{document_id}/provenance"
             if document_id else None,
-            provenance=result.get("provenance"),
+            provenance=with_run(result.get("provenance"), run),
             steps=[s.model_dump(mode="json") for s in run.steps], error=run.error)
 
     # --- documents ------------------------------------------------------------------
@@ -298,9 +315,8 @@ class Interpreter:
                 "relations": record.relations.model_dump(mode="json")}
 
     async def _execution(self, stored: dict[str, Any] | None) -> dict[str, Any] | None:
-        """The workflow as it ran, from the run's record: the provenance stored with the
-        document is written before the document is, so it lacks the last steps (and the
-        end). When the record is gone or out of reach, the stored part, marked so."""
+        """The workflow as it ran (see `as_ran`); when the run's record is gone or out of
+        reach, the part stored with the document, marked so."""
         if not stored or not stored.get("execution_id"):
             return stored
         try:
@@ -309,13 +325,7 @@ class Interpreter:
             log.warning("run record unavailable: stored steps only",
                         run_id=stored["execution_id"], error=str(exc))
             return {**stored, "steps_complete": False}
-        if run.finished_at is None:  # a document exists only once its run stored it
-            return {**stored, "steps_complete": False}
-        ran = run.model_dump(mode="json", include={"status", "attempts", "finished_at",
-                                                    "steps"})
-        return {**stored, "status": ran["status"], "attempts": ran["attempts"],
-                "completed_at": ran["finished_at"], "steps": ran["steps"],
-                "steps_complete": True}
+        return as_ran(stored, run)
 
     async def download(self, document_id: str) -> tuple[bytes, str, str]:
         """The file, under the name the workflow gave it (the doc-store's otherwise)."""
