@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from llmdocs.core.events.factory import create_event_bus
 from llmdocs.devservers import free_port
 from llmdocs.services import create_app, spec_of
 from llmdocs.services.discovery.client import DiscoveryClient, start_self_registration
+from llmdocs.services.discovery.openapi import Unreachable, fetch_spec, spec_client
+from llmdocs.services.discovery.settings import DiscoverySettings
 from llmdocs.services.orchestrator.client import OrchestratorClient
 from llmdocs.services.orchestrator.tools import ToolCaller, tool_specs
 
@@ -59,6 +62,11 @@ def third_party(specs: dict[str, Any], seen: list[dict[str, str]]) -> FastAPI:
     @api.get("/loop")
     async def loop() -> Response:
         return Response(status_code=307, headers={"location": "/loop"})
+
+    @api.get("/to-metadata")
+    async def to_metadata() -> Response:  # where a cloud serves its credentials
+        return Response(status_code=302,
+                        headers={"location": "http://169.254.169.254/latest/meta-data/"})
 
     @api.get("/")
     async def root() -> dict[str, str]:
@@ -247,6 +255,26 @@ def _many_operations(count: int) -> dict[str, Any]:
     return {"openapi": "3.0.0", "info": {"title": "big", "version": "1"},
             "paths": {f"/r{i}": {"get": {"responses": {"200": {"description": "ok"}}}}
                       for i in range(count)}}
+
+
+async def test_specs_are_never_fetched_from_a_blocked_network(uspto: Any) -> None:
+    """Link-local addresses (cloud metadata) are refused by default, however written and
+    through a redirect too, before any connection; a configured range covers the names
+    that resolve into it; other hosts are fetched as before."""
+    bounds = DiscoverySettings()
+    base = f"http://127.0.0.1:{uspto.port}"
+    async with spec_client(bounds, follow_redirects=True) as http:
+        for url in ("http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/openapi.json",
+                    "http://[::ffff:169.254.169.254]/openapi.json", f"{base}/to-metadata"):
+            with pytest.raises(Unreachable, match="in the blocked network"):
+                await fetch_spec(http, url, url, bounds)
+        found_at, doc = await fetch_spec(http, base, None, bounds)
+        assert found_at == f"{base}/openapi.yaml" and doc["info"]["title"]
+    local = DiscoverySettings(blocked_networks=[ip_network("127.0.0.0/8"),
+                                                ip_network("::1/128")])
+    async with spec_client(local) as http:
+        with pytest.raises(Unreachable, match=r"localhost is at .* blocked network"):
+            await fetch_spec(http, f"http://localhost:{uspto.port}", "/openapi.yaml", local)
 
 
 async def test_bad_specs_are_failed_discoveries_not_crashes(

@@ -170,6 +170,10 @@ async def test_interpret_sessions_and_bad_input(eco: Settings) -> None:
         for bad in ({"query": "   "}, {"query": QUERY, "format": "docx"},
                     {"query": "x" * 5000}):
             assert (await http.post("/execute-query", json=bad)).status_code == 422
+        metadata = await http.post("/execute-query", json={
+            "query": "Create API documentation",
+            "spec_url": "http://169.254.169.254/latest/meta-data/"})
+        assert metadata.status_code == 422 and "blocked network" in metadata.json()["detail"]
         unknown = await http.post("/execute-query", json={
             "query": "Create API documentation for the billing service"})
         assert unknown.status_code == 422 and "billing" in unknown.json()["detail"]

@@ -6,11 +6,14 @@ with a reason a person can act on; cyclic `$ref`s are cut and marked, not follow
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+import socket
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any
 from urllib.parse import urljoin, urlparse
 
@@ -49,6 +52,47 @@ class Analysis:
 
 
 # --- fetching ---------------------------------------------------------------------
+
+class BlockedAddress(httpx.ConnectError):
+    """The host is in a network specs and health checks never go to."""
+
+
+def spec_client(bounds: DiscoverySettings, **options: Any) -> httpx.AsyncClient:
+    """The HTTP client for specs and health checks: every request, each redirect too,
+    goes only to a host with no address in `bounds.blocked_networks`. The host is looked
+    up again to connect, so a name whose answer changes in between gets through: the
+    bound stops a URL, not a hostile DNS server."""
+    networks = list(bounds.blocked_networks)
+
+    async def guard(request: httpx.Request) -> None:
+        await _refuse_blocked(request, networks)
+
+    return httpx.AsyncClient(event_hooks={"request": [guard]}, **options)
+
+
+async def _refuse_blocked(request: httpx.Request,
+                          networks: Sequence[IPv4Network | IPv6Network]) -> None:
+    if not networks:
+        return
+    host = request.url.host
+    try:
+        addresses = {ip_address(host)}
+    except ValueError:  # a name: where it points now
+        try:
+            found = await asyncio.get_running_loop().getaddrinfo(
+                host, request.url.port or 80, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise httpx.ConnectError(f"{host} cannot be resolved: {exc}",
+                                     request=request) from exc
+        addresses = {ip_address(str(info[4][0]).split("%")[0]) for info in found}
+    for address in addresses:
+        plain = getattr(address, "ipv4_mapped", None) or address
+        for network in networks:
+            if plain in network:
+                raise BlockedAddress(
+                    f"{host} is at {address}, in the blocked network {network} "
+                    "(LLMDOCS_DISCOVERY_BLOCKED_NETWORKS)", request=request)
+
 
 async def _get_bounded(http: httpx.AsyncClient, url: str, max_bytes: int) -> httpx.Response:
     """GET without reading more than `max_bytes` of body."""

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol, TypedDict
 
-import httpx
 from cachetools import LRUCache
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -42,6 +41,7 @@ from llmdocs.services.discovery.openapi import (
     analyse,
     fetch_spec,
     parse_spec,
+    spec_client,
 )
 from llmdocs.services.discovery.settings import DiscoverySettings
 from llmdocs.services.docstore.client import DocStoreClient
@@ -375,7 +375,7 @@ class DocGen:
         if request.spec_document_id:
             source = await self._stored_spec(request.spec_document_id, trace)
         elif request.spec_url:
-            async with httpx.AsyncClient(timeout=bounds.fetch_timeout_seconds) as http:
+            async with spec_client(bounds, timeout=bounds.fetch_timeout_seconds) as http:
                 try:
                     url, doc = await fetch_spec(http, request.spec_url, request.spec_url,
                                                 bounds)
