@@ -19,7 +19,7 @@ READ = [Depends(require("services:read"))]
 WRITE = [Depends(require("services:write"))]
 
 
-def discovery(request: Request) -> DiscoveryService:
+async def discovery(request: Request) -> DiscoveryService:
     service: DiscoveryService = request.app.state.discovery
     return service
 

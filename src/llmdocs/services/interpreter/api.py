@@ -23,7 +23,7 @@ WRITE = [Depends(require("queries:write"))]
 Id = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9-]+$")]
 
 
-def interpreter(request: Request) -> Interpreter:
+async def interpreter(request: Request) -> Interpreter:
     return request.app.state.interpreter  # type: ignore[no-any-return]
 
 

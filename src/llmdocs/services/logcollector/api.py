@@ -34,12 +34,12 @@ _WINDOW = re.compile(r"^(\d{1,6})([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
-def store(request: Request) -> LogStore:
+async def store(request: Request) -> LogStore:
     logstore: LogStore = request.app.state.logstore
     return logstore
 
 
-def filters(
+async def filters(
     service: str | None = Query(None, max_length=100),
     since: datetime | None = Query(None, description="RFC 3339, inclusive"),
     until: datetime | None = Query(None, description="RFC 3339, exclusive"),

@@ -43,12 +43,12 @@ ServiceName = Path(pattern=SERVICE_NAME)
 MODEL_TIMEOUT_SECONDS = 300.0
 
 
-def registry(request: Request) -> Registry:
+async def registry(request: Request) -> Registry:
     resources = request.app.state.resources
     return Registry(resources.database, resources.events)
 
 
-def tool_caller(request: Request) -> ToolCaller:
+async def tool_caller(request: Request) -> ToolCaller:
     return ToolCaller(request.app.state.settings)
 
 
@@ -150,7 +150,7 @@ RunId = Annotated[str, Path(min_length=1, max_length=36)]
 WaitSeconds = Query(0.0, ge=0, le=300, description="wait up to this long for the end")
 
 
-def runner(request: Request) -> Runner:
+async def runner(request: Request) -> Runner:
     return request.app.state.runner  # type: ignore[no-any-return]
 
 

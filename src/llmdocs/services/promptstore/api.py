@@ -45,7 +45,7 @@ Reader = Annotated[Principal, READ]
 Writer = Annotated[Principal, WRITE]
 
 
-def store(request: Request) -> PromptStore:
+async def store(request: Request) -> PromptStore:
     prompt_store: PromptStore = request.app.state.promptstore
     return prompt_store
 
