@@ -146,13 +146,13 @@ class Agent:
         return {"answer": (await self._ask(prompt, "You are a concise assistant.", None,
                                            max_tokens=96)).strip()}
 
-    def _next(self, state: _State) -> str:
+    async def _next(self, state: _State) -> str:  # async: see DocGen._after_review
         choice = state["choice"] or {}
         if choice.get("tool") == FINISH or len(state["steps"]) >= state["max_steps"]:
             return "answer"
         return "act"
 
-    def _after_act(self, state: _State) -> str:
+    async def _after_act(self, state: _State) -> str:
         return "answer" if len(state["steps"]) >= state["max_steps"] else "choose"
 
     def _build(self) -> Any:

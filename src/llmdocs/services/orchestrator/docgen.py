@@ -593,7 +593,8 @@ class DocGen:
             "missing": coverage.missing, "invented": coverage.invented,
             "missing_ops": coverage.missing_ops})
 
-    def _after_review(self, state: DocState) -> str:
+    async def _after_review(self, state: DocState) -> str:
+        # async: LangGraph runs a synchronous branch in a thread pool (a thread round trip)
         done = state["review"]["approved"] or state.get("rounds", 0) >= \
             self.deps.settings.max_revisions
         return "format" if done else "revise"
