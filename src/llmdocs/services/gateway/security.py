@@ -123,19 +123,18 @@ def _literal(value: str) -> bool:
                 or _NOT_VALUE.fullmatch(word) or _NAME.fullmatch(word))
 
 
-def plugin_values(plugin: Any, line: str) -> list[str]:
-    """The values a detect-secrets value plugin reports in a line, kept as the library
-    keeps them: `analyze_string` yields every candidate, and the library's
+def keeps(plugin: Any, value: str) -> bool:
+    """Whether a value a detect-secrets value plugin's `analyze_string` yields is kept
+    as the library keeps it: that yields every candidate, and the library's
     `analyze_line` then keeps a high-entropy string only above the plugin's entropy
     limit (by the plugin's own measure). The keyword detector's values (assignments to
     secret-sounding names) must also look like a literal value, as our own password
-    rule's do."""
-    values = plugin.analyze_string(line)
+    rule's do. Asked only of a value: most lines yield none."""
     if isinstance(plugin, HighEntropyStringsPlugin):
-        return [v for v in values if plugin.calculate_shannon_entropy(v) > plugin.entropy_limit]
+        return plugin.calculate_shannon_entropy(value) > plugin.entropy_limit
     if isinstance(plugin, KeywordDetector):
-        return [v for v in values if v and _literal(v)]
-    return list(values)
+        return _literal(value)
+    return True
 
 
 @dataclass(frozen=True)
@@ -318,9 +317,9 @@ class Detector:
         offset = 0
         for part in line.splitlines(keepends=True):
             for kind, plugin in self._value_plugins:
-                for value in plugin_values(plugin, part):
+                for value in plugin.analyze_string(part):
                     at = part.find(value) if value else -1
-                    if at >= 0:
+                    if at >= 0 and keeps(plugin, value):
                         found.append((self._values, kind, offset + at, offset + at + len(value)))
             offset += len(part)
         starts = tuple(regex[0] for regex, join in self._joins
