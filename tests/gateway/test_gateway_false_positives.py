@@ -29,7 +29,8 @@ NOT_SECRETS = [
     "PASSWORD=${DB_PASSWORD}", 'api_key = os.environ["API_KEY"]', "secret = get_secret()",
     "password = settings.db_password", '"apiKey": "oa_citations",',
     "password:\n  type: string\n  format: password",  # across the break: a key follows
-    "Password: Must be at least 12 characters long.",
+    "Password: Must be at least 12 characters long.", "api_key: SecretStr | None = None",
+    "password: str = Field(min_length=12)", "  secret: Optional[str] = None",
 ]
 SECRETS = [
     ('password = "Tr0ub4dor&3xQ"', "password_assignment", "Tr0ub4dor&3xQ"),

@@ -166,9 +166,10 @@ _RULES: list[_Rule] = [
                                      re.I), None, 0, LINE),
     # across a break in the \s* before or after the : or =, so the line before it ends
     # in the name, or the name and the : or =; an unquoted word that more words follow
-    # on its line is prose ("Password: Must be ..."), the lookahead stops at the line end
+    # on its line is prose ("Password: Must be ..."), or a type that a union or default
+    # follows (`api_key: SecretStr | None = None`); the lookahead stops at the line end
     ("password_assignment", re.compile(
-        _ASSIGNED_NAME + r"\s*[:=]\s*(?:[\"']|(?![A-Za-z]+[ \t]+[A-Za-z]))([^\s\"',;]{4,})",
+        _ASSIGNED_NAME + r"\s*[:=]\s*(?:[\"']|(?![A-Za-z]+[ \t]+[A-Za-z|=]))([^\s\"',;]{4,})",
         re.I), _literal, 1, Join(re.compile(_ASSIGNED_NAME + r"\s*(?:[:=]\s*)?\Z", re.I))),
     ("email", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"), None, 0,
      LINE),
