@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.wholetext import WholeText
 from llmdocs.examples import user_service_spec
 from llmdocs.services.gateway.security import Detector
 from llmdocs.services.orchestrator.docgen import DocgenSettings
@@ -45,6 +46,7 @@ SECRETS = [
     ("password: hunter2hunter", "password_assignment", "hunter2hunter"),
     ("api_key =\n    'Zx81kqPl0wnT'", "password_assignment", "Zx81kqPl0wnT"),
     ("password: letmein", "password_assignment", "letmein"),
+    ("the default password: `Tr0ub4dor&3xQ`", "password_assignment", "`Tr0ub4dor&3xQ`"),
     ("db: postgres://bob:s3cret@db/x", "basic_auth_credentials", "://bob:s3cret@"),
 ]
 
@@ -66,11 +68,13 @@ def test_real_secrets_are_still_found(text: str, kind: str, value: str) -> None:
 @pytest.mark.parametrize("path", list(SPECS), ids=lambda path: path.name)
 def test_every_line_of_a_real_spec_holds_no_secret(path: Path) -> None:
     """Each line as a prompt of its own, and the whole spec as one (a schema's value
-    may stand on the next line): only the personal data the spec really holds."""
+    may stand on the next line): only the personal data the spec really holds, found
+    where a scan of the whole text finds it."""
     spec = path.read_text(encoding="utf-8")
     detector = Detector()
     assert found(detector, spec.splitlines()) == SPECS[path]
     assert found(detector, [spec]) == SPECS[path]
+    assert detector.scan([spec]).findings == WholeText(Detector()).findings([spec])
 
 
 @pytest.mark.parametrize("chars", [DocgenSettings().source_chars, 1_000_000],

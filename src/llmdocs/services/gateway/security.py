@@ -104,14 +104,14 @@ def _high_entropy(token: str) -> bool:
 # in one case joined by "_" or "." (`oa_citations`, `API_KEY`, `settings.db_password`);
 # a reference (`os.environ[...]`, `get_secret()`, as detect-secrets' indirect-reference
 # filter has it); a mapping key (`type:`, as after `password:` at a line's end in YAML)
-_PLACEHOLDER_START = frozenset("{[$<%(`")
+_PLACEHOLDER_START = frozenset("{[$<%(")
 _NOT_VALUE = re.compile(
     r"string|integer|boolean|number|object|array|null|none|nil|true|false|yes|no|"
     r"required|optional|nullable|str|int|bool|float|double|decimal|long|short|char|"
     r"bytes?|binary|date|datetime|date-time|time|uuid|email|uri|url|text|varchar|any|"
     r"undefined|void|list|dict|map|type|format|example|default|pass(?:word|wd)?|secret|"
     r"token|key|hidden|writeonly|readonly|masked|redacted|empty", re.I)
-_NAME = re.compile(r"[a-z]+(?:[_.][a-z]+)+|[A-Z]+(?:[_.][A-Z]+)+|[\w.-]+[\[(].*")
+_NAME_OR_REFERENCE = re.compile(r"[a-z]+(?:[_.][a-z]+)+|[A-Z]+(?:[_.][A-Z]+)+|[\w.-]+[\[(].*")
 
 
 def _literal(value: str) -> bool:
@@ -120,7 +120,7 @@ def _literal(value: str) -> bool:
     every OpenAPI spec with a login) or a template is no secret."""
     word = value.rstrip(".)]}>")
     return not (value[0] in _PLACEHOLDER_START or value.endswith(":") or len(set(word)) < 2
-                or _NOT_VALUE.fullmatch(word) or _NAME.fullmatch(word))
+                or _NOT_VALUE.fullmatch(word) or _NAME_OR_REFERENCE.fullmatch(word))
 
 
 def keeps(plugin: Any, value: str) -> bool:
