@@ -15,7 +15,7 @@ from llmdocs.examples import user_service_spec
 from llmdocs.services import create_app
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.orchestrator.client import OrchestratorClient
-from llmdocs.services.orchestrator.schemas import WorkflowRunOut
+from llmdocs.services.orchestrator.schemas import FINISHED, WorkflowRunOut
 
 NEEDED = ("gateway", "promptstore", "docstore", "orchestrator", "interpreter")
 
@@ -53,7 +53,7 @@ async def resumed_once(settings: Settings, run_id: str, killed_at: datetime
     before the kill, and stored exactly one document."""
     async with OrchestratorClient.for_service(settings, token=token(settings)) as orch:
         done = await orch.run(run_id, wait=60)
-        while done.status == "running":
+        while done.status not in FINISHED:
             done = await orch.run(run_id, wait=60)
     async with DocStoreClient.for_service(settings, token=token(settings)) as docs:
         stored = await docs.list(**{"metadata.run_id": run_id})

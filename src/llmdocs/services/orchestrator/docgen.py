@@ -149,6 +149,13 @@ class Deps:
     discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
     # true while a run executes for the first time: nothing of it can be stored yet
     first_attempt: Callable[[str], bool] = lambda _run_id: False
+    # the run's commit point, before its result is stored: raises CancelledError when the
+    # run was cancelled first; from then on a cancel is refused
+    storing: Callable[[str], Awaitable[None]] = lambda _run_id: _nothing()
+
+
+async def _nothing() -> None:
+    return None
 
 
 def now_iso() -> str:
@@ -674,6 +681,7 @@ class DocGen:
     async def store(self, state: DocState) -> dict[str, Any]:
         """Render and store once: a resumed run finds the document of its first try."""
         run_id, request = state["run_id"], state["request"]
+        await self.deps.storing(run_id)
         fmt = request["format"]
         doc = GeneratedDocument.model_validate(state["final"])
         provenance = state["provenance"]

@@ -20,14 +20,16 @@ from llmdocs.core.ids import new_id
 from llmdocs.services.orchestrator.models import WorkflowRun
 from llmdocs.services.orchestrator.schemas import FINISHED, StepRecord, WorkflowRunOut
 
-ACTIVE = ("pending", "running")
+ACTIVE = ("pending", "running", "storing")  # a run that has, or needs, an executor
+CANCELLABLE = ("pending", "running")
+OWNED = ("running", "storing")  # a run its owner executes
 RUNS = cast(Table, WorkflowRun.__table__)
 STEPS = TypeAdapter(list[StepRecord])
 # built once: a run's start and end are on every run's critical path
 INSERT_RUN = insert(RUNS)
 FINISH_RUN = (update(RUNS)
               .where(RUNS.c.id == bindparam("run_id"), RUNS.c.owner == bindparam("me"),
-                     RUNS.c.status == "running")
+                     RUNS.c.status.in_(OWNED))
               .values(status=bindparam("to"), result=bindparam("out"),
                       steps=bindparam("done"), error=bindparam("why"),
                       finished_at=bindparam("at"), lease_until=None))
@@ -122,12 +124,12 @@ class RunStore:
             await session.execute(
                 update(WorkflowRun)
                 .where(WorkflowRun.id.in_(run_ids), WorkflowRun.owner == owner,
-                       WorkflowRun.status == "running")
+                       WorkflowRun.status.in_(OWNED))
                 .values(lease_until=until))
             kept = (await session.execute(
                 select(WorkflowRun.id).where(WorkflowRun.id.in_(run_ids),
                                              WorkflowRun.owner == owner,
-                                             WorkflowRun.status == "running"))).scalars().all()
+                                             WorkflowRun.status.in_(OWNED)))).scalars().all()
         return set(run_ids) - set(kept)
 
     async def progress(self, run_id: str, steps: list[StepRecord]) -> None:
@@ -152,14 +154,30 @@ class RunStore:
                 outbox.extend(announce)
         return now if done.rowcount else None
 
-    async def cancel(self, run_id: str) -> WorkflowRunOut:
-        run = await self.get(run_id)
-        if run.status in FINISHED:
-            raise Problem(409, f"Run {run_id} is already {run.status}.")
+    async def storing(self, run_id: str, owner: str) -> bool:
+        """The run's commit point, before it stores its result: true when it is ours and
+        still running; false when a cancel came first (or another replica took it)."""
         async with self.database.transaction() as session:
-            await session.execute(
+            result = await session.execute(
                 update(WorkflowRun).where(WorkflowRun.id == run_id,
-                                          WorkflowRun.status.in_(ACTIVE))
+                                          WorkflowRun.owner == owner,
+                                          WorkflowRun.status == "running")
+                .values(status="storing"))
+        return bool(getattr(result, "rowcount", 0))
+
+    async def cancel(self, run_id: str) -> WorkflowRunOut:
+        """Cancel a run that has not reached its commit point (see `storing`); a 409 once
+        it has, or has finished."""
+        async with self.database.transaction() as session:
+            result = await session.execute(
+                update(WorkflowRun).where(WorkflowRun.id == run_id,
+                                          WorkflowRun.status.in_(CANCELLABLE))
                 .values(status="cancelled", finished_at=utcnow(), lease_until=None,
                         error="cancelled on request"))
-        return await self.get(run_id)
+        run = await self.get(run_id)
+        if not getattr(result, "rowcount", 0):
+            if run.status == "storing":
+                raise Problem(409, f"Run {run_id} is storing its result: too late to "
+                              "cancel, it finishes.")
+            raise Problem(409, f"Run {run_id} is already {run.status}.")
+        return run

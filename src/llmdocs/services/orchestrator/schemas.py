@@ -151,7 +151,9 @@ class AgentRun(BaseModel):
 
 # --- workflow runs ----------------------------------------------------------------
 
-RunStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
+# "storing": the run has reached its commit point and stores its result; it can no
+# longer be cancelled, only finish (or, if its replica dies, resume and finish)
+RunStatus = Literal["pending", "running", "storing", "completed", "failed", "cancelled"]
 FINISHED: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 
 

@@ -161,7 +161,8 @@ class Runner:
                 prose_tokens=self.own.prose_tokens, review_tokens=self.own.review_tokens,
                 write_concurrency=self.own.write_concurrency),
             on_step=self._on_step,
-            first_attempt=lambda run_id: self.attempts.get(run_id) == 1)
+            first_attempt=lambda run_id: self.attempts.get(run_id) == 1,
+            storing=self._storing)
         self.graphs = {name: w.nodes(self.deps).graph().compile(checkpointer=checkpointer)
                        for name, w in WORKFLOWS.items()}
         self._watch: asyncio.Task[None] | None = None
@@ -247,6 +248,14 @@ class Runner:
             stop = asyncio.Event()
             self._progress[run_id] = (asyncio.create_task(self._write_progress(run_id, stop)),
                                       stop)
+
+    async def _storing(self, run_id: str) -> None:
+        """The commit point: a cancel that came first (here or at another replica) stops
+        the run before anything is stored, as a lost lease does; after it, a cancel is
+        refused and the run finishes."""
+        if not await self.store.storing(run_id, self.owner):
+            self.user_cancelled.add(run_id)
+            raise asyncio.CancelledError
 
     async def _write_progress(self, run_id: str, stop: asyncio.Event) -> None:
         written = 0
