@@ -290,8 +290,9 @@ async def test_orchestrator_killed_mid_run_resumes_from_postgres(
     checkpoint, storing exactly one document."""
     settings = cluster.settings
     async with OrchestratorClient.for_service(settings, token=token(settings)) as orch:
-        run = await orch.start_run("document-generation", {
-            "query": QUERY, "service": "user service", "format": "csv"}, user_id="u1")
+        run = await orch.start_run("document-generation", {  # a query no cache holds
+            "query": f"{QUERY}, through a crash", "service": "user service",
+            "format": "csv"}, user_id="u1")
         while "outline" not in {s.name for s in (await orch.run(run.id)).steps}:
             await asyncio.sleep(0.05)
     killed_at = datetime.now(UTC)
