@@ -25,7 +25,7 @@ CANCELLABLE = ("pending", "running")
 OWNED = ("running", "storing")  # a run its owner executes
 RUNS = cast(Table, WorkflowRun.__table__)
 STEPS = TypeAdapter(list[StepRecord])
-# built once: a run's start and end are on every run's critical path
+# built once: a run's start, commit point and end are on every run's critical path
 INSERT_RUN = insert(RUNS)
 FINISH_RUN = (update(RUNS)
               .where(RUNS.c.id == bindparam("run_id"), RUNS.c.owner == bindparam("me"),
@@ -33,6 +33,10 @@ FINISH_RUN = (update(RUNS)
               .values(status=bindparam("to"), result=bindparam("out"),
                       steps=bindparam("done"), error=bindparam("why"),
                       finished_at=bindparam("at"), lease_until=None))
+STORING_RUN = (update(RUNS)
+               .where(RUNS.c.id == bindparam("run_id"), RUNS.c.owner == bindparam("me"),
+                      RUNS.c.status == "running")
+               .values(status="storing"))
 
 
 def _out(row: WorkflowRun) -> WorkflowRunOut:
@@ -157,13 +161,10 @@ class RunStore:
     async def storing(self, run_id: str, owner: str) -> bool:
         """The run's commit point, before it stores its result: true when it is ours and
         still running; false when a cancel came first (or another replica took it)."""
-        async with self.database.transaction() as session:
-            result = await session.execute(
-                update(WorkflowRun).where(WorkflowRun.id == run_id,
-                                          WorkflowRun.owner == owner,
-                                          WorkflowRun.status == "running")
-                .values(status="storing"))
-        return bool(getattr(result, "rowcount", 0))
+        async with self.database.engine.begin() as conn:
+            done = cast(CursorResult[Any], await conn.execute(
+                STORING_RUN, {"run_id": run_id, "me": owner}))
+        return bool(done.rowcount)
 
     async def cancel(self, run_id: str) -> WorkflowRunOut:
         """Cancel a run that has not reached its commit point (see `storing`); a 409 once
