@@ -44,6 +44,8 @@ def ask(
                         break
                     await asyncio.sleep(0.3)
                     execution = await c.execution(execution.execution_id)
+            if not console.is_terminal:  # Rich leaves a non-terminal's last line open
+                console.line()
             data = b""
             if execution.document_id:
                 data = await c.download(execution.document_id)
