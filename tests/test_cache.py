@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,15 +14,7 @@ import redis.asyncio as aioredis
 from llmdocs.core.cache import Cache, CacheStats
 from llmdocs.core.config import Settings
 from llmdocs.devservers import RedisServer
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], attempts: int = 500) -> None:
-    """Wait for something another connection delivers (a pub/sub message)."""
-    for _ in range(attempts):
-        if await check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition never became true")
+from waiting import eventually
 
 
 @pytest.fixture

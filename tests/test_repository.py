@@ -3,9 +3,8 @@ writes invalidating it, here and on another replica sharing Redis."""
 
 from __future__ import annotations
 
-import asyncio
 import enum
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -18,6 +17,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from llmdocs.core.cache import Cache
 from llmdocs.core.db import Database
 from llmdocs.core.repository import Repository
+from waiting import eventually
 
 
 class Model(DeclarativeBase):
@@ -60,13 +60,6 @@ async def name_of(repo: WidgetRepository, id: str) -> str:
     assert got is not None
     return got.name
 
-
-async def eventually(check: Callable[[], Awaitable[bool]], attempts: int = 500) -> None:
-    for _ in range(attempts):
-        if await check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition never became true")
 
 
 @pytest.fixture

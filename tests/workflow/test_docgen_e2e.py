@@ -7,8 +7,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 import zipfile
+from contextlib import closing
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,9 +25,20 @@ from llmdocs.services.discovery.openapi import analyse, parse_spec, spec_hash
 from llmdocs.services.discovery.settings import DiscoverySettings
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.orchestrator import apidoc
+from llmdocs.services.orchestrator.client import OrchestratorClient
+from waiting import eventually
 from workflow.conftest import store_spec, token
 
 QUERY = "Create API documentation for user service"
+
+
+def checkpoints_of(settings: Settings, run_id: str) -> int:
+    """The run's LangGraph checkpoints in the embedded checkpointer's file."""
+    path = Path(settings.database_url.split("///", 1)[-1]).with_suffix(".checkpoints.db")
+    with closing(sqlite3.connect(path)) as conn:
+        found: int = conn.execute("SELECT count(*) FROM checkpoints WHERE thread_id = ?",
+                                  (run_id,)).fetchone()[0]
+    return found
 SPEC = parse_spec(user_service_spec().encode(), DiscoverySettings())
 OPERATIONS = analyse("x", SPEC, DiscoverySettings()).operations
 
@@ -114,6 +128,11 @@ async def test_api_documentation_with_provenance(eco: Settings) -> None:
     assert mine == ["llmdocs.workflow.started", "llmdocs.document.generated",
                     "llmdocs.workflow.completed"]
 
+    async def checkpoints_gone() -> bool:  # a completed run never resumes
+        return checkpoints_of(eco, result["run_id"]) == 0
+
+    await eventually(checkpoints_gone, attempts=1000)
+
 
 async def test_every_format_and_async(eco: Settings) -> None:
     await store_spec(eco)
@@ -174,6 +193,9 @@ async def test_interpret_sessions_and_bad_input(eco: Settings) -> None:
             "query": "Create API documentation",
             "spec_url": "http://169.254.169.254/latest/meta-data/"})
         assert metadata.status_code == 422 and "blocked network" in metadata.json()["detail"]
+        async with OrchestratorClient.for_service(eco, token=token(eco)) as orchestrator:
+            failed = (await orchestrator.runs(status="failed")).items
+        assert failed and all(checkpoints_of(eco, run.id) for run in failed)  # resumable
         unknown = await http.post("/execute-query", json={
             "query": "Create API documentation for the billing service"})
         assert unknown.status_code == 422 and "billing" in unknown.json()["detail"]

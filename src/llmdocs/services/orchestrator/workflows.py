@@ -51,6 +51,9 @@ from llmdocs.services.promptstore.client import PromptStoreClient
 log = structlog.get_logger(__name__)
 MODEL_TIMEOUT_SECONDS = 300.0
 PROGRESS_SECONDS = 0.5  # how often a live run's steps reach its database record
+# a completed run's checkpoints are deleted this long after its end: after its answer,
+# not on the way to it
+CHECKPOINTS_KEPT_SECONDS = 1.0
 
 
 class WorkflowSettings(BaseSettings):
@@ -66,6 +69,9 @@ class WorkflowSettings(BaseSettings):
     review_tokens: int = 64
     recursion_limit: int = 40
     write_concurrency: int = Field(8, ge=1)  # sections written at once, at most
+    # a completed run never resumes, so its checkpoints (about 140 KB a document on
+    # SQLite) are deleted once its end is recorded; failed and cancelled runs keep theirs
+    keep_checkpoints: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,8 +169,10 @@ class Runner:
             on_step=self._on_step,
             first_attempt=lambda run_id: self.attempts.get(run_id) == 1,
             storing=self._storing)
+        self.checkpointer = checkpointer
         self.graphs = {name: w.nodes(self.deps).graph().compile(checkpointer=checkpointer)
                        for name, w in WORKFLOWS.items()}
+        self._deleting: set[asyncio.Task[None]] = set()  # completed runs' checkpoints
         self._watch: asyncio.Task[None] | None = None
 
     # --- lifecycle --------------------------------------------------------------------
@@ -174,7 +182,7 @@ class Runner:
 
     async def close(self) -> None:
         """Stop without failing the runs: their leases run out and they resume later."""
-        tasks = [t for t in (self._watch, *self.tasks.values(),
+        tasks = [t for t in (self._watch, *self.tasks.values(), *self._deleting,
                              *(task for task, _ in self._progress.values())) if t is not None]
         for task in tasks:
             task.cancel()
@@ -293,6 +301,18 @@ class Runner:
             self.ended[run.id] = run.model_copy(update={
                 "status": status, "steps": steps, "result": result or None, "error": error,
                 "finished_at": finished_at})
+            if status == "completed" and not self.own.keep_checkpoints:
+                task = asyncio.create_task(self._delete_checkpoints(run.id))
+                self._deleting.add(task)
+                task.add_done_callback(self._deleting.discard)
+
+    async def _delete_checkpoints(self, run_id: str) -> None:
+        await asyncio.sleep(CHECKPOINTS_KEPT_SECONDS)
+        try:
+            await self.checkpointer.adelete_thread(run_id)
+        except Exception:  # only space: the run itself is recorded
+            log.warning("checkpoints of a completed run not deleted", run_id=run_id,
+                        exc_info=True)
 
     def view(self, run: WorkflowRunOut) -> WorkflowRunOut:
         """A run as it is now: a live run of this replica with the steps in memory."""
