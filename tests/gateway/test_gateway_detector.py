@@ -99,7 +99,11 @@ PIECES = ["", " ", "555", "867-", "5309", "(020)", "+44", "+", ")", "password", 
           '"Xk9Qm2Lp7Vn4Rt8Wz1Yb6Hc"', '"hello"', "'password'", '"apiKey": "oa_citations"',
           "password: {type: string, format: password}", "type: string", "{type:", "string",
           "${API_KEY}", "<password>", "****", "xxxx", "%(pw)s", "Tr0ub4dor&3xQ", "Must be",
-          "\n", "\n", "\n\n", "\r\n", "\r", "\u2028", "\x0b", "-", ".", "12", "123"]
+          "\n", "\n", "\n\n", "\r\n", "\r", "\u2028", "\x0b", "-", ".", "12", "123",
+          "169.254.169.254", "10.0.0.1", "1.22.333", ".4444", "+1.555.867.5309",
+          "postgres://USER:PASSWORD@db.internal", "https://me:xxxx@", "redis://:password@",
+          '"4bf92f3577b34da6a3ce929d0e0e4736"', '"trace_id": ', "token: ", "abc_id ",
+          '"0123456789abcdef0123456789abcdef"']
 
 
 def test_random_texts_are_found_as_by_a_scan_of_the_whole_text() -> None:

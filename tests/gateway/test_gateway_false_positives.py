@@ -1,6 +1,6 @@
-"""What ordinary prompts hold is no secret: quoted words, schemas, placeholders, the
-lines of real OpenAPI specs and the prompts the document workflow sends; real secrets
-in the same shapes still are."""
+"""What ordinary prompts hold is no secret: quoted words, schemas, placeholders, IP
+addresses, placeholder passwords in URLs, hashes and ids, the lines of real OpenAPI specs
+and the prompts the document workflow sends; real secrets in the same shapes still are."""
 
 from __future__ import annotations
 
@@ -32,6 +32,22 @@ NOT_SECRETS = [
     "password:\n  type: string\n  format: password",  # across the break: a key follows
     "Password: Must be at least 12 characters long.", "api_key: SecretStr | None = None",
     "password: str = Field(min_length=12)", "  secret: Optional[str] = None",
+    # a dotted quad (an IPv4 address, a version) holds no phone number
+    "the metadata service at 169.254.169.254 answers", "host 10.0.12.345:5432",
+    "ping 192.168.100.200 or 10.10.123.234/24.", "release v1.2.3456", "build 1.22.333.4444",
+    # basic-auth URLs whose password shows where one goes
+    "DATABASE_URL=postgresql://llmdocs:secret@db/llmdocs", "curl https://user:pass@host/x",
+    "redis://:password@cache:6379/0", "postgres://USER:PASSWORD@db.internal:5432/app",
+    "url: postgres://${DB_USER}:${DB_PASS}@db/app", "${DB_USER}:${DB_PASS}@db",
+    "mysql://root:<password>@localhost/db", "amqp://guest:{password}@mq//",
+    "postgres://app:***@db/app", "https://me:xxxx@example.org",
+    # hashes and ids in quotes: a trace id, a git commit, a content hash, filler
+    'traceparent "4bf92f3577b34da6a3ce929d0e0e4736"',
+    '"commit": "da39a3ee5e6b4b0d3255bfef95601890afd80709"',
+    'sha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"',
+    '{"span_id": "00f067aa0ba902b7", "user_id": "9f86d081884c7d659a2fea"}',
+    '  "id": "a3bf4f1b2b0b822cd15d6c"', 'example "0123456789abcdef0123456789abcdef"',
+    "filler ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
 ]
 SECRETS = [
     ('password = "Tr0ub4dor&3xQ"', "password_assignment", "Tr0ub4dor&3xQ"),
@@ -48,6 +64,29 @@ SECRETS = [
     ("password: letmein", "password_assignment", "letmein"),
     ("the default password: `Tr0ub4dor&3xQ`", "password_assignment", "`Tr0ub4dor&3xQ`"),
     ("db: postgres://bob:s3cret@db/x", "basic_auth_credentials", "://bob:s3cret@"),
+    # phone numbers written with dots or beside a dotted quad, a "+" before four groups
+    ("call 555.867.5309", "phone", "555.867.5309"),
+    ("call +44 20 7946 0958", "phone", "+44 20 7946 0958"),
+    ("tel +1.555.867.5309", "phone", "+1.555.867.5309"),
+    ("on 10.0.0.1 555 867 5309", "phone", "555 867 5309"),
+    ("host 10.0.0.1\n555-867-5309", "phone", "555-867-5309"),
+    # a real password in a URL, a real default one too
+    ("https://admin:Tr0ub4dor&3@host", "connection_string", "https://admin:Tr0ub4dor&3@host"),
+    ("postgres://app:changeme@db/x", "basic_auth_credentials", "://app:changeme@"),
+    ("postgres://postgres:postgres@localhost/db", "basic_auth_credentials",
+     "://postgres:postgres@"),
+    # a hex token named as one on its line, a hash's length or an id's key or not
+    ('api_key = "4bf92f3577b34da6a3ce929d0e0e4736"', "password_assignment",
+     "4bf92f3577b34da6a3ce929d0e0e4736"),
+    ('token: "da39a3ee5e6b4b0d3255bfef95601890afd80709"', "hex_high_entropy_string",
+     "da39a3ee5e6b4b0d3255bfef95601890afd80709"),
+    ('{"user_id": 7, "api_token": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7'
+     '852b855"}', "hex_high_entropy_string",
+     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+    ('"session_id": "4bf92f3577b34da6a3ce929d0e0e4736"', "hex_high_entropy_string",
+     "4bf92f3577b34da6a3ce929d0e0e4736"),
+    ('{"user_id": 7, "signature": "da39a3ee5e6b4b0d3255bfef95601890afd8070911"}',
+     "hex_high_entropy_string", "da39a3ee5e6b4b0d3255bfef95601890afd8070911"),
 ]
 
 

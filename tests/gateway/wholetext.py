@@ -41,5 +41,5 @@ class WholeText:
             found = self.lines[line] = [
                 (self.values, kind, at, at + len(value)) for kind, plugin in plugins
                 for value in plugin.analyze_string(line)
-                if value and (at := line.find(value)) >= 0 and keeps(plugin, value)]
+                if value and (at := line.find(value)) >= 0 and keeps(plugin, value, line, at)]
         return found

@@ -7,7 +7,9 @@ own rules for what it leaves out (unquoted high-entropy tokens, password assignm
 connection strings). A value plugin's values are kept as detect-secrets keeps them (a
 quoted string only above the plugin's entropy limit), and an assigned value must look
 like a literal one: a schema, placeholder, type name or reference is no secret, so the
-prompts built from API specs stay ordinary (cacheable, sent to any provider).
+prompts built from API specs stay ordinary (cacheable, sent to any provider). Nor is a
+URL's placeholder password (`postgres://USER:PASSWORD@db`) or a quoted hash or id with
+no secret's name before it on its line; nor an IPv4 address or a version a phone number.
 Personal data: our own detectors (emails, phone numbers, card numbers with a Luhn
 check, national ids, IBANs with the mod-97 check) and configured keywords. A finding
 names its type and span, never the text.
@@ -31,8 +33,12 @@ from operator import itemgetter
 from typing import Any
 
 from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+from detect_secrets.filters.heuristic import is_likely_id_string, is_sequential_string
 from detect_secrets.plugins.base import RegexBasedDetector
-from detect_secrets.plugins.high_entropy_strings import HighEntropyStringsPlugin
+from detect_secrets.plugins.high_entropy_strings import (
+    HexHighEntropyString,
+    HighEntropyStringsPlugin,
+)
 from detect_secrets.plugins.keyword import KeywordDetector
 
 DETECTOR_ERROR = "detector_error"
@@ -95,7 +101,8 @@ def _entropy(text: str) -> float:
 def _high_entropy(token: str) -> bool:
     has_digit = any(c.isdigit() for c in token)
     has_alpha = any(c.isalpha() for c in token)
-    return has_digit and has_alpha and _entropy(token) >= 4.3
+    return (has_digit and has_alpha and _entropy(token) >= 4.3
+            and not is_sequential_string(token))  # example filler: ABCD...XYZ0123...
 
 
 # what stands for a value rather than being one: a template, variable, reference, schema,
@@ -123,15 +130,50 @@ def _literal(value: str) -> bool:
                 or _NOT_VALUE.fullmatch(word) or _NAME_OR_REFERENCE.fullmatch(word))
 
 
-def keeps(plugin: Any, value: str) -> bool:
-    """Whether a value a detect-secrets value plugin's `analyze_string` yields is kept
-    as the library keeps it: that yields every candidate, and the library's
-    `analyze_line` then keeps a high-entropy string only above the plugin's entropy
-    limit (by the plugin's own measure). The keyword detector's values (assignments to
-    secret-sounding names) must also look like a literal value, as our own password
-    rule's do. Asked only of a value: most lines yield none."""
+_URL_PASSWORD = re.compile(r"://[^:]*:([^@]*)@")
+
+
+def _credentials(found: str) -> bool:
+    """Whether the `user:password@` of a URL in a match holds a literal password:
+    deployment docs show where one goes with `postgresql://llmdocs:secret@db`,
+    `https://user:pass@host` or `${DB_USER}:${DB_PASS}@`, which `_literal` knows for
+    placeholders. A real default such as `changeme` is a literal and stays found."""
+    password = _URL_PASSWORD.search(found)
+    return password is None or _literal(password.group(1))
+
+
+# a hex string of a hash's length: an MD5 sum or a W3C trace id, a SHA-1 (a git
+# commit), a SHA-256 content hash; in a documentation prompt far more likely that than a
+# key, unless the line names a secret before it (an API token can be hex too)
+_HASH_LENGTHS = frozenset({32, 40, 64})
+_SECRET_NAME = re.compile(r"pass|pwd|secret|token|key|auth|credential|bearer|private|"
+                          r"session|cookie", re.I)
+_SEPARATORS = ",;{([&"  # what ends the value before a value's own key
+
+
+def keeps(plugin: Any, value: str, line: str, at: int) -> bool:
+    """Whether a value a detect-secrets value plugin's `analyze_string` yields at `at`
+    in a line is kept: that yields every candidate, and the library's `analyze_line`
+    then keeps a high-entropy string only above the plugin's entropy limit (by the
+    plugin's own measure), and its scan drops what its heuristic filters call no secret.
+    Of these, a prompt gets the two that judge a high-entropy string by its shape and
+    name: a sequential string (`0123456789abcdef...`, example filler) and an id (a value
+    whose own key ends in `_id`/is `id`, given as the key alone since a prompt puts a
+    whole object on one line); plus a hex string of a hash's length. The last two stay
+    found when the line names a secret before the value (`"session_id"`, `token: "<hex>"`).
+    The keyword detector's values (assignments to secret-sounding names) must also look
+    like a literal value, as our own password rule's do. Asked only of a value: most
+    lines yield none."""
     if isinstance(plugin, HighEntropyStringsPlugin):
-        return plugin.calculate_shannon_entropy(value) > plugin.entropy_limit
+        if (plugin.calculate_shannon_entropy(value) <= plugin.entropy_limit
+                or is_sequential_string(value)):
+            return False
+        if _SECRET_NAME.search(line, 0, at):
+            return True
+        start = max(line.rfind(separator, 0, at) for separator in _SEPARATORS) + 1
+        key = line[start:at].lstrip(" \t\"'")
+        return not (is_likely_id_string(value, key + value, plugin)
+                    or (isinstance(plugin, HexHighEntropyString) and len(value) in _HASH_LENGTHS))
     if isinstance(plugin, KeywordDetector):
         return _literal(value)
     return True
@@ -149,6 +191,7 @@ class Join:
     start: re.Pattern[str] | None = None  # matched at the next line's start; None: any
 
 
+_DOTTED = re.compile(r"\d+(?:\.\d+){3,}")
 _ASSIGNED_NAME = (r"\b(?:pass(?:word|wd|phrase)?|pwd|secret|client[_-]?secret|api[_-]?key|"
                  r"access[_-]?token|auth[_-]?token)\b[\"']?")
 # (type, pattern, check on the matched group, which group is the secret, where it runs):
@@ -163,7 +206,7 @@ _RULES: list[_Rule] = [
                                r"(?:-----END [A-Z ]*PRIVATE KEY-----|$)"), None, 0,
      "-----BEGIN "),  # the whole block, to its END line
     ("connection_string", re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s:/@]+:[^\s@/]+@[^\s'\"]+",
-                                     re.I), None, 0, LINE),
+                                     re.I), _credentials, 0, LINE),
     # across a break in the \s* before or after the : or =, so the line before it ends
     # in the name, or the name and the : or =; an unquoted word that more words follow
     # on its line is prose ("Password: Must be ..."), or a type that a union or default
@@ -171,8 +214,11 @@ _RULES: list[_Rule] = [
     ("password_assignment", re.compile(
         _ASSIGNED_NAME + r"\s*[:=]\s*(?:[\"']|(?![A-Za-z]+[ \t]+[A-Za-z|=]))([^\s\"',;]{4,})",
         re.I), _literal, 1, Join(re.compile(_ASSIGNED_NAME + r"\s*(?:[:=]\s*)?\Z", re.I))),
-    ("email", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"), None, 0,
-     LINE),
+    # a URL's `user:password@` is matched whole, first, and dropped by the check: the
+    # password before a dotted host is no mailbox (`postgres://USER:PASSWORD@db.internal`)
+    ("email", re.compile(r"\b(?i:[a-z][a-z0-9+.-]*)://[^\s:/@]*:[^\s@/]*@|"
+                         r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"),
+     lambda m: "://" not in m, 0, LINE),
     ("credit_card", re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])"),
      lambda m: 13 <= len(d := re.sub(r"\D", "", m)) <= 19 and _luhn(d), 0, LINE),
     ("iban", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b"), _iban_ok, 0, LINE),
@@ -180,12 +226,20 @@ _RULES: list[_Rule] = [
      None, 0, LINE),  # US social security number
     ("national_id", re.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2}"
                                r" ?[A-D]\b"), None, 0, LINE),  # UK national insurance number
-    # across a break that is one [\s.-] between digits, or after a ")" or before a "("
-    ("phone", re.compile(r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?"
-                         r"\d{2,4}[\s.-]\d{3,4}[\s.-]?\d{3,4}(?![\w-])|\+\d{8,15}\b"), None, 0,
-     Join(re.compile(r"[\d)]\n\Z"), re.compile(r"[\d(]"))),
+    # across a break that is one [\s.-] between digits, or after a ")" or before a "(";
+    # a run of 4 or more dot-separated digit groups (an IPv4 address such as
+    # 169.254.169.254, a version 1.22.333.4444) is matched whole, first, and dropped by
+    # the check, so no phone number is found inside it; a run that a [\s.-] and a digit
+    # follow is left to the phone patterns (past a line end only where the break lets a
+    # phone number run across it, and the whole text is scanned: the memo holds)
+    ("phone", re.compile(r"(?<!\d)" + _DOTTED.pattern + r"(?![\s.-]?\d)|"
+                         r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?"
+                         r"\d{2,4}[\s.-]\d{3,4}[\s.-]?\d{3,4}(?![\w-])|\+\d{8,15}\b"),
+     lambda m: not _DOTTED.fullmatch(m), 0, Join(re.compile(r"[\d)]\n\Z"), re.compile(r"[\d(]"))),
     ("high_entropy", re.compile(r"[A-Za-z0-9+/_\-]{24,}={0,2}"), _high_entropy, 0, LINE),
 ]
+# a check on the whole match of each pattern of a regex plugin, by the plugin's class
+_PLUGIN_CHECKS: dict[str, Callable[[str], bool]] = {"BasicAuthDetector": _credentials}
 # detect-secrets applies its patterns line by line; the one that can match across a line
 # break (npm's `\s*` after `=`) keeps running on the whole text, as it always has here
 _PLUGINS_ACROSS_LINES = {
@@ -245,7 +299,8 @@ class Detector:
             if cls.__name__ in _SKIPPED_PLUGINS:
                 continue
             if issubclass(cls, RegexBasedDetector):
-                rules += [(_snake(secret_type), rx, None, 0,
+                check = _PLUGIN_CHECKS.get(cls.__name__)
+                rules += [(_snake(secret_type), rx, check, 0,
                            _PLUGINS_ACROSS_LINES.get(rx.pattern, LINE)) for rx in cls().denylist]
             else:
                 self._value_plugins.append((_snake(secret_type), cls()))
@@ -320,7 +375,7 @@ class Detector:
             for kind, plugin in self._value_plugins:
                 for value in plugin.analyze_string(part):
                     at = part.find(value) if value else -1
-                    if at >= 0 and keeps(plugin, value):
+                    if at >= 0 and keeps(plugin, value, part, at):
                         found.append((self._values, kind, offset + at, offset + at + len(value)))
             offset += len(part)
         starts = tuple(regex[0] for regex, join in self._joins
