@@ -216,7 +216,7 @@ _RULES: list[_Rule] = [
         re.I), _literal, 1, Join(re.compile(_ASSIGNED_NAME + r"\s*(?:[:=]\s*)?\Z", re.I))),
     # a URL's `user:password@` is matched whole, first, and dropped by the check: the
     # password before a dotted host is no mailbox (`postgres://USER:PASSWORD@db.internal`)
-    ("email", re.compile(r"\b(?i:[a-z][a-z0-9+.-]*)://[^\s:/@]*:[^\s@/]*@|"
+    ("email", re.compile(r"://[^\s:/@]*:[^\s@/]*@|"
                          r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"),
      lambda m: "://" not in m, 0, LINE),
     ("credit_card", re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])"),
@@ -229,10 +229,11 @@ _RULES: list[_Rule] = [
     # across a break that is one [\s.-] between digits, or after a ")" or before a "(";
     # a run of 4 or more dot-separated digit groups (an IPv4 address such as
     # 169.254.169.254, a version 1.22.333.4444) is matched whole, first, and dropped by
-    # the check, so no phone number is found inside it; a run that a [\s.-] and a digit
+    # the check, so no phone number is found inside it (a run is found from its first
+    # digit: a later one would end it at the same place); a run that a [\s.-] and a digit
     # follow is left to the phone patterns (past a line end only where the break lets a
     # phone number run across it, and the whole text is scanned: the memo holds)
-    ("phone", re.compile(r"(?<!\d)" + _DOTTED.pattern + r"(?![\s.-]?\d)|"
+    ("phone", re.compile(_DOTTED.pattern + r"(?![\s.-]?\d)|"
                          r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?"
                          r"\d{2,4}[\s.-]\d{3,4}[\s.-]?\d{3,4}(?![\w-])|\+\d{8,15}\b"),
      lambda m: not _DOTTED.fullmatch(m), 0, Join(re.compile(r"[\d)]\n\Z"), re.compile(r"[\d(]"))),
