@@ -161,7 +161,11 @@ def keeps(plugin: Any, value: str, line: str, at: int) -> bool:
     whose own key ends in `_id`/is `id`, given as the key alone since a prompt puts a
     whole object on one line); plus a hex string of a hash's length. The last two stay
     found when the line names a secret before the value (`"session_id"`, `token: "<hex>"`).
-    The keyword detector's values (assignments to secret-sounding names) must also look
+    Its other filters are left: by file name (lock, binary, swagger files), for templates
+    and references (`_literal` judges those), for UUIDs (no plugin keeps one: "-" is no
+    hex, and a UUID is below the base64 limit; some API keys are UUIDs) and for values
+    without a letter (a PIN or an account number is no less private). The keyword
+    detector's values (assignments to secret-sounding names) must also look
     like a literal value, as our own password rule's do. Asked only of a value: most
     lines yield none."""
     if isinstance(plugin, HighEntropyStringsPlugin):
