@@ -35,6 +35,7 @@ NOT_SECRETS = [
     # a dotted quad (an IPv4 address, a version) holds no phone number
     "the metadata service at 169.254.169.254 answers", "host 10.0.12.345:5432",
     "ping 192.168.100.200 or 10.10.123.234/24.", "release v1.2.3456", "build 1.22.333.4444",
+    "route 192.168.100.200 255.255.255.0", "169.254.169.254-169.254.169.255 3 times",
     # basic-auth URLs whose password shows where one goes
     "DATABASE_URL=postgresql://llmdocs:secret@db/llmdocs", "curl https://user:pass@host/x",
     "redis://:password@cache:6379/0", "postgres://USER:PASSWORD@db.internal:5432/app",

@@ -232,12 +232,10 @@ _RULES: list[_Rule] = [
                                r" ?[A-D]\b"), None, 0, LINE),  # UK national insurance number
     # across a break that is one [\s.-] between digits, or after a ")" or before a "(";
     # a run of 4 or more dot-separated digit groups (an IPv4 address such as
-    # 169.254.169.254, a version 1.22.333.4444) is matched whole, first, and dropped by
-    # the check, so no phone number is found inside it (a run is found from its first
-    # digit: a later one would end it at the same place); a run that a [\s.-] and a digit
-    # follow is left to the phone patterns (past a line end only where the break lets a
-    # phone number run across it, and the whole text is scanned: the memo holds)
-    ("phone", re.compile(_DOTTED.pattern + r"(?![\s.-]?\d)|"
+    # 169.254.169.254, a version 1.22.333.4444) is matched whole from its first digit,
+    # first, and dropped by the check, so no phone number is found inside it, whatever
+    # follows it (a netmask, a port: `10.1.123.234 255.255.255.0`)
+    ("phone", re.compile(_DOTTED.pattern + r"|"
                          r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?"
                          r"\d{2,4}[\s.-]\d{3,4}[\s.-]?\d{3,4}(?![\w-])|\+\d{8,15}\b"),
      lambda m: not _DOTTED.fullmatch(m), 0, Join(re.compile(r"[\d)]\n\Z"), re.compile(r"[\d(]"))),
