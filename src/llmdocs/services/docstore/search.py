@@ -97,10 +97,10 @@ def _tag_list_postgresql(element: _TagList, compiler: Any, **kw: Any) -> str:
     return f"array_agg({compiler.process(element.clauses, **kw)})"
 
 
-_TAG_LIST = _TagList(TAGS.c.tag)
+TAG_LIST = _TagList(TAGS.c.tag)
 
 
-def _tag_list(value: Any) -> list[str]:
+def tag_list(value: Any) -> list[str]:
     """Tags as gathered by either database: a JSON array (SQLite) or an array."""
     tags = json.loads(value) if isinstance(value, str) else (value or [])
     return sorted(tag for tag in tags if tag is not None)
@@ -127,7 +127,7 @@ def _statement(matches: sa.Select[Any], conditions: Sequence[sa.ColumnElement[bo
     page = (ranked.where(*conditions).order_by(found.c.score.desc(), found.c.vid)
             .limit(sa.bindparam("limit", type_=sa.Integer))
             .offset(sa.bindparam("offset", type_=sa.Integer)).cte("ranked"))
-    tags = (sa.select(_TAG_LIST).where(TAGS.c.document_id == DOCUMENTS.c.id)
+    tags = (sa.select(TAG_LIST).where(TAGS.c.document_id == DOCUMENTS.c.id)
             .scalar_subquery())
     return (sa.select(page.c.score, snippet(page), tags, *_HIT_COLUMNS)
             .select_from(page)
@@ -162,7 +162,7 @@ class _Search(abc.ABC):
             if not conditions:
                 self._unfiltered[shape] = stmt
         rows = await session.execute(stmt, {**params, "limit": limit, "offset": offset})
-        return [Hit(float(score), snippet or "", _tag_list(tags), *columns)
+        return [Hit(float(score), snippet or "", tag_list(tags), *columns)
                 for score, snippet, tags, *columns in rows]
 
 

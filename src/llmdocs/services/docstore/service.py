@@ -75,7 +75,7 @@ from llmdocs.services.docstore.schemas import (
     VersionList,
     VersionOut,
 )
-from llmdocs.services.docstore.search import backend_for, words_of
+from llmdocs.services.docstore.search import TAG_LIST, backend_for, tag_list, words_of
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -336,11 +336,6 @@ def _columns(doc: Document) -> dict[str, Any]:
             for attr in doc.__mapper__.column_attrs}
 
 
-def _tag_list(joined: str | None) -> list[str]:
-    """The tags `SUMMARY` aggregates (tags hold no comma), in order."""
-    return sorted(joined.split(",")) if joined else []
-
-
 # A document's summary in one statement: the document, its current version (without the
 # content) and its tags aggregated; callers add their filter, order and limit.
 SUMMARY = (
@@ -349,8 +344,7 @@ SUMMARY = (
               DOCUMENTS.c.created_at, DOCUMENTS.c.updated_at, DOCUMENTS.c.deleted_at,
               VERSIONS.c.content_hash, VERSIONS.c.blob_key, VERSIONS.c.media_type,
               VERSIONS.c.size, VERSIONS.c.filename,
-              sa.select(sa.func.aggregate_strings(TAGS.c.tag, ","))
-              .where(TAGS.c.document_id == DOCUMENTS.c.id)
+              sa.select(TAG_LIST).where(TAGS.c.document_id == DOCUMENTS.c.id)
               .scalar_subquery().label("tags"))
     .join(VERSIONS, sa.and_(VERSIONS.c.document_id == DOCUMENTS.c.id, VERSIONS.c.is_current))
 )
@@ -366,7 +360,7 @@ DUPLICATE = (SUMMARY.where(VERSIONS.c.content_hash == sa.bindparam("hash"),
 def _rows_as(model: type[S], rows: Sequence[sa.Row[*tuple[Any, ...]]],
              **extra: Any) -> list[S]:
     """Rows of `SUMMARY` as summaries (or answers to a write, with `extra`)."""
-    return [model(**_summary(m, m, _tag_list(m["tags"])), **extra)
+    return [model(**_summary(m, m, tag_list(m["tags"])), **extra)
             for m in (row._mapping for row in rows)]
 
 
