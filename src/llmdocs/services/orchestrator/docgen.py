@@ -146,16 +146,12 @@ class Deps:
     registry: Registry
     settings: DocgenSettings
     on_step: Callable[[str, StepRecord], Awaitable[None]]
+    # the run's commit point, before its result is stored: raises CancelledError when the
+    # run was cancelled first; from then on a cancel is refused
+    storing: Callable[[str], Awaitable[None]]
     discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
     # true while a run executes for the first time: nothing of it can be stored yet
     first_attempt: Callable[[str], bool] = lambda _run_id: False
-    # the run's commit point, before its result is stored: raises CancelledError when the
-    # run was cancelled first; from then on a cancel is refused
-    storing: Callable[[str], Awaitable[None]] = lambda _run_id: _nothing()
-
-
-async def _nothing() -> None:
-    return None
 
 
 def now_iso() -> str:

@@ -166,9 +166,8 @@ class Runner:
                 quality_threshold=self.own.quality_threshold,
                 prose_tokens=self.own.prose_tokens, review_tokens=self.own.review_tokens,
                 write_concurrency=self.own.write_concurrency),
-            on_step=self._on_step,
-            first_attempt=lambda run_id: self.attempts.get(run_id) == 1,
-            storing=self._storing)
+            on_step=self._on_step, storing=self._storing,
+            first_attempt=lambda run_id: self.attempts.get(run_id) == 1)
         self.checkpointer = checkpointer
         self.graphs = {name: w.nodes(self.deps).graph().compile(checkpointer=checkpointer)
                        for name, w in WORKFLOWS.items()}
