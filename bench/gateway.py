@@ -31,7 +31,7 @@ from pydantic import SecretStr
 
 from llmdocs.core.auth import issue_token
 from llmdocs.core.config import Settings
-from llmdocs.devservers import _wait_port, free_port
+from llmdocs.devservers import free_port, wait_port
 
 HERE = Path(__file__).resolve().parent
 LITELLM_VENV = HERE / ".litellm-venv"
@@ -224,8 +224,8 @@ async def bench(args: argparse.Namespace) -> None:
     if args.litellm:
         processes.append(start_litellm(ll_port, upstream_url, tmp))
     try:
-        _wait_port(up_port)
-        _wait_port(gw_port, 60)
+        wait_port(up_port)
+        wait_port(gw_port, 60)
         settings = Settings(data_dir=Path(tmp), jwt_secret=SecretStr(SECRET))
         token = issue_token(settings, "user:bench", ["llm:*"], ttl_seconds=3600)
         auth = {"authorization": f"Bearer {token}"}
@@ -234,7 +234,7 @@ async def bench(args: argparse.Namespace) -> None:
             "gateway": Conn(gw_port, "/v1/chat/completions", auth),
         }
         if args.litellm:
-            _wait_port(ll_port, 180)
+            wait_port(ll_port, 180)
             targets["litellm"] = Conn(ll_port, "/v1/chat/completions",
                                       {"authorization": f"Bearer {LITELLM_KEY}"})
         nocache = "cache-control: no-cache\r\n"

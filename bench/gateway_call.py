@@ -32,7 +32,7 @@ from detector import prompts  # noqa: E402
 from embedded import embedded  # noqa: E402
 from llmdocs.core.auth import issue_token  # noqa: E402
 from llmdocs.core.config import Settings  # noqa: E402
-from llmdocs.devservers import _wait_port, free_port  # noqa: E402
+from llmdocs.devservers import free_port, wait_port  # noqa: E402
 from llmdocs.services.gateway.client import GatewayClient  # noqa: E402
 
 
@@ -91,7 +91,7 @@ def main() -> None:
                                  "--serve-upstream", str(port)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_port(port)
+        wait_port(port)
         asyncio.run(measure(args, f"http://127.0.0.1:{port}"))
     finally:
         upstream.terminate()

@@ -24,7 +24,8 @@ def free_port() -> int:
         return port
 
 
-def _wait_port(port: int, timeout: float = 30.0) -> None:
+def wait_port(port: int, timeout: float = 30.0) -> None:
+    """Block until something listens on the loopback port (a server started apart)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -66,7 +67,7 @@ class RedisServer:
              "--appendonly", "yes", "--save", "", "--protected-mode", "yes"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        _wait_port(self.port)
+        wait_port(self.port)
         return self
 
     def stop(self) -> None:
@@ -114,7 +115,7 @@ class PostgresServer:
                    "-c max_connections=300")
         self._run(self._bin("pg_ctl"), "-D", str(self.data), "-o", options,
                   "-l", str(self.dir / "log"), "-w", "start")
-        _wait_port(self.port)
+        wait_port(self.port)
         return self
 
     def create_database(self, name: str) -> str:
