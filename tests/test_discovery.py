@@ -277,6 +277,60 @@ async def test_specs_are_never_fetched_from_a_blocked_network(uspto: Any) -> Non
             await fetch_spec(http, f"http://localhost:{uspto.port}", "/openapi.yaml", local)
 
 
+def redirect_to(location: str) -> FastAPI:
+    """A service whose spec has moved to `location`."""
+    api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+    @api.get("/openapi.json")
+    async def moved() -> Response:
+        return Response(status_code=302, headers={"location": location})
+
+    return api
+
+
+async def test_a_name_is_connected_to_at_the_address_that_was_checked(uspto: Any) -> None:
+    """DNS rebinding: a name that answers an allowed address to the check and the
+    metadata address afterwards. Each connection looks the name up once and connects to
+    the address it checked; the next connection's answer is checked in its turn. The
+    name (.invalid) resolves nowhere else, so reaching the spec proves where we went."""
+    lookups: list[tuple[str, int]] = []
+
+    async def rebinding(host: str, port: int) -> list[str]:
+        lookups.append((host, port))
+        return ["127.0.0.1"] if len(lookups) == 1 else ["169.254.169.254"]
+
+    bounds = DiscoverySettings()
+    base = f"http://rebind.invalid:{uspto.port}"
+    async with spec_client(bounds, lookup=rebinding) as http:
+        found_at, doc = await fetch_spec(http, base, "/openapi.yaml", bounds)
+        assert found_at == f"{base}/openapi.yaml" and doc["info"]["title"]
+        await fetch_spec(http, base, "/openapi.yaml", bounds)  # the same connection, kept
+    assert lookups == [("rebind.invalid", uspto.port)]
+    async with spec_client(bounds, lookup=rebinding) as http:
+        with pytest.raises(Unreachable, match=r"rebind\.invalid is at 169\.254\.169\.254, "
+                                              r"in the blocked network 169\.254\.0\.0/16"):
+            await fetch_spec(http, base, "/openapi.yaml", bounds)
+    assert len(lookups) == 2
+
+
+async def test_a_redirect_to_a_blocked_name_is_refused(uspto: Any, serve: Serve) -> None:
+    """A redirect opens a new connection, and its name is checked like the first. An
+    allowed name's addresses are tried in order (nothing listens on ::1 here)."""
+    names = {"spec.invalid": ["::1", "127.0.0.1"], "metadata.invalid": ["169.254.169.254"]}
+
+    async def lookup(host: str, port: int) -> list[str]:
+        return names[host]
+
+    moved = await serve(redirect_to(f"http://metadata.invalid:{uspto.port}/openapi.yaml"))
+    bounds = DiscoverySettings()
+    async with spec_client(bounds, follow_redirects=True, lookup=lookup) as http:
+        found_at, _ = await fetch_spec(http, f"http://spec.invalid:{uspto.port}", None, bounds)
+        assert found_at.endswith("/openapi.yaml")
+        with pytest.raises(Unreachable, match=r"metadata\.invalid is at 169\.254\.169\.254, "
+                                              r"in the blocked network"):
+            await fetch_spec(http, f"http://spec.invalid:{moved.port}", None, bounds)
+
+
 async def test_bad_specs_are_failed_discoveries_not_crashes(
     running: Settings, uspto: Any, specs: dict[str, Any]
 ) -> None:
