@@ -161,8 +161,15 @@ async def test_every_format_and_async(eco: Settings) -> None:
             elif fmt == "pdf":
                 assert data.startswith(b"%PDF")
             else:
-                names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
-                assert {"document.md", "document.pdf", "provenance.json"} <= names
+                archive = zipfile.ZipFile(io.BytesIO(data))
+                assert {"document.md", "document.pdf", "provenance.json"} <= set(
+                    archive.namelist())
+                # taken inside the file, before the file is stored: it says so
+                inside = json.loads(archive.read("provenance.json"))["workflow_execution"]
+                assert inside["execution_id"] == done["run_id"]
+                assert inside["steps_complete"] is False and "completed_at" not in inside
+                steps = [s["name"] for s in inside["steps"]]
+                assert steps[0] == "analyze" and {"format", "store"}.isdisjoint(steps)
         # the stream of an execution that has finished replays its steps and its end
         async with http.stream("GET", f"/executions/{execution_id}/events") as stream:
             kinds = [line.split(":", 1)[1].strip() async for line in stream.aiter_lines()

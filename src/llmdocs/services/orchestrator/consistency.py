@@ -27,8 +27,8 @@ from llmdocs.services.orchestrator.docgen import (
     RunRequest,
     Trace,
     WorkflowError,
-    now_iso,
     operations_of,
+    provenance_of_run,
 )
 
 NAME = "consistency-check"
@@ -118,7 +118,7 @@ class ConsistencyCheck(DocGen):
 
     async def compare(self, state: DocState) -> dict[str, Any]:
         """The findings, as a report document and its provenance."""
-        context, request = state["context"], state["request"]
+        context = state["context"]
         checked, api = context["sources"][0], context["api"]
         coverage = apidoc.check(checked["excerpt"], operations_of(state))
         consistent = coverage.complete
@@ -149,19 +149,7 @@ class ConsistencyCheck(DocGen):
                             "version": spec["document_version"],
                             "content_hash": spec["content_hash"], "title": spec["title"],
                             "role": "openapi_spec"})
-        chain = sorted(state.get("services_chain", []), key=lambda c: c["at"])
-        provenance = {
-            "workflow_execution": {
-                "execution_id": state["run_id"], "workflow": NAME, "version": VERSION,
-                "started_at": state["started_at"], "completed_at": now_iso(),
-                "steps": state.get("steps", [])},
-            "services_chain": ["interpreter", "orchestrator",
-                               *dict.fromkeys(c["service"] for c in chain)],
-            "service_calls": chain,
-            "user_context": {"user_id": state["user_id"], "query": request["query"],
-                             "intent": request.get("intent"),
-                             "entities": request.get("entities", {}),
-                             "session_id": request.get("session_id")},
+        provenance = provenance_of_run(state, NAME, VERSION) | {
             "prompts_used": [], "llm_calls": [],
             "data_lineage": {"sources": sources, "spec": spec},
             "quality_metrics": {

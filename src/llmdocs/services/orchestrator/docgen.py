@@ -158,6 +158,27 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def provenance_of_run(state: DocState, workflow: str, version: str,
+                      **execution: Any) -> dict[str, Any]:
+    """The provenance parts every workflow records alike. It is stored with the document,
+    so it is taken before the last steps (format, store) and the run's end: it says so,
+    and the interpreter completes it from the run's record when it serves it."""
+    request = state["request"]
+    chain = sorted(state.get("services_chain", []), key=lambda c: c["at"])
+    return {
+        "workflow_execution": {
+            "execution_id": state["run_id"], "workflow": workflow, "version": version,
+            **execution, "started_at": state["started_at"], "recorded_at": now_iso(),
+            "steps": state.get("steps", []), "steps_complete": False},
+        "services_chain": ["interpreter", "orchestrator",
+                           *dict.fromkeys(c["service"] for c in chain)],
+        "service_calls": chain,
+        "user_context": {"user_id": state["user_id"], "query": request["query"],
+                         "intent": request.get("intent"),
+                         "entities": request.get("entities", {}),
+                         "session_id": request.get("session_id")}}
+
+
 def sha256(data: bytes | str) -> str:
     return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
 
@@ -641,24 +662,10 @@ class DocGen:
                 "document_id": spec["document_id"], "version": spec["document_version"],
                 "content_hash": spec["content_hash"], "title": spec["title"],
                 "role": "openapi_spec"})
-        steps = state.get("steps", [])
-        chain = sorted(state.get("services_chain", []), key=lambda c: c["at"])
-        provenance = {
-            "workflow_execution": {
-                "execution_id": state["run_id"], "workflow": NAME, "version": VERSION,
-                "template": state["template"], "started_at": state["started_at"],
-                "completed_at": now_iso(), "steps": steps},
-            "services_chain": ["interpreter", "orchestrator",
-                               *dict.fromkeys(c["service"] for c in chain)],
-            "service_calls": chain,
-            "user_context": {"user_id": state["user_id"], "query": request["query"],
-                             "intent": request.get("intent"),
-                             "entities": request.get("entities", {}),
-                             "session_id": request.get("session_id"),
-                             **({"instructions": request["instructions"]}
-                                if request.get("instructions") else {}),
-                             **({"follow_up": request["follow_up"]}
-                                if request.get("follow_up") else {})},
+        provenance = provenance_of_run(state, NAME, VERSION, template=state["template"])
+        provenance["user_context"].update(
+            {k: request[k] for k in ("instructions", "follow_up") if request.get(k)})
+        provenance |= {
             "prompts_used": state.get("prompts_used", []),
             "llm_calls": state.get("llm_calls", []),
             "data_lineage": lineage,
