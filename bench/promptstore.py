@@ -27,6 +27,7 @@ from pydantic import SecretStr
 from llmdocs.core.auth import issue_token
 from llmdocs.core.config import Settings
 from llmdocs.devservers import free_port
+from llmdocs.runtime import Server
 from llmdocs.services import create_app
 from llmdocs.services.promptstore import abtest
 from llmdocs.services.promptstore.client import PromptStoreClient
@@ -57,7 +58,7 @@ async def main() -> None:
         settings = Settings(data_dir=Path(tmp), jwt_secret=SecretStr("bench-" + "x" * 40),
                             log_level="WARNING")
         port = free_port()
-        server = uvicorn.Server(uvicorn.Config(create_app("promptstore", settings),
+        server = Server(uvicorn.Config(create_app("promptstore", settings),
                                                host="127.0.0.1", port=port, log_config=None,
                                                access_log=False, lifespan="on"))
         task = asyncio.create_task(server.serve())

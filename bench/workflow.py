@@ -50,6 +50,7 @@ from llmdocs.core.auth import issue_token
 from llmdocs.core.config import Settings
 from llmdocs.devservers import free_port
 from llmdocs.examples import user_service_spec
+from llmdocs.runtime import Server
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.orchestrator.client import OrchestratorClient
@@ -103,7 +104,7 @@ async def direct_baseline(settings: Settings, token: str, calls: list[dict[str, 
 
 async def measure(latency: float, docs: int) -> dict[str, float]:
     fake_port = free_port()
-    fake = uvicorn.Server(uvicorn.Config(fake_llm(latency), host="127.0.0.1",
+    fake = Server(uvicorn.Config(fake_llm(latency), host="127.0.0.1",
                                          port=fake_port, log_level="warning"))
     fake_task = asyncio.create_task(fake.serve())
     try:

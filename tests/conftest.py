@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from llmdocs.core.config import Settings
 from llmdocs.devservers import PostgresServer, RedisServer, free_port
+from llmdocs.runtime import Server
 
 _counter = itertools.count()
 
@@ -80,7 +81,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 class RunningApp:
-    def __init__(self, server: uvicorn.Server, task: asyncio.Task[None], port: int) -> None:
+    def __init__(self, server: Server, task: asyncio.Task[None], port: int) -> None:
         self.server = server
         self.task = task
         self.port = port
@@ -100,7 +101,7 @@ async def serve() -> AsyncIterator[Callable[..., Awaitable[RunningApp]]]:
         port = port or free_port()
         config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
                                 lifespan="on", access_log=False)
-        server = uvicorn.Server(config)
+        server = Server(config)
         task = asyncio.create_task(server.serve())
         while not server.started:
             if task.done():

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import re
+import signal
 import time
 from typing import Any
 
@@ -220,6 +221,21 @@ async def test_health_degraded_when_database_down(serve: Any, settings: Settings
             assert (await http.get("/health/live")).json()["status"] == "alive"
     finally:
         pg.cleanup()
+
+
+async def test_servers_leave_the_process_signals_as_they_found_them(
+    serve: Any, settings: Settings
+) -> None:
+    """Servers stopped in the order they started leave Ctrl-C and SIGTERM to the
+    process: uvicorn's own server class left a stopped server's handler in place, which
+    swallowed them (a test run could no longer be interrupted)."""
+    signals = (signal.SIGINT, signal.SIGTERM)
+    before = [signal.getsignal(sig) for sig in signals]
+    first = await serve(create_service_app(demo_spec(), settings))
+    second = await serve(create_service_app(demo_spec(), settings))
+    await first.stop()
+    await second.stop()
+    assert [signal.getsignal(sig) for sig in signals] == before
 
 
 async def test_health_degraded_when_called_service_down(serve: Any, settings: Settings) -> None:

@@ -25,9 +25,11 @@ log = structlog.get_logger(__name__)
 GC_YOUNG_THRESHOLD = 50_000
 
 
-class _Server(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to the runtime, so one Ctrl-C
-    stops every server of the process."""
+class Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to whoever runs it (the runtime, a
+    test run), so one Ctrl-C stops every server of the process. uvicorn's own swaps the
+    process's handlers in and out per server: servers stopped in another order than
+    they started leave a dead server's handler in place, which swallows Ctrl-C."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -40,7 +42,7 @@ def _config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
                           lifespan="on", timeout_graceful_shutdown=10)
 
 
-async def _serve_all(servers: list[_Server], on_started: Callable[[], object],
+async def _serve_all(servers: list[Server], on_started: Callable[[], object],
                      stop_when: asyncio.Event | None = None) -> None:
     """Serve until SIGINT/SIGTERM (or `stop_when` is set); call `on_started` once every
     server listens."""
@@ -82,7 +84,7 @@ class StartupError(RuntimeError):
     """A service could not start serving."""
 
 
-async def _serve_one(server: _Server) -> None:
+async def _serve_one(server: Server) -> None:
     """Serve; a server that cannot start (its port taken) raises instead of exiting the
     process the way uvicorn does, so the others stop and the cause is told."""
     try:
@@ -112,12 +114,12 @@ async def up(
     an embedding program (a benchmark) stops them cleanly by setting `stop_when`."""
     resources = Resources.from_settings(settings)
     await resources.open()
-    servers: list[_Server] = []
+    servers: list[Server] = []
     try:
         for spec in specs:
             app = create_app(spec.key, settings, resources)
             local_apps[spec.key] = app
-            servers.append(_Server(_config(app, settings.host, settings.port_for(spec.key))))
+            servers.append(Server(_config(app, settings.host, settings.port_for(spec.key))))
         await _serve_all(servers, on_ready, stop_when)
     finally:
         for spec in specs:
@@ -130,7 +132,7 @@ async def serve(settings: Settings, name: str, host: str | None, port: int | Non
     spec = resolve(name)
     app = create_app(spec.key, settings)
     host, port = host or settings.host, port or settings.port_for(spec.key)
-    server = _Server(_config(app, host, port))
+    server = Server(_config(app, host, port))
     await _serve_all([server], lambda: log.info(
         "serving", service=spec.name, url=f"http://{host}:{port}",
         mode="embedded" if settings.embedded else "distributed"))
