@@ -39,6 +39,19 @@ class Principal:
     def allows(self, scope: str) -> bool:
         return any(_grants(held, scope) for held in self.scopes)
 
+    def acts_for_anyone(self, admin_scope: str) -> bool:
+        """Services, and holders of the area's admin scope, act for any user."""
+        return self.is_service or self.allows(admin_scope)
+
+    def user(self, claimed: str | None, admin_scope: str) -> str:
+        """Who a request is for: the user it names, when the caller may act for anyone;
+        otherwise the caller, whatever the request says."""
+        return claimed if claimed and self.acts_for_anyone(admin_scope) else self.subject
+
+    def may_touch(self, owner: str | None, admin_scope: str) -> bool:
+        """Whether the caller may see or change what `owner` made."""
+        return self.acts_for_anyone(admin_scope) or owner == self.subject
+
 
 def _grants(held: str, wanted: str) -> bool:
     if held == wanted or held == "*":

@@ -52,6 +52,17 @@ def as_utc(value: datetime) -> datetime:
 UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
 
 
+def _storable(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character (\\u0000)")
+    return value
+
+
+# Text a request may bring that ends up in a column: PostgreSQL text (and jsonb) cannot
+# hold NUL, and SQLite would keep it where PostgreSQL refuses it; both refuse it here.
+StorableText = Annotated[str, AfterValidator(_storable)]
+
+
 # Batches bound as one JSON value. A bulk INSERT through executemany costs Python a
 # parameter-processing pass per row; these bind a whole batch as one JSON string and
 # let the database unpack it (SQLite `json_each`, PostgreSQL `json_to_recordset`), so a

@@ -76,9 +76,7 @@ def _problems() -> Iterator[None]:
 def _who(principal: Principal, claimed: str | None) -> tuple[str, str]:
     """(user, key): services and admins may act for a user they name; others are who
     their token says. The key is the token's id."""
-    trusted = principal.is_service or principal.allows("llm:admin")
-    user = claimed if claimed and trusted else principal.subject
-    return user, str(principal.claims.get("jti", ""))
+    return principal.user(claimed, "llm:admin"), str(principal.claims.get("jti", ""))
 
 
 def _max_tokens(request: Request, asked: int | None) -> int:

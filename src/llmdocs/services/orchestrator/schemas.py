@@ -6,13 +6,29 @@ the discovery-agent fills them from an OpenAPI spec, tool generation reads them.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AnyHttpUrl, BaseModel, Field
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, Field
 
 from llmdocs.core.db import UtcDateTime
 
 SERVICE_NAME = r"^[a-z0-9][a-z0-9._-]{0,99}$"
+
+
+def _spec_url(value: str) -> str:
+    url = urlsplit(value)  # a malformed one ("http://[::1") raises ValueError: a 422
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ValueError("must be an absolute http(s) URL, "
+                         "such as https://api.example.com/openapi.json")
+    url.port  # noqa: B018 (raises on a port that is not a number in range)
+    return value
+
+
+# A spec to fetch, checked when the request arrives rather than by a run that fails
+SpecUrl = Annotated[str, Field(max_length=2000), AfterValidator(_spec_url)]
+# The id of a stored document or a run: it goes into other services' URLs
+EntityId = Annotated[str, Field(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9-]+$")]
 MAX_OPERATIONS = 10_000
 
 HealthStatus = Literal["unknown", "healthy", "degraded", "unhealthy", "unreachable"]
