@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,8 @@ import httpx
 import pytest
 import yaml  # type: ignore[import-untyped]
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import TypeAdapter, ValidationError
 from typer.testing import CliRunner
 
 from llmdocs.cli import app as cli_app
@@ -25,9 +27,10 @@ from llmdocs.core.events.factory import create_event_bus
 from llmdocs.devservers import free_port
 from llmdocs.services import create_app, spec_of
 from llmdocs.services.discovery.client import DiscoveryClient, start_self_registration
-from llmdocs.services.discovery.openapi import Unreachable, fetch_spec, spec_client
+from llmdocs.services.discovery.openapi import SpecError, Unreachable, fetch_spec, spec_client
 from llmdocs.services.discovery.settings import DiscoverySettings
 from llmdocs.services.orchestrator.client import OrchestratorClient
+from llmdocs.services.orchestrator.schemas import SpecUrl
 from llmdocs.services.orchestrator.tools import ToolCaller, tool_specs
 
 USPTO = Path("/work/shared/corpus/openapi/uspto.yaml")
@@ -329,6 +332,42 @@ async def test_a_redirect_to_a_blocked_name_is_refused(uspto: Any, serve: Serve)
         with pytest.raises(Unreachable, match=r"metadata\.invalid is at 169\.254\.169\.254, "
                                               r"in the blocked network"):
             await fetch_spec(http, f"http://spec.invalid:{moved.port}", None, bounds)
+
+
+def dripping() -> FastAPI:
+    """A spec server that sends a byte every 50 ms, without end: each read is quick."""
+    api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+    @api.get("/openapi.json")
+    async def drip() -> StreamingResponse:
+        async def forever() -> AsyncIterator[bytes]:
+            while True:
+                yield b" "
+                await asyncio.sleep(0.05)
+
+        return StreamingResponse(forever(), media_type="application/json")
+
+    return api
+
+
+async def test_a_spec_fetch_has_a_deadline_and_a_bad_url_is_a_reason(serve: Serve) -> None:
+    """A server that keeps every read short cannot hold a fetch past its deadline; a URL
+    that does not parse is a reason, not a crash."""
+    slow = await serve(dripping())
+    bounds = DiscoverySettings(fetch_timeout_seconds=5, fetch_deadline_seconds=0.5)
+    async with spec_client(bounds) as http:
+        with pytest.raises(SpecError, match=r"did not arrive within 0\.5 s"):
+            await fetch_spec(http, slow.url, "/openapi.json", bounds)
+        with pytest.raises(Unreachable, match=r"not a valid URL: Invalid IPv6 URL"):
+            await fetch_spec(http, "http://[::1", "http://[::1", bounds)
+    # a request's spec URL is checked when it arrives, credentials refused (they would be
+    # kept with the run and its provenance)
+    spec_url = TypeAdapter(SpecUrl)
+    assert spec_url.validate_python(slow.url + "/openapi.json")
+    for bad, reason in (("http://bob:s3cret@api.example.com/openapi.json", "credentials"),
+                        ("file:///etc/passwd", "absolute http"), ("http://[::1", "IPv6")):
+        with pytest.raises(ValidationError, match=reason):
+            spec_url.validate_python(bad)
 
 
 async def test_bad_specs_are_failed_discoveries_not_crashes(

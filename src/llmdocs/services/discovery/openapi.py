@@ -193,9 +193,26 @@ async def fetch_spec(
     http: httpx.AsyncClient, base_url: str, spec_url: str | None, bounds: DiscoverySettings
 ) -> tuple[str, dict[str, Any]]:
     """The spec document and where it was found: at `spec_url` (absolute, or relative to
-    the base URL) or at the first usual path that serves one."""
+    the base URL) or at the first usual path that serves one. The whole search has a
+    deadline: the client's timeout bounds each read, and a server that sends a byte
+    just before each one would otherwise hold the caller for as long as it likes."""
     base = base_url.rstrip("/")
-    candidates = [urljoin(base + "/", spec_url)] if spec_url else [base + p for p in SPEC_PATHS]
+    try:
+        candidates = ([urljoin(base + "/", spec_url)] if spec_url
+                      else [base + p for p in SPEC_PATHS])
+    except ValueError as exc:  # "http://[::1"
+        raise Unreachable(f"{spec_url or base_url} is not a valid URL: {exc}") from None
+    deadline = bounds.fetch_deadline_seconds
+    try:
+        async with asyncio.timeout(deadline):
+            return await _first_spec(http, candidates, spec_url is not None, bounds)
+    except TimeoutError:
+        raise SpecError(f"the spec did not arrive within {deadline:g} s "
+                        "(LLMDOCS_DISCOVERY_FETCH_DEADLINE_SECONDS)") from None
+
+
+async def _first_spec(http: httpx.AsyncClient, candidates: list[str], named: bool,
+                      bounds: DiscoverySettings) -> tuple[str, dict[str, Any]]:
     tried: list[str] = []
     for url in candidates:
         try:
@@ -208,7 +225,7 @@ async def fetch_spec(
         try:
             return url, parse_spec(response.content, bounds)
         except SpecError as exc:
-            if spec_url:
+            if named:
                 raise
             tried.append(f"{url} → {exc}")
     raise SpecError("no OpenAPI spec found: " + "; ".join(tried))

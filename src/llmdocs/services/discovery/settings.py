@@ -23,7 +23,8 @@ class DiscoverySettings(BaseSettings):
     max_operations: int = 5_000
     max_ref_depth: int = 24  # nesting while inlining $refs; deeper is cut off
     max_expanded_nodes: int = 500_000  # all operations' schemas after inlining $refs
-    fetch_timeout_seconds: float = 10.0
+    fetch_timeout_seconds: float = 10.0  # each connect and read
+    fetch_deadline_seconds: float = 30.0  # a whole spec fetch, however slowly it arrives
     # specs and health checks never go to an address in these (a spec URL can come from
     # any user); add private ranges where services are reached only through a gateway
     blocked_networks: list[IPvAnyNetwork] = list(LINK_LOCAL)

@@ -21,6 +21,9 @@ def _spec_url(value: str) -> str:
     if url.scheme not in ("http", "https") or not url.hostname:
         raise ValueError("must be an absolute http(s) URL, "
                          "such as https://api.example.com/openapi.json")
+    if url.username is not None or url.password is not None:
+        raise ValueError("must not hold credentials: they would be kept with the run and "
+                         "its provenance; store the spec in the doc-store instead")
     url.port  # noqa: B018 (raises on a port that is not a number in range)
     return value
 
