@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
 import re
 import signal
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -118,6 +120,10 @@ async def test_bad_input_is_problem_json_with_fields(demo: Any, settings: Settin
         assert problem["instance"] == "/widgets/abc"
         fields = {e["field"] for e in problem["errors"]}
         assert fields == {"path.widget_id", "body.name", "body.size"}
+        # the detail alone says why, for clients that print nothing else
+        assert "body.size: Input should be greater than or equal to 0" in problem["detail"]
+        long = await http.post("/widgets/1", json={"name": "x", "size": "9" * 10_000 + "x"})
+        assert long.status_code == 422 and len(long.json()["detail"]) < 400
 
         not_json = await http.post("/widgets/1", content=b"{oops",
                                    headers={"content-type": "application/json"})
@@ -127,6 +133,33 @@ async def test_bad_input_is_problem_json_with_fields(demo: Any, settings: Settin
         unknown = await http.get("/nowhere")
         assert unknown.status_code == 404
         assert unknown.headers["content-type"] == PROBLEM_JSON
+
+
+async def test_a_body_over_the_service_limit_is_a_413_before_it_is_read(
+    serve: Any, settings: Settings
+) -> None:
+    """Declared or streamed (chunked, no length), a body past the limit is refused; one
+    within it is served as before."""
+    spec = dataclasses.replace(demo_spec(), max_body_bytes=1000)
+    running = await serve(create_service_app(spec, settings))
+
+    async def chunks(size: int) -> AsyncIterator[bytes]:
+        yield b'{"name": "' + b"x" * size + b'", '
+        yield b'"size": 1}'
+
+    async with httpx.AsyncClient(base_url=running.url, headers=auth(settings, "*")) as http:
+        fits = await http.post("/widgets/1", json={"name": "x" * 900, "size": 1})
+        assert fits.status_code == 200
+        declared = await http.post("/widgets/1", json={"name": "x" * 5000, "size": 1})
+        streamed = await http.post("/widgets/1", content=chunks(5000),
+                                   headers={"content-type": "application/json"})
+        for answer in (declared, streamed):
+            assert answer.status_code == 413, answer.text
+            assert answer.headers["content-type"] == PROBLEM_JSON
+            assert "limit of 1000 bytes" in answer.json()["detail"]
+        small = await http.post("/widgets/1", content=chunks(10),
+                                headers={"content-type": "application/json"})
+        assert small.status_code == 200 and small.json()["size"] == 1
 
 
 async def test_crash_is_problem_without_internals(demo: Any, settings: Settings) -> None:

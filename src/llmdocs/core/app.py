@@ -24,7 +24,7 @@ from llmdocs.core.errors import install_error_handlers
 from llmdocs.core.health import DependencyCheck, health_report
 from llmdocs.core.logging import configure_logging
 from llmdocs.core.metrics import HttpMetrics
-from llmdocs.core.middleware import RequestEnvelopeMiddleware
+from llmdocs.core.middleware import BodyLimitMiddleware, RequestEnvelopeMiddleware
 from llmdocs.core.resources import Resources
 from llmdocs.core.service import ServiceSpec
 from llmdocs.core.tracing import configure_tracing
@@ -165,5 +165,7 @@ def create_service_app(
     install_error_handlers(app)
     app.router.routes.extend(_kernel_router(spec).routes)  # public or checked already
     _include_guarded(app, spec.router())
+    if spec.max_body_bytes is not None:  # inside the envelope: the 413 is logged, counted
+        app.add_middleware(BodyLimitMiddleware, limit=spec.max_body_bytes)
     app.add_middleware(RequestEnvelopeMiddleware, service=spec.name, metrics=app.state.metrics)
     return app

@@ -83,6 +83,19 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def _reasons(errors: list[dict[str, Any]], shown: int = 3, width: int = 160) -> str:
+    """The first few errors in one line, each cut short: a client that prints only the
+    detail still tells its user why, and a huge value sent is not echoed back whole."""
+    parts = []
+    for error in errors[:shown]:
+        message = str(error["message"]).removeprefix("Value error, ")
+        if len(message) > width:
+            message = message[:width] + "…"
+        parts.append(f"{error['field']}: {message}")
+    more = len(errors) - shown
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
@@ -98,10 +111,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         errors = _field_errors(exc)
-        fields = ", ".join(e["field"] for e in errors[:5])
         return problem_response(
             request,
-            Problem(422, f"The request is not valid: check {fields}.",
+            Problem(422, f"The request is not valid: {_reasons(errors)}.",
                     title="Validation failed", errors=errors),
         )
 

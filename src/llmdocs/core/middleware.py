@@ -11,9 +11,12 @@ import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmdocs.core import tracing
+from llmdocs.core.errors import Problem, problem_response
 from llmdocs.core.ids import random_bytes
 from llmdocs.core.metrics import HttpMetrics
 
@@ -104,3 +107,38 @@ class RequestEnvelopeMiddleware:
             structlog.contextvars.unbind_contextvars("correlation_id", "service")
             otel_context.detach(ctx_token)
             correlation_id_var.reset(token)
+
+
+class BodyLimitMiddleware:
+    """Refuses a request body larger than `limit` bytes with a 413, before the service
+    reads it whole: at once by its declared length, or as a chunked one streams past it.
+    Without it, a body of any size is read into memory before validation refuses it."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    def _too_large(self) -> Problem:
+        return Problem(413, f"The request body is larger than this service's limit of "
+                            f"{self.limit} bytes.")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await problem_response(Request(scope), self._too_large())(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:  # the route's body read answers it (error handlers)
+                problem = self._too_large()
+                raise HTTPException(problem.status, problem.detail)
+            return message
+
+        await self.app(scope, counted, send)

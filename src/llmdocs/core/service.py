@@ -23,3 +23,8 @@ class ServiceSpec:
     # the service's own start-up and shutdown (consumers, watchers, seeds), run once
     # the shared resources and clients are ready in `app.state`
     lifespan: Lifespan | None = None
+    # a larger request body is a 413 before it is read; None: the service bounds its own
+    max_body_bytes: int | None = None
+
+
+SMALL_REQUESTS = 1024 * 1024  # the limit of a service whose requests are a few fields

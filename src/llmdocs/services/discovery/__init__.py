@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager, suppress
 
 from fastapi import APIRouter, FastAPI
 
-from llmdocs.core.service import ServiceSpec
+from llmdocs.core.service import SMALL_REQUESTS, ServiceSpec
 
 
 def _router() -> APIRouter:
@@ -67,4 +67,5 @@ spec = ServiceSpec(
     router=_router,
     calls=("orchestrator",),
     lifespan=_lifespan,
+    max_body_bytes=SMALL_REQUESTS,
 )
