@@ -4,22 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from typing import Annotated
+import re
+import unicodedata
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sse_starlette.sse import EventSourceResponse
 
-from llmdocs.core.auth import require
-from llmdocs.core.client import Conflict, NotFound, ServiceError, Unprocessable
+from llmdocs.core.auth import Principal, require
+from llmdocs.core.client import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ServiceError,
+    Unprocessable,
+)
 from llmdocs.core.errors import Problem
 from llmdocs.services.interpreter.schemas import ExecutionOut, InterpretOut, QueryIn
 from llmdocs.services.interpreter.service import Interpreter
 from llmdocs.services.orchestrator.schemas import FINISHED
 
 router = APIRouter(tags=["interpreter"])
-READ = [Depends(require("queries:read"))]
-WRITE = [Depends(require("queries:write"))]
+read = require("queries:read")
+write = require("queries:write")
+READ = [Depends(read)]
+RETRY_SECONDS = "5"  # a called service's Retry-After does not reach us: its usual wait
 Id = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9-]+$")]
 
 
@@ -28,63 +42,81 @@ async def interpreter(request: Request) -> Interpreter:
 
 
 def _problem(exc: ServiceError) -> Problem:
-    """Another service's refusal, said as ours (a 502 when it failed outright)."""
+    """Another service's refusal, said as ours: what it refused in the request's input
+    is the request's fault (422), a refusal or a limit is passed on as it is, and only
+    a service that failed or could not be reached is a 502."""
     detail = str(exc.problem.get("detail") or exc)
     if isinstance(exc, NotFound):
         return Problem(404, detail)
     if isinstance(exc, Conflict):
         return Problem(409, detail)
-    if isinstance(exc, Unprocessable):
+    if isinstance(exc, BadRequest | Unprocessable):
         return Problem(422, detail, errors=exc.problem.get("errors"))
+    if isinstance(exc, Forbidden):
+        return Problem(403, detail)
+    if isinstance(exc, RateLimited):
+        return Problem(429, detail, headers={"Retry-After": RETRY_SECONDS})
     return Problem(502, f"{exc.service} failed: {detail}")
 
 
-@router.post("/interpret", dependencies=READ,
-             summary="The intent, entities and workflow of a request, without running it")
-async def interpret(body: QueryIn, svc: Interpreter = Depends(interpreter)) -> InterpretOut:
-    return await svc.interpret(body)
-
-
-@router.post("/execute-query", dependencies=WRITE,
-             summary="Run a request: 200 with the document, or 202 with `async: true`")
-async def execute_query(body: QueryIn, response: Response,
-                        svc: Interpreter = Depends(interpreter)) -> ExecutionOut:
+@contextmanager
+def _upstream() -> Iterator[None]:
     try:
-        execution, finished = await svc.execute(body)
+        yield
     except ServiceError as exc:
         raise _problem(exc) from None
+
+
+@router.post("/interpret", summary="The intent, entities and workflow of a request, "
+             "without running it")
+async def interpret(body: QueryIn, caller: Principal = Depends(read),
+                    svc: Interpreter = Depends(interpreter)) -> InterpretOut:
+    with _upstream():
+        return await svc.interpret(body, caller)
+
+
+@router.post("/execute-query",
+             summary="Run a request: 200 with the document, or 202 with `async: true`")
+async def execute_query(body: QueryIn, response: Response, caller: Principal = Depends(write),
+                        svc: Interpreter = Depends(interpreter)) -> ExecutionOut:
+    with _upstream():
+        execution, finished = await svc.execute(body, caller)
     if not finished:
         response.status_code = 202
         response.headers["Location"] = f"/executions/{execution.execution_id}"
-    elif execution.status == "failed":
-        raise Problem(422, f"The request could not be carried out: {execution.error}",
-                      errors=[{"field": "query", "message": execution.error or "",
+    elif execution.status in ("failed", "cancelled"):
+        reason = execution.error if execution.status == "failed" else (
+            f"execution {execution.execution_id} was cancelled before it finished")
+        raise Problem(422 if execution.status == "failed" else 409,
+                      f"The request could not be carried out: {reason}",
+                      errors=[{"field": "query", "message": reason or "",
                                "execution_id": execution.execution_id}])
     return execution
 
 
-@router.get("/executions/{execution_id}", dependencies=READ,
+@router.get("/executions/{execution_id}",
             summary="Progress and result of an execution; `wait` long-polls for its end")
 async def get_execution(execution_id: Id, wait: float = Query(0.0, ge=0, le=60),
+                        caller: Principal = Depends(read),
                         svc: Interpreter = Depends(interpreter)) -> ExecutionOut:
-    return await svc.execution(execution_id, wait=wait)
+    with _upstream():
+        return await svc.execution(execution_id, caller, wait=wait)
 
 
-@router.post("/executions/{execution_id}/cancel", dependencies=WRITE,
+@router.post("/executions/{execution_id}/cancel",
              summary="Stop a running execution; nothing of it is stored")
-async def cancel_execution(execution_id: Id, svc: Interpreter = Depends(interpreter)
-                           ) -> ExecutionOut:
-    try:
-        return await svc.cancel(execution_id)
-    except ServiceError as exc:
-        raise _problem(exc) from None
+async def cancel_execution(execution_id: Id, caller: Principal = Depends(write),
+                           svc: Interpreter = Depends(interpreter)) -> ExecutionOut:
+    with _upstream():
+        return await svc.cancel(execution_id, caller)
 
 
-@router.get("/executions/{execution_id}/events", dependencies=READ,
+@router.get("/executions/{execution_id}/events",
             summary="Server-sent events: each step as it ends, then the result")
-async def execution_events(execution_id: Id,
+async def execution_events(execution_id: Id, caller: Principal = Depends(read),
                            svc: Interpreter = Depends(interpreter)) -> EventSourceResponse:
-    first = await svc.execution(execution_id)  # 404 before the stream starts
+    with _upstream():  # 404 or 403 before the stream starts
+        first = await svc.execution(execution_id, caller)
 
     async def events() -> AsyncIterator[dict[str, str]]:
         sent, current = 0, first
@@ -96,28 +128,51 @@ async def execution_events(execution_id: Id,
                 yield {"event": current.status, "data": current.model_dump_json()}
                 return
             await asyncio.sleep(0.3)
-            current = await svc.execution(execution_id)
+            current = await svc.execution(execution_id, caller)
 
     return EventSourceResponse(events())
 
 
-@router.get("/documents/{document_id}/provenance", dependencies=READ,
-            summary="Where a generated document came from: every input and step")
+def _get_and_head(path: str, **options: Any
+                  ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+    """A GET route that answers HEAD too (RFC 9110), HEAD kept out of the OpenAPI
+    document so that the operation is listed once."""
+    def register(route: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        router.add_api_route(path, route, methods=["HEAD"], include_in_schema=False,
+                             dependencies=READ, **options)
+        return router.get(path, dependencies=READ, **options)(route)
+    return register
+
+
+@_get_and_head("/documents/{document_id}/provenance",
+               summary="Where a generated document came from: every input and step")
 async def provenance(document_id: Id, svc: Interpreter = Depends(interpreter)
                      ) -> dict[str, object]:
-    try:
+    with _upstream():
         return await svc.provenance(document_id)
-    except ServiceError as exc:
-        raise _problem(exc) from None
 
 
-@router.get("/documents/{document_id}/download", dependencies=READ,
-            response_class=Response, summary="The generated file")
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")  # controls and path separators
+_NOT_TOKEN = re.compile(r'[^\x20-\x7e]|["%;\\]')  # what a quoted ASCII fallback cannot hold
+
+
+def content_disposition(filename: str, fallback: str) -> str:
+    """`attachment` with the name as RFC 6266 says: `filename*=UTF-8''` percent-encoded
+    (any Unicode), after a plain ASCII `filename` for old clients. Controls and path
+    separators in the name become `_` first, so nothing of it can end the header or
+    name a directory; an empty result falls back to `fallback`."""
+    name = _UNSAFE.sub("_", filename).strip() or _UNSAFE.sub("_", fallback).strip() or "file"
+    ascii_name = _NOT_TOKEN.sub("_", unicodedata.normalize("NFKD", name).encode(
+        "ascii", "ignore").decode() or "file")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+@_get_and_head("/documents/{document_id}/download", response_class=Response,
+               summary="The generated file")
 async def download(document_id: Id, svc: Interpreter = Depends(interpreter)
                    ) -> Response:
-    try:
+    with _upstream():
         data, media_type, filename = await svc.download(document_id)
-    except ServiceError as exc:
-        raise _problem(exc) from None
     return Response(data, media_type=media_type or "application/octet-stream",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+                    headers={"Content-Disposition": content_disposition(filename,
+                                                                        document_id)})

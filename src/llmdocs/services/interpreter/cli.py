@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
+import os
 from pathlib import Path
 
 import typer
@@ -11,6 +11,7 @@ from rich.live import Live
 from rich.table import Table
 
 from llmdocs.cli_support import client, console, err_console, print_json, run, service_cli
+from llmdocs.core.client import ServiceError
 from llmdocs.core.config import Settings
 from llmdocs.services.interpreter import spec
 from llmdocs.services.interpreter.client import InterpreterClient
@@ -22,21 +23,31 @@ cli = service_cli(spec, InterpreterClient, name="interpreter")
 
 def ask(
     query: str = typer.Argument(..., help="What you want, in plain language."),
-    format: str = typer.Option("markdown", "--format", "-f",
-                               help="json, markdown, txt, csv, pdf or zip."),
+    format: str | None = typer.Option(None, "--format", "-f",
+                                      help="json, markdown (the default), txt, csv, pdf "
+                                      "or zip; not for listing or searching."),
     output: Path | None = typer.Option(None, "--output", "-o",
                                        help="Where to save the file (default: its name)."),
     session: str | None = typer.Option(None, "--session", help="Continue a conversation."),
 ) -> None:
-    """Ask for a document; watch the workflow's steps; save the file."""
+    """Ask for a document; watch the workflow's steps; save the file. Who asks is the
+    token's subject."""
     from llmdocs.services.interpreter.example import summary_lines
 
+    if output is not None and (problem := _unwritable(output)):
+        err_console.print(f"[red]Cannot save to {output}: {problem}.[/red]")
+        raise typer.Exit(1)
     settings = Settings().model_copy(update={"http_timeout_seconds": 120.0})
 
     async def go() -> tuple[ExecutionOut, bytes]:
         async with client(InterpreterClient, settings) as c:
-            execution = await c.execute(query, format=format, run_async=True,
-                                        session_id=session, user_id=getpass.getuser())
+            try:
+                execution = await c.execute(query, format=format, run_async=True,
+                                            session_id=session)
+            except ServiceError as exc:
+                if 400 <= exc.status < 500:
+                    raise typer.Exit(_refused(exc)) from None
+                raise
             with Live(console=console, refresh_per_second=8) as live:
                 while True:
                     live.update(_steps_table(execution))
@@ -64,6 +75,28 @@ def ask(
                   f"{execution.document_id}")
     for line in summary_lines(execution):
         console.print(line, markup=False, highlight=False)
+
+
+def _unwritable(output: Path) -> str | None:
+    """Why `-o` cannot be written (None when it can), asked before anything runs."""
+    folder = output.parent
+    if output.is_dir():
+        return "it is a directory"
+    if not folder.is_dir():
+        return f"no directory {folder}"
+    if not os.access(folder, os.W_OK) or (output.exists() and not os.access(output, os.W_OK)):
+        return "not writable"
+    return None
+
+
+def _refused(exc: ServiceError) -> int:
+    """Print a refusal with the reasons the server gave for each field; exit code 1."""
+    err_console.print(f"[red]{exc}[/red]", highlight=False)
+    for error in exc.problem.get("errors") or []:
+        if isinstance(error, dict):
+            err_console.print(f"  {error.get('field', '')}: {error.get('message', '')}",
+                              markup=False, highlight=False)
+    return 1
 
 
 def _steps_table(execution: ExecutionOut) -> Table:

@@ -48,7 +48,7 @@ async def run_example(settings: Settings) -> ExecutionOut | None:
                                   metadata={"service": "user-service"})
         console.print(f"[bold]Worked example:[/bold] {QUERY!r} (spec {spec.document_id})")
         async with InterpreterClient.for_service(patient, token=token) as interpreter:
-            execution = await interpreter.execute(QUERY, format="markdown", user_id="example")
+            execution = await interpreter.execute(QUERY, format="markdown")
     except ServiceError as exc:
         console.print(f"[red]The worked example failed: {exc}[/red]")
         return None

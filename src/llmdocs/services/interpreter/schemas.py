@@ -2,25 +2,51 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, get_args
 
-from pydantic import AliasChoices, BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
 
+from llmdocs.core.db import StorableText
 from llmdocs.rendering import normalize_format
+from llmdocs.services.orchestrator.schemas import EntityId, SpecUrl
+
+BOTH_FORMATS = "give format or output_format, not both"
+NO_NUL = get_args(StorableText)[1]  # the kernel's NUL check, for a type it does not cover
+
+
+def _same_format(first: Any, second: Any) -> bool:
+    """Whether two spellings name one format (`md` and `markdown`); an unknown one is
+    left to the field's own check."""
+    try:
+        return normalize_format(str(first)) == normalize_format(str(second))
+    except ValueError:
+        return bool(first == second)
 
 
 class QueryIn(BaseModel):
     model_config = {"extra": "forbid", "populate_by_name": True}
 
-    query: str = Field(min_length=1, max_length=4000)
+    query: StorableText = Field(min_length=1, max_length=4000)
     format: str | None = Field(None, validation_alias=AliasChoices("format", "output_format"))
-    user_id: str = Field("anonymous", min_length=1, max_length=200)
+    # whom the request is for: the token's subject when omitted; only services and
+    # queries:admin holders may name another user
+    user_id: StorableText | None = Field(None, min_length=1, max_length=200)
     session_id: str | None = Field(None, min_length=1, max_length=100,
                                    pattern=r"^[A-Za-z0-9._:-]+$")
     run_async: bool = Field(False, alias="async")
-    spec_document_id: str | None = Field(None, max_length=36)
-    spec_url: str | None = Field(None, max_length=2000)
-    document_ids: list[str] = Field(default_factory=list, max_length=20)
+    spec_document_id: EntityId | None = None
+    spec_url: Annotated[SpecUrl, NO_NUL] | None = None
+    document_ids: list[EntityId] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_format(cls, data: Any) -> Any:
+        """`output_format` is `format`'s alias: both at once only when they agree."""
+        if isinstance(data, dict) and "format" in data and "output_format" in data:
+            if not _same_format(data["format"], data["output_format"]):
+                raise ValueError(BOTH_FORMATS)
+            data = {k: v for k, v in data.items() if k != "output_format"}
+        return data
 
     @field_validator("query")
     @classmethod

@@ -11,7 +11,10 @@ from typing import Any
 
 import structlog
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
+from llmdocs.core.auth import Principal
 from llmdocs.core.client import ServiceError
 from llmdocs.core.config import Settings
 from llmdocs.core.db import Database, utcnow
@@ -33,6 +36,26 @@ DOC_TYPES = {"generate_document": "api_documentation", "summarize": "summary",
              "answer_question": "answer"}
 NEEDS_SPEC = ("which API: name a service (\"for the user service\"), a stored spec "
               "(spec_document_id) or a spec URL")
+NO_PREVIOUS = ("there is no previous result in this session to change: a follow-up such as "
+               "\"now as PDF\" needs an earlier request with the same session_id")
+LISTING = ("list_documents", "search_documents")
+ADMIN = "queries:admin"  # acts for any user, like a service
+
+
+def user_of(caller: Principal, claimed: str | None) -> str:
+    """Whom a request is for: the caller, or the user it names when the caller may act
+    for anyone; naming someone else otherwise is refused, not silently replaced."""
+    user = caller.user(claimed, ADMIN)
+    if claimed and claimed != user:
+        raise Problem(403, f"The token is for {caller.subject!r}: it may not act for user "
+                      f"{claimed!r} (only services and holders of {ADMIN} may). Leave "
+                      "user_id out to act as yourself.")
+    return user
+
+
+def check_owner(caller: Principal, owner: str, what: str) -> None:
+    if not caller.may_touch(owner, ADMIN):
+        raise Problem(403, f"{what} belongs to another user.")
 
 
 def workflow_of(intent: str | None) -> str:
@@ -87,9 +110,14 @@ class Interpreter:
 
     # --- understanding ------------------------------------------------------------
 
-    async def interpret(self, body: QueryIn) -> InterpretOut:
-        previous, previous_execution = await self._previous(body.session_id)
-        change = rules.follow_up(body.query, previous)
+    async def interpret(self, body: QueryIn, caller: Principal) -> InterpretOut:
+        user = user_of(caller, body.user_id)
+        previous, previous_execution = await self._previous(body.session_id, caller)
+        change = rules.follow_up(body.query, previous or {})
+        if previous is None and change is not None and rules.by_rules(body.query).intent is None:
+            return InterpretOut(intent=None, confidence=0.9, entities=change, method="session",
+                                follow_up=True, workflow=None, workflow_input=None,
+                                missing=[NO_PREVIOUS])
         if previous is not None and change is not None:
             workflow_input = {**previous, **change, "query": previous["query"],
                               "follow_up": await self._refers_to(body, previous_execution)}
@@ -103,10 +131,10 @@ class Interpreter:
                                 workflow_input=workflow_input, missing=[])
         found = rules.by_rules(body.query)
         if found.intent is None and self.own.use_model:
-            found = await self._ask_model(body, found)
+            found = await self._ask_model(body, user, found)
         return self._plan(body, found)
 
-    async def _ask_model(self, body: QueryIn, found: rules.Interpretation
+    async def _ask_model(self, body: QueryIn, user: str, found: rules.Interpretation
                          ) -> rules.Interpretation:
         """The model's reading; when the gateway or the model fail, the rules stand."""
         try:
@@ -114,7 +142,7 @@ class Interpreter:
                 "query": body.query, "intents": ", ".join(rules.INTENTS)})
             answer = await self.gateway.query(rendered.text or "", json_schema=rules.MODEL_SCHEMA,
                                               max_tokens=self.own.model_tokens,
-                                              temperature=0.0, user_id=body.user_id)
+                                              temperature=0.0, user_id=user)
         except ServiceError as exc:
             log.warning("intent model unavailable: rules only", error=str(exc))
             return found
@@ -169,9 +197,11 @@ class Interpreter:
 
     # --- executing ------------------------------------------------------------------
 
-    async def execute(self, body: QueryIn) -> tuple[ExecutionOut, bool]:
-        """Run the request; (the execution, whether it is finished)."""
-        plan = await self.interpret(body)
+    async def execute(self, body: QueryIn, caller: Principal) -> tuple[ExecutionOut, bool]:
+        """Run the request; (the execution, whether it is finished). Every refusal comes
+        before the run starts: nothing is started or stored for a refused request."""
+        user = user_of(caller, body.user_id)
+        plan = await self.interpret(body, caller)
         if plan.missing:
             raise Problem(422, "The request cannot be mapped to an action: "
                           + "; ".join(plan.missing), errors=[
@@ -179,23 +209,35 @@ class Interpreter:
                                "understood": {"intent": plan.intent,
                                               "entities": plan.entities}}
                               for m in plan.missing])
-        if plan.intent in ("list_documents", "search_documents"):
-            return await self._documents(body, plan), True
+        if plan.intent in LISTING:
+            # answered at once; `async` is honoured (202, the execution already final)
+            return await self._documents(body, user, plan), not body.run_async
         assert plan.workflow is not None and plan.workflow_input is not None
-        run = await self.orchestrator.start_run(plan.workflow, plan.workflow_input,
-                                                user_id=body.user_id)
-        execution = await self._record(body, plan, run)
         if body.session_id:
-            await self._remember(body, plan.workflow_input, execution.execution_id)
+            await self._claim(body.session_id, user, caller)
+        run = await self.orchestrator.start_run(plan.workflow, plan.workflow_input,
+                                                user_id=user)
+        execution = self._out(await self._record(body, user, plan, run), run)
+        if body.session_id:
+            await self._remember(body.session_id, plan.workflow_input,
+                                 execution.execution_id)
         if body.run_async:
             return execution, False
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.own.sync_timeout_seconds
         while execution.status not in FINISHED and loop.time() < deadline:
-            execution = await self.execution(execution.execution_id, wait=LONG_POLL_SECONDS)
+            execution = await self.execution(execution.execution_id, caller,
+                                             wait=LONG_POLL_SECONDS)
         return execution, execution.status in FINISHED
 
-    async def _documents(self, body: QueryIn, plan: InterpretOut) -> ExecutionOut:
+    async def _documents(self, body: QueryIn, user: str, plan: InterpretOut) -> ExecutionOut:
+        """A list or search answer, recorded as a finished execution with no run, so that
+        its execution id can be read again like any other."""
+        if body.format:
+            raise Problem(422, "Listing and searching answer with JSON: format does not "
+                          "apply to them.", errors=[{
+                              "field": "format", "message": "does not apply to a list or "
+                              "search request; leave it out"}])
         if plan.intent == "list_documents":
             page = await self.docs.list(limit=20, sort="-updated_at")
             found = [i.model_dump(mode="json", include={"document_id", "title", "format",
@@ -206,29 +248,40 @@ class Interpreter:
             found = [h.model_dump(mode="json", include={"document_id", "title", "format",
                                                         "version", "snippet", "score"})
                      for h in hits.items]
-        return ExecutionOut(execution_id=new_id(), run_id=None, status="completed",
-                            intent=plan.intent, query=body.query, session_id=body.session_id,
-                            documents=found)
+        return self._listed(await self._record(body, user, plan, None,
+                                               json.dumps({"documents": found})))
 
-    async def _record(self, body: QueryIn, plan: InterpretOut, run: WorkflowRunOut
-                      ) -> ExecutionOut:
+    def _listed(self, row: Execution) -> ExecutionOut:
+        return ExecutionOut(execution_id=row.id, run_id=None, status=row.status,
+                            intent=json.loads(row.interpretation)["intent"], query=row.query,
+                            session_id=row.session_id,
+                            documents=json.loads(row.result or "{}").get("documents", []))
+
+    async def _record(self, body: QueryIn, user: str, plan: InterpretOut,
+                      run: WorkflowRunOut | None, result: str | None = None) -> Execution:
+        """Our record of an execution; one with no run (a listing) has run_id ''."""
         now = utcnow()
-        row = Execution(id=new_id(), run_id=run.id, session_id=body.session_id,
-                        user_id=body.user_id, query=body.query,
-                        interpretation=plan.model_dump_json(), status=run.status,
-                        result=None, error=None, created_at=now, updated_at=now)
+        row = Execution(id=new_id(), run_id=run.id if run else "",
+                        session_id=body.session_id, user_id=user, query=body.query,
+                        interpretation=plan.model_dump_json(),
+                        status=run.status if run else "completed",
+                        result=result, error=None, created_at=now, updated_at=now)
         async with self.database.transaction() as session:
             session.add(row)
-        return self._out(row, run)
+        return row
 
-    async def _previous(self, session_id: str | None
+    async def _previous(self, session_id: str | None, caller: Principal
                         ) -> tuple[dict[str, Any] | None, str | None]:
-        """The session's last request and the execution that ran it."""
+        """The session's last request and the execution that ran it (403 when the
+        session is another user's)."""
         if session_id is None:
             return None, None
         async with self.database.session() as session:
             row = await session.get(Session, session_id)
-        if row is None or not row.last_request:
+        if row is None:
+            return None, None
+        check_owner(caller, row.user_id, f"Session {session_id!r}")
+        if not row.last_request:
             return None, None
         return json.loads(row.last_request), row.last_execution_id
 
@@ -245,27 +298,46 @@ class Interpreter:
         return {**ref, "previous_run_id": row.run_id,
                 "previous_document_id": result.get("document_id")}
 
-    async def _remember(self, body: QueryIn, request: dict[str, Any], execution_id: str
+    async def _claim(self, session_id: str, user: str, caller: Principal) -> None:
+        """Make the session `user`'s unless it is someone's already (403 when it is
+        another user's), before the run starts. An insert that ignores a conflict, then
+        a read: concurrent first requests of a new session all see the one owner."""
+        insert = (postgresql.insert(Session) if self.database.dialect == "postgresql"
+                  else sqlite.insert(Session))
+        async with self.database.transaction() as session:
+            await session.execute(insert.values(id=session_id, user_id=user,
+                                                updated_at=utcnow()).on_conflict_do_nothing())
+            owner = (await session.execute(select(Session.user_id).where(
+                Session.id == session_id))).scalar_one()
+        check_owner(caller, owner, f"Session {session_id!r}")
+
+    async def _remember(self, session_id: str, request: dict[str, Any], execution_id: str
                         ) -> None:
         async with self.database.transaction() as session:
-            row = await session.get(Session, body.session_id)
-            if row is None:
-                row = Session(id=body.session_id, user_id=body.user_id)
-                session.add(row)
-            elif row.user_id != body.user_id:
-                raise Problem(403, "This session belongs to another user.")
-            row.last_request = json.dumps(request)
-            row.last_execution_id = execution_id
-            row.updated_at = utcnow()
+            await session.execute(update(Session).where(Session.id == session_id).values(
+                last_request=json.dumps(request), last_execution_id=execution_id,
+                updated_at=utcnow()))
 
-    async def execution(self, execution_id: str, wait: float = 0.0) -> ExecutionOut:
-        row = await self._execution_row(execution_id)
+    async def execution(self, execution_id: str, caller: Principal, wait: float = 0.0
+                        ) -> ExecutionOut:
+        row = await self._owned(execution_id, caller)
+        if not row.run_id:
+            return self._listed(row)
         return await self._sync(row, await self.orchestrator.run(row.run_id, wait=wait))
 
-    async def cancel(self, execution_id: str) -> ExecutionOut:
+    async def cancel(self, execution_id: str, caller: Principal) -> ExecutionOut:
         """Stop the execution's run (409 once it has finished)."""
-        row = await self._execution_row(execution_id)
+        row = await self._owned(execution_id, caller)
+        if not row.run_id:
+            raise Problem(409, f"Execution {execution_id} is a list or search answer: it "
+                          "completed at once, there is nothing to cancel.")
         return await self._sync(row, await self.orchestrator.cancel_run(row.run_id))
+
+    async def _owned(self, execution_id: str, caller: Principal) -> Execution:
+        """The execution, when the caller may see it (403 when it is another user's)."""
+        row = await self._execution_row(execution_id)
+        check_owner(caller, row.user_id, f"Execution {execution_id}")
+        return row
 
     async def _execution_row(self, execution_id: str) -> Execution:
         async with self.database.session() as session:
@@ -328,7 +400,9 @@ class Interpreter:
         return as_ran(stored, run)
 
     async def download(self, document_id: str) -> tuple[bytes, str, str]:
-        """The file, under the name the workflow gave it (the doc-store's otherwise)."""
+        """The file, under the name the workflow gave it (the doc-store's otherwise: the
+        stored metadata is anyone's JSON, so only a non-empty string is a name)."""
         data, media_type, name = await self.docs.download(document_id)
         summary = await self.docs.get(document_id)
-        return data, media_type, str(summary.metadata.get("filename") or name)
+        given = summary.metadata.get("filename")
+        return data, media_type, given if isinstance(given, str) and given.strip() else name
