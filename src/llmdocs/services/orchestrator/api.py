@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from llmdocs.core.auth import require
+from llmdocs.core.auth import Principal, require
+from llmdocs.core.db import StorableText
 from llmdocs.core.errors import Problem
 from llmdocs.core.events import make_event
 from llmdocs.services.gateway.client import GatewayClient
@@ -19,6 +20,7 @@ from llmdocs.services.orchestrator.schemas import (
     AgentRequest,
     AgentRun,
     EcosystemHealth,
+    EntityId,
     HealthUpdate,
     RegistrationResult,
     RunPage,
@@ -37,8 +39,13 @@ from llmdocs.services.orchestrator.tools import ToolCaller, ToolFormat, descript
 from llmdocs.services.orchestrator.workflows import Runner, catalog
 
 router = APIRouter(tags=["orchestrator"])
-READ = [Depends(require("workflows:read"))]
-WRITE = [Depends(require("workflows:write"))]
+_read, _write = require("workflows:read"), require("workflows:write")
+READ, WRITE = [Depends(_read)], [Depends(_write)]
+Reader = Annotated[Principal, Depends(_read)]
+Writer = Annotated[Principal, Depends(_write)]
+# services and holders of this scope see, start and change anyone's runs; others only
+# their own (see `_only`)
+ADMIN_SCOPE = "workflows:admin"
 ServiceName = Path(pattern=SERVICE_NAME)
 MODEL_TIMEOUT_SECONDS = 300.0
 
@@ -146,7 +153,8 @@ async def run_agent(
 
 # --- workflows and runs -----------------------------------------------------------
 
-RunId = Annotated[str, Path(min_length=1, max_length=36)]
+RunId = Annotated[EntityId, Path()]
+Filter = Annotated[StorableText | None, Query(max_length=200)]
 WaitSeconds = Query(0.0, ge=0, le=300, description="wait up to this long for the end")
 
 
@@ -159,12 +167,22 @@ async def list_workflows() -> list[WorkflowInfo]:
     return catalog()
 
 
-@router.post("/workflows/{name}/runs", dependencies=WRITE, status_code=202,
+def _only(caller: Principal) -> str | None:
+    """The one user whose runs the caller may see and change: itself; None (anyone's)
+    for services (the interpreter names the user in the run) and workflow admins."""
+    return None if caller.acts_for_anyone(ADMIN_SCOPE) else caller.subject
+
+
+@router.post("/workflows/{name}/runs", status_code=202,
              summary="Start a run; with `wait`, answer 200 when it ends within that time")
-async def start_run(body: RunRequest, response: Response,
+async def start_run(body: RunRequest, response: Response, caller: Writer,
                     name: str = Path(pattern=SERVICE_NAME), wait: float = WaitSeconds,
                     runs: Runner = Depends(runner)) -> WorkflowRunOut:
-    run = await runs.create(name, body)
+    only = _only(caller)
+    if only is not None and body.user_id not in (None, only):
+        raise Problem(403, f"A run is for whoever starts it: {only} cannot start one for "
+                      f"another user (that takes the {ADMIN_SCOPE} scope).")
+    run = await runs.create(name, body, caller.user(body.user_id or "anonymous", ADMIN_SCOPE))
     if wait > 0:
         run = await runs.wait(run.id, wait)
     if run.status in FINISHED:
@@ -173,29 +191,35 @@ async def start_run(body: RunRequest, response: Response,
     return run
 
 
-@router.get("/runs", dependencies=READ, summary="Recent runs, newest first")
+@router.get("/runs", summary="Recent runs, newest first (the caller's own, unless it "
+            "acts for anyone)")
 async def list_runs(
-    workflow: str | None = Query(None, max_length=100),
-    status: RunStatus | None = Query(None), user_id: str | None = Query(None, max_length=200),
-    limit: int = Query(50, ge=1, le=500), runs: Runner = Depends(runner),
+    caller: Reader, workflow: Filter = None, status: RunStatus | None = Query(None),
+    user_id: Filter = None, limit: int = Query(50, ge=1, le=500),
+    runs: Runner = Depends(runner),
 ) -> RunPage:
     return RunPage(items=[runs.view(run) for run in await runs.store.recent(
-        workflow, status, user_id, limit)])
+        workflow, status, user_id, limit, only=_only(caller))])
 
 
-@router.get("/runs/{run_id}", dependencies=READ,
+# another user's run is a 404, as a missing one is: its id is not confirmed to a caller
+# who may not see it
+
+@router.get("/runs/{run_id}",
             summary="A run: status, steps, result; `wait` long-polls for its end")
-async def get_run(run_id: RunId, wait: float = WaitSeconds,
+async def get_run(run_id: RunId, caller: Reader, wait: float = WaitSeconds,
                   runs: Runner = Depends(runner)) -> WorkflowRunOut:
-    return await runs.wait(run_id, wait)
+    return await runs.wait(run_id, wait, _only(caller))
 
 
-@router.post("/runs/{run_id}/cancel", dependencies=WRITE, summary="Cancel a run")
-async def cancel_run(run_id: RunId, runs: Runner = Depends(runner)) -> WorkflowRunOut:
-    return await runs.cancel(run_id)
+@router.post("/runs/{run_id}/cancel", summary="Cancel a run")
+async def cancel_run(run_id: RunId, caller: Writer,
+                     runs: Runner = Depends(runner)) -> WorkflowRunOut:
+    return await runs.cancel(run_id, _only(caller))
 
 
-@router.post("/runs/{run_id}/resume", dependencies=WRITE, status_code=202,
+@router.post("/runs/{run_id}/resume", status_code=202,
              summary="Resume a failed, cancelled or orphaned run from its last checkpoint")
-async def resume_run(run_id: RunId, runs: Runner = Depends(runner)) -> WorkflowRunOut:
-    return await runs.resume(run_id)
+async def resume_run(run_id: RunId, caller: Writer,
+                     runs: Runner = Depends(runner)) -> WorkflowRunOut:
+    return await runs.resume(run_id, _only(caller))

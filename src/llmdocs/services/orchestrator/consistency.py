@@ -15,7 +15,6 @@ import json
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
-from pydantic import Field, ValidationError
 
 from llmdocs.core.client import NotFound
 from llmdocs.rendering import GeneratedDocument, Section
@@ -29,7 +28,9 @@ from llmdocs.services.orchestrator.docgen import (
     WorkflowError,
     operations_of,
     provenance_of_run,
+    valid_request,
 )
+from llmdocs.services.orchestrator.schemas import EntityId
 
 NAME = "consistency-check"
 VERSION = "1"
@@ -41,7 +42,7 @@ FINDING_COLUMNS = ["finding", "endpoint", "detail"]
 class ConsistencyRequest(RunRequest):
     """Which document to check, against which spec."""
 
-    document_id: str | None = Field(None, max_length=36)
+    document_id: EntityId | None = None
 
 
 def _text_of(content: str, fmt: str) -> str:
@@ -73,10 +74,7 @@ class ConsistencyCheck(DocGen):
     REQUEST = ConsistencyRequest
 
     async def analyze(self, state: DocState) -> dict[str, Any]:
-        try:
-            request = ConsistencyRequest.model_validate(state["request"])
-        except ValidationError as exc:
-            raise WorkflowError(f"the request is not valid: {exc.errors()[0]['msg']}") from None
+        request = valid_request(ConsistencyRequest, state["request"])
         if not (request.spec_document_id or request.spec_url or request.service):
             raise WorkflowError("a consistency check needs a spec: name a service, a stored "
                                 "spec (spec_document_id) or a spec URL")
@@ -87,7 +85,7 @@ class ConsistencyCheck(DocGen):
         documentation of that API."""
         request = state["request"]
         trace = Trace("gather")
-        context = await self._spec(DocRequest.model_validate({
+        context = await self._spec(valid_request(DocRequest, {
             k: request[k] for k in ("query", "service", "spec_document_id", "spec_url")}),
             trace)
         document_id = request["document_id"]

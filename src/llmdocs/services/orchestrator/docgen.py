@@ -24,8 +24,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Protocol, TypedDict
+from typing import Annotated, Any, Literal, Protocol, TypedDict, TypeVar
 
+import httpx
 from cachetools import LRUCache
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -49,7 +50,13 @@ from llmdocs.services.docstore.schemas import DocumentOut, DocumentSummary
 from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.orchestrator import apidoc
 from llmdocs.services.orchestrator.registry import Registry
-from llmdocs.services.orchestrator.schemas import Operation, StepRecord
+from llmdocs.services.orchestrator.schemas import (
+    BoundedJson,
+    EntityId,
+    Operation,
+    SpecUrl,
+    StepRecord,
+)
 from llmdocs.services.promptstore.client import PromptStoreClient
 
 NAME = "document-generation"
@@ -69,20 +76,23 @@ class WorkflowError(Exception):
 
 
 class RunRequest(BaseModel):
-    """What every workflow run is asked with: the request, its API and who asked."""
+    """What every workflow run is asked with: the request, its API and who asked. Its
+    text reaches the run record and the checkpoints: NUL is refused (RunRequest.input
+    refuses it in every string), ids and the spec URL are checked as they arrive, and
+    each free-form field is bounded (`BoundedJson`)."""
 
     model_config = {"extra": "forbid"}
 
     query: str = Field(min_length=3, max_length=4000)
-    format: str = "markdown"
+    format: str = Field("markdown", max_length=20)
     service: str | None = Field(None, max_length=100)
-    spec_document_id: str | None = Field(None, max_length=36)
-    spec_url: str | None = Field(None, max_length=2000)
-    intent: str | None = None
-    entities: dict[str, Any] = Field(default_factory=dict)
+    spec_document_id: EntityId | None = None
+    spec_url: SpecUrl | None = None
+    intent: str | None = Field(None, max_length=100)
+    entities: Annotated[dict[str, Any], BoundedJson] = Field(default_factory=dict)
     session_id: str | None = Field(None, max_length=100)
     # a session's follow-up: its own words and the execution, run and document it changes
-    follow_up: dict[str, Any] | None = None
+    follow_up: Annotated[dict[str, Any] | None, BoundedJson] = None
 
     @field_validator("format")
     @classmethod
@@ -95,10 +105,11 @@ class DocRequest(RunRequest):
 
     doc_type: DocType = "api_documentation"
     title: str | None = Field(None, max_length=300)
-    document_ids: list[str] = Field(default_factory=list, max_length=20)
+    document_ids: list[EntityId] = Field(default_factory=list, max_length=20)
     search: str | None = Field(None, max_length=500)
     # what to add ("the error codes"): sections the spec can give, else words for the model
-    instructions: list[str] = Field(default_factory=list, max_length=10)
+    instructions: Annotated[list[str], BoundedJson] = Field(default_factory=list,
+                                                             max_length=10)
 
 
 class DocState(TypedDict, total=False):
@@ -152,6 +163,20 @@ class Deps:
     discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
     # true while a run executes for the first time: nothing of it can be stored yet
     first_attempt: Callable[[str], bool] = lambda _run_id: False
+
+
+Request = TypeVar("Request", bound=BaseModel)
+
+
+def valid_request(model: type[Request], data: dict[str, Any]) -> Request:
+    """A run's request as `model`; one the API would refuse today (a checkpoint of an
+    older version, say) fails the run with the reason, not a step with a traceback."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise WorkflowError(f"the request is not valid: {where}: {error['msg']}") from None
 
 
 def now_iso() -> str:
@@ -341,10 +366,7 @@ class DocGen:
 
     async def analyze(self, state: DocState) -> dict[str, Any]:
         """Check the request and settle the document's type and title."""
-        try:
-            request = DocRequest.model_validate(state["request"])
-        except ValidationError as exc:
-            raise WorkflowError(f"the request is not valid: {exc.errors()[0]['msg']}") from None
+        request = valid_request(DocRequest, state["request"])
         has_spec = request.spec_document_id or request.spec_url or request.service
         if request.doc_type == "api_documentation" and not has_spec:
             raise WorkflowError("API documentation needs a spec: name a service, a stored "
@@ -371,7 +393,7 @@ class DocGen:
 
     async def gather_context(self, state: DocState) -> dict[str, Any]:
         """The spec and the source documents, each with what identifies its version."""
-        request = DocRequest.model_validate(state["request"])
+        request = valid_request(DocRequest, state["request"])
         trace = Trace("gather_context")
         context: dict[str, Any] = {"sources": [], "spec": None, "operations": []}
         if request.spec_document_id or request.spec_url or request.service:
@@ -399,12 +421,17 @@ class DocGen:
         if request.spec_document_id:
             source = await self._stored_spec(request.spec_document_id, trace)
         elif request.spec_url:
-            async with spec_client(bounds, timeout=bounds.fetch_timeout_seconds) as http:
+            # redirects are followed (a loop ends as Unreachable: too many redirects);
+            # the client checks each redirect's connection against the blocked networks
+            async with spec_client(bounds, timeout=bounds.fetch_timeout_seconds,
+                                   follow_redirects=True) as http:
                 try:
                     url, doc = await fetch_spec(http, request.spec_url, request.spec_url,
                                                 bounds)
                 except Unreachable as exc:
                     raise WorkflowError(f"spec URL: {exc}") from None
+                except (ValueError, httpx.InvalidURL) as exc:  # SpecUrl keeps these out
+                    raise WorkflowError(f"spec URL is not valid: {exc}") from None
                 except SpecError as exc:
                     raise WorkflowError(f"spec URL {request.spec_url} does not serve an "
                                         f"OpenAPI spec: {exc}") from None

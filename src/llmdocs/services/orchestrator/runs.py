@@ -77,18 +77,22 @@ class RunStore:
             outbox.append(announce(run))
         return run
 
-    async def get(self, run_id: str) -> WorkflowRunOut:
+    async def get(self, run_id: str, user_id: str | None = None) -> WorkflowRunOut:
+        """The run; with `user_id`, only a run of that user. Another user's run is
+        answered like a missing one, so its id is not confirmed to whoever asks."""
         async with self.database.session() as session:
             row = await session.get(WorkflowRun, run_id)
-        if row is None:
+        if row is None or (user_id is not None and row.user_id != user_id):
             raise Problem(404, f"No run {run_id!r}.")
         return _out(row)
 
     async def recent(self, workflow: str | None, status: str | None, user_id: str | None,
-                   limit: int) -> list[WorkflowRunOut]:
+                     limit: int, only: str | None = None) -> list[WorkflowRunOut]:
+        """The newest runs matching the filters; with `only`, runs of that user alone
+        (whatever the `user_id` filter asks for)."""
         query = select(WorkflowRun).order_by(WorkflowRun.created_at.desc()).limit(limit)
         for column, value in ((WorkflowRun.workflow, workflow), (WorkflowRun.status, status),
-                              (WorkflowRun.user_id, user_id)):
+                              (WorkflowRun.user_id, user_id), (WorkflowRun.user_id, only)):
             if value is not None:
                 query = query.where(column == value)
         async with self.database.session() as session:

@@ -32,6 +32,75 @@ def _spec_url(value: str) -> str:
 SpecUrl = Annotated[str, Field(max_length=2000), AfterValidator(_spec_url)]
 # The id of a stored document or a run: it goes into other services' URLs
 EntityId = Annotated[str, Field(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9-]+$")]
+
+# Free-form JSON a request may bring (a run's input, its entities and follow-up, a tool's
+# arguments) is kept in the run record and in every checkpoint of the run: bounded when
+# it arrives, before any run exists, so none of it can exhaust a recursion limit, fill
+# the checkpointer, or hold text PostgreSQL refuses (NUL) or UTF-8 cannot encode (a
+# lone surrogate)
+MAX_JSON_DEPTH = 16
+MAX_JSON_BYTES = 64 * 1024
+MAX_JSON_ITEMS = 200  # in one list or object
+MAX_JSON_TEXT = 4000  # characters of one string or key
+
+
+def bounded_json(max_depth: int = MAX_JSON_DEPTH, max_bytes: int = MAX_JSON_BYTES
+                 ) -> AfterValidator:
+    """A validator of a JSON value within these bounds, naming where it is not."""
+
+    def check(value: Any) -> Any:
+        _check_json(value, max_depth, max_bytes)
+        return value
+
+    return AfterValidator(check)
+
+
+def _check_json(value: Any, max_depth: int, max_bytes: int) -> None:
+    """Walks iteratively (a deep value cannot overflow the stack) and stops at the first
+    bound passed, so the walk costs at most about `max_bytes`."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    size = 0
+    while stack:
+        item, path = stack.pop()
+        if len(path) > max_depth:
+            raise _refused(path, f"nests deeper than {max_depth} levels")
+        if isinstance(item, dict | list):
+            if len(item) > MAX_JSON_ITEMS:
+                raise _refused(path, f"has more than {MAX_JSON_ITEMS} items")
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            for key, child in pairs:
+                size += 1 + (_text_size(key, (*path, key)) + 1 if isinstance(key, str) else 0)
+                stack.append((child, (*path, key)))
+            size += 2
+        elif isinstance(item, str):
+            size += _text_size(item, path)
+        else:
+            size += len(str(item))
+        if size > max_bytes:
+            raise _refused(path, f"makes the value larger than {max_bytes // 1024} KB as JSON")
+
+
+def _text_size(text: str, path: tuple[str | int, ...]) -> int:
+    """The bytes a string takes in JSON, once it is known to be storable text."""
+    if len(text) > MAX_JSON_TEXT:
+        raise _refused(path, f"is longer than {MAX_JSON_TEXT} characters")
+    if "\x00" in text:
+        raise _refused(path, "holds a NUL character (\\u0000), which text cannot hold")
+    try:
+        return len(text.encode()) + 2
+    except UnicodeEncodeError:
+        raise _refused(path, "holds a lone surrogate: not text UTF-8 can encode") from None
+
+
+def _refused(path: tuple[str | int, ...], why: str) -> ValueError:
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+    # the path as printable text: a key may be the very string refused
+    shown = where.lstrip(".")[:200].encode("ascii", "backslashreplace").decode()
+    return ValueError(f"{shown or 'the value'} {why}")
+
+
+# one JSON value from a request (any type), within the bounds above
+BoundedJson = bounded_json()
 MAX_OPERATIONS = 10_000
 
 HealthStatus = Literal["unknown", "healthy", "degraded", "unhealthy", "unreachable"]
@@ -139,7 +208,7 @@ class EcosystemHealth(BaseModel):
 
 
 class ToolCall(BaseModel):
-    arguments: dict[str, Any] = Field(default_factory=dict)
+    arguments: Annotated[dict[str, Any], BoundedJson] = Field(default_factory=dict)
 
 
 class ToolResult(BaseModel):
@@ -149,7 +218,7 @@ class ToolResult(BaseModel):
 
 
 class AgentRequest(BaseModel):
-    goal: str = Field(min_length=3, max_length=2000)
+    goal: Annotated[str, BoundedJson] = Field(min_length=3, max_length=2000)
     max_steps: int = Field(3, ge=1, le=8)
 
 
@@ -187,8 +256,13 @@ class WorkflowInfo(BaseModel):
 class RunRequest(BaseModel):
     model_config = {"extra": "forbid"}
 
-    input: dict[str, Any] = Field(default_factory=dict)
-    user_id: str = Field("anonymous", min_length=1, max_length=200)
+    # each free-form field of a workflow's input has its own bounds (BoundedJson); the
+    # whole input has them too, with room for several such fields
+    input: Annotated[dict[str, Any], bounded_json(MAX_JSON_DEPTH + 2, 4 * MAX_JSON_BYTES)] \
+        = Field(default_factory=dict)
+    # whom the run is for: services and workflow admins name anyone; others only
+    # themselves, or no one (then it is the caller)
+    user_id: Annotated[str | None, BoundedJson] = Field(None, min_length=1, max_length=200)
 
 
 class StepRecord(BaseModel):

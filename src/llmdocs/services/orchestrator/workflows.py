@@ -208,7 +208,9 @@ class Runner:
 
     # --- runs -------------------------------------------------------------------------
 
-    async def create(self, name: str, body: RunRequest) -> WorkflowRunOut:
+    async def create(self, name: str, body: RunRequest, user_id: str) -> WorkflowRunOut:
+        """A run of `name` for `user_id`, started once its input is valid: an input
+        refused leaves no record and no checkpoint."""
         workflow = WORKFLOWS.get(name)
         if workflow is None:
             raise Problem(404, f"No workflow named {name!r}; see GET /workflows.")
@@ -221,10 +223,10 @@ class Runner:
                           + "; ".join(f"{e['field']}: {e['message']}" for e in errors),
                           errors=errors) from None
         # announced with the record, so before anything the run itself publishes
-        run = await self.store.create(name, workflow.version, body.user_id, data,
+        run = await self.store.create(name, workflow.version, user_id, data,
                                       self.owner, self.own.lease_seconds,
                                       lambda run: self._event("started", run,
-                                                              user_id=body.user_id))
+                                                              user_id=user_id))
         self._spawn(run)
         return run
 
@@ -377,8 +379,12 @@ class Runner:
         return make_event("orchestrator", f"llmdocs.workflow.{what}",
                           {"workflow": run.workflow, "run_id": run.id, **data}, subject=run.id)
 
-    async def wait(self, run_id: str, seconds: float) -> WorkflowRunOut:
-        """The run once finished, or as it is after `seconds`."""
+    async def wait(self, run_id: str, seconds: float, user_id: str | None = None
+                   ) -> WorkflowRunOut:
+        """The run once finished, or as it is after `seconds`; with `user_id`, only a
+        run of that user (another's is a 404, as a missing one is)."""
+        if user_id is not None:
+            await self.store.get(run_id, user_id)  # who owns a run never changes
         return self.view(await self._wait(run_id, seconds))
 
     async def _wait(self, run_id: str, seconds: float) -> WorkflowRunOut:
@@ -406,7 +412,10 @@ class Runner:
             event = self.done.get(run_id)
         return await self.store.get(run_id)
 
-    async def cancel(self, run_id: str) -> WorkflowRunOut:
+    async def cancel(self, run_id: str, user_id: str | None = None) -> WorkflowRunOut:
+        """Cancel a run (with `user_id`, only a run of that user)."""
+        if user_id is not None:
+            await self.store.get(run_id, user_id)
         run = await self.store.cancel(run_id)
         task = self.tasks.get(run_id)
         if task is not None:
@@ -414,10 +423,10 @@ class Runner:
             task.cancel()
         return self.view(run)
 
-    async def resume(self, run_id: str) -> WorkflowRunOut:
+    async def resume(self, run_id: str, user_id: str | None = None) -> WorkflowRunOut:
         """Go on from the last checkpoint: a failed or cancelled run, or one whose
-        executor died."""
-        run = await self.store.get(run_id)
+        executor died (with `user_id`, only a run of that user)."""
+        run = await self.store.get(run_id, user_id)
         if run.status == "completed":
             raise Problem(409, f"Run {run_id} is already completed.")
         if run_id in self.tasks or not await self.store.claim(
