@@ -8,6 +8,7 @@ and a redirect loop fails the run with the reason."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -17,7 +18,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
+from typer.testing import CliRunner, Result
 
+from llmdocs.cli import app as cli_app
 from llmdocs.core.auth import issue_token, service_token
 from llmdocs.core.config import Settings
 from llmdocs.examples import user_service_spec
@@ -234,3 +237,27 @@ async def test_a_request_refused_today_that_reaches_a_step_fails_the_run_with_a_
         with pytest.raises(docgen.WorkflowError, match="spec URL"):
             await nodes._spec(docgen.DocRequest.model_construct(query=QUERY, spec_url=url),
                               docgen.Trace("gather_context"))
+
+
+async def test_the_cli_on_the_machine_acts_for_anyone(
+        settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`llmdocs runs list|show|resume` with the machine's own token sees a user's run."""
+    served = await serve(create_app("orchestrator", settings))
+    async with httpx.AsyncClient(base_url=served.url, timeout=60) as http:
+        started = await http.post(RUNS, json={"input": QUICK}, params={"wait": 30},
+                                  headers=as_user(settings, "user:alice"))
+    run_id = started.json()["id"]
+    monkeypatch.delenv("LLMDOCS_TOKEN", raising=False)
+    assert settings.jwt_secret is not None
+    monkeypatch.setenv("LLMDOCS_JWT_SECRET", settings.jwt_secret.get_secret_value())
+    monkeypatch.setenv("LLMDOCS_ORCHESTRATOR_PORT", str(served.port))
+
+    async def invoke(*args: str) -> Result:
+        # the CLI runs its own event loop, so it gets a thread of its own
+        return await asyncio.to_thread(CliRunner().invoke, cli_app, ["runs", *args])
+
+    listed, shown = await invoke("list"), await invoke("show", run_id)
+    resumed = await invoke("resume", run_id)
+    assert listed.exit_code == 0 and run_id[:8] in listed.output, listed.output
+    assert shown.exit_code == 0 and '"user:alice"' in shown.output, shown.output
+    assert resumed.exit_code == 0 and "attempt 2" in resumed.output, resumed.output
