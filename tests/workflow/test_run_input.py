@@ -26,6 +26,7 @@ from llmdocs.core.config import Settings
 from llmdocs.examples import user_service_spec
 from llmdocs.services import create_app
 from llmdocs.services.orchestrator import docgen
+from llmdocs.services.orchestrator.client import OrchestratorClient
 from workflow.conftest import token
 
 RUNS = "/workflows/document-generation/runs"
@@ -164,6 +165,11 @@ async def test_callers_see_and_change_only_their_own_runs(
         assert users(await http.get("/runs", params={"user_id": "user:alice"},
                                     headers=interpreter)) == {"user:alice"}
         assert (await http.get(f"/runs/{run_id}", headers=admin)).status_code == 200
+        # the client names no user unless asked: a user's own token starts its own run
+        own_token = alice["Authorization"].removeprefix("Bearer ")
+        async with OrchestratorClient(str(http.base_url), token=own_token) as client:
+            assert (await client.start_run("document-generation", QUICK)
+                    ).user_id == "user:alice"
 
 
 def redirecting_spec_server() -> Starlette:

@@ -42,4 +42,7 @@ spec = ServiceSpec(
     router=_router,
     calls=("gateway", "promptstore", "docstore"),
     lifespan=_lifespan,
+    # not SMALL_REQUESTS: a registration carries a whole analysed spec (the discovery
+    # bounds allow 500k schema nodes after inlining), the largest body it takes
+    max_body_bytes=32 * 1024 * 1024,
 )

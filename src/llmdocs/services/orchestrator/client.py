@@ -80,12 +80,16 @@ class OrchestratorClient(ServiceClient):
         return _workflows.validate_python(await self.get_json("/workflows"))
 
     async def start_run(self, workflow: str, data: dict[str, Any], *,
-                        user_id: str = "anonymous", wait: float = 0.0) -> WorkflowRunOut:
+                        user_id: str | None = None, wait: float = 0.0) -> WorkflowRunOut:
         """Start a run (not retried: a retry would start a second one); with `wait`,
-        the answer is the finished run when it ends within that many seconds."""
+        the answer is the finished run when it ends within that many seconds. The run is
+        the caller's own unless a service or an admin names `user_id`."""
+        body: dict[str, Any] = {"input": data}
+        if user_id is not None:
+            body["user_id"] = user_id
         # parsed and validated in one pass: a finished run carries its whole provenance
         return WorkflowRunOut.model_validate_json((await self.request(
-            "POST", f"/workflows/{workflow}/runs", json={"input": data, "user_id": user_id},
+            "POST", f"/workflows/{workflow}/runs", json=body,
             params={"wait": wait} if wait else None)).content)
 
     async def run(self, run_id: str, wait: float = 0.0) -> WorkflowRunOut:
