@@ -365,7 +365,8 @@ async def test_a_spec_fetch_has_a_deadline_and_a_bad_url_is_a_reason(serve: Serv
     spec_url = TypeAdapter(SpecUrl)
     assert spec_url.validate_python(slow.url + "/openapi.json")
     for bad, reason in (("http://bob:s3cret@api.example.com/openapi.json", "credentials"),
-                        ("file:///etc/passwd", "absolute http"), ("http://[::1", "IPv6")):
+                        ("file:///etc/passwd", "absolute http"), ("http://[::1", "IPv6"),
+                        ("http://example.com/a\x00b", "control characters")):
         with pytest.raises(ValidationError, match=reason):
             spec_url.validate_python(bad)
 

@@ -138,6 +138,8 @@ async def test_bad_input_is_refused_before_anything_runs(ieco: Settings) -> None
                 refused = await http.post("/execute-query", json=body)
                 assert refused.status_code == 422
                 assert "no previous result in this session" in refused.json()["detail"]
+        huge = await http.post("/execute-query", json={"query": "x" * 2_000_000})
+        assert huge.status_code == 413 and "limit" in huge.json()["detail"]
         assert await run_ids(ieco) == set()
 
 
@@ -173,9 +175,10 @@ async def test_listings_are_executions_and_upstream_refusals_keep_their_meaning(
     (UpstreamError, 502), (ServiceUnavailable, 502)])
 def test_a_called_services_answer_keeps_its_meaning(error: type[ServiceError],
                                                     status: int) -> None:
-    problem = _problem(error("docstore", 0, {"detail": "because"}))
+    problem = _problem(error("docstore", 0, {"detail": "because"}, "7"))
     assert problem.status == status and "because" in problem.detail
-    assert (problem.headers or {}).get("Retry-After") == ("5" if status == 429 else None)
+    # a limit's own wait is passed on
+    assert (problem.headers or {}).get("Retry-After") == ("7" if status == 429 else None)
 
 
 async def test_download_names_reach_the_header_safely(ieco: Settings) -> None:

@@ -100,10 +100,12 @@ class ServiceError(Exception):
 
     status: int = 0
 
-    def __init__(self, service: str, status: int, problem: dict[str, Any]) -> None:
+    def __init__(self, service: str, status: int, problem: dict[str, Any],
+                 retry_after: str | None = None) -> None:
         self.service = service
         self.status = status
         self.problem = problem
+        self.retry_after = retry_after  # a limit's wait, for a caller that passes it on
         detail = problem.get("detail") or problem.get("title") or "request failed"
         super().__init__(f"{service}: {status} {detail}")
 
@@ -137,7 +139,7 @@ def error_for(service: str, response: httpx.Response) -> ServiceError:
         problem = {"detail": response.text[:500]}
     status = response.status_code
     cls = _BY_STATUS.get(status, UpstreamError if status >= 500 else ServiceError)
-    return cls(service, status, problem)
+    return cls(service, status, problem, response.headers.get("retry-after"))
 
 
 class TokenSource:

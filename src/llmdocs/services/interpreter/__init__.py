@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from llmdocs.core.service import ServiceSpec
+from llmdocs.core.service import SMALL_REQUESTS, ServiceSpec
 
 
 def _router() -> APIRouter:
@@ -42,4 +42,5 @@ spec = ServiceSpec(
     router=_router,
     calls=("orchestrator", "gateway", "docstore", "promptstore"),
     lifespan=_lifespan,
+    max_body_bytes=SMALL_REQUESTS,
 )

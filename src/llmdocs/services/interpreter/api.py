@@ -33,7 +33,6 @@ router = APIRouter(tags=["interpreter"])
 read = require("queries:read")
 write = require("queries:write")
 READ = [Depends(read)]
-RETRY_SECONDS = "5"  # a called service's Retry-After does not reach us: its usual wait
 Id = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9-]+$")]
 
 
@@ -55,7 +54,8 @@ def _problem(exc: ServiceError) -> Problem:
     if isinstance(exc, Forbidden):
         return Problem(403, detail)
     if isinstance(exc, RateLimited):
-        return Problem(429, detail, headers={"Retry-After": RETRY_SECONDS})
+        return Problem(429, detail, headers={"Retry-After": exc.retry_after}
+                       if exc.retry_after else None)
     return Problem(502, f"{exc.service} failed: {detail}")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, get_args
+from typing import Any
 
 from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
 
@@ -11,7 +11,6 @@ from llmdocs.rendering import normalize_format
 from llmdocs.services.orchestrator.schemas import EntityId, SpecUrl
 
 BOTH_FORMATS = "give format or output_format, not both"
-NO_NUL = get_args(StorableText)[1]  # the kernel's NUL check, for a type it does not cover
 
 
 def _same_format(first: Any, second: Any) -> bool:
@@ -35,7 +34,7 @@ class QueryIn(BaseModel):
                                    pattern=r"^[A-Za-z0-9._:-]+$")
     run_async: bool = Field(False, alias="async")
     spec_document_id: EntityId | None = None
-    spec_url: Annotated[SpecUrl, NO_NUL] | None = None
+    spec_url: SpecUrl | None = None
     document_ids: list[EntityId] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="before")

@@ -17,6 +17,8 @@ SERVICE_NAME = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 
 
 def _spec_url(value: str) -> str:
+    if not value.isprintable() or " " in value:  # NUL, controls, line breaks, spaces
+        raise ValueError("must be a URL without spaces or control characters")
     url = urlsplit(value)  # a malformed one ("http://[::1") raises ValueError: a 422
     if url.scheme not in ("http", "https") or not url.hostname:
         raise ValueError("must be an absolute http(s) URL, "
