@@ -113,6 +113,7 @@ async def test_bad_input_is_refused_before_anything_runs(ieco: Settings) -> None
           for url in ("file:///etc/passwd", "ftp://example.com/spec.yaml", "not a url",
                       "http://[::1", f"http://example.com/{nul}")),
         ({"query": QUERY, "format": "pdf", "output_format": "csv"}, "body"),
+        ({"query": QUERY, "async": "yes"}, "body.async"),
     ]
     async with as_user(ieco, "user:u1", "*") as http:
         for body, field in cases:

@@ -32,7 +32,7 @@ class QueryIn(BaseModel):
     user_id: StorableText | None = Field(None, min_length=1, max_length=200)
     session_id: str | None = Field(None, min_length=1, max_length=100,
                                    pattern=r"^[A-Za-z0-9._:-]+$")
-    run_async: bool = Field(False, alias="async")
+    run_async: bool = Field(False, alias="async", strict=True)  # true or false, not "yes"
     spec_document_id: EntityId | None = None
     spec_url: SpecUrl | None = None
     document_ids: list[EntityId] = Field(default_factory=list, max_length=20)
