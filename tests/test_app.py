@@ -311,6 +311,13 @@ async def test_every_service_route_needs_a_token(key: str, settings: Settings, s
                 assert answer.status_code == 401, (method, path)
         info = await http.get("/info", headers=auth(settings, f"{app.state.spec.scope}:read"))
         assert info.status_code == 200 and info.json()["key"] == key
+        # a body past the service's bound is refused before it is read (the doc-store and
+        # the log-collector bound theirs per route: uploads, batches)
+        limit = app.state.spec.max_body_bytes
+        assert (limit is None) == (key in ("docstore", "logcollector")), key
+        if limit is not None:
+            large = await http.post("/info", content=b"x" * (limit + 1))
+            assert large.status_code == 413, key
 
 
 def test_a_verified_token_still_expires(settings: Settings) -> None:

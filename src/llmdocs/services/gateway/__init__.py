@@ -56,4 +56,6 @@ spec = ServiceSpec(
     router=_router,
     calls=(),
     lifespan=_lifespan,
+    # a chat request's messages: room for a model with a million-token context
+    max_body_bytes=16 * 1024 * 1024,
 )

@@ -60,4 +60,6 @@ spec = ServiceSpec(
     router=_router,
     calls=("gateway",),
     lifespan=_lifespan,
+    # a prompt's templates and variations: far beyond any real one
+    max_body_bytes=4 * 1024 * 1024,
 )
