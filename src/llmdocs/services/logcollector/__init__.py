@@ -11,6 +11,7 @@ import structlog
 from fastapi import APIRouter, FastAPI
 
 from llmdocs.core.service import ServiceSpec
+from llmdocs.services.logcollector.schemas import MAX_BATCH_BYTES
 
 log = structlog.get_logger(__name__)
 GROUP = "logcollector"
@@ -70,4 +71,5 @@ spec = ServiceSpec(
     router=_router,
     calls=(),
     lifespan=_lifespan,
+    max_body_bytes=MAX_BATCH_BYTES,
 )

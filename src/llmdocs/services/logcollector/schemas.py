@@ -13,6 +13,9 @@ Level = Literal["debug", "info", "warning", "error", "critical"]
 LEVELS: tuple[Level, ...] = ("debug", "info", "warning", "error", "critical")
 MAX_BATCH = 1000
 MAX_ATTRIBUTES_BYTES = 16_384
+# a batch's body: ample for a thousand ordinary records; whoever sends records near the
+# field limits sends smaller batches (the 413 says so)
+MAX_BATCH_BYTES = 32 * 1024 * 1024
 _ALIASES = {"warn": "warning", "fatal": "critical", "exception": "error", "trace": "debug"}
 
 
