@@ -129,6 +129,12 @@ async def test_bad_input_is_problem_json_with_fields(demo: Any, settings: Settin
                                    headers={"content-type": "application/json"})
         assert not_json.status_code == 422
         assert not_json.headers["content-type"] == PROBLEM_JSON
+        # a body that cannot be read says why
+        for body, why in ((b'{"name": "\xff", "size": 1}', "not valid UTF-8"),
+                          (b"[" * 100_000 + b"]" * 100_000, "nested too deeply")):
+            unreadable = await http.post("/widgets/1", content=body,
+                                         headers={"content-type": "application/json"})
+            assert unreadable.status_code == 400 and why in unreadable.json()["detail"]
 
         unknown = await http.get("/nowhere")
         assert unknown.status_code == 404

@@ -96,6 +96,14 @@ def _reasons(errors: list[dict[str, Any]], shown: int = 3, width: int = 160) -> 
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
+# why FastAPI could not read a body, which its 400 ("There was an error parsing the
+# body") leaves unsaid
+_UNREADABLE: dict[type[object], str] = {
+    UnicodeDecodeError: "The body is not valid UTF-8.",
+    RecursionError: "The body's JSON is nested too deeply to read.",
+}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
@@ -104,6 +112,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        detail = _UNREADABLE.get(type(exc.__cause__), detail)  # FastAPI's "error parsing"
         return problem_response(
             request, Problem(exc.status_code, detail, headers=dict(exc.headers or {}))
         )
