@@ -129,6 +129,10 @@ async def test_bad_input_is_problem_json_with_fields(demo: Any, settings: Settin
                                    headers={"content-type": "application/json"})
         assert not_json.status_code == 422
         assert not_json.headers["content-type"] == PROBLEM_JSON
+        for kind in ("text/plain", "application/x-www-form-urlencoded", None):
+            untyped = await http.post("/widgets/1", content=b'{"name": "a", "size": 1}',
+                                      headers={"content-type": kind} if kind else {})
+            assert untyped.status_code == 415 and "as JSON" in untyped.json()["detail"]
         # a body that cannot be read says why
         for body, why in ((b'{"name": "\xff", "size": 1}', "not valid UTF-8"),
                           (b"[" * 100_000 + b"]" * 100_000, "nested too deeply")):

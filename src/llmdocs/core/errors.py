@@ -104,6 +104,9 @@ _UNREADABLE: dict[type[object], str] = {
 }
 
 
+_NOT_AN_OBJECT = ("model_attributes_type", "dict_type")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
@@ -120,6 +123,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         errors = _field_errors(exc)
+        sent = request.headers.get("content-type", "")
+        if "json" not in sent and any(e["field"] == "body" and e["type"] in _NOT_AN_OBJECT
+                                      for e in errors):  # FastAPI reads JSON bodies only
+            return problem_response(request, Problem(
+                415, f"Send the body as JSON (Content-Type: application/json), not "
+                     f"{sent.split(';')[0] or 'without a Content-Type'}."))
         return problem_response(
             request,
             Problem(422, f"The request is not valid: {_reasons(errors)}.",
