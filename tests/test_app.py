@@ -343,6 +343,20 @@ def test_a_verified_token_still_expires(settings: Settings) -> None:
     assert expired.value.status == 401 and "expired" in expired.value.detail
 
 
+def test_a_token_subject_must_fit_where_it_is_stored(settings: Settings) -> None:
+    """The subject becomes the owner of runs, executions and sessions: one longer than
+    their columns, or with control characters (NUL, which PostgreSQL refuses), is a 401
+    at the door, not a 500 when the first thing it makes is stored."""
+    from llmdocs.core.auth import MAX_SUBJECT, verify_token
+    from llmdocs.core.errors import Problem
+
+    assert verify_token(settings, issue_token(settings, "u" * MAX_SUBJECT, ["*"])).subject
+    for subject in ("u" * (MAX_SUBJECT + 1), "user:a\x00b", "user:a\nb", ""):
+        with pytest.raises(Problem) as refused:
+            verify_token(settings, issue_token(settings, subject, ["*"]))
+        assert refused.value.status == 401 and "subject" in refused.value.detail
+
+
 def test_a_verified_token_is_not_taken_for_another_audience(settings: Settings) -> None:
     """The cache of verified tokens remembers what verified each one: a token accepted
     for one audience or issuer is still refused by a service expecting another."""

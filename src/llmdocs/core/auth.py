@@ -23,6 +23,7 @@ from llmdocs.core.errors import Problem
 
 ALGORITHM = "HS256"
 SERVICE_SCOPES = ("*:read", "*:write")
+MAX_SUBJECT = 200  # the owner columns' width (runs, executions, sessions, usage)
 _BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="llmdocs"'}
 
 
@@ -115,9 +116,14 @@ def _decode(settings: Settings, token: str) -> Principal:
     except jwt.PyJWTError as exc:
         raise Problem(401, f"The access token is not valid: {exc}.",
                       headers=_BEARER_CHALLENGE) from None
+    subject = str(claims["sub"])
+    if not (0 < len(subject) <= MAX_SUBJECT and subject.isprintable()):
+        raise Problem(401, f"The access token's subject must be 1 to {MAX_SUBJECT} "
+                      "printable characters: it is stored as the owner of what it makes.",
+                      headers=_BEARER_CHALLENGE)
     raw = claims.get("scopes", claims.get("scope", []))
     scopes = raw.split() if isinstance(raw, str) else list(raw)
-    return Principal(subject=str(claims["sub"]), scopes=frozenset(scopes), claims=claims)
+    return Principal(subject=subject, scopes=frozenset(scopes), claims=claims)
 
 
 def bearer_token(request: Request) -> str:
