@@ -52,15 +52,21 @@ def as_utc(value: datetime) -> datetime:
 UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
 
 
-def _storable(value: str) -> str:
+def storable(value: str) -> str:
+    """`value`, when a column can hold it (else a ValueError that says why)."""
     if "\x00" in value:
         raise ValueError("must not contain a NUL character (\\u0000)")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError("must be text UTF-8 can encode (no lone surrogate)") from None
     return value
 
 
 # Text a request may bring that ends up in a column: PostgreSQL text (and jsonb) cannot
-# hold NUL, and SQLite would keep it where PostgreSQL refuses it; both refuse it here.
-StorableText = Annotated[str, AfterValidator(_storable)]
+# hold NUL, and SQLite would keep it where PostgreSQL refuses it; both refuse it here, and
+# a lone surrogate (JSON's "\udc00" is one), which no UTF-8 column can hold.
+StorableText = Annotated[str, AfterValidator(storable)]
 
 
 # Batches bound as one JSON value. A bulk INSERT through executemany costs Python a

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, Field
 
-from llmdocs.core.db import UtcDateTime
+from llmdocs.core.db import StorableText, UtcDateTime, storable
 
 SERVICE_NAME = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 
@@ -86,12 +86,11 @@ def _text_size(text: str, path: tuple[str | int, ...]) -> int:
     """The bytes a string takes in JSON, once it is known to be storable text."""
     if len(text) > MAX_JSON_TEXT:
         raise _refused(path, f"is longer than {MAX_JSON_TEXT} characters")
-    if "\x00" in text:
-        raise _refused(path, "holds a NUL character (\\u0000), which text cannot hold")
     try:
-        return len(text.encode()) + 2
-    except UnicodeEncodeError:
-        raise _refused(path, "holds a lone surrogate: not text UTF-8 can encode") from None
+        storable(text)
+    except ValueError as exc:
+        raise _refused(path, str(exc)) from None
+    return len(text.encode()) + 2
 
 
 def _refused(path: tuple[str | int, ...], why: str) -> ValueError:
@@ -220,7 +219,7 @@ class ToolResult(BaseModel):
 
 
 class AgentRequest(BaseModel):
-    goal: Annotated[str, BoundedJson] = Field(min_length=3, max_length=2000)
+    goal: StorableText = Field(min_length=3, max_length=2000)
     max_steps: int = Field(3, ge=1, le=8)
 
 
@@ -264,7 +263,7 @@ class RunRequest(BaseModel):
         = Field(default_factory=dict)
     # whom the run is for: services and workflow admins name anyone; others only
     # themselves, or no one (then it is the caller)
-    user_id: Annotated[str | None, BoundedJson] = Field(None, min_length=1, max_length=200)
+    user_id: StorableText | None = Field(None, min_length=1, max_length=200)
 
 
 class StepRecord(BaseModel):
