@@ -49,6 +49,16 @@ class Principal:
         otherwise the caller, whatever the request says."""
         return claimed if claimed and self.acts_for_anyone(admin_scope) else self.subject
 
+    def acting_for(self, claimed: str | None, admin_scope: str) -> str:
+        """Who a request is for, as `user`, but naming another user without the right to
+        is refused (a 403 that says so) rather than quietly replaced by the caller."""
+        user = self.user(claimed, admin_scope)
+        if claimed and claimed != user:
+            raise Problem(403, f"The token is for {self.subject!r}: it may not act for user "
+                          f"{claimed!r} (that takes the {admin_scope} scope). Leave user_id "
+                          "out to act as yourself.")
+        return user
+
     def may_touch(self, owner: str | None, admin_scope: str) -> bool:
         """Whether the caller may see or change what `owner` made."""
         return self.acts_for_anyone(admin_scope) or owner == self.subject

@@ -42,17 +42,6 @@ LISTING = ("list_documents", "search_documents")
 ADMIN = "queries:admin"  # acts for any user, like a service
 
 
-def user_of(caller: Principal, claimed: str | None) -> str:
-    """Whom a request is for: the caller, or the user it names when the caller may act
-    for anyone; naming someone else otherwise is refused, not silently replaced."""
-    user = caller.user(claimed, ADMIN)
-    if claimed and claimed != user:
-        raise Problem(403, f"The token is for {caller.subject!r}: it may not act for user "
-                      f"{claimed!r} (only services and holders of {ADMIN} may). Leave "
-                      "user_id out to act as yourself.")
-    return user
-
-
 def check_owner(caller: Principal, owner: str, what: str) -> None:
     if not caller.may_touch(owner, ADMIN):
         raise Problem(403, f"{what} belongs to another user.")
@@ -111,7 +100,7 @@ class Interpreter:
     # --- understanding ------------------------------------------------------------
 
     async def interpret(self, body: QueryIn, caller: Principal) -> InterpretOut:
-        user = user_of(caller, body.user_id)
+        user = caller.acting_for(body.user_id, ADMIN)
         previous, previous_execution = await self._previous(body.session_id, caller)
         change = rules.follow_up(body.query, previous or {})
         if previous is None and change is not None and rules.by_rules(body.query).intent is None:
@@ -200,7 +189,7 @@ class Interpreter:
     async def execute(self, body: QueryIn, caller: Principal) -> tuple[ExecutionOut, bool]:
         """Run the request; (the execution, whether it is finished). Every refusal comes
         before the run starts: nothing is started or stored for a refused request."""
-        user = user_of(caller, body.user_id)
+        user = caller.acting_for(body.user_id, ADMIN)
         plan = await self.interpret(body, caller)
         if plan.missing:
             raise Problem(422, "The request cannot be mapped to an action: "
