@@ -217,7 +217,8 @@ async def _first_spec(http: httpx.AsyncClient, candidates: list[str], named: boo
     for url in candidates:
         try:
             response = await _get_bounded(http, url, bounds.max_spec_bytes)
-        except httpx.HTTPError as exc:  # refused, timed out, bad scheme, redirect loop
+        # refused, timed out, a bad scheme or URL, a redirect loop
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise Unreachable(f"{url} is unreachable: {type(exc).__name__} {exc}") from exc
         if response.status_code != 200:
             tried.append(f"{url} → HTTP {response.status_code}")

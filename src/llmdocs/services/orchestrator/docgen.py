@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol, TypedDict, TypeVar
 
-import httpx
 from cachetools import LRUCache
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -430,8 +429,6 @@ class DocGen:
                                                 bounds)
                 except Unreachable as exc:
                     raise WorkflowError(f"spec URL: {exc}") from None
-                except (ValueError, httpx.InvalidURL) as exc:  # SpecUrl keeps these out
-                    raise WorkflowError(f"spec URL is not valid: {exc}") from None
                 except SpecError as exc:
                     raise WorkflowError(f"spec URL {request.spec_url} does not serve an "
                                         f"OpenAPI spec: {exc}") from None
