@@ -69,7 +69,7 @@ class WorkflowSettings(BaseSettings):
     review_tokens: int = 64
     recursion_limit: int = 40
     write_concurrency: int = Field(8, ge=1)  # sections written at once, at most
-    # a completed run never resumes, so its checkpoints (about 140 KB a document on
+    # a completed run never resumes, so its checkpoints (about 70 KB a document on
     # SQLite) are deleted once its end is recorded; failed and cancelled runs keep theirs
     keep_checkpoints: bool = False
 
