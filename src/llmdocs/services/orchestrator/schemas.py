@@ -11,7 +11,9 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, Field
 
-from llmdocs.core.db import StorableText, UtcDateTime, storable
+from llmdocs.core.bounded import MAX_JSON_BYTES, MAX_JSON_DEPTH, StorableJson, bounded_json
+from llmdocs.core.bounded import BoundedJson as BoundedJson  # the workflows bound fields with it
+from llmdocs.core.db import StorableText, UtcDateTime
 
 SERVICE_NAME = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 
@@ -37,71 +39,7 @@ EntityId = Annotated[str, Field(min_length=1, max_length=36, pattern=r"^[A-Za-z0
 
 # Free-form JSON a request may bring (a run's input, its entities and follow-up, a tool's
 # arguments) is kept in the run record and in every checkpoint of the run: bounded when
-# it arrives, before any run exists, so none of it can exhaust a recursion limit, fill
-# the checkpointer, or hold text PostgreSQL refuses (NUL) or UTF-8 cannot encode (a
-# lone surrogate)
-MAX_JSON_DEPTH = 16
-MAX_JSON_BYTES = 64 * 1024
-MAX_JSON_ITEMS = 200  # in one list or object
-MAX_JSON_TEXT = 4000  # characters of one string or key
-
-
-def bounded_json(max_depth: int = MAX_JSON_DEPTH, max_bytes: int = MAX_JSON_BYTES
-                 ) -> AfterValidator:
-    """A validator of a JSON value within these bounds, naming where it is not."""
-
-    def check(value: Any) -> Any:
-        _check_json(value, max_depth, max_bytes)
-        return value
-
-    return AfterValidator(check)
-
-
-def _check_json(value: Any, max_depth: int, max_bytes: int) -> None:
-    """Walks iteratively (a deep value cannot overflow the stack) and stops at the first
-    bound passed, so the walk costs at most about `max_bytes`."""
-    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
-    size = 0
-    while stack:
-        item, path = stack.pop()
-        if len(path) > max_depth:
-            raise _refused(path, f"nests deeper than {max_depth} levels")
-        if isinstance(item, dict | list):
-            if len(item) > MAX_JSON_ITEMS:
-                raise _refused(path, f"has more than {MAX_JSON_ITEMS} items")
-            pairs = item.items() if isinstance(item, dict) else enumerate(item)
-            for key, child in pairs:
-                size += 1 + (_text_size(key, (*path, key)) + 1 if isinstance(key, str) else 0)
-                stack.append((child, (*path, key)))
-            size += 2
-        elif isinstance(item, str):
-            size += _text_size(item, path)
-        else:
-            size += len(str(item))
-        if size > max_bytes:
-            raise _refused(path, f"makes the value larger than {max_bytes // 1024} KB as JSON")
-
-
-def _text_size(text: str, path: tuple[str | int, ...]) -> int:
-    """The bytes a string takes in JSON, once it is known to be storable text."""
-    if len(text) > MAX_JSON_TEXT:
-        raise _refused(path, f"is longer than {MAX_JSON_TEXT} characters")
-    try:
-        storable(text)
-    except ValueError as exc:
-        raise _refused(path, str(exc)) from None
-    return len(text.encode()) + 2
-
-
-def _refused(path: tuple[str | int, ...], why: str) -> ValueError:
-    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
-    # the path as printable text: a key may be the very string refused
-    shown = where.lstrip(".")[:200].encode("ascii", "backslashreplace").decode()
-    return ValueError(f"{shown or 'the value'} {why}")
-
-
-# one JSON value from a request (any type), within the bounds above
-BoundedJson = bounded_json()
+# it arrives, before any run exists (see llmdocs.core.bounded)
 MAX_OPERATIONS = 10_000
 
 HealthStatus = Literal["unknown", "healthy", "degraded", "unhealthy", "unreachable"]
@@ -109,20 +47,22 @@ ParamLocation = Literal["path", "query", "header", "cookie"]
 
 
 class Parameter(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: StorableText = Field(min_length=1, max_length=200)
     location: ParamLocation
     required: bool = False
-    description: str = ""
-    schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
+    description: StorableText = ""
+    schema_: Annotated[dict[str, Any], StorableJson] = Field(default_factory=dict,
+                                                             alias="schema")
 
     model_config = {"populate_by_name": True, "serialize_by_alias": True}
 
 
 class RequestBody(BaseModel):
-    content_type: str = "application/json"
+    content_type: StorableText = "application/json"
     required: bool = False
-    description: str = ""
-    schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
+    description: StorableText = ""
+    schema_: Annotated[dict[str, Any], StorableJson] = Field(default_factory=dict,
+                                                             alias="schema")
 
     model_config = {"populate_by_name": True, "serialize_by_alias": True}
 
@@ -130,18 +70,18 @@ class RequestBody(BaseModel):
 class Operation(BaseModel):
     """One thing a service can do: an OpenAPI operation with its `$ref`s resolved."""
 
-    operation_id: str = Field(min_length=1, max_length=200)
+    operation_id: StorableText = Field(min_length=1, max_length=200)
     method: Literal["get", "put", "post", "delete", "patch", "head", "options", "trace"]
-    path: str = Field(min_length=1, max_length=2000)
-    summary: str = ""
-    description: str = ""
-    tag: str = "default"
-    resource: str = ""
+    path: StorableText = Field(min_length=1, max_length=2000)
+    summary: StorableText = ""
+    description: StorableText = ""
+    tag: StorableText = "default"
+    resource: StorableText = ""
     deprecated: bool = False
     parameters: list[Parameter] = Field(default_factory=list)
     request_body: RequestBody | None = None
-    responses: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    scopes: list[str] = Field(default_factory=list)
+    responses: Annotated[dict[str, dict[str, Any]], StorableJson] = Field(default_factory=dict)
+    scopes: list[StorableText] = Field(default_factory=list)
 
 
 class ServiceRegistration(BaseModel):
@@ -149,14 +89,15 @@ class ServiceRegistration(BaseModel):
 
     name: str = Field(pattern=SERVICE_NAME)
     base_url: AnyHttpUrl
-    api_prefix: str = Field("", max_length=500, description="path the spec's server adds")
-    spec_url: str = Field("", max_length=2000)
+    api_prefix: StorableText = Field("", max_length=500,
+                                     description="path the spec's server adds")
+    spec_url: StorableText = Field("", max_length=2000)
     spec_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
-    title: str = Field("", max_length=500)
-    version: str = Field("", max_length=100)
-    openapi_version: str = Field("", max_length=20)
+    title: StorableText = Field("", max_length=500)
+    version: StorableText = Field("", max_length=100)
+    openapi_version: StorableText = Field("", max_length=20)
     auth: Literal["service_token", "none"] = "none"
-    health_path: str | None = Field("/health", max_length=500)
+    health_path: StorableText | None = Field("/health", max_length=500)
     operations: list[Operation] = Field(default_factory=list, max_length=MAX_OPERATIONS)
 
 
@@ -176,7 +117,7 @@ class ServiceHealth(BaseModel):
 
 class HealthUpdate(BaseModel):
     status: HealthStatus
-    reason: str | None = Field(None, max_length=2000)
+    reason: StorableText | None = Field(None, max_length=2000)
 
 
 class ServiceSummary(BaseModel):

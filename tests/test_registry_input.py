@@ -1,0 +1,92 @@
+"""Bad input to the registry's writes on PostgreSQL: a NUL or a lone surrogate in any
+text or schema of a registration, or in a health reason, is a 422 naming the field (it
+was a 500 from the database), and what was registered stays as it was."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from badinput import JSON_VALUES, TEXT, assert_refused, send
+from llmdocs.core.auth import issue_token
+from llmdocs.core.config import Settings
+from llmdocs.services import create_app
+
+REGISTRATION: dict[str, Any] = {
+    "name": "svc", "base_url": "http://127.0.0.1:1/", "spec_hash": "a" * 64, "title": "T",
+    "operations": [{
+        "operation_id": "op", "method": "get", "path": "/x/{id}", "summary": "s",
+        "parameters": [{"name": "id", "location": "path", "schema": {"type": "string"}}],
+        "request_body": {"schema": {"type": "object"}},
+        "responses": {"200": {"description": "ok"}}, "scopes": ["a"]}]}
+
+TEXT_FIELDS = ["api_prefix", "spec_url", "title", "version", "openapi_version", "health_path",
+               "operations.0.summary", "operations.0.description", "operations.0.tag",
+               "operations.0.resource", "operations.0.scopes.0",
+               "operations.0.parameters.0.description",
+               "operations.0.request_body.content_type",
+               "operations.0.request_body.description"]
+JSON_FIELDS = ["operations.0.parameters.0.schema", "operations.0.request_body.schema",
+               "operations.0.responses"]
+
+
+def with_value(path: str, value: Any) -> dict[str, Any]:
+    changed = copy.deepcopy(REGISTRATION)
+    *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+    node: Any = changed
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    changed["spec_hash"] = "b" * 64  # a change, not the same registration again
+    return changed
+
+
+@pytest.fixture
+async def registry(serve: Any, settings: Settings, pg_url: str
+                   ) -> AsyncIterator[httpx.AsyncClient]:
+    settings.database_url = pg_url
+    running = await serve(create_app("orchestrator", settings))
+    token = issue_token(settings, "user:admin", ["*"])
+    async with httpx.AsyncClient(base_url=running.url, timeout=30,
+                                 headers={"Authorization": f"Bearer {token}"}) as http:
+        assert (await http.post("/registry/services", json=REGISTRATION)).status_code == 201
+        yield http
+
+
+@pytest.mark.parametrize("kind", sorted(TEXT))
+async def test_registration_text_a_column_cannot_hold_is_a_422(
+        registry: httpx.AsyncClient, kind: str) -> None:
+    before = (await registry.get("/registry/services/svc")).json()
+    for field in TEXT_FIELDS:
+        answer = await send(registry, "POST", "/registry/services",
+                            with_value(field, TEXT[kind]))
+        assert_refused(answer, field)
+    assert (await registry.get("/registry/services/svc")).json() == before
+
+
+async def test_registration_schemas_hold_only_storable_json(
+        registry: httpx.AsyncClient) -> None:
+    before = (await registry.get("/registry/services/svc")).json()
+    for field in JSON_FIELDS:
+        for value in JSON_VALUES.values():
+            answer = await send(registry, "POST", "/registry/services", with_value(
+                field, {"200": value} if field.endswith("responses") else value))
+            assert_refused(answer, field)
+    assert (await registry.get("/registry/services/svc")).json() == before
+
+
+@pytest.mark.parametrize("kind", sorted(TEXT))
+async def test_a_health_reason_a_column_cannot_hold_is_a_422(
+        registry: httpx.AsyncClient, kind: str) -> None:
+    ok = await registry.put("/registry/services/svc/health",
+                            json={"status": "degraded", "reason": "slow"})
+    assert ok.status_code == 200, ok.text
+    answer = await send(registry, "PUT", "/registry/services/svc/health",
+                        {"status": "healthy", "reason": TEXT[kind]})
+    assert_refused(answer, "reason")
+    health = (await registry.get("/registry/services/svc")).json()["health"]
+    assert (health["status"], health["reason"]) == ("degraded", "slow")
