@@ -45,8 +45,14 @@ def utcnow() -> datetime:
 
 def as_utc(value: datetime) -> datetime:
     """RFC 3339 UTC out: SQLite hands back naive datetimes (stored as UTC), and a
-    time given with another offset is converted."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    time given with another offset is converted (a ValueError when UTC has no such
+    time: 9999-12-31T23:00:00-05:00 is after the last one a datetime holds)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is outside the times UTC can hold (years 1 to 9999)") from None
 
 
 UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from sse_starlette import EventSourceResponse
 
 from llmdocs.core.auth import require
-from llmdocs.core.db import as_utc
+from llmdocs.core.db import UtcDateTime
 from llmdocs.core.errors import Problem
 from llmdocs.services.logcollector.schemas import (
     Accepted,
@@ -41,15 +41,14 @@ async def store(request: Request) -> LogStore:
 
 async def filters(
     service: str | None = Query(None, max_length=100),
-    since: datetime | None = Query(None, description="RFC 3339, inclusive"),
-    until: datetime | None = Query(None, description="RFC 3339, exclusive"),
+    since: UtcDateTime | None = Query(None, description="RFC 3339, inclusive"),
+    until: UtcDateTime | None = Query(None, description="RFC 3339, exclusive"),
     correlation_id: str | None = Query(None, max_length=128),
     q: str | None = Query(None, min_length=1, max_length=500, description="text to find"),
     cursor: str | None = Query(None, max_length=200),
     limit: int = Query(100, ge=1, le=1000),
 ) -> Filters:
-    return Filters(service=service, since=since and as_utc(since),
-                   until=until and as_utc(until), correlation_id=correlation_id,
+    return Filters(service=service, since=since, until=until, correlation_id=correlation_id,
                    text=q, cursor=cursor, limit=limit)
 
 

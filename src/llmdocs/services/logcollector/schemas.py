@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from llmdocs.core.db import UtcDateTime, utcnow
+from llmdocs.core.db import StorableText, UtcDateTime, utcnow
 
 Level = Literal["debug", "info", "warning", "error", "critical"]
 LEVELS: tuple[Level, ...] = ("debug", "info", "warning", "error", "critical")
@@ -22,15 +22,15 @@ _ALIASES = {"warn": "warning", "fatal": "critical", "exception": "error", "trace
 class LogIn(BaseModel):
     """One log line as a service sends it (the kernel's JSON log fields fit)."""
 
-    id: str | None = Field(None, min_length=1, max_length=64,
+    id: StorableText | None = Field(None, min_length=1, max_length=64,
                            description="makes re-sending idempotent; default: a new id")
     time: UtcDateTime = Field(default_factory=utcnow)
-    service: str = Field(min_length=1, max_length=100)
+    service: StorableText = Field(min_length=1, max_length=100)
     level: Level = "info"
-    logger: str = Field("", max_length=200)
-    message: str = Field(max_length=65_536)
-    correlation_id: str | None = Field(None, max_length=128)
-    trace_id: str | None = Field(None, max_length=64)
+    logger: StorableText = Field("", max_length=200)
+    message: StorableText = Field(max_length=65_536)
+    correlation_id: StorableText | None = Field(None, max_length=128)
+    trace_id: StorableText | None = Field(None, max_length=64)
     attributes: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("level", mode="before")

@@ -1,0 +1,64 @@
+"""Bad input to the log-collector's writes on PostgreSQL: a NUL in a record's text was a
+500 from the database, and a time whose UTC is past year 9999 a 500 from the
+conversion; both are a 422 naming the field, and nothing of the request is stored (a
+batch is refused whole)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from badinput import TEXT, assert_refused, send
+from llmdocs.core.auth import issue_token
+from llmdocs.core.config import Settings
+from llmdocs.services import create_app
+
+RECORD: dict[str, Any] = {"id": "l1", "service": "svc", "logger": "lg", "message": "hello",
+                          "correlation_id": "c1", "trace_id": "t1"}
+TEXT_FIELDS = ["id", "service", "logger", "message", "correlation_id", "trace_id"]
+
+
+@pytest.fixture
+async def collector(serve: Any, settings: Settings, pg_url: str
+                    ) -> AsyncIterator[httpx.AsyncClient]:
+    settings.database_url = pg_url
+    running = await serve(create_app("logcollector", settings))
+    token = issue_token(settings, "user:admin", ["*"])
+    async with httpx.AsyncClient(base_url=running.url, timeout=30,
+                                 headers={"Authorization": f"Bearer {token}"}) as http:
+        assert (await http.post("/logs", json=RECORD)).status_code == 202
+        yield http
+
+
+async def stored(http: httpx.AsyncClient) -> list[dict[str, Any]]:
+    answer = await http.get("/logs")
+    assert answer.status_code == 200, answer.text
+    items: list[dict[str, Any]] = answer.json()["items"]
+    return items
+
+
+@pytest.mark.parametrize("kind", sorted(TEXT))
+async def test_record_text_a_column_cannot_hold_is_a_422(
+        collector: httpx.AsyncClient, kind: str) -> None:
+    before = await stored(collector)
+    for field in TEXT_FIELDS:
+        bad = {**RECORD, "id": "l2", field: TEXT[kind]}
+        assert_refused(await send(collector, "POST", "/logs", bad), field)
+        batch = {"records": [{**RECORD, "id": "l3"}, bad]}
+        assert_refused(await send(collector, "POST", "/logs/batch", batch),
+                       f"records.1.{field}")
+    assert await stored(collector) == before
+
+
+@pytest.mark.parametrize("time", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+01:00"])
+async def test_a_time_outside_what_utc_holds_is_a_422(
+        collector: httpx.AsyncClient, time: str) -> None:
+    before = await stored(collector)
+    answer = await send(collector, "POST", "/logs", {**RECORD, "id": "l4", "time": time})
+    assert_refused(answer, "time")
+    answer = await collector.get("/logs", params={"since": time})
+    assert_refused(answer, "since")
+    assert await stored(collector) == before
