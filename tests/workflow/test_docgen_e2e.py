@@ -64,6 +64,14 @@ async def events_of(settings: Settings) -> list[Any]:
         await database.dispose()
 
 
+def test_a_mention_of_an_endpoint_is_checked_against_the_spec_paths() -> None:
+    """As the spec writes it, or with its parameters filled in; anything else is invented."""
+    prose = ("Call GET /users/{user_id}. Or GET /users/42: the same. "
+             "DELETE /users/42/avatar and POST /users/42 are not in the spec.")
+    found = apidoc.check(prose, OPERATIONS)
+    assert found.invented == ["DELETE /users/42/avatar", "POST /users/42"]
+
+
 async def test_api_documentation_with_provenance(eco: Settings) -> None:
     spec_id = await store_spec(eco)
     async with client(eco) as http:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from llmdocs.services.orchestrator.schemas import Operation
@@ -109,9 +110,14 @@ def table_rows(operations: list[Operation]) -> list[list[str]]:
              ", ".join(op.responses)] for op in operations]
 
 
+@lru_cache(maxsize=4096)
+def _template(path: str) -> re.Pattern[str]:
+    """A spec path as a pattern: each `{parameter}` stands for one segment."""
+    return re.compile(re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(path)))
+
+
 def _matches(template: str, path: str) -> bool:
-    pattern = re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(template))
-    return re.fullmatch(pattern, path.rstrip(".:")) is not None
+    return _template(template).fullmatch(path.rstrip(".:")) is not None
 
 
 @dataclass
@@ -161,7 +167,10 @@ def check(markdown: str, operations: list[Operation]) -> Coverage:
         if lost:
             result.missing_ops.append(op.operation_id)
     known = [(op.method.upper(), op.path) for op in operations]
+    exact = set(known)  # most mentions name an endpoint as the spec writes it
     for method, path in sorted(set(_MENTION.findall(markdown))):
+        if (method, path.rstrip(".:")) in exact:
+            continue
         if not any(m == method and _matches(p, path) for m, p in known):
             result.invented.append(f"{method} {path}")
     return result

@@ -523,18 +523,20 @@ class DocGen:
         sections.append({"title": "Endpoint summary", "kind": "summary_table"})
         return {"outline": sections}
 
-    def _sources_text(self, state: DocState, ops: list[Operation] | None = None,
-                      errors: bool = False) -> str:
+    def _sources_text(self, state: DocState, ops: list[Operation],
+                      subset: list[Operation] | None = None, errors: bool = False) -> str:
+        """What the model is told of the sources: `ops` are the spec's operations (read
+        once per step: validating them is the cost that grows with the spec)."""
         context = state["context"]
         limit = self.deps.settings.source_chars
         if errors:
             return "\n".join(f"{endpoint} answers {code}: {text}" for endpoint, code, text
-                             in apidoc.error_rows(operations_of(state)))[:limit]
+                             in apidoc.error_rows(ops))[:limit]
         if context.get("operations"):
             api = context["api"]
             lines = [f"API: {api['title']} {api['version']}", api.get("description", "")]
             lines += [f"{o.method.upper()} {o.path}: {o.summary}"
-                      for o in ops or operations_of(state)]
+                      for o in subset or ops]
             return "\n".join(line for line in lines if line)[:limit]
         return "\n\n".join(f"{s['title']}:\n{s['excerpt']}" for s in context["sources"])[:limit]
 
@@ -554,18 +556,19 @@ class DocGen:
                 text = await self._llm(trace, state, "section-writing", {
                     "query": asked(request), "outline": outline_text,
                     "section": section["title"],
-                    "sources": self._sources_text(state, subset, kind == "errors")}, tokens)
+                    "sources": self._sources_text(state, ops, subset, kind == "errors")},
+                    tokens)
                 text = clean_prose(text)
                 return text or ("" if kind in ("group", "errors") else fallback_prose(state))
             if kind == "summary":
                 return clean_prose(await self._llm(trace, state, "summarisation", {
-                    "sources": self._sources_text(state), "max_words": 120}, tokens * 2)
+                    "sources": self._sources_text(state, ops), "max_words": 120}, tokens * 2)
                 ) or fallback_prose(state)
             return ""
 
         async def summary() -> str:
             return clean_prose(await self._llm(trace, state, "summarisation", {
-                "sources": self._sources_text(state), "max_words": 50}, tokens), 400
+                "sources": self._sources_text(state, ops), "max_words": 50}, tokens), 400
             ) or fallback_prose(state)
 
         limit = asyncio.Semaphore(self.deps.settings.write_concurrency)
@@ -575,7 +578,7 @@ class DocGen:
                 return await text
 
         texts = await asyncio.gather(*map(bounded, [summary(), *map(prose, sections)]))
-        bodies = [self._body(state, s, text, grouped) for s, text in zip(
+        bodies = [self._body(state, ops, s, text, grouped) for s, text in zip(
             sections, texts[1:], strict=True)]
         api_title = (state["context"].get("api") or {}).get("title", "")
         title = request.get("title") or (f"{api_title} API documentation" if api_title
@@ -590,8 +593,8 @@ class DocGen:
                 for s in state["context"]["sources"]])
         return trace.update(draft=draft.model_dump(), rounds=0)
 
-    def _body(self, state: DocState, section: dict[str, Any], prose: str,
-              grouped: dict[str, list[Operation]]) -> str:
+    def _body(self, state: DocState, ops: list[Operation], section: dict[str, Any],
+              prose: str, grouped: dict[str, list[Operation]]) -> str:
         kind, context = section["kind"], state["context"]
         if kind == "authentication":
             schemes = ", ".join(f"`{s}`" for s in context["api"]["security"])
@@ -601,10 +604,10 @@ class DocGen:
             return "\n\n".join(([prose] if prose else []) + blocks)
         if kind == "errors":
             return "\n\n".join(([prose] if prose else [])
-                                + [apidoc.error_codes(operations_of(state))])
+                                + [apidoc.error_codes(ops)])
         if kind == "summary_table":
             rows = [f"| `{m}` | `{p}` | {s or '-'} |"
-                    for m, p, s, *_ in apidoc.table_rows(operations_of(state))]
+                    for m, p, s, *_ in apidoc.table_rows(ops)]
             return "\n".join(["| method | path | summary |", "|---|---|---|", *rows])
         if kind == "sources":
             return "\n".join(f"- {s['title'] or s['document_id']} (`{s['document_id']}`, "
@@ -629,7 +632,7 @@ class DocGen:
         judged = await self._llm(trace, state, "review", {
             "query": asked(state["request"]),
             "outline": "\n".join(s["title"] for s in state["outline"]),
-            "sources": self._sources_text(state)[:600], "draft": markdown[:900]},
+            "sources": self._sources_text(state, ops)[:600], "draft": markdown[:900]},
             self.deps.settings.review_tokens, REVIEW_SCHEMA)
         llm_score = _llm_score(judged)
         deterministic = coverage.ratio if not coverage.invented else coverage.ratio * 0.5
