@@ -12,12 +12,13 @@ from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import quote
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
 from llmdocs.core.auth import Principal, require
+from llmdocs.core.db import StorableText
 from llmdocs.core.errors import Problem, invalid_request
 from llmdocs.services.docstore.blobs import DocStoreSettings
 from llmdocs.services.docstore.schemas import (
@@ -57,6 +58,8 @@ Reader = Annotated[Principal, Depends(require("docs:read"))]
 Writer = Annotated[Principal, Depends(require("docs:write"))]
 IfMatch = Annotated[str | None, Header(description='"<version>" from the ETag; stale → 412')]
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+# a document id in a path: text a column can hold (a NUL is a 422, not a database error)
+DocumentId = Annotated[StorableText, Path()]
 BULK_BATCH = 5000
 BULK_BATCH_BYTES = 8 * 1024 * 1024  # a batch of large documents ends sooner
 # Lines parsed or prepared between two turns of the event loop: the batch being written
@@ -124,6 +127,9 @@ def parse_json(model: type[M], body: bytes) -> M:
     except ValueError as exc:
         raise RequestValidationError([{"loc": ("body",), "msg": f"invalid JSON: {exc}",
                                        "type": "json_invalid"}]) from None
+    except RecursionError:
+        raise RequestValidationError([{"loc": ("body",), "msg": "JSON nested too deeply to read",
+                                       "type": "json_invalid"}]) from None
     return parse_model(model, data)
 
 
@@ -131,7 +137,7 @@ def expected_version(if_match: str | None) -> int | None:
     if if_match is None or if_match.strip() == "*":
         return None
     tag = if_match.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
+    if not (tag.isascii() and tag.isdigit() and len(tag) <= 9):  # a version is an int4
         raise BadInput('If-Match must be the document\'s ETag, e.g. "3".', field="If-Match")
     return int(tag)
 
@@ -162,7 +168,7 @@ def _json_field(form: dict[str, Any], name: str) -> Any:
         return None
     try:
         return json.loads(str(raw))
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply to read
         raise RequestValidationError([{"loc": ("body", name), "msg": "must be JSON",
                                        "type": "json_invalid"}]) from None
 
@@ -394,7 +400,7 @@ def filters_of(request: Request, source: str | None, format: str | None,
 
 @router.get("/documents/{document_id}", response_model=DocumentOut,
             summary="A document: text content (or content_url) and metadata")
-async def get_document(request: Request, response: Response, document_id: str, _: Reader,
+async def get_document(request: Request, response: Response, document_id: DocumentId, _: Reader,
                        version: int | None = Query(None, ge=1),
                        include_deleted: bool = False) -> DocumentOut:
     out, _ver = await store_of(request).get(document_id, version, include_deleted)
@@ -410,7 +416,7 @@ def _disposition(filename: str) -> str:
 @router.get("/documents/{document_id}/download",
             summary="The bytes, with Content-Type, Content-Disposition and ETag",
             response_class=Response)
-async def download(request: Request, document_id: str, _: Reader,
+async def download(request: Request, document_id: DocumentId, _: Reader,
                    version: int | None = Query(None, ge=1)) -> Response:
     store = store_of(request)
     out, ver = await store.get(document_id, version)
@@ -437,7 +443,7 @@ router.add_api_route("/documents/{document_id}/download", download, methods=["HE
 
 @router.put("/documents/{document_id}", response_model=StoredDocument,
             openapi_extra=WRITE_BODY, summary="A new version (JSON text or a file)")
-async def update_document(request: Request, response: Response, document_id: str,
+async def update_document(request: Request, response: Response, document_id: DocumentId,
                           principal: Writer, if_match: IfMatch = None,
                           idempotency_key: IdemKey = None) -> StoredDocument:
     expected = expected_version(if_match)
@@ -453,14 +459,14 @@ async def update_document(request: Request, response: Response, document_id: str
 
 @router.patch("/documents/{document_id}", response_model=DocumentSummary,
               summary="Merge metadata, replace tags, change source or author")
-async def patch_document(request: Request, document_id: str, change: DocumentPatch,
+async def patch_document(request: Request, document_id: DocumentId, change: DocumentPatch,
                          _: Writer, if_match: IfMatch = None) -> DocumentSummary:
     return await store_of(request).patch(document_id, change, expected_version(if_match))
 
 
 @router.delete("/documents/{document_id}", status_code=204, response_class=Response,
                summary="Soft delete (restorable); ?hard=true erases it (docs:admin)")
-async def delete_document(request: Request, document_id: str, principal: Writer,
+async def delete_document(request: Request, document_id: DocumentId, principal: Writer,
                           hard: bool = False) -> Response:
     store = store_of(request)
     if hard:
@@ -474,26 +480,26 @@ async def delete_document(request: Request, document_id: str, principal: Writer,
 
 @router.post("/documents/{document_id}/restore", response_model=DocumentSummary,
              summary="Undo a soft delete")
-async def restore_document(request: Request, document_id: str, _: Writer) -> DocumentSummary:
+async def restore_document(request: Request, document_id: DocumentId, _: Writer) -> DocumentSummary:
     return await store_of(request).restore(document_id)
 
 
 @router.get("/documents/{document_id}/versions", response_model=VersionList,
             summary="Every version, newest first")
-async def list_versions(request: Request, document_id: str, _: Reader) -> VersionList:
+async def list_versions(request: Request, document_id: DocumentId, _: Reader) -> VersionList:
     return await store_of(request).versions(document_id)
 
 
 @router.get("/documents/{document_id}/versions/{version}", response_model=VersionDetail,
             summary="One version with its content (or content_url)")
-async def get_version(request: Request, document_id: str, version: int, _: Reader
+async def get_version(request: Request, document_id: DocumentId, version: int, _: Reader
                       ) -> VersionDetail:
     return await store_of(request).version(document_id, version)
 
 
 @router.get("/documents/{document_id}/diff", response_model=DiffOut,
             summary="Unified diff between two text versions")
-async def diff_versions(request: Request, document_id: str, _: Reader,
+async def diff_versions(request: Request, document_id: DocumentId, _: Reader,
                         from_version: int = Query(..., alias="from", ge=1),
                         to_version: int = Query(..., alias="to", ge=1)) -> DiffOut:
     return await store_of(request).diff(document_id, from_version, to_version)
@@ -501,7 +507,7 @@ async def diff_versions(request: Request, document_id: str, _: Reader,
 
 @router.post("/documents/{document_id}/rollback", response_model=StoredDocument,
              summary="A new version equal to an old one")
-async def rollback(request: Request, response: Response, document_id: str,
+async def rollback(request: Request, response: Response, document_id: DocumentId,
                    body: RollbackRequest, principal: Writer,
                    if_match: IfMatch = None) -> StoredDocument:
     stored = await store_of(request).rollback(principal.subject, document_id, body.version,
@@ -513,36 +519,36 @@ async def rollback(request: Request, response: Response, document_id: str,
 
 @router.get("/documents/{document_id}/provenance", response_model=ProvenanceOut,
             summary="The provenance record of a version, and the document's relations")
-async def provenance(request: Request, document_id: str, _: Reader,
+async def provenance(request: Request, document_id: DocumentId, _: Reader,
                      version: int | None = Query(None, ge=1)) -> ProvenanceOut:
     return await store_of(request).provenance(document_id, version)
 
 
 @router.get("/documents/{document_id}/relations", response_model=RelationList,
             summary="Relations in both directions")
-async def relations(request: Request, document_id: str, _: Reader,
+async def relations(request: Request, document_id: DocumentId, _: Reader,
                     type: RelationType | None = None) -> RelationList:
     return await store_of(request).relations(document_id, type)
 
 
 @router.post("/documents/{document_id}/relations", response_model=RelationList,
              status_code=201, summary="Relate this document to another")
-async def add_relation(request: Request, document_id: str, relation: RelationIn,
+async def add_relation(request: Request, document_id: DocumentId, relation: RelationIn,
                        _: Writer) -> RelationList:
     return await store_of(request).add_relation(document_id, relation)
 
 
 @router.delete("/documents/{document_id}/relations/{type}/{target_id}", status_code=204,
                response_class=Response, summary="Remove a relation")
-async def remove_relation(request: Request, document_id: str, type: RelationType,
-                          target_id: str, _: Writer) -> Response:
+async def remove_relation(request: Request, document_id: DocumentId, type: RelationType,
+                          target_id: DocumentId, _: Writer) -> Response:
     await store_of(request).remove_relation(document_id, type, target_id)
     return Response(status_code=204)
 
 
 @router.get("/documents/{document_id}/lineage", response_model=Lineage,
             summary="Walk derived_from/supersedes edges up (sources) or down (derivatives)")
-async def lineage(request: Request, document_id: str, _: Reader,
+async def lineage(request: Request, document_id: DocumentId, _: Reader,
                   direction: Literal["up", "down"] = "up",
                   depth: int = Query(5, ge=1, le=20)) -> Lineage:
     return await store_of(request).lineage(document_id, direction, depth)

@@ -7,16 +7,22 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from llmdocs.core.bounded import StorableJson
+from llmdocs.core.db import StorableText
+
 Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,99}$")]
 Format = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.+-]{0,39}$")]
 RelationType = Literal["derived_from", "supersedes", "references"]
+# a JSON write's content is text a column holds; binary content (or text with a NUL)
+# goes as a file (multipart)
+TextContent = Annotated[StorableText, Field(description="text; binary content goes as a file")]
 
 
 class RelationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: RelationType
-    target_id: str = Field(min_length=1, max_length=36)
+    target_id: StorableText = Field(min_length=1, max_length=36)
 
 
 class DocumentFields(BaseModel):
@@ -24,23 +30,23 @@ class DocumentFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: str | None = Field(None, max_length=500)
+    title: StorableText | None = Field(None, max_length=500)
     format: Format | None = None
-    provenance: dict[str, Any] | None = None
-    message: str | None = Field(None, max_length=1000)
+    provenance: Annotated[dict[str, Any] | None, StorableJson] = None
+    message: StorableText | None = Field(None, max_length=1000)
     relations: list[RelationIn] = Field(default_factory=list, max_length=100)
 
 
 class DocumentCreate(DocumentFields):
-    content: str
-    source: str = Field("", max_length=500)
-    author: str | None = Field(None, max_length=200)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    content: TextContent
+    source: StorableText = Field("", max_length=500)
+    author: StorableText | None = Field(None, max_length=200)
+    metadata: Annotated[dict[str, Any], StorableJson] = Field(default_factory=dict)
     tags: list[Tag] = Field(default_factory=list, max_length=50)
 
 
 class DocumentUpdate(DocumentFields):
-    content: str
+    content: TextContent
 
 
 class DocumentPatch(BaseModel):
@@ -48,17 +54,17 @@ class DocumentPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    metadata: dict[str, Any] | None = None
+    metadata: Annotated[dict[str, Any] | None, StorableJson] = None
     tags: list[Tag] | None = Field(None, max_length=50)
-    source: str | None = Field(None, max_length=500)
-    author: str | None = Field(None, max_length=200)
+    source: StorableText | None = Field(None, max_length=500)
+    author: StorableText | None = Field(None, max_length=200)
 
 
 class RollbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1)
-    message: str | None = Field(None, max_length=1000)
+    version: int = Field(ge=1, le=2**31 - 1)
+    message: StorableText | None = Field(None, max_length=1000)
 
 
 class DocumentSummary(BaseModel):

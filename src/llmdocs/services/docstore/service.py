@@ -24,6 +24,7 @@ from typing import Any, Literal, NamedTuple, TypeVar, cast
 import sqlalchemy as sa
 import structlog
 from cachetools import LRUCache
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -135,11 +136,13 @@ VersionRow = sa.Row[*tuple[Any, ...]]  # a docstore_versions row, by column name
 
 def insert_relations(dialect: str) -> sa.Insert:
     """The relations bound as one JSON array `rows` whose target exists: the insert is
-    the existence check (fewer rows inserted than given means a target is missing)."""
+    the existence check (fewer rows inserted than given means a target is missing, or
+    the relation was there already: a new version naming its relations again)."""
     columns, rows = json_rows(dialect, RELATIONS, RELATION_ROWS)
     target = rows.selected_columns[columns.index("target_id")]
-    return sa.insert(RELATIONS).from_select(
-        columns, rows.where(target.in_(sa.select(DOCUMENTS.c.id))))
+    insert = postgresql.insert(RELATIONS) if dialect == "postgresql" else sqlite.insert(RELATIONS)
+    return insert.from_select(
+        columns, rows.where(target.in_(sa.select(DOCUMENTS.c.id)))).on_conflict_do_nothing()
 
 
 class NotFoundError(Problem):
@@ -489,6 +492,8 @@ class DocStore:
         targets = {row["target_id"] for row in rows}
         found = set((await session.scalars(
             sa.select(Document.id).where(Document.id.in_(targets)))).all())
+        if found == targets:  # the rest were there already
+            return
         raise Unprocessable(f"Relation targets do not exist: {', '.join(sorted(targets - found))}.",
                             field="relations")
 
