@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from llmdocs.core.auth import Principal, require
+from llmdocs.core.db import StorableText
 from llmdocs.services.promptstore.schemas import (
+    LABEL_PATTERN,
+    MAX_VERSION,
     AbResults,
     AbTestIn,
     AbTestOut,
@@ -37,6 +40,14 @@ from llmdocs.services.promptstore.schemas import (
     VersionOut,
 )
 from llmdocs.services.promptstore.service import PromptStore
+
+# what a path names, checked before it reaches a query (a NUL or an overlong label was
+# a database error)
+PromptRef = Annotated[StorableText, Path(min_length=1, max_length=200,
+                                         description="the prompt's id or name")]
+LabelName = Annotated[str, Path(pattern=LABEL_PATTERN)]
+TestId = Annotated[StorableText, Path(min_length=1, max_length=36)]
+VersionNumber = Annotated[int, Path(ge=1, le=MAX_VERSION)]
 
 router = APIRouter(prefix="/api/v1", tags=["prompt-store"])
 READ = Depends(require("prompts:read"))
@@ -80,7 +91,7 @@ async def lint_content(body: LintIn, s: Store, _: Reader) -> LintOut:
 
 
 @router.get("/prompts/by-name/{name}", summary="The version to use: label, version or A/B")
-async def by_name(name: str, s: Store, _: Reader, label: str | None = None,
+async def by_name(name: PromptRef, s: Store, _: Reader, label: str | None = None,
                   version: Annotated[int | None, Query(ge=1)] = None,
                   ab_subject: Annotated[str | None, Query(max_length=200)] = None
                   ) -> Resolved:
@@ -90,89 +101,90 @@ async def by_name(name: str, s: Store, _: Reader, label: str | None = None,
 
 
 @router.post("/prompts/by-name/{name}/render", summary="Render the version to use")
-async def render_by_name(name: str, body: RenderIn, s: Store, _: Reader) -> Rendered:
+async def render_by_name(name: PromptRef, body: RenderIn, s: Store, _: Reader) -> Rendered:
     return await s.render_named(name, body.variables, body.label, body.version,
                                 body.ab_subject)
 
 
 @router.get("/prompts/{ref}", summary="A prompt by id or name, with labels and latest")
-async def get_prompt(ref: str, s: Store, _: Reader) -> PromptOut:
+async def get_prompt(ref: PromptRef, s: Store, _: Reader) -> PromptOut:
     return await s.get(ref)
 
 
 @router.patch("/prompts/{ref}", summary="Change category, description or tags")
-async def patch_prompt(ref: str, body: PromptPatch, s: Store, _: Writer) -> PromptOut:
+async def patch_prompt(ref: PromptRef, body: PromptPatch, s: Store, _: Writer) -> PromptOut:
     return await s.patch(ref, body)
 
 
 @router.post("/prompts/{ref}/versions", status_code=201, summary="Add a new version")
-async def add_version(ref: str, body: VersionIn, s: Store, who: Writer) -> VersionOut:
+async def add_version(ref: PromptRef, body: VersionIn, s: Store, who: Writer) -> VersionOut:
     return await s.add_version(ref, body, who.subject)
 
 
 @router.get("/prompts/{ref}/versions", summary="Version history, newest first")
-async def history(ref: str, s: Store, _: Reader) -> list[VersionOut]:
+async def history(ref: PromptRef, s: Store, _: Reader) -> list[VersionOut]:
     return await s.history(ref)
 
 
 @router.get("/prompts/{ref}/versions/{version}", summary="One version")
-async def get_version(ref: str, version: int, s: Store, _: Reader) -> VersionOut:
+async def get_version(ref: PromptRef, version: VersionNumber, s: Store, _: Reader) -> VersionOut:
     return await s.version(ref, version)
 
 
 @router.put("/prompts/{ref}/versions/{version}/state", summary="Move a version's lifecycle")
-async def set_state(ref: str, version: int, body: StateIn, s: Store, _: Writer
+async def set_state(ref: PromptRef, version: VersionNumber, body: StateIn, s: Store, _: Writer
                     ) -> VersionOut:
     return await s.set_state(ref, version, body.state)
 
 
 @router.post("/prompts/{ref}/render", summary="Render a prompt by id with values")
-async def render_prompt(ref: str, body: RenderIn, s: Store, _: Reader) -> Rendered:
+async def render_prompt(ref: PromptRef, body: RenderIn, s: Store, _: Reader) -> Rendered:
     prompt = await s.get(ref)
     return await s.render_named(prompt.name, body.variables, body.label, body.version,
                                 body.ab_subject)
 
 
 @router.get("/prompts/{ref}/diff", summary="Unified diff between two versions")
-async def diff(ref: str, s: Store, _: Reader,
+async def diff(ref: PromptRef, s: Store, _: Reader,
                from_version: Annotated[int, Query(alias="from", ge=1)],
                to_version: Annotated[int, Query(alias="to", ge=1)]) -> DiffOut:
     return await s.diff(ref, from_version, to_version)
 
 
 @router.put("/prompts/{ref}/labels/{label}", summary="Point a label at a version")
-async def set_label(ref: str, label: str, body: LabelIn, s: Store, _: Writer) -> PromptOut:
+async def set_label(ref: PromptRef, label: LabelName, body: LabelIn, s: Store, _: Writer
+                    ) -> PromptOut:
     return await s.set_label(ref, label, body.version)
 
 
 @router.delete("/prompts/{ref}/labels/{label}", summary="Remove a label")
-async def delete_label(ref: str, label: str, s: Store, _: Writer) -> PromptOut:
+async def delete_label(ref: PromptRef, label: LabelName, s: Store, _: Writer) -> PromptOut:
     return await s.delete_label(ref, label)
 
 
 @router.post("/prompts/{ref}/rollback", summary="Move a label back to an older version")
-async def rollback(ref: str, body: RollbackIn, s: Store, _: Writer) -> PromptOut:
+async def rollback(ref: PromptRef, body: RollbackIn, s: Store, _: Writer) -> PromptOut:
     return await s.rollback(ref, body.label, body.version)
 
 
 @router.post("/prompts/{ref}/fork", status_code=201, summary="Copy a version to a new name")
-async def fork(ref: str, body: ForkIn, s: Store, who: Writer) -> PromptOut:
+async def fork(ref: PromptRef, body: ForkIn, s: Store, who: Writer) -> PromptOut:
     return await s.fork(ref, body.name, body.version, who.subject)
 
 
 @router.post("/prompts/{ref}/lint", summary="Lint a stored version")
-async def lint_prompt(ref: str, body: LintIn, s: Store, _: Reader) -> LintOut:
+async def lint_prompt(ref: PromptRef, body: LintIn, s: Store, _: Reader) -> LintOut:
     return await s.lint(ref, body)
 
 
 @router.post("/prompts/{ref}/bias-check", summary="Word-list (and optional LLM) bias check")
-async def bias_check(ref: str, body: BiasIn, s: Store, _: Reader) -> BiasOut:
+async def bias_check(ref: PromptRef, body: BiasIn, s: Store, _: Reader) -> BiasOut:
     return await s.bias_check(ref, body.version, body.llm)
 
 
 @router.post("/optimization/prompts/{ref}/optimize", status_code=201,
              summary="Ask the llm-gateway for variations, stored as draft versions")
-async def optimize(ref: str, body: OptimizeIn, s: Store, who: Writer) -> OptimizeOut:
+async def optimize(ref: PromptRef, body: OptimizeIn, s: Store, who: Writer) -> OptimizeOut:
     return await s.optimize(ref, body, who.subject)
 
 
@@ -189,12 +201,12 @@ async def list_tests(s: Store, _: Reader, prompt: str | None = None) -> list[AbT
 
 
 @router.get("/abtests/{test_id}", summary="One A/B test")
-async def get_test(test_id: str, s: Store, _: Reader) -> AbTestOut:
+async def get_test(test_id: TestId, s: Store, _: Reader) -> AbTestOut:
     return await s.get_test(test_id)
 
 
 @router.get("/abtests/{test_id}/assignment", summary="The variant a subject gets")
-async def assignment(test_id: str, s: Store, _: Reader,
+async def assignment(test_id: TestId, s: Store, _: Reader,
                      subject: Annotated[str, Query(min_length=1, max_length=200)]
                      ) -> SubjectAssignment:
     return SubjectAssignment(test_id=test_id, subject=subject,
@@ -202,24 +214,24 @@ async def assignment(test_id: str, s: Store, _: Reader,
 
 
 @router.post("/abtests/{test_id}/outcomes", summary="Record one call's outcome")
-async def record_outcome(test_id: str, body: OutcomeIn, s: Store, _: Writer) -> AbResults:
+async def record_outcome(test_id: TestId, body: OutcomeIn, s: Store, _: Writer) -> AbResults:
     return await s.record_outcome(test_id, body)
 
 
 @router.get("/abtests/{test_id}/results", summary="Per-variant statistics and significance")
-async def results(test_id: str, s: Store, _: Reader) -> AbResults:
+async def results(test_id: TestId, s: Store, _: Reader) -> AbResults:
     return await s.results(test_id)
 
 
 @router.post("/abtests/{test_id}/stop", summary="Stop a test, optionally promoting the winner")
-async def stop_test(test_id: str, s: Store, _: Writer, promote: bool = False) -> AbResults:
+async def stop_test(test_id: TestId, s: Store, _: Writer, promote: bool = False) -> AbResults:
     return await s.stop_test(test_id, promote)
 
 
 # --- analytics ----------------------------------------------------------------------
 
 @router.get("/analytics/prompts/{ref}", summary="Usage per version of a prompt")
-async def analytics(ref: str, s: Store, _: Reader) -> PromptAnalytics:
+async def analytics(ref: PromptRef, s: Store, _: Reader) -> PromptAnalytics:
     return await s.analytics(ref)
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from llmdocs.core.bounded import StorableJson
+from llmdocs.core.db import StorableText
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,199}$"
 LABEL_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
@@ -13,13 +16,14 @@ PromptType = Literal["text", "chat"]
 State = Literal["draft", "published", "deprecated", "archived"]
 Metric = Literal["success", "score", "latency_ms", "cost"]
 WEIGHT_TOTALS = (1.0, 100.0)  # fractions or percentages
+MAX_VERSION = 2**31 - 1  # a version number is a 32-bit integer column
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["system", "user", "assistant"]
-    content: str
+    content: StorableText
 
 
 class Variable(BaseModel):
@@ -28,12 +32,12 @@ class Variable(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    description: str = ""
+    description: StorableText = ""
     required: bool = True
-    default: Any = None
+    default: Annotated[Any, StorableJson] = None
 
 
-Content = str | list[ChatMessage]
+Content = StorableText | list[ChatMessage]
 
 
 def _variables(value: Any) -> Any:
@@ -49,8 +53,8 @@ class VersionIn(BaseModel):
 
     content: Content
     variables: list[Variable] | None = None  # None: discovered from the template
-    config: dict[str, Any] = Field(default_factory=dict)  # model, temperature, ...
-    message: str = Field("", max_length=2000)
+    config: Annotated[dict[str, Any], StorableJson] = Field(default_factory=dict)  # model, ...
+    message: StorableText = Field("", max_length=2000)
     labels: list[str] = Field(default_factory=list)
     state: Literal["draft", "published"] = "published"
 
@@ -65,9 +69,9 @@ class VersionIn(BaseModel):
 class PromptIn(VersionIn):
     name: str = Field(pattern=NAME_PATTERN)
     type: PromptType = "text"
-    category: str = Field("general", min_length=1, max_length=100)
-    description: str = Field("", max_length=5000)
-    tags: list[str] = Field(default_factory=list, max_length=50)
+    category: StorableText = Field("general", min_length=1, max_length=100)
+    description: StorableText = Field("", max_length=5000)
+    tags: list[StorableText] = Field(default_factory=list, max_length=50)
     labels: list[str] = Field(default_factory=lambda: ["production"])
 
 
@@ -85,9 +89,9 @@ def _check_labels(labels: list[str]) -> list[str]:
 class PromptPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    category: str | None = Field(None, min_length=1, max_length=100)
-    description: str | None = Field(None, max_length=5000)
-    tags: list[str] | None = Field(None, max_length=50)
+    category: StorableText | None = Field(None, min_length=1, max_length=100)
+    description: StorableText | None = Field(None, max_length=5000)
+    tags: list[StorableText] | None = Field(None, max_length=50)
 
 
 class VersionOut(BaseModel):
@@ -151,10 +155,10 @@ class Resolved(BaseModel):
 class RenderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    variables: dict[str, Any] = Field(default_factory=dict)
-    label: str | None = None
-    version: int | None = Field(None, ge=1)
-    ab_subject: str | None = Field(None, max_length=200)
+    variables: Annotated[dict[str, Any], StorableJson] = Field(default_factory=dict)
+    label: StorableText | None = Field(None, max_length=100)
+    version: int | None = Field(None, ge=1, le=MAX_VERSION)
+    ab_subject: StorableText | None = Field(None, max_length=200)
 
 
 class Rendered(BaseModel):
@@ -172,31 +176,33 @@ class Rendered(BaseModel):
 class SearchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field("", max_length=500)
-    category: str | None = None
-    tags: list[str] = Field(default_factory=list)
+    query: StorableText = Field("", max_length=500)
+    category: StorableText | None = Field(None, max_length=100)
+    # each tag is one more condition of the query: as many as a prompt may have
+    tags: list[StorableText] = Field(default_factory=list, max_length=50)
     limit: int = Field(20, ge=1, le=200)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_VERSION)
 
 
 class LabelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION)
 
 
 class RollbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    label: str = "production"
-    version: int | None = Field(None, ge=1)  # default: the newest published one before
+    label: StorableText = Field("production", max_length=100)
+    # default: the newest published one before
+    version: int | None = Field(None, ge=1, le=MAX_VERSION)
 
 
 class ForkIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=NAME_PATTERN)
-    version: int | None = Field(None, ge=1)  # default: latest
+    version: int | None = Field(None, ge=1, le=MAX_VERSION)  # default: latest
 
 
 class StateIn(BaseModel):
@@ -223,7 +229,7 @@ class LintIn(BaseModel):
     type: PromptType = "text"
     content: Content | None = None
     variables: list[Variable] | None = None
-    version: int | None = Field(None, ge=1)
+    version: int | None = Field(None, ge=1, le=MAX_VERSION)
 
     _normalise = field_validator("variables", mode="before")(_variables)
 
@@ -247,7 +253,7 @@ class LintOut(BaseModel):
 class BiasIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int | None = Field(None, ge=1)
+    version: int | None = Field(None, ge=1, le=MAX_VERSION)
     llm: bool = False  # also ask the llm-gateway
 
 
@@ -263,7 +269,7 @@ class OptimizeIn(BaseModel):
 
     optimization_type: Literal["clarity", "brevity", "specificity", "structure"]
     variations: int = Field(2, ge=1, le=5)
-    version: int | None = Field(None, ge=1)
+    version: int | None = Field(None, ge=1, le=MAX_VERSION)
 
 
 class OptimizeOut(BaseModel):
@@ -278,19 +284,19 @@ class OptimizeOut(BaseModel):
 class VariantIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION)
     weight: float = Field(gt=0)
 
 
 class AbTestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str  # id or name
-    name: str = Field(min_length=1, max_length=200)
+    prompt: StorableText = Field(max_length=200, description="the prompt's id or name")
+    name: StorableText = Field(min_length=1, max_length=200)
     variants: list[VariantIn] = Field(min_length=2, max_length=10)  # first is control
     metric: Metric = "success"
     significance: float = Field(0.05, gt=0, lt=0.5)
-    min_samples: int = Field(30, ge=2)
+    min_samples: int = Field(30, ge=2, le=MAX_VERSION)
     auto_stop: bool = True
     promote_label: str | None = "production"
 
@@ -330,8 +336,8 @@ class AbTestOut(BaseModel):
 class OutcomeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1)
-    subject: str | None = Field(None, max_length=200)
+    version: int = Field(ge=1, le=MAX_VERSION)
+    subject: StorableText | None = Field(None, max_length=200)
     success: bool | None = None
     score: float | None = None
     latency_ms: float | None = Field(None, ge=0)
