@@ -5,14 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import contextmanager
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
 
 from llmdocs.core.auth import Principal, require
+from llmdocs.core.db import StorableText
 from llmdocs.core.errors import PROBLEM_BASE, Problem, invalid_request
 from llmdocs.core.ids import new_id
 from llmdocs.core.middleware import correlation_id_var
@@ -39,6 +40,8 @@ from llmdocs.services.gateway.service import (
 router = APIRouter(tags=["llm-gateway"])
 M = TypeVar("M", bound=BaseModel)
 Scope = Literal["user", "key"]
+# whom a budget or a limit is for, as stored (a NUL or a longer one was a database error)
+Subject = Annotated[StorableText, Path(min_length=1, max_length=200)]
 OVERHEAD = "X-Gateway-Overhead-Ms"
 read, write, admin = require("llm:read"), require("llm:write"), require("llm:admin")
 
@@ -337,7 +340,7 @@ async def list_budgets(request: Request) -> list[dict[str, Any]]:
 
 @router.put("/budgets/{scope}/{subject}", dependencies=[Depends(admin)],
             summary="Set a budget (USD) for a user or key")
-async def put_budget(request: Request, scope: Scope, subject: str, body: BudgetIn) -> dict[
+async def put_budget(request: Request, scope: Scope, subject: Subject, body: BudgetIn) -> dict[
         str, Any]:
     with _problems():
         await _service(request).budgets.put(scope, subject, body.limit_usd, body.period,
@@ -347,7 +350,7 @@ async def put_budget(request: Request, scope: Scope, subject: str, body: BudgetI
 
 
 @router.delete("/budgets/{scope}/{subject}", dependencies=[Depends(admin)], status_code=204)
-async def delete_budget(request: Request, scope: Scope, subject: str) -> Response:
+async def delete_budget(request: Request, scope: Scope, subject: Subject) -> Response:
     if not await _service(request).budgets.remove(scope, subject):
         raise Problem(404, f"No budget for {scope} {subject!r}.")
     return Response(status_code=204)
@@ -360,14 +363,14 @@ async def list_limits(request: Request) -> list[dict[str, Any]]:
 
 @router.put("/limits/{scope}/{subject}", dependencies=[Depends(admin)],
             summary="Set requests and tokens per minute for a user or key")
-async def put_limit(request: Request, scope: Scope, subject: str, body: LimitIn) -> dict[
+async def put_limit(request: Request, scope: Scope, subject: Subject, body: LimitIn) -> dict[
         str, Any]:
     await _service(request).limiter.put(scope, subject, body.rpm, body.tpm)
     return {"scope": scope, "subject": subject, "rpm": body.rpm, "tpm": body.tpm}
 
 
 @router.delete("/limits/{scope}/{subject}", dependencies=[Depends(admin)], status_code=204)
-async def delete_limit(request: Request, scope: Scope, subject: str) -> Response:
+async def delete_limit(request: Request, scope: Scope, subject: Subject) -> Response:
     if not await _service(request).limiter.remove(scope, subject):
         raise Problem(404, f"No rate limit for {scope} {subject!r}.")
     return Response(status_code=204)

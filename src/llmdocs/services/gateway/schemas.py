@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from llmdocs.core.bounded import StorableJson, check_stored_json
+from llmdocs.core.db import StorableText
 
 CostPreference = Literal["low", "balanced", "quality"]
 Performance = Literal["fast", "normal"]
 Policy = Literal["local", "redact"]
+MAX_LIMIT = 2**31 - 1  # a rate limit is a 32-bit integer column
 
 
 class GatewayOptions(BaseModel):
@@ -26,7 +30,14 @@ class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     role: Literal["system", "user", "assistant", "tool", "developer"]
-    content: str | list[dict[str, Any]] | None = None
+    content: Annotated[str | list[dict[str, Any]] | None, StorableJson] = None
+
+    @model_validator(mode="after")
+    def _storable_extras(self) -> ChatMessage:
+        """A message's other fields (name, tool_calls, ...) pass on to the provider and
+        into the request's record as they are: JSON every writer can write."""
+        check_stored_json(self.model_extra or {})
+        return self
 
 
 class StreamOptions(BaseModel):
@@ -46,17 +57,17 @@ class ChatCompletionRequest(GatewayOptions):
     n: Literal[1] = 1
     stream: bool = False
     stream_options: StreamOptions | None = None
-    response_format: dict[str, Any] | None = None
-    user: str | None = Field(None, max_length=200)
-    metadata: dict[str, Any] | None = None
+    response_format: Annotated[dict[str, Any] | None, StorableJson] = None
+    user: StorableText | None = Field(None, max_length=200)
+    metadata: Annotated[dict[str, Any] | None, StorableJson] = None
 
 
 class EmbeddingRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     model: str = Field(min_length=1, max_length=200)
-    input: str | list[str] = Field(min_length=1)
-    user: str | None = Field(None, max_length=200)
+    input: StorableText | list[StorableText] = Field(min_length=1)
+    user: StorableText | None = Field(None, max_length=200)
 
 
 class QueryRequest(GatewayOptions):
@@ -66,9 +77,9 @@ class QueryRequest(GatewayOptions):
     provider: str | None = Field("auto", max_length=100)
     max_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0, le=2)
-    json_schema: dict[str, Any] | None = None
-    user_id: str | None = Field(None, max_length=200)
-    metadata: dict[str, Any] | None = Field(
+    json_schema: Annotated[dict[str, Any] | None, StorableJson] = None
+    user_id: StorableText | None = Field(None, max_length=200)
+    metadata: Annotated[dict[str, Any] | None, StorableJson] = Field(
         None, description="passed to the llmdocs.llm.completed event: prompt_id, "
         "prompt_version")
 
@@ -111,5 +122,5 @@ class BudgetIn(BaseModel):
 
 
 class LimitIn(BaseModel):
-    rpm: int | None = Field(None, ge=1)
-    tpm: int | None = Field(None, ge=1)
+    rpm: int | None = Field(None, ge=1, le=MAX_LIMIT, description="requests a minute")
+    tpm: int | None = Field(None, ge=1, le=MAX_LIMIT, description="tokens a minute")

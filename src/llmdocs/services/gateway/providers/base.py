@@ -236,6 +236,8 @@ class HttpProvider(Provider):
                         yield line
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise self._failure(exc) from exc
+        except aiohttp.http_exceptions.LineTooLong as exc:  # one event over aiohttp's bound
+            raise ProviderError(self.name, "streamed a line too long to read") from exc
 
     async def sse(self, path: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """The JSON payloads of a server-sent event stream, up to `[DONE]`."""
