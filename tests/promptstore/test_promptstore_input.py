@@ -101,12 +101,14 @@ async def test_paths_numbers_and_lists_past_their_bounds_are_a_422(
     assert_refused(await send(http, "POST", "/abtests/a%00b/stop", None), "test_id")
     assert_refused(await send(http, "PUT", f"/prompts/p1/versions/{HUGE_INT}/state",
                               {"state": "published"}), "version")
-    for path, body in [("/prompts/p1/render", {"version": HUGE_INT}),
-                       ("/prompts/p1/fork", {"name": "f1", "version": HUGE_INT}),
-                       ("/prompts/p1/rollback", {"version": HUGE_INT}),
-                       ("/abtests", {"prompt": "p1", "name": "ab", "variants": [
-                           {"version": 1, "weight": 0.5}, {"version": HUGE_INT, "weight": 0.5}]})]:
-        assert_refused(await send(http, "POST", path, body), "version")
+    versions: list[tuple[str, dict[str, Any]]] = [
+        ("/prompts/p1/render", {"version": HUGE_INT}),
+        ("/prompts/p1/fork", {"name": "f1", "version": HUGE_INT}),
+        ("/prompts/p1/rollback", {"version": HUGE_INT}),
+        ("/abtests", {"prompt": "p1", "name": "ab", "variants": [
+            {"version": 1, "weight": 0.5}, {"version": HUGE_INT, "weight": 0.5}]})]
+    for path, value in versions:
+        assert_refused(await send(http, "POST", path, value), "version")
     assert_refused(await send(http, "PUT", "/prompts/p1/labels/staging",
                               {"version": HUGE_INT}), "version")
     assert_refused(await send(http, "POST", "/prompts/search", {"offset": HUGE_INT}), "offset")
