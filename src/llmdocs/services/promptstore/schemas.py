@@ -179,7 +179,8 @@ class SearchIn(BaseModel):
     query: StorableText = Field("", max_length=500)
     category: StorableText | None = Field(None, max_length=100)
     # each tag is one more condition of the query: as many as a prompt may have
-    tags: list[StorableText] = Field(default_factory=list, max_length=50)
+    tags: list[StorableText] = Field(default_factory=list, max_length=50,
+                                     description="prompts with all these tags (at most 50)")
     limit: int = Field(20, ge=1, le=200)
     offset: int = Field(0, ge=0, le=MAX_VERSION)
 
