@@ -62,3 +62,10 @@ async def test_a_time_outside_what_utc_holds_is_a_422(
     answer = await collector.get("/logs", params={"since": time})
     assert_refused(answer, "since")
     assert await stored(collector) == before
+
+
+async def test_a_filter_a_column_cannot_hold_is_a_422(collector: httpx.AsyncClient) -> None:
+    for path, name in [("/logs", "service"), ("/logs", "correlation_id"), ("/logs", "q"),
+                       ("/events", "type"), ("/events", "service")]:
+        assert_refused(await collector.get(path, params={name: "a\x00b"}), name)
+    assert_refused(await collector.get("/correlations/a%00b"), "correlation_id")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from badinput import HUGE_INT, JSON_VALUES, TEXT, assert_refused, send
+from badinput import HUGE_INT, JSON_VALUES, NUL, TEXT, assert_refused, send
 from docstore.conftest import Store, start_store
 from llmdocs.core.config import Settings
 
@@ -113,3 +113,14 @@ async def test_a_new_version_may_name_its_relations_again(pg_store: Store) -> No
         relation, {"type": "references", "target_id": "no-such-document"}]})
     assert missing.status_code == 422, missing.text
     assert "no-such-document" in missing.json()["detail"]
+
+
+async def test_a_listing_filter_a_column_cannot_hold_is_refused(pg_store: Store) -> None:
+    for path, query in [("/documents", {}), ("/search", {"q": "hello"})]:
+        for name in ["source", "format", "tag", "author"]:
+            assert_refused(await pg_store.http.get(path, params={**query, name: NUL}), name)
+        for name in ["created_after", "created_before"]:
+            assert_refused(await pg_store.http.get(
+                path, params={**query, name: "9999-12-31T23:59:59-14:00"}), name)
+        assert_refused(await pg_store.http.get(path, params={**query, "metadata.k": NUL}),
+                       "metadata.k", status=400)

@@ -71,6 +71,7 @@ async def test_requests_a_record_cannot_hold_are_a_422(
             assert_refused(await send(http, "PUT", "/limits/user/user:bob",
                                       {field: HUGE_INT}), field)
         assert (await http.get("/budgets")).json() == before
+        assert_refused(await http.get("/usage", params={"user_id": NUL}), "user_id")
 
 
 async def test_a_stream_line_too_long_to_read_ends_with_an_error_event(

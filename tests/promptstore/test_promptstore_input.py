@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from badinput import HUGE_INT, JSON_VALUES, TEXT, assert_refused, send
+from badinput import HUGE_INT, JSON_VALUES, NUL, TEXT, assert_refused, send
 from llmdocs.core.auth import issue_token
 from llmdocs.core.config import Settings
 from llmdocs.services import create_app
@@ -115,3 +115,14 @@ async def test_paths_numbers_and_lists_past_their_bounds_are_a_422(
     many = await send(http, "POST", "/prompts/search", {"tags": ["x"] * 100_000})
     assert_refused(many, "tags")
     assert await current(http) == before
+
+
+async def test_a_listing_filter_past_its_bounds_is_a_422(http: httpx.AsyncClient) -> None:
+    for path, name, value in [("/prompts", "tag", NUL), ("/prompts", "category", NUL),
+                              ("/prompts", "offset", str(HUGE_INT)),
+                              ("/abtests", "prompt", NUL),
+                              ("/prompts/by-name/p1", "label", NUL),
+                              ("/prompts/by-name/p1", "version", str(HUGE_INT))]:
+        assert_refused(await http.get(path, params={name: value}), name)
+    many = await http.get("/prompts", params={"tag": ["x"] * 1000})
+    assert_refused(many, "tag")

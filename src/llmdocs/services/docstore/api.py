@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
 from llmdocs.core.auth import Principal, require
-from llmdocs.core.db import StorableText
+from llmdocs.core.db import StorableText, UtcDateTime, storable
 from llmdocs.core.errors import Problem, invalid_request
 from llmdocs.services.docstore.blobs import DocStoreSettings
 from llmdocs.services.docstore.schemas import (
@@ -368,9 +368,10 @@ def _bulk_line(number: int, line: bytes, batch: list[tuple[int, DocumentCreate]]
 @router.get("/documents", response_model=DocumentPage, summary="List documents")
 async def list_documents(
     request: Request, _: Reader,
-    source: str | None = None, format: str | None = None,
-    tag: Annotated[list[str] | None, Query()] = None, author: str | None = None,
-    created_after: datetime | None = None, created_before: datetime | None = None,
+    source: StorableText | None = None, format: StorableText | None = None,
+    tag: Annotated[list[StorableText] | None, Query()] = None,
+    author: StorableText | None = None,
+    created_after: UtcDateTime | None = None, created_before: UtcDateTime | None = None,
     deleted: Literal["exclude", "include", "only"] = "exclude",
     sort: str = Query("-created_at", description="created_at, updated_at or title; - for desc"),
     limit: int = Query(50, ge=1, le=500), cursor: str | None = None,
@@ -392,7 +393,10 @@ def filters_of(request: Request, source: str | None, format: str | None,
             if not re.fullmatch(r"[A-Za-z0-9_-]{1,100}", key):
                 raise BadInput(f"Bad metadata filter {name!r}: keys are letters, digits, "
                                "'_' and '-'.", field=name)
-            metadata[key] = value
+            try:
+                metadata[key] = storable(value)
+            except ValueError as exc:
+                raise BadInput(f"Bad metadata filter {name!r}: it {exc}.", field=name) from None
     return Filters(source=source, format=format, tags=tags or [], author=author,
                    created_after=created_after, created_before=created_before,
                    metadata=metadata, deleted=deleted)
@@ -558,9 +562,10 @@ async def lineage(request: Request, document_id: DocumentId, _: Reader,
             summary="Ranked full-text search with snippets; filters apply to the matches")
 async def search(
     request: Request, _: Reader, q: str = Query(..., min_length=1, max_length=500),
-    source: str | None = None, format: str | None = None,
-    tag: Annotated[list[str] | None, Query()] = None, author: str | None = None,
-    created_after: datetime | None = None, created_before: datetime | None = None,
+    source: StorableText | None = None, format: StorableText | None = None,
+    tag: Annotated[list[StorableText] | None, Query()] = None,
+    author: StorableText | None = None,
+    created_after: UtcDateTime | None = None, created_before: UtcDateTime | None = None,
     limit: int = Query(20, ge=1, le=100), cursor: str | None = None,
 ) -> SearchPage:
     filters = filters_of(request, source, format, tag, author, created_after, created_before)

@@ -324,7 +324,7 @@ async def providers(request: Request, probe: bool = Query(False)) -> dict[str, A
 
 
 @router.get("/usage", summary="Spend and tokens by user, key, model and day")
-async def usage(request: Request, user_id: str | None = Query(None, max_length=200),
+async def usage(request: Request, user_id: StorableText | None = Query(None, max_length=200),
                 since: str | None = Query(None, pattern=r"^\d{4}-\d{2}-\d{2}$"),
                 principal: Principal = Depends(read)) -> dict[str, Any]:
     if not principal.allows("llm:admin"):

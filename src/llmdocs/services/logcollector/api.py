@@ -6,13 +6,13 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from sse_starlette import EventSourceResponse
 
 from llmdocs.core.auth import require
-from llmdocs.core.db import UtcDateTime
+from llmdocs.core.db import StorableText, UtcDateTime
 from llmdocs.core.errors import Problem
 from llmdocs.services.logcollector.schemas import (
     Accepted,
@@ -40,11 +40,12 @@ async def store(request: Request) -> LogStore:
 
 
 async def filters(
-    service: str | None = Query(None, max_length=100),
+    service: StorableText | None = Query(None, max_length=100),
     since: UtcDateTime | None = Query(None, description="RFC 3339, inclusive"),
     until: UtcDateTime | None = Query(None, description="RFC 3339, exclusive"),
-    correlation_id: str | None = Query(None, max_length=128),
-    q: str | None = Query(None, min_length=1, max_length=500, description="text to find"),
+    correlation_id: StorableText | None = Query(None, max_length=128),
+    q: StorableText | None = Query(None, min_length=1, max_length=500,
+                                   description="text to find"),
     cursor: str | None = Query(None, max_length=200),
     limit: int = Query(100, ge=1, le=1000),
 ) -> Filters:
@@ -75,7 +76,7 @@ async def list_logs(
 
 @router.get("/events", dependencies=READ, summary="Events from the bus, newest first")
 async def list_events(
-    type: list[str] = Query([], max_length=50), f: Filters = Depends(filters),
+    type: list[StorableText] = Query([], max_length=50), f: Filters = Depends(filters),
     logs: LogStore = Depends(store),
 ) -> Page:
     f.types = type
@@ -105,8 +106,8 @@ async def stats(
 async def stream(
     request: Request,
     level: list[Level] = Query([]),
-    service: str | None = Query(None, max_length=100),
-    correlation_id: str | None = Query(None, max_length=128),
+    service: StorableText | None = Query(None, max_length=100),
+    correlation_id: StorableText | None = Query(None, max_length=128),
     last_event_id: str | None = Header(None, description="resume after this record"),
     logs: LogStore = Depends(store),
 ) -> EventSourceResponse:
@@ -129,7 +130,7 @@ async def stream(
 
 @router.get("/correlations/{correlation_id}", dependencies=READ,
             summary="Everything that happened for one request, across services, in order")
-async def correlation(correlation_id: str = Path(max_length=128),
+async def correlation(correlation_id: Annotated[StorableText, Path(max_length=128)],
                       logs: LogStore = Depends(store)) -> Correlation:
     return await logs.correlation(correlation_id)
 

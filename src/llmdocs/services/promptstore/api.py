@@ -72,10 +72,11 @@ async def create_prompt(body: PromptIn, s: Store, who: Writer) -> PromptOut:
 
 
 @router.get("/prompts", summary="List prompts, by category and tag, paginated")
-async def list_prompts(s: Store, _: Reader, category: str | None = None,
-                       tag: Annotated[list[str] | None, Query()] = None,
+async def list_prompts(s: Store, _: Reader,
+                       category: Annotated[StorableText | None, Query(max_length=100)] = None,
+                       tag: Annotated[list[StorableText] | None, Query(max_length=50)] = None,
                        limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                       offset: Annotated[int, Query(ge=0)] = 0) -> PromptPage:
+                       offset: Annotated[int, Query(ge=0, le=MAX_VERSION)] = 0) -> PromptPage:
     return await s.search(SearchIn(category=category, tags=tag or [], limit=limit,
                                    offset=offset))
 
@@ -91,9 +92,10 @@ async def lint_content(body: LintIn, s: Store, _: Reader) -> LintOut:
 
 
 @router.get("/prompts/by-name/{name}", summary="The version to use: label, version or A/B")
-async def by_name(name: PromptRef, s: Store, _: Reader, label: str | None = None,
-                  version: Annotated[int | None, Query(ge=1)] = None,
-                  ab_subject: Annotated[str | None, Query(max_length=200)] = None
+async def by_name(name: PromptRef, s: Store, _: Reader,
+                  label: Annotated[StorableText | None, Query(max_length=100)] = None,
+                  version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
+                  ab_subject: Annotated[StorableText | None, Query(max_length=200)] = None
                   ) -> Resolved:
     resolved = await s.resolve(name, label, version, ab_subject)
     await s.used(resolved, None, ab_subject)
@@ -146,8 +148,8 @@ async def render_prompt(ref: PromptRef, body: RenderIn, s: Store, _: Reader) -> 
 
 @router.get("/prompts/{ref}/diff", summary="Unified diff between two versions")
 async def diff(ref: PromptRef, s: Store, _: Reader,
-               from_version: Annotated[int, Query(alias="from", ge=1)],
-               to_version: Annotated[int, Query(alias="to", ge=1)]) -> DiffOut:
+               from_version: Annotated[int, Query(alias="from", ge=1, le=MAX_VERSION)],
+               to_version: Annotated[int, Query(alias="to", ge=1, le=MAX_VERSION)]) -> DiffOut:
     return await s.diff(ref, from_version, to_version)
 
 
@@ -196,7 +198,9 @@ async def create_test(body: AbTestIn, s: Store, _: Writer) -> AbTestOut:
 
 
 @router.get("/abtests", summary="A/B tests, newest first")
-async def list_tests(s: Store, _: Reader, prompt: str | None = None) -> list[AbTestOut]:
+async def list_tests(s: Store, _: Reader,
+                     prompt: Annotated[StorableText | None, Query(max_length=200)] = None
+                     ) -> list[AbTestOut]:
     return await s.list_tests(prompt)
 
 
@@ -207,7 +211,7 @@ async def get_test(test_id: TestId, s: Store, _: Reader) -> AbTestOut:
 
 @router.get("/abtests/{test_id}/assignment", summary="The variant a subject gets")
 async def assignment(test_id: TestId, s: Store, _: Reader,
-                     subject: Annotated[str, Query(min_length=1, max_length=200)]
+                     subject: Annotated[StorableText, Query(min_length=1, max_length=200)]
                      ) -> SubjectAssignment:
     return SubjectAssignment(test_id=test_id, subject=subject,
                              version=await s.assignment(test_id, subject))
