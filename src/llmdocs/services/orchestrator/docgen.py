@@ -30,6 +30,7 @@ from cachetools import LRUCache
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from llmdocs.core.bounded import BoundedJson
 from llmdocs.core.client import NotFound
 from llmdocs.core.errors import Problem
 from llmdocs.core.events import make_event
@@ -50,7 +51,6 @@ from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.orchestrator import apidoc
 from llmdocs.services.orchestrator.registry import Registry
 from llmdocs.services.orchestrator.schemas import (
-    BoundedJson,
     EntityId,
     Operation,
     SpecUrl,

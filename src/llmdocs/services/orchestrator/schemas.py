@@ -11,8 +11,13 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, Field
 
-from llmdocs.core.bounded import MAX_JSON_BYTES, MAX_JSON_DEPTH, StorableJson, bounded_json
-from llmdocs.core.bounded import BoundedJson as BoundedJson  # the workflows bound fields with it
+from llmdocs.core.bounded import (
+    MAX_JSON_BYTES,
+    MAX_JSON_DEPTH,
+    BoundedJson,
+    StorableJson,
+    bounded_json,
+)
 from llmdocs.core.db import StorableText, UtcDateTime
 
 SERVICE_NAME = r"^[a-z0-9][a-z0-9._-]{0,99}$"
