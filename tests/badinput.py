@@ -5,11 +5,16 @@ problem document naming the field."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 
+from llmdocs.core.auth import issue_token
+from llmdocs.core.config import Settings
 from llmdocs.core.errors import PROBLEM_JSON
+from llmdocs.services import create_app
 
 NUL = "a\x00b"
 SURROGATE = "a\ud800b"  # json.dumps writes it as the escape "\ud800"
@@ -21,6 +26,23 @@ INFINITE = "__1e400__"  # stands for the number 1e400 (no float writes it)
 TEXT = {"nul": NUL, "surrogate": SURROGATE}
 JSON_VALUES = {"nul": {"k": NUL}, "surrogate": {"k": SURROGATE}, "nul-key": {"k\x00": 1},
                "huge-int": {"k": HUGE_INT}, "1e400": {"k": INFINITE}, "deep": {"k": NESTED}}
+
+
+@asynccontextmanager
+async def on_postgres(serve: Any, settings: Settings, pg_url: str, service: str,
+                      stored: tuple[str, Any]) -> AsyncIterator[httpx.AsyncClient]:
+    """`service` on PostgreSQL over real HTTP, a client with an admin token, and one
+    record already stored (`stored`: the path to post it to, and the record), which bad
+    input must leave as it is."""
+    settings.database_url = pg_url
+    running = await serve(create_app(service, settings))
+    token = issue_token(settings, "user:admin", ["*"])
+    async with httpx.AsyncClient(base_url=running.url, timeout=30,
+                                 headers={"Authorization": f"Bearer {token}"}) as http:
+        path, record = stored
+        answer = await http.post(path, json=record)
+        assert answer.status_code in (201, 202), answer.text
+        yield http
 
 
 def body(value: Any) -> bytes:

@@ -11,10 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from badinput import TEXT, assert_refused, send
-from llmdocs.core.auth import issue_token
+from badinput import TEXT, assert_refused, on_postgres, send
 from llmdocs.core.config import Settings
-from llmdocs.services import create_app
 
 RECORD: dict[str, Any] = {"id": "l1", "service": "svc", "logger": "lg", "message": "hello",
                           "correlation_id": "c1", "trace_id": "t1"}
@@ -24,12 +22,7 @@ TEXT_FIELDS = ["id", "service", "logger", "message", "correlation_id", "trace_id
 @pytest.fixture
 async def collector(serve: Any, settings: Settings, pg_url: str
                     ) -> AsyncIterator[httpx.AsyncClient]:
-    settings.database_url = pg_url
-    running = await serve(create_app("logcollector", settings))
-    token = issue_token(settings, "user:admin", ["*"])
-    async with httpx.AsyncClient(base_url=running.url, timeout=30,
-                                 headers={"Authorization": f"Bearer {token}"}) as http:
-        assert (await http.post("/logs", json=RECORD)).status_code == 202
+    async with on_postgres(serve, settings, pg_url, "logcollector", ("/logs", RECORD)) as http:
         yield http
 
 

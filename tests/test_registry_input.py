@@ -11,10 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from badinput import JSON_VALUES, TEXT, assert_refused, send
-from llmdocs.core.auth import issue_token
+from badinput import JSON_VALUES, TEXT, assert_refused, on_postgres, send
 from llmdocs.core.config import Settings
-from llmdocs.services import create_app
 
 REGISTRATION: dict[str, Any] = {
     "name": "svc", "base_url": "http://127.0.0.1:1/", "spec_hash": "a" * 64, "title": "T",
@@ -48,12 +46,8 @@ def with_value(path: str, value: Any) -> dict[str, Any]:
 @pytest.fixture
 async def registry(serve: Any, settings: Settings, pg_url: str
                    ) -> AsyncIterator[httpx.AsyncClient]:
-    settings.database_url = pg_url
-    running = await serve(create_app("orchestrator", settings))
-    token = issue_token(settings, "user:admin", ["*"])
-    async with httpx.AsyncClient(base_url=running.url, timeout=30,
-                                 headers={"Authorization": f"Bearer {token}"}) as http:
-        assert (await http.post("/registry/services", json=REGISTRATION)).status_code == 201
+    async with on_postgres(serve, settings, pg_url, "orchestrator",
+                           ("/registry/services", REGISTRATION)) as http:
         yield http
 
 
