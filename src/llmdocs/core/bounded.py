@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import AfterValidator
 
-from llmdocs.core.db import storable
+from llmdocs.core.db import utf8_size
 
 MAX_JSON_DEPTH = 16
 MAX_JSON_BYTES = 64 * 1024
@@ -47,18 +47,19 @@ def check_json(value: Any, max_depth: int = MAX_JSON_DEPTH, max_bytes: int = MAX
         item, path = stack.pop()
         if len(path) > max_depth:
             raise _refused(path, f"nests deeper than {max_depth} levels")
-        if isinstance(item, dict | list):
+        if isinstance(item, str):  # the commonest, first
+            size += _text_size(item, path, max_text)
+        elif isinstance(item, (dict, list)):
             if len(item) > max_items:
                 raise _refused(path, f"has more than {max_items} items")
-            pairs = item.items() if isinstance(item, dict) else enumerate(item)
-            for key, child in pairs:
-                if isinstance(key, str):
-                    size += _text_size(key, (*path, key), max_text) + 1
-                stack.append((child, (*path, key)))
-                size += 1
-            size += 2
-        elif isinstance(item, str):
-            size += _text_size(item, path, max_text)
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    if isinstance(key, str):
+                        size += _text_size(key, (*path, key), max_text) + 1
+                    stack.append((child, (*path, key)))
+            else:
+                stack += [(child, (*path, index)) for index, child in enumerate(item)]
+            size += len(item) + 2
         elif isinstance(item, float) and not math.isfinite(item):
             raise _refused(path, "is not a finite number")
         elif isinstance(item, int) and not isinstance(item, bool) \
@@ -79,10 +80,9 @@ def _text_size(text: str, path: tuple[str | int, ...], max_text: int) -> int:
     if len(text) > max_text:
         raise _refused(path, f"is longer than {max_text} characters")
     try:
-        storable(text)
+        return utf8_size(text) + 2
     except ValueError as exc:
         raise _refused(path, str(exc)) from None
-    return len(text.encode()) + 2
 
 
 def _refused(path: tuple[str | int, ...], why: str) -> ValueError:

@@ -60,13 +60,19 @@ UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
 
 def storable(value: str) -> str:
     """`value`, when a column can hold it (else a ValueError that says why)."""
+    utf8_size(value)
+    return value
+
+
+def utf8_size(value: str) -> int:
+    """The bytes of `value` in UTF-8, when a column can hold it (else a ValueError that
+    says why)."""
     if "\x00" in value:
         raise ValueError("must not contain a NUL character (\\u0000)")
     try:
-        value.encode()
+        return len(value.encode())
     except UnicodeEncodeError:
         raise ValueError("must be text UTF-8 can encode (no lone surrogate)") from None
-    return value
 
 
 # Text a request may bring that ends up in a column: PostgreSQL text (and jsonb) cannot
