@@ -124,3 +124,14 @@ async def test_a_listing_filter_a_column_cannot_hold_is_refused(pg_store: Store)
                 path, params={**query, name: "9999-12-31T23:59:59-14:00"}), name)
         assert_refused(await pg_store.http.get(path, params={**query, "metadata.k": NUL}),
                        "metadata.k", status=400)
+
+
+async def test_a_version_past_its_column_is_refused_on_reads(pg_store: Store) -> None:
+    doc = await pg_store.put(**DOC)
+    url = f"/documents/{doc['document_id']}"
+    for path, field in [(f"{url}?version={HUGE_INT}", "version"),
+                        (f"{url}/download?version={HUGE_INT}", "version"),
+                        (f"{url}/provenance?version={HUGE_INT}", "version"),
+                        (f"{url}/versions/{HUGE_INT}", "version"),
+                        (f"{url}/diff?from=1&to={HUGE_INT}", "to")]:
+        assert_refused(await pg_store.http.get(path), field)

@@ -57,6 +57,10 @@ def as_utc(value: datetime) -> datetime:
 
 UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
 
+# the largest number an INTEGER column holds on PostgreSQL (versions, offsets, limits): a
+# larger one sent as a parameter is a database error, so requests are bounded by it
+INT4_MAX = 2**31 - 1
+
 
 def storable(value: str) -> str:
     """`value`, when a column can hold it (else a ValueError that says why)."""

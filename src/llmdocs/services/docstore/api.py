@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
 from llmdocs.core.auth import Principal, require
-from llmdocs.core.db import StorableText, UtcDateTime, storable
+from llmdocs.core.db import INT4_MAX, StorableText, UtcDateTime, storable
 from llmdocs.core.errors import Problem, invalid_request
 from llmdocs.services.docstore.blobs import DocStoreSettings
 from llmdocs.services.docstore.schemas import (
@@ -60,6 +60,7 @@ IfMatch = Annotated[str | None, Header(description='"<version>" from the ETag; s
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 # a document id in a path: text a column can hold (a NUL is a 422, not a database error)
 DocumentId = Annotated[StorableText, Path()]
+VersionNumber = Annotated[int, Path(ge=1, le=INT4_MAX)]
 BULK_BATCH = 5000
 BULK_BATCH_BYTES = 8 * 1024 * 1024  # a batch of large documents ends sooner
 # Lines parsed or prepared between two turns of the event loop: the batch being written
@@ -405,7 +406,7 @@ def filters_of(request: Request, source: str | None, format: str | None,
 @router.get("/documents/{document_id}", response_model=DocumentOut,
             summary="A document: text content (or content_url) and metadata")
 async def get_document(request: Request, response: Response, document_id: DocumentId, _: Reader,
-                       version: int | None = Query(None, ge=1),
+                       version: int | None = Query(None, ge=1, le=INT4_MAX),
                        include_deleted: bool = False) -> DocumentOut:
     out, _ver = await store_of(request).get(document_id, version, include_deleted)
     response.headers["ETag"] = f'"{out.version}"'
@@ -421,7 +422,7 @@ def _disposition(filename: str) -> str:
             summary="The bytes, with Content-Type, Content-Disposition and ETag",
             response_class=Response)
 async def download(request: Request, document_id: DocumentId, _: Reader,
-                   version: int | None = Query(None, ge=1)) -> Response:
+                   version: int | None = Query(None, ge=1, le=INT4_MAX)) -> Response:
     store = store_of(request)
     out, ver = await store.get(document_id, version)
     etag = f'"{ver.content_hash}"'
@@ -496,16 +497,16 @@ async def list_versions(request: Request, document_id: DocumentId, _: Reader) ->
 
 @router.get("/documents/{document_id}/versions/{version}", response_model=VersionDetail,
             summary="One version with its content (or content_url)")
-async def get_version(request: Request, document_id: DocumentId, version: int, _: Reader
-                      ) -> VersionDetail:
+async def get_version(request: Request, document_id: DocumentId, version: VersionNumber,
+                      _: Reader) -> VersionDetail:
     return await store_of(request).version(document_id, version)
 
 
 @router.get("/documents/{document_id}/diff", response_model=DiffOut,
             summary="Unified diff between two text versions")
 async def diff_versions(request: Request, document_id: DocumentId, _: Reader,
-                        from_version: int = Query(..., alias="from", ge=1),
-                        to_version: int = Query(..., alias="to", ge=1)) -> DiffOut:
+                        from_version: int = Query(..., alias="from", ge=1, le=INT4_MAX),
+                        to_version: int = Query(..., alias="to", ge=1, le=INT4_MAX)) -> DiffOut:
     return await store_of(request).diff(document_id, from_version, to_version)
 
 
@@ -524,7 +525,7 @@ async def rollback(request: Request, response: Response, document_id: DocumentId
 @router.get("/documents/{document_id}/provenance", response_model=ProvenanceOut,
             summary="The provenance record of a version, and the document's relations")
 async def provenance(request: Request, document_id: DocumentId, _: Reader,
-                     version: int | None = Query(None, ge=1)) -> ProvenanceOut:
+                     version: int | None = Query(None, ge=1, le=INT4_MAX)) -> ProvenanceOut:
     return await store_of(request).provenance(document_id, version)
 
 

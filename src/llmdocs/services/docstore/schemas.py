@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from llmdocs.core.bounded import StorableJson
-from llmdocs.core.db import StorableText
+from llmdocs.core.db import INT4_MAX, StorableText
 
 Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,99}$")]
 Format = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.+-]{0,39}$")]
@@ -63,7 +63,7 @@ class DocumentPatch(BaseModel):
 class RollbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1, le=2**31 - 1)
+    version: int = Field(ge=1, le=INT4_MAX)
     message: StorableText | None = Field(None, max_length=1000)
 
 

@@ -7,12 +7,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llmdocs.core.bounded import StorableJson, check_stored_json
-from llmdocs.core.db import StorableText
+from llmdocs.core.db import INT4_MAX, StorableText
 
 CostPreference = Literal["low", "balanced", "quality"]
 Performance = Literal["fast", "normal"]
 Policy = Literal["local", "redact"]
-MAX_LIMIT = 2**31 - 1  # a rate limit is a 32-bit integer column
 
 
 class GatewayOptions(BaseModel):
@@ -122,5 +121,5 @@ class BudgetIn(BaseModel):
 
 
 class LimitIn(BaseModel):
-    rpm: int | None = Field(None, ge=1, le=MAX_LIMIT, description="requests a minute")
-    tpm: int | None = Field(None, ge=1, le=MAX_LIMIT, description="tokens a minute")
+    rpm: int | None = Field(None, ge=1, le=INT4_MAX, description="requests a minute")
+    tpm: int | None = Field(None, ge=1, le=INT4_MAX, description="tokens a minute")

@@ -7,10 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from llmdocs.core.auth import Principal, require
-from llmdocs.core.db import StorableText
+from llmdocs.core.db import INT4_MAX, StorableText
 from llmdocs.services.promptstore.schemas import (
     LABEL_PATTERN,
-    MAX_VERSION,
     AbResults,
     AbTestIn,
     AbTestOut,
@@ -47,7 +46,7 @@ PromptRef = Annotated[StorableText, Path(min_length=1, max_length=200,
                                          description="the prompt's id or name")]
 LabelName = Annotated[str, Path(pattern=LABEL_PATTERN)]
 TestId = Annotated[StorableText, Path(min_length=1, max_length=36)]
-VersionNumber = Annotated[int, Path(ge=1, le=MAX_VERSION)]
+VersionNumber = Annotated[int, Path(ge=1, le=INT4_MAX)]
 
 router = APIRouter(prefix="/api/v1", tags=["prompt-store"])
 READ = Depends(require("prompts:read"))
@@ -76,7 +75,7 @@ async def list_prompts(s: Store, _: Reader,
                        category: Annotated[StorableText | None, Query(max_length=100)] = None,
                        tag: Annotated[list[StorableText] | None, Query(max_length=50)] = None,
                        limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                       offset: Annotated[int, Query(ge=0, le=MAX_VERSION)] = 0) -> PromptPage:
+                       offset: Annotated[int, Query(ge=0, le=INT4_MAX)] = 0) -> PromptPage:
     return await s.search(SearchIn(category=category, tags=tag or [], limit=limit,
                                    offset=offset))
 
@@ -94,7 +93,7 @@ async def lint_content(body: LintIn, s: Store, _: Reader) -> LintOut:
 @router.get("/prompts/by-name/{name}", summary="The version to use: label, version or A/B")
 async def by_name(name: PromptRef, s: Store, _: Reader,
                   label: Annotated[StorableText | None, Query(max_length=100)] = None,
-                  version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
+                  version: Annotated[int | None, Query(ge=1, le=INT4_MAX)] = None,
                   ab_subject: Annotated[StorableText | None, Query(max_length=200)] = None
                   ) -> Resolved:
     resolved = await s.resolve(name, label, version, ab_subject)
@@ -148,8 +147,8 @@ async def render_prompt(ref: PromptRef, body: RenderIn, s: Store, _: Reader) -> 
 
 @router.get("/prompts/{ref}/diff", summary="Unified diff between two versions")
 async def diff(ref: PromptRef, s: Store, _: Reader,
-               from_version: Annotated[int, Query(alias="from", ge=1, le=MAX_VERSION)],
-               to_version: Annotated[int, Query(alias="to", ge=1, le=MAX_VERSION)]) -> DiffOut:
+               from_version: Annotated[int, Query(alias="from", ge=1, le=INT4_MAX)],
+               to_version: Annotated[int, Query(alias="to", ge=1, le=INT4_MAX)]) -> DiffOut:
     return await s.diff(ref, from_version, to_version)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llmdocs.core.bounded import StorableJson
-from llmdocs.core.db import StorableText
+from llmdocs.core.db import INT4_MAX, StorableText
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,199}$"
 LABEL_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
@@ -16,7 +16,6 @@ PromptType = Literal["text", "chat"]
 State = Literal["draft", "published", "deprecated", "archived"]
 Metric = Literal["success", "score", "latency_ms", "cost"]
 WEIGHT_TOTALS = (1.0, 100.0)  # fractions or percentages
-MAX_VERSION = 2**31 - 1  # a version number is a 32-bit integer column
 
 
 class ChatMessage(BaseModel):
@@ -157,7 +156,7 @@ class RenderIn(BaseModel):
 
     variables: Annotated[dict[str, Any], StorableJson] = Field(default_factory=dict)
     label: StorableText | None = Field(None, max_length=100)
-    version: int | None = Field(None, ge=1, le=MAX_VERSION)
+    version: int | None = Field(None, ge=1, le=INT4_MAX)
     ab_subject: StorableText | None = Field(None, max_length=200)
 
 
@@ -182,13 +181,13 @@ class SearchIn(BaseModel):
     tags: list[StorableText] = Field(default_factory=list, max_length=50,
                                      description="prompts with all these tags (at most 50)")
     limit: int = Field(20, ge=1, le=200)
-    offset: int = Field(0, ge=0, le=MAX_VERSION)
+    offset: int = Field(0, ge=0, le=INT4_MAX)
 
 
 class LabelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1, le=MAX_VERSION)
+    version: int = Field(ge=1, le=INT4_MAX)
 
 
 class RollbackIn(BaseModel):
@@ -196,14 +195,14 @@ class RollbackIn(BaseModel):
 
     label: StorableText = Field("production", max_length=100)
     # default: the newest published one before
-    version: int | None = Field(None, ge=1, le=MAX_VERSION)
+    version: int | None = Field(None, ge=1, le=INT4_MAX)
 
 
 class ForkIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=NAME_PATTERN)
-    version: int | None = Field(None, ge=1, le=MAX_VERSION)  # default: latest
+    version: int | None = Field(None, ge=1, le=INT4_MAX)  # default: latest
 
 
 class StateIn(BaseModel):
@@ -230,7 +229,7 @@ class LintIn(BaseModel):
     type: PromptType = "text"
     content: Content | None = None
     variables: list[Variable] | None = None
-    version: int | None = Field(None, ge=1, le=MAX_VERSION)
+    version: int | None = Field(None, ge=1, le=INT4_MAX)
 
     _normalise = field_validator("variables", mode="before")(_variables)
 
@@ -254,7 +253,7 @@ class LintOut(BaseModel):
 class BiasIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int | None = Field(None, ge=1, le=MAX_VERSION)
+    version: int | None = Field(None, ge=1, le=INT4_MAX)
     llm: bool = False  # also ask the llm-gateway
 
 
@@ -270,7 +269,7 @@ class OptimizeIn(BaseModel):
 
     optimization_type: Literal["clarity", "brevity", "specificity", "structure"]
     variations: int = Field(2, ge=1, le=5)
-    version: int | None = Field(None, ge=1, le=MAX_VERSION)
+    version: int | None = Field(None, ge=1, le=INT4_MAX)
 
 
 class OptimizeOut(BaseModel):
@@ -285,7 +284,7 @@ class OptimizeOut(BaseModel):
 class VariantIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1, le=MAX_VERSION)
+    version: int = Field(ge=1, le=INT4_MAX)
     weight: float = Field(gt=0)
 
 
@@ -297,7 +296,7 @@ class AbTestIn(BaseModel):
     variants: list[VariantIn] = Field(min_length=2, max_length=10)  # first is control
     metric: Metric = "success"
     significance: float = Field(0.05, gt=0, lt=0.5)
-    min_samples: int = Field(30, ge=2, le=MAX_VERSION)
+    min_samples: int = Field(30, ge=2, le=INT4_MAX)
     auto_stop: bool = True
     promote_label: str | None = "production"
 
@@ -337,7 +336,7 @@ class AbTestOut(BaseModel):
 class OutcomeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1, le=MAX_VERSION)
+    version: int = Field(ge=1, le=INT4_MAX)
     subject: StorableText | None = Field(None, max_length=200)
     success: bool | None = None
     score: float | None = None
