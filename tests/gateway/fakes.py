@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 @dataclass
@@ -247,3 +248,20 @@ FAKES: dict[str, Callable[[Upstream], Starlette]] = {
     "openai": openai_app, "anthropic": anthropic_app, "ollama": ollama_app,
     "bedrock": bedrock_app,
 }
+
+
+def garbling(app: ASGIApp, text: str) -> ASGIApp:
+    """`app` as a broken upstream: `text` in what it sends (JSON or a streamed event)
+    goes out as that many bytes that are not UTF-8 (the length unchanged)."""
+    raw = text.encode()
+
+    async def garbled(scope: Scope, receive: Receive, send: Send) -> None:
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                body = message.get("body", b"").replace(raw, b"\xff" * len(raw))
+                message = {**message, "body": body}
+            await send(message)
+
+        await app(scope, receive, sending)
+
+    return garbled

@@ -238,6 +238,8 @@ class HttpProvider(Provider):
             raise self._failure(exc) from exc
         except aiohttp.http_exceptions.LineTooLong as exc:  # one event over aiohttp's bound
             raise ProviderError(self.name, "streamed a line too long to read") from exc
+        except UnicodeDecodeError as exc:  # refused, as the OpenAI SDK's strict decode does
+            raise ProviderError(self.name, "streamed bytes that are not UTF-8") from exc
 
     async def sse(self, path: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """The JSON payloads of a server-sent event stream, up to `[DONE]`."""
