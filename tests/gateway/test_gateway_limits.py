@@ -1,6 +1,8 @@
-"""A provider sending bytes that are not UTF-8. Invalid UTF-8 from an OpenAI or
-Anthropic upstream is a provider error: a 502 before the answer starts, an error event
-inside the stream after; it was a 500 or a cut connection."""
+"""Limits on what a call may ask of a model, and a provider sending bytes that are not
+UTF-8. A max_tokens past the gateway's ceiling or the model's own limit, or not a JSON
+integer, is a 422 naming the field before any provider works on it. Invalid UTF-8 from
+an OpenAI or Anthropic upstream is a provider error: a 502 before the answer starts, an
+error event inside the stream after; it was a 500 or a cut connection."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from badinput import HUGE_INT, assert_refused, send
 from gateway.conftest import Gateway, headers
 from gateway.fakes import FAKES, Upstream, garbling
 from llmdocs.core.config import Settings
@@ -33,6 +36,62 @@ async def upstream(serve: Any, kind: str, garbled: str | None = None) -> tuple[U
     app = FAKES[kind](fake)
     running = await serve(app if garbled is None else garbling(app, garbled))
     return fake, running.url + ("/v1" if kind == "openai" else "")
+
+
+async def test_max_tokens_past_the_ceiling_or_not_an_integer_is_a_422(
+        gateway: Gateway, serve: Any, settings: Settings) -> None:
+    fake, url = await upstream(serve, "openai")
+    app = await gateway(remote("cloud", "openai", url))
+    async with httpx.AsyncClient(base_url=app.url, timeout=60,
+                                 headers=headers(settings)) as http:
+        for stream in (False, True):
+            for field in ("max_tokens", "max_completion_tokens"):
+                for value in (10**9, HUGE_INT, "5", True, 5.0, 1.5, 0):
+                    answer = await send(http, "POST", "/v1/chat/completions",
+                                        {**CHAT, "stream": stream, field: value})
+                    assert_refused(answer, field)
+        for value in (10**9, HUGE_INT, "5", True):
+            assert_refused(await send(http, "POST", "/query",
+                                      {"prompt": "hi", "model": "gpt-4o-mini",
+                                       "max_tokens": value}), "max_tokens")
+        ceiling = await send(http, "POST", "/query", {"prompt": "hi", "max_tokens": 4097,
+                                                      "model": "gpt-4o-mini"})
+        assert_refused(ceiling, "max_tokens")
+        assert "4096" in ceiling.json()["detail"]
+        assert fake.bodies == []
+        ok = await http.post("/v1/chat/completions", json={**CHAT, "max_tokens": 4096})
+        assert ok.status_code == 200, ok.text
+        assert fake.bodies[0]["max_tokens"] == 4096
+
+
+async def test_max_tokens_past_the_models_limit_is_a_422_saying_it(
+        gateway: Gateway, serve: Any, settings: Settings) -> None:
+    small, small_url = await upstream(serve, "openai")
+    big, big_url = await upstream(serve, "anthropic")
+    app = await gateway(
+        remote("small", "openai", small_url, max_output_tokens={"gpt-4o-mini": 100}),
+        remote("big", "anthropic", big_url, max_output_tokens={"gpt-4o-mini": 1000}),
+        ProviderConfig(name="local", kind="local", models={"smollm2": ""}))
+    async with httpx.AsyncClient(base_url=app.url, timeout=60,
+                                 headers=headers(settings)) as http:
+        # the local model's context (2048 tokens) holds the prompt and the answer
+        for body in ({"prompt": "hi", "max_tokens": 3000},
+                     {"prompt": "hi", "max_tokens": 1001, "model": "gpt-4o-mini"}):
+            refused = await http.post("/query", json=body)
+            assert_refused(refused, "max_tokens")
+        assert "2048 for model 'smollm2'" in (await http.post("/query", json={
+            "prompt": "hi", "max_tokens": 3000})).json()["detail"]
+        refused = await http.post("/v1/chat/completions", json={
+            **CHAT, "max_tokens": None, "max_completion_tokens": 1001, "stream": True})
+        assert_refused(refused, "max_completion_tokens")
+        assert "at most 1000 for model 'gpt-4o-mini'" in refused.json()["detail"]
+        assert small.bodies == big.bodies == []
+        # a provider whose model writes less is passed over for one that writes enough
+        served = await http.post("/v1/chat/completions", json={**CHAT, "max_tokens": 500,
+                                                               "provider": "auto"})
+        assert served.status_code == 200, served.text
+        assert served.json()["gateway"]["provider"] == "big"
+        assert small.bodies == [] and big.bodies[0]["max_tokens"] == 500
 
 
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])

@@ -82,12 +82,20 @@ def _who(principal: Principal, claimed: str | None) -> tuple[str, str]:
     return principal.user(claimed, "llm:admin"), str(principal.claims.get("jti", ""))
 
 
-def _max_tokens(request: Request, asked: int | None) -> int:
+def _max_tokens(request: Request, asked: int | None, field: str = "max_tokens") -> int:
+    """The call's max_tokens; `field` is the name the caller gave it."""
     settings = _service(request).settings
     if asked is not None and asked > settings.max_tokens_limit:
-        detail = f"max_tokens may be at most {settings.max_tokens_limit}."
-        raise Problem(422, detail, errors=[{"field": "max_tokens", "message": detail}])
+        detail = f"{field} may be at most {settings.max_tokens_limit}."
+        raise Problem(422, detail, errors=[{"field": field, "message": detail}])
     return asked or settings.default_max_tokens
+
+
+def _asked_tokens(body: ChatCompletionRequest) -> tuple[int | None, str]:
+    """max_completion_tokens, OpenAI's newer name, wins over max_tokens."""
+    if body.max_completion_tokens is not None:
+        return body.max_completion_tokens, "max_completion_tokens"
+    return body.max_tokens, "max_tokens"
 
 
 def _cache_flags(request: Request) -> tuple[bool, bool]:
@@ -213,10 +221,12 @@ async def chat_completions(request: Request,
     service = _service(request)
     schema, json_mode = _response_format(body)
     stop = [body.stop] if isinstance(body.stop, str) else body.stop
+    asked, tokens_field = _asked_tokens(body)
     call = _call(request, body, principal, body.user,
                  messages=[m.model_dump(exclude_none=True) for m in body.messages],
                  model=body.model,
-                 max_tokens=_max_tokens(request, body.max_completion_tokens or body.max_tokens),
+                 max_tokens=_max_tokens(request, asked, tokens_field),
+                 max_tokens_field=tokens_field,
                  temperature=body.temperature, top_p=body.top_p, stop=stop,
                  json_schema=schema, json_mode=json_mode, metadata=body.metadata or {})
     with _problems():

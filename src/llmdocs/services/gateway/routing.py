@@ -79,6 +79,7 @@ class Route:
     state: ProviderState
     upstream: str  # the provider's model name
     price: Price
+    output_limit: int | None = None  # the most tokens it writes in one answer
 
 
 @dataclass(frozen=True)
@@ -120,13 +121,18 @@ class Router:
 
     def plan(self, model: str | None, provider: str | None, *, sensitive: bool,
              cost: CostPreference = "balanced", performance: Performance = "normal",
-             embeddings: bool = False) -> Plan:
+             embeddings: bool = False, max_tokens: int | None = None,
+             tokens_field: str = "max_tokens") -> Plan:
+        """The routes for the call; `max_tokens` (asked as `tokens_field`) keeps those
+        whose model writes that much."""
         alias, pinned = self.split(model, provider)
         candidates = self._candidates.get((alias, pinned, embeddings))
         if candidates is None:
             candidates = self._candidates[alias, pinned, embeddings] = self._routes(
                 alias, pinned, embeddings)
         routes, top = candidates
+        if max_tokens is not None:
+            routes = _writing(routes, max_tokens, alias, tokens_field)
         reason = "explicit provider" if pinned else f"cost_preference={cost}"
         if sensitive:
             routes = [r for r in routes if r.state.trusted]
@@ -163,12 +169,25 @@ class Router:
             if alias in models and (pinned is None or state.name == pinned):
                 upstream = models[alias]
                 routes.append(Route(state, upstream,
-                                    self.prices.price(state.name, alias, upstream)))
+                                    self.prices.price(state.name, alias, upstream),
+                                    state.provider.output_limit(alias)))
         if not routes:
             where = f" on provider {pinned!r}" if pinned else ""
             raise RoutingError(404, f"Unknown model {alias!r}{where}; see GET /v1/models.",
                                field="model")
         return routes, _top(routes)
+
+
+def _writing(routes: list[Route], max_tokens: int, alias: str, tokens_field: str
+             ) -> list[Route]:
+    """The routes whose model may write `max_tokens`; none is the caller's error, which
+    says the largest the model allows."""
+    able = [r for r in routes if r.output_limit is None or max_tokens <= r.output_limit]
+    if not able:
+        most = max(r.output_limit or 0 for r in routes)
+        detail = f"{tokens_field} may be at most {most} for model {alias!r}."
+        raise RoutingError(422, detail, field=tokens_field)
+    return able
 
 
 def _top(routes: list[Route]) -> Price:

@@ -25,6 +25,11 @@ class GatewayOptions(BaseModel):
     cache_ttl: float | None = Field(None, gt=0, le=86_400)
 
 
+# a count of tokens is a JSON integer, as OpenAI takes it: not "5", true or 5.0; its
+# upper bound is a setting (max_tokens_limit) and the model's own limit
+TokenCount = Annotated[int, Field(ge=1, strict=True)]
+
+
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -48,8 +53,8 @@ class ChatCompletionRequest(GatewayOptions):
 
     model: str = Field(min_length=1, max_length=200)
     messages: list[ChatMessage] = Field(min_length=1, max_length=1000)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_tokens: TokenCount | None = None
+    max_completion_tokens: TokenCount | None = None
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     stop: str | list[str] | None = None
@@ -74,7 +79,7 @@ class QueryRequest(GatewayOptions):
     system: str | None = None
     model: str | None = Field(None, max_length=200)
     provider: str | None = Field("auto", max_length=100)
-    max_tokens: int | None = Field(None, ge=1)
+    max_tokens: TokenCount | None = None
     temperature: float | None = Field(None, ge=0, le=2)
     json_schema: Annotated[dict[str, Any] | None, StorableJson] = None
     user_id: StorableText | None = Field(None, max_length=200)

@@ -76,6 +76,7 @@ class Call:
     model: str | None = None
     provider: str | None = None
     max_tokens: int = 256
+    max_tokens_field: str = "max_tokens"  # as the caller named it, for refusals
     temperature: float | None = None
     top_p: float | None = None
     stop: list[str] | None = None
@@ -217,7 +218,9 @@ class GatewayService:
         else:
             messages = [{**m, "content": texts[i]} for i, m in enumerate(call.messages)]
         plan = self.router.plan(call.model, call.provider, sensitive=route_sensitive,
-                                cost=call.cost, performance=call.performance)
+                                cost=call.cost, performance=call.performance,
+                                max_tokens=call.max_tokens,
+                                tokens_field=call.max_tokens_field)
         if placeholders:
             plan = replace(plan, reason="redacted; " + plan.reason)
         request = ChatRequest("", messages, call.max_tokens, call.temperature, call.top_p,

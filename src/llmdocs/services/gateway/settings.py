@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, PositiveInt, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ProviderKind = Literal["local", "openai", "ollama", "anthropic", "bedrock"]
@@ -29,6 +29,9 @@ class ProviderConfig(BaseModel):
     embedding_models: dict[str, str] = Field(default_factory=dict)
     trusted: bool = False  # may receive sensitive requests (local is always trusted)
     prices: dict[str, Price] = Field(default_factory=dict)  # by alias
+    # by alias: the most tokens the model writes in one answer (a larger max_tokens is a
+    # 422 naming this limit); unset, only max_tokens_limit bounds it
+    max_output_tokens: dict[str, PositiveInt] = Field(default_factory=dict)
     quality: int = 0  # higher is better; breaks ties for cost_preference=quality
     timeout_seconds: float | None = None
     region: str = "us-east-1"  # bedrock
@@ -53,7 +56,7 @@ class GatewaySettings(BaseSettings):
     default_model: str = "smollm2"
     prices: dict[str, Price] = Field(default_factory=dict)  # "provider/alias" or "alias"
     keywords: list[str] = Field(default_factory=list)  # case-insensitive, sensitive
-    max_tokens_limit: int = 4096
+    max_tokens_limit: int = 4096  # no call asks any model for more
     default_max_tokens: int = 256
     cache_ttl_seconds: float = 300.0
     timeout_seconds: float = 60.0

@@ -146,6 +146,10 @@ class Provider(abc.ABC):
     async def embed(self, model: str, inputs: list[str]) -> Embeddings:
         raise Unsupported(self.name, "embeddings")
 
+    def output_limit(self, alias: str) -> int | None:
+        """The most tokens the model behind `alias` writes in one answer, if known."""
+        return self.config.max_output_tokens.get(alias)
+
     @abc.abstractmethod
     async def ping(self) -> None:
         """A real, cheap call that raises when the provider cannot serve."""

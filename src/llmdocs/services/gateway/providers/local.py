@@ -102,6 +102,11 @@ class LocalProvider(Provider):
         for model in self.config.models.values():
             await self._model(model)
 
+    def output_limit(self, alias: str) -> int | None:
+        # the context holds the prompt and the answer: no answer is longer than it
+        configured = super().output_limit(alias)
+        return self.n_ctx if configured is None else min(configured, self.n_ctx)
+
     def _kwargs(self, request: ChatRequest) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"messages": request.messages,
                                   "max_tokens": request.max_tokens, "stop": request.stop}
