@@ -1,8 +1,11 @@
 """Limits on what a call may ask of a model, and a provider sending bytes that are not
 UTF-8. A max_tokens past the gateway's ceiling or the model's own limit, or not a JSON
-integer, is a 422 naming the field before any provider works on it. Invalid UTF-8 from
-an OpenAI or Anthropic upstream is a provider error: a 502 before the answer starts, an
-error event inside the stream after; it was a 500 or a cut connection."""
+integer, more than 4 stop sequences or a long one, a system text longer than a prompt
+may be, and messages longer than the local model's context are a 422 naming the field
+before any provider works on them (a stop list or a too-long prompt reached the model,
+the last one as a 502 retried). Invalid UTF-8 from an OpenAI or Anthropic upstream is a
+provider error: a 502 before the answer starts, an error event inside the stream after;
+it was a 500 or a cut connection."""
 
 from __future__ import annotations
 
@@ -92,6 +95,41 @@ async def test_max_tokens_past_the_models_limit_is_a_422_saying_it(
         assert served.status_code == 200, served.text
         assert served.json()["gateway"]["provider"] == "big"
         assert small.bodies == [] and big.bodies[0]["max_tokens"] == 500
+
+
+async def test_stop_sequences_and_a_long_system_text_are_bounded(
+        gateway: Gateway, serve: Any, settings: Settings) -> None:
+    fake, url = await upstream(serve, "openai")
+    app = await gateway(remote("cloud", "openai", url))
+    async with httpx.AsyncClient(base_url=app.url, timeout=60,
+                                 headers=headers(settings)) as http:
+        for stop in (["a"] * 5, ["a"] * 100_000, "x" * 1001, ["x" * 1001]):
+            assert_refused(await send(http, "POST", "/v1/chat/completions",
+                                      {**CHAT, "stop": stop}), "stop")
+        assert_refused(await send(http, "POST", "/query", {
+            "prompt": "hi", "model": "gpt-4o-mini", "system": "x" * 200_001}), "system")
+        assert fake.bodies == []
+        ok = await http.post("/v1/chat/completions", json={**CHAT, "stop": ["a"] * 4})
+        assert ok.status_code == 200, ok.text
+        assert fake.bodies[0]["stop"] == ["a"] * 4
+
+
+async def test_messages_longer_than_the_local_context_are_a_422(
+        gateway: Gateway, settings: Settings) -> None:
+    app = await gateway()
+    long = "hello " * 3000  # over 2048 tokens
+    async with httpx.AsyncClient(base_url=app.url, timeout=60,
+                                 headers=headers(settings)) as http:
+        for stream in (False, True):
+            answer = await http.post("/v1/chat/completions", json={
+                "model": "smollm2", "messages": [{"role": "user", "content": long}],
+                "max_tokens": 4, "stream": stream})
+            assert_refused(answer, "messages")
+            assert "context" in answer.json()["detail"]
+        assert_refused(await http.post("/query", json={"prompt": long, "max_tokens": 4}),
+                       "messages")
+        calls = (await http.get("/providers")).json()["providers"][0]["calls"]
+        assert calls == 3  # refused once each, not retried
 
 
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])

@@ -72,8 +72,10 @@ def _problems() -> Iterator[None]:
     except RateLimited as exc:
         raise Problem(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
     except ProviderError as exc:
-        raise Problem(exc.status, f"Provider {exc.provider!r} failed: {exc.detail}",
-                      type=PROBLEM_BASE + "provider-error") from None
+        detail = f"Provider {exc.provider!r} failed: {exc.detail}"
+        raise Problem(exc.status, detail, type=PROBLEM_BASE + "provider-error",
+                      errors=[{"field": exc.field, "message": detail}]
+                      if exc.field else None) from None
 
 
 def _who(principal: Principal, claimed: str | None) -> tuple[str, str]:

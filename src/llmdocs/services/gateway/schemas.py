@@ -28,6 +28,8 @@ class GatewayOptions(BaseModel):
 # a count of tokens is a JSON integer, as OpenAI takes it: not "5", true or 5.0; its
 # upper bound is a setting (max_tokens_limit) and the model's own limit
 TokenCount = Annotated[int, Field(ge=1, strict=True)]
+# OpenAI takes at most 4 stop sequences; llama.cpp tests every one at every token
+Stop = Annotated[str, Field(max_length=1000)]
 
 
 class ChatMessage(BaseModel):
@@ -57,7 +59,7 @@ class ChatCompletionRequest(GatewayOptions):
     max_completion_tokens: TokenCount | None = None
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
-    stop: str | list[str] | None = None
+    stop: Stop | Annotated[list[Stop], Field(max_length=4)] | None = None
     n: Literal[1] = 1
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -76,7 +78,7 @@ class EmbeddingRequest(BaseModel):
 
 class QueryRequest(GatewayOptions):
     prompt: str = Field(min_length=1, max_length=200_000)
-    system: str | None = None
+    system: str | None = Field(None, max_length=200_000)  # as the prompt
     model: str | None = Field(None, max_length=200)
     provider: str | None = Field("auto", max_length=100)
     max_tokens: TokenCount | None = None

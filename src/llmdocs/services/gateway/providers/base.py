@@ -65,15 +65,17 @@ def pooled(vector: list[Any]) -> list[float]:
 
 class ProviderError(Exception):
     """A provider failed: `status` is what the gateway answers (502, or 504 on timeout);
-    `retryable` says whether another attempt or provider may succeed."""
+    `retryable` says whether another attempt or provider may succeed; `field` names the
+    part of the request a provider refused as the caller's fault."""
 
     def __init__(self, provider: str, detail: str, *, status: int = 502,
-                 retryable: bool = True) -> None:
+                 retryable: bool = True, field: str | None = None) -> None:
         super().__init__(f"{provider}: {detail}")
         self.provider = provider
         self.detail = detail[:500]
         self.status = status
         self.retryable = retryable
+        self.field = field
 
 
 class Unsupported(ProviderError):

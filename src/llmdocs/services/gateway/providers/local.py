@@ -107,6 +107,14 @@ class LocalProvider(Provider):
         configured = super().output_limit(alias)
         return self.n_ctx if configured is None else min(configured, self.n_ctx)
 
+    def _failure(self, exc: Exception) -> ProviderError:
+        # llama-cpp-python refuses a prompt longer than the context before generating;
+        # the caller's messages are at fault and no retry or fallback mends them
+        if "exceed context window" in str(exc):
+            return ProviderError(self.name, f"the messages do not fit the model's context: "
+                                 f"{exc}", status=422, retryable=False, field="messages")
+        return ProviderError(self.name, f"generation failed: {exc}")
+
     def _kwargs(self, request: ChatRequest) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"messages": request.messages,
                                   "max_tokens": request.max_tokens, "stop": request.stop}
@@ -127,7 +135,7 @@ class LocalProvider(Provider):
                 out: Any = await asyncio.to_thread(llm.create_chat_completion,
                                                    **self._kwargs(request))
             except (RuntimeError, ValueError) as exc:
-                raise ProviderError(self.name, f"generation failed: {exc}") from exc
+                raise self._failure(exc) from exc
         choice, usage = out["choices"][0], out["usage"]
         return ChatResult(choice["message"].get("content") or "", usage["prompt_tokens"],
                           usage["completion_tokens"], choice.get("finish_reason") or "stop")
@@ -153,7 +161,7 @@ class LocalProvider(Provider):
                 async for delta in thread_stream(produce):
                     yield delta
             except (RuntimeError, ValueError) as exc:
-                raise ProviderError(self.name, f"generation failed: {exc}") from exc
+                raise self._failure(exc) from exc
 
     async def embed(self, model: str, inputs: list[str]) -> Embeddings:
         llm = await self._model(model, embedding=True)
