@@ -1,21 +1,28 @@
 """Hostile input to the interpreter that got past its request schema: a provenance
 anyone stored in the doc-store that the interpreter's answer trusted (a 500 when its
 workflow part was not an object or its run id no id, and its own keys passed for the
-document's id, version and hash). Real services over HTTP."""
+document's id, version and hash), and entities the interpreter found in a query that
+the run or the search then refused, a 422 naming the other service's field (`input.*`,
+`query.q`) instead of the query the caller sent. Real services over HTTP."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
+from badinput import assert_refused
 from llmdocs.core.config import Settings
+from llmdocs.core.errors import PROBLEM_JSON
 from llmdocs.services.docstore.client import DocStoreClient
 from workflow import test_interpreter_input
 from workflow.conftest import token
-from workflow.test_interpreter_input import as_user
+from workflow.test_interpreter_input import QUERY, as_user, run_ids
 
 ieco = test_interpreter_input.ieco  # the ecosystem with the example spec and a fake model
+
+UUIDS = " ".join(f"0190aaaa-0000-7000-8000-{i:012d}" for i in range(21))
 
 # what the doc-store keeps as a document's provenance: any JSON object
 PROVENANCE: dict[str, dict[str, Any]] = {
@@ -61,3 +68,63 @@ async def test_a_stored_provenance_cannot_pass_for_the_documents_identity(
             document.document_id, document.version, document.content_hash)
         assert shown["relations"]["document_id"] == document.document_id
         assert (await docs.provenance(document.document_id)).provenance == forged
+
+
+# queries whose entities, search words or length the run or the search refuse
+QUERIES = {
+    "21 document ids": f"Summarize {UUIDS}",
+    "a 100-character service": f"Create API documentation for the {'a' * 150} service",
+    "a malformed spec URL": "Create API documentation from http://[::1/spec.yaml",
+    "a spec URL past 2000 characters": f"Create API documentation from http://e.com/{'a' * 2500}",
+    "search words past 500 characters": f"Summarize the notes about {'word ' * 120}",
+    "a search past 500 characters": f"find {'word ' * 120}",
+    "a question of two characters": "a?",
+}
+
+
+def assert_names_the_query(answer: httpx.Response) -> None:
+    """A 422 problem whose only field is the query: not a field of the run's input or
+    the search's parameters, which the caller never sent."""
+    assert_refused(answer, "query")
+    assert answer.headers["content-type"].startswith(PROBLEM_JSON)
+    assert [e["field"] for e in answer.json()["errors"]] == ["query"], answer.text
+
+
+@pytest.mark.parametrize("name", QUERIES)
+async def test_what_a_query_names_beyond_a_run_is_a_422_naming_the_query(
+        ieco: Settings, name: str) -> None:
+    async with as_user(ieco, "user:u1", "*") as http:
+        for run_async in (False, True):
+            answer = await http.post("/execute-query", json={
+                "query": QUERIES[name], "async": run_async, "session_id": "s"})
+            assert_names_the_query(answer)
+        assert await run_ids(ieco) == set()  # nothing started
+        # nor anything remembered: a follow-up in the session has nothing to follow
+        plan = (await http.post("/interpret", json={"query": "now as PDF",
+                                                    "session_id": "s"})).json()
+        assert "no previous result in this session" in plan["missing"][0]
+
+
+async def test_a_follow_up_past_what_a_run_takes_is_a_422_naming_the_query(
+        ieco: Settings) -> None:
+    """Each "add ..." of a session adds to its instructions, which a run takes ten of."""
+    async with as_user(ieco, "user:u1", "*") as http:
+        first = await http.post("/execute-query", json={"query": QUERY, "session_id": "s"})
+        assert first.status_code == 200, first.text
+        for part in range(10):
+            added = await http.post("/execute-query", json={
+                "query": f"add the part {part}", "session_id": "s", "async": True})
+            assert added.status_code == 202, added.text
+        # the plan of a follow-up names the document of the last run, once it has one
+        assert (await http.get(added.headers["location"], params={"wait": 60})
+                ).json()["status"] == "completed"
+        last = (await http.post("/interpret", json={"query": "now as PDF",
+                                                    "session_id": "s"})).json()
+        before = await run_ids(ieco)
+        answer = await http.post("/execute-query", json={"query": "add the part 10",
+                                                         "session_id": "s"})
+        assert_names_the_query(answer)
+        assert "at most 10 items" in answer.json()["detail"]
+        assert await run_ids(ieco) == before
+        assert (await http.post("/interpret", json={"query": "now as PDF",
+                                                     "session_id": "s"})).json() == last

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import structlog
@@ -16,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from llmdocs.core.auth import Principal
-from llmdocs.core.client import ServiceError
+from llmdocs.core.client import BadRequest, ServiceError, Unprocessable
 from llmdocs.core.config import Settings
 from llmdocs.core.db import Database, utcnow
 from llmdocs.core.errors import Problem
@@ -52,6 +54,21 @@ def check_owner(caller: Principal, owner: str, what: str) -> None:
 def workflow_of(intent: str | None) -> str:
     return CONSISTENCY if intent == "analyze_consistency" else WORKFLOW
 LONG_POLL_SECONDS = 20.0
+
+
+@contextmanager
+def from_query() -> Iterator[None]:
+    """A called service's refusal of what the interpreter made of the query: the
+    entities, search words and a session's additions it found there. The caller sent
+    only the query, so the refusal names it, not the other service's field."""
+    try:
+        yield
+    except (BadRequest, Unprocessable) as exc:
+        said = "; ".join(f"{e.get('message')} ({e.get('field')} of the {exc.service} "
+                         "request)" for e in exc.problem.get("errors") or []
+                         ) or str(exc.problem.get("detail") or exc)
+        raise Problem(422, f"What the query asks for cannot be run: {said}",
+                      errors=[{"field": "query", "message": said}]) from None
 
 
 def as_ran(stored: dict[str, Any], run: WorkflowRunOut) -> dict[str, Any]:
@@ -206,8 +223,9 @@ class Interpreter:
         assert plan.workflow is not None and plan.workflow_input is not None
         if body.session_id:
             await self._claim(body.session_id, user, caller)
-        run = await self.orchestrator.start_run(plan.workflow, plan.workflow_input,
-                                                user_id=user)
+        with from_query():
+            run = await self.orchestrator.start_run(plan.workflow, plan.workflow_input,
+                                                    user_id=user)
         execution = self._out(await self._record(body, user, plan, run), run)
         if body.session_id:
             await self._remember(body.session_id, plan.workflow_input,
@@ -235,7 +253,8 @@ class Interpreter:
                                                         "version", "updated_at"})
                      for i in page.items]
         else:
-            hits = await self.docs.search(rules.search_terms(body.query), limit=20)
+            with from_query():
+                hits = await self.docs.search(rules.search_terms(body.query), limit=20)
             found = [h.model_dump(mode="json", include={"document_id", "title", "format",
                                                         "version", "snippet", "score"})
                      for h in hits.items]
