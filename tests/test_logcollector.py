@@ -210,6 +210,17 @@ async def test_collector_over_http(
             await c.send_logs([LogIn(service="summarizer", message="summary ready")])
             async with asyncio.timeout(GUARD):
                 assert await tailing == "summary ready"
+
+            # a reconnect with the id of the last event it got resumes after that record
+            [other] = (await c.logs(service="other")).items
+            [ready] = (await c.logs(service="summarizer")).items
+            async with asyncio.timeout(GUARD), c.http.stream(
+                    "GET", "/logs/stream",
+                    headers={**headers(s, "logs:read"), "Last-Event-ID": str(other.seq)}) as sse:
+                assert sse.status_code == 200
+                first = await anext(line async for line in sse.aiter_lines()
+                                    if line.startswith("id:"))
+            assert first == f"id: {ready.seq}"
     finally:
         await bus.close()
 

@@ -62,3 +62,23 @@ async def test_a_filter_a_column_cannot_hold_is_a_422(collector: httpx.AsyncClie
                        ("/events", "type"), ("/events", "service")]:
         assert_refused(await collector.get(path, params={name: "a\x00b"}), name)
     assert_refused(await collector.get("/correlations/a%00b"), "correlation_id")
+
+
+@pytest.mark.parametrize(("params", "headers", "field"), [
+    ({"service": "a\x00b"}, {}, "service"),
+    ({"correlation_id": "a\x00b"}, {}, "correlation_id"),
+    ({"level": "loud"}, {}, "level"),
+    # an id the stream never gave: not a number, digits int() cannot read, past BIGINT
+    ({}, {"Last-Event-ID": b"\xb2"}, "last-event-id"),  # "²" in the header's latin-1
+    ({}, {"Last-Event-ID": "9" * 5000}, "last-event-id"),
+    ({}, {"Last-Event-ID": str(2**63)}, "last-event-id"),
+    ({}, {"Last-Event-ID": "-1"}, "last-event-id"),
+])
+async def test_a_live_tail_with_a_bad_filter_or_resume_id_is_a_422(
+        collector: httpx.AsyncClient, params: dict[str, str], headers: dict[str, Any],
+        field: str) -> None:
+    """Refused before the stream opens, not as a stream that breaks on its first read."""
+    async with collector.stream("GET", "/logs/stream", params=params,
+                                headers=headers) as answer:
+        await answer.aread()
+    assert_refused(answer, field)

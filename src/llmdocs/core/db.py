@@ -60,6 +60,7 @@ UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
 # the largest number an INTEGER column holds on PostgreSQL (versions, offsets, limits): a
 # larger one sent as a parameter is a database error, so requests are bounded by it
 INT4_MAX = 2**31 - 1
+INT8_MAX = 2**63 - 1  # the same for a BIGINT column (sequence numbers)
 
 
 def storable(value: str) -> str:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from sse_starlette import EventSourceResponse
 
 from llmdocs.core.auth import require
-from llmdocs.core.db import StorableText, UtcDateTime
+from llmdocs.core.db import INT8_MAX, StorableText, UtcDateTime
 from llmdocs.core.errors import Problem
 from llmdocs.services.logcollector.schemas import (
     Accepted,
@@ -108,15 +108,17 @@ async def stream(
     level: list[Level] = Query([]),
     service: StorableText | None = Query(None, max_length=100),
     correlation_id: StorableText | None = Query(None, max_length=128),
-    last_event_id: str | None = Header(None, description="resume after this record"),
+    # the id of an event this stream sent: any other is refused here, before the stream
+    # opens (it broke the stream's first read, or was ignored without a word)
+    last_event_id: int | None = Header(None, ge=0, le=INT8_MAX,
+                                       description="resume after this record"),
     logs: LogStore = Depends(store),
 ) -> EventSourceResponse:
     f = Filters(service=service, correlation_id=correlation_id, levels=level, limit=500)
     poll = LogCollectorSettings().stream_poll_seconds
-    start = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
 
     async def tail() -> AsyncIterator[dict[str, Any]]:
-        last = start if start is not None else await logs.last_log_seq()
+        last = last_event_id if last_event_id is not None else await logs.last_log_seq()
         while not await request.is_disconnected():
             records = await logs.logs_after(last, f)
             for record in records:
