@@ -70,6 +70,22 @@ async def test_a_stored_provenance_cannot_pass_for_the_documents_identity(
         assert (await docs.provenance(document.document_id)).provenance == forged
 
 
+async def test_a_stored_provenance_shows_only_the_run_that_made_the_document(
+        ieco: Settings) -> None:
+    """Naming another document's run does not show that run's steps, status or end."""
+    async with DocStoreClient.for_service(ieco, token=token(ieco)) as docs, \
+            as_user(ieco, "user:u1", "*") as http:
+        made = (await http.post("/execute-query", json={"query": QUERY})).json()
+        path = f"/documents/{made['document_id']}/provenance"
+        ran = (await http.get(path)).json()["workflow_execution"]
+        assert ran["steps_complete"] is True and ran["status"] == "completed"
+        borrowed = {"execution_id": ran["execution_id"], "steps": []}
+        document = await docs.put("# borrowed", title="Borrowed", format="markdown",
+                                  provenance={"workflow_execution": borrowed})
+        shown = (await http.get(f"/documents/{document.document_id}/provenance")).json()
+        assert shown["workflow_execution"] == {**borrowed, "steps_complete": False}
+
+
 # queries whose entities, search words or length the run or the search refuse
 QUERIES = {
     "21 document ids": f"Summarize {UUIDS}",

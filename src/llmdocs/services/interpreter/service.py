@@ -395,13 +395,15 @@ class Interpreter:
         return {**record.provenance, "document_id": record.document_id,
                 "version": record.version, "content_hash": record.content_hash,
                 "workflow_execution": await self._execution(
-                    record.provenance.get("workflow_execution")),
+                    record.provenance.get("workflow_execution"), record.document_id),
                 "relations": record.relations.model_dump(mode="json")}
 
-    async def _execution(self, stored: Any) -> Any:
+    async def _execution(self, stored: Any, document_id: str) -> Any:
         """The workflow as it ran (see `as_ran`); when the run's record is gone or out of
-        reach, or the stored run id is none (it would go into the orchestrator's URL),
-        the part stored with the document, marked so. Anything else is shown as stored."""
+        reach, the stored run id is none (it would go into the orchestrator's URL), or
+        the run did not make this document (its steps would be shown to whoever can
+        store a provenance naming it), the part stored with the document, marked so.
+        Anything else is shown as stored."""
         if not isinstance(stored, dict) or not stored.get("execution_id"):
             return stored
         try:
@@ -413,6 +415,8 @@ class Interpreter:
         except ServiceError as exc:
             log.warning("run record unavailable: stored steps only",
                         run_id=stored["execution_id"], error=str(exc))
+            return {**stored, "steps_complete": False}
+        if (run.result or {}).get("document_id") != document_id:
             return {**stored, "steps_complete": False}
         return as_ran(stored, run)
 
