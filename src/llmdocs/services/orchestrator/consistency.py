@@ -26,7 +26,6 @@ from llmdocs.services.orchestrator.docgen import (
     RunRequest,
     Trace,
     WorkflowError,
-    operations_of,
     provenance_of_run,
     valid_request,
 )
@@ -118,7 +117,7 @@ class ConsistencyCheck(DocGen):
         """The findings, as a report document and its provenance."""
         context = state["context"]
         checked, api = context["sources"][0], context["api"]
-        coverage = apidoc.check(checked["excerpt"], operations_of(state))
+        coverage = apidoc.check(checked["excerpt"], self.operations_of(state))
         consistent = coverage.complete
         verdict = "consistent with" if consistent else "not consistent with"
         summary = (f"{checked['title']} (version {checked['version']}) is {verdict} "

@@ -293,10 +293,6 @@ def fallback_prose(state: DocState) -> str:
     return f"Drawn from {len(context['sources'])} source documents: {titles}."
 
 
-def operations_of(state: DocState) -> list[Operation]:
-    return [Operation.model_validate(o) for o in state["context"].get("operations", [])]
-
-
 class DocGen:
     """The graph's nodes, with the clients they call."""
 
@@ -310,6 +306,9 @@ class DocGen:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self._specs: LRUCache[tuple[str, str], dict[str, Any]] = LRUCache(maxsize=64)
+        # per run: the state's operations, and the same validated (see `operations_of`)
+        self._operations: LRUCache[str, tuple[list[Any], list[Operation]]] = LRUCache(
+            maxsize=64)
 
     # --- plumbing -------------------------------------------------------------------
 
@@ -360,6 +359,18 @@ class DocGen:
         if schema is not None:
             return answer.response
         return drop_echo(answer.response, rendered.text or "", variables)
+
+    def operations_of(self, state: DocState) -> list[Operation]:
+        """The spec's operations, validated once per run, not once per step (at 300
+        operations that is 5 ms a step): the steps of a run in this process are handed
+        the same list, which gather_context set; a resumed run reads a new one."""
+        listed = state["context"].get("operations", [])
+        cached = self._operations.get(state["run_id"])
+        if cached is not None and cached[0] is listed:
+            return cached[1]
+        ops = [Operation.model_validate(o) for o in listed]
+        self._operations[state["run_id"]] = (listed, ops)
+        return ops
 
     # --- nodes ----------------------------------------------------------------------
 
@@ -510,7 +521,7 @@ class DocGen:
             head = "Answer" if kind == "answer" else "Summary"
             return {"outline": [{"title": head, "kind": head.lower()},
                                 {"title": "Sources", "kind": "sources"}]}
-        ops = operations_of(state)
+        ops = self.operations_of(state)
         if not ops:
             raise WorkflowError("the spec has no operations to document")
         sections: list[dict[str, Any]] = [{"title": "Overview", "kind": "overview"}]
@@ -546,7 +557,7 @@ class DocGen:
         request, sections = state["request"], state["outline"]
         outline_text = "\n".join(f"- {s['title']}" for s in sections)
         tokens = self.deps.settings.prose_tokens
-        ops = operations_of(state)
+        ops = self.operations_of(state)
         grouped = apidoc.groups(ops)
 
         async def prose(section: dict[str, Any]) -> str:
@@ -619,7 +630,7 @@ class DocGen:
         trace = Trace("review")
         draft = GeneratedDocument.model_validate(state["draft"])
         markdown = draft.markdown()
-        ops = operations_of(state)
+        ops = self.operations_of(state)
         if ops:
             coverage = apidoc.check(markdown, ops)
         else:
@@ -656,7 +667,7 @@ class DocGen:
         endpoint the spec lacks."""
         review = state["review"]
         draft = GeneratedDocument.model_validate(state["draft"])
-        ops = {op.operation_id: op for op in operations_of(state)}
+        ops = {op.operation_id: op for op in self.operations_of(state)}
         broken = [ops[i] for i in review["missing_ops"] if i in ops]
         for section in draft.sections:
             section.body = apidoc.strip_invented_block(section.body, review["invented"])
