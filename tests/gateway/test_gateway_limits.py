@@ -5,7 +5,8 @@ may be, and messages longer than the local model's context are a 422 naming the 
 before any provider works on them (a stop list or a too-long prompt reached the model,
 the last one as a 502 retried). Invalid UTF-8 from an OpenAI or Anthropic upstream is a
 provider error: a 502 before the answer starts, an error event inside the stream after;
-it was a 500 or a cut connection."""
+it was a 500 or a cut connection. An upstream's 400, 413 or 422 is the caller's 4xx, and
+does not count against the provider's circuit."""
 
 from __future__ import annotations
 
@@ -163,3 +164,31 @@ async def test_a_provider_sending_invalid_utf8_is_a_provider_error(
     text = "".join(json.loads(line[5:])["choices"][0]["delta"].get("content", "")
                    for line in lines[:-2])
     assert text == "echo: hi "
+
+
+@pytest.mark.parametrize(("upstream_status", "status"), [
+    (400, 400), (413, 413), (422, 422),  # the request: the caller's to mend
+    (401, 502), (404, 502),  # the gateway's key or model name: the operator's
+])
+async def test_an_upstream_refusing_the_request_is_the_callers_4xx(
+        gateway: Gateway, serve: Any, settings: Settings, upstream_status: int,
+        status: int) -> None:
+    """As LiteLLM and the OpenAI SDK take it: a paid API's 400 (a context too long, a
+    value it does not take) is the caller's request at fault, answered as that 4xx with
+    the upstream's words, not retried, and not held against the provider (callers' bad
+    requests opened its circuit for everyone); a refused key or an unknown model stays a
+    502 and does count."""
+    fake, url = await upstream(serve, "openai")
+    fake.fail_status = upstream_status
+    app = await gateway(remote("cloud", "openai", url))
+    async with httpx.AsyncClient(base_url=app.url, timeout=60,
+                                 headers=headers(settings)) as http:
+        for stream in (False, True, False):  # the breaker opens after 3 failures
+            answer = await http.post("/v1/chat/completions", json={**CHAT, "stream": stream})
+            assert answer.status_code == status, answer.text
+            assert answer.headers["content-type"].startswith(PROBLEM_JSON)
+            assert "upstream broke" in answer.json()["detail"]
+        assert len(fake.bodies) == 3  # once each: a refusal is not retried
+        fake.fail_status = None
+        after = await http.post("/v1/chat/completions", json=CHAT)
+        assert after.status_code == (200 if status < 500 else 503), after.text

@@ -60,6 +60,11 @@ class ProviderState:
         self.latency_ms = (latency_ms if self.latency_ms is None
                            else 0.8 * self.latency_ms + 0.2 * latency_ms)
 
+    def refused(self) -> None:
+        """It answered, refusing the request: a call, but nothing against its health (or
+        callers' bad requests would open its circuit for everyone)."""
+        self.calls += 1
+
     def failed(self, error: str) -> None:
         self.calls += 1
         self.failures += 1

@@ -362,7 +362,10 @@ class GatewayService:
         raise last
 
     def _failed(self, route: Route, exc: ProviderError, started: float) -> None:
-        route.state.failed(exc.detail)
+        if exc.status < 500:
+            route.state.refused()
+        else:
+            route.state.failed(exc.detail)
         self._latency(route.state.name, "error").observe(
             time.perf_counter() - started)
         log.warning("provider_failed", provider=route.state.name, status=exc.status,

@@ -63,8 +63,12 @@ def pooled(vector: list[Any]) -> list[float]:
     return [float(x) for x in vector]
 
 
+CALLERS_FAULT = frozenset({400, 413, 422})  # an upstream's refusals the caller can mend
+
+
 class ProviderError(Exception):
-    """A provider failed: `status` is what the gateway answers (502, or 504 on timeout);
+    """A provider failed: `status` is what the gateway answers (502, 504 on timeout, or
+    the upstream's refusal of the request itself, see `CALLERS_FAULT`);
     `retryable` says whether another attempt or provider may succeed; `field` names the
     part of the request a provider refused as the caller's fault."""
 
@@ -208,8 +212,12 @@ class HttpProvider(Provider):
             return
         detail = (await response.text(errors="replace"))[:300]
         retryable = response.status >= 500 or response.status == 429
+        # the request refused as such (a context too long, a value the API does not
+        # take) is the caller's to mend, as LiteLLM and the OpenAI SDK answer it; a
+        # refused key or an unknown model (401, 403, 404) is the operator's: a 502
+        status = response.status if response.status in CALLERS_FAULT else 502
         raise ProviderError(self.name, f"answered {response.status} {detail}".strip(),
-                            retryable=retryable)
+                            status=status, retryable=retryable)
 
     async def _json(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
         try:
