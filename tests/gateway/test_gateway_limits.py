@@ -42,12 +42,21 @@ async def upstream(serve: Any, kind: str, garbled: str | None = None) -> tuple[U
     return fake, running.url + ("/v1" if kind == "openai" else "")
 
 
+async def cloud(gateway: Gateway, serve: Any) -> tuple[Upstream, Any]:
+    """A gateway whose one provider is a fake of OpenAI's API, and that fake."""
+    fake, url = await upstream(serve, "openai")
+    return fake, await gateway(remote("cloud", "openai", url))
+
+
+def calling(app: Any, settings: Settings) -> httpx.AsyncClient:
+    """A client of the gateway `app` with a token of every scope."""
+    return httpx.AsyncClient(base_url=app.url, timeout=60, headers=headers(settings))
+
+
 async def test_max_tokens_past_the_ceiling_or_not_an_integer_is_a_422(
         gateway: Gateway, serve: Any, settings: Settings) -> None:
-    fake, url = await upstream(serve, "openai")
-    app = await gateway(remote("cloud", "openai", url))
-    async with httpx.AsyncClient(base_url=app.url, timeout=60,
-                                 headers=headers(settings)) as http:
+    fake, app = await cloud(gateway, serve)
+    async with calling(app, settings) as http:
         for stream in (False, True):
             for field in ("max_tokens", "max_completion_tokens"):
                 for value in (10**9, HUGE_INT, "5", True, 5.0, 1.5, 0):
@@ -76,8 +85,7 @@ async def test_max_tokens_past_the_models_limit_is_a_422_saying_it(
         remote("small", "openai", small_url, max_output_tokens={"gpt-4o-mini": 100}),
         remote("big", "anthropic", big_url, max_output_tokens={"gpt-4o-mini": 1000}),
         ProviderConfig(name="local", kind="local", models={"smollm2": ""}))
-    async with httpx.AsyncClient(base_url=app.url, timeout=60,
-                                 headers=headers(settings)) as http:
+    async with calling(app, settings) as http:
         # the local model's context (2048 tokens) holds the prompt and the answer
         for body in ({"prompt": "hi", "max_tokens": 3000},
                      {"prompt": "hi", "max_tokens": 1001, "model": "gpt-4o-mini"}):
@@ -100,10 +108,8 @@ async def test_max_tokens_past_the_models_limit_is_a_422_saying_it(
 
 async def test_stop_sequences_and_a_long_system_text_are_bounded(
         gateway: Gateway, serve: Any, settings: Settings) -> None:
-    fake, url = await upstream(serve, "openai")
-    app = await gateway(remote("cloud", "openai", url))
-    async with httpx.AsyncClient(base_url=app.url, timeout=60,
-                                 headers=headers(settings)) as http:
+    fake, app = await cloud(gateway, serve)
+    async with calling(app, settings) as http:
         for stop in (["a"] * 5, ["a"] * 100_000, "x" * 1001, ["x" * 1001]):
             assert_refused(await send(http, "POST", "/v1/chat/completions",
                                       {**CHAT, "stop": stop}), "stop")
@@ -119,8 +125,7 @@ async def test_messages_longer_than_the_local_context_are_a_422(
         gateway: Gateway, settings: Settings) -> None:
     app = await gateway()
     long = "hello " * 3000  # over 2048 tokens
-    async with httpx.AsyncClient(base_url=app.url, timeout=60,
-                                 headers=headers(settings)) as http:
+    async with calling(app, settings) as http:
         for stream in (False, True):
             answer = await http.post("/v1/chat/completions", json={
                 "model": "smollm2", "messages": [{"role": "user", "content": long}],
@@ -142,8 +147,7 @@ async def test_a_provider_sending_invalid_utf8_is_a_provider_error(
     app = await gateway(remote("late", kind, late_url),
                         remote("early", kind, early_url), retries=1)
     broken = [{"role": "user", "content": "hi BROKEN"}]
-    async with httpx.AsyncClient(base_url=app.url, timeout=60,
-                                 headers=headers(settings)) as http:
+    async with calling(app, settings) as http:
         for provider in ("late", "early"):
             for stream in (False, True) if provider == "early" else (False,):
                 answer = await http.post("/v1/chat/completions", json={
@@ -178,11 +182,9 @@ async def test_an_upstream_refusing_the_request_is_the_callers_4xx(
     the upstream's words, not retried, and not held against the provider (callers' bad
     requests opened its circuit for everyone); a refused key or an unknown model stays a
     502 and does count."""
-    fake, url = await upstream(serve, "openai")
+    fake, app = await cloud(gateway, serve)
     fake.fail_status = upstream_status
-    app = await gateway(remote("cloud", "openai", url))
-    async with httpx.AsyncClient(base_url=app.url, timeout=60,
-                                 headers=headers(settings)) as http:
+    async with calling(app, settings) as http:
         for stream in (False, True, False):  # the breaker opens after 3 failures
             answer = await http.post("/v1/chat/completions", json={**CHAT, "stream": stream})
             assert answer.status_code == status, answer.text
