@@ -114,6 +114,11 @@ async def test_what_a_query_names_beyond_a_run_is_a_422_naming_the_query(
             answer = await http.post("/execute-query", json={
                 "query": QUERIES[name], "async": run_async, "session_id": "s"})
             assert_names_the_query(answer)
+        # the plan that /interpret shows is checked as the run would be: no workflow, and why
+        plan = (await http.post("/interpret", json={"query": QUERIES[name]})).json()
+        if plan["intent"] not in ("list_documents", "search_documents"):  # no run
+            assert (plan["workflow"], plan["workflow_input"]) == (None, None), plan
+            assert plan["missing"][0] in answer.json()["detail"]
         assert await run_ids(ieco) == set()  # nothing started
         # nor anything remembered: a follow-up in the session has nothing to follow
         plan = (await http.post("/interpret", json={"query": "now as PDF",
@@ -141,6 +146,9 @@ async def test_a_follow_up_past_what_a_run_takes_is_a_422_naming_the_query(
                                                          "session_id": "s"})
         assert_names_the_query(answer)
         assert "at most 10 items" in answer.json()["detail"]
+        plan = (await http.post("/interpret", json={"query": "add the part 10",
+                                                    "session_id": "s"})).json()
+        assert plan["workflow"] is None and "at most 10 items" in plan["missing"][0]
         assert await run_ids(ieco) == before
         assert (await http.post("/interpret", json={"query": "now as PDF",
                                                      "session_id": "s"})).json() == last

@@ -30,6 +30,7 @@ from llmdocs.services.orchestrator.client import OrchestratorClient
 from workflow.conftest import token
 
 RUNS = "/workflows/document-generation/runs"
+CHECK = "/workflows/document-generation/check"
 QUERY = "Create API documentation for user service"
 # a run that fails at once by itself (no sources), so owners can be tested without the
 # other services
@@ -102,7 +103,9 @@ async def test_bad_ids_filters_and_input_are_422_before_any_run(
             refused = await http.get("/runs", params={name: "a\u0000b"})
             assert refused.status_code == 422, name
             assert name in refused.text
-        for path, body, field in [(RUNS, *bad) for bad in BAD_INPUTS] + AGENT_AND_TOOLS:
+        checks = [(CHECK, *bad) for bad in BAD_INPUTS]  # refused alike, without a run
+        for path, body, field in [(RUNS, *bad) for bad in BAD_INPUTS] + checks \
+                + AGENT_AND_TOOLS:
             answer = await http.post(path, content=body.encode(),
                                      headers={"Content-Type": "application/json"})
             assert answer.status_code == 422, (field, answer.text[:300])
@@ -113,6 +116,10 @@ async def test_bad_ids_filters_and_input_are_422_before_any_run(
             "input": {"query": QUERY, "service": "user service", "document_id": "a/b"}})
         assert consistency.status_code == 422
         assert "document_id" in consistency.text
+        checked = await http.post(CHECK, json={"input": {"query": QUERY, "service": "u"}})
+        assert checked.status_code == 200, checked.text
+        assert checked.json()["input"]["format"] == "markdown"  # as the run would take it
+        assert (await http.post("/workflows/nothing/check", json={})).status_code == 404
         assert (await http.get("/runs")).json()["items"] == []  # no run was created
 
 

@@ -72,7 +72,7 @@ def _upstream() -> Iterator[None]:
 async def interpret(body: QueryIn, caller: Principal = Depends(read),
                     svc: Interpreter = Depends(interpreter)) -> InterpretOut:
     with _upstream():
-        return await svc.interpret(body, caller)
+        return await svc.preview(body, caller)
 
 
 @router.post("/execute-query",

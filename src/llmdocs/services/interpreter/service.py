@@ -56,6 +56,13 @@ def workflow_of(intent: str | None) -> str:
 LONG_POLL_SECONDS = 20.0
 
 
+def refusal(exc: ServiceError) -> str:
+    """What a called service refused of what the interpreter made of the query."""
+    return "; ".join(f"{e.get('message')} ({e.get('field')} of the {exc.service} request)"
+                     for e in exc.problem.get("errors") or []
+                     ) or str(exc.problem.get("detail") or exc)
+
+
 @contextmanager
 def from_query() -> Iterator[None]:
     """A called service's refusal of what the interpreter made of the query: the
@@ -64,9 +71,7 @@ def from_query() -> Iterator[None]:
     try:
         yield
     except (BadRequest, Unprocessable) as exc:
-        said = "; ".join(f"{e.get('message')} ({e.get('field')} of the {exc.service} "
-                         "request)" for e in exc.problem.get("errors") or []
-                         ) or str(exc.problem.get("detail") or exc)
+        said = refusal(exc)
         raise Problem(422, f"What the query asks for cannot be run: {said}",
                       errors=[{"field": "query", "message": said}]) from None
 
@@ -141,6 +146,19 @@ class Interpreter:
         if found.intent is None and self.own.use_model:
             found = await self._ask_model(body, user, found)
         return self._plan(body, found)
+
+    async def preview(self, body: QueryIn, caller: Principal) -> InterpretOut:
+        """The plan, checked by the workflow it names as a run would be: a plan the run
+        would refuse says why in `missing`, as one the rules could not make does."""
+        plan = await self.interpret(body, caller)
+        if plan.workflow is None or plan.workflow_input is None:
+            return plan
+        try:
+            await self.orchestrator.check_run(plan.workflow, plan.workflow_input)
+        except (BadRequest, Unprocessable) as exc:
+            return plan.model_copy(update={"workflow": None, "workflow_input": None,
+                                           "missing": [refusal(exc)]})
+        return plan
 
     async def _ask_model(self, body: QueryIn, user: str, found: rules.Interpretation
                          ) -> rules.Interpretation:

@@ -23,6 +23,7 @@ from llmdocs.services.orchestrator.schemas import (
     EntityId,
     HealthUpdate,
     RegistrationResult,
+    RunCheck,
     RunPage,
     RunRequest,
     RunStatus,
@@ -186,6 +187,14 @@ async def start_run(body: RunRequest, response: Response, caller: Writer,
         response.status_code = 200
     response.headers["Location"] = f"/runs/{run.id}"
     return run
+
+
+@router.post("/workflows/{name}/check", dependencies=READ,
+             summary="Check a run's input without starting it: 200 with the input the "
+             "run would take, or the 404 or 422 that starting it would answer")
+async def check_run(body: RunRequest, name: str = Path(pattern=SERVICE_NAME)) -> RunCheck:
+    workflow, data = Runner.validate(name, body)
+    return RunCheck(workflow=workflow.name, version=workflow.version, input=data)
 
 
 @router.get("/runs", summary="Recent runs, newest first (the caller's own, unless it "

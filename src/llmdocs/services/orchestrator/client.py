@@ -12,6 +12,7 @@ from llmdocs.services.orchestrator.schemas import (
     EcosystemHealth,
     HealthStatus,
     RegistrationResult,
+    RunCheck,
     RunPage,
     ServiceDetail,
     ServiceHealth,
@@ -91,6 +92,12 @@ class OrchestratorClient(ServiceClient):
         return WorkflowRunOut.model_validate_json((await self.request(
             "POST", f"/workflows/{workflow}/runs", json=body,
             params={"wait": wait} if wait else None)).content)
+
+    async def check_run(self, workflow: str, data: dict[str, Any]) -> RunCheck:
+        """What a run of `workflow` with `data` would take as its input, without starting
+        it: the refusal that `start_run` would meet is raised the same."""
+        return RunCheck.model_validate((await self.request(
+            "POST", f"/workflows/{workflow}/check", json={"input": data})).json())
 
     async def run(self, run_id: str, wait: float = 0.0) -> WorkflowRunOut:
         """A run; `wait` long-polls until it ends (at most that many seconds)."""

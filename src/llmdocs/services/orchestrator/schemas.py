@@ -212,6 +212,14 @@ class RunRequest(BaseModel):
     user_id: StorableText | None = Field(None, min_length=1, max_length=200)
 
 
+class RunCheck(BaseModel):
+    """A run's input as the workflow would take it (defaults filled in), not started."""
+
+    workflow: str
+    version: str
+    input: dict[str, Any]
+
+
 class StepRecord(BaseModel):
     name: str
     status: Literal["completed", "failed"]

@@ -208,20 +208,26 @@ class Runner:
 
     # --- runs -------------------------------------------------------------------------
 
-    async def create(self, name: str, body: RunRequest, user_id: str) -> WorkflowRunOut:
-        """A run of `name` for `user_id`, started once its input is valid: an input
-        refused leaves no record and no checkpoint."""
+    @staticmethod
+    def validate(name: str, body: RunRequest) -> tuple[Workflow, dict[str, Any]]:
+        """The workflow `name` and the input a run of it would take, or the 404 or 422
+        that would refuse it."""
         workflow = WORKFLOWS.get(name)
         if workflow is None:
             raise Problem(404, f"No workflow named {name!r}; see GET /workflows.")
         try:
-            data = workflow.input_model.model_validate(body.input).model_dump()
+            return workflow, workflow.input_model.model_validate(body.input).model_dump()
         except ValidationError as exc:
             errors = [{"field": "input." + ".".join(str(p) for p in e["loc"]),
                        "message": e["msg"]} for e in exc.errors()]
             raise Problem(422, "The workflow input is not valid: "
                           + "; ".join(f"{e['field']}: {e['message']}" for e in errors),
                           errors=errors) from None
+
+    async def create(self, name: str, body: RunRequest, user_id: str) -> WorkflowRunOut:
+        """A run of `name` for `user_id`, started once its input is valid: an input
+        refused leaves no record and no checkpoint."""
+        workflow, data = self.validate(name, body)
         # announced with the record, so before anything the run itself publishes
         run = await self.store.create(name, workflow.version, user_id, data,
                                       self.owner, self.own.lease_seconds,
