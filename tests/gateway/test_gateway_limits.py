@@ -132,8 +132,9 @@ async def test_messages_longer_than_the_local_context_are_a_422(
                 "max_tokens": 4, "stream": stream})
             assert_refused(answer, "messages")
             assert "context" in answer.json()["detail"]
-        assert_refused(await http.post("/query", json={"prompt": long, "max_tokens": 4}),
-                       "messages")
+        refused = await http.post("/query", json={"prompt": long, "max_tokens": 4})
+        assert_refused(refused, "prompt")  # the field /query's caller sent
+        assert [e["field"] for e in refused.json()["errors"]] == ["prompt"]
         calls = (await http.get("/providers")).json()["providers"][0]["calls"]
         assert calls == 3  # refused once each, not retried
 

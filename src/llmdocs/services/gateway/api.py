@@ -52,17 +52,21 @@ def _service(request: Request) -> GatewayService:
 
 
 @contextmanager
-def _problems() -> Iterator[None]:
-    """The service's refusals and provider failures as problem documents."""
+def _problems(messages: str = "messages") -> Iterator[None]:
+    """The service's refusals and provider failures as problem documents; a refusal of
+    the messages names them as the caller sent them (`messages`: /query sends a prompt)."""
+    def sent(field: str) -> str:
+        return messages if field == "messages" else field
+
     try:
         yield
     except InvalidRequest as exc:
         raise Problem(422, exc.detail,
-                      errors=[{"field": exc.field, "message": exc.detail}]) from None
+                      errors=[{"field": sent(exc.field), "message": exc.detail}]) from None
     except RoutingError as exc:
         raise Problem(exc.status, exc.detail,
                       type=PROBLEM_BASE + exc.kind if exc.kind else None,
-                      errors=[{"field": exc.field, "message": exc.detail}]
+                      errors=[{"field": sent(exc.field), "message": exc.detail}]
                       if exc.field else None) from None
     except BudgetExceeded as exc:
         raise Problem(402, str(exc), type=PROBLEM_BASE + "budget-exceeded") from None
@@ -72,10 +76,12 @@ def _problems() -> Iterator[None]:
     except RateLimited as exc:
         raise Problem(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
     except ProviderError as exc:
-        detail = f"Provider {exc.provider!r} failed: {exc.detail}"
+        if exc.field is None:
+            raise Problem(exc.status, f"Provider {exc.provider!r} failed: {exc.detail}",
+                          type=PROBLEM_BASE + "provider-error") from None
+        detail = f"Provider {exc.provider!r} refused the {sent(exc.field)}: {exc.detail}"
         raise Problem(exc.status, detail, type=PROBLEM_BASE + "provider-error",
-                      errors=[{"field": exc.field, "message": detail}]
-                      if exc.field else None) from None
+                      errors=[{"field": sent(exc.field), "message": detail}]) from None
 
 
 def _who(principal: Principal, claimed: str | None) -> tuple[str, str]:
@@ -292,7 +298,7 @@ async def query(request: Request, principal: Principal = Depends(write)) -> Resp
                  temperature=body.temperature, json_schema=body.json_schema,
                  json_mode=body.json_schema is not None, metadata=body.metadata or {})
     service = _service(request)
-    with _problems():
+    with _problems(messages="prompt"):
         outcome = await service.run(await service.prepare(call))
     answer = {
         "response": outcome.text, "provider": outcome.provider, "model": outcome.model,

@@ -111,8 +111,8 @@ class LocalProvider(Provider):
         # llama-cpp-python refuses a prompt longer than the context before generating;
         # the caller's messages are at fault and no retry or fallback mends them
         if "exceed context window" in str(exc):
-            return ProviderError(self.name, f"the messages do not fit the model's context: "
-                                 f"{exc}", status=422, retryable=False, field="messages")
+            return ProviderError(self.name, f"longer than the model's context: {exc}",
+                                 status=422, retryable=False, field="messages")
         return ProviderError(self.name, f"generation failed: {exc}")
 
     def _kwargs(self, request: ChatRequest) -> dict[str, Any]:
