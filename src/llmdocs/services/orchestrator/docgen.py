@@ -306,9 +306,10 @@ class DocGen:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self._specs: LRUCache[tuple[str, str], dict[str, Any]] = LRUCache(maxsize=64)
-        # per run: the state's operations, and the same validated (see `operations_of`)
+        # per live run: the state's operations, and the same validated (see
+        # `operations_of`); a few runs' worth, as a large spec's are megabytes
         self._operations: LRUCache[str, tuple[list[Any], list[Operation]]] = LRUCache(
-            maxsize=64)
+            maxsize=16)
 
     # --- plumbing -------------------------------------------------------------------
 
@@ -722,6 +723,7 @@ class DocGen:
     async def store(self, state: DocState) -> dict[str, Any]:
         """Render and store once: a resumed run finds the document of its first try."""
         run_id, request = state["run_id"], state["request"]
+        self._operations.pop(run_id, None)  # no step after this one reads them
         await self.deps.storing(run_id)
         fmt = request["format"]
         doc = GeneratedDocument.model_validate(state["final"])
