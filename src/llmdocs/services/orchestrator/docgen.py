@@ -306,9 +306,9 @@ class DocGen:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self._specs: LRUCache[tuple[str, str], dict[str, Any]] = LRUCache(maxsize=64)
-        # per live run: the state's operations, and the same validated (see
-        # `operations_of`); a few runs' worth, as a large spec's are megabytes
-        self._operations: LRUCache[str, tuple[list[Any], list[Operation]]] = LRUCache(
+        # by the id of a state's list of operations: the list, and the same validated
+        # (see `operations_of`); a few specs' worth, as a large spec's are megabytes
+        self._operations: LRUCache[int, tuple[list[Any], list[Operation]]] = LRUCache(
             maxsize=16)
 
     # --- plumbing -------------------------------------------------------------------
@@ -362,15 +362,17 @@ class DocGen:
         return drop_echo(answer.response, rendered.text or "", variables)
 
     def operations_of(self, state: DocState) -> list[Operation]:
-        """The spec's operations, validated once per run, not once per step (at 300
-        operations that is 5 ms a step): the steps of a run in this process are handed
-        the same list, which gather_context set; a resumed run reads a new one."""
+        """The spec's operations, validated once per list, not once per step (at 300
+        operations that is 5 ms a step). The steps of a run in this process are handed
+        the list gather_context set, and runs of a spec it has cached the same one; a
+        resumed run reads a new one. The entry holds the list, so its id is not reused
+        while the entry lives."""
         listed = state["context"].get("operations", [])
-        cached = self._operations.get(state["run_id"])
+        cached = self._operations.get(id(listed))
         if cached is not None and cached[0] is listed:
             return cached[1]
         ops = [Operation.model_validate(o) for o in listed]
-        self._operations[state["run_id"]] = (listed, ops)
+        self._operations[id(listed)] = (listed, ops)
         return ops
 
     # --- nodes ----------------------------------------------------------------------
@@ -723,7 +725,6 @@ class DocGen:
     async def store(self, state: DocState) -> dict[str, Any]:
         """Render and store once: a resumed run finds the document of its first try."""
         run_id, request = state["run_id"], state["request"]
-        self._operations.pop(run_id, None)  # no step after this one reads them
         await self.deps.storing(run_id)
         fmt = request["format"]
         doc = GeneratedDocument.model_validate(state["final"])
