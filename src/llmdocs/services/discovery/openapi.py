@@ -176,17 +176,24 @@ class _CheckedBackend(httpcore.AsyncNetworkBackend):
 async def _get_bounded(http: httpx.AsyncClient, url: str, max_bytes: int) -> httpx.Response:
     """GET without reading more than `max_bytes` of body."""
     async with http.stream("GET", url) as response:
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > max_bytes:
-            raise SpecError(f"the spec at {url} is {declared} bytes; the limit is {max_bytes}")
-        chunks, size = [], 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > max_bytes:
-                raise SpecError(f"the spec at {url} is larger than {max_bytes} bytes")
-            chunks.append(chunk)
-        response._content = b"".join(chunks)
+        await read_bounded(response, max_bytes)
         return response
+
+
+async def read_bounded(response: httpx.Response, max_bytes: int) -> bytes:
+    """A streamed response's body, refused past `max_bytes` (a SpecError)."""
+    url = response.request.url
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise SpecError(f"the answer at {url} is {declared} bytes; the limit is {max_bytes}")
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            raise SpecError(f"the answer at {url} is larger than {max_bytes} bytes")
+        chunks.append(chunk)
+    response._content = b"".join(chunks)
+    return response._content
 
 
 async def fetch_spec(

@@ -2,20 +2,68 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urljoin, urlsplit
 
-from pydantic import AnyHttpUrl, BaseModel, Field
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from llmdocs.core.db import UtcDateTime
-from llmdocs.services.orchestrator.schemas import SERVICE_NAME, HealthStatus
+from llmdocs.services.orchestrator.schemas import SERVICE_NAME, HealthStatus, SpecUrl
+
+MAX_BASE_URL = 1000  # the column a run and a registration keep it in
+_spec_urls: TypeAdapter[str] = TypeAdapter(SpecUrl)
+
+
+def _base_url(url: AnyHttpUrl) -> AnyHttpUrl:
+    if len(str(url)) > MAX_BASE_URL:
+        raise ValueError(f"must be at most {MAX_BASE_URL} characters")
+    if url.username is not None or url.password is not None:
+        raise ValueError("must not hold credentials: they would be kept with every "
+                         "discovery and the registration")
+    if url.query is not None or url.fragment is not None:
+        raise ValueError("must be a base URL without a query or fragment: /health and "
+                         "the spec paths are added to it")
+    return url
+
+
+BaseUrl = Annotated[AnyHttpUrl, AfterValidator(_base_url)]
 
 
 class DiscoverRequest(BaseModel):
     name: str = Field(pattern=SERVICE_NAME)
-    base_url: AnyHttpUrl
+    base_url: BaseUrl
     spec_url: str | None = Field(None, max_length=2000,
                                  description="absolute, or relative to base_url; "
                                              "default: the usual paths are tried")
+
+    @field_validator("spec_url")
+    @classmethod
+    def _fetchable(cls, spec_url: str | None, info: ValidationInfo) -> str | None:
+        """The URL the spec is fetched from (joined with base_url, as the fetch joins
+        it) passes a spec URL's checks: no control characters, credentials or bad port,
+        at most 2000 characters. Another scheme (file:) is left to the fetch, which
+        refuses it as a failed discovery."""
+        base = info.data.get("base_url")
+        if not spec_url or base is None:  # none, or base_url already refused
+            return spec_url
+        try:
+            joined = urljoin(str(base).rstrip("/") + "/", spec_url)
+            if urlsplit(joined).scheme in ("http", "https"):
+                _spec_urls.validate_python(joined)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            raise ValueError(f"{error.get('ctx', {}).get('error') or error['msg']} "
+                             "(joined with base_url)") from None
+        return spec_url
 
 
 class DiscoveryResult(BaseModel):

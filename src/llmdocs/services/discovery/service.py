@@ -8,6 +8,7 @@ import json
 import socket
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import cast
 
 import httpx
 import structlog
@@ -21,7 +22,14 @@ from llmdocs.core.events import EventBus, make_event
 from llmdocs.core.ids import new_id
 from llmdocs.services import all_specs
 from llmdocs.services.discovery.models import DiscoveryRun, HealthChange, HealthState, Lease
-from llmdocs.services.discovery.openapi import Analysis, SpecError, Unreachable, analyse, fetch_spec
+from llmdocs.services.discovery.openapi import (
+    Analysis,
+    SpecError,
+    Unreachable,
+    analyse,
+    fetch_spec,
+    read_bounded,
+)
 from llmdocs.services.discovery.schemas import DiscoveryResult, HealthTransition, WatchedHealth
 from llmdocs.services.discovery.settings import DiscoverySettings
 from llmdocs.services.orchestrator.client import OrchestratorClient
@@ -32,6 +40,14 @@ HEALTH_CHANGED = "llmdocs.service.health_changed"
 WATCH_LEASE = "health-watch"
 _KERNEL_HEALTH_KEYS = frozenset({"status", "service", "version", "dependencies"})
 _STATUSES = frozenset({"healthy", "degraded", "unhealthy"})
+MAX_HEALTH_BYTES = 1024 * 1024  # a health report is small; a larger one is not read
+MAX_REASON = 500
+
+
+def _storable(text: str, limit: int) -> str:
+    """Text from outside (a spec's values, a health report, a URL in an error) as a
+    column can hold it: a NUL or a lone surrogate written as its escape."""
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode()[:limit]
 
 
 def _result(row: DiscoveryRun) -> DiscoveryResult:
@@ -47,14 +63,17 @@ def _health_of(response: httpx.Response) -> tuple[HealthStatus, str | None, bool
     (such services accept our service token)."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser
         body = None
-    kernel = isinstance(body, dict) and body.keys() >= _KERNEL_HEALTH_KEYS
-    if isinstance(body, dict) and body.get("status") in _STATUSES:
-        down = [str(d.get("name")) for d in body.get("dependencies") or []
-                if isinstance(d, dict) and d.get("status") != "up"]
+    if not isinstance(body, dict):
+        body = {}
+    kernel = body.keys() >= _KERNEL_HEALTH_KEYS
+    status, dependencies = body.get("status"), body.get("dependencies")
+    if isinstance(status, str) and status in _STATUSES:  # any JSON may come: a list too
+        down = [str(d.get("name")) for d in dependencies if isinstance(d, dict)
+                and d.get("status") != "up"] if isinstance(dependencies, list) else []
         reason = f"dependencies not up: {', '.join(down)}" if down else None
-        return body["status"], reason, kernel
+        return cast(HealthStatus, status), reason, kernel
     if response.status_code < 400:
         return "healthy", None, kernel
     return "unhealthy", f"HTTP {response.status_code}", kernel
@@ -76,14 +95,27 @@ class DiscoveryService:
 
     async def probe(self, base_url: str, health_path: str | None
                     ) -> tuple[HealthStatus, str | None, bool]:
-        """A service's health; one without a health endpoint is healthy if it answers."""
-        url = base_url.rstrip("/") + (health_path or "/")
+        """A service's health; one without a health endpoint is healthy if it answers.
+        Its reason is storable text, whatever the service sends."""
+        status, reason, kernel = await self._probe(base_url.rstrip("/") + (health_path or "/"),
+                                                   health_path is None)
+        return status, None if reason is None else _storable(reason, MAX_REASON), kernel
+
+    async def _probe(self, url: str, any_answer: bool) -> tuple[HealthStatus, str | None, bool]:
+        # the client's timeout bounds each read; this bounds the whole answer, which a
+        # server sending a byte before each read would otherwise hold open for ever
+        wait = self.bounds.fetch_timeout_seconds
         try:
-            response = await self.http.get(url)
+            async with asyncio.timeout(wait), self.http.stream("GET", url) as response:
+                if any_answer and response.status_code < 500:
+                    return "healthy", None, False
+                await read_bounded(response, MAX_HEALTH_BYTES)
+        except TimeoutError:
+            return "unreachable", f"no whole answer within {wait:g} s", False
         except httpx.HTTPError as exc:
-            return "unreachable", f"{type(exc).__name__}: {exc}"[:500], False
-        if health_path is None and response.status_code < 500:
-            return "healthy", None, False
+            return "unreachable", f"{type(exc).__name__}: {exc}", False
+        except SpecError as exc:  # larger than a health report
+            return "unhealthy", str(exc), False
         return _health_of(response)
 
     # --- discovery ----------------------------------------------------------------
@@ -98,11 +130,12 @@ class DiscoveryService:
                            started_at=started)
         try:
             await self._discover(run, spec_url)
-        except (SpecError, ServiceError) as exc:
-            run.status, run.error = "failed", str(exc)[:2000]
+        except (SpecError, ServiceError) as exc:  # its text may quote the spec or the URL
+            run.status, run.error = "failed", _storable(str(exc), 2000)
         except Exception as exc:  # whatever a spec does, the agent records it and lives on
             log.exception("discovery crashed", service=name)
-            run.status, run.error = "failed", f"the spec could not be analysed: {exc!r}"[:2000]
+            run.status, run.error = "failed", _storable(
+                f"the spec could not be analysed: {exc!r}", 2000)
         run.finished_at = utcnow()
         async with self.database.transaction() as session:
             session.add(run)
@@ -123,7 +156,7 @@ class DiscoveryService:
         analysis: Analysis = await asyncio.to_thread(analyse, found_at, doc, self.bounds)
         run.spec_url, run.spec_hash = found_at, analysis.spec_hash
         run.operation_count = len(analysis.operations)
-        run.warnings = json.dumps(analysis.warnings)
+        run.warnings = json.dumps([_storable(w, 2000) for w in analysis.warnings])
         result = await self.registry.register_service(ServiceRegistration(
             name=run.name, base_url=run.base_url,
             api_prefix=analysis.api_prefix, spec_url=found_at, spec_hash=analysis.spec_hash,
