@@ -84,3 +84,17 @@ async def test_a_health_reason_a_column_cannot_hold_is_a_422(
     assert_refused(answer, "reason")
     health = (await registry.get("/registry/services/svc")).json()["health"]
     assert (health["status"], health["reason"]) == ("degraded", "slow")
+
+
+@pytest.mark.parametrize("base_url", [
+    "http://127.0.0.1:1/" + "a" * 1000,  # past the column (a 500 on PostgreSQL)
+    "http://user:secret@127.0.0.1:1/",  # kept with the registration for all to read
+    "http://127.0.0.1:1/?q=1", "http://127.0.0.1:1/#top",  # /health is added to it
+])
+async def test_a_base_url_the_registry_cannot_keep_or_use_is_a_422(
+        registry: httpx.AsyncClient, base_url: str) -> None:
+    before = (await registry.get("/registry/services/svc")).json()
+    answer = await send(registry, "POST", "/registry/services",
+                        with_value("base_url", base_url))
+    assert_refused(answer, "base_url")
+    assert (await registry.get("/registry/services/svc")).json() == before

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 from urllib.parse import urljoin, urlsplit
 
 from pydantic import (
-    AfterValidator,
-    AnyHttpUrl,
     BaseModel,
     Field,
     TypeAdapter,
@@ -17,25 +15,9 @@ from pydantic import (
 )
 
 from llmdocs.core.db import UtcDateTime
-from llmdocs.services.orchestrator.schemas import SERVICE_NAME, HealthStatus, SpecUrl
+from llmdocs.services.orchestrator.schemas import SERVICE_NAME, BaseUrl, HealthStatus, SpecUrl
 
-MAX_BASE_URL = 1000  # the column a run and a registration keep it in
 _spec_urls: TypeAdapter[str] = TypeAdapter(SpecUrl)
-
-
-def _base_url(url: AnyHttpUrl) -> AnyHttpUrl:
-    if len(str(url)) > MAX_BASE_URL:
-        raise ValueError(f"must be at most {MAX_BASE_URL} characters")
-    if url.username is not None or url.password is not None:
-        raise ValueError("must not hold credentials: they would be kept with every "
-                         "discovery and the registration")
-    if url.query is not None or url.fragment is not None:
-        raise ValueError("must be a base URL without a query or fragment: /health and "
-                         "the spec paths are added to it")
-    return url
-
-
-BaseUrl = Annotated[AnyHttpUrl, AfterValidator(_base_url)]
 
 
 class DiscoverRequest(BaseModel):

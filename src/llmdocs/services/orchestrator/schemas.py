@@ -39,6 +39,23 @@ def _spec_url(value: str) -> str:
 
 # A spec to fetch, checked when the request arrives rather than by a run that fails
 SpecUrl = Annotated[str, Field(max_length=2000), AfterValidator(_spec_url)]
+MAX_BASE_URL = 1000  # the column a registration and a discovery keep it in
+
+
+def _base_url(url: AnyHttpUrl) -> AnyHttpUrl:
+    if len(str(url)) > MAX_BASE_URL:
+        raise ValueError(f"must be at most {MAX_BASE_URL} characters")
+    if url.username is not None or url.password is not None:
+        raise ValueError("must not hold credentials: they would be kept with every "
+                         "discovery and the registration")
+    if url.query is not None or url.fragment is not None:
+        raise ValueError("must be a base URL without a query or fragment: /health and "
+                         "the spec paths are added to it")
+    return url
+
+
+# A service's address, as the registry and the discovery-agent keep it
+BaseUrl = Annotated[AnyHttpUrl, AfterValidator(_base_url)]
 # The id of a stored document or a run: it goes into other services' URLs
 EntityId = Annotated[str, Field(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9-]+$")]
 
@@ -93,7 +110,7 @@ class ServiceRegistration(BaseModel):
     """What the discovery-agent registers; the same spec hash again is a no-op."""
 
     name: str = Field(pattern=SERVICE_NAME)
-    base_url: AnyHttpUrl
+    base_url: BaseUrl
     api_prefix: StorableText = Field("", max_length=500,
                                      description="path the spec's server adds")
     spec_url: StorableText = Field("", max_length=2000)
