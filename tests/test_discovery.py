@@ -334,18 +334,20 @@ async def test_a_redirect_to_a_blocked_name_is_refused(uspto: Any, serve: Serve)
             await fetch_spec(http, f"http://spec.invalid:{moved.port}", None, bounds)
 
 
+async def endless(pause: float) -> AsyncIterator[bytes]:
+    """A body that never ends, a byte every `pause` seconds: each read is quick."""
+    while True:
+        yield b" "
+        await asyncio.sleep(pause)
+
+
 def dripping() -> FastAPI:
-    """A spec server that sends a byte every 50 ms, without end: each read is quick."""
+    """A spec server that sends a byte every 50 ms, without end."""
     api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 
     @api.get("/openapi.json")
     async def drip() -> StreamingResponse:
-        async def forever() -> AsyncIterator[bytes]:
-            while True:
-                yield b" "
-                await asyncio.sleep(0.05)
-
-        return StreamingResponse(forever(), media_type="application/json")
+        return StreamingResponse(endless(0.05), media_type="application/json")
 
     return api
 

@@ -6,7 +6,6 @@ escaped, not a 500; a health report of any shape is read, within a size and a ti
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from llmdocs.core.auth import issue_token
 from llmdocs.core.config import SERVICE_NAMES, Settings
 from llmdocs.devservers import free_port
 from llmdocs.services import create_app
+from test_discovery import endless
 
 OK_SPEC = {"openapi": "3.0.0", "info": {"title": "ok", "version": "1"},
            "paths": {"/x": {"get": {"responses": {"200": {"description": "ok"}}}}}}
@@ -60,12 +60,7 @@ def target(health: dict[str, Any]) -> FastAPI:
 
     @api.get("/drip/health")
     async def drip() -> StreamingResponse:
-        async def forever() -> AsyncIterator[bytes]:
-            while True:
-                yield b" "
-                await asyncio.sleep(0.1)
-
-        return StreamingResponse(forever(), media_type="application/json")
+        return StreamingResponse(endless(0.1), media_type="application/json")
 
     @api.get("/large/health")
     async def large() -> Response:
