@@ -274,3 +274,24 @@ async def test_the_cli_on_the_machine_acts_for_anyone(
     assert listed.exit_code == 0 and run_id[:8] in listed.output, listed.output
     assert shown.exit_code == 0 and '"user:alice"' in shown.output, shown.output
     assert resumed.exit_code == 0 and "attempt 2" in resumed.output, resumed.output
+
+
+async def test_a_spec_whose_values_no_column_holds_fails_the_run_with_the_reason(
+        orchestrator: httpx.AsyncClient, serve: Any) -> None:
+    """The reason quotes the spec's `openapi` value, a NUL and a lone surrogate in it:
+    the failure could not be recorded, and the run stayed running (to be resumed and fail
+    again once its lease ran out)."""
+    async def spec(_: Request) -> Response:
+        return Response('{"openapi": "9\\u0000\\ud800", "paths": {}}',
+                        media_type="application/json")
+
+    site = await serve(Starlette(routes=[Route("/openapi.json", spec)]))
+    async with orchestrator as http:
+        answer = await http.post(RUNS, params={"wait": 30}, json={"input": {
+            "query": QUERY, "spec_url": site.url + "/openapi.json"}})
+        assert answer.status_code == 200, answer.text
+        run = answer.json()
+        assert run["status"] == "failed", run
+        assert "not an OpenAPI 3.0/3.1 document (openapi: 9\\x00\\ud800)" in run["error"]
+        assert "\\ud800" in run["steps"][-1]["detail"]
+        assert (await http.get(f"/runs/{run['id']}")).json()["error"] == run["error"]

@@ -69,6 +69,13 @@ def storable(value: str) -> str:
     return value
 
 
+def escaped(text: str, limit: int) -> str:
+    """Text from outside that is only reported (an error quoting a spec, a health
+    report), cut to `limit` and as any column and JSON writer take it: a NUL or a lone
+    surrogate written as its escape."""
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode()[:limit]
+
+
 def utf8_size(value: str) -> int:
     """The bytes of `value` in UTF-8, when a column can hold it (else a ValueError that
     says why)."""

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from llmdocs.core.client import ServiceError
 from llmdocs.core.config import Settings
-from llmdocs.core.db import Database, as_utc, utcnow
+from llmdocs.core.db import Database, as_utc, escaped, utcnow
 from llmdocs.core.events import EventBus, make_event
 from llmdocs.core.ids import new_id
 from llmdocs.services import all_specs
@@ -42,12 +42,6 @@ _KERNEL_HEALTH_KEYS = frozenset({"status", "service", "version", "dependencies"}
 _STATUSES = frozenset({"healthy", "degraded", "unhealthy"})
 MAX_HEALTH_BYTES = 1024 * 1024  # a health report is small; a larger one is not read
 MAX_REASON = 500
-
-
-def _storable(text: str, limit: int) -> str:
-    """Text from outside (a spec's values, a health report, a URL in an error) as a
-    column can hold it: a NUL or a lone surrogate written as its escape."""
-    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode()[:limit]
 
 
 def _result(row: DiscoveryRun) -> DiscoveryResult:
@@ -99,7 +93,7 @@ class DiscoveryService:
         Its reason is storable text, whatever the service sends."""
         status, reason, kernel = await self._probe(base_url.rstrip("/") + (health_path or "/"),
                                                    health_path is None)
-        return status, None if reason is None else _storable(reason, MAX_REASON), kernel
+        return status, None if reason is None else escaped(reason, MAX_REASON), kernel
 
     async def _probe(self, url: str, any_answer: bool) -> tuple[HealthStatus, str | None, bool]:
         # the client's timeout bounds each read; this bounds the whole answer, which a
@@ -131,10 +125,10 @@ class DiscoveryService:
         try:
             await self._discover(run, spec_url)
         except (SpecError, ServiceError) as exc:  # its text may quote the spec or the URL
-            run.status, run.error = "failed", _storable(str(exc), 2000)
+            run.status, run.error = "failed", escaped(str(exc), 2000)
         except Exception as exc:  # whatever a spec does, the agent records it and lives on
             log.exception("discovery crashed", service=name)
-            run.status, run.error = "failed", _storable(
+            run.status, run.error = "failed", escaped(
                 f"the spec could not be analysed: {exc!r}", 2000)
         run.finished_at = utcnow()
         async with self.database.transaction() as session:
@@ -156,7 +150,7 @@ class DiscoveryService:
         analysis: Analysis = await asyncio.to_thread(analyse, found_at, doc, self.bounds)
         run.spec_url, run.spec_hash = found_at, analysis.spec_hash
         run.operation_count = len(analysis.operations)
-        run.warnings = json.dumps([_storable(w, 2000) for w in analysis.warnings])
+        run.warnings = json.dumps([escaped(w, 2000) for w in analysis.warnings])
         result = await self.registry.register_service(ServiceRegistration(
             name=run.name, base_url=run.base_url,
             api_prefix=analysis.api_prefix, spec_url=found_at, spec_hash=analysis.spec_hash,

@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from llmdocs.core.bounded import BoundedJson
 from llmdocs.core.client import NotFound
+from llmdocs.core.db import escaped
 from llmdocs.core.errors import Problem
 from llmdocs.core.events import make_event
 from llmdocs.rendering import GeneratedDocument, Section, normalize_format, render
@@ -322,7 +323,7 @@ class DocGen:
             except Exception as exc:
                 record = StepRecord(name=name, status="failed", started_at=at,
                                     duration_ms=(time.perf_counter() - started) * 1000,
-                                    detail=str(exc)[:500])
+                                    detail=escaped(str(exc), 500))
                 await self.deps.on_step(state["run_id"], record)
                 raise
             record = StepRecord(name=name, status="completed", started_at=at,

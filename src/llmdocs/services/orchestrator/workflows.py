@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from llmdocs.core.config import Settings
+from llmdocs.core.db import escaped
 from llmdocs.core.errors import Problem
 from llmdocs.core.events import Event, make_event
 from llmdocs.core.ids import new_id
@@ -344,7 +345,7 @@ class Runner:
             await self._fail(run, str(exc))
         except Exception as exc:  # a step crashed: the run fails with the reason
             log.exception("run failed", run_id=run.id)
-            await self._fail(run, f"{type(exc).__name__}: {exc}"[:2000])
+            await self._fail(run, f"{type(exc).__name__}: {exc}")
         else:
             result = {**final.get("result", {}), "provenance": final.get("provenance")}
             # only the replica that records the end announces it: once per run
@@ -377,6 +378,9 @@ class Runner:
             start, config, durability="sync"))
 
     async def _fail(self, run: WorkflowRunOut, reason: str) -> None:
+        # the reason may quote what a spec or a service sent: a lone surrogate in it made
+        # the failure unrecordable, and the run was resumed and failed again for ever
+        reason = escaped(reason, 2000)
         await self._finish(run, "failed", error=reason,
                            announce=[self._event("failed", run, error=reason)])
 
