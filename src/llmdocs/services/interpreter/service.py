@@ -417,26 +417,28 @@ class Interpreter:
                 "relations": record.relations.model_dump(mode="json")}
 
     async def _execution(self, stored: Any, document_id: str) -> Any:
-        """The workflow as it ran (see `as_ran`); when the run's record is gone or out of
-        reach, the stored run id is none (it would go into the orchestrator's URL), or
-        the run did not make this document (its steps would be shown to whoever can
-        store a provenance naming it), the part stored with the document, marked so.
+        """The workflow as it ran (see `as_ran`); the part stored with the document,
+        marked so, when the run's record cannot be shown (see `_run_that_made`).
         Anything else is shown as stored."""
         if not isinstance(stored, dict) or not stored.get("execution_id"):
             return stored
+        run = await self._run_that_made(stored["execution_id"], document_id)
+        return {**stored, "steps_complete": False} if run is None else as_ran(stored, run)
+
+    async def _run_that_made(self, run_id: Any, document_id: str) -> WorkflowRunOut | None:
+        """The record of the run a stored provenance names, or None: when the run id is
+        none (it would go into the orchestrator's URL), the record is gone or out of
+        reach, or the run did not make this document (its steps would be shown to
+        whoever can store a provenance naming it)."""
         try:
-            run_id = RUN_ID.validate_python(stored["execution_id"])
+            run = await self.orchestrator.run(RUN_ID.validate_python(run_id))
         except ValidationError:
-            return {**stored, "steps_complete": False}
-        try:
-            run = await self.orchestrator.run(run_id)
+            return None
         except ServiceError as exc:
-            log.warning("run record unavailable: stored steps only",
-                        run_id=stored["execution_id"], error=str(exc))
-            return {**stored, "steps_complete": False}
-        if (run.result or {}).get("document_id") != document_id:
-            return {**stored, "steps_complete": False}
-        return as_ran(stored, run)
+            log.warning("run record unavailable: stored steps only", run_id=run_id,
+                        error=str(exc))
+            return None
+        return run if (run.result or {}).get("document_id") == document_id else None
 
     async def download(self, document_id: str) -> tuple[bytes, str, str]:
         """The file, under the name the workflow gave it (the doc-store's otherwise: the
