@@ -16,6 +16,7 @@ Storing is idempotent on the run id, so a run resumed after a crash stores once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import operator
@@ -588,11 +589,14 @@ class DocGen:
 
         limit = asyncio.Semaphore(self.deps.settings.write_concurrency)
 
-        async def bounded(text: Awaitable[str]) -> str:
+        # each call is made once its turn comes: made before, a run cancelled while
+        # calls wait would leave them never awaited
+        async def bounded(text: Callable[[], Awaitable[str]]) -> str:
             async with limit:
-                return await text
+                return await text()
 
-        texts = await asyncio.gather(*map(bounded, [summary(), *map(prose, sections)]))
+        texts = await asyncio.gather(bounded(summary), *(
+            bounded(functools.partial(prose, section)) for section in sections))
         bodies = [self._body(state, ops, s, text, grouped) for s, text in zip(
             sections, texts[1:], strict=True)]
         api_title = (state["context"].get("api") or {}).get("title", "")
