@@ -197,8 +197,10 @@ class Runner:
                 lost = await self.store.renew(list(self.tasks), self.owner,
                                               self.own.lease_seconds)
                 for run_id in lost:
-                    self.user_cancelled.add(run_id)
-                    self.tasks[run_id].cancel()
+                    task = self.tasks.get(run_id)
+                    if task is not None:  # a run that ended during the renewal is gone
+                        self.user_cancelled.add(run_id)
+                        task.cancel()
                 for run_id in await self.store.orphans():
                     if await self.store.claim(run_id, self.owner, self.own.lease_seconds):
                         log.info("resuming run", run_id=run_id)
