@@ -57,7 +57,7 @@ from llmdocs.core.auth import issue_token
 from llmdocs.core.config import Settings
 from llmdocs.devservers import free_port
 from llmdocs.examples import user_service_spec
-from llmdocs.runtime import Server
+from llmdocs.runtime import Server, run
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.orchestrator.client import OrchestratorClient
@@ -249,4 +249,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run(main())  # the loop `llmdocs up` runs on

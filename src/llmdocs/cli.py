@@ -88,10 +88,10 @@ def serve(
 
 def _serving(servers: Coroutine[Any, Any, None]) -> None:
     """Run the servers; one that cannot start ends the command with its reason."""
-    from llmdocs.runtime import StartupError
+    from llmdocs.runtime import StartupError, run
 
     try:
-        asyncio.run(servers)
+        run(servers)
     except StartupError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
