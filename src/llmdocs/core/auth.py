@@ -1,7 +1,9 @@
 """JWT bearer auth: who is calling and which scopes they hold.
 
 Scopes look like `docs:read`; a trailing `*` grants a whole family (`docs:*`, `*`).
-Services call each other with short-lived tokens whose subject is `service:<name>`.
+Services call each other with short-lived tokens whose subject is `service:<name>`;
+a service acting for a caller sends an on-behalf-of token instead: the caller's subject
+and scopes, the service named as the actor (RFC 8693 `act`).
 """
 
 from __future__ import annotations
@@ -34,8 +36,15 @@ class Principal:
     claims: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def actor(self) -> str | None:
+        """The service acting for the subject (an on-behalf-of token's `act.sub`)."""
+        act = self.claims.get("act")
+        return str(act["sub"]) if isinstance(act, dict) and "sub" in act else None
+
+    @property
     def is_service(self) -> bool:
-        return self.subject.startswith("service:")
+        """A service acting as itself; one acting for a caller is judged as the caller."""
+        return self.subject.startswith("service:") and self.actor is None
 
     def allows(self, scope: str) -> bool:
         return any(_grants(held, scope) for held in self.scopes)
@@ -77,14 +86,20 @@ def _grants(held: str, wanted: str) -> bool:
 def issue_token(
     settings: Settings, subject: str, scopes: Iterable[str], ttl_seconds: int | None = None
 ) -> str:
-    now = int(time.time())
+    expires = int(time.time()) + (ttl_seconds or settings.token_ttl_seconds)
+    return _signed(settings, subject, scopes, expires)
+
+
+def _signed(settings: Settings, subject: str, scopes: Iterable[str], expires: int,
+            **extra: Any) -> str:
     claims = {
         "sub": subject,
         "scopes": sorted(set(scopes)),
+        **extra,
         "iss": settings.jwt_issuer,
         "aud": settings.jwt_audience,
-        "iat": now,
-        "exp": now + (ttl_seconds or settings.token_ttl_seconds),
+        "iat": int(time.time()),
+        "exp": expires,
         "jti": uuid.uuid4().hex,
     }
     return jwt.encode(claims, settings.signing_key, algorithm=ALGORITHM)
@@ -93,6 +108,19 @@ def issue_token(
 def service_token(settings: Settings, service: str) -> str:
     return issue_token(settings, f"service:{service}", SERVICE_SCOPES,
                        settings.service_token_ttl_seconds)
+
+
+def delegated_token(settings: Settings, actor: str, principal: Principal) -> str:
+    """An on-behalf-of token for `actor` (a service key) acting for `principal`: the
+    caller's subject and scopes and never more, `act` naming the service (with any actor
+    before it nested, RFC 8693), and an `exp` no later than the caller's own token's."""
+    expires = int(time.time()) + settings.service_token_ttl_seconds
+    if isinstance(principal.claims.get("exp"), int | float):
+        expires = min(expires, int(principal.claims["exp"]))
+    act: dict[str, Any] = {"sub": f"service:{actor}"}
+    if isinstance(principal.claims.get("act"), dict):
+        act["act"] = principal.claims["act"]
+    return _signed(settings, principal.subject, principal.scopes, expires, act=act)
 
 
 # verified tokens by what verified them (key, audience, issuer) and the token: a client
