@@ -21,13 +21,14 @@ from typer.testing import CliRunner
 
 from llmdocs.cli import app as cli_app
 from llmdocs.core.auth import issue_token
-from llmdocs.core.config import SERVICE_NAMES, Settings
+from llmdocs.core.config import LINK_LOCAL, SERVICE_NAMES, Settings
 from llmdocs.core.db import Database
 from llmdocs.core.events.factory import create_event_bus
+from llmdocs.core.fetch import guarded_client
 from llmdocs.devservers import free_port
 from llmdocs.services import create_app, spec_of
 from llmdocs.services.discovery.client import DiscoveryClient, start_self_registration
-from llmdocs.services.discovery.openapi import SpecError, Unreachable, fetch_spec, spec_client
+from llmdocs.services.discovery.openapi import SpecError, Unreachable, fetch_spec
 from llmdocs.services.discovery.settings import DiscoverySettings
 from llmdocs.services.orchestrator.client import OrchestratorClient
 from llmdocs.services.orchestrator.schemas import SpecUrl
@@ -266,18 +267,27 @@ async def test_specs_are_never_fetched_from_a_blocked_network(uspto: Any) -> Non
     that resolve into it; other hosts are fetched as before."""
     bounds = DiscoverySettings()
     base = f"http://127.0.0.1:{uspto.port}"
-    async with spec_client(bounds, follow_redirects=True) as http:
+    async with guarded_client(LINK_LOCAL, follow_redirects=True) as http:
         for url in ("http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/openapi.json",
                     "http://[::ffff:169.254.169.254]/openapi.json", f"{base}/to-metadata"):
             with pytest.raises(Unreachable, match="in the blocked network"):
                 await fetch_spec(http, url, url, bounds)
         found_at, doc = await fetch_spec(http, base, None, bounds)
         assert found_at == f"{base}/openapi.yaml" and doc["info"]["title"]
-    local = DiscoverySettings(blocked_networks=[ip_network("127.0.0.0/8"),
-                                                ip_network("::1/128")])
-    async with spec_client(local) as http:
+    local = [ip_network("127.0.0.0/8"), ip_network("::1/128")]
+    async with guarded_client(local) as http:
         with pytest.raises(Unreachable, match=r"localhost is at .* blocked network"):
-            await fetch_spec(http, f"http://localhost:{uspto.port}", "/openapi.yaml", local)
+            await fetch_spec(http, f"http://localhost:{uspto.port}", "/openapi.yaml", bounds)
+
+
+def test_the_blocked_networks_are_one_setting_with_its_old_name_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env of the checkout
+    assert Settings().blocked_networks == list(LINK_LOCAL)
+    monkeypatch.setenv("LLMDOCS_DISCOVERY_BLOCKED_NETWORKS", '["10.0.0.0/8"]')
+    assert Settings().blocked_networks == [ip_network("10.0.0.0/8")]
+    monkeypatch.setenv("LLMDOCS_BLOCKED_NETWORKS", '["127.0.0.0/8", "::1/128"]')
+    assert Settings().blocked_networks == [ip_network("127.0.0.0/8"), ip_network("::1/128")]
 
 
 def redirect_to(location: str) -> FastAPI:
@@ -304,12 +314,12 @@ async def test_a_name_is_connected_to_at_the_address_that_was_checked(uspto: Any
 
     bounds = DiscoverySettings()
     base = f"http://rebind.invalid:{uspto.port}"
-    async with spec_client(bounds, lookup=rebinding) as http:
+    async with guarded_client(LINK_LOCAL, lookup=rebinding) as http:
         found_at, doc = await fetch_spec(http, base, "/openapi.yaml", bounds)
         assert found_at == f"{base}/openapi.yaml" and doc["info"]["title"]
         await fetch_spec(http, base, "/openapi.yaml", bounds)  # the same connection, kept
     assert lookups == [("rebind.invalid", uspto.port)]
-    async with spec_client(bounds, lookup=rebinding) as http:
+    async with guarded_client(LINK_LOCAL, lookup=rebinding) as http:
         with pytest.raises(Unreachable, match=r"rebind\.invalid is at 169\.254\.169\.254, "
                                               r"in the blocked network 169\.254\.0\.0/16"):
             await fetch_spec(http, base, "/openapi.yaml", bounds)
@@ -326,7 +336,7 @@ async def test_a_redirect_to_a_blocked_name_is_refused(uspto: Any, serve: Serve)
 
     moved = await serve(redirect_to(f"http://metadata.invalid:{uspto.port}/openapi.yaml"))
     bounds = DiscoverySettings()
-    async with spec_client(bounds, follow_redirects=True, lookup=lookup) as http:
+    async with guarded_client(LINK_LOCAL, follow_redirects=True, lookup=lookup) as http:
         found_at, _ = await fetch_spec(http, f"http://spec.invalid:{uspto.port}", None, bounds)
         assert found_at.endswith("/openapi.yaml")
         with pytest.raises(Unreachable, match=r"metadata\.invalid is at 169\.254\.169\.254, "
@@ -357,7 +367,7 @@ async def test_a_spec_fetch_has_a_deadline_and_a_bad_url_is_a_reason(serve: Serv
     that does not parse is a reason, not a crash."""
     slow = await serve(dripping())
     bounds = DiscoverySettings(fetch_timeout_seconds=5, fetch_deadline_seconds=0.5)
-    async with spec_client(bounds) as http:
+    async with guarded_client(LINK_LOCAL) as http:
         with pytest.raises(SpecError, match=r"did not arrive within 0\.5 s"):
             await fetch_spec(http, slow.url, "/openapi.json", bounds)
         with pytest.raises(Unreachable, match=r"not a valid URL: Invalid IPv6 URL"):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import secrets
 from functools import cached_property
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import AliasChoices, Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PORTS: dict[str, int] = {
@@ -20,10 +21,14 @@ DEFAULT_PORTS: dict[str, int] = {
     "logcollector": 5040,
 }
 
+# link-local: where clouds serve instance metadata and credentials to whoever asks
+LINK_LOCAL = (ip_network("169.254.0.0/16"), ip_network("fe80::/10"))
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="LLMDOCS_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="LLMDOCS_", env_file=".env", env_file_encoding="utf-8", extra="ignore",
+        populate_by_name=True,  # a field with another name in the environment (aliases)
     )
 
     data_dir: Path = Path(".llmdocs")
@@ -72,6 +77,13 @@ class Settings(BaseSettings):
     http_timeout_seconds: float = 10.0
     http_retries: int = 3
     health_timeout_seconds: float = 2.0
+    # no fetch of a user-supplied address (specs, health checks, tool calls) goes to these
+    # (llmdocs.core.fetch); add private ranges where users must not reach internal
+    # services. LLMDOCS_DISCOVERY_BLOCKED_NETWORKS is its older name.
+    blocked_networks: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: list(LINK_LOCAL),
+        validation_alias=AliasChoices("LLMDOCS_BLOCKED_NETWORKS",
+                                      "LLMDOCS_DISCOVERY_BLOCKED_NETWORKS"))
 
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"

@@ -25,7 +25,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     discovery of every llmdocs service in the background."""
     import httpx
 
-    from llmdocs.services.discovery.openapi import spec_client
+    from llmdocs.core.fetch import guarded_client
     from llmdocs.services.discovery.service import DiscoveryService
     from llmdocs.services.discovery.settings import DiscoverySettings
     from llmdocs.services.orchestrator.client import OrchestratorClient
@@ -34,7 +34,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     bounds = DiscoverySettings()
     timeout = httpx.Timeout(bounds.fetch_timeout_seconds,
                             connect=min(3.0, bounds.fetch_timeout_seconds))
-    async with spec_client(bounds, timeout=timeout, follow_redirects=True) as http, \
+    async with guarded_client(settings.blocked_networks, timeout=timeout,
+                              follow_redirects=True) as http, \
             OrchestratorClient.for_service(settings, caller="discovery") as registry:
         service = DiscoveryService(settings, bounds, resources.database, resources.events,
                                    registry, http)

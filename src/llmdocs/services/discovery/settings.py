@@ -1,15 +1,10 @@
 """The discovery-agent's own settings (`LLMDOCS_DISCOVERY_*`): the bounds that keep a
-hostile or huge spec from hurting the agent, and the health watch's pace."""
+hostile or huge spec from hurting the agent, and the health watch's pace. The networks it
+never fetches from are the core setting `LLMDOCS_BLOCKED_NETWORKS`."""
 
 from __future__ import annotations
 
-from ipaddress import ip_network
-
-from pydantic import IPvAnyNetwork
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-# link-local: where clouds serve instance metadata and credentials to whoever asks
-LINK_LOCAL = (ip_network("169.254.0.0/16"), ip_network("fe80::/10"))
 
 
 class DiscoverySettings(BaseSettings):
@@ -25,9 +20,6 @@ class DiscoverySettings(BaseSettings):
     max_expanded_nodes: int = 500_000  # all operations' schemas after inlining $refs
     fetch_timeout_seconds: float = 10.0  # each connect and read
     fetch_deadline_seconds: float = 30.0  # a whole spec fetch, however slowly it arrives
-    # specs and health checks never go to an address in these (a spec URL can come from
-    # any user); add private ranges where services are reached only through a gateway
-    blocked_networks: list[IPvAnyNetwork] = list(LINK_LOCAL)
     watch_interval_seconds: float = 30.0  # 0 turns the health watch off
     watch_concurrency: int = 16
     discover_on_start: bool = True  # discover every llmdocs service when the agent starts

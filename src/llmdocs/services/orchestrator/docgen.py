@@ -22,7 +22,7 @@ import json
 import operator
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol, TypedDict, TypeVar
@@ -33,9 +33,11 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from llmdocs.core.bounded import BoundedJson
 from llmdocs.core.client import NotFound
+from llmdocs.core.config import LINK_LOCAL
 from llmdocs.core.db import escaped
 from llmdocs.core.errors import Problem
 from llmdocs.core.events import make_event
+from llmdocs.core.fetch import Network, guarded_client
 from llmdocs.rendering import GeneratedDocument, Section, normalize_format, render
 from llmdocs.services.discovery.openapi import (
     Analysis,
@@ -44,7 +46,6 @@ from llmdocs.services.discovery.openapi import (
     analyse,
     fetch_spec,
     parse_spec,
-    spec_client,
 )
 from llmdocs.services.discovery.settings import DiscoverySettings
 from llmdocs.services.docstore.client import DocStoreClient
@@ -162,6 +163,7 @@ class Deps:
     # run was cancelled first; from then on a cancel is refused
     storing: Callable[[str], Awaitable[None]]
     discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
+    blocked_networks: Sequence[Network] = LINK_LOCAL  # a spec URL is never fetched from
     # true while a run executes for the first time: nothing of it can be stored yet
     first_attempt: Callable[[str], bool] = lambda _run_id: False
 
@@ -438,8 +440,9 @@ class DocGen:
         elif request.spec_url:
             # redirects are followed (a loop ends as Unreachable: too many redirects);
             # the client checks each redirect's connection against the blocked networks
-            async with spec_client(bounds, timeout=bounds.fetch_timeout_seconds,
-                                   follow_redirects=True) as http:
+            async with guarded_client(self.deps.blocked_networks,
+                                      timeout=bounds.fetch_timeout_seconds,
+                                      follow_redirects=True) as http:
                 try:
                     url, doc = await fetch_spec(http, request.spec_url, request.spec_url,
                                                 bounds)

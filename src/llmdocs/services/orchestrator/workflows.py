@@ -168,6 +168,7 @@ class Runner:
                 prose_tokens=self.own.prose_tokens, review_tokens=self.own.review_tokens,
                 write_concurrency=self.own.write_concurrency),
             on_step=self._on_step, storing=self._storing,
+            blocked_networks=settings.blocked_networks,
             first_attempt=lambda run_id: self.attempts.get(run_id) == 1)
         self.checkpointer = checkpointer
         self.graphs = {name: w.nodes(self.deps).graph().compile(checkpointer=checkpointer)
