@@ -20,7 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 from typer.testing import CliRunner
 
 from llmdocs.cli import app as cli_app
-from llmdocs.core.auth import issue_token
+from llmdocs.core.auth import issue_token, verify_token
 from llmdocs.core.config import LINK_LOCAL, SERVICE_NAMES, Settings
 from llmdocs.core.db import Database
 from llmdocs.core.events.factory import create_event_bus
@@ -32,6 +32,7 @@ from llmdocs.services.discovery.openapi import SpecError, Unreachable, fetch_spe
 from llmdocs.services.discovery.settings import DiscoverySettings
 from llmdocs.services.orchestrator.client import OrchestratorClient
 from llmdocs.services.orchestrator.schemas import SpecUrl
+from llmdocs.services.orchestrator.settings import OrchestratorSettings
 from llmdocs.services.orchestrator.tools import ToolCaller, tool_specs
 
 USPTO = Path("/work/shared/corpus/openapi/uspto.yaml")
@@ -206,7 +207,7 @@ async def test_tools_in_three_formats_call_real_services(
             "dataset": "oa", "version": "v1", "body": {"criteria": "*:*", "rows": 5}})
         assert form.body == {"dataset": "oa", "criteria": "*:*", "rows": "5"}
 
-        # an llmdocs service gets the orchestrator's own service token
+        # an llmdocs service is called for the caller (see test_registry_security)
         listed = await o.call_tool("orchestrator__list_services_registry_services_get", {})
         assert listed.status == 200
         assert {s["name"] for s in listed.body} == {"uspto", "orchestrator"}
@@ -220,7 +221,10 @@ async def test_tools_in_three_formats_call_real_services(
 
         # the same catalogue as LangChain tools, called as a LangGraph node would
         details = [await o.get_service("uspto")]
-        tools = {t.name: t for t in ToolCaller(running).structured_tools(tool_specs(details))}
+        caller = token(running)
+        tools = {t.name: t for t in ToolCaller(
+            running, OrchestratorSettings(), verify_token(running, caller), caller
+        ).structured_tools(tool_specs(details))}
         answer = json.loads(await tools["uspto__list-searchable-fields"].ainvoke(
             {"dataset": "a?b=1#c", "version": "v2"}))  # quoted: no query smuggled in
         assert answer["status"] == 200 and answer["body"] == ["a?b=1#c:v2:patentTitle"]

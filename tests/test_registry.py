@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from llmdocs.core.auth import SERVICE_SCOPES, Principal
 from llmdocs.core.config import SERVICE_NAMES, Settings
 from llmdocs.core.db import Database
 from llmdocs.core.errors import Problem
@@ -23,6 +24,7 @@ from llmdocs.services.orchestrator.registry import Registry
 from llmdocs.services.orchestrator.schemas import HealthUpdate, Operation, ServiceRegistration
 
 GUARD = 60.0  # a hang guard, not a performance bound
+AGENT = Principal("service:discovery", frozenset(SERVICE_SCOPES))
 
 
 @pytest.fixture
@@ -47,31 +49,31 @@ async def test_registry_is_idempotent_and_tracks_health(database: Database,
     await bus.start()
     try:
         registry = Registry(database, bus)
-        created = await registry.register(registration("a" * 64, "/docs", "/docs/{id}"))
+        created = await registry.register(registration("a" * 64, "/docs", "/docs/{id}"), AGENT)
         assert (created.created, created.changed) == (True, True)
-        same = await registry.register(registration("a" * 64, "/docs", "/docs/{id}"))
+        same = await registry.register(registration("a" * 64, "/docs", "/docs/{id}"), AGENT)
         assert (same.created, same.changed) == (False, False)
-        changed = await registry.register(registration("b" * 64, "/docs", "/tags"))
+        changed = await registry.register(registration("b" * 64, "/docs", "/tags"), AGENT)
         assert (changed.created, changed.changed) == (False, True)
         detail = await registry.get("docs-api")
         assert detail.base_url == "http://127.0.0.1:1" and detail.spec_hash == "b" * 64
         assert detail.groups == {"docs": {"docs": ["op0"], "tags": ["op1"]}}
         assert detail.health.status == "unknown"
 
-        first = await registry.set_health("docs-api", HealthUpdate(status="healthy"))
-        again = await registry.set_health("docs-api", HealthUpdate(status="healthy"))
+        first = await registry.set_health("docs-api", HealthUpdate(status="healthy"), AGENT)
+        again = await registry.set_health("docs-api", HealthUpdate(status="healthy"), AGENT)
         assert first.changed_at == again.changed_at and again.checked_at is not None
         assert again.changed_at is not None and again.changed_at.utcoffset() is not None
         down = await registry.set_health("docs-api", HealthUpdate(status="unreachable",
-                                                                   reason="refused"))
+                                                                   reason="refused"), AGENT)
         assert down.changed_at != first.changed_at
         eco = await registry.ecosystem()
         assert (eco.status, eco.counts) == ("unhealthy", {"unreachable": 1})
 
         with pytest.raises(Problem) as missing:
-            await registry.set_health("nope", HealthUpdate(status="healthy"))
+            await registry.set_health("nope", HealthUpdate(status="healthy"), AGENT)
         assert missing.value.status == 404
-        await registry.remove("docs-api")
+        await registry.remove("docs-api", AGENT)
         assert (await registry.ecosystem()).status == "unknown"
         events = [e for _, e in await bus.replay(limit=100)
                   if e.type == "llmdocs.service.registered"]

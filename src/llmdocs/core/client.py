@@ -27,6 +27,7 @@ from tenacity import (
 from llmdocs.core import tracing
 from llmdocs.core.auth import service_token
 from llmdocs.core.config import Settings
+from llmdocs.core.fetch import BlockedAddress
 from llmdocs.core.middleware import CORRELATION_HEADER, correlation_id_var
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -123,6 +124,11 @@ class UpstreamError(ServiceError): ...
 
 class ServiceUnavailable(ServiceError):
     """The service could not be reached at all."""
+
+
+class AddressBlocked(ServiceError):
+    """The service's address is in a blocked network: nothing was sent (see
+    llmdocs.core.fetch)."""
 
 
 _BY_STATUS: dict[int, type[ServiceError]] = {
@@ -246,6 +252,8 @@ class ServiceClient:
                 response = await self.http.request(method, url, **kwargs)
         except httpx.TimeoutException as exc:
             raise ServiceUnavailable(self.service, 504, {"detail": f"timed out: {exc}"}) from exc
+        except BlockedAddress as exc:
+            raise AddressBlocked(self.service, 422, {"detail": str(exc)}) from exc
         except httpx.TransportError as exc:
             raise ServiceUnavailable(
                 self.service, 503, {"detail": f"unreachable at {self.base_url}: {exc}"}

@@ -30,6 +30,15 @@ def resolve(name: str) -> ServiceSpec:
     raise KeyError(f"unknown service {name!r}; known: {known}")
 
 
+def builtin(name: str) -> str | None:
+    """The key of the llmdocs service `name` (a key or a name) means, else None: these
+    names are reserved for llmdocs' own services in the registry."""
+    try:
+        return resolve(name).key
+    except KeyError:
+        return None
+
+
 def create_app(
     key: str, settings: Settings | None = None, resources: Resources | None = None
 ) -> FastAPI:

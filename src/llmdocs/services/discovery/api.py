@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, Query, Request
 
-from llmdocs.core.auth import require
+from llmdocs.core.auth import Principal, require
 from llmdocs.services.discovery.schemas import (
     DiscoverRequest,
     DiscoveryResult,
@@ -15,8 +17,10 @@ from llmdocs.services.discovery.service import DiscoveryService
 from llmdocs.services.orchestrator.schemas import SERVICE_NAME
 
 router = APIRouter(tags=["discovery-agent"])
+_write = require("services:write")
 READ = [Depends(require("services:read"))]
-WRITE = [Depends(require("services:write"))]
+WRITE = [Depends(_write)]
+Writer = Annotated[Principal, Depends(_write)]
 
 
 async def discovery(request: Request) -> DiscoveryService:
@@ -24,11 +28,12 @@ async def discovery(request: Request) -> DiscoveryService:
     return service
 
 
-@router.post("/discover", dependencies=WRITE,
-             summary="Discover one service: health, OpenAPI spec, capabilities, registration")
-async def discover(body: DiscoverRequest,
+@router.post("/discover",
+             summary="Discover one service: health, OpenAPI spec, capabilities, "
+             "registration (for the caller; llmdocs' own names only at their address)")
+async def discover(body: DiscoverRequest, caller: Writer,
                    svc: DiscoveryService = Depends(discovery)) -> DiscoveryResult:
-    return await svc.discover(body.name, str(body.base_url), body.spec_url)
+    return await svc.discover(body.name, str(body.base_url), body.spec_url, caller)
 
 
 @router.post("/discover/all", dependencies=WRITE,

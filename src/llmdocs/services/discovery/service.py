@@ -1,5 +1,10 @@
 """The discovery-agent's domain: discover a service (health → spec → capabilities →
-registry) and watch every registered service's health. No HTTP routes here."""
+registry) and watch every registered service's health. No HTTP routes here.
+
+llmdocs' own services' names are reserved: they are discovered only at their configured
+addresses, and registered by the agent itself as taking llmdocs' tokens. Any other
+service a user asks for is registered for that user (an on-behalf-of token), as
+third-party."""
 
 from __future__ import annotations
 
@@ -9,18 +14,21 @@ import socket
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import cast
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from llmdocs.core.auth import Principal, delegated_token
 from llmdocs.core.client import ServiceError
 from llmdocs.core.config import Settings
 from llmdocs.core.db import Database, as_utc, escaped, utcnow
+from llmdocs.core.errors import Problem
 from llmdocs.core.events import EventBus, make_event
 from llmdocs.core.ids import new_id
-from llmdocs.services import all_specs
+from llmdocs.services import all_specs, builtin
 from llmdocs.services.discovery.models import DiscoveryRun, HealthChange, HealthState, Lease
 from llmdocs.services.discovery.openapi import (
     Analysis,
@@ -38,7 +46,6 @@ from llmdocs.services.orchestrator.schemas import HealthStatus, ServiceRegistrat
 log = structlog.get_logger(__name__)
 HEALTH_CHANGED = "llmdocs.service.health_changed"
 WATCH_LEASE = "health-watch"
-_KERNEL_HEALTH_KEYS = frozenset({"status", "service", "version", "dependencies"})
 _STATUSES = frozenset({"healthy", "degraded", "unhealthy"})
 MAX_HEALTH_BYTES = 1024 * 1024  # a health report is small; a larger one is not read
 MAX_REASON = 500
@@ -52,25 +59,32 @@ def _result(row: DiscoveryRun) -> DiscoveryResult:
         "warnings": json.loads(row.warnings)})
 
 
-def _health_of(response: httpx.Response) -> tuple[HealthStatus, str | None, bool]:
-    """Status, reason, and whether the answer is an llmdocs kernel health report
-    (such services accept our service token)."""
+def _health_of(response: httpx.Response) -> tuple[HealthStatus, str | None]:
+    """Status and reason from a health answer: a kernel health report's own status, or
+    the HTTP status."""
     try:
         body = response.json()
     except (ValueError, RecursionError):  # not JSON, or nested past the parser
         body = None
     if not isinstance(body, dict):
         body = {}
-    kernel = body.keys() >= _KERNEL_HEALTH_KEYS
     status, dependencies = body.get("status"), body.get("dependencies")
     if isinstance(status, str) and status in _STATUSES:  # any JSON may come: a list too
         down = [str(d.get("name")) for d in dependencies if isinstance(d, dict)
                 and d.get("status") != "up"] if isinstance(dependencies, list) else []
         reason = f"dependencies not up: {', '.join(down)}" if down else None
-        return cast(HealthStatus, status), reason, kernel
+        return cast(HealthStatus, status), reason
     if response.status_code < 400:
-        return "healthy", None, kernel
-    return "unhealthy", f"HTTP {response.status_code}", kernel
+        return "healthy", None
+    return "unhealthy", f"HTTP {response.status_code}"
+
+
+def _address(url: str) -> tuple[str, str, int | None, str]:
+    """A URL's scheme, host, port (the default made explicit) and path: two spellings
+    of one address compare equal."""
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port, parts.path.rstrip("/")
 
 
 class DiscoveryService:
@@ -88,42 +102,55 @@ class DiscoveryService:
     # --- probing ------------------------------------------------------------------
 
     async def probe(self, base_url: str, health_path: str | None
-                    ) -> tuple[HealthStatus, str | None, bool]:
+                    ) -> tuple[HealthStatus, str | None]:
         """A service's health; one without a health endpoint is healthy if it answers.
         Its reason is storable text, whatever the service sends."""
-        status, reason, kernel = await self._probe(base_url.rstrip("/") + (health_path or "/"),
-                                                   health_path is None)
-        return status, None if reason is None else escaped(reason, MAX_REASON), kernel
+        status, reason = await self._probe(base_url.rstrip("/") + (health_path or "/"),
+                                           health_path is None)
+        return status, None if reason is None else escaped(reason, MAX_REASON)
 
-    async def _probe(self, url: str, any_answer: bool) -> tuple[HealthStatus, str | None, bool]:
+    async def _probe(self, url: str, any_answer: bool) -> tuple[HealthStatus, str | None]:
         # the client's timeout bounds each read; this bounds the whole answer, which a
         # server sending a byte before each read would otherwise hold open for ever
         wait = self.bounds.fetch_timeout_seconds
         try:
             async with asyncio.timeout(wait), self.http.stream("GET", url) as response:
                 if any_answer and response.status_code < 500:
-                    return "healthy", None, False
+                    return "healthy", None
                 await read_bounded(response, MAX_HEALTH_BYTES)
         except TimeoutError:
-            return "unreachable", f"no whole answer within {wait:g} s", False
+            return "unreachable", f"no whole answer within {wait:g} s"
         except httpx.HTTPError as exc:
-            return "unreachable", f"{type(exc).__name__}: {exc}", False
+            return "unreachable", f"{type(exc).__name__}: {exc}"
         except SpecError as exc:  # larger than a health report
-            return "unhealthy", str(exc), False
+            return "unhealthy", str(exc)
         return _health_of(response)
 
     # --- discovery ----------------------------------------------------------------
 
-    async def discover(self, name: str, base_url: str, spec_url: str | None = None
-                       ) -> DiscoveryResult:
-        """Health, spec, capabilities, registration; any failure is a recorded result."""
+    def _check_reserved(self, name: str, base_url: str) -> None:
+        """An llmdocs service's name is discovered only where that service is
+        configured: anywhere else it would pass for ours."""
+        key = builtin(name)
+        if key is not None and _address(base_url) != _address(self.settings.url_for(key)):
+            reason = (f"{name!r} is the name of llmdocs' own {key} service, which is at "
+                      f"{self.settings.url_for(key)}; give another service another name")
+            raise Problem(422, f"base_url is refused: {reason}.",
+                          errors=[{"field": "base_url", "message": reason}])
+
+    async def discover(self, name: str, base_url: str, spec_url: str | None = None,
+                       caller: Principal | None = None) -> DiscoveryResult:
+        """Health, spec, capabilities, registration; any failure is a recorded result.
+        `caller` is whom the discovery is for (None: the agent itself): a service that
+        is not llmdocs' own is registered for them."""
         started = utcnow()
         base_url = base_url.rstrip("/")
+        self._check_reserved(name, base_url)
         run = DiscoveryRun(id=new_id(), name=name, base_url=base_url, status="failed",
                            error=None, warnings="[]", operation_count=0, health="unknown",
                            started_at=started)
         try:
-            await self._discover(run, spec_url)
+            await self._discover(run, spec_url, caller)
         except (SpecError, ServiceError) as exc:  # its text may quote the spec or the URL
             run.status, run.error = "failed", escaped(str(exc), 2000)
         except Exception as exc:  # whatever a spec does, the agent records it and lives on
@@ -136,14 +163,15 @@ class DiscoveryService:
         log.info("discovery", service=name, status=run.status, error=run.error)
         return _result(run)
 
-    async def _discover(self, run: DiscoveryRun, spec_url: str | None) -> None:
-        status, reason, kernel = await self.probe(run.base_url, "/health")
+    async def _discover(self, run: DiscoveryRun, spec_url: str | None,
+                        caller: Principal | None) -> None:
+        status, reason = await self.probe(run.base_url, "/health")
         health_path: str | None = "/health"
         if status == "unreachable":
             raise Unreachable(f"{run.base_url} is unreachable: {reason}")
         if reason == "HTTP 404":  # no health endpoint: probe the service's root instead
             health_path = None
-            status, reason, _ = await self.probe(run.base_url, None)
+            status, reason = await self.probe(run.base_url, None)
         run.health = status
         found_at, doc = await fetch_spec(self.http, run.base_url, spec_url, self.bounds)
         # analysing thousands of operations is CPU work: keep the event loop free
@@ -151,13 +179,17 @@ class DiscoveryService:
         run.spec_url, run.spec_hash = found_at, analysis.spec_hash
         run.operation_count = len(analysis.operations)
         run.warnings = json.dumps([escaped(w, 2000) for w in analysis.warnings])
+        ours = builtin(run.name) is not None  # and at its configured address
+        # ours, or the agent's own discovery: registered as the agent; else for the caller
+        token = None if ours or caller is None or caller.is_service \
+            else delegated_token(self.settings, "discovery", caller)
         result = await self.registry.register_service(ServiceRegistration(
             name=run.name, base_url=run.base_url,
             api_prefix=analysis.api_prefix, spec_url=found_at, spec_hash=analysis.spec_hash,
             title=analysis.title, version=analysis.version,
             openapi_version=analysis.openapi_version,
-            auth="service_token" if kernel else "none", health_path=health_path,
-            operations=analysis.operations))
+            auth="service_token" if ours else "none", health_path=health_path,
+            operations=analysis.operations), token=token)
         run.status = "registered" if result.changed else "unchanged"
         await self.observe(run.name, status, reason)
 
@@ -171,7 +203,8 @@ class DiscoveryService:
         targets = self._ecosystem()
         try:
             for known in await self.registry.list_services():
-                targets.setdefault(known.name, known.base_url)
+                if builtin(known.name) is None:  # ours are where they are configured
+                    targets.setdefault(known.name, known.base_url)
         except ServiceError as exc:
             log.warning("registry unavailable", error=str(exc))
         return list(await asyncio.gather(*(self.discover(name, url)
@@ -258,7 +291,7 @@ class DiscoveryService:
 
         async def one(name: str, base_url: str, path: str | None) -> HealthTransition | None:
             async with gate:
-                status, reason, _ = await self.probe(base_url, path)
+                status, reason = await self.probe(base_url, path)
                 return await self.observe(name, status, reason)
 
         changes = await asyncio.gather(*(one(s.name, s.base_url, s.health_path)

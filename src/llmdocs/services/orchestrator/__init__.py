@@ -19,10 +19,12 @@ def _router() -> APIRouter:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """The workflow runner: a checkpointer on the ecosystem's database, and the lease
-    watch that resumes runs a dead replica left behind."""
+    watch that resumes runs a dead replica left behind; what tool calls may carry."""
+    from llmdocs.services.orchestrator.settings import OrchestratorSettings
     from llmdocs.services.orchestrator.workflows import Runner, open_checkpointer
 
     settings = app.state.settings
+    app.state.tool_settings = OrchestratorSettings()
     async with open_checkpointer(settings.database_url) as checkpointer:
         runner = Runner(settings, app.state.resources, checkpointer)
         app.state.runner = runner

@@ -7,13 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from llmdocs.core.auth import Principal, require
+from llmdocs.core.auth import Principal, bearer_token, require
 from llmdocs.core.db import StorableText
 from llmdocs.core.errors import Problem
 from llmdocs.core.events import make_event
 from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.orchestrator.agent import Agent
-from llmdocs.services.orchestrator.registry import Registry
+from llmdocs.services.orchestrator.registry import ADMIN_SCOPE, Registry
 from llmdocs.services.orchestrator.schemas import (
     FINISHED,
     SERVICE_NAME,
@@ -44,9 +44,8 @@ _read, _write = require("workflows:read"), require("workflows:write")
 READ, WRITE = [Depends(_read)], [Depends(_write)]
 Reader = Annotated[Principal, Depends(_read)]
 Writer = Annotated[Principal, Depends(_write)]
-# services and holders of this scope see, start and change anyone's runs; others only
-# their own (see `_only`)
-ADMIN_SCOPE = "workflows:admin"
+# services and holders of ADMIN_SCOPE see, start and change anyone's runs and
+# registrations; others only their own (see `_only`)
 ServiceName = Path(pattern=SERVICE_NAME)
 MODEL_TIMEOUT_SECONDS = 300.0
 
@@ -56,18 +55,23 @@ async def registry(request: Request) -> Registry:
     return Registry(resources.database, resources.events)
 
 
-async def tool_caller(request: Request) -> ToolCaller:
-    return ToolCaller(request.app.state.settings)
+async def tool_caller(request: Request,
+                      caller: Annotated[Principal, Depends(require())]) -> ToolCaller:
+    """Tool calls made for this caller, with its identity and no more than its scopes."""
+    return ToolCaller(request.app.state.settings, request.app.state.tool_settings, caller,
+                      bearer_token(request))
 
 
 # --- service registry -------------------------------------------------------------
 
-@router.post("/registry/services", dependencies=WRITE, status_code=201,
-             summary="Register a service or update it when its spec hash changed")
+@router.post("/registry/services", status_code=201,
+             summary="Register a service or update it when its spec hash changed (its "
+             "owner, a service or a workflows:admin; llmdocs' own names: services only)")
 async def register_service(
-    body: ServiceRegistration, response: Response, reg: Registry = Depends(registry)
+    body: ServiceRegistration, response: Response, caller: Writer,
+    reg: Registry = Depends(registry),
 ) -> RegistrationResult:
-    result = await reg.register(body)
+    result = await reg.register(body, caller)
     if not result.created:
         response.status_code = 200
     return result
@@ -91,17 +95,18 @@ async def get_service(name: str = ServiceName,
     return await reg.get(name)
 
 
-@router.delete("/registry/services/{name}", dependencies=WRITE, status_code=204,
-               summary="Forget a service")
-async def remove_service(name: str = ServiceName, reg: Registry = Depends(registry)) -> None:
-    await reg.remove(name)
+@router.delete("/registry/services/{name}", status_code=204,
+               summary="Forget a service (its owner, a service or a workflows:admin)")
+async def remove_service(caller: Writer, name: str = ServiceName,
+                         reg: Registry = Depends(registry)) -> None:
+    await reg.remove(name, caller)
 
 
-@router.put("/registry/services/{name}/health", dependencies=WRITE,
+@router.put("/registry/services/{name}/health",
             summary="Record a service's health as the discovery-agent found it")
-async def set_health(body: HealthUpdate, name: str = ServiceName,
+async def set_health(body: HealthUpdate, caller: Writer, name: str = ServiceName,
                      reg: Registry = Depends(registry)) -> ServiceHealth:
-    return await reg.set_health(name, body)
+    return await reg.set_health(name, body, caller)
 
 
 # --- tool catalog -----------------------------------------------------------------
@@ -119,7 +124,8 @@ async def list_tools(
 
 
 @router.post("/tools/{name}/call", dependencies=WRITE,
-             summary="Call a tool: the real HTTP request to its service")
+             summary="Call a tool: the real HTTP request to its service, made for the "
+             "caller (llmdocs services see the caller, with no more than its scopes)")
 async def call_tool(
     body: ToolCall, name: str = Path(max_length=64), reg: Registry = Depends(registry),
     caller: ToolCaller = Depends(tool_caller),

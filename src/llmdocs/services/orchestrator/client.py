@@ -32,10 +32,13 @@ class OrchestratorClient(ServiceClient):
 
     # --- service registry ---------------------------------------------------------
 
-    async def register_service(self, registration: ServiceRegistration) -> RegistrationResult:
-        """Idempotent: the same spec hash again changes nothing, so retrying is safe."""
+    async def register_service(self, registration: ServiceRegistration, *,
+                               token: str | None = None) -> RegistrationResult:
+        """Idempotent: the same spec hash again changes nothing, so retrying is safe.
+        `token` (an on-behalf-of token) registers for its subject, who owns it then."""
+        headers = {"Authorization": f"Bearer {token}"} if token else None
         response = await self.request(
-            "POST", "/registry/services", idempotent=True,
+            "POST", "/registry/services", idempotent=True, headers=headers,
             json=registration.model_dump(mode="json", by_alias=True))
         return RegistrationResult.model_validate(response.json())
 

@@ -24,6 +24,8 @@ class RegisteredService(Base):
     openapi_version: Mapped[str] = mapped_column(String(20))
     auth: Mapped[str] = mapped_column(String(20))
     health_path: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # who registered it (a token's subject); none: before owners were kept, the services'
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
     operations: Mapped[str] = mapped_column(Text)  # list[Operation] as JSON
     operation_count: Mapped[int] = mapped_column(Integer)
     registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

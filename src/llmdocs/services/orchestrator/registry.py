@@ -1,18 +1,25 @@
 """The service registry: which services exist, what they can do (their analysed
-operations) and how healthy the discovery-agent last found them. No HTTP here."""
+operations) and how healthy the discovery-agent last found them. No HTTP here.
+
+A registration belongs to whoever created it; llmdocs' own services' names (see
+`llmdocs.services.builtin`) are reserved for llmdocs services, and only those may say
+that a service takes llmdocs' tokens (`auth: service_token`)."""
 
 from __future__ import annotations
 
 from collections import Counter
 
 from pydantic import TypeAdapter
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from llmdocs.core.auth import Principal
 from llmdocs.core.db import Database, utcnow
 from llmdocs.core.errors import Problem
 from llmdocs.core.events import EventBus
 from llmdocs.core.events.envelope import make_event
+from llmdocs.services import builtin
 from llmdocs.services.orchestrator.models import RegisteredService
 from llmdocs.services.orchestrator.schemas import (
     EcosystemHealth,
@@ -27,6 +34,8 @@ from llmdocs.services.orchestrator.schemas import (
 )
 
 _operations = TypeAdapter(list[Operation])
+# services and holders of this scope change anyone's registrations and runs
+ADMIN_SCOPE = "workflows:admin"
 # the worse status wins when the ecosystem is summed up
 _SEVERITY: dict[HealthStatus, int] = {"healthy": 0, "unknown": 1, "degraded": 2,
                                       "unhealthy": 3, "unreachable": 3}
@@ -50,7 +59,7 @@ def summary(row: RegisteredService) -> ServiceSummary:
     return ServiceSummary(
         name=row.name, base_url=row.base_url, title=row.title, version=row.version,
         spec_hash=row.spec_hash, operation_count=row.operation_count, auth=row.auth,
-        health_path=row.health_path, health=_health(row),
+        health_path=row.health_path, owner=row.owner, health=_health(row),
         registered_at=row.registered_at, updated_at=row.updated_at)
 
 
@@ -62,18 +71,53 @@ def detail(row: RegisteredService) -> ServiceDetail:
         groups=groups_of(operations))
 
 
+def _check_change(caller: Principal, name: str, row: RegisteredService | None) -> None:
+    """A reserved name is registered or changed only by llmdocs services; any other
+    name is free, and its registration then changed only by its owner, a service or a
+    workflow admin (one from before owners were kept is the services')."""
+    if builtin(name) is not None:
+        if not caller.is_service:
+            raise Problem(403, f"The name {name!r} is reserved for llmdocs' own service: "
+                          "only llmdocs services register, change or remove it.")
+    elif row is not None and not caller.may_touch(row.owner, ADMIN_SCOPE):
+        raise Problem(403, f"The service {name!r} belongs to {row.owner or 'llmdocs'}: only "
+                      f"its owner, a service or the {ADMIN_SCOPE} scope may change it.")
+
+
+def _check_auth(caller: Principal, reg: ServiceRegistration) -> None:
+    if reg.auth == "service_token" and not (caller.is_service and builtin(reg.name)):
+        reason = ("only llmdocs' own services, registered by a service, take llmdocs' "
+                  "tokens; a third-party service gets the credentials the operator "
+                  "configures for it (LLMDOCS_ORCHESTRATOR_TOOL_CREDENTIALS)")
+        raise Problem(422, f"auth 'service_token' is refused: {reason}.",
+                      errors=[{"field": "auth", "message": reason}])
+
+
+async def _changeable(session: AsyncSession, name: str, caller: Principal
+                      ) -> RegisteredService:
+    """The registration, locked, if it exists and the caller may change it."""
+    row = await session.get(RegisteredService, name, with_for_update=True)
+    if row is None:
+        raise Problem(404, f"No service named {name!r} is registered.")
+    _check_change(caller, name, row)
+    return row
+
+
 class Registry:
     def __init__(self, database: Database, events: EventBus) -> None:
         self.database = database
         self.events = events
 
-    async def register(self, reg: ServiceRegistration) -> RegistrationResult:
-        """Insert or update; registering the same spec hash again changes nothing.
-        Two replicas racing to insert the same new name: the loser updates instead."""
+    async def register(self, reg: ServiceRegistration, caller: Principal
+                       ) -> RegistrationResult:
+        """Insert (owned by the caller) or update; registering the same spec hash again
+        changes nothing. Two replicas racing to insert the same new name: the loser
+        updates instead, if the caller may."""
+        _check_auth(caller, reg)
         try:
-            result = await self._upsert(reg)
+            result = await self._upsert(reg, caller)
         except IntegrityError:
-            result = await self._upsert(reg)
+            result = await self._upsert(reg, caller)
         if result.changed:
             await self.events.publish(make_event(
                 "orchestrator", "llmdocs.service.registered",
@@ -81,7 +125,8 @@ class Registry:
                  "operation_count": len(reg.operations)}, subject=reg.name))
         return result
 
-    async def _upsert(self, reg: ServiceRegistration) -> RegistrationResult:
+    async def _upsert(self, reg: ServiceRegistration, caller: Principal
+                      ) -> RegistrationResult:
         now = utcnow()
         values = {
             "base_url": str(reg.base_url).rstrip("/"), "api_prefix": reg.api_prefix,
@@ -93,8 +138,10 @@ class Registry:
         }
         async with self.database.transaction() as session:
             row = await session.get(RegisteredService, reg.name, with_for_update=True)
+            _check_change(caller, reg.name, row)
             if row is None:
                 session.add(RegisteredService(name=reg.name, registered_at=now,
+                                              owner=caller.subject,
                                               health_status="unknown", **values))
                 return RegistrationResult(name=reg.name, spec_hash=reg.spec_hash,
                                           created=True, changed=True)
@@ -129,20 +176,16 @@ class Registry:
     async def details(self) -> list[ServiceDetail]:
         return [detail(row) for row in await self.rows()]
 
-    async def remove(self, name: str) -> None:
+    async def remove(self, name: str, caller: Principal) -> None:
         async with self.database.transaction() as session:
-            gone = await session.execute(
-                delete(RegisteredService).where(RegisteredService.name == name)
-                .returning(RegisteredService.name))
-            if gone.first() is None:
-                raise Problem(404, f"No service named {name!r} is registered.")
+            row = await _changeable(session, name, caller)
+            await session.delete(row)
 
-    async def set_health(self, name: str, update: HealthUpdate) -> ServiceHealth:
+    async def set_health(self, name: str, update: HealthUpdate, caller: Principal
+                         ) -> ServiceHealth:
         now = utcnow()
         async with self.database.transaction() as session:
-            row = await session.get(RegisteredService, name, with_for_update=True)
-            if row is None:
-                raise Problem(404, f"No service named {name!r} is registered.")
+            row = await _changeable(session, name, caller)
             if row.health_status != update.status or row.health_changed_at is None:
                 row.health_changed_at = now
             row.health_status = update.status

@@ -118,7 +118,9 @@ class ServiceRegistration(BaseModel):
     title: StorableText = Field("", max_length=500)
     version: StorableText = Field("", max_length=100)
     openapi_version: StorableText = Field("", max_length=20)
-    auth: Literal["service_token", "none"] = "none"
+    auth: Literal["service_token", "none"] = Field(
+        "none", description="service_token: one of llmdocs' own services, registered by a "
+        "service; a third-party service is 'none'")
     health_path: StorableText | None = Field("/health", max_length=500)
     operations: list[Operation] = Field(default_factory=list, max_length=MAX_OPERATIONS)
 
@@ -151,6 +153,7 @@ class ServiceSummary(BaseModel):
     operation_count: int
     auth: Literal["service_token", "none"]
     health_path: str | None
+    owner: str | None = Field(None, description="who registered it; none: llmdocs' services")
     health: ServiceHealth
     registered_at: UtcDateTime
     updated_at: UtcDateTime

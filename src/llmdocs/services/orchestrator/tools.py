@@ -3,7 +3,10 @@
 One `ToolSpec` per operation (a JSON Schema for its arguments plus how to turn them into
 an HTTP request), rendered as a LangChain `StructuredTool` (for LangGraph workflows), a
 Model Context Protocol tool descriptor or an OpenAI function tool. Calling a tool makes
-the real HTTP request; llmdocs services get this service's token, others none."""
+the real HTTP request for the caller: an llmdocs service (a reserved name) is called at
+its configured address with an on-behalf-of token, so it judges the caller, never this
+service; any other service is third-party, reached only outside the blocked networks and
+sent no llmdocs token, only the credentials the operator configured for it."""
 
 from __future__ import annotations
 
@@ -19,10 +22,14 @@ from jsonschema.exceptions import SchemaError  # type: ignore[import-untyped]
 from langchain_core.tools import StructuredTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from llmdocs.core.client import ServiceClient, ServiceError, TokenSource
+from llmdocs.core.auth import Principal, delegated_token
+from llmdocs.core.client import AddressBlocked, ServiceClient, ServiceError
 from llmdocs.core.config import Settings
 from llmdocs.core.errors import Problem
+from llmdocs.core.fetch import GuardedTransport
+from llmdocs.services import builtin
 from llmdocs.services.orchestrator.schemas import Operation, ServiceDetail, ToolResult
+from llmdocs.services.orchestrator.settings import OrchestratorSettings
 
 ToolFormat = Literal["langchain", "mcp", "openai"]
 BODY = "body"
@@ -42,8 +49,8 @@ class ToolSpec:
     input_schema: dict[str, Any]
     service: str
     operation: Operation
-    base_url: str  # where the operation's path is appended: service URL + API prefix
-    auth: str
+    base_url: str  # the registered address (an llmdocs service is called at its own)
+    api_prefix: str  # what the operation's path is appended to
     arguments: dict[str, tuple[str, str]]  # argument → (location, parameter name)
 
 
@@ -104,9 +111,8 @@ def tool_specs(services: Iterable[ServiceDetail]) -> list[ToolSpec]:
             specs.append(ToolSpec(
                 name=_tool_name(service.name, op.operation_id, taken),
                 description=_description(service, op), input_schema=schema,
-                service=service.name, operation=op,
-                base_url=service.base_url.rstrip("/") + service.api_prefix.rstrip("/"),
-                auth=service.auth, arguments=arguments))
+                service=service.name, operation=op, base_url=service.base_url,
+                api_prefix=service.api_prefix.rstrip("/"), arguments=arguments))
     return specs
 
 
@@ -155,23 +161,47 @@ def _request(spec: ToolSpec, arguments: dict[str, Any]) -> tuple[str, dict[str, 
 
 
 class ToolCaller:
-    """Performs tool calls as real HTTP requests, as the orchestrator service."""
+    """Performs tool calls as real HTTP requests, for one caller."""
 
-    def __init__(self, settings: Settings, caller: str = "orchestrator") -> None:
+    def __init__(self, settings: Settings, own: OrchestratorSettings, caller: Principal,
+                 caller_token: str) -> None:
         self.settings = settings
-        self.tokens = TokenSource(settings, caller)
+        self.own = own
+        self.caller = caller
+        self.caller_token = caller_token  # forwarded only where the operator allows
+
+    def _client(self, spec: ToolSpec) -> tuple[ServiceClient, dict[str, str]]:
+        """The client for the tool's service and the headers its calls carry."""
+        key = builtin(spec.service)
+        if key is not None:
+            client = ServiceClient.for_service(self.settings, target=key, token=delegated_token(
+                self.settings, "orchestrator", self.caller))
+            client.retries = 1
+            return client, {}
+        headers = self.own.headers_for(spec.service)
+        if spec.service in self.own.forward_caller_token:
+            headers["Authorization"] = f"Bearer {self.caller_token}"
+        return ServiceClient(spec.base_url, service=spec.service,
+                             timeout=self.settings.http_timeout_seconds, retries=1,
+                             transport=GuardedTransport(self.settings.blocked_networks)
+                             ), headers
 
     async def call(self, spec: ToolSpec, arguments: dict[str, Any]) -> ToolResult:
         _validate(spec, arguments)
         path, kwargs = _request(spec, arguments)
-        token = self.tokens if spec.auth == "service_token" else None
-        async with ServiceClient(spec.base_url, service=spec.service, token=token,
-                                 timeout=self.settings.http_timeout_seconds,
-                                 retries=1) as client:
-            headers = kwargs.pop("headers")
+        client, credentials = self._client(spec)
+        async with client:
+            configured = {name.lower() for name in credentials}  # the operator's win
+            headers = {name: value for name, value in kwargs.pop("headers").items()
+                       if name.lower() not in configured} | credentials
             try:
-                response = await client.request(spec.operation.method, path,
+                response = await client.request(spec.operation.method,
+                                                spec.api_prefix + path,
                                                 headers=headers, **kwargs)
+            except AddressBlocked as exc:
+                raise Problem(422, f"Tool {spec.name} is not called: {spec.service} is "
+                              f"registered at {spec.base_url}, and {exc.problem['detail']}."
+                              ) from None
             except ServiceError as exc:
                 return ToolResult(tool=spec.name, status=exc.status, body=exc.problem)
         try:
@@ -209,7 +239,7 @@ def descriptor(spec: ToolSpec, fmt: ToolFormat, caller: ToolCaller) -> dict[str,
                 "annotations": {"readOnlyHint": op.method in _READ_ONLY,
                                 "destructiveHint": op.method == "delete",
                                 "idempotentHint": op.method in _IDEMPOTENT,
-                                "openWorldHint": spec.auth != "service_token"}}
+                                "openWorldHint": builtin(spec.service) is None}}
     tool = caller.structured_tool(spec)
     if fmt == "openai":
         return dict(convert_to_openai_tool(tool))
