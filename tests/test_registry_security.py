@@ -1,8 +1,9 @@
-"""The registry and tool calls attacked by a user (issue 18, items 1-3): a tool call acts
-for its caller, never as the orchestrator (confused deputy); no llmdocs token ever reaches
-a service a user registered; registrations have owners and llmdocs' own names are
-reserved; tool calls never connect to a blocked network. Real services over HTTP on
-loopback; the user's server is a local one that records what it receives."""
+"""The registry and tool calls attacked by a user (issue 18, items 1-3 and 6): a tool call
+acts for its caller, never as the orchestrator (confused deputy); no llmdocs token ever
+reaches a service a user registered; registrations have owners and llmdocs' own names are
+reserved; tool calls never connect to a blocked network; a bad health path can neither be
+registered nor fail the health watch. Real services over HTTP on loopback; the user's
+server is a local one that records what it receives."""
 
 from __future__ import annotations
 
@@ -342,3 +343,36 @@ async def test_tool_calls_never_connect_to_a_blocked_network(
                                             json={"arguments": {}})
     assert control.json()["status"] == 200
     assert stack.authorizations() == [("/grab", None)]
+
+
+# --- item 6: a health path that breaks every poll --------------------------------------
+
+async def test_a_bad_health_path_is_refused_and_cannot_fail_the_poll(stack: Stack) -> None:
+    """`/\\u0003` was accepted, and from then on every poll of the health watch was a
+    500; now it is a 422, and a stored one (from before) fails only its own probe."""
+    eco, url = stack.settings, stack.server.url
+    user = bearer(eco, "user:ann", "workflows:*", "services:*")
+    for bad in ("/\u0003", "health", "/he alth", "/\u202ehealth"):
+        refused = await stack.orchestrator.post("/registry/services", headers=user,
+                                                json=registration("odd", url, health_path=bad))
+        assert_refused(refused, "health_path")
+    for name in ("good", "stored-bad"):
+        made = await stack.orchestrator.post("/registry/services", headers=user,
+                                             json=registration(name, url))
+        assert made.status_code == 201
+    database = Database(eco.database_url)
+    try:
+        async with database.transaction() as session:
+            await session.execute(text("UPDATE orchestrator_services SET health_path = :p "
+                                       "WHERE name = 'stored-bad'"), {"p": "/\u0003"})
+    finally:
+        await database.dispose()
+
+    for _ in range(2):  # every poll, not only the first
+        polled = await stack.discovery.post("/watch/poll", headers=user)
+        assert polled.status_code == 200, polled.text
+    states = {s["service"]: s for s in (await stack.discovery.get(
+        "/watch/status", headers=user)).json()}
+    assert states["good"]["status"] == "healthy"
+    assert states["stored-bad"]["status"] == "unreachable"
+    assert "InvalidURL" in states["stored-bad"]["reason"]

@@ -120,7 +120,9 @@ class DiscoveryService:
                 await read_bounded(response, MAX_HEALTH_BYTES)
         except TimeoutError:
             return "unreachable", f"no whole answer within {wait:g} s"
-        except httpx.HTTPError as exc:
+        # refused, blocked, timed out; or a URL that cannot be requested (a registration
+        # from before health paths were checked)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             return "unreachable", f"{type(exc).__name__}: {exc}"
         except SpecError as exc:  # larger than a health report
             return "unhealthy", str(exc)
@@ -291,8 +293,12 @@ class DiscoveryService:
 
         async def one(name: str, base_url: str, path: str | None) -> HealthTransition | None:
             async with gate:
-                status, reason = await self.probe(base_url, path)
-                return await self.observe(name, status, reason)
+                try:
+                    status, reason = await self.probe(base_url, path)
+                    return await self.observe(name, status, reason)
+                except Exception:  # one bad registration does not fail the others' round
+                    log.exception("health probe failed", service=name)
+                    return None
 
         changes = await asyncio.gather(*(one(s.name, s.base_url, s.health_path)
                                          for s in services))

@@ -56,6 +56,17 @@ def _base_url(url: AnyHttpUrl) -> AnyHttpUrl:
 
 # A service's address, as the registry and the discovery-agent keep it
 BaseUrl = Annotated[AnyHttpUrl, AfterValidator(_base_url)]
+
+
+def _health_path(value: str) -> str:
+    if not value.startswith("/") or not value.isprintable() or " " in value:
+        raise ValueError("must be a path that starts with '/', without spaces or control "
+                         "characters: it is added to base_url for every health check")
+    return value
+
+
+# Where a service answers its health: added to its base URL by each probe
+HealthPath = Annotated[str, Field(max_length=500), AfterValidator(_health_path)]
 # The id of a stored document or a run: it goes into other services' URLs
 EntityId = Annotated[str, Field(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9-]+$")]
 
@@ -121,7 +132,7 @@ class ServiceRegistration(BaseModel):
     auth: Literal["service_token", "none"] = Field(
         "none", description="service_token: one of llmdocs' own services, registered by a "
         "service; a third-party service is 'none'")
-    health_path: StorableText | None = Field("/health", max_length=500)
+    health_path: HealthPath | None = "/health"
     operations: list[Operation] = Field(default_factory=list, max_length=MAX_OPERATIONS)
 
 
