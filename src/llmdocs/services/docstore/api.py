@@ -21,6 +21,7 @@ from llmdocs.core.auth import Principal, require
 from llmdocs.core.db import INT4_MAX, StorableText, UtcDateTime, storable
 from llmdocs.core.errors import Problem, invalid_request
 from llmdocs.services.docstore.blobs import DocStoreSettings
+from llmdocs.services.docstore.cursors import MAX_CURSOR
 from llmdocs.services.docstore.schemas import (
     DiffOut,
     DocumentCreate,
@@ -61,6 +62,8 @@ IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 # a document id in a path: text a column can hold (a NUL is a 422, not a database error)
 DocumentId = Annotated[StorableText, Path()]
 VersionNumber = Annotated[int, Path(ge=1, le=INT4_MAX)]
+Cursor = Annotated[str | None, Query(max_length=MAX_CURSOR,
+                                     description="next_cursor of the page before")]
 BULK_BATCH = 5000
 BULK_BATCH_BYTES = 8 * 1024 * 1024  # a batch of large documents ends sooner
 # Lines parsed or prepared between two turns of the event loop: the batch being written
@@ -375,7 +378,7 @@ async def list_documents(
     created_after: UtcDateTime | None = None, created_before: UtcDateTime | None = None,
     deleted: Literal["exclude", "include", "only"] = "exclude",
     sort: str = Query("-created_at", description="created_at, updated_at or title; - for desc"),
-    limit: int = Query(50, ge=1, le=500), cursor: str | None = None,
+    limit: int = Query(50, ge=1, le=500), cursor: Cursor = None,
 ) -> DocumentPage:
     filters = filters_of(request, source, format, tag, author, created_after, created_before,
                          deleted)
@@ -567,7 +570,7 @@ async def search(
     tag: Annotated[list[StorableText] | None, Query()] = None,
     author: StorableText | None = None,
     created_after: UtcDateTime | None = None, created_before: UtcDateTime | None = None,
-    limit: int = Query(20, ge=1, le=100), cursor: str | None = None,
+    limit: int = Query(20, ge=1, le=100), cursor: Cursor = None,
 ) -> SearchPage:
     filters = filters_of(request, source, format, tag, author, created_after, created_before)
     return await store_of(request).search(q, filters, limit, cursor)

@@ -9,12 +9,9 @@ write transaction starts with a write statement, so SQLite takes its write lock 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import difflib
 import hashlib
-import json
 import operator
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +40,7 @@ from llmdocs.core.middleware import correlation_id_var
 from llmdocs.core.resources import Resources
 from llmdocs.core.sqlite import in_thread
 from llmdocs.services.docstore.blobs import BlobStore
+from llmdocs.services.docstore.cursors import encode_cursor, list_position, search_offset
 from llmdocs.services.docstore.models import (
     DOCUMENTS,
     IDEMPOTENCY,
@@ -299,21 +297,6 @@ class Filters:
             conds.append(docs.metadata[key].as_string()
                          == sa.bindparam(name, params[name], sa.String()))
         return conds
-
-
-def encode_cursor(payload: list[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, size: int) -> list[Any]:
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError):
-        payload = None
-    if not isinstance(payload, list) or len(payload) != size:
-        raise BadInput("The pagination cursor is not valid; start again without it.",
-                       field="cursor")
-    return payload
 
 
 def _summary(doc: Mapping[Any, Any], ver: Mapping[Any, Any], tags: list[str]
@@ -977,15 +960,9 @@ class DocStore:
             raise BadInput(f"Unknown sort {sort!r}; use one of {', '.join(SORTS)} "
                            "(prefix - for descending).", field="sort")
         params = {**filters.params(), "limit": limit + 1}
-        if cursor:
-            value, last_id = decode_cursor(cursor, 2)
-            if column is not DOCUMENTS.c.title:
-                try:
-                    value = datetime.fromisoformat(str(value))
-                except ValueError:
-                    raise BadInput("The pagination cursor is not valid.", "cursor") from None
-            params |= {"after_value": value if isinstance(value, datetime) else str(value),
-                       "after_id": str(last_id)}
+        if cursor is not None:
+            value, last_id = list_position(cursor, by_title=column is DOCUMENTS.c.title)
+            params |= {"after_value": value, "after_id": last_id}
         shape = (filters.shape(), sort, cursor is not None)
         stmt = self._lists.get(shape)
         if stmt is None:
@@ -1006,7 +983,7 @@ class DocStore:
         words = words_of(query)
         if not words:
             raise BadInput("The query has no words to search for.", field="q")
-        offset = int(decode_cursor(cursor, 1)[0]) if cursor else 0
+        offset = search_offset(cursor) if cursor is not None else 0
         # the backend leaves out soft-deleted documents itself, most cheaply
         wanted = dataclasses.replace(filters, deleted="include").conditions()
         # one statement, no transaction around it; SQLite runs it off the loop, as a
