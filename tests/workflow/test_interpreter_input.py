@@ -189,6 +189,9 @@ async def test_download_names_reach_the_header_safely(ieco: Settings) -> None:
          "filename*=UTF-8''a__Set-Cookie%3A%20x%3D1.md"),
         ('a"b.md', 'filename="a_b.md"', "filename*=UTF-8''a%22b.md"),
         ("../../etc/passwd", 'filename=".._.._etc_passwd"', "UTF-8''.._.._etc_passwd"),
+        # bidirectional and zero-width characters would show another name
+        ("invoice\u202etxt.exe", 'filename="invoice_txt.exe"', "UTF-8''invoice_txt.exe"),
+        ("pay\u200bpal\u2066.pdf", 'filename="pay_pal_.pdf"', "UTF-8''pay_pal_.pdf"),
         (["a"], "filename=", ""), (7, "filename=", ""),
     ]
     async with DocStoreClient.for_service(ieco, token=token(ieco)) as docs, \

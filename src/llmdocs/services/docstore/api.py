@@ -20,6 +20,7 @@ from starlette.datastructures import UploadFile
 from llmdocs.core.auth import Principal, require
 from llmdocs.core.db import INT4_MAX, StorableText, UtcDateTime, storable
 from llmdocs.core.errors import Problem, invalid_request
+from llmdocs.core.filenames import hidden_characters
 from llmdocs.services.docstore.blobs import DocStoreSettings
 from llmdocs.services.docstore.cursors import MAX_CURSOR
 from llmdocs.services.docstore.schemas import (
@@ -70,7 +71,7 @@ BULK_BATCH_BYTES = 8 * 1024 * 1024  # a batch of large documents ends sooner
 # waits for the loop between its database steps, so no CPU stretch may be long.
 STEP_LINES = 200
 ENVELOPE_BYTES = 64 * 1024  # room for JSON/multipart framing around the content
-_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
+_SEPARATOR = re.compile(r"[/\\]")  # controls are among the hidden characters
 WRITE_BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"$ref": "#/components/schemas/DocumentCreate"}},
     "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
@@ -147,12 +148,17 @@ def expected_version(if_match: str | None) -> int | None:
 
 
 def safe_filename(name: str | None) -> str | None:
+    """A plain name that shows as what it is (see `hidden_characters`)."""
     if not name:
         return None
-    if _UNSAFE_NAME.search(name) or name.strip(". ") == "" or ".." in name or len(name) > 255:
-        raise Problem(422, "The file name must be a plain name: no path separators, '..' "
-                           "or control characters.",
-                      errors=[{"field": "file", "message": f"unsafe file name {name!r}"}])
+    hidden = hidden_characters(name)
+    if hidden or _SEPARATOR.search(name) or name.strip(". ") == "" or ".." in name \
+            or len(name) > 255:
+        why = f" (it holds {', '.join(dict.fromkeys(hidden))})" if hidden else ""
+        raise Problem(422, "The file name must be a plain name: no path separators, '..', "
+                           "control characters, or bidirectional, zero-width or other "
+                           f"invisible characters{why}.",
+                      errors=[{"field": "file", "message": f"unsafe file name {name!a}"}])
     return name
 
 

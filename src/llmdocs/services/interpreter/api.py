@@ -25,6 +25,7 @@ from llmdocs.core.client import (
     Unprocessable,
 )
 from llmdocs.core.errors import Problem
+from llmdocs.core.filenames import shown_as_is
 from llmdocs.services.interpreter.schemas import ExecutionOut, InterpretOut, QueryIn
 from llmdocs.services.interpreter.service import Interpreter
 from llmdocs.services.orchestrator.schemas import FINISHED
@@ -152,16 +153,21 @@ async def provenance(document_id: Id, svc: Interpreter = Depends(interpreter)
         return await svc.provenance(document_id)
 
 
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")  # controls and path separators
+_SEPARATOR = re.compile(r"[/\\]")
 _NOT_TOKEN = re.compile(r'[^\x20-\x7e]|["%;\\]')  # what a quoted ASCII fallback cannot hold
+
+
+def plain(name: str) -> str:
+    return shown_as_is(_SEPARATOR.sub("_", name))
 
 
 def content_disposition(filename: str, fallback: str) -> str:
     """`attachment` with the name as RFC 6266 says: `filename*=UTF-8''` percent-encoded
-    (any Unicode), after a plain ASCII `filename` for old clients. Controls and path
-    separators in the name become `_` first, so nothing of it can end the header or
-    name a directory; an empty result falls back to `fallback`."""
-    name = _UNSAFE.sub("_", filename).strip() or _UNSAFE.sub("_", fallback).strip() or "file"
+    (any Unicode), after a plain ASCII `filename` for old clients. Path separators and
+    characters that do not show as themselves (controls, bidi and zero-width ones) in
+    the name become `_` first, so nothing of it can end the header, name a directory or
+    show as another name; an empty result falls back to `fallback`."""
+    name = plain(filename).strip() or plain(fallback).strip() or "file"
     ascii_name = _NOT_TOKEN.sub("_", unicodedata.normalize("NFKD", name).encode(
         "ascii", "ignore").decode() or "file")
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
