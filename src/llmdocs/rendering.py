@@ -34,6 +34,8 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from llmdocs.provenance import public
+
 FORMATS = ("json", "markdown", "txt", "csv", "pdf", "zip")
 _ALIASES = {"md": "markdown", "text": "txt", "plain": "txt", "plaintext": "txt"}
 MEDIA_TYPES = {
@@ -279,8 +281,10 @@ def _zip(doc: GeneratedDocument, provenance: dict[str, Any] | None) -> bytes:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for fmt in ("markdown", "json", "txt", "csv", "pdf"):
             archive.writestr(f"document.{EXTENSIONS[fmt]}", _RENDERERS[fmt](doc, provenance))
+        # the file goes to anyone who may read the document: not who asked, nor in which
+        # session
         archive.writestr("provenance.json",
-                         json.dumps(provenance or {}, indent=2, default=str))
+                         json.dumps(public(provenance) or {}, indent=2, default=str))
     return buffer.getvalue()
 
 

@@ -7,18 +7,22 @@ the run or the search then refused, a 422 naming the other service's field (`inp
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from typing import Any
 
 import httpx
 import pytest
 
 from badinput import assert_refused
+from llmdocs.core.auth import issue_token
 from llmdocs.core.config import Settings
 from llmdocs.core.errors import PROBLEM_JSON
 from llmdocs.services.docstore.client import DocStoreClient
 from workflow import test_interpreter_input
 from workflow.conftest import token
-from workflow.test_interpreter_input import QUERY, as_user, run_ids
+from workflow.test_interpreter_input import PEOPLE, QUERY, as_user, run_ids
 
 ieco = test_interpreter_input.ieco  # the ecosystem with the example spec and a fake model
 
@@ -84,6 +88,38 @@ async def test_a_stored_provenance_shows_only_the_run_that_made_the_document(
                                   provenance={"workflow_execution": borrowed})
         shown = (await http.get(f"/documents/{document.document_id}/provenance")).json()
         assert shown["workflow_execution"] == {**borrowed, "steps_complete": False}
+
+
+
+async def test_who_asked_and_in_which_session_shows_only_to_them_and_admins(
+        ieco: Settings) -> None:
+    """A document's provenance named the user it was made for and their session to any
+    reader: through the interpreter, the doc-store and the zip's provenance.json."""
+    async with as_user(ieco, "user:alice") as alice, as_user(ieco, "user:bob") as bob, \
+            as_user(ieco, "user:boss", *PEOPLE, "queries:admin") as admin:
+        made = await alice.post("/execute-query", json={"query": QUERY, "format": "zip",
+                                                        "session_id": "alice-session"})
+        assert made.status_code == 200, made.text
+        path = made.json()["provenance_url"]
+        whole = (await alice.get(path)).json()
+        assert whole["user_context"]["user_id"] == "user:alice"
+        assert whole["user_context"]["session_id"] == "alice-session"
+        assert (await admin.get(path)).json() == whole
+        seen = await bob.get(path)
+        assert seen.status_code == 200, seen.text
+        context = {k: v for k, v in whole["user_context"].items()
+                   if k not in ("user_id", "session_id")}
+        assert context["query"] == QUERY
+        assert seen.json() == {**whole, "user_context": context}
+        document_id = made.json()["document_id"]
+        archive = zipfile.ZipFile(io.BytesIO((await bob.get(
+            f"/documents/{document_id}/download")).content))
+        assert json.loads(archive.read("provenance.json"))["user_context"] == context
+    async with DocStoreClient.for_service(
+            ieco, token=issue_token(ieco, "user:bob", ["docs:read"])) as docs:
+        stored = (await docs.provenance(document_id)).provenance
+        assert stored is not None and "user_id" not in stored["user_context"]
+        assert "session_id" not in stored["user_context"]
 
 
 # queries whose entities, search words or length the run or the search refuse

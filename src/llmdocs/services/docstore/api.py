@@ -44,6 +44,7 @@ from llmdocs.services.docstore.schemas import (
     VersionList,
 )
 from llmdocs.services.docstore.service import (
+    ADMIN,
     BINARY_FORMATS,
     TEXT_FORMATS,
     BadInput,
@@ -414,10 +415,11 @@ def filters_of(request: Request, source: str | None, format: str | None,
 
 @router.get("/documents/{document_id}", response_model=DocumentOut,
             summary="A document: text content (or content_url) and metadata")
-async def get_document(request: Request, response: Response, document_id: DocumentId, _: Reader,
+async def get_document(request: Request, response: Response, document_id: DocumentId,
+                       reader: Reader,
                        version: int | None = Query(None, ge=1, le=INT4_MAX),
                        include_deleted: bool = False) -> DocumentOut:
-    out, _ver = await store_of(request).get(document_id, version, include_deleted)
+    out, _ver = await store_of(request).get(document_id, reader, version, include_deleted)
     response.headers["ETag"] = f'"{out.version}"'
     return out
 
@@ -430,10 +432,10 @@ def _disposition(filename: str) -> str:
 @router.get("/documents/{document_id}/download",
             summary="The bytes, with Content-Type, Content-Disposition and ETag",
             response_class=Response)
-async def download(request: Request, document_id: DocumentId, _: Reader,
+async def download(request: Request, document_id: DocumentId, reader: Reader,
                    version: int | None = Query(None, ge=1, le=INT4_MAX)) -> Response:
     store = store_of(request)
-    out, ver = await store.get(document_id, version)
+    out, ver = await store.get(document_id, reader, version)
     etag = f'"{ver.content_hash}"'
     extension = out.format if out.format in TEXT_FORMATS or out.format in BINARY_FORMATS \
         else "bin"
@@ -484,7 +486,7 @@ async def delete_document(request: Request, document_id: DocumentId, principal: 
                           hard: bool = False) -> Response:
     store = store_of(request)
     if hard:
-        if not principal.allows("docs:admin"):
+        if not principal.allows(ADMIN):
             raise Problem(403, "A hard delete needs the scope docs:admin.")
         await store.hard_delete(document_id)
     else:
@@ -507,8 +509,8 @@ async def list_versions(request: Request, document_id: DocumentId, _: Reader) ->
 @router.get("/documents/{document_id}/versions/{version}", response_model=VersionDetail,
             summary="One version with its content (or content_url)")
 async def get_version(request: Request, document_id: DocumentId, version: VersionNumber,
-                      _: Reader) -> VersionDetail:
-    return await store_of(request).version(document_id, version)
+                      reader: Reader) -> VersionDetail:
+    return await store_of(request).version(document_id, version, reader)
 
 
 @router.get("/documents/{document_id}/diff", response_model=DiffOut,
@@ -533,9 +535,9 @@ async def rollback(request: Request, response: Response, document_id: DocumentId
 
 @router.get("/documents/{document_id}/provenance", response_model=ProvenanceOut,
             summary="The provenance record of a version, and the document's relations")
-async def provenance(request: Request, document_id: DocumentId, _: Reader,
+async def provenance(request: Request, document_id: DocumentId, reader: Reader,
                      version: int | None = Query(None, ge=1, le=INT4_MAX)) -> ProvenanceOut:
-    return await store_of(request).provenance(document_id, version)
+    return await store_of(request).provenance(document_id, reader, version)
 
 
 @router.get("/documents/{document_id}/relations", response_model=RelationList,

@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from llmdocs.core.auth import Principal
 from llmdocs.core.db import (
     RowFields,
     insert_json_rows,
@@ -39,6 +40,7 @@ from llmdocs.core.ids import new_id
 from llmdocs.core.middleware import correlation_id_var
 from llmdocs.core.resources import Resources
 from llmdocs.core.sqlite import in_thread
+from llmdocs.provenance import as_seen_by
 from llmdocs.services.docstore.blobs import BlobStore
 from llmdocs.services.docstore.cursors import encode_cursor, list_position, search_offset
 from llmdocs.services.docstore.models import (
@@ -104,6 +106,7 @@ COMPARED: dict[str, tuple[sa.Column[Any], Callable[[Any, Any], Any]]] = {
     "created_before": (DOCUMENTS.c.created_at, operator.lt)}
 LIST_STATEMENTS = 256  # list statements kept, one per shape of request
 LINEAGE_TYPES = ("derived_from", "supersedes")
+ADMIN = "docs:admin"  # sees any document's provenance whole; erases documents
 BULK_ANALYZE_MIN = 1000  # fewer new documents than this never trigger an ANALYZE
 NUL = "\\u0000"  # how a NUL character appears in a JSON row
 STALE_SHARE = 0.2  # new rows, as a share of the table, that make PostgreSQL's statistics stale
@@ -889,7 +892,7 @@ class DocStore:
         by_id = {s.document_id: s for s in _rows_as(DocumentSummary, rows)}
         return [by_id[i] for i in ids if i in by_id]
 
-    async def get(self, doc_id: str, version: int | None = None,
+    async def get(self, doc_id: str, reader: Principal, version: int | None = None,
                   include_deleted: bool = False) -> tuple[DocumentOut, VersionRow]:
         async with self.db.session() as session:
             doc = await self._document(session, doc_id, include_deleted)
@@ -897,7 +900,8 @@ class DocStore:
             tags = await self._tags(session, [doc_id])
         out = DocumentOut(**_summary(_columns(doc), ver._mapping, tags.get(doc_id, [])),
                           content=ver.content,
-                          content_url=content_url(doc_id, version), provenance=ver.provenance)
+                          content_url=content_url(doc_id, version),
+                          provenance=as_seen_by(ver.provenance, reader, ADMIN))
         return out, ver
 
     async def read_bytes(self, ver: VersionRow) -> bytes:
@@ -915,13 +919,13 @@ class DocStore:
         return VersionList(document_id=doc_id,
                            items=[VersionOut(**_version_out(v)) for v in rows])
 
-    async def version(self, doc_id: str, version: int) -> VersionDetail:
+    async def version(self, doc_id: str, version: int, reader: Principal) -> VersionDetail:
         async with self.db.session() as session:
             await self._document(session, doc_id)
             ver = await self._version(session, doc_id, version)
         return VersionDetail(**_version_out(ver), content=ver.content,
                              content_url=content_url(doc_id, version),
-                             provenance=ver.provenance)
+                             provenance=as_seen_by(ver.provenance, reader, ADMIN))
 
     async def diff(self, doc_id: str, old: int, new: int) -> DiffOut:
         async with self.db.session() as session:
@@ -1019,12 +1023,14 @@ class DocStore:
         return RelationList(document_id=doc_id, outgoing=[shape(r) for r in out],
                             incoming=[shape(r) for r in inc])
 
-    async def provenance(self, doc_id: str, version: int | None = None) -> ProvenanceOut:
+    async def provenance(self, doc_id: str, reader: Principal, version: int | None = None
+                         ) -> ProvenanceOut:
         async with self.db.session() as session:
             doc = await self._document(session, doc_id)
             ver = await self._version(session, doc_id, version or doc.version)
         return ProvenanceOut(document_id=doc_id, version=ver.version,
-                             content_hash=ver.content_hash, provenance=ver.provenance,
+                             content_hash=ver.content_hash,
+                             provenance=as_seen_by(ver.provenance, reader, ADMIN),
                              relations=await self.relations(doc_id))
 
     async def lineage(self, doc_id: str, direction: Literal["up", "down"],

@@ -147,10 +147,10 @@ def _get_and_head(path: str, **options: Any
 
 @_get_and_head("/documents/{document_id}/provenance",
                summary="Where a generated document came from: every input and step")
-async def provenance(document_id: Id, svc: Interpreter = Depends(interpreter)
-                     ) -> dict[str, object]:
+async def provenance(document_id: Id, caller: Principal = Depends(read),
+                     svc: Interpreter = Depends(interpreter)) -> dict[str, object]:
     with _upstream():
-        return await svc.provenance(document_id)
+        return await svc.provenance(document_id, caller)
 
 
 _SEPARATOR = re.compile(r"[/\\]")
