@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llmdocs.core.bounded import StorableJson
-from llmdocs.core.db import INT4_MAX, StorableText
+from llmdocs.core.db import INT4_MAX, StorableText, UtcDateTime
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,199}$"
 LABEL_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
@@ -102,7 +101,7 @@ class VersionOut(BaseModel):
     message: str
     content_hash: str
     created_by: str
-    created_at: datetime
+    created_at: UtcDateTime
     labels: list[str] = Field(default_factory=list)
 
 
@@ -117,8 +116,8 @@ class PromptOut(BaseModel):
     forked_from: str | None
     labels: dict[str, int]
     created_by: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
     current: VersionOut | None = None  # the version at `latest`
 
 
@@ -329,8 +328,8 @@ class AbTestOut(BaseModel):
     auto_stop: bool
     promote_label: str | None
     winner: int | None
-    created_at: datetime
-    stopped_at: datetime | None
+    created_at: UtcDateTime
+    stopped_at: UtcDateTime | None
 
 
 class OutcomeIn(BaseModel):
