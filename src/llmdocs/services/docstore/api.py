@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
 from llmdocs.core.auth import Principal, require
+from llmdocs.core.bodies import inline_schema, request_body
 from llmdocs.core.db import INT4_MAX, StorableText, UtcDateTime, storable
 from llmdocs.core.errors import Problem, invalid_request
 from llmdocs.core.filenames import hidden_characters
@@ -73,13 +74,16 @@ BULK_BATCH_BYTES = 8 * 1024 * 1024  # a batch of large documents ends sooner
 STEP_LINES = 200
 ENVELOPE_BYTES = 64 * 1024  # room for JSON/multipart framing around the content
 _SEPARATOR = re.compile(r"[/\\]")  # controls are among the hidden characters
-WRITE_BODY = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": {"$ref": "#/components/schemas/DocumentCreate"}},
-    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
-        "file": {"type": "string", "format": "binary"},
-        **{name: {"type": "string"} for name in (
-            "title", "format", "source", "author", "message", "tags",
-            "metadata", "provenance", "relations")}}}}}}}
+
+
+def write_body(model: type[DocumentCreate] | type[DocumentUpdate]) -> dict[str, Any]:
+    """A write's body: JSON, or a file with the other fields as form fields (tags
+    comma-separated, metadata, provenance and relations as JSON text)."""
+    form = {name: {"type": "string"} for name in model.model_fields if name != "content"}
+    return request_body(**{
+        "application/json": inline_schema(model),
+        "multipart/form-data": {"type": "object", "required": ["file"], "properties": {
+            "file": {"type": "string", "format": "binary"}, **form}}})
 
 
 def store_of(request: Request) -> DocStore:
@@ -244,7 +248,8 @@ def _stored(response: Response, stored: StoredDocument) -> StoredDocument:
 
 
 @router.post("/documents", status_code=201, response_model=StoredDocument,
-             openapi_extra=WRITE_BODY, summary="Store a document (JSON text or a file)")
+             openapi_extra=write_body(DocumentCreate),
+             summary="Store a document (JSON text or a file)")
 async def create_document(
     request: Request, response: Response, principal: Writer, idempotency_key: IdemKey = None,
     dedupe: bool = Query(True, description="return an existing identical document"),
@@ -257,9 +262,7 @@ async def create_document(
 
 
 @router.post("/documents/bulk", summary="Ingest NDJSON documents; one result line per line",
-             openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/x-ndjson": {"schema": {
-                     "$ref": "#/components/schemas/DocumentCreate"}}}}})
+             openapi_extra=request_body(**{"application/x-ndjson": inline_schema(DocumentCreate)}))
 async def bulk_ingest(request: Request, principal: Writer) -> Response:
     """Batches of BULK_BATCH lines (or BULK_BATCH_BYTES); a batch is parsed and prepared
     (hashes, ids, rows) while the one before it is being written (the database works in
@@ -458,7 +461,7 @@ router.add_api_route("/documents/{document_id}/download", download, methods=["HE
 
 
 @router.put("/documents/{document_id}", response_model=StoredDocument,
-            openapi_extra=WRITE_BODY, summary="A new version (JSON text or a file)")
+            openapi_extra=write_body(DocumentUpdate), summary="A new version (JSON text or a file)")
 async def update_document(request: Request, response: Response, document_id: DocumentId,
                           principal: Writer, if_match: IfMatch = None,
                           idempotency_key: IdemKey = None) -> StoredDocument:

@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
 
 from llmdocs.core.auth import Principal, require
+from llmdocs.core.bodies import json_body
 from llmdocs.core.db import StorableText
 from llmdocs.core.errors import PROBLEM_BASE, Problem, invalid_request
 from llmdocs.core.ids import new_id
@@ -191,26 +192,6 @@ def _sse(data: Any) -> bytes:
     return b"data: " + orjson.dumps(data) + b"\n\n"
 
 
-def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The model's JSON schema with its nested definitions put in place (the schema
-    sits in the operation, where `#/$defs/...` would not resolve)."""
-    schema = model.model_json_schema()
-    defs = schema.pop("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref", "")
-            if ref.startswith("#/$defs/"):
-                return resolve(defs[ref.removeprefix("#/$defs/")])
-            return {key: resolve(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [resolve(item) for item in node]
-        return node
-
-    return {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": resolve(schema)}}}}
-
-
 async def _body(request: Request, model: type[M]) -> M:
     """The body parsed and validated in one pass by pydantic-core, on the hot path
     instead of FastAPI's parse-then-validate; errors are FastAPI's usual 422."""
@@ -221,7 +202,7 @@ async def _body(request: Request, model: type[M]) -> M:
 
 
 @router.post("/v1/chat/completions", summary="OpenAI-compatible chat completion",
-             openapi_extra=_inline_schema(ChatCompletionRequest))
+             openapi_extra=json_body(ChatCompletionRequest))
 async def chat_completions(request: Request,
                            principal: Principal = Depends(write)) -> Response:
     started = _started(request)
@@ -287,7 +268,7 @@ async def _stream_response(service: GatewayService, prepared: Prepared,
 
 
 @router.post("/query", response_model=QueryResponse, summary="Ask a model, routed by policy",
-             openapi_extra=_inline_schema(QueryRequest))
+             openapi_extra=json_body(QueryRequest))
 async def query(request: Request, principal: Principal = Depends(write)) -> Response:
     started = _started(request)
     body = await _body(request, QueryRequest)
