@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -23,7 +22,7 @@ from llmdocs.services.logcollector.schemas import (
     Page,
     WindowStats,
 )
-from llmdocs.services.logcollector.service import LogStore
+from llmdocs.services.logcollector.service import LogStore, Tail
 from llmdocs.services.logcollector.service import Query as Filters
 from llmdocs.services.logcollector.settings import LogCollectorSettings
 
@@ -32,6 +31,14 @@ READ = [Depends(require("logs:read"))]
 WRITE = [Depends(require("logs:write"))]
 _WINDOW = re.compile(r"^(\d{1,6})([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+STREAM_DESCRIPTION = """Log records as they arrive, one `log` event each, whose `id` is
+the record's sequence number. The first message carries only the `id` to resume from
+and the `retry` delay (ms).
+
+The stream ends by itself: after `LLMDOCS_LOGCOLLECTOR_STREAM_IDLE_SECONDS` (default
+300) without a new record, and after `LLMDOCS_LOGCOLLECTOR_STREAM_MAX_SECONDS` (default
+3600) in all. A reader goes on as server-sent events readers do: it connects again with
+the last id it got in `Last-Event-ID`, and receives the records after it, none lost."""
 
 
 async def store(request: Request) -> LogStore:
@@ -102,9 +109,9 @@ async def stats(
 
 
 @router.get("/logs/stream", dependencies=READ, response_class=EventSourceResponse,
-            summary="Live tail of log records as server-sent events")
+            summary="Live tail of log records as server-sent events",
+            description=STREAM_DESCRIPTION)
 async def stream(
-    request: Request,
     level: list[Level] = Query([]),
     service: StorableText | None = Query(None, max_length=100),
     correlation_id: StorableText | None = Query(None, max_length=128),
@@ -115,19 +122,19 @@ async def stream(
     logs: LogStore = Depends(store),
 ) -> EventSourceResponse:
     f = Filters(service=service, correlation_id=correlation_id, levels=level, limit=500)
-    poll = LogCollectorSettings().stream_poll_seconds
+    config = LogCollectorSettings()
+    tail = Tail(config.stream_poll_seconds, config.stream_idle_seconds,
+                config.stream_max_seconds)
+    after = last_event_id if last_event_id is not None else await logs.last_log_seq()
 
-    async def tail() -> AsyncIterator[dict[str, Any]]:
-        last = last_event_id if last_event_id is not None else await logs.last_log_seq()
-        while not await request.is_disconnected():
-            records = await logs.logs_after(last, f)
-            for record in records:
-                last = record.seq
-                yield {"event": "log", "id": str(record.seq), "data": record.model_dump_json()}
-            if not records:
-                await asyncio.sleep(poll)
+    async def events() -> AsyncIterator[dict[str, Any]]:
+        # where the stream starts, so that a reader that gets no record still resumes
+        # from here; and how long it waits before it does
+        yield {"id": str(after), "retry": round(tail.poll * 1000)}
+        async for record in logs.follow(after, f, tail):
+            yield {"event": "log", "id": str(record.seq), "data": record.model_dump_json()}
 
-    return EventSourceResponse(tail(), ping=15)
+    return EventSourceResponse(events(), ping=15)
 
 
 @router.get("/correlations/{correlation_id}", dependencies=READ,

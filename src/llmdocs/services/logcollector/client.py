@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -49,13 +50,25 @@ class LogCollectorClient(ServiceClient):
         return Correlation.model_validate(await self.get_json(f"/correlations/{correlation_id}"))
 
     async def tail(self, **filters: Any) -> AsyncIterator[LogOut]:
-        """Log records as they arrive (server-sent events), until the caller stops."""
-        headers = self._headers(None)
-        async with self.http.stream("GET", "/logs/stream", params=_params(filters),
-                                    headers=headers, timeout=None) as response:
-            if response.status_code >= 400:
-                await response.aread()
-                raise error_for(self.service, response)
-            async for line in response.aiter_lines():
-                if line.startswith("data:"):
-                    yield LogOut.model_validate(json.loads(line[5:].strip()))
+        """Log records as they arrive (server-sent events), until the caller stops. The
+        server ends a stream that has been quiet or open for long; this connects again
+        after the `retry` it gave, with the last id it got, as an EventSource does."""
+        last: str | None = None
+        retry = 0.5
+        while True:
+            headers = self._headers(None if last is None else {"Last-Event-ID": last})
+            async with self.http.stream("GET", "/logs/stream", params=_params(filters),
+                                        headers=headers, timeout=None) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise error_for(self.service, response)
+                async for line in response.aiter_lines():
+                    field, _, value = line.partition(":")
+                    value = value.removeprefix(" ")
+                    if field == "data":
+                        yield LogOut.model_validate(json.loads(value))
+                    elif field == "id":
+                        last = value
+                    elif field == "retry" and value.isdigit():
+                        retry = int(value) / 1000
+            await asyncio.sleep(retry)

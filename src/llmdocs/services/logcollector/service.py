@@ -3,9 +3,10 @@ count them, follow one correlation id across services, and enforce retention."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -45,6 +46,15 @@ class Query:
     text: str | None = None
     cursor: str | None = None
     limit: int = 100
+
+
+@dataclass(frozen=True)
+class Tail:
+    """How a live tail polls, and when it ends (see `LogStore.follow`)."""
+
+    poll: float
+    idle: float
+    lifetime: float
 
 
 def _like(text: str) -> str:
@@ -180,6 +190,24 @@ class LogStore:
     async def last_log_seq(self) -> int:
         async with self.database.session() as session:
             return int(await session.scalar(select(func.max(CollectedLog.seq))) or 0)
+
+    async def follow(self, after: int, q: Query, tail: Tail) -> AsyncIterator[LogOut]:
+        """Log records after `after` as they arrive, until none came for `tail.idle`
+        seconds or the stream has lasted `tail.lifetime`: a live tail ends by itself, so
+        a reader that went away unnoticed holds nothing for long; one that is still
+        there goes on after the last record it got."""
+        clock = asyncio.get_running_loop().time
+        ends = clock() + tail.lifetime
+        quiet_ends = clock() + tail.idle
+        while (now := clock()) < min(ends, quiet_ends):
+            records = await self.logs_after(after, q)
+            for record in records:
+                after = record.seq
+                yield record
+            if records:
+                quiet_ends = clock() + tail.idle
+            else:
+                await asyncio.sleep(min(tail.poll, ends - now, quiet_ends - now))
 
     async def _counts(self, column: Any, model: Model, since: datetime) -> dict[str, int]:
         query = select(column, func.count()).where(model.time >= since).group_by(column)
