@@ -96,7 +96,7 @@ async def test_who_asked_and_in_which_session_shows_only_to_them_and_admins(
     """A document's provenance named the user it was made for and their session to any
     reader: through the interpreter, the doc-store and the zip's provenance.json."""
     async with as_user(ieco, "user:alice") as alice, as_user(ieco, "user:bob") as bob, \
-            as_user(ieco, "user:boss", *PEOPLE, "queries:admin") as admin:
+            as_user(ieco, "user:boss", *PEOPLE, "*:admin") as admin:
         made = await alice.post("/execute-query", json={"query": QUERY, "format": "zip",
                                                         "session_id": "alice-session"})
         assert made.status_code == 200, made.text
@@ -188,3 +188,26 @@ async def test_a_follow_up_past_what_a_run_takes_is_a_422_naming_the_query(
         assert await run_ids(ieco) == before
         assert (await http.post("/interpret", json={"query": "now as PDF",
                                                      "session_id": "s"})).json() == last
+
+
+async def test_documents_are_read_with_the_callers_rights_not_the_interpreters(
+        ieco: Settings) -> None:
+    """A confused deputy: the interpreter read the doc-store with its own service token,
+    so a token without `docs:read` read any document through it (200). It now reads as
+    the caller: the doc-store's 403 is the answer, and with `docs:read` it is a 200."""
+    async with DocStoreClient.for_service(ieco, token=token(ieco)) as docs, \
+            as_user(ieco, "user:eve", "queries:*") as eve, \
+            as_user(ieco, "user:ann", "queries:*", "docs:read") as ann:
+        document = await docs.put("# Secret plans", title="Secret", format="markdown",
+                                  provenance={"sources": []})
+        for path in (f"/documents/{document.document_id}/download",
+                     f"/documents/{document.document_id}/provenance"):
+            refused, allowed = await eve.get(path), await ann.get(path)
+            assert refused.status_code == 403, (path, refused.text)
+            assert "docs:read" in refused.json()["detail"]
+            assert allowed.status_code == 200, (path, allowed.text)
+        listing = await eve.post("/execute-query", json={"query": "list all documents"})
+        assert listing.status_code == 403, listing.text
+        listed = await ann.post("/execute-query", json={"query": "list all documents"})
+        assert listed.status_code == 200, listed.text
+        assert document.document_id in {d["document_id"] for d in listed.json()["documents"]}

@@ -34,7 +34,7 @@ from workflow.conftest import start_services, store_spec, token
 from workflow.fakellm import fake_llm, provider_env
 
 QUERY = "Create API documentation for user service"
-PEOPLE = ("queries:read", "queries:write")  # what a user's token holds, no admin
+PEOPLE = ("queries:read", "queries:write", "docs:read")  # a user's token, no admin
 
 
 async def fake_eco(settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch,

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Self
 
 import httpx
@@ -25,7 +27,7 @@ from tenacity import (
 )
 
 from llmdocs.core import tracing
-from llmdocs.core.auth import service_token
+from llmdocs.core.auth import Principal, delegated_token, service_token
 from llmdocs.core.config import Settings
 from llmdocs.core.fetch import BlockedAddress
 from llmdocs.core.middleware import CORRELATION_HEADER, correlation_id_var
@@ -148,8 +150,29 @@ def error_for(service: str, response: httpx.Response) -> ServiceError:
     return cls(service, status, problem, response.headers.get("retry-after"))
 
 
+# the on-behalf-of token calls to llmdocs services carry instead of the service's own,
+# inside `acting_for` (task-local, so concurrent requests never see each other's)
+_delegated: ContextVar[str | None] = ContextVar("delegated_token", default=None)
+
+
+@contextmanager
+def acting_for(settings: Settings, actor: str, caller: Principal) -> Iterator[None]:
+    """Calls to llmdocs services made inside carry an on-behalf-of token for `caller`
+    instead of `actor`'s service token, so each service judges the caller's own rights.
+    A service calling as itself keeps its own rights; third parties get neither."""
+    if caller.is_service:
+        yield
+        return
+    reset = _delegated.set(delegated_token(settings, actor, caller))
+    try:
+        yield
+    finally:
+        _delegated.reset(reset)
+
+
 class TokenSource:
-    """A service's own token, re-issued shortly before it expires."""
+    """A service's own token, re-issued shortly before it expires; inside `acting_for`,
+    the caller's on-behalf-of token instead."""
 
     def __init__(self, settings: Settings, caller: str) -> None:
         self.settings = settings
@@ -158,6 +181,9 @@ class TokenSource:
         self._renew_at = 0.0
 
     def __call__(self) -> str:
+        delegated = _delegated.get()
+        if delegated is not None:
+            return delegated
         now = time.monotonic()
         if now >= self._renew_at:
             self._token = service_token(self.settings, self.caller)

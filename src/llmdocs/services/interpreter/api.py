@@ -175,10 +175,10 @@ def content_disposition(filename: str, fallback: str) -> str:
 
 @_get_and_head("/documents/{document_id}/download", response_class=Response,
                summary="The generated file")
-async def download(document_id: Id, svc: Interpreter = Depends(interpreter)
-                   ) -> Response:
+async def download(document_id: Id, caller: Principal = Depends(read),
+                   svc: Interpreter = Depends(interpreter)) -> Response:
     with _upstream():
-        data, media_type, filename = await svc.download(document_id)
+        data, media_type, filename = await svc.download(document_id, caller)
     return Response(data, media_type=media_type or "application/octet-stream",
                     headers={"Content-Disposition": content_disposition(filename,
                                                                         document_id)})

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from llmdocs.core.auth import Principal
-from llmdocs.core.client import BadRequest, ServiceError, Unprocessable
+from llmdocs.core.client import BadRequest, ServiceError, Unprocessable, acting_for
 from llmdocs.core.config import Settings
 from llmdocs.core.db import Database, utcnow
 from llmdocs.core.errors import Problem
@@ -238,7 +238,8 @@ class Interpreter:
                               for m in plan.missing])
         if plan.intent in LISTING:
             # answered at once; `async` is honoured (202, the execution already final)
-            return await self._documents(body, user, plan), not body.run_async
+            with acting_for(self.settings, "interpreter", caller):
+                return await self._documents(body, user, plan), not body.run_async
         assert plan.workflow is not None and plan.workflow_input is not None
         if body.session_id:
             await self._claim(body.session_id, user, caller)
@@ -405,6 +406,10 @@ class Interpreter:
     # --- documents ------------------------------------------------------------------
 
     async def provenance(self, document_id: str, caller: Principal) -> dict[str, Any]:
+        with acting_for(self.settings, "interpreter", caller):  # the caller's rights
+            return await self._provenance(document_id, caller)
+
+    async def _provenance(self, document_id: str, caller: Principal) -> dict[str, Any]:
         record = await self.docs.provenance(document_id)
         stored = as_seen_by(record.provenance, caller, ADMIN)
         if not stored:
@@ -442,10 +447,12 @@ class Interpreter:
             return None
         return run if (run.result or {}).get("document_id") == document_id else None
 
-    async def download(self, document_id: str) -> tuple[bytes, str, str]:
-        """The file, under the name the workflow gave it (the doc-store's otherwise: the
-        stored metadata is anyone's JSON, so only a non-empty string is a name)."""
-        data, media_type, name = await self.docs.download(document_id)
-        summary = await self.docs.get(document_id)
+    async def download(self, document_id: str, caller: Principal) -> tuple[bytes, str, str]:
+        """The file, read with the caller's rights, under the name the workflow gave it
+        (the doc-store's otherwise: the stored metadata is anyone's JSON, so only a
+        non-empty string is a name)."""
+        with acting_for(self.settings, "interpreter", caller):
+            data, media_type, name = await self.docs.download(document_id)
+            summary = await self.docs.get(document_id)
         given = summary.metadata.get("filename")
         return data, media_type, given if isinstance(given, str) and given.strip() else name
