@@ -211,3 +211,28 @@ async def test_documents_are_read_with_the_callers_rights_not_the_interpreters(
         listed = await ann.post("/execute-query", json={"query": "list all documents"})
         assert listed.status_code == 200, listed.text
         assert document.document_id in {d["document_id"] for d in listed.json()["documents"]}
+
+
+async def test_a_run_reads_named_documents_only_for_a_caller_who_may_read_them(
+        ieco: Settings) -> None:
+    """A run reads the documents its input names with the orchestrator's token: a token
+    without `docs:read` had any document summarised for it, through the interpreter or
+    by starting the run itself. Both are a 403 now, and nothing is started."""
+    async with DocStoreClient.for_service(ieco, token=token(ieco)) as docs, \
+            as_user(ieco, "user:eve", "queries:*") as eve:
+        document = await docs.put("# Secret plans\nThe launch is in May.", title="Secret",
+                                  format="markdown")
+        before = await run_ids(ieco)
+        asked = await eve.post("/execute-query",
+                               json={"query": f"Summarize {document.document_id}"})
+        assert asked.status_code == 403, asked.text
+        assert "docs:read" in asked.json()["detail"]
+        bearer = {"Authorization": f"Bearer {token(ieco, 'workflows:*')}"}
+        async with httpx.AsyncClient(base_url=ieco.url_for("orchestrator"),
+                                     headers=bearer) as orchestrator:
+            for path in ("/workflows/document-generation/runs",
+                         "/workflows/document-generation/check"):
+                started = await orchestrator.post(path, json={"input": {
+                    "query": "Summarize it", "document_ids": [document.document_id]}})
+                assert started.status_code == 403, (path, started.text)
+        assert await run_ids(ieco) == before

@@ -30,7 +30,13 @@ from llmdocs.services.interpreter import intent as rules
 from llmdocs.services.interpreter.models import Execution, Session
 from llmdocs.services.interpreter.schemas import ExecutionOut, InterpretOut, QueryIn
 from llmdocs.services.orchestrator.client import OrchestratorClient
-from llmdocs.services.orchestrator.schemas import FINISHED, EntityId, WorkflowRunOut
+from llmdocs.services.orchestrator.schemas import (
+    FINISHED,
+    READ_DOCUMENTS,
+    EntityId,
+    WorkflowRunOut,
+    reads_documents,
+)
 from llmdocs.services.promptstore.client import PromptStoreClient
 
 log = structlog.get_logger(__name__)
@@ -241,6 +247,10 @@ class Interpreter:
             with acting_for(self.settings, "interpreter", caller):
                 return await self._documents(body, user, plan), not body.run_async
         assert plan.workflow is not None and plan.workflow_input is not None
+        if reads_documents(plan.workflow_input) and not caller.is_service \
+                and not caller.allows(READ_DOCUMENTS):  # the run reads them as a service
+            raise Problem(403, "This request would read stored documents (it names or "
+                          f"searches them): that takes the {READ_DOCUMENTS} scope.")
         if body.session_id:
             await self._claim(body.session_id, user, caller)
         with from_query():

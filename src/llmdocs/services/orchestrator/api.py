@@ -186,7 +186,8 @@ async def start_run(body: RunRequest, response: Response, caller: Writer,
                     name: str = Path(pattern=SERVICE_NAME), wait: float = WaitSeconds,
                     runs: Runner = Depends(runner)) -> WorkflowRunOut:
     unnamed = None if _only(caller) else "anonymous"  # a service's or an admin's own run
-    run = await runs.create(name, body, caller.acting_for(body.user_id or unnamed, ADMIN_SCOPE))
+    user = caller.acting_for(body.user_id or unnamed, ADMIN_SCOPE)
+    run = await runs.create(name, body, user, caller)
     if wait > 0:
         run = await runs.wait(run.id, wait)
     if run.status in FINISHED:
@@ -195,11 +196,13 @@ async def start_run(body: RunRequest, response: Response, caller: Writer,
     return run
 
 
-@router.post("/workflows/{name}/check", dependencies=READ,
+@router.post("/workflows/{name}/check",
              summary="Check a run's input without starting it: 200 with the input the "
              "run would take, or the 404 or 422 that starting it would answer")
-async def check_run(body: RunRequest, name: str = Path(pattern=SERVICE_NAME)) -> RunCheck:
+async def check_run(body: RunRequest, caller: Reader,
+                    name: str = Path(pattern=SERVICE_NAME)) -> RunCheck:
     workflow, data = Runner.validate(name, body)
+    Runner.authorize(caller, data)
     return RunCheck(workflow=workflow.name, version=workflow.version, input=data)
 
 

@@ -243,6 +243,17 @@ class RunRequest(BaseModel):
     user_id: StorableText | None = Field(None, min_length=1, max_length=200)
 
 
+# a run reads the stored documents its input names, or searches for, with the
+# orchestrator's own token: whoever starts it must hold this scope (see reads_documents)
+DOCUMENT_INPUTS = ("document_ids", "spec_document_id", "document_id", "search")
+READ_DOCUMENTS = "docs:read"
+
+
+def reads_documents(data: dict[str, Any]) -> bool:
+    """Whether a run of this (validated) input reads stored documents."""
+    return any(data.get(key) for key in DOCUMENT_INPUTS)
+
+
 class RunCheck(BaseModel):
     """A run's input as the workflow would take it (defaults filled in), not started."""
 

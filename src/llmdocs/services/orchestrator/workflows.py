@@ -27,6 +27,7 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from llmdocs.core.auth import Principal
 from llmdocs.core.config import Settings
 from llmdocs.core.db import escaped
 from llmdocs.core.errors import Problem
@@ -41,11 +42,13 @@ from llmdocs.services.orchestrator.registry import Registry
 from llmdocs.services.orchestrator.runs import RunStore
 from llmdocs.services.orchestrator.schemas import (
     FINISHED,
+    READ_DOCUMENTS,
     AgentRequest,
     RunRequest,
     StepRecord,
     WorkflowInfo,
     WorkflowRunOut,
+    reads_documents,
 )
 from llmdocs.services.promptstore.client import PromptStoreClient
 
@@ -228,10 +231,21 @@ class Runner:
                           + "; ".join(f"{e['field']}: {e['message']}" for e in errors),
                           errors=errors) from None
 
-    async def create(self, name: str, body: RunRequest, user_id: str) -> WorkflowRunOut:
-        """A run of `name` for `user_id`, started once its input is valid: an input
-        refused leaves no record and no checkpoint."""
+    @staticmethod
+    def authorize(caller: Principal, data: dict[str, Any]) -> None:
+        """A caller who may not read documents may not have a run read them for it."""
+        if reads_documents(data) and not caller.is_service \
+                and not caller.allows(READ_DOCUMENTS):
+            raise Problem(403, "This run would read stored documents (its input names or "
+                          f"searches them): that takes the {READ_DOCUMENTS} scope.")
+
+    async def create(self, name: str, body: RunRequest, user_id: str, caller: Principal
+                     ) -> WorkflowRunOut:
+        """A run of `name` for `user_id`, started once its input is valid and the caller
+        may have it read what it names: an input refused leaves no record and no
+        checkpoint."""
         workflow, data = self.validate(name, body)
+        self.authorize(caller, data)
         # announced with the record, so before anything the run itself publishes
         run = await self.store.create(name, workflow.version, user_id, data,
                                       self.owner, self.own.lease_seconds,
