@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import boto3  # type: ignore[import-untyped]
 import httpx
@@ -128,6 +129,18 @@ async def test_bad_input_is_a_clear_problem_and_stores_nothing(sqlite_store: Sto
     assert (await store.http.get("/documents", params={"deleted": "include"})
             ).json()["items"] == []
     assert store.blob_files() == []
+
+
+async def test_a_file_for_an_id_no_document_has_is_a_404(sqlite_store: Store) -> None:
+    """Ids are the store's own, so one with characters a blob key cannot hold names no
+    document: a file sent to it is a 404 as for any unknown id (it was a 503 saying the
+    blob store had failed, found by schemathesis)."""
+    for doc_id in ["a\\b", "a\x1fb", "a b", "ünï", "a.b"]:
+        answer = await upload(sqlite_store, PDF, "a.pdf", method="PUT",
+                              path=f"/documents/{quote(doc_id, safe='')}")
+        assert answer.status_code == 404, (doc_id, answer.text)
+        assert answer.json()["detail"] == f"No document {doc_id!r}."
+    assert sqlite_store.blob_files() == []
 
 
 @pytest.fixture

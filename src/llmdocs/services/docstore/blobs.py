@@ -46,9 +46,13 @@ class BlobStore(Protocol):
     async def ping(self) -> float: ...
 
 
+def is_key(key: str) -> bool:
+    return _KEY.match(key) is not None
+
+
 def check_key(key: str) -> str:
     """Keys are made by the store itself; refuse anything path-like all the same."""
-    if not _KEY.match(key):
+    if not is_key(key):
         raise ValueError(f"invalid blob key {key!r}")
     return key
 

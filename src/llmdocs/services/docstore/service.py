@@ -41,7 +41,7 @@ from llmdocs.core.middleware import correlation_id_var
 from llmdocs.core.resources import Resources
 from llmdocs.core.sqlite import in_thread
 from llmdocs.provenance import as_seen_by
-from llmdocs.services.docstore.blobs import BlobStore
+from llmdocs.services.docstore.blobs import BlobStore, is_key
 from llmdocs.services.docstore.cursors import encode_cursor, list_position, search_offset
 from llmdocs.services.docstore.models import (
     DOCUMENTS,
@@ -394,6 +394,8 @@ class DocStore:
         key = None
         if content is not None and content.text is None:
             key = f"{document_id}/{new_id()}"
+            if not is_key(key):  # ids are the store's own: none has such characters
+                raise NotFoundError(f"No document {document_id!r}.")
             try:
                 await self.blobs.put(key, content.data)
             except Exception as exc:
