@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,40 +123,13 @@ def _wait_until_up(process: subprocess.Popen[bytes], stack: Stack) -> None:
         assert served.json() == DOCUMENTS[key], f"{key} serves another document"
 
 
-# Temporary (issue 18): failures that other branches of the issue fix. The lead deletes
-# each entry once its fix is merged, and what serves it with the last one.
-SKIPPED_UNTIL_MERGED: list[tuple[str, str, Callable[[Case], bool]]] = [
-    # the doc-store's `GET /documents?cursor=` (empty) is a 500
-    ("docstore", "GET /documents", lambda case: (case.query or {}).get("cursor") == ""),
-]
-NAIVE_TIMESTAMPS_UNTIL_MERGED = {"promptstore"}  # its timestamps lack the UTC offset
-_NAIVE = re.compile(rb'"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)"')
-
-
-def _skipped_until_merged(service: str, case: Case) -> bool:
-    return any(service == known and case.operation.label == label and hit(case)
-               for known, label, hit in SKIPPED_UNTIL_MERGED)
-
-
-def _read_as_utc(response: schemathesis.Response) -> schemathesis.Response:
-    """The response with each naive timestamp given a UTC offset, all else unchanged."""
-    return schemathesis.Response(
-        response.status_code, response.headers, _NAIVE.sub(rb'"\1Z"', response.content),
-        response.request, response.elapsed, response.verify, response.message,
-        response.http_version, response.encoding)
-
-
 @schemathesis.pytest.parametrize(**{
     key: schemathesis.openapi.from_dict(document, config=schemathesis.Config.from_dict(CONFIG))
     for key, document in DOCUMENTS.items()})
 def test_api(case: Case, stack: Stack) -> None:
     service = SERVICE_OF[case.operation.schema.raw_schema["info"]["title"]]
-    if _skipped_until_merged(service, case):
-        return
     stack.cases.setdefault(service, Counter())[case.operation.label] += 1
     response = case.call(base_url=stack.urls[service])
-    if service in NAIVE_TIMESTAMPS_UNTIL_MERGED:
-        response = _read_as_utc(response)
     if response.status_code >= 500:  # shown with the failure: the traceback is in it
         print(f"llmdocs up's log ends:\n{stack.log.read_text()[-8000:]}")
     case.validate_response(response, checks=CHECKS)
