@@ -1,14 +1,15 @@
 """The detector as it scanned before it went line by line: every pattern over the whole
 text, the value plugins per `splitlines` line (remembered by line). The tests compare
 the detector's findings with it; bench/detector.py times it as the baseline. The value
-plugins' values are those the detector keeps (`keeps`), so the two differ only
-in where the patterns run."""
+plugins' values are those the detector keeps (`kept_values`), so the two differ only
+in where the patterns run. Neither reads invisible characters (`readable`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from llmdocs.services.gateway.security import Detector, Finding, _dedupe, _Found, keeps
+from llmdocs.services.gateway.rules import kept_values
+from llmdocs.services.gateway.security import Detector, Finding, _dedupe, _Found
 
 
 class WholeText:
@@ -40,6 +41,5 @@ class WholeText:
             plugins: list[tuple[str, Any]] = self.detector._value_plugins
             found = self.lines[line] = [
                 (self.values, kind, at, at + len(value)) for kind, plugin in plugins
-                for value in plugin.analyze_string(line)
-                if value and (at := line.find(value)) >= 0 and keeps(plugin, value, line, at)]
+                for at, value in kept_values(plugin, line)]
         return found

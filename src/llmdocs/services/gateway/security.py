@@ -11,8 +11,17 @@ prompts built from API specs stay ordinary (cacheable, sent to any provider). No
 URL's placeholder password (`postgres://USER:PASSWORD@db`) or a quoted hash or id with
 no secret's name before it on its line; nor an IPv4 address or a version a phone number.
 Personal data: our own detectors (emails, phone numbers, card numbers with a Luhn
-check, national ids, IBANs with the mod-97 check) and configured keywords. A finding
-names its type and span, never the text.
+check, national ids, IBANs with the mod-97 check, a date next to a word for birth) and
+configured keywords. The patterns are in rules.py, each linear in the text it scans. A
+finding names its type and span, never the text.
+
+A text is scanned as it reads, not as it is spelled: invisible characters (zero-width
+spaces and joiners, bidirectional controls, soft hyphens: an AWS key or an e-mail split
+by U+200B reads whole) are left out, and other spaces, dashes and full-width letters
+and digits read as their ASCII ones (an SSN written with thin spaces); findings are
+reported where they stand in the text as sent. A scan reads at most `max_chars`
+characters of a request: what lies beyond is reported unscanned, and the request counts
+as sensitive, never as clean.
 
 The filter runs on every model call, on prompts built from the same source and
 instruction lines again and again: patterns run line by line and what a line, and a
@@ -23,48 +32,83 @@ what they need.
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
-from detect_secrets.filters.heuristic import is_likely_id_string, is_sequential_string
-from detect_secrets.plugins.base import RegexBasedDetector
-from detect_secrets.plugins.high_entropy_strings import (
-    HexHighEntropyString,
-    HighEntropyStringsPlugin,
-)
-from detect_secrets.plugins.keyword import KeywordDetector
+from llmdocs.services.gateway.rules import LINE, RULES, Join, kept_values, plugin_rules
 
 DETECTOR_ERROR = "detector_error"
+UNSCANNED = "unscanned"  # past the characters a scan reads
+MAX_SCAN_CHARS = 1 << 20
 _MEMO_CHARS = 2048
 _LINE_MEMO_CHARS = 1024
 _BLOCK_MEMO_CHARS = 4096
 Span = tuple[str, int, int]  # detector type, start, end
-_SKIPPED_PLUGINS = frozenset({"IPPublicDetector"})  # an address is not a secret
+
+# left out of what a scan reads: Unicode's format characters (category Cf: soft hyphen,
+# zero-width space, joiners, bidirectional controls, word joiner, BOM, tags...), and the
+# other characters that show nothing: variation selectors, the combining grapheme
+# joiner, Hangul and Khmer fillers
+_HIDDEN = re.compile(
+    "[\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160"
+    "\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164"
+    "\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]")
+# read as their ASCII ones, one for one: spaces (category Zs), dashes and the minus sign,
+# the full-width forms of ASCII
+_AS_ASCII = str.maketrans(
+    {**dict.fromkeys("\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+                     "\u2008\u2009\u200a\u202f\u205f\u3000", " "),
+     **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63", "-"),
+     **{chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)}})
+
+
+def readable(text: str) -> tuple[str, list[int]]:
+    """The text as a scan reads it, and where each left-out character would have stood
+    in it (empty when none was), for `_placed`."""
+    if text.isascii():
+        return text, []
+    text = text.translate(_AS_ASCII)
+    hidden = [m.start() for m in _HIDDEN.finditer(text)]
+    if not hidden:
+        return text, []
+    return _HIDDEN.sub("", text), [at - i for i, at in enumerate(hidden)]
+
+
+def _placed(spans: list[Span], hidden: list[int]) -> list[Span]:
+    """Spans in the text as read, placed in the text as sent: past each left-out
+    character before them, and over those inside them."""
+    if not hidden:
+        return spans
+    return [(kind, start + bisect_right(hidden, start), end + bisect_right(hidden, end - 1))
+            for kind, start, end in spans]
 
 
 @dataclass(frozen=True)
 class Finding:
     type: str
-    message: int  # index of the message the span is in
+    message: int  # index of the text (for a chat call, the message) the span is in
     start: int
     end: int
+    field: str | None = None  # where in the request sent to a provider, if given
 
     def as_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "message": self.message, "start": self.start,
-                "end": self.end}
+        found = {"type": self.type, "message": self.message, "start": self.start,
+                 "end": self.end}
+        return found if self.field is None else {**found, "field": self.field}
 
 
 @dataclass(frozen=True)
 class Scan:
     findings: tuple[Finding, ...]
-    error: bool = False  # the detector failed: the request counts as sensitive
+    # the detector failed or did not read it all: the request counts as sensitive, and
+    # is not redacted (what was not found cannot be)
+    error: bool = False
 
     @property
     def sensitive(self) -> bool:
@@ -75,179 +119,6 @@ class Scan:
         return sorted({f.type for f in self.findings})
 
 
-def _luhn(digits: str) -> bool:
-    total = 0
-    for i, char in enumerate(reversed(digits)):
-        n = int(char)
-        if i % 2:
-            n = n * 2 - 9 if n > 4 else n * 2
-        total += n
-    return total % 10 == 0
-
-
-def _iban_ok(raw: str) -> bool:
-    iban = raw.replace(" ", "")
-    if not 15 <= len(iban) <= 34:
-        return False
-    moved = iban[4:] + iban[:4]
-    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
-
-
-def _entropy(text: str) -> float:
-    counts = Counter(text)
-    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
-
-
-def _high_entropy(token: str) -> bool:
-    has_digit = any(c.isdigit() for c in token)
-    has_alpha = any(c.isalpha() for c in token)
-    return (has_digit and has_alpha and _entropy(token) >= 4.3
-            and not is_sequential_string(token))  # example filler: ABCD...XYZ0123...
-
-
-# what stands for a value rather than being one: a template, variable, reference, schema,
-# format or markup (`{type: string}`, `${API_KEY}`, `{{ secret }}`, `<password>`,
-# `%(pw)s`, `[...]`, `(...)`); a bare type or keyword of a schema or language; a name
-# in one case joined by "_" or "." (`oa_citations`, `API_KEY`, `settings.db_password`);
-# a reference (`os.environ[...]`, `get_secret()`, as detect-secrets' indirect-reference
-# filter has it); a mapping key (`type:`, as after `password:` at a line's end in YAML)
-_PLACEHOLDER_START = frozenset("{[$<%(")
-_NOT_VALUE = re.compile(
-    r"string|integer|boolean|number|object|array|null|none|nil|true|false|yes|no|"
-    r"required|optional|nullable|str|int|bool|float|double|decimal|long|short|char|"
-    r"bytes?|binary|date|datetime|date-time|time|uuid|email|uri|url|text|varchar|any|"
-    r"undefined|void|list|dict|map|type|format|example|default|pass(?:word|wd)?|secret|"
-    r"token|key|hidden|writeonly|readonly|masked|redacted|empty", re.I)
-_NAME_OR_REFERENCE = re.compile(r"[a-z]+(?:[_.][a-z]+)+|[A-Z]+(?:[_.][A-Z]+)+|[\w.-]+[\[(].*")
-
-
-def _literal(value: str) -> bool:
-    """Whether an assigned value looks like a literal one (a password, a key) rather
-    than a placeholder, a type or a name: a schema (`password: {type: string}`, in
-    every OpenAPI spec with a login) or a template is no secret."""
-    word = value.rstrip(".)]}>")
-    return not (value[0] in _PLACEHOLDER_START or value.endswith(":") or len(set(word)) < 2
-                or _NOT_VALUE.fullmatch(word) or _NAME_OR_REFERENCE.fullmatch(word))
-
-
-_URL_PASSWORD = re.compile(r"://[^:]*:([^@]*)@")
-
-
-def _credentials(found: str) -> bool:
-    """Whether the `user:password@` of a URL in a match holds a literal password:
-    deployment docs show where one goes with `postgresql://llmdocs:secret@db`,
-    `https://user:pass@host` or `${DB_USER}:${DB_PASS}@`, which `_literal` knows for
-    placeholders. A real default such as `changeme` is a literal and stays found."""
-    password = _URL_PASSWORD.search(found)
-    return password is None or _literal(password.group(1))
-
-
-# a hex string of a hash's length: an MD5 sum or a W3C trace id, a SHA-1 (a git
-# commit), a SHA-256 content hash; in a documentation prompt far more likely that than a
-# key, unless the line names a secret before it (an API token can be hex too)
-_HASH_LENGTHS = frozenset({32, 40, 64})
-_SECRET_NAME = re.compile(r"pass|pwd|secret|token|key|auth|credential|bearer|private|"
-                          r"session|cookie", re.I)
-_SEPARATORS = ",;{([&"  # what ends the value before a value's own key
-
-
-def keeps(plugin: Any, value: str, line: str, at: int) -> bool:
-    """Whether a value a detect-secrets value plugin's `analyze_string` yields at `at`
-    in a line is kept: that yields every candidate, and the library's `analyze_line`
-    then keeps a high-entropy string only above the plugin's entropy limit (by the
-    plugin's own measure), and its scan drops what its heuristic filters call no secret.
-    Of these, a prompt gets the two that judge a high-entropy string by its shape and
-    name: a sequential string (`0123456789abcdef...`, example filler) and an id (a value
-    whose own key ends in `_id`/is `id`, given as the key alone since a prompt puts a
-    whole object on one line); plus a hex string of a hash's length. The last two stay
-    found when the line names a secret before the value (`"session_id"`, `token: "<hex>"`).
-    Its other filters are left: by file name (lock, binary, swagger files), for templates
-    and references (`_literal` judges those), for UUIDs (no plugin keeps one: "-" is no
-    hex, and a UUID is below the base64 limit; some API keys are UUIDs) and for values
-    without a letter (a PIN or an account number is no less private). The keyword
-    detector's values (assignments to secret-sounding names) must also look
-    like a literal value, as our own password rule's do. Asked only of a value: most
-    lines yield none."""
-    if isinstance(plugin, HighEntropyStringsPlugin):
-        if (plugin.calculate_shannon_entropy(value) <= plugin.entropy_limit
-                or is_sequential_string(value)):
-            return False
-        if _SECRET_NAME.search(line, 0, at):
-            return True
-        start = max(line.rfind(separator, 0, at) for separator in _SEPARATORS) + 1
-        key = line[start:at].lstrip(" \t\"'")
-        return not (is_likely_id_string(value, key + value, plugin)
-                    or (isinstance(plugin, HexHighEntropyString) and len(value) in _HASH_LENGTHS))
-    if isinstance(plugin, KeywordDetector):
-        return _literal(value)
-    return True
-
-
-@dataclass(frozen=True)
-class Join:
-    """For a pattern that can match across a line break, what the line before the break
-    must end with and the line after it start with for a match to run across it. The
-    pattern runs line by line, and on the whole text only when some break allows it:
-    when none does, its matches in the whole text are its matches line by line, for a
-    pattern that never ends a match with the break and looks no further than it."""
-
-    end: re.Pattern[str]  # searched in the line, which ends with its "\n"
-    start: re.Pattern[str] | None = None  # matched at the next line's start; None: any
-
-
-_DOTTED = re.compile(r"\d+(?:\.\d+){3,}")
-_ASSIGNED_NAME = (r"\b(?:pass(?:word|wd|phrase)?|pwd|secret|client[_-]?secret|api[_-]?key|"
-                 r"access[_-]?token|auth[_-]?token)\b[\"']?")
-# (type, pattern, check on the matched group, which group is the secret, where it runs):
-# LINE for a pattern that cannot match a line break ("\n"), run line by line and
-# remembered by line; a Join for one that can, but only where the lines around the break
-# allow it; otherwise a literal that every match contains, and the pattern runs on the
-# whole text when the text holds that literal
-LINE = None
-_Rule = tuple[str, re.Pattern[str], Callable[[str], bool] | None, int, str | Join | None]
-_RULES: list[_Rule] = [
-    ("private_key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?"
-                               r"(?:-----END [A-Z ]*PRIVATE KEY-----|$)"), None, 0,
-     "-----BEGIN "),  # the whole block, to its END line
-    ("connection_string", re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s:/@]+:[^\s@/]+@[^\s'\"]+",
-                                     re.I), _credentials, 0, LINE),
-    # across a break in the \s* before or after the : or =, so the line before it ends
-    # in the name, or the name and the : or =; an unquoted word that more words follow
-    # on its line is prose ("Password: Must be ..."), or a type that a union or default
-    # follows (`api_key: SecretStr | None = None`); the lookahead stops at the line end
-    ("password_assignment", re.compile(
-        _ASSIGNED_NAME + r"\s*[:=]\s*(?:[\"']|(?![A-Za-z]+[ \t]+[A-Za-z|=]))([^\s\"',;]{4,})",
-        re.I), _literal, 1, Join(re.compile(_ASSIGNED_NAME + r"\s*(?:[:=]\s*)?\Z", re.I))),
-    # a URL's `user:password@` is matched whole, first, and dropped by the check: the
-    # password before a dotted host is no mailbox (`postgres://USER:PASSWORD@db.internal`)
-    ("email", re.compile(r"://[^\s:/@]*:[^\s@/]*@|"
-                         r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"),
-     lambda m: "://" not in m, 0, LINE),
-    ("credit_card", re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])"),
-     lambda m: 13 <= len(d := re.sub(r"\D", "", m)) <= 19 and _luhn(d), 0, LINE),
-    ("iban", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b"), _iban_ok, 0, LINE),
-    ("national_id", re.compile(r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b"),
-     None, 0, LINE),  # US social security number
-    ("national_id", re.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2}"
-                               r" ?[A-D]\b"), None, 0, LINE),  # UK national insurance number
-    # across a break that is one [\s.-] between digits, or after a ")" or before a "(";
-    # a run of 4 or more dot-separated digit groups (an IPv4 address such as
-    # 169.254.169.254, a version 1.22.333.4444) is matched whole from its first digit,
-    # first, and dropped by the check, so no phone number is found inside it, whatever
-    # follows it (a netmask, a port: `10.1.123.234 255.255.255.0`)
-    ("phone", re.compile(_DOTTED.pattern + r"|"
-                         r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?"
-                         r"\d{2,4}[\s.-]\d{3,4}[\s.-]?\d{3,4}(?![\w-])|\+\d{8,15}\b"),
-     lambda m: not _DOTTED.fullmatch(m), 0, Join(re.compile(r"[\d)]\n\Z"), re.compile(r"[\d(]"))),
-    ("high_entropy", re.compile(r"[A-Za-z0-9+/_\-]{24,}={0,2}"), _high_entropy, 0, LINE),
-]
-# a check on the whole match of each pattern of a regex plugin, by the plugin's class
-_PLUGIN_CHECKS: dict[str, Callable[[str], bool]] = {"BasicAuthDetector": _credentials}
-# detect-secrets applies its patterns line by line; the one that can match across a line
-# break (npm's `\s*` after `=`) keeps running on the whole text, as it always has here
-_PLUGINS_ACROSS_LINES = {
-    r"\/\/.+\/:_authToken=\s*((npm_.+)|([A-Fa-f0-9-]{36})).*": "_authToken=",
-}
 # a regex detector as the scan runs it: its priority (the first wins an overlap), type,
 # pattern, check and group
 _Regex = tuple[int, str, re.Pattern[str], Callable[[str], bool] | None, int]
@@ -256,10 +127,6 @@ _Found = tuple[int, str, int, int]  # priority, type, start, end
 # patterns whose condition its start and its end meet, and of those that may match
 # across a break inside it
 _Part = tuple[list[_Found], tuple[int, ...], tuple[int, ...], tuple[int, ...]]
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
 @dataclass
@@ -274,6 +141,8 @@ class Detector:
     separator on the whole text too, so it sees them as before."""
 
     keywords: Sequence[str] = ()
+    # the most characters of a request a scan reads (see the module's docstring)
+    max_chars: int = MAX_SCAN_CHARS
     _per_line: list[_Regex] = field(init=False)
     _joins: list[tuple[_Regex, Join]] = field(init=False)
     _whole: list[tuple[_Regex, str]] = field(init=False)  # with the literal to look for
@@ -295,19 +164,8 @@ class Detector:
     _blocks: Callable[[str], _Part] = field(init=False)
 
     def __post_init__(self) -> None:
-        rules: list[_Rule] = []
-        self._value_plugins = []
-        plugins: dict[str, type[Any]] = dict(get_mapping_from_secret_type_to_class())
-        for secret_type, cls in plugins.items():
-            if cls.__name__ in _SKIPPED_PLUGINS:
-                continue
-            if issubclass(cls, RegexBasedDetector):
-                check = _PLUGIN_CHECKS.get(cls.__name__)
-                rules += [(_snake(secret_type), rx, check, 0,
-                           _PLUGINS_ACROSS_LINES.get(rx.pattern, LINE)) for rx in cls().denylist]
-            else:
-                self._value_plugins.append((_snake(secret_type), cls()))
-        rules += _RULES
+        rules, self._value_plugins = plugin_rules()
+        rules += RULES
         words = [re.escape(k) for k in self.keywords if k.strip()]
         if words:
             rules.append(("keyword", re.compile(r"\b(?:" + "|".join(words) + r")\b", re.I),
@@ -329,13 +187,21 @@ class Detector:
         self._blocks = lru_cache(maxsize=1024)(self._block)
 
     def scan(self, texts: Sequence[str]) -> Scan:
-        """Findings in each text; any failure of a detector makes the scan an error."""
+        """Findings in each text, as it reads (see `readable`), up to `max_chars` in all:
+        the rest is one finding of its own, unscanned; any failure of a detector makes
+        the scan an error."""
         try:
             findings: list[Finding] = []
+            left, unscanned = self.max_chars, False
             for index, text in enumerate(texts):
+                read, hidden = readable(text[:left])
                 findings += [Finding(kind, index, start, end)
-                             for kind, start, end in self._scan_text(text)]
-            return Scan(tuple(findings))
+                             for kind, start, end in _placed(self._scan_text(read), hidden)]
+                if len(text) > left:
+                    findings.append(Finding(UNSCANNED, index, left, len(text)))
+                    unscanned = True
+                left = max(0, left - len(text))
+            return Scan(tuple(findings), error=unscanned)
         except Exception:  # fail closed: an unscanned request is a sensitive one
             return Scan((Finding(DETECTOR_ERROR, -1, 0, 0),), error=True)
 
@@ -376,10 +242,8 @@ class Detector:
         offset = 0
         for part in line.splitlines(keepends=True):
             for kind, plugin in self._value_plugins:
-                for value in plugin.analyze_string(part):
-                    at = part.find(value) if value else -1
-                    if at >= 0 and keeps(plugin, value, part, at):
-                        found.append((self._values, kind, offset + at, offset + at + len(value)))
+                found += [(self._values, kind, offset + at, offset + at + len(value))
+                          for at, value in kept_values(plugin, part)]
             offset += len(part)
         starts = tuple(regex[0] for regex, join in self._joins
                        if join.start is None or join.start.match(line))
@@ -445,20 +309,26 @@ def _matches(regex: _Regex, text: str) -> list[_Found]:
 
 def _dedupe(found: Iterable[_Found]) -> list[Span]:
     """One finding per stretch of text: the first (most specific) detector wins over
-    any later one whose span overlaps it."""
+    any later one whose span overlaps it. The spans kept do not overlap, so in the order
+    of their starts their ends are in order too: a span overlaps one of them when it
+    overlaps the last that starts before it ends."""
     kept: list[Span] = []
+    starts: list[int] = []
+    ends: list[int] = []
     for _, kind, start, end in found:
-        if end > start and not any(start < e and s < end for _, s, e in kept):
+        at = bisect_left(starts, end)
+        if end > start and not (at and ends[at - 1] > start):
+            starts.insert(at, start)
+            ends.insert(at, end)
             kept.append((kind, start, end))
     return sorted(kept, key=lambda span: span[1])
 
 
-def redact(text: str, findings: Iterable[Finding], index: int,
-           placeholders: dict[str, str]) -> str:
-    """Replace the findings in one text with placeholders; `placeholders` collects
-    placeholder → original, for `restore()`."""
+def redact(text: str, findings: Iterable[Finding], placeholders: dict[str, str]) -> str:
+    """Replace the findings in one text (all of them in it) with placeholders;
+    `placeholders` collects placeholder → original, for `restore()`."""
     parts, last = [], 0
-    for finding in sorted((f for f in findings if f.message == index), key=lambda f: f.start):
+    for finding in sorted(findings, key=lambda f: f.start):
         token = f"[{finding.type.upper()}_{len(placeholders) + 1}]"
         placeholders[token] = text[finding.start:finding.end]
         parts += [text[last:finding.start], token]
@@ -467,10 +337,15 @@ def redact(text: str, findings: Iterable[Finding], index: int,
     return "".join(parts)
 
 
+_PLACEHOLDER = re.compile(r"\[[A-Z0-9_]+_\d+\]")
+
+
 def restore(text: str, placeholders: dict[str, str]) -> str:
-    for token, original in placeholders.items():
-        text = text.replace(token, original)
-    return text
+    """The text with each placeholder it holds put back: one pass, however many there
+    are (a request redacted in thousands of places, streamed in hundreds of pieces)."""
+    if not placeholders:
+        return text
+    return _PLACEHOLDER.sub(lambda m: placeholders.get(m.group(), m.group()), text)
 
 
 class StreamRestorer:

@@ -211,7 +211,8 @@ class GatewayService:
         route_sensitive = scan.sensitive
         if scan.sensitive and call.policy == "redact" and not scan.error:
             messages = [
-                {**m, "content": redact(texts[i], scan.findings, i, placeholders)}
+                {**m, "content": redact(texts[i], [f for f in scan.findings if f.message == i],
+                                        placeholders)}
                 for i, m in enumerate(call.messages)
             ]
             route_sensitive = False
