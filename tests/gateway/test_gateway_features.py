@@ -96,7 +96,7 @@ async def test_a_failing_detector_keeps_the_request_off_untrusted_providers(
     upstream, url = await fake("openai")
     apps = [await gateway(remote(url)), await gateway(remote(url), LOCAL)]
     for app in apps:
-        app.app.state.gateway.detector._value_plugins = [("broken", object())]
+        app.app.state.gateway.scanner.detector._value_plugins = [("broken", object())]
     async with httpx.AsyncClient(timeout=60, headers=headers(settings)) as http:
         refused = await http.post(apps[0].url + "/query", json={"prompt": "harmless"})
         assert refused.status_code == 422 and upstream.bodies == []

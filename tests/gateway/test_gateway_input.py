@@ -80,7 +80,7 @@ async def test_a_stream_line_too_long_to_read_ends_with_an_error_event(
     app = await gateway(remote(url))
     async with httpx.AsyncClient(base_url=app.url, timeout=60,
                                  headers=headers(settings)) as http:
-        big = {**CHAT, "stream": True, "messages": [{"role": "user", "content": "x" * 2**20}]}
+        big = {**CHAT, "stream": True, "messages": [{"role": "user", "content": "x" * 2**19}]}
         async with http.stream("POST", "/v1/chat/completions", json=big) as response:
             assert response.status_code == 200
             lines = [line async for line in response.aiter_lines() if line.startswith("data:")]

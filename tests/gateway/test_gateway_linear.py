@@ -1,22 +1,29 @@
 """The security filter on hostile text: every pattern it runs takes time linear in the
 text (a prompt of "1" * 60000 took 57 s and froze every service in the process, "a." *
-50000 69 s, "token" and 1,000 spaces 8 s), a scan reads at most its cap and counts
-the rest as sensitive, and text is read as it shows: invisible characters and other
-spaces and dashes do not hide a secret or a national id."""
+50000 69 s, "token" and 1,000 spaces 8 s), a large scan leaves the event loop free, a
+scan reads at most its cap and counts the rest as sensitive, and text is read as it
+shows: invisible characters and other spaces and dashes do not hide a secret or a
+national id."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import re
 import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 from detect_secrets.plugins.base import RegexBasedDetector
 from detect_secrets.plugins.keyword import KeywordDetector
 
+from gateway.conftest import Fake, Gateway, headers
 from gateway.test_gateway_detector import PIECES
+from gateway.test_gateway_outgoing import cloud
+from llmdocs.core.config import Settings
 from llmdocs.services.gateway.rules import (
     _LINEAR,
     _SPACES,
@@ -70,6 +77,33 @@ def test_a_scan_of_hostile_text_grows_linearly(kind: str) -> None:
 def regex_plugins() -> list[type[Any]]:
     return [cls for cls in get_mapping_from_secret_type_to_class().values()
             if issubclass(cls, RegexBasedDetector)]
+
+
+async def test_other_requests_are_answered_while_a_large_scan_runs(
+        gateway: Gateway, fake: Fake, settings: Settings) -> None:
+    """A message of a million digits (a scan of seconds): the service keeps answering
+    /health/live meanwhile, never waiting a quarter of the call's time for an answer
+    (it waited out the whole scan)."""
+    _, url = await fake("openai")
+    app = await gateway(cloud(url))
+    big = {"model": "gpt-4o-mini", "max_tokens": 5,
+           "messages": [{"role": "user", "content": "1" * 1_000_000}]}
+    async with httpx.AsyncClient(base_url=app.url, timeout=300,
+                                 headers=headers(settings)) as http:
+        started = time.perf_counter()
+        call = asyncio.create_task(http.post("/v1/chat/completions", json=big))
+        ended: list[float] = []
+        call.add_done_callback(lambda _: ended.append(time.perf_counter()))
+        answered = []
+        while not call.done():
+            assert (await http.get("/health/live")).status_code == 200
+            answered.append(time.perf_counter())
+        assert (await call).status_code == 200
+    marks = [started, *(t for t in answered if t < ended[0]), ended[0]]
+    took = ended[0] - started
+    assert len(marks) > 4, f"{len(marks) - 2} answers in {took:.2f} s"
+    gap = max(later - earlier for earlier, later in itertools.pairwise(marks))
+    assert gap < took / 4, f"{gap:.2f} s without an answer in a call of {took:.2f} s"
 
 
 def test_the_detector_runs_each_pattern_it_has_in_its_linear_form() -> None:

@@ -97,9 +97,12 @@ class Tokens(BaseModel):
 
 class Finding(BaseModel):
     type: str
-    message: int
+    message: int  # the message it is in (-1: another part of the request)
     start: int
-    end: int
+    end: int  # the span in the string at `field`
+    field: str | None = Field(None, description="where in the request sent to a provider, "
+                              "e.g. messages[1].content, messages[0].tool_calls[0].function."
+                              "arguments, stop[0], json_schema.properties.*.description")
 
 
 class Routing(BaseModel):

@@ -32,11 +32,15 @@ what they need.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import lru_cache
+from multiprocessing import get_context
 from operator import itemgetter
 from typing import Any
 
@@ -280,6 +284,57 @@ def _joined(text: str, sep: str, memo: Callable[[str], _Part], scan: Callable[[s
             found += [(p, kind, offset + s, offset + e) for p, kind, s, e in spans]
         offset += len(part)
     return found, first or (), ends, tuple(across)
+
+
+# a request up to this many characters is scanned on the caller's event loop: about
+# 10 ms at worst (text never seen before: bench/detector.py --growth), and a prompt
+# whose lines come back, as most do, well under 1 ms; a larger one goes to a worker
+INLINE_CHARS = 4096
+_worker: Detector | None = None  # in a scanning process: its detector
+
+
+def _start_worker(keywords: Sequence[str], max_chars: int) -> None:
+    global _worker
+    _worker = Detector(keywords, max_chars)
+
+
+def _scan_in_worker(texts: Sequence[str]) -> Scan:
+    assert _worker is not None
+    return _worker.scan(texts)
+
+
+class Scanner:
+    """Scans requests without stopping the event loop every service in the process
+    shares: a small one on the loop, a larger one in one of `processes` worker
+    processes (a scan of a MiB takes seconds, and the regular-expression engine holds
+    the interpreter's lock for the whole of each search, so a thread would still stop
+    the loop for as long as one search over a long line takes). A worker that dies
+    fails its scans closed, and the next large scan starts new ones."""
+
+    def __init__(self, keywords: Sequence[str] = (), max_chars: int = MAX_SCAN_CHARS,
+                 processes: int = 2) -> None:
+        self.detector = Detector(keywords, max_chars)
+        self.processes = processes
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def scan(self, texts: Sequence[str]) -> Scan:
+        if sum(map(len, texts)) <= INLINE_CHARS:
+            return self.detector.scan(texts)
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                self.processes, get_context("spawn"), _start_worker,
+                (tuple(self.detector.keywords), self.detector.max_chars))
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._pool, _scan_in_worker, list(texts))
+        except BrokenProcessPool:
+            self.close()
+            return Scan((Finding(DETECTOR_ERROR, -1, 0, 0),), error=True)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
 
 _SCOPED_FLAGS = {re.I: "i", re.M: "m", re.S: "s", re.X: "x"}

@@ -36,6 +36,7 @@ from llmdocs.services.gateway.accounting import (
     Subject,
 )
 from llmdocs.services.gateway.models import UsageRecord
+from llmdocs.services.gateway.outgoing import Outgoing
 from llmdocs.services.gateway.pricing import PriceTable, micros
 from llmdocs.services.gateway.providers.base import (
     ChatRequest,
@@ -43,7 +44,6 @@ from llmdocs.services.gateway.providers.base import (
     Delta,
     Embeddings,
     ProviderError,
-    estimate_tokens,
     text_of,
 )
 from llmdocs.services.gateway.routing import (
@@ -54,7 +54,7 @@ from llmdocs.services.gateway.routing import (
     Route,
     Router,
 )
-from llmdocs.services.gateway.security import Detector, Scan, StreamRestorer, redact, restore
+from llmdocs.services.gateway.security import Scan, Scanner, StreamRestorer, restore
 from llmdocs.services.gateway.settings import GatewaySettings
 
 log = structlog.get_logger(__name__)
@@ -140,7 +140,8 @@ class GatewayService:
         self.database = database
         self.cache = cache
         self.prices = PriceTable(settings)
-        self.detector = Detector(settings.keywords)
+        self.scanner = Scanner(settings.keywords, settings.scan_max_chars,
+                               settings.scan_processes)
         self.states = [
             ProviderState(provider_factory.build(config, settings), settings.breaker_failures,
                           settings.breaker_cooldown_seconds)
@@ -181,6 +182,7 @@ class GatewayService:
                 await state.provider.start()
 
     async def aclose(self) -> None:
+        self.scanner.close()
         await self.recorder.aclose()
         await self.limiter.aclose()
         await self.budgets.aclose()
@@ -204,28 +206,27 @@ class GatewayService:
     async def prepare(self, call: Call) -> Prepared:
         if call.json_schema is not None:
             self._check_schema(call.json_schema)
-        texts = [text_of(m.get("content")) for m in call.messages]
-        scan = self.detector.scan(texts)
+        messages = [{**m, "content": text_of(m.get("content"))} for m in call.messages]
+        request = ChatRequest("", messages, call.max_tokens, call.temperature, call.top_p,
+                              call.stop, call.json_schema, call.json_mode)
+        outgoing = Outgoing.of(request)
+        scan = await self.scanner.scan(outgoing.texts)
         placeholders: dict[str, str] = {}
-        messages = call.messages
         route_sensitive = scan.sensitive
         if scan.sensitive and call.policy == "redact" and not scan.error:
-            messages = [
-                {**m, "content": redact(texts[i], [f for f in scan.findings if f.message == i],
-                                        placeholders)}
-                for i, m in enumerate(call.messages)
-            ]
-            route_sensitive = False
-        else:
-            messages = [{**m, "content": texts[i]} for i, m in enumerate(call.messages)]
+            redacted = outgoing.redacted(scan, placeholders)
+            # what is sent must hold nothing the filter finds, redaction or not
+            if (await self.scanner.scan(Outgoing.of(redacted).texts)).sensitive:
+                placeholders = {}
+            else:
+                request, route_sensitive = redacted, False
+        scan = outgoing.located(scan)
         plan = self.router.plan(call.model, call.provider, sensitive=route_sensitive,
                                 cost=call.cost, performance=call.performance,
                                 max_tokens=call.max_tokens,
                                 tokens_field=call.max_tokens_field)
         if placeholders:
             plan = replace(plan, reason="redacted; " + plan.reason)
-        request = ChatRequest("", messages, call.max_tokens, call.temperature, call.top_p,
-                              call.stop, call.json_schema, call.json_mode)
         subjects: list[Subject] = [("user", call.user_id)]
         if call.key_id:
             subjects.append(("key", call.key_id))
@@ -241,8 +242,7 @@ class GatewayService:
         else:
             self._cache_counts["bypass"].inc()
         if prepared.hit is None:
-            prompt = sum(estimate_tokens(t) + 4 for t in texts)
-            prepared.reserved = micros(plan.max_price, prompt, call.max_tokens)
+            prepared.reserved = micros(plan.max_price, outgoing.tokens(), call.max_tokens)
             if prepared.reserved:
                 prepared.held = await self.budgets.reserve(subjects, prepared.reserved)
         return prepared
@@ -406,7 +406,7 @@ class GatewayService:
 
     async def embed(self, model: str | None, inputs: list[str], user_id: str,
                     key_id: str) -> tuple[Embeddings, Outcome]:
-        scan = self.detector.scan(inputs)
+        scan = await self.scanner.scan(inputs)
         plan = self.router.plan(model, None, sensitive=scan.sensitive, embeddings=True)
         last: ProviderError | None = None
         for route in plan.routes:

@@ -56,6 +56,10 @@ class GatewaySettings(BaseSettings):
     default_model: str = "smollm2"
     prices: dict[str, Price] = Field(default_factory=dict)  # "provider/alias" or "alias"
     keywords: list[str] = Field(default_factory=list)  # case-insensitive, sensitive
+    # the most characters of a request the security filter reads; a request with more
+    # is sensitive as a whole (sent to trusted providers only, never redacted)
+    scan_max_chars: PositiveInt = 1 << 20
+    scan_processes: PositiveInt = 2  # worker processes scanning large requests
     max_tokens_limit: int = 4096  # no call asks any model for more
     default_max_tokens: int = 256
     cache_ttl_seconds: float = 300.0
