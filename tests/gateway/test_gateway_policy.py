@@ -223,6 +223,41 @@ async def test_budget_holds_under_100_concurrent_requests(
         assert usage["total"]["cost"] == pytest.approx(budget["spent_usd"])
 
 
+@pytest.mark.parametrize("counters", ["process", "redis"])
+async def test_a_token_limit_holds_under_100_concurrent_requests(
+        counters: str, gateway: Gateway, fake: Fake, settings: Settings,
+        redis_url: str) -> None:
+    """Each request holds the most tokens it can use when it is admitted (its prompt's
+    estimate and max_tokens) and settles to what it used: 100 at once used 22% past the
+    limit, all admitted before any had counted its tokens. With Redis, across two
+    replicas."""
+    _, url = await fake("openai")
+    kernel = settings if counters == "process" else settings.model_copy(
+        update={"cache_url": redis_url})
+    replicas = [await gateway(remote(url), kernel=kernel)
+                for _ in range(1 if counters == "process" else 2)]
+    admin = headers(settings, "user:root", "llm:*")
+    async with httpx.AsyncClient(timeout=60) as http:
+        put = await http.put(replicas[0].url + "/limits/user/user:eve", json={"tpm": 300},
+                             headers=admin)
+        assert put.status_code == 200, put.text
+        eve = headers(settings, "user:eve")
+
+        async def one(i: int) -> httpx.Response:
+            # the fake counts 3 prompt and 4 completion tokens; each holds about 40
+            return await http.post(replicas[i % len(replicas)].url + "/query", headers=eve,
+                                   json={"prompt": f"question number {i}",
+                                         "model": "gpt-4o-mini", "max_tokens": 10})
+
+        answers = await asyncio.gather(*(one(i) for i in range(100)))
+    assert {a.status_code for a in answers} == {200, 429}
+    served = [a.json()["tokens"] for a in answers if a.status_code == 200]
+    assert len(served) >= 5
+    assert sum(t["prompt"] + t["completion"] for t in served) <= 300
+    assert all(1 <= int(a.headers["retry-after"]) <= 61 for a in answers
+               if a.status_code == 429)
+
+
 async def test_rate_limits_answer_429_with_retry_after(
         gateway: Gateway, fake: Fake, settings: Settings) -> None:
     _, url = await fake("openai")

@@ -305,18 +305,22 @@ class Budgets:
             await self._redis.aclose()
 
 
-# check every window first, then count the request in all of them: one atomic script
+# check every window first, then count the request, and hold its tokens in the windows
+# with a token limit, in all of them: one atomic script. KEYS: window hashes (r =
+# requests, t = tokens held or used); ARGV: rpm and tpm per key (0: none), then the tokens
 _LIMIT_SCRIPT = """
+local tokens = tonumber(ARGV[#ARGV])
 for i, key in ipairs(KEYS) do
   local rpm = tonumber(ARGV[2 * i - 1])
   local tpm = tonumber(ARGV[2 * i])
   local r = tonumber(redis.call('HGET', key, 'r') or '0')
   local t = tonumber(redis.call('HGET', key, 't') or '0')
   if rpm > 0 and r >= rpm then return {i, 1} end
-  if tpm > 0 and t >= tpm then return {i, 2} end
+  if tpm > 0 and t > 0 and t + tokens > tpm then return {i, 2} end
 end
-for _, key in ipairs(KEYS) do
+for i, key in ipairs(KEYS) do
   redis.call('HINCRBY', key, 'r', 1)
+  if tonumber(ARGV[2 * i]) > 0 then redis.call('HINCRBY', key, 't', tokens) end
   redis.call('EXPIRE', key, 120)
 end
 return {0, 0}
@@ -331,9 +335,24 @@ class Limit:
     tpm: int | None
 
 
+@dataclass(frozen=True)
+class Admitted:
+    """A request counted in its windows: the windows with a token limit, which hold its
+    tokens until it settles, and whether they are Redis's (else this process's)."""
+
+    windows: tuple[str, ...] = ()
+    shared: bool = False
+
+
 class Limiter:
     """Requests and tokens per minute in fixed one-minute windows: in Redis when it is
-    configured (shared by every replica), else in this process."""
+    configured (shared by every replica), else in this process. A request holds the
+    most tokens it can use (its prompt's estimate and max_tokens) when it is admitted,
+    as a budget holds its cost, and settles to the tokens it used after: concurrent
+    requests cannot jointly pass a token limit (they passed it by 22% in 100 at once,
+    each admitted before any had used its tokens). A request that would pass it waits
+    for the next window, unless its window holds nothing yet: one request larger than
+    the whole limit goes alone, so a limit passes by at most one request's tokens."""
 
     def __init__(self, database: Database, cache: Cache, redis_url: str,
                  default_rpm: int | None, default_tpm: int | None) -> None:
@@ -366,44 +385,52 @@ class Limiter:
     def _window(limit: Limit, now: float) -> str:
         return f"llmdocs:gateway:rate:{limit.scope}:{limit.subject}:{int(now // 60)}"
 
-    async def admit(self, limits: list[Limit]) -> None:
-        """Count one request, or raise RateLimited without counting it."""
+    async def admit(self, limits: list[Limit], tokens: int) -> Admitted:
+        """Count one request and hold `tokens` for it, or raise RateLimited without
+        counting it."""
         if not limits:
-            return
+            return Admitted()
         now = time.time()
         retry = int(60 - now % 60) + 1
         keys = [self._window(limit, now) for limit in limits]
+        held = tuple(key for key, limit in zip(keys, limits, strict=True) if limit.tpm)
         if self._script is not None:
             with contextlib.suppress(RedisError, OSError):
                 args = [v for limit in limits for v in (limit.rpm or 0, limit.tpm or 0)]
-                index, what = await self._script(keys=keys, args=args)
+                index, what = await self._script(keys=keys, args=[*args, tokens])
                 if index:
                     raise RateLimited(limits[index - 1].scope,
                                       "requests" if what == 1 else "tokens", retry)
-                return
+                return Admitted(held, shared=True)
         counts = [self._local.setdefault(key, [0, 0]) for key in keys]
-        for limit, (requests, tokens) in zip(limits, counts, strict=True):
+        for limit, (requests, used) in zip(limits, counts, strict=True):
             if limit.rpm and requests >= limit.rpm:
                 raise RateLimited(limit.scope, "requests", retry)
-            if limit.tpm and tokens >= limit.tpm:
+            if limit.tpm and used and used + tokens > limit.tpm:
                 raise RateLimited(limit.scope, "tokens", retry)
-        for count in counts:
+        for limit, count in zip(limits, counts, strict=True):
             count[0] += 1
+            if limit.tpm:
+                count[1] += tokens
+        return Admitted(held)
 
-    async def spend(self, limits: list[Limit], tokens: int) -> None:
-        if not limits or not tokens:
+    async def settle(self, admitted: Admitted, held: int, used: int) -> None:
+        """Let go of the `held` tokens and count the `used` ones, in the windows the
+        request was admitted in."""
+        if not admitted.windows or held == used:
             return
-        keys = [self._window(limit, time.time()) for limit in limits if limit.tpm]
-        if self._redis is not None:
+        if admitted.shared and self._redis is not None:
             with contextlib.suppress(RedisError, OSError):
                 async with self._redis.pipeline(transaction=False) as pipe:
-                    for key in keys:
-                        pipe.hincrby(key, "t", tokens)
+                    for key in admitted.windows:
+                        pipe.hincrby(key, "t", used - held)
                         pipe.expire(key, 120)
                     await pipe.execute()
-                return
-        for key in keys:
-            self._local.setdefault(key, [0, 0])[1] += tokens
+            return
+        for key in admitted.windows:
+            count = self._local.get(key)
+            if count is not None:
+                count[1] += used - held
 
     async def put(self, scope: str, subject: str, rpm: int | None, tpm: int | None) -> None:
         async with self.database.transaction() as session:

@@ -27,10 +27,10 @@ from llmdocs.core.ids import random_bytes
 from llmdocs.core.middleware import correlation_id_var
 from llmdocs.services.gateway import providers as provider_factory
 from llmdocs.services.gateway.accounting import (
+    Admitted,
     Budgets,
     Completed,
     Hold,
-    Limit,
     Limiter,
     Recorder,
     Subject,
@@ -127,10 +127,12 @@ class Prepared:
     placeholders: dict[str, str]
     cache_key: str | None
     subjects: list[Subject]
-    limits: list[Limit]
-    reserved: int = 0
+    admitted: Admitted  # the rate windows it is counted in
+    tokens: int  # the tokens it holds in them: the most it can use
+    reserved: int = 0  # micro-USD held on its budgets
     held: list[Hold] = field(default_factory=list)
     hit: dict[str, Any] | None = None
+    settled: bool = False  # what it held was let go
 
 
 class GatewayService:
@@ -231,20 +233,27 @@ class GatewayService:
         if call.key_id:
             subjects.append(("key", call.key_id))
         limits = await self.limiter.limits(subjects)
-        await self.limiter.admit(limits)
+        tokens = outgoing.tokens() + call.max_tokens
+        admitted = await self.limiter.admit(limits, tokens)
         # what was sent unredacted to a trusted provider is not kept anywhere
         cacheable = not route_sensitive
         key = self._cache_key(plan, request, call.provider) if cacheable else None
-        prepared = Prepared(call, plan, scan, request, placeholders, key, subjects, limits)
-        if key is not None and call.read_cache:
-            prepared.hit = await self.cache.get(key)
-            self._cache_counts["hit" if prepared.hit else "miss"].inc()
-        else:
-            self._cache_counts["bypass"].inc()
-        if prepared.hit is None:
-            prepared.reserved = micros(plan.max_price, outgoing.tokens(), call.max_tokens)
-            if prepared.reserved:
-                prepared.held = await self.budgets.reserve(subjects, prepared.reserved)
+        prepared = Prepared(call, plan, scan, request, placeholders, key, subjects, admitted,
+                            tokens)
+        try:
+            if key is not None and call.read_cache:
+                prepared.hit = await self.cache.get(key)
+                self._cache_counts["hit" if prepared.hit else "miss"].inc()
+            else:
+                self._cache_counts["bypass"].inc()
+            if prepared.hit is None:
+                prepared.reserved = micros(plan.max_price, tokens - call.max_tokens,
+                                           call.max_tokens)
+                if prepared.reserved:
+                    prepared.held = await self.budgets.reserve(subjects, prepared.reserved)
+        except BaseException:
+            await self._settle(prepared, 0, 0)
+            raise
         return prepared
 
     @staticmethod
@@ -304,9 +313,9 @@ class GatewayService:
                     await self._finish(prepared, outcome, result.text)
                     return outcome
         except BaseException:
-            await self.budgets.settle(prepared.held, prepared.reserved, 0)
+            await self._settle(prepared, 0, 0)
             raise
-        await self.budgets.settle(prepared.held, prepared.reserved, 0)
+        await self._settle(prepared, 0, 0)
         assert last is not None
         raise last
 
@@ -322,7 +331,6 @@ class GatewayService:
             return
         restorer = StreamRestorer(prepared.placeholders)
         last: ProviderError | None = None
-        settled = False
         try:
             for route in prepared.plan.routes:
                 request = replace(prepared.request, model=route.upstream)
@@ -352,13 +360,11 @@ class GatewayService:
                         yield tail
                     text = "".join(parts)
                     outcome = self._outcome(prepared, route, text, final, False, ms)
-                    settled = True
                     await self._finish(prepared, outcome, text)
                     yield outcome
                     return
         finally:
-            if not settled:
-                await asyncio.shield(self.budgets.settle(prepared.held, prepared.reserved, 0))
+            await asyncio.shield(self._settle(prepared, 0, 0))
         assert last is not None
         raise last
 
@@ -378,12 +384,20 @@ class GatewayService:
         self._latency(route.state.name, "ok").observe(seconds)
         return seconds * 1000
 
+    async def _settle(self, prepared: Prepared, cost: int, tokens: int) -> None:
+        """Let go of what the call held on its budgets and rate windows and count what it
+        used, once (a failure after it, or a stream closed after it, settles nothing)."""
+        if prepared.settled:
+            return
+        prepared.settled = True
+        await self.budgets.settle(prepared.held, prepared.reserved, cost)
+        await self.limiter.settle(prepared.admitted, prepared.tokens, tokens)
+
     async def _finish(self, prepared: Prepared, outcome: Outcome, raw_text: str | None) -> None:
-        """Settle the budget, count tokens, cache the answer, record usage and event."""
+        """Settle the budget and tokens, cache the answer, record usage and event."""
         call = prepared.call
-        await self.budgets.settle(prepared.held, prepared.reserved, outcome.cost_micros)
-        await self.limiter.spend(prepared.limits,
-                                 outcome.prompt_tokens + outcome.completion_tokens)
+        await self._settle(prepared, outcome.cost_micros,
+                           outcome.prompt_tokens + outcome.completion_tokens)
         if raw_text is not None and prepared.cache_key and call.write_cache:
             # the cached text keeps its placeholders: no original value is stored
             await self.cache.set(prepared.cache_key, {
