@@ -2,8 +2,9 @@
 request is recorded for, a message field or metadata no JSON writer takes (an integer
 past 64 bits), a lone surrogate to embed, a budget's or limit's subject a column cannot
 hold, a limit past int4. Each is a 422 naming the field, and a budget set stays as it
-was. A provider's stream line too long to read ends the stream with an in-band error
-instead of a connection cut mid-answer."""
+was. /query's prompt and system text refuse a NUL as a chat's messages do (they passed
+it to the provider). A provider's stream line too long to read ends the stream with an
+in-band error instead of a connection cut mid-answer."""
 
 from __future__ import annotations
 
@@ -72,6 +73,22 @@ async def test_requests_a_record_cannot_hold_are_a_422(
                                       {field: HUGE_INT}), field)
         assert (await http.get("/budgets")).json() == before
         assert_refused(await http.get("/usage", params={"user_id": NUL}), "user_id")
+
+
+async def test_a_query_with_a_nul_is_a_422_naming_the_field(
+        gateway: Gateway, fake: Fake, settings: Settings) -> None:
+    upstream, url = await fake("openai")
+    app = await gateway(remote(url))
+    async with httpx.AsyncClient(base_url=app.url, timeout=60,
+                                 headers=headers(settings)) as http:
+        for field in ("prompt", "system"):
+            query = {"prompt": "hi", "model": "gpt-4o-mini", field: NUL}
+            assert_refused(await send(http, "POST", "/query", query), field)
+        chat = {**CHAT, "messages": [{"role": "user", "content": NUL}]}
+        assert_refused(await send(http, "POST", "/v1/chat/completions", chat), "messages")
+        assert upstream.bodies == []
+        ok = await http.post("/query", json={"prompt": "hi", "model": "gpt-4o-mini"})
+        assert ok.status_code == 200, ok.text
 
 
 async def test_a_stream_line_too_long_to_read_ends_with_an_error_event(

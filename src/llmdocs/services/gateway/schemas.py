@@ -77,8 +77,9 @@ class EmbeddingRequest(BaseModel):
 
 
 class QueryRequest(GatewayOptions):
-    prompt: str = Field(min_length=1, max_length=200_000)
-    system: str | None = Field(None, max_length=200_000)  # as the prompt
+    # no NUL or lone surrogate, as in a chat completion's messages
+    prompt: StorableText = Field(min_length=1, max_length=200_000)
+    system: StorableText | None = Field(None, max_length=200_000)  # as the prompt
     model: str | None = Field(None, max_length=200)
     provider: str | None = Field("auto", max_length=100)
     max_tokens: TokenCount | None = None
