@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import sys
 import time
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -31,7 +33,13 @@ from llmdocs.services.gateway.rules import (
     _LinearKeywords,
     plugin_rules,
 )
-from llmdocs.services.gateway.security import UNSCANNED, Detector, readable, redact
+from llmdocs.services.gateway.security import (
+    _HIDDEN,
+    UNSCANNED,
+    Detector,
+    readable,
+    redact,
+)
 
 # hostile text of about n characters: the issue's, and one for each pattern that was
 # not linear (ours: the dotted quad, e-mail, connection string; detect-secrets': JWT,
@@ -211,6 +219,15 @@ def test_a_date_next_to_a_word_for_birth_is_personal_data(text: str) -> None:
                                   "the birthday paradox needs 23 people"])
 def test_other_dates_and_birth_words_alone_are_not(text: str) -> None:
     assert not Detector().scan([text]).sensitive
+
+
+def test_every_format_character_is_left_out() -> None:
+    """The characters left out are listed by range: Unicode's format characters (Cf)
+    are all among them."""
+    format_characters = [chr(c) for c in range(sys.maxunicode + 1)
+                         if unicodedata.category(chr(c)) == "Cf"]
+    assert len(format_characters) > 150
+    assert all(_HIDDEN.fullmatch(c) for c in format_characters)
 
 
 def test_text_as_read_keeps_its_length_but_for_what_it_leaves_out() -> None:
