@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import re
+import signal
 import sys
 import time
 import unicodedata
@@ -35,8 +37,11 @@ from llmdocs.services.gateway.rules import (
 )
 from llmdocs.services.gateway.security import (
     _HIDDEN,
+    DETECTOR_ERROR,
+    INLINE_CHARS,
     UNSCANNED,
     Detector,
+    Scanner,
     readable,
     redact,
 )
@@ -112,6 +117,23 @@ async def test_other_requests_are_answered_while_a_large_scan_runs(
     assert len(marks) > 4, f"{len(marks) - 2} answers in {took:.2f} s"
     gap = max(later - earlier for earlier, later in itertools.pairwise(marks))
     assert gap < took / 4, f"{gap:.2f} s without an answer in a call of {took:.2f} s"
+
+
+async def test_a_scan_whose_worker_dies_fails_closed() -> None:
+    """A large scan runs in a worker process; one killed fails the scan (sensitive, not
+    clean), and the next large scan gets a new worker."""
+    scanner = Scanner(processes=1)
+    large = ["mail jane.doe@example.com " + "x" * INLINE_CHARS]
+    try:
+        assert (await scanner.scan(large)).types == ["email"]
+        assert scanner._pool is not None
+        for pid in list(scanner._pool._processes):  # the worker this test started
+            os.kill(pid, signal.SIGKILL)
+        failed = await scanner.scan(large)
+        assert failed.error and failed.sensitive and failed.types == [DETECTOR_ERROR]
+        assert (await scanner.scan(large)).types == ["email"]
+    finally:
+        scanner.close()
 
 
 def test_the_detector_runs_each_pattern_it_has_in_its_linear_form() -> None:

@@ -327,8 +327,9 @@ class Scanner:
         try:
             return await asyncio.get_running_loop().run_in_executor(
                 self._pool, _scan_in_worker, list(texts))
-        except BrokenProcessPool:
-            self.close()
+        except Exception as exc:  # fail closed: an unscanned request is a sensitive one
+            if isinstance(exc, BrokenProcessPool):
+                self.close()  # a worker died: the next large scan starts new ones
             return Scan((Finding(DETECTOR_ERROR, -1, 0, 0),), error=True)
 
     def close(self) -> None:
