@@ -88,8 +88,8 @@ def test_a_scan_of_hostile_text_grows_linearly(kind: str) -> None:
 
 
 def regex_plugins() -> list[type[Any]]:
-    return [cls for cls in get_mapping_from_secret_type_to_class().values()
-            if issubclass(cls, RegexBasedDetector)]
+    plugins: list[type[Any]] = list(get_mapping_from_secret_type_to_class().values())
+    return [cls for cls in plugins if issubclass(cls, RegexBasedDetector)]
 
 
 async def test_other_requests_are_answered_while_a_large_scan_runs(
