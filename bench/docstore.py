@@ -63,6 +63,7 @@ from llmdocs.core.config import Settings
 from llmdocs.core.db import Database, insert_json_rows
 from llmdocs.core.ids import new_id
 from llmdocs.devservers import PostgresServer, free_port
+from llmdocs.migrations import upgrade
 from llmdocs.services.docstore.api import BULK_BATCH
 from llmdocs.services.docstore.models import DOCUMENTS, VERSIONS
 from llmdocs.services.docstore.service import BULK_DOCUMENT, BULK_VERSION
@@ -163,7 +164,7 @@ async def ceiling_ingest(url: str, docs: list[str]) -> float:
     batch, into a database of their own: what storing the documents costs the database,
     with no HTTP, parsing, duplicate lookup or events."""
     database = Database(url)
-    await database.migrate()
+    await database.migrate(upgrade)
     statements = [insert_json_rows(database.dialect, table, fields)
                   for table, fields in ((DOCUMENTS, BULK_DOCUMENT), (VERSIONS, BULK_VERSION))]
     now = datetime.now(UTC)

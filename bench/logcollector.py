@@ -35,6 +35,7 @@ from llmdocs.core.db import utcnow
 from llmdocs.core.events import Event
 from llmdocs.core.ids import new_id
 from llmdocs.core.resources import Resources
+from llmdocs.migrations import upgrade
 from llmdocs.services.logcollector.models import CollectedEvent, CollectedLog
 from llmdocs.services.logcollector.schemas import LogIn
 from llmdocs.services.logcollector.service import LogStore
@@ -160,7 +161,7 @@ async def main() -> None:
         settings = Settings(data_dir=Path(tmp), database_url=args.database_url,
                             jwt_secret="bench-" + "x" * 40)  # type: ignore[arg-type]
         res = Resources.from_settings(settings)
-        await res.open()
+        await res.open(upgrade)
         try:
             store = LogStore(res.database)
             await ingest(res, store, args.events)

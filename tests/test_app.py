@@ -26,7 +26,7 @@ from llmdocs.core.errors import PROBLEM_JSON
 from llmdocs.core.logging import log_formatter
 from llmdocs.core.service import ServiceSpec
 from llmdocs.devservers import PostgresServer, free_port
-from llmdocs.services import create_app
+from llmdocs.services import HOOKS, create_app
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
@@ -66,7 +66,7 @@ def auth(settings: Settings, *scopes: str) -> dict[str, str]:
 
 @pytest.fixture
 async def demo(serve: Any, settings: Settings) -> Any:
-    return await serve(create_service_app(demo_spec(), settings))
+    return await serve(create_service_app(demo_spec(), settings, hooks=HOOKS))
 
 
 async def test_auth_tells_401_from_403(demo: Any, settings: Settings) -> None:
@@ -151,7 +151,7 @@ async def test_a_body_over_the_service_limit_is_a_413_before_it_is_read(
     """Declared or streamed (chunked, no length), a body past the limit is refused; one
     within it is served as before."""
     spec = dataclasses.replace(demo_spec(), max_body_bytes=1000)
-    running = await serve(create_service_app(spec, settings))
+    running = await serve(create_service_app(spec, settings, hooks=HOOKS))
 
     async def chunks(size: int) -> AsyncIterator[bytes]:
         yield b'{"name": "' + b"x" * size + b'", '
@@ -247,7 +247,7 @@ async def test_health_degraded_when_database_down(serve: Any, settings: Settings
     pg = PostgresServer().start()
     try:
         settings.database_url = pg.create_database("healthdb")
-        running = await serve(create_service_app(demo_spec(), settings))
+        running = await serve(create_service_app(demo_spec(), settings, hooks=HOOKS))
         async with httpx.AsyncClient(base_url=running.url) as http:
             up = (await http.get("/health")).json()
             assert up["status"] == "healthy"
@@ -274,8 +274,8 @@ async def test_servers_leave_the_process_signals_as_they_found_them(
     swallowed them (a test run could no longer be interrupted)."""
     signals = (signal.SIGINT, signal.SIGTERM)
     before = [signal.getsignal(sig) for sig in signals]
-    first = await serve(create_service_app(demo_spec(), settings))
-    second = await serve(create_service_app(demo_spec(), settings))
+    first = await serve(create_service_app(demo_spec(), settings, hooks=HOOKS))
+    second = await serve(create_service_app(demo_spec(), settings, hooks=HOOKS))
     await first.stop()
     await second.stop()
     assert [signal.getsignal(sig) for sig in signals] == before
@@ -285,7 +285,7 @@ async def test_health_degraded_when_called_service_down(serve: Any, settings: Se
     port = free_port()
     settings.gateway_url = f"http://127.0.0.1:{port}"
     settings.http_retries = 1
-    caller = await serve(create_service_app(demo_spec(calls=("gateway",)), settings))
+    caller = await serve(create_service_app(demo_spec(calls=("gateway",)), settings, hooks=HOOKS))
     async with httpx.AsyncClient(base_url=caller.url) as http:
         report = (await http.get("/health")).json()
         assert report["status"] == "degraded"

@@ -27,6 +27,7 @@ from llmdocs.core.errors import Problem
 from llmdocs.core.middleware import correlation_id_var
 from llmdocs.core.service import ServiceSpec
 from llmdocs.devservers import free_port
+from llmdocs.services import HOOKS
 
 
 def flaky_router() -> APIRouter:
@@ -84,7 +85,7 @@ def flaky_router() -> APIRouter:
 async def service(serve: Any, settings: Settings) -> Any:
     spec = ServiceSpec(key="docstore", name="flaky", title="Flaky", description="",
                        scope="demo", router=flaky_router)
-    return await serve(create_service_app(spec, settings))
+    return await serve(create_service_app(spec, settings, hooks=HOOKS))
 
 
 def client_for(service: Any, settings: Settings, **kwargs: Any) -> ServiceClient:
@@ -170,7 +171,7 @@ async def test_in_process_calls_answer_as_over_http(settings: Settings) -> None:
     exception raised in the caller."""
     spec = ServiceSpec(key="docstore", name="flaky", title="Flaky", description="",
                        scope="demo", router=flaky_router)
-    app = create_service_app(spec, settings)
+    app = create_service_app(spec, settings, hooks=HOOKS)
     token = TokenSource(settings, "orchestrator")
     async with (
         app.router.lifespan_context(app),
@@ -200,7 +201,7 @@ async def test_in_process_request_is_the_one_a_socket_carries(
     same method, URL, headers and body as over a socket, whatever the call passes."""
     spec = ServiceSpec(key="docstore", name="flaky", title="Flaky", description="",
                        scope="demo", router=flaky_router)
-    app = create_service_app(spec, settings)
+    app = create_service_app(spec, settings, hooks=HOOKS)
     token = TokenSource(settings, "orchestrator")
     calls: list[tuple[str, str, dict[str, Any]]] = [
         ("GET", "/echo/a", {}),

@@ -23,6 +23,7 @@ from llmdocs.core.events.factory import create_event_bus
 from llmdocs.core.events.spool import Outgoing, SpoolingEventBus
 from llmdocs.core.events.sql import SqlEventBus
 from llmdocs.devservers import RedisServer, free_port
+from llmdocs.migrations import upgrade
 
 TYPE = "llmdocs.test.happened"
 OTHER_TYPE = "llmdocs.test.ignored"
@@ -62,7 +63,7 @@ class Backend:
             settings = settings.model_copy(update={"events_url": self.url})
         else:
             database = Database(self.url)
-            await database.migrate()
+            await database.migrate(upgrade)
         self.databases.append(database)
         bus = create_event_bus(settings, database)
         await bus.start()

@@ -21,6 +21,7 @@ from llmdocs.core.db import Database, utcnow
 from llmdocs.core.events import Event
 from llmdocs.core.resources import Resources
 from llmdocs.devservers import free_port
+from llmdocs.migrations import upgrade
 from llmdocs.services import create_app
 from llmdocs.services.logcollector.client import LogCollectorClient
 from llmdocs.services.logcollector.schemas import LogIn
@@ -38,7 +39,7 @@ def event(kind: str = "llmdocs.document.stored", correlation: str | None = None,
 @pytest.fixture
 async def logstore(database_url: str) -> AsyncIterator[LogStore]:
     database = Database(database_url)
-    await database.migrate()
+    await database.migrate(upgrade)
     yield LogStore(database)
     await database.dispose()
 
@@ -127,7 +128,7 @@ async def test_collector_over_http(
     s = collector_settings
     monkeypatch.setenv("LLMDOCS_LOGCOLLECTOR_STREAM_POLL_SECONDS", "0.05")
     bus = Resources.from_settings(s)
-    await bus.open()
+    await bus.open(upgrade)
     try:
         collector = await serve(create_app("logcollector", s), port=s.logcollector_port)
         async with httpx.AsyncClient(base_url=collector.url, headers=headers(s)) as http:

@@ -16,6 +16,7 @@ from llmdocs.core.db import Database
 from llmdocs.core.errors import Problem
 from llmdocs.core.events.factory import create_event_bus
 from llmdocs.devservers import free_port
+from llmdocs.migrations import upgrade
 from llmdocs.services import create_app
 from llmdocs.services.discovery.service import DiscoveryService
 from llmdocs.services.discovery.settings import DiscoverySettings
@@ -30,7 +31,7 @@ AGENT = Principal("service:discovery", frozenset(SERVICE_SCOPES))
 @pytest.fixture
 async def database(database_url: str) -> AsyncIterator[Database]:
     db = Database(database_url)
-    await db.migrate()
+    await db.migrate(upgrade)
     yield db
     await db.dispose()
 

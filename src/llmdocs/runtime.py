@@ -17,7 +17,7 @@ from llmdocs.core.client import local_apps
 from llmdocs.core.config import Settings
 from llmdocs.core.resources import Resources
 from llmdocs.core.service import ServiceSpec
-from llmdocs.services import create_app, resolve
+from llmdocs.services import HOOKS, create_app, resolve
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -126,7 +126,7 @@ async def up(
     """All services in this process, each on its own port, sharing one set of resources;
     an embedding program (a benchmark) stops them cleanly by setting `stop_when`."""
     resources = Resources.from_settings(settings)
-    await resources.open()
+    await resources.open(HOOKS.upgrade)
     servers: list[Server] = []
     try:
         for spec in specs:

@@ -12,6 +12,7 @@ from llmdocs.core.config import Settings
 from llmdocs.core.events.envelope import make_event
 from llmdocs.core.resources import Resources
 from llmdocs.devservers import free_port
+from llmdocs.migrations import upgrade
 from llmdocs.services import create_app
 from llmdocs.services.promptstore.service import LLM_COMPLETED, PromptStore
 
@@ -33,7 +34,7 @@ async def test_usage_per_version_from_events(http: httpx.AsyncClient,
     await http.get("/prompts/by-name/p")
     await http.post("/prompts/by-name/p/render", json={"variables": {"x": "a"}})
     resources = Resources.from_settings(settings)
-    await resources.open()
+    await resources.open(upgrade)
     try:
         for tokens, ok in (({"prompt": 10, "completion": 30}, True), (100, False)):
             await resources.events.publish(make_event("gateway", LLM_COMPLETED, {
@@ -54,7 +55,7 @@ async def test_usage_per_version_from_events(http: httpx.AsyncClient,
 async def test_the_same_event_counts_once(settings: Settings, database_url: str) -> None:
     resources = Resources.from_settings(settings.model_copy(update={"database_url":
                                                                     database_url}))
-    await resources.open()
+    await resources.open(upgrade)
     try:
         store = PromptStore(resources.database, resources.cache, resources.events)
         event = make_event("gateway", LLM_COMPLETED, {"prompt_id": "p1", "tokens": 7,

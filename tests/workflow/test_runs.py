@@ -15,6 +15,7 @@ from llmdocs.core.db import Database, utcnow
 from llmdocs.core.errors import Problem
 from llmdocs.core.events import make_event
 from llmdocs.core.events.factory import create_event_bus
+from llmdocs.migrations import upgrade
 from llmdocs.services.orchestrator.runs import RunStore
 from llmdocs.services.orchestrator.schemas import WorkflowRunOut
 
@@ -24,7 +25,7 @@ ME, OTHER = "replica-a", "replica-b"
 @pytest.fixture
 async def runs(database_url: str, settings: Settings) -> AsyncIterator[RunStore]:
     database = Database(database_url)
-    await database.migrate()
+    await database.migrate(upgrade)
     yield RunStore(database, create_event_bus(settings, database))
     await database.dispose()
 

@@ -26,7 +26,7 @@ from llmdocs.core.logging import configure_logging
 from llmdocs.core.metrics import HttpMetrics
 from llmdocs.core.middleware import BodyLimitMiddleware, RequestEnvelopeMiddleware
 from llmdocs.core.resources import Resources
-from llmdocs.core.service import ServiceSpec
+from llmdocs.core.service import Hooks, ServiceSpec
 from llmdocs.core.tracing import configure_tracing
 
 PUBLIC_PATHS = frozenset({"/health", "/health/live", "/metrics", "/openapi.json", "/docs",
@@ -111,10 +111,12 @@ def _include_guarded(app: FastAPI, router: APIRouter) -> None:
 
 
 def create_service_app(
-    spec: ServiceSpec, settings: Settings | None = None, resources: Resources | None = None
+    spec: ServiceSpec, settings: Settings | None = None, resources: Resources | None = None,
+    *, hooks: Hooks,
 ) -> FastAPI:
     """Build a service's app. With `resources` given (embedded mode) the app shares
-    them and leaves their lifecycle to the caller; otherwise it opens its own."""
+    them and leaves their lifecycle to the caller; otherwise it opens its own, migrated
+    with `hooks.upgrade`."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
     configure_tracing(settings, spec.key)
@@ -124,28 +126,21 @@ def create_service_app(
         owned = resources is None
         res = resources or Resources.from_settings(settings, namespace=spec.key)
         if owned:
-            await res.open()
+            await res.open(hooks.upgrade)
         app.state.resources = res
         app.state.clients = {
             key: ServiceClient.for_service(settings, caller=spec.key, target=key)
             for key in spec.calls
         }
-        # announce this service to the discovery-agent when LLMDOCS_DISCOVERY_URL is set;
-        # it runs in the background and never delays or fails the start
-        from llmdocs.services.discovery.client import (
-            start_self_registration,
-            stop_self_registration,
-        )
-
-        registration = start_self_registration(settings, spec)
         try:
-            if spec.lifespan is None:
-                yield
-            else:
-                async with spec.lifespan(app):
+            # announcing never delays or fails the start: it runs in the background
+            async with hooks.announce(settings, spec):
+                if spec.lifespan is None:
                     yield
+                else:
+                    async with spec.lifespan(app):
+                        yield
         finally:
-            await stop_self_registration(registration)
             for client in app.state.clients.values():
                 await client.aclose()
             if owned:

@@ -150,14 +150,14 @@ def error_for(service: str, response: httpx.Response) -> ServiceError:
     return cls(service, status, problem, response.headers.get("retry-after"))
 
 
-# the on-behalf-of token calls to llmdocs services carry instead of the service's own,
+# the on-behalf-of token calls to our own services carry instead of the service's own,
 # inside `acting_for` (task-local, so concurrent requests never see each other's)
 _delegated: ContextVar[str | None] = ContextVar("delegated_token", default=None)
 
 
 @contextmanager
 def acting_for(settings: Settings, actor: str, caller: Principal) -> Iterator[None]:
-    """Calls to llmdocs services made inside carry an on-behalf-of token for `caller`
+    """Calls to our own services made inside carry an on-behalf-of token for `caller`
     instead of `actor`'s service token, so each service judges the caller's own rights.
     A service calling as itself keeps its own rights; third parties get neither."""
     if caller.is_service:

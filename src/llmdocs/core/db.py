@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import orjson
 import sqlalchemy as sa
 from pydantic import AfterValidator
-from sqlalchemy import MetaData, event, text
+from sqlalchemy import Connection, MetaData, event, text
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -33,6 +33,9 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 MIGRATION_LOCK_ID = 7_411_900  # pg advisory lock taken while migrating
+# brings the schema on a connection to the newest revision; the migrations live above
+# the kernel, so whoever opens a database hands theirs in
+SchemaUpgrade = Callable[[Connection], None]
 
 
 class Base(DeclarativeBase):
@@ -235,10 +238,8 @@ class Database:
             await conn.execute(text("SELECT 1"))
         return (time.perf_counter() - started) * 1000
 
-    async def migrate(self) -> None:
+    async def migrate(self, upgrade: SchemaUpgrade) -> None:
         """Bring the schema to the newest revision; safe with many replicas starting."""
-        from llmdocs.migrations import upgrade
-
         async with self.engine.begin() as conn:
             if self.dialect == "postgresql":
                 await conn.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})"))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from llmdocs.core.cache import Cache
 from llmdocs.core.config import Settings
-from llmdocs.core.db import Database
+from llmdocs.core.db import Database, SchemaUpgrade
 from llmdocs.core.events import EventBus
 from llmdocs.core.events.factory import create_event_bus
 
@@ -29,8 +29,8 @@ class Resources:
                    events=create_event_bus(settings, database),
                    cache=Cache.from_settings(settings, namespace))
 
-    async def open(self) -> None:
-        await self.database.migrate()
+    async def open(self, upgrade: SchemaUpgrade) -> None:
+        await self.database.migrate(upgrade)
         await self.events.start()
         await self.cache.start()
 

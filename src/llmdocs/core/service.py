@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 
 from fastapi import APIRouter, FastAPI
 
+from llmdocs.core.config import Settings
+from llmdocs.core.db import SchemaUpgrade
+
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
@@ -28,3 +31,16 @@ class ServiceSpec:
 
 
 SMALL_REQUESTS = 1024 * 1024  # the limit of a service whose requests are a few fields
+
+
+# how a started service makes itself known (to the discovery-agent) while it runs
+Announce = Callable[[Settings, ServiceSpec], AbstractAsyncContextManager[None]]
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """What the layers above plug into every app, so the kernel imports none of them;
+    the services package supplies the house's migrations and self-registration."""
+
+    upgrade: SchemaUpgrade
+    announce: Announce

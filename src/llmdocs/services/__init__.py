@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 import importlib
+from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
+from sqlalchemy import Connection
 
 from llmdocs.core.app import create_service_app
 from llmdocs.core.config import SERVICE_NAMES, Settings
 from llmdocs.core.resources import Resources
-from llmdocs.core.service import ServiceSpec
+from llmdocs.core.service import Hooks, ServiceSpec
+
+
+def _upgrade(connection: Connection) -> None:
+    from llmdocs.migrations import upgrade  # alembic loads only in a process that migrates
+
+    upgrade(connection)
+
+
+def _announce(settings: Settings, spec: ServiceSpec) -> AbstractAsyncContextManager[None]:
+    from llmdocs.services.discovery.client import self_registration  # at start-up, not import
+
+    return self_registration(settings, spec)
+
+
+# what the kernel gets from the house: its migrations and self-registration
+HOOKS = Hooks(upgrade=_upgrade, announce=_announce)
 
 
 def spec_of(key: str) -> ServiceSpec:
@@ -42,4 +60,4 @@ def builtin(name: str) -> str | None:
 def create_app(
     key: str, settings: Settings | None = None, resources: Resources | None = None
 ) -> FastAPI:
-    return create_service_app(spec_of(key), settings, resources)
+    return create_service_app(spec_of(key), settings, resources, hooks=HOOKS)

@@ -5,7 +5,8 @@ set."""
 from __future__ import annotations
 
 import asyncio
-from contextlib import suppress
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import structlog
@@ -97,3 +98,14 @@ async def stop_self_registration(task: asyncio.Task[None] | None) -> None:
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task
+
+
+@asynccontextmanager
+async def self_registration(settings: Settings, spec: ServiceSpec) -> AsyncIterator[None]:
+    """The kernel's announce hook: registers the service while it runs, when
+    `LLMDOCS_DISCOVERY_URL` is set."""
+    task = start_self_registration(settings, spec)
+    try:
+        yield
+    finally:
+        await stop_self_registration(task)

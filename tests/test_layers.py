@@ -1,0 +1,41 @@
+"""The kernel knows no service: nothing in `llmdocs.core` imports the layers above it,
+which plug in through `core.service.Hooks` instead."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import llmdocs.core
+
+CORE = Path(llmdocs.core.__file__).parent
+ABOVE = ("llmdocs.services", "llmdocs.migrations", "llmdocs.runtime", "llmdocs.cli")
+
+
+def imported(path: Path) -> set[str]:
+    """Every module a file imports, at its top or inside a function."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_core_imports_nothing_above_it() -> None:
+    found = {
+        f"{path.relative_to(CORE)}: {name}"
+        for path in CORE.rglob("*.py")
+        for name in imported(path)
+        if name.startswith(ABOVE) or (name.startswith("llmdocs.") and not (
+            name.startswith("llmdocs.core.") or name == "llmdocs.__version__"))
+    }
+    assert not found
+
+
+def test_no_relative_imports_hide_from_the_check() -> None:
+    relative = [path.name for path in CORE.rglob("*.py")
+                for node in ast.walk(ast.parse(path.read_text()))
+                if isinstance(node, ast.ImportFrom) and node.level]
+    assert not relative
