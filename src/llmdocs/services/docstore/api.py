@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import quote
@@ -24,6 +24,15 @@ from llmdocs.core.errors import Problem, invalid_request
 from llmdocs.core.filenames import hidden_characters
 from llmdocs.services.docstore.blobs import DocStoreSettings
 from llmdocs.services.docstore.cursors import MAX_CURSOR
+from llmdocs.services.docstore.errors import (
+    BadInput,
+    BlobsUnavailable,
+    DocStoreError,
+    NotFoundError,
+    Rejected,
+    StaleVersion,
+    WrongState,
+)
 from llmdocs.services.docstore.schemas import (
     DiffOut,
     DocumentCreate,
@@ -48,7 +57,6 @@ from llmdocs.services.docstore.service import (
     ADMIN,
     BINARY_FORMATS,
     TEXT_FORMATS,
-    BadInput,
     Content,
     DocStore,
     Filters,
@@ -56,7 +64,26 @@ from llmdocs.services.docstore.service import (
     Prepared,
 )
 
-router = APIRouter(tags=["doc-store"])
+STATUS: dict[type[DocStoreError], int] = {
+    BadInput: 400, NotFoundError: 404, WrongState: 409, StaleVersion: 412, Rejected: 422,
+    BlobsUnavailable: 503,
+}
+
+
+def as_problem(exc: DocStoreError) -> Problem:
+    return Problem(STATUS[type(exc)], exc.detail,
+                   errors=[{"field": exc.field, "message": exc.message}] if exc.field else None)
+
+
+def problems() -> Iterator[None]:
+    """Every route's domain errors as problem documents: the one place they are mapped."""
+    try:
+        yield
+    except DocStoreError as exc:
+        raise as_problem(exc) from None
+
+
+router = APIRouter(tags=["doc-store"], dependencies=[Depends(problems)])
 M = TypeVar("M", bound=BaseModel)
 Reader = Annotated[Principal, Depends(require("docs:read"))]
 Writer = Annotated[Principal, Depends(require("docs:write"))]
@@ -281,7 +308,7 @@ async def bulk_ingest(request: Request, principal: Writer) -> Response:
 
     async def write(lines: list[tuple[int, DocumentCreate]],
                     before: asyncio.Task[None] | None) -> None:
-        ready: list[Prepared | Problem] = []
+        ready: list[Prepared | DocStoreError] = []
         for start in range(0, len(lines), STEP_LINES):
             ready += store.prepare(principal.subject,
                                    [item for _, item in lines[start:start + STEP_LINES]])
@@ -291,8 +318,8 @@ async def bulk_ingest(request: Request, principal: Writer) -> Response:
         nonlocal stored
         results = await store.store_many(principal.subject, ready)
         for (line, _), result in zip(lines, results, strict=True):
-            if isinstance(result, Problem):
-                out.append(_bulk_answer(line, result.status, error=result.detail))
+            if isinstance(result, DocStoreError):
+                out.append(_bulk_answer(line, STATUS[type(result)], error=result.detail))
             else:
                 stored = stored or result.created
                 out.append(_bulk_answer(line, 201 if result.created else 200,

@@ -14,16 +14,16 @@ from datetime import datetime
 from typing import Any
 
 from llmdocs.core.db import INT4_MAX, as_utc, storable
-from llmdocs.core.errors import Problem
+from llmdocs.services.docstore.errors import Rejected
 
 # a list cursor holds a title (500 characters, each up to 12 as JSON) and an id, in base64
 MAX_CURSOR = 16_384
 
 
-def bad_cursor() -> Problem:
-    return Problem(422, "The pagination cursor is not valid: pass back a next_cursor "
-                        "unchanged, or start again without it.",
-                   errors=[{"field": "cursor", "message": "not a cursor this store gave"}])
+def bad_cursor() -> Rejected:
+    return Rejected("The pagination cursor is not valid: pass back a next_cursor "
+                    "unchanged, or start again without it.",
+                    field="cursor", message="not a cursor this store gave")
 
 
 def encode_cursor(payload: list[Any]) -> str:

@@ -34,7 +34,6 @@ from llmdocs.core.db import (
     json_values,
     utcnow,
 )
-from llmdocs.core.errors import Problem
 from llmdocs.core.events import Event, make_event
 from llmdocs.core.ids import new_id
 from llmdocs.core.middleware import correlation_id_var
@@ -43,6 +42,15 @@ from llmdocs.core.sqlite import in_thread
 from llmdocs.provenance import as_seen_by
 from llmdocs.services.docstore.blobs import BlobStore, is_key
 from llmdocs.services.docstore.cursors import encode_cursor, list_position, search_offset
+from llmdocs.services.docstore.errors import (
+    BadInput,
+    BlobsUnavailable,
+    DocStoreError,
+    NotFoundError,
+    Rejected,
+    StaleVersion,
+    WrongState,
+)
 from llmdocs.services.docstore.models import (
     DOCUMENTS,
     IDEMPOTENCY,
@@ -146,28 +154,6 @@ def insert_relations(dialect: str) -> sa.Insert:
         columns, rows.where(target.in_(sa.select(DOCUMENTS.c.id)))).on_conflict_do_nothing()
 
 
-class NotFoundError(Problem):
-    def __init__(self, detail: str) -> None:
-        super().__init__(404, detail)
-
-
-class BadInput(Problem):
-    def __init__(self, detail: str, field: str | None = None) -> None:
-        errors = [{"field": field, "message": detail}] if field else None
-        super().__init__(400, detail, errors=errors)
-
-
-class StaleVersion(Problem):
-    def __init__(self, detail: str) -> None:
-        super().__init__(412, detail)
-
-
-class Unprocessable(Problem):
-    def __init__(self, detail: str, field: str | None = None) -> None:
-        errors = [{"field": field, "message": detail}] if field else None
-        super().__init__(422, detail, errors=errors)
-
-
 def media_type_for(format: str, text: bool) -> str:
     if text:
         return TEXT_FORMATS.get(format, "text/plain") + "; charset=utf-8"
@@ -205,12 +191,12 @@ class Content:
     @classmethod
     def of_text(cls, text: str, format: str, filename: str | None = None) -> Content:
         if format in BINARY_FORMATS:
-            raise Unprocessable(f"Format {format!r} is binary: upload it as a file "
+            raise Rejected(f"Format {format!r} is binary: upload it as a file "
                                 "(multipart/form-data).", field="format")
         try:
             data = text.encode("utf-8")
         except UnicodeEncodeError as exc:  # a lone surrogate, e.g. from JSON "\ud800"
-            raise Unprocessable(f"The content is not valid Unicode (character {exc.start}).",
+            raise Rejected(f"The content is not valid Unicode (character {exc.start}).",
                                 field="content") from None
         return cls(data, text, media_type_for(format, True), filename)
 
@@ -222,7 +208,7 @@ class Content:
         try:
             return cls.of_text(data.decode("utf-8"), format, filename)
         except UnicodeDecodeError as exc:
-            raise Unprocessable(
+            raise Rejected(
                 f"The file is not valid UTF-8 (byte {exc.start}); a '{format}' document "
                 "must be UTF-8 text. Upload it with a binary format instead.",
                 field="file") from None
@@ -400,8 +386,8 @@ class DocStore:
                 await self.blobs.put(key, content.data)
             except Exception as exc:
                 log.error("blob_write_failed", key=key, error=str(exc))
-                raise Problem(503, "The blob store could not save the file; "
-                                   "nothing was stored. Try again later.") from None
+                raise BlobsUnavailable("The blob store could not save the file; "
+                                       "nothing was stored. Try again later.") from None
         try:
             async with self.events.transaction(self.db) as (conn, outbox):
                 written = await work(conn, key)
@@ -472,7 +458,7 @@ class DocStore:
         if not rows:
             return
         if any(row["source_id"] == row["target_id"] for row in rows):
-            raise Unprocessable("A document cannot be related to itself.", field="relations")
+            raise Rejected("A document cannot be related to itself.", field="relations")
         done = await session.execute(self._insert_relations,
                                      {"rows": json_param(rows), "now": utcnow()})
         if cast(sa.CursorResult[Any], done).rowcount == len(rows):
@@ -482,7 +468,7 @@ class DocStore:
             sa.select(Document.id).where(Document.id.in_(targets)))).all())
         if found == targets:  # the rest were there already
             return
-        raise Unprocessable(f"Relation targets do not exist: {', '.join(sorted(targets - found))}.",
+        raise Rejected(f"Relation targets do not exist: {', '.join(sorted(targets - found))}.",
                             field="relations")
 
     async def _replay(self, principal: str, idem: Idempotency | None) -> StoredDocument | None:
@@ -493,7 +479,7 @@ class DocStore:
         if row is None:
             return None
         if row.request_hash != idem.request_hash:
-            raise Unprocessable("This Idempotency-Key was used for a different request.",
+            raise Rejected("This Idempotency-Key was used for a different request.",
                                 field="Idempotency-Key")
         return StoredDocument.model_validate({**row.response, "created": False})
 
@@ -506,7 +492,7 @@ class DocStore:
         then it gets the key's first answer (a 422 when the request differs)."""
         try:
             stored, _ = await run()
-        except (IntegrityError, Problem):
+        except (IntegrityError, DocStoreError):
             replayed = await self._replay(principal, idem)
             if replayed is None:
                 raise
@@ -672,7 +658,7 @@ class DocStore:
             if changed is None:
                 await self._document(session, doc_id, include_deleted=True)
                 state = "already deleted" if when else "not deleted"
-                raise Problem(409, f"The document is {state}.")
+                raise WrongState(f"The document is {state}.")
             ver = await self._version(session, doc_id, changed[0])
         type = "llmdocs.document.deleted" if when else "llmdocs.document.restored"
         await self._publish(type, doc_id, changed[0], ver.content_hash, changed[1])
@@ -710,14 +696,14 @@ class DocStore:
     # -- bulk ------------------------------------------------------------------------
 
     def prepare(self, principal: str, items: Sequence[DocumentCreate]
-                ) -> list[Prepared | Problem]:
+                ) -> list[Prepared | DocStoreError]:
         """What a bulk batch needs besides the database (content, hash, id, JSON row,
         stored event), so the API does it for the next batch while one is written."""
-        out: list[tuple[DocumentCreate, Content, str, str] | Problem] = []
+        out: list[tuple[DocumentCreate, Content, str, str] | DocStoreError] = []
         for item in items:
             try:
                 content = Content.of_text(item.content, item.format or "markdown")
-            except Problem as problem:
+            except DocStoreError as problem:
                 out.append(problem)
                 continue
             doc_id = new_id()
@@ -731,11 +717,11 @@ class DocStore:
             out.append((item, content, doc_id, row))
         events = iter(self._events("llmdocs.document.stored", [
             (doc_id, 1, content.hash, item.source)
-            for item, content, doc_id, _ in (p for p in out if not isinstance(p, Problem))]))
-        return [p if isinstance(p, Problem) else Prepared(*p, next(events)) for p in out]
+            for item, content, doc_id, _ in (p for p in out if not isinstance(p, DocStoreError))]))
+        return [p if isinstance(p, DocStoreError) else Prepared(*p, next(events)) for p in out]
 
-    async def store_many(self, principal: str, batch: Sequence[Prepared | Problem]
-                         ) -> list[Ingested | Problem]:
+    async def store_many(self, principal: str, batch: Sequence[Prepared | DocStoreError]
+                         ) -> list[Ingested | DocStoreError]:
         """Store a prepared batch in one transaction, deduplicated like `create` (against
         stored documents and within the batch); if the batch fails as a whole, store its
         documents one by one so each line gets its own answer and nothing is half-stored.
@@ -751,17 +737,17 @@ class DocStore:
                 fresh.setdefault(pair, p)
         try:
             await self._insert_batch(list(fresh.values()))
-        except (Problem, SQLAlchemyError):
+        except (DocStoreError, SQLAlchemyError):
             fresh = {}
         settled = fresh.keys() | known.keys()
         alone = {id(p): await self._create_one(principal, p) for p in batch
                  if isinstance(p, Prepared) and (p.content.hash, p.item.source) not in settled}
         await self._refresh_statistics(len(fresh))
         await self.events.publish_many([p.event for p in fresh.values()])
-        answers: list[Ingested | Problem] = []
+        answers: list[Ingested | DocStoreError] = []
         for line in batch:
-            if isinstance(line, Problem) or id(line) in alone:
-                answers.append(line if isinstance(line, Problem) else alone[id(line)])
+            if isinstance(line, DocStoreError) or id(line) in alone:
+                answers.append(line if isinstance(line, DocStoreError) else alone[id(line)])
                 continue
             pair = (line.content.hash, line.item.source)
             first = fresh.get(pair)
@@ -806,14 +792,14 @@ class DocStore:
         except SQLAlchemyError as exc:  # e.g. not the tables' owner: plans are just slower
             log.warning("docstore_maintenance_failed", error=str(exc))
 
-    async def _create_one(self, principal: str, p: Prepared) -> Ingested | Problem:
+    async def _create_one(self, principal: str, p: Prepared) -> Ingested | DocStoreError:
         try:
             stored = await self.create(principal, p.item, p.content)
-        except Problem as problem:
+        except DocStoreError as problem:
             return problem
         except SQLAlchemyError as exc:  # e.g. text PostgreSQL cannot hold (a NUL byte)
             log.warning("bulk_line_rejected", error=str(exc).splitlines()[0])
-            return Unprocessable("The database rejected this document's values.")
+            return Rejected("The database rejected this document's values.")
         return Ingested(stored.document_id, stored.version, stored.content_hash,
                         stored.created)
 
@@ -935,7 +921,7 @@ class DocStore:
             a = await self._version(session, doc_id, old)
             b = await self._version(session, doc_id, new)
         if a.content is None or b.content is None:
-            raise Unprocessable("Binary versions cannot be diffed; compare content_hash.")
+            raise Rejected("Binary versions cannot be diffed; compare content_hash.")
         lines = difflib.unified_diff(a.content.splitlines(keepends=True),
                                      b.content.splitlines(keepends=True),
                                      fromfile=f"v{old}", tofile=f"v{new}")

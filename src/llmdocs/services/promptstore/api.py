@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from llmdocs.core.auth import Principal, require
 from llmdocs.core.db import INT4_MAX, StorableText
+from llmdocs.core.errors import Problem
+from llmdocs.services.promptstore.errors import (
+    Conflict,
+    GatewayRefused,
+    GatewayUnavailable,
+    Invalid,
+    NotFound,
+    PromptStoreError,
+)
 from llmdocs.services.promptstore.schemas import (
     LABEL_PATTERN,
     AbResults,
@@ -48,7 +58,20 @@ LabelName = Annotated[str, Path(pattern=LABEL_PATTERN)]
 TestId = Annotated[StorableText, Path(min_length=1, max_length=36)]
 VersionNumber = Annotated[int, Path(ge=1, le=INT4_MAX)]
 
-router = APIRouter(prefix="/api/v1", tags=["prompt-store"])
+STATUS: dict[type[PromptStoreError], int] = {
+    NotFound: 404, Conflict: 409, Invalid: 422, GatewayRefused: 502, GatewayUnavailable: 503,
+}
+
+
+def problems() -> Iterator[None]:
+    """Every route's domain errors as problem documents: the one place they are mapped."""
+    try:
+        yield
+    except PromptStoreError as exc:
+        raise Problem(STATUS[type(exc)], exc.detail, errors=exc.errors) from None
+
+
+router = APIRouter(prefix="/api/v1", tags=["prompt-store"], dependencies=[Depends(problems)])
 READ = Depends(require("prompts:read"))
 WRITE = Depends(require("prompts:write"))
 Reader = Annotated[Principal, READ]

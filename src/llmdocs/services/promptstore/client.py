@@ -19,8 +19,8 @@ from typing import Any
 import structlog
 
 from llmdocs.core.client import ServiceClient, ServiceUnavailable, Unprocessable, UpstreamError
-from llmdocs.core.errors import Problem
 from llmdocs.services.promptstore import abtest
+from llmdocs.services.promptstore.errors import Invalid
 from llmdocs.services.promptstore.rendering import render
 from llmdocs.services.promptstore.schemas import (
     AbResults,
@@ -84,9 +84,9 @@ class PromptStoreClient(ServiceClient):
         resolved = await self.get(name, label=label, version=version, ab_subject=ab_subject)
         try:
             return render(resolved, variables or {})
-        except Problem as exc:
+        except Invalid as exc:
             raise Unprocessable(self.service, 422, {"detail": exc.detail,
-                                                    "errors": exc.errors or []}) from None
+                                                    "errors": exc.errors}) from None
 
     async def record_outcome(self, test_id: str, version: int, *, subject: str | None = None,
                              success: bool | None = None, score: float | None = None,

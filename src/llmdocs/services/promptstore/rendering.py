@@ -7,8 +7,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from llmdocs.core.errors import Problem
 from llmdocs.services.promptstore import templates
+from llmdocs.services.promptstore.errors import Invalid
 from llmdocs.services.promptstore.schemas import ChatMessage, Rendered, Resolved
 
 
@@ -23,8 +23,7 @@ def _values(variables: Sequence[Mapping[str, Any]], given: Mapping[str, Any]) ->
     if errors:
         parts = ([f"unknown: {', '.join(unknown)}"] if unknown else []) + (
             [f"missing: {', '.join(missing)}"] if missing else [])
-        raise Problem(422, f"Variables do not match the prompt ({'; '.join(parts)}).",
-                      errors=errors)
+        raise Invalid(f"Variables do not match the prompt ({'; '.join(parts)}).", errors)
     values = {name: ("" if v.get("default") is None else v["default"])
               for name, v in declared.items()}
     values.update(given)
@@ -45,7 +44,7 @@ def render(resolved: Resolved, given: Mapping[str, Any]) -> Rendered:
                         for m in resolved.content]
             digest = templates.content_hash(json.dumps([m.model_dump() for m in messages]))
     except templates.TemplateProblem as exc:
-        raise Problem(422, str(exc), errors=exc.errors) from None
+        raise Invalid(str(exc), exc.errors) from None
     return Rendered(prompt_id=resolved.prompt_id, name=resolved.name,
                     version=resolved.version, label=resolved.label, text=text,
                     messages=messages, config=resolved.config, rendered_hash=digest,

@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 import yaml  # type: ignore[import-untyped]
 
-from llmdocs.core.errors import Problem
+from llmdocs.services.promptstore.errors import Conflict
 from llmdocs.services.promptstore.schemas import PromptIn
 from llmdocs.services.promptstore.service import PromptStore
 
@@ -52,9 +52,7 @@ async def seed(store: PromptStore, directory: Path = SEEDS) -> list[str]:
     for prompt in load_seeds(directory):
         try:
             await store.create(prompt, SEED_AUTHOR)
-        except Problem as exc:
-            if exc.status != 409:
-                raise
+        except Conflict:
             continue
         created.append(prompt.name)
     if created:

@@ -1,6 +1,6 @@
 """The prompt-store's domain logic: prompts, versions, labels, lifecycle, rendering,
-search, A/B tests, analytics and the quality tools. It knows nothing of HTTP; errors
-are `Problem`s whose status says what kind of failure it is."""
+search, A/B tests, analytics and the quality tools. It knows nothing of HTTP; its
+refusals are the domain errors of `errors.py`."""
 
 from __future__ import annotations
 
@@ -20,12 +20,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from llmdocs.core.cache import Cache
 from llmdocs.core.client import ServiceClient, ServiceError, ServiceUnavailable, UpstreamError
 from llmdocs.core.db import Database, utcnow
-from llmdocs.core.errors import Problem
 from llmdocs.core.events import EventBus
 from llmdocs.core.events.envelope import Event, make_event
 from llmdocs.core.ids import new_id
 from llmdocs.core.middleware import correlation_id_var
 from llmdocs.services.promptstore import abtest, quality, templates
+from llmdocs.services.promptstore.errors import (
+    Conflict,
+    GatewayRefused,
+    GatewayUnavailable,
+    Invalid,
+    NotFound,
+    PromptStoreError,
+)
 from llmdocs.services.promptstore.models import (
     AbOutcome,
     AbTest,
@@ -82,30 +89,18 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
-def not_found(detail: str) -> Problem:
-    return Problem(404, detail)
-
-
-def conflict(detail: str) -> Problem:
-    return Problem(409, detail)
-
-
-def invalid(detail: str, errors: Sequence[dict[str, Any]] = ()) -> Problem:
-    return Problem(422, detail, errors=errors)
-
-
-def template_problem(exc: templates.TemplateProblem) -> Problem:
-    return invalid(str(exc), exc.errors)
+def template_problem(exc: templates.TemplateProblem) -> Invalid:
+    return Invalid(str(exc), exc.errors)
 
 
 def _stored_content(kind: str, content: Content) -> str:
     if kind == "text":
         if not isinstance(content, str):
-            raise invalid("A text prompt's content is a string.",
+            raise Invalid("A text prompt's content is a string.",
                           [{"field": "content", "message": "expected a string"}])
         return content
     if isinstance(content, str) or not content:
-        raise invalid("A chat prompt's content is a non-empty list of {role, content}.",
+        raise Invalid("A chat prompt's content is a non-empty list of {role, content}.",
                       [{"field": "content", "message": "expected a list of messages"}])
     return json.dumps([m.model_dump() for m in content])
 
@@ -128,11 +123,11 @@ def _checked_variables(kind: str, stored: str,
         return [Variable(name=name).model_dump() for name in used]
     names = [v.name for v in declared]
     if len(set(names)) != len(names):
-        raise invalid("A variable is declared twice.",
+        raise Invalid("A variable is declared twice.",
                       [{"field": "variables", "message": "names must be unique"}])
     undeclared = [name for name in used if name not in names]
     if undeclared:
-        raise invalid(f"The template uses undeclared variables: {', '.join(undeclared)}.",
+        raise Invalid(f"The template uses undeclared variables: {', '.join(undeclared)}.",
                       [{"field": "variables", "message": f"'{name}' is not declared"}
                        for name in undeclared])
     return [v.model_dump() for v in declared]
@@ -194,7 +189,7 @@ class PromptStore:
         prompt = (await session.scalars(
             select(Prompt).where(or_(Prompt.id == ref, Prompt.name == ref)))).first()
         if prompt is None:
-            raise not_found(f"No prompt with id or name '{ref}'.")
+            raise NotFound(f"No prompt with id or name '{ref}'.")
         return prompt
 
     async def _version(self, session: AsyncSession, prompt: Prompt, version: int
@@ -202,7 +197,7 @@ class PromptStore:
         row = (await session.scalars(select(PromptVersion).where(
             PromptVersion.prompt_id == prompt.id, PromptVersion.version == version))).first()
         if row is None:
-            raise not_found(f"Prompt '{prompt.name}' has no version {version} "
+            raise NotFound(f"Prompt '{prompt.name}' has no version {version} "
                             f"(latest is {prompt.latest_version}).")
         return row
 
@@ -300,7 +295,7 @@ class PromptStore:
                 session.add_all(PromptLabel(prompt_id=prompt.id, label=label, version=1,
                                             updated_at=now) for label in body.labels)
         except IntegrityError:
-            raise conflict(f"A prompt named '{body.name}' already exists.") from None
+            raise Conflict(f"A prompt named '{body.name}' already exists.") from None
         await self._invalidate(prompt.name)
         return await self.get(prompt.id)
 
@@ -321,14 +316,14 @@ class PromptStore:
                     .values(latest_version=number, updated_at=now,
                             search_text=_search_text(prompt, stored)))
                 if moved.rowcount != 1:  # type: ignore[attr-defined]
-                    raise conflict("The prompt changed meanwhile; retry.")
+                    raise Conflict("The prompt changed meanwhile; retry.")
                 row = self._new_version(prompt, number, body, stored, variables, by)
                 self._check_labelable(row, body.labels)
                 session.add(row)
                 for label in body.labels:
                     await self._put_label(session, prompt.id, label, number)
         except IntegrityError:
-            raise conflict("The prompt changed meanwhile; retry.") from None
+            raise Conflict("The prompt changed meanwhile; retry.") from None
         await self._invalidate(prompt.name)
         return await self.version(prompt.id, number)
 
@@ -345,7 +340,7 @@ class PromptStore:
     @staticmethod
     def _check_labelable(row: PromptVersion, labels: Sequence[str]) -> None:
         if labels and row.state in ("draft", "archived"):
-            raise conflict(f"Version {row.version} is {row.state}; only published or "
+            raise Conflict(f"Version {row.version} is {row.state}; only published or "
                            "deprecated versions can carry labels.")
 
     @staticmethod
@@ -361,7 +356,7 @@ class PromptStore:
 
     async def set_label(self, ref: str, label: str, version: int) -> PromptOut:
         if label == LATEST:
-            raise invalid("'latest' is maintained automatically and cannot be moved.")
+            raise Invalid("'latest' is maintained automatically and cannot be moved.")
         async with self.db.transaction() as session:
             prompt = await self._prompt(session, ref)
             self._check_labelable(await self._version(session, prompt, version), [label])
@@ -374,7 +369,7 @@ class PromptStore:
             prompt = await self._prompt(session, ref)
             existing = await session.get(PromptLabel, (prompt.id, label))
             if existing is None:
-                raise not_found(f"Prompt '{prompt.name}' has no label '{label}'.")
+                raise NotFound(f"Prompt '{prompt.name}' has no label '{label}'.")
             await session.delete(existing)
         await self._invalidate(prompt.name)
         return await self.get(prompt.id)
@@ -387,12 +382,12 @@ class PromptStore:
                 prompt = await self._prompt(session, ref)
                 current = (await self._labels(session, prompt)).get(label)
                 if current is None:
-                    raise not_found(f"Prompt '{prompt.name}' has no label '{label}'.")
+                    raise NotFound(f"Prompt '{prompt.name}' has no label '{label}'.")
                 version = await session.scalar(select(func.max(PromptVersion.version)).where(
                     PromptVersion.prompt_id == prompt.id, PromptVersion.version < current,
                     PromptVersion.state == "published"))
                 if version is None:
-                    raise conflict(f"No published version before {current} to roll "
+                    raise Conflict(f"No published version before {current} to roll "
                                    f"'{label}' back to.")
         return await self.set_label(ref, label, version)
 
@@ -403,12 +398,12 @@ class PromptStore:
             if state != row.state:
                 if state not in TRANSITIONS[row.state]:
                     allowed = ", ".join(sorted(TRANSITIONS[row.state])) or "none"
-                    raise conflict(f"Version {version} is {row.state}; it can move to: "
+                    raise Conflict(f"Version {version} is {row.state}; it can move to: "
                                    f"{allowed}.")
                 labels = [k for k, v in (await self._labels(session, prompt)).items()
                           if v == version and k != LATEST]
                 if state in ("draft", "archived") and labels:
-                    raise conflict(f"Move the label(s) {', '.join(labels)} off version "
+                    raise Conflict(f"Move the label(s) {', '.join(labels)} off version "
                                    f"{version} before it becomes {state}.")
                 row.state = state
         await self._invalidate(prompt.name, (prompt.id, version))
@@ -496,7 +491,7 @@ class PromptStore:
         when a test runs, else the label (default `production`)."""
         head = await self._head(name)
         if head is None:
-            raise not_found(f"No prompt named '{name}'.")
+            raise NotFound(f"No prompt named '{name}'.")
         ab = head["ab"]
         assignment = None if ab is None else AbAssignment(**ab)
         if version is None and ab is not None and ab_subject is not None and label is None:
@@ -509,10 +504,10 @@ class PromptStore:
             version = head["labels"].get(label)
             if version is None:
                 known = ", ".join(sorted(head["labels"]))
-                raise not_found(f"Prompt '{name}' has no label '{label}' (labels: {known}).")
+                raise NotFound(f"Prompt '{name}' has no label '{label}' (labels: {known}).")
         row = await self._version_row(head["id"], version)
         if row is None:
-            raise not_found(f"Prompt '{name}' has no version {version} "
+            raise NotFound(f"Prompt '{name}' has no version {version} "
                             f"(latest is {head['latest']}).")
         return Resolved(
             prompt_id=head["id"], name=name, type=head["type"], version=version,
@@ -553,11 +548,11 @@ class PromptStore:
             for variant in body.variants:
                 row = await self._version(session, prompt, variant.version)
                 if row.state == "archived":
-                    raise conflict(f"Version {row.version} is archived.")
+                    raise Conflict(f"Version {row.version} is archived.")
             running = await session.scalar(select(AbTest.id).where(
                 AbTest.prompt_id == prompt.id, AbTest.status == "running"))
             if running is not None:
-                raise conflict(f"A/B test {running} is already running on "
+                raise Conflict(f"A/B test {running} is already running on "
                                f"'{prompt.name}'; stop it first.")
             test = AbTest(id=new_id(), prompt_id=prompt.id, name=body.name, status="running",
                           variants=[v.model_dump() for v in body.variants],
@@ -571,7 +566,7 @@ class PromptStore:
     async def _test(self, session: AsyncSession, test_id: str) -> AbTest:
         test = await session.get(AbTest, test_id)
         if test is None:
-            raise not_found(f"No A/B test '{test_id}'.")
+            raise NotFound(f"No A/B test '{test_id}'.")
         return test
 
     async def get_test(self, test_id: str) -> AbTestOut:
@@ -620,9 +615,9 @@ class PromptStore:
         async with self.db.transaction() as session:
             test = await self._test(session, test_id)
             if test.status != "running":
-                raise conflict(f"A/B test {test_id} is {test.status}.")
+                raise Conflict(f"A/B test {test_id} is {test.status}.")
             if body.version not in [v["version"] for v in test.variants]:
-                raise invalid(f"Version {body.version} is not a variant of this test.",
+                raise Invalid(f"Version {body.version} is not a variant of this test.",
                               [{"field": "version", "message": "not a variant"}])
             session.add(AbOutcome(id=new_id(), test_id=test.id, created_at=utcnow(),
                                   **body.model_dump()))
@@ -637,7 +632,7 @@ class PromptStore:
     async def stop_test(self, test_id: str, promote: bool) -> AbResults:
         results = await self.results(test_id)
         if results.test.status != "running":
-            raise conflict(f"A/B test {test_id} is {results.test.status}.")
+            raise Conflict(f"A/B test {test_id} is {results.test.status}.")
         await self._finish(test_id, "stopped", results.winner if promote else None)
         return await self.results(test_id)
 
@@ -714,7 +709,7 @@ class PromptStore:
     async def lint(self, ref: str | None, body: LintIn) -> LintOut:
         if ref is None:
             if body.content is None:
-                raise invalid("Give the content to lint.",
+                raise Invalid("Give the content to lint.",
                               [{"field": "content", "message": "required"}])
             kind: str = body.type
             stored = _stored_content(body.type, body.content)
@@ -737,7 +732,7 @@ class PromptStore:
                            llm_check="skipped")
         try:
             answer = await self._query(BIAS_PROMPT.format(text=text), temperature=0.0)
-        except Problem as exc:
+        except PromptStoreError as exc:
             log.warning("bias llm check unavailable", error=exc.detail)
             return BiasOut(findings=findings, word_list=quality.WORD_LIST_NAME,
                            llm_check="unavailable", llm_notes=exc.detail)
@@ -747,16 +742,16 @@ class PromptStore:
     async def _query(self, prompt: str, temperature: float) -> dict[str, Any]:
         """One `/query` to the llm-gateway; unreachable or failing → 503 naming it."""
         if self.gateway is None:
-            raise Problem(503, "The llm-gateway is not configured for the prompt-store.")
+            raise GatewayUnavailable("The llm-gateway is not configured for the prompt-store.")
         try:
             answer = await self.gateway.post_json("/query", {
                 "prompt": prompt, "max_tokens": 1024, "temperature": temperature})
         except (ServiceUnavailable, UpstreamError) as exc:
-            raise Problem(503, f"The llm-gateway is unavailable: {exc}") from None
+            raise GatewayUnavailable(f"The llm-gateway is unavailable: {exc}") from None
         except ServiceError as exc:
-            raise Problem(502, f"The llm-gateway refused the request: {exc}") from None
+            raise GatewayRefused(f"The llm-gateway refused the request: {exc}") from None
         if not isinstance(answer, dict) or not isinstance(answer.get("response"), str):
-            raise Problem(502, "The llm-gateway answered without a 'response' text.")
+            raise GatewayRefused("The llm-gateway answered without a 'response' text.")
         return answer
 
     async def optimize(self, ref: str, body: OptimizeIn, by: str) -> OptimizeOut:
@@ -764,7 +759,7 @@ class PromptStore:
         exactly the original's variables, as draft versions ready for an A/B test."""
         prompt, row = await self._sources(ref, body.version)
         if prompt.type != "text":
-            raise invalid("Optimization works on text prompts only.")
+            raise Invalid("Optimization works on text prompts only.")
         needed = set(templates.variables_of([("content", row.content)]))
         created: list[VersionOut] = []
         rejected: list[dict[str, Any]] = []
