@@ -64,9 +64,8 @@ from llmdocs.core.db import Database, insert_json_rows
 from llmdocs.core.ids import new_id
 from llmdocs.devservers import PostgresServer, free_port
 from llmdocs.migrations import upgrade
-from llmdocs.services.docstore.api import BULK_BATCH
+from llmdocs.services.docstore.bulk import BULK_BATCH, BULK_DOCUMENT, BULK_VERSION
 from llmdocs.services.docstore.models import DOCUMENTS, VERSIONS
-from llmdocs.services.docstore.service import BULK_DOCUMENT, BULK_VERSION
 
 SECRET = "bench-" + "x" * 40
 VOCABULARY = 50_000

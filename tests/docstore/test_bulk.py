@@ -16,7 +16,7 @@ from llmdocs.core.auth import issue_token
 from llmdocs.core.config import Settings
 from llmdocs.core.events import Event
 from llmdocs.services import create_app
-from llmdocs.services.docstore import api
+from llmdocs.services.docstore import bulk
 
 LINES = [
     {"content": "alpha", "source": "chunks"},  # 1: batch 1
@@ -36,7 +36,7 @@ LINES = [
 
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(api, "BULK_BATCH", 3)
+    monkeypatch.setattr(bulk, "BULK_BATCH", 3)
 
 
 async def test_batches_dedupe_isolate_bad_lines_and_publish_one_event_per_document(
@@ -109,7 +109,7 @@ async def test_large_documents_end_a_batch_by_size(
         sqlite_store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Batches are cut by bytes as well as lines (a batch of 2,000 documents of 50 MB
     would not fit in memory); a streamed body is cut into lines across chunks."""
-    monkeypatch.setattr(api, "BULK_BATCH_BYTES", 25_000)
+    monkeypatch.setattr(bulk, "BULK_BATCH_BYTES", 25_000)
     texts = [f"{n} " + "word " * 2_000 for n in range(7)] + ["0 " + "word " * 2_000]
     lines = [json.dumps({"content": t, "source": "big"}).encode() + b"\n" for t in texts]
 

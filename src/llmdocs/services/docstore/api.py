@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import quote
 
-import orjson
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
@@ -22,17 +20,12 @@ from llmdocs.core.bodies import inline_schema, request_body
 from llmdocs.core.db import INT4_MAX, StorableText, UtcDateTime, storable
 from llmdocs.core.errors import Problem, invalid_request
 from llmdocs.core.filenames import hidden_characters
+from llmdocs.services.docstore import errors
 from llmdocs.services.docstore.blobs import DocStoreSettings
+from llmdocs.services.docstore.bulk import ingest_ndjson
 from llmdocs.services.docstore.cursors import MAX_CURSOR
-from llmdocs.services.docstore.errors import (
-    BadInput,
-    BlobsUnavailable,
-    DocStoreError,
-    NotFoundError,
-    Rejected,
-    StaleVersion,
-    WrongState,
-)
+from llmdocs.services.docstore.ingest import Content, Idempotency
+from llmdocs.services.docstore.queries import ADMIN, BINARY_FORMATS, TEXT_FORMATS, Filters
 from llmdocs.services.docstore.schemas import (
     DiffOut,
     DocumentCreate,
@@ -53,24 +46,15 @@ from llmdocs.services.docstore.schemas import (
     VersionDetail,
     VersionList,
 )
-from llmdocs.services.docstore.service import (
-    ADMIN,
-    BINARY_FORMATS,
-    TEXT_FORMATS,
-    Content,
-    DocStore,
-    Filters,
-    Idempotency,
-    Prepared,
-)
+from llmdocs.services.docstore.service import DocStore
 
-STATUS: dict[type[DocStoreError], int] = {
-    BadInput: 400, NotFoundError: 404, WrongState: 409, StaleVersion: 412, Rejected: 422,
-    BlobsUnavailable: 503,
+STATUS: dict[type[errors.DocStoreError], int] = {
+    errors.BadInput: 400, errors.NotFoundError: 404, errors.WrongState: 409,
+    errors.StaleVersion: 412, errors.Rejected: 422, errors.BlobsUnavailable: 503,
 }
 
 
-def as_problem(exc: DocStoreError) -> Problem:
+def as_problem(exc: errors.DocStoreError) -> Problem:
     return Problem(STATUS[type(exc)], exc.detail,
                    errors=[{"field": exc.field, "message": exc.message}] if exc.field else None)
 
@@ -79,7 +63,7 @@ def problems() -> Iterator[None]:
     """Every route's domain errors as problem documents: the one place they are mapped."""
     try:
         yield
-    except DocStoreError as exc:
+    except errors.DocStoreError as exc:
         raise as_problem(exc) from None
 
 
@@ -94,11 +78,6 @@ DocumentId = Annotated[StorableText, Path()]
 VersionNumber = Annotated[int, Path(ge=1, le=INT4_MAX)]
 Cursor = Annotated[str | None, Query(max_length=MAX_CURSOR,
                                      description="next_cursor of the page before")]
-BULK_BATCH = 5000
-BULK_BATCH_BYTES = 8 * 1024 * 1024  # a batch of large documents ends sooner
-# Lines parsed or prepared between two turns of the event loop: the batch being written
-# waits for the loop between its database steps, so no CPU stretch may be long.
-STEP_LINES = 200
 ENVELOPE_BYTES = 64 * 1024  # room for JSON/multipart framing around the content
 _SEPARATOR = re.compile(r"[/\\]")  # controls are among the hidden characters
 
@@ -175,7 +154,7 @@ def expected_version(if_match: str | None) -> int | None:
         return None
     tag = if_match.strip().removeprefix("W/").strip('"')
     if not (tag.isascii() and tag.isdigit() and len(tag) <= 9):  # a version is an int4
-        raise BadInput('If-Match must be the document\'s ETag, e.g. "3".', field="If-Match")
+        raise errors.BadInput('If-Match must be the document\'s ETag, e.g. "3".', field="If-Match")
     return int(tag)
 
 
@@ -291,119 +270,9 @@ async def create_document(
 @router.post("/documents/bulk", summary="Ingest NDJSON documents; one result line per line",
              openapi_extra=request_body(**{"application/x-ndjson": inline_schema(DocumentCreate)}))
 async def bulk_ingest(request: Request, principal: Writer) -> Response:
-    """Batches of BULK_BATCH lines (or BULK_BATCH_BYTES); a batch is parsed and prepared
-    (hashes, ids, rows) while the one before it is being written (the database works in
-    its own thread or server), and written only after that one committed, so
-    deduplication still sees every earlier line. At most two batches wait beside the one
-    being parsed: a client that sends faster than the database writes is slowed down
-    instead of the whole stream piling up in memory."""
-    store = store_of(request)
-    limit = limit_of(request) + ENVELOPE_BYTES
-    out: list[tuple[int, bytes]] = []  # (line number, answer): sorted at the end
-    batch: list[tuple[int, DocumentCreate]] = []
-    batch_bytes = 0
-    writing: asyncio.Task[None] | None = None
-    older: asyncio.Task[None] | None = None  # the batch before `writing`
-    stored = False  # some line stored a new document
-
-    async def write(lines: list[tuple[int, DocumentCreate]],
-                    before: asyncio.Task[None] | None) -> None:
-        ready: list[Prepared | DocStoreError] = []
-        for start in range(0, len(lines), STEP_LINES):
-            ready += store.prepare(principal.subject,
-                                   [item for _, item in lines[start:start + STEP_LINES]])
-            await asyncio.sleep(0)  # the batch being written takes its next step
-        if before is not None:
-            await before
-        nonlocal stored
-        results = await store.store_many(principal.subject, ready)
-        for (line, _), result in zip(lines, results, strict=True):
-            if isinstance(result, DocStoreError):
-                out.append(_bulk_answer(line, STATUS[type(result)], error=result.detail))
-            else:
-                stored = stored or result.created
-                out.append(_bulk_answer(line, 201 if result.created else 200,
-                                        document_id=result.document_id,
-                                        version=result.version,
-                                        content_hash=result.content_hash,
-                                        created=result.created))
-
-    def fail(line: int, status: int, error: str) -> None:
-        out.append(_bulk_answer(line, status, error=error))
-
-    async def flush() -> None:
-        nonlocal writing, older, batch, batch_bytes
-        if older is not None:
-            await older
-        older, writing = writing, asyncio.create_task(write(batch, writing))
-        batch, batch_bytes = [], 0
-
-    buffer = bytearray()
-    number = 0
-    skipping = False  # inside a line already reported as too long
-    try:
-        async for chunk in request.stream():
-            buffer += chunk
-            start = 0  # lines are cut from the chunk in place, the rest kept at the end
-            while True:
-                end = buffer.find(b"\n", start)
-                if end < 0:
-                    del buffer[:start]
-                    if len(buffer) > limit and not skipping:
-                        number += 1
-                        fail(number, 413, f"line longer than {limit} bytes")
-                        skipping = True
-                    if skipping:
-                        buffer.clear()
-                    break
-                line, start = bytes(buffer[start:end]), end + 1
-                if skipping:
-                    skipping = False
-                    continue
-                number += 1
-                _bulk_line(number, line, batch, fail)
-                batch_bytes += len(line)
-                if len(batch) >= BULK_BATCH or (batch and batch_bytes >= BULK_BATCH_BYTES):
-                    await flush()
-                if number % STEP_LINES == 0:
-                    await asyncio.sleep(0)  # let the writes go on while parsing
-        if buffer.strip() and not skipping:
-            number += 1
-            _bulk_line(number, bytes(buffer), batch, fail)
-        if batch:
-            await flush()
-        if writing is not None:
-            await writing
-        if stored:
-            await store.settle_import()
-    finally:
-        for task in (older, writing):
-            if task is not None and not task.done():
-                task.cancel()
-    return Response(b"".join(answer for _, answer in sorted(out)),
-                    media_type="application/x-ndjson")
-
-
-def _bulk_answer(line: int, status: int, **fields: Any) -> tuple[int, bytes]:
-    """A BulkResult line (same fields, same order), without a model per line."""
-    return line, orjson.dumps({"line": line, "status": status, **fields}) + b"\n"
-
-
-def _bulk_line(number: int, line: bytes, batch: list[tuple[int, DocumentCreate]],
-               fail: Callable[[int, int, str], None]) -> None:
-    if not line.strip():
-        return
-    try:
-        item = DocumentCreate.model_validate_json(line)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "line"
-        fail(number, 422, f"{where}: {first['msg']}")
-        return
-    if item.format in BINARY_FORMATS:
-        fail(number, 422, f"format {item.format!r} is binary; upload it as a file")
-        return
-    batch.append((number, item))
+    answers = await ingest_ndjson(store_of(request), principal.subject, request.stream(),
+                                  limit_of(request) + ENVELOPE_BYTES, lambda e: STATUS[type(e)])
+    return Response(answers, media_type="application/x-ndjson")
 
 
 @router.get("/documents", response_model=DocumentPage, summary="List documents")
@@ -432,12 +301,13 @@ def filters_of(request: Request, source: str | None, format: str | None,
         if name.startswith("metadata."):
             key = name.removeprefix("metadata.")
             if not re.fullmatch(r"[A-Za-z0-9_-]{1,100}", key):
-                raise BadInput(f"Bad metadata filter {name!r}: keys are letters, digits, "
-                               "'_' and '-'.", field=name)
+                raise errors.BadInput(f"Bad metadata filter {name!r}: keys are letters, digits, "
+                                      "'_' and '-'.", field=name)
             try:
                 metadata[key] = storable(value)
             except ValueError as exc:
-                raise BadInput(f"Bad metadata filter {name!r}: it {exc}.", field=name) from None
+                raise errors.BadInput(f"Bad metadata filter {name!r}: it {exc}.",
+                                      field=name) from None
     return Filters(source=source, format=format, tags=tags or [], author=author,
                    created_after=created_after, created_before=created_before,
                    metadata=metadata, deleted=deleted)

@@ -19,7 +19,7 @@ cli = service_cli(spec, DocStoreClient, name="docs")
 
 
 def _format_of(path: Path) -> str:
-    from llmdocs.services.docstore.service import BINARY_FORMATS, TEXT_FORMATS
+    from llmdocs.services.docstore.queries import BINARY_FORMATS, TEXT_FORMATS
 
     suffix = path.suffix.lstrip(".").lower()
     return suffix if suffix in TEXT_FORMATS or suffix in BINARY_FORMATS else "binary"
