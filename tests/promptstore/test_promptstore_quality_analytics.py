@@ -14,7 +14,8 @@ from llmdocs.core.resources import Resources
 from llmdocs.devservers import free_port
 from llmdocs.migrations import upgrade
 from llmdocs.services import create_app
-from llmdocs.services.promptstore.service import LLM_COMPLETED, PromptStore
+from llmdocs.services.promptstore.prompts import LLM_COMPLETED
+from llmdocs.services.promptstore.service import PromptStore
 
 
 async def wait_for(http: httpx.AsyncClient, path: str, done: Any) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
-import structlog
 from cachetools import LRUCache
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -52,8 +51,6 @@ from llmdocs.services.docstore.schemas import (
     VersionOut,
 )
 from llmdocs.services.docstore.search import TAG_LIST, backend_for, tag_list, words_of
-
-log = structlog.get_logger(__name__)
 
 TEXT_FORMATS: dict[str, str] = {
     "markdown": "text/markdown", "md": "text/markdown", "txt": "text/plain",

@@ -33,8 +33,9 @@ def _router() -> APIRouter:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Seed the prompts other services need, then run the analytics consumer."""
+    from llmdocs.services.promptstore.prompts import LLM_COMPLETED, PROMPT_USED
     from llmdocs.services.promptstore.seeding import seed
-    from llmdocs.services.promptstore.service import LLM_COMPLETED, PROMPT_USED, PromptStore
+    from llmdocs.services.promptstore.service import PromptStore
 
     resources = app.state.resources
     store = PromptStore(resources.database, resources.cache, resources.events,

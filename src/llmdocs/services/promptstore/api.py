@@ -10,14 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from llmdocs.core.auth import Principal, require
 from llmdocs.core.db import INT4_MAX, StorableText
 from llmdocs.core.errors import Problem
-from llmdocs.services.promptstore.errors import (
-    Conflict,
-    GatewayRefused,
-    GatewayUnavailable,
-    Invalid,
-    NotFound,
-    PromptStoreError,
-)
+from llmdocs.services.promptstore import errors
 from llmdocs.services.promptstore.schemas import (
     LABEL_PATTERN,
     AbResults,
@@ -58,8 +51,9 @@ LabelName = Annotated[str, Path(pattern=LABEL_PATTERN)]
 TestId = Annotated[StorableText, Path(min_length=1, max_length=36)]
 VersionNumber = Annotated[int, Path(ge=1, le=INT4_MAX)]
 
-STATUS: dict[type[PromptStoreError], int] = {
-    NotFound: 404, Conflict: 409, Invalid: 422, GatewayRefused: 502, GatewayUnavailable: 503,
+STATUS: dict[type[errors.PromptStoreError], int] = {
+    errors.NotFound: 404, errors.Conflict: 409, errors.Invalid: 422,
+    errors.GatewayRefused: 502, errors.GatewayUnavailable: 503,
 }
 
 
@@ -67,7 +61,7 @@ def problems() -> Iterator[None]:
     """Every route's domain errors as problem documents: the one place they are mapped."""
     try:
         yield
-    except PromptStoreError as exc:
+    except errors.PromptStoreError as exc:
         raise Problem(STATUS[type(exc)], exc.detail, errors=exc.errors) from None
 
 
