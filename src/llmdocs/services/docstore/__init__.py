@@ -20,8 +20,9 @@ def _router() -> APIRouter:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the blob store and put the service object where the routes find it."""
     from llmdocs.core.health import DependencyCheck
-    from llmdocs.services.docstore.blobs import DocStoreSettings, blob_store
+    from llmdocs.services.docstore.blobs import blob_store
     from llmdocs.services.docstore.service import DocStore
+    from llmdocs.services.docstore.settings import DocStoreSettings
 
     own = DocStoreSettings()
     blobs = blob_store(app.state.settings, own)

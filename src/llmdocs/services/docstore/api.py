@@ -21,7 +21,6 @@ from llmdocs.core.db import INT4_MAX, StorableText, UtcDateTime, storable
 from llmdocs.core.errors import Problem, invalid_request
 from llmdocs.core.filenames import hidden_characters
 from llmdocs.services.docstore import errors
-from llmdocs.services.docstore.blobs import DocStoreSettings
 from llmdocs.services.docstore.bulk import ingest_ndjson
 from llmdocs.services.docstore.cursors import MAX_CURSOR
 from llmdocs.services.docstore.ingest import Content, Idempotency
@@ -47,6 +46,7 @@ from llmdocs.services.docstore.schemas import (
     VersionList,
 )
 from llmdocs.services.docstore.service import DocStore
+from llmdocs.services.docstore.settings import DocStoreSettings
 
 STATUS: dict[type[errors.DocStoreError], int] = {
     errors.BadInput: 400, errors.NotFoundError: 404, errors.WrongState: 409,

@@ -15,28 +15,10 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from llmdocs.core.config import Settings
+from llmdocs.services.docstore.settings import DocStoreSettings
 
-DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 _KEY = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
-
-
-class DocStoreSettings(BaseSettings):
-    """The doc-store's own settings (`LLMDOCS_DOCSTORE_*`).
-
-    `blob_url`: empty for `<data dir>/blobs`, `file:///path`, or `s3://bucket/prefix`
-    (credentials from the usual AWS chain; `s3_endpoint_url` for MinIO and the like).
-    """
-
-    model_config = SettingsConfigDict(env_prefix="LLMDOCS_DOCSTORE_", env_file=".env",
-                                      env_file_encoding="utf-8", extra="ignore")
-
-    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
-    blob_url: str = ""
-    s3_endpoint_url: str = ""
-    s3_region: str = ""
 
 
 class BlobStore(Protocol):
