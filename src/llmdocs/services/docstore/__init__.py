@@ -24,9 +24,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     from llmdocs.services.docstore.service import DocStore
     from llmdocs.services.docstore.settings import DocStoreSettings
 
-    own = DocStoreSettings()
-    blobs = blob_store(app.state.settings, own)
-    app.state.docstore_settings = own
+    store_settings = DocStoreSettings()
+    blobs = blob_store(app.state.settings, store_settings)
+    app.state.docstore_settings = store_settings
     app.state.docstore = DocStore(app.state.resources, blobs)
     app.state.extra_checks.append(DependencyCheck("blobs", blobs.ping, kind="storage"))
     yield

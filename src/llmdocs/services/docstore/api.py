@@ -98,8 +98,8 @@ def store_of(request: Request) -> DocStore:
 
 
 def limit_of(request: Request) -> int:
-    own: DocStoreSettings = request.app.state.docstore_settings
-    return own.max_upload_bytes
+    store_settings: DocStoreSettings = request.app.state.docstore_settings
+    return store_settings.max_upload_bytes
 
 
 def too_large(limit: int) -> Problem:
@@ -242,7 +242,7 @@ async def read_write(request: Request, model: type[DocumentCreate] | type[Docume
     return fields, content, digest
 
 
-def _idem(key: str | None, digest: str) -> Idempotency | None:
+def idempotency_of(key: str | None, digest: str) -> Idempotency | None:
     return Idempotency(key, digest) if key else None
 
 
@@ -262,8 +262,9 @@ async def create_document(
 ) -> StoredDocument:
     fields, content, digest = await read_write(request, DocumentCreate)
     assert isinstance(fields, DocumentCreate)
-    stored = await store_of(request).create(principal.subject, fields, content,
-                                            dedupe=dedupe, idem=_idem(idempotency_key, digest))
+    stored = await store_of(request).create(
+        principal.subject, fields, content, dedupe=dedupe,
+        idempotency=idempotency_of(idempotency_key, digest))
     return _stored(response, stored)
 
 
@@ -367,7 +368,7 @@ async def update_document(request: Request, response: Response, document_id: Doc
     stored = await store_of(request).update(
         principal.subject, document_id, DocumentFields.model_validate(
             fields.model_dump(include=set(DocumentFields.model_fields))),
-        content, expected=expected, idem=_idem(idempotency_key, digest))
+        content, expected=expected, idempotency=idempotency_of(idempotency_key, digest))
     _stored(response, stored)
     response.status_code = 200
     return stored

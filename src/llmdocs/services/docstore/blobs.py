@@ -1,9 +1,6 @@
-"""Where binary artifacts live: a small interface, the filesystem under the data dir by
-default, S3-compatible object storage (boto3) as the distributed option.
-
-Keys are written once and never overwritten (one key per stored version), so removing
-the blob of a failed write can never touch a blob another version uses.
-"""
+"""Where binary artifacts live: the filesystem under the data dir, or S3-compatible
+storage. Keys are written once (one per version), so removing a failed write's blob
+never touches another version's."""
 
 from __future__ import annotations
 
@@ -113,13 +110,13 @@ class S3BlobStore:
         return (time.perf_counter() - started) * 1000
 
 
-def blob_store(settings: Settings, own: DocStoreSettings) -> BlobStore:
+def blob_store(settings: Settings, store_settings: DocStoreSettings) -> BlobStore:
     """The configured blob store."""
-    url = own.blob_url
+    url = store_settings.blob_url
     if url.startswith("s3://"):
         bucket, _, prefix = url.removeprefix("s3://").partition("/")
-        args = {"endpoint_url": own.s3_endpoint_url or None,
-                "region_name": own.s3_region or None}
+        args = {"endpoint_url": store_settings.s3_endpoint_url or None,
+                "region_name": store_settings.s3_region or None}
         return S3BlobStore(bucket, prefix, **{k: v for k, v in args.items() if v})
     if url.startswith("file://"):
         return FileBlobStore(Path(url.removeprefix("file://")))

@@ -1,9 +1,5 @@
-"""Pagination cursors: where a list or a search goes on, as opaque URL-safe text.
-
-A cursor comes back from the client, so it is read as anyone's text: whatever it holds
-that this store did not write (empty, not base64, not JSON, nested too deeply, values a
-column or an offset cannot take) is a 422 naming `cursor`, never a database error.
-"""
+"""Pagination cursors as opaque URL-safe text. A cursor comes back from anyone, so what
+it holds that this store did not write is a 422 naming `cursor`, never a database error."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""The doc-store's single writes: create, update, rollback, patch, delete, relations.
-
-Writes follow one rule: the blob (if any) is written first under a fresh key, then the
-rows in one transaction; if it fails the blob is removed again, so no version row lacks
-its blob and no failed write leaves one behind. Every write transaction starts with a
-write statement, so SQLite takes its write lock at once and PostgreSQL locks the row.
-"""
+"""The doc-store's single writes. The blob goes first under a fresh key, then the rows in
+one transaction that starts with a write (SQLite locks at once, PostgreSQL locks the
+row); a failed transaction removes its blob, so no version ever lacks one."""
 
 from __future__ import annotations
 
@@ -257,19 +253,20 @@ class Writes(Queries):
         raise Rejected(f"Relation targets do not exist: {', '.join(sorted(targets - found))}.",
                        field="relations")
 
-    async def _replay(self, principal: str, idem: Idempotency | None) -> StoredDocument | None:
-        if idem is None:
+    async def _replay(self, principal: str, idempotency: Idempotency | None
+                      ) -> StoredDocument | None:
+        if idempotency is None:
             return None
         async with self.db.session() as session:
-            row = await session.get(IdempotencyKey, (principal, idem.key))
+            row = await session.get(IdempotencyKey, (principal, idempotency.key))
         if row is None:
             return None
-        if row.request_hash != idem.request_hash:
+        if row.request_hash != idempotency.request_hash:
             raise Rejected("This Idempotency-Key was used for a different request.",
                            field="Idempotency-Key")
         return StoredDocument.model_validate({**row.response, "created": False})
 
-    async def _idempotent(self, principal: str, idem: Idempotency | None,
+    async def _idempotent(self, principal: str, idempotency: Idempotency | None,
                           run: Callable[[], Awaitable[tuple[StoredDocument, str]]]
                           ) -> StoredDocument:
         """A keyed write goes straight to its rows, with no lookup first: a retry (or a
@@ -279,18 +276,19 @@ class Writes(Queries):
         try:
             stored, _ = await run()
         except (IntegrityError, DocStoreError):
-            replayed = await self._replay(principal, idem)
+            replayed = await self._replay(principal, idempotency)
             if replayed is None:
                 raise
             return replayed
         return stored
 
     @staticmethod
-    async def _remember(session: Executor, principal: str, idem: Idempotency | None,
+    async def _remember(session: Executor, principal: str, idempotency: Idempotency | None,
                         stored: StoredDocument) -> None:
-        if idem is not None:
+        if idempotency is not None:
             await session.execute(INSERT_IDEMPOTENCY, {
-                "principal": principal, "key": idem.key, "request_hash": idem.request_hash,
+                "principal": principal, "key": idempotency.key,
+                "request_hash": idempotency.request_hash,
                 "status": 201, "response": stored.model_dump(mode="json"),
                 "created_at": utcnow()})
 
@@ -302,7 +300,7 @@ class Writes(Queries):
         return found[0] if found else None
 
     async def create(self, principal: str, fields: DocumentCreate, content: Content, *,
-                     dedupe: bool = True, idem: Idempotency | None = None) -> StoredDocument:
+                     dedupe: bool = True, idempotency: Idempotency | None = None) -> StoredDocument:
         if dedupe:
             existing = await self.find_duplicate(content.hash, fields.source)
             if existing is not None:
@@ -321,7 +319,7 @@ class Writes(Queries):
             row, the first write: a retry stops there) is built before any statement."""
             ver = self._version_values(doc_id, 1, title, content, key, fields, author, now)
             stored = StoredDocument(**summary_fields(doc, ver, tags))
-            await self._remember(conn, principal, idem, stored)
+            await self._remember(conn, principal, idempotency, stored)
             await conn.execute(INSERT_DOCUMENT, doc)
             await conn.execute(INSERT_VERSION, ver)
             await self._add_tags(conn, [{"document_id": doc_id, "tag": tag}
@@ -330,7 +328,7 @@ class Writes(Queries):
             return stored, "llmdocs.document.stored"
 
         return await self._idempotent(
-            principal, idem, lambda: self._write(content, work, doc_id, self._announce))
+            principal, idempotency, lambda: self._write(content, work, doc_id, self._announce))
 
     async def _bump(self, session: Executor, doc_id: str, expected: int | None,
                     title: str | None, format: str | None) -> Mapping[Any, Any]:
@@ -360,7 +358,7 @@ class Writes(Queries):
 
     async def update(self, principal: str, doc_id: str, fields: DocumentFields,
                      content: Content, *, expected: int | None = None,
-                     idem: Idempotency | None = None) -> StoredDocument:
+                     idempotency: Idempotency | None = None) -> StoredDocument:
         async def work(conn: AsyncConnection, key: str | None
                        ) -> tuple[StoredDocument, str]:
             doc = await self._bump(conn, doc_id, expected, fields.title, fields.format)
@@ -370,11 +368,11 @@ class Writes(Queries):
             await self._add_relations(conn, {doc_id: fields.relations})
             tags = await self._tags(conn, [doc_id])
             stored = StoredDocument(**summary_fields(doc, ver, tags.get(doc_id, [])))
-            await self._remember(conn, principal, idem, stored)
+            await self._remember(conn, principal, idempotency, stored)
             return stored, "llmdocs.document.updated"
 
         return await self._idempotent(
-            principal, idem, lambda: self._write(content, work, doc_id, self._announce))
+            principal, idempotency, lambda: self._write(content, work, doc_id, self._announce))
 
     async def rollback(self, principal: str, doc_id: str, version: int, message: str | None,
                        *, expected: int | None = None) -> StoredDocument:

@@ -1,9 +1,5 @@
-"""Doc-store tables: documents, their immutable versions, tags, relations, idempotency keys.
-
-Search indexes are not mapped here: the SQLite FTS5 table and its triggers, and the
-PostgreSQL tsvector column, term statistics and their triggers, are created by the
-migration for one dialect only (see `search.py`).
-"""
+"""Doc-store tables: documents, immutable versions, tags, relations, idempotency keys.
+The search indexes differ per dialect, so the migration creates them (see `search.py`)."""
 
 from __future__ import annotations
 

@@ -1,30 +1,6 @@
-"""Full-text search over the current version of every live document, one backend per
-database, each answering a search with one statement (one round trip).
-
-SQLite: an external-content FTS5 table (porter stemming) over live documents, kept in
-sync by triggers, ranked by `bm25()` with the title weighted ten times the body; snippets
-from FTS5 `snippet()`.
-
-PostgreSQL: a generated tsvector column (title weight A, body weight B) with a partial
-GIN index over current versions. Plain `ts_rank` ignores how rare a term is, so a
-query's score is a BM25-style sum over its words: `idf(w) * ts_rank_cd(vector, w, 1)`
-(per-term frequency normalised by document length), with
-`idf(w) = ln(1 + (N - df + 0.5) / (df + 0.5))`. `df` comes from `docstore_terms`, a
-term → document-frequency table that statement-level triggers keep exact as versions
-enter and leave the index. We chose a maintained table over `ts_stat()` because
-`ts_stat` scans every vector of the corpus on each call (seconds at 200,000 documents),
-while the table answers a query's few terms by primary key; the price is that writers
-queue on one statistics row until they commit, so bulk writes insert many rows per
-statement (the trigger then runs once per batch). Snippets come from `ts_headline`.
-
-The statement (see `_statement`): the text matches are ranked first, in a CTE driven
-by the FTS/GIN index (materialised on PostgreSQL when there are filters), so a rare word
-touches only its own rows whatever the filters; filters join the matches to the
-documents; the page is cut; snippets and tags are made for the page's rows only. No
-total count is computed. Both backends answer the same shape: hits with a score (higher
-first) and snippets with `<mark>…</mark>` around matched words (the text itself is not
-escaped).
-"""
+"""Full-text search over live documents' current versions in one statement per search:
+FTS5 ranked by bm25 on SQLite, a GIN-indexed tsvector scored BM25-style (IDF-weighted
+`ts_rank_cd`) on PostgreSQL; both give scores (higher first) and `<mark>`ed snippets."""
 
 from __future__ import annotations
 
@@ -108,12 +84,9 @@ def tag_list(value: Any) -> list[str]:
 
 def _statement(matches: sa.Select[Any], conditions: Sequence[sa.ColumnElement[bool]],
                snippet: Callable[[Any], sa.ColumnElement[str]]) -> sa.Select[Any]:
-    """Rank the text matches first (`matches`: vid, score and maybe doc), filter and
-    page them (`:limit`, `:offset`), and only then make snippets and gather tags, for
-    the rows of the page alone. With `conditions`, PostgreSQL materialises the matches,
-    so it never starts from the document filters. Without, the matches are joined to
-    nothing before the cut and are not materialised: writing every match of a common
-    word to a tuplestore doubled the search (PostgreSQL then ranks in one pass, top-N)."""
+    """Rank and page the matches before making snippets and tags, for the page alone.
+    Only filtered matches are materialised: materialising every match of a common word
+    doubled an unfiltered search (PostgreSQL then ranks in one top-N pass)."""
     found = matches.cte("matches")
     if conditions:
         found = found.prefix_with("MATERIALIZED", dialect="postgresql")
@@ -167,12 +140,8 @@ class _Search(abc.ABC):
 
 
 class SqliteSearch(_Search):
-    """FTS5 drives: its MATCH yields the matching rowids and bm25 ranks them. The FTS
-    table holds live documents only (the migration's triggers), so without filters the
-    ranking reads the FTS index alone, like a bare FTS5 query.
-    `snippet()` needs an FTS cursor positioned by MATCH, so each row of the page looks
-    itself up again by MATCH and rowid (a point lookup in a correlated subquery; a join
-    would let SQLite scan every match a second time)."""
+    """FTS5 drives: MATCH finds, bm25 ranks; `snippet()` needs a cursor positioned by
+    MATCH, so each row of the page looks itself up by rowid (a join rescans every match)."""
 
     fts = sa.table("docstore_fts", sa.column("rowid"))
     match = sa.text("docstore_fts MATCH :match")
@@ -197,18 +166,15 @@ class SqliteSearch(_Search):
 
 
 class PostgresSearch(_Search):
-    """The GIN index drives: the matches of the whole query, each scored by the
-    IDF-weighted sum of per-word `ts_rank_cd`. Each word's IDF is an uncorrelated scalar
-    subquery over the term statistics (an InitPlan: computed once per query, not per
-    row), so a search is one statement and one round trip.
-    asyncpg prepares the statement and PostgreSQL soon keeps a generic plan (a bitmap
-    scan of the GIN index). Forcing custom plans was measured at 200,000 documents: the
-    same plan for rare and mid-frequency words plus ~0.5 ms of planning per search; only
-    a word in 90% of the documents gained (a parallel sequential scan, using the cores
-    other requests need), so the generic plan stays."""
+    """The GIN index drives; each word's IDF is an uncorrelated subquery, computed once per
+    search. The generic plan stays: custom plans, measured at 200,000 documents, cost
+    ~0.5 ms of planning and only helped a word found in 90% of the documents."""
 
     headline_options = (f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=24, "
                         "MinWords=8, MaxFragments=2, FragmentDelimiter=\" … \"")
+    # document frequencies kept exact by triggers: `ts_stat()` would scan every vector on
+    # each search (seconds at 200,000 documents); writers queue on one row, so bulk
+    # writes insert many rows per statement
     terms = sa.table("docstore_terms", sa.column("lexeme"), sa.column("ndoc"))
     stats = sa.table("docstore_search_stats", sa.column("id"), sa.column("ndocs"))
 

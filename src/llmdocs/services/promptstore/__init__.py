@@ -1,15 +1,5 @@
-"""Prompt store: versioned prompts, labels, A/B tests and prompt analytics.
-
-Events it publishes: `llmdocs.prompt.used` on every by-name fetch and render, with data
-`{prompt_id, name, version, label, rendered_hash (null for a fetch), ab_test (test id
-when the version came from an A/B assignment), variant, subject, correlation_id}`.
-
-Events it consumes (group `promptstore-analytics`, idempotent on event id):
-`llmdocs.prompt.used` (counts uses and renders) and `llmdocs.llm.completed`, of which
-it reads `prompt_id` and `prompt_version` (both optional; without `prompt_id` the event
-is ignored, without a version it counts under version 0), `tokens` (an int, or a dict
-with `total` or parts to sum), `cost`, `latency_ms` and `success` (default true).
-"""
+"""Prompt store: versioned prompts, labels, A/B tests and prompt analytics (its events
+are described where `prompts.py` names them)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
-"""A/B tests: sticky variant assignment and the statistics that decide a winner.
-
-Assignment hashes the test id and the subject, so the same user or session gets the
-same variant on every call and every replica, with no state. The statistics use only
-the standard library: Welch's t-test (Student t distribution through the regularised
-incomplete beta function) for means, a two-proportion z-test and Wilson intervals for
-success rates.
-"""
+"""A/B test statistics and sticky assignment: hashing the test id and subject gives a
+subject the same variant on every replica with no state; Welch's t-test for means, a
+two-proportion z-test and Wilson intervals for success rates, standard library only."""
 
 from __future__ import annotations
 

@@ -1,13 +1,6 @@
-"""Typed client of the prompt-store: what other services and the CLI use to reach it.
-
-`get()` and `render()` are the hot path of every LLM call, so fetched prompts are kept
-in memory: fresh for `cache_ttl` seconds, then served stale while one background task
-refreshes them (stale-while-revalidate). When the store is unreachable the last good
-version keeps being served, and with nothing cached a packaged seed prompt of that
-name is used, so a prompt-store outage does not stop document generation. Rendering
-happens here, with the service's own sandboxed templates, for the same reason. A/B
-assignment also happens here, with the service's hash, so it stays sticky.
-"""
+"""Typed client of the prompt-store. Prompts are cached (stale-while-revalidate, then the
+last good version, then a packaged seed) and rendered and A/B-assigned here, so a
+prompt-store outage does not stop document generation."""
 
 from __future__ import annotations
 

@@ -49,7 +49,12 @@ from llmdocs.services.promptstore.schemas import (
 )
 
 SERVICE = "promptstore"
+# published on every by-name fetch and render: {prompt_id, name, version, label,
+# rendered_hash (null for a fetch), ab_test, variant, subject, correlation_id}
 PROMPT_USED = "llmdocs.prompt.used"
+# consumed with PROMPT_USED (group promptstore-analytics, idempotent on event id): reads
+# prompt_id (else ignored), prompt_version (else 0), tokens (int, or a dict with total or
+# parts), cost, latency_ms and success (default true)
 LLM_COMPLETED = "llmdocs.llm.completed"
 DEFAULT_LABEL = "production"
 LATEST = "latest"

@@ -1,10 +1,5 @@
-"""Quality tools: the prompt linter and the word-list bias check.
-
-The bias word list (`BIAS_TERMS`) is deliberately short and documented: terms that are
-widely flagged by style guides (gendered job titles and generic "he", ableist idioms,
-exclusionary technical jargon, age stereotypes), each with a neutral suggestion. It
-flags wording, not intent; the optional LLM check adds a second opinion.
-"""
+"""The prompt linter and the bias check: a short, documented word list of terms style
+guides flag, each with a neutral suggestion; it flags wording, not intent."""
 
 from __future__ import annotations
 

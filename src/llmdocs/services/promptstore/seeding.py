@@ -1,11 +1,6 @@
-"""Prompt files and the seed prompts.
-
-A prompt file is Markdown with a YAML front matter: the front matter holds the fields
-of `PromptIn` (name, category, description, tags, type, variables, config, labels), the
-body is the template. A chat prompt puts its messages in the front matter as `content`
-and leaves the body empty. The seed prompts in `seeds/` use this format; they are
-created at first start, so the system works out of the box and teams edit them after.
-"""
+"""Prompt files (Markdown: `PromptIn`'s fields in a YAML front matter, the body as the
+template) and the seed prompts in `seeds/`, created at first start so the system works
+out of the box."""
 
 from __future__ import annotations
 

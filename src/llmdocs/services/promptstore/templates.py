@@ -1,10 +1,6 @@
-"""Prompt templates: Jinja2 in an immutable sandbox with strict undefined variables.
-
-Templates come from users, so they are parsed and rendered in
-`ImmutableSandboxedEnvironment` (no attribute access to private or dunder names, no
-mutation of values handed in); attribute or item access to a name starting with `_`
-is also refused when a template is saved, so an escape attempt never gets stored.
-"""
+"""Prompt templates: Jinja2 in an immutable sandbox with strict undefined variables,
+since templates come from users; names starting with `_` are refused at save time, so
+an escape attempt is never stored."""
 
 from __future__ import annotations
 
