@@ -10,7 +10,7 @@ import zipfile
 import pytest
 from pypdf import PdfReader
 
-from llmdocs.rendering import (
+from llmdocs.formats import (
     FORMATS,
     GeneratedDocument,
     Section,

@@ -39,7 +39,7 @@ class BudgetExceeded(Exception):
         self.scope, self.subject = scope, subject
 
 
-class RateLimited(Exception):
+class RateLimitExceeded(Exception):
     def __init__(self, scope: str, what: str, retry_after: int) -> None:
         super().__init__(f"The {scope} {what} limit is reached; retry in {retry_after} s.")
         self.retry_after = retry_after
@@ -386,7 +386,7 @@ class Limiter:
         return f"llmdocs:gateway:rate:{limit.scope}:{limit.subject}:{int(now // 60)}"
 
     async def admit(self, limits: list[Limit], tokens: int) -> Admitted:
-        """Count one request and hold `tokens` for it, or raise RateLimited without
+        """Count one request and hold `tokens` for it, or raise RateLimitExceeded without
         counting it."""
         if not limits:
             return Admitted()
@@ -399,15 +399,15 @@ class Limiter:
                 args = [v for limit in limits for v in (limit.rpm or 0, limit.tpm or 0)]
                 index, what = await self._script(keys=keys, args=[*args, tokens])
                 if index:
-                    raise RateLimited(limits[index - 1].scope,
+                    raise RateLimitExceeded(limits[index - 1].scope,
                                       "requests" if what == 1 else "tokens", retry)
                 return Admitted(held, shared=True)
         counts = [self._local.setdefault(key, [0, 0]) for key in keys]
         for limit, (requests, used) in zip(limits, counts, strict=True):
             if limit.rpm and requests >= limit.rpm:
-                raise RateLimited(limit.scope, "requests", retry)
+                raise RateLimitExceeded(limit.scope, "requests", retry)
             if limit.tpm and used and used + tokens > limit.tpm:
-                raise RateLimited(limit.scope, "tokens", retry)
+                raise RateLimitExceeded(limit.scope, "tokens", retry)
         for limit, count in zip(limits, counts, strict=True):
             count[0] += 1
             if limit.tpm:

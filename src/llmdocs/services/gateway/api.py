@@ -18,7 +18,11 @@ from llmdocs.core.db import StorableText
 from llmdocs.core.errors import PROBLEM_BASE, Problem, invalid_request
 from llmdocs.core.ids import new_id
 from llmdocs.core.middleware import correlation_id_var
-from llmdocs.services.gateway.accounting import BudgetExceeded, BudgetsUnavailable, RateLimited
+from llmdocs.services.gateway.accounting import (
+    BudgetExceeded,
+    BudgetsUnavailable,
+    RateLimitExceeded,
+)
 from llmdocs.services.gateway.providers.base import ProviderError
 from llmdocs.services.gateway.routing import RoutingError
 from llmdocs.services.gateway.schemas import (
@@ -74,7 +78,7 @@ def _problems(messages: str = "messages") -> Iterator[None]:
     except BudgetsUnavailable:
         raise Problem(503, "The budget counters cannot be reached; budgeted calls are "
                       "refused until they can.", headers={"Retry-After": "5"}) from None
-    except RateLimited as exc:
+    except RateLimitExceeded as exc:
         raise Problem(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
     except ProviderError as exc:
         if exc.field is None:

@@ -26,11 +26,17 @@ from llmdocs.core.client import (
 )
 from llmdocs.core.errors import Problem
 from llmdocs.core.filenames import shown_as_is
+from llmdocs.services.interpreter.errors import (
+    CannotRun,
+    NoSuch,
+    NotAllowed,
+    NothingToCancel,
+    Refused,
+)
 from llmdocs.services.interpreter.schemas import ExecutionOut, InterpretOut, QueryIn
 from llmdocs.services.interpreter.service import Interpreter
 from llmdocs.services.orchestrator.schemas import FINISHED
 
-router = APIRouter(tags=["interpreter"])
 read = require("queries:read")
 write = require("queries:write")
 READ = [Depends(read)]
@@ -58,6 +64,26 @@ def _problem(exc: ServiceError) -> Problem:
         return Problem(429, detail, headers={"Retry-After": exc.retry_after}
                        if exc.retry_after else None)
     return Problem(502, f"{exc.service} failed: {detail}")
+
+
+STATUS: dict[type[Refused], int] = {CannotRun: 422, NotAllowed: 403, NoSuch: 404,
+                                    NothingToCancel: 409}
+
+
+def as_problem(exc: Refused) -> Problem:
+    return Problem(STATUS[type(exc)], exc.detail, errors=exc.errors)
+
+
+async def problems() -> AsyncIterator[None]:
+    """Every route's refusals as problem documents: the one place they are mapped (async:
+    a generator dependency would otherwise take a thread per request)."""
+    try:
+        yield
+    except Refused as exc:
+        raise as_problem(exc) from None
+
+
+router = APIRouter(tags=["interpreter"], dependencies=[Depends(problems)])
 
 
 @contextmanager

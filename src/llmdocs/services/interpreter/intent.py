@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmdocs.rendering import FORMATS, normalize_format
+from llmdocs.formats import FORMATS, normalize_format
 
 INTENTS = ("generate_document", "summarize", "answer_question", "analyze_consistency",
            "list_documents", "search_documents")

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
 
 from llmdocs.core.db import StorableText
-from llmdocs.rendering import normalize_format
+from llmdocs.formats import normalize_format
 from llmdocs.services.orchestrator.schemas import EntityId, SpecUrl
 
 BOTH_FORMATS = "give format or output_format, not both"

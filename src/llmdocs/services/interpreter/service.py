@@ -21,12 +21,12 @@ from llmdocs.core.auth import Principal
 from llmdocs.core.client import BadRequest, ServiceError, Unprocessable, acting_for
 from llmdocs.core.config import Settings
 from llmdocs.core.db import Database, utcnow
-from llmdocs.core.errors import Problem
 from llmdocs.core.ids import new_id
 from llmdocs.provenance import as_seen_by
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.interpreter import intent as rules
+from llmdocs.services.interpreter.errors import CannotRun, NoSuch, NotAllowed, NothingToCancel
 from llmdocs.services.interpreter.models import Execution, Session
 from llmdocs.services.interpreter.schemas import ExecutionOut, InterpretOut, QueryIn
 from llmdocs.services.orchestrator.client import OrchestratorClient
@@ -55,7 +55,7 @@ RUN_ID = TypeAdapter(EntityId)
 
 def check_owner(caller: Principal, owner: str, what: str) -> None:
     if not caller.may_touch(owner, ADMIN):
-        raise Problem(403, f"{what} belongs to another user.")
+        raise NotAllowed(f"{what} belongs to another user.")
 
 
 def workflow_of(intent: str | None) -> str:
@@ -79,8 +79,8 @@ def from_query() -> Iterator[None]:
         yield
     except (BadRequest, Unprocessable) as exc:
         said = refusal(exc)
-        raise Problem(422, f"What the query asks for cannot be run: {said}",
-                      errors=[{"field": "query", "message": said}]) from None
+        raise CannotRun(f"What the query asks for cannot be run: {said}",
+                        errors=[{"field": "query", "message": said}]) from None
 
 
 def as_ran(stored: dict[str, Any], run: WorkflowRunOut) -> dict[str, Any]:
@@ -236,11 +236,11 @@ class Interpreter:
         user = caller.acting_for(body.user_id, ADMIN)
         plan = await self.interpret(body, caller)
         if plan.missing:
-            raise Problem(422, "The request cannot be mapped to an action: "
-                          + "; ".join(plan.missing), errors=[
-                              {"field": "query", "message": m,
-                               "understood": {"intent": plan.intent,
-                                              "entities": plan.entities}}
+            raise CannotRun("The request cannot be mapped to an action: "
+                            + "; ".join(plan.missing), errors=[
+                                {"field": "query", "message": m,
+                                 "understood": {"intent": plan.intent,
+                                                "entities": plan.entities}}
                               for m in plan.missing])
         if plan.intent in LISTING:
             # answered at once; `async` is honoured (202, the execution already final)
@@ -249,8 +249,8 @@ class Interpreter:
         assert plan.workflow is not None and plan.workflow_input is not None
         if reads_documents(plan.workflow_input) and not caller.is_service \
                 and not caller.allows(READ_DOCUMENTS):  # the run reads them as a service
-            raise Problem(403, "This request would read stored documents (it names or "
-                          f"searches them): that takes the {READ_DOCUMENTS} scope.")
+            raise NotAllowed("This request would read stored documents (it names or "
+                             f"searches them): that takes the {READ_DOCUMENTS} scope.")
         if body.session_id:
             await self._claim(body.session_id, user, caller)
         with from_query():
@@ -273,10 +273,10 @@ class Interpreter:
         """A list or search answer, recorded as a finished execution with no run, so that
         its execution id can be read again like any other."""
         if body.format:
-            raise Problem(422, "Listing and searching answer with JSON: format does not "
-                          "apply to them.", errors=[{
-                              "field": "format", "message": "does not apply to a list or "
-                              "search request; leave it out"}])
+            raise CannotRun("Listing and searching answer with JSON: format does not "
+                            "apply to them.", errors=[{
+                                "field": "format", "message": "does not apply to a list or "
+                                "search request; leave it out"}])
         if plan.intent == "list_documents":
             page = await self.docs.list(limit=20, sort="-updated_at")
             found = [i.model_dump(mode="json", include={"document_id", "title", "format",
@@ -369,8 +369,8 @@ class Interpreter:
         """Stop the execution's run (409 once it has finished)."""
         row = await self._owned(execution_id, caller)
         if not row.run_id:
-            raise Problem(409, f"Execution {execution_id} is a list or search answer: it "
-                          "completed at once, there is nothing to cancel.")
+            raise NothingToCancel(f"Execution {execution_id} is a list or search answer: it "
+                                  "completed at once, there is nothing to cancel.")
         return await self._sync(row, await self.orchestrator.cancel_run(row.run_id))
 
     async def _owned(self, execution_id: str, caller: Principal) -> Execution:
@@ -383,7 +383,7 @@ class Interpreter:
         async with self.database.session() as session:
             row = await session.get(Execution, execution_id)
         if row is None:
-            raise Problem(404, f"No execution {execution_id!r}.")
+            raise NoSuch(f"No execution {execution_id!r}.")
         return row
 
     async def _sync(self, row: Execution, run: WorkflowRunOut) -> ExecutionOut:
@@ -423,8 +423,8 @@ class Interpreter:
         record = await self.docs.provenance(document_id)
         stored = as_seen_by(record.provenance, caller, ADMIN)
         if not stored:
-            raise Problem(404, f"Document {document_id} has no provenance record: it was "
-                          "not generated by llmdocs.")
+            raise NoSuch(f"Document {document_id} has no provenance record: it was "
+                         "not generated by llmdocs.")
         # the stored provenance is anyone's JSON: what the record itself says comes last,
         # so that a stored key cannot pass for the document's id, version or hash
         return {**stored, "document_id": record.document_id,

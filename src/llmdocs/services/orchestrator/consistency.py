@@ -17,7 +17,7 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 
 from llmdocs.core.client import NotFound
-from llmdocs.rendering import GeneratedDocument, Section
+from llmdocs.formats import GeneratedDocument, Section
 from llmdocs.services.orchestrator import apidoc
 from llmdocs.services.orchestrator.docgen import (
     DocGen,

@@ -38,7 +38,7 @@ from llmdocs.core.db import escaped
 from llmdocs.core.errors import Problem
 from llmdocs.core.events import make_event
 from llmdocs.core.fetch import Network, guarded_client
-from llmdocs.rendering import GeneratedDocument, Section, normalize_format, render
+from llmdocs.formats import GeneratedDocument, Section, normalize_format, render
 from llmdocs.services.discovery.openapi import (
     Analysis,
     SpecError,
