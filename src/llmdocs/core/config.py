@@ -100,6 +100,12 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    def waiting_up_to(self, seconds: float) -> Settings:
+        """These settings for calls that may take `seconds` (a model's answer, a long
+        poll): the HTTP timeout is at least that."""
+        return self.model_copy(update={"http_timeout_seconds": max(
+            self.http_timeout_seconds, seconds)})
+
     def port_for(self, service: str) -> int:
         port: int = getattr(self, f"{service}_port")
         return port

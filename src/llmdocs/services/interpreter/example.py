@@ -40,14 +40,14 @@ def summary_lines(execution: ExecutionOut) -> list[str]:
 async def run_example(settings: Settings) -> ExecutionOut | None:
     """Store the example spec (once), ask for its documentation, print where it is."""
     token = issue_token(settings, "user:example", ["*"], ttl_seconds=3600)
-    patient = settings.model_copy(update={"http_timeout_seconds": 900.0})
     try:
         async with DocStoreClient.for_service(settings, token=token) as docs:
             spec = await docs.put(user_service_spec(), title="User Service OpenAPI",
                                   format="yaml", tags=["openapi", "example"],
                                   metadata={"service": "user-service"})
         console.print(f"[bold]Worked example:[/bold] {QUERY!r} (spec {spec.document_id})")
-        async with InterpreterClient.for_service(patient, token=token) as interpreter:
+        async with InterpreterClient.for_service(settings.waiting_up_to(900.0),
+                                                   token=token) as interpreter:
             execution = await interpreter.execute(QUERY, format="markdown")
     except ServiceError as exc:
         console.print(f"[red]The worked example failed: {exc}[/red]")

@@ -13,7 +13,6 @@ from typing import Any
 
 import structlog
 from pydantic import TypeAdapter, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -29,6 +28,7 @@ from llmdocs.services.interpreter import intent as rules
 from llmdocs.services.interpreter.errors import CannotRun, NoSuch, NotAllowed, NothingToCancel
 from llmdocs.services.interpreter.models import Execution, Session
 from llmdocs.services.interpreter.schemas import ExecutionOut, InterpretOut, QueryIn
+from llmdocs.services.interpreter.settings import InterpreterSettings
 from llmdocs.services.orchestrator.client import OrchestratorClient
 from llmdocs.services.orchestrator.schemas import (
     FINISHED,
@@ -100,27 +100,15 @@ def with_run(provenance: dict[str, Any] | None, run: WorkflowRunOut) -> dict[str
     return {**provenance, "workflow_execution": as_ran(provenance["workflow_execution"], run)}
 
 
-class InterpreterSettings(BaseSettings):
-    """`LLMDOCS_INTERPRETER_*`, besides the URL and port of the core settings."""
-
-    model_config = SettingsConfigDict(env_prefix="LLMDOCS_INTERPRETER_", env_file=".env",
-                                      extra="ignore")
-
-    use_model: bool = True  # ask the model when the rules cannot tell the intent
-    model_tokens: int = 48
-    sync_timeout_seconds: float = 900.0  # a synchronous request waits this long at most
-
-
 class Interpreter:
     def __init__(self, settings: Settings, database: Database,
-                 own: InterpreterSettings | None = None) -> None:
+                 tuning: InterpreterSettings | None = None) -> None:
         self.settings = settings
         self.database = database
-        self.own = own or InterpreterSettings()
-        patient = settings.model_copy(update={"http_timeout_seconds": max(
-            settings.http_timeout_seconds, LONG_POLL_SECONDS + 30)})
-        self.orchestrator = OrchestratorClient.for_service(patient, caller="interpreter")
-        self.gateway = GatewayClient.for_service(patient, caller="interpreter")
+        self.tuning = tuning or InterpreterSettings()
+        long_calls = settings.waiting_up_to(LONG_POLL_SECONDS + 30)
+        self.orchestrator = OrchestratorClient.for_service(long_calls, caller="interpreter")
+        self.gateway = GatewayClient.for_service(long_calls, caller="interpreter")
         self.prompts = PromptStoreClient.for_service(settings, caller="interpreter")
         self.docs = DocStoreClient.for_service(settings, caller="interpreter")
 
@@ -150,7 +138,7 @@ class Interpreter:
                                 workflow=workflow_of(previous.get("intent")),
                                 workflow_input=workflow_input, missing=[])
         found = rules.by_rules(body.query)
-        if found.intent is None and self.own.use_model:
+        if found.intent is None and self.tuning.use_model:
             found = await self._ask_model(body, user, found)
         return self._plan(body, found)
 
@@ -174,7 +162,7 @@ class Interpreter:
             rendered = await self.prompts.render("intent-detection", {
                 "query": body.query, "intents": ", ".join(rules.INTENTS)})
             answer = await self.gateway.query(rendered.text or "", json_schema=rules.MODEL_SCHEMA,
-                                              max_tokens=self.own.model_tokens,
+                                              max_tokens=self.tuning.model_tokens,
                                               temperature=0.0, user_id=user)
         except ServiceError as exc:
             log.warning("intent model unavailable: rules only", error=str(exc))
@@ -263,7 +251,7 @@ class Interpreter:
         if body.run_async:
             return execution, False
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.own.sync_timeout_seconds
+        deadline = loop.time() + self.tuning.sync_timeout_seconds
         while execution.status not in FINISHED and loop.time() < deadline:
             execution = await self.execution(execution.execution_id, caller,
                                              wait=LONG_POLL_SECONDS)

@@ -147,9 +147,8 @@ async def run_agent(
     specs = tool_specs(await reg.details())
     settings = request.app.state.settings
     # a model's answer takes longer than an ordinary service call
-    patient = settings.model_copy(update={"http_timeout_seconds": max(
-        settings.http_timeout_seconds, MODEL_TIMEOUT_SECONDS)})
-    async with GatewayClient.for_service(patient, caller="orchestrator") as gateway:
+    async with GatewayClient.for_service(settings.waiting_up_to(MODEL_TIMEOUT_SECONDS),
+                                         caller="orchestrator") as gateway:
         run = await Agent(gateway, caller.structured_tools(specs), specs).run(body)
     await request.app.state.resources.events.publish(make_event(
         "orchestrator", "llmdocs.workflow.completed",

@@ -158,10 +158,9 @@ class Runner:
         self.ended: LRUCache[str, WorkflowRunOut] = LRUCache(maxsize=64)
         # per live run: the task that writes its steps to its record, and its stop
         self._progress: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
-        patient = settings.model_copy(update={"http_timeout_seconds": max(
-            settings.http_timeout_seconds, MODEL_TIMEOUT_SECONDS)})
         self.deps = docgen.Deps(
-            gateway=GatewayClient.for_service(patient, caller="orchestrator"),
+            gateway=GatewayClient.for_service(settings.waiting_up_to(MODEL_TIMEOUT_SECONDS),
+                                              caller="orchestrator"),
             prompts=PromptStoreClient.for_service(settings, caller="orchestrator"),
             docs=DocStoreClient.for_service(settings, caller="orchestrator"),
             registry=Registry(resources.database, resources.events),
