@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import typer
@@ -48,6 +48,16 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         raise typer.Exit(1) from None
 
 
+def call(cls: type[C], action: Callable[[C], Awaitable[T]], settings: Settings | None = None
+         ) -> T:
+    """Run `action` with a configured client of `cls`, its service's error an exit 1."""
+    async def with_client() -> T:
+        async with client(cls, settings) as c:
+            return await action(c)
+
+    return run(with_client())
+
+
 def print_json(data: Any) -> None:
     console.print_json(json.dumps(data, default=str))
 
@@ -60,11 +70,6 @@ def service_cli(spec: ServiceSpec, client_cls: type[ServiceClient], name: str) -
     @group.command("info")
     def info() -> None:
         """What the service is and how it runs."""
-
-        async def go() -> dict[str, Any]:
-            async with client(client_cls) as c:
-                return await c.info()
-
-        print_json(run(go()))
+        print_json(call(client_cls, lambda c: c.info()))
 
     return group

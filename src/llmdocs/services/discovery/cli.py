@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from llmdocs.cli_support import client, console, print_json, run, service_cli
+from llmdocs.cli_support import call, console, print_json, service_cli
 from llmdocs.services.discovery import spec
 from llmdocs.services.discovery.client import DiscoveryClient
 from llmdocs.services.orchestrator.client import OrchestratorClient
@@ -39,13 +39,12 @@ def discover(
     if not all_ and not (name and base_url):
         raise typer.BadParameter("give NAME and BASE_URL, or --all")
 
-    async def go() -> list[dict[str, Any]]:
-        async with client(DiscoveryClient) as d:
-            results = [await d.discover(name, base_url, spec_url)] if not all_ \
-                else await d.discover_all()
+    async def discover(d: DiscoveryClient) -> list[dict[str, Any]]:
+        results = [await d.discover(name, base_url, spec_url)] if not all_ \
+            else await d.discover_all()
         return [r.model_dump(mode="json") for r in results]
 
-    results = run(go())
+    results = call(DiscoveryClient, discover)
     if as_json:
         print_json(results)
     else:
@@ -60,11 +59,8 @@ def discover(
 def list_services(as_json: bool = AS_JSON) -> None:
     """Every registered service."""
 
-    async def go() -> list[dict[str, Any]]:
-        async with client(OrchestratorClient) as o:
-            return [s.model_dump(mode="json") for s in await o.list_services()]
-
-    services = run(go())
+    services = [s.model_dump(mode="json")
+                for s in call(OrchestratorClient, lambda o: o.list_services())]
     if as_json:
         print_json(services)
     else:
@@ -77,11 +73,8 @@ def list_services(as_json: bool = AS_JSON) -> None:
 def show(name: str, as_json: bool = AS_JSON) -> None:
     """One service's capabilities, grouped by tag and resource."""
 
-    async def go() -> dict[str, Any]:
-        async with client(OrchestratorClient) as o:
-            return (await o.get_service(name)).model_dump(mode="json", by_alias=True)
-
-    detail = run(go())
+    detail = call(OrchestratorClient, lambda o: o.get_service(name)
+                  ).model_dump(mode="json", by_alias=True)
     if as_json:
         print_json(detail)
         return
@@ -99,11 +92,7 @@ def tools(
 ) -> None:
     """The tool catalog an LLM agent can call."""
 
-    async def go() -> list[dict[str, Any]]:
-        async with client(OrchestratorClient) as o:
-            return await o.tools(format, service)
-
-    catalog = run(go())
+    catalog = call(OrchestratorClient, lambda o: o.tools(format, service))
     if as_json:
         print_json(catalog)
     else:
@@ -120,14 +109,9 @@ def health(
 ) -> None:
     """The ecosystem's health as the discovery-agent last found it."""
 
-    async def go() -> Any:
-        if history:
-            async with client(DiscoveryClient) as d:
-                return [h.model_dump(mode="json") for h in await d.history()]
-        async with client(OrchestratorClient) as o:
-            return (await o.ecosystem_health()).model_dump(mode="json")
-
-    report = run(go())
+    report: Any = [h.model_dump(mode="json")
+                   for h in call(DiscoveryClient, lambda d: d.history())] if history \
+        else call(OrchestratorClient, lambda o: o.ecosystem_health()).model_dump(mode="json")
     if as_json:
         print_json(report)
     elif history:

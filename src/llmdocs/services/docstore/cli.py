@@ -10,7 +10,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from llmdocs.cli_support import client, console, print_json, run, service_cli
+from llmdocs.cli_support import call, console, print_json, service_cli
 from llmdocs.core.client import ServiceError
 from llmdocs.services.docstore import spec
 from llmdocs.services.docstore.client import DocStoreClient
@@ -34,28 +34,27 @@ def put(
 ) -> None:
     """Store files; a progress bar shows the way through many."""
 
-    async def go() -> list[dict[str, Any]]:
+    async def store(docs: DocStoreClient) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
-        async with client(DocStoreClient) as docs:
-            with Progress(console=console, transient=True) as progress:
-                task = progress.add_task("storing", total=len(files))
-                for path in files:
-                    try:
-                        stored = await docs.upload(
-                            path.read_bytes(), path.name,
-                            content_type=mimetypes.guess_type(path.name)[0],
-                            format=_format_of(path), source=source, tags=tag,
-                            title=title or path.name)
-                        rows.append({"file": str(path), "id": stored.document_id,
-                                     "version": stored.version,
-                                     "status": "stored" if stored.created else "unchanged"})
-                    except ServiceError as exc:
-                        rows.append({"file": str(path), "id": "", "version": "",
-                                     "status": f"failed: {exc}"})
-                    progress.advance(task)
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("storing", total=len(files))
+            for path in files:
+                try:
+                    stored = await docs.upload(
+                        path.read_bytes(), path.name,
+                        content_type=mimetypes.guess_type(path.name)[0],
+                        format=_format_of(path), source=source, tags=tag,
+                        title=title or path.name)
+                    rows.append({"file": str(path), "id": stored.document_id,
+                                 "version": stored.version,
+                                 "status": "stored" if stored.created else "unchanged"})
+                except ServiceError as exc:
+                    rows.append({"file": str(path), "id": "", "version": "",
+                                 "status": f"failed: {exc}"})
+                progress.advance(task)
         return rows
 
-    rows = run(go())
+    rows = call(DocStoreClient, store)
     table = Table("file", "id", "version", "status")
     for row in rows:
         table.add_row(row["file"], row["id"], str(row["version"]), row["status"])
@@ -68,11 +67,8 @@ def put(
 def get(document_id: str, version: int = typer.Option(None, help="An older version.")) -> None:
     """A document's metadata and text content."""
 
-    async def go() -> dict[str, Any]:
-        async with client(DocStoreClient) as docs:
-            return (await docs.get(document_id, version)).model_dump(mode="json")
-
-    print_json(run(go()))
+    print_json(call(DocStoreClient, lambda docs: docs.get(document_id, version)
+                    ).model_dump(mode="json"))
 
 
 @cli.command()
@@ -84,11 +80,7 @@ def download(
 ) -> None:
     """Save a document's bytes to a file."""
 
-    async def go() -> tuple[bytes, str, str]:
-        async with client(DocStoreClient) as docs:
-            return await docs.download(document_id, version)
-
-    data, _type, name = run(go())
+    data, _type, name = call(DocStoreClient, lambda docs: docs.download(document_id, version))
     target = output or Path(Path(name).name)  # never a path the server chose
     target.write_bytes(data)
     console.print(f"wrote {len(data)} bytes to {target}")
@@ -103,13 +95,9 @@ def list_documents(
 ) -> None:
     """List documents, newest first."""
 
-    async def go() -> dict[str, Any]:
-        async with client(DocStoreClient) as docs:
-            page = await docs.list(source=source, format=format, tag=tag or None,
-                                   author=author, sort=sort, limit=limit, cursor=cursor)
-            return page.model_dump(mode="json")
-
-    page = run(go())
+    page = call(DocStoreClient, lambda docs: docs.list(
+        source=source, format=format, tag=tag or None, author=author, sort=sort, limit=limit,
+        cursor=cursor)).model_dump(mode="json")
     if json_out:
         print_json(page)
         return
@@ -127,13 +115,10 @@ def search(q: str, limit: int = typer.Option(10), tag: list[str] = typer.Option(
            source: str = typer.Option(None)) -> None:
     """Full-text search, best first."""
 
-    async def go() -> dict[str, Any]:
-        async with client(DocStoreClient) as docs:
-            page = await docs.search(q, limit=limit, tag=tag or None, source=source)
-            return page.model_dump(mode="json")
-
+    page = call(DocStoreClient, lambda docs: docs.search(q, limit=limit, tag=tag or None,
+                                                         source=source))
     table = Table("score", "id", "title", "snippet")
-    for hit in run(go())["items"]:
+    for hit in page.model_dump(mode="json")["items"]:
         table.add_row(f"{hit['score']:.3f}", hit["document_id"], hit["title"],
                       hit["snippet"].replace("<mark>", "[bold]").replace("</mark>", "[/bold]"))
     console.print(table)
@@ -143,12 +128,9 @@ def search(q: str, limit: int = typer.Option(10), tag: list[str] = typer.Option(
 def history(document_id: str) -> None:
     """Every version of a document, newest first."""
 
-    async def go() -> dict[str, Any]:
-        async with client(DocStoreClient) as docs:
-            return (await docs.versions(document_id)).model_dump(mode="json")
-
+    versions = call(DocStoreClient, lambda docs: docs.versions(document_id))
     table = Table("version", "current", "hash", "size", "author", "message", "created")
-    for v in run(go())["items"]:
+    for v in versions.model_dump(mode="json")["items"]:
         table.add_row(str(v["version"]), "*" if v["is_current"] else "",
                       v["content_hash"][:12], str(v["size"]), v["author"], v["message"] or "",
                       v["created_at"])
@@ -159,11 +141,8 @@ def history(document_id: str) -> None:
 def rollback(document_id: str, version: int) -> None:
     """Make a new version equal to an old one."""
 
-    async def go() -> dict[str, Any]:
-        async with client(DocStoreClient) as docs:
-            return (await docs.rollback(document_id, version)).model_dump(mode="json")
-
-    stored = run(go())
+    stored = call(DocStoreClient, lambda docs: docs.rollback(document_id, version)
+                  ).model_dump(mode="json")
     console.print(f"{document_id} is now at version {stored['version']} "
                   f"(= version {version}, {stored['content_hash'][:12]})")
 
@@ -172,8 +151,5 @@ def rollback(document_id: str, version: int) -> None:
 def provenance(document_id: str, version: int = typer.Option(None)) -> None:
     """The provenance record and relations of a document."""
 
-    async def go() -> dict[str, Any]:
-        async with client(DocStoreClient) as docs:
-            return (await docs.provenance(document_id, version)).model_dump(mode="json")
-
-    print_json(run(go()))
+    print_json(call(DocStoreClient, lambda docs: docs.provenance(document_id, version)
+                    ).model_dump(mode="json"))

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 from rich.table import Table
 
-from llmdocs.cli_support import client, console, print_json, run, service_cli
+from llmdocs.cli_support import call, console, print_json, service_cli
 from llmdocs.services.gateway import spec
 from llmdocs.services.gateway.client import GatewayClient
 
@@ -23,26 +21,21 @@ def ask(
 ) -> None:
     """Ask a model; the answer streams to the terminal as it is generated."""
 
-    async def go() -> None:
-        async with client(GatewayClient) as gateway:
-            async for piece in gateway.stream([{"role": "user", "content": prompt}],
-                                              model=model, max_tokens=max_tokens,
-                                              temperature=temperature):
-                console.print(piece, end="", soft_wrap=True, markup=False, highlight=False)
-        console.print()
+    async def stream(gateway: GatewayClient) -> None:
+        async for piece in gateway.stream([{"role": "user", "content": prompt}],
+                                          model=model, max_tokens=max_tokens,
+                                          temperature=temperature):
+            console.print(piece, end="", soft_wrap=True, markup=False, highlight=False)
 
-    run(go())
+    call(GatewayClient, stream)
+    console.print()
 
 
 @cli.command()
 def providers(probe: bool = typer.Option(False, "--probe", help="call each provider")) -> None:
     """Configured providers, their circuit state, latency and prices."""
 
-    async def go() -> dict[str, Any]:
-        async with client(GatewayClient) as gateway:
-            return await gateway.providers(probe)
-
-    data = run(go())
+    data = call(GatewayClient, lambda gateway: gateway.providers(probe))
     table = Table("provider", "kind", "trusted", "models", "circuit", "latency ms", "healthy")
     for row in data["providers"]:
         latency = row["latency_ms"]
@@ -60,11 +53,7 @@ def usage(
 ) -> None:
     """Spend and tokens by user, key, model and day."""
 
-    async def go() -> dict[str, Any]:
-        async with client(GatewayClient) as gateway:
-            return await gateway.usage(user_id, since)
-
-    data = run(go())
+    data = call(GatewayClient, lambda gateway: gateway.usage(user_id, since))
     if as_json:
         print_json(data)
         return

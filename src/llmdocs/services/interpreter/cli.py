@@ -10,7 +10,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from llmdocs.cli_support import client, console, err_console, print_json, run, service_cli
+from llmdocs.cli_support import call, console, err_console, print_json, service_cli
 from llmdocs.core.client import ServiceError
 from llmdocs.core.config import Settings
 from llmdocs.services.interpreter import spec
@@ -39,30 +39,29 @@ def ask(
         raise typer.Exit(1)
     settings = Settings().model_copy(update={"http_timeout_seconds": 120.0})
 
-    async def go() -> tuple[ExecutionOut, bytes]:
-        async with client(InterpreterClient, settings) as c:
-            try:
-                execution = await c.execute(query, format=format, run_async=True,
-                                            session_id=session)
-            except ServiceError as exc:
-                if 400 <= exc.status < 500:
-                    raise typer.Exit(_refused(exc)) from None
-                raise
-            with Live(console=console, refresh_per_second=8) as live:
-                while True:
-                    live.update(_steps_table(execution))
-                    if execution.status in FINISHED or execution.documents is not None:
-                        break
-                    await asyncio.sleep(0.3)
-                    execution = await c.execution(execution.execution_id)
-            if not console.is_terminal:  # Rich leaves a non-terminal's last line open
-                console.line()
-            data = b""
-            if execution.document_id:
-                data = await c.download(execution.document_id)
-            return execution, data
+    async def watch(c: InterpreterClient) -> tuple[ExecutionOut, bytes]:
+        try:
+            execution = await c.execute(query, format=format, run_async=True,
+                                        session_id=session)
+        except ServiceError as exc:
+            if 400 <= exc.status < 500:
+                raise typer.Exit(_refused(exc)) from None
+            raise
+        with Live(console=console, refresh_per_second=8) as live:
+            while True:
+                live.update(_steps_table(execution))
+                if execution.status in FINISHED or execution.documents is not None:
+                    break
+                await asyncio.sleep(0.3)
+                execution = await c.execution(execution.execution_id)
+        if not console.is_terminal:  # Rich leaves a non-terminal's last line open
+            console.line()
+        data = b""
+        if execution.document_id:
+            data = await c.download(execution.document_id)
+        return execution, data
 
-    execution, data = run(go())
+    execution, data = call(InterpreterClient, watch, settings)
     if execution.documents is not None:
         print_json(execution.documents)
         return

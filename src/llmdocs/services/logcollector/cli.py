@@ -7,7 +7,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from llmdocs.cli_support import client, console, print_json, run, service_cli
+from llmdocs.cli_support import call, console, print_json, service_cli
 from llmdocs.services.logcollector import spec
 from llmdocs.services.logcollector.client import LogCollectorClient
 from llmdocs.services.logcollector.schemas import LogOut
@@ -29,16 +29,15 @@ def tail(
 ) -> None:
     """Follow log records as they arrive."""
 
-    async def go() -> None:
+    async def follow(c: LogCollectorClient) -> None:
         seen = 0
-        async with client(LogCollectorClient) as c:
-            async for record in c.tail(service=service, level=level or []):
-                console.print(_line(record), markup=False, highlight=False)
-                seen += 1
-                if limit and seen >= limit:
-                    return
+        async for record in c.tail(service=service, level=level or []):
+            console.print(_line(record), markup=False, highlight=False)
+            seen += 1
+            if limit and seen >= limit:
+                return
 
-    run(go())
+    call(LogCollectorClient, follow)
 
 
 @cli.command()
@@ -53,16 +52,15 @@ def search(
 ) -> None:
     """Search stored log records (or events)."""
 
-    async def go() -> list[dict[str, Any]]:
-        async with client(LogCollectorClient) as c:
-            if events:
-                page = await c.events(q=text, service=service, since=since, limit=limit)
-            else:
-                page = await c.logs(q=text, service=service, level=level or [], since=since,
-                                    limit=limit)
+    async def find(c: LogCollectorClient) -> list[dict[str, Any]]:
+        if events:
+            page = await c.events(q=text, service=service, since=since, limit=limit)
+        else:
+            page = await c.logs(q=text, service=service, level=level or [], since=since,
+                                limit=limit)
         return [item.model_dump(mode="json") for item in page.items]
 
-    items = run(go())
+    items = call(LogCollectorClient, find)
     if as_json:
         print_json(items)
         return
@@ -79,11 +77,8 @@ def search(
 def trace(correlation_id: str, as_json: bool = AS_JSON) -> None:
     """Everything that happened for one request, across services, in time order."""
 
-    async def go() -> dict[str, Any]:
-        async with client(LogCollectorClient) as c:
-            return (await c.correlation(correlation_id)).model_dump(mode="json")
-
-    found = run(go())
+    found = call(LogCollectorClient, lambda c: c.correlation(correlation_id)
+                 ).model_dump(mode="json")
     if as_json:
         print_json(found)
         return

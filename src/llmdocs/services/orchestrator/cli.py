@@ -5,10 +5,9 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from llmdocs.cli_support import client, console, print_json, run, service_cli
+from llmdocs.cli_support import call, console, print_json, service_cli
 from llmdocs.services.orchestrator import spec
 from llmdocs.services.orchestrator.client import OrchestratorClient
-from llmdocs.services.orchestrator.schemas import RunPage, WorkflowRunOut
 
 cli = service_cli(spec, OrchestratorClient, name="runs")
 
@@ -21,14 +20,11 @@ def list_runs(
 ) -> None:
     """Recent workflow runs."""
 
-    async def go() -> RunPage:
-        async with client(OrchestratorClient) as c:
-            return await c.runs(workflow=workflow, status=status, limit=limit)
-
     table = Table(title="workflow runs")
     for column in ("id", "workflow", "status", "user", "steps", "created", "error"):
         table.add_column(column)
-    for r in run(go()).items:
+    for r in call(OrchestratorClient, lambda c: c.runs(
+            workflow=workflow, status=status, limit=limit)).items:
         table.add_row(r.id, r.workflow, r.status, r.user_id, str(len(r.steps)),
                       r.created_at.isoformat(timespec="seconds"), (r.error or "")[:60])
     console.print(table)
@@ -38,20 +34,12 @@ def list_runs(
 def show_run(run_id: str = typer.Argument(...)) -> None:
     """One run with its steps and result."""
 
-    async def go() -> WorkflowRunOut:
-        async with client(OrchestratorClient) as c:
-            return await c.run(run_id)
-
-    print_json(run(go()).model_dump(mode="json"))
+    print_json(call(OrchestratorClient, lambda c: c.run(run_id)).model_dump(mode="json"))
 
 
 @cli.command("resume")
 def resume_run(run_id: str = typer.Argument(...)) -> None:
     """Resume a failed, cancelled or orphaned run from its last checkpoint."""
 
-    async def go() -> WorkflowRunOut:
-        async with client(OrchestratorClient) as c:
-            return await c.resume_run(run_id)
-
-    resumed = run(go())
+    resumed = call(OrchestratorClient, lambda c: c.resume_run(run_id))
     console.print(f"run {resumed.id}: {resumed.status} (attempt {resumed.attempts})")

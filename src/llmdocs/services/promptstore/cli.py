@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.table import Table
 
-from llmdocs.cli_support import client, console, err_console, print_json, run, service_cli
+from llmdocs.cli_support import call, console, err_console, print_json, service_cli
 from llmdocs.services.promptstore import spec
 from llmdocs.services.promptstore.client import PromptStoreClient
 from llmdocs.services.promptstore.schemas import AbTestIn, PromptIn, SearchIn, VersionIn
@@ -19,17 +18,6 @@ from llmdocs.services.promptstore.seeding import parse_prompt_file
 cli = service_cli(spec, PromptStoreClient, name="prompts")
 ab = typer.Typer(name="ab", help="A/B tests between prompt versions.", no_args_is_help=True)
 cli.add_typer(ab)
-T = TypeVar("T")
-
-
-def call(action: Callable[[PromptStoreClient], Awaitable[T]]) -> T:
-    """Run one client call with a configured client."""
-
-    async def go() -> T:
-        async with client(PromptStoreClient) as c:
-            return await action(c)
-
-    return run(go())
 
 
 def show_json(value: BaseModel | list[Any]) -> None:
@@ -57,7 +45,7 @@ def checked(model: type[BaseModel], fields: dict[str, Any]) -> Any:
 def list_prompts(category: str = typer.Option(None), tag: str = typer.Option(None),
                  limit: int = 50, offset: int = 0) -> None:
     """Prompts, by category and tag."""
-    page = call(lambda c: c.list_prompts(category, tag, limit, offset))
+    page = call(PromptStoreClient, lambda c: c.list_prompts(category, tag, limit, offset))
     table = Table(title=f"{page.total} prompt(s)")
     for column in ("name", "category", "latest", "labels", "description"):
         table.add_column(column)
@@ -71,14 +59,14 @@ def list_prompts(category: str = typer.Option(None), tag: str = typer.Option(Non
 def show(name: str, label: str = typer.Option(None), version: int = typer.Option(None)
          ) -> None:
     """The version a name resolves to (label defaults to production)."""
-    show_json(call(lambda c: c.get(name, label=label, version=version)))
+    show_json(call(PromptStoreClient, lambda c: c.get(name, label=label, version=version)))
 
 
 @cli.command()
 def create(file: Path) -> None:
     """Create a prompt from a prompt file (Markdown with YAML front matter)."""
     prompt = checked(PromptIn, read_file(file))
-    made = call(lambda c: c.create(prompt))
+    made = call(PromptStoreClient, lambda c: c.create(prompt))
     console.print(f"created {made.name} ({made.id}) version {made.latest_version}")
 
 
@@ -93,14 +81,14 @@ def edit(file: Path, message: str = typer.Option("", "--message", "-m"),
         raise typer.Exit(2)
     version_fields = {k: v for k, v in fields.items() if k in VersionIn.model_fields}
     version = checked(VersionIn, {**version_fields, "message": message, "labels": label})
-    made = call(lambda c: c.add_version(name, version))
+    made = call(PromptStoreClient, lambda c: c.add_version(name, version))
     console.print(f"{name}: version {made.version} ({', '.join(made.labels)})")
 
 
 @cli.command("label")
 def set_label(name: str, label: str, version: int) -> None:
     """Point a label at a version (rollback is moving it back)."""
-    made = call(lambda c: c.set_label(name, label, version))
+    made = call(PromptStoreClient, lambda c: c.set_label(name, label, version))
     console.print(f"{made.name}: {label} -> {made.labels[label]}")
 
 
@@ -112,7 +100,8 @@ def render(name: str, var: list[str] = typer.Option([], "--var", "-v", help="key
     if len(values) != len(var):
         err_console.print("[red]--var takes key=value[/red]")
         raise typer.Exit(2)
-    rendered = call(lambda c: c.render_remote(name, values, label=label, version=version))
+    rendered = call(PromptStoreClient, lambda c: c.render_remote(name, values, label=label,
+                                                                 version=version))
     if rendered.text is not None:
         console.print(rendered.text, markup=False, highlight=False)
     else:
@@ -123,7 +112,8 @@ def render(name: str, var: list[str] = typer.Option([], "--var", "-v", help="key
 def search(query: str, category: str = typer.Option(None),
            tag: list[str] = typer.Option([], "--tag")) -> None:
     """Search names, content, descriptions and tags."""
-    page = call(lambda c: c.search(SearchIn(query=query, category=category, tags=tag)))
+    page = call(PromptStoreClient, lambda c: c.search(SearchIn(query=query, category=category,
+                                                               tags=tag)))
     for p in page.items:
         console.print(f"{p.name}  [dim]{p.category}  v{p.latest_version}  {p.description}[/dim]")
 
@@ -134,7 +124,7 @@ def history(name: str) -> None:
     table = Table(title=name)
     for column in ("version", "state", "labels", "created", "by", "message"):
         table.add_column(column)
-    for v in call(lambda c: c.history(name)):
+    for v in call(PromptStoreClient, lambda c: c.history(name)):
         table.add_row(str(v.version), v.state, ", ".join(v.labels),
                       v.created_at.isoformat(timespec="seconds"), v.created_by, v.message)
     console.print(table)
@@ -151,16 +141,16 @@ def ab_create(prompt: str, name: str,
     test = checked(AbTestIn, {"prompt": prompt, "name": name, "variants": variants,
                               "metric": metric, "min_samples": min_samples,
                               "significance": significance})
-    show_json(call(lambda c: c.create_test(test)))
+    show_json(call(PromptStoreClient, lambda c: c.create_test(test)))
 
 
 @ab.command("results")
 def ab_results(test_id: str) -> None:
     """Per-variant statistics of a test."""
-    show_json(call(lambda c: c.test_results(test_id)))
+    show_json(call(PromptStoreClient, lambda c: c.test_results(test_id)))
 
 
 @ab.command("stop")
 def ab_stop(test_id: str, promote: bool = typer.Option(False, "--promote")) -> None:
     """Stop a test; with --promote its current winner gets the promote label."""
-    show_json(call(lambda c: c.stop_test(test_id, promote)))
+    show_json(call(PromptStoreClient, lambda c: c.stop_test(test_id, promote)))
