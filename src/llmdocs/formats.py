@@ -1,8 +1,5 @@
-"""Output formats of a generated document: json, markdown, txt, csv, pdf and zip.
-
-A document is structured (sections of Markdown plus an optional table); Markdown is its
-canonical text and every other format is rendered from that one structure, so they
-never disagree.
+"""Output formats of a generated document (json, markdown, txt, csv, pdf, zip), all
+rendered from one structure so that they never disagree.
 """
 
 from __future__ import annotations

@@ -1,9 +1,5 @@
-"""The base every service's `client.py` extends: one way to call a service.
-
-It injects a token, propagates correlation id and trace context, retries only
-idempotent calls (with backoff), maps problem+json bodies to typed exceptions and
-pools connections. In embedded mode the transport may be the target app in-process;
-the code path is the same either way.
+"""The base every service's `client.py` extends: one way to call a service (token,
+correlation, retries of idempotent calls, typed errors), over HTTP or in-process.
 """
 
 from __future__ import annotations
@@ -42,13 +38,8 @@ _CLIENT = ("127.0.0.1", 0)  # the peer an in-process call comes from
 
 
 class InProcessTransport(httpx.AsyncBaseTransport):
-    """Calls an ASGI app of this process directly: the same app, middleware, auth and
-    errors as over a socket, without the socket. Leaner than `httpx.ASGITransport`: the
-    request body is handed over in one message, the response is collected in a list,
-    and the scope says ASGI 2.4, so a streamed response needs no task group to watch for
-    a disconnect. A streamed response is collected whole before it is returned, as
-    `httpx.ASGITransport` does. An error inside the app answers as over HTTP: with the
-    app's own 500 problem document, not as an exception in the caller."""
+    """Calls an ASGI app of this process without a socket (same middleware, auth, errors),
+    leaner than `httpx.ASGITransport`: one body message, ASGI 2.4, no task group."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

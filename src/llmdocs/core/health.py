@@ -1,4 +1,4 @@
-"""`GET /health` as DESIGN.md describes it: status, dependencies with latency, resources.
+"""`GET /health` as docs/services.md describes it: status, dependencies with latency, resources.
 
 A dependency marked critical makes the service `unhealthy` when it is down (it cannot do
 its job); any other dependency down makes it `degraded`.

@@ -101,15 +101,9 @@ class BudgetsUnavailable(Exception):
 
 
 class Budgets:
-    """Reserve the most a call can cost before it runs, settle the real cost after, on
-    the same counter, so concurrent calls cannot jointly overshoot (at most by how much
-    one call's real cost exceeds its reservation). With Redis configured the counter is
-    a Redis hash per budget and window, changed by one Lua script, so every replica
-    shares it; without, it is the budget's row, changed by one conditional UPDATE.
-    Limits and periods live in the database either way, and so does a copy of each
-    Redis counter, written at most every COPY_SECONDS per budget: if Redis loses its
-    data, a counter starts again from that copy, not from zero. A daily or monthly
-    budget counts in the current UTC window; `clock` is injectable for tests."""
+    """Reserve a call's most cost before it runs and settle after, on one counter (Redis,
+    or the budget's row), so concurrent calls cannot jointly overshoot; Redis counters are
+    copied to the database so a lost Redis does not reset them to zero."""
 
     def __init__(self, database: Database, cache: Cache, default_usd: float | None,
                  redis_url: str = "", clock: Callable[[], datetime] = utcnow) -> None:
@@ -345,14 +339,9 @@ class Admitted:
 
 
 class Limiter:
-    """Requests and tokens per minute in fixed one-minute windows: in Redis when it is
-    configured (shared by every replica), else in this process. A request holds the
-    most tokens it can use (its prompt's estimate and max_tokens) when it is admitted,
-    as a budget holds its cost, and settles to the tokens it used after: concurrent
-    requests cannot jointly pass a token limit (they passed it by 22% in 100 at once,
-    each admitted before any had used its tokens). A request that would pass it waits
-    for the next window, unless its window holds nothing yet: one request larger than
-    the whole limit goes alone, so a limit passes by at most one request's tokens."""
+    """Requests and tokens per one-minute window (Redis or in-process); a request holds its
+    most tokens when admitted, so concurrent requests cannot jointly pass a limit (they
+    passed it by 22% in 100 at once), and one larger than the limit goes alone."""
 
     def __init__(self, database: Database, cache: Cache, redis_url: str,
                  default_rpm: int | None, default_tpm: int | None) -> None:

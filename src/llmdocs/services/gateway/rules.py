@@ -1,17 +1,6 @@
-"""What the security filter looks for: our patterns and their checks, and detect-secrets'
-plugins as the filter runs them.
-
-Every pattern runs in time linear in the text it scans, on any text: Python's engine
-backtracks, so an unbounded quantifier that a failing attempt walks back over, tried
-from every position of a long run (`\\d+(?:\\.\\d+){3,}` on "1" * 60000, an e-mail's
-local part on "a." * 50000), costs the square of the run, and three such quantifiers in
-a row its cube. Here each quantifier that a failing attempt could walk back over is
-bounded (an e-mail's local part is at most 64 characters), possessive where what follows
-cannot be what it matched (Python 3.11), or cut short by a lookbehind that starts a run
-only at its first character, which decides for the whole run. The detect-secrets
-patterns that were not linear (`_LINEAR`, `_LinearKeywords`) run as the same patterns
-written so; tests/gateway/test_gateway_linear.py checks every pattern on adversarial
-text, so a new plugin that is not linear fails it.
+"""The security filter's patterns and detect-secrets' plugins, each linear in the text it
+scans (bounded, possessive or anchored quantifiers): Python's regex engine backtracks,
+and tests/gateway/test_gateway_linear.py fails a pattern that is not linear.
 """
 
 from __future__ import annotations
@@ -131,22 +120,9 @@ def _first_secret_name(line: str) -> int:
 
 
 def keeps(plugin: Any, value: str, line: str, at: int) -> bool:
-    """Whether a value a detect-secrets value plugin's `analyze_string` yields at `at`
-    in a line is kept: that yields every candidate, and the library's `analyze_line`
-    then keeps a high-entropy string only above the plugin's entropy limit (by the
-    plugin's own measure), and its scan drops what its heuristic filters call no secret.
-    Of these, a prompt gets the two that judge a high-entropy string by its shape and
-    name: a sequential string (`0123456789abcdef...`, example filler) and an id (a value
-    whose own key ends in `_id`/is `id`, given as the key alone since a prompt puts a
-    whole object on one line); plus a hex string of a hash's length. The last two stay
-    found when the line names a secret before the value (`"session_id"`, `token: "<hex>"`).
-    Its other filters are left: by file name (lock, binary, swagger files), for templates
-    and references (`_literal` judges those), for UUIDs (no plugin keeps one: "-" is no
-    hex, and a UUID is below the base64 limit; some API keys are UUIDs) and for values
-    without a letter (a PIN or an account number is no less private). The keyword
-    detector's values (assignments to secret-sounding names) must also look
-    like a literal value, as our own password rule's do. Asked only of a value: most
-    lines yield none."""
+    """Whether a detect-secrets value plugin's candidate stays a finding: its entropy limit
+    and its filters for sequential strings, ids and hashes, as detect-secrets keeps them,
+    so that a prompt's ids and hashes are not taken for secrets."""
     if isinstance(plugin, HighEntropyStringsPlugin):
         if (plugin.calculate_shannon_entropy(value) <= plugin.entropy_limit
                 or is_sequential_string(value)):

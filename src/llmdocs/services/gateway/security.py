@@ -1,33 +1,6 @@
-"""The security filter: finds secrets and personal data in a request, and fails closed.
-
-Secrets: the detect-secrets library (Yelp, maintained, ~25 provider-specific detectors
-with low false-positive rates: AWS, GitHub, GitLab, Slack, Stripe, OpenAI, JWTs,
-private keys, basic-auth URLs, quoted high-entropy strings, secret keywords), plus our
-own rules for what it leaves out (unquoted high-entropy tokens, password assignments,
-connection strings). A value plugin's values are kept as detect-secrets keeps them (a
-quoted string only above the plugin's entropy limit), and an assigned value must look
-like a literal one: a schema, placeholder, type name or reference is no secret, so the
-prompts built from API specs stay ordinary (cacheable, sent to any provider). Nor is a
-URL's placeholder password (`postgres://USER:PASSWORD@db`) or a quoted hash or id with
-no secret's name before it on its line; nor an IPv4 address or a version a phone number.
-Personal data: our own detectors (emails, phone numbers, card numbers with a Luhn
-check, national ids, IBANs with the mod-97 check, a date next to a word for birth) and
-configured keywords. The patterns are in rules.py, each linear in the text it scans. A
-finding names its type and span, never the text.
-
-A text is scanned as it reads, not as it is spelled: invisible characters (zero-width
-spaces and joiners, bidirectional controls, soft hyphens: an AWS key or an e-mail split
-by U+200B reads whole) are left out, and other spaces, dashes and full-width letters
-and digits read as their ASCII ones (an SSN written with thin spaces); findings are
-reported where they stand in the text as sent. A scan reads at most `max_chars`
-characters of a request: what lies beyond is reported unscanned, and the request counts
-as sensitive, never as clean.
-
-The filter runs on every model call, on prompts built from the same source and
-instruction lines again and again: patterns run line by line and what a line, and a
-block of lines, holds is remembered (see Detector); only the few patterns that can
-match across a line break look at the whole text, and most of them only when it holds
-what they need.
+"""The security filter: secrets (detect-secrets plus our rules) and personal data in a
+request, read as it reads (invisible characters out), failing closed: an unscanned
+rest makes a request sensitive. Line-by-line memory keeps repeated prompts cheap.
 """
 
 from __future__ import annotations
@@ -135,14 +108,8 @@ _Part = tuple[list[_Found], tuple[int, ...], tuple[int, ...], tuple[int, ...]]
 
 @dataclass
 class Detector:
-    """Runs every pattern that cannot match a line break line by line, and remembers
-    what it finds in a line: a prompt's sources and instructions come back line for line
-    in prompt after prompt, around a different query or section. What differs from one
-    scan of the whole text: `^` and `$` now also match at each line's start and end,
-    which can only find more (detect-secrets' artifactory patterns, `(?:\\s|^)...(?:\\s|$)`,
-    find a token at the start of a line without the line break before it). Lines end at
-    "\\n" only: a pattern's `.` or `\\s` could match "\\r" or another `splitlines`
-    separator on the whole text too, so it sees them as before."""
+    """Runs line by line every pattern that cannot match a line break, remembering each
+    line's findings: prompts repeat their sources and instructions line for line."""
 
     keywords: Sequence[str] = ()
     # the most characters of a request a scan reads (see the module's docstring)
@@ -304,12 +271,8 @@ def _scan_in_worker(texts: Sequence[str]) -> Scan:
 
 
 class Scanner:
-    """Scans requests without stopping the event loop every service in the process
-    shares: a small one on the loop, a larger one in one of `processes` worker
-    processes (a scan of a MiB takes seconds, and the regular-expression engine holds
-    the interpreter's lock for the whole of each search, so a thread would still stop
-    the loop for as long as one search over a long line takes). A worker that dies
-    fails its scans closed, and the next large scan starts new ones."""
+    """Large scans run in worker processes (the regex engine holds the GIL for a whole
+    search, so a thread would stop the shared event loop); a dead worker fails closed."""
 
     def __init__(self, keywords: Sequence[str] = (), max_chars: int = MAX_SCAN_CHARS,
                  processes: int = 2) -> None:

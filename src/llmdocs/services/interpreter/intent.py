@@ -1,9 +1,5 @@
-"""Intent and entities of a plain-language request.
-
-Rules read the request first (they work with no model at all); the model, asked through
-the gateway with a JSON schema, may then fill in what the rules could not tell. The
-sources check here too: the model's intent is used only where the rules found none,
-and its entities only when they appear in the request itself.
+"""Intent and entities of a plain-language request: rules first (they need no model);
+the model fills in only what they could not tell, and only from the request's words.
 """
 
 from __future__ import annotations
