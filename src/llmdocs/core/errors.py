@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from fastapi import FastAPI, Request
@@ -39,6 +39,34 @@ class Problem(Exception):
         self.type = type or _type_for(status)
         self.errors = list(errors) if errors else None
         self.headers = headers or {}
+
+
+class DomainError(Exception):
+    """A refusal raised by domain code, which knows no HTTP; `errors` name the fields
+    at fault. The service's api.py says which status each kind is (`domain_problems`)."""
+
+    def __init__(self, detail: str, errors: Sequence[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = list(errors) if errors else None
+
+
+E = TypeVar("E", bound=DomainError)
+
+
+def domain_problems(statuses: Mapping[type[E], int]) -> Callable[[], AsyncIterator[None]]:
+    """A router dependency that says every route's domain errors as problems, each
+    with the status of its kind: the one place a service maps them. (Async: a
+    generator dependency would otherwise take a worker thread per request.)"""
+    status_of: dict[type[DomainError], int] = dict(statuses.items())
+
+    async def problems() -> AsyncIterator[None]:
+        try:
+            yield
+        except DomainError as exc:
+            raise Problem(status_of[type(exc)], exc.detail, errors=exc.errors) from None
+
+    return problems
 
 
 def _type_for(status: int) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import quote
@@ -18,7 +17,7 @@ from starlette.datastructures import UploadFile
 from llmdocs.core.auth import Principal, require
 from llmdocs.core.bodies import inline_schema, request_body
 from llmdocs.core.db import INT4_MAX, StorableText, UtcDateTime, storable
-from llmdocs.core.errors import Problem, invalid_request
+from llmdocs.core.errors import Problem, domain_problems, invalid_request
 from llmdocs.core.filenames import hidden_characters
 from llmdocs.services.docstore import errors
 from llmdocs.services.docstore.bulk import ingest_ndjson
@@ -54,20 +53,7 @@ STATUS: dict[type[errors.DocStoreError], int] = {
 }
 
 
-def as_problem(exc: errors.DocStoreError) -> Problem:
-    return Problem(STATUS[type(exc)], exc.detail,
-                   errors=[{"field": exc.field, "message": exc.message}] if exc.field else None)
-
-
-def problems() -> Iterator[None]:
-    """Every route's domain errors as problem documents: the one place they are mapped."""
-    try:
-        yield
-    except errors.DocStoreError as exc:
-        raise as_problem(exc) from None
-
-
-router = APIRouter(tags=["doc-store"], dependencies=[Depends(problems)])
+router = APIRouter(tags=["doc-store"], dependencies=[Depends(domain_problems(STATUS))])
 M = TypeVar("M", bound=BaseModel)
 Reader = Annotated[Principal, Depends(require("docs:read"))]
 Writer = Annotated[Principal, Depends(require("docs:write"))]

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from llmdocs.core.errors import DomainError
 
-class DocStoreError(Exception):
+
+class DocStoreError(DomainError):
     """A request the store refuses; `field` names the part of it at fault, `message`
     says what is wrong with that part when the detail says more."""
 
     def __init__(self, detail: str, field: str | None = None,
                  message: str | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.field = field
-        self.message = message or detail
+        super().__init__(detail, [{"field": field, "message": message or detail}]
+                         if field else None)
 
 
 class NotFoundError(DocStoreError): ...

@@ -24,7 +24,7 @@ from llmdocs.core.client import (
     ServiceError,
     Unprocessable,
 )
-from llmdocs.core.errors import Problem
+from llmdocs.core.errors import Problem, domain_problems
 from llmdocs.core.filenames import shown_as_is
 from llmdocs.services.interpreter.errors import (
     CannotRun,
@@ -70,20 +70,7 @@ STATUS: dict[type[Refused], int] = {CannotRun: 422, NotAllowed: 403, NoSuch: 404
                                     NothingToCancel: 409}
 
 
-def as_problem(exc: Refused) -> Problem:
-    return Problem(STATUS[type(exc)], exc.detail, errors=exc.errors)
-
-
-async def problems() -> AsyncIterator[None]:
-    """Every route's refusals as problem documents: the one place they are mapped (async:
-    a generator dependency would otherwise take a thread per request)."""
-    try:
-        yield
-    except Refused as exc:
-        raise as_problem(exc) from None
-
-
-router = APIRouter(tags=["interpreter"], dependencies=[Depends(problems)])
+router = APIRouter(tags=["interpreter"], dependencies=[Depends(domain_problems(STATUS))])
 
 
 @contextmanager

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from llmdocs.core.errors import DomainError
 
 
-class Refused(Exception):
+class Refused(DomainError):
     """A request the interpreter will not carry out; `errors` name the fields at fault."""
-
-    def __init__(self, detail: str, errors: Sequence[dict[str, Any]] | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.errors = list(errors) if errors else None
 
 
 class CannotRun(Refused):

@@ -12,7 +12,8 @@ from sse_starlette import EventSourceResponse
 
 from llmdocs.core.auth import require
 from llmdocs.core.db import INT8_MAX, StorableText, UtcDateTime
-from llmdocs.core.errors import Problem
+from llmdocs.core.errors import Problem, domain_problems
+from llmdocs.services.logcollector.errors import BadCursor, NothingRecorded
 from llmdocs.services.logcollector.schemas import (
     Accepted,
     Correlation,
@@ -26,7 +27,8 @@ from llmdocs.services.logcollector.service import LogStore, Tail
 from llmdocs.services.logcollector.service import Query as Filters
 from llmdocs.services.logcollector.settings import LogCollectorSettings
 
-router = APIRouter(tags=["log-collector"])
+router = APIRouter(tags=["log-collector"], dependencies=[Depends(domain_problems(
+    {BadCursor: 422, NothingRecorded: 404}))])
 READ = [Depends(require("logs:read"))]
 WRITE = [Depends(require("logs:write"))]
 _WINDOW = re.compile(r"^(\d{1,6})([smhd])$")

@@ -15,10 +15,10 @@ from sqlalchemy import ColumnElement, CursorResult, Select, and_, delete, func, 
 from sqlalchemy.dialects import postgresql, sqlite
 
 from llmdocs.core.db import Database, utcnow
-from llmdocs.core.errors import Problem
 from llmdocs.core.events import Event
 from llmdocs.core.ids import new_id
 from llmdocs.core.sqlite import in_thread
+from llmdocs.services.logcollector.errors import BadCursor, NothingRecorded
 from llmdocs.services.logcollector.models import CollectedEvent, CollectedLog
 from llmdocs.services.logcollector.schemas import (
     Correlation,
@@ -72,8 +72,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int]:
         time, seq = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
         return datetime.fromisoformat(time), int(seq)
     except (ValueError, UnicodeDecodeError):
-        raise Problem(422, "The cursor is not valid; pass back a next_cursor unchanged.",
-                      errors=[{"field": "query.cursor", "message": "not a cursor"}]) from None
+        raise BadCursor("The cursor is not valid; pass back a next_cursor unchanged.",
+                        [{"field": "query.cursor", "message": "not a cursor"}]) from None
 
 
 def service_of(source: str) -> str:
@@ -248,7 +248,7 @@ class LogStore:
         truncated = len(timeline) > MAX_TIMELINE
         timeline = timeline[:MAX_TIMELINE]
         if not timeline:
-            raise Problem(404, f"Nothing is recorded for correlation id {correlation_id!r}.")
+            raise NothingRecorded(f"Nothing is recorded for correlation id {correlation_id!r}.")
         return Correlation(correlation_id=correlation_id, count=len(timeline),
                            truncated=truncated, timeline=timeline,
                            services=sorted({entry.service for entry in timeline}))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from llmdocs.core.auth import Principal, require
 from llmdocs.core.db import INT4_MAX, StorableText
-from llmdocs.core.errors import Problem
+from llmdocs.core.errors import domain_problems
 from llmdocs.services.promptstore import errors
 from llmdocs.services.promptstore.schemas import (
     LABEL_PATTERN,
@@ -57,15 +56,8 @@ STATUS: dict[type[errors.PromptStoreError], int] = {
 }
 
 
-def problems() -> Iterator[None]:
-    """Every route's domain errors as problem documents: the one place they are mapped."""
-    try:
-        yield
-    except errors.PromptStoreError as exc:
-        raise Problem(STATUS[type(exc)], exc.detail, errors=exc.errors) from None
-
-
-router = APIRouter(prefix="/api/v1", tags=["prompt-store"], dependencies=[Depends(problems)])
+router = APIRouter(prefix="/api/v1", tags=["prompt-store"],
+                   dependencies=[Depends(domain_problems(STATUS))])
 READ = Depends(require("prompts:read"))
 WRITE = Depends(require("prompts:write"))
 Reader = Annotated[Principal, READ]

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from llmdocs.core.errors import DomainError
 
 
-class PromptStoreError(Exception):
+class PromptStoreError(DomainError):
     """A request the store refuses; `errors` name the fields at fault."""
-
-    def __init__(self, detail: str, errors: Sequence[dict[str, Any]] = ()) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.errors = list(errors)
 
 
 class NotFound(PromptStoreError): ...
