@@ -26,9 +26,9 @@ from llmdocs.core.db import Database
 from llmdocs.core.events.factory import create_event_bus
 from llmdocs.core.fetch import guarded_client
 from llmdocs.devservers import free_port
+from llmdocs.openapi import SpecError, Unreachable, fetch_spec
 from llmdocs.services import create_app, spec_of
 from llmdocs.services.discovery.client import DiscoveryClient, start_self_registration
-from llmdocs.services.discovery.openapi import SpecError, Unreachable, fetch_spec
 from llmdocs.services.discovery.settings import DiscoverySettings
 from llmdocs.services.orchestrator.client import OrchestratorClient
 from llmdocs.services.orchestrator.schemas import SpecUrl

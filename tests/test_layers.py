@@ -1,5 +1,6 @@
 """The kernel knows no service: nothing in `llmdocs.core` imports the layers above it,
-which plug in through `core.service.Hooks` instead."""
+which plug in through `core.service.Hooks` instead; the `llmdocs.openapi` library
+builds on the kernel alone."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import ast
 from pathlib import Path
 
 import llmdocs.core
+import llmdocs.openapi
 
 CORE = Path(llmdocs.core.__file__).parent
+OPENAPI = Path(llmdocs.openapi.__file__).parent
 ABOVE = ("llmdocs.services", "llmdocs.migrations", "llmdocs.runtime", "llmdocs.cli")
 
 
@@ -39,3 +42,14 @@ def test_no_relative_imports_hide_from_the_check() -> None:
                 for node in ast.walk(ast.parse(path.read_text()))
                 if isinstance(node, ast.ImportFrom) and node.level]
     assert not relative
+
+
+def test_openapi_library_imports_only_the_kernel() -> None:
+    found = {
+        f"{path.relative_to(OPENAPI)}: {name}"
+        for path in OPENAPI.rglob("*.py")
+        for name in imported(path)
+        if name.startswith("llmdocs.")
+        and not name.startswith(("llmdocs.core.", "llmdocs.openapi."))
+    }
+    assert not found

@@ -17,12 +17,13 @@ from llmdocs.core.errors import Problem
 from llmdocs.core.events.factory import create_event_bus
 from llmdocs.devservers import free_port
 from llmdocs.migrations import upgrade
+from llmdocs.openapi import Operation
 from llmdocs.services import create_app
 from llmdocs.services.discovery.service import DiscoveryService
 from llmdocs.services.discovery.settings import DiscoverySettings
 from llmdocs.services.orchestrator.client import OrchestratorClient
 from llmdocs.services.orchestrator.registry import Registry
-from llmdocs.services.orchestrator.schemas import HealthUpdate, Operation, ServiceRegistration
+from llmdocs.services.orchestrator.schemas import HealthUpdate, ServiceRegistration
 
 GUARD = 60.0  # a hang guard, not a performance bound
 AGENT = Principal("service:discovery", frozenset(SERVICE_SCOPES))

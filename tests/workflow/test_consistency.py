@@ -8,9 +8,9 @@ import csv
 import io
 
 from llmdocs.core.config import Settings
+from llmdocs.openapi import Operation
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.orchestrator import apidoc
-from llmdocs.services.orchestrator.schemas import Operation
 from workflow.conftest import store_spec, token
 from workflow.test_docgen_e2e import OPERATIONS, client
 

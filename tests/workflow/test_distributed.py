@@ -32,7 +32,7 @@ from starlette.routing import Route
 from llmdocs.core.config import Settings
 from llmdocs.devservers import PostgresServer, RedisServer, free_port
 from llmdocs.examples import user_service_spec
-from llmdocs.services.discovery.openapi import spec_hash
+from llmdocs.openapi import spec_hash
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.orchestrator import apidoc
 from llmdocs.services.orchestrator.client import OrchestratorClient

@@ -21,7 +21,7 @@ from llmdocs.core.config import Settings
 from llmdocs.core.db import Database
 from llmdocs.core.events.factory import create_event_bus
 from llmdocs.examples import user_service_spec
-from llmdocs.services.discovery.openapi import analyse, parse_spec, spec_hash
+from llmdocs.openapi import analyse, parse_spec, spec_hash
 from llmdocs.services.discovery.settings import DiscoverySettings
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.orchestrator import apidoc

@@ -28,16 +28,9 @@ from llmdocs.core.db import Database, as_utc, escaped, utcnow
 from llmdocs.core.errors import Problem
 from llmdocs.core.events import EventBus, make_event
 from llmdocs.core.ids import new_id
+from llmdocs.openapi import Analysis, SpecError, Unreachable, analyse, fetch_spec, read_bounded
 from llmdocs.services import all_specs, builtin
 from llmdocs.services.discovery.models import DiscoveryRun, HealthChange, HealthState, Lease
-from llmdocs.services.discovery.openapi import (
-    Analysis,
-    SpecError,
-    Unreachable,
-    analyse,
-    fetch_spec,
-    read_bounded,
-)
 from llmdocs.services.discovery.schemas import DiscoveryResult, HealthTransition, WatchedHealth
 from llmdocs.services.discovery.settings import DiscoverySettings
 from llmdocs.services.orchestrator.client import OrchestratorClient

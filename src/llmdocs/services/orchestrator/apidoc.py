@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from llmdocs.services.orchestrator.schemas import Operation
+from llmdocs.openapi import Operation
 
 HTTP_METHODS = ("GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE")
 _MENTION = re.compile(r"\b(" + "|".join(HTTP_METHODS) + r")\s+`?(/[^\s`'\")\],;]*)")

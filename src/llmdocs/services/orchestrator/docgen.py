@@ -39,15 +39,17 @@ from llmdocs.core.errors import Problem
 from llmdocs.core.events import make_event
 from llmdocs.core.fetch import Network, guarded_client
 from llmdocs.formats import GeneratedDocument, Section, normalize_format, render
-from llmdocs.services.discovery.openapi import (
+from llmdocs.openapi import (
     Analysis,
+    Operation,
+    SpecBounds,
     SpecError,
     Unreachable,
     analyse,
     fetch_spec,
     parse_spec,
 )
-from llmdocs.services.discovery.settings import DiscoverySettings
+from llmdocs.rendering import GeneratedDocument, Section, normalize_format, render
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.docstore.schemas import DocumentOut, DocumentSummary
 from llmdocs.services.gateway.client import GatewayClient
@@ -55,7 +57,6 @@ from llmdocs.services.orchestrator import apidoc
 from llmdocs.services.orchestrator.registry import Registry
 from llmdocs.services.orchestrator.schemas import (
     EntityId,
-    Operation,
     SpecUrl,
     StepRecord,
 )
@@ -162,7 +163,7 @@ class Deps:
     # the run's commit point, before its result is stored: raises CancelledError when the
     # run was cancelled first; from then on a cancel is refused
     storing: Callable[[str], Awaitable[None]]
-    discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
+    spec_bounds: SpecBounds = field(default_factory=SpecBounds)
     blocked_networks: Sequence[Network] = LINK_LOCAL  # a spec URL is never fetched from
     # true while a run executes for the first time: nothing of it can be stored yet
     first_attempt: Callable[[str], bool] = lambda _run_id: False
@@ -433,7 +434,7 @@ class DocGen:
 
     async def _spec(self, request: DocRequest, trace: Trace) -> dict[str, Any]:
         """The OpenAPI spec: stored in the doc-store, at a URL, or from the registry."""
-        bounds = self.deps.discovery
+        bounds = self.deps.spec_bounds
         source: dict[str, Any] | None = None
         if request.spec_document_id:
             source = await self._stored_spec(request.spec_document_id, trace)
@@ -479,8 +480,8 @@ class DocGen:
 
     def _parse_spec(self, document_id: str, content: str) -> dict[str, Any]:
         try:
-            parsed = parse_spec(content.encode(), self.deps.discovery)
-            analysis = analyse(f"docstore:{document_id}", parsed, self.deps.discovery)
+            parsed = parse_spec(content.encode(), self.deps.spec_bounds)
+            analysis = analyse(f"docstore:{document_id}", parsed, self.deps.spec_bounds)
         except SpecError as exc:
             raise WorkflowError(f"document {document_id} is not a usable OpenAPI spec: "
                                 f"{exc}") from None

@@ -19,13 +19,13 @@ from llmdocs.core.db import Database, utcnow
 from llmdocs.core.errors import Problem
 from llmdocs.core.events import EventBus
 from llmdocs.core.events.envelope import make_event
+from llmdocs.openapi import Operation
 from llmdocs.services import builtin
 from llmdocs.services.orchestrator.models import RegisteredService
 from llmdocs.services.orchestrator.schemas import (
     EcosystemHealth,
     HealthStatus,
     HealthUpdate,
-    Operation,
     RegistrationResult,
     ServiceDetail,
     ServiceHealth,

@@ -1,8 +1,6 @@
-"""Request and response models of the orchestrator's service registry and tool catalog.
+"""Request and response models of the orchestrator's registry, tool catalog and runs.
 
-The capability models (`Operation`, `Parameter`, ...) are the registry's wire format:
-the discovery-agent fills them from an OpenAPI spec, tool generation reads them.
-"""
+The capability models (`Operation`, ...) live in `llmdocs.openapi`; the registry stores them."""
 
 from __future__ import annotations
 
@@ -15,10 +13,10 @@ from llmdocs.core.bounded import (
     MAX_JSON_BYTES,
     MAX_JSON_DEPTH,
     BoundedJson,
-    StorableJson,
     bounded_json,
 )
 from llmdocs.core.db import StorableText, UtcDateTime
+from llmdocs.openapi.models import Operation
 
 SERVICE_NAME = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 
@@ -76,45 +74,6 @@ EntityId = Annotated[str, Field(min_length=1, max_length=36, pattern=r"^[A-Za-z0
 MAX_OPERATIONS = 10_000
 
 HealthStatus = Literal["unknown", "healthy", "degraded", "unhealthy", "unreachable"]
-ParamLocation = Literal["path", "query", "header", "cookie"]
-
-
-class Parameter(BaseModel):
-    name: StorableText = Field(min_length=1, max_length=200)
-    location: ParamLocation
-    required: bool = False
-    description: StorableText = ""
-    schema_: Annotated[dict[str, Any], StorableJson] = Field(default_factory=dict,
-                                                             alias="schema")
-
-    model_config = {"populate_by_name": True, "serialize_by_alias": True}
-
-
-class RequestBody(BaseModel):
-    content_type: StorableText = "application/json"
-    required: bool = False
-    description: StorableText = ""
-    schema_: Annotated[dict[str, Any], StorableJson] = Field(default_factory=dict,
-                                                             alias="schema")
-
-    model_config = {"populate_by_name": True, "serialize_by_alias": True}
-
-
-class Operation(BaseModel):
-    """One thing a service can do: an OpenAPI operation with its `$ref`s resolved."""
-
-    operation_id: StorableText = Field(min_length=1, max_length=200)
-    method: Literal["get", "put", "post", "delete", "patch", "head", "options", "trace"]
-    path: StorableText = Field(min_length=1, max_length=2000)
-    summary: StorableText = ""
-    description: StorableText = ""
-    tag: StorableText = "default"
-    resource: StorableText = ""
-    deprecated: bool = False
-    parameters: list[Parameter] = Field(default_factory=list)
-    request_body: RequestBody | None = None
-    responses: Annotated[dict[str, dict[str, Any]], StorableJson] = Field(default_factory=dict)
-    scopes: list[StorableText] = Field(default_factory=list)
 
 
 class ServiceRegistration(BaseModel):

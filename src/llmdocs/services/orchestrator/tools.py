@@ -27,8 +27,9 @@ from llmdocs.core.client import AddressBlocked, ServiceClient, ServiceError
 from llmdocs.core.config import Settings
 from llmdocs.core.errors import Problem
 from llmdocs.core.fetch import GuardedTransport
+from llmdocs.openapi import Operation
 from llmdocs.services import builtin
-from llmdocs.services.orchestrator.schemas import Operation, ServiceDetail, ToolResult
+from llmdocs.services.orchestrator.schemas import ServiceDetail, ToolResult
 from llmdocs.services.orchestrator.settings import OrchestratorSettings
 
 ToolFormat = Literal["langchain", "mcp", "openai"]
