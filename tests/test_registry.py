@@ -13,7 +13,6 @@ import pytest
 from llmdocs.core.auth import SERVICE_SCOPES, Principal
 from llmdocs.core.config import SERVICE_NAMES, Settings
 from llmdocs.core.db import Database
-from llmdocs.core.errors import Problem
 from llmdocs.core.events.factory import create_event_bus
 from llmdocs.devservers import free_port
 from llmdocs.migrations import upgrade
@@ -22,6 +21,7 @@ from llmdocs.services import create_app
 from llmdocs.services.discovery.service import DiscoveryService
 from llmdocs.services.discovery.settings import DiscoverySettings
 from llmdocs.services.orchestrator.client import OrchestratorClient
+from llmdocs.services.orchestrator.errors import OrchestratorError
 from llmdocs.services.orchestrator.registry import Registry
 from llmdocs.services.orchestrator.schemas import HealthUpdate, ServiceRegistration
 
@@ -72,7 +72,7 @@ async def test_registry_is_idempotent_and_tracks_health(database: Database,
         eco = await registry.ecosystem()
         assert (eco.status, eco.counts) == ("unhealthy", {"unreachable": 1})
 
-        with pytest.raises(Problem) as missing:
+        with pytest.raises(OrchestratorError) as missing:
             await registry.set_health("nope", HealthUpdate(status="healthy"), AGENT)
         assert missing.value.status == 404
         await registry.remove("docs-api", AGENT)

@@ -12,7 +12,7 @@ import pytest
 from gateway.wholetext import WholeText
 from llmdocs.examples import user_service_spec
 from llmdocs.services.gateway.security import Detector
-from llmdocs.services.orchestrator.docgen import DocgenSettings
+from llmdocs.services.orchestrator.settings import DocgenSettings
 from llmdocs.services.promptstore import templates
 from llmdocs.services.promptstore.seeding import load_seeds
 

@@ -11,7 +11,7 @@ import pytest
 from llmdocs.core.config import Settings
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.orchestrator.client import OrchestratorClient
-from llmdocs.services.orchestrator.docgen import drop_echo
+from llmdocs.services.orchestrator.prose import drop_echo
 from workflow.conftest import start_services, store_spec, token
 from workflow.fakellm import fake_llm, provider_env
 

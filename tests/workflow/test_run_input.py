@@ -27,6 +27,8 @@ from llmdocs.examples import user_service_spec
 from llmdocs.services import create_app
 from llmdocs.services.orchestrator import docgen
 from llmdocs.services.orchestrator.client import OrchestratorClient
+from llmdocs.services.orchestrator.schemas import DocRequest
+from llmdocs.services.orchestrator.workflow_state import Trace, WorkflowError
 from workflow.conftest import token
 
 RUNS = "/workflows/document-generation/runs"
@@ -244,12 +246,12 @@ async def test_a_request_refused_today_that_reaches_a_step_fails_the_run_with_a_
     assert failed["error"].startswith("the request is not valid: spec_url: ")
 
     nodes = docgen.DocGen(runner.deps)
-    with pytest.raises(docgen.WorkflowError, match="spec_url"):
+    with pytest.raises(WorkflowError, match="spec_url"):
         await nodes.gather_context({"request": {"query": QUERY, "spec_url": "http://[::1"}})
     for url in ("http://[::1", "http://a\x00b/openapi.json", "http://:99999/x"):
-        with pytest.raises(docgen.WorkflowError, match="spec URL"):
-            await nodes._spec(docgen.DocRequest.model_construct(query=QUERY, spec_url=url),
-                              docgen.Trace("gather_context"))
+        with pytest.raises(WorkflowError, match="spec URL"):
+            await nodes._spec(DocRequest.model_construct(query=QUERY, spec_url=url),
+                              Trace("gather_context"))
 
 
 async def test_the_cli_on_the_machine_acts_for_anyone(

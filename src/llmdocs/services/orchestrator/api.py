@@ -3,16 +3,17 @@ answer: the registry, the tool catalog, the agent, and workflow runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.routing import APIRoute
 
 from llmdocs.core.auth import Principal, bearer_token, require
 from llmdocs.core.db import StorableText
 from llmdocs.core.errors import Problem
-from llmdocs.core.events import make_event
-from llmdocs.services.gateway.client import GatewayClient
-from llmdocs.services.orchestrator.agent import Agent
+from llmdocs.services.orchestrator import service
+from llmdocs.services.orchestrator.errors import OrchestratorError
 from llmdocs.services.orchestrator.registry import ADMIN_SCOPE, Registry
 from llmdocs.services.orchestrator.schemas import (
     FINISHED,
@@ -39,15 +40,30 @@ from llmdocs.services.orchestrator.schemas import (
 from llmdocs.services.orchestrator.tools import ToolCaller, ToolFormat, descriptor, tool_specs
 from llmdocs.services.orchestrator.workflows import Runner, catalog
 
-router = APIRouter(tags=["orchestrator"])
+
+class DomainErrorRoute(APIRoute):
+    """The one place the orchestrator's domain errors become problem+json answers."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except OrchestratorError as exc:
+                raise Problem(exc.status, exc.detail, errors=exc.errors) from None
+
+        return answer
+
+
+router = APIRouter(tags=["orchestrator"], route_class=DomainErrorRoute)
 _read, _write = require("workflows:read"), require("workflows:write")
 READ, WRITE = [Depends(_read)], [Depends(_write)]
 Reader = Annotated[Principal, Depends(_read)]
 Writer = Annotated[Principal, Depends(_write)]
 # services and holders of ADMIN_SCOPE see, start and change anyone's runs and
-# registrations; others only their own (see `_only`)
+# registrations; others only their own (see `_owner_filter`)
 ServiceName = Path(pattern=SERVICE_NAME)
-MODEL_TIMEOUT_SECONDS = 300.0
 
 
 async def registry(request: Request) -> Registry:
@@ -144,17 +160,9 @@ async def run_agent(
     body: AgentRequest, request: Request, reg: Registry = Depends(registry),
     caller: ToolCaller = Depends(tool_caller),
 ) -> AgentRun:
-    specs = tool_specs(await reg.details())
-    settings = request.app.state.settings
-    # a model's answer takes longer than an ordinary service call
-    async with GatewayClient.for_service(settings.waiting_up_to(MODEL_TIMEOUT_SECONDS),
-                                         caller="orchestrator") as gateway:
-        run = await Agent(gateway, caller.structured_tools(specs), specs).run(body)
-    await request.app.state.resources.events.publish(make_event(
-        "orchestrator", "llmdocs.workflow.completed",
-        {"workflow": "agent", "run_id": run.id, "goal": run.goal,
-         "tools": [step.tool for step in run.steps]}, subject=run.id))
-    return run
+    resources = request.app.state.resources
+    return await service.run_agent(body, reg, caller, request.app.state.settings,
+                                   resources.events)
 
 
 # --- workflows and runs -----------------------------------------------------------
@@ -173,7 +181,7 @@ async def list_workflows() -> list[WorkflowInfo]:
     return catalog()
 
 
-def _only(caller: Principal) -> str | None:
+def _owner_filter(caller: Principal) -> str | None:
     """The one user whose runs the caller may see and change: itself; None (anyone's)
     for services (the interpreter names the user in the run) and workflow admins."""
     return None if caller.acts_for_anyone(ADMIN_SCOPE) else caller.subject
@@ -184,7 +192,7 @@ def _only(caller: Principal) -> str | None:
 async def start_run(body: RunRequest, response: Response, caller: Writer,
                     name: str = Path(pattern=SERVICE_NAME), wait: float = WaitSeconds,
                     runs: Runner = Depends(runner)) -> WorkflowRunOut:
-    unnamed = None if _only(caller) else "anonymous"  # a service's or an admin's own run
+    unnamed = None if _owner_filter(caller) else "anonymous"  # a service's or an admin's own run
     user = caller.acting_for(body.user_id or unnamed, ADMIN_SCOPE)
     run = await runs.create(name, body, user, caller)
     if wait > 0:
@@ -213,7 +221,7 @@ async def list_runs(
     runs: Runner = Depends(runner),
 ) -> RunPage:
     return RunPage(items=[runs.view(run) for run in await runs.store.recent(
-        workflow, status, user_id, limit, only=_only(caller))])
+        workflow, status, user_id, limit, only=_owner_filter(caller))])
 
 
 # another user's run is a 404, as a missing one is: its id is not confirmed to a caller
@@ -223,17 +231,17 @@ async def list_runs(
             summary="A run: status, steps, result; `wait` long-polls for its end")
 async def get_run(run_id: RunId, caller: Reader, wait: float = WaitSeconds,
                   runs: Runner = Depends(runner)) -> WorkflowRunOut:
-    return await runs.wait(run_id, wait, _only(caller))
+    return await runs.wait(run_id, wait, _owner_filter(caller))
 
 
 @router.post("/runs/{run_id}/cancel", summary="Cancel a run")
 async def cancel_run(run_id: RunId, caller: Writer,
                      runs: Runner = Depends(runner)) -> WorkflowRunOut:
-    return await runs.cancel(run_id, _only(caller))
+    return await runs.cancel(run_id, _owner_filter(caller))
 
 
 @router.post("/runs/{run_id}/resume", status_code=202,
              summary="Resume a failed, cancelled or orphaned run from its last checkpoint")
 async def resume_run(run_id: RunId, caller: Writer,
                      runs: Runner = Depends(runner)) -> WorkflowRunOut:
-    return await runs.resume(run_id, _only(caller))
+    return await runs.resume(run_id, _owner_filter(caller))

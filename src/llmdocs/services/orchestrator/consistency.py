@@ -19,17 +19,15 @@ from langgraph.graph import END, START, StateGraph
 from llmdocs.core.client import NotFound
 from llmdocs.formats import GeneratedDocument, Section
 from llmdocs.services.orchestrator import apidoc
-from llmdocs.services.orchestrator.docgen import (
-    DocGen,
-    DocRequest,
+from llmdocs.services.orchestrator.docgen import DocGen
+from llmdocs.services.orchestrator.schemas import DocRequest, EntityId, WorkflowInput
+from llmdocs.services.orchestrator.workflow_state import (
     DocState,
-    RunRequest,
     Trace,
     WorkflowError,
     provenance_of_run,
     valid_request,
 )
-from llmdocs.services.orchestrator.schemas import EntityId
 
 NAME = "consistency-check"
 VERSION = "1"
@@ -38,7 +36,7 @@ TEXT_FORMATS = ("markdown", "txt", "json", "csv")
 FINDING_COLUMNS = ["finding", "endpoint", "detail"]
 
 
-class ConsistencyRequest(RunRequest):
+class ConsistencyRequest(WorkflowInput):
     """Which document to check, against which spec."""
 
     document_id: EntityId | None = None

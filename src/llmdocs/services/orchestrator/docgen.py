@@ -1,41 +1,24 @@
-"""The document-generation workflow, a LangGraph graph:
-
-    analyze → (choose_template ∥ gather_context) → outline → write → review
-            → revise (at most `max_revisions` rounds, back to review) → format → store
-
-The LLM writes, the sources check: for API documentation the outline, the endpoint
-reference and the table come from the OpenAPI spec; the model writes the overview, the
-section introductions and the summary (small `max_tokens`). The review measures the
-draft against the spec (every endpoint, parameter and response code; nothing invented)
-and adds the model's own judgement; the revision repairs the gaps deterministically
-(it re-inserts the missing reference from the spec and removes prose sentences naming
-endpoints the spec lacks). Every input and call is traced into the provenance.
-Storing is idempotent on the run id, so a run resumed after a crash stores once.
-"""
+"""The document-generation workflow, a LangGraph graph: analyze → (choose_template ∥
+gather_context) → outline → write → review ⇄ revise → format → store. The model writes
+only prose; the reference comes from the spec and the review checks the draft against it."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
-import json
-import operator
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Protocol, TypedDict, TypeVar
+from typing import Any
 
 from cachetools import LRUCache
 from langgraph.graph import END, START, StateGraph
-from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from llmdocs.core.bounded import BoundedJson
 from llmdocs.core.client import NotFound
 from llmdocs.core.config import LINK_LOCAL
 from llmdocs.core.db import escaped
-from llmdocs.core.errors import Problem
 from llmdocs.core.events import make_event
 from llmdocs.core.fetch import Network, guarded_client
 from llmdocs.formats import GeneratedDocument, Section, normalize_format, render
@@ -49,16 +32,30 @@ from llmdocs.openapi import (
     fetch_spec,
     parse_spec,
 )
-from llmdocs.rendering import GeneratedDocument, Section, normalize_format, render
+from llmdocs.rendering import GeneratedDocument, Section, render
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.docstore.schemas import DocumentOut, DocumentSummary
 from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.orchestrator import apidoc
+from llmdocs.services.orchestrator.errors import Unknown
+from llmdocs.services.orchestrator.prose import (
+    asked,
+    clean_prose,
+    drop_echo,
+    errors_asked,
+    fallback_prose,
+    model_score,
+)
 from llmdocs.services.orchestrator.registry import Registry
-from llmdocs.services.orchestrator.schemas import (
-    EntityId,
-    SpecUrl,
-    StepRecord,
+from llmdocs.services.orchestrator.schemas import DocRequest, StepRecord, WorkflowInput
+from llmdocs.services.orchestrator.settings import DocgenSettings
+from llmdocs.services.orchestrator.workflow_state import (
+    DocState,
+    Node,
+    Trace,
+    WorkflowError,
+    provenance_of_run,
+    valid_request,
 )
 from llmdocs.services.promptstore.client import PromptStoreClient
 
@@ -66,90 +63,11 @@ NAME = "document-generation"
 VERSION = "1"
 STEPS = ["analyze", "choose_template", "gather_context", "outline", "write", "review",
          "revise", "format", "store"]
-DocType = Literal["api_documentation", "summary", "answer", "document"]
 REVIEW_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["score", "approved", "gaps"],
     "properties": {"score": {"type": "integer", "minimum": 0, "maximum": 10},
                    "approved": {"type": "boolean"},
                    "gaps": {"type": "array", "items": {"type": "string"}}}}
-
-
-class WorkflowError(Exception):
-    """The run cannot go on; the message says why (a failed run, not a crash)."""
-
-
-class RunRequest(BaseModel):
-    """What every workflow run is asked with: the request, its API and who asked. Its
-    text reaches the run record and the checkpoints: NUL is refused (RunRequest.input
-    refuses it in every string), ids and the spec URL are checked as they arrive, and
-    each free-form field is bounded (`BoundedJson`)."""
-
-    model_config = {"extra": "forbid"}
-
-    query: str = Field(min_length=3, max_length=4000)
-    format: str = Field("markdown", max_length=20)
-    service: str | None = Field(None, max_length=100)
-    spec_document_id: EntityId | None = None
-    spec_url: SpecUrl | None = None
-    intent: str | None = Field(None, max_length=100)
-    entities: Annotated[dict[str, Any], BoundedJson] = Field(default_factory=dict)
-    session_id: str | None = Field(None, max_length=100)
-    # a session's follow-up: its own words and the execution, run and document it changes
-    follow_up: Annotated[dict[str, Any] | None, BoundedJson] = None
-
-    @field_validator("format")
-    @classmethod
-    def _format(cls, value: str) -> str:
-        return normalize_format(value)
-
-
-class DocRequest(RunRequest):
-    """What a document-generation run is asked to do."""
-
-    doc_type: DocType = "api_documentation"
-    title: str | None = Field(None, max_length=300)
-    document_ids: list[EntityId] = Field(default_factory=list, max_length=20)
-    search: str | None = Field(None, max_length=500)
-    # what to add ("the error codes"): sections the spec can give, else words for the model
-    instructions: Annotated[list[str], BoundedJson] = Field(default_factory=list,
-                                                             max_length=10)
-
-
-class DocState(TypedDict, total=False):
-    run_id: str
-    user_id: str
-    request: dict[str, Any]
-    started_at: str
-    template: dict[str, Any]
-    context: dict[str, Any]
-    outline: list[dict[str, Any]]
-    draft: dict[str, Any]
-    review: dict[str, Any]
-    rounds: int
-    final: dict[str, Any]
-    provenance: dict[str, Any]
-    result: dict[str, Any]
-    announce: list[dict[str, Any]]  # events to publish once the run's end is recorded
-    steps: Annotated[list[dict[str, Any]], operator.add]
-    llm_calls: Annotated[list[dict[str, Any]], operator.add]
-    prompts_used: Annotated[list[dict[str, Any]], operator.add]
-    services_chain: Annotated[list[dict[str, Any]], operator.add]
-
-
-class Node(Protocol):
-    """A graph node (LangGraph calls it with the keyword `state`)."""
-
-    def __call__(self, state: DocState) -> Awaitable[dict[str, Any]]: ...
-
-
-@dataclass
-class DocgenSettings:
-    max_revisions: int = 2
-    quality_threshold: float = 0.8
-    prose_tokens: int = 96
-    review_tokens: int = 64
-    source_chars: int = 1200  # of sources shown to the model in one prompt
-    write_concurrency: int = 8  # model calls of the write step in flight at once
 
 
 @dataclass
@@ -169,135 +87,6 @@ class Deps:
     first_attempt: Callable[[str], bool] = lambda _run_id: False
 
 
-Request = TypeVar("Request", bound=BaseModel)
-
-
-def valid_request(model: type[Request], data: dict[str, Any]) -> Request:
-    """A run's request as `model`; one the API would refuse today (a checkpoint of an
-    older version, say) fails the run with the reason, not a step with a traceback."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"])
-        raise WorkflowError(f"the request is not valid: {where}: {error['msg']}") from None
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-def provenance_of_run(state: DocState, workflow: str, version: str,
-                      **execution: Any) -> dict[str, Any]:
-    """The provenance parts every workflow records alike. It is stored with the document,
-    so it is taken before the last steps (format, store) and the run's end: it says so,
-    and the interpreter completes it from the run's record when it serves it."""
-    request = state["request"]
-    chain = sorted(state.get("services_chain", []), key=lambda c: c["at"])
-    return {
-        "workflow_execution": {
-            "execution_id": state["run_id"], "workflow": workflow, "version": version,
-            **execution, "started_at": state["started_at"], "recorded_at": now_iso(),
-            "steps": state.get("steps", []), "steps_complete": False},
-        "services_chain": ["interpreter", "orchestrator",
-                           *dict.fromkeys(c["service"] for c in chain)],
-        "service_calls": chain,
-        "user_context": {"user_id": state["user_id"], "query": request["query"],
-                         "intent": request.get("intent"),
-                         "entities": request.get("entities", {}),
-                         "session_id": request.get("session_id")}}
-
-
-def sha256(data: bytes | str) -> str:
-    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
-
-
-class Trace:
-    """What one step did: model calls, prompts, services called; merged into the state."""
-
-    def __init__(self, step: str) -> None:
-        self.step = step
-        self.llm_calls: list[dict[str, Any]] = []
-        self.prompts_used: list[dict[str, Any]] = []
-        self.services_chain: list[dict[str, Any]] = []
-
-    def called(self, service: str, operation: str) -> None:
-        self.services_chain.append({"service": service, "operation": operation,
-                                    "step": self.step, "at": now_iso()})
-
-    def update(self, **values: Any) -> dict[str, Any]:
-        return {"llm_calls": self.llm_calls, "prompts_used": self.prompts_used,
-                "services_chain": self.services_chain, **values}
-
-
-_HEADING_LINE = re.compile(r"^\s*(#{1,6}\s.*|```.*|---+|\|.*)$")
-
-
-def clean_prose(text: str, limit: int = 700) -> str:
-    """Model prose as a paragraph: no headings, fences or tables of its own, no sentence
-    twice, cut at a sentence end."""
-    lines = [line.strip() for line in text.splitlines() if not _HEADING_LINE.match(line)]
-    sentences = re.split(r"(?<=[.!?])\s+", " ".join(line for line in lines if line))
-    prose = " ".join(dict.fromkeys(s for s in sentences if s))  # a small model repeats itself
-    if len(prose) > limit:
-        cut = prose[:limit]
-        end = max(cut.rfind(". "), cut.rfind(".\n"))
-        prose = cut[: end + 1] if end > limit // 3 else cut.rstrip() + "…"
-    return prose.strip()
-
-
-_WORD = re.compile(r"[a-z0-9]+")
-
-
-def _trigrams(words: list[str]) -> set[tuple[str, ...]]:
-    return {tuple(words[i:i + 3]) for i in range(len(words) - 2)}
-
-
-def drop_echo(text: str, prompt: str, variables: dict[str, Any],
-              overlap: float = 0.5) -> str:
-    """The model's answer without what it copied from its prompt (a small model often
-    repeats its instructions): a line that is a line of the prompt goes, and so does a
-    sentence that is mostly word trigrams of the prompt's instructions (the prompt
-    without the variables' values, so restating the sources is kept)."""
-    instructions = prompt
-    for value in sorted((str(v) for v in variables.values()), key=len, reverse=True):
-        if len(value) > 3:
-            instructions = instructions.replace(value, "\n")
-    said = " ".join(_WORD.findall(instructions.lower()))
-    grams = _trigrams(said.split())
-    prompt_lines = {line.strip() for line in prompt.splitlines() if line.strip()}
-    kept: list[str] = []
-    for line in text.splitlines():
-        if line.strip() in prompt_lines:
-            continue
-        sentences = re.split(r"(?<=[.!?:])\s+|\s+-\s+", line.strip().lstrip("-*• "))
-        mine: list[tuple[str, int]] = []
-        for sentence in sentences:
-            words = _WORD.findall(sentence.lower())
-            own = _trigrams(words)
-            if words and " ".join(words) not in said and not (
-                    own and len(own & grams) / len(own) >= overlap):
-                mine.append((sentence, len(words)))
-        if len(mine) < len(sentences):  # an echoed line: its scraps go too
-            mine = [(sentence, n) for sentence, n in mine if n >= 4]
-        if mine:
-            kept.append(" ".join(sentence for sentence, _ in mine))
-    return "\n".join(kept)
-
-
-def fallback_prose(state: DocState) -> str:
-    """A plain sentence from the sources when the model gave nothing of its own."""
-    context = state["context"]
-    api = context.get("api")
-    if api:
-        described = clean_prose(str(api.get("description") or ""), 300)
-        ops = len(context.get("operations", []))
-        head = f"{api['title']} (version {api['version']}) has {ops} documented endpoints."
-        return f"{head} {described}".strip()
-    titles = ", ".join(s["title"] or s["document_id"] for s in context["sources"])
-    return f"Drawn from {len(context['sources'])} source documents: {titles}."
-
-
 class DocGen:
     """The graph's nodes, with the clients they call."""
 
@@ -306,7 +95,7 @@ class DocGen:
     DESCRIPTION = ("A plain-language request becomes a reviewed document, stored with "
                    "provenance: analyze → (choose template ∥ gather context) → outline → "
                    "write → review → revise (bounded) → format → store.")
-    REQUEST: type[RunRequest] = DocRequest
+    REQUEST: type[WorkflowInput] = DocRequest
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
@@ -512,7 +301,7 @@ class DocGen:
         for name in dict.fromkeys((service, _slug(service), f"{_slug(service)}-service")):
             try:
                 detail = await self.deps.registry.get(name)
-            except Problem:  # 404: try the next spelling
+            except Unknown:  # try the next spelling
                 continue
             return {"operations": [o.model_dump(by_alias=True) for o in detail.operations],
                     "api": {"title": detail.title, "version": detail.version,
@@ -579,17 +368,19 @@ class DocGen:
                     "sources": self._sources_text(state, ops, subset, kind == "errors")},
                     tokens)
                 text = clean_prose(text)
-                return text or ("" if kind in ("group", "errors") else fallback_prose(state))
+                if text or kind in ("group", "errors"):
+                    return text
+                return fallback_prose(state["context"])
             if kind == "summary":
                 return clean_prose(await self._llm(trace, state, "summarisation", {
                     "sources": self._sources_text(state, ops), "max_words": 120}, tokens * 2)
-                ) or fallback_prose(state)
+                ) or fallback_prose(state["context"])
             return ""
 
         async def summary() -> str:
             return clean_prose(await self._llm(trace, state, "summarisation", {
                 "sources": self._sources_text(state, ops), "max_words": 50}, tokens), 400
-            ) or fallback_prose(state)
+            ) or fallback_prose(state["context"])
 
         limit = asyncio.Semaphore(self.deps.settings.write_concurrency)
 
@@ -657,7 +448,7 @@ class DocGen:
             "outline": "\n".join(s["title"] for s in state["outline"]),
             "sources": self._sources_text(state, ops)[:600], "draft": markdown[:900]},
             self.deps.settings.review_tokens, REVIEW_SCHEMA)
-        llm_score = _llm_score(judged)
+        llm_score = model_score(judged)
         deterministic = coverage.ratio if not coverage.invented else coverage.ratio * 0.5
         score = deterministic if llm_score is None else 0.8 * deterministic + 0.2 * llm_score
         approved = coverage.complete and score >= self.deps.settings.quality_threshold
@@ -790,24 +581,6 @@ class DocGen:
         return graph
 
 
-def initial_state(run_id: str, user_id: str, request: dict[str, Any]) -> DocState:
-    return {"run_id": run_id, "user_id": user_id, "request": request,
-            "started_at": now_iso(), "steps": [], "llm_calls": [], "prompts_used": [],
-            "services_chain": []}
-
-
-def errors_asked(request: dict[str, Any]) -> bool:
-    """Whether the request or a follow-up's instructions ask for the error codes."""
-    return any(apidoc.ERRORS_ASKED.search(text)
-               for text in (request["query"], *request.get("instructions", [])))
-
-
-def asked(request: dict[str, Any]) -> str:
-    """The request as the model reads it: with what follow-ups added."""
-    return "\n".join([request["query"],
-                      *(f"Also: {i}" for i in request.get("instructions", []))])
-
-
 def _spec_context(doc: dict[str, Any], analysis: Analysis, origin: str,
                   url: str) -> dict[str, Any]:
     """What the workflow keeps of a parsed spec: its operations, the API's headline and
@@ -824,13 +597,3 @@ def _spec_context(doc: dict[str, Any], analysis: Analysis, origin: str,
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
-def _llm_score(answer: str) -> float | None:
-    """The model's 0-10 score as 0-1, or None when it gave none."""
-    try:
-        score = json.loads(answer).get("score")
-    except (ValueError, AttributeError):
-        return None
-    return min(max(float(score), 0.0), 10.0) / 10 if isinstance(score, int | float) else None
-

@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from llmdocs.core.auth import Principal
 from llmdocs.core.db import Database, utcnow
-from llmdocs.core.errors import Problem
 from llmdocs.core.events import EventBus
 from llmdocs.core.events.envelope import make_event
 from llmdocs.openapi import Operation
 from llmdocs.services import builtin
+from llmdocs.services.orchestrator.errors import Invalid, Refused, Unknown
 from llmdocs.services.orchestrator.models import RegisteredService
 from llmdocs.services.orchestrator.schemas import (
     EcosystemHealth,
@@ -77,10 +77,10 @@ def _check_change(caller: Principal, name: str, row: RegisteredService | None) -
     workflow admin (one from before owners were kept is the services')."""
     if builtin(name) is not None:
         if not caller.is_service:
-            raise Problem(403, f"The name {name!r} is reserved for llmdocs' own service: "
+            raise Refused(f"The name {name!r} is reserved for llmdocs' own service: "
                           "only llmdocs services register, change or remove it.")
     elif row is not None and not caller.may_touch(row.owner, ADMIN_SCOPE):
-        raise Problem(403, f"The service {name!r} belongs to {row.owner or 'llmdocs'}: only "
+        raise Refused(f"The service {name!r} belongs to {row.owner or 'llmdocs'}: only "
                       f"its owner, a service or the {ADMIN_SCOPE} scope may change it.")
 
 
@@ -89,7 +89,7 @@ def _check_auth(caller: Principal, reg: ServiceRegistration) -> None:
         reason = ("only llmdocs' own services, registered by a service, take llmdocs' "
                   "tokens; a third-party service gets the credentials the operator "
                   "configures for it (LLMDOCS_ORCHESTRATOR_TOOL_CREDENTIALS)")
-        raise Problem(422, f"auth 'service_token' is refused: {reason}.",
+        raise Invalid(f"auth 'service_token' is refused: {reason}.",
                       errors=[{"field": "auth", "message": reason}])
 
 
@@ -98,7 +98,7 @@ async def _changeable(session: AsyncSession, name: str, caller: Principal
     """The registration, locked, if it exists and the caller may change it."""
     row = await session.get(RegisteredService, name, with_for_update=True)
     if row is None:
-        raise Problem(404, f"No service named {name!r} is registered.")
+        raise Unknown(f"No service named {name!r} is registered.")
     _check_change(caller, name, row)
     return row
 
@@ -159,7 +159,7 @@ class Registry:
         async with self.database.session() as session:
             row = await session.get(RegisteredService, name)
         if row is None:
-            raise Problem(404, f"No service named {name!r} is registered.")
+            raise Unknown(f"No service named {name!r} is registered.")
         return row
 
     async def rows(self) -> list[RegisteredService]:

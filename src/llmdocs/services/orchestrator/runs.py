@@ -14,9 +14,9 @@ from pydantic import TypeAdapter
 from sqlalchemy import CursorResult, Table, bindparam, insert, or_, select, update
 
 from llmdocs.core.db import Database, json_param, utcnow
-from llmdocs.core.errors import Problem
 from llmdocs.core.events import Event, EventBus
 from llmdocs.core.ids import new_id
+from llmdocs.services.orchestrator.errors import Unknown, WrongState
 from llmdocs.services.orchestrator.models import WorkflowRun
 from llmdocs.services.orchestrator.schemas import FINISHED, StepRecord, WorkflowRunOut
 
@@ -83,7 +83,7 @@ class RunStore:
         async with self.database.session() as session:
             row = await session.get(WorkflowRun, run_id)
         if row is None or (user_id is not None and row.user_id != user_id):
-            raise Problem(404, f"No run {run_id!r}.")
+            raise Unknown(f"No run {run_id!r}.")
         return _out(row)
 
     async def recent(self, workflow: str | None, status: str | None, user_id: str | None,
@@ -182,7 +182,7 @@ class RunStore:
         run = await self.get(run_id)
         if not getattr(result, "rowcount", 0):
             if run.status == "storing":
-                raise Problem(409, f"Run {run_id} is storing its result: too late to "
+                raise WrongState(f"Run {run_id} is storing its result: too late to "
                               "cancel, it finishes.")
-            raise Problem(409, f"Run {run_id} is already {run.status}.")
+            raise WrongState(f"Run {run_id} is already {run.status}.")
         return run

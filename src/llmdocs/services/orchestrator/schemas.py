@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, AnyHttpUrl, BaseModel, Field
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, Field, field_validator
 
 from llmdocs.core.bounded import (
     MAX_JSON_BYTES,
@@ -17,6 +17,7 @@ from llmdocs.core.bounded import (
 )
 from llmdocs.core.db import StorableText, UtcDateTime
 from llmdocs.openapi.models import Operation
+from llmdocs.rendering import normalize_format
 
 SERVICE_NAME = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 
@@ -247,3 +248,43 @@ class WorkflowRunOut(BaseModel):
 
 class RunPage(BaseModel):
     items: list[WorkflowRunOut]
+
+
+DocType = Literal["api_documentation", "summary", "answer", "document"]
+
+
+class WorkflowInput(BaseModel):
+    """What every workflow run is asked with: the request, its API and who asked. Its
+    text reaches the run record and the checkpoints: NUL is refused (RunRequest.input
+    refuses it in every string), ids and the spec URL are checked as they arrive, and
+    each free-form field is bounded (`BoundedJson`)."""
+
+    model_config = {"extra": "forbid"}
+
+    query: str = Field(min_length=3, max_length=4000)
+    format: str = Field("markdown", max_length=20)
+    service: str | None = Field(None, max_length=100)
+    spec_document_id: EntityId | None = None
+    spec_url: SpecUrl | None = None
+    intent: str | None = Field(None, max_length=100)
+    entities: Annotated[dict[str, Any], BoundedJson] = Field(default_factory=dict)
+    session_id: str | None = Field(None, max_length=100)
+    # a session's follow-up: its own words and the execution, run and document it changes
+    follow_up: Annotated[dict[str, Any] | None, BoundedJson] = None
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, value: str) -> str:
+        return normalize_format(value)
+
+
+class DocRequest(WorkflowInput):
+    """What a document-generation run is asked to do."""
+
+    doc_type: DocType = "api_documentation"
+    title: str | None = Field(None, max_length=300)
+    document_ids: list[EntityId] = Field(default_factory=list, max_length=20)
+    search: str | None = Field(None, max_length=500)
+    # what to add ("the error codes"): sections the spec can give, else words for the model
+    instructions: Annotated[list[str], BoundedJson] = Field(default_factory=list,
+                                                             max_length=10)

@@ -1,8 +1,10 @@
 """The orchestrator's own settings (`LLMDOCS_ORCHESTRATOR_*`): what a tool call to a
-third-party service may carry. llmdocs' own tokens never go there; only what the
-operator configures for that service."""
+third-party service may carry (never llmdocs' own tokens), and the document workflow's
+pace and limits."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,3 +25,13 @@ class OrchestratorSettings(BaseSettings):
         """The credentials configured for `service`'s tool calls."""
         return {name: value.get_secret_value()
                 for name, value in self.tool_credentials.get(service, {}).items()}
+
+
+@dataclass
+class DocgenSettings:
+    max_revisions: int = 2
+    quality_threshold: float = 0.8
+    prose_tokens: int = 96
+    review_tokens: int = 64
+    source_chars: int = 1200  # of sources shown to the model in one prompt
+    write_concurrency: int = 8  # model calls of the write step in flight at once

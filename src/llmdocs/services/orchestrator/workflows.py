@@ -30,7 +30,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from llmdocs.core.auth import Principal
 from llmdocs.core.config import Settings
 from llmdocs.core.db import escaped
-from llmdocs.core.errors import Problem
 from llmdocs.core.events import Event, make_event
 from llmdocs.core.ids import new_id
 from llmdocs.core.resources import Resources
@@ -38,6 +37,7 @@ from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.orchestrator import consistency, docgen
 from llmdocs.services.orchestrator.checkpoints import sqlite_checkpointer
+from llmdocs.services.orchestrator.errors import Invalid, Refused, Unknown, WrongState
 from llmdocs.services.orchestrator.registry import Registry
 from llmdocs.services.orchestrator.runs import RunStore
 from llmdocs.services.orchestrator.schemas import (
@@ -50,6 +50,8 @@ from llmdocs.services.orchestrator.schemas import (
     WorkflowRunOut,
     reads_documents,
 )
+from llmdocs.services.orchestrator.settings import DocgenSettings
+from llmdocs.services.orchestrator.workflow_state import WorkflowError, initial_state
 from llmdocs.services.promptstore.client import PromptStoreClient
 
 log = structlog.get_logger(__name__)
@@ -164,7 +166,7 @@ class Runner:
             prompts=PromptStoreClient.for_service(settings, caller="orchestrator"),
             docs=DocStoreClient.for_service(settings, caller="orchestrator"),
             registry=Registry(resources.database, resources.events),
-            settings=docgen.DocgenSettings(
+            settings=DocgenSettings(
                 max_revisions=self.own.max_revisions,
                 quality_threshold=self.own.quality_threshold,
                 prose_tokens=self.own.prose_tokens, review_tokens=self.own.review_tokens,
@@ -220,13 +222,13 @@ class Runner:
         that would refuse it."""
         workflow = WORKFLOWS.get(name)
         if workflow is None:
-            raise Problem(404, f"No workflow named {name!r}; see GET /workflows.")
+            raise Unknown(f"No workflow named {name!r}; see GET /workflows.")
         try:
             return workflow, workflow.input_model.model_validate(body.input).model_dump()
         except ValidationError as exc:
             errors = [{"field": "input." + ".".join(str(p) for p in e["loc"]),
                        "message": e["msg"]} for e in exc.errors()]
-            raise Problem(422, "The workflow input is not valid: "
+            raise Invalid("The workflow input is not valid: "
                           + "; ".join(f"{e['field']}: {e['message']}" for e in errors),
                           errors=errors) from None
 
@@ -235,7 +237,7 @@ class Runner:
         """A caller who may not read documents may not have a run read them for it."""
         if reads_documents(data) and not caller.is_service \
                 and not caller.allows(READ_DOCUMENTS):
-            raise Problem(403, "This run would read stored documents (its input names or "
+            raise Refused("This run would read stored documents (its input names or "
                           f"searches them): that takes the {READ_DOCUMENTS} scope.")
 
     async def create(self, name: str, body: RunRequest, user_id: str, caller: Principal
@@ -357,7 +359,7 @@ class Runner:
                 await self.resources.events.publish(
                     self._event("failed", run, error="cancelled on request"))
             raise
-        except docgen.WorkflowError as exc:
+        except WorkflowError as exc:
             await self._fail(run, str(exc))
         except Exception as exc:  # a step crashed: the run fails with the reason
             log.exception("run failed", run_id=run.id)
@@ -372,7 +374,7 @@ class Runner:
     async def _run_graph(self, run: WorkflowRunOut, config: dict[str, Any]) -> dict[str, Any]:
         """The graph's final state: run from the start, or from the last checkpoint."""
         graph = self.graphs[run.workflow]
-        start: Any = docgen.initial_state(run.id, run.user_id, run.input)
+        start: Any = initial_state(run.id, run.user_id, run.input)
         if self.attempts.get(run.id) != 1:  # a new run has no checkpoint to look for
             snapshot = await graph.aget_state(config)  # type: ignore[arg-type]
             values = snapshot.values or {}
@@ -454,10 +456,10 @@ class Runner:
         executor died (with `user_id`, only a run of that user)."""
         run = await self.store.get(run_id, user_id)
         if run.status == "completed":
-            raise Problem(409, f"Run {run_id} is already completed.")
+            raise WrongState(f"Run {run_id} is already completed.")
         if run_id in self.tasks or not await self.store.claim(
                 run_id, self.owner, self.own.lease_seconds, revive=True):
-            raise Problem(409, f"Run {run_id} is running in a live replica.")
+            raise WrongState(f"Run {run_id} is running in a live replica.")
         run = await self.store.get(run_id)
         self._spawn(run)
         return run
