@@ -1,10 +1,6 @@
-"""The discovery-agent's domain: discover a service (health → spec → capabilities →
-registry) and watch every registered service's health. No HTTP routes here.
-
-llmdocs' own services' names are reserved: they are discovered only at their configured
-addresses, and registered by the agent itself as taking llmdocs' tokens. Any other
-service a user asks for is registered for that user (an on-behalf-of token), as
-third-party."""
+"""The discovery-agent's domain, no HTTP: discover a service into the registry and watch
+health. llmdocs' own names are discovered only at their configured addresses, so no user
+can register a look-alike that would receive llmdocs' tokens."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""API documentation from an OpenAPI spec, deterministically: the outline, the endpoint
-reference and the table come from the spec; the model only adds prose around them.
-The coverage check measures a draft against the same spec (every endpoint, parameter
-and response code present; no endpoint the spec does not have), and `repair` puts
-back what a draft lost and drops prose that names invented endpoints.
-No I/O here."""
+"""API documentation built from the spec, not the model, so no endpoint is invented or
+lost: the outline, the reference and the coverage check against the spec. No I/O."""
 
 from __future__ import annotations
 

@@ -1,12 +1,5 @@
-"""The consistency-check workflow, a LangGraph graph:
-
-    analyze → gather (the document to check and the OpenAPI spec) → compare → store
-
-It measures a stored document against the spec with the same check the document
-generation's review uses (every endpoint, parameter and response code of the spec;
-no endpoint the spec lacks) and stores the findings as a report with its provenance.
-No model is asked: the verdict comes from the sources alone.
-"""
+"""The consistency-check workflow (analyze → gather → compare → store): a stored document
+measured against its spec with the review's own check, so the verdict needs no model."""
 
 from __future__ import annotations
 

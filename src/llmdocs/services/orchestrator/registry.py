@@ -1,9 +1,5 @@
-"""The service registry: which services exist, what they can do (their analysed
-operations) and how healthy the discovery-agent last found them. No HTTP here.
-
-A registration belongs to whoever created it; llmdocs' own services' names (see
-`llmdocs.services.builtin`) are reserved for llmdocs services, and only those may say
-that a service takes llmdocs' tokens (`auth: service_token`)."""
+"""The service registry, no HTTP: which services exist, what they can do, how healthy.
+A registration belongs to its creator, and only llmdocs' own names may take its tokens."""
 
 from __future__ import annotations
 

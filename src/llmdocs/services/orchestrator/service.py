@@ -13,14 +13,18 @@ from llmdocs.services.orchestrator.tools import ToolCaller, tool_specs
 MODEL_TIMEOUT_SECONDS = 300.0
 
 
+def for_model_calls(settings: Settings) -> Settings:
+    """The settings with a timeout a model's answer fits: it takes longer than a service's."""
+    return settings.model_copy(update={"http_timeout_seconds": max(
+        settings.http_timeout_seconds, MODEL_TIMEOUT_SECONDS)})
+
+
 async def run_agent(body: AgentRequest, registry: Registry, caller: ToolCaller,
                     settings: Settings, events: EventBus) -> AgentRun:
     """Reach the goal with the model choosing tools from the catalog; announce the end."""
     specs = tool_specs(await registry.details())
-    # a model's answer takes longer than an ordinary service call
-    model_settings = settings.model_copy(update={"http_timeout_seconds": max(
-        settings.http_timeout_seconds, MODEL_TIMEOUT_SECONDS)})
-    async with GatewayClient.for_service(model_settings, caller="orchestrator") as gateway:
+    async with GatewayClient.for_service(for_model_calls(settings),
+                                         caller="orchestrator") as gateway:
         run = await Agent(gateway, caller.structured_tools(specs), specs).run(body)
     await events.publish(make_event(
         "orchestrator", "llmdocs.workflow.completed",

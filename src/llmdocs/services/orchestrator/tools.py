@@ -1,12 +1,6 @@
-"""Tool generation: every registered operation becomes a tool an LLM agent can call.
-
-One `ToolSpec` per operation (a JSON Schema for its arguments plus how to turn them into
-an HTTP request), rendered as a LangChain `StructuredTool` (for LangGraph workflows), a
-Model Context Protocol tool descriptor or an OpenAI function tool. Calling a tool makes
-the real HTTP request for the caller: an llmdocs service (a reserved name) is called at
-its configured address with an on-behalf-of token, so it judges the caller, never this
-service; any other service is third-party, reached only outside the blocked networks and
-sent no llmdocs token, only the credentials the operator configured for it."""
+"""Every registered operation as a tool an LLM agent can call (LangChain, MCP, OpenAI).
+A call acts for the caller: llmdocs services get an on-behalf-of token so they judge the
+caller; third-party ones get no llmdocs token, only what the operator configured."""
 
 from __future__ import annotations
 
@@ -164,10 +158,10 @@ def _request(spec: ToolSpec, arguments: dict[str, Any]) -> tuple[str, dict[str, 
 class ToolCaller:
     """Performs tool calls as real HTTP requests, for one caller."""
 
-    def __init__(self, settings: Settings, own: OrchestratorSettings, caller: Principal,
+    def __init__(self, settings: Settings, tool_settings: OrchestratorSettings, caller: Principal,
                  caller_token: str) -> None:
         self.settings = settings
-        self.own = own
+        self.tool_settings = tool_settings
         self.caller = caller
         self.caller_token = caller_token  # forwarded only where the operator allows
 
@@ -179,8 +173,8 @@ class ToolCaller:
                 self.settings, "orchestrator", self.caller))
             client.retries = 1
             return client, {}
-        headers = self.own.headers_for(spec.service)
-        if spec.service in self.own.forward_caller_token:
+        headers = self.tool_settings.headers_for(spec.service)
+        if spec.service in self.tool_settings.forward_caller_token:
             headers["Authorization"] = f"Bearer {self.caller_token}"
         return ServiceClient(spec.base_url, service=spec.service,
                              timeout=self.settings.http_timeout_seconds, retries=1,

@@ -1,11 +1,5 @@
-"""Workflows registered by name, and the runner that executes their runs.
-
-A run executes as a task in the replica that accepted it, with its graph state in a
-LangGraph checkpointer (thread id = run id; see `open_checkpointer`) and its record
-in `orchestrator_runs` under a lease the replica renews. When a replica dies its lease
-runs out; any replica (or the same one, restarted) claims the run and resumes the graph
-from its last checkpoint, so finished steps are not repeated.
-"""
+"""Workflows by name and the runner of their runs: a run holds a lease and checkpoints
+each step, so when its replica dies another resumes it without repeating finished steps."""
 
 from __future__ import annotations
 
@@ -50,12 +44,12 @@ from llmdocs.services.orchestrator.schemas import (
     WorkflowRunOut,
     reads_documents,
 )
+from llmdocs.services.orchestrator.service import for_model_calls
 from llmdocs.services.orchestrator.settings import DocgenSettings
 from llmdocs.services.orchestrator.workflow_state import WorkflowError, initial_state
 from llmdocs.services.promptstore.client import PromptStoreClient
 
 log = structlog.get_logger(__name__)
-MODEL_TIMEOUT_SECONDS = 300.0
 PROGRESS_SECONDS = 0.5  # how often a live run's steps reach its database record
 # a completed run's checkpoints are deleted this long after its end: after its answer,
 # not on the way to it
@@ -144,10 +138,10 @@ class Runner:
 
     def __init__(self, settings: Settings, resources: Resources,
                  checkpointer: BaseCheckpointSaver[Any],
-                 own: WorkflowSettings | None = None) -> None:
+                 run_settings: WorkflowSettings | None = None) -> None:
         self.settings = settings
         self.resources = resources
-        self.own = own or WorkflowSettings()
+        self.run_settings = run_settings or WorkflowSettings()
         self.store = RunStore(resources.database, resources.events)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()[-8:]}"
         self.tasks: dict[str, asyncio.Task[None]] = {}
@@ -167,10 +161,11 @@ class Runner:
             docs=DocStoreClient.for_service(settings, caller="orchestrator"),
             registry=Registry(resources.database, resources.events),
             settings=DocgenSettings(
-                max_revisions=self.own.max_revisions,
-                quality_threshold=self.own.quality_threshold,
-                prose_tokens=self.own.prose_tokens, review_tokens=self.own.review_tokens,
-                write_concurrency=self.own.write_concurrency),
+                max_revisions=self.run_settings.max_revisions,
+                quality_threshold=self.run_settings.quality_threshold,
+                prose_tokens=self.run_settings.prose_tokens,
+                review_tokens=self.run_settings.review_tokens,
+                write_concurrency=self.run_settings.write_concurrency),
             on_step=self._on_step, storing=self._storing,
             blocked_networks=settings.blocked_networks,
             first_attempt=lambda run_id: self.attempts.get(run_id) == 1)
@@ -196,18 +191,18 @@ class Runner:
             await client.aclose()
 
     async def _watch_leases(self) -> None:
-        interval = max(self.own.lease_seconds / 3, 0.2)
+        interval = max(self.run_settings.lease_seconds / 3, 0.2)
         while True:
             try:
                 lost = await self.store.renew(list(self.tasks), self.owner,
-                                              self.own.lease_seconds)
+                                              self.run_settings.lease_seconds)
                 for run_id in lost:
                     task = self.tasks.get(run_id)
                     if task is not None:  # a run that ended during the renewal is gone
                         self.user_cancelled.add(run_id)
                         task.cancel()
                 for run_id in await self.store.orphans():
-                    if await self.store.claim(run_id, self.owner, self.own.lease_seconds):
+                    if await self.store.claim(run_id, self.owner, self.run_settings.lease_seconds):
                         log.info("resuming run", run_id=run_id)
                         self._spawn(await self.store.get(run_id))
             except Exception:  # the watch must outlive a database hiccup
@@ -249,7 +244,7 @@ class Runner:
         self.authorize(caller, data)
         # announced with the record, so before anything the run itself publishes
         run = await self.store.create(name, workflow.version, user_id, data,
-                                      self.owner, self.own.lease_seconds,
+                                      self.owner, self.run_settings.lease_seconds,
                                       lambda run: self._event("started", run,
                                                               user_id=user_id))
         self._spawn(run)
@@ -327,7 +322,7 @@ class Runner:
             self.ended[run.id] = run.model_copy(update={
                 "status": status, "steps": steps, "result": result or None, "error": error,
                 "finished_at": finished_at})
-            if status == "completed" and not self.own.keep_checkpoints:
+            if status == "completed" and not self.run_settings.keep_checkpoints:
                 task = asyncio.create_task(self._delete_checkpoints(run.id))
                 self._deleting.add(task)
                 task.add_done_callback(self._deleting.discard)
@@ -349,7 +344,7 @@ class Runner:
 
     async def _execute(self, run: WorkflowRunOut) -> None:
         config: dict[str, Any] = {"configurable": {"thread_id": run.id},
-                                  "recursion_limit": self.own.recursion_limit}
+                                  "recursion_limit": self.run_settings.recursion_limit}
         try:
             final = await self._run_graph(run, config)
         except asyncio.CancelledError:
@@ -458,7 +453,7 @@ class Runner:
         if run.status == "completed":
             raise WrongState(f"Run {run_id} is already completed.")
         if run_id in self.tasks or not await self.store.claim(
-                run_id, self.owner, self.own.lease_seconds, revive=True):
+                run_id, self.owner, self.run_settings.lease_seconds, revive=True):
             raise WrongState(f"Run {run_id} is running in a live replica.")
         run = await self.store.get(run_id)
         self._spawn(run)
