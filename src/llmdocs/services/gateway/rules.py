@@ -119,7 +119,7 @@ def _first_secret_name(line: str) -> int:
     return len(line) + 1 if found is None else found.end()
 
 
-def keeps(plugin: Any, value: str, line: str, at: int) -> bool:
+def is_a_finding(plugin: Any, value: str, line: str, at: int) -> bool:
     """Whether a detect-secrets value plugin's candidate stays a finding: its entropy limit
     and its filters for sequential strings, ids and hashes, as detect-secrets keeps them,
     so that a prompt's ids and hashes are not taken for secrets."""
@@ -153,7 +153,7 @@ def kept_values(plugin: Any, line: str) -> Iterator[tuple[int, str]]:
         at = line.find(value, after)
         if at < 0:
             at = line.find(value)
-        if at >= 0 and keeps(plugin, value, line, at):
+        if at >= 0 and is_a_finding(plugin, value, line, at):
             after = at + len(value)
             yield at, value
 

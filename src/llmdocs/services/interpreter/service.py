@@ -83,7 +83,7 @@ def from_query() -> Iterator[None]:
                         errors=[{"field": "query", "message": said}]) from None
 
 
-def as_ran(stored: dict[str, Any], run: WorkflowRunOut) -> dict[str, Any]:
+def from_run_record(stored: dict[str, Any], run: WorkflowRunOut) -> dict[str, Any]:
     """A provenance's workflow part with every step and the end from the run's record:
     the part stored with the document is written before the document is, so it lacks
     the last steps (format, store) and the run's end."""
@@ -97,7 +97,8 @@ def as_ran(stored: dict[str, Any], run: WorkflowRunOut) -> dict[str, Any]:
 def with_run(provenance: dict[str, Any] | None, run: WorkflowRunOut) -> dict[str, Any] | None:
     if not provenance or "workflow_execution" not in provenance:
         return provenance
-    return {**provenance, "workflow_execution": as_ran(provenance["workflow_execution"], run)}
+    part = provenance["workflow_execution"]
+    return {**provenance, "workflow_execution": from_run_record(part, run)}
 
 
 class Interpreter:
@@ -422,13 +423,12 @@ class Interpreter:
                 "relations": record.relations.model_dump(mode="json")}
 
     async def _execution(self, stored: Any, document_id: str) -> Any:
-        """The workflow as it ran (see `as_ran`); the part stored with the document,
-        marked so, when the run's record cannot be shown (see `_run_that_made`).
-        Anything else is shown as stored."""
+        """The workflow as it ran (`from_run_record`), or as stored, marked so, when the
+        run's record cannot be shown (see `_run_that_made`)."""
         if not isinstance(stored, dict) or not stored.get("execution_id"):
             return stored
         run = await self._run_that_made(stored["execution_id"], document_id)
-        return {**stored, "steps_complete": False} if run is None else as_ran(stored, run)
+        return {**stored, "steps_complete": False} if run is None else from_run_record(stored, run)
 
     async def _run_that_made(self, run_id: Any, document_id: str) -> WorkflowRunOut | None:
         """The record of the run a stored provenance names, or None: when the run id is
