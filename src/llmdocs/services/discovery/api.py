@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from llmdocs.core.auth import Principal, require
+from llmdocs.core.errors import domain_problems
+from llmdocs.services.discovery.errors import ReservedName
 from llmdocs.services.discovery.schemas import (
     DiscoverRequest,
     DiscoveryResult,
@@ -16,7 +18,8 @@ from llmdocs.services.discovery.schemas import (
 from llmdocs.services.discovery.service import DiscoveryService
 from llmdocs.services.orchestrator.schemas import SERVICE_NAME
 
-router = APIRouter(tags=["discovery-agent"])
+router = APIRouter(tags=["discovery-agent"],
+                   dependencies=[Depends(domain_problems({ReservedName: 422}))])
 _write = require("services:write")
 READ = [Depends(require("services:read"))]
 WRITE = [Depends(_write)]

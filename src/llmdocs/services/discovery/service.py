@@ -21,11 +21,11 @@ from llmdocs.core.auth import Principal, delegated_token
 from llmdocs.core.client import ServiceError
 from llmdocs.core.config import Settings
 from llmdocs.core.db import Database, as_utc, escaped, utcnow
-from llmdocs.core.errors import Problem
 from llmdocs.core.events import EventBus, make_event
 from llmdocs.core.ids import new_id
 from llmdocs.openapi import Analysis, SpecError, Unreachable, analyse, fetch_spec, read_bounded
 from llmdocs.services import all_specs, builtin
+from llmdocs.services.discovery.errors import ReservedName
 from llmdocs.services.discovery.models import DiscoveryRun, HealthChange, HealthState, Lease
 from llmdocs.services.discovery.schemas import DiscoveryResult, HealthTransition, WatchedHealth
 from llmdocs.services.discovery.settings import DiscoverySettings
@@ -126,8 +126,8 @@ class DiscoveryService:
         if key is not None and _address(base_url) != _address(self.settings.url_for(key)):
             reason = (f"{name!r} is the name of llmdocs' own {key} service, which is at "
                       f"{self.settings.url_for(key)}; give another service another name")
-            raise Problem(422, f"base_url is refused: {reason}.",
-                          errors=[{"field": "base_url", "message": reason}])
+            raise ReservedName(f"base_url is refused: {reason}.",
+                               [{"field": "base_url", "message": reason}])
 
     async def discover(self, name: str, base_url: str, spec_url: str | None = None,
                        caller: Principal | None = None) -> DiscoveryResult:

@@ -15,9 +15,9 @@ from langchain_core.tools import StructuredTool
 from langgraph.graph import END, START, StateGraph
 
 from llmdocs.core.client import ServiceError
-from llmdocs.core.errors import Problem
 from llmdocs.core.ids import new_id
 from llmdocs.services.gateway.client import GatewayClient
+from llmdocs.services.orchestrator.errors import GatewayFailed, WrongState
 from llmdocs.services.orchestrator.schemas import AgentRequest, AgentRun, AgentStep
 from llmdocs.services.orchestrator.tools import ToolSpec
 
@@ -110,7 +110,7 @@ class Agent:
                                               model=self.model, max_tokens=max_tokens,
                                               temperature=0.0)
         except ServiceError as exc:
-            raise Problem(502, f"The llm-gateway could not answer: {exc}") from None
+            raise GatewayFailed(f"The llm-gateway could not answer: {exc}") from None
         return answer.response
 
     async def _choose(self, state: _State) -> dict[str, Any]:
@@ -170,7 +170,7 @@ class Agent:
     async def run(self, request: AgentRequest) -> AgentRun:
         self.offered = rank(request.goal, self.specs)
         if not self.offered:
-            raise Problem(409, "The tool catalog is empty: discover some services first.")
+            raise WrongState("The tool catalog is empty: discover some services first.")
         state: _State = {"goal": request.goal, "max_steps": request.max_steps, "steps": [],
                          "choice": None, "answer": ""}
         final = await self.graph.ainvoke(state, {"recursion_limit": 4 * request.max_steps + 4})

@@ -3,17 +3,14 @@ answer: the registry, the tool catalog, the agent, and workflow runs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from fastapi.routing import APIRoute
 
 from llmdocs.core.auth import Principal, bearer_token, require
 from llmdocs.core.db import StorableText
-from llmdocs.core.errors import Problem
-from llmdocs.services.orchestrator import service
-from llmdocs.services.orchestrator.errors import OrchestratorError
+from llmdocs.core.errors import Problem, domain_problems
+from llmdocs.services.orchestrator import errors, service
 from llmdocs.services.orchestrator.registry import ADMIN_SCOPE, Registry
 from llmdocs.services.orchestrator.schemas import (
     FINISHED,
@@ -40,23 +37,11 @@ from llmdocs.services.orchestrator.schemas import (
 from llmdocs.services.orchestrator.tools import ToolCaller, ToolFormat, descriptor, tool_specs
 from llmdocs.services.orchestrator.workflows import Runner, catalog
 
-
-class DomainErrorRoute(APIRoute):
-    """The one place the orchestrator's domain errors become problem+json answers."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handle = super().get_route_handler()
-
-        async def answer(request: Request) -> Response:
-            try:
-                return await handle(request)
-            except OrchestratorError as exc:
-                raise Problem(exc.status, exc.detail, errors=exc.errors) from None
-
-        return answer
+STATUS = {errors.Unknown: 404, errors.Refused: 403, errors.Invalid: 422,
+          errors.WrongState: 409, errors.GatewayFailed: 502}
 
 
-router = APIRouter(tags=["orchestrator"], route_class=DomainErrorRoute)
+router = APIRouter(tags=["orchestrator"], dependencies=[Depends(domain_problems(STATUS))])
 _read, _write = require("workflows:read"), require("workflows:write")
 READ, WRITE = [Depends(_read)], [Depends(_write)]
 Reader = Annotated[Principal, Depends(_read)]

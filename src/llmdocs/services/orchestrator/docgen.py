@@ -21,7 +21,7 @@ from llmdocs.core.config import LINK_LOCAL
 from llmdocs.core.db import escaped
 from llmdocs.core.events import make_event
 from llmdocs.core.fetch import Network, guarded_client
-from llmdocs.formats import GeneratedDocument, Section, normalize_format, render
+from llmdocs.formats import GeneratedDocument, Section, render
 from llmdocs.openapi import (
     Analysis,
     Operation,
@@ -32,7 +32,6 @@ from llmdocs.openapi import (
     fetch_spec,
     parse_spec,
 )
-from llmdocs.rendering import GeneratedDocument, Section, render
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.docstore.schemas import DocumentOut, DocumentSummary
 from llmdocs.services.gateway.client import GatewayClient

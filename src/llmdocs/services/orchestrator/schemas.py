@@ -16,8 +16,8 @@ from llmdocs.core.bounded import (
     bounded_json,
 )
 from llmdocs.core.db import StorableText, UtcDateTime
+from llmdocs.formats import normalize_format
 from llmdocs.openapi.models import Operation
-from llmdocs.rendering import normalize_format
 
 SERVICE_NAME = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 

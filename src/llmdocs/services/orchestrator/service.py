@@ -10,20 +10,14 @@ from llmdocs.services.orchestrator.registry import Registry
 from llmdocs.services.orchestrator.schemas import AgentRequest, AgentRun
 from llmdocs.services.orchestrator.tools import ToolCaller, tool_specs
 
-MODEL_TIMEOUT_SECONDS = 300.0
-
-
-def for_model_calls(settings: Settings) -> Settings:
-    """The settings with a timeout a model's answer fits: it takes longer than a service's."""
-    return settings.model_copy(update={"http_timeout_seconds": max(
-        settings.http_timeout_seconds, MODEL_TIMEOUT_SECONDS)})
+MODEL_TIMEOUT_SECONDS = 300.0  # a model's answer takes longer than a service's
 
 
 async def run_agent(body: AgentRequest, registry: Registry, caller: ToolCaller,
                     settings: Settings, events: EventBus) -> AgentRun:
     """Reach the goal with the model choosing tools from the catalog; announce the end."""
     specs = tool_specs(await registry.details())
-    async with GatewayClient.for_service(for_model_calls(settings),
+    async with GatewayClient.for_service(settings.waiting_up_to(MODEL_TIMEOUT_SECONDS),
                                          caller="orchestrator") as gateway:
         run = await Agent(gateway, caller.structured_tools(specs), specs).run(body)
     await events.publish(make_event(

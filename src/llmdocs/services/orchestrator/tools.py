@@ -19,10 +19,10 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from llmdocs.core.auth import Principal, delegated_token
 from llmdocs.core.client import AddressBlocked, ServiceClient, ServiceError
 from llmdocs.core.config import Settings
-from llmdocs.core.errors import Problem
 from llmdocs.core.fetch import GuardedTransport
 from llmdocs.openapi import Operation
 from llmdocs.services import builtin
+from llmdocs.services.orchestrator.errors import Invalid
 from llmdocs.services.orchestrator.schemas import ServiceDetail, ToolResult
 from llmdocs.services.orchestrator.settings import OrchestratorSettings
 
@@ -118,7 +118,7 @@ def _validate(spec: ToolSpec, arguments: dict[str, Any]) -> None:
     except SchemaError:  # a third-party schema JSON Schema rejects: let the service judge
         return
     if errors:
-        raise Problem(422, f"The arguments do not fit tool {spec.name}.", errors=[
+        raise Invalid(f"The arguments do not fit tool {spec.name}.", [
             {"field": ".".join(str(p) for p in e.path) or "arguments", "message": e.message}
             for e in errors[:20]])
 
@@ -194,7 +194,7 @@ class ToolCaller:
                                                 spec.api_prefix + path,
                                                 headers=headers, **kwargs)
             except AddressBlocked as exc:
-                raise Problem(422, f"Tool {spec.name} is not called: {spec.service} is "
+                raise Invalid(f"Tool {spec.name} is not called: {spec.service} is "
                               f"registered at {spec.base_url}, and {exc.problem['detail']}."
                               ) from None
             except ServiceError as exc:
@@ -212,8 +212,8 @@ class ToolCaller:
         async def run(**arguments: Any) -> str:
             try:
                 result = await self.call(spec, arguments)
-            except Problem as exc:
-                return json.dumps({"status": exc.status, "error": exc.detail,
+            except Invalid as exc:  # what api.py answers with a 422
+                return json.dumps({"status": 422, "error": exc.detail,
                                    "errors": exc.errors})
             return result.model_dump_json()
 

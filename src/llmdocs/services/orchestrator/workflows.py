@@ -44,7 +44,7 @@ from llmdocs.services.orchestrator.schemas import (
     WorkflowRunOut,
     reads_documents,
 )
-from llmdocs.services.orchestrator.service import for_model_calls
+from llmdocs.services.orchestrator.service import MODEL_TIMEOUT_SECONDS
 from llmdocs.services.orchestrator.settings import DocgenSettings
 from llmdocs.services.orchestrator.workflow_state import WorkflowError, initial_state
 from llmdocs.services.promptstore.client import PromptStoreClient
