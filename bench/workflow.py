@@ -62,7 +62,7 @@ from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.orchestrator.client import OrchestratorClient
 from llmdocs.services.orchestrator.schemas import StepRecord
-from llmdocs.services.orchestrator.workflows import WorkflowSettings
+from llmdocs.services.orchestrator.settings import WorkflowSettings
 from workflow.fakellm import fake_llm
 
 SERVICES = ("gateway", "promptstore", "docstore", "orchestrator")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,3 +35,21 @@ class DocgenSettings:
     review_tokens: int = 64
     source_chars: int = 1200  # of sources shown to the model in one prompt
     write_concurrency: int = 8  # model calls of the write step in flight at once
+
+
+class WorkflowSettings(BaseSettings):
+    """`LLMDOCS_WORKFLOW_*`: how runs are leased and how hard the quality gate is."""
+
+    model_config = SettingsConfigDict(env_prefix="LLMDOCS_WORKFLOW_", env_file=".env",
+                                      extra="ignore")
+
+    lease_seconds: float = 15.0  # a dead replica's runs are resumed after this
+    max_revisions: int = 2
+    quality_threshold: float = 0.8
+    prose_tokens: int = 96
+    review_tokens: int = 64
+    recursion_limit: int = 40
+    write_concurrency: int = Field(8, ge=1)  # sections written at once, at most
+    # a completed run never resumes, so its checkpoints (about 70 KB a document on
+    # SQLite) are deleted once its end is recorded; failed and cancelled runs keep theirs
+    keep_checkpoints: bool = False

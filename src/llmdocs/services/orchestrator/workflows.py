@@ -18,8 +18,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel, Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ValidationError
 
 from llmdocs.core.auth import Principal
 from llmdocs.core.config import Settings
@@ -45,7 +44,7 @@ from llmdocs.services.orchestrator.schemas import (
     reads_documents,
 )
 from llmdocs.services.orchestrator.service import MODEL_TIMEOUT_SECONDS
-from llmdocs.services.orchestrator.settings import DocgenSettings
+from llmdocs.services.orchestrator.settings import DocgenSettings, WorkflowSettings
 from llmdocs.services.orchestrator.workflow_state import WorkflowError, initial_state
 from llmdocs.services.promptstore.client import PromptStoreClient
 
@@ -54,24 +53,6 @@ PROGRESS_SECONDS = 0.5  # how often a live run's steps reach its database record
 # a completed run's checkpoints are deleted this long after its end: after its answer,
 # not on the way to it
 CHECKPOINTS_KEPT_SECONDS = 1.0
-
-
-class WorkflowSettings(BaseSettings):
-    """`LLMDOCS_WORKFLOW_*`: how runs are leased and how hard the quality gate is."""
-
-    model_config = SettingsConfigDict(env_prefix="LLMDOCS_WORKFLOW_", env_file=".env",
-                                      extra="ignore")
-
-    lease_seconds: float = 15.0  # a dead replica's runs are resumed after this
-    max_revisions: int = 2
-    quality_threshold: float = 0.8
-    prose_tokens: int = 96
-    review_tokens: int = 64
-    recursion_limit: int = 40
-    write_concurrency: int = Field(8, ge=1)  # sections written at once, at most
-    # a completed run never resumes, so its checkpoints (about 70 KB a document on
-    # SQLite) are deleted once its end is recorded; failed and cancelled runs keep theirs
-    keep_checkpoints: bool = False
 
 
 @dataclass(frozen=True)
