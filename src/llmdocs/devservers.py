@@ -16,12 +16,20 @@ import tempfile
 import time
 from pathlib import Path
 
+_handed_out: set[int] = set()  # ports this process was given and may not have bound yet
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback port nothing listens on, never one this process was given before: the
+    kernel may offer a just-closed port again, and two services of one `llmdocs up`
+    given the same port collided (one of them never started)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def wait_port(port: int, timeout: float = 30.0) -> None:
