@@ -10,12 +10,12 @@ query and section that change with every document and call: most lines come back
 after prompt, a few are new ("repeated"); and the same prompts with every line made new
 ("cold", the worst case for a memo by line). Each round scans the prompts with a fresh
 detector (line by line, remembered by line) and with the baseline measured in the same
-run, the whole-text scan the detector used before (tests/gateway/wholetext.py); prints the
+run, the whole-text scan the detector used before (tests/services/gateway/wholetext.py); prints the
 median microseconds per call of each and their ratio, and checks that both find the same.
 
 --growth scans texts of 1 KiB, 2 KiB ... 1 MiB, each with a new detector (nothing
 remembered): ordinary text (the user service spec's lines, each made new) and hostile
-text (the inputs of tests/gateway/test_gateway_linear.py: digits, "a.", "api_key",
+text (the inputs of tests/services/gateway/test_gateway_linear.py: digits, "a.", "api_key",
 "eyJ", "token" and spaces, findings); prints milliseconds per scan and the ratio to the
 length before, about 2 for linear growth (4 would be quadratic).
 """
@@ -73,7 +73,7 @@ def ordinary(size: int) -> str:
 
 
 def growth(max_kib: int) -> None:
-    from gateway.test_gateway_linear import HOSTILE
+    from services.gateway.test_gateway_linear import HOSTILE
 
     kinds: dict[str, Callable[[int], str]] = {"ordinary": ordinary}
     kinds.update((kind, HOSTILE[kind]) for kind in ("digits", "dotted", "keyword", "jwt",
@@ -100,7 +100,9 @@ def growth(max_kib: int) -> None:
 
 
 def main() -> None:
-    from gateway.wholetext import WholeText  # only here: bench/gateway_call.py imports prompts
+    from services.gateway.wholetext import (
+        WholeText,  # only here: bench/gateway_call.py imports prompts
+    )
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--docs", type=int, default=200)

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from llmdocs.core.config import SERVICE_NAMES, Settings
 from llmdocs.devservers import free_port
-from workflow.fakellm import provider_env
+from services.orchestrator.fakellm import provider_env
 
 
 @asynccontextmanager

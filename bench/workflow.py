@@ -63,7 +63,7 @@ from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.orchestrator.client import OrchestratorClient
 from llmdocs.services.orchestrator.schemas import StepRecord
 from llmdocs.services.orchestrator.settings import WorkflowSettings
-from workflow.fakellm import fake_llm
+from services.orchestrator.fakellm import fake_llm
 
 SERVICES = ("gateway", "promptstore", "docstore", "orchestrator")
 WRITE_AT_ONCE = WorkflowSettings().write_concurrency  # model calls a step makes at once

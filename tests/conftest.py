@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 from pydantic import SecretStr
 
+from ecosystem import start_services
 from llmdocs.core.config import Settings
 from llmdocs.devservers import PostgresServer, RedisServer, free_port
 from llmdocs.runtime import Server
@@ -116,3 +117,9 @@ async def serve() -> AsyncIterator[Callable[..., Awaitable[RunningApp]]]:
     for handle in running:
         if not handle.task.done():
             await handle.stop()
+
+
+@pytest.fixture
+async def eco(settings: Settings, serve: Any) -> Settings:
+    """Settings of an ecosystem whose needed services all answer over HTTP."""
+    return await start_services(settings, serve)

@@ -15,10 +15,10 @@ from typing import Any
 
 import uvicorn
 
-from gateway.fakes import Upstream, openai_app
 from llmdocs.core.config import Settings
 from llmdocs.runtime import Server, up
 from llmdocs.services import all_specs
+from services.gateway.fakes import Upstream, openai_app
 
 FAKE_PORT = "FUZZ_FAKE_MODEL_PORT"  # where the fake model API listens
 

@@ -1,6 +1,6 @@
 """The security filter's patterns and detect-secrets' plugins, each linear in the text it
 scans (bounded, possessive or anchored quantifiers): Python's regex engine backtracks,
-and tests/gateway/test_gateway_linear.py fails a pattern that is not linear.
+and tests/services/gateway/test_gateway_linear.py fails a pattern that is not linear.
 """
 
 from __future__ import annotations

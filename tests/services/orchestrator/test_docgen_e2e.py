@@ -1,0 +1,275 @@
+"""The main job end to end over real HTTP, with the real local model: a request to the
+interpreter becomes API documentation of a stored OpenAPI spec, in every format, with
+its provenance; the document lists every endpoint and invents none."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+import zipfile
+from contextlib import closing
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ecosystem import store_spec, token
+from llmdocs.core.config import Settings
+from llmdocs.core.db import Database
+from llmdocs.core.events.factory import create_event_bus
+from llmdocs.examples import user_service_spec
+from llmdocs.openapi import analyse, parse_spec, spec_hash
+from llmdocs.services.discovery.settings import DiscoverySettings
+from llmdocs.services.docstore.client import DocStoreClient
+from llmdocs.services.orchestrator import apidoc
+from llmdocs.services.orchestrator.client import OrchestratorClient
+from waiting import eventually
+
+QUERY = "Create API documentation for user service"
+
+
+def checkpoints_of(settings: Settings, run_id: str) -> int:
+    """The run's LangGraph checkpoints in the embedded checkpointer's file."""
+    path = Path(settings.database_url.split("///", 1)[-1]).with_suffix(".checkpoints.db")
+    with closing(sqlite3.connect(path)) as conn:
+        found: int = conn.execute("SELECT count(*) FROM checkpoints WHERE thread_id = ?",
+                                  (run_id,)).fetchone()[0]
+    return found
+SPEC = parse_spec(user_service_spec().encode(), DiscoverySettings())
+OPERATIONS = analyse("x", SPEC, DiscoverySettings()).operations
+
+
+@pytest.fixture(autouse=True)
+def _short_prose(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Few tokens per model call keep the CPU model quick; the structure is unchanged."""
+    monkeypatch.setenv("LLMDOCS_WORKFLOW_PROSE_TOKENS", "16")
+    monkeypatch.setenv("LLMDOCS_WORKFLOW_REVIEW_TOKENS", "16")
+    monkeypatch.setenv("LLMDOCS_INTERPRETER_MODEL_TOKENS", "24")
+
+
+def client(settings: Settings, *scopes: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=settings.url_for("interpreter"), timeout=600,
+                             headers={"Authorization": f"Bearer {token(settings, *scopes)}"})
+
+
+async def events_of(settings: Settings) -> list[Any]:
+    database = Database(settings.database_url)
+    try:
+        return [e for _, e in await create_event_bus(settings, database).replay(limit=2000)]
+    finally:
+        await database.dispose()
+
+
+def test_a_mention_of_an_endpoint_is_checked_against_the_spec_paths() -> None:
+    """As the spec writes it, or with its parameters filled in; anything else is invented."""
+    prose = ("Call GET /users/{user_id}. Or GET /users/42: the same. "
+             "DELETE /users/42/avatar and POST /users/42 are not in the spec.")
+    found = apidoc.check(prose, OPERATIONS)
+    assert found.invented == ["DELETE /users/42/avatar", "POST /users/42"]
+
+
+async def test_api_documentation_with_provenance(eco: Settings) -> None:
+    spec_id = await store_spec(eco)
+    async with client(eco) as http:
+        answer = await http.post("/execute-query", json={
+            "query": QUERY, "format": "markdown", "user_id": "u1"})
+        assert answer.status_code == 200, answer.text
+        result = answer.json()
+        assert result["status"] == "completed" and result["format"] == "markdown"
+        assert result["download_url"].endswith(f"/documents/{result['document_id']}/download")
+        downloaded = await http.get(f"/documents/{result['document_id']}/download")
+        provenance = (await http.get(f"/documents/{result['document_id']}/provenance")).json()
+
+    async with DocStoreClient.for_service(eco, token=token(eco)) as docs:
+        doc = await docs.get(result["document_id"])
+        stored_spec = await docs.get(spec_id)
+        relations = await docs.relations(result["document_id"])
+    markdown = doc.content or ""
+    coverage = apidoc.check(markdown, OPERATIONS)
+    assert coverage.missing == [] and coverage.invented == []  # every endpoint, none invented
+    for op in OPERATIONS:
+        assert f"`{op.method.upper()} {op.path}`" in markdown
+    assert downloaded.status_code == 200 and downloaded.content == markdown.encode()
+    assert result["filename"] in downloaded.headers["content-disposition"]
+    assert [(r.type, r.target_id) for r in relations.outgoing] == [("derived_from", spec_id)]
+
+    run = provenance["workflow_execution"]
+    assert run["execution_id"] == result["run_id"] and run["workflow"] == "document-generation"
+    # every step as it ran, the last two (format, store) too: from the run's record
+    names = [s["name"] for s in run["steps"]]
+    assert names[0] == "analyze" and names[-2:] == ["format", "store"], names
+    assert {"choose_template", "gather_context", "outline", "write", "review"} <= set(names)
+    assert all(s["status"] == "completed" and s["duration_ms"] >= 0 for s in run["steps"])
+    assert run["steps_complete"] and run["status"] == "completed"
+    assert result["provenance"]["workflow_execution"] == run  # the answer's own, the same
+    # the run's end, after the store step began (the stored record's is the format's)
+    assert datetime.fromisoformat(run["completed_at"]) > datetime.fromisoformat(
+        run["steps"][-1]["started_at"])
+    assert provenance["services_chain"][:2] == ["interpreter", "orchestrator"]
+    assert {"doc-store", "prompt-store", "llm-gateway"} <= set(provenance["services_chain"])
+    assert provenance["user_context"]["user_id"] == "u1"
+    assert provenance["user_context"]["query"] == QUERY
+    assert provenance["user_context"]["intent"] == "generate_document"
+    assert provenance["user_context"]["entities"]["service"] == "user"
+    prompts = {p["name"]: p for p in provenance["prompts_used"]}
+    assert {"section-writing", "summarisation", "review"} <= set(prompts)
+    assert all(p["version"] >= 1 and len(p["rendered_hash"]) == 64 for p in prompts.values())
+    calls = provenance["llm_calls"]
+    assert len(calls) == len(provenance["prompts_used"])
+    assert {(c["provider"], c["model"]) for c in calls} == {("local", "smollm2")}
+    assert all(c["tokens"]["completion"] >= 1 and c["routing_reason"] for c in calls)
+    lineage = provenance["data_lineage"]
+    assert lineage["spec"]["hash"] == spec_hash(SPEC)
+    assert lineage["sources"] == [{
+        "document_id": spec_id, "version": 1, "content_hash": stored_spec.content_hash,
+        "title": "User Service", "role": "openapi_spec"}]
+    quality = provenance["quality_metrics"]
+    assert quality["coverage"] == 1.0 and quality["invented"] == []
+    assert quality["endpoints"] == len(OPERATIONS) == 7
+
+    events = await events_of(eco)
+    mine = [e.type for e in events if (e.data or {}).get("run_id") == result["run_id"]]
+    assert mine == ["llmdocs.workflow.started", "llmdocs.document.generated",
+                    "llmdocs.workflow.completed"]
+
+    async def checkpoints_gone() -> bool:  # a completed run never resumes
+        return checkpoints_of(eco, result["run_id"]) == 0
+
+    await eventually(checkpoints_gone, attempts=1000)
+
+
+async def test_every_format_and_async(eco: Settings) -> None:
+    await store_spec(eco)
+    async with client(eco) as http:
+        for fmt in ("json", "txt", "csv", "pdf", "zip"):
+            answer = await http.post("/execute-query", json={
+                "query": QUERY, "output_format": fmt, "user_id": "u1", "async": True})
+            assert answer.status_code == 202, answer.text
+            execution_id = answer.json()["execution_id"]
+            done = (await http.get(f"/executions/{execution_id}", params={"wait": 60})).json()
+            while done["status"] not in ("completed", "failed"):
+                done = (await http.get(f"/executions/{execution_id}",
+                                       params={"wait": 60})).json()
+            assert done["status"] == "completed" and done["format"] == fmt, done
+            data = (await http.get(f"/documents/{done['document_id']}/download")).content
+            if fmt == "json":
+                body = json.loads(data)
+                assert len(body["table_rows"]) == 7 and "GET /users" in body["markdown"]
+            elif fmt == "txt":
+                assert "GET /users/{user_id}" in data.decode()
+            elif fmt == "csv":
+                rows = list(csv.reader(io.StringIO(data.decode())))
+                assert rows[0] == apidoc.TABLE_COLUMNS and len(rows) == 8
+                assert {(r[0], r[1]) for r in rows[1:]} == {
+                    (op.method.upper(), op.path) for op in OPERATIONS}
+            elif fmt == "pdf":
+                assert data.startswith(b"%PDF")
+            else:
+                archive = zipfile.ZipFile(io.BytesIO(data))
+                assert {"document.md", "document.pdf", "provenance.json"} <= set(
+                    archive.namelist())
+                # taken inside the file, before the file is stored: it says so
+                inside = json.loads(archive.read("provenance.json"))["workflow_execution"]
+                assert inside["execution_id"] == done["run_id"]
+                assert inside["steps_complete"] is False and "completed_at" not in inside
+                steps = [s["name"] for s in inside["steps"]]
+                assert steps[0] == "analyze" and {"format", "store"}.isdisjoint(steps)
+        # the stream of an execution that has finished replays its steps and its end
+        async with http.stream("GET", f"/executions/{execution_id}/events") as stream:
+            kinds = [line.split(":", 1)[1].strip() async for line in stream.aiter_lines()
+                     if line.startswith("event:")]
+        assert kinds[-1] == "completed" and kinds.count("step") >= 8
+
+
+async def test_interpret_sessions_and_bad_input(eco: Settings) -> None:
+    await store_spec(eco)
+    async with client(eco) as http:
+        plan = (await http.post("/interpret", json={"query": QUERY})).json()
+        assert plan["intent"] == "generate_document" and plan["workflow"] == (
+            "document-generation")
+        assert plan["entities"]["service"] == "user" and plan["missing"] == []
+        summary = (await http.post("/interpret", json={
+            "query": "Summarize the deployment notes"})).json()
+        assert summary["intent"] == "summarize"
+
+        vague = await http.post("/execute-query", json={"query": "hello there"})
+        assert vague.status_code == 422 and "cannot be mapped" in vague.json()["detail"]
+        assert "understood" in vague.json()["errors"][0]  # what it did understand
+        no_api = await http.post("/execute-query", json={"query": "Create API documentation"})
+        assert no_api.status_code == 422 and "which API" in no_api.json()["detail"]
+        for bad in ({"query": "   "}, {"query": QUERY, "format": "docx"},
+                    {"query": "x" * 5000}):
+            assert (await http.post("/execute-query", json=bad)).status_code == 422
+        metadata = await http.post("/execute-query", json={
+            "query": "Create API documentation",
+            "spec_url": "http://169.254.169.254/latest/meta-data/"})
+        assert metadata.status_code == 422 and "blocked network" in metadata.json()["detail"]
+        async with OrchestratorClient.for_service(eco, token=token(eco)) as orchestrator:
+            failed = (await orchestrator.runs(status="failed")).items
+        assert failed and all(checkpoints_of(eco, run.id) for run in failed)  # resumable
+        unknown = await http.post("/execute-query", json={
+            "query": "Create API documentation for the billing service"})
+        assert unknown.status_code == 422 and "billing" in unknown.json()["detail"]
+        missing = await http.get("/documents/0190aaaa-0000-7000-8000-000000000000/provenance")
+        assert missing.status_code == 404
+        # a run whose record is gone: the steps stored with the document, marked so
+        stored_steps = [{"name": "analyze", "status": "completed",
+                         "started_at": "2026-01-01T00:00:00Z", "duration_ms": 1.0}]
+        async with DocStoreClient.for_service(eco, token=token(eco)) as docs:
+            orphan = await docs.put("# Old", title="Old", format="markdown", provenance={
+                "workflow_execution": {"execution_id": "0190aaaa-0000-7000-8000-00000000beef",
+                                       "steps": stored_steps}})
+        kept = (await http.get(f"/documents/{orphan.document_id}/provenance")).json()
+        assert kept["workflow_execution"] == {
+            "execution_id": "0190aaaa-0000-7000-8000-00000000beef", "steps": stored_steps,
+            "steps_complete": False}
+
+        first = await http.post("/execute-query", json={
+            "query": QUERY, "session_id": "s1", "user_id": "u1"})
+        assert first.status_code == 200
+        again = await http.post("/execute-query", json={
+            "query": "now as PDF", "session_id": "s1", "user_id": "u1"})
+        assert again.status_code == 200, again.text
+        assert again.json()["format"] == "pdf" and again.json()["filename"].endswith(".pdf")
+        assert again.json()["document_id"] != first.json()["document_id"]
+        added = await http.post("/execute-query", json={
+            "query": "add the error codes as markdown", "session_id": "s1", "user_id": "u1"})
+        assert added.status_code == 200, added.text
+        provenance = (await http.get(
+            f"/documents/{added.json()['document_id']}/provenance")).json()
+        before = (await http.get(
+            f"/documents/{first.json()['document_id']}/provenance")).json()
+
+    async with DocStoreClient.for_service(eco, token=token(eco)) as docs:
+        plain = (await docs.get(first.json()["document_id"])).content or ""
+        markdown = (await docs.get(added.json()["document_id"])).content or ""
+    assert "## Error codes" not in plain  # only when asked for
+    section = markdown.split("\n## Error codes\n", 1)[1].split("\n## ", 1)[0]
+    rows = [[c.strip().strip("`") for c in line.strip("|").split("|")]
+            for line in section.splitlines() if line.startswith("| `")]
+    expected = [[f"{op.method.upper()} {op.path}", code, answer["description"]]
+                for op in OPERATIONS for code, answer in op.responses.items()
+                if code[0] in "45"]
+    assert len(expected) >= 5 and rows == expected  # every error response of the spec
+    assert apidoc.check(markdown, OPERATIONS).complete
+    context = provenance["user_context"]
+    assert context["query"] == QUERY and context["instructions"] == ["error codes"]
+    assert context["follow_up"] == {
+        "query": "add the error codes as markdown",
+        "previous_execution_id": again.json()["execution_id"],
+        "previous_run_id": again.json()["run_id"],
+        "previous_document_id": again.json()["document_id"]}
+    assert "follow_up" not in before["user_context"]
+
+    def writing(record: dict[str, Any]) -> int:  # the model writes the section's prose
+        return sum(c["prompt"] == "section-writing" for c in record["llm_calls"])
+    assert writing(provenance) == writing(before) + 1
+
+    async with client(eco, "queries:read") as reader:
+        assert (await reader.post("/execute-query", json={"query": QUERY})).status_code == 403
+    async with httpx.AsyncClient(base_url=eco.url_for("interpreter")) as anonymous:
+        assert (await anonymous.post("/interpret", json={"query": QUERY})).status_code == 401

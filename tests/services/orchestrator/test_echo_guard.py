@@ -1,0 +1,60 @@
+"""A weak model that repeats its prompt: the write step keeps none of the echoed
+instructions and, with nothing of the model's own left, writes a plain sentence from
+the spec instead."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ecosystem import start_services, store_spec, token
+from llmdocs.core.config import Settings
+from llmdocs.services.docstore.client import DocStoreClient
+from llmdocs.services.orchestrator.client import OrchestratorClient
+from llmdocs.services.orchestrator.prose import drop_echo
+from services.orchestrator.fakellm import fake_llm, provider_env
+
+INSTRUCTIONS = ("Keep the facts that matter most", "Use only what the text says",
+                "Plain prose, or a short list")
+
+
+def test_drop_echo_keeps_own_prose_and_sources() -> None:
+    variables = {"sources": "API: User Service 1.0.0\nGET /users: List users",
+                 "max_words": 50}
+    prompt = ("Summarise the text below for developers in at most 50 words.\n\n"
+              "- Keep the facts that matter most: purpose, main capabilities, key "
+              "interfaces, limits.\n- Use only what the text says; do not add opinions or "
+              "facts from elsewhere.\n- Plain prose, or a short list if the text is a list "
+              f"of items.\n\nText:\n{variables['sources']}\n")
+    echoed = ("- Keep the facts that matter most: purpose, main capabilities. - Use only "
+              "what the text says: no opinions. - Plain prose, or a short list if the "
+              "text is a list of items.")
+    assert drop_echo(echoed, prompt, variables) == ""
+    assert drop_echo(prompt, prompt, variables) == ""
+    own = "The User Service manages accounts. It lists users with GET /users."
+    assert drop_echo(f"{own}\n- Use only what the text says.", prompt, variables) == own
+
+
+@pytest.fixture
+async def echo_eco(settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch
+                   ) -> Settings:
+    fake = await serve(fake_llm(0.0, echo=True))
+    for key, value in provider_env(fake.url).items():
+        monkeypatch.setenv(key, value)
+    return await start_services(settings, serve)
+
+
+async def test_echoed_instructions_never_reach_the_document(echo_eco: Settings) -> None:
+    await store_spec(echo_eco)
+    async with OrchestratorClient.for_service(echo_eco, token=token(echo_eco)) as runs:
+        run = await runs.start_run("document-generation", {
+            "query": "Create API documentation for user service",
+            "service": "user service"}, wait=60)
+    assert run.status == "completed" and run.result, run.error
+    assert {c["provider"] for c in run.result["provenance"]["llm_calls"]} == {"fake"}
+    async with DocStoreClient.for_service(echo_eco, token=token(echo_eco)) as docs:
+        content = (await docs.get(run.result["document_id"])).content or ""
+    assert not [i for i in INSTRUCTIONS if i in content]
+    assert "User Service (version 1.4.0) has 7 documented endpoints." in content
+    assert "`GET /users`" in content
