@@ -64,7 +64,12 @@ def domain_problems(statuses: Mapping[type[E], int]) -> Callable[[], AsyncIterat
         try:
             yield
         except DomainError as exc:
-            raise Problem(status_of[type(exc)], exc.detail, errors=exc.errors) from None
+            # the nearest kind in the table: a subclass added later maps as its parent
+            status = next((status_of[kind] for kind in type(exc).__mro__
+                           if kind in status_of), None)
+            if status is None:
+                raise
+            raise Problem(status, exc.detail, errors=exc.errors) from None
 
     return problems
 
