@@ -290,6 +290,8 @@ async def query(request: Request, principal: Principal = Depends(write)) -> Resp
         "tokens": {"prompt": outcome.prompt_tokens, "completion": outcome.completion_tokens},
         "cost": outcome.cost, "cached": outcome.cached,
         "processing_time": round(time.perf_counter() - started, 6),
+        "provider_time": round(outcome.upstream_ms / 1000, 6),
+        "queue_time": round(outcome.queue_ms / 1000, 6),
         "correlation_id": correlation_id_var.get(),
         "routing": {"reason": outcome.reason, "sensitive": outcome.sensitive,
                     "findings": outcome.findings},

@@ -119,7 +119,11 @@ class QueryResponse(BaseModel):
     tokens: Tokens
     cost: float
     cached: bool
-    processing_time: float  # seconds
+    processing_time: float = Field(description="seconds in the gateway, end to end")
+    provider_time: float = Field(0.0, description="seconds the provider took to answer; "
+                                 "0 for a cached answer")
+    queue_time: float = Field(0.0, description="seconds waiting for the provider's slot "
+                              "(a local model answers one call at a time)")
     correlation_id: str | None
     routing: Routing
 

@@ -107,7 +107,8 @@ class Outcome:
     reason: str
     sensitive: bool
     findings: list[dict[str, Any]]
-    upstream_ms: float = 0.0  # time spent waiting on the provider
+    upstream_ms: float = 0.0  # the provider's time: 0 for a cached answer
+    queue_ms: float = 0.0  # time spent waiting for the provider's slot (a local model's)
     id: str = field(default_factory=lambda: "chatcmpl-" + random_bytes(12).hex())
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -267,7 +268,8 @@ class GatewayService:
     # ---- running it ---------------------------------------------------------------
 
     def _outcome(self, prepared: Prepared, route: Route | None, text: str,
-                 result: ChatResult | Delta, cached: bool, upstream_ms: float) -> Outcome:
+                 result: ChatResult | Delta, cached: bool, elapsed_ms: float) -> Outcome:
+        """`elapsed_ms` is the provider call's, its wait for a slot included."""
         prompt, completion = result.prompt_tokens or 0, result.completion_tokens or 0
         hit = prepared.hit or {}
         return Outcome(
@@ -280,7 +282,8 @@ class GatewayService:
             cached=cached, finish_reason=result.finish_reason or "stop",
             reason="cache hit" if cached else prepared.plan.reason,
             sensitive=prepared.scan.sensitive,
-            findings=[f.as_dict() for f in prepared.scan.findings], upstream_ms=upstream_ms)
+            findings=[f.as_dict() for f in prepared.scan.findings],
+            upstream_ms=max(0.0, elapsed_ms - result.queued_ms), queue_ms=result.queued_ms)
 
     def _from_cache(self, prepared: Prepared) -> Outcome:
         hit = prepared.hit or {}
@@ -515,6 +518,7 @@ def _facts(call: Call, outcome: Outcome, scan: Scan | None, now: datetime,
         "tokens": {"prompt": outcome.prompt_tokens,
                    "completion": outcome.completion_tokens},
         "cost": outcome.cost, "latency_ms": round(outcome.upstream_ms, 3),
+        "queue_ms": round(outcome.queue_ms, 3),
         "cached": outcome.cached, "routing_reason": outcome.reason,
         "sensitive": outcome.sensitive,
         "finding_types": scan.types if scan else [],

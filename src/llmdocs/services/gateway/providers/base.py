@@ -37,6 +37,7 @@ class ChatResult:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str = "stop"
+    queued_ms: float = 0.0  # of the call's time, spent waiting for the provider's slot
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Delta:
     finish_reason: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    queued_ms: float = 0.0  # on the last piece: as ChatResult.queued_ms
 
 
 @dataclass

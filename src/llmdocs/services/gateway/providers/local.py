@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import importlib.util
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,7 +131,9 @@ class LocalProvider(Provider):
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         llm = await self._model(request.model)
+        waiting = time.perf_counter()
         async with self._busy:
+            queued_ms = (time.perf_counter() - waiting) * 1000
             try:
                 out: Any = await asyncio.to_thread(llm.create_chat_completion,
                                                    **self._kwargs(request))
@@ -138,7 +141,8 @@ class LocalProvider(Provider):
                 raise self._failure(exc) from exc
         choice, usage = out["choices"][0], out["usage"]
         return ChatResult(choice["message"].get("content") or "", usage["prompt_tokens"],
-                          usage["completion_tokens"], choice.get("finish_reason") or "stop")
+                          usage["completion_tokens"], choice.get("finish_reason") or "stop",
+                          queued_ms)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Delta]:
         llm = await self._model(request.model)
@@ -156,9 +160,13 @@ class LocalProvider(Provider):
             # the context now holds the prompt and the completion
             yield Delta("", finish, max(0, llm.n_tokens - completion), completion)
 
+        waiting = time.perf_counter()
         async with self._busy:
+            queued_ms = (time.perf_counter() - waiting) * 1000
             try:
                 async for delta in thread_stream(produce):
+                    if delta.finish_reason is not None:
+                        delta.queued_ms = queued_ms
                     yield delta
             except (RuntimeError, ValueError) as exc:
                 raise self._failure(exc) from exc
