@@ -6,6 +6,7 @@ from llmdocs.openapi.load import (
     SpecError,
     Unreachable,
     fetch_spec,
+    fetch_spec_source,
     parse_spec,
     read_bounded,
     spec_hash,
@@ -14,5 +15,6 @@ from llmdocs.openapi.models import Operation, Parameter, RequestBody
 from llmdocs.openapi.resolve import Resolver
 
 __all__ = ["Analysis", "Operation", "Parameter", "RequestBody", "Resolver", "SpecBounds",
-           "SpecError", "Unreachable", "analyse", "fetch_spec", "parse_spec", "read_bounded",
+           "SpecError", "Unreachable", "analyse", "fetch_spec",
+           "fetch_spec_source", "parse_spec", "read_bounded",
            "spec_hash"]

@@ -54,8 +54,17 @@ async def read_bounded(response: httpx.Response, max_bytes: int) -> bytes:
 async def fetch_spec(
     http: httpx.AsyncClient, base_url: str, spec_url: str | None, bounds: SpecBounds
 ) -> tuple[str, dict[str, Any]]:
-    """The spec document and where it was found: at `spec_url` (absolute, or relative to
-    the base URL) or at the first usual path that serves one. The whole search has a
+    """The spec document and where it was found (see `fetch_spec_source`)."""
+    url, _, doc = await fetch_spec_source(http, base_url, spec_url, bounds)
+    return url, doc
+
+
+async def fetch_spec_source(
+    http: httpx.AsyncClient, base_url: str, spec_url: str | None, bounds: SpecBounds
+) -> tuple[str, bytes, dict[str, Any]]:
+    """Where the spec was found, its bytes as served and the document: at `spec_url`
+    (absolute, or relative to the base URL) or at the first usual path that serves one.
+    The whole search has a
     deadline: the client's timeout bounds each read, and a server that sends a byte
     just before each one would otherwise hold the caller for as long as it likes."""
     base = base_url.rstrip("/")
@@ -74,7 +83,7 @@ async def fetch_spec(
 
 
 async def _first_spec(http: httpx.AsyncClient, candidates: list[str], named: bool,
-                      bounds: SpecBounds) -> tuple[str, dict[str, Any]]:
+                      bounds: SpecBounds) -> tuple[str, bytes, dict[str, Any]]:
     tried: list[str] = []
     for url in candidates:
         try:
@@ -86,7 +95,7 @@ async def _first_spec(http: httpx.AsyncClient, candidates: list[str], named: boo
             tried.append(f"{url} → HTTP {response.status_code}")
             continue
         try:
-            return url, parse_spec(response.content, bounds)
+            return url, response.content, parse_spec(response.content, bounds)
         except SpecError as exc:
             if named:
                 raise
