@@ -207,7 +207,7 @@ async def test_request_in_several_formats_with_provenance_and_events(
     assert {(c["provider"], c["model"]) for c in calls} == {("local", "smollm2")}
     assert len({c["correlation_id"] for c in calls} - {None}) == 1  # the run's trace
     lineage = provenance["data_lineage"]
-    assert lineage["spec"]["hash"] == spec_hash(SPEC)
+    assert lineage["spec"]["canonical_sha256"] == spec_hash(SPEC)
     assert lineage["sources"][0]["content_hash"] == stored_spec.content_hash
     assert provenance["quality_metrics"]["coverage"] == 1.0
     # every service announced itself to the discovery-agent, which registered it
@@ -268,7 +268,7 @@ async def test_cancel_and_specs_by_url(cluster: Cluster, spec_id: str, serve: An
 
     assert all(f"{op.method.upper()} {op.path}" in text for op in OPERATIONS)
     assert lineage["spec"]["url"] == site.url + "/openapi.yaml"
-    assert lineage["spec"]["hash"] == spec_hash(SPEC) and lineage["sources"] == []
+    assert lineage["spec"]["canonical_sha256"] == spec_hash(SPEC) and lineage["sources"] == []
     assert after["status"] == "cancelled" and after["document_id"] is None
     assert [s["name"] for s in after["steps"]] == [s["name"] for s in cancelled.json()[
         "steps"]] and "store" not in {s["name"] for s in after["steps"]}

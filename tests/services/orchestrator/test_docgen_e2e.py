@@ -123,7 +123,7 @@ async def test_api_documentation_with_provenance(eco: Settings) -> None:
     assert {(c["provider"], c["model"]) for c in calls} == {("local", "smollm2")}
     assert all(c["tokens"]["completion"] >= 1 and c["routing_reason"] for c in calls)
     lineage = provenance["data_lineage"]
-    assert lineage["spec"]["hash"] == spec_hash(SPEC)
+    assert lineage["spec"]["canonical_sha256"] == spec_hash(SPEC)
     assert lineage["sources"] == [{
         "document_id": spec_id, "version": 1, "content_hash": stored_spec.content_hash,
         "title": "User Service", "role": "openapi_spec"}]

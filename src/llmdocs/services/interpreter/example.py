@@ -31,8 +31,10 @@ def summary_lines(execution: ExecutionOut) -> list[str]:
         f"prompts   {prompts}",
         f"model     {len(calls)} calls to {', '.join(models)}, {tokens} tokens",
         f"source    {spec.get('title')} {spec.get('version')} "
-        f"(sha256 {str(spec.get('hash'))[:12]}…)",
+        + (f"(sha256 {spec['sha256'][:12]}…)" if spec.get("sha256") else
+           f"(canonical sha256 {str(spec.get('canonical_sha256'))[:12]}…)"),
         f"quality   coverage {quality.get('coverage')}, score {quality.get('score')}, "
+        f"judge {(quality.get('judgement') or {}).get('status')}, "
         f"{quality.get('revision_rounds')} revision rounds, invented {quality.get('invented')}",
     ]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -16,7 +17,7 @@ from typing import Any
 from cachetools import LRUCache
 from langgraph.graph import END, START, StateGraph
 
-from llmdocs.core.client import NotFound
+from llmdocs.core.client import NotFound, ServiceError
 from llmdocs.core.config import LINK_LOCAL
 from llmdocs.core.db import escaped
 from llmdocs.core.events import make_event
@@ -29,13 +30,13 @@ from llmdocs.openapi import (
     SpecError,
     Unreachable,
     analyse,
-    fetch_spec,
+    fetch_spec_source,
     parse_spec,
 )
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.docstore.schemas import DocumentOut, DocumentSummary
 from llmdocs.services.gateway.client import GatewayClient
-from llmdocs.services.orchestrator import apidoc
+from llmdocs.services.orchestrator import apidoc, review
 from llmdocs.services.orchestrator.errors import Unknown
 from llmdocs.services.orchestrator.prose import (
     asked,
@@ -43,7 +44,6 @@ from llmdocs.services.orchestrator.prose import (
     drop_echo,
     errors_asked,
     fallback_prose,
-    model_score,
 )
 from llmdocs.services.orchestrator.registry import Registry
 from llmdocs.services.orchestrator.schemas import DocRequest, StepRecord, WorkflowInput
@@ -62,11 +62,6 @@ NAME = "document-generation"
 VERSION = "1"
 STEPS = ["analyze", "choose_template", "gather_context", "outline", "write", "review",
          "revise", "format", "store"]
-REVIEW_SCHEMA: dict[str, Any] = {
-    "type": "object", "required": ["score", "approved", "gaps"],
-    "properties": {"score": {"type": "integer", "minimum": 0, "maximum": 10},
-                   "approved": {"type": "boolean"},
-                   "gaps": {"type": "array", "items": {"type": "string"}}}}
 
 
 @dataclass
@@ -127,9 +122,10 @@ class DocGen:
 
     async def _llm(self, trace: Trace, state: DocState, prompt: str,
                    variables: dict[str, Any], max_tokens: int,
-                   schema: dict[str, Any] | None = None) -> str:
+                   schema: dict[str, Any] | None = None, model: str | None = None) -> str:
         """One model call with a prompt from the prompt-store, through the gateway;
-        prose answers come back without what the model echoed of the prompt."""
+        prose answers come back without what the model echoed of the prompt. Its latency
+        is the provider's time (0 for a cached answer), its wait for the model apart."""
         trace.called("prompt-store", f"render {prompt}")
         rendered = await self.deps.prompts.render(prompt, variables)
         trace.prompts_used.append({
@@ -139,7 +135,7 @@ class DocGen:
         temperature = rendered.config.get("temperature")
         trace.called("llm-gateway", "query")
         answer = await self.deps.gateway.query(
-            rendered.text or "", max_tokens=max_tokens, json_schema=schema,
+            rendered.text or "", model=model, max_tokens=max_tokens, json_schema=schema,
             temperature=float(temperature) if temperature is not None else None,
             user_id=state["user_id"],
             metadata={"prompt_id": rendered.prompt_id, "prompt_version": rendered.version,
@@ -147,8 +143,9 @@ class DocGen:
         trace.llm_calls.append({
             "step": trace.step, "prompt": rendered.name, "provider": answer.provider,
             "model": answer.model, "tokens": answer.tokens.model_dump(),
-            "cost": answer.cost, "latency_ms": round(answer.processing_time * 1000, 2),
-            "cached": answer.cached, "routing_reason": answer.routing.reason,
+            "cost": answer.cost, "latency_ms": round(answer.provider_time * 1000, 2),
+            "queue_ms": round(answer.queue_time * 1000, 2), "cached": answer.cached,
+            "routing_reason": answer.routing.reason,
             "correlation_id": answer.correlation_id})
         if schema is not None:
             return answer.response
@@ -233,15 +230,16 @@ class DocGen:
                                       timeout=bounds.fetch_timeout_seconds,
                                       follow_redirects=True) as http:
                 try:
-                    url, doc = await fetch_spec(http, request.spec_url, request.spec_url,
-                                                bounds)
+                    url, content, doc = await fetch_spec_source(
+                        http, request.spec_url, request.spec_url, bounds)
                 except Unreachable as exc:
                     raise WorkflowError(f"spec URL: {exc}") from None
                 except SpecError as exc:
                     raise WorkflowError(f"spec URL {request.spec_url} does not serve an "
                                         f"OpenAPI spec: {exc}") from None
             trace.called("spec-url", f"GET {url}")
-            return _spec_context(doc, analyse(url, doc, bounds), "url", url)
+            return _spec_context(doc, analyse(url, doc, bounds), "url", url,
+                                 hashlib.sha256(content).hexdigest())
         else:
             source = await self._spec_for_service(str(request.service), trace)
             if source is None:
@@ -262,8 +260,9 @@ class DocGen:
             self._specs[key] = parsed
             doc = full
         assert doc is not None
+        # the doc-store's hash is the SHA-256 of the bytes it stores and serves
         return {**parsed, "spec": {
-            **parsed["spec"], "document_id": doc.document_id,
+            **parsed["spec"], "sha256": doc.content_hash, "document_id": doc.document_id,
             "document_version": doc.version, "content_hash": doc.content_hash}}
 
     def _parse_spec(self, document_id: str, content: str) -> dict[str, Any]:
@@ -273,7 +272,7 @@ class DocGen:
         except SpecError as exc:
             raise WorkflowError(f"document {document_id} is not a usable OpenAPI spec: "
                                 f"{exc}") from None
-        return _spec_context(parsed, analysis, "doc-store", f"docstore:{document_id}")
+        return _spec_context(parsed, analysis, "doc-store", f"docstore:{document_id}", None)
 
     async def _document(self, document_id: str, role: str, trace: Trace) -> DocumentOut:
         trace.called("doc-store", "get document")
@@ -305,8 +304,8 @@ class DocGen:
             return {"operations": [o.model_dump(by_alias=True) for o in detail.operations],
                     "api": {"title": detail.title, "version": detail.version,
                             "description": "", "security": []},
-                    "spec": {"origin": "registry", "url": detail.spec_url,
-                             "hash": detail.spec_hash, "title": detail.title,
+                    "spec": {"origin": "registry", "url": detail.spec_url, "sha256": None,
+                             "canonical_sha256": detail.spec_hash, "title": detail.title,
                              "version": detail.version, "service": detail.name}}
         raise WorkflowError(f"no OpenAPI spec found for {service!r}: store one in the "
                             "doc-store with tag 'openapi' or register the service")
@@ -428,7 +427,8 @@ class DocGen:
         return prose
 
     async def review(self, state: DocState) -> dict[str, Any]:
-        """The quality gate: coverage against the sources, plus the model's judgement."""
+        """The quality gate: coverage against the sources. A configured judge's verdict
+        is reported beside it, never counted in it."""
         trace = Trace("review")
         draft = GeneratedDocument.model_validate(state["draft"])
         markdown = draft.markdown()
@@ -442,18 +442,22 @@ class DocGen:
                     coverage.covered += 1
                 else:
                     coverage.missing.append(f"source {s['document_id']} is not cited")
-        judged = await self._llm(trace, state, "review", {
-            "query": asked(state["request"]),
-            "outline": "\n".join(s["title"] for s in state["outline"]),
-            "sources": self._sources_text(state, ops)[:600], "draft": markdown[:900]},
-            self.deps.settings.review_tokens, REVIEW_SCHEMA)
-        llm_score = model_score(judged)
-        deterministic = coverage.ratio if not coverage.invented else coverage.ratio * 0.5
-        score = deterministic if llm_score is None else 0.8 * deterministic + 0.2 * llm_score
+        judgement, judge = review.NO_JUDGE, self.deps.settings.judge_model
+        if judge:
+            try:
+                judgement = review.judgement(await self._llm(trace, state, "review", {
+                    "query": asked(state["request"]),
+                    "outline": "\n".join(s["title"] for s in state["outline"]),
+                    "sources": self._sources_text(state, ops)[:600],
+                    "draft": markdown[:900]},
+                    self.deps.settings.review_tokens, review.REVIEW_SCHEMA, judge))
+            except ServiceError as exc:  # no answer is no judgement, not a failed run
+                judgement = review.no_judgement(f"the judge did not answer: {exc}")
+        score = coverage.ratio if not coverage.invented else coverage.ratio * 0.5
         approved = coverage.complete and score >= self.deps.settings.quality_threshold
         return trace.update(review={
             "coverage": round(coverage.ratio, 4), "score": round(score, 4),
-            "llm_score": llm_score, "approved": approved, "items": coverage.total,
+            "judgement": judgement, "approved": approved, "items": coverage.total,
             "missing": coverage.missing, "invented": coverage.invented,
             "missing_ops": coverage.missing_ops})
 
@@ -464,33 +468,17 @@ class DocGen:
         return "format" if done else "revise"
 
     async def revise(self, state: DocState) -> dict[str, Any]:
-        """Repair the gaps the review named, deterministically: put the spec's reference
-        back for every endpoint with something missing, and drop prose that names an
-        endpoint the spec lacks."""
-        review = state["review"]
-        draft = GeneratedDocument.model_validate(state["draft"])
-        ops = {op.operation_id: op for op in self.operations_of(state)}
-        broken = [ops[i] for i in review["missing_ops"] if i in ops]
-        for section in draft.sections:
-            section.body = apidoc.strip_invented_block(section.body, review["invented"])
-        draft.summary = apidoc.strip_invented(draft.summary, review["invented"])
-        for op in broken:
-            block = apidoc.op_block(op)
-            target = next((s for s in draft.sections
-                           if s.title == apidoc.title_case(op.tag)), None)
-            if target is None:  # a lost group goes back before the closing sections
-                closing = {s["title"] for s in state["outline"]
-                           if s["kind"] in ("errors", "summary_table")}
-                at = next(i for i, s in enumerate(draft.sections) if s.title in closing)
-                draft.sections.insert(at, Section(title=apidoc.title_case(op.tag),
-                                                  body=block))
-            else:
-                target.body = apidoc.replace_block(target.body, op, block)
-        return {"draft": draft.model_dump(), "rounds": state.get("rounds", 0) + 1}
+        """Repair the gaps the review named from the spec; the round says what changed."""
+        rounds = state.get("rounds", 0) + 1
+        draft, changes = review.revise_draft(
+            GeneratedDocument.model_validate(state["draft"]), state["review"],
+            self.operations_of(state), state["outline"], fallback_prose(state["context"]))
+        return {"draft": draft.model_dump(), "rounds": rounds,
+                "revisions": [{"round": rounds, "changes": changes}]}
 
     async def format(self, state: DocState) -> dict[str, Any]:
         """The final document and its provenance, from what ran."""
-        request, review = state["request"], state["review"]
+        request, checked = state["request"], state["review"]
         context = state["context"]
         keys = ("document_id", "version", "content_hash", "title", "role")
         lineage: dict[str, Any] = {
@@ -510,10 +498,11 @@ class DocGen:
             "llm_calls": state.get("llm_calls", []),
             "data_lineage": lineage,
             "quality_metrics": {
-                "coverage": review["coverage"], "score": review["score"],
-                "llm_score": review["llm_score"], "approved": review["approved"],
-                "revision_rounds": state.get("rounds", 0), "items_checked": review["items"],
-                "missing": review["missing"], "invented": review["invented"],
+                "coverage": checked["coverage"], "score": checked["score"],
+                "judgement": checked["judgement"], "approved": checked["approved"],
+                "revision_rounds": state.get("rounds", 0),
+                "revisions": state.get("revisions", []), "items_checked": checked["items"],
+                "missing": checked["missing"], "invented": checked["invented"],
                 "endpoints": len(context.get("operations", []))},
         }
         final = GeneratedDocument.model_validate(state["draft"])
@@ -580,17 +569,19 @@ class DocGen:
         return graph
 
 
-def _spec_context(doc: dict[str, Any], analysis: Analysis, origin: str,
-                  url: str) -> dict[str, Any]:
+def _spec_context(doc: dict[str, Any], analysis: Analysis, origin: str, url: str,
+                  sha256: str | None) -> dict[str, Any]:
     """What the workflow keeps of a parsed spec: its operations, the API's headline and
-    where the spec came from."""
+    where the spec came from: `sha256` is of its bytes as fetched (what `sha256sum`
+    says), `canonical_sha256` of its parsed content (the same for any layout)."""
     info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
     schemes = (doc.get("components") or {}).get("securitySchemes") or {}
     return {"operations": [o.model_dump(by_alias=True) for o in analysis.operations],
             "api": {"title": analysis.title, "version": analysis.version,
                     "description": str((info or {}).get("description", "")),
                     "security": sorted(schemes) if isinstance(schemes, dict) else []},
-            "spec": {"origin": origin, "url": url, "hash": analysis.spec_hash,
+            "spec": {"origin": origin, "url": url, "sha256": sha256,
+                     "canonical_sha256": analysis.spec_hash,
                      "title": analysis.title, "version": analysis.version}}
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -86,11 +85,3 @@ def asked(request: dict[str, Any]) -> str:
     return "\n".join([request["query"],
                       *(f"Also: {i}" for i in request.get("instructions", []))])
 
-
-def model_score(answer: str) -> float | None:
-    """The model's 0-10 score as 0-1, or None when it gave none."""
-    try:
-        score = json.loads(answer).get("score")
-    except (ValueError, AttributeError):
-        return None
-    return min(max(float(score), 0.0), 10.0) / 10 if isinstance(score, int | float) else None

@@ -35,6 +35,7 @@ class DocgenSettings:
     review_tokens: int = 64
     source_chars: int = 1200  # of sources shown to the model in one prompt
     write_concurrency: int = 8  # model calls of the write step in flight at once
+    judge_model: str | None = None  # the gateway model that reviews drafts; None: no judge
 
 
 class WorkflowSettings(BaseSettings):
@@ -50,6 +51,9 @@ class WorkflowSettings(BaseSettings):
     review_tokens: int = 64
     recursion_limit: int = 40
     write_concurrency: int = Field(8, ge=1)  # sections written at once, at most
+    # the gateway model (alias) asked to judge each draft; unset, no draft is judged: the
+    # small local model's scores say nothing, and a score nobody asked for is not shown
+    judge_model: str | None = Field(None, min_length=1, max_length=200)
     # a completed run never resumes, so its checkpoints (about 70 KB a document on
     # SQLite) are deleted once its end is recorded; failed and cancelled runs keep theirs
     keep_checkpoints: bool = False

@@ -25,6 +25,7 @@ class DocState(TypedDict, total=False):
     draft: dict[str, Any]
     review: dict[str, Any]
     rounds: int
+    revisions: Annotated[list[dict[str, Any]], operator.add]  # what each round changed
     final: dict[str, Any]
     provenance: dict[str, Any]
     result: dict[str, Any]
@@ -63,9 +64,12 @@ def provenance_of_run(state: DocState, workflow: str, version: str,
                       **execution: Any) -> dict[str, Any]:
     """The provenance parts every workflow records alike. It is stored with the document,
     so it is taken before the last steps (format, store) and the run's end: it says so,
-    and the interpreter completes it from the run's record when it serves it."""
+    and the interpreter completes it from the run's record when it serves it. Its chain
+    ends with the doc-store call the store step makes with it (found again by run id)."""
     request = state["request"]
     chain = sorted(state.get("services_chain", []), key=lambda c: c["at"])
+    chain.append({"service": "doc-store", "step": "store", "at": now_iso(),
+                  "operation": f"store document with metadata.run_id {state['run_id']}"})
     return {
         "workflow_execution": {
             "execution_id": state["run_id"], "workflow": workflow, "version": version,

@@ -146,7 +146,8 @@ class Runner:
                 quality_threshold=self.run_settings.quality_threshold,
                 prose_tokens=self.run_settings.prose_tokens,
                 review_tokens=self.run_settings.review_tokens,
-                write_concurrency=self.run_settings.write_concurrency),
+                write_concurrency=self.run_settings.write_concurrency,
+                judge_model=self.run_settings.judge_model),
             on_step=self._on_step, storing=self._storing,
             blocked_networks=settings.blocked_networks,
             first_attempt=lambda run_id: self.attempts.get(run_id) == 1)
