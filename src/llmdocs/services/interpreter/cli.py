@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
 from rich.live import Live
 from rich.table import Table
 
-from llmdocs.cli_support import call, console, err_console, print_json, service_cli
+from llmdocs.cli_support import call, client, console, err_console, print_json, service_cli
 from llmdocs.core.client import ServiceError
 from llmdocs.core.config import Settings
+from llmdocs.openapi import SpecBounds, SpecError, parse_spec
+from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.interpreter import spec
 from llmdocs.services.interpreter.client import InterpreterClient
 from llmdocs.services.interpreter.schemas import ExecutionOut
@@ -29,6 +32,10 @@ def ask(
     output: Path | None = typer.Option(None, "--output", "-o",
                                        help="Where to save the file (default: its name)."),
     session: str | None = typer.Option(None, "--session", help="Continue a conversation."),
+    spec: str | None = typer.Option(None, "--spec",
+                                    help="The API's OpenAPI spec: a file (stored in the "
+                                    "doc-store first), an http(s) URL or a stored "
+                                    "document's id."),
 ) -> None:
     """Ask for a document; watch the workflow's steps; save the file. Who asks is the
     token's subject."""
@@ -37,12 +44,14 @@ def ask(
     if output is not None and (problem := _unwritable(output)):
         err_console.print(f"[red]Cannot save to {output}: {problem}.[/red]")
         raise typer.Exit(1)
+    chosen = _spec_argument(spec) if spec else {}
     settings = Settings().model_copy(update={"http_timeout_seconds": 120.0})
 
     async def watch(c: InterpreterClient) -> tuple[ExecutionOut, bytes]:
+        fields = await _spec_fields(chosen, settings)
         try:
             execution = await c.execute(query, format=format, run_async=True,
-                                        session_id=session)
+                                        session_id=session, **fields)
         except ServiceError as exc:
             if 400 <= exc.status < 500:
                 raise typer.Exit(_refused(exc)) from None
@@ -74,6 +83,48 @@ def ask(
                   f"{execution.document_id}")
     for line in summary_lines(execution):
         console.print(line, markup=False, highlight=False)
+
+
+@dataclass
+class _SpecFile:
+    path: Path
+    text: str
+    title: str  # the spec's info.title
+
+
+def _spec_argument(spec: str) -> dict[str, str] | _SpecFile:
+    """What `--spec` names: a URL (the request's spec_url), a file (read and checked
+    now, stored before the request) or else a stored document's id, which the
+    interpreter checks."""
+    if spec.startswith(("http://", "https://")):
+        return {"spec_url": spec}
+    path = Path(spec)
+    if not path.is_file():
+        return {"spec_document_id": spec}
+    try:
+        content = path.read_bytes()
+        info = parse_spec(content, SpecBounds()).get("info")
+        text = content.decode("utf-8")
+    except (OSError, SpecError, UnicodeDecodeError) as exc:
+        err_console.print(f"[red]{path} is not a usable OpenAPI spec: {exc}[/red]",
+                          highlight=False)
+        raise typer.Exit(1) from None
+    title = str(info.get("title") or path.stem) if isinstance(info, dict) else path.stem
+    return _SpecFile(path, text, title)
+
+
+async def _spec_fields(spec: dict[str, str] | _SpecFile, settings: Settings
+                       ) -> dict[str, str]:
+    """The request's spec fields; a spec file is stored in the doc-store (tag `openapi`)
+    first and named by its new id."""
+    if not isinstance(spec, _SpecFile):
+        return spec
+    async with client(DocStoreClient, settings) as docs:
+        stored = await docs.put(spec.text, title=spec.title, tags=["openapi"],
+                                format="json" if spec.path.suffix.lower() == ".json"
+                                else "yaml", metadata={"filename": spec.path.name})
+    console.print(f"Stored {spec.path} as document {stored.document_id}", highlight=False)
+    return {"spec_document_id": stored.document_id}
 
 
 def _unwritable(output: Path) -> str | None:
