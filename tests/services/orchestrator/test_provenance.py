@@ -66,12 +66,14 @@ async def test_provenance_of_a_run_without_a_judge(
     provenance = by_url.result["provenance"]
     spec = provenance["data_lineage"]["spec"]
     assert spec["sha256"] == hashlib.sha256(SERVED).hexdigest()
+    assert spec["sha256_of"] == "the bytes served at its url"
     canonical = spec_hash(parse_spec(SERVED, SpecBounds()))
     assert spec["canonical_sha256"] == canonical != spec["sha256"]
     assert "hash" not in spec
     stored_spec = stored.result["provenance"]["data_lineage"]["spec"]
     assert stored_spec["sha256"] == hashlib.sha256(user_service_spec().encode()).hexdigest()
     assert stored_spec["sha256"] == stored_spec["content_hash"]
+    assert "doc-store stores and serves" in stored_spec["sha256_of"]
     assert stored_spec["canonical_sha256"] == canonical  # the same spec, laid out anew
 
     # the doc-store that stores the document closes the chain, found by the run's id

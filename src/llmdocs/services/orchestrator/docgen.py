@@ -62,6 +62,10 @@ NAME = "document-generation"
 VERSION = "1"
 STEPS = ["analyze", "choose_template", "gather_context", "outline", "write", "review",
          "revise", "format", "store"]
+# what a spec's `sha256` is the hash of, by where the spec came from
+SHA256_OF = {"url": "the bytes served at its url",
+             "doc-store": "the bytes the doc-store stores and serves (its content_hash)",
+             "registry": "none kept: the registry keeps the canonical hash only"}
 
 
 @dataclass
@@ -305,6 +309,7 @@ class DocGen:
                     "api": {"title": detail.title, "version": detail.version,
                             "description": "", "security": []},
                     "spec": {"origin": "registry", "url": detail.spec_url, "sha256": None,
+                             "sha256_of": SHA256_OF["registry"],
                              "canonical_sha256": detail.spec_hash, "title": detail.title,
                              "version": detail.version, "service": detail.name}}
         raise WorkflowError(f"no OpenAPI spec found for {service!r}: store one in the "
@@ -581,6 +586,7 @@ def _spec_context(doc: dict[str, Any], analysis: Analysis, origin: str, url: str
                     "description": str((info or {}).get("description", "")),
                     "security": sorted(schemes) if isinstance(schemes, dict) else []},
             "spec": {"origin": origin, "url": url, "sha256": sha256,
+                     "sha256_of": SHA256_OF[origin],
                      "canonical_sha256": analysis.spec_hash,
                      "title": analysis.title, "version": analysis.version}}
 
