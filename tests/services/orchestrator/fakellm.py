@@ -17,8 +17,10 @@ JSON_ANSWER = {"score": 9, "approved": True, "gaps": [], "intent": "generate_doc
                "confidence": 0.9}
 
 
-def fake_llm(latency_seconds: float, *, echo: bool = False) -> Starlette:
-    """With `echo`, prose answers repeat the prompt, as a weak model sometimes does.
+def fake_llm(latency_seconds: float, *, echo: bool = False, prose: str = PROSE
+             ) -> Starlette:
+    """Prose answers are `prose`; with `echo`, they repeat the prompt, as a weak model
+    sometimes does.
     `app.state.peak` is the most requests it answered at once."""
     async def chat(request: Request) -> JSONResponse:
         body = await request.json()
@@ -30,8 +32,8 @@ def fake_llm(latency_seconds: float, *, echo: bool = False) -> Starlette:
                 await asyncio.sleep(latency_seconds)
         finally:
             state.in_flight -= 1
-        prose = body["messages"][-1]["content"] if echo else PROSE
-        text = json.dumps(JSON_ANSWER) if body.get("response_format") else prose
+        said = body["messages"][-1]["content"] if echo else prose
+        text = json.dumps(JSON_ANSWER) if body.get("response_format") else said
         return JSONResponse({
             "id": "cmpl-fake", "object": "chat.completion", "created": 1,
             "model": body["model"],

@@ -20,6 +20,7 @@ from ecosystem import start_services, store_spec, token
 from llmdocs.core.config import Settings
 from llmdocs.examples import user_service_spec
 from llmdocs.openapi import SpecBounds, parse_spec, spec_hash
+from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.orchestrator.client import OrchestratorClient
 from llmdocs.services.orchestrator.schemas import WorkflowRunOut
 from services.orchestrator.fakellm import fake_llm, provider_env
@@ -30,9 +31,9 @@ SERVED = ("# served as written\r\n" + user_service_spec().replace("\n", "\r\n"))
 
 
 async def eco_judged_by(settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch,
-                        judge: str | None) -> Settings:
-    fake = await serve(fake_llm(0.0))
-    for key, value in provider_env(fake.url).items():
+                        judge: str | None, **fake: Any) -> Settings:
+    model = await serve(fake_llm(0.0, **fake))
+    for key, value in provider_env(model.url).items():
         monkeypatch.setenv(key, value)
     if judge:
         monkeypatch.setenv("LLMDOCS_WORKFLOW_JUDGE_MODEL", judge)
@@ -120,3 +121,25 @@ async def test_a_judge_that_does_not_answer_is_no_judgement(
     assert quality["judgement"]["status"] == "no judgement"
     assert quality["judgement"]["reason"].startswith("the judge did not answer: ")
     assert "score" not in quality["judgement"] and quality["approved"]
+
+
+async def test_a_revision_round_says_what_it_changed_and_keeps_the_summary(
+        settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    eco = await eco_judged_by(settings, serve, monkeypatch, None,
+                              prose="Call DELETE /admin/reset to start over.")
+    await store_spec(eco)
+    run = await generate(eco, service="user service")
+    assert run.result
+    quality = run.result["provenance"]["quality_metrics"]
+    assert quality["approved"] and quality["revision_rounds"] == 1
+    [revision] = quality["revisions"]
+    assert revision["round"] == 1
+    changed = {c["section"]: c for c in revision["changes"]}
+    assert {"summary", "Overview"} <= set(changed)
+    assert all("DELETE /admin/reset" in c["why"] for c in changed.values())
+    async with DocStoreClient.for_service(eco, token=token(eco)) as docs:
+        content = (await docs.get(run.result["document_id"])).content or ""
+    assert "/admin/reset" not in content
+    # the summary, all of it an invented endpoint, is prose from the spec, not nothing
+    title, summary = content.split("\n\n")[:2]
+    assert title.startswith("# ") and summary.startswith("User Service (version 1.4.0)")
