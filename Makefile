@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck bench lock clean
+.PHONY: run test lint typecheck bench bench-compare lock clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,6 +36,13 @@ test: $(VENV)/.dev
 bench: $(VENV)/.dev
 	bash scripts/system-deps.sh
 	$(BIN)/python bench/events.py
+
+# One bench script at BASE and here, side by side (bench/README.md).
+SCRIPT ?= events.py
+bench-compare: $(VENV)/.dev
+	@test -n "$(BASE)" || { echo "usage: make bench-compare BASE=<rev> [SCRIPT=x.py] [ARGS=...]"; exit 2; }
+	bash scripts/system-deps.sh
+	$(BIN)/python bench/compare.py $(BASE) $(SCRIPT) -- $(ARGS)
 
 # Re-pin after changing dependencies in pyproject.toml (needs uv: pip install uv).
 lock:
