@@ -140,9 +140,12 @@ def compared(old_runs: Sequence[Figures], new_runs: Sequence[Figures]) -> list[R
 
 
 def shown(value: float | None, suffix: str = "") -> str:
+    """Two decimals, none past 1,000, three digits below 1 (0.083 ms is not 0.08)."""
     if value is None:
         return "—"
-    return f"{value:,.2f}{suffix}" if abs(value) < 1000 else f"{value:,.0f}{suffix}"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}{suffix}"
+    return f"{value:.2f}{suffix}" if abs(value) >= 1 or value == 0 else f"{value:.3g}{suffix}"
 
 
 def escaped(name: str) -> str:
@@ -174,9 +177,8 @@ def git(*args: str) -> str:
 
 
 @contextmanager
-def checkout(rev: str, into: Path) -> Iterator[Path]:
+def checkout(rev: str, path: Path) -> Iterator[Path]:
     """`rev` in a temporary worktree of this repository, removed on the way out."""
-    path = into / git("rev-parse", "--short", rev)
     git("worktree", "add", "--detach", str(path), rev)
     try:
         yield path
@@ -222,8 +224,8 @@ def main() -> None:
     script = Path(options.script).with_suffix(".py").name
     with tempfile.TemporaryDirectory(prefix="llmdocs-compare-") as temp:
         new_side: AbstractContextManager[Path] = (
-            checkout(options.new, Path(temp)) if options.new else nullcontext(REPO))
-        with checkout(options.base, Path(temp)) as old_tree, new_side as new_tree:
+            checkout(options.new, Path(temp, "new")) if options.new else nullcontext(REPO))
+        with checkout(options.base, Path(temp, "old")) as old_tree, new_side as new_tree:
             old_runs, new_runs = alternate(old_tree, new_tree, script, args, options.rounds)
     print(f"{script} {' '.join(args)}: median of {options.rounds} runs per revision")
     if not old_runs:

@@ -89,3 +89,8 @@ def test_table_shows_missing_sides_and_counts_figures_beyond_their_spread() -> N
     assert "| c | 0.00 | — | — | — |" in text
     assert "| d | — | 1.00 | — | 0.00% |" in text
     assert text.endswith("over 1 figures; 1 differ by more than their spread")
+
+
+def test_small_figures_keep_three_digits_and_large_ones_their_thousands() -> None:
+    assert [compare.shown(v) for v in (0.083, 0.0, 5.678, 41154.4)] == [
+        "0.083", "0.00", "5.68", "41,154"]
