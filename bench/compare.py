@@ -5,7 +5,7 @@
 BASE (and REV, when given) is checked out in a temporary `git worktree`, removed at the
 end; without --new the new side is this checkout as it stands, uncommitted changes
 included. Each revision runs its own `bench/SCRIPT` with the same ARGS, the same Python
-and `PYTHONPATH=<checkout>/src:<checkout>/tests`, taking turns (old, new, old, new ...)
+and `PYTHONPATH=<checkout>/src:<checkout>/tests`, taking turns (old, new, new, old ...)
 so that a busy machine slows both alike. Every number a run prints is a figure, named by
 its table row and column or, outside a table, by its line; the table shows each figure's
 median per revision, the ratio new/old, and the spread ((max - min) / median, the larger
@@ -199,15 +199,18 @@ def run(tree: Path, script: str, args: Sequence[str]) -> Figures:
 
 def alternate(old_tree: Path, new_tree: Path, script: str, args: Sequence[str], rounds: int
               ) -> tuple[list[Figures], list[Figures]]:
-    """Old and new runs taking turns; no old runs where the base has no such script."""
-    at_base = (old_tree / "bench" / script).exists()
+    """Old and new runs taking turns, which goes first swapping every round (the run
+    after a round's first is faster on a busy machine); no old runs where the base has
+    no such script."""
     old_runs: list[Figures] = []
     new_runs: list[Figures] = []
+    sides = [(new_tree, new_runs)]
+    if (old_tree / "bench" / script).exists():
+        sides.insert(0, (old_tree, old_runs))
     for round_ in range(rounds):
         sys.stderr.write(f"-- round {round_ + 1} of {rounds}\n")
-        if at_base:
-            old_runs.append(run(old_tree, script, args))
-        new_runs.append(run(new_tree, script, args))
+        for tree, runs in sides[::-1] if round_ % 2 else sides:
+            runs.append(run(tree, script, args))
     return old_runs, new_runs
 
 
@@ -217,7 +220,8 @@ def main() -> None:
     parser.add_argument("base", help="the old revision")
     parser.add_argument("script", help="a script of bench/, e.g. detector.py")
     parser.add_argument("--new", help="the new revision (default: this checkout as it is)")
-    parser.add_argument("--rounds", type=int, default=3, help="runs per revision")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="runs per revision (an even number balances who goes first)")
     argv = sys.argv[1:]
     ours = argv.index("--") if "--" in argv else len(argv)
     options, args = parser.parse_args(argv[:ours]), argv[ours + 1:]
