@@ -19,14 +19,15 @@ from fastapi import APIRouter, Depends
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel, Field
 
-from llmdocs.core.app import PUBLIC_PATHS, create_service_app
+from llmdocs.core.app import PUBLIC_PATHS, client_of, create_service_app
 from llmdocs.core.auth import ALGORITHM, issue_token, require
 from llmdocs.core.config import SERVICE_NAMES, Settings
 from llmdocs.core.errors import PROBLEM_JSON
 from llmdocs.core.logging import log_formatter
-from llmdocs.core.service import ServiceSpec
+from llmdocs.core.service import Call, ServiceSpec
 from llmdocs.devservers import PostgresServer, free_port
 from llmdocs.services import HOOKS, create_app
+from llmdocs.services.gateway.client import GatewayClient
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
@@ -55,7 +56,10 @@ def demo_router() -> APIRouter:
     return router
 
 
-def demo_spec(calls: tuple[str, ...] = ()) -> ServiceSpec:
+GATEWAY = "llmdocs.services.gateway.client:GatewayClient"
+
+
+def demo_spec(calls: tuple[Call, ...] = ()) -> ServiceSpec:
     return ServiceSpec(key="docstore", name="demo", title="Demo", description="demo",
                        scope="demo", router=demo_router, calls=calls)
 
@@ -281,11 +285,32 @@ async def test_servers_leave_the_process_signals_as_they_found_them(
     assert [signal.getsignal(sig) for sig in signals] == before
 
 
+async def test_clients_are_built_once_as_declared_and_closed(settings: Settings) -> None:
+    settings.http_timeout_seconds = 10.0
+    app = create_service_app(demo_spec(calls=(Call("gateway", GATEWAY, waits_up_to=120.0),)),
+                             settings, hooks=HOOKS)
+    async with app.router.lifespan_context(app):
+        gateway = client_of(app, GatewayClient)
+        assert gateway is client_of(app, GatewayClient)
+        assert gateway.http.timeout.read == 120.0 and gateway.service == "gateway"
+        assert not gateway.http.is_closed
+    assert gateway.http.is_closed
+
+
+async def test_a_declared_client_must_be_a_service_client(settings: Settings) -> None:
+    app = create_service_app(demo_spec(calls=(Call("gateway", "llmdocs.core.config:Settings"),)),
+                             settings, hooks=HOOKS)
+    with pytest.raises(TypeError, match="no ServiceClient"):
+        async with app.router.lifespan_context(app):
+            pass
+
+
 async def test_health_degraded_when_called_service_down(serve: Any, settings: Settings) -> None:
     port = free_port()
     settings.gateway_url = f"http://127.0.0.1:{port}"
     settings.http_retries = 1
-    caller = await serve(create_service_app(demo_spec(calls=("gateway",)), settings, hooks=HOOKS))
+    calling = demo_spec(calls=(Call("gateway", GATEWAY),))
+    caller = await serve(create_service_app(calling, settings, hooks=HOOKS))
     async with httpx.AsyncClient(base_url=caller.url) as http:
         report = (await http.get("/health")).json()
         assert report["status"] == "degraded"

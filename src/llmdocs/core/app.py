@@ -3,12 +3,13 @@ health, metrics, auth, problem+json errors, correlation ids, logs and tracing.""
 
 from __future__ import annotations
 
+import pkgutil
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 from itertools import groupby
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -29,6 +30,8 @@ from llmdocs.core.resources import Resources
 from llmdocs.core.service import Hooks, ServiceSpec
 from llmdocs.core.tracing import configure_tracing
 
+Client = TypeVar("Client", bound=ServiceClient)
+
 PUBLIC_PATHS = frozenset({"/health", "/health/live", "/metrics", "/openapi.json", "/docs",
                           "/docs/oauth2-redirect", "/redoc"})
 
@@ -46,6 +49,29 @@ def health_checks(app: FastAPI, resources: Resources, deep: bool) -> list[Depend
             for key, client in clients.items()
         ]
     return checks
+
+
+def _called_clients(spec: ServiceSpec, settings: Settings) -> dict[str, ServiceClient]:
+    """One client per called service, built once (in-process when its app runs here),
+    each with the timeout its spec declares."""
+    clients: dict[str, ServiceClient] = {}
+    for call in spec.calls:
+        cls = pkgutil.resolve_name(call.client)
+        if not (isinstance(cls, type) and issubclass(cls, ServiceClient)):
+            raise TypeError(f"{spec.key} calls {call.target} with {call.client}, "
+                            "which is no ServiceClient")
+        waiting = settings if call.waits_up_to is None else settings.waiting_up_to(
+            call.waits_up_to)
+        clients[call.target] = cls.for_service(waiting, caller=spec.key, target=call.target)
+    return clients
+
+
+def client_of(app: FastAPI, cls: type[Client]) -> Client:
+    """The app's client to `cls.service`, typed; the spec's `calls` declares it."""
+    client = app.state.clients[cls.service]
+    if not isinstance(client, cls):
+        raise TypeError(f"the client to {cls.service} is a {type(client).__name__}")
+    return client
 
 
 def _kernel_router(spec: ServiceSpec) -> APIRouter:
@@ -82,7 +108,7 @@ def _kernel_router(spec: ServiceSpec) -> APIRouter:
             "service": spec.name, "key": spec.key, "title": spec.title,
             "description": spec.description, "version": __version__,
             "mode": "embedded" if settings.embedded else "distributed",
-            "calls": list(spec.calls),
+            "calls": [call.target for call in spec.calls],
             "caller": principal.subject,
         }
 
@@ -123,15 +149,12 @@ def create_service_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.clients = _called_clients(spec, settings)  # a wrong one fails first
         owned = resources is None
         res = resources or Resources.from_settings(settings, namespace=spec.key)
         if owned:
             await res.open(hooks.upgrade)
         app.state.resources = res
-        app.state.clients = {
-            key: ServiceClient.for_service(settings, caller=spec.key, target=key)
-            for key in spec.calls
-        }
         try:
             # announcing never delays or fails the start: it runs in the background
             async with hooks.announce(settings, spec):

@@ -15,6 +15,17 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 @dataclass(frozen=True)
+class Call:
+    """A service this one calls, for the kernel to build its client once at start-up;
+    the client class is named, not imported, so importing a spec stays cheap."""
+
+    target: str  # the called service's key: "gateway"
+    client: str  # its `ServiceClient` subclass: "package.module:Class"
+    # seconds its slowest answer may take (a model's, a long poll's); None: the usual
+    waits_up_to: float | None = None
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     key: str  # package and settings name: "docstore" → LLMDOCS_DOCSTORE_URL
     name: str  # the name people use: "doc-store"
@@ -22,7 +33,7 @@ class ServiceSpec:
     description: str
     scope: str  # scope family its routes require: "docs" → docs:read, docs:write
     router: Callable[[], APIRouter]  # built lazily so importing a spec stays cheap
-    calls: tuple[str, ...] = field(default_factory=tuple)  # keys of services it calls
+    calls: tuple[Call, ...] = field(default_factory=tuple)  # the services it calls
     # the service's own start-up and shutdown (consumers, watchers, seeds), run once
     # the shared resources and clients are ready in `app.state`
     lifespan: Lifespan | None = None

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager, suppress
 
 from fastapi import APIRouter, FastAPI
 
-from llmdocs.core.service import SMALL_REQUESTS, ServiceSpec
+from llmdocs.core.service import SMALL_REQUESTS, Call, ServiceSpec
 
 
 def _router() -> APIRouter:
@@ -25,6 +25,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     discovery of every llmdocs service in the background."""
     import httpx
 
+    from llmdocs.core.app import client_of
     from llmdocs.core.fetch import guarded_client
     from llmdocs.services.discovery.service import DiscoveryService
     from llmdocs.services.discovery.settings import DiscoverySettings
@@ -35,10 +36,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     timeout = httpx.Timeout(bounds.fetch_timeout_seconds,
                             connect=min(3.0, bounds.fetch_timeout_seconds))
     async with guarded_client(settings.blocked_networks, timeout=timeout,
-                              follow_redirects=True) as http, \
-            OrchestratorClient.for_service(settings, caller="discovery") as registry:
+                              follow_redirects=True) as http:
         service = DiscoveryService(settings, bounds, resources.database, resources.events,
-                                   registry, http)
+                                   client_of(app, OrchestratorClient), http)
         app.state.discovery = service
         tasks: list[asyncio.Task[object]] = []
         if bounds.discover_on_start:
@@ -66,7 +66,7 @@ spec = ServiceSpec(
     ),
     scope="services",
     router=_router,
-    calls=("orchestrator",),
+    calls=(Call("orchestrator", "llmdocs.services.orchestrator.client:OrchestratorClient"),),
     lifespan=_lifespan,
     max_body_bytes=SMALL_REQUESTS,
 )

@@ -9,7 +9,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from llmdocs.core.service import SMALL_REQUESTS, ServiceSpec
+from llmdocs.core.service import SMALL_REQUESTS, Call, ServiceSpec
+
+LONG_POLL_SECONDS = 20.0  # how long a wait for a run's end is held open
+LONG_CALL_SECONDS = LONG_POLL_SECONDS + 30  # a long poll's answer, or a model's
 
 
 def _router() -> APIRouter:
@@ -20,14 +23,18 @@ def _router() -> APIRouter:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    from llmdocs.core.app import client_of
+    from llmdocs.services.docstore.client import DocStoreClient
+    from llmdocs.services.gateway.client import GatewayClient
     from llmdocs.services.interpreter.service import Interpreter
+    from llmdocs.services.orchestrator.client import OrchestratorClient
+    from llmdocs.services.promptstore.client import PromptStoreClient
 
-    interpreter = Interpreter(app.state.settings, app.state.resources.database)
-    app.state.interpreter = interpreter
-    try:
-        yield
-    finally:
-        await interpreter.aclose()
+    app.state.interpreter = Interpreter(
+        app.state.settings, app.state.resources.database,
+        orchestrator=client_of(app, OrchestratorClient), gateway=client_of(app, GatewayClient),
+        prompts=client_of(app, PromptStoreClient), docs=client_of(app, DocStoreClient))
+    yield
 
 
 spec = ServiceSpec(
@@ -40,7 +47,12 @@ spec = ServiceSpec(
     ),
     scope="queries",
     router=_router,
-    calls=("orchestrator", "gateway", "docstore", "promptstore"),
+    calls=(Call("orchestrator", "llmdocs.services.orchestrator.client:OrchestratorClient",
+                waits_up_to=LONG_CALL_SECONDS),
+           Call("gateway", "llmdocs.services.gateway.client:GatewayClient",
+                waits_up_to=LONG_CALL_SECONDS),
+           Call("docstore", "llmdocs.services.docstore.client:DocStoreClient"),
+           Call("promptstore", "llmdocs.services.promptstore.client:PromptStoreClient")),
     lifespan=_lifespan,
     max_body_bytes=SMALL_REQUESTS,
 )

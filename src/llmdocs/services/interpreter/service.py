@@ -24,6 +24,7 @@ from llmdocs.core.ids import new_id
 from llmdocs.provenance import as_seen_by
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.gateway.client import GatewayClient
+from llmdocs.services.interpreter import LONG_POLL_SECONDS
 from llmdocs.services.interpreter import intent as rules
 from llmdocs.services.interpreter.errors import CannotRun, NoSuch, NotAllowed, NothingToCancel
 from llmdocs.services.interpreter.models import Execution, Session
@@ -60,7 +61,6 @@ def check_owner(caller: Principal, owner: str, what: str) -> None:
 
 def workflow_of(intent: str | None) -> str:
     return CONSISTENCY if intent == "analyze_consistency" else WORKFLOW
-LONG_POLL_SECONDS = 20.0
 
 
 def refusal(exc: ServiceError) -> str:
@@ -102,20 +102,17 @@ def with_run(provenance: dict[str, Any] | None, run: WorkflowRunOut) -> dict[str
 
 
 class Interpreter:
-    def __init__(self, settings: Settings, database: Database,
+    def __init__(self, settings: Settings, database: Database, *,
+                 orchestrator: OrchestratorClient, gateway: GatewayClient,
+                 prompts: PromptStoreClient, docs: DocStoreClient,
                  tuning: InterpreterSettings | None = None) -> None:
         self.settings = settings
         self.database = database
         self.tuning = tuning or InterpreterSettings()
-        long_calls = settings.waiting_up_to(LONG_POLL_SECONDS + 30)
-        self.orchestrator = OrchestratorClient.for_service(long_calls, caller="interpreter")
-        self.gateway = GatewayClient.for_service(long_calls, caller="interpreter")
-        self.prompts = PromptStoreClient.for_service(settings, caller="interpreter")
-        self.docs = DocStoreClient.for_service(settings, caller="interpreter")
-
-    async def aclose(self) -> None:
-        for client in (self.orchestrator, self.gateway, self.prompts, self.docs):
-            await client.aclose()
+        self.orchestrator = orchestrator
+        self.gateway = gateway
+        self.prompts = prompts
+        self.docs = docs
 
     # --- understanding ------------------------------------------------------------
 

@@ -7,7 +7,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from llmdocs.core.service import ServiceSpec
+from llmdocs.core.service import Call, ServiceSpec
+
+MODEL_ANSWER_SECONDS = 300.0  # a model's answer takes longer than a service's
 
 
 def _router() -> APIRouter:
@@ -20,13 +22,20 @@ def _router() -> APIRouter:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """The workflow runner: a checkpointer on the ecosystem's database, and the lease
     watch that resumes runs a dead replica left behind; what tool calls may carry."""
+    from llmdocs.core.app import client_of
+    from llmdocs.services.docstore.client import DocStoreClient
+    from llmdocs.services.gateway.client import GatewayClient
     from llmdocs.services.orchestrator.settings import OrchestratorSettings
     from llmdocs.services.orchestrator.workflows import Runner, open_checkpointer
+    from llmdocs.services.promptstore.client import PromptStoreClient
 
     settings = app.state.settings
     app.state.tool_settings = OrchestratorSettings()
     async with open_checkpointer(settings.database_url) as checkpointer:
-        runner = Runner(settings, app.state.resources, checkpointer)
+        runner = Runner(settings, app.state.resources, checkpointer,
+                        gateway=client_of(app, GatewayClient),
+                        prompts=client_of(app, PromptStoreClient),
+                        docs=client_of(app, DocStoreClient))
         app.state.runner = runner
         await runner.start()
         try:
@@ -42,7 +51,10 @@ spec = ServiceSpec(
     description="service registry, workflow definitions and runs (LangGraph), tool catalog.",
     scope="workflows",
     router=_router,
-    calls=("gateway", "promptstore", "docstore"),
+    calls=(Call("gateway", "llmdocs.services.gateway.client:GatewayClient",
+                waits_up_to=MODEL_ANSWER_SECONDS),
+           Call("promptstore", "llmdocs.services.promptstore.client:PromptStoreClient"),
+           Call("docstore", "llmdocs.services.docstore.client:DocStoreClient")),
     lifespan=_lifespan,
     # not SMALL_REQUESTS: a registration carries a whole analysed spec (the discovery
     # bounds allow 500k schema nodes after inlining), the largest body it takes

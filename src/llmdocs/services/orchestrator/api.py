@@ -7,9 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from llmdocs.core.app import client_of
 from llmdocs.core.auth import Principal, bearer_token, require
 from llmdocs.core.db import StorableText
 from llmdocs.core.errors import Problem, domain_problems
+from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.orchestrator import errors, service
 from llmdocs.services.orchestrator.registry import ADMIN_SCOPE, Registry
 from llmdocs.services.orchestrator.schemas import (
@@ -145,9 +147,9 @@ async def run_agent(
     body: AgentRequest, request: Request, reg: Registry = Depends(registry),
     caller: ToolCaller = Depends(tool_caller),
 ) -> AgentRun:
-    resources = request.app.state.resources
-    return await service.run_agent(body, reg, caller, request.app.state.settings,
-                                   resources.events)
+    app = request.app
+    return await service.run_agent(body, reg, caller, client_of(app, GatewayClient),
+                                   app.state.resources.events)
 
 
 # --- workflows and runs -----------------------------------------------------------

@@ -43,7 +43,6 @@ from llmdocs.services.orchestrator.schemas import (
     WorkflowRunOut,
     reads_documents,
 )
-from llmdocs.services.orchestrator.service import MODEL_TIMEOUT_SECONDS
 from llmdocs.services.orchestrator.settings import DocgenSettings, WorkflowSettings
 from llmdocs.services.orchestrator.workflow_state import WorkflowError, initial_state
 from llmdocs.services.promptstore.client import PromptStoreClient
@@ -118,7 +117,8 @@ class Runner:
     """Starts, watches, resumes and cancels this replica's runs."""
 
     def __init__(self, settings: Settings, resources: Resources,
-                 checkpointer: BaseCheckpointSaver[Any],
+                 checkpointer: BaseCheckpointSaver[Any], *, gateway: GatewayClient,
+                 prompts: PromptStoreClient, docs: DocStoreClient,
                  run_settings: WorkflowSettings | None = None) -> None:
         self.settings = settings
         self.resources = resources
@@ -136,10 +136,7 @@ class Runner:
         # per live run: the task that writes its steps to its record, and its stop
         self._progress: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
         self.deps = docgen.Deps(
-            gateway=GatewayClient.for_service(settings.waiting_up_to(MODEL_TIMEOUT_SECONDS),
-                                              caller="orchestrator"),
-            prompts=PromptStoreClient.for_service(settings, caller="orchestrator"),
-            docs=DocStoreClient.for_service(settings, caller="orchestrator"),
+            gateway=gateway, prompts=prompts, docs=docs,
             registry=Registry(resources.database, resources.events),
             settings=DocgenSettings(
                 max_revisions=self.run_settings.max_revisions,

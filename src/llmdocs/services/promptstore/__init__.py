@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from llmdocs.core.service import ServiceSpec
+from llmdocs.core.service import Call, ServiceSpec
 
 ANALYTICS_GROUP = "promptstore-analytics"
 ANALYTICS_LINGER_SECONDS = 1.0
@@ -23,13 +23,15 @@ def _router() -> APIRouter:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Seed the prompts other services need, then run the analytics consumer."""
+    from llmdocs.core.app import client_of
+    from llmdocs.services.gateway.client import GatewayClient
     from llmdocs.services.promptstore.prompts import LLM_COMPLETED, PROMPT_USED
     from llmdocs.services.promptstore.seeding import seed
     from llmdocs.services.promptstore.service import PromptStore
 
     resources = app.state.resources
     store = PromptStore(resources.database, resources.cache, resources.events,
-                        app.state.clients.get("gateway"))
+                        client_of(app, GatewayClient))
     app.state.promptstore = store
     await seed(store)
     # analytics may trail by a second: fewer, larger batches keep the write lock free
@@ -49,7 +51,7 @@ spec = ServiceSpec(
     description="versioned prompts, labels, A/B tests and prompt analytics.",
     scope="prompts",
     router=_router,
-    calls=("gateway",),
+    calls=(Call("gateway", "llmdocs.services.gateway.client:GatewayClient"),),
     lifespan=_lifespan,
     # a prompt's templates and variations: far beyond any real one
     max_body_bytes=4 * 1024 * 1024,
