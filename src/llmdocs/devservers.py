@@ -1,8 +1,5 @@
-"""Throwaway PostgreSQL and Redis servers on loopback, data in a temp dir.
-
-Tests and benchmarks use real servers, never mocks; these start them from the
-binaries that `make test` installs, on free ports, and stop them again.
-"""
+"""Throwaway PostgreSQL and Redis servers on loopback, data in a temp dir, started from
+the binaries `make test` installs: tests and benchmarks use real servers, never mocks."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""Every table of the ecosystem on one metadata, for Alembic.
-
-Each service keeps its tables in its own `models.py` (and its migrations on its own
-Alembic branch); this module imports whichever exist, so adding a service's tables
-needs no edit here.
-"""
+"""Every table of the ecosystem on one metadata, for Alembic; it imports each service's
+`models.py` that exists, so adding a service's tables needs no edit here."""
 
 from __future__ import annotations
 

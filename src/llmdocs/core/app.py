@@ -116,13 +116,8 @@ def _kernel_router(spec: ServiceSpec) -> APIRouter:
 
 
 def _include_guarded(app: FastAPI, router: APIRouter) -> None:
-    """Every domain route needs a valid token: a route that checks scopes already
-    does; the others get a token check of their own. One check per request, not two
-    (a blanket router dependency would verify the token and parse the header again).
-
-    Routes that need nothing added go into the app's own route list: FastAPI keeps an
-    included router as a node that each request walks twice (to match, then again to
-    dispatch), a sizeable share of a fast in-process call."""
+    """Every domain route needs a valid token, checked once per request: a route that
+    checks scopes already does; the others get a token check of their own."""
     def checked(route: BaseRoute) -> bool:
         return isinstance(route, APIRoute) and any(
             is_auth_dependency(d.call) for d in route.dependant.dependencies)
@@ -130,8 +125,10 @@ def _include_guarded(app: FastAPI, router: APIRouter) -> None:
     # runs of alike routes, in order: matching order stays the router's
     for has_check, routes in groupby(router.routes, key=checked):
         if has_check:
+            # straight into the app's list: FastAPI walks an included router twice per
+            # request (to match, then to dispatch), a sizeable share of an in-process call
             app.router.routes.extend(routes)
-        else:
+        else:  # per route, not on the whole router: that would check a token twice
             app.include_router(APIRouter(routes=list(routes)),
                                dependencies=[Depends(require())])
 

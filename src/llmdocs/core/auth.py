@@ -1,10 +1,5 @@
-"""JWT bearer auth: who is calling and which scopes they hold.
-
-Scopes look like `docs:read`; a trailing `*` grants a whole family (`docs:*`, `*`).
-Services call each other with short-lived tokens whose subject is `service:<name>`;
-a service acting for a caller sends an on-behalf-of token instead: the caller's subject
-and scopes, the service named as the actor (RFC 8693 `act`).
-"""
+"""JWT bearer auth: who is calling and which scopes they hold, so each service judges
+a caller's rights itself, whether a user, a service, or a service acting for a user."""
 
 from __future__ import annotations
 
@@ -74,6 +69,7 @@ class Principal:
 
 
 def _grants(held: str, wanted: str) -> bool:
+    # a `*` grants a whole family or action: `docs:*`, `*:read`, `*`
     if held == wanted or held == "*":
         return True
     held_family, _, held_action = held.partition(":")
@@ -106,6 +102,7 @@ def _signed(settings: Settings, subject: str, scopes: Iterable[str], expires: in
 
 
 def service_token(settings: Settings, service: str) -> str:
+    # short-lived; whose subject `service:<key>` marks the caller as a service
     return issue_token(settings, f"service:{service}", SERVICE_SCOPES,
                        settings.service_token_ttl_seconds)
 

@@ -1,13 +1,6 @@
-"""Free-form JSON a request may bring, bounded when it arrives.
-
-A value kept in a column (jsonb, json text) or in a checkpoint must be one PostgreSQL
-and every reader can take back: no NUL and no lone surrogate in any string or key (see
-`storable`), no number JSON cannot write (1e400 reads as infinity) and no integer wider
-than 64 bits (orjson, which writes most of our JSON, refuses one). Its depth, size and
-item counts are bounded too, so walking, encoding or storing it cannot exhaust a
-recursion limit or memory. A refusal names where in the value it is, and pydantic turns
-it into the usual 422 naming the field.
-"""
+"""Free-form JSON a request may bring, bounded when it arrives, so whatever is stored
+can be read back by PostgreSQL and every reader, and walking it cannot exhaust memory or
+the recursion limit; a refusal names where in the value it is (a 422 naming the field)."""
 
 from __future__ import annotations
 
@@ -18,6 +11,8 @@ from pydantic import AfterValidator
 
 from llmdocs.core.db import utf8_size
 
+# storable means: no NUL and no lone surrogate in any string or key (`storable`), no
+# number JSON cannot write (1e400 reads as infinity), no integer orjson refuses (> 64 bits)
 MAX_JSON_DEPTH = 16
 MAX_JSON_BYTES = 64 * 1024
 MAX_JSON_ITEMS = 200  # in one list or object

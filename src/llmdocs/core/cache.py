@@ -1,17 +1,6 @@
-"""Two-level cache: an in-process TTL LRU (L1) in front of Redis (L2) shared by replicas.
-L1 is bounded by entries and by bytes, so memory stays flat however large the answers.
-
-Values are JSON, so both levels hand back the same thing and a caller can never mutate
-a cached value in place. `None` means "not cached" and is never stored.
-
-Consistency across replicas: `delete()` drops the key from this process's L1, from
-Redis, and publishes it on a channel every instance listens to, so other replicas drop
-their L1 copy too. A load that raced with a delete (it read the source before the write
-committed, the delete came after) must not cache what it read: locally the delete
-detaches the in-flight load, and in Redis every delete bumps a per-key version that the
-load's write is conditional on. Without Redis the cache is L1 only; when Redis is
-unreachable it degrades to L1 only, logs, and never raises into the caller.
-"""
+"""Two-level cache: an in-process TTL LRU (L1) in front of Redis (L2) shared by replicas,
+where a delete reaches every replica and wins over a load that raced with it; without
+Redis, or while it is down, L1 only (docs/internals.md)."""
 
 from __future__ import annotations
 

@@ -161,12 +161,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _drop_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
-    """Hand out no connection the server has closed (a restart, a terminated backend).
-    This replaces `pool_pre_ping`, whose ping on asyncpg is three round trips (BEGIN, an
-    empty query, ROLLBACK) on every checkout, about 0.4 ms of a 2 ms search. asyncpg
-    keeps reading an idle connection, so it has seen the server's goodbye by the time
-    the pool hands the connection out: checking costs no round trip. The pool replaces
-    a closed connection with a new one."""
+    """Hand out no connection the server has closed (a restart, a terminated backend),
+    without `pool_pre_ping`'s three round trips per checkout (0.4 ms of a 2 ms search)."""
+    # free: asyncpg keeps reading an idle connection, so it has seen the server's goodbye
+    # by now; the pool replaces the connection this refuses with a new one
     if dbapi_conn.driver_connection.is_closed():
         raise sa.exc.DisconnectionError("the server closed this connection")
 

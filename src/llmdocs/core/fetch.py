@@ -36,31 +36,20 @@ def guarded_client(networks: Sequence[Network], *,
                    follow_redirects: bool = False,
                    lookup: Lookup = _getaddrinfo) -> httpx.AsyncClient:
     """An HTTP client that connects, for every request and each redirect, only to an
-    address outside `networks`. The name is looked up once per connection and the
-    connection goes to the address that was checked, so a DNS answer that changes
-    between the check and the connect (DNS rebinding) changes nothing. No proxy,
-    transport or mount can be passed: each would be a way around the check.
-
-    httpx reads HTTP(S)_PROXY/ALL_PROXY only for a client built without a transport;
-    this one has its own, so it connects directly whatever the environment says. (Were
-    a proxy configured, the check would see the proxy's address, not the target's,
-    which the proxy resolves.)"""
+    address outside `networks`, the very address it checked (no DNS rebinding); no
+    proxy, transport or mount can be passed around the check (docs/internals.md)."""
     return httpx.AsyncClient(transport=GuardedTransport(networks, lookup),
                              timeout=timeout, follow_redirects=follow_redirects)
 
 
 class GuardedTransport(httpx.AsyncHTTPTransport):
-    """httpx's own transport with the check under its connection pool.
-
-    httpx 0.28 takes no network backend, but builds its httpcore pool in `__init__`,
-    and the pool hands its `_network_backend` to each connection it opens later: wrapping
-    that one attribute puts every connection through the check while httpx keeps doing
-    the request/response/exception translation (building our own pool would mean
-    copying it). The attribute is read before it is replaced, so were it renamed this
-    fails here, loudly, instead of connecting unchecked."""
+    """httpx's own transport with the check under its connection pool, so httpx keeps
+    its request, response and error handling (docs/internals.md)."""
 
     def __init__(self, networks: Sequence[Network], lookup: Lookup = _getaddrinfo) -> None:
         super().__init__()
+        # the pool hands this to each connection it opens; read before it is replaced,
+        # so were it renamed in httpcore this fails loudly instead of connecting unchecked
         self._pool._network_backend = _CheckedBackend(self._pool._network_backend,
                                                       list(networks), lookup)
 

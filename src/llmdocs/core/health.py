@@ -1,8 +1,5 @@
-"""`GET /health` as docs/services.md describes it: status, dependencies with latency, resources.
-
-A dependency marked critical makes the service `unhealthy` when it is down (it cannot do
-its job); any other dependency down makes it `degraded`.
-"""
+"""`GET /health` as docs/services.md describes it: a critical dependency down makes the
+service `unhealthy` (it cannot do its job); any other down makes it `degraded`."""
 
 from __future__ import annotations
 

@@ -110,11 +110,9 @@ class RequestEnvelopeMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuses a request body larger than `limit` bytes with a 413, before the service
-    reads it whole: at once by its declared length, or as a chunked one streams past it.
-    Without it, a body of any size is read into memory before validation refuses it.
-    Not FastAPI's `max_body_size`: Starlette's limiter under it answers a body declared
-    too large with a text/plain 413 in place of whatever the app answered."""
+    """Refuses a request body larger than `limit` bytes with a 413 before the service
+    reads it into memory: at once by its declared length, or as a chunked one streams
+    past it. (Not FastAPI's `max_body_size`: its 413 is text/plain, not problem+json.)"""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app

@@ -1,18 +1,5 @@
-"""A generic async repository over one SQLAlchemy model, with rows cached by primary key.
-
-The cache holds a row's column values as JSON (converted per column type, so datetimes,
-decimals, enums and bytes come back as they went in) and `get` rebuilds a detached
-instance from them, just like one loaded from the database and its session closed.
-
-Writes and the cache race like this: a reader misses, reads the row, and is about to
-cache it while a writer commits a change. Every write therefore invalidates the key
-*after* its transaction ends (committed or not: a needless invalidation costs one miss,
-a missing one serves stale data), and `Cache` makes that invalidation win over any load
-that began before it, here and on other replicas (see `llmdocs.core.cache`). What
-remains: between commit and invalidation a reader may still get the old row from the
-cache, and if the process dies in that gap, or Redis is unreachable, other replicas
-keep the old row until the cache TTL.
-"""
+"""A generic async repository over one SQLAlchemy model, with rows cached by primary key
+and invalidated after every write (the race that remains: docs/internals.md)."""
 
 from __future__ import annotations
 
@@ -98,6 +85,8 @@ class Repository(Generic[ModelT]):
 
     async def invalidate(self, *ids: PrimaryKey) -> None:
         """Drop rows from the cache; call it after committing a write made elsewhere."""
+        # after the transaction, committed or not: a needless invalidation costs one miss,
+        # a missing one serves stale data
         if self.cache is not None:
             await self.cache.delete(*(self._key(id) for id in ids))
 

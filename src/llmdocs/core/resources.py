@@ -1,8 +1,5 @@
-"""The shared resources of a service process: database, event bus, cache.
-
-In embedded mode one set serves all seven apps; in distributed mode each process
-opens its own. Opening migrates the schema and starts the bus.
-"""
+"""The shared resources of a service process: database, event bus, cache. In embedded
+mode one set serves all seven apps; in distributed mode each process opens its own."""
 
 from __future__ import annotations
 
@@ -30,6 +27,7 @@ class Resources:
                    cache=Cache.from_settings(settings, namespace))
 
     async def open(self, upgrade: SchemaUpgrade) -> None:
+        """Migrate the schema, then start the bus and the cache."""
         await self.database.migrate(upgrade)
         await self.events.start()
         await self.cache.start()

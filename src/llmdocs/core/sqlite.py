@@ -1,22 +1,6 @@
 """SQLite for the async engine: statements run on the event loop, heavy ones on the
-connection's own thread, and a busy database is waited for without blocking the loop.
-
-SQLAlchemy's aiosqlite adapter hands every step of a statement (open a cursor, execute,
-fetch the rows, close the cursor) and every commit to aiosqlite's thread. A hand-off
-costs a queue put, a wake-up of the thread and a wake-up of the loop through its
-self-pipe: system calls that cost far more than the statement (0.2 ms on an idle loop,
-up to 0.9 ms on a busy one, against 0.01-0.05 ms for a typical statement). Here a
-statement runs whole, in one call, on the loop; its cursor keeps what the adapter reads
-afterwards (description, rowcount, lastrowid, rows). A statement that takes long goes
-to the thread instead, in one trip, so the loop goes on meanwhile: `executemany`, one
-with large parameters (a bulk batch), and every statement inside `in_thread()` (bulk
-writes, searches over many rows, ANALYZE).
-
-The loop must never wait for a lock another connection holds, so the connections have
-no busy timeout: a statement that finds the database busy is retried after a short
-sleep, as SQLite's own busy handler would, for up to `BUSY_SECONDS`. The statements, the
-transactions and the errors are sqlite3's, as before.
-"""
+connection's own thread, and a busy database is waited for without blocking the loop
+(a thread hand-off costs more than a statement: docs/internals.md)."""
 
 from __future__ import annotations
 
@@ -63,13 +47,8 @@ def _heavy(parameters: Any) -> bool:
 
 
 class WalFolder:
-    """Folds a database's write-ahead log back into its file from a worker thread.
-    SQLite folds it itself in the commit that crosses `wal_autocheckpoint` (1,000 pages
-    by default), syncing the disk (about 10 ms here), and commits run on the loop; so the
-    connections raise that bound to 64 MB (`WAL_BOUND`) and this folds every
-    `FOLD_EVERY` commits, on its own connection, off the loop. A passive checkpoint
-    waits for no one; SQLite starts the log over at the next write once it has caught
-    up."""
+    """Folds a database's write-ahead log back into its file from a worker thread, so
+    no commit on the loop pays for the fold's disk sync (docs/internals.md)."""
 
     def __init__(self, path: str | Path) -> None:
         self._path = path
@@ -86,6 +65,7 @@ class WalFolder:
     def _fold(self) -> None:
         conn = sqlite3.connect(self._path)
         try:
+            # waits for no one; SQLite starts the log over at the next write once caught up
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         finally:
             conn.close()

@@ -1,9 +1,5 @@
-"""Alembic migrations, shipped inside the package so an installed llmdocs can migrate.
-
-Each service's tables live on their own branch (`branch_labels = ("<service>",)`,
-revision ids prefixed with the service key), so services evolve their schemas
-independently; start-up upgrades every head.
-"""
+"""Alembic migrations, shipped inside the package so an installed llmdocs can migrate;
+one branch per service, so services evolve their schemas independently (docs/services.md)."""
 
 from __future__ import annotations
 

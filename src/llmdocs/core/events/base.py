@@ -139,12 +139,11 @@ class EventBus(abc.ABC):
         stream: str | None = None,
         linger: float = LINGER_SECONDS,
     ) -> Subscription:
-        """Run `handler` for every event of the group (filtered by type); ack on
-        success, leave unacked on error so it is redelivered. After a partial batch the
-        loop waits `linger` seconds, so a burst is claimed in one read (a consumer that
-        may lag, like analytics, lingers longer and takes the write lock less often).
-        Must be called with a running event loop; the loop runs as a task until
-        `stop()`."""
+        """Run `handler` for every event of the group (filtered by type), as a task until
+        `stop()`; ack on success, leave unacked on error so it is redelivered."""
+        # after a partial batch the loop waits `linger` seconds, so a burst is claimed in
+        # one read (a consumer that may lag, like analytics, lingers longer and takes the
+        # write lock less often)
         async def one_by_one(events: list[Event]) -> None:
             for event in events:
                 await handler(event)

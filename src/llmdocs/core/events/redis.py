@@ -1,10 +1,5 @@
-"""The event bus on Redis Streams: the distributed backend.
-
-A stream entry has one field, `event`, the envelope as JSON. Groups are Redis consumer
-groups; unacked entries are taken over with XAUTOCLAIM once idle for
-`event_redelivery_seconds`, and their delivery count (XPENDING) sends them to
-`<stream>.dlq` after `event_max_deliveries`.
-"""
+"""The event bus on Redis Streams: the distributed backend (entries, groups,
+redelivery and dead letters: docs/internals.md)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,6 @@
-"""Publishing, shared by both backends: concurrent `publish` calls are batched into one
-backend round-trip (group commit), and whatever the backend cannot take right now goes
-to a local spool file that a background flusher re-sends, in order, once it is back.
-
-The spool is a directory of JSON-lines files, one per bus instance, each held under an
-exclusive `flock` while its bus runs. A file whose lock is free belongs to a bus that
-closed or a process that died: any bus adopts it (at start and on every flush), so
-spooled events survive restarts and several buses can share a data directory.
-"""
+"""Publishing, shared by both backends: concurrent publishes go in one round-trip, and
+what the backend cannot take goes to a spool file re-sent in order once it is back, so a
+publish never fails a request (docs/internals.md)."""
 
 from __future__ import annotations
 
@@ -179,15 +173,9 @@ def _read_entries(handle: IO[str]) -> list[Outgoing]:
 
 
 class SpoolingEventBus(EventBus):
-    """The publishing half of a backend. Subclasses provide `_append`, which writes a
-    batch (possibly of several streams) in one round-trip, in order, or raises.
-
-    One sender task at a time: publishes that arrive while a batch is in flight queue
-    up and go together in the next one (group commit), so throughput grows with
-    concurrency while each `publish` still returns only once its event is in the
-    backend or in the spool. While anything is spooled, new events are spooled behind
-    it and only the flusher sends, so the stream keeps publish order and a publish never
-    waits for a long drain."""
+    """The publishing half of a backend: one sender task batches what arrives meanwhile
+    (group commit); subclasses provide `_append`, which writes a batch (possibly of
+    several streams) in one round-trip, in order, or raises."""
 
     kind: ClassVar[str]  # names the spool directory, so two backends never swap events
 

@@ -1,12 +1,5 @@
 """The event bus on SQL tables: the embedded default (SQLite, same file as everything
-else) and a Redis-less option on PostgreSQL.
-
-Claiming is one short transaction per read. On PostgreSQL competing consumers skip each
-other's locked rows (`FOR UPDATE SKIP LOCKED`). On SQLite the transaction's first
-statement is a write, which takes the database write lock up front (what
-`BEGIN IMMEDIATE` would do) and waits for it under `busy_timeout`; claims therefore
-serialise, within a process and across processes sharing the file.
-"""
+else) and a Redis-less option on PostgreSQL (how claims serialise: docs/internals.md)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""Event bus tables: the events log, group cursors, pending deliveries, dead letters.
-
-Revision ID: 0001_events
-Revises:
-Create Date: 2026-11-26
-"""
+"""Event bus tables: the events log, group cursors, pending deliveries, dead letters."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""Discovery-agent: discovery runs, health state and history, watch lease.
-
-Revision ID: discovery_0001
-Revises:
-Create Date: 2026-11-26
-"""
+"""Discovery-agent: discovery runs, health state and history, watch lease."""
 
 from __future__ import annotations
 

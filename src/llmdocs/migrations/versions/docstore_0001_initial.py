@@ -1,16 +1,5 @@
-"""Doc-store tables, and the search index of each database.
-
-SQLite: an external-content FTS5 table over the current versions of live (not soft
-deleted) documents (`rowid` = version id), kept in sync by triggers on both tables, so a
-search without filters never needs to join the documents.
-PostgreSQL: a generated, weighted tsvector column with a partial GIN index over current
-versions, and a term → document-frequency table kept exact by statement-level triggers,
-which the search ranking uses for IDF (see `llmdocs.services.docstore.search`).
-
-Revision ID: docstore_0001
-Revises:
-Create Date: 2026-11-27
-"""
+"""Doc-store tables, and the search index of each database (for the search ranking in
+`llmdocs.services.docstore.search`)."""
 
 from __future__ import annotations
 
@@ -25,6 +14,9 @@ depends_on = None
 ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TZ = sa.DateTime(timezone=True)
 
+# an external-content FTS5 table over the current versions of live (not soft deleted)
+# documents (`rowid` = version id), kept in sync by triggers on both tables, so a search
+# without filters never needs to join the documents
 SQLITE_SEARCH = [
     """CREATE VIRTUAL TABLE docstore_fts USING fts5(
         title, content, content='docstore_versions', content_rowid='id',
@@ -80,6 +72,8 @@ def _pg_terms_function(name: str, sign: int, source: str, cond: str) -> str:
             f"{body} RETURN NULL; END $$")
 
 
+# a generated, weighted tsvector column with a partial GIN index over current versions,
+# and a term → document-frequency table kept exact by statement-level triggers (for IDF)
 POSTGRES_SEARCH = [
     """ALTER TABLE docstore_versions ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (
         setweight(to_tsvector('english', coalesce(title, '')), 'A') ||

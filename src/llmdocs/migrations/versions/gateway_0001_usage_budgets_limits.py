@@ -1,9 +1,4 @@
-"""llm-gateway tables: usage records, budgets, rate limits.
-
-Revision ID: gateway_0001
-Revises:
-Create Date: 2026-11-27
-"""
+"""llm-gateway tables: usage records, budgets, rate limits."""
 
 from __future__ import annotations
 

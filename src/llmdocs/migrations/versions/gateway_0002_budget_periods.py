@@ -1,10 +1,5 @@
 """llm-gateway budgets reset per period: the period (total, daily, monthly) and the
-window the counters of a budget's row count in.
-
-Revision ID: gateway_0002
-Revises: gateway_0001
-Create Date: 2026-11-26
-"""
+window the counters of a budget's row count in."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""Interpreter: executions and sessions.
-
-Revision ID: interpreter_0001
-Revises:
-Create Date: 2026-11-27
-"""
+"""Interpreter: executions and sessions."""
 
 from __future__ import annotations
 

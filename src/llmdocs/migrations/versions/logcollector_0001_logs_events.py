@@ -1,9 +1,4 @@
-"""Log-collector: log records and events.
-
-Revision ID: logcollector_0001
-Revises:
-Create Date: 2026-11-26
-"""
+"""Log-collector: log records and events."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""Orchestrator: the service registry.
-
-Revision ID: orchestrator_0001
-Revises:
-Create Date: 2026-11-26
-"""
+"""Orchestrator: the service registry."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""Orchestrator: workflow runs.
-
-Revision ID: orchestrator_0002
-Revises: orchestrator_0001
-Create Date: 2026-11-27
-"""
+"""Orchestrator: workflow runs."""
 
 from __future__ import annotations
 

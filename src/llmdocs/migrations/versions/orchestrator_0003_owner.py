@@ -1,10 +1,5 @@
 """Orchestrator: a registration's owner, the subject that registered it (none for rows
-from before: they count as the services').
-
-Revision ID: orchestrator_0003
-Revises: orchestrator_0002
-Create Date: 2026-12-06
-"""
+from before: they count as the services')."""
 
 from __future__ import annotations
 

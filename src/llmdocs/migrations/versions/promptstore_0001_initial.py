@@ -1,9 +1,4 @@
-"""Prompt-store tables: prompts, versions, labels, A/B tests, outcomes, usage.
-
-Revision ID: promptstore_0001
-Revises:
-Create Date: 2026-11-27
-"""
+"""Prompt-store tables: prompts, versions, labels, A/B tests, outcomes, usage."""
 
 from __future__ import annotations
 

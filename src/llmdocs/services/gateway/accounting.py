@@ -468,16 +468,15 @@ COMPLETED = "llmdocs.llm.completed"
 
 
 class Recorder:
-    """Usage rows and events go through a bounded queue to one writer task that builds
-    and stores them in batches (waiting up to `linger` seconds to fill one), so a call
-    pays neither a database write nor a publish nor the event's validation. The queue
-    holds at most `depth` calls: memory stays bounded however far the writer falls
-    behind (a call then waits for room rather than being dropped)."""
+    """Usage rows and events go through a bounded queue to one writer task that stores
+    them in batches (waiting up to `linger` seconds to fill one), so a call pays neither
+    a database write nor a publish nor the event's validation."""
 
     def __init__(self, database: Database, events: EventBus, batch: int = 500,
                  linger: float = 0.2, depth: int = 2_000) -> None:
         self.database, self.events, self.batch, self.linger = database, events, batch, linger
         self._now = asyncio.Event()
+        # bounded memory however far the writer falls behind: a call waits for room
         self._queue: asyncio.Queue[Completed] = asyncio.Queue(depth)
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()

@@ -160,12 +160,12 @@ def kept_values(plugin: Any, line: str) -> Iterator[tuple[int, str]]:
 
 @dataclass(frozen=True)
 class Join:
-    """For a pattern that can match across a line break, what the line before the break
-    must end with and the line after it start with for a match to run across it. The
-    pattern runs line by line, and on the whole text only when some break allows it:
-    when none does, its matches in the whole text are its matches line by line, for a
-    pattern that never ends a match with the break and looks no further than it."""
+    """For a pattern that can match across a line break, what the lines around a break
+    must end and start with for a match to run across it, so the pattern runs on the
+    whole text only when some break allows it, and line by line otherwise."""
 
+    # line by line is then exact: such a pattern never ends a match with the break and
+    # looks no further than it
     end: re.Pattern[str]  # searched in the line, which ends with its "\n"
     start: re.Pattern[str] | None = None  # matched at the next line's start; None: any
 
@@ -274,12 +274,12 @@ def _linear(rx: re.Pattern[str], check: Check | None) -> tuple[re.Pattern[str], 
 
 
 class _LinearKeywords(KeywordDetector):
-    """detect-secrets' keyword detector with its patterns linear: each starts with a
-    secret-sounding word and the rest of its word (`(api_?key|...)\\w*`), tried from
-    every such word of "api_keyapi_key..." to the run's end. Tried here from the run's
-    start, to its first such word and its end, once (an atomic group): a later word in
-    the run ends where the first does, so it can match only if the first does."""
+    """detect-secrets' keyword detector with its patterns linear: theirs try
+    `(api_?key|...)\\w*` from every such word of "api_keyapi_key..." to the run's end."""
 
+    # tried once from the run's start, to its first such word and its end (an atomic
+    # group): a later word in the run ends where the first does, so it can match only
+    # if the first does
     _PATTERNS = {
         re.compile(rx.pattern.replace(
             keyword.DENYLIST_REGEX,

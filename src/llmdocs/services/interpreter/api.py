@@ -175,11 +175,10 @@ def plain(name: str) -> str:
 
 
 def content_disposition(filename: str, fallback: str) -> str:
-    """`attachment` with the name as RFC 6266 says: `filename*=UTF-8''` percent-encoded
-    (any Unicode), after a plain ASCII `filename` for old clients. Path separators and
-    characters that do not show as themselves (controls, bidi and zero-width ones) in
-    the name become `_` first, so nothing of it can end the header, name a directory or
-    show as another name; an empty result falls back to `fallback`."""
+    """`attachment` with the name as RFC 6266 says (UTF-8 `filename*`, after an ASCII
+    `filename` for old clients), so no name can end the header, name a directory or
+    show as another name; an empty one falls back to `fallback`."""
+    # path separators and what does not show as itself (controls, bidi, zero-width) → _
     name = plain(filename).strip() or plain(fallback).strip() or "file"
     ascii_name = _NOT_TOKEN.sub("_", unicodedata.normalize("NFKD", name).encode(
         "ascii", "ignore").decode() or "file")

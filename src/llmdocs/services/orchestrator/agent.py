@@ -1,8 +1,6 @@
-"""The agent workflow: a LangGraph loop in which the model picks tools from the catalog
-(choose → act, a bounded number of times) and then answers the goal from what the tools
-returned. Tool choice is constrained by a JSON schema (the tool names, and each tool's
-own argument schema), so even a small local model can only pick a real tool with
-well-formed arguments; the first step must use a tool."""
+"""The agent workflow: the model picks tools from the catalog (choose → act, a bounded
+number of times), then answers the goal from what they returned; a JSON schema limits
+its choice, so even a small local model picks only a real tool with well-formed arguments."""
 
 from __future__ import annotations
 
@@ -81,7 +79,7 @@ def choice_schema(specs: Sequence[ToolSpec], allow_finish: bool) -> dict[str, An
         "tool": {"const": spec.name},
         "arguments": _grammar_schema({**spec.input_schema, "type": "object"})}}
         for spec in specs]
-    if allow_finish:
+    if allow_finish:  # not on the first step: that one must use a tool
         options.append({"type": "object", "required": ["tool", "arguments"], "properties": {
             "tool": {"const": FINISH}, "arguments": {"type": "object", "properties": {}}}})
     return {"anyOf": options}
