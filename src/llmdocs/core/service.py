@@ -13,6 +13,8 @@ from llmdocs.core.db import SchemaUpgrade
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
+MODEL_ANSWER_SECONDS = 300.0  # a model's answer takes longer than a service's
+
 
 @dataclass(frozen=True)
 class Call:

@@ -7,9 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from llmdocs.core.service import Call, ServiceSpec
-
-MODEL_ANSWER_SECONDS = 300.0  # a model's answer takes longer than a service's
+from llmdocs.core.service import MODEL_ANSWER_SECONDS, Call, ServiceSpec
 
 
 def _router() -> APIRouter:

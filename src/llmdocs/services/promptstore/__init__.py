@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from llmdocs.core.service import Call, ServiceSpec
+from llmdocs.core.service import MODEL_ANSWER_SECONDS, Call, ServiceSpec
 
 ANALYTICS_GROUP = "promptstore-analytics"
 ANALYTICS_LINGER_SECONDS = 1.0
@@ -51,7 +51,8 @@ spec = ServiceSpec(
     description="versioned prompts, labels, A/B tests and prompt analytics.",
     scope="prompts",
     router=_router,
-    calls=(Call("gateway", "llmdocs.services.gateway.client:GatewayClient"),),
+    calls=(Call("gateway", "llmdocs.services.gateway.client:GatewayClient",
+                waits_up_to=MODEL_ANSWER_SECONDS),),
     lifespan=_lifespan,
     # a prompt's templates and variations: far beyond any real one
     max_body_bytes=4 * 1024 * 1024,
