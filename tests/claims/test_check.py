@@ -114,7 +114,7 @@ def test_sentences_split_where_a_reader_would() -> None:
         "Use e.g. version 1.2.0 at https://api.example.com/v1.", "Call `a.b()` first.",
         "Stop etc.", "Then go!", "A tail"]
     assert prose_units("# Head\nOne. Two\nthree.\n- item\n2. next\n```\nx\n```\n| a |") == [
-        "# Head", "One.", "Two three.", "item", "next", "```\nx\n```", "| a |"]
+        "# Head", "One.", "Two", "three.", "item", "next", "```\nx\n```", "| a |"]
 
 
 def test_claims_are_extracted_by_kind() -> None:

@@ -51,17 +51,12 @@ def _abbreviation(text: str, start: int, dot: int, after: int) -> bool:
 
 
 def prose_units(markdown: str) -> list[str]:
-    """The units a model answer is judged by: each sentence of its paragraphs and list
-    items (markers stripped), and each heading, table row or code block whole."""
+    """The units a model answer is judged by: each sentence of its lines and list items
+    (markers stripped), and each heading, table row or code block whole. A line break
+    ends a sentence: a model does not wrap its lines, and a line without an end mark
+    ("The endpoint is:") is a fragment."""
     units: list[str] = []
-    paragraph: list[str] = []
     fence: list[str] | None = None
-
-    def flush() -> None:
-        if paragraph:
-            units.extend(split_sentences(" ".join(paragraph)))
-            paragraph.clear()
-
     for raw in markdown[:MAX_TEXT].splitlines():
         line = raw.strip()
         if fence is not None:
@@ -69,25 +64,15 @@ def prose_units(markdown: str) -> list[str]:
             if line.startswith(("```", "~~~")):
                 units.append("\n".join(fence))
                 fence = None
-            continue
-        if line.startswith(("```", "~~~")):
-            flush()
+        elif line.startswith(("```", "~~~")):
             fence = [line]
-        elif not line:
-            flush()
         elif line.startswith(_BLOCK_STARTS):
-            flush()
             units.append(line)
-        else:
+        elif line:
             item = _list_item(line)
-            if item is not None:
-                flush()
-                paragraph.append(item)
-            else:
-                paragraph.append(line)
+            units.extend(split_sentences(line if item is None else item))
     if fence is not None:
         units.append("\n".join(fence))
-    flush()
     return units
 
 
