@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -17,10 +18,10 @@ JSON_ANSWER = {"score": 9, "approved": True, "gaps": [], "intent": "generate_doc
                "confidence": 0.9}
 
 
-def fake_llm(latency_seconds: float, *, echo: bool = False, prose: str = PROSE
-             ) -> Starlette:
+def fake_llm(latency_seconds: float, *, echo: bool = False, prose: str = PROSE,
+             writes: Callable[[str], str] | None = None) -> Starlette:
     """Prose answers are `prose`; with `echo`, they repeat the prompt, as a weak model
-    sometimes does.
+    sometimes does; with `writes`, they are what it makes of the prompt.
     `app.state.peak` is the most requests it answered at once."""
     async def chat(request: Request) -> JSONResponse:
         body = await request.json()
@@ -32,7 +33,8 @@ def fake_llm(latency_seconds: float, *, echo: bool = False, prose: str = PROSE
                 await asyncio.sleep(latency_seconds)
         finally:
             state.in_flight -= 1
-        said = body["messages"][-1]["content"] if echo else prose
+        prompt = body["messages"][-1]["content"]
+        said = prompt if echo else writes(prompt) if writes else prose
         text = json.dumps(JSON_ANSWER) if body.get("response_format") else said
         return JSONResponse({
             "id": "cmpl-fake", "object": "chat.completion", "created": 1,

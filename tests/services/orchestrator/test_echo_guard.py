@@ -9,31 +9,37 @@ from typing import Any
 import pytest
 
 from ecosystem import start_services, store_spec, token
+from llmdocs.claims import CheckContext, Vocabulary, check_prose
 from llmdocs.core.config import Settings
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.orchestrator.client import OrchestratorClient
-from llmdocs.services.orchestrator.prose import drop_echo
 from services.orchestrator.fakellm import fake_llm, provider_env
 
 INSTRUCTIONS = ("Keep the facts that matter most", "Use only what the text says",
                 "Plain prose, or a short list")
 
 
-def test_drop_echo_keeps_own_prose_and_sources() -> None:
-    variables = {"sources": "API: User Service 1.0.0\nGET /users: List users",
-                 "max_words": 50}
+def test_echoed_instructions_are_dropped_and_own_prose_is_kept() -> None:
+    sources = "API: User Service 1.0.0\nGET /users: List users"
+    variables: dict[str, Any] = {"sources": sources, "max_words": 50}
     prompt = ("Summarise the text below for developers in at most 50 words.\n\n"
               "- Keep the facts that matter most: purpose, main capabilities, key "
               "interfaces, limits.\n- Use only what the text says; do not add opinions or "
               "facts from elsewhere.\n- Plain prose, or a short list if the text is a list "
-              f"of items.\n\nText:\n{variables['sources']}\n")
-    echoed = ("- Keep the facts that matter most: purpose, main capabilities. - Use only "
-              "what the text says: no opinions. - Plain prose, or a short list if the "
+              f"of items.\n\nText:\n{sources}\n")
+    context = CheckContext.of_prompt(prompt, variables)
+    vocabulary = Vocabulary.from_texts([sources])
+    echoed = ("- Keep the facts that matter most: purpose, main capabilities.\n- Use only "
+              "what the text says: no opinions.\n- Plain prose, or a short list if the "
               "text is a list of items.")
-    assert drop_echo(echoed, prompt, variables) == ""
-    assert drop_echo(prompt, prompt, variables) == ""
+    for text in (echoed, prompt):
+        checked = check_prose(text, vocabulary, context)
+        assert checked.kept == [] and checked.written > 0
+    dropped = check_prose(echoed, vocabulary, context).dropped
+    assert all("prompt_echo" in d.to_json()["reason"] for d in dropped)
     own = "The User Service manages accounts. It lists users with GET /users."
-    assert drop_echo(f"{own}\n- Use only what the text says.", prompt, variables) == own
+    checked = check_prose(f"{own}\n- Use only what the text says.", vocabulary, context)
+    assert checked.text == own
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ only prose; the reference comes from the spec and the review checks the draft ag
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import re
 import time
@@ -39,11 +38,14 @@ from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.orchestrator import apidoc, review
 from llmdocs.services.orchestrator.errors import Unknown
 from llmdocs.services.orchestrator.prose import (
+    PROSE_KINDS,
+    ProseCall,
+    api_call,
     asked,
-    clean_prose,
-    drop_echo,
+    checked_sections,
     errors_asked,
-    fallback_prose,
+    lead,
+    spec_facts,
 )
 from llmdocs.services.orchestrator.registry import Registry
 from llmdocs.services.orchestrator.schemas import DocRequest, StepRecord, WorkflowInput
@@ -127,9 +129,16 @@ class DocGen:
     async def _llm(self, trace: Trace, state: DocState, prompt: str,
                    variables: dict[str, Any], max_tokens: int,
                    schema: dict[str, Any] | None = None, model: str | None = None) -> str:
-        """One model call with a prompt from the prompt-store, through the gateway;
-        prose answers come back without what the model echoed of the prompt. Its latency
-        is the provider's time (0 for a cached answer), its wait for the model apart."""
+        """One model call with a prompt from the prompt-store, through the gateway."""
+        return (await self._call(trace, state, prompt, variables, max_tokens, schema,
+                                 model))[0]
+
+    async def _call(self, trace: Trace, state: DocState, prompt: str,
+                    variables: dict[str, Any], max_tokens: int,
+                    schema: dict[str, Any] | None = None, model: str | None = None
+                    ) -> tuple[str, str]:
+        """The model's answer and the prompt as rendered (what an echo is judged by); its
+        latency is the provider's time (0 when cached), its wait for the model apart."""
         trace.called("prompt-store", f"render {prompt}")
         rendered = await self.deps.prompts.render(prompt, variables)
         trace.prompts_used.append({
@@ -151,9 +160,7 @@ class DocGen:
             "queue_ms": round(answer.queue_time * 1000, 2), "cached": answer.cached,
             "routing_reason": answer.routing.reason,
             "correlation_id": answer.correlation_id})
-        if schema is not None:
-            return answer.response
-        return drop_echo(answer.response, rendered.text or "", variables)
+        return answer.response, rendered.text or ""
 
     def operations_of(self, state: DocState) -> list[Operation]:
         """The spec's operations, validated once per list, not once per step (at 300
@@ -335,80 +342,68 @@ class DocGen:
         sections.append({"title": "Endpoint summary", "kind": "summary_table"})
         return {"outline": sections}
 
-    def _sources_text(self, state: DocState, ops: list[Operation],
-                      subset: list[Operation] | None = None, errors: bool = False) -> str:
+    def _sources_text(self, state: DocState, ops: list[Operation]) -> str:
         """What the model is told of the sources: `ops` are the spec's operations (read
         once per step: validating them is the cost that grows with the spec)."""
         context = state["context"]
         limit = self.deps.settings.source_chars
-        if errors:
-            return "\n".join(f"{endpoint} answers {code}: {text}" for endpoint, code, text
-                             in apidoc.error_rows(ops))[:limit]
         if context.get("operations"):
             api = context["api"]
             lines = [f"API: {api['title']} {api['version']}", api.get("description", "")]
-            lines += [f"{o.method.upper()} {o.path}: {o.summary}"
-                      for o in subset or ops]
+            lines += [f"{o.method.upper()} {o.path}: {o.summary}" for o in ops]
             return "\n".join(line for line in lines if line)[:limit]
         return "\n\n".join(f"{s['title']}:\n{s['excerpt']}" for s in context["sources"])[:limit]
 
     async def write(self, state: DocState) -> dict[str, Any]:
-        """The model's prose, all calls at once; the reference from the spec."""
+        """The model's prose, all calls at once, each sentence checked against the spec
+        or sources; the reference and the lead paragraph from the spec."""
         trace = Trace("write")
-        request, sections = state["request"], state["outline"]
-        outline_text = "\n".join(f"- {s['title']}" for s in sections)
-        tokens = self.deps.settings.prose_tokens
+        request, sections, context = state["request"], state["outline"], state["context"]
         ops = self.operations_of(state)
         grouped = apidoc.groups(ops)
-
-        async def prose(section: dict[str, Any]) -> str:
-            kind = section["kind"]
-            if kind in ("overview", "group", "answer", "errors"):
-                subset = grouped.get(section.get("tag", "")) if kind == "group" else None
-                text = await self._llm(trace, state, "section-writing", {
-                    "query": asked(request), "outline": outline_text,
-                    "section": section["title"],
-                    "sources": self._sources_text(state, ops, subset, kind == "errors")},
-                    tokens)
-                text = clean_prose(text)
-                if text or kind in ("group", "errors"):
-                    return text
-                return fallback_prose(state["context"])
-            if kind == "summary":
-                return clean_prose(await self._llm(trace, state, "summarisation", {
-                    "sources": self._sources_text(state, ops), "max_words": 120}, tokens * 2)
-                ) or fallback_prose(state["context"])
-            return ""
-
-        async def summary() -> str:
-            return clean_prose(await self._llm(trace, state, "summarisation", {
-                "sources": self._sources_text(state, ops), "max_words": 50}, tokens), 400
-            ) or fallback_prose(state["context"])
-
+        calls = [self._prose_call(state, ops, grouped, s) for s in sections]
         limit = asyncio.Semaphore(self.deps.settings.write_concurrency)
 
         # each call is made once its turn comes: made before, a run cancelled while
         # calls wait would leave them never awaited
-        async def bounded(text: Callable[[], Awaitable[str]]) -> str:
+        async def bounded(call: ProseCall) -> tuple[str, str]:
             async with limit:
-                return await text()
+                return await self._call(trace, state, call.prompt, call.variables,
+                                        self.deps.settings.prose_tokens)
 
-        texts = await asyncio.gather(bounded(summary), *(
-            bounded(functools.partial(prose, section)) for section in sections))
+        answers = iter(await asyncio.gather(*(bounded(c) for c in calls if c is not None)))
+        texts, checked_prose = checked_sections(sections, calls, answers, context, grouped)
         bodies = [self._body(state, ops, s, text, grouped) for s, text in zip(
-            sections, texts[1:], strict=True)]
-        api_title = (state["context"].get("api") or {}).get("title", "")
+            sections, texts, strict=True)]
+        api_title = (context.get("api") or {}).get("title", "")
         title = request.get("title") or (f"{api_title} API documentation" if api_title
                                          else request["query"][:120])
         draft = GeneratedDocument(
-            title=title, summary=texts[0],
+            title=title, summary=lead(context),
             sections=[Section(title=s["title"], body=b) for s, b in zip(
                 sections, bodies, strict=True)],
             table_columns=apidoc.TABLE_COLUMNS if ops else ["document_id", "version", "title"],
             table_rows=apidoc.table_rows(ops) if ops else [
                 [s["document_id"], str(s["version"]), s["title"]]
-                for s in state["context"]["sources"]])
-        return trace.update(draft=draft.model_dump(), rounds=0)
+                for s in context["sources"]])
+        return trace.update(draft=draft.model_dump(), rounds=0, prose=checked_prose)
+
+    def _prose_call(self, state: DocState, ops: list[Operation],
+                    grouped: dict[str, list[Operation]],
+                    section: dict[str, Any]) -> ProseCall | None:
+        """What the model is asked for a section, or None where it writes nothing."""
+        kind = section["kind"]
+        if kind not in PROSE_KINDS:
+            return None
+        if ops:
+            return api_call(section, state["context"], grouped)
+        if kind == "answer":
+            return ProseCall("section-writing", {
+                "query": asked(state["request"]), "section": section["title"],
+                "outline": "\n".join(f"- {s['title']}" for s in state["outline"]),
+                "sources": self._sources_text(state, ops)})
+        return ProseCall("summarisation", {"sources": self._sources_text(state, ops),
+                                           "max_words": 120})
 
     def _body(self, state: DocState, ops: list[Operation], section: dict[str, Any],
               prose: str, grouped: dict[str, list[Operation]]) -> str:
@@ -477,7 +472,7 @@ class DocGen:
         rounds = state.get("rounds", 0) + 1
         draft, changes = review.revise_draft(
             GeneratedDocument.model_validate(state["draft"]), state["review"],
-            self.operations_of(state), state["outline"], fallback_prose(state["context"]))
+            self.operations_of(state), state["outline"], lead(state["context"]))
         return {"draft": draft.model_dump(), "rounds": rounds,
                 "revisions": [{"round": rounds, "changes": changes}]}
 
@@ -509,7 +504,7 @@ class DocGen:
                 "revisions": state.get("revisions", []), "items_checked": checked["items"],
                 "missing": checked["missing"], "invented": checked["invented"],
                 "endpoints": len(context.get("operations", []))},
-        }
+            "prose": state.get("prose", [])}
         final = GeneratedDocument.model_validate(state["draft"])
         final.metadata = {"run_id": state["run_id"], "workflow": NAME,
                           "doc_type": request["doc_type"]}
@@ -582,6 +577,7 @@ def _spec_context(doc: dict[str, Any], analysis: Analysis, origin: str, url: str
     info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
     schemes = (doc.get("components") or {}).get("securitySchemes") or {}
     return {"operations": [o.model_dump(by_alias=True) for o in analysis.operations],
+            "prose": spec_facts(doc),
             "api": {"title": analysis.title, "version": analysis.version,
                     "description": str((info or {}).get("description", "")),
                     "security": sorted(schemes) if isinstance(schemes, dict) else []},

@@ -1,77 +1,178 @@
-"""The model's prose, kept to what it adds: no echo of its prompt, no headings of its own."""
+"""The model's prose, kept to what a reference cannot say and checked sentence by
+sentence; whatever the check leaves empty is said plainly from the spec instead."""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
+from llmdocs.claims import CheckContext, Repeats, Vocabulary, check_prose, split_sentences
+from llmdocs.openapi import Operation
 from llmdocs.services.orchestrator import apidoc
 
-_HEADING_LINE = re.compile(r"^\s*(#{1,6}\s.*|```.*|---+|\|.*)$")
+# the sections the model writes, by kind: an API's overview, getting started and group
+# introductions, a non-API document's answer or summary
+PROSE_KINDS = ("overview", "getting_started", "group", "answer", "summary")
 
 
-def clean_prose(text: str, limit: int = 700) -> str:
-    """Model prose as a paragraph: no headings, fences or tables of its own, no sentence
-    twice, cut at a sentence end."""
-    lines = [line.strip() for line in text.splitlines() if not _HEADING_LINE.match(line)]
-    sentences = re.split(r"(?<=[.!?])\s+", " ".join(line for line in lines if line))
-    prose = " ".join(dict.fromkeys(s for s in sentences if s))  # a small model repeats itself
-    if len(prose) > limit:
-        cut = prose[:limit]
-        end = max(cut.rfind(". "), cut.rfind(".\n"))
-        prose = cut[: end + 1] if end > limit // 3 else cut.rstrip() + "…"
-    return prose.strip()
+def spec_facts(doc: dict[str, Any]) -> dict[str, Any]:
+    """What the prose and its check need of a parsed spec: what it may claim, its
+    tags' descriptions and how each security scheme is sent."""
+    tags = {str(t["name"]): str(t.get("description") or "") for t in doc.get("tags") or []
+            if isinstance(t, dict) and t.get("name")}
+    schemes = (doc.get("components") or {}).get("securitySchemes") or {}
+    auth = [f"`{name}`: {_how_to_send(scheme)}" for name, scheme in schemes.items()
+            if isinstance(scheme, dict)] if isinstance(schemes, dict) else []
+    return {"vocabulary": Vocabulary.from_openapi(doc).to_json(), "tags": tags, "auth": auth}
 
 
-_WORD = re.compile(r"[a-z0-9]+")
+def _how_to_send(scheme: dict[str, Any]) -> str:
+    kind = scheme.get("type")
+    if kind == "apiKey":
+        return f"send the key in the `{scheme.get('name')}` {scheme.get('in', 'header')}"
+    if kind == "http" and str(scheme.get("scheme", "")).lower() == "basic":
+        return "send the `Authorization: Basic <credentials>` header"
+    if kind in ("http", "oauth2", "openIdConnect"):
+        return "send the `Authorization: Bearer <token>` header"
+    return f"a `{kind}` scheme"
 
 
-def _trigrams(words: list[str]) -> set[tuple[str, ...]]:
-    return {tuple(words[i:i + 3]) for i in range(len(words) - 2)}
+def vocabulary_of(context: dict[str, Any]) -> Vocabulary:
+    """What the document may claim: the spec's vocabulary, or for a spec known only by
+    its operations (the registry's) or for source documents, one built from them."""
+    facts = context.get("prose") or {}
+    if facts.get("vocabulary"):
+        return Vocabulary.from_json(facts["vocabulary"])
+    if context.get("operations"):
+        paths: dict[str, dict[str, Any]] = {}
+        for op in context["operations"]:
+            paths.setdefault(op["path"], {})[op["method"]] = {**op, "tags": [op["tag"]]}
+        return Vocabulary.from_openapi({"info": context.get("api") or {}, "paths": paths})
+    return Vocabulary.from_texts([f"{s['title']}\n{s['excerpt']}"
+                                  for s in context["sources"]])
 
 
-def drop_echo(text: str, prompt: str, variables: dict[str, Any],
-              overlap: float = 0.5) -> str:
-    """The model's answer without what it copied from its prompt (a small model often
-    repeats its instructions): a line that is a line of the prompt goes, and so does a
-    sentence that is mostly word trigrams of the prompt's instructions (the prompt
-    without the variables' values, so restating the sources is kept)."""
-    instructions = prompt
-    for value in sorted((str(v) for v in variables.values()), key=len, reverse=True):
-        if len(value) > 3:
-            instructions = instructions.replace(value, "\n")
-    said = " ".join(_WORD.findall(instructions.lower()))
-    grams = _trigrams(said.split())
-    prompt_lines = {line.strip() for line in prompt.splitlines() if line.strip()}
-    kept: list[str] = []
-    for line in text.splitlines():
-        if line.strip() in prompt_lines:
-            continue
-        sentences = re.split(r"(?<=[.!?:])\s+|\s+-\s+", line.strip().lstrip("-*• "))
-        mine: list[tuple[str, int]] = []
-        for sentence in sentences:
-            words = _WORD.findall(sentence.lower())
-            own = _trigrams(words)
-            if words and " ".join(words) not in said and not (
-                    own and len(own & grams) / len(own) >= overlap):
-                mine.append((sentence, len(words)))
-        if len(mine) < len(sentences):  # an echoed line: its scraps go too
-            mine = [(sentence, n) for sentence, n in mine if n >= 4]
-        if mine:
-            kept.append(" ".join(sentence for sentence, _ in mine))
-    return "\n".join(kept)
+@dataclass(frozen=True)
+class ProseCall:
+    """The prompt a section's prose is asked with."""
+
+    prompt: str
+    variables: dict[str, Any]
 
 
-def fallback_prose(context: dict[str, Any]) -> str:
-    """A plain sentence from the sources when the model gave nothing of its own."""
+def _first_get(ops: list[Operation]) -> Operation | None:
+    """The first GET without a path parameter (a call that needs no id), else any GET."""
+    gets = [op for op in ops if op.method == "get"]
+    return next((op for op in gets if "{" not in op.path), gets[0] if gets else None)
+
+
+def _call_line(op: Operation) -> str:
+    return f"{op.method.upper()} {op.path}: {op.summary}".rstrip(": ")
+
+
+def api_call(section: dict[str, Any], context: dict[str, Any],
+             grouped: dict[str, list[Operation]]) -> ProseCall | None:
+    """The prompt for an API document's prose section, or None for a section the
+    reference fills alone (authentication, errors, schemas, the summary table)."""
+    api, facts = context["api"], context.get("prose") or {}
+    servers = (facts.get("vocabulary") or {}).get("servers") or []
+    server = servers[0] if servers else "(not stated)"
+    kind = section["kind"]
+    if kind == "overview":
+        tags = facts.get("tags") or {}
+        return ProseCall("api-overview", {
+            "title": api["title"], "version": api["version"],
+            "description": api.get("description") or "(none)", "server": server,
+            "tags": "; ".join(f"{t}: {tags.get(t, '')}".rstrip(": ") for t in grouped)})
+    if kind == "getting_started":
+        first = _first_get([op for ops in grouped.values() for op in ops])
+        return ProseCall("api-getting-started", {
+            "title": api["title"], "server": server,
+            "auth": "; ".join(facts.get("auth") or []) or "none",
+            "first_call": _call_line(first) if first else "(no GET operation)"})
+    if kind == "group" and section.get("tag") in grouped:
+        tag = section["tag"]
+        return ProseCall("api-group-intro", {
+            "title": api["title"], "tag": tag,
+            "tag_description": (facts.get("tags") or {}).get(tag, ""),
+            "operations": "\n".join(_call_line(op) for op in grouped[tag])})
+    return None
+
+
+def fallback(section: dict[str, Any], context: dict[str, Any],
+             grouped: dict[str, list[Operation]]) -> str:
+    """Plain prose from the spec (or the sources) for a section the model left empty."""
+    kind, api = section["kind"], context.get("api")
+    if not api:
+        return sources_line(context)
+    facts = context.get("prose") or {}
+    if kind == "group":
+        tag = section.get("tag", "")
+        described = (facts.get("tags") or {}).get(tag, "")
+        ops = grouped.get(tag, [])
+        listed = "; ".join(f"{op.summary or op.operation_id} (`{op.method.upper()} "
+                           f"{op.path}`)" for op in ops)
+        return " ".join(filter(None, [_first_sentence(described),
+                                      f"This group has {len(ops)} operations: {listed}."]))
+    if kind == "getting_started":
+        servers = (facts.get("vocabulary") or {}).get("servers") or []
+        first = _first_get([op for ops in grouped.values() for op in ops])
+        lines = [f"Requests go to `{servers[0]}`." if servers else "",
+                 *(f"Authenticate with {how}." for how in facts.get("auth") or []),
+                 f"A first call: `{first.method.upper()} {first.path}` "
+                 f"({first.summary or first.operation_id})." if first else ""]
+        return " ".join(filter(None, lines))
+    described = " ".join(split_sentences(str(api.get("description") or ""))[:3])
+    groups = ", ".join(apidoc.title_case(tag) for tag in grouped)
+    return " ".join([described or lead(context),
+                     f"Its operations come in {len(grouped)} groups: {groups}."])
+
+
+def lead(context: dict[str, Any]) -> str:
+    """The document's lead paragraph: the API's title, version, size and the first
+    sentence of its description; for other documents, its sources."""
     api = context.get("api")
-    if api:
-        described = clean_prose(str(api.get("description") or ""), 300)
-        ops = len(context.get("operations", []))
-        head = f"{api['title']} (version {api['version']}) has {ops} documented endpoints."
-        return f"{head} {described}".strip()
+    if not api:
+        return sources_line(context)
+    ops = len(context.get("operations", []))
+    head = f"{api['title']} (version {api['version']}) has {ops} documented endpoints."
+    return " ".join(filter(None, [head, _first_sentence(str(api.get("description") or ""))]))
+
+
+def sources_line(context: dict[str, Any]) -> str:
     titles = ", ".join(s["title"] or s["document_id"] for s in context["sources"])
     return f"Drawn from {len(context['sources'])} source documents: {titles}."
+
+
+def _first_sentence(text: str) -> str:
+    sentences = split_sentences(text)
+    return sentences[0] if sentences else ""
+
+
+def checked_sections(sections: list[dict[str, Any]], calls: list[ProseCall | None],
+                     answers: Iterator[tuple[str, str]], context: dict[str, Any],
+                     grouped: dict[str, list[Operation]]
+                     ) -> tuple[list[str], list[dict[str, Any]]]:
+    """Each section's prose (`answers` are the model's, with the prompt as rendered, for
+    the sections with a call), checked in the outline's order so a repeat of an earlier
+    section is caught; and per section, what was written, kept, dropped and why."""
+    vocabulary, repeats = vocabulary_of(context), Repeats()
+    labels = [s["title"] for s in sections]
+    texts, records = [], []
+    for section, call in zip(sections, calls, strict=True):
+        if call is None:
+            texts.append("")
+            continue
+        answer, prompt = next(answers)
+        checked = check_prose(answer, vocabulary, CheckContext.of_prompt(
+            prompt, call.variables, labels), repeats)
+        texts.append(checked.text or fallback(section, context, grouped))
+        records.append({"section": section["title"], "written": checked.written,
+                        "kept": len(checked.kept),
+                        "dropped": [d.to_json() for d in checked.dropped],
+                        "fallback": not checked.kept})
+    return texts, records
 
 
 def errors_asked(request: dict[str, Any]) -> bool:

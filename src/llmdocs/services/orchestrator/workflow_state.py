@@ -23,6 +23,7 @@ class DocState(TypedDict, total=False):
     context: dict[str, Any]
     outline: list[dict[str, Any]]
     draft: dict[str, Any]
+    prose: list[dict[str, Any]]  # per section: model sentences written, kept, dropped
     review: dict[str, Any]
     rounds: int
     revisions: Annotated[list[dict[str, Any]], operator.add]  # what each round changed
