@@ -10,7 +10,7 @@ from itertools import pairwise
 from typing import Any, NamedTuple
 
 from llmdocs.claims.extract import claims_of
-from llmdocs.claims.sentences import MAX_TEXT, prose_units
+from llmdocs.claims.sentences import MAX_TEXT, list_item, prose_units
 from llmdocs.claims.vocabulary import Vocabulary
 
 MAX_SENTENCE_WORDS = 60
@@ -25,11 +25,18 @@ _GLUE = frozenset({"a", "an", "the", "is", "are", "was", "be", "can", "will", "t
                    "does", "do", "not", "returns", "return", "lets", "allows", "sends",
                    "gets"})
 _TO_READER = ("please", "let me", "here is", "here are", "here's", "feel free",
-              "as an ai", "i am", "i'm", "i will", "i'll", "i have", "i can", "sorry")
-_ABOUT_DOCUMENT = ("document", "documentation", "section", "outline", "request",
-                   "question", "prompt", "instructions")
+              "as an ai", "i am", "i'm", "i will", "i'll", "i have", "i can", "sorry",
+              "simple example", "this example", "this is an example")
+# what a sentence about the document itself names ("your request", "this section"); the
+# API's requests are no such thing, so "request" only counts as the reader's
+_ABOUT_DOCUMENT = {"your": ("document", "documentation", "section", "outline", "request",
+                            "question", "prompt", "instructions"),
+                   "this": ("document", "documentation", "section", "outline", "prompt"),
+                   "the": ("document", "documentation", "section", "outline", "prompt",
+                           "instructions")}
 _PUNCTUATION = ".,;:!?()[]\"'`*_"
-_FINAL = ".!?"
+_FINAL = (".", "!", "?")
+_CLOSING = ")]\"'`*_"  # may follow a sentence's end mark
 
 
 @dataclass(frozen=True)
@@ -95,8 +102,7 @@ def check_sentence(sentence: str, vocabulary: Vocabulary,
     reasons: list[Reason] = []
     if len(words) > MAX_SENTENCE_WORDS:
         reasons.append(Reason("too_long", f"{len(words)} words"))
-    ending = text.rstrip(_PUNCTUATION.replace(".", "").replace("!", "").replace("?", ""))
-    if not ending.endswith(tuple(_FINAL)) or text.count("`") % 2 or text.count(
+    if not text.rstrip(_CLOSING).endswith(_FINAL) or text.count("`") % 2 or text.count(
             "(") != text.count(")"):
         reasons.append(Reason("cut_off", text[-20:]))
     if len(words) < 3 or not _GLUE.intersection(words) or (
@@ -147,11 +153,8 @@ def _talks_to_reader(words: list[str]) -> str:
     found = next((p for p in _TO_READER if f" {p} " in joined), "")
     if found:
         return found
-    for owner in ("your", "this", "the"):
-        for noun in _ABOUT_DOCUMENT:
-            if f" {owner} {noun} " in joined:
-                return f"{owner} {noun}"
-    return ""
+    return next((f"{owner} {noun}" for owner, nouns in _ABOUT_DOCUMENT.items()
+                 for noun in nouns if f" {owner} {noun} " in joined), "")
 
 
 @dataclass
@@ -232,14 +235,16 @@ class Truthfulness(NamedTuple):
 def truthfulness(markdown: str, vocabulary: Vocabulary) -> Truthfulness:
     """Supported claims ÷ claims over a whole document. Fenced code counts only its
     URLs, hosts, paths and methods: the values in an example are illustrations (a
-    generated example's 42), while where it sends a request is a fact."""
+    generated example's 42), while where it sends a request is a fact. A list item's
+    number is an ordinal, not a claim."""
     supported, total, unsupported = 0, 0, []
     in_fence = False
     for line in markdown.splitlines():
         if line.strip().startswith(("```", "~~~")):
             in_fence = not in_fence
             continue
-        for claim in claims_of(line, values_only=in_fence):
+        item = None if in_fence else list_item(line.strip())
+        for claim in claims_of(line if item is None else item, values_only=in_fence):
             total += 1
             if vocabulary.supports(claim):
                 supported += 1

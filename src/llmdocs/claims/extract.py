@@ -16,7 +16,7 @@ HTTP_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTI
 TLDS = frozenset({"com", "org", "net", "io", "dev", "app", "ai", "co", "cloud", "local",
                   "internal", "localhost", "edu", "gov", "info", "biz", "us", "uk", "de",
                   "fr", "eu"})
-_STRIP = ".,;:!?()[]\"'*<>"
+_STRIP = ".,;:!?()[]\"'*<>%"
 _QUOTES = "\"“”"
 
 
@@ -67,7 +67,7 @@ def _token_claims(token: str, in_code: bool) -> list[Claim]:
     if not token or token.startswith("<"):
         return []
     lowered = token.lower()
-    if lowered.startswith(("http://", "https://")):
+    if lowered.startswith(("http://", "https://")) or "://" in lowered:
         return [Claim("url", token.rstrip("/"))]
     if token.startswith("/"):
         return [Claim("path", token)] if len(token) > 1 else []

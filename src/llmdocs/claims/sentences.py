@@ -69,14 +69,14 @@ def prose_units(markdown: str) -> list[str]:
         elif line.startswith(_BLOCK_STARTS):
             units.append(line)
         elif line:
-            item = _list_item(line)
+            item = list_item(line)
             units.extend(split_sentences(line if item is None else item))
     if fence is not None:
         units.append("\n".join(fence))
     return units
 
 
-def _list_item(line: str) -> str | None:
+def list_item(line: str) -> str | None:
     """A list item's text without its marker ("- ", "* ", "3. "), or None."""
     if line[:2] in ("- ", "* ", "+ ", "• "):
         return line[2:].strip()
