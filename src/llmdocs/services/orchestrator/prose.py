@@ -109,12 +109,12 @@ def fallback(section: dict[str, Any], context: dict[str, Any],
     facts = context.get("prose") or {}
     if kind == "group":
         tag = section.get("tag", "")
-        described = (facts.get("tags") or {}).get(tag, "")
+        described = _first_sentence((facts.get("tags") or {}).get(tag, ""))
         ops = grouped.get(tag, [])
-        listed = "; ".join(f"{op.summary or op.operation_id} (`{op.method.upper()} "
-                           f"{op.path}`)" for op in ops)
-        return " ".join(filter(None, [_first_sentence(described),
-                                      f"This group has {len(ops)} operations: {listed}."]))
+        listed = "; ".join(f"{(op.summary or op.operation_id).rstrip('.')} "
+                           f"(`{op.method.upper()} {op.path}`)" for op in ops)
+        count = f"{len(ops)} operation{'s' if len(ops) != 1 else ''}"
+        return " ".join(filter(None, [described, f"This group has {count}: {listed}."]))
     if kind == "getting_started":
         servers = (facts.get("vocabulary") or {}).get("servers") or []
         first = _first_get([op for ops in grouped.values() for op in ops])
@@ -123,10 +123,13 @@ def fallback(section: dict[str, Any], context: dict[str, Any],
                  f"A first call: `{first.method.upper()} {first.path}` "
                  f"({first.summary or first.operation_id})." if first else ""]
         return " ".join(filter(None, lines))
-    described = " ".join(split_sentences(str(api.get("description") or ""))[:3])
+    # the lead paragraph says the description's first sentence already
+    described = " ".join(split_sentences(str(api.get("description") or ""))[1:4])
+    servers = (facts.get("vocabulary") or {}).get("servers") or []
     groups = ", ".join(apidoc.title_case(tag) for tag in grouped)
-    return " ".join([described or lead(context),
-                     f"Its operations come in {len(grouped)} groups: {groups}."])
+    return " ".join(filter(None, [
+        described, f"Its operations come in {len(grouped)} groups: {groups}.",
+        f"It is served at `{servers[0]}`." if servers else ""]))
 
 
 def lead(context: dict[str, Any]) -> str:
@@ -146,8 +149,10 @@ def sources_line(context: dict[str, Any]) -> str:
 
 
 def _first_sentence(text: str) -> str:
+    """The first sentence, with its end mark (a spec's tag description often lacks it)."""
     sentences = split_sentences(text)
-    return sentences[0] if sentences else ""
+    first = sentences[0] if sentences else ""
+    return first if not first or first.endswith((".", "!", "?")) else f"{first}."
 
 
 def checked_sections(sections: list[dict[str, Any]], calls: list[ProseCall | None],
