@@ -25,7 +25,7 @@ VOCABULARY = Vocabulary.from_openapi(SPEC)
 PROMPT = ("You write one section of a technical document.\n\nSources (the only facts you "
           "may use):\n{sources}\n\nRules:\n- Start with the section heading.\n- Use only "
           "facts found in the sources. Never invent endpoints, parameters, fields.\n")
-SOURCES = "GET /users: List users"
+SOURCES = "GET /users: List users\nPOST /users: Create a user"
 CONTEXT = CheckContext.of_prompt(PROMPT.format(sources=SOURCES), {"sources": SOURCES},
                                  ["Overview", "Authentication", "Users", "Sessions",
                                   "Endpoint summary"])
@@ -45,6 +45,7 @@ def codes(sentence: str) -> set[str]:
     ("The endpoint is:", "cut_off"),
     ("The API lists the users of the platfo", "cut_off"),
     ("Sources (the only facts you may use): the users.", "prompt_echo"),
+    ("POST /users: Create a user", "prompt_echo"),  # its input, copied
     ("This is the User Service API API documentation.", "doubled_word"),
     # each claim kind, invented
     ("Requests go to https://api.example.org/v2 for the users.", "unsupported_url"),

@@ -53,10 +53,12 @@ class Reason:
 @dataclass
 class CheckContext:
     """What a sentence is judged against besides the vocabulary: the prompt's own
-    words (its text without the variables' values) and the document's headings."""
+    words (its text without the variables' values), its lines as rendered (a model
+    copies its input too) and the document's headings."""
 
     instructions: str = ""
     labels: list[str] = field(default_factory=list)
+    prompt_lines: set[str] = field(default_factory=set)
 
     @classmethod
     def of_prompt(cls, prompt: str, variables: dict[str, Any],
@@ -65,7 +67,8 @@ class CheckContext:
         for value in sorted((str(v) for v in variables.values()), key=len, reverse=True):
             if len(value) > 3:
                 instructions = instructions.replace(value, "\n")
-        return cls(instructions, labels or [])
+        lines = {" ".join(_words(line)) for line in prompt[:MAX_TEXT].splitlines()}
+        return cls(instructions, labels or [], {line for line in lines if " " in line})
 
     @cached_property
     def instruction_words(self) -> str:
@@ -95,7 +98,7 @@ def check_sentence(sentence: str, vocabulary: Vocabulary,
     """Every reason to drop this sentence, judged on its own (repeats across sentences
     are `check_prose`'s); none means it may be kept."""
     context = context or CheckContext()
-    text = sentence.strip()
+    text = sentence.strip()[:MAX_TEXT]
     if text.startswith(("#", "|", "```", "~~~", ">")):
         return [Reason("not_prose", text[:40])]
     words = _words(text)
@@ -139,6 +142,8 @@ def _repeat_within(words: list[str]) -> str:
 
 
 def _echoes(words: list[str], context: CheckContext) -> bool:
+    if " ".join(words) in context.prompt_lines:
+        return True
     if not words or not context.instructions:
         return False
     if len(words) >= 3 and f" {' '.join(words)} " in f" {context.instruction_words} ":
