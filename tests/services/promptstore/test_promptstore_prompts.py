@@ -202,10 +202,15 @@ async def test_seed_prompts_exist_render_and_survive_a_restart(
     seeds = load_seeds()
     names = {s.name for s in seeds}
     assert names == {"intent-detection", "outline", "section-writing", "review", "revision",
-                     "summarisation"}
+                     "summarisation", "api-overview", "api-getting-started",
+                     "api-group-intro"}
     values = {"query": "Document the user service", "sources": "GET /users lists users",
               "outline": "- Users: endpoints", "section": "Users", "draft": "## Users",
-              "gaps": "GET /users is missing"}
+              "gaps": "GET /users is missing", "title": "User Service", "version": "1.4.0",
+              "description": "Manages users.", "tags": "users", "tag": "users",
+              "tag_description": "", "server": "https://api.example.com/v1",
+              "auth": "`bearerAuth`", "first_call": "GET /users: List users",
+              "operations": "GET /users: List users"}
     for seed in seeds:
         resolved = (await http.get(f"/prompts/by-name/{seed.name}")).json()
         assert resolved["version"] == 1
