@@ -117,7 +117,7 @@ async def test_api_documentation_with_provenance(eco: Settings) -> None:
     assert provenance["user_context"]["intent"] == "generate_document"
     assert provenance["user_context"]["entities"]["service"] == "user"
     prompts = {p["name"]: p for p in provenance["prompts_used"]}
-    assert {"section-writing", "summarisation"} <= set(prompts)
+    assert {"api-overview", "api-group-intro"} <= set(prompts)
     assert "review" not in prompts  # no judge is configured: none is asked
     assert all(p["version"] >= 1 and len(p["rendered_hash"]) == 64 for p in prompts.values())
     calls = provenance["llm_calls"]
