@@ -71,6 +71,7 @@ def test_a_defective_sentence_is_dropped_with_its_reason(sentence: str, code: st
 
 @pytest.mark.parametrize("sentence", [
     "Send `GET /users/{id}` with the `Authorization: Bearer` header.",
+    "Send the `Authorization: Bearer <token>` header with each request.",
     "The API answers `404` when the user does not exist.",
     "Requests go to `https://api.example.com/v1`, e.g. `https://api.example.com/v1/users`.",
     "Create a user with `POST /users`; the `role` is `member` or `admin`.",

@@ -63,8 +63,10 @@ def _code_shaped(token: str) -> bool:
 
 
 def _token_claims(token: str, in_code: bool) -> list[Claim]:
+    if token.lstrip("`(\"'").startswith("<"):
+        return []  # a placeholder: `Bearer <token>`
     token = token.strip(_STRIP + "`")
-    if not token or token.startswith("<"):
+    if not token:
         return []
     lowered = token.lower()
     if lowered.startswith(("http://", "https://")) or "://" in lowered:
