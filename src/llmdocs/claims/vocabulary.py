@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -157,17 +158,29 @@ class Vocabulary:
         parts = urlsplit(url)
         return (parts.netloc.lower() in self.hosts and self._path(parts.path or "/"))
 
+    @cached_property
+    def _templates(self) -> dict[str, list[list[str]]]:
+        """Each path's segments, also after each server's base path, by first segment
+        ("{}" for a parameter): a claim is compared with a few paths, not all."""
+        index: dict[str, list[list[str]]] = {}
+        bases = [[], *(_segments(urlsplit(server).path) for server in self.servers)]
+        for known in self.paths:
+            for base in bases:
+                segments = base + _segments(known)
+                if segments:
+                    first = "{}" if segments[0].startswith("{") else segments[0]
+                    index.setdefault(first, []).append(segments)
+        return index
+
     def _path(self, path: str) -> bool:
+        """A path of the spec, with values for its parameters, or a leading part of one."""
         wanted = _segments(path)
         if not wanted:
             return True
-        for known in self.paths:
-            have = _segments(known)
-            for base in (have, *(_segments(urlsplit(s).path) + have for s in self.servers)):
-                if len(wanted) <= len(base) and all(
-                        _segment_matches(t, w) for t, w in zip(base, wanted, strict=False)):
-                    return True
-        return False
+        candidates = self._templates.get(wanted[0], []) + self._templates.get("{}", [])
+        return any(len(wanted) <= len(known) and all(
+            _segment_matches(t, w) for t, w in zip(known, wanted, strict=False))
+            for known in candidates)
 
     def _name(self, name: str) -> bool:
         lowered = name.lower().replace("[]", "")
