@@ -203,6 +203,11 @@ class Repeats:
         self.sentences.add(" ".join(words))
         self.phrases |= _grams(words, PHRASE_WORDS)
 
+    def add_text(self, text: str) -> None:
+        """What the document says besides the model (its lead paragraph, say)."""
+        for sentence in prose_units(text):
+            self.add(_words(sentence))
+
 
 def check_prose(text: str, vocabulary: Vocabulary, context: CheckContext | None = None,
                 repeats: Repeats | None = None) -> Checked:

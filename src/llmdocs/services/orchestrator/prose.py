@@ -163,6 +163,7 @@ def checked_sections(sections: list[dict[str, Any]], calls: list[ProseCall | Non
     the sections with a call), checked in the outline's order so a repeat of an earlier
     section is caught; and per section, what was written, kept, dropped and why."""
     vocabulary, repeats = vocabulary_of(context), Repeats()
+    repeats.add_text(lead(context))  # the model's prose does not say it again
     labels = [s["title"] for s in sections]
     texts, records = [], []
     for section, call in zip(sections, calls, strict=True):
