@@ -123,23 +123,24 @@ async def test_a_judge_that_does_not_answer_is_no_judgement(
     assert "score" not in quality["judgement"] and quality["approved"]
 
 
-async def test_a_revision_round_says_what_it_changed_and_keeps_the_summary(
+async def test_prose_naming_an_invented_endpoint_is_dropped_and_the_summary_kept(
         settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sentence checker drops the invented endpoint as the model writes it, so the
+    review has nothing to revise (the revision round itself: test_review.py)."""
     eco = await eco_judged_by(settings, serve, monkeypatch, None,
                               prose="Call DELETE /admin/reset to start over.")
     await store_spec(eco)
     run = await generate(eco, service="user service")
     assert run.result
-    quality = run.result["provenance"]["quality_metrics"]
-    assert quality["approved"] and quality["revision_rounds"] == 1
-    [revision] = quality["revisions"]
-    assert revision["round"] == 1
-    changed = {c["section"]: c for c in revision["changes"]}
-    assert {"summary", "Overview"} <= set(changed)
-    assert all("DELETE /admin/reset" in c["why"] for c in changed.values())
+    provenance = run.result["provenance"]
+    quality = provenance["quality_metrics"]
+    assert quality["approved"] and quality["revision_rounds"] == 0
+    dropped = [d for section in provenance["prose"] for d in section["dropped"]]
+    assert dropped and all("/admin/reset" in d["sentence"] for d in dropped)
+    assert all(section["fallback"] for section in provenance["prose"])
     async with DocStoreClient.for_service(eco, token=token(eco)) as docs:
         content = (await docs.get(run.result["document_id"])).content or ""
     assert "/admin/reset" not in content
-    # the summary, all of it an invented endpoint, is prose from the spec, not nothing
+    # the summary is the spec's, never the model's
     title, summary = content.split("\n\n")[:2]
     assert title.startswith("# ") and summary.startswith("User Service (version 1.4.0)")
