@@ -13,6 +13,7 @@ import httpx
 import yaml  # type: ignore[import-untyped]
 
 from llmdocs.openapi.bounds import SpecBounds
+from llmdocs.openapi.swagger import convert
 
 SPEC_PATHS = ("/openapi.json", "/openapi.yaml", "/openapi.yml", "/swagger.json",
               "/v3/api-docs", "/api-docs", "/api/openapi.json", "/docs/openapi.json")
@@ -128,7 +129,7 @@ def _check_size(doc: Any, bounds: SpecBounds) -> None:
 
 
 def parse_spec(raw: bytes, bounds: SpecBounds) -> dict[str, Any]:
-    """JSON or YAML into a checked OpenAPI 3.0/3.1 document."""
+    """JSON or YAML into a checked OpenAPI 3.0/3.1 document (Swagger 2.0 converted)."""
     try:
         text = raw.decode("utf-8-sig")
         doc = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
@@ -137,14 +138,19 @@ def parse_spec(raw: bytes, bounds: SpecBounds) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise SpecError("the spec is not a JSON/YAML object")
     if "swagger" in doc:
-        raise SpecError(f"Swagger {doc['swagger']} is not supported; OpenAPI 3.0 or 3.1 only")
-    version = str(doc.get("openapi", ""))
+        if not str(doc["swagger"]).startswith("2."):
+            raise SpecError(f"Swagger {doc['swagger']} is not supported; Swagger 2.0 and "
+                            "OpenAPI 3.0/3.1 are")
+        _check_size(doc, bounds)
+    # checked again below: the conversion may copy a body's media for each content type
+    spec: dict[str, Any] = convert(doc) if "swagger" in doc else doc
+    version = str(spec.get("openapi", ""))
     if not version.startswith(("3.0", "3.1")):
         raise SpecError(f"not an OpenAPI 3.0/3.1 document (openapi: {version or 'missing'})")
-    _check_size(doc, bounds)
-    if not isinstance(doc.get("paths", {}), dict):
+    _check_size(spec, bounds)
+    if not isinstance(spec.get("paths", {}), dict):
         raise SpecError("'paths' is not an object")
-    return doc
+    return spec
 
 
 def spec_hash(doc: dict[str, Any]) -> str:

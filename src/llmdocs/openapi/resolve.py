@@ -18,7 +18,7 @@ class Resolver:
         self.budget = budget
         self.warnings: set[str] = set()
 
-    def _target(self, ref: str) -> Any:
+    def target(self, ref: str) -> Any:
         node: Any = self.doc
         for part in ref[2:].split("/"):
             key = part.replace("~1", "/").replace("~0", "~")
@@ -51,7 +51,7 @@ class Resolver:
             self.warnings.add(f"external $ref {ref} not followed")
             return {"description": f"(external: {ref})"}
         try:
-            target = self._target(ref)
+            target = self.target(ref)
         except KeyError:
             self.warnings.add(f"$ref {ref} points nowhere")
             return {"description": f"(unresolved: {ref})"}

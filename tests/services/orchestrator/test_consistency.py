@@ -9,16 +9,22 @@ import io
 
 from ecosystem import store_spec, token
 from llmdocs.core.config import Settings
-from llmdocs.openapi import Operation
+from llmdocs.openapi import Operation, markdown
+from llmdocs.openapi.reference import build_reference
+from llmdocs.services.discovery.settings import DiscoverySettings
 from llmdocs.services.docstore.client import DocStoreClient
-from llmdocs.services.orchestrator import apidoc
-from services.orchestrator.test_docgen_e2e import OPERATIONS, client
+from services.orchestrator.test_docgen_e2e import OPERATIONS, SPEC, client
 
 TITLE = "User Service API documentation"
 
 
 def reference(operations: list[Operation]) -> str:
-    return "# " + TITLE + "\n\n" + "\n\n".join(apidoc.op_block(op) for op in operations)
+    """The operations' blocks as the document-generation workflow renders them."""
+    spec = build_reference(SPEC, DiscoverySettings())
+    wanted = {(op.method, op.path) for op in operations}
+    return "# " + TITLE + "\n\n" + "\n\n".join(
+        markdown.operation_block(op, spec) for op in spec.operations
+        if (op.method, op.path) in wanted)
 
 
 async def put(settings: Settings, content: str, title: str) -> str:

@@ -23,7 +23,7 @@ from llmdocs.core.config import Settings
 from llmdocs.core.db import Database
 from llmdocs.core.events.factory import create_event_bus
 from llmdocs.examples import user_service_spec
-from llmdocs.openapi import analyse, parse_spec, spec_hash
+from llmdocs.openapi import analyse, markdown, parse_spec, spec_hash
 from llmdocs.services.discovery.settings import DiscoverySettings
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.orchestrator import apidoc
@@ -166,14 +166,19 @@ async def test_every_format_and_async(eco: Settings) -> None:
             data = (await http.get(f"/documents/{done['document_id']}/download")).content
             if fmt == "json":
                 body = json.loads(data)
-                assert len(body["table_rows"]) == 7 and "GET /users" in body["markdown"]
+                kinds = [row[0] for row in body["table_rows"]]
+                assert kinds.count("operation") == 7 and "GET /users" in body["markdown"]
+                assert {"parameter", "request field", "response", "response field"} <= set(
+                    kinds)  # a row per parameter and body field too
             elif fmt == "txt":
                 assert "GET /users/{user_id}" in data.decode()
             elif fmt == "csv":
                 rows = list(csv.reader(io.StringIO(data.decode())))
-                assert rows[0] == apidoc.TABLE_COLUMNS and len(rows) == 8
-                assert {(r[0], r[1]) for r in rows[1:]} == {
+                assert rows[0] == markdown.TABLE_COLUMNS
+                assert {(r[1], r[2]) for r in rows[1:] if r[0] == "operation"} == {
                     (op.method.upper(), op.path) for op in OPERATIONS}
+                assert ["parameter", "GET", "/users", "limit", "query", "integer", "no",
+                        "default: 20; 1 ≤ value ≤ 100", "Page size (1-100)."] in rows
             elif fmt == "pdf":
                 assert data.startswith(b"%PDF")
             else:

@@ -11,6 +11,8 @@ import pytest
 from llmdocs.examples import user_service_spec
 from llmdocs.formats import GeneratedDocument, Section
 from llmdocs.openapi import Operation, SpecBounds, analyse, parse_spec
+from llmdocs.openapi import markdown as md
+from llmdocs.openapi.reference import build_reference
 from llmdocs.services.orchestrator import apidoc
 from llmdocs.services.orchestrator.review import judgement, revise_draft
 
@@ -37,10 +39,19 @@ def test_anything_else_is_no_judgement_never_a_score(answer: str) -> None:
     assert judged["reason"].startswith("unparseable answer: ")
 
 
+BOUNDS = SpecBounds()
+SPEC = parse_spec(user_service_spec().encode(), BOUNDS)
+REFERENCE = build_reference(SPEC, BOUNDS)
+
+
 def _ops() -> list[Operation]:
-    bounds = SpecBounds()
-    return analyse("docstore:x", parse_spec(user_service_spec().encode(), bounds),
-                   bounds).operations
+    return analyse("docstore:x", SPEC, BOUNDS).operations
+
+
+def block_of(op: Operation) -> str:
+    """The reference's block of an operation, as the workflow renders it."""
+    ref = next(o for o in REFERENCE.operations if (o.method, o.path) == (op.method, op.path))
+    return md.operation_block(ref, REFERENCE)
 
 
 def test_a_revision_keeps_every_section_and_says_what_it_changed() -> None:
@@ -55,15 +66,15 @@ def test_a_revision_keeps_every_section_and_says_what_it_changed() -> None:
         sections=[Section(title="Overview", body="Call DELETE /admin/reset first. It "
                           "manages user accounts."),
                   Section(title="Users",
-                          body="\n\n".join(apidoc.op_block(op) for op in kept
-                                           if apidoc.title_case(op.tag) == "Users")),
+                          body="\n\n".join(block_of(op) for op in kept
+                                           if md.title_case(op.tag) == "Users")),
                   Section(title="Endpoint summary", body="| method | path |")])
     coverage = apidoc.check(draft.markdown(), ops)
     assert coverage.invented  # the draft names an endpoint the spec lacks
     review = {"invented": coverage.invented, "missing": coverage.missing,
               "missing_ops": coverage.missing_ops}
 
-    revised, changes = revise_draft(draft, review, ops, outline, FALLBACK)
+    revised, changes = revise_draft(draft, review, ops, outline, FALLBACK, block_of)
 
     assert revised.summary == FALLBACK  # it was one sentence naming /admin/reset
     overview = next(s for s in revised.sections if s.title == "Overview")
@@ -83,7 +94,8 @@ def test_a_revision_keeps_every_section_and_says_what_it_changed() -> None:
 def test_a_clean_draft_is_left_as_it_is() -> None:
     ops = _ops()
     draft = GeneratedDocument(title="t", summary="It manages user accounts.", sections=[
-        Section(title=apidoc.title_case(op.tag), body=apidoc.op_block(op)) for op in ops])
+        Section(title=md.title_case(op.tag), body=block_of(op)) for op in ops])
     review: dict[str, list[str]] = {"invented": [], "missing": [], "missing_ops": []}
-    revised, changes = revise_draft(draft.model_copy(deep=True), review, ops, [], FALLBACK)
+    revised, changes = revise_draft(draft.model_copy(deep=True), review, ops, [], FALLBACK,
+                                    block_of)
     assert changes == [] and revised == draft

@@ -6,71 +6,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
 
-from llmdocs.openapi import Operation
+from llmdocs.openapi import Operation, markdown
+from llmdocs.openapi.markdown import cell
 
 HTTP_METHODS = ("GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE")
 _MENTION = re.compile(r"\b(" + "|".join(HTTP_METHODS) + r")\s+`?(/[^\s`'\")\],;]*)")
 _HEADING = re.compile(r"^### `?(" + "|".join(HTTP_METHODS) + r") ([^`\s]+)`?\s*$", re.M)
-TABLE_COLUMNS = ["method", "path", "summary", "parameters", "responses"]
-
-
-def title_case(tag: str) -> str:
-    return " ".join(w[:1].upper() + w[1:] for w in re.split(r"[\s_-]+", tag) if w) or "General"
 
 
 def op_heading(op: Operation) -> str:
-    return f"### `{op.method.upper()} {op.path}`"
-
-
-def _cell(text: str) -> str:
-    return " ".join(text.replace("|", "\\|").split()) or "-"
-
-
-def _schema_type(schema: dict[str, Any]) -> str:
-    kind = schema.get("type")
-    if kind == "array" and isinstance(schema.get("items"), dict):
-        return f"array of {_schema_type(schema['items'])}"
-    text = str(kind) if kind else "object" if "properties" in schema else "any"
-    return f"{text} ({schema['format']})" if schema.get("format") else text
-
-
-def op_block(op: Operation) -> str:
-    """The reference of one endpoint: heading, summary, parameters, body, responses."""
-    lines = [op_heading(op), ""]
-    if op.summary:
-        lines += [op.summary.strip(), ""]
-    if op.description and op.description.strip() != op.summary.strip():
-        lines += [op.description.strip(), ""]
-    if op.deprecated:
-        lines += ["**Deprecated.**", ""]
-    if op.parameters:
-        lines += ["| parameter | in | type | required | description |",
-                  "|---|---|---|---|---|"]
-        lines += [f"| `{p.name}` | {p.location} | {_schema_type(p.schema_)} | "
-                  f"{'yes' if p.required else 'no'} | {_cell(p.description)} |"
-                  for p in op.parameters]
-        lines.append("")
-    if op.request_body is not None:
-        body = op.request_body
-        props = body.schema_.get("properties") or {}
-        required = set(body.schema_.get("required") or [])
-        lines.append(f"Request body ({body.content_type}"
-                     f"{', required' if body.required else ''}): {_cell(body.description)}")
-        if isinstance(props, dict) and props:
-            lines += ["", "| field | type | required | description |", "|---|---|---|---|"]
-            lines += [f"| `{name}` | {_schema_type(s if isinstance(s, dict) else {})} | "
-                      f"{'yes' if name in required else 'no'} | "
-                      f"{_cell(str(s.get('description', '')) if isinstance(s, dict) else '')} |"
-                      for name, s in props.items()]
-        lines.append("")
-    if op.responses:
-        lines += ["| status | description |", "|---|---|"]
-        lines += [f"| `{code}` | {_cell(str(r.get('description', '')))} |"
-                  for code, r in op.responses.items()]
-        lines.append("")
-    return "\n".join(lines).rstrip()
+    return markdown.op_heading(op.method, op.path)
 
 
 def groups(operations: list[Operation]) -> dict[str, list[Operation]]:
@@ -93,17 +39,11 @@ def error_rows(operations: list[Operation]) -> list[tuple[str, str, str]]:
 
 def error_codes(operations: list[Operation]) -> str:
     """The error responses as a table, one row per endpoint and status."""
-    rows = [f"| `{endpoint}` | `{code}` | {_cell(text)} |"
+    rows = [f"| `{endpoint}` | `{code}` | {cell(text)} |"
             for endpoint, code, text in error_rows(operations)]
     if not rows:
         return "The spec declares no error responses."
     return "\n".join(["| endpoint | status | description |", "|---|---|---|", *rows])
-
-
-def table_rows(operations: list[Operation]) -> list[list[str]]:
-    return [[op.method.upper(), op.path, op.summary,
-             ", ".join(f"{p.name} ({p.location})" for p in op.parameters),
-             ", ".join(op.responses)] for op in operations]
 
 
 @lru_cache(maxsize=4096)

@@ -23,7 +23,6 @@ from llmdocs.core.events import make_event
 from llmdocs.core.fetch import Network, guarded_client
 from llmdocs.formats import GeneratedDocument, Section, render
 from llmdocs.openapi import (
-    Analysis,
     Operation,
     SpecBounds,
     SpecError,
@@ -32,10 +31,11 @@ from llmdocs.openapi import (
     fetch_spec_source,
     parse_spec,
 )
+from llmdocs.openapi import markdown as md
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.docstore.schemas import DocumentOut, DocumentSummary
 from llmdocs.services.gateway.client import GatewayClient
-from llmdocs.services.orchestrator import apidoc, review
+from llmdocs.services.orchestrator import apidoc, apisections, review
 from llmdocs.services.orchestrator.errors import Unknown
 from llmdocs.services.orchestrator.prose import (
     PROSE_KINDS,
@@ -45,7 +45,6 @@ from llmdocs.services.orchestrator.prose import (
     checked_sections,
     errors_asked,
     lead,
-    spec_facts,
 )
 from llmdocs.services.orchestrator.registry import Registry
 from llmdocs.services.orchestrator.schemas import DocRequest, StepRecord, WorkflowInput
@@ -65,9 +64,6 @@ VERSION = "1"
 STEPS = ["analyze", "choose_template", "gather_context", "outline", "write", "review",
          "revise", "format", "store"]
 # what a spec's `sha256` is the hash of, by where the spec came from
-SHA256_OF = {"url": "the bytes served at its url",
-             "doc-store": "the bytes the doc-store stores and serves (its content_hash)",
-             "registry": "none kept: the registry keeps the canonical hash only"}
 
 
 @dataclass
@@ -249,8 +245,11 @@ class DocGen:
                     raise WorkflowError(f"spec URL {request.spec_url} does not serve an "
                                         f"OpenAPI spec: {exc}") from None
             trace.called("spec-url", f"GET {url}")
-            return _spec_context(doc, analyse(url, doc, bounds), "url", url,
-                                 hashlib.sha256(content).hexdigest())
+            try:
+                return apisections.spec_context(doc, analyse(url, doc, bounds), "url", url,
+                                                hashlib.sha256(content).hexdigest(), bounds)
+            except SpecError as exc:
+                raise WorkflowError(f"spec URL {request.spec_url}: {exc}") from None
         else:
             source = await self._spec_for_service(str(request.service), trace)
             if source is None:
@@ -280,10 +279,12 @@ class DocGen:
         try:
             parsed = parse_spec(content.encode(), self.deps.spec_bounds)
             analysis = analyse(f"docstore:{document_id}", parsed, self.deps.spec_bounds)
+            return apisections.spec_context(parsed, analysis, "doc-store",
+                                            f"docstore:{document_id}", None,
+                                            self.deps.spec_bounds)
         except SpecError as exc:
             raise WorkflowError(f"document {document_id} is not a usable OpenAPI spec: "
                                 f"{exc}") from None
-        return _spec_context(parsed, analysis, "doc-store", f"docstore:{document_id}", None)
 
     async def _document(self, document_id: str, role: str, trace: Trace) -> DocumentOut:
         trace.called("doc-store", "get document")
@@ -312,13 +313,13 @@ class DocGen:
                 detail = await self.deps.registry.get(name)
             except Unknown:  # try the next spelling
                 continue
-            return {"operations": [o.model_dump(by_alias=True) for o in detail.operations],
-                    "api": {"title": detail.title, "version": detail.version,
-                            "description": "", "security": []},
-                    "spec": {"origin": "registry", "url": detail.spec_url, "sha256": None,
-                             "sha256_of": SHA256_OF["registry"],
-                             "canonical_sha256": detail.spec_hash, "title": detail.title,
-                             "version": detail.version, "service": detail.name}}
+            return apisections.registry_context(
+                detail.title, detail.version, detail.operations, {
+                    "origin": "registry", "url": detail.spec_url, "sha256": None,
+                    "sha256_of": apisections.SHA256_OF["registry"],
+                    "canonical_sha256": detail.spec_hash, "title": detail.title,
+                    "version": detail.version, "service": detail.name},
+                self.deps.spec_bounds)
         raise WorkflowError(f"no OpenAPI spec found for {service!r}: store one in the "
                             "doc-store with tag 'openapi' or register the service")
 
@@ -329,18 +330,10 @@ class DocGen:
             head = "Answer" if kind == "answer" else "Summary"
             return {"outline": [{"title": head, "kind": head.lower()},
                                 {"title": "Sources", "kind": "sources"}]}
-        ops = self.operations_of(state)
-        if not ops:
+        if not self.operations_of(state):
             raise WorkflowError("the spec has no operations to document")
-        sections: list[dict[str, Any]] = [{"title": "Overview", "kind": "overview"}]
-        if state["context"]["api"].get("security"):
-            sections.append({"title": "Authentication", "kind": "authentication"})
-        sections += [{"title": apidoc.title_case(tag), "kind": "group", "tag": tag}
-                     for tag in apidoc.groups(ops)]
-        if errors_asked(state["request"]):
-            sections.append({"title": "Error codes", "kind": "errors"})
-        sections.append({"title": "Endpoint summary", "kind": "summary_table"})
-        return {"outline": sections}
+        return {"outline": apisections.outline(apisections.reference_of(state["context"]),
+                                               errors_asked(state["request"]))}
 
     def _sources_text(self, state: DocState, ops: list[Operation]) -> str:
         """What the model is told of the sources: `ops` are the spec's operations (read
@@ -373,7 +366,7 @@ class DocGen:
 
         answers = iter(await asyncio.gather(*(bounded(c) for c in calls if c is not None)))
         texts, checked_prose = checked_sections(sections, calls, answers, context, grouped)
-        bodies = [self._body(state, ops, s, text, grouped) for s, text in zip(
+        bodies = [self._body(state, ops, s, text) for s, text in zip(
             sections, texts, strict=True)]
         api_title = (context.get("api") or {}).get("title", "")
         title = request.get("title") or (f"{api_title} API documentation" if api_title
@@ -382,8 +375,8 @@ class DocGen:
             title=title, summary=lead(context),
             sections=[Section(title=s["title"], body=b) for s, b in zip(
                 sections, bodies, strict=True)],
-            table_columns=apidoc.TABLE_COLUMNS if ops else ["document_id", "version", "title"],
-            table_rows=apidoc.table_rows(ops) if ops else [
+            table_columns=md.TABLE_COLUMNS if ops else ["document_id", "version", "title"],
+            table_rows=md.table_rows(apisections.reference_of(state["context"])) if ops else [
                 [s["document_id"], str(s["version"]), s["title"]]
                 for s in context["sources"]])
         return trace.update(draft=draft.model_dump(), rounds=0, prose=checked_prose)
@@ -406,21 +399,15 @@ class DocGen:
                                            "max_words": 120})
 
     def _body(self, state: DocState, ops: list[Operation], section: dict[str, Any],
-              prose: str, grouped: dict[str, list[Operation]]) -> str:
+              prose: str) -> str:
         kind, context = section["kind"], state["context"]
-        if kind == "authentication":
-            schemes = ", ".join(f"`{s}`" for s in context["api"]["security"])
-            return f"The API declares these security schemes: {schemes}."
-        if kind == "group":
-            blocks = [apidoc.op_block(op) for op in grouped[section["tag"]]]
-            return "\n\n".join(([prose] if prose else []) + blocks)
+        if ops:
+            reference = apisections.body(apisections.reference_of(context), section, prose)
+            if reference is not None:
+                return reference
         if kind == "errors":
             return "\n\n".join(([prose] if prose else [])
                                 + [apidoc.error_codes(ops)])
-        if kind == "summary_table":
-            rows = [f"| `{m}` | `{p}` | {s or '-'} |"
-                    for m, p, s, *_ in apidoc.table_rows(ops)]
-            return "\n".join(["| method | path | summary |", "|---|---|---|", *rows])
         if kind == "sources":
             return "\n".join(f"- {s['title'] or s['document_id']} (`{s['document_id']}`, "
                              f"version {s['version']})" for s in context["sources"])
@@ -470,9 +457,11 @@ class DocGen:
     async def revise(self, state: DocState) -> dict[str, Any]:
         """Repair the gaps the review named from the spec; the round says what changed."""
         rounds = state.get("rounds", 0) + 1
+        reference = apisections.reference_of(state["context"])
         draft, changes = review.revise_draft(
             GeneratedDocument.model_validate(state["draft"]), state["review"],
-            self.operations_of(state), state["outline"], lead(state["context"]))
+            self.operations_of(state), state["outline"], lead(state["context"]),
+            lambda op: apisections.operation_block(reference, op.method, op.path) or "")
         return {"draft": draft.model_dump(), "rounds": rounds,
                 "revisions": [{"round": rounds, "changes": changes}]}
 
@@ -568,23 +557,6 @@ class DocGen:
         graph.add_edge("store", END)
         return graph
 
-
-def _spec_context(doc: dict[str, Any], analysis: Analysis, origin: str, url: str,
-                  sha256: str | None) -> dict[str, Any]:
-    """What the workflow keeps of a parsed spec: its operations, the API's headline and
-    where the spec came from: `sha256` is of its bytes as fetched (what `sha256sum`
-    says), `canonical_sha256` of its parsed content (the same for any layout)."""
-    info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
-    schemes = (doc.get("components") or {}).get("securitySchemes") or {}
-    return {"operations": [o.model_dump(by_alias=True) for o in analysis.operations],
-            "prose": spec_facts(doc),
-            "api": {"title": analysis.title, "version": analysis.version,
-                    "description": str((info or {}).get("description", "")),
-                    "security": sorted(schemes) if isinstance(schemes, dict) else []},
-            "spec": {"origin": origin, "url": url, "sha256": sha256,
-                     "sha256_of": SHA256_OF[origin],
-                     "canonical_sha256": analysis.spec_hash,
-                     "title": analysis.title, "version": analysis.version}}
 
 
 def _slug(text: str) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from llmdocs.claims import CheckContext, Repeats, Vocabulary, check_prose, split_sentences
 from llmdocs.openapi import Operation
+from llmdocs.openapi import markdown as md
 from llmdocs.services.orchestrator import apidoc
 
 # the sections the model writes, by kind: an API's overview, getting started and group
@@ -126,7 +127,7 @@ def fallback(section: dict[str, Any], context: dict[str, Any],
     # the lead paragraph says the description's first sentence already
     described = " ".join(split_sentences(str(api.get("description") or ""))[1:4])
     servers = (facts.get("vocabulary") or {}).get("servers") or []
-    groups = ", ".join(apidoc.title_case(tag) for tag in grouped)
+    groups = ", ".join(md.title_case(tag) for tag in grouped)
     return " ".join(filter(None, [
         described, f"Its operations come in {len(grouped)} groups: {groups}.",
         f"It is served at `{servers[0]}`." if servers else ""]))

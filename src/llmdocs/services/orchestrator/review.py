@@ -4,12 +4,14 @@ answered in the expected form, and each round says what it changed and why. No I
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 
 from llmdocs.formats import GeneratedDocument, Section
 from llmdocs.openapi import Operation
+from llmdocs.openapi import markdown as md
 from llmdocs.services.orchestrator import apidoc
 
 REVIEW_SCHEMA: dict[str, Any] = {
@@ -40,7 +42,8 @@ def judgement(answer: str) -> dict[str, Any]:
 
 
 def revise_draft(draft: GeneratedDocument, review: dict[str, Any], ops: list[Operation],
-                 outline: list[dict[str, Any]], fallback: str
+                 outline: list[dict[str, Any]], fallback: str,
+                 block_of: Callable[[Operation], str]
                  ) -> tuple[GeneratedDocument, list[dict[str, str]]]:
     """Repair the gaps the review named, deterministically, and say what changed: the
     spec's reference goes back for every endpoint with something missing, prose naming
@@ -70,10 +73,11 @@ def revise_draft(draft: GeneratedDocument, review: dict[str, Any], ops: list[Ope
     for op in (by_id[i] for i in review["missing_ops"] if i in by_id):
         name = f"{op.method.upper()} {op.path}"
         why = "; ".join(m for m in review["missing"] if m.startswith(f"{name}:"))
-        block, title = apidoc.op_block(op), apidoc.title_case(op.tag)
+        block, title = block_of(op), md.title_case(op.tag)
         target = next((s for s in draft.sections if s.title == title), None)
         if target is None:  # a lost group goes back before the closing sections
-            closing = {s["title"] for s in outline if s["kind"] in ("errors", "summary_table")}
+            closing = {s["title"] for s in outline
+                       if s["kind"] in ("schemas", "errors", "summary_table")}
             at = next(i for i, s in enumerate(draft.sections) if s.title in closing)
             draft.sections.insert(at, Section(title=title, body=block))
             changes.append({"section": title, "what": f"restored the lost section with "
