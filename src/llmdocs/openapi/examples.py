@@ -13,6 +13,7 @@ from llmdocs.openapi.fields import Walker
 
 Direction = Literal["request", "response"]
 MAX_EXAMPLE_CHARS = 4000  # a larger example (the spec's or made) is not shown
+MAX_EXAMPLE_NODES = 500  # values made for one example before giving up
 _FORMATS = {"date": "2024-01-15", "date-time": "2024-01-15T09:30:00Z",
             "time": "09:30:00", "email": "user@example.com",
             "uuid": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "uri": "https://example.com",
@@ -34,9 +35,11 @@ class Examples:
         self.modern = str(doc.get("openapi", "")).startswith("3.1")
         components = doc.get("components") if isinstance(doc.get("components"), dict) else {}
         self.components = {"components": _json_schema(components, self.modern)}
+        self._left = MAX_EXAMPLE_NODES
 
     def make(self, schema: Any, direction: Direction) -> Any:
         """A value valid against `schema`, or raises `ValueError` saying why there is none."""
+        self._left = MAX_EXAMPLE_NODES
         try:
             value = self._value(schema, direction, (), 0)
         except _Impossible as exc:
@@ -66,8 +69,9 @@ class Examples:
 
     def _value(self, schema: Any, direction: Direction, chain: tuple[str, ...],
                depth: int) -> Any:
-        if not self.walker.spend() or depth > 12:
-            raise _Impossible("the schema nests too deep for an example")
+        self._left -= 1
+        if self._left < 0 or not self.walker.spend() or depth > 12:
+            raise _Impossible("the schema is too large or deep for an example")
         merged, _, chain, cut = self.walker.merged(schema, chain)
         if cut:
             raise _Impossible(cut)

@@ -11,6 +11,7 @@ from llmdocs.openapi.resolve import Resolver
 SCHEMAS = "#/components/schemas/"
 TEXT_LIMIT = 2000  # a description longer than this is cut: the spec is untrusted
 ENUM_LIMIT = 100
+FIELDS_PER_SCHEMA = 1000  # one body's or schema's flattened fields; more are cut
 
 
 class Facts(BaseModel):
@@ -64,6 +65,7 @@ class Walker:
         self.max_depth = max_depth
         self.budget = budget
         self.warnings: set[str] = set()
+        self._fields_left = FIELDS_PER_SCHEMA
 
     def spend(self) -> bool:
         self.budget -= 1
@@ -160,9 +162,11 @@ class Walker:
             minimum, exclusive_min = _number(exclusive_min), True
         if _number(exclusive_max) is not None:
             maximum, exclusive_max = _number(exclusive_max), True
-        if not cut and text.startswith("array"):
-            cut = self.deref(merged.get("items"), chain)[3]
         enum: list[Any] = merged["enum"] if isinstance(merged.get("enum"), list) else []
+        if not cut and text.startswith("array"):
+            items, _, _, cut = self.deref(merged.get("items"), chain)
+            if not enum and isinstance(items.get("enum"), list):
+                enum = items["enum"]  # each item is one of them
         if "const" in merged:
             enum = [merged["const"]]
         facts = Facts(
@@ -183,10 +187,14 @@ class Walker:
             if variants_of else "", schema_name=name, note=cut)
         return facts, merged, chain
 
-    def fields(self, schema: Any, chain: tuple[str, ...] = (), prefix: str = "",
-               depth: int = 0) -> list[FieldInfo]:
+    def fields(self, schema: Any, chain: tuple[str, ...] = ()) -> list[FieldInfo]:
         """Every field under `schema`, depth first in the spec's order: `a`, `a.b`,
         `a.b[].c`; a recursive or too deep one is listed with the reason it stops."""
+        self._fields_left = FIELDS_PER_SCHEMA
+        return self._fields(schema, chain, "", 0)
+
+    def _fields(self, schema: Any, chain: tuple[str, ...], prefix: str,
+                depth: int) -> list[FieldInfo]:
         merged, _, chain, cut = self.merged(schema, chain)
         if cut:
             return []
@@ -204,6 +212,10 @@ class Walker:
                                                                list) else []
         out: list[FieldInfo] = []
         for key, sub in properties.items():
+            self._fields_left -= 1
+            if self._fields_left < 0:
+                self.warnings.add(f"a schema has more than {FIELDS_PER_SCHEMA} fields; cut")
+                break
             if not self.spend():
                 break
             name = f"{prefix}.{key}" if prefix else str(key)
@@ -213,5 +225,5 @@ class Walker:
             out.append(FieldInfo(name=name[:500], required=key in required,
                                  **facts.model_dump()))
             if not facts.note:
-                out += self.fields(merged, sub_chain, name, depth + 1)
+                out += self._fields(merged, sub_chain, name, depth + 1)
         return out

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import quote
 
 from llmdocs.openapi.fields import Facts, FieldInfo
 from llmdocs.openapi.reference import Body, OperationRef, Param, Reference
@@ -200,14 +201,18 @@ def _auth_header(op: OperationRef, reference: Reference) -> list[str]:
     return out
 
 
-def _curl_body(content_type: str, value: Any) -> list[str]:
-    """A body as curl sends it: form fields one by one, anything else as the data."""
+def _curl_body(body: Body) -> list[str]:
+    """A body as curl sends it: form fields one by one (a file from a path), anything
+    else as the data."""
     def text(item: Any) -> str:
         return item if isinstance(item, str) else json.dumps(item, ensure_ascii=False,
                                                              default=str)
 
+    content_type, value = body.content_type, body.example.value
     if isinstance(value, dict) and content_type == "multipart/form-data":
-        return [f"-F {_shell(f'{k}={text(v)}')}" for k, v in value.items()]
+        files = {f.name for f in body.fields if f.format == "binary"}
+        return [f"-F {_shell(f'{k}=@path/to/{k}' if k in files else f'{k}={text(v)}')}"
+                for k, v in value.items()]
     if isinstance(value, dict) and content_type == "application/x-www-form-urlencoded":
         return [f"--data-urlencode {_shell(f'{k}={text(v)}')}" for k, v in value.items()]
     return [f"-H {_shell('Content-Type: ' + content_type)}", f"-d {_shell(text(value))}"]
@@ -220,11 +225,13 @@ def curl(op: OperationRef, reference: Reference) -> str:
     headers: list[str] = []
     for p in op.parameters:
         value = p.example if p.has_example else f"<{p.name}>"
-        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        values = value if isinstance(value, list) else [value]
+        texts = [v if isinstance(v, str) else json.dumps(v, default=str) for v in values]
+        text = ",".join(texts)
         if p.location == "path":
             path = path.replace("{" + p.name + "}", text)
         elif p.location == "query" and p.required:
-            query.append(f"{p.name}={text}")
+            query += [f"{quote(p.name)}={quote(t) if p.has_example else t}" for t in texts]
         elif p.location == "header" and p.required:
             headers.append(f"-H {_shell(f'{p.name}: {text}')}")
     base = reference.servers[0].url.rstrip("/") if reference.servers else ""
@@ -233,7 +240,7 @@ def curl(op: OperationRef, reference: Reference) -> str:
              *headers]
     body = op.request_body
     if body is not None and body.example.origin != "none":
-        parts += _curl_body(body.content_type, body.example.value)
+        parts += _curl_body(body)
     return " \\\n  ".join(parts)
 
 
@@ -325,10 +332,10 @@ def authentication(reference: Reference) -> str:
     """Each scheme, how to send it, and which operations need it."""
     lines = ["| scheme | type | how to send it | description |", "|---|---|---|---|"]
     for s in reference.security_schemes:
-        scopes = "; scopes: " + ", ".join(f"{code(k)} ({v})" if v else code(k)
-                                          for k, v in s.scopes.items()) if s.scopes else ""
-        lines.append(f"| `{cell(s.name)}` | {cell(s.type)} | {cell(s.how)} | "
-                     f"{cell(s.description + scopes)} |")
+        scopes = "scopes: " + ", ".join(f"{code(k)} ({v})" if v else code(k)
+                                        for k, v in s.scopes.items()) if s.scopes else ""
+        said = "; ".join(part for part in (s.description.strip(), scopes) if part)
+        lines.append(f"| `{cell(s.name)}` | {cell(s.type)} | {cell(s.how)} | {cell(said)} |")
     public = [o for o in reference.operations if not o.security]
     lines.append("")
     for s in reference.security_schemes:

@@ -193,7 +193,8 @@ class _Builder:
 
     def __init__(self, doc: dict[str, Any], bounds: SpecBounds) -> None:
         self.doc = doc
-        self.walker = Walker(doc, bounds.max_ref_depth, bounds.max_expanded_nodes)
+        # a fifth of what inlining may expand to: a reference is kept in a run's state
+        self.walker = Walker(doc, bounds.max_ref_depth, bounds.max_expanded_nodes // 5)
         self.examples = Examples(doc, self.walker)
 
     def deref(self, node: Any) -> dict[str, Any]:

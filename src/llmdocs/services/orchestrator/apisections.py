@@ -55,7 +55,7 @@ def reference_of(context: dict[str, Any]) -> Reference:
     run checkpointed before contexts kept one gets one made from its operations."""
     if "reference" not in context:
         api = context.get("api") or {}
-        context["reference"] = reference_of_operations(
+        return reference_of_operations(
             str(api.get("title", "")), str(api.get("version", "")),
             [Operation.model_validate(o) for o in context.get("operations", [])],
             SpecBounds())
