@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from llmdocs.openapi import SpecBounds
-from llmdocs.openapi.examples import Examples
+from llmdocs.openapi.examples import Direction, Examples
 from llmdocs.openapi.fields import Walker
 from llmdocs.openapi.markdown import operation_block
 from llmdocs.openapi.reference import build_reference
@@ -59,7 +59,7 @@ SCHEMA: dict[str, Any] = {
 
 
 @pytest.mark.parametrize("direction", ["request", "response"])
-def test_made_examples_are_valid_against_the_schema(direction: str) -> None:
+def test_made_examples_are_valid_against_the_schema(direction: Direction) -> None:
     made = Examples({"openapi": "3.0.3"}, Walker({}, 24, 10_000)).make(SCHEMA, direction)
     assert ("id" in made) is (direction == "response")  # read-only: not sent
     assert ("secret" in made) is (direction == "request")  # write-only: not answered
