@@ -36,6 +36,7 @@ from llmdocs.services.orchestrator.settings import OrchestratorSettings
 from llmdocs.services.orchestrator.tools import ToolCaller, tool_specs
 
 USPTO = Path("/work/shared/corpus/openapi/uspto.yaml")
+PETSTORE = Path(__file__).parents[2] / "openapi" / "petstore-v2.json"
 Serve = Callable[..., Awaitable[Any]]
 
 
@@ -392,7 +393,8 @@ async def test_bad_specs_are_failed_discoveries_not_crashes(
 ) -> None:
     specs.update({
         "cyclic": _cyclic_spec(), "bomb": _ref_bomb(), "many": _many_operations(600),
-        "fine_many": _many_operations(400), "swagger": {"swagger": "2.0", "paths": {}},
+        "fine_many": _many_operations(400), "swagger": {"swagger": "1.2", "paths": {}},
+        "petstore": json.loads(PETSTORE.read_text()),
         "garbage": b"{not json at all", "list": [1, 2, 3],
         "aliases": ("a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
             f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)},"
@@ -413,7 +415,9 @@ async def test_bad_specs_are_failed_discoveries_not_crashes(
 
         assert (await d.discover("fine-many", uspto.url, "/specs/fine_many")
                 ).operation_count == 400
-        expected = {"bomb": "expand beyond", "many": "600 operations", "swagger": "Swagger 2.0",
+        petstore = await d.discover("petstore", uspto.url, "/specs/petstore")
+        assert (petstore.status, petstore.operation_count) == ("registered", 8)  # Swagger 2.0
+        expected = {"bomb": "expand beyond", "many": "600 operations", "swagger": "Swagger 1.2",
                     "garbage": "neither JSON nor YAML", "list": "not a JSON/YAML object",
                     "aliases": "more than", "deep": "neither JSON nor YAML"}
         for name, reason in expected.items():
@@ -428,7 +432,7 @@ async def test_bad_specs_are_failed_discoveries_not_crashes(
             assert odd.status == "failed" and "unreachable" in (odd.error or ""), odd
 
         names = {s.name for s in await o.list_services()}
-        assert names == {"tree", "fine-many"}
+        assert names == {"tree", "fine-many", "petstore"}
         async with httpx.AsyncClient(base_url=running.url_for("discovery")) as http:
             auth = {"Authorization": f"Bearer {token(running, 'services:write')}"}
             bad = await http.post("/discover", json={"name": "Bad Name!", "base_url": "ftp://x"},
