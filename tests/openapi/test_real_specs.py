@@ -3,13 +3,14 @@ Petstore (2.0): complete for the coverage check, and the facts a developer looks
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from llmdocs.openapi import SpecBounds, analyse
 from llmdocs.openapi import markdown as md
-from llmdocs.openapi.reference import Reference, build_reference
+from llmdocs.openapi.reference import Reference, build_reference, reference_of_operations
 from llmdocs.services.orchestrator import apidoc
 
 
@@ -89,3 +90,29 @@ def test_petstore(petstore: dict[str, Any]) -> None:
     assert "-F 'file=@path/to/file'" in text
     assert "| `X-Rate-Limit` | integer (int32) | calls per hour allowed by the user |" in text
     assert "array of [Pet](#pet-1)" in text and "\n### Pet\n" in text  # after `## Pet`
+
+
+def test_a_registered_service_gets_a_reduced_reference(user_service: dict[str, Any]) -> None:
+    """From its operations alone (`$ref`s inlined): the same operations and facts, no
+    servers, schemes or shared schemas to link to."""
+    operations = analyse("x", user_service, SpecBounds()).operations
+    reduced = reference_of_operations("User Service", "1.4.0", operations, SpecBounds())
+    full = build_reference(user_service, SpecBounds())
+    assert [(o.method, o.path, o.tag) for o in reduced.operations] == [
+        (o.method, o.path, o.tag) for o in full.operations]
+    assert reduced.schemas == [] and reduced.servers == [] and reduced.warnings == []
+    listing = reduced.operations[0]
+    assert [p.model_dump() for p in listing.parameters] == [
+        p.model_dump() for p in full.operations[0].parameters]
+    body = listing.responses[0].body
+    assert body is not None and [f.name for f in body.fields] == [
+        "[].id", "[].email", "[].name", "[].role", "[].created_at"]
+    assert apidoc.check(document(reduced), operations).complete
+
+
+@pytest.mark.parametrize("name", ["user_service", "uspto", "petstore"])
+def test_the_reference_survives_a_checkpoint(name: str, request: pytest.FixtureRequest) -> None:
+    """A run keeps it in its state as JSON and reads it back after a restart."""
+    reference = build_reference(request.getfixturevalue(name), SpecBounds())
+    stored = json.loads(json.dumps(reference.model_dump(mode="json")))
+    assert Reference.model_validate(stored) == reference
