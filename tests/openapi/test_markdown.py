@@ -98,7 +98,7 @@ def test_an_operation_block_has_every_fact() -> None:
     assert '"size": "M"' in block
     nested = md.operation_block(put, ref)
     assert "**Authentication**: none" in nested
-    assert "**Request body**: `application/json`, required: object." in nested
+    assert "**Request body**: `application/json`, required.\n" in nested
     for name in ("inner", "inner.list", "inner.list[].leaf"):
         assert f"| `{name}` |" in nested
     assert "-d '{\"inner\": {\"list\": [{\"leaf\": true}]}}'" in nested

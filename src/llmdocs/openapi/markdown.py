@@ -65,10 +65,11 @@ def schema_anchors(reference: Reference) -> dict[str, str]:
         seen[base] = n + 1
         return base if n == 0 else f"{base}-{n}"
 
-    for heading in ("Overview", "Getting started", "Authentication",
+    auth = ["Authentication"] if reference.security_schemes else []
+    for heading in ("Overview", "Getting started", *auth,
                     *(title_case(t.name) for t in reference.tags),
                     *(f"{o.method.upper()} {o.path}" for o in reference.operations),
-                    "Error codes", "Schemas"):
+                    "Schemas"):
         unique(heading)
     return {s.name: unique(s.name) for s in reference.schemas}
 
@@ -164,7 +165,9 @@ def _body_link(body: Body, anchors: dict[str, str]) -> str:
 
 def _body_lines(body: Body, anchors: dict[str, str]) -> list[str]:
     head = f"`{cell(body.content_type)}`" + (", required" if body.required else "")
-    kind = _body_link(body, anchors) or (cell(body.type) if body.type else "")
+    # an inline object is said by its fields' table
+    kind = _body_link(body, anchors) or (cell(body.type) if body.type not in ("", "object")
+                                         else "")
     lines = [f"{head}{f': {kind}' if kind else ''}."]
     if body.description:
         lines += ["", _paragraph(body.description)]
