@@ -116,3 +116,27 @@ def test_the_reference_survives_a_checkpoint(name: str, request: pytest.FixtureR
     reference = build_reference(request.getfixturevalue(name), SpecBounds())
     stored = json.loads(json.dumps(reference.model_dump(mode="json")))
     assert Reference.model_validate(stored) == reference
+
+
+def test_malformed_parts_are_skipped_or_refused(user_service: dict[str, Any]) -> None:
+    """Found by mutating real specs: each was a TypeError (a 500) before."""
+    doc = json.loads(json.dumps(user_service))
+    doc["security"] = [{"bearerAuth": 5}]
+    schemas = doc["components"]["schemas"]
+    schemas["NewUser"]["required"] = [{"not": "a name"}, "email"]
+    schemas["User"]["properties"]["created_at"]["minimum"] = 1e308 * 10
+    reference = build_reference(doc, SpecBounds())
+    assert reference.operations[0].security[0][0].scopes == []
+    create = reference.operations[1]
+    assert create.request_body and create.request_body.example.origin == "none"
+    assert "the schema cannot be checked" in create.request_body.example.reason
+    doc["paths"]["/users"]["get"]["parameters"] = 7
+    assert build_reference(doc, SpecBounds()).operations[0].parameters == []
+    doc["paths"]["/users"]["get"]["responses"] = {"200": {"headers": {"X": 5}}, "201": 5}
+    listing = build_reference(doc, SpecBounds()).operations[0]
+    assert [(r.status, [h.name for h in r.headers]) for r in listing.responses] == [
+        ("200", ["X"]), ("201", [])]
+    doc["info"] = {"title": "ok"}
+    doc["paths"] = {"/x": {"get": {"operationId": "a"}}, "/y": {"get": {"operationId": "a"}}}
+    assert [o.operation_id for o in build_reference(doc, SpecBounds()).operations] == [
+        "a", "a_"]  # as distinct as the spec's paths

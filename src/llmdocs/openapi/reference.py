@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from llmdocs.openapi.analyse import BODY_TYPES, METHODS
 from llmdocs.openapi.bounds import SpecBounds
@@ -182,8 +182,8 @@ def _schemes(doc: dict[str, Any]) -> list[SecurityScheme]:
 def _security(requirements: Any) -> list[list[Requirement]]:
     if not isinstance(requirements, list):
         return []
-    return [[Requirement(scheme=str(name)[:200], scopes=[str(s)[:200] for s in scopes or []
-                                                         if isinstance(scopes, list)])
+    return [[Requirement(scheme=str(name)[:200], scopes=[
+        str(s)[:200] for s in (scopes if isinstance(scopes, list) else [])])
              for name, scopes in alternative.items()]
             for alternative in requirements if isinstance(alternative, dict)]
 
@@ -254,7 +254,8 @@ class _Builder:
     def operation(self, path: str, method: str, op: dict[str, Any],
                   shared: list[Any], ids: set[str]) -> OperationRef:
         params: dict[tuple[str, str], Param] = {}
-        for raw in [*shared, *(op.get("parameters") or [])]:
+        own: list[Any] = op["parameters"] if isinstance(op.get("parameters"), list) else []
+        for raw in [*shared, *own]:
             raw = self.deref(raw)
             if "name" in raw and "in" in raw:
                 param = self.param(raw)
@@ -331,9 +332,12 @@ def build_reference(doc: dict[str, Any], bounds: SpecBounds) -> Reference:
         raise SpecError(f"the spec has {len(found)} operations; the limit is "
                         f"{bounds.max_operations}")
     ids: set[str] = set()
-    operations = [builder.operation(path, method, item[method],
-                                    list(item.get("parameters") or []), ids)
-                  for path, item, method in found]
+    try:
+        operations = [builder.operation(path, method, item[method], item["parameters"]
+                                        if isinstance(item.get("parameters"), list) else [],
+                                        ids) for path, item, method in found]
+    except (ValidationError, TypeError, AttributeError) as exc:  # as `analyse` refuses it
+        raise SpecError(f"the spec has an invalid operation: {str(exc)[:300]}") from None
     declared = [t for t in doc.get("tags") or [] if isinstance(t, dict) and "name" in t] \
         if isinstance(doc.get("tags"), list) else []
     described = {str(t["name"]): _text(t.get("description")) for t in declared}
