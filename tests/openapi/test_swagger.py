@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -75,3 +76,14 @@ def test_a_converted_spec_is_analysed_as_any_other(petstore: dict[str, Any]) -> 
 def test_other_swagger_versions_are_refused(version: str) -> None:
     with pytest.raises(SpecError, match=f"Swagger {version} is not supported"):
         parse_spec(json.dumps({"swagger": version, "paths": {}}).encode(), SpecBounds())
+
+
+def test_parts_of_the_wrong_kind_are_skipped() -> None:
+    """Found by mutating the Petstore: each was a TypeError (a 500) before."""
+    raw: dict[str, Any] = json.loads((Path(__file__).parent / "petstore-v2.json").read_text())
+    raw["produces"], raw["schemes"] = 5, "https"
+    raw["paths"]["/pet"]["post"]["parameters"] = 1.5
+    raw["paths"]["/pet"]["post"]["consumes"] = {"a": 1}
+    converted = parse_spec(json.dumps(raw).encode(), SpecBounds())
+    assert "requestBody" not in converted["paths"]["/pet"]["post"]
+    assert converted["servers"] == [{"url": "https://petstore.swagger.io/v2"}]

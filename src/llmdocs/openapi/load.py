@@ -143,7 +143,10 @@ def parse_spec(raw: bytes, bounds: SpecBounds) -> dict[str, Any]:
                             "OpenAPI 3.0/3.1 are")
         _check_size(doc, bounds)
     # checked again below: the conversion may copy a body's media for each content type
-    spec: dict[str, Any] = convert(doc) if "swagger" in doc else doc
+    try:
+        spec: dict[str, Any] = convert(doc) if "swagger" in doc else doc
+    except (TypeError, AttributeError, ValueError) as exc:  # a part of the wrong kind
+        raise SpecError(f"the Swagger 2.0 spec is malformed: {str(exc)[:200]}") from None
     version = str(spec.get("openapi", ""))
     if not version.startswith(("3.0", "3.1")):
         raise SpecError(f"not an OpenAPI 3.0/3.1 document (openapi: {version or 'missing'})")

@@ -16,6 +16,14 @@ _FLOWS = {"implicit": "implicit", "password": "password", "application": "client
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in _list(value) if isinstance(v, str)]
+
+
 def _rewrite_refs(node: Any) -> Any:
     """Every `$ref` pointed at its OpenAPI 3 place, iteratively (specs nest deep)."""
     root: list[Any] = [node]
@@ -144,18 +152,18 @@ def _servers(doc: dict[str, Any]) -> list[dict[str, Any]]:
     base = str(doc.get("basePath") or "")
     if not host:
         return [{"url": base or "/"}]
-    schemes = [s for s in doc.get("schemes") or ["https"] if isinstance(s, str)] or ["https"]
+    schemes = _strings(doc.get("schemes")) or ["https"]
     return [{"url": f"{scheme}://{host}{base}"} for scheme in schemes]
 
 
 def _operation(op: dict[str, Any], shared_params: list[Any], doc: dict[str, Any],
                parameters: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
     """The operation in OpenAPI 3 form, and the path's own parameters that stay."""
-    consumes = op.get("consumes") or doc.get("consumes") or []
-    produces = op.get("produces") or doc.get("produces") or []
+    consumes = _strings(op.get("consumes")) or _strings(doc.get("consumes"))
+    produces = _strings(op.get("produces")) or _strings(doc.get("produces"))
     out = {k: v for k, v in op.items()
            if k not in ("parameters", "responses", "consumes", "produces", "schemes")}
-    params, body = _body(list(op.get("parameters") or []), consumes, parameters)
+    params, body = _body(_list(op.get("parameters")), consumes, parameters)
     path_params, path_body = _body(shared_params, consumes, parameters)
     if params:
         out["parameters"] = params
@@ -171,7 +179,7 @@ def _operation(op: dict[str, Any], shared_params: list[Any], doc: dict[str, Any]
 def convert(doc: dict[str, Any]) -> dict[str, Any]:
     """An OpenAPI 3.0.3 document saying what the Swagger 2.0 `doc` says."""
     parameters = doc.get("parameters") if isinstance(doc.get("parameters"), dict) else {}
-    produces = doc.get("produces") or []
+    produces = _strings(doc.get("produces"))
     components: dict[str, Any] = {}
     if isinstance(doc.get("definitions"), dict):
         components["schemas"] = doc["definitions"]
@@ -190,7 +198,7 @@ def convert(doc: dict[str, Any]) -> dict[str, Any]:
                                                                      dict) else ():
         if not isinstance(item, dict):
             continue
-        shared_params = list(item.get("parameters") or [])
+        shared_params = _list(item.get("parameters"))
         new_item: dict[str, Any] = {}
         for key, op in item.items():
             if key in METHODS and isinstance(op, dict):
