@@ -25,6 +25,7 @@ DEFECTS = {  # sentence: the reason it must be dropped for
     "This is the User Service API API documentation.": "doubled_word",
     "Remove the avatar with `DELETE /users/{user_id}/avatar`.": "unsupported_path",
     "The sessions operations log a user in and o": "cut_off",
+    "Send requests to https://api.example.org/v2 with your key.": "unsupported_url",
 }
 
 
@@ -33,6 +34,8 @@ def defective_model(prompt: str) -> str:
     if "Describe what an API is for" in prompt:
         return ("The User Service API is available in the 127.0.0.1-6201 address.\n"
                 f"Overview, Authentication, Users, Sessions, Endpoint summary. {SOUND}")
+    if "make a first call" in prompt:
+        return "Send requests to https://api.example.org/v2 with your key."
     if '"users" operations' in prompt:
         return ("Your document is incomplete. Please provide a section of the outline.\n"
                 "The endpoint is:\nThe endpoint is:\n"
@@ -68,9 +71,9 @@ async def test_defective_prose_never_reaches_the_document(defective_eco: Setting
 
     assert stored.provenance is not None
     prose = {p["section"]: p for p in stored.provenance["prose"]}
-    assert set(prose) == {"Overview", "Users", "Sessions"}
+    assert set(prose) == {"Overview", "Getting started", "Users", "Sessions"}
     assert [(p["written"], p["kept"], p["fallback"]) for p in prose.values()] == [
-        (3, 1, False), (5, 0, True), (4, 0, True)]
+        (3, 1, False), (1, 0, True), (5, 0, True), (4, 0, True)]
     dropped = {d["sentence"]: d["reason"] for p in prose.values() for d in p["dropped"]}
     assert set(dropped) == set(DEFECTS) | {SOUND, LEAD}
     for sentence, code in DEFECTS.items():
