@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck bench bench-compare lock clean
+.PHONY: run test lint typecheck bench bench-compare quality lock clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -43,6 +43,11 @@ bench-compare: $(VENV)/.dev
 	@test -n "$(BASE)" || { echo "usage: make bench-compare BASE=<rev> [SCRIPT=x.py] [ARGS=...]"; exit 2; }
 	bash scripts/system-deps.sh
 	$(BIN)/python bench/compare.py $(BASE) $(SCRIPT) -- $(ARGS)
+
+# Documents for real specs with the local model, measured against widdershins (node).
+quality: $(VENV)/.dev
+	bash scripts/node-deps.sh
+	$(BIN)/python bench/quality.py
 
 # Re-pin after changing dependencies in pyproject.toml (needs uv: pip install uv).
 lock:

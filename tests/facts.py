@@ -195,16 +195,24 @@ def find_bounded(text: str, value: str, start: int = 0) -> int:
 
 
 def anchor(text: str, operation: str) -> int:
-    """Where the document first names `METHOD /path` as itself (not a longer path)."""
+    """Where the document names `METHOD /path` (not a longer path) as a title: on a
+    heading or a line of its own; else where it first names it at all."""
     method, path = operation.split(" ", 1)
+    first = -1
     for spelling in (operation, f"{method.lower()} {path}"):
         at = text.find(spelling)
         while at >= 0:
             end = at + len(spelling)
             if end >= len(text) or text[end] not in PATH_CHARS:
-                return at
+                start = text.rfind("\n", 0, at) + 1
+                stop = text.find("\n", end)
+                line = text[start:len(text) if stop < 0 else stop]
+                if line.startswith("#") or heading(line) or \
+                        line.strip().strip("`").strip() == spelling:
+                    return at
+                first = at if first < 0 else min(first, at)
             at = text.find(spelling, at + 1)
-    return -1
+    return first
 
 
 def parts(markdown: str, operations: list[str]) -> dict[str, str]:

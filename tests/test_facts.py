@@ -89,6 +89,12 @@ def test_a_swagger_2_spec_is_read_as_it_is() -> None:
     assert not [f for f in facts if f.kind == "server"]  # no host: no base URL to state
 
 
+def test_an_operation_s_part_starts_at_its_title_not_at_a_mention() -> None:
+    doc = ("Start with GET /pet/findByStatus: it lists pets.\n\n"
+           "### `GET /pet/findByStatus`\n\n| `status` | available |\n")
+    assert parts(doc, [FIND])[FIND].startswith("GET /pet/findByStatus`\n")
+
+
 def test_a_path_that_is_the_start_of_another_is_not_taken_for_it() -> None:
     doc = "### `GET /pet/{petId}/uploadImage`\n\nnothing\n\n### `GET /pet`\n\npets\n"
     found = parts(doc, ["GET /pet", "GET /pet/{petId}/uploadImage"])
