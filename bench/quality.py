@@ -45,7 +45,7 @@ from typing import Any
 import yaml
 
 import embedded
-from defects import Defect, check, prose, sentences, truthfulness
+from defects import Defect, Support, check, prose, sentences, truthfulness
 from facts import Spec, find_bounded, parts, rendered
 from llmdocs.core.auth import issue_token
 from llmdocs.examples import user_service_spec
@@ -131,15 +131,18 @@ def completeness(markdown: str, spec: Spec) -> float:
     return done / total if total else 1.0
 
 
-def adds(markdown: str, defective: set[str]) -> str:
+def adds(markdown: str, doc: dict[str, Any], defective: set[str]) -> str:
     """What the prose adds that a reference lacks: an overview, a getting-started, each
-    counted when its section holds at least one sentence with no defect."""
+    counted when its section holds a sentence of its own (not the spec's, which any
+    reference prints) with no defect."""
+    support = Support(doc)
     found = []
     for label, words in (("overview", ("overview", "introduction")),
                          ("getting started", ("getting started", "quick start"))):
         for title, body in sections(markdown):
             if any(w in title for w in words) and any(
-                    s not in defective for p in prose(body) for s in sentences(p.text)):
+                    s not in defective and not support.said(" ".join(s.lower().split()))
+                    for p in prose(body) for s in sentences(p.text)):
                 found.append(label)
                 break
     return "+".join(found) or "-"
@@ -187,7 +190,7 @@ def measure(markdown: str, doc: dict[str, Any]) -> Figures:
     defects = check(markdown, doc)
     return Figures(facts=(len(rendered(markdown, facts)), len(facts)), defects=defects,
                    truth=truthfulness(markdown, doc), completeness=completeness(markdown, spec),
-                   adds=adds(markdown, {d.sentence for d in defects}))
+                   adds=adds(markdown, doc, {d.sentence for d in defects}))
 
 
 async def llmdocs_documents(specs: dict[str, str], keep: Path | None) -> dict[str, Figures]:

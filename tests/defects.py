@@ -56,6 +56,7 @@ TLDS = frozenset({"com", "org", "net", "io", "dev", "gov", "edu", "co", "us", "u
 STRIP = "()[],;:\"'*_!?<>"
 HTML_BLOCKS = ("aside", "div", "details", "table")
 PHRASE = 6  # words in a phrase that may not come back
+INNER_PHRASE = 4  # words in a phrase that may not come back within one sentence
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,12 @@ class Support:
                   for m in item if m.upper() in METHODS)
         self.numbers = digits | {str(ops), str(len(spec.get("tags") or []))}
 
+    def said(self, lower: str) -> bool:
+        """Whether a (lower-case) sentence is one of the spec's own, whole: a piece cut
+        from the middle of one is not."""
+        whole = lower.endswith((".", "!", "?")) or f"{lower} \n " in f"{self.prose} \n "
+        return whole and lower.count("`") % 2 == 0 and lower.rstrip(".") in self.prose
+
     def path_known(self, path: str) -> bool:
         """A spec path, a path template filled in, or the start of one."""
         asked = path.rstrip("/").split("/")
@@ -285,7 +292,9 @@ def check(markdown: str, spec: dict[str, Any]) -> list[Defect]:
                 if line.startswith("#")}
     seen: set[str] = set()
     phrases: set[tuple[str, ...]] = set()
-    found: list[Defect] = []
+    found = [Defect(line, f"doubled word in a heading: {word}")
+             for line in markdown.splitlines() if line.startswith("#")
+             and (word := doubled_word(line))]
     for paragraph in prose(markdown):
         split = sentences(paragraph.text)
         for n, sentence in enumerate(split):
@@ -300,7 +309,7 @@ def check(markdown: str, spec: dict[str, Any]) -> list[Defect]:
 def defect_of(sentence: str, support: Support, headings: set[str], seen: set[str],
               phrases: set[tuple[str, ...]], must_end: bool, last: bool) -> str | None:
     lower = " ".join(sentence.lower().split())
-    if lower.rstrip(".") in support.prose:
+    if support.said(lower):
         return None  # the spec's own words
     for phrase in PROMPT_PHRASES:
         if phrase in lower:
@@ -312,15 +321,19 @@ def defect_of(sentence: str, support: Support, headings: set[str], seen: set[str
         if not supported:
             return f"unsupported {claim}"
     plain = [w.lower() for w in words(sentence) if w]
-    for a, b in itertools.pairwise(plain):
-        if a == b and a.isalpha():
-            return f"doubled word: {a}"
+    if word := doubled_word(sentence):
+        return f"doubled word: {word}"
     for size in range(2, PHRASE + 1):
         for i in range(len(plain) - 2 * size + 1):
             if plain[i:i + size] == plain[i + size:i + 2 * size]:
                 return f"doubled phrase: {' '.join(plain[i:i + size])}"
+    inner = [tuple(plain[i:i + INNER_PHRASE]) for i in range(len(plain) - INNER_PHRASE + 1)]
+    if len(set(inner)) < len(inner):
+        return "repeated phrase within the sentence"
     if sentence.count(":") >= 3:
         return "headings or labels only"
+    if sentence.count("`") % 2:
+        return "cut off"
     if last and ((plain[-1:] and plain[-1] in DANGLING) or
                  (must_end and not sentence.rstrip().endswith(ENDINGS))):
         return "cut off"
@@ -340,6 +353,12 @@ def defect_of(sentence: str, support: Support, headings: set[str], seen: set[str
             again = gram
         phrases.add(gram)
     return f"repeated phrase: {' '.join(again)}" if again else None
+
+
+def doubled_word(text: str) -> str | None:
+    """The first word written twice in a row ("API API"), if any."""
+    plain = [w.lower() for w in words(text) if w]
+    return next((a for a, b in itertools.pairwise(plain) if a == b and a.isalpha()), None)
 
 
 def truthfulness(markdown: str, spec: dict[str, Any]) -> tuple[int, int]:

@@ -69,6 +69,11 @@ BAD = [  # (paragraph, the reason's start)
     ("As an AI language model, I cannot see the service.", "talks to the reader"),
     ("Here is the documentation you asked for, about the users.", "talks to the reader"),
     ("Users can place orders with the", "cut off"),
+    ("It lets users manage their own accounts, and manage their own accounts too.",
+     "repeated phrase within the sentence"),
+    ("Overview: User Service 1.0 Authentication: Sessions: Endpoint summary:",
+     "headings or labels only"),
+    ("User Service 1.0 User Service 1.0", "doubled phrase"),
 ]
 
 
@@ -82,6 +87,11 @@ def test_each_defect_is_found_and_named(paragraph: str, reason: str) -> None:
     found = reasons(paragraph)
     assert found, f"no defect found in {paragraph!r}"
     assert any(r.startswith(reason) for r in found), found
+
+
+def test_a_doubled_word_in_a_heading_is_found() -> None:
+    found = check("# User Service API API documentation\n\nThe shop keeps users.\n", SPEC)
+    assert [d.reason for d in found] == ["doubled word in a heading: api"]
 
 
 def test_the_good_sentences_together_pass() -> None:
@@ -103,6 +113,15 @@ def test_the_spec_s_own_sentences_are_not_held_against_the_document() -> None:
     spec = {**SPEC, "info": {**SPEC["info"], "description": "Manages the users of the shop"}}
     twice = "Manages the users of the shop\n\nManages the users of the shop\n"
     assert check(twice, spec) == []
+
+
+def test_a_spec_sentence_cut_short_is_not_the_spec_s_own() -> None:
+    spec = {**SPEC, "info": {**SPEC["info"], "description":
+                             "For this sample, you can use the api key `special-key` to test."}}
+    whole = "For this sample, you can use the api key `special-key` to test.\n"
+    assert check(whole, spec) == []
+    cut = "For this sample, you can use the api key `\n"
+    assert [d.reason for d in check(cut, spec)] == ["cut off"]
 
 
 def test_truthfulness_counts_supported_claims_and_named_endpoints() -> None:
