@@ -230,6 +230,12 @@ async def llmdocs_documents(specs: dict[str, str], keep: Path | None) -> dict[st
     return results
 
 
+def reason_kind(reason: str) -> str:
+    """A defect's reason without its particulars: "unsupported URL", "cut off"."""
+    kind = reason.split(":", 1)[0]
+    return " ".join(kind.split()[:2]) if kind.startswith("unsupported") else kind
+
+
 def show(specs: dict[str, str], ours: dict[str, Figures], theirs: dict[str, Figures]) -> None:
     print(f"{'spec':<24} {'tool':<11} {'ops':>4} {'compl':>6} {'cover':>6} {'truth':>15} "
           f"{'facts':>9} {'defects':>8} {'adds':<25} {'sec':>7}  model sentences written/kept")
@@ -254,8 +260,7 @@ def show(specs: dict[str, str], ours: dict[str, Figures], theirs: dict[str, Figu
         print(f"\nmedian time per document, llmdocs / widdershins: {statistics.median(times):.1f}x")
     print("\ndefective sentences (independent check), by reason:")
     for tool, figures in (("llmdocs", ours), ("widdershins", theirs)):
-        reasons = Counter(" ".join(d.reason.split(":", 1)[0].split()[:2])
-                          for f in figures.values() for d in f.defects)
+        reasons = Counter(reason_kind(d.reason) for f in figures.values() for d in f.defects)
         print(f"  {tool:<11} " + (", ".join(f"{r} {n}" for r, n in reasons.most_common())
                                   or "none"))
     for name, fig in ours.items():
