@@ -152,3 +152,13 @@ def test_truthfulness_counts_the_claims_of_a_whole_document() -> None:
     assert unsupported == ["host: 127.0.0.1-6201", "url: https://evil.example.net/x"]
     assert (supported, total) == (total - 2, 8)
     assert truthfulness(document, VOCABULARY).ratio == 6 / 8
+
+
+def test_text_that_only_looks_like_a_url_is_no_crash() -> None:
+    """The Petstore 3.1 spec's text holds such a "URL"; urlsplit refuses it."""
+    spec = {"openapi": "3.1.0", "info": {"title": "t", "version": "1", "description":
+                                         "Try http://[::1 or https://[fe80::1%25eth0]:x/a."},
+            "paths": {"/pets": {"get": {"responses": {"200": {"description": "ok"}}}}}}
+    vocabulary = Vocabulary.from_openapi(spec)
+    assert {r.code for r in check_sentence("Send it to http://[::2/pets now.", vocabulary)
+            } == {"unsupported_url"}

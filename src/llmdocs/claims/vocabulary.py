@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from llmdocs.claims.extract import HTTP_METHODS, Claim, claims_of
 
@@ -123,7 +123,9 @@ class Vocabulary:
 
     def _add_url(self, url: str) -> None:
         self.urls.add(url.rstrip("/"))
-        parts = urlsplit(url)
+        parts = _split(url)
+        if parts is None:
+            return
         if parts.hostname:
             self.hosts.update({parts.hostname.lower(), parts.netloc.lower()})
         if parts.path not in ("", "/"):
@@ -155,15 +157,17 @@ class Vocabulary:
         if url in self.urls or any(url.lower().startswith(u.lower()) and self._path(
                 url[len(u):] or "/") for u in self.urls):
             return True
-        parts = urlsplit(url)
-        return (parts.netloc.lower() in self.hosts and self._path(parts.path or "/"))
+        parts = _split(url)
+        return parts is not None and (parts.netloc.lower() in self.hosts
+                                      and self._path(parts.path or "/"))
 
     @cached_property
     def _templates(self) -> dict[str, list[list[str]]]:
         """Each path's segments, also after each server's base path, by first segment
         ("{}" for a parameter): a claim is compared with a few paths, not all."""
         index: dict[str, list[list[str]]] = {}
-        bases = [[], *(_segments(urlsplit(server).path) for server in self.servers)]
+        bases = [[], *(_segments(parts.path) for parts in map(_split, self.servers)
+                       if parts is not None)]
         for known in self.paths:
             for base in bases:
                 segments = base + _segments(known)
@@ -224,3 +228,11 @@ def _segment_matches(template: str, segment: str) -> bool:
     if template.startswith("{") and template.endswith("}"):
         return True
     return template == segment
+
+
+def _split(url: str) -> SplitResult | None:
+    """A URL's parts, or None for text that only looks like one ("http://[::1")."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return None
