@@ -7,8 +7,9 @@ is stored in the doc-store, the document-generation workflow writes the document
 the stored Markdown and its provenance are read back. Everything is measured through
 those two, never through the generator's internals:
 
-- completeness: the provenance's coverage, and our own (each operation named, and in
-  its part every parameter, the body and every response status);
+- completeness: our own (each operation named, and in its part every parameter, the body
+  and every response status); beside it the generator's gate from its provenance
+  (completeness/truthfulness, and "ok" when it approved the document);
 - truthfulness: supported claims / claims (tests/defects.py, which shares no code with
   the generator's filter): every URL, host, path, number and name the prose mentions,
   and every `METHOD /path` the document names, checked against the spec;
@@ -106,7 +107,7 @@ class Figures:
     defects: list[Defect] = field(default_factory=list)
     truth: tuple[int, int] = (0, 0)
     completeness: float | None = None
-    coverage: float | None = None  # the generator's own, from its provenance
+    gate: str = "-"  # the generator's own verdict, from its provenance
     sentences: str = "n/a"
     adds: str = ""
     error: str = ""
@@ -224,7 +225,7 @@ async def llmdocs_documents(specs: dict[str, str], keep: Path | None) -> dict[st
                         json.dumps(provenance, indent=1, default=str), encoding="utf-8")
                 figures = measure(markdown, yaml.safe_load(text))
                 figures.seconds = seconds
-                figures.coverage = (provenance.get("quality_metrics") or {}).get("coverage")
+                figures.gate = gate_of(provenance.get("quality_metrics") or {})
                 figures.sentences = prose_counts(provenance)
                 results[name] = figures
     return results
@@ -236,8 +237,16 @@ def reason_kind(reason: str) -> str:
     return " ".join(kind.split()[:2]) if kind.startswith("unsupported") else kind
 
 
+def gate_of(quality: dict[str, Any]) -> str:
+    """The generator's verdict: completeness/truthfulness, "ok" when approved."""
+    if "completeness" not in quality:
+        return "-"
+    return (f"{quality['completeness']:.2f}/{quality['truthfulness']:.2f}"
+            f"{' ok' if quality.get('approved') else ' no'}")
+
+
 def show(specs: dict[str, str], ours: dict[str, Figures], theirs: dict[str, Figures]) -> None:
-    print(f"{'spec':<24} {'tool':<11} {'ops':>4} {'compl':>6} {'cover':>6} {'truth':>15} "
+    print(f"{'spec':<24} {'tool':<11} {'ops':>4} {'compl':>6} {'gate':>12} {'truth':>15} "
           f"{'facts':>9} {'defects':>8} {'adds':<25} {'sec':>7}  model sentences written/kept")
     times = []
     for name, text in specs.items():
@@ -246,11 +255,10 @@ def show(specs: dict[str, str], ours: dict[str, Figures], theirs: dict[str, Figu
             if fig.error:
                 print(f"{name:<24} {tool:<11} {ops:>4}  {fig.error[:120]}")
                 continue
-            cover = "-" if fig.coverage is None else f"{fig.coverage:.2f}"
             share = fig.truth[0] / fig.truth[1] if fig.truth[1] else 1.0
             truth = f"{share:.2f} ({fig.truth[0]}/{fig.truth[1]})"
             facts = f"{fig.facts[0]}/{fig.facts[1]}"
-            print(f"{name:<24} {tool:<11} {ops:>4} {fig.completeness or 0:>6.2f} {cover:>6} "
+            print(f"{name:<24} {tool:<11} {ops:>4} {fig.completeness or 0:>6.2f} {fig.gate:>12} "
                   f"{truth:>15} {facts:>9} {len(fig.defects):>8} {fig.adds:<25} "
                   f"{fig.seconds or 0:>7.2f}  {fig.sentences if tool == 'llmdocs' else ''}")
         mine, other = ours[name].seconds, theirs[name].seconds

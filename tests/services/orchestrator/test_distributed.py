@@ -209,7 +209,7 @@ async def test_request_in_several_formats_with_provenance_and_events(
     lineage = provenance["data_lineage"]
     assert lineage["spec"]["canonical_sha256"] == spec_hash(SPEC)
     assert lineage["sources"][0]["content_hash"] == stored_spec.content_hash
-    assert provenance["quality_metrics"]["coverage"] == 1.0
+    assert provenance["quality_metrics"]["completeness"] == 1.0
     # every service announced itself to the discovery-agent, which registered it
     assert set(NAMES.values()) <= registered, registered
 

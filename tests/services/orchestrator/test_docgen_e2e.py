@@ -135,7 +135,8 @@ async def test_api_documentation_with_provenance(eco: Settings) -> None:
         "document_id": spec_id, "version": 1, "content_hash": stored_spec.content_hash,
         "title": "User Service", "role": "openapi_spec"}]
     quality = provenance["quality_metrics"]
-    assert quality["coverage"] == 1.0 and quality["invented"] == []
+    assert quality["completeness"] == quality["truthfulness"] == 1.0 and quality["approved"]
+    assert quality["invented"] == [] and quality["unsupported"] == []
     assert quality["judgement"] == {"status": "none", "reason": "no judge configured"}
     assert quality["endpoints"] == len(OPERATIONS) == 7
 

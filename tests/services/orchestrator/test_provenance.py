@@ -91,7 +91,7 @@ async def test_provenance_of_a_run_without_a_judge(
     quality = provenance["quality_metrics"]
     assert quality["judgement"] == {"status": "none", "reason": "no judge configured"}
     assert "llm_score" not in quality
-    assert quality["approved"] and quality["score"] == quality["coverage"] == 1.0
+    assert quality["approved"] and quality["completeness"] == quality["truthfulness"] == 1.0
     assert quality["revisions"] == [] and quality["revision_rounds"] == 0
 
 
@@ -108,7 +108,7 @@ async def test_a_configured_judge_is_reported_not_counted(
     # the fake judges 9/10; the gate's score stays the coverage
     assert quality["judgement"] == {"status": "judged", "score": 0.9, "approved": True,
                                     "gaps": []}
-    assert quality["score"] == quality["coverage"] == 1.0
+    assert quality["completeness"] == quality["truthfulness"] == 1.0
 
 
 async def test_a_judge_that_does_not_answer_is_no_judgement(

@@ -33,9 +33,11 @@ def summary_lines(execution: ExecutionOut) -> list[str]:
         f"source    {spec.get('title')} {spec.get('version')} "
         + (f"(sha256 {spec['sha256'][:12]}…)" if spec.get("sha256") else
            f"(canonical sha256 {str(spec.get('canonical_sha256'))[:12]}…)"),
-        f"quality   coverage {quality.get('coverage')}, score {quality.get('score')}, "
+        f"quality   {'approved' if quality.get('approved') else 'NOT approved'}: "
+        f"completeness {quality.get('completeness')}, truthfulness "
+        f"{quality.get('truthfulness')}, prose kept {quality.get('prose_acceptance')}, "
         f"judge {(quality.get('judgement') or {}).get('status')}, "
-        f"{quality.get('revision_rounds')} revision rounds, invented {quality.get('invented')}",
+        f"{quality.get('revision_rounds')} revision rounds",
     ]
 
 

@@ -73,7 +73,7 @@ class Coverage:
         return not self.missing and not self.invented
 
 
-def _blocks(markdown: str) -> dict[tuple[str, str], str]:
+def blocks(markdown: str) -> dict[tuple[str, str], str]:
     """Each endpoint heading's text, up to the next heading of any endpoint."""
     found = list(_HEADING.finditer(markdown))
     return {(m.group(1), m.group(2)):
@@ -85,13 +85,13 @@ def check(markdown: str, operations: list[Operation]) -> Coverage:
     """Every endpoint, parameter and response code of the spec must be in its endpoint's
     block; every `METHOD /path` the draft mentions must exist in the spec."""
     result = Coverage()
-    blocks = _blocks(markdown)
+    found = blocks(markdown)
     for op in operations:
         key = (op.method.upper(), op.path)
         name = f"{key[0]} {key[1]}"
         items = [("endpoint", name)] + [("parameter", p.name) for p in op.parameters] + [
             ("response", code) for code in op.responses]
-        block = blocks.get(key)
+        block = found.get(key)
         result.total += len(items)
         if block is None:
             result.missing.append(f"{name}: the endpoint is not documented")

@@ -35,7 +35,7 @@ from llmdocs.openapi import markdown as md
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.docstore.schemas import DocumentOut, DocumentSummary
 from llmdocs.services.gateway.client import GatewayClient
-from llmdocs.services.orchestrator import apidoc, apisections, review
+from llmdocs.services.orchestrator import apidoc, apisections, gate, review
 from llmdocs.services.orchestrator.errors import Unknown
 from llmdocs.services.orchestrator.prose import (
     PROSE_KINDS,
@@ -45,6 +45,7 @@ from llmdocs.services.orchestrator.prose import (
     checked_sections,
     errors_asked,
     lead,
+    vocabulary_of,
 )
 from llmdocs.services.orchestrator.registry import Registry
 from llmdocs.services.orchestrator.schemas import DocRequest, StepRecord, WorkflowInput
@@ -414,21 +415,17 @@ class DocGen:
         return prose
 
     async def review(self, state: DocState) -> dict[str, Any]:
-        """The quality gate: coverage against the sources. A configured judge's verdict
-        is reported beside it, never counted in it."""
+        """The quality gate (`gate.py`): complete and wholly true, by code. A configured
+        judge's verdict is reported beside it, never counted in it."""
         trace = Trace("review")
         draft = GeneratedDocument.model_validate(state["draft"])
-        markdown = draft.markdown()
+        markdown, context = draft.markdown(), state["context"]
         ops = self.operations_of(state)
         if ops:
-            coverage = apidoc.check(markdown, ops)
+            complete = gate.completeness(markdown, apisections.reference_of(context))
+            invented = apidoc.check(markdown, ops).invented
         else:
-            coverage = apidoc.Coverage(total=len(state["context"]["sources"]))
-            for s in state["context"]["sources"]:
-                if s["document_id"] in markdown:
-                    coverage.covered += 1
-                else:
-                    coverage.missing.append(f"source {s['document_id']} is not cited")
+            complete, invented = gate.sources_cited(markdown, context["sources"]), []
         judgement, judge = review.NO_JUDGE, self.deps.settings.judge_model
         if judge:
             try:
@@ -440,13 +437,9 @@ class DocGen:
                     self.deps.settings.review_tokens, review.REVIEW_SCHEMA, judge))
             except ServiceError as exc:  # no answer is no judgement, not a failed run
                 judgement = review.no_judgement(f"the judge did not answer: {exc}")
-        score = coverage.ratio if not coverage.invented else coverage.ratio * 0.5
-        approved = coverage.complete and score >= self.deps.settings.quality_threshold
-        return trace.update(review={
-            "coverage": round(coverage.ratio, 4), "score": round(score, 4),
-            "judgement": judgement, "approved": approved, "items": coverage.total,
-            "missing": coverage.missing, "invented": coverage.invented,
-            "missing_ops": coverage.missing_ops})
+        checked = gate.verdict(markdown, complete, vocabulary_of(context),
+                               state.get("prose", []), invented)
+        return trace.update(review={**checked, "judgement": judgement})
 
     async def _after_review(self, state: DocState) -> str:
         # async: LangGraph runs a synchronous branch in a thread pool (a thread round trip)
@@ -487,8 +480,9 @@ class DocGen:
             "llm_calls": state.get("llm_calls", []),
             "data_lineage": lineage,
             "quality_metrics": {
-                "coverage": checked["coverage"], "score": checked["score"],
-                "judgement": checked["judgement"], "approved": checked["approved"],
+                **{k: checked[k] for k in ("completeness", "truthfulness",
+                                           "prose_acceptance", "approved", "judgement",
+                                           "claims", "unsupported")},
                 "revision_rounds": state.get("rounds", 0),
                 "revisions": state.get("revisions", []), "items_checked": checked["items"],
                 "missing": checked["missing"], "invented": checked["invented"],

@@ -30,7 +30,6 @@ class OrchestratorSettings(BaseSettings):
 @dataclass
 class DocgenSettings:
     max_revisions: int = 2
-    quality_threshold: float = 0.8
     prose_tokens: int = 96
     review_tokens: int = 64
     source_chars: int = 1200  # of sources shown to the model in one prompt
@@ -39,14 +38,13 @@ class DocgenSettings:
 
 
 class WorkflowSettings(BaseSettings):
-    """`LLMDOCS_WORKFLOW_*`: how runs are leased and how hard the quality gate is."""
+    """`LLMDOCS_WORKFLOW_*`: how runs are leased, written and reviewed."""
 
     model_config = SettingsConfigDict(env_prefix="LLMDOCS_WORKFLOW_", env_file=".env",
                                       extra="ignore")
 
     lease_seconds: float = 15.0  # a dead replica's runs are resumed after this
     max_revisions: int = 2
-    quality_threshold: float = 0.8
     prose_tokens: int = 96
     review_tokens: int = 64
     recursion_limit: int = 40

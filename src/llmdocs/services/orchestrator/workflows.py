@@ -140,7 +140,6 @@ class Runner:
             registry=Registry(resources.database, resources.events),
             settings=DocgenSettings(
                 max_revisions=self.run_settings.max_revisions,
-                quality_threshold=self.run_settings.quality_threshold,
                 prose_tokens=self.run_settings.prose_tokens,
                 review_tokens=self.run_settings.review_tokens,
                 write_concurrency=self.run_settings.write_concurrency,
