@@ -181,9 +181,18 @@ class Support:
             elif number:
                 digits.add(number.rstrip("."))
                 number = ""
-        ops = sum(1 for item in (spec.get("paths") or {}).values() if isinstance(item, dict)
-                  for m in item if m.upper() in METHODS)
-        self.numbers = digits | {str(ops), str(len(spec.get("tags") or []))}
+        # counts a document may state: operations, paths, groups (by first tag), the
+        # operations of each group, the spec's declared tags
+        paths = [item for item in (spec.get("paths") or {}).values() if isinstance(item, dict)]
+        groups: dict[str, int] = {}
+        for item in paths:
+            for method, op in item.items():
+                if method.upper() in METHODS and isinstance(op, dict):
+                    tag = (op.get("tags") or ["default"])[0]
+                    groups[str(tag)] = groups.get(str(tag), 0) + 1
+        counts = {sum(groups.values()), len(paths), len(groups), *groups.values(),
+                  len(spec.get("tags") or [])}
+        self.numbers = digits | {str(n) for n in counts}
 
     def said(self, lower: str) -> bool:
         """Whether a (lower-case) sentence is one of the spec's own, whole: a piece cut

@@ -44,6 +44,7 @@ GOOD = [
     "Set `sort_order` to `asc` or `desc` to choose the order of the list.",
     "Place an order with `POST /orders`, which answers 201 when it is placed.",
     "- Call the users endpoint first to see what the service returns.",
+    "Its 3 operations come in two groups; the users group has 2 of them.",
 ]
 
 BAD = [  # (paragraph, the reason's start)
@@ -62,6 +63,7 @@ BAD = [  # (paragraph, the reason's start)
     ("Delete a user with `DELETE /accounts/{id}` when it leaves.", "unsupported path"),
     ("The list holds at most 250 users per page.", "unsupported number 250"),
     ("An unknown user answers 418 from the service.", "unsupported number 418"),
+    ("The service has 5 operations for its users.", "unsupported number 5"),
     ("Filter the list by `createdAfter` to see new users.", "unsupported name"),
     ("Each user has an id and a name that the shop keeps for every order it takes. "
      "A user has an id and a name that the shop keeps for every order it takes.",

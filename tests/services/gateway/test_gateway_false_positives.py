@@ -130,6 +130,6 @@ def test_a_workflow_prompt_from_the_user_service_spec_is_not_sensitive(chars: in
         "outline": "- Overview\n- Authentication\n- Users\n- Sessions",
         "section": "Authentication",
         "sources": f"User Service:\n{user_service_spec()}"[:chars]})
-    assert "User Service:\nopenapi:" in prompt and '"## <title>"' in prompt
+    assert "User Service:\nopenapi:" in prompt and "Write plain paragraphs" in prompt
     assert "password: {type: string, format: password" in prompt
     assert not Detector().scan([prompt]).sensitive

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+import defects
 from ecosystem import store_spec, token
 from llmdocs.core.config import Settings
 from llmdocs.core.db import Database
@@ -134,6 +135,9 @@ async def test_api_documentation_with_provenance(eco: Settings) -> None:
     assert lineage["sources"] == [{
         "document_id": spec_id, "version": 1, "content_hash": stored_spec.content_hash,
         "title": "User Service", "role": "openapi_spec"}]
+    # the real model's prose, read by a check that shares no code with the filter
+    assert defects.check(markdown, SPEC) == []
+    assert {p["section"] for p in provenance["prose"]} >= {"Overview", "Getting started"}
     quality = provenance["quality_metrics"]
     assert quality["completeness"] == quality["truthfulness"] == 1.0 and quality["approved"]
     assert quality["invented"] == [] and quality["unsupported"] == []
