@@ -101,3 +101,38 @@ def test_formats_and_aliases() -> None:
     assert set(FORMATS) == {"json", "markdown", "txt", "csv", "pdf", "zip"}
     with pytest.raises(ValueError, match="unknown format 'docx'"):
         normalize_format("docx")
+
+
+def _text_of(fmt: str, content: bytes) -> str:
+    """What a reader of each format sees, as text."""
+    if fmt == "pdf":
+        return " ".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
+    if fmt == "zip":
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            return archive.read("document.md").decode()
+    return content.decode()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_carries_the_reference_s_facts(fmt: str) -> None:
+    """The user service's reference rendered in each format keeps its server, enum
+    values, defaults, bounds, body and response fields and schema names."""
+    from llmdocs.examples import user_service_spec
+    from llmdocs.openapi import SpecBounds, analyse, parse_spec
+    from llmdocs.openapi import markdown as md
+    from llmdocs.services.orchestrator import apisections
+
+    bounds = SpecBounds()
+    spec = parse_spec(user_service_spec().encode(), bounds)
+    context = apisections.spec_context(spec, analyse("x", spec, bounds), "url", "x", None,
+                                       bounds)
+    reference = apisections.reference_of(context)
+    document = GeneratedDocument(
+        title="User Service API documentation", summary="User Service (version 1.4.0).",
+        sections=[Section(title=s["title"], body=apisections.body(reference, s, "") or "")
+                  for s in apisections.outline(reference, errors=False)],
+        table_columns=md.TABLE_COLUMNS, table_rows=md.table_rows(reference))
+    text = " ".join(_text_of(fmt, render(document, fmt).content).split())
+    facts = ["https://api.example.com/v1", "member", "admin", "20", "100", "created_at",
+             "password", "NewUser", "bearerAuth", "409"]
+    assert [fact for fact in facts if fact not in text] == []

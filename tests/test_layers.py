@@ -1,17 +1,19 @@
 """The kernel knows no service: nothing in `llmdocs.core` imports the layers above it,
-which plug in through `core.service.Hooks` instead; the `llmdocs.openapi` library
-builds on the kernel alone."""
+which plug in through `core.service.Hooks` instead; the libraries (`llmdocs.openapi`,
+`llmdocs.claims`) build on the kernel and each other alone, never on a service."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
+import llmdocs.claims
 import llmdocs.core
 import llmdocs.openapi
 
 CORE = Path(llmdocs.core.__file__).parent
 OPENAPI = Path(llmdocs.openapi.__file__).parent
+CLAIMS = Path(llmdocs.claims.__file__).parent
 ABOVE = ("llmdocs.services", "llmdocs.migrations", "llmdocs.runtime", "llmdocs.cli")
 
 
@@ -51,5 +53,16 @@ def test_openapi_library_imports_only_the_kernel() -> None:
         for name in imported(path)
         if name.startswith("llmdocs.")
         and not name.startswith(("llmdocs.core.", "llmdocs.openapi."))
+    }
+    assert not found
+
+
+def test_claims_library_imports_no_service() -> None:
+    found = {
+        f"{path.relative_to(CLAIMS)}: {name}"
+        for path in CLAIMS.rglob("*.py")
+        for name in imported(path)
+        if name.startswith("llmdocs.")
+        and not name.startswith(("llmdocs.core.", "llmdocs.openapi.", "llmdocs.claims."))
     }
     assert not found

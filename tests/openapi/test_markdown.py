@@ -133,20 +133,22 @@ def test_spec_text_cannot_break_out() -> None:
     assert render(document, "pdf").content.startswith(b"%PDF")
 
 
-def test_csv_rows_per_operation_parameter_field_and_response() -> None:
+def test_csv_rows_per_server_scheme_operation_parameter_field_and_response() -> None:
     ref = reference()
     rows = md.table_rows(ref)
     assert all(len(row) == len(md.TABLE_COLUMNS) for row in rows)
     kinds = [(row[0], row[1], row[3]) for row in rows]
     assert kinds == [
+        ("server", "", "https://eu.example.com/api"), ("security scheme", "", "key"),
+        ("security scheme", "", "basic"), ("security scheme", "", "oauth"),
         ("operation", "GET", "get_/things/{id}"), ("parameter", "GET", "id"),
         ("parameter", "GET", "fields"), ("parameter", "GET", "X-Trace"),
         ("response", "GET", "200"), ("response field", "GET", "200 id"),
         ("response field", "GET", "200 size"), ("response", "GET", "404"),
         ("operation", "PUT", "put_/things/{id}"), ("parameter", "PUT", "id"),
-        ("request field", "PUT", "inner"),
+        ("request body", "PUT", ""), ("request field", "PUT", "inner"),
         ("request field", "PUT", "inner.list"), ("request field", "PUT", "inner.list[].leaf"),
-        ("response", "PUT", "204")]
+        ("response", "PUT", "204"), ("schema field", "", "id"), ("schema field", "", "size")]
     size = next(row for row in rows if row[3] == "200 size")
     assert size[7] == "one of: S, M; default: M"
     document = GeneratedDocument(title="t", table_columns=md.TABLE_COLUMNS, table_rows=rows)

@@ -393,24 +393,39 @@ def summary_table(reference: Reference) -> str:
 
 
 def table_rows(reference: Reference) -> list[list[str]]:
-    """The CSV form: a row per operation, parameter, request field, response and
-    response field (columns: `TABLE_COLUMNS`)."""
-    rows: list[list[str]] = []
+    """The CSV form, the same facts as the Markdown: a row per server, security scheme,
+    operation, parameter, request body and field, response and response field, and
+    shared schema field (columns: `TABLE_COLUMNS`)."""
+    rows = [["server", "", "", s.url, "", "", "", "", s.description]
+            for s in reference.servers]
+    rows += [["security scheme", "", "", s.name, "", s.type, "", plain(s.how),
+              s.description] for s in reference.security_schemes]
     for o in reference.operations:
         method, path = o.method.upper(), o.path
+        auth = _security_text(o).replace("`", "")
         rows.append(["operation", method, path, o.operation_id, "", "", "",
-                     "deprecated" if o.deprecated else "", o.summary])
+                     "; ".join(filter(None, ["deprecated" if o.deprecated else "",
+                                             f"authentication: {auth}"])), o.summary])
         rows += [["parameter", method, path, p.name, p.location, type_text(p, {}),
                   "yes" if p.required else "no", constraints(p, False), p.description]
                  for p in o.parameters]
         if o.request_body is not None:
-            rows += [["request field", method, path, f.name, "body", type_text(f, {}),
-                      "yes" if f.required else "no", constraints(f, False), f.description]
-                     for f in o.request_body.fields]
+            body = o.request_body
+            rows.append(["request body", method, path, body.schema_name, body.content_type,
+                         body.type, "yes" if body.required else "no", "", body.description])
+            rows += _field_rows("request field", method, path, "", body.fields)
         for r in o.responses:
-            rows.append(["response", method, path, r.status, "", r.body.type if r.body
-                         else "", "", "", r.description])
-            rows += [["response field", method, path, f"{r.status} {f.name}", "body",
-                      type_text(f, {}), "yes" if f.required else "no", constraints(f, False),
-                      f.description] for f in (r.body.fields if r.body else [])]
+            rows.append(["response", method, path, r.status, r.body.content_type if r.body
+                         else "", r.body.type if r.body else "", "", "", r.description])
+            rows += _field_rows("response field", method, path, f"{r.status} ",
+                                r.body.fields if r.body else [])
+    for schema in reference.schemas:
+        rows += _field_rows("schema field", "", schema.name, "", schema.fields)
     return rows
+
+
+def _field_rows(kind: str, method: str, path: str, prefix: str,
+                fields: list[FieldInfo]) -> list[list[str]]:
+    return [[kind, method, path, f"{prefix}{f.name}", "body", type_text(f, {}),
+             "yes" if f.required else "no", constraints(f, False), f.description]
+            for f in fields]
