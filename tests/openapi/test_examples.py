@@ -3,12 +3,13 @@ shown (and the operation says so) when no valid one can be made."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
-from llmdocs.openapi import SpecBounds
+from llmdocs.openapi import SpecBounds, parse_spec
 from llmdocs.openapi.examples import Direction, Examples
 from llmdocs.openapi.fields import Walker
 from llmdocs.openapi.markdown import operation_block
@@ -102,3 +103,32 @@ def test_an_optional_recursion_is_left_out_not_failed() -> None:
     [op] = build_reference(doc, SpecBounds()).operations
     assert op.request_body and op.request_body.example.value == {"name": "string",
                                                                  "children": []}
+
+
+def test_a_one_of_of_required_sets_gets_an_example_matching_one() -> None:
+    """ReadMe's `POST /docs` body: a title and either a category or a category slug."""
+    spec = parse_spec(json.dumps({
+        "openapi": "3.0.3", "info": {"title": "t", "version": "1"},
+        "paths": {"/docs": {"post": {"requestBody": {"content": {"application/json": {
+            "schema": {"type": "object", "properties": {
+                "title": {"type": "string"}, "category": {"type": "string"},
+                "categorySlug": {"type": "string"}},
+                "oneOf": [{"required": ["title", "category"]},
+                          {"required": ["title", "categorySlug"]}]}}}},
+            "responses": {"201": {"description": "made"}}}}}}).encode(), SpecBounds())
+    body = build_reference(spec, SpecBounds()).operations[0].request_body
+    assert body is not None and body.example.origin == "generated"
+    assert body.example.value == {"title": "string", "category": "string"}
+
+
+def test_a_schema_s_own_example_is_the_spec_s_even_when_it_breaks_its_schema() -> None:
+    """Jupyter Server's `GET /api/me` example has `avatar_url: null` for a string."""
+    spec = parse_spec(json.dumps({
+        "openapi": "3.0.3", "info": {"title": "t", "version": "1"},
+        "paths": {"/me": {"get": {"responses": {"200": {"description": "me", "content": {
+            "application/json": {"schema": {
+                "type": "object", "properties": {"avatar_url": {"type": "string"}},
+                "example": {"avatar_url": None}}}}}}}}}}).encode(), SpecBounds())
+    [answer] = build_reference(spec, SpecBounds()).operations[0].responses
+    assert answer.body is not None and answer.body.example.origin == "spec"
+    assert answer.body.example.value == {"avatar_url": None}

@@ -71,7 +71,7 @@ def test_overview_and_authentication() -> None:
     assert "`https://eu.example.com/api` — production" in overview
     auth = md.authentication(ref)
     assert "| `key` | apiKey | header `X-API-Key` |" in auth
-    assert "`Authorization: Basic <base64 of user:password>`" in auth
+    assert "`Authorization: Basic <credentials>` (user and password, base64-encoded)" in auth
     assert "clientCredentials (https://auth.example.com/token)" in auth
     assert "scopes: `read` (Read)" in auth
     assert "- `key`: `PUT /things/{id}`" not in auth  # PUT needs none: `security: []`

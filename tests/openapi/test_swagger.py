@@ -87,3 +87,14 @@ def test_parts_of_the_wrong_kind_are_skipped() -> None:
     converted = parse_spec(json.dumps(raw).encode(), SpecBounds())
     assert "requestBody" not in converted["paths"]["/pet"]["post"]
     assert converted["servers"] == [{"url": "https://petstore.swagger.io/v2"}]
+
+
+def test_a_file_response_is_binary() -> None:
+    """Jupyter Server's `GET /api/spec.yaml` answers `schema: {type: file}`."""
+    converted = convert({"swagger": "2.0", "info": {"title": "t", "version": "1"},
+                         "produces": ["text/x-yaml"], "paths": {"/spec.yaml": {"get": {
+                             "responses": {"200": {"description": "the spec",
+                                                   "schema": {"type": "file"}}}}}}})
+    answer = converted["paths"]["/spec.yaml"]["get"]["responses"]["200"]
+    assert answer["content"] == {"text/x-yaml": {"schema": {"type": "string",
+                                                            "format": "binary"}}}

@@ -65,8 +65,10 @@ def _code_shaped(token: str) -> bool:
 def _token_claims(token: str, in_code: bool) -> list[Claim]:
     if token.lstrip("`(\"'").startswith("<"):
         return []  # a placeholder: `Bearer <token>`
-    token = token.strip(_STRIP + "`")
-    if not token:
+    # a code name may end in a wildcard (`logo-*`, a pattern property); prose's * is bold
+    token = token.strip(_STRIP + "`") + ("*" if in_code and token.rstrip("`").endswith("-*")
+                                          else "")
+    if not token.strip("*"):
         return []
     lowered = token.lower()
     if lowered.startswith(("http://", "https://")) or "://" in lowered:
@@ -99,6 +101,8 @@ def claims_of(text: str, *, values_only: bool = False) -> list[Claim]:
             in_code = not in_code
             continue
         bare = piece.rstrip(".,;:!?)")
+        if values_only and ('"' in piece or "=" in piece.partition("://")[0]):
+            continue  # an example's value (a JSON string, a form field), not a target
         quoted = len(bare) > 2 and bare[0] in _QUOTES and bare[-1] in _QUOTES
         for claim in _token_claims(piece, in_code or quoted):
             if not values_only or claim.kind in ("url", "host", "path", "method"):

@@ -12,6 +12,8 @@ from urllib.parse import SplitResult, urlsplit
 from llmdocs.claims.extract import HTTP_METHODS, Claim, claims_of
 
 MAX_NODES = 500_000  # values of a spec walked at most (a spec's size is bounded on load)
+# keys whose string values a reference shows as code (`Your Name`): their words are names
+_VALUE_KEYS = frozenset({"default", "enum", "example", "const", "value"})
 _AUTH_HEADER = {"bearer": ("Authorization", "Bearer"), "basic": ("Authorization", "Basic")}
 
 
@@ -51,6 +53,10 @@ class Vocabulary:
         for server in doc.get("servers") or []:
             if isinstance(server, dict) and isinstance(server.get("url"), str):
                 vocabulary.servers.append(server["url"].rstrip("/"))
+                url = _with_defaults(server)  # as a reference writes it
+                if url != server["url"]:
+                    vocabulary.servers.append(url.rstrip("/"))
+                    vocabulary._add_url(url)
         schemes = (doc.get("components") or {}).get("securitySchemes") or {}
         for scheme in schemes.values() if isinstance(schemes, dict) else ():
             if isinstance(scheme, dict):
@@ -82,12 +88,12 @@ class Vocabulary:
                         stack.append((value, str(name)))
             elif isinstance(node, list):
                 stack.extend((value, key) for value in node)
-            elif isinstance(node, bool) or node is None:
-                continue
+            elif isinstance(node, bool) or node is None:  # a default or an example's
+                self.names.add("null" if node is None else str(node).lower())
             elif isinstance(node, int | float):
                 self.numbers.add(_number(node))
             else:
-                self._add_value(str(node))
+                self._add_value(str(node), key)
 
     def _add_key(self, name: str, parent: str) -> None:
         if parent == "responses" or (len(name) == 3 and name[0] in "12345"
@@ -98,9 +104,10 @@ class Vocabulary:
         else:
             self.names.add(name.lower())
 
-    def _add_value(self, value: str) -> None:
-        if " " not in value.strip() and len(value) <= 200:
-            self.names.add(value.lower())
+    def _add_value(self, value: str, key: str = "") -> None:
+        if len(value) <= 200 and (" " not in value.strip() or key in _VALUE_KEYS):
+            # a value a reference shows in code, `Your Name` as its words too
+            self.names.update({value.lower(), *value.lower().split()})
         self._add_text(value)
 
     def _add_text(self, text: str) -> None:
@@ -191,7 +198,16 @@ class Vocabulary:
         if lowered in self.names:
             return True
         parts = [p for p in lowered.replace(":", ".").split(".") if p]
-        return len(parts) > 1 and all(p in self.names for p in parts)
+        return len(parts) > 1 and self._segmented(parts)
+
+    def _segmented(self, parts: list[str]) -> bool:
+        """Whether a dotted name is known names joined by dots, a name itself holding a
+        dot (`resources.kernel.js`: `resources`, then `kernel.js`) counted too."""
+        joins = [True] + [False] * len(parts)  # joins[i]: parts[:i] are known names
+        for end in range(1, len(parts) + 1):
+            joins[end] = any(joins[start] and ".".join(parts[start:end]) in self.names
+                             for start in range(max(0, end - 4), end))
+        return joins[-1]
 
     # --- storing --------------------------------------------------------------------
 
@@ -236,3 +252,13 @@ def _split(url: str) -> SplitResult | None:
         return urlsplit(url)
     except ValueError:
         return None
+
+
+def _with_defaults(server: dict[str, Any]) -> str:
+    """A server URL with each `{variable}` at its default, as a reader is shown it."""
+    url = str(server["url"])
+    variables = server.get("variables")
+    for name, variable in variables.items() if isinstance(variables, dict) else ():
+        if isinstance(variable, dict) and variable.get("default") is not None:
+            url = url.replace(f"{{{name}}}", str(variable["default"]))
+    return url

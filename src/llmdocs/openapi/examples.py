@@ -83,9 +83,11 @@ class Examples:
             return merged["enum"][0]
         for key in ("oneOf", "anyOf"):
             if isinstance(merged.get(key), list):
+                base = {k: v for k, v in merged.items() if k not in ("oneOf", "anyOf")}
                 for variant in merged[key][:10]:
                     try:
-                        return self._value(variant, direction, chain, depth + 1)
+                        return self._value(_narrowed(base, variant, merged[key]), direction,
+                                           chain, depth + 1)
                     except _Impossible:
                         continue
                 raise _Impossible(f"no variant of {key} can be made")
@@ -138,6 +140,22 @@ class Examples:
         if schema.get("uniqueItems") is True and wanted > 1:
             raise _Impossible("the array needs distinct items")
         return [item] * wanted
+
+
+def _narrowed(base: dict[str, Any], variant: Any, variants: list[Any]) -> Any:
+    """A variant that only adds constraints (`required: [title, category]`) applies to
+    the schema around it, without the fields only its siblings require (else the value
+    would match them all, and `oneOf` wants one); a variant with a type stands alone."""
+    if not isinstance(variant, dict) or "$ref" in variant or "type" in variant \
+            or not ("type" in base or "properties" in base):
+        return variant
+    required = list(dict.fromkeys([*base.get("required", []), *variant.get("required", [])]))
+    theirs = {name for other in variants if isinstance(other, dict) and other is not variant
+              for name in other.get("required", []) if isinstance(name, str)} - set(required)
+    properties = base.get("properties")
+    return {**base, **variant, "required": required,
+            **({"properties": {k: v for k, v in properties.items() if k not in theirs}}
+               if isinstance(properties, dict) else {})}
 
 
 def _number(schema: dict[str, Any], integer: bool) -> int | float:

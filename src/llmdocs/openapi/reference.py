@@ -145,7 +145,7 @@ def _how(scheme: dict[str, Any]) -> str:
             fmt = _text(scheme.get("bearerFormat"), 50)
             return f"`Authorization: Bearer <token>`{f' ({fmt})' if fmt else ''}"
         if name == "basic":
-            return "`Authorization: Basic <base64 of user:password>`"
+            return "`Authorization: Basic <credentials>` (user and password, base64-encoded)"
         return f"`Authorization: {name.title()} <credentials>`"
     if kind == "oauth2":
         flows = scheme.get("flows") if isinstance(scheme.get("flows"), dict) else {}
@@ -224,6 +224,8 @@ class _Builder:
             first = self.deref(next(iter(media["examples"].values()), None))
             if "value" in first:
                 found.append(first["value"])
+        elif isinstance(schema, dict) and "example" in self.deref(schema):
+            found.append(self.deref(schema)["example"])
         if found:
             value = found[0]
             if len(json.dumps(value, default=str)) > MAX_EXAMPLE_CHARS:

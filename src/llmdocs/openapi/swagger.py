@@ -112,7 +112,9 @@ def _response(answer: Any, produces: list[str]) -> Any:
         return answer
     out: dict[str, Any] = {"description": str(answer.get("description", ""))}
     if isinstance(answer.get("schema"), dict):
-        media: dict[str, Any] = {"schema": answer["schema"]}
+        schema = answer["schema"]  # a file download is binary in OpenAPI 3
+        media: dict[str, Any] = {"schema": {"type": "string", "format": "binary"}
+                                 if schema.get("type") == "file" else schema}
         examples = answer.get("examples")
         types = produces or ["application/json"]
         out["content"] = {t: dict(media) for t in types}
