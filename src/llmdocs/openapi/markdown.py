@@ -280,7 +280,7 @@ def operation_block(op: OperationRef, reference: Reference,
                 *(_fields_table(r.body.fields, anchors) if r.body and r.body.fields
                   and not _body_link(r.body, anchors) else [])]
             if extra:
-                lines += [f"Response `{cell(r.status)}`:", "", *extra, ""]
+                lines += [f"**Response `{cell(r.status)}`**", "", *extra, ""]
     lines += ["**Example request**", "", "```sh", curl(op, reference), "```", ""]
     success = next((r for r in op.responses if r.status.startswith("2") and r.body), None)
     if success is not None and success.body is not None:

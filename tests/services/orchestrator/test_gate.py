@@ -82,3 +82,10 @@ def test_an_example_the_reference_could_not_make_is_missing() -> None:
     complete = completeness(DOCUMENT, unmade)
     op = unmade.operations[1]
     assert complete.missing == [f"{op.method.upper()} {op.path}: example request is missing"]
+
+
+def test_the_document_title_does_not_say_api_twice() -> None:
+    from llmdocs.services.orchestrator.apidoc import document_title
+
+    assert document_title("Legacy API") == "Legacy API documentation"
+    assert document_title("User Service") == "User Service API documentation"

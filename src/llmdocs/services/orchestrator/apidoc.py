@@ -19,6 +19,13 @@ def op_heading(op: Operation) -> str:
     return markdown.op_heading(op.method, op.path)
 
 
+def document_title(api_title: str) -> str:
+    """`Legacy API` → `Legacy API documentation`, not `Legacy API API documentation`."""
+    api = api_title.strip()
+    return f"{api} documentation" if api.lower().split()[-1:] == ["api"] \
+        else f"{api} API documentation"
+
+
 def groups(operations: list[Operation]) -> dict[str, list[Operation]]:
     """Endpoints by tag, in the spec's order: one section per group."""
     grouped: dict[str, list[Operation]] = {}

@@ -83,7 +83,7 @@ class ConsistencyCheck(DocGen):
             trace.called("doc-store", "list documents tag=api_documentation")
             page = await self.deps.docs.list(tag="api_documentation", sort="-updated_at",
                                              limit=50)
-            title = f"{context['api']['title']} API documentation"
+            title = apidoc.document_title(context["api"]["title"])
             found = next((d for d in page.items if d.title == title
                           and d.format in TEXT_FORMATS), None)
             if found is None:

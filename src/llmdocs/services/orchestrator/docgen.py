@@ -370,7 +370,7 @@ class DocGen:
         bodies = [self._body(state, ops, s, text) for s, text in zip(
             sections, texts, strict=True)]
         api_title = (context.get("api") or {}).get("title", "")
-        title = request.get("title") or (f"{api_title} API documentation" if api_title
+        title = request.get("title") or (apidoc.document_title(api_title) if api_title
                                          else request["query"][:120])
         draft = GeneratedDocument(
             title=title, summary=lead(context),

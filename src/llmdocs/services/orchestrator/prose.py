@@ -77,7 +77,7 @@ def api_call(section: dict[str, Any], context: dict[str, Any],
     """The prompt for an API document's prose section, or None for a section the
     reference fills alone (authentication, errors, schemas, the summary table)."""
     api, facts = context["api"], context.get("prose") or {}
-    servers = (facts.get("vocabulary") or {}).get("servers") or []
+    servers = [u for u in (facts.get("vocabulary") or {}).get("servers") or [] if u]
     server = servers[0] if servers else "(not stated)"
     kind = section["kind"]
     if kind == "overview":
@@ -110,14 +110,14 @@ def fallback(section: dict[str, Any], context: dict[str, Any],
     facts = context.get("prose") or {}
     if kind == "group":
         tag = section.get("tag", "")
-        described = _first_sentence((facts.get("tags") or {}).get(tag, ""))
-        ops = grouped.get(tag, [])
-        listed = "; ".join(f"{(op.summary or op.operation_id).rstrip('.')} "
-                           f"(`{op.method.upper()} {op.path}`)" for op in ops)
-        count = f"{len(ops)} operation{'s' if len(ops) != 1 else ''}"
-        return " ".join(filter(None, [described, f"This group has {count}: {listed}."]))
+        if (facts.get("tags") or {}).get(tag, "").strip():
+            return ""  # the section opens with the tag's own description already
+        # each operation's summary follows in the section: say only what the group is
+        count = len(grouped.get(tag, []))
+        return (f"The {md.title_case(tag)} group has {count} "
+                f"operation{'s' if count != 1 else ''}.")
     if kind == "getting_started":
-        servers = (facts.get("vocabulary") or {}).get("servers") or []
+        servers = [u for u in (facts.get("vocabulary") or {}).get("servers") or [] if u]
         first = _first_get([op for ops in grouped.values() for op in ops])
         lines = [f"Requests go to `{servers[0]}`." if servers else "",
                  *(f"Authenticate with {how}." for how in facts.get("auth") or []),
@@ -126,7 +126,7 @@ def fallback(section: dict[str, Any], context: dict[str, Any],
         return " ".join(filter(None, lines))
     # the lead paragraph says the description's first sentence already
     described = " ".join(split_sentences(str(api.get("description") or ""))[1:4])
-    servers = (facts.get("vocabulary") or {}).get("servers") or []
+    servers = [u for u in (facts.get("vocabulary") or {}).get("servers") or [] if u]
     groups = ", ".join(md.title_case(tag) for tag in grouped)
     return " ".join(filter(None, [
         described, f"Its operations come in {len(grouped)} groups: {groups}.",
