@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 import llmdocs.claims
 import llmdocs.core
 import llmdocs.openapi
@@ -46,23 +48,15 @@ def test_no_relative_imports_hide_from_the_check() -> None:
     assert not relative
 
 
-def test_openapi_library_imports_only_the_kernel() -> None:
+@pytest.mark.parametrize(("library", "allowed"), [
+    (OPENAPI, ("llmdocs.core.", "llmdocs.openapi.")),
+    (CLAIMS, ("llmdocs.core.", "llmdocs.openapi.", "llmdocs.claims."))],
+    ids=["openapi", "claims"])
+def test_a_library_imports_no_service(library: Path, allowed: tuple[str, ...]) -> None:
     found = {
-        f"{path.relative_to(OPENAPI)}: {name}"
-        for path in OPENAPI.rglob("*.py")
+        f"{path.relative_to(library)}: {name}"
+        for path in library.rglob("*.py")
         for name in imported(path)
-        if name.startswith("llmdocs.")
-        and not name.startswith(("llmdocs.core.", "llmdocs.openapi."))
-    }
-    assert not found
-
-
-def test_claims_library_imports_no_service() -> None:
-    found = {
-        f"{path.relative_to(CLAIMS)}: {name}"
-        for path in CLAIMS.rglob("*.py")
-        for name in imported(path)
-        if name.startswith("llmdocs.")
-        and not name.startswith(("llmdocs.core.", "llmdocs.openapi.", "llmdocs.claims."))
+        if name.startswith("llmdocs.") and not name.startswith(allowed)
     }
     assert not found

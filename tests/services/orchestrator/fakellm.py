@@ -7,11 +7,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from typing import Any
 
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from ecosystem import start_services
+from llmdocs.core.config import Settings
 
 PROSE = "The user service manages accounts and sessions of the platform."
 JSON_ANSWER = {"score": 9, "approved": True, "gaps": [], "intent": "generate_document",
@@ -55,3 +60,12 @@ def provider_env(url: str) -> dict[str, str]:
         "models": {"fake": "fake"}, "api_key": "not-a-real-key",
         "trusted": True}]),
         "LLMDOCS_GATEWAY_DEFAULT_MODEL": "fake"}
+
+
+async def ecosystem_with(settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch,
+                         **fake: Any) -> Settings:
+    """The services the main job needs over HTTP, their model this fake on loopback."""
+    model = await serve(fake_llm(0.0, **fake))
+    for key, value in provider_env(model.url).items():
+        monkeypatch.setenv(key, value)
+    return await start_services(settings, serve)

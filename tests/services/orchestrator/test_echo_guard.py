@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from ecosystem import start_services, store_spec, token
+from ecosystem import store_spec, token
 from llmdocs.claims import CheckContext, Vocabulary, check_prose
 from llmdocs.core.config import Settings
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.orchestrator.client import OrchestratorClient
-from services.orchestrator.fakellm import fake_llm, provider_env
+from services.orchestrator.fakellm import ecosystem_with
 
 INSTRUCTIONS = ("Keep the facts that matter most", "Use only what the text says",
                 "Plain prose, or a short list")
@@ -45,10 +45,7 @@ def test_echoed_instructions_are_dropped_and_own_prose_is_kept() -> None:
 @pytest.fixture
 async def echo_eco(settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch
                    ) -> Settings:
-    fake = await serve(fake_llm(0.0, echo=True))
-    for key, value in provider_env(fake.url).items():
-        monkeypatch.setenv(key, value)
-    return await start_services(settings, serve)
+    return await ecosystem_with(settings, serve, monkeypatch, echo=True)
 
 
 async def test_echoed_instructions_never_reach_the_document(echo_eco: Settings) -> None:

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from ecosystem import start_services, store_spec, token
+from ecosystem import store_spec, token
 from llmdocs.core.config import Settings
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.orchestrator.client import OrchestratorClient
-from services.orchestrator.fakellm import fake_llm, provider_env
+from services.orchestrator.fakellm import ecosystem_with
 
 SOUND = "It lets a developer list, create and delete accounts and log users in."
 LEAD = "User Service (version 1.4.0) has 7 documented endpoints."  # said by the lead
@@ -47,10 +47,7 @@ def defective_model(prompt: str) -> str:
 @pytest.fixture
 async def defective_eco(settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch
                         ) -> Settings:
-    fake = await serve(fake_llm(0.0, writes=defective_model))
-    for key, value in provider_env(fake.url).items():
-        monkeypatch.setenv(key, value)
-    return await start_services(settings, serve)
+    return await ecosystem_with(settings, serve, monkeypatch, writes=defective_model)
 
 
 async def test_defective_prose_never_reaches_the_document(defective_eco: Settings) -> None:

@@ -16,14 +16,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ecosystem import start_services, store_spec, token
+from ecosystem import store_spec, token
 from llmdocs.core.config import Settings
 from llmdocs.examples import user_service_spec
 from llmdocs.openapi import SpecBounds, parse_spec, spec_hash
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.orchestrator.client import OrchestratorClient
 from llmdocs.services.orchestrator.schemas import WorkflowRunOut
-from services.orchestrator.fakellm import fake_llm, provider_env
+from services.orchestrator.fakellm import ecosystem_with
 
 QUERY = "Create API documentation for user service"
 # the bytes as served: a comment and CRLF line ends, which parsing does not keep
@@ -32,12 +32,9 @@ SERVED = ("# served as written\r\n" + user_service_spec().replace("\n", "\r\n"))
 
 async def eco_judged_by(settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch,
                         judge: str | None, **fake: Any) -> Settings:
-    model = await serve(fake_llm(0.0, **fake))
-    for key, value in provider_env(model.url).items():
-        monkeypatch.setenv(key, value)
     if judge:
         monkeypatch.setenv("LLMDOCS_WORKFLOW_JUDGE_MODEL", judge)
-    return await start_services(settings, serve)
+    return await ecosystem_with(settings, serve, monkeypatch, **fake)
 
 
 async def generate(eco: Settings, **request: Any) -> WorkflowRunOut:
