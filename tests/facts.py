@@ -245,14 +245,15 @@ def heading(line: str) -> tuple[int, str] | None:
 
 def schema_sections(markdown: str) -> dict[str, str]:
     """Each section titled with a name alone (a shared schema's, when the document has
-    one), up to the next heading of the same or a higher level."""
+    one), up to the next heading of the same or a higher level; sections of one title
+    (Jupyter's tag and schema `Contents`) are read together."""
     lines = without_code(markdown).splitlines()
     heads = [(i, h) for i, line in enumerate(lines) if (h := heading(line))]
     sections: dict[str, str] = {}
     for n, (i, (level, title)) in enumerate(heads):
         end = next((j for j, (lv, _) in heads[n + 1:] if lv <= level), len(lines))
-        if title and " " not in title:
-            sections.setdefault(title, "\n".join(lines[i + 1:end]))
+        if title and " " not in title:  # a tag may share its name with a schema
+            sections[title] = sections.get(title, "") + "\n" + "\n".join(lines[i + 1:end])
     return sections
 
 
