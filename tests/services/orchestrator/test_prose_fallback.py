@@ -34,9 +34,10 @@ SECTIONS = [{"title": "Overview", "kind": "overview"},
             {"title": "Sessions", "kind": "group", "tag": "sessions"}]
 
 
-def test_getting_started_names_the_server_the_scheme_and_a_first_get() -> None:
+def test_getting_started_names_the_scheme_and_a_first_get() -> None:
+    """The server and a curl line are the section's reference part, not said twice."""
     assert fallback(SECTIONS[1], CONTEXT, GROUPED) == (
-        "Requests go to `https://api.example.com/v1`. Authenticate with `bearerAuth`: "
+        "Authenticate with `bearerAuth`: "
         "send the `Authorization: Bearer <token>` header. A first call: `GET /users` "
         "(List users).")
     call = api_call(SECTIONS[1], CONTEXT, GROUPED)

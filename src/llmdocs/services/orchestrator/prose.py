@@ -117,31 +117,27 @@ def fallback(section: dict[str, Any], context: dict[str, Any],
         return (f"The {md.title_case(tag)} group has {count} "
                 f"operation{'s' if count != 1 else ''}.")
     if kind == "getting_started":
-        servers = [u for u in (facts.get("vocabulary") or {}).get("servers") or [] if u]
+        # the reference part of the section says where requests go, with a curl line
         first = _first_get([op for ops in grouped.values() for op in ops])
-        lines = [f"Requests go to `{servers[0]}`." if servers else "",
-                 *(f"Authenticate with {how}." for how in facts.get("auth") or []),
+        lines = [*(f"Authenticate with {how}." for how in facts.get("auth") or []),
                  f"A first call: `{first.method.upper()} {first.path}` "
                  f"({first.summary or first.operation_id})." if first else ""]
         return " ".join(filter(None, lines))
-    # the lead paragraph says the description's first sentence already
-    described = " ".join(split_sentences(str(api.get("description") or ""))[1:4])
-    servers = [u for u in (facts.get("vocabulary") or {}).get("servers") or [] if u]
+    # the overview's reference part shows the description and base URLs whole
     groups = ", ".join(md.title_case(tag) for tag in grouped)
-    return " ".join(filter(None, [
-        described, f"Its operations come in {len(grouped)} groups: {groups}.",
-        f"It is served at `{servers[0]}`." if servers else ""]))
+    return (f"Its operations come in {len(grouped)} group{'s' if len(grouped) != 1 else ''}"
+            f": {groups}.")
 
 
 def lead(context: dict[str, Any]) -> str:
-    """The document's lead paragraph: the API's title, version, size and the first
-    sentence of its description; for other documents, its sources."""
+    """The document's lead paragraph: the API's title, version and size; for other
+    documents, its sources."""
     api = context.get("api")
     if not api:
         return sources_line(context)
     ops = len(context.get("operations", []))
-    head = f"{api['title']} (version {api['version']}) has {ops} documented endpoints."
-    return " ".join(filter(None, [head, _first_sentence(str(api.get("description") or ""))]))
+    # the overview shows the API's own description whole, just below
+    return f"{api['title']} (version {api['version']}) has {ops} documented endpoints."
 
 
 def sources_line(context: dict[str, Any]) -> str:
