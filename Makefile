@@ -6,19 +6,26 @@ BIN := $(VENV)/bin
 .PHONY: run test lint typecheck bench bench-compare quality lock clean
 
 $(BIN)/python:
+	@echo "Creating the virtual environment in $(VENV)…"
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(VENV)/.run: $(BIN)/python requirements.lock pyproject.toml
+	@echo "Installing llmdocs and its dependencies into $(VENV)."
+	@echo "The first time, llama-cpp-python compiles llama.cpp: about 10-15 minutes on 2 cores,"
+	@echo "with no output until it is done. Later runs start in seconds."
 	$(BIN)/pip install -q -r requirements.lock
 	$(BIN)/pip install -q --no-deps -e .
+	@echo "Installed."
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.run requirements-dev.lock
+	@echo "Installing the development tools (pytest, ruff, mypy) into $(VENV)…"
 	$(BIN)/pip install -q -r requirements-dev.lock
 	touch $@
 
 run: $(VENV)/.run
+	@echo "Starting llmdocs with the worked example (the model loads on first use)…"
 	$(BIN)/llmdocs up --example
 
 lint: $(VENV)/.dev
