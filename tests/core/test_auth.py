@@ -5,8 +5,10 @@ caller's own token, and is judged as the caller, not as a service."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import jwt
+import pytest
 
 from llmdocs.core.auth import (
     ALGORITHM,
@@ -18,6 +20,7 @@ from llmdocs.core.auth import (
     verify_token,
 )
 from llmdocs.core.config import Settings
+from llmdocs.core.errors import Problem
 
 
 def claims(settings: Settings, token: str) -> dict[str, object]:
@@ -70,3 +73,33 @@ def test_actors_nest_when_a_delegated_caller_is_acted_for_again(settings: Settin
 def test_an_act_claim_without_a_subject_names_no_actor() -> None:
     assert Principal("service:x", claims={"act": "service:y"}).actor is None
     assert Principal("service:x", claims={"act": {}}).is_service
+
+
+def signed(settings: Settings, key: str | None = None, algorithm: str = ALGORITHM,
+           **changes: Any) -> str:
+    now = int(time.time())
+    claims = {"sub": "user:ann", "iss": settings.jwt_issuer, "aud": settings.jwt_audience,
+              "iat": now, "exp": now + 60, **changes}
+    return jwt.encode({k: v for k, v in claims.items() if v is not None},
+                      settings.signing_key if key is None else key, algorithm=algorithm)
+
+
+@pytest.mark.parametrize(("make", "said"), [
+    (lambda s: signed(s, exp=int(time.time()) - 10), "has expired"),
+    (lambda s: signed(s, key="another-" + "k" * 40), "signed with another key: is "
+                                                      "LLMDOCS_DATA_DIR"),
+    (lambda s: signed(s, aud="elsewhere"), "another audience: this service accepts 'llmdocs'"),
+    (lambda s: signed(s, iss="elsewhere"), "another issuer"),
+    (lambda s: signed(s, sub=None), "lacks the 'sub' claim"),
+    (lambda s: signed(s, nbf=int(time.time()) + 3600), "not valid yet"),
+    (lambda s: signed(s, key="", algorithm="none"), "not signed with HS256"),
+    (lambda s: "not-a-jwt", "is malformed"),
+])
+def test_a_refused_token_is_told_what_is_wrong_with_it_and_no_secret(
+    settings: Settings, make: Any, said: str
+) -> None:
+    with pytest.raises(Problem) as refused:
+        verify_token(settings, make(settings))
+    assert refused.value.status == 401
+    assert said in refused.value.detail
+    assert settings.signing_key not in refused.value.detail

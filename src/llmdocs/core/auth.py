@@ -146,10 +146,8 @@ def _decode(settings: Settings, token: str) -> Principal:
             issuer=settings.jwt_issuer,
             options={"require": ["sub", "exp", "iss", "aud"]},
         )
-    except jwt.ExpiredSignatureError:
-        raise Problem(401, "The access token has expired.", headers=_BEARER_CHALLENGE) from None
     except jwt.PyJWTError as exc:
-        raise Problem(401, f"The access token is not valid: {exc}.",
+        raise Problem(401, f"The access token {_what_is_wrong(settings, exc)}",
                       headers=_BEARER_CHALLENGE) from None
     subject = str(claims["sub"])
     if not (0 < len(subject) <= MAX_SUBJECT and subject.isprintable()):
@@ -159,6 +157,29 @@ def _decode(settings: Settings, token: str) -> Principal:
     raw = claims.get("scopes", claims.get("scope", []))
     scopes = raw.split() if isinstance(raw, str) else list(raw)
     return Principal(subject=subject, scopes=frozenset(scopes), claims=claims)
+
+
+def _what_is_wrong(settings: Settings, exc: jwt.PyJWTError) -> str:
+    """Why a token was refused, in words that point at the fix and name no secret."""
+    match exc:
+        case jwt.ExpiredSignatureError():
+            return "has expired: get a new one (`llmdocs token`)."
+        case jwt.InvalidSignatureError():
+            return ("is signed with another key: is LLMDOCS_DATA_DIR (or LLMDOCS_JWT_SECRET) "
+                    "the running instance's?")
+        case jwt.InvalidAudienceError():
+            return f"is for another audience: this service accepts {settings.jwt_audience!r}."
+        case jwt.InvalidIssuerError():
+            return f"is from another issuer: this service accepts {settings.jwt_issuer!r}."
+        case jwt.MissingRequiredClaimError():
+            return f"lacks the {exc.claim!r} claim."
+        case jwt.ImmatureSignatureError() | jwt.InvalidIssuedAtError():
+            return "is not valid yet: are the issuer's and this machine's clocks apart?"
+        case jwt.InvalidAlgorithmError():
+            return f"is not signed with {ALGORITHM}, the only algorithm accepted."
+        case jwt.DecodeError():
+            return "is malformed: a JWT is three base64url parts separated by dots."
+    return f"is not valid: {exc}."
 
 
 def bearer_token(request: Request) -> str:
