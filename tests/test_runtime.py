@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -80,6 +81,7 @@ def start(tmp_path: Path) -> Iterator[Starter]:
 def test_up_embedded_serves_all_and_stops_cleanly(
     start: Starter, env: dict[str, str], tmp_path: Path
 ) -> None:
+    del env["LLMDOCS_JWT_SECRET"]  # as `make run`: the key is made in the data dir
     proc = start(llmdocs("up"), env, "up.log")
     started = time.monotonic()
     for key, url in urls(env).items():
@@ -117,10 +119,22 @@ def test_up_embedded_serves_all_and_stops_cleanly(
     assert httpx.get(f"{urls(env)['docstore']}/info", headers=headers).status_code == 200
     assert httpx.get(f"{urls(env)['gateway']}/info", headers=headers).status_code == 403
 
+    recorded = Path(env["XDG_STATE_HOME"]) / "llmdocs" / "instance.json"
+    assert stat.S_IMODE(recorded.stat().st_mode) == 0o600
+    anywhere = {k: v for k, v in env.items()
+                if not (k.startswith("LLMDOCS_") and k.endswith(("_PORT", "_DATA_DIR")))}
+    (tmp_path / "elsewhere").mkdir()
+    found = subprocess.run(llmdocs("health", "--json"), env=anywhere, capture_output=True,
+                           text=True, timeout=60, cwd=tmp_path / "elsewhere")
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert {r["url"] for r in json.loads(found.stdout)} == set(urls(env).values())
+    assert not (tmp_path / "elsewhere" / ".llmdocs").exists()
+
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 0
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{urls(env)['docstore']}/health")
+    assert not recorded.exists()
 
 
 def test_serve_replica_beside_up_on_postgres_and_redis(

@@ -11,8 +11,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from llmdocs import __version__
-from llmdocs.cli_support import cli_token, console, print_json
+from llmdocs import __version__, instance
+from llmdocs.cli_support import cli_settings, cli_token, console, print_json, require_signing_key
 from llmdocs.core.auth import issue_token
 from llmdocs.core.client import ServiceClient, ServiceError, UpstreamError
 from llmdocs.core.config import SERVICE_NAMES, Settings
@@ -62,11 +62,13 @@ def up(
     started: list[asyncio.Task[object]] = []  # keeps the example's task alive
 
     def ready() -> None:
+        instance.record(settings, [spec.key for spec in specs])  # for the CLI, anywhere
         _print_ready(settings)
         if example:
             started.append(asyncio.get_running_loop().create_task(run_example(settings)))
 
-    _serving(run_up(settings, specs, on_ready=ready))
+    with instance.forgotten_on_exit():
+        _serving(run_up(settings, specs, on_ready=ready))
 
 
 @app.command()
@@ -116,7 +118,7 @@ async def _health_of(settings: Settings, token: str) -> list[dict[str, Any]]:
 @app.command()
 def health(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Every service's health, as a table."""
-    settings = Settings()
+    settings = cli_settings()
     reports = asyncio.run(_health_of(settings, cli_token(settings)))
     if as_json:
         print_json(reports)
@@ -143,8 +145,9 @@ def token(
     ttl: int = typer.Option(3600, help="Lifetime in seconds."),
     as_json: bool = typer.Option(False, "--json", help="Print the claims too."),
 ) -> None:
-    """Issue an access token signed with this installation's key."""
-    settings = Settings()
+    """Issue an access token signed with the running instance's key."""
+    settings = cli_settings()
+    require_signing_key(settings)
     wanted = [s for s in scopes.replace(",", " ").split() if s]
     value = issue_token(settings, subject, wanted, ttl_seconds=ttl)
     if as_json:

@@ -11,7 +11,15 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from llmdocs.cli_support import call, client, console, err_console, print_json, service_cli
+from llmdocs.cli_support import (
+    call,
+    cli_settings,
+    client,
+    console,
+    err_console,
+    print_json,
+    service_cli,
+)
 from llmdocs.core.client import ServiceError
 from llmdocs.core.config import Settings
 from llmdocs.openapi import SpecBounds, SpecError, parse_spec
@@ -45,7 +53,7 @@ def ask(
         err_console.print(f"[red]Cannot save to {output}: {problem}.[/red]")
         raise typer.Exit(1)
     chosen = _spec_argument(spec) if spec else {}
-    settings = Settings().model_copy(update={"http_timeout_seconds": 120.0})
+    settings = cli_settings().model_copy(update={"http_timeout_seconds": 120.0})
 
     async def watch(c: InterpreterClient) -> tuple[ExecutionOut, bytes]:
         fields = await _spec_fields(chosen, settings)
