@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import pty
 import signal
 import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,9 +19,12 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
-from llmdocs.core.config import SERVICE_NAMES
+from llmdocs.core.auth import issue_token
+from llmdocs.core.config import SERVICE_NAMES, Settings
 from llmdocs.devservers import free_port
+from llmdocs.runtime import not_a_request_line
 
 SECRET = "runtime-test-secret-" + "y" * 30
 START_GUARD = 90.0  # a hang guard, not a performance bound
@@ -177,3 +183,60 @@ def test_up_with_a_port_taken_exits_saying_which(
         assert proc.wait(timeout=START_GUARD) != 0
     output = (tmp_path / "up.log").read_text()
     assert f"could not serve on 127.0.0.1:{env['LLMDOCS_DOCSTORE_PORT']}" in output
+
+
+def read_until_closed(terminal: int, into: bytearray) -> None:
+    while True:
+        try:
+            chunk = os.read(terminal, 4096)
+        except OSError:  # the other end is closed: the process has ended
+            return
+        if not chunk:
+            return
+        into.extend(chunk)
+
+
+def test_up_in_a_terminal_logs_for_a_person_and_everything_to_the_log_file(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """In a terminal, `up` logs no JSON and no line per request or migration, which
+    buried what it prints; `--log-file` still gets every line, requests too, as JSON."""
+    del env["LLMDOCS_LOG_FORMAT"]
+    log_file = tmp_path / "all.jsonl"
+    terminal, child = pty.openpty()
+    proc = subprocess.Popen(llmdocs("up", "--service", "doc-store", "--log-file", str(log_file)),
+                            env=env, stdin=child, stdout=child, stderr=child, cwd=tmp_path)
+    proc.log_path = log_file  # type: ignore[attr-defined]
+    os.close(child)
+    shown = bytearray()
+    reader = threading.Thread(target=read_until_closed, args=(terminal, shown))
+    reader.start()
+    try:
+        url = urls(env)["docstore"]
+        wait_healthy(url, proc)
+        token = issue_token(Settings(jwt_secret=SecretStr(SECRET)), "user:t", ["*"])
+        info = httpx.get(f"{url}/info", headers={"Authorization": f"Bearer {token}"})
+        assert info.status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        reader.join()
+        os.close(terminal)
+    console = shown.decode(errors="replace")
+    assert "is up" in console and "Press Ctrl-C to stop." in console
+    assert '"event"' not in console and "Running upgrade" not in console
+    assert "/info" not in console
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert any(line["event"] == "request" and line["path"] == "/info"
+               and line["status"] == 200 for line in lines)
+    assert any(line["logger"] == "alembic.runtime.migration" for line in lines)
+
+
+def test_at_a_terminal_only_request_and_migration_chatter_is_held_back() -> None:
+    def line(logger: str, level: int) -> logging.LogRecord:
+        return logging.LogRecord(logger, level, __file__, 1, "said", None, None)
+
+    assert not not_a_request_line(line("llmdocs.http", logging.INFO))
+    assert not not_a_request_line(line("alembic.runtime.migration", logging.INFO))
+    assert not_a_request_line(line("llmdocs.http", logging.WARNING))
+    assert not_a_request_line(line("llmdocs.runtime", logging.INFO))

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import sys
 from collections.abc import Coroutine
+from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -24,6 +27,11 @@ app = typer.Typer(name="llmdocs", help="llmdocs: an LLM documentation ecosystem.
 for _key in SERVICE_NAMES:
     app.add_typer(importlib.import_module(f"llmdocs.services.{_key}.cli").cli)
 app.command("ask")(importlib.import_module("llmdocs.services.interpreter.cli").ask)
+
+
+class LogFormat(StrEnum):
+    console = "console"
+    json = "json"
 
 
 @app.command()
@@ -51,13 +59,24 @@ def up(
                                        help="Run only these services (default: all)."),
     example: bool = typer.Option(False, "--example",
                                  help="Once up, generate the worked example's document."),
+    log_format: LogFormat | None = typer.Option(
+        None, "--log-format", help="console (the default in a terminal: no line per "
+        "request unless LLMDOCS_LOG_LEVEL=DEBUG) or json (the default otherwise: every "
+        "line). LLMDOCS_LOG_FORMAT sets it too."),
+    log_file: Path | None = typer.Option(None, "--log-file", dir_okay=False,
+                                         help="Also write every log line, requests "
+                                         "included, to this file as JSON."),
 ) -> None:
     """Start every service in this process, each on its own port."""
+    from llmdocs.runtime import configure_up_logging
     from llmdocs.runtime import up as run_up
     from llmdocs.services import resolve
     from llmdocs.services.interpreter.example import run_example
 
     settings = Settings()
+    if log_format is None and "log_format" not in settings.model_fields_set:
+        log_format = LogFormat.console if sys.stderr.isatty() else LogFormat.json
+    configure_up_logging(settings.log_level, log_format or settings.log_format, log_file)
     specs = [resolve(name) for name in services] if services else all_specs()
     started: list[asyncio.Task[object]] = []  # keeps the example's task alive
 

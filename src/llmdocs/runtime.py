@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import signal
+import sys
 from collections.abc import Callable, Coroutine, Iterator, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
@@ -15,6 +18,7 @@ from fastapi import FastAPI
 
 from llmdocs.core.client import local_apps
 from llmdocs.core.config import Settings
+from llmdocs.core.logging import configure_logging, log_formatter
 from llmdocs.core.resources import Resources
 from llmdocs.core.service import ServiceSpec
 from llmdocs.services import HOOKS, create_app, resolve
@@ -36,6 +40,29 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     except ImportError:  # no uvloop for Windows
         return asyncio.run(main)
     return uvloop.run(main)
+
+
+def configure_up_logging(level: str, fmt: str, log_file: Path | None) -> None:
+    """Console logs are for a person: a line per request (and per migration) floods them
+    and buries what `up` prints, so those show only at DEBUG; JSON logs keep every line,
+    and so does `log_file`."""
+    configure_logging(level, fmt)
+    root = logging.getLogger()
+    if fmt == "console" and logging.getLevelName(level.upper()) > logging.DEBUG:
+        for handler in root.handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stderr:
+                handler.addFilter(not_a_request_line)
+    if log_file is not None:
+        to_file = logging.FileHandler(log_file, encoding="utf-8")
+        to_file.setFormatter(log_formatter("json"))
+        root.addHandler(to_file)
+
+
+def not_a_request_line(record: logging.LogRecord) -> bool:
+    """False for the request log's lines and the migrations' progress (warnings and
+    errors pass)."""
+    return record.levelno >= logging.WARNING or not record.name.startswith(
+        ("llmdocs.http", "alembic."))
 
 
 class Server(uvicorn.Server):

@@ -42,23 +42,29 @@ def summary_lines(execution: ExecutionOut) -> list[str]:
 
 
 async def run_example(settings: Settings) -> ExecutionOut | None:
-    """Store the example spec (once), ask for its documentation, print where it is."""
+    """Store the example spec (once), ask for its documentation, print where it is, set
+    apart from the logs around it."""
     token = issue_token(settings, "user:example", ["*"], ttl_seconds=3600)
     try:
         async with DocStoreClient.for_service(settings, token=token) as docs:
             spec = await docs.put(user_service_spec(), title="User Service OpenAPI",
                                   format="yaml", tags=["openapi", "example"],
                                   metadata={"service": "user-service"})
-        console.print(f"[bold]Worked example:[/bold] {QUERY!r} (spec {spec.document_id})")
+        console.rule("[bold]Worked example[/bold]")
+        console.print(f"{QUERY!r} for the stored spec {spec.document_id}: the local model "
+                      "writes it, which takes minutes on a CPU…", markup=False)
         async with InterpreterClient.for_service(settings.waiting_up_to(900.0),
                                                    token=token) as interpreter:
             execution = await interpreter.execute(QUERY, format="markdown")
     except ServiceError as exc:
-        console.print(f"[red]The worked example failed: {exc}[/red]")
+        console.rule("[bold red]The worked example failed[/bold red]", style="red")
+        console.print(str(exc), soft_wrap=True, markup=False, highlight=False)
         return None
-    console.print(f"document  {execution.document_id} ({execution.filename})")
-    console.print(f"download  {execution.download_url}")
-    console.print(f"provenance {execution.provenance_url}")
-    for line in summary_lines(execution):
-        console.print(line, markup=False, highlight=False)
+    console.rule("[bold green]Worked example: done[/bold green]", style="green")
+    # soft-wrapped: a URL cut by the console's own wrapping would not open
+    for line in [f"document   {execution.document_id} ({execution.filename})",
+                 f"download   {execution.download_url}",
+                 f"provenance {execution.provenance_url}", *summary_lines(execution)]:
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
+    console.rule(style="green")
     return execution
