@@ -135,6 +135,11 @@ def test_up_embedded_serves_all_and_stops_cleanly(
     assert found.returncode == 0, found.stdout + found.stderr
     assert {r["url"] for r in json.loads(found.stdout)} == set(urls(env).values())
     assert not (tmp_path / "elsewhere" / ".llmdocs").exists()
+    foreign = subprocess.run(llmdocs("docs", "list"), capture_output=True, text=True,
+                             env={**env, "LLMDOCS_JWT_SECRET": "another-" + "k" * 40},
+                             timeout=60, cwd=tmp_path)
+    assert foreign.returncode == 1
+    assert "401 The access token is signed with another key" in " ".join(foreign.stderr.split())
 
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 0
