@@ -242,6 +242,7 @@ def test_at_a_terminal_only_request_and_migration_chatter_is_held_back() -> None
         return logging.LogRecord(logger, level, __file__, 1, "said", None, None)
 
     assert not not_a_request_line(line("llmdocs.http", logging.INFO))
+    assert not not_a_request_line(line("httpx", logging.INFO))
     assert not not_a_request_line(line("alembic.runtime.migration", logging.INFO))
     assert not_a_request_line(line("llmdocs.http", logging.WARNING))
     assert not_a_request_line(line("llmdocs.runtime", logging.INFO))

@@ -59,10 +59,10 @@ def configure_up_logging(level: str, fmt: str, log_file: Path | None) -> None:
 
 
 def not_a_request_line(record: logging.LogRecord) -> bool:
-    """False for the request log's lines and the migrations' progress (warnings and
-    errors pass)."""
+    """False for a line per request, served (our request log) or made (httpx's), and for
+    the migrations' progress; warnings and errors pass."""
     return record.levelno >= logging.WARNING or not record.name.startswith(
-        ("llmdocs.http", "alembic."))
+        ("llmdocs.http", "httpx", "alembic."))
 
 
 class Server(uvicorn.Server):
