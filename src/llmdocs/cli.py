@@ -76,7 +76,11 @@ def up(
     settings = Settings()
     if log_format is None and "log_format" not in settings.model_fields_set:
         log_format = LogFormat.console if sys.stderr.isatty() else LogFormat.json
-    configure_up_logging(settings.log_level, log_format or settings.log_format, log_file)
+    try:
+        configure_up_logging(settings.log_level, log_format or settings.log_format, log_file)
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot write to {log_file}: {exc.strerror}",
+                                 param_hint="--log-file") from None
     specs = [resolve(name) for name in services] if services else all_specs()
     started: list[asyncio.Task[object]] = []  # keeps the example's task alive
 
