@@ -105,3 +105,13 @@ def test_an_instance_signing_with_a_given_secret_asks_for_it(
     refused = CliRunner().invoke(app, ["token"])
     assert refused.exit_code == 2
     assert "signs with LLMDOCS_JWT_SECRET: set it here too" in " ".join(refused.output.split())
+
+
+def test_a_state_dir_that_cannot_be_written_does_not_stop_up(
+    served: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    not_a_dir = tmp_path / "state-file"
+    not_a_dir.write_text("")
+    monkeypatch.setenv("XDG_STATE_HOME", str(not_a_dir))
+    instance.record(served, ["docstore"])
+    assert instance.running() is None

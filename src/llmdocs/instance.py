@@ -11,7 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from llmdocs.core.config import Settings
+
+log = structlog.get_logger(__name__)
 
 
 def state_path() -> Path:
@@ -29,17 +33,22 @@ class Instance:
 
 
 def record(settings: Settings, keys: Iterable[str]) -> None:
-    """Say that this process serves `keys` with `settings` (readable by its user only)."""
+    """Say that this process serves `keys` with `settings` (readable by its user only);
+    where that cannot be written, the services still run and the CLI needs the env."""
     path = state_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
     entry = {"pid": os.getpid(), "data_dir": str(settings.data_dir.resolve()),
              "urls": {key: settings.url_for(key) for key in keys},
              "key_in_data_dir": settings.jwt_secret is None}
     staged = path.with_suffix(f".{os.getpid()}.tmp")
-    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(entry, out, indent=2)
-    os.replace(staged, path)  # a reader sees the old entry or the new one, never half
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(entry, out, indent=2)
+        os.replace(staged, path)  # a reader sees the old entry or the new one, never half
+    except OSError as exc:
+        log.warning("not recorded for the CLI: set LLMDOCS_DATA_DIR where it runs",
+                    path=str(path), error=exc.strerror)
 
 
 def forget() -> None:
