@@ -24,11 +24,12 @@ from llmdocs.core.config import Settings, get_settings
 from llmdocs.core.errors import install_error_handlers
 from llmdocs.core.health import DependencyCheck, health_report
 from llmdocs.core.logging import configure_logging
+from llmdocs.core.logship import shipping_logs
 from llmdocs.core.metrics import HttpMetrics
 from llmdocs.core.middleware import BodyLimitMiddleware, RequestEnvelopeMiddleware
 from llmdocs.core.resources import Resources
 from llmdocs.core.service import Hooks, ServiceSpec
-from llmdocs.core.tracing import configure_tracing
+from llmdocs.core.tracing import configure_tracing, serving
 
 Client = TypeVar("Client", bound=ServiceClient)
 
@@ -142,7 +143,7 @@ def create_service_app(
     with `hooks.upgrade`."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    configure_tracing(settings, spec.key)
+    tracer = configure_tracing(settings, spec.key)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -152,14 +153,17 @@ def create_service_app(
         if owned:
             await res.open(hooks.upgrade)
         app.state.resources = res
+        shipped_as = spec.name if owned else "llmdocs"  # embedded: one shipper for all
         try:
             # announcing never delays or fails the start: it runs in the background
-            async with hooks.announce(settings, spec):
-                if spec.lifespan is None:
-                    yield
-                else:
-                    async with spec.lifespan(app):
+            with serving(tracer):
+                async with (shipping_logs(settings, res.events, shipped_as),
+                            hooks.announce(settings, spec)):
+                    if spec.lifespan is None:
                         yield
+                    else:
+                        async with spec.lifespan(app):
+                            yield
         finally:
             for client in app.state.clients.values():
                 await client.aclose()
@@ -182,5 +186,6 @@ def create_service_app(
     _include_guarded(app, spec.router())
     if spec.max_body_bytes is not None:  # inside the envelope: the 413 is logged, counted
         app.add_middleware(BodyLimitMiddleware, limit=spec.max_body_bytes)
-    app.add_middleware(RequestEnvelopeMiddleware, service=spec.name, metrics=app.state.metrics)
+    app.add_middleware(RequestEnvelopeMiddleware, service=spec.name, metrics=app.state.metrics,
+                       tracer=tracer)
     return app

@@ -8,7 +8,14 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, IPvAnyNetwork, SecretStr, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PORTS: dict[str, int] = {
@@ -87,8 +94,17 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
+    # logs shipped through the bus to the log-collector: from this level ("off": none),
+    # and this fraction of info and debug records (whole requests at a time)
+    log_ship_level: Literal["debug", "info", "warning", "error", "critical", "off"] = "info"
+    log_ship_sample: float = Field(1.0, ge=0.0, le=1.0)
     otel_exporter: Literal["none", "otlp", "console"] = "none"
     otel_endpoint: str = ""
+
+    @field_validator("log_ship_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

@@ -42,11 +42,12 @@ def _clean(value: str | None) -> str | None:
 
 
 class RequestEnvelopeMiddleware:
-    def __init__(self, app: ASGIApp, service: str, metrics: HttpMetrics) -> None:
+    def __init__(self, app: ASGIApp, service: str, metrics: HttpMetrics,
+                 tracer: trace.Tracer | None = None) -> None:
         self.app = app
         self.service = service
         self.metrics = metrics
-        self.tracer = trace.get_tracer("llmdocs")
+        self.tracer = tracer or trace.get_tracer("llmdocs")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -90,7 +91,8 @@ class RequestEnvelopeMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            with tracing.serving(self.tracer):
+                await self.app(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "<unmatched>")

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SpanExporter,
+)
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.util.types import Attributes
 
 from llmdocs.core.config import Settings
-
-_configured = False
 
 
 class _IdsOnlyTracer(trace.NoOpTracer):
@@ -43,25 +48,78 @@ class _IdsOnlyTracerProvider(trace.NoOpTracerProvider):
         return _IdsOnlyTracer()
 
 
-def configure_tracing(settings: Settings, service: str) -> None:
-    """Install the process's tracer provider once; without an exporter spans still
-    get ids, so `traceparent` flows through the services even when nothing is exported."""
-    global _configured
-    if _configured:
-        return
-    _configured = True
-    if settings.otel_exporter == "none":
-        trace.set_tracer_provider(_IdsOnlyTracerProvider())
-        return
-    provider = TracerProvider(resource=Resource.create({"service.name": f"llmdocs-{service}"}))
-    if settings.otel_exporter == "otlp":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+_providers: dict[tuple[str, str, str], trace.TracerProvider] = {}
+_exports: dict[tuple[str, str], SpanProcessor] = {}
+# the tracer of the service whose request (or lifespan) this is: one process may host
+# several services, and each span names its own
+_service_tracer: ContextVar[trace.Tracer | None] = ContextVar("service_tracer", default=None)
 
-        endpoint = settings.otel_endpoint or None
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
-    else:
-        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
-    trace.set_tracer_provider(provider)
+
+def _export(settings: Settings) -> SpanProcessor:
+    """One exporter per destination, shared by the services of a process."""
+    key = (settings.otel_exporter, settings.otel_endpoint)
+    if key not in _exports:
+        if settings.otel_exporter == "otlp":
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+                OTLPSpanExporter,
+            )
+
+            exporter: SpanExporter = OTLPSpanExporter(endpoint=settings.otel_endpoint or None)
+        else:
+            exporter = ConsoleSpanExporter()
+        _exports[key] = BatchSpanProcessor(exporter)
+    return _exports[key]
+
+
+def configure_tracing(settings: Settings, service: str) -> trace.Tracer:
+    """The service's tracer, its provider made once per service and exporter. Without
+    an exporter spans still get ids, so `traceparent` flows through the services even
+    when nothing is exported. The process's global provider is the first one made."""
+    key = (service, settings.otel_exporter, settings.otel_endpoint)
+    provider = _providers.get(key)
+    if provider is None:
+        if settings.otel_exporter == "none":
+            provider = _IdsOnlyTracerProvider()
+        else:
+            sdk = TracerProvider(resource=Resource.create(
+                {"service.name": f"llmdocs-{service}"}))
+            sdk.add_span_processor(_export(settings))
+            provider = sdk
+        _providers[key] = provider
+        if len(_providers) == 1:
+            trace.set_tracer_provider(provider)
+    return provider.get_tracer("llmdocs")
+
+
+@contextmanager
+def serving(tracer: trace.Tracer) -> Iterator[None]:
+    """Spans started inside (and in tasks started inside) are this service's."""
+    token = _service_tracer.set(tracer)
+    try:
+        yield
+    finally:
+        _service_tracer.reset(token)
+
+
+def tracer() -> trace.Tracer:
+    return _service_tracer.get() or trace.get_tracer("llmdocs")
+
+
+def recording() -> bool:
+    """Whether spans are exported: without an exporter, spans of detail are skipped."""
+    return not isinstance(tracer(), _IdsOnlyTracer)
+
+
+@contextmanager
+def span(name: str, kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+         attributes: Attributes = None) -> Iterator[trace.Span]:
+    """A span of detail (a call, a step, a query) as the current one; when nothing is
+    exported, none (the request's own span carries the ids)."""
+    if not recording():
+        yield trace.INVALID_SPAN
+        return
+    with tracer().start_as_current_span(name, kind=kind, attributes=attributes) as current:
+        yield current
 
 
 _CARRIED = ("traceparent", "tracestate", "baggage")

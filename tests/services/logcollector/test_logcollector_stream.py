@@ -31,7 +31,8 @@ async def collector(settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("LLMDOCS_LOGCOLLECTOR_STREAM_POLL_SECONDS", "0.05")
     monkeypatch.setenv("LLMDOCS_LOGCOLLECTOR_STREAM_IDLE_SECONDS", str(IDLE))
     monkeypatch.setenv("LLMDOCS_LOGCOLLECTOR_STREAM_MAX_SECONDS", str(LIFETIME))
-    s = settings.model_copy(update={"logcollector_port": free_port()})
+    # a quiet stream stays quiet: the collector's own logs are not shipped to it
+    s = settings.model_copy(update={"logcollector_port": free_port(), "log_ship_level": "off"})
     await serve(create_app("logcollector", s), port=s.logcollector_port)
     token = issue_token(s, "user:reader", ["logs:read", "logs:write"])
     async with LogCollectorClient.for_service(s, token=token) as client:

@@ -80,6 +80,7 @@ class EventOut(BaseModel):
     subject: str | None
     time: UtcDateTime
     correlation_id: str | None
+    trace_id: str | None = None  # from the event's traceparent
     data: dict[str, Any]
 
 
@@ -108,6 +109,7 @@ class TimelineEntry(BaseModel):
 class Correlation(BaseModel):
     correlation_id: str
     services: list[str]
+    trace_ids: list[str]  # the traces the request's logs and events belong to
     count: int
     truncated: bool
     timeline: list[TimelineEntry]

@@ -11,12 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+import structlog
+from pydantic import ValidationError
 from sqlalchemy import ColumnElement, CursorResult, Select, and_, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from llmdocs.core.db import Database, utcnow
 from llmdocs.core.events import Event
 from llmdocs.core.ids import new_id
+from llmdocs.core.logship import LOGS_SHIPPED
 from llmdocs.core.sqlite import in_thread
 from llmdocs.services.logcollector.errors import BadCursor, NothingRecorded
 from llmdocs.services.logcollector.models import CollectedEvent, CollectedLog
@@ -29,6 +32,7 @@ from llmdocs.services.logcollector.schemas import (
     WindowStats,
 )
 
+log = structlog.get_logger(__name__)
 MAX_TIMELINE = 5000
 Model = type[CollectedLog] | type[CollectedEvent]
 
@@ -81,6 +85,18 @@ def service_of(source: str) -> str:
     return source.removeprefix("llmdocs/")[:100]
 
 
+def shipped_records(event: Event) -> list[LogIn]:
+    """The valid records of a shipped batch: one bad record costs only itself."""
+    records = event.data.get("records")
+    kept = []
+    for record in records if isinstance(records, list) else ():
+        try:
+            kept.append(LogIn.model_validate(record))
+        except ValidationError:
+            continue
+    return kept
+
+
 def log_out(row: CollectedLog) -> LogOut:
     return LogOut(seq=row.seq, id=row.id, time=row.time, service=row.service, level=row.level,
                   logger=row.logger, message=row.message, correlation_id=row.correlation_id,
@@ -91,7 +107,15 @@ def event_out(row: CollectedEvent) -> EventOut:
     envelope = json.loads(row.envelope)
     return EventOut(seq=row.seq, id=row.event_id, type=row.type, source=row.source,
                     service=row.service, subject=row.subject, time=row.time,
-                    correlation_id=row.correlation_id, data=envelope.get("data") or {})
+                    correlation_id=row.correlation_id,
+                    trace_id=trace_id_of(envelope.get("traceparent")),
+                    data=envelope.get("data") or {})
+
+
+def trace_id_of(traceparent: Any) -> str | None:
+    """The trace id of a W3C `traceparent` (version-traceid-spanid-flags)."""
+    parts = traceparent.split("-") if isinstance(traceparent, str) else []
+    return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else None
 
 
 class LogStore:
@@ -116,6 +140,15 @@ class LogStore:
     # --- ingest -------------------------------------------------------------------
 
     async def add_events(self, events: Sequence[Event]) -> int:
+        """Store the bus's events; batches of shipped logs become log records."""
+        shipped = [e for e in events if e.type == LOGS_SHIPPED]
+        if shipped:
+            events = [e for e in events if e.type != LOGS_SHIPPED]
+            await self.add_logs([r for e in shipped for r in shipped_records(e)])
+            for e in shipped:
+                if e.data.get("dropped"):  # the sender's queue was full
+                    log.warning("log records dropped before shipping",
+                                service=service_of(e.source), count=e.data["dropped"])
         now = utcnow()
         return await self._insert(CollectedEvent, [{
             "event_id": e.id, "type": e.type, "source": e.source[:200],
@@ -249,8 +282,10 @@ class LogStore:
         timeline = timeline[:MAX_TIMELINE]
         if not timeline:
             raise NothingRecorded(f"Nothing is recorded for correlation id {correlation_id!r}.")
+        traces = {entry.record.trace_id for entry in timeline if entry.record.trace_id}
         return Correlation(correlation_id=correlation_id, count=len(timeline),
                            truncated=truncated, timeline=timeline,
+                           trace_ids=sorted(traces),
                            services=sorted({entry.service for entry in timeline}))
 
     # --- retention ----------------------------------------------------------------
