@@ -31,7 +31,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     from llmdocs.services.promptstore.client import PromptStoreClient
 
     app.state.interpreter = Interpreter(
-        app.state.settings, app.state.resources.database,
+        app.state.settings, app.state.resources.database, app.state.resources.events,
         orchestrator=client_of(app, OrchestratorClient), gateway=client_of(app, GatewayClient),
         prompts=client_of(app, PromptStoreClient), docs=client_of(app, DocStoreClient))
     yield

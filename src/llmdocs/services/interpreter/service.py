@@ -9,17 +9,18 @@ import asyncio
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from llmdocs.core.auth import Principal
 from llmdocs.core.client import BadRequest, ServiceError, Unprocessable, acting_for
 from llmdocs.core.config import Settings
 from llmdocs.core.db import Database, utcnow
+from llmdocs.core.events import EventBus, make_event
 from llmdocs.core.ids import new_id
 from llmdocs.provenance import as_seen_by
 from llmdocs.services.docstore.client import DocStoreClient
@@ -102,12 +103,13 @@ def with_run(provenance: dict[str, Any] | None, run: WorkflowRunOut) -> dict[str
 
 
 class Interpreter:
-    def __init__(self, settings: Settings, database: Database, *,
+    def __init__(self, settings: Settings, database: Database, events: EventBus, *,
                  orchestrator: OrchestratorClient, gateway: GatewayClient,
                  prompts: PromptStoreClient, docs: DocStoreClient,
                  tuning: InterpreterSettings | None = None) -> None:
         self.settings = settings
         self.database = database
+        self.events = events
         self.tuning = tuning or InterpreterSettings()
         self.orchestrator = orchestrator
         self.gateway = gateway
@@ -294,7 +296,17 @@ class Interpreter:
                         result=result, error=None, created_at=now, updated_at=now)
         async with self.database.transaction() as session:
             session.add(row)
+        await self._announce("accepted", row, intent=plan.intent, workflow=plan.workflow)
+        if run is None:  # a listing is answered at once
+            await self._announce("completed", row)
         return row
+
+    async def _announce(self, what: str, row: Execution, **data: Any) -> None:
+        """`llmdocs.execution.<what>`, with the request's correlation id."""
+        await self.events.publish(make_event(
+            "interpreter", f"llmdocs.execution.{what}",
+            {"execution_id": row.id, "run_id": row.run_id or None, "user_id": row.user_id,
+             **data}, subject=row.id))
 
     async def _previous(self, session_id: str | None, caller: Principal
                         ) -> tuple[dict[str, Any] | None, str | None]:
@@ -374,13 +386,16 @@ class Interpreter:
 
     async def _sync(self, row: Execution, run: WorkflowRunOut) -> ExecutionOut:
         """The execution as its run now is, the change kept in our record."""
-        execution_id = row.id
         if run.status != row.status:
             async with self.database.transaction() as session:
-                stored = await session.get(Execution, execution_id)
-                assert stored is not None
-                stored.status, stored.error, stored.updated_at = run.status, run.error, utcnow()
-                stored.result = json.dumps(run.result) if run.result else None
+                changed = await session.execute(
+                    update(Execution).where(Execution.id == row.id,
+                                            Execution.status != run.status)
+                    .values(status=run.status, error=run.error, updated_at=utcnow(),
+                            result=json.dumps(run.result) if run.result else None))
+            # the one caller whose update made the change announces it
+            if run.status in FINISHED and cast(CursorResult[Any], changed).rowcount:
+                await self._announce(run.status, row, error=run.error)
         return self._out(row, run)
 
     def _out(self, row: Execution, run: WorkflowRunOut) -> ExecutionOut:
