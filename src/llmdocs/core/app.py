@@ -3,6 +3,7 @@ health, metrics, auth, problem+json errors, correlation ids, logs and tracing.""
 
 from __future__ import annotations
 
+import asyncio
 import pkgutil
 import time
 from collections.abc import AsyncIterator
@@ -30,6 +31,7 @@ from llmdocs.core.middleware import BodyLimitMiddleware, RequestEnvelopeMiddlewa
 from llmdocs.core.resources import Resources
 from llmdocs.core.service import Hooks, ServiceSpec
 from llmdocs.core.tracing import configure_tracing, serving
+from llmdocs.core.tracing import flush as flush_spans
 
 Client = TypeVar("Client", bound=ServiceClient)
 
@@ -169,6 +171,7 @@ def create_service_app(
                 await client.aclose()
             if owned:
                 await res.close()
+            await asyncio.to_thread(flush_spans)
 
     # FastAPI's own OpenTelemetry instrumentation stays off: the envelope middleware
     # makes the server span and the Prometheus metrics, and FastAPI's would be a second

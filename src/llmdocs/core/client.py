@@ -280,6 +280,23 @@ class ServiceClient:
             raise error_for(self.service, response)
         return response
 
+    async def _send_traced(self, method: str, path: str, kwargs: dict[str, Any]
+                           ) -> httpx.Response:
+        """One attempt in a client span, under which the called service's spans go."""
+        url = self._url(path)
+        with tracing.http_span(method, f"{self.base_url}{url.path}", url.host, url.port,
+                               peer=self.service) as span:
+            if span.is_recording():
+                kwargs = {**kwargs, "headers": dict(kwargs["headers"])}
+                tracing.inject(kwargs["headers"])
+            try:
+                response = await self._send_once(method, path, kwargs)
+            except ServiceError as exc:
+                tracing.answered(span, exc.status)
+                raise
+            tracing.answered(span, response.status_code)
+            return response
+
     async def request(
         self,
         method: str,
@@ -293,7 +310,7 @@ class ServiceClient:
         method = method.upper()
         kwargs["headers"] = self._headers(headers)
         if not (method in IDEMPOTENT if idempotent is None else idempotent):
-            return await self._send_once(method, path, kwargs)
+            return await self._send_traced(method, path, kwargs)
         retrying = AsyncRetrying(
             stop=stop_after_attempt(max(1, self.retries)),
             wait=wait_exponential_jitter(multiplier=0.05, max=2.0, jitter=0.05),
@@ -302,7 +319,7 @@ class ServiceClient:
         )
         async for attempt in retrying:
             with attempt:
-                return await self._send_once(method, path, kwargs)
+                return await self._send_traced(method, path, kwargs)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def get_json(self, path: str, **kwargs: Any) -> Any:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import orjson
 import sqlalchemy as sa
+from opentelemetry.trace import SpanKind, StatusCode
 from pydantic import AfterValidator
 from sqlalchemy import Connection, MetaData, event, text
 from sqlalchemy.ext.asyncio import (
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
+from llmdocs.core import tracing
 from llmdocs.core.config import Settings
 from llmdocs.core.sqlite import WAL_BOUND, OneTripDbapi, WalFolder
 
@@ -169,6 +171,36 @@ def _drop_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
         raise sa.exc.DisconnectionError("the server closed this connection")
 
 
+def _trace_statements(engine: sa.Engine, system: str) -> None:
+    """A client span per statement of a traced request or run, when spans are exported."""
+    def before(conn: Connection, cursor: Any, statement: str, parameters: Any,
+               context: Any, executemany: bool) -> None:
+        if context is None or not tracing.recording(within_trace=True):
+            return
+        operation = (statement[:40].split(None, 1) or ["SQL"])[0].upper()
+        context.llmdocs_span = tracing.tracer().start_span(
+            f"{operation} {system}", kind=SpanKind.CLIENT,
+            attributes={"db.system.name": system, "db.operation.name": operation,
+                        "db.query.text": statement[:2000]})
+
+    def after(conn: Connection, cursor: Any, statement: str, parameters: Any,
+              context: Any, executemany: bool) -> None:
+        span = getattr(context, "llmdocs_span", None)
+        if span is not None:
+            span.end()
+
+    def failed(error: sa.engine.ExceptionContext) -> None:
+        span = getattr(error.execution_context, "llmdocs_span", None)
+        if span is not None:
+            span.record_exception(error.original_exception)
+            span.set_status(StatusCode.ERROR, type(error.original_exception).__name__)
+            span.end()
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    event.listen(engine, "handle_error", failed)
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20) -> None:
         self.url = url
@@ -184,6 +216,7 @@ class Database:
                 kwargs = {"module": OneTripDbapi(
                     self._folder.committed if self._folder is not None else None)}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        _trace_statements(self.engine.sync_engine, self.dialect)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         else:

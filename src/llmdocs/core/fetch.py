@@ -15,6 +15,8 @@ from ipaddress import IPv4Network, IPv6Network, ip_address
 import httpcore
 import httpx
 
+from llmdocs.core import tracing
+
 Network = IPv4Network | IPv6Network
 
 
@@ -52,6 +54,14 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         # so were it renamed in httpcore this fails loudly instead of connecting unchecked
         self._pool._network_backend = _CheckedBackend(self._pool._network_backend,
                                                       list(networks), lookup)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        with tracing.http_span(request.method, str(url.copy_with(query=None, fragment=None)),
+                               url.host, url.port) as span:
+            response = await super().handle_async_request(request)
+            tracing.answered(span, response.status_code)
+            return response
 
 
 class _CheckedBackend(httpcore.AsyncNetworkBackend):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -91,6 +91,12 @@ def configure_tracing(settings: Settings, service: str) -> trace.Tracer:
     return provider.get_tracer("llmdocs")
 
 
+def flush() -> None:
+    """Export the spans still waiting (blocks: a stopping service's last spans)."""
+    for processor in _exports.values():
+        processor.force_flush()
+
+
 @contextmanager
 def serving(tracer: trace.Tracer) -> Iterator[None]:
     """Spans started inside (and in tasks started inside) are this service's."""
@@ -105,21 +111,46 @@ def tracer() -> trace.Tracer:
     return _service_tracer.get() or trace.get_tracer("llmdocs")
 
 
-def recording() -> bool:
-    """Whether spans are exported: without an exporter, spans of detail are skipped."""
-    return not isinstance(tracer(), _IdsOnlyTracer)
+def recording(within_trace: bool = False) -> bool:
+    """Whether spans are exported (without an exporter, spans of detail are skipped);
+    `within_trace`: and there is a trace to add to (a poll of a background loop is none)."""
+    if isinstance(tracer(), _IdsOnlyTracer):
+        return False
+    return not within_trace or trace.get_current_span().get_span_context().is_valid
 
 
 @contextmanager
 def span(name: str, kind: trace.SpanKind = trace.SpanKind.INTERNAL,
-         attributes: Attributes = None) -> Iterator[trace.Span]:
+         attributes: Attributes = None, *, within_trace: bool = False
+         ) -> Iterator[trace.Span]:
     """A span of detail (a call, a step, a query) as the current one; when nothing is
     exported, none (the request's own span carries the ids)."""
-    if not recording():
+    if not recording(within_trace):
         yield trace.INVALID_SPAN
         return
     with tracer().start_as_current_span(name, kind=kind, attributes=attributes) as current:
         yield current
+
+
+def http_span(method: str, url: str, host: str, port: int | None,
+              peer: str | None = None) -> AbstractContextManager[trace.Span]:
+    """A client span for an outgoing HTTP call (`url` without its query, which may
+    carry secrets); `peer` names an llmdocs service."""
+    attributes: dict[str, str | int] = {"http.request.method": method, "url.full": url,
+                                        "server.address": host}
+    if port is not None:
+        attributes["server.port"] = port
+    if peer is not None:
+        attributes["peer.service"] = peer
+    return span(f"{method} {peer or host}", trace.SpanKind.CLIENT, attributes,
+                within_trace=True)
+
+
+def answered(current: trace.Span, status: int) -> None:
+    if current.is_recording():
+        current.set_attribute("http.response.status_code", status)
+        if status >= 400:
+            current.set_status(trace.StatusCode.ERROR)
 
 
 _CARRIED = ("traceparent", "tracestate", "baggage")

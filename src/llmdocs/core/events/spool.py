@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import IO, ClassVar, NamedTuple
 
 import structlog
+from opentelemetry import trace
 
+from llmdocs.core import tracing
 from llmdocs.core.config import Settings
 from llmdocs.core.events.base import EventBus
 from llmdocs.core.events.envelope import Event
@@ -209,11 +211,16 @@ class SpoolingEventBus(EventBus):
         self.spool.close()
 
     async def publish(self, event: Event, stream: str | None = None) -> None:
-        await self._submit([Outgoing.of(event, stream or self.stream)])
+        await self.publish_many([event], stream)
 
     async def publish_many(self, events: Sequence[Event], stream: str | None = None) -> None:
-        if events:
-            name = stream or self.stream
+        if not events:
+            return
+        name = stream or self.stream
+        with tracing.span(f"publish {name}", trace.SpanKind.PRODUCER, {
+                "messaging.system": self.kind, "messaging.operation.type": "send",
+                "messaging.destination.name": name,
+                "messaging.batch.message_count": len(events)}, within_trace=True):
             await self._submit([Outgoing.of(event, name) for event in events])
 
     async def _submit(self, items: list[Outgoing]) -> None:

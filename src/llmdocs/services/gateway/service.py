@@ -26,6 +26,7 @@ from llmdocs.core.events import EventBus
 from llmdocs.core.ids import random_bytes
 from llmdocs.core.middleware import correlation_id_var
 from llmdocs.services.gateway import providers as provider_factory
+from llmdocs.services.gateway import telemetry
 from llmdocs.services.gateway.accounting import (
     Admitted,
     Budgets,
@@ -303,7 +304,9 @@ class GatewayService:
                 for attempt in range(max(1, self.settings.retries)):
                     started = time.perf_counter()
                     try:
-                        result = await route.state.provider.chat(request)
+                        with telemetry.model_call(route.state.provider, request) as span:
+                            result = await route.state.provider.chat(request)
+                            telemetry.answered(span, request, result)
                     except ProviderError as exc:
                         last = exc
                         self._failed(route, exc, started)

@@ -16,6 +16,7 @@ from typing import Any
 from cachetools import LRUCache
 from langgraph.graph import END, START, StateGraph
 
+from llmdocs.core import tracing
 from llmdocs.core.client import NotFound, ServiceError
 from llmdocs.core.config import LINK_LOCAL
 from llmdocs.core.db import escaped
@@ -109,7 +110,9 @@ class DocGen:
         async def node(state: DocState) -> dict[str, Any]:
             started, at = time.perf_counter(), datetime.now(UTC)
             try:
-                update = await fn(state)
+                with tracing.span(f"step {name}", attributes={
+                        "llmdocs.workflow.step": name, "llmdocs.run_id": state["run_id"]}):
+                    update = await fn(state)
             except Exception as exc:
                 record = StepRecord(name=name, status="failed", started_at=at,
                                     duration_ms=(time.perf_counter() - started) * 1000,
