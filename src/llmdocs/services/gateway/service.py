@@ -345,14 +345,16 @@ class GatewayService:
                     parts: list[str] = []
                     final = Delta("", "stop")
                     try:
-                        async for delta in route.state.provider.stream(request):
-                            if delta.text:
-                                parts.append(delta.text)
-                                out = restorer.feed(delta.text)
-                                if out:
-                                    yield out
-                            if delta.finish_reason is not None:
-                                final = delta
+                        with telemetry.model_call(route.state.provider, request) as span:
+                            async for delta in route.state.provider.stream(request):
+                                if delta.text:
+                                    parts.append(delta.text)
+                                    out = restorer.feed(delta.text)
+                                    if out:
+                                        yield out
+                                if delta.finish_reason is not None:
+                                    final = delta
+                            telemetry.answered(span, request, final)
                     except ProviderError as exc:
                         last = exc
                         self._failed(route, exc, started)
