@@ -20,6 +20,8 @@ from llmdocs.core.logship import LOGS_SHIPPED, LogShipper
 from llmdocs.core.middleware import correlation_id_var
 from llmdocs.migrations import upgrade
 
+STREAM = "llmdocs.events.logs"
+
 
 @pytest.fixture
 async def bus(settings: Settings) -> AsyncIterator[EventBus]:
@@ -34,12 +36,15 @@ async def bus(settings: Settings) -> AsyncIterator[EventBus]:
 
 
 async def shipped(bus: EventBus) -> list[Event]:
-    return [e for _, e in await bus.replay(limit=1000) if e.type == LOGS_SHIPPED]
+    batches = [e for _, e in await bus.replay(limit=1000, stream=STREAM)]
+    assert {e.type for e in batches} <= {LOGS_SHIPPED}
+    assert await bus.replay() == []  # the other consumers' stream stays clear of logs
+    return batches
 
 
 @pytest.fixture
 async def shipper(bus: EventBus) -> AsyncIterator[LogShipper]:
-    handler = LogShipper(bus, "demo", level="debug", sample=1.0)
+    handler = LogShipper(bus, STREAM, "demo", level="debug", sample=1.0)
     logging.getLogger().addHandler(handler)
     yield handler
     logging.getLogger().removeHandler(handler)
@@ -86,7 +91,7 @@ async def test_a_full_queue_drops_and_counts(bus: EventBus, shipper: LogShipper,
 
 
 async def test_sampling_keeps_whole_requests_and_every_warning(bus: EventBus) -> None:
-    handler = LogShipper(bus, "demo", level="info", sample=0.5)
+    handler = LogShipper(bus, STREAM, "demo", level="info", sample=0.5)
     logging.getLogger().addHandler(handler)
     try:
         for n in range(40):

@@ -56,10 +56,11 @@ class LogShipper(logging.Handler):
     """A logging handler that queues records as the log-collector stores them; a task
     on the event loop publishes them in batches. `dropped` counts what did not fit."""
 
-    def __init__(self, bus: EventBus, service: str, *, level: str = "INFO",
+    def __init__(self, bus: EventBus, stream: str, service: str, *, level: str = "INFO",
                  sample: float = 1.0) -> None:
         super().__init__(level.upper())
         self.bus = bus
+        self.stream = stream
         self.service = service
         self.sample = sample
         self.dropped = 0
@@ -148,11 +149,16 @@ class LogShipper(logging.Handler):
                 dropped, self.dropped = self.dropped, 0
                 await self.bus.publish(Event(
                     source=f"llmdocs/{self.service}", type=LOGS_SHIPPED,
-                    data={"records": batch, "dropped": dropped}))
+                    data={"records": batch, "dropped": dropped}), self.stream)
         except Exception:  # publishing spools; this is a full disk: the batch is lost
             log.exception("log batch lost")
         finally:
             _shipping.reset(token)
+
+
+def logs_stream(settings: Settings) -> str:
+    """Logs have a stream of their own: the bus's other consumers never read them."""
+    return f"{settings.events_stream}.logs"
 
 
 _running: list[LogShipper] = []  # the process's shipper (one serves all its apps)
@@ -169,7 +175,8 @@ async def shipping_logs(settings: Settings, bus: EventBus, service: str
         yield
         return
     if not _running:
-        shipper = LogShipper(bus, service, level=settings.log_ship_level,
+        shipper = LogShipper(bus, logs_stream(settings), service,
+                             level=settings.log_ship_level,
                              sample=settings.log_ship_sample)
         shipper.start()
         logging.getLogger().addHandler(shipper)

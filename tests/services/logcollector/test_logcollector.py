@@ -19,6 +19,7 @@ from llmdocs.core.auth import issue_token
 from llmdocs.core.config import Settings
 from llmdocs.core.db import Database, utcnow
 from llmdocs.core.events import Event
+from llmdocs.core.logship import LOGS_SHIPPED
 from llmdocs.core.resources import Resources
 from llmdocs.devservers import free_port
 from llmdocs.migrations import upgrade
@@ -100,6 +101,28 @@ async def test_store_queries_and_retention(logstore: LogStore) -> None:
     removed = await logstore.enforce_retention(timedelta(days=7), max_logs=2, max_events=10)
     assert removed == {"logs": 2, "events": 0}  # "old" by age, then "a" by size
     assert await ids() == ["b", "c"]
+
+
+async def test_shipped_batches_become_log_records(logstore: LogStore) -> None:
+    """A batch a service shipped: its valid records are stored (once, however often it
+    is delivered) with their trace id, which the correlation names; a bad record costs
+    only itself."""
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    good = {"id": "r1", "service": "doc-store", "level": "info", "message": "request",
+            "correlation_id": "c9", "trace_id": trace_id, "attributes": {"path": "/x"}}
+    batch = event(LOGS_SHIPPED, source="llmdocs/docstore", dropped=0,
+                  records=[good, {"id": "r2", "service": "", "message": "no service"}])
+    assert await logstore.add_shipped([batch]) == 1
+    assert await logstore.add_shipped([batch]) == 0  # redelivered: stored once
+    [stored], _ = await logstore.logs(Query(correlation_id="c9"))
+    assert (stored.service, stored.trace_id, stored.attributes) == (
+        "doc-store", trace_id, {"path": "/x"})
+    traced = Event(source="llmdocs/docstore", type="llmdocs.document.stored",
+                   correlationid="c9", traceparent=f"00-{'ab' * 16}-{'cd' * 8}-01")
+    await logstore.add_events([traced])
+    timeline = await logstore.correlation("c9")
+    assert timeline.trace_ids == sorted([trace_id, "ab" * 16])
+    assert [e.kind for e in timeline.timeline] == ["log", "event"]
 
 
 @pytest.fixture(params=["embedded", "distributed"])

@@ -27,6 +27,7 @@ def _router() -> APIRouter:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Keep every event of the bus (its own consumer group, so it misses none across
     restarts) and apply retention periodically."""
+    from llmdocs.core.logship import logs_stream
     from llmdocs.services.logcollector.service import LogStore
     from llmdocs.services.logcollector.settings import LogCollectorSettings
 
@@ -46,9 +47,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 log.warning("retention failed", error=repr(exc))
             await asyncio.sleep(config.retention_interval_seconds)
 
-    # one transaction per read batch; add_events ignores ids it already holds
-    subscription = (resources.events.subscribe_batch(GROUP, store.add_events)
-                    if config.consume_events else None)
+    # one transaction per read batch; both ignore ids they already hold
+    subscriptions = [resources.events.subscribe_batch(
+        GROUP, store.add_shipped, stream=logs_stream(app.state.settings))]
+    if config.consume_events:
+        subscriptions.append(resources.events.subscribe_batch(GROUP, store.add_events))
     retention = (asyncio.create_task(retain(), name="logcollector-retention")
                  if config.retention_interval_seconds > 0 else None)
     try:
@@ -58,7 +61,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             retention.cancel()
             with suppress(asyncio.CancelledError):
                 await retention
-        if subscription is not None:
+        for subscription in subscriptions:
             await subscription.stop()
 
 

@@ -19,7 +19,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from llmdocs.core.db import Database, utcnow
 from llmdocs.core.events import Event
 from llmdocs.core.ids import new_id
-from llmdocs.core.logship import LOGS_SHIPPED
 from llmdocs.core.sqlite import in_thread
 from llmdocs.services.logcollector.errors import BadCursor, NothingRecorded
 from llmdocs.services.logcollector.models import CollectedEvent, CollectedLog
@@ -139,16 +138,15 @@ class LogStore:
 
     # --- ingest -------------------------------------------------------------------
 
+    async def add_shipped(self, batches: Sequence[Event]) -> int:
+        """Store the records of batches the services shipped (see llmdocs.core.logship)."""
+        for batch in batches:
+            if batch.data.get("dropped"):  # the sender's queue was full
+                log.warning("log records dropped before shipping",
+                            service=service_of(batch.source), count=batch.data["dropped"])
+        return await self.add_logs([r for b in batches for r in shipped_records(b)])
+
     async def add_events(self, events: Sequence[Event]) -> int:
-        """Store the bus's events; batches of shipped logs become log records."""
-        shipped = [e for e in events if e.type == LOGS_SHIPPED]
-        if shipped:
-            events = [e for e in events if e.type != LOGS_SHIPPED]
-            await self.add_logs([r for e in shipped for r in shipped_records(e)])
-            for e in shipped:
-                if e.data.get("dropped"):  # the sender's queue was full
-                    log.warning("log records dropped before shipping",
-                                service=service_of(e.source), count=e.data["dropped"])
         now = utcnow()
         return await self._insert(CollectedEvent, [{
             "event_id": e.id, "type": e.type, "source": e.source[:200],
