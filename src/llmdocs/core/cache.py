@@ -18,10 +18,12 @@ import orjson
 import redis.asyncio as aioredis
 import structlog
 from cachetools import TLRUCache
+from opentelemetry.trace import SpanKind
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from llmdocs.core import tracing
 from llmdocs.core.config import Settings
 
 log = structlog.get_logger(__name__)
@@ -155,7 +157,7 @@ class Cache:
         redis = self._l2()
         if redis is not None:
             generation = self._generation
-            with self._tolerate():
+            with self._tolerate("GET"):
                 async with redis.pipeline(transaction=False) as pipe:
                     pipe.get(self._key(key))
                     pipe.pttl(self._key(key))
@@ -177,7 +179,7 @@ class Cache:
         payload, ttl = self._remember(key, value, ttl)
         redis = self._l2()
         if redis is not None:
-            with self._tolerate():
+            with self._tolerate("SET"):
                 await redis.set(self._key(key), payload, px=_ms(ttl))
 
     async def delete(self, *keys: str) -> None:
@@ -185,7 +187,7 @@ class Cache:
         self._forget(keys)
         # tried even while backing off: a lost invalidation leaves stale data in Redis
         if self._redis is not None and keys:
-            with self._tolerate():
+            with self._tolerate("DEL"):
                 async with self._redis.pipeline(transaction=True) as pipe:
                     pipe.delete(*(self._key(key) for key in keys))
                     for key in keys:
@@ -220,7 +222,7 @@ class Cache:
             return value
         payload, ttl = self._remember(key, value, ttl)
         if version is not None and self._set_if_version is not None:
-            with self._tolerate():
+            with self._tolerate("EVALSHA"):
                 stored = await self._set_if_version(
                     keys=[self._key(key), self._version_key(key)],
                     args=[payload, _ms(ttl), version],
@@ -234,7 +236,7 @@ class Cache:
         Redis is unavailable, and then a load is cached in L1 only."""
         redis = self._l2()
         if redis is not None:
-            with self._tolerate():
+            with self._tolerate("GET"):
                 version = await redis.get(self._version_key(key))
                 return cast(str, version or "")  # str: the client decodes responses
         return None
@@ -271,7 +273,7 @@ class Cache:
     async def _listen(self, redis: aioredis.Redis, ready: asyncio.Event) -> None:
         try:
             while True:
-                with self._tolerate():
+                with self._tolerate("SUBSCRIBE"):
                     async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
                         await pubsub.subscribe(self._channel)
                         # whatever was invalidated while we were not subscribed is unknown
@@ -292,10 +294,14 @@ class Cache:
         return self._redis
 
     @contextlib.contextmanager
-    def _tolerate(self) -> Iterator[None]:
-        """Turn a Redis failure into L1-only operation for the next retry_seconds."""
+    def _tolerate(self, operation: str) -> Iterator[None]:
+        """Turn a Redis failure into L1-only operation for the next retry_seconds; the
+        call is a span of the request's trace."""
         try:
-            yield
+            with tracing.span(f"{operation} redis", SpanKind.CLIENT, {
+                    "db.system.name": "redis", "db.operation.name": operation,
+                    "db.namespace": self.namespace}, within_trace=True):
+                yield
         except (RedisError, OSError) as exc:
             self.stats.l2_errors += 1
             if not self._retry_at:

@@ -74,15 +74,25 @@ async def eventually(probe: Callable[[], Awaitable[bool]]) -> None:
             await asyncio.sleep(0.1)
 
 
+@pytest.fixture(params=["embedded", "distributed"])
+def deployed(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """SQLite and the SQL bus, or PostgreSQL with Redis for events and cache."""
+    if request.param == "embedded":
+        return settings
+    redis = request.getfixturevalue("redis_url")
+    return settings.model_copy(update={"database_url": request.getfixturevalue("pg_url"),
+                                       "events_url": redis, "cache_url": redis})
+
+
 async def test_one_request_is_one_trace_and_its_logs_arrive(
-        settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        deployed: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     spans: list[ReceivedSpan] = []
     receiver = await serve(otlp_receiver(spans))
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")  # export within a tenth of a second
     model = await serve(fake_llm(0.0))
     for key, value in provider_env(model.url).items():
         monkeypatch.setenv(key, value)
-    traced = settings.model_copy(update={"otel_exporter": "otlp",
+    traced = deployed.model_copy(update={"otel_exporter": "otlp",
                                          "otel_endpoint": f"{receiver.url}/v1/traces"})
     eco = await start_services(traced, serve)
     await serve(create_app("logcollector", eco), port=eco.port_for("logcollector"))
@@ -126,7 +136,12 @@ async def test_one_request_is_one_trace_and_its_logs_arrive(
     outgoing = [s for s in mine if s.attributes.get("peer.service") == "docstore"]
     assert outgoing and all(by_id[s.parent_id].service != "llmdocs-docstore"
                             for s in outgoing)
-    assert any(s.attributes.get("db.system.name") == "sqlite" for s in mine)
+    databases = {s.attributes.get("db.system.name") for s in mine}
+    if deployed.embedded:
+        assert "sqlite" in databases
+    else:
+        assert {"postgresql", "redis"} <= databases  # redis: the cache's calls
+        assert any(s.attributes.get("messaging.system") == "redis" for s in mine)
 
     async with httpx.AsyncClient(base_url=eco.url_for("logcollector"), headers=auth,
                                  timeout=GUARD) as collector:
@@ -135,9 +150,10 @@ async def test_one_request_is_one_trace_and_its_logs_arrive(
             if found.status_code != 200:
                 return None
             timeline: dict[str, Any] = found.json()
-            kinds = {(e["kind"], e["summary"]) for e in timeline["timeline"]}
-            wanted = {("event", "llmdocs.execution.accepted"),
-                      ("event", "llmdocs.execution.completed"), ("log", "request")}
+            kinds = {(e["kind"], e["service"], e["summary"]) for e in timeline["timeline"]}
+            wanted = {("event", "interpreter", "llmdocs.execution.accepted"),
+                      ("event", "interpreter", "llmdocs.execution.completed"),
+                      ("log", "interpreter", "request")}  # its last line
             return timeline if wanted <= kinds else None
 
         async def arrived() -> bool:
