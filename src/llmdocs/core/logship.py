@@ -52,6 +52,13 @@ def _exc_info(value: Any) -> Any:
     return value if isinstance(value, tuple) else None
 
 
+def _stamped(record: dict[str, Any]) -> dict[str, Any]:
+    """A queued record with the id that makes its storing idempotent, and its time."""
+    created = record.pop("created")
+    return {"id": new_id(), "time": datetime.fromtimestamp(created, UTC).isoformat(),
+            **record}
+
+
 class LogShipper(logging.Handler):
     """A logging handler that queues records as the log-collector stores them; a task
     on the event loop publishes them in batches. `dropped` counts what did not fit."""
@@ -114,15 +121,16 @@ class LogShipper(logging.Handler):
 
     def _shipped(self, record: logging.LogRecord, fields: dict[str, Any],
                  correlation_id: str | None) -> dict[str, Any]:
-        """The record as the log-collector's `LogIn` takes it."""
+        """The record as the log-collector's `LogIn` takes it, but for its id and time
+        (`created`), which the publishing task fills in, off the request's path."""
         message = (str(fields.get("event", "")) if isinstance(record.msg, dict)
                    else record.getMessage())
         attributes = {k: _plain(v) for k, v in fields.items() if k not in _KERNEL_FIELDS}
         exc_info = _exc_info(fields.get("exc_info")) or record.exc_info
         if exc_info and exc_info[0] is not None:
             attributes["exception"] = logging.Formatter().formatException(exc_info)[-4000:]
-        return {"id": new_id(), "service": str(fields.get("service") or self.service),
-                "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+        return {"service": str(fields.get("service") or self.service),
+                "created": record.created,
                 "level": record.levelname.lower(), "logger": record.name[:200],
                 "message": message[:MAX_MESSAGE_CHARS],
                 "correlation_id": correlation_id,
@@ -144,7 +152,7 @@ class LogShipper(logging.Handler):
         token = _shipping.set(True)
         try:
             while self.queue:
-                batch = [self.queue.popleft()
+                batch = [_stamped(self.queue.popleft())
                          for _ in range(min(BATCH_RECORDS, len(self.queue)))]
                 dropped, self.dropped = self.dropped, 0
                 await self.bus.publish(Event(
