@@ -42,6 +42,11 @@ async def shipped(bus: EventBus) -> list[Event]:
     return batches
 
 
+def dropped_total() -> float:
+    [metric] = logship.DROPPED.collect()
+    return next(s.value for s in metric.samples if s.name == "llmdocs_logs_dropped_total")
+
+
 @pytest.fixture
 async def shipper(bus: EventBus) -> AsyncIterator[LogShipper]:
     handler = LogShipper(bus, STREAM, "demo", level="debug", sample=1.0)
@@ -81,9 +86,11 @@ async def test_records_ship_with_their_context(bus: EventBus, shipper: LogShippe
 async def test_a_full_queue_drops_and_counts(bus: EventBus, shipper: LogShipper,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(logship, "QUEUE_RECORDS", 5)
+    dropped_before = dropped_total()
     for n in range(8):
         logging.getLogger("demo").info("record %d", n)
     assert shipper.dropped == 3
+    assert dropped_total() - dropped_before == 3  # in /metrics
     await shipper.stop()
     [batch] = await shipped(bus)
     assert [r["message"] for r in batch.data["records"]] == [f"record {n}" for n in range(5)]

@@ -25,6 +25,7 @@ from llmdocs.core.config import Settings, get_settings
 from llmdocs.core.errors import install_error_handlers
 from llmdocs.core.health import DependencyCheck, health_report
 from llmdocs.core.logging import configure_logging
+from llmdocs.core.logship import DROPPED as DROPPED_LOGS
 from llmdocs.core.logship import shipping_logs
 from llmdocs.core.metrics import HttpMetrics
 from llmdocs.core.middleware import BodyLimitMiddleware, RequestEnvelopeMiddleware
@@ -183,6 +184,7 @@ def create_service_app(
     app.state.spec = spec
     app.state.started_at = time.monotonic()
     app.state.metrics = HttpMetrics(spec.name)
+    app.state.metrics.registry.register(DROPPED_LOGS)
     app.state.extra_checks = []
     install_error_handlers(app)
     app.router.routes.extend(_kernel_router(spec).routes)  # public or checked already

@@ -17,6 +17,7 @@ from random import random
 from typing import Any
 
 import structlog
+from prometheus_client import Counter
 
 from llmdocs.core import tracing
 from llmdocs.core.config import Settings
@@ -34,6 +35,9 @@ MAX_VALUE_CHARS = 1_000
 UNSHIPPED_LOGGERS = ("llmdocs.events", "llmdocs.core.events", __name__)
 _KERNEL_FIELDS = ("event", "level", "logger", "timestamp", "correlation_id", "service",
                   "trace_id", "exc_info")
+# process-wide, in every app's /metrics: the apps of a process share one shipper
+DROPPED = Counter("llmdocs_logs_dropped", "Log records not shipped: the queue was full.",
+                  registry=None)
 _shipping: ContextVar[bool] = ContextVar("shipping_logs", default=False)
 log = logging.getLogger(__name__)
 
@@ -108,6 +112,7 @@ class LogShipper(logging.Handler):
                 return
             if len(self.queue) >= QUEUE_RECORDS:
                 self.dropped += 1
+                DROPPED.inc()
                 return
             self.queue.append(self._shipped(record, fields, correlation_id))
         except Exception:
