@@ -184,7 +184,7 @@ async def shipping_logs(settings: Settings, bus: EventBus, service: str
     """Ship this process's logs while the app runs; apps sharing a process (embedded
     mode) share one shipper, which the first starts and the last stops."""
     global _users
-    if settings.log_ship_level.lower() == "off":
+    if settings.log_ship_level == "off":
         yield
         return
     if not _running:
