@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 
 from llmdocs import __version__, instance
@@ -181,4 +182,13 @@ def token(
 
 
 def main() -> None:
-    app()
+    """Run the CLI; settings the environment gets wrong end it with their reasons, not a
+    traceback."""
+    try:
+        app()
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            typer.echo(f"error: invalid setting {field}: "
+                       f"{error['msg'].removeprefix('Value error, ')}", err=True)
+        raise SystemExit(2) from None

@@ -13,6 +13,7 @@ from pydantic import (
     Field,
     IPvAnyNetwork,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -30,6 +31,9 @@ DEFAULT_PORTS: dict[str, int] = {
 
 # link-local: where clouds serve instance metadata and credentials to whoever asks
 LINK_LOCAL = (ip_network("169.254.0.0/16"), ip_network("fe80::/10"))
+
+# Kubernetes' service links (and docker's legacy links) set <SERVICE>_PORT=tcp://ip:port
+SERVICE_LINK_SCHEMES = ("tcp://", "udp://", "sctp://")
 
 
 class Settings(BaseSettings):
@@ -105,6 +109,21 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator(*(f"{key}_port" for key in DEFAULT_PORTS), mode="before")
+    @classmethod
+    def _not_a_service_link(cls, value: object, info: ValidationInfo) -> object:
+        """Refuse a link address where a port belongs: starting on a default port instead
+        would hide that the pod's environment is not the one its operator wrote."""
+        if isinstance(value, str) and value.lower().startswith(SERVICE_LINK_SCHEMES):
+            variable = f"LLMDOCS_{(info.field_name or '').upper()}"
+            service = variable.removesuffix("_PORT").lower().replace("_", "-")
+            raise ValueError(
+                f"{variable}={value!r} is not a port but a service link, which Kubernetes "
+                f"sets for a Service named {service} in the pod's namespace; set "
+                f"enableServiceLinks: false in the pod spec (the llmdocs chart does) or "
+                f"give the release another name")
+        return value
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
