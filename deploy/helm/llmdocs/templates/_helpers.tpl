@@ -38,3 +38,18 @@ app.kubernetes.io/component: {{ .name }}
 {{- $keys := dict "llm-gateway" "GATEWAY" "discovery-agent" "DISCOVERY" "log-collector" "LOGCOLLECTOR" -}}
 {{- get $keys . | default (. | replace "-" "" | upper) -}}
 {{- end -}}
+
+{{/* The most pods a service may run: its replicas, or its autoscaler's maximum. */}}
+{{- define "llmdocs.maxReplicas" -}}
+{{- if and .autoscaling .autoscaling.enabled -}}{{ .autoscaling.maxReplicas }}{{- else -}}{{ .replicas }}{{- end -}}
+{{- end -}}
+
+{{/* Doc-store replicas each write blobs to their own disk unless the blobs are shared. */}}
+{{- define "llmdocs.checkBlobs" -}}
+{{- $docstore := get .Values.services "doc-store" -}}
+{{- if and $docstore (gt (int (include "llmdocs.maxReplicas" $docstore)) 1) -}}
+{{- if not (or (hasPrefix "s3://" .Values.blobUrl) .Values.blobClaim) -}}
+{{- fail "doc-store may run more than one replica, so its blobs must be shared: set blobUrl to s3://bucket/prefix or blobClaim to a ReadWriteMany PersistentVolumeClaim" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}

@@ -10,7 +10,7 @@ import yaml  # type: ignore[import-untyped]
 from llmdocs.core.config import DEFAULT_PORTS, Settings
 from llmdocs.services import all_specs
 
-DEPLOY = Path(__file__).parents[1] / "deploy"
+DEPLOY = Path(__file__).parents[2] / "deploy"
 
 
 def _load(path: Path) -> Any:
