@@ -1,37 +1,127 @@
-"""The deployment files name every service, with the port and URL settings the code reads."""
+"""The compose file and the image: every service named, healthy when it answers, one image
+built once, and credentials that survive any character."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+import httpx
+import pathspec
 import yaml  # type: ignore[import-untyped]
+from sqlalchemy.engine import make_url
 
 from llmdocs.core.config import DEFAULT_PORTS, Settings
-from llmdocs.services import all_specs
+from llmdocs.devservers import PostgresServer
+from llmdocs.services import all_specs, create_app
 
-DEPLOY = Path(__file__).parents[2] / "deploy"
+ROOT = Path(__file__).parents[2]
+DEPLOY = ROOT / "deploy"
+PASSWORD = "p@ss:w/rd#%"  # every character a URL gives a meaning to
+ENV_FILE = {"POSTGRES_PASSWORD": PASSWORD, "LLMDOCS_JWT_SECRET": "j$wt " + "x" * 40}
+REFERENCE = re.compile(r"\$\{(\w+)(?::\?[^}]*)?\}")  # compose's ${NAME} and ${NAME:?why}
 
 
 def _load(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
 
 
+def _settings_of(environment: dict[str, str]) -> Settings:
+    """Settings from a compose service's environment, with deploy/.env's values in."""
+    values = {name: REFERENCE.sub(lambda m: ENV_FILE[m.group(1)], value)
+              for name, value in environment.items()}
+    return Settings.model_validate({  # these values alone: no environment, no .env
+        name.removeprefix("LLMDOCS_").lower(): value for name, value in values.items()})
+
+
 def test_compose_runs_each_service_with_urls_the_settings_understand() -> None:
-    compose = _load(DEPLOY / "compose.yaml")
-    services = compose["services"]
+    services = _load(DEPLOY / "compose.yaml")["services"]
     for spec in all_specs():
         assert services[spec.name]["command"] == ["serve", spec.name]
-    env = services["orchestrator"]["environment"]
-    settings = Settings(**{k.removeprefix("LLMDOCS_").lower(): v for k, v in env.items()
-                           if k.startswith("LLMDOCS_") and "${" not in v})
+    settings = _settings_of(services["orchestrator"]["environment"])
     for spec in all_specs():
         assert settings.url_for(spec.key) == f"http://{spec.name}:{DEFAULT_PORTS[spec.key]}"
     assert settings.events_url.startswith("redis://")
+    assert settings.signing_key == ENV_FILE["LLMDOCS_JWT_SECRET"]
 
 
-def test_helm_values_list_each_service_on_its_port() -> None:
-    values = _load(DEPLOY / "helm" / "llmdocs" / "values.yaml")
-    assert {name: svc["port"] for name, svc in values["services"].items()} == {
-        spec.name: DEFAULT_PORTS[spec.key] for spec in all_specs()}
-    assert "jwt" not in yaml.safe_dump(values).lower()  # secrets come from a Secret only
+def test_the_database_password_survives_any_character() -> None:
+    settings = _settings_of(_load(DEPLOY / "compose.yaml")["services"]["doc-store"]["environment"])
+    url = make_url(settings.database_url)
+    assert (url.password, url.username, url.host, url.port, url.database) == (
+        PASSWORD, "llmdocs", "postgres", 5432, "llmdocs")
+
+
+def test_one_image_built_once_and_every_service_checked_for_health() -> None:
+    services = _load(DEPLOY / "compose.yaml")["services"]
+    ours = [services[spec.name] for spec in all_specs()]
+    assert len({service["image"] for service in ours}) == 1
+    assert sum("build" in service for service in ours) == 1
+    for service in ours:
+        assert service["healthcheck"]["test"] == ["CMD", "python", "-m", "llmdocs.healthcheck"]
+    for name in ("postgres", "redis"):  # pinned to a version, not a moving name
+        assert re.fullmatch(r"[\w.-]+:\d+(\.\d+)+", services[name]["image"])
+
+
+def test_the_image_is_built_from_source_only() -> None:
+    """Docker's .dockerignore rules agree with gitignore's on this file's patterns (all
+    anchored with `/` or `**/`), so pathspec tells what a build receives."""
+    ignored = pathspec.GitIgnoreSpec.from_lines((ROOT / ".dockerignore").read_text().splitlines())
+    for secret in (".venv/bin/python", ".llmdocs/jwt-secret", "src/.llmdocs/llmdocs.db",
+                   ".env", "deploy/.env", ".git/config", "src/llmdocs/__pycache__/cli.pyc",
+                   ".mypy_cache/3.11/x.json", "tests/conftest.py"):
+        assert ignored.match_file(secret), secret
+    copied = re.findall(r"^COPY (?!--from)(.+) \S+$", (DEPLOY / "Dockerfile").read_text(), re.M)
+    for source in (name for line in copied for name in line.split()):
+        assert not ignored.match_file(source) and (ROOT / source).exists(), source
+    assert not ignored.match_file("src/llmdocs/cli.py")
+
+
+def test_the_image_is_pinned_checks_its_health_and_serves_one_service() -> None:
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    (base,) = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", dockerfile, re.M)
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", base)
+    assert dockerfile.count("FROM ${PYTHON_IMAGE}") == 2
+    assert 'CMD ["python", "-m", "llmdocs.healthcheck"]' in dockerfile
+    assert dockerfile.rstrip().endswith('CMD ["serve", "interpreter"]')
+
+
+async def test_services_reach_postgresql_with_such_a_password(serve: Any, tmp_path: Path) -> None:
+    """The orchestrator opens both kinds of connection: SQLAlchemy's and its checkpointer's."""
+    server = PostgresServer().start()
+    try:
+        address = f"postgresql://llmdocs@127.0.0.1:{server.port}/llmdocs"
+        admin = await asyncpg.connect(server.url().replace("+asyncpg", ""))
+        await admin.execute(f"CREATE ROLE llmdocs LOGIN PASSWORD '{PASSWORD}'")
+        await admin.execute("CREATE DATABASE llmdocs OWNER llmdocs")
+        hba = server.data / "pg_hba.conf"
+        hba.write_text(f"host all llmdocs 127.0.0.1/32 scram-sha-256\n{hba.read_text()}")
+        await admin.execute("SELECT pg_reload_conf()")
+        await admin.close()
+        await _until_refused(address, password="not-" + PASSWORD)
+        settings = Settings(_env_file=None, data_dir=tmp_path,
+                            database_url=address.replace("postgresql:", "postgresql+asyncpg:"),
+                            database_password=PASSWORD, jwt_secret="compose-" + "x" * 40)
+        running = await serve(create_app("orchestrator", settings))
+        async with httpx.AsyncClient(base_url=running.url) as http:
+            report = (await http.get("/health")).json()
+        database = [d for d in report["dependencies"] if d["kind"] == "database"]
+        assert database and all(d["status"] == "up" for d in database), report
+        await running.stop()
+    finally:
+        server.cleanup()
+
+
+async def _until_refused(address: str, password: str) -> None:
+    """Wait for the reloaded server to demand the password (a reload takes effect soon)."""
+    for _ in range(100):
+        try:
+            connection = await asyncpg.connect(address, password=password)
+        except asyncpg.InvalidPasswordError:
+            return
+        await connection.close()
+        await asyncio.sleep(0.05)
+    raise AssertionError("PostgreSQL never asked for the password")

@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 DEFAULT_PORTS: dict[str, int] = {
     "orchestrator": 5099,
@@ -44,6 +45,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".llmdocs")
     database_url: str = ""
+    # the database password apart from the URL, which this encodes: any character works
+    database_password: SecretStr | None = None
     events_url: str = ""
     cache_url: str = ""
     events_stream: str = "llmdocs.events"
@@ -129,6 +132,10 @@ class Settings(BaseSettings):
     def _fill_defaults(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'llmdocs.db'}"
+        if self.database_password is not None:
+            self.database_url = make_url(self.database_url).set(
+                password=self.database_password.get_secret_value()
+            ).render_as_string(hide_password=False)
         return self
 
     @property
