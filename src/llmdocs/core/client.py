@@ -182,6 +182,46 @@ class TokenSource:
         return self._token
 
 
+class Replicas:
+    """The base URLs of one service's replicas, taken in turn; one that could not be
+    reached is left out for `EJECT_SECONDS`, unless every one is."""
+
+    EJECT_SECONDS = 10.0
+
+    def __init__(self, urls: list[str]) -> None:
+        self.urls = [httpx.URL(url) for url in urls]
+        self._turn = 0
+        self._ejected_until: dict[httpx.URL, float] = {}
+
+    def pick(self, avoid: frozenset[httpx.URL] = frozenset()) -> httpx.URL:
+        """The next replica in turn that is not ejected nor in `avoid`, else the next
+        one not in `avoid`, else the next one."""
+        now = time.monotonic()
+        order = [self.urls[(self._turn + i) % len(self.urls)] for i in range(len(self.urls))]
+        self._turn += 1
+        fresh = [url for url in order if url not in avoid]
+        live = [url for url in fresh if self._ejected_until.get(url, 0.0) <= now]
+        return (live or fresh or order)[0]
+
+    def eject(self, url: httpx.URL) -> None:
+        if len(self.urls) > 1:
+            self._ejected_until[url] = time.monotonic() + self.EJECT_SECONDS
+
+
+# replicas by configured URL list, shared by the clients of a process: short-lived
+# clients (a tool call, a CLI command) still learn which replica is down
+_replicas: dict[str, Replicas] = {}
+
+
+def replicas_of(base_url: str) -> Replicas:
+    """The replicas of a comma-separated URL list (one URL: a single replica)."""
+    found = _replicas.get(base_url)
+    if found is None:
+        urls = [url.strip().rstrip("/") for url in base_url.split(",") if url.strip()]
+        found = _replicas[base_url] = Replicas(urls)
+    return found
+
+
 def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, ServiceUnavailable):
         return True
@@ -203,7 +243,8 @@ class ServiceClient:
         retries: int = 3,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.replicas = replicas_of(base_url)
+        self.base_url = str(self.replicas.urls[0])
         self.service = service or type(self).service
         self._token = token
         self.retries = retries
@@ -228,15 +269,15 @@ class ServiceClient:
         target: str | None = None,
     ) -> Self:
         """A client to `target` (default `cls.service`) as configured: in-process when
-        that app is served here, HTTP otherwise; authenticated as `caller`'s service
-        token or with `token`."""
+        that app is served here, HTTP otherwise (balanced over its replicas' URLs);
+        authenticated as `caller`'s service token or with `token`."""
         target = target or cls.service
         app = local_apps.get(target) if settings.inprocess_calls else None
         transport = InProcessTransport(app) if app is not None else None
         source: str | Callable[[], str] | None = token
         if source is None and caller is not None:
             source = TokenSource(settings, caller)
-        return cls(settings.url_for(target), service=target, token=source,
+        return cls(",".join(settings.urls_for(target)), service=target, token=source,
                    timeout=settings.http_timeout_seconds, retries=settings.http_retries,
                    transport=transport)
 
@@ -253,28 +294,28 @@ class ServiceClient:
             headers.update(extra)
         return headers
 
-    def _url(self, path: str) -> httpx.URL:
+    def _url(self, path: str, replica: httpx.URL) -> httpx.URL:
+        """The path's URL at the first replica, moved to `replica` (replicas differ
+        only in scheme, host and port)."""
         url = self._urls.get(path)
         if url is None:
             url = self._urls[path] = self.http.build_request("GET", path).url
-        return url
+        if replica is self.replicas.urls[0]:
+            return url
+        return url.copy_with(scheme=replica.scheme, host=replica.host, port=replica.port)
 
     async def _send_once(self, method: str, path: str, kwargs: dict[str, Any]) -> httpx.Response:
-        url = self._url(path)
-        try:
-            if self._local is not None:  # the app answers here: no pool, redirect or cookie
-                request = self.http.build_request(method, url, **kwargs)
-                response = await self._local.handle_async_request(request)
-            else:
-                response = await self.http.request(method, url, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise ServiceUnavailable(self.service, 504, {"detail": f"timed out: {exc}"}) from exc
-        except BlockedAddress as exc:
-            raise AddressBlocked(self.service, 422, {"detail": str(exc)}) from exc
-        except httpx.TransportError as exc:
-            raise ServiceUnavailable(
-                self.service, 503, {"detail": f"unreachable at {self.base_url}: {exc}"}
-            ) from exc
+        tried: frozenset[httpx.URL] = frozenset()
+        while True:
+            replica = self.replicas.pick(avoid=tried)
+            try:
+                response = await self._send_to(replica, method, path, kwargs)
+                break
+            except httpx.ConnectError as exc:  # nothing was sent: another replica may take it
+                self.replicas.eject(replica)
+                tried |= {replica}
+                if len(tried) == len(self.replicas.urls):
+                    raise self._unreachable(replica, exc) from exc
         if response.status_code >= 400:
             await response.aread()
             raise error_for(self.service, response)
@@ -283,7 +324,7 @@ class ServiceClient:
     async def _send_traced(self, method: str, path: str, kwargs: dict[str, Any]
                            ) -> httpx.Response:
         """One attempt in a client span, under which the called service's spans go."""
-        url = self._url(path)
+        url = self._url(path, self.replicas.urls[0])  # the span names the first replica
         with tracing.http_span(method, f"{self.base_url}{url.path}", url.host, url.port,
                                peer=self.service) as span:
             if span.is_recording():
@@ -296,6 +337,31 @@ class ServiceClient:
                 raise
             tracing.answered(span, response.status_code)
             return response
+
+    async def _send_to(self, replica: httpx.URL, method: str, path: str,
+                       kwargs: dict[str, Any]) -> httpx.Response:
+        """One request to one replica; a connection refused passes up as it is."""
+        url = self._url(path, replica)
+        try:
+            if self._local is not None:  # the app answers here: no pool, redirect or cookie
+                request = self.http.build_request(method, url, **kwargs)
+                return await self._local.handle_async_request(request)
+            return await self.http.request(method, url, **kwargs)
+        except BlockedAddress as exc:  # a ConnectError, but no replica's fault
+            raise AddressBlocked(self.service, 422, {"detail": str(exc)}) from exc
+        except httpx.ConnectError:
+            raise
+        except httpx.TimeoutException as exc:
+            if isinstance(exc, httpx.ConnectTimeout):  # a slow answer is no sign of a fault
+                self.replicas.eject(replica)
+            raise ServiceUnavailable(self.service, 504, {"detail": f"timed out: {exc}"}) from exc
+        except httpx.TransportError as exc:
+            self.replicas.eject(replica)
+            raise self._unreachable(replica, exc) from exc
+
+    def _unreachable(self, replica: httpx.URL, exc: Exception) -> ServiceUnavailable:
+        return ServiceUnavailable(self.service, 503,
+                                  {"detail": f"unreachable at {replica}: {exc}"})
 
     async def request(
         self,

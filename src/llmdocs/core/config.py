@@ -152,10 +152,17 @@ class Settings(BaseSettings):
         port: int = getattr(self, f"{service}_port")
         return port
 
+    def urls_for(self, service: str) -> list[str]:
+        """Where a service's replicas answer: its configured URLs (comma-separated, for
+        clients to balance over), else the local default port."""
+        configured: str = getattr(self, f"{service}_url")
+        urls = [url.strip().rstrip("/") for url in configured.split(",") if url.strip()]
+        return urls or [f"http://{self.public_host}:{self.port_for(service)}"]
+
     def url_for(self, service: str) -> str:
-        """Where a service answers: its configured URL, else the local default port."""
-        url: str = getattr(self, f"{service}_url")
-        return url.rstrip("/") if url else f"http://{self.public_host}:{self.port_for(service)}"
+        """Where a service answers, one address (the first of several): what it
+        registers, links to, and is probed at."""
+        return self.urls_for(service)[0]
 
     @cached_property
     def signing_key(self) -> str:
