@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Self
@@ -210,15 +210,13 @@ class Replicas:
 
 # replicas by configured URL list, shared by the clients of a process: short-lived
 # clients (a tool call, a CLI command) still learn which replica is down
-_replicas: dict[str, Replicas] = {}
+_replicas: dict[tuple[str, ...], Replicas] = {}
 
 
-def replicas_of(base_url: str) -> Replicas:
-    """The replicas of a comma-separated URL list (one URL: a single replica)."""
-    found = _replicas.get(base_url)
+def replicas_of(urls: tuple[str, ...]) -> Replicas:
+    found = _replicas.get(urls)
     if found is None:
-        urls = [url.strip().rstrip("/") for url in base_url.split(",") if url.strip()]
-        found = _replicas[base_url] = Replicas(urls)
+        found = _replicas[urls] = Replicas([url.rstrip("/") for url in urls])
     return found
 
 
@@ -235,7 +233,7 @@ class ServiceClient:
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | Sequence[str],  # several: the replicas of one service
         *,
         service: str | None = None,
         token: str | Callable[[], str] | None = None,
@@ -243,7 +241,7 @@ class ServiceClient:
         retries: int = 3,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.replicas = replicas_of(base_url)
+        self.replicas = replicas_of((base_url,) if isinstance(base_url, str) else tuple(base_url))
         self.base_url = str(self.replicas.urls[0])
         self.service = service or type(self).service
         self._token = token
@@ -277,7 +275,7 @@ class ServiceClient:
         source: str | Callable[[], str] | None = token
         if source is None and caller is not None:
             source = TokenSource(settings, caller)
-        return cls(",".join(settings.urls_for(target)), service=target, token=source,
+        return cls(settings.urls_for(target), service=target, token=source,
                    timeout=settings.http_timeout_seconds, retries=settings.http_retries,
                    transport=transport)
 
@@ -294,15 +292,11 @@ class ServiceClient:
             headers.update(extra)
         return headers
 
-    def _url(self, path: str, replica: httpx.URL) -> httpx.URL:
-        """The path's URL at the first replica, moved to `replica` (replicas differ
-        only in scheme, host and port)."""
+    def _url(self, path: str) -> httpx.URL:
         url = self._urls.get(path)
         if url is None:
             url = self._urls[path] = self.http.build_request("GET", path).url
-        if replica is self.replicas.urls[0]:
-            return url
-        return url.copy_with(scheme=replica.scheme, host=replica.host, port=replica.port)
+        return url
 
     async def _send_once(self, method: str, path: str, kwargs: dict[str, Any]) -> httpx.Response:
         tried: frozenset[httpx.URL] = frozenset()
@@ -340,8 +334,11 @@ class ServiceClient:
 
     async def _send_to(self, replica: httpx.URL, method: str, path: str,
                        kwargs: dict[str, Any]) -> httpx.Response:
-        """One request to one replica; a connection refused passes up as it is."""
-        url = self._url(path, replica)
+        """One request to one replica (replicas differ only in scheme, host and port);
+        a connection refused passes up as it is."""
+        url = self._url(path)
+        if replica is not self.replicas.urls[0]:
+            url = url.copy_with(scheme=replica.scheme, host=replica.host, port=replica.port)
         try:
             if self._local is not None:  # the app answers here: no pool, redirect or cookie
                 request = self.http.build_request(method, url, **kwargs)
