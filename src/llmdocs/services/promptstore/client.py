@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +47,7 @@ class _Entry:
 class PromptStoreClient(ServiceClient):
     service = "promptstore"
 
-    def __init__(self, base_url: str, *, cache_ttl: float = 60.0,
+    def __init__(self, base_url: str | Sequence[str], *, cache_ttl: float = 60.0,
                  fallback_to_seeds: bool = True, **kwargs: Any) -> None:
         super().__init__(base_url, **kwargs)
         self.cache_ttl = cache_ttl
