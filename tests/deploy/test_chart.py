@@ -73,13 +73,23 @@ def test_replicated_services_keep_a_pod_through_drains_and_may_autoscale() -> No
 
 @pytest.mark.parametrize("values", [
     {"services": {"doc-store": {"replicas": 2}}},
-    {"services": {"doc-store": {"replicas": 1, "autoscaling": {
-        "enabled": True, "minReplicas": 1, "maxReplicas": 3,
-        "targetCPUUtilizationPercentage": 80}}}},
+    {"services": {"doc-store": {"replicas": 1, "resources": {"requests": {"cpu": "1"}},
+                                "autoscaling": {"enabled": True, "minReplicas": 1,
+                                                "maxReplicas": 3,
+                                                "targetCPUUtilizationPercentage": 80}}}},
     {"services": {"doc-store": {"replicas": 2}}, "blobUrl": "file:///blobs"},
 ])
 def test_doc_store_replicas_without_shared_blobs_are_refused(values: dict[str, Any]) -> None:
     with pytest.raises(HelmError, match="blobUrl to s3://bucket/prefix or blobClaim"):
+        render(values)
+
+
+def test_autoscaling_without_a_cpu_request_is_refused() -> None:
+    """An autoscaler on CPU use cannot measure a pod that requests no CPU: it would
+    never scale."""
+    values = {"services": {"interpreter": {"resources": {"requests": None},  # Helm: unset
+                                           "autoscaling": {"enabled": True}}}}
+    with pytest.raises(HelmError, match="interpreter: autoscaling on CPU needs resources"):
         render(values)
 
 
