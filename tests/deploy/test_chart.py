@@ -59,6 +59,12 @@ def test_each_service_may_reach_only_the_services_it_calls() -> None:
         assert open_egress == (spec.name in {"llm-gateway", "discovery-agent", "orchestrator"})
 
 
+def test_the_doc_store_reaches_s3_only_when_its_blobs_are_there() -> None:
+    for values, reaches in (({}, False), (SHARED_BLOBS, True)):
+        rules = of_kind(render(values), "NetworkPolicy")["doc-store"]["spec"]["egress"]
+        assert ({"ports": [{"port": 443, "protocol": "TCP"}]} in rules) == reaches
+
+
 def test_replicated_services_keep_a_pod_through_drains_and_may_autoscale() -> None:
     objects = render(AUTOSCALED)
     budgets = of_kind(objects, "PodDisruptionBudget")
