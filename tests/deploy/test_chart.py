@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import helm_python
 import kubernetes_validate
 import pytest
 from helm_python.errors import HelmError
 
-from deploy.chart import of_kind, render
+from deploy.chart import CHART, of_kind, render
 from llmdocs.services import all_specs, spec_of
 
 # the oldest Kubernetes still served by the major clouds, and the newest the package knows
@@ -26,6 +27,12 @@ def test_every_object_is_valid_for_kubernetes(values: dict[str, Any]) -> None:
     for version in KUBERNETES_VERSIONS:
         for obj in objects:
             kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_helm_lint_finds_nothing_worse_than_advice() -> None:
+    report = helm_python.lint(CHART, strict=True, kube_version="v1.30.0")
+    assert report["errors"] == []
+    assert [m for m in report["messages"] if m["severity"] > 1] == []  # info only
 
 
 def test_pods_start_without_service_links_and_with_a_patient_startup_probe() -> None:
