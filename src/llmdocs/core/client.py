@@ -318,7 +318,7 @@ class ServiceClient:
     async def _send_traced(self, method: str, path: str, kwargs: dict[str, Any]
                            ) -> httpx.Response:
         """One attempt in a client span, under which the called service's spans go."""
-        url = self._url(path, self.replicas.urls[0])  # the span names the first replica
+        url = self._url(path)  # the span names the first replica
         with tracing.http_span(method, f"{self.base_url}{url.path}", url.host, url.port,
                                peer=self.service) as span:
             if span.is_recording():
