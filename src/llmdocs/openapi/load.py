@@ -64,10 +64,9 @@ async def fetch_spec_source(
     http: httpx.AsyncClient, base_url: str, spec_url: str | None, bounds: SpecBounds
 ) -> tuple[str, bytes, dict[str, Any]]:
     """Where the spec was found, its bytes as served and the document: at `spec_url`
-    (absolute, or relative to the base URL) or at the first usual path that serves one.
-    The whole search has a
-    deadline: the client's timeout bounds each read, and a server that sends a byte
-    just before each one would otherwise hold the caller for as long as it likes."""
+    (absolute, or relative to the base URL) or at the first usual path that serves one."""
+    # the whole search has a deadline: the client's timeout bounds each read, and a
+    # server sending a byte just before each would otherwise hold the caller at will
     base = base_url.rstrip("/")
     try:
         candidates = ([urljoin(base + "/", spec_url)] if spec_url

@@ -146,8 +146,11 @@ async def test_api_documentation_with_provenance(eco: Settings) -> None:
 
     events = await events_of(eco)
     mine = [e.type for e in events if (e.data or {}).get("run_id") == result["run_id"]]
-    assert mine == ["llmdocs.workflow.started", "llmdocs.document.generated",
-                    "llmdocs.workflow.completed"]
+    assert [t for t in mine if not t.startswith("llmdocs.execution.")] == [
+        "llmdocs.workflow.started", "llmdocs.document.generated",
+        "llmdocs.workflow.completed"]
+    assert [t for t in mine if t.startswith("llmdocs.execution.")] == [
+        "llmdocs.execution.accepted", "llmdocs.execution.completed"]
 
     async def checkpoints_gone() -> bool:  # a completed run never resumes
         return checkpoints_of(eco, result["run_id"]) == 0

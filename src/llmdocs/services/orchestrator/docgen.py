@@ -164,10 +164,10 @@ class DocGen:
 
     def operations_of(self, state: DocState) -> list[Operation]:
         """The spec's operations, validated once per list, not once per step (at 300
-        operations that is 5 ms a step). The steps of a run in this process are handed
-        the list gather_context set, and runs of a spec it has cached the same one; a
-        resumed run reads a new one. The entry holds the list, so its id is not reused
-        while the entry lives."""
+        operations that is 5 ms a step)."""
+        # a run's steps here get the list gather_context set (and runs of a cached spec
+        # the same one); a resumed run reads a new one. The entry holds the list, so its
+        # id is not reused while the entry lives.
         listed = state["context"].get("operations", [])
         cached = self._operations.get(id(listed))
         if cached is not None and cached[0] is listed:
