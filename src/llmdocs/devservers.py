@@ -111,10 +111,12 @@ class PostgresServer:
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def start(self) -> PostgresServer:
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres", "postgres")
-        self._run(self._bin("initdb"), "-D", str(self.data), "-A", "trust",
-                  "-U", self.user, "--no-sync", "-E", "UTF8")
+        """Start the server; again after `stop`, with the data it had (a restart)."""
+        if not (self.data / "PG_VERSION").exists():
+            if os.geteuid() == 0:
+                shutil.chown(self.dir, "postgres", "postgres")
+            self._run(self._bin("initdb"), "-D", str(self.data), "-A", "trust",
+                      "-U", self.user, "--no-sync", "-E", "UTF8")
         options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
                    "-c max_connections=300")

@@ -11,10 +11,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from redis import exceptions as redis_errors
+from sqlalchemy import exc as sql_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "urn:llmdocs:problem:"
+RETRY_AFTER_SECONDS = 5  # what a 503 or 504 asks a client to wait: a restart's order
 
 log = structlog.get_logger(__name__)
 
@@ -72,6 +75,31 @@ def domain_problems(statuses: Mapping[type[E], int]) -> Callable[[], AsyncIterat
             raise Problem(status, exc.detail, errors=exc.errors) from None
 
     return problems
+
+
+def unavailable(detail: str, status: int = 503) -> Problem:
+    """A dependency's outage (503) or timeout (504): the caller's request was fine, and
+    the same request again later may well succeed, so the answer says when."""
+    return Problem(status, detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+OUTAGES: tuple[type[Exception], ...] = (
+    redis_errors.ConnectionError, redis_errors.TimeoutError, ConnectionError, TimeoutError,
+    sql_errors.DBAPIError, sql_errors.TimeoutError)
+
+
+def outage_status(exc: BaseException) -> int | None:
+    """503 when `exc` says the database or Redis could not be reached (refused, dropped,
+    restarting, its pool exhausted), 504 when it timed out; None for any other error."""
+    if isinstance(exc, redis_errors.TimeoutError | TimeoutError):
+        return 504
+    if isinstance(exc, redis_errors.ConnectionError | ConnectionError
+                  | sql_errors.OperationalError | sql_errors.InterfaceError
+                  | sql_errors.TimeoutError):
+        return 503
+    if isinstance(exc, sql_errors.DBAPIError) and exc.connection_invalidated:
+        return 503
+    return None
 
 
 def _type_for(status: int) -> str:
@@ -169,6 +197,14 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
+        status = outage_status(exc)
+        if status is not None:  # a dependency's failure, not ours: a retry may succeed
+            log.warning("dependency_unavailable", path=request.url.path,
+                        error=f"{type(exc).__name__}: {exc}"[:500])
+            what = "did not answer in time" if status == 504 else "cannot be reached"
+            return problem_response(request, unavailable(
+                f"A store this service needs {what}; retry in {RETRY_AFTER_SECONDS} s.",
+                status))
         log.exception("unhandled_error", path=request.url.path)
         return problem_response(
             request, Problem(500, "An internal error occurred; it has been logged.")
@@ -177,4 +213,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
+    for outage in OUTAGES:  # answered here, not re-raised to the server as a crash is
+        app.add_exception_handler(outage, on_crash)
     app.add_exception_handler(Exception, on_crash)
