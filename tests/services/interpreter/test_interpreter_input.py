@@ -171,15 +171,20 @@ async def test_listings_are_executions_and_upstream_refusals_keep_their_meaning(
             assert "no words to search for" in nothing.json()["detail"]
 
 
-@pytest.mark.parametrize(("error", "status"), [
-    (BadRequest, 422), (Unprocessable, 422), (Forbidden, 403), (RateLimited, 429),
-    (UpstreamError, 502), (ServiceUnavailable, 502)])
-def test_a_called_services_answer_keeps_its_meaning(error: type[ServiceError],
+@pytest.mark.parametrize(("error", "sent", "status"), [
+    (BadRequest, 400, 422), (Unprocessable, 422, 422), (Forbidden, 403, 403),
+    (RateLimited, 429, 429), (UpstreamError, 500, 503), (UpstreamError, 504, 504),
+    (ServiceUnavailable, 503, 503), (ServiceUnavailable, 504, 504)])
+def test_a_called_services_answer_keeps_its_meaning(error: type[ServiceError], sent: int,
                                                     status: int) -> None:
-    problem = _problem(error("docstore", 0, {"detail": "because"}, "7"))
+    problem = _problem(error("docstore", sent, {"detail": "because"}, "7"))
     assert problem.status == status and "because" in problem.detail
-    # a limit's own wait is passed on
-    assert (problem.headers or {}).get("Retry-After") == ("7" if status == 429 else None)
+    # a limit's or an outage's own wait is passed on: the client may retry then
+    retry = status in (429, 503, 504)
+    assert (problem.headers or {}).get("Retry-After") == ("7" if retry else None)
+    if retry:
+        unsaid = _problem(error("docstore", sent, {"detail": "because"}))
+        assert status == 429 or int(unsaid.headers["Retry-After"]) > 0
 
 
 async def test_download_names_reach_the_header_safely(ieco: Settings) -> None:

@@ -22,9 +22,11 @@ from llmdocs.core.client import (
     NotFound,
     RateLimited,
     ServiceError,
+    ServiceUnavailable,
     Unprocessable,
+    UpstreamError,
 )
-from llmdocs.core.errors import Problem, domain_problems
+from llmdocs.core.errors import Problem, domain_problems, unavailable
 from llmdocs.core.filenames import shown_as_is
 from llmdocs.services.interpreter.errors import (
     CannotRun,
@@ -49,9 +51,15 @@ async def interpreter(request: Request) -> Interpreter:
 
 def _problem(exc: ServiceError) -> Problem:
     """Another service's refusal, said as ours: what it refused in the request's input
-    is the request's fault (422), a refusal or a limit is passed on as it is, and only
-    a service that failed or could not be reached is a 502."""
+    is the request's fault (422), a refusal or a limit is passed on as it is; a service
+    down, failing or too slow is 503 or 504 with Retry-After (a retry may succeed)."""
     detail = str(exc.problem.get("detail") or exc)
+    if isinstance(exc, ServiceUnavailable | UpstreamError):
+        problem = unavailable(f"{exc.service} is unavailable: {detail}",
+                              504 if exc.status == 504 else 503)
+        if exc.retry_after:
+            problem.headers["Retry-After"] = exc.retry_after
+        return problem
     if isinstance(exc, NotFound):
         return Problem(404, detail)
     if isinstance(exc, Conflict):
@@ -64,6 +72,31 @@ def _problem(exc: ServiceError) -> Problem:
         return Problem(429, detail, headers={"Retry-After": exc.retry_after}
                        if exc.retry_after else None)
     return Problem(502, f"{exc.service} failed: {detail}")
+
+
+# a failed run's answer by why it failed: its request (or a run recorded before the
+# failure was) is the caller's to change, a dependency's outage is worth a retry
+FAILED = {"request": 422, None: 422, "unavailable": 503, "timeout": 504, "internal": 502}
+
+
+def _failed(execution: ExecutionOut) -> Problem:
+    """The answer to a run that ended without its document."""
+    errors = [{"field": "query", "message": execution.error or "",
+               "execution_id": execution.execution_id}]
+    if execution.status == "cancelled":
+        return Problem(409, "The request could not be carried out: execution "
+                       f"{execution.execution_id} was cancelled before it finished",
+                       errors=errors)
+    status = FAILED[execution.failure]
+    if status == 422:
+        return Problem(422, f"The request could not be carried out: {execution.error}",
+                       errors=errors)
+    if status == 502:
+        return Problem(502, f"The run failed: {execution.error}", errors=errors)
+    problem = unavailable(f"A service the run needs was unavailable; retry later: "
+                          f"{execution.error}", status)
+    problem.errors = errors
+    return problem
 
 
 STATUS: dict[type[Refused], int] = {CannotRun: 422, NotAllowed: 403, NoSuch: 404,
@@ -99,12 +132,7 @@ async def execute_query(body: QueryIn, response: Response, caller: Principal = D
         response.status_code = 202
         response.headers["Location"] = f"/executions/{execution.execution_id}"
     elif execution.status in ("failed", "cancelled"):
-        reason = execution.error if execution.status == "failed" else (
-            f"execution {execution.execution_id} was cancelled before it finished")
-        raise Problem(422 if execution.status == "failed" else 409,
-                      f"The request could not be carried out: {reason}",
-                      errors=[{"field": "query", "message": reason or "",
-                               "execution_id": execution.execution_id}])
+        raise _failed(execution)
     return execution
 
 

@@ -8,7 +8,7 @@ from pydantic import AliasChoices, BaseModel, Field, field_validator, model_vali
 
 from llmdocs.core.db import StorableText
 from llmdocs.formats import normalize_format
-from llmdocs.services.orchestrator.schemas import EntityId, SpecUrl
+from llmdocs.services.orchestrator.schemas import EntityId, Failure, SpecUrl
 
 BOTH_FORMATS = "give format or output_format, not both"
 
@@ -86,4 +86,5 @@ class ExecutionOut(BaseModel):
     provenance: dict[str, Any] | None = None
     steps: list[dict[str, Any]] = Field(default_factory=list)
     error: str | None = None
+    failure: Failure | None = None  # why a failed execution failed (see the run's)
     documents: list[dict[str, Any]] | None = None  # list / search answers

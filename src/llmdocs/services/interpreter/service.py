@@ -17,7 +17,14 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from llmdocs.core.auth import Principal
-from llmdocs.core.client import BadRequest, ServiceError, Unprocessable, acting_for
+from llmdocs.core.client import (
+    BadRequest,
+    ServiceError,
+    ServiceUnavailable,
+    Unprocessable,
+    UpstreamError,
+    acting_for,
+)
 from llmdocs.core.config import Settings
 from llmdocs.core.db import Database, utcnow
 from llmdocs.core.events import EventBus, make_event
@@ -220,7 +227,8 @@ class Interpreter:
 
     async def execute(self, body: QueryIn, caller: Principal) -> tuple[ExecutionOut, bool]:
         """Run the request; (the execution, whether it is finished). Every refusal comes
-        before the run starts: nothing is started or stored for a refused request."""
+        before the run starts: nothing is started or stored for a refused request. Once
+        the run has started, a wait cut short (the orchestrator gone) is unfinished."""
         user = caller.acting_for(body.user_id, ADMIN)
         plan = await self.interpret(body, caller)
         if plan.missing:
@@ -253,8 +261,13 @@ class Interpreter:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.tuning.sync_timeout_seconds
         while execution.status not in FINISHED and loop.time() < deadline:
-            execution = await self.execution(execution.execution_id, caller,
-                                             wait=LONG_POLL_SECONDS)
+            try:
+                execution = await self.execution(execution.execution_id, caller,
+                                                 wait=LONG_POLL_SECONDS)
+            except (ServiceUnavailable, UpstreamError) as exc:  # the run goes on (or resumes)
+                log.warning("run not followed to its end", error=str(exc),
+                            execution_id=execution.execution_id)
+                break
         return execution, execution.status in FINISHED
 
     async def _documents(self, body: QueryIn, user: str, plan: InterpretOut) -> ExecutionOut:
@@ -412,7 +425,8 @@ class Interpreter:
             provenance_url=f"{base}/documents/{document_id}/provenance"
             if document_id else None,
             provenance=with_run(result.get("provenance"), run),
-            steps=[s.model_dump(mode="json") for s in run.steps], error=run.error)
+            steps=[s.model_dump(mode="json") for s in run.steps], error=run.error,
+            failure=run.failure)
 
     # --- documents ------------------------------------------------------------------
 

@@ -18,7 +18,12 @@ from llmdocs.core.events import Event, EventBus
 from llmdocs.core.ids import new_id
 from llmdocs.services.orchestrator.errors import Unknown, WrongState
 from llmdocs.services.orchestrator.models import WorkflowRun
-from llmdocs.services.orchestrator.schemas import FINISHED, StepRecord, WorkflowRunOut
+from llmdocs.services.orchestrator.schemas import (
+    FINISHED,
+    Failure,
+    StepRecord,
+    WorkflowRunOut,
+)
 
 ACTIVE = ("pending", "running", "storing")  # a run that has, or needs, an executor
 CANCELLABLE = ("pending", "running")
@@ -32,6 +37,7 @@ FINISH_RUN = (update(RUNS)
                      RUNS.c.status.in_(OWNED))
               .values(status=bindparam("to"), result=bindparam("out"),
                       steps=bindparam("done"), error=bindparam("why"),
+                      failure=bindparam("kind"),
                       finished_at=bindparam("at"), lease_until=None))
 STORING_RUN = (update(RUNS)
                .where(RUNS.c.id == bindparam("run_id"), RUNS.c.owner == bindparam("me"),
@@ -45,8 +51,8 @@ def _out(row: WorkflowRun) -> WorkflowRunOut:
         user_id=row.user_id, input=json.loads(row.input),
         steps=[StepRecord.model_validate(s) for s in json.loads(row.steps)],
         result=json.loads(row.result) if row.result else None, error=row.error,
-        attempts=row.attempts, created_at=row.created_at, started_at=row.started_at,
-        finished_at=row.finished_at)
+        failure=row.failure, attempts=row.attempts, created_at=row.created_at,
+        started_at=row.started_at, finished_at=row.finished_at)
 
 
 def _steps_json(steps: list[StepRecord]) -> str:
@@ -109,7 +115,8 @@ class RunStore:
                  .where(WorkflowRun.id == run_id, WorkflowRun.status.in_(statuses),
                         or_(WorkflowRun.lease_until.is_(None), WorkflowRun.lease_until < now,
                             WorkflowRun.status.in_(("failed", "cancelled"))))
-                 .values(owner=owner, status="running", error=None, finished_at=None,
+                 .values(owner=owner, status="running", error=None, failure=None,
+                         finished_at=None,
                          lease_until=now + timedelta(seconds=lease_seconds),
                          attempts=WorkflowRun.attempts + 1))
         async with self.database.transaction() as session:
@@ -147,13 +154,15 @@ class RunStore:
 
     async def finish(self, run_id: str, owner: str, status: str, steps: list[StepRecord], *,
                      result: dict[str, Any] | None = None, error: str | None = None,
+                     failure: Failure | None = None,
                      announce: Sequence[Event] = ()) -> datetime | None:
         """Record the end with every step, only if we still own the run and it is not
         finished, and with it the events that announce it; the time recorded, or None
         when it was not ours to record (and nothing is announced)."""
         assert status in FINISHED
         now = utcnow()
-        values = {"run_id": run_id, "me": owner, "to": status, "why": error, "at": now,
+        values = {"run_id": run_id, "me": owner, "to": status, "why": error, "kind": failure,
+                  "at": now,
                   "out": json_param(result) if result else None,
                   "done": _steps_json(steps)}
         async with self.events.transaction(self.database) as (conn, outbox):

@@ -230,6 +230,9 @@ class StepRecord(BaseModel):
     detail: str | None = None
 
 
+Failure = Literal["request", "unavailable", "timeout", "internal"]
+
+
 class WorkflowRunOut(BaseModel):
     id: str
     workflow: str
@@ -240,6 +243,10 @@ class WorkflowRunOut(BaseModel):
     steps: list[StepRecord]
     result: dict[str, Any] | None
     error: str | None
+    # why a failed run failed: its request ("request", the caller's to change), a
+    # dependency down ("unavailable") or too slow ("timeout"), both worth a retry, or a
+    # fault of ours ("internal")
+    failure: Failure | None = None
     attempts: int
     created_at: UtcDateTime
     started_at: UtcDateTime | None

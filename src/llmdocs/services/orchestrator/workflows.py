@@ -21,8 +21,10 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, ValidationError
 
 from llmdocs.core.auth import Principal
+from llmdocs.core.client import RateLimited, ServiceError
 from llmdocs.core.config import Settings
 from llmdocs.core.db import escaped
+from llmdocs.core.errors import outage_status
 from llmdocs.core.events import Event, make_event
 from llmdocs.core.ids import new_id
 from llmdocs.core.resources import Resources
@@ -37,6 +39,7 @@ from llmdocs.services.orchestrator.schemas import (
     FINISHED,
     READ_DOCUMENTS,
     AgentRequest,
+    Failure,
     RunRequest,
     StepRecord,
     WorkflowInfo,
@@ -74,6 +77,18 @@ AGENT = WorkflowInfo(name="agent", version="1",
                      "catalog (POST /workflows/agent/runs).",
                      steps=["choose", "act", "answer"],
                      input_schema=AgentRequest.model_json_schema())
+
+
+def failure_of(exc: Exception) -> Failure:
+    """Why a step's error failed the run: a service that answered 5xx (or a limit) or
+    could not be reached, or the database or Redis, is a dependency down ("timeout"
+    when it was too slow); anything else is a fault of ours."""
+    if isinstance(exc, ServiceError) and (exc.status >= 500 or isinstance(exc, RateLimited)):
+        return "timeout" if exc.status == 504 else "unavailable"
+    status = outage_status(exc)
+    if status is None:
+        return "internal"
+    return "timeout" if status == 504 else "unavailable"
 
 
 def catalog() -> list[WorkflowInfo]:
@@ -290,16 +305,18 @@ class Runner:
 
     async def _finish(self, run: WorkflowRunOut, status: str, *,
                       result: dict[str, Any] | None = None, error: str | None = None,
-                      announce: Sequence[Event] = ()) -> None:
+                      failure: Failure | None = None, announce: Sequence[Event] = ()
+                      ) -> None:
         """Record the run's end with all its steps, announced by `announce`; a run not
         ours to record any more is recorded and announced by its new owner."""
         steps = await self._stop_progress(run.id)
         finished_at = await self.store.finish(run.id, self.owner, status, steps,
-                                              result=result, error=error, announce=announce)
+                                              result=result, error=error, failure=failure,
+                                              announce=announce)
         if finished_at is not None:
             self.ended[run.id] = run.model_copy(update={
                 "status": status, "steps": steps, "result": result or None, "error": error,
-                "finished_at": finished_at})
+                "failure": failure, "finished_at": finished_at})
             if status == "completed" and not self.run_settings.keep_checkpoints:
                 task = asyncio.create_task(self._delete_checkpoints(run.id))
                 self._deleting.add(task)
@@ -333,10 +350,15 @@ class Runner:
                     self._event("failed", run, error="cancelled on request"))
             raise
         except WorkflowError as exc:
-            await self._fail(run, str(exc))
-        except Exception as exc:  # a step crashed: the run fails with the reason
-            log.exception("run failed", run_id=run.id)
-            await self._fail(run, f"{type(exc).__name__}: {exc}")
+            await self._fail(run, str(exc), "request")
+        except Exception as exc:  # a dependency failed, or a step crashed
+            failure = failure_of(exc)
+            if failure == "internal":
+                log.exception("run failed", run_id=run.id)
+            else:
+                log.warning("run failed: a dependency is unavailable", run_id=run.id,
+                            failure=failure, error=str(exc))
+            await self._fail(run, f"{type(exc).__name__}: {exc}", failure)
         else:
             result = {**final.get("result", {}), "provenance": final.get("provenance")}
             # only the replica that records the end announces it: once per run
@@ -368,12 +390,12 @@ class Runner:
         return dict(await graph.ainvoke(  # type: ignore[call-overload]
             start, config, durability="sync"))
 
-    async def _fail(self, run: WorkflowRunOut, reason: str) -> None:
+    async def _fail(self, run: WorkflowRunOut, reason: str, failure: Failure) -> None:
         # the reason may quote what a spec or a service sent: a lone surrogate in it made
         # the failure unrecordable, and the run was resumed and failed again for ever
         reason = escaped(reason, 2000)
-        await self._finish(run, "failed", error=reason,
-                           announce=[self._event("failed", run, error=reason)])
+        await self._finish(run, "failed", error=reason, failure=failure, announce=[
+            self._event("failed", run, error=reason, failure=failure)])
 
     @staticmethod
     def _event(what: str, run: WorkflowRunOut, **data: Any) -> Event:
