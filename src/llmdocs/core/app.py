@@ -20,9 +20,9 @@ from starlette.routing import BaseRoute
 
 from llmdocs import __version__
 from llmdocs.core.auth import Principal, is_auth_dependency, require
-from llmdocs.core.client import ServiceClient
+from llmdocs.core.client import ServiceClient, ServiceError
 from llmdocs.core.config import Settings, get_settings
-from llmdocs.core.errors import install_error_handlers
+from llmdocs.core.errors import install_error_handlers, unhandled
 from llmdocs.core.health import DependencyCheck, health_report
 from llmdocs.core.logging import configure_logging
 from llmdocs.core.logship import DROPPED as DROPPED_LOGS
@@ -187,6 +187,7 @@ def create_service_app(
     app.state.metrics.registry.register(DROPPED_LOGS)
     app.state.extra_checks = []
     install_error_handlers(app)
+    app.add_exception_handler(ServiceError, unhandled)  # a called service's, unhandled
     app.router.routes.extend(_kernel_router(spec).routes)  # public or checked already
     _include_guarded(app, spec.router())
     if spec.max_body_bytes is not None:  # inside the envelope: the 413 is logged, counted

@@ -103,6 +103,14 @@ class ServiceError(Exception):
         detail = problem.get("detail") or problem.get("title") or "request failed"
         super().__init__(f"{service}: {status} {detail}")
 
+    @property
+    def outage(self) -> int | None:
+        """504 when the service timed out, 503 when it is down, failing (5xx) or over
+        a limit: a retry may succeed; None when it refused the request itself."""
+        if self.status == 504:
+            return 504
+        return 503 if self.status >= 500 or isinstance(self, RateLimited) else None
+
 
 class BadRequest(ServiceError): ...
 class Unauthorized(ServiceError): ...

@@ -90,7 +90,11 @@ OUTAGES: tuple[type[Exception], ...] = (
 
 def outage_status(exc: BaseException) -> int | None:
     """503 when `exc` says the database or Redis could not be reached (refused, dropped,
-    restarting, its pool exhausted), 504 when it timed out; None for any other error."""
+    restarting, its pool exhausted), 504 when it timed out, or the `outage` a called
+    service's error says (core.client); None for any other error."""
+    said = getattr(exc, "outage", None)
+    if isinstance(said, int):
+        return said
     if isinstance(exc, redis_errors.TimeoutError | TimeoutError):
         return 504
     if isinstance(exc, redis_errors.ConnectionError | ConnectionError
@@ -109,16 +113,17 @@ def _type_for(status: int) -> str:
         return "about:blank"
 
 
-def problem_response(request: Request, problem: Problem) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": problem.type,
-        "title": problem.title,
-        "status": problem.status,
-        "detail": problem.detail,
-        "instance": request.url.path,
-    }
+def problem_body(problem: Problem) -> dict[str, Any]:
+    """The problem document, but for what the request it answers adds (`instance`)."""
+    body: dict[str, Any] = {"type": problem.type, "title": problem.title,
+                            "status": problem.status, "detail": problem.detail}
     if problem.errors:
         body["errors"] = problem.errors
+    return body
+
+
+def problem_response(request: Request, problem: Problem) -> JSONResponse:
+    body = {**problem_body(problem), "instance": request.url.path}
     correlation_id = getattr(request.state, "correlation_id", None)
     if correlation_id:
         body["correlation_id"] = correlation_id
@@ -168,6 +173,23 @@ _UNREADABLE: dict[type[object], str] = {
 _NOT_AN_OBJECT = ("model_attributes_type", "dict_type")
 
 
+async def unhandled(request: Request, exc: Exception) -> JSONResponse:
+    """An error no route handled: a dependency's outage (503 or 504, see
+    `outage_status`), or a crash (500, logged)."""
+    status = outage_status(exc)
+    if status is not None:  # a dependency's failure, not ours: a retry may succeed
+        log.warning("dependency_unavailable", path=request.url.path,
+                    error=f"{type(exc).__name__}: {exc}"[:500])
+        what = "did not answer in time" if status == 504 else "cannot be reached"
+        return problem_response(request, unavailable(
+            f"A service or store this service needs {what}; retry in "
+            f"{RETRY_AFTER_SECONDS} s.", status))
+    log.exception("unhandled_error", path=request.url.path)
+    return problem_response(
+        request, Problem(500, "An internal error occurred; it has been logged.")
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
@@ -196,23 +218,9 @@ def install_error_handlers(app: FastAPI) -> None:
                     title="Validation failed", errors=errors),
         )
 
-    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
-        status = outage_status(exc)
-        if status is not None:  # a dependency's failure, not ours: a retry may succeed
-            log.warning("dependency_unavailable", path=request.url.path,
-                        error=f"{type(exc).__name__}: {exc}"[:500])
-            what = "did not answer in time" if status == 504 else "cannot be reached"
-            return problem_response(request, unavailable(
-                f"A store this service needs {what}; retry in {RETRY_AFTER_SECONDS} s.",
-                status))
-        log.exception("unhandled_error", path=request.url.path)
-        return problem_response(
-            request, Problem(500, "An internal error occurred; it has been logged.")
-        )
-
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
     for outage in OUTAGES:  # answered here, not re-raised to the server as a crash is
-        app.add_exception_handler(outage, on_crash)
-    app.add_exception_handler(Exception, on_crash)
+        app.add_exception_handler(outage, unhandled)
+    app.add_exception_handler(Exception, unhandled)

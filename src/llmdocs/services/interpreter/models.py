@@ -1,11 +1,12 @@
-"""Interpreter tables: executions (a request and the run that answers it) and
-conversation sessions (what a follow-up refers to)."""
+"""Interpreter tables: executions (a request and the run that answers it),
+conversation sessions (what a follow-up refers to) and idempotency keys."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import DateTime, String, Text
+from sqlalchemy import JSON, DateTime, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from llmdocs.core.db import Base
@@ -35,3 +36,18 @@ class Session(Base):
     last_request: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
     last_execution_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IdempotencyKey(Base):
+    """A request sent with `Idempotency-Key`: claimed while it runs (no status yet),
+    then the answer it got, replayed to a retry for 24 hours."""
+
+    __tablename__ = "interpreter_idempotency"
+
+    principal: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    claim: Mapped[str] = mapped_column(String(36))  # the request carrying it out
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -9,6 +9,7 @@ import asyncio
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any, cast
 
 import structlog
@@ -32,9 +33,10 @@ from llmdocs.core.ids import new_id
 from llmdocs.provenance import as_seen_by
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.gateway.client import GatewayClient
-from llmdocs.services.interpreter import LONG_POLL_SECONDS
+from llmdocs.services.interpreter import LONG_CALL_SECONDS, LONG_POLL_SECONDS
 from llmdocs.services.interpreter import intent as rules
 from llmdocs.services.interpreter.errors import CannotRun, NoSuch, NotAllowed, NothingToCancel
+from llmdocs.services.interpreter.idempotency import IdempotencyKeys
 from llmdocs.services.interpreter.models import Execution, Session
 from llmdocs.services.interpreter.schemas import ExecutionOut, InterpretOut, QueryIn
 from llmdocs.services.interpreter.settings import InterpreterSettings
@@ -122,6 +124,9 @@ class Interpreter:
         self.gateway = gateway
         self.prompts = prompts
         self.docs = docs
+        # a claim unanswered after the longest a request can take is abandoned
+        self.keys = IdempotencyKeys(database, timedelta(
+            seconds=self.tuning.sync_timeout_seconds + LONG_CALL_SECONDS))
 
     # --- understanding ------------------------------------------------------------
 
@@ -262,8 +267,8 @@ class Interpreter:
         deadline = loop.time() + self.tuning.sync_timeout_seconds
         while execution.status not in FINISHED and loop.time() < deadline:
             try:
-                execution = await self.execution(execution.execution_id, caller,
-                                                 wait=LONG_POLL_SECONDS)
+                execution = await self.execution(execution.execution_id, caller, wait=min(
+                    LONG_POLL_SECONDS, max(deadline - loop.time(), 0.0)))
             except (ServiceUnavailable, UpstreamError) as exc:  # the run goes on (or resumes)
                 log.warning("run not followed to its end", error=str(exc),
                             execution_id=execution.execution_id)

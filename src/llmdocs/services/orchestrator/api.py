@@ -194,9 +194,9 @@ async def start_run(body: RunRequest, response: Response, caller: Writer,
              summary="Check a run's input without starting it: 200 with the input the "
              "run would take, or the 404 or 422 that starting it would answer")
 async def check_run(body: RunRequest, caller: Reader,
-                    name: str = Path(pattern=SERVICE_NAME)) -> RunCheck:
-    workflow, data = Runner.validate(name, body)
-    Runner.authorize(caller, data)
+                    name: str = Path(pattern=SERVICE_NAME),
+                    runs: Runner = Depends(runner)) -> RunCheck:
+    workflow, data = await runs.check(name, body, caller)
     return RunCheck(workflow=workflow.name, version=workflow.version, input=data)
 
 

@@ -37,7 +37,7 @@ from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.docstore.schemas import DocumentOut, DocumentSummary
 from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.orchestrator import apidoc, apisections, gate, review
-from llmdocs.services.orchestrator.errors import Unknown
+from llmdocs.services.orchestrator.errors import Invalid, Unknown
 from llmdocs.services.orchestrator.prose import (
     PROSE_KINDS,
     ProseCall,
@@ -227,6 +227,21 @@ class DocGen:
                 and not context["operations"]:
             raise WorkflowError(f"no source documents found for {request.search!r}")
         return trace.update(context=context)
+
+    async def check_sources(self, data: dict[str, Any]) -> None:
+        """Refuse before a run starts what its first steps would fail on: an API named
+        by service with no spec stored or registered. (The spec found stays cached for
+        the run; a stored spec or a URL is read by the run alone, once.)"""
+        service = data.get("service")
+        if not service or data.get("spec_document_id") or data.get("spec_url"):
+            return
+        trace = Trace("check")
+        try:
+            if await self._spec_for_service(str(service), trace) is None:
+                await self._registry_spec(str(service), trace)
+        except WorkflowError as exc:
+            raise Invalid(f"The run cannot start: {exc}.", errors=[
+                {"field": "input.service", "message": str(exc)}]) from None
 
     async def _spec(self, request: DocRequest, trace: Trace) -> dict[str, Any]:
         """The OpenAPI spec: stored in the doc-store, at a URL, or from the registry."""

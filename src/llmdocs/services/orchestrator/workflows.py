@@ -21,7 +21,6 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, ValidationError
 
 from llmdocs.core.auth import Principal
-from llmdocs.core.client import RateLimited, ServiceError
 from llmdocs.core.config import Settings
 from llmdocs.core.db import escaped
 from llmdocs.core.errors import outage_status
@@ -83,8 +82,6 @@ def failure_of(exc: Exception) -> Failure:
     """Why a step's error failed the run: a service that answered 5xx (or a limit) or
     could not be reached, or the database or Redis, is a dependency down ("timeout"
     when it was too slow); anything else is a fault of ours."""
-    if isinstance(exc, ServiceError) and (exc.status >= 500 or isinstance(exc, RateLimited)):
-        return "timeout" if exc.status == 504 else "unavailable"
     status = outage_status(exc)
     if status is None:
         return "internal"
@@ -163,8 +160,9 @@ class Runner:
             blocked_networks=settings.blocked_networks,
             first_attempt=lambda run_id: self.attempts.get(run_id) == 1)
         self.checkpointer = checkpointer
-        self.graphs = {name: w.nodes(self.deps).graph().compile(checkpointer=checkpointer)
-                       for name, w in WORKFLOWS.items()}
+        self.nodes = {name: w.nodes(self.deps) for name, w in WORKFLOWS.items()}
+        self.graphs = {name: nodes.graph().compile(checkpointer=checkpointer)
+                       for name, nodes in self.nodes.items()}
         self._deleting: set[asyncio.Task[None]] = set()  # completed runs' checkpoints
         self._watch: asyncio.Task[None] | None = None
 
@@ -228,13 +226,21 @@ class Runner:
             raise Refused("This run would read stored documents (its input names or "
                           f"searches them): that takes the {READ_DOCUMENTS} scope.")
 
+    async def check(self, name: str, body: RunRequest, caller: Principal
+                    ) -> tuple[Workflow, dict[str, Any]]:
+        """What `create` refuses, without starting anything: the input, the caller's
+        right to what it names, and the sources its first steps would not find."""
+        workflow, data = self.validate(name, body)
+        self.authorize(caller, data)
+        await self.nodes[name].check_sources(data)
+        return workflow, data
+
     async def create(self, name: str, body: RunRequest, user_id: str, caller: Principal
                      ) -> WorkflowRunOut:
         """A run of `name` for `user_id`, started once its input is valid and the caller
         may have it read what it names: an input refused leaves no record and no
         checkpoint."""
-        workflow, data = self.validate(name, body)
-        self.authorize(caller, data)
+        workflow, data = await self.check(name, body, caller)
         # announced with the record, so before anything the run itself publishes
         run = await self.store.create(name, workflow.version, user_id, data,
                                       self.owner, self.run_settings.lease_seconds,
