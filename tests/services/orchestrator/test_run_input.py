@@ -118,7 +118,8 @@ async def test_bad_ids_filters_and_input_are_422_before_any_run(
             "input": {"query": QUERY, "service": "user service", "document_id": "a/b"}})
         assert consistency.status_code == 422
         assert "document_id" in consistency.text
-        checked = await http.post(CHECK, json={"input": {"query": QUERY, "service": "u"}})
+        checked = await http.post(CHECK, json={"input": {
+            "query": QUERY, "spec_url": "https://api.example.com/openapi.json"}})
         assert checked.status_code == 200, checked.text
         assert checked.json()["input"]["format"] == "markdown"  # as the run would take it
         assert (await http.post("/workflows/nothing/check", json={})).status_code == 404
