@@ -298,3 +298,24 @@ async def test_a_spec_whose_values_no_column_holds_fails_the_run_with_the_reason
         assert "not an OpenAPI 3.0/3.1 document (openapi: 9\\x00\\ud800)" in run["error"]
         assert "\\ud800" in run["steps"][-1]["detail"]
         assert (await http.get(f"/runs/{run['id']}")).json()["error"] == run["error"]
+
+
+async def test_a_run_started_again_with_its_key_is_the_same_run(
+        orchestrator: httpx.AsyncClient, settings: Settings) -> None:
+    start = {"input": {"query": QUERY, "spec_url": "https://api.example.com/openapi.json"}}
+    keyed = {**as_user(settings, "user:alice"), "Idempotency-Key": "start-1"}
+    async with orchestrator as http:
+        first = await http.post(RUNS, json=start, headers=keyed)
+        assert first.status_code == 202, first.text
+        again = await http.post(RUNS, json=start, headers=keyed)
+        assert again.status_code == 202 and again.json() == first.json()
+        assert again.headers["location"] == f"/runs/{first.json()['id']}"
+        other = await http.post(RUNS, headers=keyed, json={
+            "input": {**start["input"], "format": "html"}})
+        assert other.status_code == 422 and "Idempotency-Key" in other.json()["detail"]
+        bobs = await http.post(RUNS, json=start, headers={
+            **as_user(settings, "user:bob"), "Idempotency-Key": "start-1"})
+        assert bobs.status_code == 202 and bobs.json()["id"] != first.json()["id"]
+        runs = (await http.get("/runs")).json()["items"]
+        assert sorted(r["id"] for r in runs) == sorted([first.json()["id"],
+                                                        bobs.json()["id"]])

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
+from llmdocs.migrations.idempotency import create_key_table, drop_key_table
 
 revision = "interpreter_0002"
 down_revision = "interpreter_0001"
@@ -12,20 +11,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "interpreter_idempotency",
-        sa.Column("principal", sa.String(200), nullable=False),
-        sa.Column("key", sa.String(200), nullable=False),
-        sa.Column("request_hash", sa.String(64), nullable=False),
-        sa.Column("claim", sa.String(36), nullable=False),
-        sa.Column("status", sa.Integer(), nullable=True),
-        sa.Column("response", sa.JSON(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("principal", "key", name=op.f("pk_interpreter_idempotency")),
-    )
-    op.create_index(op.f("ix_interpreter_idempotency_created_at"), "interpreter_idempotency",
-                    ["created_at"])
+    create_key_table("interpreter_idempotency")
 
 
 def downgrade() -> None:
-    op.drop_table("interpreter_idempotency")
+    drop_key_table("interpreter_idempotency")

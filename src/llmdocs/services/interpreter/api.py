@@ -11,8 +11,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sse_starlette.sse import EventSourceResponse
 
 from llmdocs.core.auth import Principal, require
@@ -27,18 +26,21 @@ from llmdocs.core.client import (
     Unprocessable,
     UpstreamError,
 )
-from llmdocs.core.errors import PROBLEM_JSON, Problem, domain_problems, problem_body, unavailable
+from llmdocs.core.errors import Problem, domain_problems, unavailable
 from llmdocs.core.filenames import shown_as_is
+from llmdocs.core.idempotency import (
+    Answer,
+    IdempotencyKeyHeader,
+    answered,
+    problem_answer,
+)
 from llmdocs.services.interpreter.errors import (
     CannotRun,
-    KeyInUse,
-    KeyReused,
     NoSuch,
     NotAllowed,
     NothingToCancel,
     Refused,
 )
-from llmdocs.services.interpreter.idempotency import Answer, request_hash
 from llmdocs.services.interpreter.schemas import ExecutionOut, InterpretOut, QueryIn
 from llmdocs.services.interpreter.service import Interpreter
 from llmdocs.services.orchestrator.schemas import FINISHED
@@ -104,7 +106,7 @@ def _failed(execution: ExecutionOut) -> Problem:
 
 
 STATUS: dict[type[Refused], int] = {CannotRun: 422, NotAllowed: 403, NoSuch: 404,
-                                    NothingToCancel: 409, KeyReused: 422, KeyInUse: 409}
+                                    NothingToCancel: 409}
 
 
 router = APIRouter(tags=["interpreter"], dependencies=[Depends(domain_problems(STATUS))])
@@ -126,33 +128,14 @@ async def interpret(body: QueryIn, caller: Principal = Depends(read),
         return await svc.preview(body, caller)
 
 
-IdempotencyKeyHeader = Header(None, alias="Idempotency-Key", min_length=1, max_length=200,
-                             pattern=r"^[\x21-\x7e]+$", description=(
-                                 "Send the request again with the same key to get its "
-                                 "first answer instead of a second run (kept 24 h)"))
-
-
 @router.post("/execute-query", response_model=ExecutionOut,
              summary="Run a request: 200 with the document, or 202 (with `async: true`, "
              "or when the run outlasts the wait) with its execution's Location")
 async def execute_query(body: QueryIn, request: Request, caller: Principal = Depends(write),
                         svc: Interpreter = Depends(interpreter),
                         key: str | None = IdempotencyKeyHeader) -> Response:
-    if key is None:
-        return _answered(request, await _execute(body, caller, svc))
-    claim = await svc.keys.claim(caller.subject, key, request_hash(body.model_dump_json()))
-    if claim.replay is not None:
-        return _answered(request, claim.replay)
-    try:
-        answer = await _execute(body, caller, svc)
-    except BaseException:  # refused before a run, or an outage: a retry runs afresh
-        await svc.keys.release(claim)
-        raise
-    if answer.status >= 500:
-        await svc.keys.release(claim)
-    else:
-        await svc.keys.answer(claim, answer)
-    return _answered(request, answer)
+    return answered(request, await svc.keys.once(
+        caller.subject, key, body.model_dump_json(), lambda: _execute(body, caller, svc)))
 
 
 async def _execute(body: QueryIn, caller: Principal, svc: Interpreter) -> Answer:
@@ -161,19 +144,10 @@ async def _execute(body: QueryIn, caller: Principal, svc: Interpreter) -> Answer
     with _upstream():
         execution, finished = await svc.execute(body, caller)
     if finished and execution.status in ("failed", "cancelled"):
-        problem = _failed(execution)
-        return Answer(problem.status, problem_body(problem), problem.headers)
+        return problem_answer(_failed(execution))
     location = {"Location": f"/executions/{execution.execution_id}"}
     return Answer(200 if finished else 202, execution.model_dump(mode="json"),
                   {} if finished else location)
-
-
-def _answered(request: Request, answer: Answer) -> Response:
-    if answer.status < 400:
-        return JSONResponse(answer.body, status_code=answer.status, headers=answer.headers)
-    return JSONResponse({**answer.body, "instance": request.url.path},
-                        status_code=answer.status, headers=answer.headers,
-                        media_type=PROBLEM_JSON)
 
 
 @router.get("/executions/{execution_id}",

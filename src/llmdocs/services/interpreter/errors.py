@@ -24,10 +24,3 @@ class NoSuch(Refused):
 class NothingToCancel(Refused):
     """The execution has no run to stop."""
 
-
-class KeyReused(Refused):
-    """An Idempotency-Key sent again with a different request."""
-
-
-class KeyInUse(Refused):
-    """An Idempotency-Key whose first request is still being carried out."""

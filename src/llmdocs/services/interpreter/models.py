@@ -4,12 +4,12 @@ conversation sessions (what a follow-up refers to) and idempotency keys."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, String, Text
+from sqlalchemy import DateTime, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from llmdocs.core.db import Base
+from llmdocs.core.idempotency import KeyRecord
 
 
 class Execution(Base):
@@ -38,16 +38,7 @@ class Session(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class IdempotencyKey(Base):
-    """A request sent with `Idempotency-Key`: claimed while it runs (no status yet),
-    then the answer it got, replayed to a retry for 24 hours."""
+class IdempotencyKey(KeyRecord, Base):
+    """A request sent with `Idempotency-Key`, and its answer (see core.idempotency)."""
 
     __tablename__ = "interpreter_idempotency"
-
-    principal: Mapped[str] = mapped_column(String(200), primary_key=True)
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    request_hash: Mapped[str] = mapped_column(String(64))
-    claim: Mapped[str] = mapped_column(String(36))  # the request carrying it out
-    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

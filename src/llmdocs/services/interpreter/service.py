@@ -29,6 +29,7 @@ from llmdocs.core.client import (
 from llmdocs.core.config import Settings
 from llmdocs.core.db import Database, utcnow
 from llmdocs.core.events import EventBus, make_event
+from llmdocs.core.idempotency import IdempotencyKeys
 from llmdocs.core.ids import new_id
 from llmdocs.provenance import as_seen_by
 from llmdocs.services.docstore.client import DocStoreClient
@@ -36,8 +37,7 @@ from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.interpreter import LONG_CALL_SECONDS, LONG_POLL_SECONDS
 from llmdocs.services.interpreter import intent as rules
 from llmdocs.services.interpreter.errors import CannotRun, NoSuch, NotAllowed, NothingToCancel
-from llmdocs.services.interpreter.idempotency import IdempotencyKeys
-from llmdocs.services.interpreter.models import Execution, Session
+from llmdocs.services.interpreter.models import Execution, IdempotencyKey, Session
 from llmdocs.services.interpreter.schemas import ExecutionOut, InterpretOut, QueryIn
 from llmdocs.services.interpreter.settings import InterpreterSettings
 from llmdocs.services.orchestrator.client import OrchestratorClient
@@ -125,7 +125,7 @@ class Interpreter:
         self.prompts = prompts
         self.docs = docs
         # a claim unanswered after the longest a request can take is abandoned
-        self.keys = IdempotencyKeys(database, timedelta(
+        self.keys = IdempotencyKeys(database, IdempotencyKey, timedelta(
             seconds=self.tuning.sync_timeout_seconds + LONG_CALL_SECONDS))
 
     # --- understanding ------------------------------------------------------------

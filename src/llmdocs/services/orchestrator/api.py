@@ -11,6 +11,7 @@ from llmdocs.core.app import client_of
 from llmdocs.core.auth import Principal, bearer_token, require
 from llmdocs.core.db import StorableText
 from llmdocs.core.errors import Problem, domain_problems
+from llmdocs.core.idempotency import Answer, IdempotencyKeyHeader, answered
 from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.orchestrator import errors, service
 from llmdocs.services.orchestrator.registry import ADMIN_SCOPE, Registry
@@ -174,20 +175,25 @@ def _owner_filter(caller: Principal) -> str | None:
     return None if caller.acts_for_anyone(ADMIN_SCOPE) else caller.subject
 
 
-@router.post("/workflows/{name}/runs", status_code=202,
+@router.post("/workflows/{name}/runs", status_code=202, response_model=WorkflowRunOut,
              summary="Start a run; with `wait`, answer 200 when it ends within that time")
-async def start_run(body: RunRequest, response: Response, caller: Writer,
+async def start_run(body: RunRequest, request: Request, caller: Writer,
                     name: str = Path(pattern=SERVICE_NAME), wait: float = WaitSeconds,
-                    runs: Runner = Depends(runner)) -> WorkflowRunOut:
+                    runs: Runner = Depends(runner),
+                    key: str | None = IdempotencyKeyHeader) -> Response:
     unnamed = None if _owner_filter(caller) else "anonymous"  # a service's or an admin's own run
     user = caller.acting_for(body.user_id or unnamed, ADMIN_SCOPE)
-    run = await runs.create(name, body, user, caller)
-    if wait > 0:
-        run = await runs.wait(run.id, wait)
-    if run.status in FINISHED:
-        response.status_code = 200
-    response.headers["Location"] = f"/runs/{run.id}"
-    return run
+
+    async def start() -> Answer:
+        run = await runs.create(name, body, user, caller)
+        if wait > 0:
+            run = await runs.wait(run.id, wait)
+        return Answer(200 if run.status in FINISHED else 202, run.model_dump(mode="json"),
+                      {"Location": f"/runs/{run.id}"})
+
+    # the same key and body: the same run, wherever the first one has got to
+    canonical = f"{name} {user} {body.model_dump_json()}"
+    return answered(request, await runs.keys.once(caller.subject, key, canonical, start))
 
 
 @router.post("/workflows/{name}/check",

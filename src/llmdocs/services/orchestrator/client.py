@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from llmdocs.core.client import ServiceClient
+from llmdocs.core.ids import new_id
 from llmdocs.services.orchestrator.schemas import (
     AgentRun,
     EcosystemHealth,
@@ -85,15 +86,17 @@ class OrchestratorClient(ServiceClient):
 
     async def start_run(self, workflow: str, data: dict[str, Any], *,
                         user_id: str | None = None, wait: float = 0.0) -> WorkflowRunOut:
-        """Start a run (not retried: a retry would start a second one); with `wait`,
-        the answer is the finished run when it ends within that many seconds. The run is
-        the caller's own unless a service or an admin names `user_id`."""
+        """Start a run, retried when the orchestrator is unreachable or failing: the call's
+        own Idempotency-Key makes a retry the same run. With `wait`, the answer is the
+        finished run when it ends within that many seconds. The run is the caller's own
+        unless a service or an admin names `user_id`."""
         body: dict[str, Any] = {"input": data}
         if user_id is not None:
             body["user_id"] = user_id
         # parsed and validated in one pass: a finished run carries its whole provenance
         return WorkflowRunOut.model_validate_json((await self.request(
-            "POST", f"/workflows/{workflow}/runs", json=body,
+            "POST", f"/workflows/{workflow}/runs", json=body, idempotent=True,
+            headers={"Idempotency-Key": new_id()},
             params={"wait": wait} if wait else None)).content)
 
     async def check_run(self, workflow: str, data: dict[str, Any]) -> RunCheck:

@@ -9,6 +9,7 @@ from sqlalchemy import DateTime, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from llmdocs.core.db import Base
+from llmdocs.core.idempotency import KeyRecord
 
 
 class RegisteredService(Base):
@@ -64,3 +65,9 @@ class WorkflowRun(Base):
                                                         nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
                                                          nullable=True)
+
+
+class RunKey(KeyRecord, Base):
+    """A run started with `Idempotency-Key`, and its answer (see core.idempotency)."""
+
+    __tablename__ = "orchestrator_idempotency"

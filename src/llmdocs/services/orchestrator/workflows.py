@@ -9,6 +9,7 @@ import os
 import socket
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from llmdocs.core.config import Settings
 from llmdocs.core.db import escaped
 from llmdocs.core.errors import outage_status
 from llmdocs.core.events import Event, make_event
+from llmdocs.core.idempotency import IdempotencyKeys
 from llmdocs.core.ids import new_id
 from llmdocs.core.resources import Resources
 from llmdocs.services.docstore.client import DocStoreClient
@@ -32,6 +34,7 @@ from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.orchestrator import consistency, docgen
 from llmdocs.services.orchestrator.checkpoints import sqlite_checkpointer
 from llmdocs.services.orchestrator.errors import Invalid, Refused, Unknown, WrongState
+from llmdocs.services.orchestrator.models import RunKey
 from llmdocs.services.orchestrator.registry import Registry
 from llmdocs.services.orchestrator.runs import RunStore
 from llmdocs.services.orchestrator.schemas import (
@@ -54,6 +57,8 @@ PROGRESS_SECONDS = 0.5  # how often a live run's steps reach its database record
 # a completed run's checkpoints are deleted this long after its end: after its answer,
 # not on the way to it
 CHECKPOINTS_KEPT_SECONDS = 1.0
+# a keyed start still unanswered after its longest wait (300 s) died with its replica
+KEY_ABANDONED_AFTER = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,7 @@ class Runner:
         self.resources = resources
         self.run_settings = run_settings or WorkflowSettings()
         self.store = RunStore(resources.database, resources.events)
+        self.keys = IdempotencyKeys(resources.database, RunKey, KEY_ABANDONED_AFTER)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()[-8:]}"
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.done: dict[str, asyncio.Event] = {}

@@ -1,0 +1,155 @@
+"""Idempotency keys (the IETF Idempotency-Key draft) for a service's creating POSTs: a
+request sent again with the same key and body gets the first answer instead of running
+again; with another body it is a 422, and while the first still runs a 409. Keys are
+the caller's own, kept 24 hours, in a table of the service's own (`KeyRecord`)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import Header, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import JSON, ColumnElement, DateTime, Integer, String, and_, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, mapped_column
+
+from llmdocs.core.db import Database, utcnow
+from llmdocs.core.errors import PROBLEM_JSON, Problem, problem_body
+from llmdocs.core.ids import new_id
+
+KEPT = timedelta(hours=24)
+
+IdempotencyKeyHeader: Any = Header(
+    None, alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
+    description="Send the request again with the same key to get its first answer "
+                "instead of a second run (kept 24 h)")
+
+
+class KeyRecord:
+    """The columns of a service's key table (mixed into a mapped class of its own): a
+    request claimed while it runs (no status yet), then the answer to replay."""
+
+    principal: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    claim: Mapped[str] = mapped_column(String(36))  # the request carrying it out
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer as kept: status, JSON body and the headers that matter to it."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The right to carry out a keyed request, or the first answer to replay."""
+
+    principal: str
+    key: str
+    token: str
+    replay: Answer | None = None
+
+
+def request_hash(canonical: str) -> str:
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class IdempotencyKeys:
+    """The keys of one table; `abandoned_after`: a claim this old with no answer died
+    with its process, and the same request may take it over."""
+
+    def __init__(self, database: Database, table: type[KeyRecord],
+                 abandoned_after: timedelta) -> None:
+        self.database = database
+        self.table: Any = table  # a mapped class: its columns are SQL expressions
+        self.abandoned_after = abandoned_after
+
+    async def once(self, principal: str, key: str | None, canonical: str,
+                   carry_out: Callable[[], Awaitable[Answer]]) -> Answer:
+        """`carry_out`'s answer, or with `key`, the first answer to the same request.
+        A request that raised (refused before it started anything) or met an outage
+        (5xx) leaves no key: its retry runs afresh."""
+        if key is None:
+            return await carry_out()
+        claim = await self._claim(principal, key, request_hash(canonical))
+        if claim.replay is not None:
+            return claim.replay
+        try:
+            answer = await carry_out()
+        except BaseException:
+            await self._release(claim)
+            raise
+        if answer.status >= 500:
+            await self._release(claim)
+        else:
+            await self._keep(claim, answer)
+        return answer
+
+    async def _claim(self, principal: str, key: str, digest: str) -> Claim:
+        """Ours to carry out (a new key, or one expired or abandoned), or the first
+        answer; a 422 for another request, a 409 while the first runs."""
+        now, token, table = utcnow(), new_id(), self.table
+        insert = (postgresql.insert(table) if self.database.dialect == "postgresql"
+                  else sqlite.insert(table))
+        mine = table.principal == principal, table.key == key
+        async with self.database.transaction() as session:
+            await session.execute(delete(table).where(table.created_at < now - KEPT))
+            await session.execute(insert.values(
+                principal=principal, key=key, request_hash=digest, claim=token,
+                created_at=now).on_conflict_do_nothing())
+            await session.execute(update(table).where(
+                *mine, table.request_hash == digest, table.status.is_(None),
+                table.created_at < now - self.abandoned_after,
+            ).values(claim=token, created_at=now))
+            row = (await session.execute(select(table).where(*mine))).scalar_one()
+        if row.request_hash != digest:
+            raise Problem(422, "This Idempotency-Key was used for a different request; "
+                          "send a new key with a new request.", errors=[{
+                              "field": "Idempotency-Key",
+                              "message": "reused for another request"}])
+        if row.claim == token:
+            return Claim(principal, key, token)
+        if row.status is None or row.response is None:
+            raise Problem(409, "The request with this Idempotency-Key is still being "
+                          "carried out; ask again once it has ended.")
+        return Claim(principal, key, token, Answer(row.status, row.response["body"],
+                                                   row.response["headers"]))
+
+    async def _keep(self, claim: Claim, answer: Answer) -> None:
+        async with self.database.transaction() as session:
+            await session.execute(update(self.table).where(self._held(claim)).values(
+                status=answer.status,
+                response={"body": answer.body, "headers": answer.headers}))
+
+    async def _release(self, claim: Claim) -> None:
+        async with self.database.transaction() as session:
+            await session.execute(delete(self.table).where(self._held(claim)))
+
+    def _held(self, claim: Claim) -> ColumnElement[bool]:
+        table = self.table
+        return and_(table.principal == claim.principal, table.key == claim.key,
+                    table.claim == claim.token)
+
+
+def answered(request: Request, answer: Answer) -> Response:
+    """The answer as sent: JSON, or a problem document about this request."""
+    if answer.status < 400:
+        return JSONResponse(answer.body, status_code=answer.status, headers=answer.headers)
+    return JSONResponse({**answer.body, "instance": request.url.path},
+                        status_code=answer.status, headers=answer.headers,
+                        media_type=PROBLEM_JSON)
+
+
+def problem_answer(problem: Problem) -> Answer:
+    return Answer(problem.status, problem_body(problem), problem.headers)
