@@ -7,13 +7,22 @@ over HTTP; the model is the local fake (tests/services/orchestrator/fakellm.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from ecosystem import start_services, store_spec
-from llmdocs.core.config import Settings
+from llmdocs.core.config import SERVICE_NAMES, Settings
 from llmdocs.core.errors import PROBLEM_JSON
+from llmdocs.devservers import free_port
+from llmdocs.services import create_app
 from services.interpreter.test_interpreter_input import QUERY, as_user, run_ids
 from services.orchestrator.fakellm import fake_llm, provider_env
 from services.orchestrator.test_docgen_e2e import events_of
@@ -84,3 +93,64 @@ async def test_a_request_refused_by_its_workflow_starts_nothing(
     assert await run_ids(eco) == set()
     assert [e.type for e in await events_of(eco) if e.type.startswith("llmdocs.workflow.")
             ] == []
+
+
+async def test_a_caller_waiting_when_the_orchestrator_dies_gets_the_execution(
+        settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    """The orchestrator in a process of its own, killed while a synchronous request
+    waits for its run: the answer is a 202 with the execution's Location (no 502
+    without an id), and the run, resumed by the restarted orchestrator, completes."""
+    fake = await serve(fake_llm(1.0))
+    for key, value in provider_env(fake.url).items():
+        monkeypatch.setenv(key, value)
+    eco = settings.model_copy(update={f"{k}_port": free_port() for k in SERVICE_NAMES}
+                              | {"inprocess_calls": False})
+    assert eco.jwt_secret is not None
+    env = {**os.environ, "LLMDOCS_DATA_DIR": str(eco.data_dir),
+           "LLMDOCS_JWT_SECRET": eco.jwt_secret.get_secret_value(),
+           "LLMDOCS_WORKFLOW_LEASE_SECONDS": "1.5", "LLMDOCS_LOG_LEVEL": "WARNING",
+           **{f"LLMDOCS_{k.upper()}_PORT": str(eco.port_for(k)) for k in SERVICE_NAMES}}
+
+    def orchestrator() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "llmdocs", "serve", "orchestrator"],
+                                env=env, cwd=tmp_path, stderr=subprocess.DEVNULL,
+                                stdout=(tmp_path / "orchestrator.log").open("ab"))
+
+    for key in ("gateway", "promptstore", "docstore", "interpreter"):
+        await serve(create_app(key, eco), port=eco.port_for(key))
+    process = orchestrator()
+    try:
+        await listening(eco, "orchestrator", process)
+        await store_spec(eco)
+        async with as_user(eco, "user:alice") as alice:
+            waiting = asyncio.create_task(alice.post("/execute-query",
+                                                     json={"query": QUERY}))
+            while not await run_ids(eco):  # the run has started: its caller waits
+                await asyncio.sleep(0.05)
+            process.send_signal(signal.SIGKILL)
+            process.wait(10)
+            cut = await waiting
+            assert cut.status_code == 202, cut.text
+            location = cut.headers["location"]
+            assert location == f"/executions/{cut.json()['execution_id']}"
+            process = orchestrator()
+            await listening(eco, "orchestrator", process)
+            done = (await alice.get(location, params={"wait": 60})).json()
+            while done["status"] not in ("completed", "failed", "cancelled"):
+                done = (await alice.get(location, params={"wait": 60})).json()
+            assert done["status"] == "completed", done["error"]
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+async def listening(settings: Settings, key: str, process: subprocess.Popen[bytes]) -> None:
+    async with httpx.AsyncClient(base_url=settings.url_for(key)) as http:
+        for _ in range(1200):  # a hang guard for start-up, not a performance bound
+            assert process.poll() is None, "the service exited"
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get("/health", params={"deep": "false"})).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{key} did not start")
