@@ -71,6 +71,10 @@ def test_uspto(uspto: dict[str, Any]) -> None:
     assert "| `dataset` | path | string | yes | Name of the dataset. In this case, the " \
         "default value is oa_citations — default: `oa_citations` |" in text
     assert "| `apis[].apiKey` | string | no | To be used as a dataset parameter value |" in text
+    # its server's variable: the URL at its default, and the other value it may take
+    assert "- `https://developer.uspto.gov/ds-api`\n  The spec writes it as `{scheme}://" \
+        "developer.uspto.gov/ds-api`, where `scheme` is one of `https`, `http`, by " \
+        "default `https`" in text
 
 
 def test_petstore(petstore: dict[str, Any]) -> None:

@@ -312,8 +312,11 @@ def overview(reference: Reference) -> str:
         lines += ["", _paragraph(reference.description)]
     if reference.servers:
         lines += ["", "**Base URLs**", ""]
-        lines += [f"- {code(s.url)}{' — ' + cell(s.description) if s.description else ''}"
-                  for s in reference.servers]
+        for s in reference.servers:
+            lines.append(f"- {code(s.url)}{' — ' + cell(s.description) if s.description else ''}")
+            if s.template:  # where its variables may take other values
+                lines.append(f"  The spec writes it as {code(s.template)}, where "
+                             f"{'; '.join(cell(v) for v in s.variables)}.")
     return "\n".join(lines)
 
 
@@ -396,7 +399,9 @@ def table_rows(reference: Reference) -> list[list[str]]:
     """The CSV form, the same facts as the Markdown: a row per server, security scheme,
     operation, parameter, request body and field, response and response field, and
     shared schema field (columns: `TABLE_COLUMNS`)."""
-    rows = [["server", "", "", s.url, "", "", "", "", s.description]
+    rows = [["server", "", "", s.url, "", "", "",
+             "; ".join([*([f"written {s.template}"] if s.template else []),
+                        *s.variables]).replace("`", ""), s.description]
             for s in reference.servers]
     rows += [["security scheme", "", "", s.name, "", s.type, "", plain(s.how),
               s.description] for s in reference.security_schemes]

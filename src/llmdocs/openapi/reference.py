@@ -23,6 +23,9 @@ _FLOW_URLS = ("authorizationUrl", "tokenUrl")
 class Server(BaseModel):
     url: str  # its variables at their defaults
     description: str = ""
+    template: str = ""  # the URL as the spec writes it, when it has variables
+    # each variable in words: "`scheme` is one of `https`, `http`, by default `https`"
+    variables: list[str] = Field(default_factory=list)
 
 
 class SecurityScheme(BaseModel):
@@ -119,6 +122,16 @@ def _text(value: Any, limit: int = TEXT_LIMIT) -> str:
     return str(value or "")[:limit] if not isinstance(value, dict | list) else ""
 
 
+def _variable(name: str, var: dict[str, Any]) -> str:
+    """A server variable in words, its values as code."""
+    values = var.get("enum") if isinstance(var.get("enum"), list) else []
+    said = f"`{_text(name, 100)}` is " + (
+        f"one of {', '.join(f'`{_text(v, 100)}`' for v in values[:20])}, by default "
+        if values else "by default ") + f"`{_text(var.get('default'), 100)}`"
+    described = _text(var.get("description"), 300).rstrip(".")
+    return f"{said} ({described})" if described else said
+
+
 def _servers(doc: dict[str, Any]) -> list[Server]:
     out: list[Server] = []
     for server in doc.get("servers") or [] if isinstance(doc.get("servers"), list) else []:
@@ -126,10 +139,13 @@ def _servers(doc: dict[str, Any]) -> list[Server]:
             continue
         url = server["url"]
         variables = server.get("variables") if isinstance(server.get("variables"), dict) else {}
-        for name, var in (variables or {}).items():
+        said: list[str] = []
+        for name, var in list((variables or {}).items())[:20]:
             if isinstance(var, dict):
                 url = url.replace("{" + str(name) + "}", str(var.get("default", "")))
-        out.append(Server(url=url[:500], description=_text(server.get("description"), 500)))
+                said.append(_variable(str(name), var))
+        out.append(Server(url=url[:500], description=_text(server.get("description"), 500),
+                          template=server["url"][:500] if said else "", variables=said))
     return out[:20]
 
 
