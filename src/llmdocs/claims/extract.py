@@ -8,10 +8,10 @@ from itertools import pairwise
 from typing import Literal
 
 from llmdocs.claims.sentences import ABBREVIATIONS
+from llmdocs.openapi.analyse import METHODS
 
 ClaimKind = Literal["url", "host", "path", "method", "status", "number", "name"]
-HTTP_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS",
-                          "TRACE"})
+HTTP_METHODS = frozenset(method.upper() for method in METHODS)
 # endings that make a dotted word a host name rather than a field path (a.b.c)
 TLDS = frozenset({"com", "org", "net", "io", "dev", "app", "ai", "co", "cloud", "local",
                   "internal", "localhost", "edu", "gov", "info", "biz", "us", "uk", "de",

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from llmdocs.openapi import Operation, markdown
+from llmdocs.openapi.analyse import METHODS
 from llmdocs.openapi.markdown import cell
 
-HTTP_METHODS = ("GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE")
+HTTP_METHODS = tuple(method.upper() for method in METHODS)
 _MENTION = re.compile(r"\b(" + "|".join(HTTP_METHODS) + r")\s+`?(/[^\s`'\")\],;]*)")
 _HEADING = re.compile(r"^### `?(" + "|".join(HTTP_METHODS) + r") ([^`\s]+)`?\s*$", re.M)
 

@@ -4,24 +4,12 @@ kept ÷ written). A document passes only when the first two are 1.0. No I/O."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from llmdocs.claims import Vocabulary, truthfulness
 from llmdocs.openapi.reference import OperationRef, Reference
 from llmdocs.services.orchestrator import apidoc
-
-
-@dataclass
-class Completeness:
-    total: int = 0
-    present: int = 0
-    missing: list[str] = field(default_factory=list)  # "GET /users: parameter limit"
-    missing_ops: list[str] = field(default_factory=list)  # operation ids to restore
-
-    @property
-    def ratio(self) -> float:
-        return self.present / self.total if self.total else 1.0
+from llmdocs.services.orchestrator.apidoc import Coverage
 
 
 def checklist(op: OperationRef) -> list[tuple[str, str]]:
@@ -40,10 +28,10 @@ def checklist(op: OperationRef) -> list[tuple[str, str]]:
     return items
 
 
-def completeness(markdown: str, reference: Reference) -> Completeness:
+def completeness(markdown: str, reference: Reference) -> Coverage:
     """Each operation's checklist against its block in the document (an example the
     reference could not make counts as missing: the document lacks it)."""
-    result = Completeness()
+    result = Coverage()
     found = apidoc.blocks(markdown)
     for op in reference.operations:
         name = f"{op.method.upper()} {op.path}"
@@ -58,19 +46,19 @@ def completeness(markdown: str, reference: Reference) -> Completeness:
         unmade = {"example request" if m == "request" else "example response"
                   for m in op.examples_missing}
         lost = [item for item, shown in items if shown not in block or item in unmade]
-        result.present += 1 + len(items) - len(lost)
+        result.covered += 1 + len(items) - len(lost)
         result.missing += [f"{name}: {item} is missing" for item in lost]
         if lost:
             result.missing_ops.append(op.operation_id)
     return result
 
 
-def sources_cited(markdown: str, sources: list[dict[str, Any]]) -> Completeness:
+def sources_cited(markdown: str, sources: list[dict[str, Any]]) -> Coverage:
     """A document from source documents is complete when it cites each of them."""
-    result = Completeness(total=len(sources))
+    result = Coverage(total=len(sources))
     for source in sources:
         if source["document_id"] in markdown:
-            result.present += 1
+            result.covered += 1
         else:
             result.missing.append(f"source {source['document_id']} is not cited")
     return result
@@ -82,7 +70,7 @@ def prose_acceptance(prose: list[dict[str, Any]]) -> float | None:
     return sum(section["kept"] for section in prose) / written if written else None
 
 
-def verdict(markdown: str, complete: Completeness, vocabulary: Vocabulary,
+def verdict(markdown: str, complete: Coverage, vocabulary: Vocabulary,
             prose: list[dict[str, Any]], invented: list[str]) -> dict[str, Any]:
     """The gate's figures and whether the document passes: complete and wholly true."""
     truth = truthfulness(markdown, vocabulary)
