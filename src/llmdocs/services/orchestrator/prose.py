@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from llmdocs.claims import CheckContext, Repeats, Vocabulary, check_prose, split_sentences
+from llmdocs.claims import CheckContext, Repeats, Vocabulary, check_prose
 from llmdocs.openapi import Operation
 from llmdocs.openapi import markdown as md
 from llmdocs.services.orchestrator import apidoc
@@ -143,13 +143,6 @@ def lead(context: dict[str, Any]) -> str:
 def sources_line(context: dict[str, Any]) -> str:
     titles = ", ".join(s["title"] or s["document_id"] for s in context["sources"])
     return f"Drawn from {len(context['sources'])} source documents: {titles}."
-
-
-def _first_sentence(text: str) -> str:
-    """The first sentence, with its end mark (a spec's tag description often lacks it)."""
-    sentences = split_sentences(text)
-    first = sentences[0] if sentences else ""
-    return first if not first or first.endswith((".", "!", "?")) else f"{first}."
 
 
 def checked_sections(sections: list[dict[str, Any]], calls: list[ProseCall | None],
