@@ -9,26 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
-import signal
-import subprocess
-import sys
-import time
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis
-from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from cluster import NAMES, SERVICES, Cluster, running_cluster
 from ecosystem import resumed_once, store_spec, token
 from llmdocs.core.config import Settings
 from llmdocs.devservers import PostgresServer, RedisServer, free_port
@@ -46,86 +39,23 @@ from services.orchestrator.test_docgen_e2e import (
     events_of,
 )
 
-SERVICES = ("discovery", "gateway", "promptstore", "docstore", "orchestrator", "interpreter")
-NAMES = {"discovery": "discovery-agent", "gateway": "llm-gateway", "docstore": "doc-store",
-         "promptstore": "prompt-store", "orchestrator": "orchestrator",
-         "interpreter": "interpreter"}
-START_GUARD = 120.0  # a hang guard for start-up, not a performance bound
-
-
-@dataclass
-class Cluster:
-    settings: Settings
-    env: dict[str, str]
-    root: Path
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-    def start(self, key: str) -> None:
-        self.processes[key] = subprocess.Popen(
-            [sys.executable, "-m", "llmdocs", "serve", NAMES[key]], env=self.env,
-            cwd=self.root, stdout=(self.root / f"{key}.log").open("ab"),
-            stderr=subprocess.STDOUT)
-
-    def log(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text()[-2000:]}"
-                         for p in sorted(self.root.glob("*.log")))
-
-
-def _wait_listening(cluster: Cluster, key: str) -> None:
-    url = cluster.settings.url_for(key) + "/health"
-    deadline = time.monotonic() + START_GUARD
-    while time.monotonic() < deadline:
-        if cluster.processes[key].poll() is not None:
-            raise RuntimeError(f"{key} exited:\n{cluster.log()}")
-        try:
-            if httpx.get(url, params={"deep": "false"}, timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{key} did not start:\n{cluster.log()}")
+RUNNING = {NAMES[key] for key in SERVICES}
 
 
 @pytest.fixture(scope="module")
 def cluster(postgres: PostgresServer, redis_session_server: RedisServer,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """Six `llmdocs serve` processes sharing one PostgreSQL database and one Redis db."""
-    root = tmp_path_factory.mktemp("distributed")
     database_url = postgres.create_database("workflow_distributed")
     redis_url = redis_session_server.url.rsplit("/", 1)[0] + "/7"
     redis.Redis.from_url(redis_url).flushdb()
-    ports = {key: free_port() for key in SERVICES}
-    secret = "distributed-" + "d" * 40
-    env = {**os.environ, "LLMDOCS_DATABASE_URL": database_url,
-           "LLMDOCS_EVENTS_URL": redis_url, "LLMDOCS_CACHE_URL": redis_url,
-           "LLMDOCS_JWT_SECRET": secret, "LLMDOCS_DATA_DIR": str(root / "data"),
-           "LLMDOCS_DISCOVERY_URL": f"http://127.0.0.1:{ports['discovery']}",
-           "LLMDOCS_DISCOVERY_DISCOVER_ON_START": "false",
-           "LLMDOCS_DISCOVERY_WATCH_INTERVAL_SECONDS": "0", "LLMDOCS_LOG_LEVEL": "WARNING",
-           # few tokens per model call keep the CPU model quick; the structure is unchanged
-           "LLMDOCS_WORKFLOW_PROSE_TOKENS": "16", "LLMDOCS_WORKFLOW_REVIEW_TOKENS": "16",
-           "LLMDOCS_INTERPRETER_MODEL_TOKENS": "24", "LLMDOCS_WORKFLOW_LEASE_SECONDS": "1.5",
-           **{f"LLMDOCS_{k.upper()}_PORT": str(p) for k, p in ports.items()}}
-    settings = Settings(database_url=database_url, events_url=redis_url,
-                        jwt_secret=SecretStr(secret), data_dir=root / "data",
-                        inprocess_calls=False
-                        ).model_copy(update={f"{k}_port": p for k, p in ports.items()})
-    running = Cluster(settings, env, root)
-    try:
-        for key in SERVICES:
-            running.start(key)
-        for key in SERVICES:
-            _wait_listening(running, key)
+    with running_cluster(tmp_path_factory.mktemp("distributed"), database_url, redis_url,
+                         env={
+            # few tokens per model call keep the CPU model quick; the structure is unchanged
+            "LLMDOCS_WORKFLOW_PROSE_TOKENS": "16", "LLMDOCS_WORKFLOW_REVIEW_TOKENS": "16",
+            "LLMDOCS_INTERPRETER_MODEL_TOKENS": "24",
+            "LLMDOCS_WORKFLOW_LEASE_SECONDS": "1.5"}) as running:
         yield running
-    finally:
-        for process in running.processes.values():
-            process.terminate()
-        for process in running.processes.values():
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +120,7 @@ async def test_request_in_several_formats_with_provenance_and_events(
         run = await orch.run(results[0]["run_id"])
         registered = {s.name for s in await orch.list_services()}
         for _ in range(600):  # self-registration runs in the background: a hang guard
-            if set(NAMES.values()) <= registered:
+            if registered >= RUNNING:
                 break
             await asyncio.sleep(0.1)
             registered = {s.name for s in await orch.list_services()}
@@ -217,7 +147,7 @@ async def test_request_in_several_formats_with_provenance_and_events(
     assert lineage["sources"][0]["content_hash"] == stored_spec.content_hash
     assert provenance["quality_metrics"]["completeness"] == 1.0
     # every service announced itself to the discovery-agent, which registered it
-    assert set(NAMES.values()) <= registered, registered
+    assert registered >= RUNNING, registered
 
     events = await events_of(settings)  # read back from the Redis stream
     for result in results:
@@ -309,8 +239,5 @@ async def test_orchestrator_killed_mid_run_resumes_from_postgres(
         while "outline" not in {s.name for s in (await orch.run(run.id)).steps}:
             await asyncio.sleep(0.05)
     killed_at = datetime.now(UTC)
-    cluster.processes["orchestrator"].send_signal(signal.SIGKILL)
-    cluster.processes["orchestrator"].wait(10)
-    cluster.start("orchestrator")
-    await asyncio.to_thread(_wait_listening, cluster, "orchestrator")
+    await asyncio.to_thread(cluster.restart, "orchestrator")
     await resumed_once(settings, run.id, killed_at)
