@@ -72,6 +72,11 @@ async def test_provenance_of_a_run_without_a_judge(
     assert stored_spec["sha256"] == hashlib.sha256(user_service_spec().encode()).hexdigest()
     assert stored_spec["sha256"] == stored_spec["content_hash"]
     assert "doc-store stores and serves" in stored_spec["sha256_of"]
+    # each section names what it was written from: every operation is in a group's
+    sections = provenance["data_lineage"]["sections"]
+    grouped = {o["operation"] for s in sections if s["kind"] == "group"
+               for o in s["operations"]}
+    assert len(grouped) == provenance["quality_metrics"]["endpoints"] == 7
     assert stored_spec["canonical_sha256"] == canonical  # the same spec, laid out anew
 
     # the doc-store that stores the document closes the chain, found by the run's id

@@ -3,11 +3,12 @@ context keeps, the outline, and each section's body from the spec's `Reference`.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from cachetools import LRUCache
 
-from llmdocs.openapi import Analysis, Operation, SpecBounds
+from llmdocs.openapi import Analysis, Operation, SpecBounds, spec_hash
 from llmdocs.openapi import markdown as md
 from llmdocs.openapi.reference import Reference, build_reference, reference_of_operations
 from llmdocs.services.orchestrator.prose import spec_facts
@@ -108,3 +109,24 @@ def operation_block(reference: Reference, method: str, path: str) -> str | None:
     op = next((o for o in reference.operations if (o.method, o.path) == (method, path)),
               None)
     return md.operation_block(op, reference) if op is not None else None
+
+
+def fragments(reference: Reference, outline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per section, the spec it was written from: each operation it documents with the
+    hash of its resolved fragment, and one hash of the facts the section shows (its body
+    without prose). A later spec whose hash for a section differs changes that section."""
+    every = [(op, f"{op.method.upper()} {op.path}") for op in reference.operations]
+    found = []
+    for section in outline:
+        facts = body(reference, section, "")
+        if facts is None:
+            continue
+        shown = ([pair for pair in every if pair[0].tag == section["tag"]]
+                 if section["kind"] == "group" else
+                 every if section["kind"] in ("authentication", "summary_table") else [])
+        found.append({"title": section["title"], "kind": section["kind"],
+                      "sha256": hashlib.sha256(facts.encode()).hexdigest(),
+                      "operations": [{"operation": name,
+                                      "sha256": spec_hash(op.model_dump(mode="json"))}
+                                     for op, name in shown]})
+    return found

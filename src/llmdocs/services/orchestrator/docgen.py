@@ -490,6 +490,9 @@ class DocGen:
                 "document_id": spec["document_id"], "version": spec["document_version"],
                 "content_hash": spec["content_hash"], "title": spec["title"],
                 "role": "openapi_spec"})
+        if request["doc_type"] == "api_documentation":  # what each section was written from
+            lineage["sections"] = apisections.fragments(apisections.reference_of(context),
+                                                        state["outline"])
         provenance = provenance_of_run(state, NAME, VERSION, template=state["template"])
         provenance["user_context"].update(
             {k: request[k] for k in ("instructions", "follow_up") if request.get(k)})
