@@ -30,6 +30,40 @@ class Resolver:
                 raise KeyError(ref)
         return node
 
+    def follow(self, node: Any, pointer: str) -> tuple[Any, str]:
+        """The value behind a chain of `$ref`s and its JSON pointer; a reference that
+        leaves the document, points nowhere or comes back to itself is a `SpecError`."""
+        seen: list[str] = []
+        while isinstance(node, dict) and isinstance(node.get("$ref"), str):
+            ref = node["$ref"]
+            if not ref.startswith("#"):
+                raise SpecError(f"$ref {ref[:200]} at {pointer or '/'} leaves the document; "
+                                "only references within it are followed")
+            if ref in seen:
+                raise SpecError("$ref cycle: " + " → ".join([*seen, ref])[:500])
+            seen.append(ref)
+            try:
+                node = self.target(ref) if ref != "#" else self.doc
+            except KeyError:
+                raise SpecError(f"$ref {ref[:200]} at {pointer or '/'} points nowhere "
+                                "in the document") from None
+            pointer = ref[1:]
+        return node, pointer
+
+    def check_refs(self) -> None:
+        """Every `$ref` in the document followed once: one that leaves it, points nowhere
+        or only to itself is a `SpecError` before any work is done on the document."""
+        stack: list[tuple[Any, str]] = [(self.doc, "")]
+        while stack:
+            node, at = stack.pop()
+            if isinstance(node, dict):
+                if isinstance(node.get("$ref"), str):
+                    self.follow(node, at)
+                stack.extend((v, f"{at}/{str(k).replace('~', '~0').replace('/', '~1')}")
+                             for k, v in node.items())
+            elif isinstance(node, list):
+                stack.extend((v, f"{at}/{i}") for i, v in enumerate(node))
+
     def resolve(self, node: Any, chain: tuple[str, ...] = (), depth: int = 0) -> Any:
         self.budget -= 1
         if self.budget < 0:
