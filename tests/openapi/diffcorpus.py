@@ -214,6 +214,24 @@ def _new_required(spec: Spec) -> None:
     request(spec)["required"].append("zz_x")
 
 
+def _add_body(spec: Spec) -> None:
+    target(spec)["requestBody"] = {"content": {"application/json": {"schema": {
+        "type": "object"}}}}
+
+
+def _response_xml(spec: Spec) -> None:
+    content = success(target(spec))["content"]
+    content["application/xml"] = copy.deepcopy(content["application/json"])
+
+
+def _header(spec: Spec) -> None:
+    success(target(spec))["headers"] = {"X-Zz": {"schema": {"type": "string"}}}
+
+
+def _drop_server(spec: Spec) -> None:
+    spec["servers"].pop()
+
+
 def _server(spec: Spec) -> None:
     spec["servers"] = [*spec.get("servers", []), {"url": "https://zz.example.com"}]
 
@@ -286,6 +304,8 @@ MUTATIONS = [
     Mutation("request field description changed", "description.changed", False,
              _set(R_TEXT, "description", "Zz other text.")),
     Mutation("request body removed", "request.body_removed", True, _drop_body),
+    Mutation("optional request body added", "request.body_added", False, _add_body,
+             _drop_body),
     Mutation("request body made required", "request.body_required", True,
              lambda spec: target(spec)["requestBody"].__setitem__("required", True)),
     Mutation("request media type removed", "request.media_removed", True, _drop_xml,
@@ -296,6 +316,15 @@ MUTATIONS = [
     Mutation("response variant added", "response.variant_added", True,
              lambda spec: response(spec)["properties"]["zz_any"]["oneOf"].append(
                  {"type": "boolean"}), _variants),
+    Mutation("request variant added", "request.variant_added", False,
+             lambda spec: request(spec)["properties"]["zz_any"]["oneOf"].append(
+                 {"type": "boolean"}), _variants),
+    Mutation("response variant removed", "response.variant_removed", False,
+             lambda spec: response(spec)["properties"]["zz_any"]["oneOf"].pop(), _variants),
+    Mutation("response media type added", "response.media_added", False, _response_xml),
+    Mutation("response media type removed", "response.media_removed", True,
+             lambda spec: success(target(spec))["content"].pop("application/xml"),
+             _response_xml),
     Mutation("success status removed", "response.status_removed", True, _drop_success,
              _other_status),
     Mutation("status added", "response.status_added", False, _add_status),
@@ -318,12 +347,13 @@ MUTATIONS = [
              _set(S_TEXT, "maxLength", 4)),
     Mutation("response field made nullable", "response.nullable", True,
              _set(S_TEXT, "nullable", True)),
-    Mutation("response header added", "response.header_added", False,
-             lambda spec: success(target(spec)).__setitem__(
-                 "headers", {"X-Zz": {"schema": {"type": "string"}}})),
+    Mutation("response header added", "response.header_added", False, _header),
+    Mutation("response header removed", "response.header_removed", True,
+             lambda spec: success(target(spec)).pop("headers"), _header),
     Mutation("security required", "security.changed", True, _secure,
              lambda spec: target(spec).__setitem__("security", [])),
     Mutation("security alternative added", "security.changed", False, _alternative,
              _shared_security),
     Mutation("server added", "server.added", False, _server),
+    Mutation("server removed", "server.removed", False, _drop_server, _server),
 ]
