@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from llmdocs import __version__, instance
+from llmdocs.cli_diff import diff_command
 from llmdocs.cli_support import cli_settings, cli_token, console, print_json, require_signing_key
 from llmdocs.core.auth import issue_token
 from llmdocs.core.client import ServiceClient, ServiceError, UpstreamError
@@ -28,6 +29,7 @@ app = typer.Typer(name="llmdocs", help="llmdocs: an LLM documentation ecosystem.
 for _key in SERVICE_NAMES:
     app.add_typer(importlib.import_module(f"llmdocs.services.{_key}.cli").cli)
 app.command("ask")(importlib.import_module("llmdocs.services.interpreter.cli").ask)
+app.command("diff")(diff_command)
 
 
 class LogFormat(StrEnum):
