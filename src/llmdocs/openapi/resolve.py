@@ -53,16 +53,18 @@ class Resolver:
     def check_refs(self) -> None:
         """Every `$ref` in the document followed once: one that leaves it, points nowhere
         or only to itself is a `SpecError` before any work is done on the document."""
-        stack: list[tuple[Any, str]] = [(self.doc, "")]
+        refs: set[str] = set()
+        stack: list[Any] = [self.doc]
         while stack:
-            node, at = stack.pop()
+            node = stack.pop()
             if isinstance(node, dict):
                 if isinstance(node.get("$ref"), str):
-                    self.follow(node, at)
-                stack.extend((v, f"{at}/{str(k).replace('~', '~0').replace('/', '~1')}")
-                             for k, v in node.items())
+                    refs.add(node["$ref"])
+                stack.extend(node.values())
             elif isinstance(node, list):
-                stack.extend((v, f"{at}/{i}") for i, v in enumerate(node))
+                stack.extend(node)
+        for ref in sorted(refs):
+            self.follow({"$ref": ref}, "")
 
     def resolve(self, node: Any, chain: tuple[str, ...] = (), depth: int = 0) -> Any:
         self.budget -= 1

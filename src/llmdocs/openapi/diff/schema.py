@@ -102,9 +102,9 @@ class Schemas:
         """The changes from `before` to `after`, each found once."""
         return self._compare(before, before_at, after, after_at, side)[0]
 
-    def view(self, resolver: Resolver, schema: Any, at: str) -> _View:
-        """`schema` behind its `$ref`s, its `allOf` parts merged in."""
-        schema, at = resolver.follow(schema, at)
+    @staticmethod
+    def view(resolver: Resolver, schema: Any, at: str) -> _View:
+        """`schema` (a value, not a `$ref`) with its `allOf` parts merged in."""
         out = _View(pointer=at)
         pending: list[tuple[Any, str]] = [(schema, at)]
         seen: set[str] = set()
@@ -132,12 +132,13 @@ class Schemas:
         self.budget -= 1
         if self.budget < 0:
             raise SpecError("the specs' schemas are too large to compare within the limit")
-        b, h = self.view(self.base, before, before_at), self.view(self.head, after, after_at)
-        pair = (b.pointer, h.pointer)
+        (was, was_at), (now, now_at) = (self.base.follow(before, before_at),
+                                        self.head.follow(after, after_at))
+        pair = (was_at, now_at)
         if pair in self.chain:
             return [], self.chain[pair]  # recursive: compared further up this chain
-        memo_key = (b.pointer, h.pointer, side)
-        shared = b.pointer != before_at or h.pointer != after_at
+        memo_key = (was_at, now_at, side)
+        shared = was_at != before_at or now_at != after_at
         if shared and memo_key in self.memo:
             return self.memo[memo_key], _NO_CUT
         depth = len(self.chain)
@@ -145,7 +146,8 @@ class Schemas:
             raise SpecError(f"the schemas nest deeper than {MAX_NESTING} levels")
         self.chain[pair] = depth
         try:
-            found, cut = self._views(b, h, side)
+            found, cut = self._views(self.view(self.base, was, was_at),
+                                     self.view(self.head, now, now_at), side)
         finally:
             del self.chain[pair]
         unique = list({(f.kind, f.location, f.what): f for f in found}.values())
