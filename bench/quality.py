@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import statistics
 import subprocess
 import tempfile
@@ -46,6 +44,7 @@ from typing import Any
 import yaml
 
 import embedded
+import npm
 from defects import Defect, Support, check, prose, sentences, truthfulness
 from facts import Spec, find_bounded, parts, rendered
 from llmdocs.core.auth import issue_token
@@ -57,8 +56,6 @@ from llmdocs.services.orchestrator.client import OrchestratorClient
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("gateway", "promptstore", "docstore", "orchestrator")
 WIDDERSHINS = "widdershins@4.0.1"
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "llmdocs" / "widdershins"
-WIDDERSHINS_JS = CACHE / "node_modules" / "widdershins" / "widdershins.js"
 RUN_SECONDS = 300.0  # the longest wait the orchestrator grants
 
 
@@ -80,13 +77,7 @@ def corpus() -> dict[str, str]:
 
 
 def ensure_widdershins() -> Path:
-    if not WIDDERSHINS_JS.exists():
-        if shutil.which("npm") is None:
-            raise SystemExit("node and npm are needed for widdershins: run `make quality`")
-        CACHE.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["npm", "install", "--prefix", str(CACHE), "--no-audit", "--no-fund",
-                        WIDDERSHINS], check=True, stdout=subprocess.DEVNULL)
-    return WIDDERSHINS_JS
+    return npm.ensure(WIDDERSHINS, "widdershins/widdershins.js", "quality")
 
 
 def widdershins(spec: str, workdir: Path) -> tuple[str, float]:

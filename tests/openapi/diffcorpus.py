@@ -357,3 +357,15 @@ MUTATIONS = [
     Mutation("server added", "server.added", False, _server),
     Mutation("server removed", "server.removed", False, _drop_server, _server),
 ]
+
+
+def versions(spec: Spec, mutations: list[Mutation]) -> tuple[Spec, Spec]:
+    """A prepared copy of `spec` and a copy of that with `mutations` applied."""
+    base = copy.deepcopy(spec)
+    prepare(base)
+    for mutation in mutations:
+        mutation.setup(base)
+    head = copy.deepcopy(base)
+    for mutation in mutations:
+        mutation.mutate(head)
+    return base, head
