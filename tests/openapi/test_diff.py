@@ -161,3 +161,26 @@ def test_the_answer_has_the_issue_shape() -> None:
         "location": "/paths/~1sessions~1current/delete", "breaking": True,
         "message": "DELETE /sessions/current was removed", "before": "DELETE /sessions/current",
         "after": None}], "summary": {"breaking": 1, "non_breaking": 0}}
+
+
+def odd(schema: Any, extra: dict[str, Any] | None = None) -> Spec:
+    raw = json.loads(spec_with({"$ref": "#/components/schemas/A"}, A=schema))
+    raw["paths"]["/a"]["post"].update(extra or {})
+    return raw
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    (odd({"maximum": "100"}), odd({"maximum": 50})),
+    (odd({"enum": [{"1": "a"}, {"b": [1, {}]}]}), odd({"enum": [{"b": [1, {}]}]})),
+    (odd({"properties": "not an object", "required": "x"}), odd({"properties": {}})),
+    (odd({"type": [{"x": 1}, None]}), odd({"type": "string"})),
+    (odd({"allOf": [{"$ref": "#/components/schemas/A"}]}), odd({"allOf": []})),
+    (odd({}, {"parameters": ["junk", 3, {"in": "query"}]}), odd({}, {"parameters": None})),
+    (odd({}, {"responses": "none"}), odd({}, {"responses": {"200": "no"}})),
+    (odd({}, {"security": "all"}), odd({}, {"security": [{"key": "x"}, 1]})),
+], ids=["a bound as text", "enum of objects", "properties not an object", "odd types",
+        "allOf of itself", "odd parameters", "odd responses", "odd security"])
+def test_odd_but_parseable_specs_are_compared_without_failing(before: Spec,
+                                                              after: Spec) -> None:
+    found = diff(before, after)  # an answer, whatever it finds, that JSON can carry
+    assert json.loads(found.model_dump_json())["summary"] == found.summary.model_dump()

@@ -15,6 +15,7 @@ from llmdocs.openapi.load import SpecError
 from llmdocs.openapi.resolve import Resolver
 
 _TEMPLATE = re.compile(r"\{[^}/]*\}")
+MAX_CHANGES = 100_000  # a bound on the answer, far above two versions of one API
 
 
 @dataclass
@@ -87,6 +88,8 @@ class _Differ:
 
     def add(self, kind: str, at: str, breaking: bool, message: str, before: Any = None,
             after: Any = None) -> None:
+        if len(self.out) >= MAX_CHANGES:
+            raise SpecError(f"the specs differ in more than {MAX_CHANGES} ways")
         self.out.append(Change(kind=kind, operation=self.op, location=at, breaking=breaking,
                                message=message, before=before, after=after))
 

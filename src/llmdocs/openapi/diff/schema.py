@@ -49,9 +49,17 @@ class _View:
     required: set[str] = field(default_factory=set)
 
 
+def canonical(value: Any) -> str:
+    """One text per value whatever its keys' order; what JSON cannot hold, by `repr`."""
+    try:
+        return json.dumps(value, sort_keys=True, default=str)
+    except (TypeError, ValueError):  # keys of mixed types, or a date as a key
+        return repr(value)
+
+
 def shown(value: Any) -> str:
     """A value as a reader sees it in a message."""
-    return "unset" if value is None else json.dumps(value, default=str)[:200]
+    return "unset" if value is None else canonical(value)[:200]
 
 
 def _join(prefix: str, path: str) -> str:
@@ -84,8 +92,8 @@ def _narrows(key: str, before: Any, after: Any) -> bool:
     return after not in (None, False)  # pattern, multipleOf, uniqueItems, a boolean bound
 
 
-def _number(value: Any) -> Any:
-    return value if isinstance(value, int | float | str) else None
+def _number(value: Any) -> float | None:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 class Schemas:
@@ -227,8 +235,8 @@ class Schemas:
                 was, now)
             return []
         out: list[Found] = []
-        keyed_now = {json.dumps(v, sort_keys=True, default=str): i for i, v in enumerate(now)}
-        keyed_was = {json.dumps(v, sort_keys=True, default=str): i for i, v in enumerate(was)}
+        keyed_now = {canonical(v): i for i, v in enumerate(now)}
+        keyed_was = {canonical(v): i for i, v in enumerate(was)}
         for key, i in keyed_was.items():
             if key not in keyed_now:
                 out.append(Found("enum.value_removed", f"{b.pointer}/enum/{i}", "", request,
