@@ -20,6 +20,7 @@ HERE = Path(__file__).parent
 DATA = HERE.parent / "data" / "openapi"
 USPTO = Path("/work/shared/corpus/openapi/uspto.yaml")
 Spec = dict[str, Any]
+Getter = Callable[[Spec], dict[str, Any]]
 
 
 def sources() -> dict[str, bytes]:
@@ -98,6 +99,14 @@ def request(spec: Spec) -> dict[str, Any]:
 
 def response(spec: Spec) -> dict[str, Any]:
     return success(target(spec))["content"]["application/json"]["schema"]  # type: ignore
+
+
+def request_fields(spec: Spec) -> dict[str, Any]:
+    return request(spec)["properties"]  # type: ignore[no-any-return]
+
+
+def response_fields(spec: Spec) -> dict[str, Any]:
+    return response(spec)["properties"]  # type: ignore[no-any-return]
 
 
 def param(spec: Spec, name: str) -> dict[str, Any]:
@@ -243,6 +252,23 @@ def _variants(spec: Spec) -> None:
                                                        {"type": "integer"}]}
 
 
+def sides(side: str, schema: Getter, fields: Getter, count: Getter) -> list[Mutation]:
+    """The field rules both sides have; a required field breaks requests, an optional one
+    responses."""
+    request = side == "request"
+    return [
+        Mutation(f"{side} field removed", f"{side}.field_removed", True,
+                 _drop(fields, "zz_text")),
+        Mutation(f"optional {side} field added", f"{side}.field_added", False,
+                 _set(fields, "zz_x", {"type": "string"})),
+        Mutation(f"{side} field made required", f"{side}.field_required", request,
+                 _required(schema, "zz_text", True)),
+        Mutation(f"{side} field made optional", f"{side}.field_optional", not request,
+                 _required(schema, "zz_must", False)),
+        Mutation(f"{side} field type changed", f"{side}.field_type", True,
+                 _set(count, "type", "string"))]
+
+
 MUTATIONS = [
     Mutation("operation removed", "operation.removed", True, _remove_operation),
     Mutation("operation added", "operation.added", False, _new_operation),
@@ -277,17 +303,8 @@ MUTATIONS = [
              _enum(S_KIND, ["a", "b"])),
     Mutation("response enum value added", "enum.value_added", True,
              _enum(S_KIND, ["a", "b", "c", "d"])),
-    Mutation("request field removed", "request.field_removed", True,
-             lambda spec: request(spec)["properties"].pop("zz_text")),
+    *sides("request", request, request_fields, R_COUNT),
     Mutation("required request field added", "request.field_added", True, _new_required),
-    Mutation("optional request field added", "request.field_added", False,
-             lambda spec: request(spec)["properties"].__setitem__("zz_x", {"type": "string"})),
-    Mutation("request field made required", "request.field_required", True,
-             _required(request, "zz_text", True)),
-    Mutation("request field made optional", "request.field_optional", False,
-             _required(request, "zz_must", False)),
-    Mutation("request field type changed", "request.field_type", True,
-             _set(R_COUNT, "type", "string")),
     Mutation("request field type widened", "request.field_type", False,
              _set(R_COUNT, "type", "number")),
     Mutation("request maxLength lowered", "request.constraint", True,
@@ -328,16 +345,7 @@ MUTATIONS = [
     Mutation("success status removed", "response.status_removed", True, _drop_success,
              _other_status),
     Mutation("status added", "response.status_added", False, _add_status),
-    Mutation("response field removed", "response.field_removed", True,
-             lambda spec: response(spec)["properties"].pop("zz_text")),
-    Mutation("response field added", "response.field_added", False,
-             lambda spec: response(spec)["properties"].__setitem__("zz_x", {"type": "string"})),
-    Mutation("response field made optional", "response.field_optional", True,
-             _required(response, "zz_must", False)),
-    Mutation("response field made required", "response.field_required", False,
-             _required(response, "zz_text", True)),
-    Mutation("response field type changed", "response.field_type", True,
-             _set(S_COUNT, "type", "string")),
+    *sides("response", response, response_fields, S_COUNT),
     Mutation("response field type narrowed", "response.field_type", False,
              lambda spec: S_COUNT(spec).__setitem__("type", "integer"),
              _set(S_COUNT, "type", "number")),

@@ -164,7 +164,7 @@ def test_the_answer_has_the_issue_shape() -> None:
 
 
 def odd(schema: Any, extra: dict[str, Any] | None = None) -> Spec:
-    raw = json.loads(spec_with({"$ref": "#/components/schemas/A"}, A=schema))
+    raw: Spec = json.loads(spec_with({"$ref": "#/components/schemas/A"}, A=schema))
     raw["paths"]["/a"]["post"].update(extra or {})
     return raw
 
