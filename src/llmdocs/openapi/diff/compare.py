@@ -136,6 +136,7 @@ class _Differ:
 
     def texts(self, was: dict[str, Any], now: dict[str, Any], at: str, whose: str,
               keys: tuple[str, ...] = ("description",)) -> None:
+        """Words changed: they break no client, but they make a document stale."""
         for key in keys:
             if was.get(key) != now.get(key):
                 self.add(f"{key}.changed", f"{at}/{key}", False,

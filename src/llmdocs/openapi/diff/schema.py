@@ -4,6 +4,7 @@ their pointers), a recursive schema cut where the pair comes back on its own cha
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -172,14 +173,15 @@ class Schemas:
         return found, cut
 
     def _keywords(self, b: _View, h: _View, side: Side) -> list[Found]:
+        """What the schema itself says: description, type, nullability, values, bounds."""
         request = side != "response"
         kinds = _KINDS[side]
         out: list[Found] = []
 
         def add(role: str, key: str, breaking: bool, what: str, before: Any = None,
-                after: Any = None, at: str | None = None) -> None:
+                after: Any = None) -> None:
             kind = kinds.get(role) or f"{'request' if request else 'response'}.{role}"
-            where = at or (f"{h.pointer}/{key}" if key in h.keys else f"{b.pointer}/{key}")
+            where = f"{h.pointer}/{key}" if key in h.keys else f"{b.pointer}/{key}"
             out.append(Found(kind, where, "", breaking, what, before, after))
 
         bk, hk = b.keys, h.keys
@@ -223,7 +225,9 @@ class Schemas:
                 f" to {shown(hk.get('default'))}", bk.get("default"), hk.get("default"))
         return out
 
-    def _enum(self, b: _View, h: _View, request: bool, add: Any) -> list[Found]:
+    @staticmethod
+    def _enum(b: _View, h: _View, request: bool, add: Callable[..., None]) -> list[Found]:
+        """Values added or removed one by one; a whole list set or dropped through `add`."""
         was, now = _values(b.keys), _values(h.keys)
         if was is None and now is None:
             return []
@@ -250,6 +254,8 @@ class Schemas:
 
     def _children(self, b: _View, h: _View, side: Side
                   ) -> list[tuple[list[Found], int]]:
+        """Fields added, removed, made (not) required, then each field, the items and the
+        variants compared in turn; each with the lowest chain depth its walk was cut at."""
         request = side != "response"
         prefix = "request" if request else "response"
         out: list[tuple[list[Found], int]] = []
