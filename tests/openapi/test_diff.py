@@ -184,3 +184,26 @@ def test_odd_but_parseable_specs_are_compared_without_failing(before: Spec,
                                                               after: Spec) -> None:
     found = diff(before, after)  # an answer, whatever it finds, that JSON can carry
     assert json.loads(found.model_dump_json())["summary"] == found.summary.model_dump()
+
+
+def diamonds(leaf_type: str, depth: int = 40) -> Spec:
+    """S0 whose two fields are both S1, whose two are S2, ...: 2**depth paths to the leaf."""
+    schemas: dict[str, Any] = {f"S{i}": {"type": "object", "properties": {
+        "left": {"$ref": f"#/components/schemas/S{i + 1}"},
+        "right": {"$ref": f"#/components/schemas/S{i + 1}"}}} for i in range(depth)}
+    schemas[f"S{depth}"] = {"type": leaf_type}
+    return {"openapi": "3.0.3", "info": {"title": "t", "version": "1"},
+            "paths": {"/d": {"get": {"responses": {"200": _ok("S0")}}}},
+            "components": {"schemas": schemas}}
+
+
+def _ok(name: str) -> dict[str, Any]:
+    return {"description": "OK.", "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{name}"}}}}
+
+
+def test_a_change_reached_by_many_paths_is_said_once_without_walking_them_all() -> None:
+    found = diff(diamonds("string"), diamonds("integer"))
+    assert [(c.kind, c.location) for c in found.changes] == [
+        ("response.field_type", "/components/schemas/S40/type")]
+    assert found.changes[0].message.startswith("Response 200 field `left.left.left")

@@ -107,7 +107,9 @@ class _Differ:
             start = len(self.out)
             self.operation(was, new[key])
             # a schema reached twice in one operation is one change, said once
-            kept = {(c.kind, c.location, c.message): c for c in self.out[start:]}
+            kept: dict[tuple[str, str, str], Change] = {}
+            for change in self.out[start:]:
+                kept.setdefault((change.kind, change.location, change.message), change)
             self.out[start:] = list(kept.values())
         for key, now in new.items():
             if key not in old:

@@ -159,7 +159,10 @@ class Schemas:
                                      self.view(self.head, now, now_at), side)
         finally:
             del self.chain[pair]
-        unique = list({(f.kind, f.location, f.what): f for f in found}.values())
+        first: dict[tuple[str, str, str], Found] = {}
+        for f in found:  # a change reached by several paths is said by the first
+            first.setdefault((f.kind, f.location, f.what), f)
+        unique = list(first.values())
         if shared and cut >= depth:  # complete: no cut reached above this pair
             self.memo[memo_key] = unique
         return unique, cut
