@@ -67,7 +67,8 @@ def own_schema(spec: Spec, holder: dict[str, Any]) -> dict[str, Any]:
         "zz_text": {"type": "string", "maxLength": 40, "description": "Text."},
         "zz_count": {"type": "integer", "minimum": 1, "maximum": 100},
         "zz_kind": {"type": "string", "enum": ["a", "b", "c"]},
-        "zz_must": {"type": "string"}})
+        "zz_must": {"type": "string"},
+        "zz_map": {"type": "object", "additionalProperties": {"type": "string"}}})
     schema["required"] = [*schema.get("required", []), "zz_must"]
     media["schema"] = schema
     for other in list(content):  # one media type, so one place each change is seen
@@ -184,7 +185,8 @@ def P_ORDER(spec: Spec) -> dict[str, Any]:
     return param(spec, "zz_order")["schema"]  # type: ignore[no-any-return]
 
 
-R_TEXT, R_COUNT, R_KIND = (_field(request, n) for n in ("zz_text", "zz_count", "zz_kind"))
+R_TEXT, R_COUNT, R_KIND, R_MAP = (_field(request, n) for n in (
+    "zz_text", "zz_count", "zz_kind", "zz_map"))
 S_TEXT, S_COUNT, S_KIND = (_field(response, n) for n in ("zz_text", "zz_count", "zz_kind"))
 
 
@@ -314,6 +316,12 @@ MUTATIONS = [
     Mutation("request minimum raised", "request.constraint", True, _set(R_COUNT, "minimum", 5)),
     Mutation("request pattern set", "request.constraint", True,
              _set(R_TEXT, "pattern", "^[a-z]+$")),
+    Mutation("request map values retyped", "request.field_type", True,
+             _set(R_MAP, "additionalProperties", {"type": "integer"})),
+    Mutation("request object closed", "request.constraint", True,
+             _set(request, "additionalProperties", False)),
+    Mutation("response object closed", "response.constraint", False,
+             _set(response, "additionalProperties", False)),
     Mutation("request field made nullable", "request.nullable", False,
              _set(R_TEXT, "nullable", True)),
     Mutation("request default changed", "request.default", True,

@@ -223,6 +223,11 @@ class Schemas:
                 breaking = narrows if request else not narrows
             add("constraint", key, breaking, f"{key} changed from {shown(was)} to "
                 f"{shown(now)}", was, now)
+        if (bk.get("additionalProperties") is False) != (hk.get("additionalProperties") is False):
+            closes = hk.get("additionalProperties") is False
+            add("constraint", "additionalProperties", closes if request else not closes,
+                "now refuses other fields" if closes else "now allows other fields",
+                bk.get("additionalProperties"), hk.get("additionalProperties"))
         if request and bk.get("default") != hk.get("default"):
             add("default", "default", True, f"default changed from {shown(bk.get('default'))}"
                 f" to {shown(hk.get('default'))}", bk.get("default"), hk.get("default"))
@@ -286,10 +291,11 @@ class Schemas:
                                    not made, made)], _NO_CUT))
             found, cut = self._compare(was_node, was_at, node, at, side)
             out.append(([replace(f, path=_join(name, f.path)) for f in found], cut))
-        if "items" in b.keys and "items" in h.keys:
-            found, cut = self._compare(b.keys["items"], f"{b.pointer}/items", h.keys["items"],
-                                       f"{h.pointer}/items", side)
-            out.append(([replace(f, path=_join("[]", f.path)) for f in found], cut))
+        for key, step in (("items", "[]"), ("additionalProperties", "*")):
+            if isinstance(b.keys.get(key), dict) and isinstance(h.keys.get(key), dict):
+                found, cut = self._compare(b.keys[key], f"{b.pointer}/{key}", h.keys[key],
+                                           f"{h.pointer}/{key}", side)
+                out.append(([replace(f, path=_join(step, f.path)) for f in found], cut))
         for key in ("oneOf", "anyOf"):
             was: list[Any] = b.keys[key] if isinstance(b.keys.get(key), list) else []
             now: list[Any] = h.keys[key] if isinstance(h.keys.get(key), list) else []
