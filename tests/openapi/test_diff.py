@@ -207,3 +207,17 @@ def test_a_change_reached_by_many_paths_is_said_once_without_walking_them_all() 
     assert [(c.kind, c.location) for c in found.changes] == [
         ("response.field_type", "/components/schemas/S40/type")]
     assert found.changes[0].message.startswith("Response 200 field `left.left.left")
+
+
+def test_variants_in_another_order_are_no_change_and_a_changed_one_is_found() -> None:
+    def spec(*variants: Any) -> Spec:
+        return odd({"oneOf": list(variants)}, None) | {"components": {"schemas": {
+            "A": {"oneOf": list(variants)}, "Cat": {"type": "object"},
+            "Dog": {"type": "object"}}}}
+
+    cat, dog = {"$ref": "#/components/schemas/Cat"}, {"$ref": "#/components/schemas/Dog"}
+    assert diff(spec(cat, dog, {"type": "string"}), spec({"type": "string"}, dog, cat)
+                ).changes == []
+    found = diff(spec(cat, {"type": "string"}), spec({"type": "integer"}, cat))
+    assert [(c.kind, c.location) for c in found.changes] == [
+        ("request.field_type", "/components/schemas/A/oneOf/0/type")]

@@ -299,15 +299,14 @@ class Schemas:
         for key in ("oneOf", "anyOf"):
             was: list[Any] = b.keys[key] if isinstance(b.keys.get(key), list) else []
             now: list[Any] = h.keys[key] if isinstance(h.keys.get(key), list) else []
-            for i in range(min(len(was), len(now))):
-                out.append(self._compare(was[i], f"{b.pointer}/{key}/{i}", now[i],
-                                         f"{h.pointer}/{key}/{i}", side))
-            for i in range(len(now), len(was)):
-                out.append(([Found(f"{prefix}.variant_removed", f"{b.pointer}/{key}/{i}", "",
-                                   request, f"lost a {key} variant")], _NO_CUT))
-            for i in range(len(was), len(now)):
-                out.append(([Found(f"{prefix}.variant_added", f"{h.pointer}/{key}/{i}", "",
-                                   not request, f"gained a {key} variant")], _NO_CUT))
+            pairs, gone, new = _variants(was, now)
+            for i, j in pairs:
+                out.append(self._compare(was[i], f"{b.pointer}/{key}/{i}", now[j],
+                                         f"{h.pointer}/{key}/{j}", side))
+            out += [([Found(f"{prefix}.variant_removed", f"{b.pointer}/{key}/{i}", "",
+                            request, f"lost a {key} variant")], _NO_CUT) for i in gone]
+            out += [([Found(f"{prefix}.variant_added", f"{h.pointer}/{key}/{j}", "",
+                            not request, f"gained a {key} variant")], _NO_CUT) for j in new]
         return out
 
     @staticmethod
@@ -322,3 +321,27 @@ def _values(keys: dict[str, Any]) -> list[Any] | None:
     if "const" in keys:
         return [keys["const"]]
     return keys["enum"] if isinstance(keys.get("enum"), list) else None
+
+
+def _variant_key(variant: Any) -> str:
+    return canonical(variant.get("$ref", variant) if isinstance(variant, dict) else variant)
+
+
+def _variants(was: list[Any], now: list[Any]
+              ) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+    """oneOf/anyOf variants paired: the same `$ref` or the same schema wherever it moved,
+    the rest in order; then those left over on each side."""
+    keys = [_variant_key(v) for v in now]
+    free = list(range(len(now)))
+    pairs: list[tuple[int, int]] = []
+    unpaired: list[int] = []
+    for i, variant in enumerate(was):
+        key = _variant_key(variant)
+        j = next((j for j in free if keys[j] == key), None)
+        if j is None:
+            unpaired.append(i)
+        else:
+            pairs.append((i, j))
+            free.remove(j)
+    pairs += list(zip(unpaired, free, strict=False))
+    return pairs, unpaired[len(free):], free[len(unpaired):]
