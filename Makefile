@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck bench bench-compare quality lock clean
+.PHONY: run test lint typecheck bench bench-compare quality scale lock clean
 
 $(BIN)/python:
 	@echo "Creating the virtual environment in $(VENV)…"
@@ -55,6 +55,12 @@ bench-compare: $(VENV)/.dev
 quality: $(VENV)/.dev
 	bash scripts/node-deps.sh
 	$(BIN)/python bench/quality.py
+
+# Documents per second on one process vs separate processes (PostgreSQL, Redis, two
+# doc-store replicas), the model a fake that answers at once: about 10 minutes.
+scale: $(VENV)/.dev
+	bash scripts/system-deps.sh
+	$(BIN)/python bench/scale.py
 
 # Re-pin after changing dependencies in pyproject.toml (needs uv: pip install uv).
 lock:
