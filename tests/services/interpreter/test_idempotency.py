@@ -16,6 +16,7 @@ from llmdocs.core.config import Settings
 from llmdocs.services.docstore.client import DocStoreClient
 from services.interpreter.test_interpreter_input import QUERY, as_user, run_ids
 from services.orchestrator.fakellm import fake_llm, provider_env
+from tables import rows, table_gone
 
 
 async def keyed_eco(settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch,
@@ -94,3 +95,34 @@ async def test_a_retry_while_running_is_409_and_a_cut_wait_is_202(
         assert done["status"] == "completed", done["error"]
         assert await run_ids(eco) == {cut.json()["run_id"]}
         assert await generated(eco) == [done["document_id"]]
+
+
+async def test_a_keyed_request_runs_once_whatever_fails_after_its_run_started(
+        settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch,
+        database_url: str) -> None:
+    """Our record cannot be read when the run ends: a 202 with the execution, replayed.
+    Our record cannot be written: the retry (the key given back with the 5xx) starts
+    no second run, the orchestrator's key being derived from ours."""
+    eco = await keyed_eco(settings, serve, monkeypatch, database_url, latency=0.5)
+    async with as_user(eco, "user:alice") as alice:
+        keyed = {"Idempotency-Key": "follow-fails"}
+        first = asyncio.create_task(alice.post("/execute-query", json={"query": QUERY},
+                                               headers=keyed))
+        while not await rows(database_url, "interpreter_executions"):
+            await asyncio.sleep(0.05)
+        async with table_gone(database_url, "interpreter_executions"):
+            cut = await first
+        assert cut.status_code == 202, cut.text
+        assert cut.headers["location"] == f"/executions/{cut.json()['execution_id']}"
+        again = await alice.post("/execute-query", json={"query": QUERY}, headers=keyed)
+        assert again.status_code == 202 and again.json() == cut.json()
+        assert await run_ids(eco) == {cut.json()["run_id"]}
+
+        keyed = {"Idempotency-Key": "record-fails"}
+        async with table_gone(database_url, "interpreter_executions"):
+            unrecorded = await alice.post("/execute-query", json={"query": QUERY},
+                                          headers=keyed)
+        assert unrecorded.status_code >= 500, unrecorded.text  # the key given back
+        (run_id,) = await run_ids(eco) - {cut.json()["run_id"]}
+        recorded = await alice.post("/execute-query", json={"query": QUERY}, headers=keyed)
+        assert recorded.status_code == 200 and recorded.json()["run_id"] == run_id

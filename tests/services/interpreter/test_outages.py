@@ -26,6 +26,7 @@ from llmdocs.services import create_app
 from services.interpreter.test_interpreter_input import QUERY, as_user, run_ids
 from services.orchestrator.fakellm import fake_llm, provider_env
 from services.orchestrator.test_docgen_e2e import events_of
+from tables import rows
 
 
 async def running_eco(settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch,
@@ -126,7 +127,9 @@ async def test_a_caller_waiting_when_the_orchestrator_dies_gets_the_execution(
         async with as_user(eco, "user:alice") as alice:
             waiting = asyncio.create_task(alice.post("/execute-query",
                                                      json={"query": QUERY}))
-            while not await run_ids(eco):  # the run has started: its caller waits
+            # the run has started and its caller waits (a run the interpreter has not
+            # heard of yet is a 503 to retry)
+            while not await rows(eco.database_url, "interpreter_executions"):
                 await asyncio.sleep(0.05)
             process.send_signal(signal.SIGKILL)
             process.wait(10)

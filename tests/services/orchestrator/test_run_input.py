@@ -30,6 +30,7 @@ from llmdocs.services.orchestrator import docgen
 from llmdocs.services.orchestrator.client import OrchestratorClient
 from llmdocs.services.orchestrator.schemas import DocRequest
 from llmdocs.services.orchestrator.workflow_state import Trace, WorkflowError
+from tables import rows, table_gone
 
 RUNS = "/workflows/document-generation/runs"
 CHECK = "/workflows/document-generation/check"
@@ -298,6 +299,35 @@ async def test_a_spec_whose_values_no_column_holds_fails_the_run_with_the_reason
         assert "not an OpenAPI 3.0/3.1 document (openapi: 9\\x00\\ud800)" in run["error"]
         assert "\\ud800" in run["steps"][-1]["detail"]
         assert (await http.get(f"/runs/{run['id']}")).json()["error"] == run["error"]
+
+
+async def test_a_keyed_start_whose_wait_fails_answers_202_and_keeps_its_key(
+        orchestrator: httpx.AsyncClient, database_url: str, serve: Any) -> None:
+    """Once the run exists, a failure while waiting for its end is its 202: a 5xx
+    would give the key back, and the retry would start a second run."""
+    fetched = asyncio.Event()
+
+    async def slow_spec(_: Request) -> Response:
+        await fetched.wait()
+        return PlainTextResponse(user_service_spec(), media_type="application/yaml")
+
+    site = await serve(Starlette(routes=[Route("/openapi.yaml", slow_spec)]))
+    start = {"input": {"query": QUERY, "spec_url": site.url + "/openapi.yaml"}}
+    keyed = {"Idempotency-Key": "wait-fails"}
+    async with orchestrator as http:
+        first = asyncio.create_task(http.post(RUNS, json=start, headers=keyed,
+                                              params={"wait": 1}))
+        while not await rows(database_url, "orchestrator_runs"):
+            await asyncio.sleep(0.05)
+        async with table_gone(database_url, "orchestrator_runs"):  # the wait's read fails
+            cut = await first
+        fetched.set()
+        assert cut.status_code == 202, cut.text
+        assert cut.headers["location"] == f"/runs/{cut.json()['id']}"
+        again = await http.post(RUNS, json=start, headers=keyed, params={"wait": 1})
+        assert again.status_code == 202 and again.json() == cut.json()
+        assert [r["id"] for r in (await http.get("/runs")).json()["items"]] == [
+            cut.json()["id"]]
 
 
 async def test_a_run_started_again_with_its_key_is_the_same_run(

@@ -135,14 +135,16 @@ async def execute_query(body: QueryIn, request: Request, caller: Principal = Dep
                         svc: Interpreter = Depends(interpreter),
                         key: str | None = IdempotencyKeyHeader) -> Response:
     return answered(request, await svc.keys.once(
-        caller.subject, key, body.model_dump_json(), lambda: _execute(body, caller, svc)))
+        caller.subject, key, body.model_dump_json(),
+        lambda: _execute(body, caller, svc, key)))
 
 
-async def _execute(body: QueryIn, caller: Principal, svc: Interpreter) -> Answer:
+async def _execute(body: QueryIn, caller: Principal, svc: Interpreter,
+                   key: str | None) -> Answer:
     """The answer to an executed request: the execution (202 and its Location when it
     has not finished), or why its run ended without a document."""
     with _upstream():
-        execution, finished = await svc.execute(body, caller)
+        execution, finished = await svc.execute(body, caller, key)
     if finished and execution.status in ("failed", "cancelled"):
         return problem_answer(_failed(execution))
     location = {"Location": f"/executions/{execution.execution_id}"}

@@ -21,15 +21,13 @@ from llmdocs.core.auth import Principal
 from llmdocs.core.client import (
     BadRequest,
     ServiceError,
-    ServiceUnavailable,
     Unprocessable,
-    UpstreamError,
     acting_for,
 )
 from llmdocs.core.config import Settings
 from llmdocs.core.db import Database, utcnow
 from llmdocs.core.events import EventBus, make_event
-from llmdocs.core.idempotency import IdempotencyKeys
+from llmdocs.core.idempotency import IdempotencyKeys, request_hash
 from llmdocs.core.ids import new_id
 from llmdocs.provenance import as_seen_by
 from llmdocs.services.docstore.client import DocStoreClient
@@ -230,10 +228,12 @@ class Interpreter:
 
     # --- executing ------------------------------------------------------------------
 
-    async def execute(self, body: QueryIn, caller: Principal) -> tuple[ExecutionOut, bool]:
+    async def execute(self, body: QueryIn, caller: Principal, key: str | None = None
+                      ) -> tuple[ExecutionOut, bool]:
         """Run the request; (the execution, whether it is finished). Every refusal comes
         before the run starts: nothing is started or stored for a refused request. Once
-        the run has started, a wait cut short (the orchestrator gone) is unfinished."""
+        the run has started, a wait cut short (any failure) is unfinished. A request's
+        `key` (Idempotency-Key) starts its run once, whichever attempt records it."""
         user = caller.acting_for(body.user_id, ADMIN)
         plan = await self.interpret(body, caller)
         if plan.missing:
@@ -255,8 +255,9 @@ class Interpreter:
         if body.session_id:
             await self._claim(body.session_id, user, caller)
         with from_query():
-            run = await self.orchestrator.start_run(plan.workflow, plan.workflow_input,
-                                                    user_id=user)
+            run = await self.orchestrator.start_run(
+                plan.workflow, plan.workflow_input, user_id=user,
+                key=request_hash(f"{caller.subject} {key}") if key else None)
         execution = self._out(await self._record(body, user, plan, run), run)
         if body.session_id:
             await self._remember(body.session_id, plan.workflow_input,
@@ -269,7 +270,7 @@ class Interpreter:
             try:
                 execution = await self.execution(execution.execution_id, caller, wait=min(
                     LONG_POLL_SECONDS, max(deadline - loop.time(), 0.0)))
-            except (ServiceUnavailable, UpstreamError) as exc:  # the run goes on (or resumes)
+            except Exception as exc:  # the run goes on (or resumes): never a second one
                 log.warning("run not followed to its end", error=str(exc),
                             execution_id=execution.execution_id)
                 break

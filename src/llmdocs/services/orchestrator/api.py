@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from llmdocs.core.app import client_of
@@ -40,6 +41,7 @@ from llmdocs.services.orchestrator.schemas import (
 from llmdocs.services.orchestrator.tools import ToolCaller, ToolFormat, descriptor, tool_specs
 from llmdocs.services.orchestrator.workflows import Runner, catalog
 
+log = structlog.get_logger(__name__)
 STATUS = {errors.Unknown: 404, errors.Refused: 403, errors.Invalid: 422,
           errors.WrongState: 409, errors.GatewayFailed: 502}
 
@@ -187,7 +189,10 @@ async def start_run(body: RunRequest, request: Request, caller: Writer,
     async def start() -> Answer:
         run = await runs.create(name, body, user, caller)
         if wait > 0:
-            run = await runs.wait(run.id, wait)
+            try:
+                run = await runs.wait(run.id, wait)
+            except Exception:  # the run exists: its key replays it, never starts another
+                log.warning("run not followed to its end", run_id=run.id, exc_info=True)
         return Answer(200 if run.status in FINISHED else 202, run.model_dump(mode="json"),
                       {"Location": f"/runs/{run.id}"})
 

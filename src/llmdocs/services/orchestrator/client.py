@@ -85,9 +85,11 @@ class OrchestratorClient(ServiceClient):
         return _workflows.validate_python(await self.get_json("/workflows"))
 
     async def start_run(self, workflow: str, data: dict[str, Any], *,
-                        user_id: str | None = None, wait: float = 0.0) -> WorkflowRunOut:
+                        user_id: str | None = None, wait: float = 0.0,
+                        key: str | None = None) -> WorkflowRunOut:
         """Start a run, retried when the orchestrator is unreachable or failing: the call's
-        own Idempotency-Key makes a retry the same run. With `wait`, the answer is the
+        own Idempotency-Key (`key`, to make another call the same run) makes a retry the
+        same run. With `wait`, the answer is the
         finished run when it ends within that many seconds. The run is the caller's own
         unless a service or an admin names `user_id`."""
         body: dict[str, Any] = {"input": data}
@@ -96,7 +98,7 @@ class OrchestratorClient(ServiceClient):
         # parsed and validated in one pass: a finished run carries its whole provenance
         return WorkflowRunOut.model_validate_json((await self.request(
             "POST", f"/workflows/{workflow}/runs", json=body, idempotent=True,
-            headers={"Idempotency-Key": new_id()},
+            headers={"Idempotency-Key": key or new_id()},
             params={"wait": wait} if wait else None)).content)
 
     async def check_run(self, workflow: str, data: dict[str, Any]) -> RunCheck:
