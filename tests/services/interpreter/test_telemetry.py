@@ -171,3 +171,41 @@ async def test_one_request_is_one_trace_and_its_logs_arrive(
     assert any(service == "doc-store" for service, _ in served)
     assert all(r["trace_id"] == trace_id for r in logs if r["message"] == "request")
     await asyncio.to_thread(tracing.flush)  # none left for a receiver gone
+
+
+async def test_an_async_executions_end_is_announced_under_its_requests_correlation_id(
+        settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch,
+        database_url: str) -> None:
+    """The end of an execution run in the background is seen by a later request (here a
+    long poll with a correlation id of its own): its event carries the first one's."""
+    model = await serve(fake_llm(0.0))
+    for key, value in provider_env(model.url).items():
+        monkeypatch.setenv(key, value)
+    eco = await start_services(settings.model_copy(update={"database_url": database_url}),
+                               serve)
+    await serve(create_app("logcollector", eco), port=eco.port_for("logcollector"))
+    await store_spec(eco)
+    auth = {"Authorization": f"Bearer {token(eco)}"}
+    async with httpx.AsyncClient(base_url=eco.url_for("interpreter"), headers=auth,
+                                 timeout=GUARD) as interpreter:
+        started = await interpreter.post("/execute-query", json={
+            "query": QUERY, "async": True}, headers={"X-Correlation-ID": "req-async"})
+        assert started.status_code == 202, started.text
+        ended = (await interpreter.get(started.headers["location"], params={"wait": 60},
+                                       headers={"X-Correlation-ID": "req-poll"})).json()
+        assert ended["status"] == "completed", ended["error"]
+
+    async with httpx.AsyncClient(base_url=eco.url_for("logcollector"), headers=auth,
+                                 timeout=GUARD) as collector:
+        async def summaries(correlation_id: str) -> set[str]:
+            found = await collector.get(f"/correlations/{correlation_id}")
+            return {e["summary"] for e in found.json()["timeline"] if e["kind"] == "event"
+                    } if found.status_code == 200 else set()
+
+        async def ended_announced() -> bool:
+            return "llmdocs.execution.completed" in await summaries("req-async")
+
+        await eventually(ended_announced)
+        assert "llmdocs.execution.accepted" in await summaries("req-async")
+        assert not {"llmdocs.execution.accepted", "llmdocs.execution.completed"} & \
+            await summaries("req-poll")

@@ -29,6 +29,7 @@ from llmdocs.core.db import Database, utcnow
 from llmdocs.core.events import EventBus, make_event
 from llmdocs.core.idempotency import IdempotencyKeys, request_hash
 from llmdocs.core.ids import new_id
+from llmdocs.core.middleware import correlation_id_var
 from llmdocs.provenance import as_seen_by
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.gateway.client import GatewayClient
@@ -312,7 +313,8 @@ class Interpreter:
                         session_id=body.session_id, user_id=user, query=body.query,
                         interpretation=plan.model_dump_json(),
                         status=run.status if run else "completed",
-                        result=result, error=None, created_at=now, updated_at=now)
+                        result=result, error=None, created_at=now, updated_at=now,
+                        correlation_id=correlation_id_var.get())
         async with self.database.transaction() as session:
             session.add(row)
         await self._announce("accepted", row, intent=plan.intent, workflow=plan.workflow)
@@ -321,11 +323,14 @@ class Interpreter:
         return row
 
     async def _announce(self, what: str, row: Execution, **data: Any) -> None:
-        """`llmdocs.execution.<what>`, with the request's correlation id."""
-        await self.events.publish(make_event(
+        """`llmdocs.execution.<what>`, with the correlation id of the request that
+        started the execution (its end is seen by whichever request asks next)."""
+        event = make_event(
             "interpreter", f"llmdocs.execution.{what}",
             {"execution_id": row.id, "run_id": row.run_id or None, "user_id": row.user_id,
-             **data}, subject=row.id))
+             **data}, subject=row.id)
+        await self.events.publish(event.model_copy(update={
+            "correlationid": row.correlation_id or event.correlationid}))
 
     async def _previous(self, session_id: str | None, caller: Principal
                         ) -> tuple[dict[str, Any] | None, str | None]:
