@@ -34,3 +34,12 @@ async def table_gone(url: str, table: str) -> AsyncIterator[None]:
                 await conn.execute(sa.text(f"ALTER TABLE {table}_gone RENAME TO {table}"))
     finally:
         await engine.dispose()
+
+
+async def execute(url: str, sql: str) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text(sql))
+    finally:
+        await engine.dispose()

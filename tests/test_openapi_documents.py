@@ -76,3 +76,28 @@ async def test_the_doc_store_shows_what_its_writes_take(settings: Settings,
     for kind in ("application/json", "multipart/form-data"):
         assert not {"source", "author", "metadata", "tags"} & update[kind]["schema"][
             "properties"].keys()
+
+
+# every creating POST, by service: each takes Idempotency-Key (core.idempotency)
+KEYED = {
+    "promptstore": ["/api/v1/prompts", "/api/v1/prompts/{ref}/versions",
+                    "/api/v1/prompts/{ref}/fork",
+                    "/api/v1/optimization/prompts/{ref}/optimize", "/api/v1/abtests",
+                    "/api/v1/abtests/{test_id}/outcomes"],
+    "orchestrator": ["/registry/services", "/workflows/agent/runs", "/workflows/{name}/runs"],
+    "docstore": ["/documents"],
+    "interpreter": ["/execute-query"],
+}
+
+
+@pytest.mark.parametrize("key", sorted(KEYED))
+async def test_every_creating_post_shows_its_idempotency_key(key: str, settings: Settings,
+                                                             serve: Any) -> None:
+    running = await serve(create_app(key, settings))
+    async with httpx.AsyncClient(base_url=running.url) as http:
+        paths = (await http.get("/openapi.json")).json()["paths"]
+    for path in KEYED[key]:
+        [header] = [p for p in paths[path]["post"].get("parameters", [])
+                    if p["name"] == "Idempotency-Key"]
+        assert header["in"] == "header" and not header.get("required"), path
+        assert "first answer" in header["description"], path

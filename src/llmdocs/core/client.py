@@ -26,6 +26,7 @@ from llmdocs.core import tracing
 from llmdocs.core.auth import Principal, delegated_token, service_token
 from llmdocs.core.config import Settings
 from llmdocs.core.fetch import BlockedAddress
+from llmdocs.core.ids import new_id
 from llmdocs.core.middleware import CORRELATION_HEADER, correlation_id_var
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -228,6 +229,12 @@ def replicas_of(urls: tuple[str, ...]) -> Replicas:
     return found
 
 
+def idempotency_header(key: str | None = None) -> dict[str, str]:
+    """A creating call's Idempotency-Key header (`key`, or a new one of its own): a
+    retry of the call gets the first answer, never a second object."""
+    return {"Idempotency-Key": key or new_id()}
+
+
 def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, ServiceUnavailable):
         return True
@@ -398,6 +405,14 @@ class ServiceClient:
 
     async def post_json(self, path: str, body: Any = None, **kwargs: Any) -> Any:
         return (await self.request("POST", path, json=body, **kwargs)).json()
+
+    async def create_json(self, path: str, body: Any = None, *,
+                          headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        """A creating POST, retried: its own Idempotency-Key makes a retry get the
+        first answer, never a second object."""
+        keyed = {**(headers or {}), **idempotency_header()}
+        return (await self.request("POST", path, json=body, headers=keyed, idempotent=True,
+                                   **kwargs)).json()
 
     async def health(self, deep: bool = True) -> dict[str, Any]:
         """The service's health report; a shallow one skips its own called services."""

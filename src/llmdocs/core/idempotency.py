@@ -9,12 +9,14 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Header, Request, Response
+from fastapi import Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import JSON, ColumnElement, DateTime, Integer, String, and_, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from llmdocs.core.db import Database, utcnow
@@ -22,6 +24,9 @@ from llmdocs.core.errors import PROBLEM_JSON, Problem, problem_body
 from llmdocs.core.ids import new_id
 
 KEPT = timedelta(hours=24)
+# a claim unanswered this long died with its replica (a request that takes longer passes
+# its own: see the interpreter's and the orchestrator's)
+ABANDONED_AFTER = timedelta(minutes=10)
 
 IdempotencyKeyHeader: Any = Header(
     None, alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
@@ -70,7 +75,7 @@ class IdempotencyKeys:
     with its process, and the same request may take it over."""
 
     def __init__(self, database: Database, table: type[KeyRecord],
-                 abandoned_after: timedelta) -> None:
+                 abandoned_after: timedelta = ABANDONED_AFTER) -> None:
         self.database = database
         self.table: Any = table  # a mapped class: its columns are SQL expressions
         self.abandoned_after = abandoned_after
@@ -104,7 +109,7 @@ class IdempotencyKeys:
                   else sqlite.insert(table))
         mine = table.principal == principal, table.key == key
         async with self.database.transaction() as session:
-            await session.execute(delete(table).where(table.created_at < now - KEPT))
+            await forget_expired(session, table, now)
             await session.execute(insert.values(
                 principal=principal, key=key, request_hash=digest, claim=token,
                 created_at=now).on_conflict_do_nothing())
@@ -140,6 +145,44 @@ class IdempotencyKeys:
         table = self.table
         return and_(table.principal == claim.principal, table.key == claim.key,
                     table.claim == claim.token)
+
+
+async def forget_expired(session: AsyncSession, table: Any, now: datetime) -> None:
+    """Drop the keys of `table` older than KEPT: their requests are new ones again."""
+    await session.execute(delete(table).where(table.created_at < now - KEPT))
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """A creating request with its Idempotency-Key, as a route takes it (`keyed`)."""
+
+    request: Request
+    key: str | None
+
+    async def once(self, keys: IdempotencyKeys, principal: str, body: BaseModel,
+                   carry_out: Callable[[], Awaitable[Answer]]) -> Response:
+        """`carry_out`'s answer, once per key: the request is its method, path, query
+        and body (see `IdempotencyKeys.once`)."""
+        url = self.request.url
+        canonical = f"{self.request.method} {url.path}?{url.query} {body.model_dump_json()}"
+        return answered(self.request, await keys.once(principal, self.key, canonical,
+                                                      carry_out))
+
+
+async def keyed(request: Request, key: str | None = IdempotencyKeyHeader) -> Keyed:
+    return Keyed(request, key)
+
+
+KeyedRequest = Annotated[Keyed, Depends(keyed)]  # a route's: the header in its OpenAPI
+
+
+def answer_of(model: BaseModel, status: int) -> Answer:
+    return Answer(status, model.model_dump(mode="json", by_alias=True), {})
+
+
+async def made(creating: Awaitable[BaseModel], status: int = 201) -> Answer:
+    """The answer of a route that creates what `creating` returns."""
+    return answer_of(await creating, status)
 
 
 def answered(request: Request, answer: Answer) -> Response:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from keyed import created_once
 from llmdocs.core.errors import PROBLEM_JSON
 from services.docstore.conftest import Store
 
@@ -58,18 +59,11 @@ async def test_identical_content_is_idempotent_and_keys_replay(store: Store) -> 
            forced.json()["document_id"]}
     assert len(ids) == 3 and forced.status_code == 201
 
-    key = {"Idempotency-Key": "order-42"}
-    body = {"content": "keyed", "source": "k"}
-    made = await store.http.post("/documents", params={"dedupe": "false"}, json=body,
-                                 headers=key)
-    replay = await store.http.post("/documents", params={"dedupe": "false"}, json=body,
-                                   headers=key)
-    assert made.status_code == 201 and replay.status_code == 200
-    assert replay.json()["document_id"] == made.json()["document_id"]
-    reused = await store.http.post("/documents", json={"content": "different"}, headers=key)
-    assert reused.status_code == 422 and "Idempotency-Key" in reused.json()["detail"]
+    made = await created_once(store.http, "/documents?dedupe=false",
+                              {"content": "keyed", "source": "k"},
+                              {"content": "different", "source": "k"}, "/documents?source=k")
     listed = (await store.http.get("/documents", params={"source": "k"})).json()["items"]
-    assert len(listed) == 1
+    assert [item["document_id"] for item in listed] == [made["document_id"]]
 
 
 async def test_metadata_tags_filters_and_deletes(store: Store) -> None:

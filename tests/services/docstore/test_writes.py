@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from services.docstore.conftest import Store
+from tables import execute
 
 
 async def post(store: Store, body: dict[str, Any], key: str) -> httpx.Response:
@@ -29,8 +30,7 @@ async def test_keyed_create_replays_refuses_reuse_and_twins_store_once(store: St
     assert first["version"] == 1 and first["created"] is True
 
     again = await post(store, body, "run:1")
-    assert again.status_code == 200
-    assert again.json() == {**first, "created": False}
+    assert again.status_code == 201 and again.json() == first  # the first answer
     reused = await post(store, {**body, "content": "other"}, "run:1")
     assert reused.status_code == 422 and "Idempotency-Key" in reused.json()["detail"]
 
@@ -43,10 +43,18 @@ async def test_keyed_create_replays_refuses_reuse_and_twins_store_once(store: St
 
     twins = await asyncio.gather(*(post(store, {**body, "content": "twin"}, "run:2")
                                    for _ in range(3)))
-    assert sorted(t.status_code for t in twins) == [200, 200, 201]
+    assert [t.status_code for t in twins] == [201] * 3  # each waited for the first
     assert len({t.json()["document_id"] for t in twins}) == 1
     listed = (await store.http.get("/documents", params={"source": "orch"})).json()
     assert len(listed["items"]) == 2
+
+    # a day later the key is forgotten: it names a new request
+    await execute(store.settings.database_url,
+                  "UPDATE docstore_idempotency SET created_at = created_at - INTERVAL '25 hours'"
+                  if "postgresql" in store.settings.database_url else
+                  "UPDATE docstore_idempotency SET created_at = datetime(created_at, '-25 hours')")
+    later = await post(store, {**body, "content": "other"}, "run:1")
+    assert later.status_code == 201 and later.json()["document_id"] != first["document_id"]
 
 
 async def test_failed_keyed_create_stores_nothing_and_leaves_the_key_free(store: Store) -> None:
@@ -87,7 +95,7 @@ async def test_keyed_update_replays_despite_if_match_and_deletion(store: Store) 
     assert updated.status_code == 200 and updated.json()["version"] == 2
     assert updated.json()["tags"] == ["t"] and updated.headers["etag"] == '"2"'
     replay = await put("v2", "edit:1")  # the If-Match is stale now: the key answers first
-    assert replay.status_code == 200 and replay.json() == {**updated.json(), "created": False}
+    assert replay.status_code == 200 and replay.json() == updated.json()
     assert (await put("v2", "edit:2")).status_code == 412  # a new key meets the If-Match
     assert (await put("v3", "edit:1", version=2)).status_code == 422  # key reused
 

@@ -19,6 +19,7 @@ from llmdocs.core.bodies import inline_schema, request_body
 from llmdocs.core.db import INT4_MAX, StorableText, UtcDateTime, storable
 from llmdocs.core.errors import Problem, domain_problems, invalid_request
 from llmdocs.core.filenames import hidden_characters
+from llmdocs.core.idempotency import IdempotencyKeyHeader
 from llmdocs.services.docstore import errors
 from llmdocs.services.docstore.bulk import ingest_ndjson
 from llmdocs.services.docstore.cursors import MAX_CURSOR
@@ -58,7 +59,6 @@ M = TypeVar("M", bound=BaseModel)
 Reader = Annotated[Principal, Depends(require("docs:read"))]
 Writer = Annotated[Principal, Depends(require("docs:write"))]
 IfMatch = Annotated[str | None, Header(description='"<version>" from the ETag; stale → 412')]
-IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 # a document id in a path: text a column can hold (a NUL is a 422, not a database error)
 DocumentId = Annotated[StorableText, Path()]
 VersionNumber = Annotated[int, Path(ge=1, le=INT4_MAX)]
@@ -243,7 +243,8 @@ def _stored(response: Response, stored: StoredDocument) -> StoredDocument:
              openapi_extra=write_body(DocumentCreate),
              summary="Store a document (JSON text or a file)")
 async def create_document(
-    request: Request, response: Response, principal: Writer, idempotency_key: IdemKey = None,
+    request: Request, response: Response, principal: Writer,
+    idempotency_key: str | None = IdempotencyKeyHeader,
     dedupe: bool = Query(True, description="return an existing identical document"),
 ) -> StoredDocument:
     fields, content, digest = await read_write(request, DocumentCreate)
@@ -348,7 +349,7 @@ router.add_api_route("/documents/{document_id}/download", download, methods=["HE
             openapi_extra=write_body(DocumentUpdate), summary="A new version (JSON text or a file)")
 async def update_document(request: Request, response: Response, document_id: DocumentId,
                           principal: Writer, if_match: IfMatch = None,
-                          idempotency_key: IdemKey = None) -> StoredDocument:
+                          idempotency_key: str | None = IdempotencyKeyHeader) -> StoredDocument:
     expected = expected_version(if_match)
     fields, content, digest = await read_write(request, DocumentUpdate)
     stored = await store_of(request).update(

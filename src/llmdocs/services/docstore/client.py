@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
-from llmdocs.core.client import ServiceClient
+from llmdocs.core.client import ServiceClient, idempotency_header
 from llmdocs.services.docstore.schemas import (
     BulkResult,
     DiffOut,
@@ -49,32 +49,34 @@ class DocStoreClient(ServiceClient):
 
     async def put(self, content: str, *, idempotency_key: str | None = None,
                   dedupe: bool = True, **fields: Any) -> StoredDocument:
-        """Store a text document (fields as in `DocumentCreate`)."""
+        """Store a text document (fields as in `DocumentCreate`), retried under its
+        Idempotency-Key (`idempotency_key`, or one of the call's own)."""
         # pydantic writes the JSON (the stdlib encoder costs more on a long content)
         body = DocumentCreate(content=content, **fields).model_dump_json(exclude_none=True)
-        headers = {"content-type": "application/json"}
-        if idempotency_key:
-            headers["Idempotency-Key"] = idempotency_key
-        answer = await self.request("POST", "/documents", content=body.encode(),
-                                    headers=headers, params={"dedupe": str(dedupe).lower()},
-                                    idempotent=idempotency_key is not None)
+        answer = await self.request("POST", "/documents", content=body.encode(), headers={
+            "content-type": "application/json", **idempotency_header(idempotency_key)},
+            params={"dedupe": str(dedupe).lower()}, idempotent=True)
         return StoredDocument.model_validate_json(answer.content)
 
     async def upload(self, data: bytes, filename: str, *, content_type: str | None = None,
-                     dedupe: bool = True, **fields: Any) -> StoredDocument:
-        """Store a file (a binary artifact, or UTF-8 text for text formats)."""
+                     idempotency_key: str | None = None, dedupe: bool = True, **fields: Any
+                     ) -> StoredDocument:
+        """Store a file (a binary artifact, or UTF-8 text for text formats), retried as
+        `put` is."""
         answer = await self.request(
             "POST", "/documents", params={"dedupe": str(dedupe).lower()},
             files={"file": (filename, data, content_type or "application/octet-stream")},
-            data=_form(fields))
+            data=_form(fields), headers=idempotency_header(idempotency_key), idempotent=True)
         return StoredDocument.model_validate_json(answer.content)
 
     async def update(self, document_id: str, content: str, *, if_version: int | None = None,
                      **fields: Any) -> StoredDocument:
-        """A new text version; `if_version` makes a stale update fail (412)."""
+        """A new text version, retried as `put` is; `if_version` makes a stale update
+        fail (412)."""
         answer = await self.request("PUT", f"/documents/{document_id}",
                                     json={"content": content, **fields},
-                                    headers=_if_match(if_version), idempotent=False)
+                                    headers={**_if_match(if_version), **idempotency_header()},
+                                    idempotent=True)
         return StoredDocument.model_validate_json(answer.content)
 
     async def get(self, document_id: str, version: int | None = None) -> DocumentOut:

@@ -24,6 +24,7 @@ from llmdocs.core.db import (
     utcnow,
 )
 from llmdocs.core.events import Event, make_event
+from llmdocs.core.idempotency import forget_expired
 from llmdocs.core.ids import new_id
 from llmdocs.core.middleware import correlation_id_var
 from llmdocs.core.resources import Resources
@@ -264,7 +265,7 @@ class Writes(Queries):
         if row.request_hash != idempotency.request_hash:
             raise Rejected("This Idempotency-Key was used for a different request.",
                            field="Idempotency-Key")
-        return StoredDocument.model_validate({**row.response, "created": False})
+        return StoredDocument.model_validate(row.response)  # the first answer, as given
 
     async def _idempotent(self, principal: str, idempotency: Idempotency | None,
                           run: Callable[[], Awaitable[tuple[StoredDocument, str]]]
@@ -272,7 +273,12 @@ class Writes(Queries):
         """A keyed write goes straight to its rows, with no lookup first: a retry (or a
         concurrent twin) fails on the key's primary key, or earlier on the document's
         changed state (a stale If-Match, a deletion), its transaction rolls back, and
-        then it gets the key's first answer (a 422 when the request differs)."""
+        then it gets the key's first answer (a 422 when the request differs). A twin
+        sent while the first runs waits for it on the key's row instead of a 409. Keys
+        are kept 24 hours, as core.idempotency's."""
+        if idempotency is not None:
+            async with self.db.transaction() as session:
+                await forget_expired(session, IdempotencyKey, utcnow())
         try:
             stored, _ = await run()
         except (IntegrityError, DocStoreError):

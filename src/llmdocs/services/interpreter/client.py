@@ -17,9 +17,9 @@ class InterpreterClient(ServiceClient):
 
     async def execute(self, query: str, *, format: str | None = None, run_async: bool = False,
                       **fields: Any) -> ExecutionOut:
-        """Run a request (not retried: a retry would run it twice)."""
+        """Run a request, retried under its own Idempotency-Key: never twice."""
         body = {"query": query, "format": format, "async": run_async, **fields}
-        return ExecutionOut.model_validate(await self.post_json(
+        return ExecutionOut.model_validate(await self.create_json(
             "/execute-query", {k: v for k, v in body.items() if v is not None}))
 
     async def execution(self, execution_id: str, wait: float = 0.0) -> ExecutionOut:

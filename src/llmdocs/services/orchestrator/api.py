@@ -12,7 +12,14 @@ from llmdocs.core.app import client_of
 from llmdocs.core.auth import Principal, bearer_token, require
 from llmdocs.core.db import StorableText
 from llmdocs.core.errors import Problem, domain_problems
-from llmdocs.core.idempotency import Answer, IdempotencyKeyHeader, answered
+from llmdocs.core.idempotency import (
+    Answer,
+    IdempotencyKeyHeader,
+    KeyedRequest,
+    answer_of,
+    answered,
+    made,
+)
 from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.orchestrator import errors, service
 from llmdocs.services.orchestrator.registry import ADMIN_SCOPE, Registry
@@ -61,6 +68,10 @@ async def registry(request: Request) -> Registry:
     return Registry(resources.database, resources.events)
 
 
+async def runner(request: Request) -> Runner:
+    return request.app.state.runner  # type: ignore[no-any-return]
+
+
 async def tool_caller(request: Request,
                       caller: Annotated[Principal, Depends(require())]) -> ToolCaller:
     """Tool calls made for this caller, with its identity and no more than its scopes."""
@@ -70,17 +81,18 @@ async def tool_caller(request: Request,
 
 # --- service registry -------------------------------------------------------------
 
-@router.post("/registry/services", status_code=201,
+@router.post("/registry/services", status_code=201, response_model=RegistrationResult,
              summary="Register a service or update it when its spec hash changed (its "
              "owner, a service or a workflows:admin; llmdocs' own names: services only)")
 async def register_service(
-    body: ServiceRegistration, response: Response, caller: Writer,
-    reg: Registry = Depends(registry),
-) -> RegistrationResult:
-    result = await reg.register(body, caller)
-    if not result.created:
-        response.status_code = 200
-    return result
+    body: ServiceRegistration, caller: Writer, keyed: KeyedRequest,
+    reg: Registry = Depends(registry), runs: Runner = Depends(runner),
+) -> Response:
+    async def register() -> Answer:
+        result = await reg.register(body, caller)
+        return answer_of(result, 201 if result.created else 200)
+
+    return await keyed.once(runs.keys, caller.subject, body, register)
 
 
 @router.get("/registry/services", dependencies=READ, summary="Every registered service")
@@ -144,15 +156,16 @@ async def call_tool(
 
 # --- agent workflow ---------------------------------------------------------------
 
-@router.post("/workflows/agent/runs", dependencies=WRITE,
+@router.post("/workflows/agent/runs", response_model=AgentRun,
              summary="Reach a goal with the model choosing tools from the catalog")
 async def run_agent(
-    body: AgentRequest, request: Request, reg: Registry = Depends(registry),
-    caller: ToolCaller = Depends(tool_caller),
-) -> AgentRun:
+    body: AgentRequest, request: Request, who: Writer, keyed: KeyedRequest,
+    reg: Registry = Depends(registry), caller: ToolCaller = Depends(tool_caller),
+    runs: Runner = Depends(runner),
+) -> Response:
     app = request.app
-    return await service.run_agent(body, reg, caller, client_of(app, GatewayClient),
-                                   app.state.resources.events)
+    return await keyed.once(runs.keys, who.subject, body, lambda: made(service.run_agent(
+        body, reg, caller, client_of(app, GatewayClient), app.state.resources.events), 200))
 
 
 # --- workflows and runs -----------------------------------------------------------
@@ -160,10 +173,6 @@ async def run_agent(
 RunId = Annotated[EntityId, Path()]
 Filter = Annotated[StorableText | None, Query(max_length=200)]
 WaitSeconds = Query(0.0, ge=0, le=300, description="wait up to this long for the end")
-
-
-async def runner(request: Request) -> Runner:
-    return request.app.state.runner  # type: ignore[no-any-return]
 
 
 @router.get("/workflows", dependencies=READ, summary="The workflows that can be run")

@@ -6,8 +6,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from llmdocs.core.client import ServiceClient
-from llmdocs.core.ids import new_id
+from llmdocs.core.client import ServiceClient, idempotency_header
 from llmdocs.services.orchestrator.schemas import (
     AgentRun,
     EcosystemHealth,
@@ -38,10 +37,9 @@ class OrchestratorClient(ServiceClient):
         """Idempotent: the same spec hash again changes nothing, so retrying is safe.
         `token` (an on-behalf-of token) registers for its subject, who owns it then."""
         headers = {"Authorization": f"Bearer {token}"} if token else None
-        response = await self.request(
-            "POST", "/registry/services", idempotent=True, headers=headers,
-            json=registration.model_dump(mode="json", by_alias=True))
-        return RegistrationResult.model_validate(response.json())
+        return RegistrationResult.model_validate(await self.create_json(
+            "/registry/services", registration.model_dump(mode="json", by_alias=True),
+            headers=headers))
 
     async def list_services(self) -> list[ServiceSummary]:
         return _summaries.validate_python(await self.get_json("/registry/services"))
@@ -76,7 +74,7 @@ class OrchestratorClient(ServiceClient):
     # --- agent workflow -----------------------------------------------------------
 
     async def run_agent(self, goal: str, max_steps: int = 3) -> AgentRun:
-        return AgentRun.model_validate(await self.post_json(
+        return AgentRun.model_validate(await self.create_json(
             "/workflows/agent/runs", {"goal": goal, "max_steps": max_steps}))
 
     # --- workflows and runs -------------------------------------------------------
@@ -88,17 +86,17 @@ class OrchestratorClient(ServiceClient):
                         user_id: str | None = None, wait: float = 0.0,
                         key: str | None = None) -> WorkflowRunOut:
         """Start a run, retried when the orchestrator is unreachable or failing: the call's
-        own Idempotency-Key (`key`, to make another call the same run) makes a retry the
-        same run. With `wait`, the answer is the
-        finished run when it ends within that many seconds. The run is the caller's own
-        unless a service or an admin names `user_id`."""
+        Idempotency-Key (`key` to make another call the same run) makes a retry the same
+        run. With `wait`, the answer is the finished run when it ends within that many
+        seconds. The run is the caller's own unless a service or an admin names
+        `user_id`."""
         body: dict[str, Any] = {"input": data}
         if user_id is not None:
             body["user_id"] = user_id
         # parsed and validated in one pass: a finished run carries its whole provenance
         return WorkflowRunOut.model_validate_json((await self.request(
             "POST", f"/workflows/{workflow}/runs", json=body, idempotent=True,
-            headers={"Idempotency-Key": key or new_id()},
+            headers=idempotency_header(key),
             params={"wait": wait} if wait else None)).content)
 
     async def check_run(self, workflow: str, data: dict[str, Any]) -> RunCheck:

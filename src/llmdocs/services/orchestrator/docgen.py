@@ -537,6 +537,7 @@ class DocGen:
         elif fmt in ("pdf", "zip"):
             stored = await self.deps.docs.upload(rendered.content, rendered.filename,
                                                  content_type=rendered.media_type,
+                                                 idempotency_key=f"run:{run_id}",
                                                  dedupe=False, **fields)
         else:
             stored = await self.deps.docs.put(rendered.content.decode(), dedupe=False,

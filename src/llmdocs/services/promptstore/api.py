@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from llmdocs.core.auth import Principal, require
 from llmdocs.core.db import INT4_MAX, StorableText
 from llmdocs.core.errors import domain_problems
+from llmdocs.core.idempotency import KeyedRequest, made
 from llmdocs.services.promptstore import errors
 from llmdocs.services.promptstore.schemas import (
     LABEL_PATTERN,
@@ -74,9 +75,10 @@ Store = Annotated[PromptStore, Depends(store)]
 
 # --- prompts ------------------------------------------------------------------------
 
-@router.post("/prompts", status_code=201, summary="Create a prompt (version 1)")
-async def create_prompt(body: PromptIn, s: Store, who: Writer) -> PromptOut:
-    return await s.create(body, who.subject)
+@router.post("/prompts", status_code=201, response_model=PromptOut,
+             summary="Create a prompt (version 1)")
+async def create_prompt(body: PromptIn, s: Store, who: Writer, keyed: KeyedRequest) -> Response:
+    return await keyed.once(s.keys, who.subject, body, lambda: made(s.create(body, who.subject)))
 
 
 @router.get("/prompts", summary="List prompts, by category and tag, paginated")
@@ -126,9 +128,12 @@ async def patch_prompt(ref: PromptRef, body: PromptPatch, s: Store, _: Writer) -
     return await s.patch(ref, body)
 
 
-@router.post("/prompts/{ref}/versions", status_code=201, summary="Add a new version")
-async def add_version(ref: PromptRef, body: VersionIn, s: Store, who: Writer) -> VersionOut:
-    return await s.add_version(ref, body, who.subject)
+@router.post("/prompts/{ref}/versions", status_code=201, response_model=VersionOut,
+             summary="Add a new version")
+async def add_version(ref: PromptRef, body: VersionIn, s: Store, who: Writer,
+                      keyed: KeyedRequest) -> Response:
+    return await keyed.once(s.keys, who.subject, body,
+                            lambda: made(s.add_version(ref, body, who.subject)))
 
 
 @router.get("/prompts/{ref}/versions", summary="Version history, newest first")
@@ -177,9 +182,12 @@ async def rollback(ref: PromptRef, body: RollbackIn, s: Store, _: Writer) -> Pro
     return await s.rollback(ref, body.label, body.version)
 
 
-@router.post("/prompts/{ref}/fork", status_code=201, summary="Copy a version to a new name")
-async def fork(ref: PromptRef, body: ForkIn, s: Store, who: Writer) -> PromptOut:
-    return await s.fork(ref, body.name, body.version, who.subject)
+@router.post("/prompts/{ref}/fork", status_code=201, response_model=PromptOut,
+             summary="Copy a version to a new name")
+async def fork(ref: PromptRef, body: ForkIn, s: Store, who: Writer,
+               keyed: KeyedRequest) -> Response:
+    return await keyed.once(s.keys, who.subject, body,
+                            lambda: made(s.fork(ref, body.name, body.version, who.subject)))
 
 
 @router.post("/prompts/{ref}/lint", summary="Lint a stored version")
@@ -193,16 +201,20 @@ async def bias_check(ref: PromptRef, body: BiasIn, s: Store, _: Reader) -> BiasO
 
 
 @router.post("/optimization/prompts/{ref}/optimize", status_code=201,
+             response_model=OptimizeOut,
              summary="Ask the llm-gateway for variations, stored as draft versions")
-async def optimize(ref: PromptRef, body: OptimizeIn, s: Store, who: Writer) -> OptimizeOut:
-    return await s.optimize(ref, body, who.subject)
+async def optimize(ref: PromptRef, body: OptimizeIn, s: Store, who: Writer,
+                   keyed: KeyedRequest) -> Response:
+    return await keyed.once(s.keys, who.subject, body,
+                            lambda: made(s.optimize(ref, body, who.subject)))
 
 
 # --- A/B tests ----------------------------------------------------------------------
 
-@router.post("/abtests", status_code=201, summary="Start an A/B test between versions")
-async def create_test(body: AbTestIn, s: Store, _: Writer) -> AbTestOut:
-    return await s.create_test(body)
+@router.post("/abtests", status_code=201, response_model=AbTestOut,
+             summary="Start an A/B test between versions")
+async def create_test(body: AbTestIn, s: Store, who: Writer, keyed: KeyedRequest) -> Response:
+    return await keyed.once(s.keys, who.subject, body, lambda: made(s.create_test(body)))
 
 
 @router.get("/abtests", summary="A/B tests, newest first")
@@ -225,9 +237,12 @@ async def assignment(test_id: TestId, s: Store, _: Reader,
                              version=await s.assignment(test_id, subject))
 
 
-@router.post("/abtests/{test_id}/outcomes", summary="Record one call's outcome")
-async def record_outcome(test_id: TestId, body: OutcomeIn, s: Store, _: Writer) -> AbResults:
-    return await s.record_outcome(test_id, body)
+@router.post("/abtests/{test_id}/outcomes", response_model=AbResults,
+             summary="Record one call's outcome")
+async def record_outcome(test_id: TestId, body: OutcomeIn, s: Store, who: Writer,
+                         keyed: KeyedRequest) -> Response:
+    return await keyed.once(s.keys, who.subject, body,
+                            lambda: made(s.record_outcome(test_id, body), 200))
 
 
 @router.get("/abtests/{test_id}/results", summary="Per-variant statistics and significance")

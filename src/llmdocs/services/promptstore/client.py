@@ -91,7 +91,7 @@ class PromptStoreClient(ServiceClient):
         body = {"version": version, "subject": subject, "success": success, "score": score,
                 "latency_ms": latency_ms, "cost": cost}
         try:
-            data = await self.post_json(f"{API}/abtests/{test_id}/outcomes", body)
+            data = await self.create_json(f"{API}/abtests/{test_id}/outcomes", body)
         except OUTAGE as exc:
             log.warning("abtest outcome not recorded", test_id=test_id, error=str(exc))
             return None
@@ -159,15 +159,15 @@ class PromptStoreClient(ServiceClient):
     # --- management (CLI and tools) ---------------------------------------------------
 
     async def create(self, prompt: PromptIn) -> PromptOut:
-        data = await self.post_json(f"{API}/prompts", prompt.model_dump(exclude_none=True))
+        data = await self.create_json(f"{API}/prompts", prompt.model_dump(exclude_none=True))
         return PromptOut.model_validate(data)
 
     async def prompt(self, ref: str) -> PromptOut:
         return PromptOut.model_validate(await self.get_json(f"{API}/prompts/{ref}"))
 
     async def add_version(self, ref: str, version: VersionIn) -> VersionOut:
-        data = await self.post_json(f"{API}/prompts/{ref}/versions",
-                                    version.model_dump(exclude_none=True))
+        data = await self.create_json(f"{API}/prompts/{ref}/versions",
+                                      version.model_dump(exclude_none=True))
         return VersionOut.model_validate(data)
 
     async def history(self, ref: str) -> list[VersionOut]:
@@ -197,8 +197,8 @@ class PromptStoreClient(ServiceClient):
         return Rendered.model_validate(data)
 
     async def create_test(self, test: AbTestIn) -> AbTestOut:
-        return AbTestOut.model_validate(await self.post_json(f"{API}/abtests",
-                                                             test.model_dump()))
+        return AbTestOut.model_validate(await self.create_json(f"{API}/abtests",
+                                                               test.model_dump()))
 
     async def test_results(self, test_id: str) -> AbResults:
         return AbResults.model_validate(await self.get_json(f"{API}/abtests/{test_id}/results"))

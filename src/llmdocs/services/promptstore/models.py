@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from llmdocs.core.db import Base, utcnow
+from llmdocs.core.idempotency import KeyRecord
 
 
 class Prompt(Base):
@@ -129,3 +130,9 @@ class SeenEvent(Base):
 
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class IdempotencyKey(KeyRecord, Base):
+    """A creating request sent with `Idempotency-Key`, and its answer."""
+
+    __tablename__ = "promptstore_idempotency"

@@ -17,6 +17,7 @@ from llmdocs.core.client import ServiceClient
 from llmdocs.core.db import Database, utcnow
 from llmdocs.core.events import EventBus
 from llmdocs.core.events.envelope import make_event
+from llmdocs.core.idempotency import IdempotencyKeys
 from llmdocs.core.ids import new_id
 from llmdocs.core.middleware import correlation_id_var
 from llmdocs.services.promptstore import abtest, schemas, templates
@@ -27,6 +28,7 @@ from llmdocs.services.promptstore.errors import (
 )
 from llmdocs.services.promptstore.models import (
     AbTest,
+    IdempotencyKey,
     Prompt,
     PromptLabel,
     PromptVersion,
@@ -131,6 +133,7 @@ class Prompts:
         self.cache = cache
         self.events = events
         self.gateway = gateway
+        self.keys = IdempotencyKeys(database, IdempotencyKey)
 
     # --- reading ---------------------------------------------------------------
 
