@@ -1,5 +1,6 @@
-"""The claim checker: which sentences of model prose a spec or source texts support, and
-what share of a document's claims they support. A library, no service."""
+"""The claim checker: which sentences of model prose a spec or source texts support, what
+share of a document's claims they support, and the document check against a spec (what
+any Markdown claims that the spec lacks, what it leaves out). A library, no service."""
 
 from llmdocs.claims.check import (
     CheckContext,
@@ -7,15 +8,22 @@ from llmdocs.claims.check import (
     Dropped,
     Reason,
     Repeats,
-    Truthfulness,
     check_prose,
     check_sentence,
+)
+from llmdocs.claims.document import (
+    DocumentCheck,
+    Truthfulness,
+    Unsupported,
+    check_document,
+    check_reference,
     truthfulness,
 )
 from llmdocs.claims.extract import Claim, claims_of
 from llmdocs.claims.sentences import prose_units, split_sentences
 from llmdocs.claims.vocabulary import Vocabulary
 
-__all__ = ["CheckContext", "Checked", "Claim", "Dropped", "Reason", "Repeats",
-           "Truthfulness", "Vocabulary", "check_prose", "check_sentence", "claims_of",
-           "prose_units", "split_sentences", "truthfulness"]
+__all__ = ["CheckContext", "Checked", "Claim", "DocumentCheck", "Dropped", "Reason",
+           "Repeats", "Truthfulness", "Unsupported", "Vocabulary", "check_document",
+           "check_prose", "check_reference", "check_sentence", "claims_of", "prose_units",
+           "split_sentences", "truthfulness"]

@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import pairwise
-from typing import Any, NamedTuple
+from typing import Any
 
 from llmdocs.claims.extract import claims_of
-from llmdocs.claims.sentences import MAX_TEXT, list_item, prose_units
+from llmdocs.claims.sentences import MAX_TEXT, prose_units
 from llmdocs.claims.vocabulary import Vocabulary
 
 MAX_SENTENCE_WORDS = 60
@@ -228,36 +228,3 @@ def check_prose(text: str, vocabulary: Vocabulary, context: CheckContext | None 
             checked.kept.append(sentence)
             repeats.add(words)
     return checked
-
-
-class Truthfulness(NamedTuple):
-    """Claims a text makes, and those the vocabulary supports."""
-
-    supported: int
-    total: int
-    unsupported: list[str]
-
-    @property
-    def ratio(self) -> float:
-        return self.supported / self.total if self.total else 1.0
-
-
-def truthfulness(markdown: str, vocabulary: Vocabulary) -> Truthfulness:
-    """Supported claims ÷ claims over a whole document. Fenced code counts only its
-    URLs, hosts, paths and methods: the values in an example are illustrations (a
-    generated example's 42), while where it sends a request is a fact. A list item's
-    number is an ordinal, not a claim."""
-    supported, total, unsupported = 0, 0, []
-    in_fence = False
-    for line in markdown.splitlines():
-        if line.strip().startswith(("```", "~~~")):
-            in_fence = not in_fence
-            continue
-        item = None if in_fence else list_item(line.strip())
-        for claim in claims_of(line if item is None else item, values_only=in_fence):
-            total += 1
-            if vocabulary.supports(claim):
-                supported += 1
-            else:
-                unsupported.append(f"{claim.kind}: {claim.text}")
-    return Truthfulness(supported, total, unsupported)

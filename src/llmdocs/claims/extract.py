@@ -94,17 +94,24 @@ def _token_claims(token: str, in_code: bool) -> list[Claim]:
 def claims_of(text: str, *, values_only: bool = False) -> list[Claim]:
     """The claims of a text: backticked tokens and double-quoted words count as names; with
     `values_only` (examples in code blocks) only URLs, hosts, paths and methods count."""
-    found: list[Claim] = []
-    in_code = False
+    return [claim for _, claim in indexed_claims(text, values_only=values_only)]
+
+
+def indexed_claims(text: str, *, values_only: bool = False) -> list[tuple[int, Claim]]:
+    """`claims_of`, each claim with the index of its token (backticks apart), so a reader
+    that took a token as a fact of its own can leave it out."""
+    found: list[tuple[int, Claim]] = []
+    in_code, index = False, -1
     for piece in text.replace("`", " ` ").split():
         if piece == "`":
             in_code = not in_code
             continue
+        index += 1
         bare = piece.rstrip(".,;:!?)")
         if values_only and ('"' in piece or "=" in piece.partition("://")[0]):
             continue  # an example's value (a JSON string, a form field), not a target
         quoted = len(bare) > 2 and bare[0] in _QUOTES and bare[-1] in _QUOTES
         for claim in _token_claims(piece, in_code or quoted):
             if not values_only or claim.kind in ("url", "host", "path", "method"):
-                found.append(claim)
+                found.append((index, claim))
     return found
