@@ -120,14 +120,19 @@ def check(markdown: str, operations: list[Operation]) -> Coverage:
     return result
 
 
+def _bare(path: str) -> str:
+    """A path as the document check reports it: no closing punctuation."""
+    return path.rstrip(".,;:)]*\"'>")
+
+
 def strip_invented(prose: str, invented: list[str]) -> str:
     """Drop the sentences of model prose that mention an endpoint the spec lacks."""
     if not invented:
         return prose
-    bad = {tuple(item.split(" ", 1)) for item in invented}
+    bad = {(m, _bare(p)) for m, _, p in (item.partition(" ") for item in invented)}
     sentences = re.split(r"(?<=[.!?])\s+|\n", prose)
     kept = [s for s in sentences
-            if not any((m, p) in bad for m, p in _MENTION.findall(s))]
+            if not any((m, _bare(p)) in bad for m, p in _MENTION.findall(s))]
     return " ".join(s for s in kept if s.strip()).strip()
 
 

@@ -439,11 +439,6 @@ class DocGen:
         draft = GeneratedDocument.model_validate(state["draft"])
         markdown, context = draft.markdown(), state["context"]
         ops = self.operations_of(state)
-        if ops:
-            complete = gate.completeness(markdown, apisections.reference_of(context))
-            invented = apidoc.check(markdown, ops).invented
-        else:
-            complete, invented = gate.sources_cited(markdown, context["sources"]), []
         judgement, judge = review.NO_JUDGE, self.deps.settings.judge_model
         if judge:
             try:
@@ -455,8 +450,11 @@ class DocGen:
                     self.deps.settings.review_tokens, review.REVIEW_SCHEMA, judge))
             except ServiceError as exc:  # no answer is no judgement, not a failed run
                 judgement = review.no_judgement(f"the judge did not answer: {exc}")
-        checked = gate.verdict(markdown, complete, vocabulary_of(context),
-                               state.get("prose", []), invented)
+        prose, vocabulary = state.get("prose", []), vocabulary_of(context)
+        checked = gate.api_verdict(gate.check(
+            markdown, apisections.reference_of(context), vocabulary), prose) if ops \
+            else gate.sources_verdict(markdown, gate.sources_cited(markdown, context[
+                "sources"]), vocabulary, prose)
         return trace.update(review={**checked, "judgement": judgement})
 
     async def _after_review(self, state: DocState) -> str:

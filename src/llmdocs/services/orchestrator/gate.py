@@ -1,56 +1,37 @@
-"""The quality gate, by code: completeness (each operation's checklist), truthfulness
-(supported claims ÷ claims over the whole document) and prose acceptance (sentences
-kept ÷ written). A document passes only when the first two are 1.0. No I/O."""
+"""The quality gate, by code: the document check (`llmdocs.claims.document`: each
+operation documented, every claim supported by the spec) with the reference's own
+checklist on top, and prose acceptance (sentences kept ÷ written). A document passes
+only when completeness and truthfulness are 1.0. No I/O."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from llmdocs.claims import Vocabulary, truthfulness
+from llmdocs.claims import DocumentCheck, Vocabulary, check_reference, truthfulness
 from llmdocs.openapi.reference import OperationRef, Reference
-from llmdocs.services.orchestrator import apidoc
 from llmdocs.services.orchestrator.apidoc import Coverage
 
 
-def checklist(op: OperationRef) -> list[tuple[str, str]]:
-    """What a developer needs of one operation, each as (item, the text that shows it in
-    its block): summary, every parameter, the body and its fields, every response, the
-    examples."""
-    items = [("summary", op.summary.strip())] if op.summary.strip() else []
-    items += [(f"parameter {p.name}", f"`{p.name}`") for p in op.parameters]
+def checklist(op: OperationRef) -> list[tuple[str, str | None]]:
+    """What a generated block shows beyond the parameters and responses the document
+    check asks of any document, each as (item, its text in the block; None when the
+    reference could not make it, so the block lacks it whatever it says)."""
+    unmade = {"example request" if m == "request" else "example response"
+              for m in op.examples_missing}
+    items: list[tuple[str, str | None]] = [
+        ("summary", op.summary.strip())] if op.summary.strip() else []
     if op.request_body is not None:
         items.append(("request body", "**Request body**"))
         items += [(f"body field {f.name}", f"`{f.name}`") for f in op.request_body.fields]
-    items += [(f"response {r.status}", f"`{r.status}`") for r in op.responses]
     items.append(("example request", "**Example request**"))
     if any(r.status.startswith("2") and r.body for r in op.responses):
         items.append(("example response", "**Example response**"))
-    return items
+    return [(item, None if item in unmade else shown) for item, shown in items]
 
 
-def completeness(markdown: str, reference: Reference) -> Coverage:
-    """Each operation's checklist against its block in the document (an example the
-    reference could not make counts as missing: the document lacks it)."""
-    result = Coverage()
-    found = apidoc.blocks(markdown)
-    for op in reference.operations:
-        name = f"{op.method.upper()} {op.path}"
-        items = checklist(op)
-        result.total += 1 + len(items)
-        block = found.get((op.method.upper(), op.path))
-        if block is None:
-            result.missing.append(f"{name}: the endpoint is not documented")
-            result.missing_ops.append(op.operation_id)
-            continue
-        # an example the reference could not make is missing, whatever the block says
-        unmade = {"example request" if m == "request" else "example response"
-                  for m in op.examples_missing}
-        lost = [item for item, shown in items if shown not in block or item in unmade]
-        result.covered += 1 + len(items) - len(lost)
-        result.missing += [f"{name}: {item} is missing" for item in lost]
-        if lost:
-            result.missing_ops.append(op.operation_id)
-    return result
+def check(markdown: str, reference: Reference, vocabulary: Vocabulary) -> DocumentCheck:
+    """The document check of a generated API document, with its checklist."""
+    return check_reference(markdown, reference, vocabulary, checklist)
 
 
 def sources_cited(markdown: str, sources: list[dict[str, Any]]) -> Coverage:
@@ -70,15 +51,30 @@ def prose_acceptance(prose: list[dict[str, Any]]) -> float | None:
     return sum(section["kept"] for section in prose) / written if written else None
 
 
-def verdict(markdown: str, complete: Coverage, vocabulary: Vocabulary,
-            prose: list[dict[str, Any]], invented: list[str]) -> dict[str, Any]:
-    """The gate's figures and whether the document passes: complete and wholly true."""
+def api_verdict(checked: DocumentCheck, prose: list[dict[str, Any]]) -> dict[str, Any]:
+    """The gate's figures for an API document, from its document check."""
+    return _verdict(checked.completeness, checked.truthfulness, prose, {
+        "items": checked.operations, "claims": checked.claims,
+        "unsupported": [f"{u.kind}: {u.claim}" for u in checked.unsupported],
+        "missing": checked.gaps, "missing_ops": checked.missing_ops,
+        "invented": [u.claim for u in checked.unsupported if u.kind == "operation"]})
+
+
+def sources_verdict(markdown: str, complete: Coverage, vocabulary: Vocabulary,
+                    prose: list[dict[str, Any]]) -> dict[str, Any]:
+    """The gate's figures for a document from source texts: each cited, each claim in
+    their vocabulary."""
     truth = truthfulness(markdown, vocabulary)
+    return _verdict(complete.ratio, truth.ratio, prose, {
+        "items": complete.total, "claims": truth.total, "unsupported": truth.unsupported,
+        "missing": complete.missing, "missing_ops": [], "invented": []})
+
+
+def _verdict(completeness: float, truth: float, prose: list[dict[str, Any]],
+             found: dict[str, Any]) -> dict[str, Any]:
     accepted = prose_acceptance(prose)
     return {
-        "completeness": round(complete.ratio, 4), "truthfulness": round(truth.ratio, 4),
+        "completeness": round(completeness, 4), "truthfulness": round(truth, 4),
         "prose_acceptance": None if accepted is None else round(accepted, 4),
-        "approved": complete.ratio == 1.0 and truth.ratio == 1.0 and not invented,
-        "items": complete.total, "claims": truth.total,
-        "unsupported": truth.unsupported[:50], "missing": complete.missing,
-        "missing_ops": complete.missing_ops, "invented": invented}
+        "approved": completeness == 1.0 and truth == 1.0 and not found["invented"],
+        **found, "unsupported": found["unsupported"][:50]}
