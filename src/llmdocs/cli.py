@@ -30,6 +30,7 @@ for _key in SERVICE_NAMES:
     app.add_typer(importlib.import_module(f"llmdocs.services.{_key}.cli").cli)
 app.command("ask")(importlib.import_module("llmdocs.services.interpreter.cli").ask)
 app.command("diff")(diff_command)
+app.command("check")(importlib.import_module("llmdocs.cli_check").check)
 
 
 class LogFormat(StrEnum):
