@@ -68,6 +68,26 @@ def test_what_the_person_got_right_is_supported() -> None:
     assert right.to_json()["scores"] == {"completeness": 1.0, "truthfulness": 1.0}
 
 
+def test_a_terse_document_in_another_style_is_read_as_well() -> None:
+    """Operations named by the first paragraph or request under a plain heading, bold
+    names in lists, `#### 200 OK` headings, a plain table of a schema's properties: all
+    supported; the same document with a wrong bound, status, field and value is told
+    each one."""
+    terse = (Path(__file__).parent / "data" / "user-service-terse.md").read_text()
+    found = check_document(terse, SPEC)
+    assert found.unsupported == [] and found.claims > 20
+    assert "GET /users" not in found.missing and "POST /users" not in found.missing
+    wrong = terse.replace("1 to 100", "1 to 500").replace(
+        "#### 401 Unauthorized", "#### 404 Not Found").replace(
+        "| name | string | yes | Display name |\n",
+        "| name | string | yes | Display name |\n| nickname | string | no | - |\n").replace(
+        "`member` or `admin`", "`member` or `owner`")
+    assert [(u.kind, u.claim, u.operation) for u in check_document(wrong, SPEC).unsupported
+            ] == [("constraint", "limit: maximum 500", "GET /users"),
+                  ("status", "404", "GET /users"), ("field", "nickname", "POST /users"),
+                  ("enum", "role: owner", None)]
+
+
 @pytest.mark.parametrize("name", CORPUS)
 def test_our_generated_documents_are_wholly_supported_and_complete(name: str) -> None:
     spec = parse_spec(CORPUS[name], BOUNDS)

@@ -14,6 +14,7 @@ from llmdocs.claims.phrases import (
     alone_in_code,
     bounds,
     enum_values,
+    listed_values,
     mentions,
     reason_after,
     status_meant,
@@ -123,15 +124,19 @@ class _Scan:
         """The claims no structured reading took: URLs, hosts, paths, names, numbers,
         judged against everything the spec states."""
         for at, claim in indexed_claims(text, values_only=values_only):
-            if at not in taken:
-                self.claim(claim.kind, claim.text, self.section,
-                           self.vocabulary.supports(claim))
+            if at not in taken:  # a number no reading took as a status is a number
+                self.claim("number" if claim.kind == "status" else claim.kind, claim.text,
+                           self.section, self.vocabulary.supports(claim))
 
     def operation(self, method: str, path: str) -> Where:
-        """An operation claim; where claims about it are judged."""
+        """An operation claim; where claims about it are judged. The first one under a
+        heading that names none opens its section ("## List users", then `GET /users`)."""
         target = self.index.operation(method, path) if self.index else None
         self.claim("operation", f"{method} {path}", Where(target, None), target is not None)
-        return Where(target, target.key if target else f"{method} {path}")
+        where = Where(target, target.key if target else f"{method} {path}")
+        if self.pending:
+            self.open(where, self.pending)
+        return where
 
     # --- sections -------------------------------------------------------------------
 
@@ -194,10 +199,11 @@ class _Scan:
         """Every claim of a piece of text; the operation it names first, if any."""
         taken = set() if taken is None else taken
         if self.index is not None:
+            follow = where is self.section  # not a table row's own operation
             for i, method, path in mentions(tokens):
                 if i not in taken:
                     named = self.operation(method, path)
-                    where = named if where is self.section else where
+                    where = named if follow else where
                     taken |= {i, i + 1}
             self._attributed(tokens, where, subject, taken, whole_status)
         self.generic(text, taken)
@@ -216,6 +222,8 @@ class _Scan:
                 taken.add(i)
                 self.name(token.core, kind, where)
         values = enum_values(tokens)
+        if subject and not values:  # a named parameter's line: "`member` or `admin`"
+            values = listed_values(tokens)
         stated = bounds(tokens)
         first = min([i for i, _ in values] + [i for i, _ in stated], default=0)
         subject = subject or next((t.core for i, t in enumerate(tokens[:first])
@@ -302,8 +310,6 @@ class _Scan:
         if line.startswith("**") or line.endswith(":"):
             self.subsection(line)
         found = mentions(tokens) if self.index else []
-        if found and self.pending:
-            self.open(self.index_where(found[0][1], found[0][2]), self.pending)
         if len(tokens) == 2 and found:  # `GET /users` alone on its line: a section
             self.open(self.operation(found[0][1], found[0][2]), 7)
             self.generic(line, {0, 1})

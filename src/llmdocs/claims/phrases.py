@@ -45,6 +45,7 @@ for _phrase, _side, _unit in sorted(
 _FILLER = frozenset({"of", "a", "the", "is", "value", "size", "to"})
 _BELOW = ("≤", "<=", "<")
 _ABOVE = ("≥", ">=", ">")
+_SEPARATORS = frozenset({"", "or", "and", "|", "/"})  # a token's core; "," is ""
 _ENUM_CUES = (("one", "of"), ("either",), ("allowed",), ("possible",), ("enum",),
               ("can", "be"), ("must", "be"), ("accepts",), ("valid", "values"))
 
@@ -184,6 +185,11 @@ def bounds(tokens: list[Token]) -> list[tuple[int, Bound]]:
                 add(i - 1, "min" if below else "max", _UNITS[after])
             else:
                 add(i + 1, "max" if below else "min", "")
+        elif word == "to" and before and after and (low := _number(before)) is not None \
+                and (high := _number(after)) is not None and low < high:  # "1 to 100"
+            unit = _unit_near(words, i + 1)
+            add(i - 1, "min", unit)
+            add(i + 1, "max", unit)
         elif word in ("between", "from") or (word in ("length", "items")
                                              and _number(after) is not None):
             first = i + 1
@@ -211,6 +217,32 @@ def _cue(words: list[str], i: int, add: Callable[[int, Side, str], None]) -> Non
 def bounds_in(text: str) -> tuple[Bound, ...]:
     """The bounds a spec's description states (read once per description)."""
     return tuple(bound for _, bound in bounds(tokenize(text[:2000])))
+
+
+def _spans(tokens: list[Token]) -> list[tuple[int, int]]:
+    """Each code span as (first token, token after it)."""
+    out: list[tuple[int, int]] = []
+    for i, token in enumerate(tokens):
+        if token.span >= 0 and (i == 0 or tokens[i - 1].span != token.span):
+            out.append((i, i + 1))
+        elif token.span >= 0:
+            out[-1] = (out[-1][0], i + 1)
+    return out
+
+
+def listed_values(tokens: list[Token]) -> list[tuple[int, str]]:
+    """Two or more code spans with only `,` `or` `and` `|` `/` between them ("`member` or
+    `admin`"): what a named parameter's or field's line lists as its values."""
+    spans = _spans(tokens)
+    runs: list[list[tuple[int, int]]] = []
+    for span in spans:
+        between = tokens[runs[-1][-1][1]:span[0]] if runs else None
+        if between is not None and all(t.core.lower() in _SEPARATORS for t in between):
+            runs[-1].append(span)
+        else:
+            runs.append([span])
+    return [(start, " ".join(t.raw for t in tokens[start:end]))
+            for run in runs if len(run) > 1 for start, end in run]
 
 
 def enum_values(tokens: list[Token]) -> list[tuple[int, str]]:
