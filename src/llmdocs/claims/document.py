@@ -102,6 +102,7 @@ class _Scan:
         self.anywhere = Where(index.anywhere if index else None, None)
         self.section, self.level, self.sub = self.anywhere, 0, ""
         self.pending = 0  # a heading's level whose first paragraph may name its operation
+        self.paragraph = False  # a line of the heading's first paragraph was read
         self.header: list[str] | None = None
         self.texts: dict[str, list[str]] = {}  # each operation's section, its lines
         self.named: dict[str, set[str]] = {}  # each operation's names and statuses said
@@ -142,7 +143,7 @@ class _Scan:
 
     def open(self, where: Where, level: int) -> None:
         self.section, self.level, self.sub, self.header = where, level, "", None
-        self.pending = 0
+        self.pending, self.paragraph = 0, False
         if where.operation and where.target is not None:
             self.texts.setdefault(where.operation, [])
 
@@ -158,12 +159,11 @@ class _Scan:
         schema = self.index.schemas.get(text.strip("`*_ ")) if self.index else None
         if schema is not None and not found:
             self.open(Where(schema, None), level)
-        elif level <= self.level and not found:
+        elif not found and (level <= self.level or self.section is self.anywhere):
             self.open(self.anywhere, 0)
+            self.pending = level  # "### List users", then "`GET /users` lists …"
         elif not found:
             self.subsection(text)
-        if not found and schema is None:  # "### List users", then "`GET /users` lists …"
-            self.pending = level
         if tokens and 0 not in taken and status_of(tokens[0].core) and self.index:
             taken.add(0)
             self.status(tokens[0].core, self.section)
@@ -355,6 +355,9 @@ class _Scan:
         for number, raw in enumerate(lines, start=1):
             line = raw.strip()
             self.line, self.excerpt = number, line[:EXCERPT]
+            if not line and not fence and self.paragraph:
+                self.pending = 0  # only the first paragraph after a heading names it
+            self.paragraph = self.paragraph or bool(line)
             if line.startswith(("```", "~~~")):
                 fence, self.header = not fence, None
                 if command:
