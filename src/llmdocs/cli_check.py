@@ -33,7 +33,8 @@ def _fail(reason: str) -> NoReturn:
 
 
 def _table(result: DocumentCheck, doc: Path) -> None:
-    table = Table(title=f"{doc}: {result.supported} of {result.claims} claims supported")
+    table = Table(title=Text(f"{doc}: {result.supported} of {result.claims} claims "
+                             "supported"))
     for column in ("line", "kind", "claim", "operation", "excerpt"):
         table.add_column(column, overflow="fold")
     for u in result.unsupported:

@@ -5,7 +5,7 @@ leaves out. One pass over its lines, each token looked at a fixed number of time
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
 from llmdocs.claims.extract import HTTP_METHODS, indexed_claims
@@ -79,7 +79,7 @@ class DocumentCheck:
 
     def to_json(self) -> dict[str, Any]:
         return {"claims": self.claims, "supported": self.supported,
-                "unsupported": [u.__dict__ for u in self.unsupported],
+                "unsupported": [asdict(u) for u in self.unsupported],
                 "missing": self.missing,
                 "scores": {"completeness": round(self.completeness, 4),
                            "truthfulness": round(self.truthfulness, 4)}}
