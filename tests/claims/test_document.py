@@ -165,3 +165,18 @@ def test_the_json_has_the_issue_s_shape() -> None:
     assert list(answer) == ["claims", "supported", "unsupported", "missing", "scores"]
     assert list(answer["unsupported"][0]) == ["kind", "claim", "operation", "line",
                                               "excerpt"]
+
+
+def test_a_model_sentence_is_judged_as_the_gate_will_judge_it() -> None:
+    """The prose filter with the spec's operations drops a sentence that gives an
+    operation a status only another one answers; the flat vocabulary alone keeps it."""
+    from llmdocs.claims import CheckContext, SpecIndex, Vocabulary, check_sentence
+
+    vocabulary = Vocabulary.from_openapi(SPEC)
+    spec = CheckContext(spec=SpecIndex(build_reference(SPEC, BOUNDS)))
+    wrong = "A call of `GET /users` returns `404` when the page is gone."
+    right = "A call of `GET /users/{user_id}` returns `404` when the user is gone."
+    assert check_sentence(wrong, vocabulary) == []
+    assert [str(r) for r in check_sentence(wrong, vocabulary, spec)] == [
+        "unsupported_status: 404"]
+    assert check_sentence(right, vocabulary, spec) == []

@@ -21,9 +21,10 @@ from llmdocs.claims.document import (
 )
 from llmdocs.claims.extract import Claim, claims_of
 from llmdocs.claims.sentences import prose_units, split_sentences
+from llmdocs.claims.spec_index import SpecIndex
 from llmdocs.claims.vocabulary import Vocabulary
 
 __all__ = ["CheckContext", "Checked", "Claim", "DocumentCheck", "Dropped", "Reason",
-           "Repeats", "Truthfulness", "Unsupported", "Vocabulary", "check_document",
+           "Repeats", "SpecIndex", "Truthfulness", "Unsupported", "Vocabulary", "check_document",
            "check_prose", "check_reference", "check_sentence", "claims_of", "prose_units",
            "split_sentences", "truthfulness"]

@@ -9,8 +9,10 @@ from functools import cached_property
 from itertools import pairwise
 from typing import Any
 
+from llmdocs.claims.document import unsupported_in
 from llmdocs.claims.extract import claims_of
 from llmdocs.claims.sentences import MAX_TEXT, prose_units
+from llmdocs.claims.spec_index import SpecIndex
 from llmdocs.claims.vocabulary import Vocabulary
 
 MAX_SENTENCE_WORDS = 60
@@ -59,16 +61,18 @@ class CheckContext:
     instructions: str = ""
     labels: list[str] = field(default_factory=list)
     prompt_lines: set[str] = field(default_factory=set)
+    spec: SpecIndex | None = None  # the spec's operations, for what a sentence says of one
 
     @classmethod
     def of_prompt(cls, prompt: str, variables: dict[str, Any],
-                  labels: list[str] | None = None) -> CheckContext:
+                  labels: list[str] | None = None,
+                  spec: SpecIndex | None = None) -> CheckContext:
         instructions = prompt
         for value in sorted((str(v) for v in variables.values()), key=len, reverse=True):
             if len(value) > 3:
                 instructions = instructions.replace(value, "\n")
         lines = {" ".join(_words(line)) for line in prompt[:MAX_TEXT].splitlines()}
-        return cls(instructions, labels or [], {line for line in lines if " " in line})
+        return cls(instructions, labels or [], {line for line in lines if " " in line}, spec)
 
     @cached_property
     def instruction_words(self) -> str:
@@ -126,6 +130,9 @@ def check_sentence(sentence: str, vocabulary: Vocabulary,
         reasons.append(Reason("talks_to_reader", reader))
     reasons += [Reason(f"unsupported_{claim.kind}", claim.text) for claim in claims_of(text)
                 if not vocabulary.supports(claim)]
+    if context.spec is not None:
+        reasons += [Reason(f"unsupported_{u.kind}", u.claim)
+                    for u in unsupported_in(text, context.spec, vocabulary)]
     return reasons
 
 

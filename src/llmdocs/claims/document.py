@@ -28,6 +28,9 @@ from llmdocs.openapi.bounds import SpecBounds
 from llmdocs.openapi.reference import OperationRef, Reference, build_reference
 
 EXCERPT = 200  # characters of a line shown with an unsupported claim
+# the kinds read by a document's structure; the others are the vocabulary's
+STRUCTURED = frozenset({"operation", "parameter", "field", "header", "status", "enum",
+                        "constraint"})
 # what a table's first column is called when its rows name parameters, fields, headers
 _NAME_COLUMNS = {"name": "", "argument": "", "parameter": "parameter", "param":
                  "parameter", "field": "field", "property": "field", "attribute": "field",
@@ -463,6 +466,15 @@ def _name_kind(column: str, header: list[str], sub: str) -> str:
     if "in" in header or "location" in header or sub == "parameters":
         return "parameter"
     return ""
+
+
+def unsupported_in(text: str, index: SpecIndex, vocabulary: Vocabulary
+                   ) -> list[Unsupported]:
+    """What a piece of text (a model's sentence) says of the spec's operations that they
+    do not state: the structured kinds, so a sentence is judged as the gate will judge
+    it ("`GET /users` returns `404`" where only other operations answer 404)."""
+    return [u for u in _Scan(index, vocabulary).run(text).unsupported
+            if u.kind in STRUCTURED]
 
 
 def check_reference(markdown: str, reference: Reference, vocabulary: Vocabulary,

@@ -384,7 +384,9 @@ class DocGen:
                                         self.deps.settings.prose_tokens)
 
         answers = iter(await asyncio.gather(*(bounded(c) for c in calls if c is not None)))
-        texts, checked_prose = checked_sections(sections, calls, answers, context, grouped)
+        texts, checked_prose = checked_sections(
+            sections, calls, answers, context, grouped,
+            apisections.reference_of(context) if ops else None)
         bodies = [self._body(state, ops, s, text) for s, text in zip(
             sections, texts, strict=True)]
         api_title = (context.get("api") or {}).get("title", "")

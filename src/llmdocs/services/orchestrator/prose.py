@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from llmdocs.claims import CheckContext, Repeats, Vocabulary, check_prose
+from llmdocs.claims import CheckContext, Repeats, SpecIndex, Vocabulary, check_prose
 from llmdocs.openapi import Operation
 from llmdocs.openapi import markdown as md
+from llmdocs.openapi.reference import Reference
 from llmdocs.services.orchestrator import apidoc
 
 # the sections the model writes, by kind: an API's overview, getting started and group
@@ -147,12 +148,14 @@ def sources_line(context: dict[str, Any]) -> str:
 
 def checked_sections(sections: list[dict[str, Any]], calls: list[ProseCall | None],
                      answers: Iterator[tuple[str, str]], context: dict[str, Any],
-                     grouped: dict[str, list[Operation]]
+                     grouped: dict[str, list[Operation]], reference: Reference | None
                      ) -> tuple[list[str], list[dict[str, Any]]]:
     """Each section's prose (`answers` are the model's, with the prompt as rendered, for
     the sections with a call), checked in the outline's order so a repeat of an earlier
-    section is caught; and per section, what was written, kept, dropped and why."""
+    section is caught, and as the gate checks what it says of an operation; and per
+    section, what was written, kept, dropped and why."""
     vocabulary, repeats = vocabulary_of(context), Repeats()
+    spec = SpecIndex(reference) if reference is not None else None
     repeats.add_text(lead(context))  # the model's prose does not say it again
     labels = [s["title"] for s in sections]
     texts, records = [], []
@@ -162,7 +165,7 @@ def checked_sections(sections: list[dict[str, Any]], calls: list[ProseCall | Non
             continue
         answer, prompt = next(answers)
         checked = check_prose(answer, vocabulary, CheckContext.of_prompt(
-            prompt, call.variables, labels), repeats)
+            prompt, call.variables, labels, spec), repeats)
         texts.append(checked.text or fallback(section, context, grouped))
         records.append({"section": section["title"], "written": checked.written,
                         "kept": len(checked.kept),
