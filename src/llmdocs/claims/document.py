@@ -224,10 +224,10 @@ class _Scan:
             elif alone_in_code(tokens, i) and (kind := _name_word(tokens, i)):
                 taken.add(i)
                 self.name(token.core, kind, where)
-        values = enum_values(tokens)
-        if subject and not values:  # a named parameter's line: "`member` or `admin`"
-            values = listed_values(tokens)
-        stated = bounds(tokens)
+        values = [(i, v) for i, v in enum_values(tokens) or (
+            listed_values(tokens) if subject else [])  # a named field's "`a` or `b`"
+            if i not in taken]
+        stated = [(i, bound) for i, bound in bounds(tokens) if i not in taken]
         first = min([i for i, _ in values] + [i for i, _ in stated], default=0)
         subject = subject or next((t.core for i, t in enumerate(tokens[:first])
                                    if alone_in_code(tokens, i) and _is_name(t.core)), "")

@@ -89,11 +89,16 @@ class SpecIndex:
                 for h in (s.how.split("`")[1:2] if s.type == "apiKey" else ["Authorization"])
                 if s.type in ("apiKey", "http", "oauth2", "openIdConnect")}
         self.operations = [(op, _operation_target(op, auth)) for op in reference.operations]
-        self._by_shape: dict[tuple[str, int], list[tuple[list[str], Target]]] = {}
+        # by method, segment count and first segment ("{}" for a parameter): each
+        # template's literal segments by position
+        self._by_shape: dict[tuple[str, int, str], list[tuple[list[tuple[int, str]],
+                                                              Target]]] = {}
         for op, target in self.operations:
             parts = segments(op.path)
-            self._by_shape.setdefault((op.method.upper(), len(parts)), []).append(
-                (parts, target))
+            literals = [(i, part) for i, part in enumerate(parts) if not is_template(part)]
+            first = "{}" if not parts or is_template(parts[0]) else parts[0]
+            self._by_shape.setdefault((op.method.upper(), len(parts), first), []).append(
+                (literals, target))
         self._bases = sorted({tuple(_server_path(s.url)) for s in reference.servers}
                              - {()}, key=len, reverse=True)
         self.schemas = {s.name: Target(key=s.name, fields=_names(s.fields), own=[s.facts],
@@ -125,18 +130,13 @@ class SpecIndex:
         return self._found[key]
 
     def _match(self, method: str, parts: list[str]) -> Target | None:
+        """The operation whose literal segments the path has, the most literal first."""
         best: tuple[int, Target] | None = None
-        for known, target in self._by_shape.get((method, len(parts)), []):
-            score = 0
-            for template, written in zip(known, parts, strict=True):
-                if is_template(template):
-                    continue
-                if template != written:
-                    break
-                score += 1
-            else:
-                if best is None or score > best[0]:
-                    best = (score, target)
+        for first in ((parts[0], "{}") if parts else ("{}",)):
+            for literals, target in self._by_shape.get((method, len(parts), first), []):
+                if all(parts[i] == literal for i, literal in literals) and (
+                        best is None or len(literals) > best[0]):
+                    best = (len(literals), target)
         return best[1] if best else None
 
     # --- judging ----------------------------------------------------------------------
