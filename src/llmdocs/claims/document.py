@@ -215,18 +215,19 @@ class _Scan:
     def _attributed(self, tokens: list[Token], where: Where, subject: str,
                     taken: set[int], whole_status: bool) -> None:
         target = where.target
+        listed = enum_values(tokens) or (
+            listed_values(tokens) if subject else [])  # a named field's "`a` or `b`"
+        valued = {i for i, _ in listed}
         for i, token in enumerate(tokens):
-            if i in taken:
+            if i in taken or i in valued:
                 continue
             if (whole_status and len(tokens) == 1 and status_of(token.core)) or \
-                    status_meant(tokens, i):
+                    status_meant(tokens, i, where.operation is not None):
                 self.status_at(tokens, i, where, taken)
             elif alone_in_code(tokens, i) and (kind := _name_word(tokens, i)):
                 taken.add(i)
                 self.name(token.core, kind, where)
-        values = [(i, v) for i, v in enum_values(tokens) or (
-            listed_values(tokens) if subject else [])  # a named field's "`a` or `b`"
-            if i not in taken]
+        values = [(i, v) for i, v in listed if i not in taken]
         stated = [(i, bound) for i, bound in bounds(tokens) if i not in taken]
         first = min([i for i, _ in values] + [i for i, _ in stated], default=0)
         subject = subject or next((t.core for i, t in enumerate(tokens[:first])

@@ -90,10 +90,11 @@ def reason_after(tokens: list[Token], i: int) -> int:
     return len(reason) if reason and words == reason else 0
 
 
-def status_meant(tokens: list[Token], i: int) -> bool:
+def status_meant(tokens: list[Token], i: int, of_operation: bool = False) -> bool:
     """Whether a 3-digit number is said as a status: after a cue ("returns 404 when",
-    "response `200`"), before its reason phrase ("404 Not Found"), or in code before a
-    condition ("`404` if …"); never as a default or an example."""
+    "response `200`"), before its reason phrase ("404 Not Found"), in code before a
+    condition ("`404` if …") or anywhere in code said `of_operation`; never as a
+    default or an example."""
     code = status_of(tokens[i].core)
     if code is None:
         return False
@@ -107,7 +108,7 @@ def status_meant(tokens: list[Token], i: int) -> bool:
     ends = tokens[i].raw.endswith((".", ",", ";", ":", ")")) or not words
     follows = bool(words) and words[0] in _AFTER_STATUS
     return (cued and (ends or follows or alone_in_code(tokens, i))) or (
-        alone_in_code(tokens, i) and follows)
+        alone_in_code(tokens, i) and (follows or of_operation))
 
 
 def mentions(tokens: list[Token]) -> list[tuple[int, str, str]]:
