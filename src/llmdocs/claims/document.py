@@ -292,8 +292,10 @@ class _Scan:
         in_section = self.section is not self.anywhere
         if first is None or self.index is None:
             self.prose(tokens, text, self.section)
-        elif status_of(first.core) and (alone_in_code(tokens, 0) or in_section
-                                        or first.raw.endswith(":")):
+        elif status_of(first.core) and (
+                alone_in_code(tokens, 0) or first.raw.endswith(":") or reason_after(
+                    tokens, 0) or (in_section and tokens[1:2] and tokens[1].raw in (
+                        "-", ":", "\u2014", "\u2013"))):  # "- 404 — no such user"
             taken: set[int] = set()
             self.status_at(tokens, 0, self.section, taken)
             self.prose(tokens, text, self.section, taken=taken)
