@@ -182,3 +182,16 @@ def test_a_model_sentence_is_judged_as_the_gate_will_judge_it() -> None:
     assert [str(r) for r in check_sentence(wrong, vocabulary, spec)] == [
         "unsupported_status: 404"]
     assert check_sentence(right, vocabulary, spec) == []
+
+
+@pytest.mark.parametrize(("item", "statuses"), [
+    ("- 401 — no token", ["401"]), ("- **200**: the page", ["200"]),
+    ("- 404 Not Found", ["404"]), ("- `404`", ["404"]),
+    ("- 100 requests per minute at most.", []),
+])
+def test_a_list_item_s_leading_number_is_a_status_when_said_as_one(
+        item: str, statuses: list[str]) -> None:
+    found = check_document(f"## GET /users\n\n{item}\n", SPEC)
+    said = [u.claim for u in found.unsupported if u.kind == "status"]
+    assert said == [s for s in statuses if s not in ("401", "200")]  # GET /users has those
+    assert ("GET /users: response 401 is missing" in found.gaps) is ("401" not in statuses)
