@@ -69,14 +69,20 @@ class DocStoreClient(ServiceClient):
             data=_form(fields), headers=idempotency_header(idempotency_key), idempotent=True)
         return StoredDocument.model_validate_json(answer.content)
 
-    async def update(self, document_id: str, content: str, *, if_version: int | None = None,
+    async def update(self, document_id: str, content: str | bytes, *,
+                     if_version: int | None = None, idempotency_key: str | None = None,
+                     filename: str = "", content_type: str | None = None,
                      **fields: Any) -> StoredDocument:
-        """A new text version, retried as `put` is; `if_version` makes a stale update
-        fail (412)."""
-        answer = await self.request("PUT", f"/documents/{document_id}",
-                                    json={"content": content, **fields},
-                                    headers={**_if_match(if_version), **idempotency_header()},
-                                    idempotent=True)
+        """A new version: text, or a file (bytes, named `filename`), retried as `put` is
+        (under `idempotency_key`, or one of the call's own); `if_version` makes a stale
+        update fail (412)."""
+        body: dict[str, Any] = {"json": {"content": content, **fields}} if isinstance(
+            content, str) else {"files": {"file": (
+                filename, content, content_type or "application/octet-stream")},
+                                "data": _form(fields)}
+        answer = await self.request("PUT", f"/documents/{document_id}", headers={
+            **_if_match(if_version), **idempotency_header(idempotency_key)},
+            idempotent=True, **body)
         return StoredDocument.model_validate_json(answer.content)
 
     async def get(self, document_id: str, version: int | None = None) -> DocumentOut:

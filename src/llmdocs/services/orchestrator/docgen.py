@@ -36,7 +36,7 @@ from llmdocs.openapi import markdown as md
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.docstore.schemas import DocumentOut, DocumentSummary
 from llmdocs.services.gateway.client import GatewayClient
-from llmdocs.services.orchestrator import apidoc, apisections, gate, review
+from llmdocs.services.orchestrator import apidoc, apisections, gate, refresh, review
 from llmdocs.services.orchestrator.errors import Invalid, Unknown
 from llmdocs.services.orchestrator.prose import (
     PROSE_KINDS,
@@ -181,6 +181,12 @@ class DocGen:
     async def analyze(self, state: DocState) -> dict[str, Any]:
         """Check the request and settle the document's type and title."""
         request = valid_request(DocRequest, state["request"])
+        if request.refresh_document_id:  # the document's own request, read back
+            trace = Trace("analyze")
+            asked, previous = await refresh.prior(self.deps.docs,
+                                                  request.refresh_document_id, trace)
+            return trace.update(**await self.analyze({**state, "request": asked}),
+                                refresh=previous)
         has_spec = request.spec_document_id or request.spec_url or request.service
         if request.doc_type == "api_documentation" and not has_spec:
             raise WorkflowError("API documentation needs a spec: name a service, a stored "
@@ -351,8 +357,11 @@ class DocGen:
                                 {"title": "Sources", "kind": "sources"}]}
         if not self.operations_of(state):
             raise WorkflowError("the spec has no operations to document")
-        return {"outline": apisections.outline(apisections.reference_of(state["context"]),
-                                               errors_asked(state["request"]))}
+        outline = apisections.outline(apisections.reference_of(state["context"]),
+                                      errors_asked(state["request"]))
+        if state.get("refresh"):
+            outline = refresh.outlined(state["refresh"], outline)
+        return {"outline": outline}
 
     def _sources_text(self, state: DocState, ops: list[Operation]) -> str:
         """What the model is told of the sources: `ops` are the spec's operations (read
@@ -373,7 +382,10 @@ class DocGen:
         request, sections, context = state["request"], state["outline"], state["context"]
         ops = self.operations_of(state)
         grouped = apidoc.groups(ops)
-        calls = [self._prose_call(state, ops, grouped, s) for s in sections]
+        # a refresh's sections kept as they were, and its changes: no model call for them
+        kept, refreshed = refresh.kept(state.get("refresh"), context, sections)
+        calls = [None if s["title"] in kept else self._prose_call(state, ops, grouped, s)
+                 for s in sections]
         limit = asyncio.Semaphore(self.deps.settings.write_concurrency)
 
         # each call is made once its turn comes: made before, a run cancelled while
@@ -387,8 +399,8 @@ class DocGen:
         texts, checked_prose = checked_sections(
             sections, calls, answers, context, grouped,
             apisections.reference_of(context) if ops else None)
-        bodies = [self._body(state, ops, s, text) for s, text in zip(
-            sections, texts, strict=True)]
+        bodies = [kept[s["title"]] if s["title"] in kept else self._body(state, ops, s, text)
+                  for s, text in zip(sections, texts, strict=True)]
         api_title = (context.get("api") or {}).get("title", "")
         title = request.get("title") or (apidoc.document_title(api_title) if api_title
                                          else request["query"][:120])
@@ -400,7 +412,8 @@ class DocGen:
             table_rows=md.table_rows(apisections.reference_of(state["context"])) if ops else [
                 [s["document_id"], str(s["version"]), s["title"]]
                 for s in context["sources"]])
-        return trace.update(draft=draft.model_dump(), rounds=0, prose=checked_prose)
+        return trace.update(draft=draft.model_dump(), rounds=0, prose=checked_prose,
+                            **refreshed)
 
     def _prose_call(self, state: DocState, ops: list[Operation],
                     grouped: dict[str, list[Operation]],
@@ -439,6 +452,8 @@ class DocGen:
         judge's verdict is reported beside it, never counted in it."""
         trace = Trace("review")
         draft = GeneratedDocument.model_validate(state["draft"])
+        if state.get("refresh"):  # its changes name what the spec no longer has
+            draft = refresh.checked(draft)
         markdown, context = draft.markdown(), state["context"]
         ops = self.operations_of(state)
         judgement, judge = review.NO_JUDGE, self.deps.settings.judge_model
@@ -493,6 +508,9 @@ class DocGen:
         if request["doc_type"] == "api_documentation":  # what each section was written from
             lineage["sections"] = apisections.fragments(apisections.reference_of(context),
                                                         state["outline"])
+        if state.get("refresh"):  # which sections were reused, both specs
+            lineage["sections"], lineage["refresh"] = refresh.lineage(
+                state["refresh"], lineage["sections"], context.get("spec"))
         provenance = provenance_of_run(state, NAME, VERSION, template=state["template"])
         provenance["user_context"].update(
             {k: request[k] for k in ("instructions", "follow_up") if request.get(k)})
@@ -521,8 +539,6 @@ class DocGen:
         fmt = request["format"]
         doc = GeneratedDocument.model_validate(state["final"])
         provenance = state["provenance"]
-        existing: list[DocumentSummary] = [] if self.deps.first_attempt(run_id) else (
-            await self.deps.docs.list(**{"metadata.run_id": run_id, "limit": 1})).items
         rendered = render(doc, fmt, provenance=provenance)
         source_ids = [s["document_id"] for s in provenance["data_lineage"]["sources"]]
         fields: dict[str, Any] = {
@@ -532,7 +548,12 @@ class DocGen:
                          "doc_type": request["doc_type"], "filename": rendered.filename},
             "tags": ["generated", request["doc_type"]],
             "relations": [{"type": "derived_from", "target_id": i} for i in source_ids]}
-        if existing:
+        stored: DocumentSummary
+        if state.get("refresh"):  # the next version of the same document
+            stored = await refresh.store(self.deps.docs, state["refresh"], run_id, rendered, **{
+                k: fields[k] for k in ("title", "format", "provenance", "relations")})
+        elif not self.deps.first_attempt(run_id) and (existing := (await self.deps.docs.list(
+                **{"metadata.run_id": run_id, "limit": 1})).items):
             stored = existing[0]
         elif fmt in ("pdf", "zip"):
             stored = await self.deps.docs.upload(rendered.content, rendered.filename,

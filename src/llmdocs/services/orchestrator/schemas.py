@@ -205,13 +205,21 @@ class RunRequest(BaseModel):
 
 # a run reads the stored documents its input names, or searches for, with the
 # orchestrator's own token: whoever starts it must hold this scope (see reads_documents)
-DOCUMENT_INPUTS = ("document_ids", "spec_document_id", "document_id", "search")
+DOCUMENT_INPUTS = ("document_ids", "spec_document_id", "document_id", "search",
+                   "refresh_document_id")
 READ_DOCUMENTS = "docs:read"
+# a refresh stores a new version of the document it names, for whoever starts it
+WRITE_DOCUMENTS = "docs:write"
 
 
 def reads_documents(data: dict[str, Any]) -> bool:
     """Whether a run of this (validated) input reads stored documents."""
     return any(data.get(key) for key in DOCUMENT_INPUTS)
+
+
+def writes_documents(data: dict[str, Any]) -> bool:
+    """Whether a run of this (validated) input stores over an existing document."""
+    return bool(data.get("refresh_document_id"))
 
 
 class RunCheck(BaseModel):
@@ -295,3 +303,6 @@ class DocRequest(WorkflowInput):
     # what to add ("the error codes"): sections the spec can give, else words for the model
     instructions: Annotated[list[str], BoundedJson] = Field(default_factory=list,
                                                              max_length=10)
+    # a stored API document to write again as its next version, from its spec's latest
+    # version: its own request is read from its provenance, the fields above are unused
+    refresh_document_id: EntityId | None = None

@@ -31,6 +31,7 @@ class DocState(TypedDict, total=False):
     provenance: dict[str, Any]
     result: dict[str, Any]
     announce: list[dict[str, Any]]  # events to publish once the run's end is recorded
+    refresh: dict[str, Any]  # a refresh's earlier version: see refresh.py
     steps: Annotated[list[dict[str, Any]], operator.add]
     llm_calls: Annotated[list[dict[str, Any]], operator.add]
     prompts_used: Annotated[list[dict[str, Any]], operator.add]

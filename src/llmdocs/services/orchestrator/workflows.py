@@ -40,6 +40,7 @@ from llmdocs.services.orchestrator.runs import RunStore
 from llmdocs.services.orchestrator.schemas import (
     FINISHED,
     READ_DOCUMENTS,
+    WRITE_DOCUMENTS,
     AgentRequest,
     Failure,
     RunRequest,
@@ -47,6 +48,7 @@ from llmdocs.services.orchestrator.schemas import (
     WorkflowInfo,
     WorkflowRunOut,
     reads_documents,
+    writes_documents,
 )
 from llmdocs.services.orchestrator.settings import DocgenSettings, WorkflowSettings
 from llmdocs.services.orchestrator.workflow_state import WorkflowError, initial_state
@@ -226,11 +228,16 @@ class Runner:
 
     @staticmethod
     def authorize(caller: Principal, data: dict[str, Any]) -> None:
-        """A caller who may not read documents may not have a run read them for it."""
+        """A caller who may not read (or write) documents may not have a run read (or
+        write) them for it."""
         if reads_documents(data) and not caller.is_service \
                 and not caller.allows(READ_DOCUMENTS):
             raise Refused("This run would read stored documents (its input names or "
                           f"searches them): that takes the {READ_DOCUMENTS} scope.")
+        if writes_documents(data) and not caller.is_service \
+                and not caller.allows(WRITE_DOCUMENTS):
+            raise Refused("This run would store a new version of the document it "
+                          f"refreshes: that takes the {WRITE_DOCUMENTS} scope.")
 
     async def check(self, name: str, body: RunRequest, caller: Principal
                     ) -> tuple[Workflow, dict[str, Any]]:

@@ -1,0 +1,129 @@
+"""A generated document refreshed as its next version when its spec changes: sections
+whose spec fragments did not change are kept word for word with no model call, the
+changed and new ones are written, a removed operation's documentation is gone, and a
+section lists the changes, breaking first. A refresh that fails stores nothing. Real
+services over HTTP; the model is the local fake speaking the OpenAI wire format."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from ecosystem import store_spec, token
+from llmdocs.core.config import Settings
+from llmdocs.examples import user_service_spec
+from llmdocs.openapi import SpecBounds, parse_spec
+from llmdocs.services.docstore.client import DocStoreClient
+from llmdocs.services.orchestrator.client import OrchestratorClient
+from llmdocs.services.orchestrator.refresh import CHANGES, texts_of
+from llmdocs.services.orchestrator.schemas import WorkflowRunOut
+from services.orchestrator.fakellm import ecosystem_with
+
+QUERY = "Create API documentation for user service"
+HEALTH = {"get": {"tags": ["health"], "operationId": "health", "summary": "Check health",
+                  "responses": {"200": {"description": "The service is up."}}}}
+
+
+def changed_spec() -> str:
+    """The example spec with one summary changed, one operation added (in a new group)
+    and one removed: the Users group is untouched."""
+    spec = parse_spec(user_service_spec().encode(), SpecBounds())
+    spec["paths"]["/sessions"]["post"]["summary"] = "Log in with a password"
+    del spec["paths"]["/sessions/current"]
+    spec["paths"]["/health"] = HEALTH
+    return json.dumps(spec)
+
+
+async def run(eco: Settings, request: dict[str, Any]) -> WorkflowRunOut:
+    async with OrchestratorClient.for_service(eco, token=token(eco)) as runs:
+        return await runs.start_run("document-generation", request, wait=60)
+
+
+async def refreshed(eco: Settings, document_id: str) -> WorkflowRunOut:
+    done = await run(eco, {"query": "Refresh the document",
+                           "refresh_document_id": document_id})
+    assert done.status == "completed" and done.result, done.error
+    return done
+
+
+def prose_sections(done: WorkflowRunOut) -> list[str]:
+    """The sections the model wrote for, each with one call."""
+    assert done.result is not None
+    provenance = done.result["provenance"]
+    assert len(provenance["llm_calls"]) == len(provenance["prose"])
+    return [p["section"] for p in provenance["prose"]]
+
+
+async def test_a_changed_spec_rewrites_only_what_changed(
+        settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    eco = await ecosystem_with(settings, serve, monkeypatch)
+    spec_id = await store_spec(eco)
+    first = await run(eco, {"query": QUERY, "spec_document_id": spec_id})
+    assert first.status == "completed" and first.result, first.error
+    document_id = first.result["document_id"]
+    async with DocStoreClient.for_service(eco, token=token(eco)) as docs:
+        v1 = await docs.get(document_id)
+        await docs.update(spec_id, changed_spec())
+
+        second = await refreshed(eco, document_id)
+        v2 = await docs.get(document_id)
+    assert second.result is not None
+    assert (second.result["document_id"], second.result["version"]) == (document_id, 2)
+    assert v2.version == 2 and v2.title == v1.title
+    before = texts_of(v1.content or "", "markdown")
+    after = texts_of(v2.content or "", "markdown")
+    for title in ("Overview", "Getting started", "Users", "Schemas"):
+        assert after[title] == before[title]  # kept word for word
+    assert sorted(prose_sections(second)) == ["Health", "Sessions"]  # no call for the rest
+    assert "Log in with a password" in after["Sessions"] != before["Sessions"]
+    assert "`GET /health`" in after["Health"]
+    shown = {t: text for t, text in after.items() if not t.startswith(CHANGES)}
+    assert not any("/sessions/current" in text for text in shown.values())
+    changes = after[f"{CHANGES} 1"].splitlines()
+    assert changes[0].startswith("1 breaking change and ")
+    assert changes[2] == "- **Breaking:** DELETE /sessions/current was removed."
+    assert {"- GET /health was added.", "- POST /sessions changed: see its section."} <= set(
+        changes[3:])
+    provenance = second.result["provenance"]
+    quality = provenance["quality_metrics"]
+    assert quality["completeness"] == quality["truthfulness"] == 1.0, quality
+    lineage = provenance["data_lineage"]
+    assert {s["title"]: s["reused"] for s in lineage["sections"]
+            if s["kind"] in ("overview", "group")} == {
+        "Overview": True, "Users": True, "Sessions": False, "Health": False}
+    record = lineage["refresh"]
+    assert record["previous_version"] == 1 and record["document_id"] == document_id
+    assert (record["base_spec"]["document_version"],
+            record["head_spec"]["document_version"]) == (1, 2)
+    assert record["summary"]["breaking"] == 1, record["changes"]
+
+    async with DocStoreClient.for_service(eco, token=token(eco)) as docs:
+        third = await refreshed(eco, document_id)  # nothing changed since: all reused
+        v3 = await docs.get(document_id)
+    assert third.result is not None and third.result["version"] == v3.version == 3
+    assert prose_sections(third) == []
+    assert all(s["reused"] for s in third.result["provenance"]["data_lineage"]["sections"])
+    assert texts_of(v3.content or "", "markdown")[f"{CHANGES} 2"] == (
+        "Nothing the document shows changed in the spec.")
+
+
+async def test_a_refresh_that_fails_stores_nothing(
+        settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    eco = await ecosystem_with(settings, serve, monkeypatch)
+    spec_id = await store_spec(eco)
+    first = await run(eco, {"query": QUERY, "spec_document_id": spec_id})
+    assert first.result is not None
+    document_id = first.result["document_id"]
+    async with DocStoreClient.for_service(eco, token=token(eco)) as docs:
+        await docs.update(spec_id, "openapi: [this is not a spec")
+        failed = await run(eco, {"query": "Refresh", "refresh_document_id": document_id})
+        current = await docs.get(document_id)
+    assert failed.status == "failed" and failed.failure == "request"
+    assert failed.error and f"document {spec_id} is not a usable OpenAPI spec" in failed.error
+    assert current.version == 1
+
+    not_generated = await run(eco, {"query": "Refresh", "refresh_document_id": spec_id})
+    assert not_generated.status == "failed" and not_generated.error
+    assert "only such a document can be refreshed" in not_generated.error
