@@ -18,6 +18,16 @@ from llmdocs.services.docstore.client import DocStoreClient
 cli = service_cli(spec, DocStoreClient, name="docs")
 
 
+@cli.command("refresh")
+def refresh(document_id: str = typer.Argument(..., help="A generated document's id.")
+            ) -> None:
+    """Write a generated API document again from its spec's latest version, as its next
+    version: unchanged sections are kept, a section lists the spec's changes."""
+    from llmdocs.services.interpreter.cli import refresh as refresh_document
+
+    refresh_document(document_id)
+
+
 def _format_of(path: Path) -> str:
     from llmdocs.services.docstore.queries import BINARY_FORMATS, TEXT_FORMATS
 

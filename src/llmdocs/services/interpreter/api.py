@@ -41,13 +41,19 @@ from llmdocs.services.interpreter.errors import (
     NothingToCancel,
     Refused,
 )
-from llmdocs.services.interpreter.schemas import ExecutionOut, InterpretOut, QueryIn
+from llmdocs.services.interpreter.schemas import (
+    ExecutionOut,
+    InterpretOut,
+    QueryIn,
+    RefreshIn,
+)
 from llmdocs.services.interpreter.service import Interpreter
 from llmdocs.services.orchestrator.schemas import FINISHED
 
 read = require("queries:read")
 write = require("queries:write")
 READ = [Depends(read)]
+MAX_WAIT = 300.0  # the longest a refresh's caller may ask to wait (as for a run's start)
 Id = Annotated[str, Path(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9-]+$")]
 
 
@@ -141,15 +147,37 @@ async def execute_query(body: QueryIn, request: Request, caller: Principal = Dep
 
 async def _execute(body: QueryIn, caller: Principal, svc: Interpreter,
                    key: str | None) -> Answer:
-    """The answer to an executed request: the execution (202 and its Location when it
-    has not finished), or why its run ended without a document."""
+    return await _started(lambda: svc.execute(body, caller, key))
+
+
+async def _started(start: Callable[[], Awaitable[tuple[ExecutionOut, bool]]]) -> Answer:
+    """The answer to a started run: the execution (202 and its Location when it has not
+    finished), or why its run ended without a document."""
     with _upstream():
-        execution, finished = await svc.execute(body, caller, key)
+        execution, finished = await start()
     if finished and execution.status in ("failed", "cancelled"):
         return problem_answer(_failed(execution))
     location = {"Location": f"/executions/{execution.execution_id}"}
     return Answer(200 if finished else 202, execution.model_dump(mode="json"),
                   {} if finished else location)
+
+
+@router.post("/documents/{document_id}/refresh", response_model=ExecutionOut,
+             summary="Write a generated document again from its spec's latest version, as "
+             "its next version: answered as /execute-query is")
+async def refresh_document(document_id: Id, request: Request,
+                           body: RefreshIn | None = None,
+                           wait: float | None = Query(None, ge=0, le=MAX_WAIT,
+                                                      description="answer 202 after this "
+                                                      "long (the synchronous limit if not "
+                                                      "given; async: true is 0)"),
+                           caller: Principal = Depends(write),
+                           svc: Interpreter = Depends(interpreter),
+                           key: str | None = IdempotencyKeyHeader) -> Response:
+    seconds = 0.0 if body is not None and body.run_async else wait
+    return answered(request, await svc.keys.once(
+        caller.subject, key, json.dumps({"refresh": document_id, "wait": seconds}),
+        lambda: _started(lambda: svc.refresh(document_id, caller, seconds, key))))
 
 
 @router.get("/executions/{execution_id}",

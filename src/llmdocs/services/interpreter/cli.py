@@ -64,15 +64,7 @@ def ask(
             if 400 <= exc.status < 500:
                 raise typer.Exit(_refused(exc)) from None
             raise
-        with Live(console=console, refresh_per_second=8) as live:
-            while True:
-                live.update(_steps_table(execution))
-                if execution.status in FINISHED or execution.documents is not None:
-                    break
-                await asyncio.sleep(0.3)
-                execution = await c.execution(execution.execution_id)
-        if not console.is_terminal:  # Rich leaves a non-terminal's last line open
-            console.line()
+        execution = await _watched(c, execution)
         data = b""
         if execution.document_id:
             data = await c.download(execution.document_id)
@@ -91,6 +83,46 @@ def ask(
                   f"{execution.document_id}")
     for line in summary_lines(execution):
         console.print(line, markup=False, highlight=False)
+
+
+async def _watched(c: InterpreterClient, execution: ExecutionOut) -> ExecutionOut:
+    """The execution once finished, its steps shown as they end."""
+    with Live(console=console, refresh_per_second=8) as live:
+        while True:
+            live.update(_steps_table(execution))
+            if execution.status in FINISHED or execution.documents is not None:
+                break
+            await asyncio.sleep(0.3)
+            execution = await c.execution(execution.execution_id)
+    if not console.is_terminal:  # Rich leaves a non-terminal's last line open
+        console.line()
+    return execution
+
+
+def refresh(document_id: str) -> None:
+    """Write a generated document again from its spec's latest version, as its next
+    version; say which sections were kept and what changed."""
+    async def watch(c: InterpreterClient) -> ExecutionOut:
+        try:
+            return await _watched(c, await c.refresh(document_id, run_async=True))
+        except ServiceError as exc:
+            if 400 <= exc.status < 500:
+                raise typer.Exit(_refused(exc)) from None
+            raise
+
+    execution = call(InterpreterClient, watch)
+    if execution.status != "completed" or not execution.provenance:
+        err_console.print(f"[red]{execution.status}: {execution.error}[/red]")
+        raise typer.Exit(1)
+    record = execution.provenance["data_lineage"]["refresh"]
+    console.print(f"[green]Document {document_id} is at version "
+                  f"{record['previous_version'] + 1}[/green]", highlight=False)
+    for what in ("reused", "regenerated", "removed"):
+        console.print(f"{what}: {', '.join(record[what]) or 'none'}", markup=False,
+                      highlight=False)
+    for change in record["changes"]:
+        console.print(f"{'breaking: ' if change['breaking'] else ''}{change['message']}",
+                      markup=False, highlight=False)
 
 
 @dataclass

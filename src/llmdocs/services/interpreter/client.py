@@ -22,6 +22,12 @@ class InterpreterClient(ServiceClient):
         return ExecutionOut.model_validate(await self.create_json(
             "/execute-query", {k: v for k, v in body.items() if v is not None}))
 
+    async def refresh(self, document_id: str, *, run_async: bool = False) -> ExecutionOut:
+        """Write a generated document again as its next version (not retried: use an
+        Idempotency-Key for that)."""
+        return ExecutionOut.model_validate(await self.post_json(
+            f"/documents/{document_id}/refresh", {"async": run_async}))
+
     async def execution(self, execution_id: str, wait: float = 0.0) -> ExecutionOut:
         return ExecutionOut.model_validate(await self.get_json(
             f"/executions/{execution_id}", params={"wait": wait} if wait else None))

@@ -60,6 +60,14 @@ class QueryIn(BaseModel):
         return normalize_format(value) if value is not None else None
 
 
+class RefreshIn(BaseModel):
+    """A refresh's options: the body may be empty (`{}`) or left out."""
+
+    model_config = {"extra": "forbid", "populate_by_name": True}
+
+    run_async: bool = Field(False, alias="async", strict=True)
+
+
 class InterpretOut(BaseModel):
     intent: str | None
     confidence: float
