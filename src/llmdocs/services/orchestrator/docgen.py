@@ -357,11 +357,8 @@ class DocGen:
                                 {"title": "Sources", "kind": "sources"}]}
         if not self.operations_of(state):
             raise WorkflowError("the spec has no operations to document")
-        outline = apisections.outline(apisections.reference_of(state["context"]),
-                                      errors_asked(state["request"]))
-        if state.get("refresh"):
-            outline = refresh.outlined(state["refresh"], outline)
-        return {"outline": outline}
+        return {"outline": refresh.outlined(state.get("refresh"), apisections.outline(
+            apisections.reference_of(state["context"]), errors_asked(state["request"])))}
 
     def _sources_text(self, state: DocState, ops: list[Operation]) -> str:
         """What the model is told of the sources: `ops` are the spec's operations (read
@@ -451,9 +448,8 @@ class DocGen:
         """The quality gate (`gate.py`): complete and wholly true, by code. A configured
         judge's verdict is reported beside it, never counted in it."""
         trace = Trace("review")
-        draft = GeneratedDocument.model_validate(state["draft"])
-        if state.get("refresh"):  # its changes name what the spec no longer has
-            draft = refresh.checked(draft)
+        draft = refresh.checked(state.get("refresh"),
+                                GeneratedDocument.model_validate(state["draft"]))
         markdown, context = draft.markdown(), state["context"]
         ops = self.operations_of(state)
         judgement, judge = review.NO_JUDGE, self.deps.settings.judge_model
@@ -571,7 +567,8 @@ class DocGen:
         # announced with the run's end, by the replica that records it (one event)
         generated = make_event(
             "orchestrator", "llmdocs.document.generated",
-            {"document_id": stored.document_id, "run_id": run_id, "format": fmt,
+            {"document_id": stored.document_id, "version": stored.version,
+             "run_id": run_id, "format": fmt,
              "title": doc.title, "sources": source_ids}, subject=stored.document_id)
         return {"result": result, "announce": [generated.model_dump(mode="json")]}
 

@@ -79,9 +79,11 @@ def texts_of(content: str, fmt: str) -> dict[str, str]:
     return {title: "\n".join(lines).strip() for title, lines in texts.items()}
 
 
-def outlined(previous: dict[str, Any], outline: list[dict[str, Any]]
+def outlined(previous: dict[str, Any] | None, outline: list[dict[str, Any]]
              ) -> list[dict[str, Any]]:
-    """The new spec's outline with the section of changes first."""
+    """The new spec's outline, for a refresh with the section of changes first."""
+    if previous is None:
+        return outline
     return [{"title": f"{CHANGES} {previous['version']}", "kind": "changes"}, *outline]
 
 
@@ -139,9 +141,11 @@ def changes_body(found: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def checked(draft: GeneratedDocument) -> GeneratedDocument:
-    """What the gate checks: the draft without its section of changes, which names what
-    the spec no longer has."""
+def checked(previous: dict[str, Any] | None, draft: GeneratedDocument) -> GeneratedDocument:
+    """What the gate checks: the draft, for a refresh without its section of changes,
+    which names what the spec no longer has."""
+    if previous is None:
+        return draft
     return draft.model_copy(update={"sections": [
         s for s in draft.sections if not s.title.startswith(CHANGES)]})
 
