@@ -98,7 +98,7 @@ async def test_docs_refresh_command(settings: Settings, serve: Any,
     result = await asyncio.to_thread(CliRunner().invoke, app, ["docs", "refresh", document_id])
     assert result.exit_code == 0, result.output
     assert f"Document {document_id} is at version 2" in result.output
-    assert "breaking: DELETE /sessions/current was removed." in result.output
+    assert "breaking: DELETE /sessions/current was removed" in result.output
     assert "regenerated: " in result.output and "Sessions" in result.output
 
     gone = await asyncio.to_thread(CliRunner().invoke, app, ["docs", "refresh", "no-such"])

@@ -84,7 +84,7 @@ async def test_a_changed_spec_rewrites_only_what_changed(
     changes = after[f"{CHANGES} 1"].splitlines()
     assert changes[0].startswith("1 breaking change and ")
     assert changes[2] == "- **Breaking:** DELETE /sessions/current was removed."
-    assert {"- GET /health was added.", "- POST /sessions changed: see its section."} <= set(
+    assert {"- GET /health was added.", "- POST /sessions changed (see its section)."} <= set(
         changes[3:])
     provenance = second.result["provenance"]
     quality = provenance["quality_metrics"]
@@ -127,3 +127,26 @@ async def test_a_refresh_that_fails_stores_nothing(
     not_generated = await run(eco, {"query": "Refresh", "refresh_document_id": spec_id})
     assert not_generated.status == "failed" and not_generated.error
     assert "only such a document can be refreshed" in not_generated.error
+
+
+async def test_other_formats_are_refreshed_in_their_format(
+        settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A JSON document keeps its sections to reuse; a PDF keeps no Markdown, so all its
+    sections are written anew, and it is stored again as a PDF."""
+    eco = await ecosystem_with(settings, serve, monkeypatch)
+    spec_id = await store_spec(eco)
+    made = {fmt: await run(eco, {"query": QUERY, "spec_document_id": spec_id,
+                                 "format": fmt}) for fmt in ("json", "pdf")}
+    async with DocStoreClient.for_service(eco, token=token(eco)) as docs:
+        await docs.update(spec_id, changed_spec())
+        again = {fmt: await refreshed(eco, (done.result or {})["document_id"])
+                 for fmt, done in made.items()}
+        pdf, media_type, _ = await docs.download((again["pdf"].result or {})["document_id"])
+        stored = await docs.get((again["json"].result or {})["document_id"])
+    assert sorted(prose_sections(again["json"])) == ["Health", "Sessions"]
+    sections = texts_of(stored.content or "", "json")
+    assert stored.version == 2 and f"{CHANGES} 1" in sections and "Health" in sections
+    assert sorted(prose_sections(again["pdf"])) == [
+        "Getting started", "Health", "Overview", "Sessions", "Users"]
+    assert (again["pdf"].result or {})["version"] == 2
+    assert media_type == "application/pdf" and pdf.startswith(b"%PDF")

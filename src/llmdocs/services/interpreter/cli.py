@@ -102,6 +102,8 @@ async def _watched(c: InterpreterClient, execution: ExecutionOut) -> ExecutionOu
 def refresh(document_id: str) -> None:
     """Write a generated document again from its spec's latest version, as its next
     version; say which sections were kept and what changed."""
+    from llmdocs.services.orchestrator.refresh import said
+
     async def watch(c: InterpreterClient) -> ExecutionOut:
         try:
             return await _watched(c, await c.refresh(document_id, run_async=True))
@@ -121,7 +123,7 @@ def refresh(document_id: str) -> None:
         console.print(f"{what}: {', '.join(record[what]) or 'none'}", markup=False,
                       highlight=False)
     for change in record["changes"]:
-        console.print(f"{'breaking: ' if change['breaking'] else ''}{change['message']}",
+        console.print(f"{'breaking: ' if change['breaking'] else ''}{said(change)}",
                       markup=False, highlight=False)
 
 

@@ -380,7 +380,8 @@ class DocGen:
         ops = self.operations_of(state)
         grouped = apidoc.groups(ops)
         # a refresh's sections kept as they were, and its changes: no model call for them
-        kept, refreshed = refresh.kept(state.get("refresh"), context, sections)
+        kept, refreshed = await refresh.kept(self.deps.docs, state.get("refresh"), context,
+                                             sections, self.deps.spec_bounds, trace)
         calls = [None if s["title"] in kept else self._prose_call(state, ops, grouped, s)
                  for s in sections]
         limit = asyncio.Semaphore(self.deps.settings.write_concurrency)

@@ -10,6 +10,7 @@ from typing import Any
 
 from llmdocs.core.client import NotFound, PreconditionFailed
 from llmdocs.formats import GeneratedDocument, Rendered
+from llmdocs.openapi import SpecBounds
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.docstore.schemas import StoredDocument
 from llmdocs.services.orchestrator import apidoc, apisections
@@ -91,8 +92,9 @@ def _same(old: dict[str, Any], new: dict[str, Any]) -> bool:
     return all(old.get(k) == new[k] for k in ("kind", "sha256", "operations"))
 
 
-def kept(previous: dict[str, Any] | None, context: dict[str, Any],
-         outline: list[dict[str, Any]]) -> tuple[dict[str, str], dict[str, Any]]:
+async def kept(docs: DocStoreClient, previous: dict[str, Any] | None,
+               context: dict[str, Any], outline: list[dict[str, Any]], bounds: SpecBounds,
+               trace: Trace) -> tuple[dict[str, str], dict[str, Any]]:
     """A refresh's texts known without a model, by section title: the earlier text of
     each section whose facts and operations hash as before, and the changes; with the
     state's refresh record completed by them. Nothing for a run that is no refresh."""
@@ -102,29 +104,37 @@ def kept(previous: dict[str, Any] | None, context: dict[str, Any],
     old, texts = {s["title"]: s for s in previous["sections"]}, previous["texts"]
     reused = {f["title"]: texts[f["title"]] for f in fresh
               if f["title"] in old and f["title"] in texts and _same(old[f["title"]], f)}
-    found = changes(previous, fresh)
+    found = await changes(docs, previous, context.get("spec") or {}, fresh, bounds, trace)
     return ({**reused, f"{CHANGES} {previous['version']}": changes_body(found)},
             {"refresh": {**previous, "changes": found, "reused": list(reused)}})
 
 
-def changes(previous: dict[str, Any], fresh: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """What changed, from the fragment hashes of both versions: operations removed
-    (breaking), added, or changed, and the sections outside operations that changed."""
+async def changes(docs: DocStoreClient, previous: dict[str, Any], head: dict[str, Any],
+                  fresh: list[dict[str, Any]], bounds: SpecBounds, trace: Trace
+                  ) -> list[dict[str, Any]]:
+    """What changed in the spec, breaking first: for a spec at a URL or in the registry,
+    whose earlier version is not kept, from the fragment hashes of both versions."""
+    return _hashed(previous, fresh)
+
+
+def _hashed(previous: dict[str, Any], fresh: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What changed by the fragment hashes: operations removed (breaking), added, or
+    changed, and the sections outside operations that changed."""
     def operations(sections: list[dict[str, Any]]) -> dict[str, str]:
         return {o["operation"]: o["sha256"] for s in sections if s["kind"] == "group"
                 for o in s["operations"]}
 
     before, after = operations(previous["sections"]), operations(fresh)
     found = [{"kind": "operation.removed", "operation": op, "breaking": True,
-              "message": f"{op} was removed."} for op in before if op not in after]
+              "message": f"{op} was removed"} for op in before if op not in after]
     found += [{"kind": "operation.added", "operation": op, "breaking": False,
-               "message": f"{op} was added."} for op in after if op not in before]
+               "message": f"{op} was added"} for op in after if op not in before]
     found += [{"kind": "operation.changed", "operation": op, "breaking": False,
-               "message": f"{op} changed: see its section."}
+               "message": f"{op} changed (see its section)"}
               for op in after if op in before and before[op] != after[op]]
     old = {s["title"]: s for s in previous["sections"]}
     found += [{"kind": f"{s['kind']}.changed", "operation": None, "breaking": False,
-               "message": f"What the spec says for {s['title']} changed."}
+               "message": f"What the spec says for {s['title']} changed"}
               for s in fresh if s["kind"] in ("overview", "authentication", "schemas")
               and s["title"] in old and old[s["title"]]["sha256"] != s["sha256"]]
     return sorted(found, key=lambda c: not c["breaking"])
@@ -137,8 +147,14 @@ def changes_body(found: list[dict[str, Any]]) -> str:
     breaking = sum(c["breaking"] for c in found)
     lines = [f"{breaking} breaking change{'s' if breaking != 1 else ''} and "
              f"{len(found) - breaking} other{'s' if len(found) - breaking != 1 else ''}.", ""]
-    lines += [f"- {'**Breaking:** ' if c['breaking'] else ''}{c['message']}" for c in found]
+    lines += [f"- {'**Breaking:** ' if c['breaking'] else ''}{said(c)}." for c in found]
     return "\n".join(lines)
+
+
+def said(change: dict[str, Any]) -> str:
+    """A change in words, naming its operation unless its message does."""
+    op, message = change["operation"], change["message"]
+    return message if op is None or message.startswith(op) else f"{op}: {message}"
 
 
 def checked(previous: dict[str, Any] | None, draft: GeneratedDocument) -> GeneratedDocument:
