@@ -10,6 +10,10 @@ import json
 from typing import Any
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from ecosystem import store_spec, token
 from llmdocs.core.config import Settings
@@ -150,3 +154,29 @@ async def test_other_formats_are_refreshed_in_their_format(
         "Getting started", "Health", "Overview", "Sessions", "Users"]
     assert (again["pdf"].result or {})["version"] == 2
     assert media_type == "application/pdf" and pdf.startswith(b"%PDF")
+
+
+async def test_a_spec_at_a_url_is_fetched_again_and_compared_by_its_hashes(
+        settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The earlier version of a spec at a URL is not kept: its changes are said from the
+    fragment hashes each version of the document recorded."""
+    served = {"spec": user_service_spec()}
+
+    async def spec(_: Request) -> Response:
+        return Response(served["spec"], media_type="application/yaml")
+
+    eco = await ecosystem_with(settings, serve, monkeypatch)
+    site = await serve(Starlette(routes=[Route("/openapi.yaml", spec)]))
+    first = await run(eco, {"query": QUERY, "spec_url": site.url + "/openapi.yaml"})
+    assert first.result is not None, first.error
+    served["spec"] = changed_spec()
+    again = await refreshed(eco, first.result["document_id"])
+    assert again.result is not None and again.result["version"] == 2
+    assert sorted(prose_sections(again)) == ["Health", "Sessions"]
+    record = again.result["provenance"]["data_lineage"]["refresh"]
+    assert record["base_spec"]["url"] == record["head_spec"]["url"] == site.url + "/openapi.yaml"
+    assert record["base_spec"]["sha256"] != record["head_spec"]["sha256"]
+    said = [(c["breaking"], c["operation"], c["message"]) for c in record["changes"]]
+    assert said[0] == (True, "DELETE /sessions/current", "DELETE /sessions/current was removed")
+    assert {(False, "GET /health", "GET /health was added"),
+            (False, "POST /sessions", "POST /sessions changed (see its section)")} <= set(said)
