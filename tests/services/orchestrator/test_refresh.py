@@ -18,11 +18,14 @@ from starlette.routing import Route
 from ecosystem import store_spec, token
 from llmdocs.core.config import Settings
 from llmdocs.examples import user_service_spec
+from llmdocs.formats import GeneratedDocument, render
 from llmdocs.openapi import SpecBounds, parse_spec
 from llmdocs.services.docstore.client import DocStoreClient
+from llmdocs.services.orchestrator import refresh
 from llmdocs.services.orchestrator.client import OrchestratorClient
 from llmdocs.services.orchestrator.refresh import CHANGES, texts_of
 from llmdocs.services.orchestrator.schemas import WorkflowRunOut
+from llmdocs.services.orchestrator.workflow_state import WorkflowError
 from services.orchestrator.fakellm import ecosystem_with
 
 QUERY = "Create API documentation for user service"
@@ -131,6 +134,15 @@ async def test_a_refresh_that_fails_stores_nothing(
     not_generated = await run(eco, {"query": "Refresh", "refresh_document_id": spec_id})
     assert not_generated.status == "failed" and not_generated.error
     assert "only such a document can be refreshed" in not_generated.error
+
+    # a version stored while a refresh ran (here by hand) refuses the refresh's own
+    rendered = render(GeneratedDocument(title="Refreshed"), "markdown")
+    async with DocStoreClient.for_service(eco, token=token(eco)) as docs:
+        await docs.update(document_id, "Edited by hand.")
+        with pytest.raises(WorkflowError, match="has a version newer than 1"):
+            await refresh.store(docs, {"document_id": document_id, "version": 1}, "run-1",
+                                rendered, title="Refreshed")
+        assert (await docs.get(document_id)).content == "Edited by hand."
 
 
 async def test_other_formats_are_refreshed_in_their_format(
