@@ -81,9 +81,10 @@ async def test_a_changed_spec_rewrites_only_what_changed(
     assert v2.version == 2 and v2.title == v1.title
     before = texts_of(v1.content or "", "markdown")
     after = texts_of(v2.content or "", "markdown")
-    for title in ("Overview", "Getting started", "Users", "Schemas"):
+    for title in ("Getting started", "Users", "Schemas"):
         assert after[title] == before[title]  # kept word for word
-    assert sorted(prose_sections(second)) == ["Health", "Sessions"]  # no call for the rest
+    # no call for the rest; the overview's prompt lists the groups: a new one asks again
+    assert sorted(prose_sections(second)) == ["Health", "Overview", "Sessions"]
     assert "Log in with a password" in after["Sessions"] != before["Sessions"]
     assert "`GET /health`" in after["Health"]
     shown = {t: text for t, text in after.items() if not t.startswith(CHANGES)}
@@ -99,7 +100,7 @@ async def test_a_changed_spec_rewrites_only_what_changed(
     lineage = provenance["data_lineage"]
     assert {s["title"]: s["reused"] for s in lineage["sections"]
             if s["kind"] in ("overview", "group")} == {
-        "Overview": True, "Users": True, "Sessions": False, "Health": False}
+        "Overview": False, "Users": True, "Sessions": False, "Health": False}
     record = lineage["refresh"]
     assert record["previous_version"] == 1 and record["document_id"] == document_id
     assert (record["base_spec"]["document_version"],
@@ -159,7 +160,7 @@ async def test_other_formats_are_refreshed_in_their_format(
                  for fmt, done in made.items()}
         pdf, media_type, _ = await docs.download((again["pdf"].result or {})["document_id"])
         stored = await docs.get((again["json"].result or {})["document_id"])
-    assert sorted(prose_sections(again["json"])) == ["Health", "Sessions"]
+    assert sorted(prose_sections(again["json"])) == ["Health", "Overview", "Sessions"]
     sections = texts_of(stored.content or "", "json")
     assert stored.version == 2 and f"{CHANGES} 1" in sections and "Health" in sections
     assert sorted(prose_sections(again["pdf"])) == [
@@ -184,7 +185,7 @@ async def test_a_spec_at_a_url_is_fetched_again_and_compared_by_its_hashes(
     served["spec"] = changed_spec()
     again = await refreshed(eco, first.result["document_id"])
     assert again.result is not None and again.result["version"] == 2
-    assert sorted(prose_sections(again)) == ["Health", "Sessions"]
+    assert sorted(prose_sections(again)) == ["Health", "Overview", "Sessions"]
     record = again.result["provenance"]["data_lineage"]["refresh"]
     assert record["base_spec"]["url"] == record["head_spec"]["url"] == site.url + "/openapi.yaml"
     assert record["base_spec"]["sha256"] != record["head_spec"]["sha256"]

@@ -111,10 +111,12 @@ def operation_block(reference: Reference, method: str, path: str) -> str | None:
     return md.operation_block(op, reference) if op is not None else None
 
 
-def fragments(reference: Reference, outline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def fragments(reference: Reference, outline: list[dict[str, Any]],
+              asked: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Per section, the spec it was written from: each operation it documents with the
-    hash of its resolved fragment, and one hash of the facts the section shows (its body
-    without prose). A later spec whose hash for a section differs changes that section."""
+    hash of its resolved fragment, one hash of the facts the section shows (its body
+    without prose) and of what its prose was asked with (`asked`, by title; None for no
+    prose). A later spec whose hashes for a section differ changes that section."""
     every = [(op, f"{op.method.upper()} {op.path}") for op in reference.operations]
     found = []
     for section in outline:
@@ -126,6 +128,7 @@ def fragments(reference: Reference, outline: list[dict[str, Any]]) -> list[dict[
                  every if section["kind"] in ("authentication", "summary_table") else [])
         found.append({"title": section["title"], "kind": section["kind"],
                       "sha256": hashlib.sha256(facts.encode()).hexdigest(),
+                      "asked_sha256": (asked or {}).get(section["title"]),
                       "operations": [{"operation": name,
                                       "sha256": spec_hash(op.model_dump(mode="json"))}
                                      for op, name in shown]})

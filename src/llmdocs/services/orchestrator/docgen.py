@@ -65,7 +65,6 @@ NAME = "document-generation"
 VERSION = "1"
 STEPS = ["analyze", "choose_template", "gather_context", "outline", "write", "review",
          "revise", "format", "store"]
-# what a spec's `sha256` is the hash of, by where the spec came from
 
 
 @dataclass
@@ -379,11 +378,12 @@ class DocGen:
         request, sections, context = state["request"], state["outline"], state["context"]
         ops = self.operations_of(state)
         grouped = apidoc.groups(ops)
+        calls = [self._prose_call(state, ops, grouped, s) for s in sections]
+        asked = {s["title"]: c.sha256 for s, c in zip(sections, calls, strict=True) if c}
         # a refresh's sections kept as they were, and its changes: no model call for them
         kept, refreshed = await refresh.kept(self.deps.docs, state.get("refresh"), context,
-                                             sections, self.deps.spec_bounds, trace)
-        calls = [None if s["title"] in kept else self._prose_call(state, ops, grouped, s)
-                 for s in sections]
+                                             sections, asked, self.deps.spec_bounds, trace)
+        calls = [None if s["title"] in kept else c for s, c in zip(sections, calls, strict=True)]
         limit = asyncio.Semaphore(self.deps.settings.write_concurrency)
 
         # each call is made once its turn comes: made before, a run cancelled while
@@ -411,7 +411,7 @@ class DocGen:
                 [s["document_id"], str(s["version"]), s["title"]]
                 for s in context["sources"]])
         return trace.update(draft=draft.model_dump(), rounds=0, prose=checked_prose,
-                            **refreshed)
+                            asked=asked, **refreshed)
 
     def _prose_call(self, state: DocState, ops: list[Operation],
                     grouped: dict[str, list[Operation]],
@@ -504,7 +504,7 @@ class DocGen:
                 "role": "openapi_spec"})
         if request["doc_type"] == "api_documentation":  # what each section was written from
             lineage["sections"] = apisections.fragments(apisections.reference_of(context),
-                                                        state["outline"])
+                                                        state["outline"], state.get("asked"))
         if state.get("refresh"):  # which sections were reused, both specs
             lineage["sections"], lineage["refresh"] = refresh.lineage(
                 state["refresh"], lineage["sections"], context.get("spec"))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmdocs.claims import CheckContext, Repeats, SpecIndex, Vocabulary, check_prose
-from llmdocs.openapi import Operation
+from llmdocs.openapi import Operation, spec_hash
 from llmdocs.openapi import markdown as md
 from llmdocs.openapi.reference import Reference
 from llmdocs.services.orchestrator import apidoc
@@ -61,6 +61,11 @@ class ProseCall:
 
     prompt: str
     variables: dict[str, Any]
+
+    @property
+    def sha256(self) -> str:
+        """What the model is asked, hashed: a refresh asks again only when it differs."""
+        return spec_hash({"prompt": self.prompt, "variables": self.variables})
 
 
 def _first_get(ops: list[Operation]) -> Operation | None:

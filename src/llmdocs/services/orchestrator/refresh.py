@@ -89,18 +89,19 @@ def outlined(previous: dict[str, Any] | None, outline: list[dict[str, Any]]
 
 
 def _same(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    return all(old.get(k) == new[k] for k in ("kind", "sha256", "operations"))
+    return all(old.get(k) == new[k] for k in ("kind", "sha256", "operations", "asked_sha256"))
 
 
 async def kept(docs: DocStoreClient, previous: dict[str, Any] | None,
-               context: dict[str, Any], outline: list[dict[str, Any]], bounds: SpecBounds,
-               trace: Trace) -> tuple[dict[str, str], dict[str, Any]]:
+               context: dict[str, Any], outline: list[dict[str, Any]], asked: dict[str, str],
+               bounds: SpecBounds, trace: Trace) -> tuple[dict[str, str], dict[str, Any]]:
     """A refresh's texts known without a model, by section title: the earlier text of
-    each section whose facts and operations hash as before, and the changes; with the
-    state's refresh record completed by them. Nothing for a run that is no refresh."""
+    each section whose facts, operations and prose prompt (`asked`) hash as before, and
+    the changes; with the state's refresh record completed by them. Nothing for a run
+    that is no refresh."""
     if previous is None:
         return {}, {}
-    fresh = apisections.fragments(apisections.reference_of(context), outline)
+    fresh = apisections.fragments(apisections.reference_of(context), outline, asked)
     old, texts = {s["title"]: s for s in previous["sections"]}, previous["texts"]
     reused = {f["title"]: texts[f["title"]] for f in fresh
               if f["title"] in old and f["title"] in texts and _same(old[f["title"]], f)}

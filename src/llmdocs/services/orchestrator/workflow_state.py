@@ -24,6 +24,7 @@ class DocState(TypedDict, total=False):
     outline: list[dict[str, Any]]
     draft: dict[str, Any]
     prose: list[dict[str, Any]]  # per section: model sentences written, kept, dropped
+    asked: dict[str, str]  # by section title: the hash of what its prose was asked with
     review: dict[str, Any]
     rounds: int
     revisions: Annotated[list[dict[str, Any]], operator.add]  # what each round changed
