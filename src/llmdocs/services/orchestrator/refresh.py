@@ -10,7 +10,8 @@ from typing import Any
 
 from llmdocs.core.client import NotFound, PreconditionFailed
 from llmdocs.formats import GeneratedDocument, Rendered
-from llmdocs.openapi import SpecBounds
+from llmdocs.openapi import SpecBounds, SpecError, parse_spec
+from llmdocs.openapi.diff import diff
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.docstore.schemas import StoredDocument
 from llmdocs.services.orchestrator import apidoc, apisections
@@ -113,9 +114,37 @@ async def kept(docs: DocStoreClient, previous: dict[str, Any] | None,
 async def changes(docs: DocStoreClient, previous: dict[str, Any], head: dict[str, Any],
                   fresh: list[dict[str, Any]], bounds: SpecBounds, trace: Trace
                   ) -> list[dict[str, Any]]:
-    """What changed in the spec, breaking first: for a spec at a URL or in the registry,
-    whose earlier version is not kept, from the fragment hashes of both versions."""
-    return _hashed(previous, fresh)
+    """What changed in the spec, breaking first: between both versions of a stored spec,
+    by the API diff; for a spec at a URL or in the registry, whose earlier version is not
+    kept, from the fragment hashes of both versions."""
+    base = previous["spec"]
+    if not (base.get("origin") == head.get("origin") == "doc-store"
+            and base.get("document_id") == head.get("document_id")):
+        return _hashed(previous, fresh)
+    if base.get("document_version") == head.get("document_version"):
+        return []  # the same version of the same stored spec
+    spec_id = str(base["document_id"])
+    was = await _spec_version(docs, spec_id, base["document_version"], bounds, trace)
+    now = await _spec_version(docs, spec_id, head["document_version"], bounds, trace)
+    try:
+        found = diff(was, now, bounds).ordered()
+    except SpecError as exc:
+        raise WorkflowError(f"the spec's versions cannot be compared: {exc}") from None
+    return [c.model_dump(include={"kind", "operation", "breaking", "message"})
+            for c in found]
+
+
+async def _spec_version(docs: DocStoreClient, document_id: str, version: int,
+                        bounds: SpecBounds, trace: Trace) -> dict[str, Any]:
+    trace.called("doc-store", f"get document version {version}")
+    try:
+        stored = await docs.get(document_id, version)
+        return parse_spec((stored.content or "").encode(), bounds)
+    except NotFound:
+        raise WorkflowError(f"version {version} of spec {document_id} is gone: the "
+                            "changes since it cannot be listed") from None
+    except SpecError as exc:
+        raise WorkflowError(f"version {version} of spec {document_id}: {exc}") from None
 
 
 def _hashed(previous: dict[str, Any], fresh: list[dict[str, Any]]) -> list[dict[str, Any]]:
