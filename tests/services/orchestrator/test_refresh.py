@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ecosystem import store_spec, token
+from llmdocs.core.client import Forbidden
 from llmdocs.core.config import Settings
 from llmdocs.examples import user_service_spec
 from llmdocs.formats import GeneratedDocument, render
@@ -132,6 +133,11 @@ async def test_a_refresh_that_fails_stores_nothing(
     assert failed.error and f"document {spec_id} is not a usable OpenAPI spec" in failed.error
     assert current.version == 1
 
+    async with OrchestratorClient.for_service(
+            eco, token=token(eco, "workflows:write", "docs:read")) as runs:
+        with pytest.raises(Forbidden, match="docs:write"):  # refused before any run
+            await runs.start_run("document-generation", {
+                "query": "Refresh", "refresh_document_id": document_id})
     not_generated = await run(eco, {"query": "Refresh", "refresh_document_id": spec_id})
     assert not_generated.status == "failed" and not_generated.error
     assert "only such a document can be refreshed" in not_generated.error
