@@ -119,8 +119,11 @@ async def test_a_changed_spec_rewrites_only_what_changed(
 
 
 async def test_a_refresh_that_fails_stores_nothing(
-        settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    eco = await ecosystem_with(settings, serve, monkeypatch)
+        settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch,
+        database_url: str) -> None:
+    """On SQLite and on PostgreSQL: the store's If-Match and key hold on both."""
+    eco = await ecosystem_with(settings.model_copy(update={"database_url": database_url}),
+                               serve, monkeypatch)
     spec_id = await store_spec(eco)
     first = await run(eco, {"query": QUERY, "spec_document_id": spec_id})
     assert first.result is not None
