@@ -7,6 +7,7 @@ from llmdocs.openapi.load import (
     Unreachable,
     fetch_spec,
     fetch_spec_source,
+    fetch_spec_url,
     parse_spec,
     read_bounded,
     spec_hash,
@@ -16,5 +17,5 @@ from llmdocs.openapi.resolve import Resolver
 
 __all__ = ["Analysis", "Operation", "Parameter", "RequestBody", "Resolver", "SpecBounds",
            "SpecError", "Unreachable", "analyse", "fetch_spec",
-           "fetch_spec_source", "parse_spec", "read_bounded",
+           "fetch_spec_source", "fetch_spec_url", "parse_spec", "read_bounded",
            "spec_hash"]

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urljoin
 
 import httpx
 import yaml  # type: ignore[import-untyped]
 
+from llmdocs.core.fetch import Network, guarded_client
 from llmdocs.openapi.bounds import SpecBounds
 from llmdocs.openapi.swagger import convert
 
@@ -80,6 +81,15 @@ async def fetch_spec_source(
     except TimeoutError:
         raise SpecError(f"the spec did not arrive within {deadline:g} s "
                         "(LLMDOCS_DISCOVERY_FETCH_DEADLINE_SECONDS)") from None
+
+
+async def fetch_spec_url(url: str, blocked: Sequence[Network], bounds: SpecBounds
+                         ) -> tuple[str, bytes, dict[str, Any]]:
+    """The spec a user named by URL, as `fetch_spec_source` gives it, fetched only with the
+    guarded client: redirects followed, each connection checked against `blocked`."""
+    async with guarded_client(blocked, timeout=bounds.fetch_timeout_seconds,
+                              follow_redirects=True) as http:
+        return await fetch_spec_source(http, url, url, bounds)
 
 
 async def _first_spec(http: httpx.AsyncClient, candidates: list[str], named: bool,

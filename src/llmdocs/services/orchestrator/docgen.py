@@ -21,7 +21,7 @@ from llmdocs.core.client import NotFound, ServiceError
 from llmdocs.core.config import LINK_LOCAL
 from llmdocs.core.db import escaped
 from llmdocs.core.events import make_event
-from llmdocs.core.fetch import Network, guarded_client
+from llmdocs.core.fetch import Network
 from llmdocs.formats import GeneratedDocument, Section, render
 from llmdocs.openapi import (
     Operation,
@@ -29,7 +29,7 @@ from llmdocs.openapi import (
     SpecError,
     Unreachable,
     analyse,
-    fetch_spec_source,
+    fetch_spec_url,
     parse_spec,
 )
 from llmdocs.openapi import markdown as md
@@ -255,19 +255,15 @@ class DocGen:
         if request.spec_document_id:
             source = await self._stored_spec(request.spec_document_id, trace)
         elif request.spec_url:
-            # redirects are followed (a loop ends as Unreachable: too many redirects);
-            # the client checks each redirect's connection against the blocked networks
-            async with guarded_client(self.deps.blocked_networks,
-                                      timeout=bounds.fetch_timeout_seconds,
-                                      follow_redirects=True) as http:
-                try:
-                    url, content, doc = await fetch_spec_source(
-                        http, request.spec_url, request.spec_url, bounds)
-                except Unreachable as exc:
-                    raise WorkflowError(f"spec URL: {exc}") from None
-                except SpecError as exc:
-                    raise WorkflowError(f"spec URL {request.spec_url} does not serve an "
-                                        f"OpenAPI spec: {exc}") from None
+            # a redirect loop ends as Unreachable: too many redirects
+            try:
+                url, content, doc = await fetch_spec_url(
+                    request.spec_url, self.deps.blocked_networks, bounds)
+            except Unreachable as exc:
+                raise WorkflowError(f"spec URL: {exc}") from None
+            except SpecError as exc:
+                raise WorkflowError(f"spec URL {request.spec_url} does not serve an "
+                                    f"OpenAPI spec: {exc}") from None
             trace.called("spec-url", f"GET {url}")
             try:
                 return apisections.spec_context(doc, analyse(url, doc, bounds), "url", url,
