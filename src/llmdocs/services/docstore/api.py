@@ -41,6 +41,7 @@ from llmdocs.services.docstore.schemas import (
     RelationType,
     RollbackRequest,
     SearchPage,
+    StaleMark,
     StoredDocument,
     VersionDetail,
     VersionList,
@@ -419,6 +420,18 @@ async def rollback(request: Request, response: Response, document_id: DocumentId
     _stored(response, stored)
     response.status_code = 200
     return stored
+
+
+@router.post("/documents/{document_id}/stale", response_model=DocumentSummary,
+             summary="Mark the current version stale (the analysis service; cleared by "
+                     "the next version)")
+async def mark_stale(request: Request, document_id: DocumentId, mark: StaleMark,
+                     writer: Writer) -> DocumentSummary:
+    # only the analysis service, as itself, says a document's sources changed
+    if not (writer.is_service and writer.subject == "service:analysis") \
+            and not writer.allows(ADMIN):
+        raise Problem(403, f"Only the analysis service (or {ADMIN}) marks documents stale.")
+    return await store_of(request).mark_stale(document_id, mark)
 
 
 @router.get("/documents/{document_id}/provenance", response_model=ProvenanceOut,

@@ -137,6 +137,14 @@ class DocStoreClient(ServiceClient):
         await self.request("DELETE", f"/documents/{document_id}",
                            params={"hard": "true"} if hard else None)
 
+    async def mark_stale(self, document_id: str, reason: str, finding_id: str,
+                         version: int | None = None) -> DocumentSummary:
+        """Idempotent: marking again with the same finding changes nothing."""
+        body = {"reason": reason, "finding_id": finding_id, "version": version}
+        answer = await self.request("POST", f"/documents/{document_id}/stale", json=body,
+                                    idempotent=True)
+        return DocumentSummary.model_validate_json(answer.content)
+
     async def provenance(self, document_id: str, version: int | None = None) -> ProvenanceOut:
         params = {"version": version} if version else None
         return ProvenanceOut.model_validate(

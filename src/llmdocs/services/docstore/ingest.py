@@ -66,6 +66,7 @@ from llmdocs.services.docstore.schemas import (
     DocumentSummary,
     RelationIn,
     RelationList,
+    StaleMark,
     StoredDocument,
 )
 
@@ -341,7 +342,9 @@ class Writes(Queries):
         """Take the next version number (the transaction's first write), or say why not;
         the document's columns as they are now."""
         docs = DOCUMENTS.c
-        values: dict[str, Any] = {"version": docs.version + 1, "updated_at": utcnow()}
+        # a new version is written from the sources as they are now: no longer stale
+        values: dict[str, Any] = {"version": docs.version + 1, "updated_at": utcnow(),
+                                  "stale_reason": None, "stale_finding": None}
         if title:
             values["title"] = title
         if format:
@@ -429,6 +432,23 @@ class Writes(Queries):
         await self._publish("llmdocs.document.updated", doc_id, doc.version,
                             summary[0].content_hash, doc.source)
         return summary[0]
+
+    async def mark_stale(self, doc_id: str, mark: StaleMark) -> DocumentSummary:
+        """Say why the current version no longer matches its sources; a document that
+        moved past `mark.version` meanwhile was written from newer sources (412)."""
+        async with self.db.transaction() as session:
+            stmt = sa.update(Document).where(Document.id == doc_id,
+                                             Document.deleted_at.is_(None))
+            if mark.version is not None:
+                stmt = stmt.where(Document.version == mark.version)
+            touched = (await session.execute(stmt.values(
+                stale_reason=mark.reason, stale_finding=mark.finding_id)
+                .returning(Document.id))).first()
+            if touched is None:
+                doc = await self._document(session, doc_id)
+                raise StaleVersion(f"The document is at version {doc.version}, not "
+                                   f"{mark.version}: that version is not stale.")
+            return (await self._summaries(session, [doc_id]))[0]
 
     async def soft_delete(self, doc_id: str) -> None:
         await self._set_deleted(doc_id, utcnow())

@@ -35,6 +35,10 @@ class Document(Base):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), index=True)
     updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), index=True)
     deleted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # why the analysis service found the current version stale (a source changed), and
+    # its finding; cleared when a new version is stored
+    stale_reason: Mapped[str | None] = mapped_column(sa.String(1000))
+    stale_finding: Mapped[str | None] = mapped_column(sa.String(36))
 
 
 class Version(Base):

@@ -162,6 +162,8 @@ def summary_fields(doc: Mapping[Any, Any], ver: Mapping[Any, Any], tags: list[st
         "metadata": doc["metadata"], "tags": tags, "created_at": aware(doc["created_at"]),
         "updated_at": aware(doc["updated_at"]),
         "deleted_at": aware(deleted_at) if deleted_at else None,
+        "stale": doc.get("stale_reason") is not None, "stale_reason": doc.get("stale_reason"),
+        "stale_finding": doc.get("stale_finding"),
     }
 
 
@@ -177,8 +179,8 @@ SUMMARY = (
     sa.select(DOCUMENTS.c.id, DOCUMENTS.c.version, DOCUMENTS.c.title, DOCUMENTS.c.format,
               DOCUMENTS.c.source, DOCUMENTS.c.author, DOCUMENTS.c.metadata,
               DOCUMENTS.c.created_at, DOCUMENTS.c.updated_at, DOCUMENTS.c.deleted_at,
-              VERSIONS.c.content_hash, VERSIONS.c.blob_key, VERSIONS.c.media_type,
-              VERSIONS.c.size, VERSIONS.c.filename,
+              DOCUMENTS.c.stale_reason, DOCUMENTS.c.stale_finding, VERSIONS.c.content_hash,
+              VERSIONS.c.blob_key, VERSIONS.c.media_type, VERSIONS.c.size, VERSIONS.c.filename,
               sa.select(TAG_LIST).where(TAGS.c.document_id == DOCUMENTS.c.id)
               .scalar_subquery().label("tags"))
     .join(VERSIONS, sa.and_(VERSIONS.c.document_id == DOCUMENTS.c.id, VERSIONS.c.is_current))

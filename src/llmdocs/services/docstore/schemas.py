@@ -67,6 +67,16 @@ class RollbackRequest(BaseModel):
     message: StorableText | None = Field(None, max_length=1000)
 
 
+class StaleMark(BaseModel):
+    """The analysis service's word that a document's sources changed under it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: StorableText = Field(min_length=1, max_length=1000)
+    finding_id: StorableText = Field(min_length=1, max_length=36)
+    version: int | None = Field(None, ge=1, le=INT4_MAX, description="only if still current")
+
+
 class DocumentSummary(BaseModel):
     document_id: str
     version: int
@@ -84,6 +94,9 @@ class DocumentSummary(BaseModel):
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None = None
+    stale: bool = False  # a source of the current version changed (see stale_reason)
+    stale_reason: str | None = None
+    stale_finding: str | None = None  # the analysis service's finding that says how
 
 
 class StoredDocument(DocumentSummary):
