@@ -23,7 +23,8 @@ from llmdocs.devservers import free_port
 SERVICES = ("discovery", "gateway", "promptstore", "docstore", "orchestrator", "interpreter")
 NAMES = {"discovery": "discovery-agent", "gateway": "llm-gateway", "docstore": "doc-store",
          "promptstore": "prompt-store", "orchestrator": "orchestrator",
-         "interpreter": "interpreter", "logcollector": "log-collector"}
+         "interpreter": "interpreter", "logcollector": "log-collector",
+         "analysis": "analysis"}
 START_GUARD = 120.0  # a hang guard for start-up, not a performance bound
 
 

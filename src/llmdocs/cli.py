@@ -31,6 +31,7 @@ for _key in SERVICE_NAMES:
 app.command("ask")(importlib.import_module("llmdocs.services.interpreter.cli").ask)
 app.command("diff")(diff_command)
 app.command("check")(importlib.import_module("llmdocs.cli_check").check)
+app.command("findings")(importlib.import_module("llmdocs.services.analysis.cli").findings)
 
 
 class LogFormat(StrEnum):

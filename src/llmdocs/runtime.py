@@ -1,4 +1,4 @@
-"""Running services: `up` (all seven in one process) and `serve` (one per process)."""
+"""Running services: `up` (all eight in one process) and `serve` (one per process)."""
 
 from __future__ import annotations
 

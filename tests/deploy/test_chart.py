@@ -63,7 +63,9 @@ def test_each_service_may_reach_only_the_services_it_calls() -> None:
         for name, allowed in reached.items():
             assert allowed == [{"port": ports[name], "protocol": "TCP"}]
         open_egress = {} in rules
-        assert open_egress == (spec.name in {"llm-gateway", "discovery-agent", "orchestrator"})
+        # model providers, probed services, spec URLs: addresses users configure
+        assert open_egress == (spec.name in {"llm-gateway", "discovery-agent", "orchestrator",
+                                             "analysis"})
 
 
 def test_the_doc_store_reaches_s3_only_when_its_blobs_are_there() -> None:

@@ -28,6 +28,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "promptstore": 5110,
     "interpreter": 5120,
     "logcollector": 5040,
+    "analysis": 5020,
 }
 
 # link-local: where clouds serve instance metadata and credentials to whoever asks
@@ -60,6 +61,7 @@ class Settings(BaseSettings):
     promptstore_port: int = DEFAULT_PORTS["promptstore"]
     interpreter_port: int = DEFAULT_PORTS["interpreter"]
     logcollector_port: int = DEFAULT_PORTS["logcollector"]
+    analysis_port: int = DEFAULT_PORTS["analysis"]
     orchestrator_url: str = ""
     gateway_url: str = ""
     discovery_url: str = ""
@@ -67,6 +69,7 @@ class Settings(BaseSettings):
     promptstore_url: str = ""
     interpreter_url: str = ""
     logcollector_url: str = ""
+    analysis_url: str = ""
 
     jwt_secret: SecretStr | None = None
     token: SecretStr | None = None  # the CLI's access token
