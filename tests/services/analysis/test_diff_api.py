@@ -11,7 +11,6 @@ import httpx
 import pytest
 import yaml  # type: ignore[import-untyped]
 from starlette.applications import Starlette
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 

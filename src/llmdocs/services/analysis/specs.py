@@ -63,7 +63,8 @@ class Specs:
                 if got.content is None:
                     raise SpecError(f"document {got.document_id} is binary, not a spec")
                 doc = await self._parse(got.content.encode())
-                return Spec(doc, str(got.version))
+                # the summary's version is the document's current one, not the one read
+                return Spec(doc, str(ref.version or got.version))
             if isinstance(ref, InlineSpec | TextSpec):
                 raw = ref.content.encode() if isinstance(ref, TextSpec) \
                     else json.dumps(ref.spec).encode()
