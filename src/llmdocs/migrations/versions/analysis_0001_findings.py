@@ -1,4 +1,4 @@
-"""Analysis: findings and the documents each touches."""
+"""Analysis: findings, the documents each touches, the specs of registered services."""
 
 from __future__ import annotations
 
@@ -44,8 +44,17 @@ def upgrade() -> None:
     )
     op.create_index("ix_analysis_finding_documents_document", "analysis_finding_documents",
                     ["document_id"])
+    op.create_table(
+        "analysis_specs_seen",
+        sa.Column("source", sa.String(200), nullable=False),
+        sa.Column("hash", sa.String(64), nullable=False),
+        sa.Column("spec", sa.JSON(), nullable=False),
+        sa.Column("seen_at", TS, nullable=False),
+        sa.PrimaryKeyConstraint("source", name="pk_analysis_specs_seen"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("analysis_specs_seen")
     op.drop_table("analysis_finding_documents")
     op.drop_table("analysis_findings")

@@ -14,7 +14,6 @@ from llmdocs.services.interpreter import LONG_CALL_SECONDS
 GROUP = "analysis"
 # two specs and some JSON around them: each spec is bounded again when it is parsed
 MAX_BODY_BYTES = 12 * 2**20
-WATCHED = ("llmdocs.document.updated",)  # a new version of a document (specs among them)
 
 
 def _router() -> APIRouter:
@@ -25,20 +24,21 @@ def _router() -> APIRouter:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """The service, and its consumer of new spec versions (its own group, so it misses
-    none across restarts)."""
+    """The service, and its consumer of new spec versions and registrations (its own
+    group, so it misses none across restarts)."""
     from llmdocs.core.app import client_of
     from llmdocs.openapi import SpecBounds
-    from llmdocs.services.analysis.service import Analysis
+    from llmdocs.services.analysis.service import WATCHED, Analysis
     from llmdocs.services.analysis.settings import AnalysisSettings
     from llmdocs.services.analysis.specs import Specs
     from llmdocs.services.docstore.client import DocStoreClient
     from llmdocs.services.interpreter.client import InterpreterClient
+    from llmdocs.services.orchestrator.client import OrchestratorClient
 
     config, resources = AnalysisSettings(), app.state.resources
     specs = Specs(app.state.settings, SpecBounds(), client_of(app, DocStoreClient))
     analysis = Analysis(config, specs, resources.database, resources.events,
-                        client_of(app, InterpreterClient))
+                        client_of(app, InterpreterClient), client_of(app, OrchestratorClient))
     app.state.analysis = analysis
     subscription = resources.events.subscribe(GROUP, analysis.on_event, types=WATCHED) \
         if config.consume_events else None
@@ -60,7 +60,9 @@ spec = ServiceSpec(
     router=_router,
     calls=(Call("docstore", "llmdocs.services.docstore.client:DocStoreClient"),
            Call("interpreter", "llmdocs.services.interpreter.client:InterpreterClient",
-                waits_up_to=LONG_CALL_SECONDS)),
+                waits_up_to=LONG_CALL_SECONDS),
+           # where a registered service's spec is, when the registry says it changed
+           Call("orchestrator", "llmdocs.services.orchestrator.client:OrchestratorClient")),
     lifespan=_lifespan,
     max_body_bytes=MAX_BODY_BYTES,
 )

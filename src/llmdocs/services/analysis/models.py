@@ -1,5 +1,6 @@
 """Analysis tables: findings (a source's change, its diff and the documents it made
-stale) and which documents each finding touches, to list them by document."""
+stale), which documents each finding touches (to list them by document), and the last
+spec seen of each registered service (what its next one is compared with)."""
 
 from __future__ import annotations
 
@@ -41,3 +42,14 @@ class FindingDocument(Base):
         sa.String(36), sa.ForeignKey("analysis_findings.id", ondelete="CASCADE"),
         primary_key=True)
     document_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+
+
+class SpecSeen(Base):
+    """A registered service's spec as last fetched: the registry keeps only its hash."""
+
+    __tablename__ = "analysis_specs_seen"
+
+    source: Mapped[str] = mapped_column(sa.String(200), primary_key=True)  # service:<name>
+    hash: Mapped[str] = mapped_column(sa.String(64))
+    spec: Mapped[dict[str, Any]] = mapped_column(sa.JSON())
+    seen_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
