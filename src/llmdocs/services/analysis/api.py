@@ -20,7 +20,7 @@ from llmdocs.services.analysis.errors import (
     Refused,
     UnknownDocument,
 )
-from llmdocs.services.analysis.schemas import ChangeIn, DiffIn, FindingOut
+from llmdocs.services.analysis.schemas import ChangeIn, CheckIn, CheckOut, DiffIn, FindingOut
 from llmdocs.services.analysis.service import Analysis
 
 router = APIRouter(tags=["analysis"], dependencies=[Depends(domain_problems({
@@ -52,6 +52,16 @@ async def diff(body: DiffIn, request: Request, caller: Reader, svc: Service) -> 
         base = await svc.specs.load(body.base, "base")
         head = await svc.specs.load(body.head, "head")
     return await svc.specs.diff(base, head)
+
+
+@router.post("/check", response_model=CheckOut,
+             summary="What a Markdown document claims that the spec does not support, "
+                     "and the operations it misses")
+async def check(body: CheckIn, request: Request, caller: Reader, svc: Service) -> CheckOut:
+    with as_caller(request, caller):
+        markdown = await svc.specs.markdown(body.document)
+        spec = await svc.specs.load(body.spec, "spec")
+    return await svc.specs.check(markdown, spec)
 
 
 @router.post("/findings", response_model=FindingOut, status_code=201,

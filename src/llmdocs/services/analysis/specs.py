@@ -8,12 +8,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from llmdocs.claims import check_document
 from llmdocs.core.client import Forbidden, NotFound
 from llmdocs.core.config import Settings
 from llmdocs.openapi import SpecBounds, SpecError, fetch_spec_url, parse_spec, spec_hash
 from llmdocs.openapi.diff import Diff, diff
 from llmdocs.services.analysis.errors import BadSpec, NotMarkdown, Refused, UnknownDocument
 from llmdocs.services.analysis.schemas import (
+    CheckOut,
     InlineSpec,
     SpecRef,
     StoredDocument,
@@ -90,6 +92,15 @@ class Specs:
         except SpecError as exc:  # a $ref cycle, or one leaving the document
             raise BadSpec(f"The specs cannot be compared: {exc}.",
                           [{"field": "spec", "message": str(exc)}]) from None
+
+    async def check(self, markdown: str, spec: Spec) -> CheckOut:
+        """The document check, the one the document-generation review uses."""
+        try:
+            checked = await asyncio.to_thread(check_document, markdown, spec.doc, self.bounds)
+        except SpecError as exc:
+            raise BadSpec(f"The spec cannot be used: {exc}.",
+                          [{"field": "spec", "message": str(exc)}]) from None
+        return CheckOut.model_validate(checked.to_json())
 
     async def markdown(self, ref: StoredDocument | TextDocument) -> str:
         """The Markdown text of the document to check."""
