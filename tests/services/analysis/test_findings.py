@@ -15,6 +15,7 @@ import yaml  # type: ignore[import-untyped]
 from ecosystem import store_spec, token
 from llmdocs.core.config import Settings
 from llmdocs.core.events import Event, make_event
+from llmdocs.devservers import free_port
 from llmdocs.examples import user_service_spec
 from llmdocs.services import create_app
 from llmdocs.services.analysis.client import AnalysisClient
@@ -151,3 +152,29 @@ async def test_only_the_analysis_service_marks_documents_stale(eco: Settings, se
             f"/documents/{spec_id}/stale", json=mark | {"version": 2},
             headers={"Authorization": f"Bearer {token(eco, 'docs:write', 'docs:admin')}"})
         assert stale_version.status_code == 412
+
+
+async def test_a_regeneration_that_fails_leaves_the_finding_open_and_says_why(
+        settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    eco = await ecosystem_with(settings, serve, monkeypatch)
+    # the interpreter that would regenerate cannot be reached from analysis
+    cut_off = eco.model_copy(update={"interpreter_port": free_port()})
+    await serve(create_app("analysis", cut_off), port=eco.port_for("analysis"))
+    spec_id = await store_spec(eco)
+    async with OrchestratorClient.for_service(eco, token=token(eco)) as runs:
+        run = await runs.start_run("document-generation",
+                                   {"query": QUERY, "spec_document_id": spec_id}, wait=60)
+    assert run.result, run.error
+    doc_id = run.result["document_id"]
+    async with DocStoreClient.for_service(eco, token=token(eco)) as docs:
+        await docs.update(spec_id, version(2))
+        async with AnalysisClient.for_service(eco, token=token(eco)) as analysis, \
+                asyncio.timeout(GUARD):
+            while (found := await analysis.findings(doc_id)) == [] or found[0].reason is None:
+                await asyncio.sleep(0.1)
+        current = await docs.get(doc_id)
+    (finding,) = found
+    assert finding.status == "open" and finding.closed_by == {}
+    assert finding.reason is not None and finding.reason.startswith(
+        f"regeneration failed: {doc_id}: ")
+    assert current.version == 1 and current.stale  # the current version untouched

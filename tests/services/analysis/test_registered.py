@@ -4,6 +4,7 @@ it saw before, and marks the documents generated from that service stale."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -13,8 +14,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from typer.testing import CliRunner
 
 from ecosystem import token
+from llmdocs.cli import app as cli_app
 from llmdocs.core.config import Settings
 from llmdocs.examples import user_service_spec
 from llmdocs.services import create_app
@@ -68,3 +71,15 @@ async def test_a_registered_services_new_spec_makes_its_documents_stale(
         ("operation.removed", "POST /sessions")]
     async with DocStoreClient.for_service(eco, token=token(eco)) as docs:
         assert (await docs.get(doc_id)).stale_finding == finding.id
+
+    # `llmdocs findings`: the open ones, newest first, as JSON and as a table
+    monkeypatch.setenv("LLMDOCS_ANALYSIS_PORT", str(eco.port_for("analysis")))
+    monkeypatch.setenv("LLMDOCS_DATA_DIR", str(eco.data_dir))
+    monkeypatch.setenv("LLMDOCS_JWT_SECRET", eco.signing_key)
+    runner = CliRunner()
+    listed = await asyncio.to_thread(runner.invoke, cli_app, ["findings", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert [f["id"] for f in json.loads(listed.output)] == [finding.id]
+    table = await asyncio.to_thread(runner.invoke, cli_app, ["findings"],
+                                    env={"COLUMNS": "300"})
+    assert table.exit_code == 0 and "service:shop" in table.output and doc_id in table.output
