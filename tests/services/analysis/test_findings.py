@@ -134,6 +134,12 @@ async def test_a_new_spec_version_makes_the_documents_built_from_it_stale(
                                                               "version": 1},
                                       {"document_id": spec_id, "version": 2})
         assert again is not None and again.id == finding.id
+        # reported by a caller, the change is recorded as any other: the document (at
+        # its version 2 now) is stale again
+        reported = await analysis.record(f"docstore:{spec_id}", {"document_id": spec_id},
+                                         {"content": version(1)})
+        assert reported is not None and reported.head != reported.base == "3"
+        assert [(d.document_id, d.version) for d in reported.documents] == [(doc_id, 2)]
         assert await analysis.record("url:https://example.test/openapi.yaml",
                                      {"content": version(1)}, {"content": version(1)}) is None
 

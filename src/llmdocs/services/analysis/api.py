@@ -70,7 +70,9 @@ async def check(body: CheckIn, request: Request, caller: Reader, svc: Service) -
 async def record(body: ChangeIn, request: Request, caller: Writer, svc: Service
                  ) -> FindingOut | Response:
     with as_caller(request, caller):
-        found = await svc.changed(body.source, body.base, body.head)
+        base = await svc.specs.load(body.base, "base")
+        head = await svc.specs.load(body.head, "head")
+    found = await svc.record(body.source, base, head)  # as analysis: it marks documents
     return Response(status_code=204) if found is None else found
 
 

@@ -153,18 +153,17 @@ class Analysis:
 
     async def changed(self, source: str, base_ref: SpecRef, head_ref: SpecRef
                       ) -> FindingOut | None:
-        """The finding of `source`'s change from `base_ref` to `head_ref` (None when the
-        two are the same spec). The specs are read with the client's token: inside
-        `acting_for`, the caller's."""
-        base = await self.specs.load(base_ref, "base")
-        head = await self.specs.load(head_ref, "head")
+        """The finding of `source`'s change from `base_ref` to `head_ref`."""
+        return await self.record(source, await self.specs.load(base_ref, "base"),
+                                 await self.specs.load(head_ref, "head"))
+
+    async def record(self, source: str, base: Spec, head: Spec) -> FindingOut | None:
+        """Store the finding once, mark what it makes stale, announce both; then, when
+        the setting says so, regenerate in the background. None: the specs are the same.
+        Called as this service (only it marks documents stale), never inside
+        `acting_for`."""
         if base.doc == head.doc:
             return None
-        return await self.record(source, base, head)
-
-    async def record(self, source: str, base: Spec, head: Spec) -> FindingOut:
-        """Store the finding once, mark what it makes stale, announce both; then, when
-        the setting says so, regenerate in the background."""
         existing = await self._existing(source, base.label, head.label)
         if existing is not None:
             return existing
