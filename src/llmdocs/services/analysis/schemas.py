@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmdocs.core.bounded import StorableJson
-from llmdocs.core.db import INT4_MAX, StorableText
+from llmdocs.core.db import INT4_MAX, StorableText, UtcDateTime
 from llmdocs.openapi.diff import Change, Diff
 from llmdocs.services.orchestrator.schemas import SpecUrl
 
@@ -118,5 +117,5 @@ class FindingOut(BaseModel):
     reason: str | None  # why it is still open
     # the version each document was regenerated as (all of them: the finding is closed)
     closed_by: dict[str, int] = Field(default_factory=dict)
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime

@@ -154,8 +154,9 @@ class Analysis:
     async def changed(self, source: str, base_ref: SpecRef, head_ref: SpecRef
                       ) -> FindingOut | None:
         """The finding of `source`'s change from `base_ref` to `head_ref`."""
-        return await self.record(source, await self.specs.load(base_ref, "base"),
-                                 await self.specs.load(head_ref, "head"))
+        base, head = await asyncio.gather(self.specs.load(base_ref, "base"),
+                                          self.specs.load(head_ref, "head"))
+        return await self.record(source, base, head)
 
     async def record(self, source: str, base: Spec, head: Spec) -> FindingOut | None:
         """Store the finding once, mark what it makes stale, announce both; then, when
@@ -234,25 +235,27 @@ class Analysis:
     async def _mark(self, finding_id: str, source: str, found: Diff) -> list[Affected]:
         """Each document built from the source that a change touches, marked stale at
         the doc-store (as this service: only it may) at the version found."""
-        affected = []
-        for document_id in await self._built_from(source):
-            try:
-                record = await self.docs.provenance(document_id)
-            except NotFound:
-                continue
-            changes = touching(found.ordered(), record.provenance)
-            if not changes:
-                continue
-            reason = (f"{source} changed: {found.summary.breaking} breaking and "
-                      f"{found.summary.non_breaking} other changes, {len(changes)} "
-                      "touching this document")
-            try:
-                await self.docs.mark_stale(document_id, reason, finding_id, record.version)
-            except (NotFound, PreconditionFailed):  # gone, or rewritten meanwhile
-                continue
-            affected.append(Affected(document_id=document_id, version=record.version,
-                                     changes=changes))
-        return affected
+        marked = await asyncio.gather(*(self._mark_one(document_id, finding_id, source, found)
+                                        for document_id in await self._built_from(source)))
+        return [affected for affected in marked if affected is not None]
+
+    async def _mark_one(self, document_id: str, finding_id: str, source: str, found: Diff
+                        ) -> Affected | None:
+        try:
+            record = await self.docs.provenance(document_id)
+        except NotFound:
+            return None
+        changes = touching(found.ordered(), record.provenance)
+        if not changes:
+            return None
+        reason = (f"{source} changed: {found.summary.breaking} breaking and "
+                  f"{found.summary.non_breaking} other changes, {len(changes)} "
+                  "touching this document")
+        try:
+            await self.docs.mark_stale(document_id, reason, finding_id, record.version)
+        except (NotFound, PreconditionFailed):  # gone, or rewritten meanwhile
+            return None
+        return Affected(document_id=document_id, version=record.version, changes=changes)
 
     # --- regeneration --------------------------------------------------------------
 
