@@ -41,3 +41,10 @@ async def test_a_document_as_text_or_stored_is_checked_against_the_spec(
         bad_spec = await http.post("/check", json={"document": {"content": HANDWRITTEN},
                                                    "spec": {"content": "openapi: ["}})
         assert bad_spec.status_code == 422 and "spec" in bad_spec.json()["detail"]
+        wrong_kind = {"openapi": "3.0.3", "info": {"title": "t", "version": "1"},
+                      "paths": {"/x": {"get": {"responses": [1]}}}}
+        for path, body in (("/check", {"document": {"content": HANDWRITTEN},
+                                       "spec": {"spec": wrong_kind}}),
+                           ("/diff", {"base": {"spec": spec()}, "head": {"spec": wrong_kind}})):
+            answer = await http.post(path, json=body)
+            assert answer.status_code in (200, 422), answer.text  # never a 500

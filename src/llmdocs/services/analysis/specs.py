@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from llmdocs.claims import check_document
 from llmdocs.core.client import Forbidden, NotFound
 from llmdocs.core.config import Settings
@@ -26,7 +28,20 @@ from llmdocs.services.analysis.schemas import (
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.docstore.schemas import DocumentOut
 
+log = structlog.get_logger(__name__)
 MARKDOWN_FORMATS = frozenset({"markdown", "md", "txt", "text"})
+
+
+# a part of the wrong kind where the OpenAPI schema wants another (`paths: {"/a": 5}`)
+# passes parsing, which checks only the document's outline
+MALFORMED = (TypeError, AttributeError, KeyError, ValueError)
+
+
+def malformed(exc: Exception) -> BadSpec:
+    log.warning("malformed spec", error=repr(exc))
+    return BadSpec(f"A spec is malformed: a part is not of the kind OpenAPI says "
+                   f"({type(exc).__name__}: {str(exc)[:200]}).",
+                   [{"field": "spec", "message": "malformed"}])
 
 
 @dataclass(frozen=True)
@@ -92,6 +107,8 @@ class Specs:
         except SpecError as exc:  # a $ref cycle, or one leaving the document
             raise BadSpec(f"The specs cannot be compared: {exc}.",
                           [{"field": "spec", "message": str(exc)}]) from None
+        except MALFORMED as exc:
+            raise malformed(exc) from None
 
     async def check(self, markdown: str, spec: Spec) -> CheckOut:
         """The document check, the one the document-generation review uses."""
@@ -100,6 +117,8 @@ class Specs:
         except SpecError as exc:
             raise BadSpec(f"The spec cannot be used: {exc}.",
                           [{"field": "spec", "message": str(exc)}]) from None
+        except MALFORMED as exc:
+            raise malformed(exc) from None
         return CheckOut.model_validate(checked.to_json())
 
     async def markdown(self, ref: StoredDocument | TextDocument) -> str:
