@@ -1,5 +1,5 @@
 """Prometheus metrics per service app: each app has its own registry, so one process
-can host all seven services and each `/metrics` tells only about its own."""
+can host all eight services and each `/metrics` tells only about its own."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The shared resources of a service process: database, event bus, cache. In embedded
-mode one set serves all seven apps; in distributed mode each process opens its own."""
+mode one set serves all eight apps; in distributed mode each process opens its own."""
 
 from __future__ import annotations
 
