@@ -1,7 +1,7 @@
 """Documents that notice their sources changed: a new version of a stored spec is diffed,
 kept as a finding, announced, and every document generated from it that a change touches
 is marked stale at the doc-store; the same change seen twice is one finding. Real
-services over HTTP, on SQLite and PostgreSQL; the model is the local fake."""
+services over HTTP, on SQLite and on PostgreSQL with Redis; the model is the local fake."""
 
 from __future__ import annotations
 
@@ -57,11 +57,14 @@ async def findings_of(eco: Settings, document_id: str, count: int) -> list[Findi
 
 @pytest.fixture
 async def stale_eco(settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch,
-                    database_url: str) -> tuple[Settings, Any]:
+                    database_url: str, redis_url: str) -> tuple[Settings, Any]:
     """The ecosystem and a served analysis app, not regenerating (the interpreter's
-    refresh is another test's), on the database of the run."""
+    refresh is another test's): embedded on SQLite, or as distributed on PostgreSQL
+    with the events on Redis."""
     monkeypatch.setenv("LLMDOCS_ANALYSIS_REGENERATE", "false")
     settings.database_url = database_url
+    if database_url.startswith("postgresql"):
+        settings.events_url = redis_url
     eco = await ecosystem_with(settings, serve, monkeypatch)
     app = create_app("analysis", eco)
     await serve(app, port=eco.port_for("analysis"))
