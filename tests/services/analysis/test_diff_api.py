@@ -127,6 +127,9 @@ async def test_stored_specs_are_read_with_the_callers_rights(eco: Settings, serv
         missing = await http.post("/diff", json=body({"document_id": "no-such-document"}))
         assert missing.status_code == 422 and "no document" in missing.json()["detail"]
         assert missing.json()["errors"][0]["field"] == "base.document_id"
+        # an id that would reach another doc-store route is refused before any call
+        sneaky = await http.post("/diff", json=body({"document_id": "abc/versions"}))
+        assert sneaky.status_code == 422 and "should match pattern" in sneaky.text
         blob = await http.post("/diff", json=body({"document_id": binary}))
         assert blob.status_code == 422 and "binary" in blob.json()["detail"]
         # analysis:read alone: the doc-store sees the caller, who may not read documents

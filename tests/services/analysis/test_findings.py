@@ -13,6 +13,7 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 
 from ecosystem import store_spec, token
+from llmdocs.core.client import Unprocessable
 from llmdocs.core.config import Settings
 from llmdocs.core.events import Event, make_event
 from llmdocs.devservers import free_port
@@ -143,6 +144,9 @@ async def test_a_new_spec_version_makes_the_documents_built_from_it_stale(
                                          {"content": version(1)})
         assert reported is not None and reported.head != reported.base == "3"
         assert [(d.document_id, d.version) for d in reported.documents] == [(doc_id, 2)]
+        with pytest.raises(Unprocessable):  # a source that could reach another route
+            await analysis.record(f"docstore:{spec_id}/versions", {"content": version(1)},
+                                  {"content": version(2)})
         assert await analysis.record("url:https://example.test/openapi.yaml",
                                      {"content": version(1)}, {"content": version(1)}) is None
 

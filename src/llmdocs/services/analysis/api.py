@@ -79,7 +79,7 @@ async def record(body: ChangeIn, request: Request, caller: Writer, svc: Service
 @router.get("/findings", response_model=list[FindingOut], summary="Findings, newest first")
 async def findings(
     _: Reader, svc: Service,
-    document_id: StorableText | None = Query(None, max_length=36),
+    document_id: str | None = Query(None, max_length=36, pattern=r"^[A-Za-z0-9-]+$"),
     status: Literal["open", "closed"] | None = None,
     limit: int = Query(50, ge=1, le=500),
 ) -> list[FindingOut]:

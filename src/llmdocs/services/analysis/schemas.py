@@ -9,9 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from llmdocs.core.bounded import StorableJson
 from llmdocs.core.db import INT4_MAX, StorableText, UtcDateTime
 from llmdocs.openapi.diff import Change, Diff
+
+# an id goes into a doc-store path: letters, digits and dashes only
+from llmdocs.services.orchestrator.schemas import EntityId as DocumentId
 from llmdocs.services.orchestrator.schemas import SpecUrl
 
-DocumentId = Annotated[StorableText, Field(min_length=1, max_length=36)]
+# what a finding's source may be: a doc-store id, a registered service's name, a URL
+SOURCE = r"^(docstore:[A-Za-z0-9-]{1,36}|service:[a-z0-9][a-z0-9._-]{0,99}|url:https?://\S+)$"
 
 
 class _Strict(BaseModel):
@@ -92,7 +96,7 @@ class ChangeIn(_Strict):
     """A source seen to change (a refresh that fetched a `spec_url` anew): `source` is
     `url:<address>`, `service:<name>` or `docstore:<id>`."""
 
-    source: StorableText = Field(min_length=1, max_length=2100)
+    source: str = Field(max_length=2100, pattern=SOURCE)
     base: SpecRef
     head: SpecRef
 
