@@ -191,3 +191,31 @@ async def test_a_regeneration_that_fails_leaves_the_finding_open_and_says_why(
     assert finding.reason is not None and finding.reason.startswith(
         f"regeneration failed: {doc_id}: ")
     assert current.version == 1 and current.stale  # the current version untouched
+
+
+async def test_a_stale_document_is_regenerated_and_its_finding_closed(
+        settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    eco = await ecosystem_with(settings, serve, monkeypatch)
+    await serve(create_app("analysis", eco), port=eco.port_for("analysis"))
+    spec_id = await store_spec(eco)
+    async with OrchestratorClient.for_service(eco, token=token(eco)) as runs:
+        run = await runs.start_run("document-generation",
+                                   {"query": QUERY, "spec_document_id": spec_id}, wait=60)
+    assert run.result, run.error
+    doc_id = run.result["document_id"]
+    async with DocStoreClient.for_service(eco, token=token(eco)) as docs:
+        await docs.update(spec_id, version(2))
+        async with AnalysisClient.for_service(eco, token=token(eco)) as analysis, \
+                asyncio.timeout(GUARD):
+            while (found := await analysis.findings(doc_id, status="closed")) == []:
+                await asyncio.sleep(0.2)
+        current = await docs.get(doc_id)
+        first = await docs.get(doc_id, 1)
+    (finding,) = found
+    assert "### `DELETE /sessions/current`" in (first.content or "")
+    assert finding.closed_by == {doc_id: 2} and finding.reason is None
+    assert current.version == 2 and not current.stale  # the same id, its next version
+    text = current.content or ""
+    # the removed operation's section is gone; the changes section says why
+    assert "### `DELETE /sessions/current`" not in text
+    assert "DELETE /sessions/current was removed" in text

@@ -33,7 +33,6 @@ from llmdocs.services.analysis.settings import AnalysisSettings
 from llmdocs.services.analysis.specs import Spec, Specs
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.interpreter.client import InterpreterClient
-from llmdocs.services.interpreter.schemas import ExecutionOut
 from llmdocs.services.orchestrator.client import OrchestratorClient
 
 log = structlog.get_logger(__name__)
@@ -300,10 +299,8 @@ class Analysis:
 
     async def _refresh(self, document_id: str) -> int:
         """The interpreter's refresh of one document, waited for; its new version."""
-        answer = await self.interpreter.request(
-            "POST", f"/documents/{document_id}/refresh", json={},
-            params={"wait": REFRESH_WAIT}, idempotent=False)
-        execution = ExecutionOut.model_validate(answer.json())
+        # started, then long-polled: a synchronous wait would outlast the call's timeout
+        execution = await self.interpreter.refresh(document_id, run_async=True)
         while execution.status not in FINISHED:
             execution = await self.interpreter.execution(execution.execution_id,
                                                          wait=REFRESH_WAIT)
