@@ -6,6 +6,7 @@ services over HTTP, on SQLite and on PostgreSQL with Redis; the model is the loc
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -47,13 +48,27 @@ def version(n: int) -> str:
     return str(yaml.safe_dump(doc, sort_keys=False))
 
 
-async def findings_of(eco: Settings, document_id: str, count: int) -> list[FindingOut]:
-    """The document's findings once there are `count` of them, newest first."""
+async def findings_of(eco: Settings, document_id: str, count: int,
+                      ready: Callable[[FindingOut], bool] = lambda _: True
+                      ) -> list[FindingOut]:
+    """The document's findings, newest first, once there are `count` and the newest is
+    `ready` (a regeneration ended)."""
     async with AnalysisClient.for_service(eco, token=token(eco)) as analysis:
         async with asyncio.timeout(GUARD):
-            while len(found := await analysis.findings(document_id, status=None)) < count:
+            while len(found := await analysis.findings(document_id, status=None)) < count \
+                    or not ready(found[0]):
                 await asyncio.sleep(0.1)
     return found
+
+
+async def document_of_a_spec(eco: Settings) -> tuple[str, str]:
+    """A stored spec (version 1) and the document generated from it: their ids."""
+    spec_id = await store_spec(eco)
+    async with OrchestratorClient.for_service(eco, token=token(eco)) as runs:
+        run = await runs.start_run("document-generation",
+                                   {"query": QUERY, "spec_document_id": spec_id}, wait=60)
+    assert run.status == "completed" and run.result, run.error
+    return spec_id, run.result["document_id"]
 
 
 @pytest.fixture
@@ -82,12 +97,7 @@ async def test_a_new_spec_version_makes_the_documents_built_from_it_stale(
 
     events = app.state.resources.events
     subscription = events.subscribe("test", collect, types=[SPEC_CHANGED, DOCUMENT_STALE])
-    spec_id = await store_spec(eco)
-    async with OrchestratorClient.for_service(eco, token=token(eco)) as runs:
-        run = await runs.start_run("document-generation",
-                                   {"query": QUERY, "spec_document_id": spec_id}, wait=60)
-    assert run.status == "completed" and run.result, run.error
-    doc_id = run.result["document_id"]
+    spec_id, doc_id = await document_of_a_spec(eco)
 
     async with DocStoreClient.for_service(eco, token=token(eco)) as docs:
         assert not (await docs.get(doc_id)).stale
@@ -173,20 +183,11 @@ async def test_a_regeneration_that_fails_leaves_the_finding_open_and_says_why(
     # the interpreter that would regenerate cannot be reached from analysis
     cut_off = eco.model_copy(update={"interpreter_port": free_port()})
     await serve(create_app("analysis", cut_off), port=eco.port_for("analysis"))
-    spec_id = await store_spec(eco)
-    async with OrchestratorClient.for_service(eco, token=token(eco)) as runs:
-        run = await runs.start_run("document-generation",
-                                   {"query": QUERY, "spec_document_id": spec_id}, wait=60)
-    assert run.result, run.error
-    doc_id = run.result["document_id"]
+    spec_id, doc_id = await document_of_a_spec(eco)
     async with DocStoreClient.for_service(eco, token=token(eco)) as docs:
         await docs.update(spec_id, version(2))
-        async with AnalysisClient.for_service(eco, token=token(eco)) as analysis, \
-                asyncio.timeout(GUARD):
-            while (found := await analysis.findings(doc_id)) == [] or found[0].reason is None:
-                await asyncio.sleep(0.1)
+        (finding,) = await findings_of(eco, doc_id, 1, lambda f: f.reason is not None)
         current = await docs.get(doc_id)
-    (finding,) = found
     assert finding.status == "open" and finding.closed_by == {}
     assert finding.reason is not None and finding.reason.startswith(
         f"regeneration failed: {doc_id}: ")
@@ -197,21 +198,12 @@ async def test_a_stale_document_is_regenerated_and_its_finding_closed(
         settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     eco = await ecosystem_with(settings, serve, monkeypatch)
     await serve(create_app("analysis", eco), port=eco.port_for("analysis"))
-    spec_id = await store_spec(eco)
-    async with OrchestratorClient.for_service(eco, token=token(eco)) as runs:
-        run = await runs.start_run("document-generation",
-                                   {"query": QUERY, "spec_document_id": spec_id}, wait=60)
-    assert run.result, run.error
-    doc_id = run.result["document_id"]
+    spec_id, doc_id = await document_of_a_spec(eco)
     async with DocStoreClient.for_service(eco, token=token(eco)) as docs:
         await docs.update(spec_id, version(2))
-        async with AnalysisClient.for_service(eco, token=token(eco)) as analysis, \
-                asyncio.timeout(GUARD):
-            while (found := await analysis.findings(doc_id, status="closed")) == []:
-                await asyncio.sleep(0.2)
+        (finding,) = await findings_of(eco, doc_id, 1, lambda f: f.status == "closed")
         current = await docs.get(doc_id)
         first = await docs.get(doc_id, 1)
-    (finding,) = found
     assert "### `DELETE /sessions/current`" in (first.content or "")
     assert finding.closed_by == {doc_id: 2} and finding.reason is None
     assert current.version == 2 and not current.stale  # the same id, its next version
