@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import structlog
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import ColumnElement, CursorResult, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from llmdocs.core.auth import Principal
@@ -447,12 +447,17 @@ class Interpreter:
         return row
 
     async def _sync(self, row: Execution, run: WorkflowRunOut) -> ExecutionOut:
-        """The execution as its run now is, the change kept in our record."""
+        """The execution as its run now is, the change kept in our record. The change is
+        conditional in SQL: of two requests seeing the same end, only the one whose
+        update changed the row announces it, and a run read before its end (by a poll
+        still in flight) never takes a finished record back to running."""
         if run.status != row.status:
+            ends: ColumnElement[bool] = true() if run.status in FINISHED else \
+                Execution.status.not_in(FINISHED)
             async with self.database.transaction() as session:
                 changed = await session.execute(
                     update(Execution).where(Execution.id == row.id,
-                                            Execution.status != run.status)
+                                            Execution.status != run.status, ends)
                     .values(status=run.status, error=run.error, updated_at=utcnow(),
                             result=json.dumps(run.result) if run.result else None))
             # the one caller whose update made the change announces it
