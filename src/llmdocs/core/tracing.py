@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from opentelemetry import propagate, trace
+from opentelemetry import context, propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
@@ -167,6 +167,17 @@ def extract(headers: MutableMapping[str, str]) -> Context:
     if not carries_context(headers):
         return Context()
     return propagate.extract(headers)
+
+
+@contextmanager
+def continuing(traceparent: str | None) -> Iterator[None]:
+    """Work done for a message (an event) inside the trace that sent it, as a request
+    is inside its caller's: what it calls then belongs to that trace too."""
+    token = context.attach(extract({"traceparent": traceparent} if traceparent else {}))
+    try:
+        yield
+    finally:
+        context.detach(token)
 
 
 def traceparent(ctx: trace.SpanContext) -> str:

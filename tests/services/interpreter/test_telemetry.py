@@ -1,7 +1,8 @@
 """One request, followed end to end: its spans reach a real OTLP/HTTP receiver on
 loopback as one trace through every service (each workflow step, the model call with
 its GenAI attributes, the doc-store, database statements), and its logs and events
-reach the log-collector under its correlation id. Real services over HTTP; the model
+reach the log-collector under its correlation id, an async execution's end included
+with no one asking. Real services over HTTP; the model
 is the local fake speaking the OpenAI wire format."""
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from starlette.routing import Route
 from ecosystem import start_services, store_spec, token
 from llmdocs.core import tracing
 from llmdocs.core.config import Settings
+from llmdocs.core.db import Database
+from llmdocs.core.events.factory import create_event_bus
+from llmdocs.core.ids import new_id
 from llmdocs.services import create_app
 from services.orchestrator.fakellm import fake_llm, provider_env
 
@@ -173,39 +177,67 @@ async def test_one_request_is_one_trace_and_its_logs_arrive(
     await asyncio.to_thread(tracing.flush)  # none left for a receiver gone
 
 
-async def test_an_async_executions_end_is_announced_under_its_requests_correlation_id(
-        settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch,
-        database_url: str) -> None:
-    """The end of an execution run in the background is seen by a later request (here a
-    long poll with a correlation id of its own): its event carries the first one's."""
+async def test_an_async_executions_end_is_announced_once_with_no_one_asking(
+        deployed: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An execution run in the background and never polled: its run's end reaches the
+    interpreter over the bus and is announced once, under the starting request's
+    correlation id. A second delivery of that end, and a later poll, announce nothing
+    more, and the poll finds the end kept."""
     model = await serve(fake_llm(0.0))
     for key, value in provider_env(model.url).items():
         monkeypatch.setenv(key, value)
-    eco = await start_services(settings.model_copy(update={"database_url": database_url}),
-                               serve)
+    eco = await start_services(deployed, serve)
     await serve(create_app("logcollector", eco), port=eco.port_for("logcollector"))
     await store_spec(eco)
     auth = {"Authorization": f"Bearer {token(eco)}"}
     async with httpx.AsyncClient(base_url=eco.url_for("interpreter"), headers=auth,
-                                 timeout=GUARD) as interpreter:
-        started = await interpreter.post("/execute-query", json={
-            "query": QUERY, "async": True}, headers={"X-Correlation-ID": "req-async"})
-        assert started.status_code == 202, started.text
-        ended = (await interpreter.get(started.headers["location"], params={"wait": 60},
-                                       headers={"X-Correlation-ID": "req-poll"})).json()
-        assert ended["status"] == "completed", ended["error"]
-
-    async with httpx.AsyncClient(base_url=eco.url_for("logcollector"), headers=auth,
-                                 timeout=GUARD) as collector:
-        async def summaries(correlation_id: str) -> set[str]:
+                                 timeout=GUARD) as interpreter, \
+            httpx.AsyncClient(base_url=eco.url_for("logcollector"), headers=auth,
+                              timeout=GUARD) as collector:
+        async def announced(correlation_id: str) -> list[str]:
             found = await collector.get(f"/correlations/{correlation_id}")
-            return {e["summary"] for e in found.json()["timeline"] if e["kind"] == "event"
-                    } if found.status_code == 200 else set()
+            return [e["summary"] for e in found.json()["timeline"] if e["kind"] == "event"
+                    ] if found.status_code == 200 else []
 
-        async def ended_announced() -> bool:
-            return "llmdocs.execution.completed" in await summaries("req-async")
+        async def started_unpolled(correlation_id: str) -> dict[str, Any]:
+            """Start an execution in the background; wait for its end's announcement."""
+            started = await interpreter.post("/execute-query", json={
+                "query": QUERY, "async": True}, headers={"X-Correlation-ID": correlation_id})
+            assert started.status_code == 202, started.text
 
-        await eventually(ended_announced)
-        assert "llmdocs.execution.accepted" in await summaries("req-async")
-        assert not {"llmdocs.execution.accepted", "llmdocs.execution.completed"} & \
-            await summaries("req-poll")
+            async def ended() -> bool:
+                return "llmdocs.execution.completed" in await announced(correlation_id)
+
+            await eventually(ended)
+            execution: dict[str, Any] = started.json()
+            return execution
+
+        first = await started_unpolled("req-async")
+        await redeliver_end(eco, first["run_id"])
+        polled = await interpreter.get(f"/executions/{first['execution_id']}",
+                                       headers={"X-Correlation-ID": "req-poll"})
+        assert polled.json()["status"] == "completed", polled.text
+        # on the bus after the second delivery and the poll: once this end is announced
+        # the interpreter has handled that delivery, and the collector holds whatever
+        # either announced
+        await started_unpolled("req-after")
+        ends = await announced("req-async")
+        assert ends.count("llmdocs.execution.accepted") == 1
+        assert ends.count("llmdocs.execution.completed") == 1
+        assert not [e for e in await announced("req-poll")
+                    if e.startswith("llmdocs.execution.")]
+
+
+async def redeliver_end(settings: Settings, run_id: str) -> None:
+    """The run's end on the bus again, as a redelivery hands it over (under a new id:
+    the SQL bus keeps one event per id, and the interpreter must not rely on ids)."""
+    database = Database(settings.database_url)
+    bus = create_event_bus(settings, database)
+    await bus.start()
+    try:
+        [end] = [e for _, e in await bus.replay(limit=10_000)
+                 if e.type == "llmdocs.workflow.completed" and e.data["run_id"] == run_id]
+        await bus.publish(end.model_copy(update={"id": new_id()}))
+    finally:
+        await bus.close()
+        await database.dispose()

@@ -13,6 +13,7 @@ from llmdocs.core.service import SMALL_REQUESTS, Call, ServiceSpec
 
 LONG_POLL_SECONDS = 20.0  # how long a wait for a run's end is held open
 LONG_CALL_SECONDS = LONG_POLL_SECONDS + 30  # a long poll's answer, or a model's
+RUN_ENDS_GROUP = "interpreter-run-ends"
 
 
 def _router() -> APIRouter:
@@ -26,15 +27,23 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     from llmdocs.core.app import client_of
     from llmdocs.services.docstore.client import DocStoreClient
     from llmdocs.services.gateway.client import GatewayClient
-    from llmdocs.services.interpreter.service import Interpreter
+    from llmdocs.services.interpreter.service import RUN_ENDS, Interpreter
     from llmdocs.services.orchestrator.client import OrchestratorClient
     from llmdocs.services.promptstore.client import PromptStoreClient
 
-    app.state.interpreter = Interpreter(
-        app.state.settings, app.state.resources.database, app.state.resources.events,
+    resources = app.state.resources
+    interpreter = Interpreter(
+        app.state.settings, resources.database, resources.events,
         orchestrator=client_of(app, OrchestratorClient), gateway=client_of(app, GatewayClient),
         prompts=client_of(app, PromptStoreClient), docs=client_of(app, DocStoreClient))
-    yield
+    app.state.interpreter = interpreter
+    # runs' ends from the bus: an async execution's is kept and announced unasked
+    subscription = resources.events.subscribe(RUN_ENDS_GROUP, interpreter.run_ended,
+                                              types=RUN_ENDS)
+    try:
+        yield
+    finally:
+        await subscription.stop()
 
 
 spec = ServiceSpec(

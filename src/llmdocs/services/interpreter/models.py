@@ -26,7 +26,7 @@ class Execution(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # the starting request's: its end, seen by a later request, is announced under it
+    # the starting request's: its end, seen later, is announced under it
     correlation_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 

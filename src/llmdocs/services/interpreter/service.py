@@ -17,6 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import ColumnElement, CursorResult, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from llmdocs.core import tracing
 from llmdocs.core.auth import Principal
 from llmdocs.core.client import (
     BadRequest,
@@ -26,7 +27,7 @@ from llmdocs.core.client import (
 )
 from llmdocs.core.config import Settings
 from llmdocs.core.db import Database, utcnow
-from llmdocs.core.events import EventBus, make_event
+from llmdocs.core.events import Event, EventBus, make_event
 from llmdocs.core.idempotency import IdempotencyKeys, request_hash
 from llmdocs.core.ids import new_id
 from llmdocs.core.middleware import correlation_id_var
@@ -62,6 +63,8 @@ NO_PREVIOUS = ("there is no previous result in this session to change: a follow-
 LISTING = ("list_documents", "search_documents")
 ADMIN = "queries:admin"  # acts for any user, like a service
 RUN_ID = TypeAdapter(EntityId)
+# the orchestrator's announcements of a run's end (a cancelled run's is `failed`)
+RUN_ENDS = ("llmdocs.workflow.completed", "llmdocs.workflow.failed")
 
 
 def check_owner(caller: Principal, owner: str, what: str) -> None:
@@ -362,7 +365,7 @@ class Interpreter:
 
     async def _announce(self, what: str, row: Execution, **data: Any) -> None:
         """`llmdocs.execution.<what>`, with the correlation id of the request that
-        started the execution (its end is seen by whichever request asks next)."""
+        started the execution (its end is seen later, by the bus or a poll)."""
         event = make_event(
             "interpreter", f"llmdocs.execution.{what}",
             {"execution_id": row.id, "run_id": row.run_id or None, "user_id": row.user_id,
@@ -446,9 +449,26 @@ class Interpreter:
             raise NoSuch(f"No execution {execution_id!r}.")
         return row
 
+    async def run_ended(self, event: Event) -> None:
+        """A run's end from the bus, kept and announced for the executions it answers
+        as a poll would, so that it is known when no one asks. Delivery is at least
+        once: `_sync` makes a repeated end, or one a poll saw first, change nothing.
+        Done in the event's trace, as its correlation id is the current one."""
+        run_id = event.data.get("run_id")
+        if not run_id or not isinstance(run_id, str):
+            return
+        with tracing.continuing(event.traceparent):
+            async with self.database.session() as session:
+                rows = (await session.scalars(
+                    select(Execution).where(Execution.run_id == run_id))).all()
+            if rows:  # a run of ours: its record says how it ended
+                run = await self.orchestrator.run(run_id)
+                for row in rows:
+                    await self._sync(row, run)
+
     async def _sync(self, row: Execution, run: WorkflowRunOut) -> ExecutionOut:
         """The execution as its run now is, the change kept in our record. The change is
-        conditional in SQL: of two requests seeing the same end, only the one whose
+        conditional in SQL: of a poll and the bus seeing the same end, only the one whose
         update changed the row announces it, and a run read before its end (by a poll
         still in flight) never takes a finished record back to running."""
         if run.status != row.status:
