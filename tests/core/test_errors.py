@@ -4,7 +4,9 @@ dependency's outage is a 503 or 504 with Retry-After, a bug a 500."""
 from __future__ import annotations
 
 import httpx
+import psycopg
 import pytest
+from asyncpg.exceptions import CannotConnectNowError
 from fastapi import APIRouter, Depends, FastAPI
 from redis import exceptions as redis_errors
 from sqlalchemy import exc as sql_errors
@@ -79,6 +81,10 @@ def app_failing(error: Exception) -> FastAPI:
     (ConnectionRefusedError(111, "Connect call failed"), 503),
     (sql_errors.OperationalError("SELECT 1", {}, Exception("database is locked")), 503),
     (sql_errors.TimeoutError("QueuePool limit reached"), 503),
+    # PostgreSQL recovering after a crash, as asyncpg and the checkpointer's psycopg say it
+    (sql_errors.DBAPIError("SELECT 1", {}, CannotConnectNowError(
+        "the database system is not yet accepting connections")), 503),
+    (psycopg.OperationalError("server closed the connection unexpectedly"), 503),
     (UpstreamError("docstore", 500, {"detail": "crashed"}), 503),
     (ServiceUnavailable("docstore", 504, {"detail": "timed out"}), 504),
     (sql_errors.IntegrityError("INSERT", {}, Exception("duplicate key")), 500),

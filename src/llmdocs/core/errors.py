@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, TypeVar
 
+import psycopg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -85,7 +86,12 @@ def unavailable(detail: str, status: int = 503) -> Problem:
 
 OUTAGES: tuple[type[Exception], ...] = (
     redis_errors.ConnectionError, redis_errors.TimeoutError, ConnectionError, TimeoutError,
-    sql_errors.DBAPIError, sql_errors.TimeoutError)
+    sql_errors.DBAPIError, sql_errors.TimeoutError, psycopg.OperationalError,
+    psycopg.InterfaceError)
+# SQLSTATE classes of a server going away: a connection exception (08), or the
+# operator's intervention (57P: shutting down, "not yet accepting connections" while
+# it recovers from a crash), which asyncpg's errors carry as no DBAPI class says
+GONE = ("08", "57P")
 
 
 def outage_status(exc: BaseException) -> int | None:
@@ -101,7 +107,11 @@ def outage_status(exc: BaseException) -> int | None:
                   | sql_errors.OperationalError | sql_errors.InterfaceError
                   | sql_errors.TimeoutError):
         return 503
-    if isinstance(exc, sql_errors.DBAPIError) and exc.connection_invalidated:
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):  # checkpoints
+        return 503
+    if isinstance(exc, sql_errors.DBAPIError) and (
+            exc.connection_invalidated
+            or (getattr(exc.orig, "sqlstate", None) or "").startswith(GONE)):
         return 503
     return None
 
