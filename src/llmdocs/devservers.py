@@ -117,8 +117,10 @@ class PostgresServer:
                 shutil.chown(self.dir, "postgres", "postgres")
             self._run(self._bin("initdb"), "-D", str(self.data), "-A", "trust",
                       "-U", self.user, "--no-sync", "-E", "UTF8")
+        # synchronous_commit: a commit is written (not flushed: fsync is off) before it
+        # is acknowledged, so that `crash` loses none, as a production server would not
         options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                   "-c fsync=off -c synchronous_commit=on -c full_page_writes=off "
                    "-c max_connections=300")
         self._run(self._bin("pg_ctl"), "-D", str(self.data), "-o", options,
                   "-l", str(self.dir / "log"), "-w", "start")
@@ -131,9 +133,16 @@ class PostgresServer:
         return self.url(name)
 
     def stop(self) -> None:
+        self._stop("fast")
+
+    def crash(self) -> None:
+        """An immediate stop: clients cut off, no checkpoint, recovery at the next start,
+        as after a crash."""
+        self._stop("immediate")
+
+    def _stop(self, mode: str) -> None:
         if (self.data / "postmaster.pid").exists():
-            self._run(self._bin("pg_ctl"), "-D", str(self.data), "-m", "fast",
-                      "-w", "stop")
+            self._run(self._bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def cleanup(self) -> None:
         try:
