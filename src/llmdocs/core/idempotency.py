@@ -5,12 +5,14 @@ the caller's own, kept 24 hours, in a table of the service's own (`KeyRecord`)."
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
+import structlog
 from fastapi import Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -20,13 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from llmdocs.core.db import Database, utcnow
-from llmdocs.core.errors import PROBLEM_JSON, Problem, problem_body
+from llmdocs.core.errors import PROBLEM_JSON, Problem, outage_status, problem_body
 from llmdocs.core.ids import new_id
 
+log = structlog.get_logger(__name__)
 KEPT = timedelta(hours=24)
 # a claim unanswered this long died with its replica (a request that takes longer passes
 # its own: see the interpreter's and the orchestrator's)
 ABANDONED_AFTER = timedelta(minutes=10)
+SETTLE_PAUSE_SECONDS = (0.2, 5.0)  # between writes of a key's end while the database is down
 
 IdempotencyKeyHeader: Any = Header(
     None, alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
@@ -79,6 +83,7 @@ class IdempotencyKeys:
         self.database = database
         self.table: Any = table  # a mapped class: its columns are SQL expressions
         self.abandoned_after = abandoned_after
+        self.settling: set[asyncio.Task[None]] = set()
 
     async def once(self, principal: str, key: str | None, canonical: str,
                    carry_out: Callable[[], Awaitable[Answer]]) -> Answer:
@@ -87,24 +92,61 @@ class IdempotencyKeys:
         (5xx) leaves no key: its retry runs afresh."""
         if key is None:
             return await carry_out()
-        claim = await self._claim(principal, key, request_hash(canonical))
+        token = new_id()
+        try:
+            claim = await self._claim(principal, key, request_hash(canonical), token)
+        except Problem:
+            raise
+        except BaseException:  # the claim may be written though its commit was not seen
+            await self._settle(Claim(principal, key, token), None)
+            raise
         if claim.replay is not None:
             return claim.replay
         try:
             answer = await carry_out()
         except BaseException:
-            await self._release(claim)
+            await self._settle(claim, None)
             raise
-        if answer.status >= 500:
+        await self._settle(claim, answer if answer.status < 500 else None)
+        return answer
+
+    async def _settle(self, claim: Claim, answer: Answer | None) -> None:
+        """Keep the answer, or with none release the claim; while the database is down,
+        again in the background until it is back: a claim left behind would answer 409
+        to every retry, and a released claim of a kept answer would run it twice."""
+        try:
+            await self._write_end(claim, answer)
+        except Exception as exc:
+            if outage_status(exc) is None:
+                raise
+            task = asyncio.create_task(self._settle_later(claim, answer))
+            self.settling.add(task)
+            task.add_done_callback(self.settling.discard)
+
+    async def _settle_later(self, claim: Claim, answer: Answer | None) -> None:
+        pause, longest = SETTLE_PAUSE_SECONDS
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.abandoned_after.total_seconds()
+        while True:
+            await asyncio.sleep(pause)
+            try:
+                return await self._write_end(claim, answer)
+            except Exception as exc:
+                if outage_status(exc) is None or loop.time() > give_up:
+                    log.exception("idempotency key left unsettled", key=claim.key)
+                    return
+            pause = min(pause * 2, longest)
+
+    async def _write_end(self, claim: Claim, answer: Answer | None) -> None:
+        if answer is None:
             await self._release(claim)
         else:
             await self._keep(claim, answer)
-        return answer
 
-    async def _claim(self, principal: str, key: str, digest: str) -> Claim:
+    async def _claim(self, principal: str, key: str, digest: str, token: str) -> Claim:
         """Ours to carry out (a new key, or one expired or abandoned), or the first
         answer; a 422 for another request, a 409 while the first runs."""
-        now, token, table = utcnow(), new_id(), self.table
+        now, table = utcnow(), self.table
         insert = (postgresql.insert(table) if self.database.dialect == "postgresql"
                   else sqlite.insert(table))
         mine = table.principal == principal, table.key == key
