@@ -114,6 +114,11 @@ def with_run(provenance: dict[str, Any] | None, run: WorkflowRunOut) -> dict[str
     return {**provenance, "workflow_execution": from_run_record(part, run)}
 
 
+def run_key(caller: Principal, key: str | None) -> str | None:
+    """The orchestrator's Idempotency-Key for a run, from the caller's own."""
+    return request_hash(f"{caller.subject} {key}") if key else None
+
+
 class Interpreter:
     def __init__(self, settings: Settings, database: Database, events: EventBus, *,
                  orchestrator: OrchestratorClient, gateway: GatewayClient,
@@ -237,8 +242,8 @@ class Interpreter:
                       ) -> tuple[ExecutionOut, bool]:
         """Run the request; (the execution, whether it is finished). Every refusal comes
         before the run starts: nothing is started or stored for a refused request. Once
-        the run has started, a wait cut short (any failure) is unfinished. A request's
-        `key` (Idempotency-Key) starts its run once, whichever attempt records it."""
+        the run has started, a wait cut short (any failure) is unfinished. With the
+        caller's Idempotency-Key `key`, a retry gets the same run (`_start`)."""
         user = caller.acting_for(body.user_id, ADMIN)
         plan = await self.interpret(body, caller)
         if plan.missing:
@@ -260,9 +265,8 @@ class Interpreter:
         if body.session_id:
             await self._claim(body.session_id, user, caller)
         with from_query():
-            run = await self.orchestrator.start_run(
-                plan.workflow, plan.workflow_input, user_id=user,
-                key=request_hash(f"{caller.subject} {key}") if key else None)
+            run = await self._start(plan.workflow, plan.workflow_input, user,
+                                    run_key(caller, key))
         execution = self._out(await self._record(body, user, plan, run), run)
         if body.session_id:
             await self._remember(body.session_id, plan.workflow_input,
@@ -295,9 +299,7 @@ class Interpreter:
                             entities={"document_id": document_id}, method="request",
                             follow_up=False, workflow=WORKFLOW, workflow_input=request,
                             missing=[])
-        run = await self.orchestrator.start_run(
-            WORKFLOW, request, user_id=user,
-            key=request_hash(f"{caller.subject} {key}") if key else None)
+        run = await self._start(WORKFLOW, request, user, run_key(caller, key))
         execution = self._out(await self._record(QueryIn(query=query), user, plan, run), run)
         return await self._follow(execution, caller, self.tuning.sync_timeout_seconds
                                   if wait is None else wait)
@@ -317,6 +319,22 @@ class Interpreter:
                             execution_id=execution.execution_id)
                 break
         return execution, execution.status in FINISHED
+
+    async def _start(self, workflow: str, data: dict[str, Any], user: str,
+                     key: str | None) -> WorkflowRunOut:
+        """The run of a keyed request (`key`: see `run_key`): a retry after an answer lost
+        to an outage (the run started, the orchestrator or our database gone before the
+        answer) is the same run, not a second document. A run that failed is followed by
+        one keyed by the failed run: every retry walks the same chain to the live one."""
+        if key is None:
+            return await self.orchestrator.start_run(workflow, data, user_id=user)
+        while True:
+            started = await self.orchestrator.start_run(workflow, data, user_id=user,
+                                                        key=key)
+            run = await self.orchestrator.run(started.id)  # a replay says how it began
+            if run.status != "failed" or run.failure == "request":
+                return run
+            key = request_hash(f"{key}\n{run.id}")
 
     async def _documents(self, body: QueryIn, user: str, plan: InterpretOut) -> ExecutionOut:
         """A list or search answer, recorded as a finished execution with no run, so that
