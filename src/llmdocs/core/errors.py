@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, TypeVar
 
@@ -56,6 +57,7 @@ class DomainError(Exception):
 
 
 E = TypeVar("E", bound=DomainError)
+T = TypeVar("T")
 
 
 def domain_problems(statuses: Mapping[type[E], int]) -> Callable[[], AsyncIterator[None]]:
@@ -114,6 +116,27 @@ def outage_status(exc: BaseException) -> int | None:
             or (getattr(exc.orig, "sqlstate", None) or "").startswith(GONE)):
         return 503
     return None
+
+
+OUTAGE_PAUSES = (0.2, 5.0)  # the first and the longest wait between calls in an outage
+
+
+async def outlasting(call: Callable[[], Awaitable[T]], seconds: float, what: str) -> T:
+    """`call`'s result, called again while it fails with a dependency's outage (see
+    `outage_status`; a limit's 429 is no outage a wait of seconds ends) for up to
+    `seconds`: a restart passes unnoticed, a longer outage raises its error."""
+    loop = asyncio.get_running_loop()
+    give_up, pause = loop.time() + seconds, OUTAGE_PAUSES[0]
+    while True:
+        try:
+            return await call()
+        except Exception as exc:
+            if outage_status(exc) is None or getattr(exc, "status", None) == 429 \
+                    or loop.time() + pause > give_up:
+                raise
+            log.warning("waiting out an outage", what=what, error=str(exc)[:300])
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, OUTAGE_PAUSES[1])
 
 
 def _type_for(status: int) -> str:

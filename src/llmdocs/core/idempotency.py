@@ -22,7 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from llmdocs.core.db import Database, utcnow
-from llmdocs.core.errors import PROBLEM_JSON, Problem, outage_status, problem_body
+from llmdocs.core.errors import (
+    PROBLEM_JSON,
+    Problem,
+    outage_status,
+    outlasting,
+    problem_body,
+)
 from llmdocs.core.ids import new_id
 
 log = structlog.get_logger(__name__)
@@ -30,7 +36,6 @@ KEPT = timedelta(hours=24)
 # a claim unanswered this long died with its replica (a request that takes longer passes
 # its own: see the interpreter's and the orchestrator's)
 ABANDONED_AFTER = timedelta(minutes=10)
-SETTLE_PAUSE_SECONDS = (0.2, 5.0)  # between writes of a key's end while the database is down
 
 IdempotencyKeyHeader: Any = Header(
     None, alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
@@ -124,18 +129,11 @@ class IdempotencyKeys:
             task.add_done_callback(self.settling.discard)
 
     async def _settle_later(self, claim: Claim, answer: Answer | None) -> None:
-        pause, longest = SETTLE_PAUSE_SECONDS
-        loop = asyncio.get_running_loop()
-        give_up = loop.time() + self.abandoned_after.total_seconds()
-        while True:
-            await asyncio.sleep(pause)
-            try:
-                return await self._write_end(claim, answer)
-            except Exception as exc:
-                if outage_status(exc) is None or loop.time() > give_up:
-                    log.exception("idempotency key left unsettled", key=claim.key)
-                    return
-            pause = min(pause * 2, longest)
+        try:
+            await outlasting(lambda: self._write_end(claim, answer),
+                             self.abandoned_after.total_seconds(), "idempotency key")
+        except Exception:
+            log.exception("idempotency key left unsettled", key=claim.key)
 
     async def _write_end(self, claim: Claim, answer: Answer | None) -> None:
         if answer is None:

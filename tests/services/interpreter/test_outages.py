@@ -23,6 +23,7 @@ from llmdocs.core.config import SERVICE_NAMES, Settings
 from llmdocs.core.errors import PROBLEM_JSON
 from llmdocs.devservers import free_port
 from llmdocs.services import create_app
+from services.interpreter.test_idempotency import generated
 from services.interpreter.test_interpreter_input import QUERY, as_user, run_ids
 from services.orchestrator.fakellm import fake_llm, provider_env
 from services.orchestrator.test_docgen_e2e import events_of
@@ -56,6 +57,7 @@ def assert_retryable(answer: Any, status: int = 503) -> None:
 
 async def test_a_service_down_is_503_with_retry_after_not_the_callers_fault(
         settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMDOCS_WORKFLOW_OUTAGE_SECONDS", "0")  # an outage that lasts
     eco, servers = await running_eco(settings, serve, monkeypatch, latency=1.0)
     async with as_user(eco, "user:alice") as alice:
         started = asyncio.create_task(alice.post("/execute-query", json={"query": QUERY}))
@@ -77,6 +79,24 @@ async def test_a_service_down_is_503_with_retry_after_not_the_callers_fault(
         refused = await alice.post("/execute-query", json={"query": QUERY})
         assert_retryable(refused)
         assert "orchestrator" in refused.json()["detail"]
+
+
+async def test_a_restart_during_a_run_is_waited_out(
+        settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The doc-store down while a run writes and back before the run gives up (the
+    workflow's `outage_seconds`): the run stores its document, once; no 503."""
+    eco, servers = await running_eco(settings, serve, monkeypatch, latency=1.0)
+    async with as_user(eco, "user:alice") as alice:
+        started = asyncio.create_task(alice.post("/execute-query", json={"query": QUERY}))
+        while not await run_ids(eco):
+            await asyncio.sleep(0.05)
+        await servers["docstore"].stop()
+        await asyncio.sleep(2.0)  # the run reaches its store step while it is down
+        await serve(create_app("docstore", eco), port=eco.port_for("docstore"))
+        done = await started
+    assert done.status_code == 200, done.text
+    assert [s["name"] for s in done.json()["steps"]].count("store") == 1
+    assert await generated(eco) == [done.json()["document_id"]]
 
 
 async def test_a_request_refused_by_its_workflow_starts_nothing(

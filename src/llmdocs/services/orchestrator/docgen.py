@@ -20,6 +20,7 @@ from llmdocs.core import tracing
 from llmdocs.core.client import NotFound, ServiceError
 from llmdocs.core.config import LINK_LOCAL
 from llmdocs.core.db import escaped
+from llmdocs.core.errors import outlasting
 from llmdocs.core.events import make_event
 from llmdocs.core.fetch import Network
 from llmdocs.formats import GeneratedDocument, Section, render
@@ -105,13 +106,15 @@ class DocGen:
     # --- plumbing -------------------------------------------------------------------
 
     def _step(self, name: str, fn: Node) -> Node:
-        """Time a node, record it in the state and report it to the run's progress."""
+        """Time a node, record it in the state and report it to the run's progress; a
+        dependency's outage is waited out (`outage_seconds`) rather than fail the run."""
         async def node(state: DocState) -> dict[str, Any]:
             started, at = time.perf_counter(), datetime.now(UTC)
             try:
                 with tracing.span(f"step {name}", attributes={
                         "llmdocs.workflow.step": name, "llmdocs.run_id": state["run_id"]}):
-                    update = await fn(state)
+                    update = await outlasting(lambda: fn(state),
+                                              self.deps.settings.outage_seconds, name)
             except Exception as exc:
                 record = StepRecord(name=name, status="failed", started_at=at,
                                     duration_ms=(time.perf_counter() - started) * 1000,

@@ -39,9 +39,10 @@ FINISH_RUN = (update(RUNS)
                       steps=bindparam("done"), error=bindparam("why"),
                       failure=bindparam("kind"),
                       finished_at=bindparam("at"), lease_until=None))
+# again at the commit point it reached (a step retried after an outage) the run is ours
 STORING_RUN = (update(RUNS)
                .where(RUNS.c.id == bindparam("run_id"), RUNS.c.owner == bindparam("me"),
-                      RUNS.c.status == "running")
+                      RUNS.c.status.in_(("running", "storing")))
                .values(status="storing"))
 
 

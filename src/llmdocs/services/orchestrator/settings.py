@@ -35,6 +35,7 @@ class DocgenSettings:
     source_chars: int = 1200  # of sources shown to the model in one prompt
     write_concurrency: int = 8  # model calls of the write step in flight at once
     judge_model: str | None = None  # the gateway model that reviews drafts; None: no judge
+    outage_seconds: float = 30.0  # how long a step waits out a dependency's outage
 
 
 class WorkflowSettings(BaseSettings):
@@ -55,3 +56,6 @@ class WorkflowSettings(BaseSettings):
     # a completed run never resumes, so its checkpoints (about 70 KB a document on
     # SQLite) are deleted once its end is recorded; failed and cancelled runs keep theirs
     keep_checkpoints: bool = False
+    # a step that meets a dependency's outage (a restart: a service, the database) calls
+    # again for this long before the run fails as "unavailable"
+    outage_seconds: float = Field(30.0, ge=0)

@@ -163,7 +163,8 @@ class Runner:
                 prose_tokens=self.run_settings.prose_tokens,
                 review_tokens=self.run_settings.review_tokens,
                 write_concurrency=self.run_settings.write_concurrency,
-                judge_model=self.run_settings.judge_model),
+                judge_model=self.run_settings.judge_model,
+                outage_seconds=self.run_settings.outage_seconds),
             on_step=self._on_step, storing=self._storing,
             blocked_networks=settings.blocked_networks,
             first_attempt=lambda run_id: self.attempts.get(run_id) == 1)
