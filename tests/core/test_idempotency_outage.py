@@ -48,24 +48,38 @@ async def once_back(keys: IdempotencyKeys, carry_out: Callable[[], Awaitable[Ans
     raise AssertionError("the key stayed claimed")
 
 
-async def test_a_request_the_crash_failed_leaves_no_claim_behind(
-        keys_on_own_postgres: tuple[IdempotencyKeys, PostgresServer]) -> None:
-    keys, server = keys_on_own_postgres
-    carried: list[str] = []
-
-    async def crashing() -> Answer:
+def crashing(server: PostgresServer, carried: list[str], *, fails: bool
+             ) -> Callable[[], Awaitable[Answer]]:
+    """The first request: the database crashes while it is carried out; it then fails
+    (an outage of its own) or answers (its document stored before the crash)."""
+    async def carry_out() -> Answer:
         carried.append("first")
         await asyncio.to_thread(server.crash)
-        raise ConnectionRefusedError(111, "the orchestrator went away too")
+        if fails:
+            raise ConnectionRefusedError(111, "the orchestrator went away too")
+        return DONE
 
+    return carry_out
+
+
+async def retried(keys: IdempotencyKeys, server: PostgresServer, carried: list[str]
+                  ) -> None:
+    """Start the database again and retry the request until it is answered."""
     async def carry_out() -> Answer:
         carried.append("retry")
         return DONE
 
-    with pytest.raises(ConnectionRefusedError):
-        await keys.once("user:a", "k1", "{}", crashing)
     await asyncio.to_thread(server.start)
     assert await once_back(keys, carry_out) == DONE
+
+
+async def test_a_request_the_crash_failed_leaves_no_claim_behind(
+        keys_on_own_postgres: tuple[IdempotencyKeys, PostgresServer]) -> None:
+    keys, server = keys_on_own_postgres
+    carried: list[str] = []
+    with pytest.raises(ConnectionRefusedError):
+        await keys.once("user:a", "k1", "{}", crashing(server, carried, fails=True))
+    await retried(keys, server, carried)
     assert carried == ["first", "retry"]
 
 
@@ -73,17 +87,7 @@ async def test_an_answer_the_crash_kept_from_the_database_is_kept_after_it(
         keys_on_own_postgres: tuple[IdempotencyKeys, PostgresServer]) -> None:
     keys, server = keys_on_own_postgres
     carried: list[str] = []
-
-    async def crashing() -> Answer:
-        carried.append("first")
-        await asyncio.to_thread(server.crash)
-        return DONE  # its document was stored before the crash
-
-    async def carry_out() -> Answer:
-        carried.append("retry")
-        return DONE
-
-    assert await keys.once("user:a", "k1", "{}", crashing) == DONE  # no error for it
-    await asyncio.to_thread(server.start)
-    assert await once_back(keys, carry_out) == DONE
+    answer = await keys.once("user:a", "k1", "{}", crashing(server, carried, fails=False))
+    assert answer == DONE  # the caller gets it, not the outage's error
+    await retried(keys, server, carried)
     assert carried == ["first"]  # replayed, not carried out again
