@@ -24,16 +24,16 @@ from llmdocs.devservers import PostgresServer, RedisServer
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.orchestrator.client import OrchestratorClient
 from llmdocs.services.orchestrator.schemas import FINISHED
+from services.interpreter.test_interpreter_input import QUERY
 from services.orchestrator.fakellm import fake_llm, provider_env
 
-QUERY = "Create API documentation for user service"
 CLIENTS = 4
 AT_LEAST = 3  # requests of each client; more while the outages go on
 AT_MOST = 30  # requests of each client: a hang guard
 ATTEMPTS = 80  # sends of one request (its retries): a hang guard, not a bound on outages
 RETRYABLE = {409, 503, 504}
 CONNECTION = 0  # the status recorded for an answer that never came
-PAUSE = 0.3  # between retries: Retry-After says 1 s or more, the test need not wait it
+PAUSE = 0.3  # between retries: sooner than Retry-After's 5 s, to meet more of each outage
 
 
 @dataclass
