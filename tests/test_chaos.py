@@ -30,7 +30,10 @@ from services.orchestrator.fakellm import fake_llm, provider_env
 CLIENTS = 4
 AT_LEAST = 3  # requests of each client; more while the outages go on
 AT_MOST = 30  # requests of each client: a hang guard
-ATTEMPTS = 80  # sends of one request (its retries): a hang guard, not a bound on outages
+# sends of one request, and long polls of its execution: hang guards, not bounds on an
+# outage (a request that gave up while its run went on would count as a duplicate)
+ATTEMPTS = 400
+FOLLOWS = 60
 RETRYABLE = {409, 503, 504}
 CONNECTION = 0  # the status recorded for an answer that never came
 PAUSE = 0.3  # between retries: sooner than Retry-After's 5 s, to meet more of each outage
@@ -63,7 +66,7 @@ async def followed(http: httpx.AsyncClient, location: str, key: str, seen: Seen
                    ) -> dict[str, Any] | None:
     """The execution at `location` once finished, or None when it could not be read to
     its end (retrying the request replays its answer)."""
-    for _ in range(ATTEMPTS):
+    for _ in range(FOLLOWS):
         try:
             answer = await http.get(location, params={"wait": 5})
         except httpx.TransportError:
