@@ -24,8 +24,8 @@ def _router() -> APIRouter:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """The service, and its consumer of new spec versions and registrations (its own
-    group, so it misses none across restarts)."""
+    """The service, and its consumer of new spec versions, registrations and finished
+    runs (its own group, so it misses none across restarts)."""
     from llmdocs.core.app import client_of
     from llmdocs.openapi import SpecBounds
     from llmdocs.services.analysis.service import WATCHED, Analysis

@@ -45,11 +45,12 @@ class FindingDocument(Base):
 
 
 class SpecSeen(Base):
-    """A registered service's spec as last fetched: the registry keeps only its hash."""
+    """A registered service's spec, or that at a URL documents are generated from, as
+    last fetched: the registry keeps only its hash, a URL nothing."""
 
     __tablename__ = "analysis_specs_seen"
 
-    source: Mapped[str] = mapped_column(sa.String(200), primary_key=True)  # service:<name>
+    source: Mapped[str] = mapped_column(sa.String(2100), primary_key=True)  # service:|url:
     hash: Mapped[str] = mapped_column(sa.String(64))
     spec: Mapped[dict[str, Any]] = mapped_column(sa.JSON())
     seen_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
