@@ -12,6 +12,7 @@ from llmdocs.claims.check import (
     check_sentence,
 )
 from llmdocs.claims.document import (
+    CHANGES,
     DocumentCheck,
     Truthfulness,
     Unsupported,
@@ -24,7 +25,7 @@ from llmdocs.claims.sentences import prose_units, split_sentences
 from llmdocs.claims.spec_index import SpecIndex
 from llmdocs.claims.vocabulary import Vocabulary
 
-__all__ = ["CheckContext", "Checked", "Claim", "DocumentCheck", "Dropped", "Reason",
+__all__ = ["CHANGES", "CheckContext", "Checked", "Claim", "DocumentCheck", "Dropped", "Reason",
            "Repeats", "SpecIndex", "Truthfulness", "Unsupported", "Vocabulary", "check_document",
            "check_prose", "check_reference", "check_sentence", "claims_of", "prose_units",
            "split_sentences", "truthfulness"]

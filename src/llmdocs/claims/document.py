@@ -28,6 +28,9 @@ from llmdocs.openapi.bounds import SpecBounds
 from llmdocs.openapi.reference import OperationRef, Reference, build_reference
 
 EXCERPT = 200  # characters of a line shown with an unsupported claim
+# the title a refreshed document's section of changes starts with: it is history (it
+# names what the spec no longer has), not claims about the current API
+CHANGES = "Changes since version"
 # the kinds read by a document's structure; the others are the vocabulary's
 STRUCTURED = frozenset({"operation", "parameter", "field", "header", "status", "enum",
                         "constraint"})
@@ -358,6 +361,7 @@ class _Scan:
     def run(self, markdown: str) -> DocumentCheck:
         lines = markdown.splitlines()
         fence, command = False, list[str]()  # a curl command continued over lines
+        history = 0  # the level of the section of changes read through, or 0
         for number, raw in enumerate(lines, start=1):
             line = raw.strip()
             self.line, self.excerpt = number, line[:EXCERPT]
@@ -372,7 +376,16 @@ class _Scan:
                 continue
             level = len(line) - len(line.lstrip("#"))
             if not fence and 0 < level <= 6 and line[level:level + 1] in (" ", ""):
-                self.heading(line[level:].strip(), level)
+                if history and level > history:
+                    continue  # a subsection of the changes
+                title = line[level:].strip()
+                history = level if title.startswith(CHANGES) else 0
+                if history:
+                    self.open(self.anywhere, 0)
+                else:
+                    self.heading(title, level)
+                continue
+            if history:
                 continue
             if self.section.operation in self.texts:
                 self.texts[self.section.operation].append(raw)

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ecosystem import store_spec, token
+from llmdocs.claims import CHANGES, check_document
 from llmdocs.core.client import Forbidden
 from llmdocs.core.config import Settings
 from llmdocs.examples import user_service_spec
@@ -24,7 +25,7 @@ from llmdocs.openapi import SpecBounds, parse_spec
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.orchestrator import refresh
 from llmdocs.services.orchestrator.client import OrchestratorClient
-from llmdocs.services.orchestrator.refresh import CHANGES, texts_of
+from llmdocs.services.orchestrator.refresh import texts_of
 from llmdocs.services.orchestrator.schemas import WorkflowRunOut
 from llmdocs.services.orchestrator.workflow_state import WorkflowError
 from services.orchestrator.fakellm import ecosystem_with
@@ -57,9 +58,13 @@ async def refreshed(eco: Settings, document_id: str) -> WorkflowRunOut:
 
 
 def prose_sections(done: WorkflowRunOut) -> list[str]:
-    """The sections the model wrote for, each with one call."""
+    """The sections the run's model wrote for."""
     assert done.result is not None
-    provenance = done.result["provenance"]
+    return written(done.result["provenance"])
+
+
+def written(provenance: dict[str, Any]) -> list[str]:
+    """The sections a document's model wrote for, each with one call."""
     assert len(provenance["llm_calls"]) == len(provenance["prose"])
     return [p["section"] for p in provenance["prose"]]
 
@@ -95,6 +100,13 @@ async def test_a_changed_spec_rewrites_only_what_changed(
     assert changes[2] == "- **Breaking:** DELETE /sessions/current was removed."
     assert changes[3:] == ["- POST /sessions: The operation's summary changed.",
                            "- GET /health was added."]
+    # the document check reads the changes as history, but not the same words elsewhere
+    spec = parse_spec(changed_spec().encode(), SpecBounds())
+    found = check_document(v2.content or "", spec)
+    assert (found.truthfulness, found.missing) == (1.0, []), found.unsupported
+    moved = check_document((v2.content or "").replace(f"## {CHANGES} 1", "## Notes"), spec)
+    assert ("operation", "DELETE /sessions/current") in {
+        (u.kind, u.claim) for u in moved.unsupported}
     provenance = second.result["provenance"]
     quality = provenance["quality_metrics"]
     assert quality["completeness"] == quality["truthfulness"] == 1.0, quality

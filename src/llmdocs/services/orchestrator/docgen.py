@@ -448,8 +448,7 @@ class DocGen:
         """The quality gate (`gate.py`): complete and wholly true, by code. A configured
         judge's verdict is reported beside it, never counted in it."""
         trace = Trace("review")
-        draft = refresh.checked(state.get("refresh"),
-                                GeneratedDocument.model_validate(state["draft"]))
+        draft = GeneratedDocument.model_validate(state["draft"])  # changes are history
         markdown, context = draft.markdown(), state["context"]
         ops = self.operations_of(state)
         judgement, judge = review.NO_JUDGE, self.deps.settings.judge_model

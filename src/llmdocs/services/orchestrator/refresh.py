@@ -8,6 +8,7 @@ import json
 import re
 from typing import Any
 
+from llmdocs.claims import CHANGES
 from llmdocs.core.client import NotFound, PreconditionFailed
 from llmdocs.formats import GeneratedDocument, Rendered
 from llmdocs.openapi import SpecBounds, SpecError, parse_spec
@@ -17,7 +18,6 @@ from llmdocs.services.docstore.schemas import StoredDocument
 from llmdocs.services.orchestrator import apidoc, apisections
 from llmdocs.services.orchestrator.workflow_state import Trace, WorkflowError
 
-CHANGES = "Changes since version"  # the title of the section a refresh adds
 _HEADING = re.compile(r"^## (.+)$")
 # the request fields a refresh takes from the document's user context
 _ASKED = ("query", "intent", "entities", "session_id", "instructions")
@@ -185,15 +185,6 @@ def said(change: dict[str, Any]) -> str:
     """A change in words, naming its operation unless its message does."""
     op, message = change["operation"], change["message"]
     return message if op is None or message.startswith(op) else f"{op}: {message}"
-
-
-def checked(previous: dict[str, Any] | None, draft: GeneratedDocument) -> GeneratedDocument:
-    """What the gate checks: the draft, for a refresh without its section of changes,
-    which names what the spec no longer has."""
-    if previous is None:
-        return draft
-    return draft.model_copy(update={"sections": [
-        s for s in draft.sections if not s.title.startswith(CHANGES)]})
 
 
 def lineage(refreshed: dict[str, Any], sections: list[dict[str, Any]],
