@@ -49,12 +49,12 @@ def version(n: int) -> str:
 
 
 async def findings_of(eco: Settings, document_id: str, count: int,
-                      ready: Callable[[FindingOut], bool] = lambda _: True
-                      ) -> list[FindingOut]:
+                      ready: Callable[[FindingOut], bool] = lambda _: True,
+                      guard: float = GUARD) -> list[FindingOut]:
     """The document's findings, newest first, once there are `count` and the newest is
     `ready` (a regeneration ended)."""
     async with AnalysisClient.for_service(eco, token=token(eco)) as analysis:
-        async with asyncio.timeout(GUARD):
+        async with asyncio.timeout(guard):
             while len(found := await analysis.findings(document_id, status=None)) < count \
                     or not ready(found[0]):
                 await asyncio.sleep(0.1)

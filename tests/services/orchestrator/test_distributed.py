@@ -34,6 +34,7 @@ from llmdocs.services.promptstore.client import PromptStoreClient
 from services.orchestrator.test_docgen_e2e import (
     OPERATIONS,
     QUERY,
+    SHORT_PROSE,
     SPEC,
     assert_generated_once,
     events_of,
@@ -45,16 +46,15 @@ RUNNING = {NAMES[key] for key in SERVICES}
 @pytest.fixture(scope="module")
 def cluster(postgres: PostgresServer, redis_session_server: RedisServer,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """Six `llmdocs serve` processes sharing one PostgreSQL database and one Redis db."""
+    """Seven `llmdocs serve` processes (analysis too) sharing one PostgreSQL database
+    and one Redis db."""
     database_url = postgres.create_database("workflow_distributed")
     redis_url = redis_session_server.url.rsplit("/", 1)[0] + "/7"
     redis.Redis.from_url(redis_url).flushdb()
     with running_cluster(tmp_path_factory.mktemp("distributed"), database_url, redis_url,
-                         env={
-            # few tokens per model call keep the CPU model quick; the structure is unchanged
-            "LLMDOCS_WORKFLOW_PROSE_TOKENS": "16", "LLMDOCS_WORKFLOW_REVIEW_TOKENS": "16",
-            "LLMDOCS_INTERPRETER_MODEL_TOKENS": "24",
-            "LLMDOCS_WORKFLOW_LEASE_SECONDS": "1.5"}) as running:
+                         services=(*SERVICES, "analysis"),
+                         env=SHORT_PROSE | {"LLMDOCS_WORKFLOW_LEASE_SECONDS": "1.5"}
+                         ) as running:
         yield running
 
 

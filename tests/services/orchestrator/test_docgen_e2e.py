@@ -20,18 +20,25 @@ import pytest
 
 import defects
 from ecosystem import store_spec, token
+from llmdocs.claims import CHANGES
 from llmdocs.core.config import Settings
 from llmdocs.core.db import Database
 from llmdocs.core.events.factory import create_event_bus
 from llmdocs.examples import user_service_spec
 from llmdocs.openapi import analyse, markdown, parse_spec, spec_hash
+from llmdocs.services import create_app
+from llmdocs.services.analysis.service import DOCUMENT_STALE
 from llmdocs.services.discovery.settings import DiscoverySettings
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.orchestrator import apidoc
 from llmdocs.services.orchestrator.client import OrchestratorClient
+from llmdocs.services.orchestrator.refresh import texts_of
+from services.analysis.test_findings import findings_of
+from services.orchestrator.test_refresh import changed_spec, written
 from waiting import eventually
 
 QUERY = "Create API documentation for user service"
+LIVING_GUARD = 900.0  # a hang guard for two runs of the real model, not a bound
 
 
 def checkpoints_of(settings: Settings, run_id: str) -> int:
@@ -45,12 +52,15 @@ SPEC = parse_spec(user_service_spec().encode(), DiscoverySettings())
 OPERATIONS = analyse("x", SPEC, DiscoverySettings()).operations
 
 
+# few tokens per model call keep the CPU model quick; the structure is unchanged
+SHORT_PROSE = {"LLMDOCS_WORKFLOW_PROSE_TOKENS": "16", "LLMDOCS_WORKFLOW_REVIEW_TOKENS": "16",
+               "LLMDOCS_INTERPRETER_MODEL_TOKENS": "24"}
+
+
 @pytest.fixture(autouse=True)
 def _short_prose(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Few tokens per model call keep the CPU model quick; the structure is unchanged."""
-    monkeypatch.setenv("LLMDOCS_WORKFLOW_PROSE_TOKENS", "16")
-    monkeypatch.setenv("LLMDOCS_WORKFLOW_REVIEW_TOKENS", "16")
-    monkeypatch.setenv("LLMDOCS_INTERPRETER_MODEL_TOKENS", "24")
+    for name, value in SHORT_PROSE.items():
+        monkeypatch.setenv(name, value)
 
 
 def client(settings: Settings, *scopes: str) -> httpx.AsyncClient:
@@ -298,3 +308,56 @@ async def test_interpret_sessions_and_bad_input(eco: Settings) -> None:
         assert (await reader.post("/execute-query", json={"query": QUERY})).status_code == 403
     async with httpx.AsyncClient(base_url=eco.url_for("interpreter")) as anonymous:
         assert (await anonymous.post("/interpret", json={"query": QUERY})).status_code == 401
+
+
+async def assert_kept_true(settings: Settings) -> None:
+    """Living documentation end to end: a document generated from a stored spec; a new
+    version of the spec (a summary changed, an operation added, one removed) makes
+    analysis mark it stale and regenerate it as version 2, with model calls for the
+    changed sections only; checked against the new spec, version 2 is wholly true and
+    complete. Shared by embedded and distributed mode (analysis must be running)."""
+    spec_id = await store_spec(settings)
+    async with client(settings) as http:
+        answer = await http.post("/execute-query", json={
+            "query": QUERY, "spec_document_id": spec_id, "format": "markdown",
+            "user_id": "u1"})
+        assert answer.status_code == 200, answer.text
+    doc_id = answer.json()["document_id"]
+    async with DocStoreClient.for_service(settings, token=token(settings)) as docs:
+        v1 = await docs.get(doc_id)
+        await docs.update(spec_id, changed_spec())
+        (finding,) = await findings_of(settings, doc_id, 1, lambda f: f.status != "open"
+                                       or f.reason is not None, guard=LIVING_GUARD)
+        v2 = await docs.get(doc_id)
+    assert finding.reason is None and finding.closed_by == {doc_id: 2}, finding.reason
+    assert [(d.document_id, d.version) for d in finding.documents] == [(doc_id, 1)]
+    stale = [e.data for e in await events_of(settings) if e.type == DOCUMENT_STALE
+             and e.data["document_id"] == doc_id]
+    assert [s["finding_id"] for s in stale] == [finding.id]  # it was marked stale
+    assert v2.version == 2 and not v2.stale and v2.stale_finding is None  # mark cleared
+
+    # model calls for the changed sections only: the rest kept byte for byte
+    before, after = (texts_of(v.content or "", "markdown") for v in (v1, v2))
+    assert sorted(written(v2.provenance or {})) == ["Health", "Overview", "Sessions"]
+    assert len(written(v1.provenance or {})) > 3  # v2's three calls are fewer
+    reused = (v2.provenance or {})["data_lineage"]["refresh"]["reused"]
+    assert {"Getting started", "Users", "Schemas"} <= set(reused)
+    for title in reused:
+        assert after[title] == before[title], title
+    shown = "\n".join(text for t, text in after.items() if not t.startswith(CHANGES))
+    assert "/sessions/current" not in shown and "`GET /health`" in after["Health"]
+
+    async with httpx.AsyncClient(base_url=settings.url_for("analysis"), timeout=60,
+                                 headers={"Authorization": f"Bearer {token(settings)}"}
+                                 ) as analysis:
+        checked = await analysis.post("/check", json={
+            "document": {"document_id": doc_id, "version": 2},
+            "spec": {"document_id": spec_id, "version": 2}})
+    assert checked.status_code == 200, checked.text
+    found = checked.json()
+    assert found["scores"]["truthfulness"] == 1.0 and found["missing"] == [], found
+
+
+async def test_a_changed_spec_keeps_its_document_true(eco: Settings, serve: Any) -> None:
+    await serve(create_app("analysis", eco), port=eco.port_for("analysis"))
+    await assert_kept_true(eco)
