@@ -30,10 +30,12 @@ def token(settings: Settings, *scopes: str) -> str:
     return issue_token(settings, "user:u1", list(scopes) or ["*"])
 
 
-async def store_spec(settings: Settings) -> str:
+async def store_spec(settings: Settings, dedupe: bool = True) -> str:
+    """The example spec stored; `dedupe=False`: as a document of its own, not the one
+    stored before with the same text."""
     async with DocStoreClient.for_service(settings, token=token(settings)) as docs:
         stored = await docs.put(user_service_spec(), title="User Service OpenAPI",
-                                format="yaml", tags=["openapi"],
+                                format="yaml", tags=["openapi"], dedupe=dedupe,
                                 metadata={"service": "user-service"})
     return stored.document_id
 

@@ -37,6 +37,7 @@ from services.orchestrator.test_docgen_e2e import (
     SHORT_PROSE,
     SPEC,
     assert_generated_once,
+    assert_kept_true,
     events_of,
 )
 
@@ -241,3 +242,9 @@ async def test_orchestrator_killed_mid_run_resumes_from_postgres(
     killed_at = datetime.now(UTC)
     await asyncio.to_thread(cluster.restart, "orchestrator")
     await resumed_once(settings, run.id, killed_at)
+
+
+async def test_a_changed_spec_keeps_its_document_true(cluster: Cluster) -> None:
+    """Embedded mode's end to end, with analysis a process of its own: it sees the new
+    spec version on Redis and the refresh runs across the processes."""
+    await assert_kept_true(cluster.settings)
