@@ -101,7 +101,9 @@ async def one_request(http: httpx.AsyncClient, key: str, seen: Seen) -> None:
             execution = await followed(http, answer.headers["location"], key, seen)
             if execution is not None:
                 seen.ended[key] = execution
-                return
+                if execution.get("failure") not in ("unavailable", "timeout"):
+                    return
+                # its run failed for an outage: the same request again runs afresh
         elif answer.status_code not in RETRYABLE:
             seen.ended[key] = {"answer": answer.status_code, **answer.json()}
             return

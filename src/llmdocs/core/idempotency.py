@@ -141,6 +141,14 @@ class IdempotencyKeys:
         else:
             await self._keep(claim, answer)
 
+    async def forget(self, principal: str, key: str) -> None:
+        """Let the key's next request run afresh: its kept answer no longer holds. A
+        claim still being carried out stays."""
+        table = self.table
+        async with self.database.transaction() as session:
+            await session.execute(delete(table).where(
+                table.principal == principal, table.key == key, table.status.is_not(None)))
+
     async def _claim(self, principal: str, key: str, digest: str, token: str) -> Claim:
         """Ours to carry out (a new key, or one expired or abandoned), or the first
         answer; a 422 for another request, a 409 while the first runs."""

@@ -177,3 +177,31 @@ async def listening(settings: Settings, key: str, process: subprocess.Popen[byte
                     return
             await asyncio.sleep(0.1)
     raise AssertionError(f"{key} did not start")
+
+
+async def test_a_kept_202_whose_run_failed_for_an_outage_runs_afresh(
+        settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An async keyed request is answered 202 and kept; its run then fails for an outage.
+    The same request again is not that failure replayed forever: it starts the next
+    run, which stores the one document."""
+    monkeypatch.setenv("LLMDOCS_WORKFLOW_OUTAGE_SECONDS", "0")  # an outage that lasts
+    eco, servers = await running_eco(settings, serve, monkeypatch, latency=1.0)
+    keyed = {"Idempotency-Key": "after-an-outage"}
+    body = {"query": QUERY, "async": True}
+    async with as_user(eco, "user:alice") as alice:
+        accepted = await alice.post("/execute-query", json=body, headers=keyed)
+        assert accepted.status_code == 202, accepted.text
+        await servers["docstore"].stop()  # the run cannot store its document
+        location = accepted.headers["location"]
+        failed = (await alice.get(location, params={"wait": 30})).json()
+        assert failed["status"] == "failed" and failed["failure"] == "unavailable"
+        await serve(create_app("docstore", eco), port=eco.port_for("docstore"))
+
+        again = await alice.post("/execute-query", json=body, headers=keyed)
+        assert again.status_code == 202, again.text
+        assert again.json()["run_id"] != failed["run_id"]
+        done = (await alice.get(again.headers["location"], params={"wait": 30})).json()
+        replayed = await alice.post("/execute-query", json=body, headers=keyed)
+    assert done["status"] == "completed", done
+    assert replayed.status_code == 202 and replayed.json() == again.json()
+    assert await generated(eco) == [done["document_id"]]

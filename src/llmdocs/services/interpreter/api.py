@@ -140,9 +140,26 @@ async def interpret(body: QueryIn, caller: Principal = Depends(read),
 async def execute_query(body: QueryIn, request: Request, caller: Principal = Depends(write),
                         svc: Interpreter = Depends(interpreter),
                         key: str | None = IdempotencyKeyHeader) -> Response:
-    return answered(request, await svc.keys.once(
-        caller.subject, key, body.model_dump_json(),
-        lambda: _execute(body, caller, svc, key)))
+    return answered(request, await _once(svc, caller, key, body.model_dump_json(),
+                                         lambda: _execute(body, caller, svc, key)))
+
+
+async def _once(svc: Interpreter, caller: Principal, key: str | None, canonical: str,
+                carry_out: Callable[[], Awaitable[Answer]]) -> Answer:
+    """The keyed request's answer; a kept 202 whose run has since failed for an outage
+    no longer holds (its retry could never get the document): the key runs afresh, and
+    the new run follows the failed one (the interpreter's `_start`)."""
+    answer = await svc.keys.once(caller.subject, key, canonical, carry_out)
+    if key is None or answer.status != 202:
+        return answer
+    try:
+        execution = await svc.execution(answer.body["execution_id"], caller)
+    except Exception:  # an outage: the kept answer stands, a retry will look again
+        return answer
+    if execution.status != "failed" or FAILED[execution.failure] < 503:
+        return answer
+    await svc.keys.forget(caller.subject, key)
+    return await svc.keys.once(caller.subject, key, canonical, carry_out)
 
 
 async def _execute(body: QueryIn, caller: Principal, svc: Interpreter,
@@ -175,8 +192,8 @@ async def refresh_document(document_id: Id, request: Request,
                            svc: Interpreter = Depends(interpreter),
                            key: str | None = IdempotencyKeyHeader) -> Response:
     seconds = 0.0 if body is not None and body.run_async else wait
-    return answered(request, await svc.keys.once(
-        caller.subject, key, json.dumps({"refresh": document_id, "wait": seconds}),
+    return answered(request, await _once(
+        svc, caller, key, json.dumps({"refresh": document_id, "wait": seconds}),
         lambda: _started(lambda: svc.refresh(document_id, caller, seconds, key))))
 
 
