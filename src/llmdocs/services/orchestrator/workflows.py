@@ -61,6 +61,9 @@ PROGRESS_SECONDS = 0.5  # how often a live run's steps reach its database record
 CHECKPOINTS_KEPT_SECONDS = 1.0
 # a keyed start still unanswered after its longest wait (300 s) died with its replica
 KEY_ABANDONED_AFTER = timedelta(minutes=10)
+# a run whose result is stored is resumed after a failure, up to this many attempts (a
+# failure that comes back every time is a bug: then the run fails)
+RESUMES_ONCE_STORED = 5
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,7 @@ class Runner:
         self.steps: dict[str, list[StepRecord]] = {}
         self.attempts: dict[str, int] = {}
         self.user_cancelled: set[str] = set()
+        self.committed: set[str] = set()  # runs of ours whose result is stored
         # runs whose end this replica just recorded, as recorded: what their waiters
         # answer without reading the record back
         self.ended: LRUCache[str, WorkflowRunOut] = LRUCache(maxsize=64)
@@ -274,6 +278,7 @@ class Runner:
 
     def _forget(self, run_id: str) -> None:
         self.tasks.pop(run_id, None)
+        self.committed.discard(run_id)
         self.steps.pop(run_id, None)
         self.attempts.pop(run_id, None)
         event = self.done.pop(run_id, None)
@@ -285,6 +290,8 @@ class Runner:
         in the database follows at most every PROGRESS_SECONDS (for other replicas), so
         a short run writes its steps once, at its end, and no write competes with the
         run's own checkpoints. A resumed run takes its steps from the checkpoint."""
+        if record.name == "store" and record.status == "completed":
+            self.committed.add(run_id)
         self.steps.setdefault(run_id, []).append(record)
         if run_id not in self._progress:
             stop = asyncio.Event()
@@ -373,6 +380,13 @@ class Runner:
             await self._fail(run, str(exc), "request")
         except Exception as exc:  # a dependency failed, or a step crashed
             failure = failure_of(exc)
+            if run.id in self.committed and run.attempts < RESUMES_ONCE_STORED:
+                # its document is stored (the checkpoint after it failed): failed, it
+                # would be an error beside a stored result. Its lease runs out and a
+                # replica resumes it, finding the document of its first store.
+                log.warning("run left to resume: its result is stored", run_id=run.id,
+                            failure=failure, error=str(exc))
+                return
             if failure == "internal":
                 log.exception("run failed", run_id=run.id)
             else:
