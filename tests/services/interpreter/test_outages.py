@@ -159,6 +159,9 @@ async def test_a_caller_waiting_when_the_orchestrator_dies_gets_the_execution(
             assert location == f"/executions/{cut.json()['execution_id']}"
             process = orchestrator()
             await listening(eco, "orchestrator", process)
+        # a new connection: the first one idled through the restart, as long as the
+        # server keeps it (5 s), and a request on it could meet its close (ReadError)
+        async with as_user(eco, "user:alice") as alice:
             done = (await alice.get(location, params={"wait": 60})).json()
             while done["status"] not in ("completed", "failed", "cancelled"):
                 done = (await alice.get(location, params={"wait": 60})).json()
