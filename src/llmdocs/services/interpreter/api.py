@@ -149,8 +149,15 @@ async def _once(svc: Interpreter, caller: Principal, key: str | None, canonical:
     """The keyed request's answer; a kept 202 whose run has since failed for an outage
     no longer holds (its retry could never get the document): the key runs afresh, and
     the new run follows the failed one (the interpreter's `_start`)."""
-    answer = await svc.keys.once(caller.subject, key, canonical, carry_out)
-    if key is None or answer.status != 202:
+    carried_out = False
+
+    async def fresh() -> Answer:
+        nonlocal carried_out
+        carried_out = True
+        return await carry_out()
+
+    answer = await svc.keys.once(caller.subject, key, canonical, fresh)
+    if key is None or carried_out or answer.status != 202:  # only a replay can be stale
         return answer
     try:
         execution = await svc.execution(answer.body["execution_id"], caller)
