@@ -153,7 +153,6 @@ class Runner:
         self.steps: dict[str, list[StepRecord]] = {}
         self.attempts: dict[str, int] = {}
         self.user_cancelled: set[str] = set()
-        self.committed: set[str] = set()  # runs of ours whose result is stored
         # runs whose end this replica just recorded, as recorded: what their waiters
         # answer without reading the record back
         self.ended: LRUCache[str, WorkflowRunOut] = LRUCache(maxsize=64)
@@ -278,7 +277,6 @@ class Runner:
 
     def _forget(self, run_id: str) -> None:
         self.tasks.pop(run_id, None)
-        self.committed.discard(run_id)
         self.steps.pop(run_id, None)
         self.attempts.pop(run_id, None)
         event = self.done.pop(run_id, None)
@@ -290,13 +288,16 @@ class Runner:
         in the database follows at most every PROGRESS_SECONDS (for other replicas), so
         a short run writes its steps once, at its end, and no write competes with the
         run's own checkpoints. A resumed run takes its steps from the checkpoint."""
-        if record.name == "store" and record.status == "completed":
-            self.committed.add(run_id)
         self.steps.setdefault(run_id, []).append(record)
         if run_id not in self._progress:
             stop = asyncio.Event()
             self._progress[run_id] = (asyncio.create_task(self._write_progress(run_id, stop)),
                                       stop)
+
+    def _stored(self, run_id: str) -> bool:
+        """Whether the run's store step completed (its steps, from the checkpoint too)."""
+        return any(s.name == "store" and s.status == "completed"
+                   for s in self.steps.get(run_id, []))
 
     async def _storing(self, run_id: str) -> None:
         """The commit point: a cancel that came first (here or at another replica) stops
@@ -380,7 +381,7 @@ class Runner:
             await self._fail(run, str(exc), "request")
         except Exception as exc:  # a dependency failed, or a step crashed
             failure = failure_of(exc)
-            if run.id in self.committed and run.attempts < RESUMES_ONCE_STORED:
+            if self._stored(run.id) and run.attempts < RESUMES_ONCE_STORED:
                 # its document is stored (the checkpoint after it failed): failed, it
                 # would be an error beside a stored result. Its lease runs out and a
                 # replica resumes it, finding the document of its first store.
