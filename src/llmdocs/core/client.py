@@ -363,6 +363,12 @@ class ServiceClient:
             raise AddressBlocked(self.service, 422, {"detail": str(exc)}) from exc
         except httpx.ConnectError:
             raise
+        except AttributeError as exc:
+            if exc.name != "getpeername":
+                raise
+            # anyio: a peer that dies as the connection opens leaves a stream without a
+            # socket, and httpcore asks it for its address before sending a byte
+            raise httpx.ConnectError(f"connection lost as it opened: {exc}") from exc
         except httpx.TimeoutException as exc:
             if isinstance(exc, httpx.ConnectTimeout):  # a slow answer is no sign of a fault
                 self.replicas.eject(replica)
