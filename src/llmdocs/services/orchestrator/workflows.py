@@ -295,9 +295,9 @@ class Runner:
                                       stop)
 
     def _stored(self, run_id: str) -> bool:
-        """Whether the run's store step completed (its steps, from the checkpoint too)."""
-        return any(s.name == "store" and s.status == "completed"
-                   for s in self.steps.get(run_id, []))
+        """Whether the run's store step ran (its steps, from the checkpoint too): even one
+        that failed may have stored the document and lost only the answer."""
+        return any(s.name == "store" for s in self.steps.get(run_id, []))
 
     async def _storing(self, run_id: str) -> None:
         """The commit point: a cancel that came first (here or at another replica) stops
@@ -382,9 +382,9 @@ class Runner:
         except Exception as exc:  # a dependency failed, or a step crashed
             failure = failure_of(exc)
             if self._stored(run.id) and run.attempts < RESUMES_ONCE_STORED:
-                # its document is stored (the checkpoint after it failed): failed, it
-                # would be an error beside a stored result. Its lease runs out and a
-                # replica resumes it, finding the document of its first store.
+                # its document is (or may be) stored: failed, it would be an error beside
+                # a stored result, and the caller's retry a second document. Its lease
+                # runs out and a replica resumes it, finding the document of its store.
                 log.warning("run left to resume: its result is stored", run_id=run.id,
                             failure=failure, error=str(exc))
                 return
