@@ -1,19 +1,21 @@
 """The image's HEALTHCHECK: each llmdocs port that listens in this container answers
-`/health/live` (one port under `serve`, all under `up`), and at least one listens."""
+`/health/live` (one port under `serve`, all under `up`), and at least one listens.
+An argument names another path: the chart's readiness probe asks `/health?deep=false`."""
 
 from __future__ import annotations
 
+import sys
 from http.client import HTTPConnection
 
 from llmdocs.core.config import SERVICE_NAMES, Settings
 
 
-def healthy(settings: Settings, timeout: float = 5.0) -> bool:
+def healthy(settings: Settings, timeout: float = 5.0, path: str = "/health/live") -> bool:
     answered = False
     for key in SERVICE_NAMES:
         connection = HTTPConnection("127.0.0.1", settings.port_for(key), timeout=timeout)
         try:
-            connection.request("GET", "/health/live")
+            connection.request("GET", path)
             status = connection.getresponse().status
         except ConnectionRefusedError:
             continue  # a service this container does not run
@@ -28,7 +30,7 @@ def healthy(settings: Settings, timeout: float = 5.0) -> bool:
 
 
 def main() -> None:
-    raise SystemExit(0 if healthy(Settings()) else 1)
+    raise SystemExit(0 if healthy(Settings(), path=(sys.argv[1:] or ["/health/live"])[0]) else 1)
 
 
 if __name__ == "__main__":

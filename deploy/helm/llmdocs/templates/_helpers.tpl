@@ -23,9 +23,35 @@ app.kubernetes.io/component: {{ .name }}
 - name: LLMDOCS_DOCSTORE_BLOB_URL
   value: {{ .Values.blobUrl | quote }}
 {{- end }}
+{{- $scheme := ternary "https" "http" .Values.tls.enabled }}
 {{- range $name, $svc := .Values.services }}
 - name: {{ printf "LLMDOCS_%s_URL" (include "llmdocs.settingKey" $name) }}
-  value: {{ printf "http://%s:%v" (include "llmdocs.fullname" (dict "root" $root "name" $name)) $svc.port | quote }}
+  value: {{ printf "%s://%s:%v" $scheme (include "llmdocs.fullname" (dict "root" $root "name" $name)) $svc.port | quote }}
+{{- end }}
+{{- if .Values.tls.enabled }}
+{{- /* the same paths in both ways: a pod mounts its own pair under these names */}}
+- name: LLMDOCS_TLS_CERT
+  value: {{ printf "%s/tls.crt" (include "llmdocs.tlsDir" .) }}
+- name: LLMDOCS_TLS_KEY
+  value: {{ printf "%s/tls.key" (include "llmdocs.tlsDir" .) }}
+- name: LLMDOCS_TLS_CA
+  value: {{ printf "%s/ca.crt" (include "llmdocs.tlsDir" .) }}
+{{- end }}
+{{- with .Values.oidc }}
+{{- if .issuer }}
+- name: LLMDOCS_OIDC_ISSUER
+  value: {{ .issuer | quote }}
+- name: LLMDOCS_OIDC_AUDIENCE
+  value: {{ required "oidc.audience: tokens are checked for the audience they were issued to" .audience | quote }}
+- name: LLMDOCS_OIDC_ROLES_CLAIM
+  value: {{ .rolesClaim | quote }}
+- name: LLMDOCS_OIDC_ROLE_MAP
+  value: {{ .roleMap | default dict | toJson | quote }}
+{{- end }}
+{{- end }}
+{{- if not (kindIs "invalid" .Values.rateLimitPerMinute) }}
+- name: LLMDOCS_RATE_LIMIT_PER_MINUTE
+  value: {{ int64 .Values.rateLimitPerMinute | quote }}
 {{- end }}
 {{- range $key, $value := .Values.extraEnv }}
 - name: {{ $key }}
@@ -53,3 +79,14 @@ app.kubernetes.io/component: {{ .name }}
 {{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{/* Where a pod finds its certificate, key and CA when tls.enabled. */}}
+{{- define "llmdocs.tlsDir" -}}/etc/llmdocs/tls{{- end -}}
+
+{{/* The Secret holding a service's pair: cert-manager's per service, or the operator's one. */}}
+{{- define "llmdocs.tlsSecret" -}}
+{{- .root.Values.tls.existingSecret | default (printf "%s-tls" (include "llmdocs.fullname" .)) -}}
+{{- end -}}
+
+{{/* The port's name says its protocol to meshes and ingresses: https once TLS is on. */}}
+{{- define "llmdocs.portName" -}}{{ ternary "https" "http" .Values.tls.enabled }}{{- end -}}
