@@ -3,6 +3,7 @@ pod that lets Kubernetes' service links in is refused with the reason."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -13,7 +14,8 @@ import httpx
 import pytest
 
 from deploy.chart import SECRET, of_kind, pod_environment, render
-from llmdocs.core.config import Settings
+from llmdocs.core.config import SERVICE_NAMES, Settings
+from llmdocs.devservers import free_port
 from llmdocs.services import create_app, resolve
 
 
@@ -43,6 +45,32 @@ async def test_every_service_starts_and_answers_its_probes_with_its_pod_environm
                 answer = await http.get(container[probe]["httpGet"]["path"])
                 assert answer.status_code == 200, (name, probe, answer.text)
         await running.stop()
+
+
+async def test_the_exec_probes_of_tls_pods_pass_while_the_service_answers(
+        settings: Settings, serve: Any, tmp_path: Path) -> None:
+    """Each probe command, run as the kubelet runs it (a new process in the container),
+    on a doc-store listening where the pod's would (plain here: the certificates are
+    the TLS tests' business)."""
+    deployment = of_kind(render({"tls": {"enabled": True, "existingSecret": "certs"}}),
+                         "Deployment")["doc-store"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    ports = {key: free_port() for key in SERVICE_NAMES}  # none of them another's server
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env |= {f"LLMDOCS_{key.upper()}_PORT": str(port) for key, port in ports.items()}
+
+    async def probe(name: str) -> int:
+        command = container[name]["exec"]["command"]
+        assert command[0] == "python"
+        check = await asyncio.create_subprocess_exec(sys.executable, *command[1:], env=env,
+                                                     cwd=tmp_path)
+        return await asyncio.wait_for(check.wait(), 60)
+
+    running = await serve(create_app("docstore", settings), port=ports["docstore"])
+    for name in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert await probe(name) == 0, name
+    await running.stop()
+    assert await probe("livenessProbe") == 1
 
 
 def _with_service_links(deployment: dict[str, Any]) -> dict[str, Any]:
