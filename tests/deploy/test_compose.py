@@ -55,6 +55,48 @@ def test_the_database_password_survives_any_character() -> None:
         PASSWORD, "llmdocs", "postgres", 5432, "llmdocs")
 
 
+def _with_tls() -> dict[str, Any]:
+    """compose.yaml with compose.tls.yaml laid over it, merged as compose merges files:
+    environments by variable, volumes by their path in the container."""
+    services = _load(DEPLOY / "compose.yaml")["services"]
+    for name, override in _load(DEPLOY / "compose.tls.yaml")["services"].items():
+        base = services[name]
+        mounts = {v.split(":")[1]: v for v in base.get("volumes", []) + override["volumes"]}
+        services[name] = base | override | {
+            "environment": base["environment"] | override["environment"],
+            "volumes": list(mounts.values())}
+    return services
+
+
+def test_the_tls_variant_gives_each_service_its_pair_and_https_urls_for_the_others() -> None:
+    overrides = _load(DEPLOY / "compose.tls.yaml")["services"]
+    assert set(overrides) == {spec.name for spec in all_specs()}
+    services = _with_tls()
+    for spec in all_specs():
+        service = services[spec.name]
+        environment = service["environment"]
+        settings = _settings_of(environment)
+        for other in all_specs():
+            assert settings.url_for(other.key) == \
+                f"https://{other.name}:{DEFAULT_PORTS[other.key]}"
+        assert "./certs:/certs:ro" in service["volumes"]  # the directory: rotation shows
+        assert (environment["LLMDOCS_TLS_CERT"], environment["LLMDOCS_TLS_KEY"],
+                environment["LLMDOCS_TLS_CA"]) == (
+            f"/certs/{spec.name}.pem", f"/certs/{spec.name}-key.pem", "/certs/ca.pem")
+        assert service["healthcheck"]["test"] == ["CMD", "python", "-m", "llmdocs.healthcheck"]
+        assert settings.signing_key == ENV_FILE["LLMDOCS_JWT_SECRET"]  # the rest still in
+    assert "blobs:/blobs" in services["doc-store"]["volumes"]
+
+
+def test_the_tls_variant_says_how_to_make_certificates_for_every_service() -> None:
+    """Its header's `llmdocs certs init --hosts` names each compose service, the host
+    name the others call it by."""
+    header = (DEPLOY / "compose.tls.yaml").read_text()
+    (hosts,) = re.findall(r"llmdocs certs init --dir deploy/certs --hosts (\S+)", header)
+    assert hosts.split(",") == [spec.name for spec in all_specs()]
+    assert "-f deploy/compose.yaml -f deploy/compose.tls.yaml up" in header
+
+
 def test_one_image_built_once_and_every_service_checked_for_health() -> None:
     services = _load(DEPLOY / "compose.yaml")["services"]
     ours = [services[spec.name] for spec in all_specs()]
@@ -72,7 +114,8 @@ def test_the_image_is_built_from_source_only() -> None:
     ignored = pathspec.GitIgnoreSpec.from_lines((ROOT / ".dockerignore").read_text().splitlines())
     for secret in (".venv/bin/python", ".llmdocs/jwt-secret", "src/.llmdocs/llmdocs.db",
                    ".env", "deploy/.env", ".git/config", "src/llmdocs/__pycache__/cli.pyc",
-                   ".mypy_cache/3.11/x.json", "tests/conftest.py"):
+                   ".mypy_cache/3.11/x.json", "tests/conftest.py",
+                   "deploy/certs/ca-key.pem", "deploy/certs/doc-store-key.pem"):
         assert ignored.match_file(secret), secret
     copied = re.findall(r"^COPY (?!--from)(.+) \S+$", (DEPLOY / "Dockerfile").read_text(), re.M)
     for source in (name for line in copied for name in line.split()):
