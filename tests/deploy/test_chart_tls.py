@@ -106,7 +106,7 @@ def test_cert_manager_issues_each_service_its_own_pair_under_its_kubernetes_name
         assert {host, f"{host}.default.svc", f"{host}.default.svc.cluster.local",
                 "localhost"} <= set(cert["dnsNames"])
         assert cert["ipAddresses"] == ["127.0.0.1"]  # the healthcheck dials its own pod
-        assert cert["uris"] == [f"spiffe://llmdocs/{spec.key}"]
+        assert cert["uris"] == [f"spiffe://llmdocs/service/{spec.key}"]  # as certs init
         assert cert["privateKey"]["algorithm"] == "ECDSA" and cert["privateKey"]["size"] == 256
         assert {"server auth", "client auth"} <= set(cert["usages"])
         assert cert["issuerRef"] == {"name": "llmdocs-ca", "kind": "Issuer",

@@ -88,12 +88,15 @@ def test_the_tls_variant_gives_each_service_its_pair_and_https_urls_for_the_othe
     assert "blobs:/blobs" in services["doc-store"]["volumes"]
 
 
-def test_the_tls_variant_says_how_to_make_certificates_for_every_service() -> None:
-    """Its header's `llmdocs certs init --hosts` names each compose service, the host
-    name the others call it by."""
+def test_the_tls_variant_says_how_to_make_and_share_its_certificates() -> None:
+    """Its header makes deploy/certs, lets the containers' user read the services' keys
+    but not the CA's, and starts compose with the override."""
     header = (DEPLOY / "compose.tls.yaml").read_text()
-    (hosts,) = re.findall(r"llmdocs certs init --dir deploy/certs --hosts (\S+)", header)
-    assert hosts.split(",") == [spec.name for spec in all_specs()]
+    assert "llmdocs certs init --dir deploy/certs" in header
+    (user,) = re.findall(r"useradd .*--uid (\d+)", (DEPLOY / "Dockerfile").read_text())
+    assert f"setfacl -m u:{user}:r deploy/certs/*.pem" in header
+    revoked = re.search(rf"setfacl -x u:{user} (.+)$", header, re.M)
+    assert revoked and "deploy/certs/ca-key.pem" in revoked.group(1).split()
     assert "-f deploy/compose.yaml -f deploy/compose.tls.yaml up" in header
 
 
