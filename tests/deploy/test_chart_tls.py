@@ -14,6 +14,7 @@ import pytest
 from helm_python.errors import HelmError
 
 from deploy.chart import CHART, SECRET, of_kind, pod_environment, render
+from deploy.test_chart import KUBERNETES_VERSIONS
 from llmdocs.core.config import Settings
 from llmdocs.services import all_specs
 
@@ -86,8 +87,8 @@ def test_objects_with_tls_on_are_valid_for_kubernetes_and_cert_manager(
         if obj["kind"] == "Certificate":
             jsonschema.validate(obj, CERTIFICATE)
         else:
-            kubernetes_validate.validate(obj, kubernetes_validate.utils.latest_version(),
-                                         strict=True)
+            for version in KUBERNETES_VERSIONS:
+                kubernetes_validate.validate(obj, version, strict=True)
     report = helm_python.lint(CHART, values=values, strict=True, kube_version="v1.30.0")
     assert report["errors"] == []
     assert [m for m in report["messages"] if m["severity"] > 1] == []  # info only
