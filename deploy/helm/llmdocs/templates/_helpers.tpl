@@ -90,3 +90,15 @@ app.kubernetes.io/component: {{ .name }}
 
 {{/* The port's name says its protocol to meshes and ingresses: https once TLS is on. */}}
 {{- define "llmdocs.portName" -}}{{ ternary "https" "http" .Values.tls.enabled }}{{- end -}}
+
+{{/* A probe asking `path`; with TLS on, the healthcheck module does, in the container: the
+kubelet's httpGet cannot present a client certificate, the module presents the pod's. */}}
+{{- define "llmdocs.probe" -}}
+{{- if .root.Values.tls.enabled -}}
+exec:
+  command: ["python", "-m", "llmdocs.healthcheck"{{ if ne .path "/health/live" }}, {{ .path | quote }}{{ end }}]
+timeoutSeconds: {{ .root.Values.tls.probeTimeoutSeconds }}
+{{- else -}}
+httpGet: {path: {{ .path | quote }}, port: http}
+{{- end -}}
+{{- end -}}
