@@ -196,6 +196,19 @@ def test_oidc_settings_come_from_values_and_stay_unset_without_an_issuer() -> No
                        for e in _container(deployment)["env"])
 
 
+@pytest.mark.parametrize(("issuer", "port"), [("https://idp.example.com/realms/eng", 443),
+                                              ("http://keycloak.auth:8080/realms/eng", 8080)])
+def test_every_service_may_reach_the_identity_provider_for_its_keys(issuer: str,
+                                                                    port: int) -> None:
+    """Each service checks tokens itself, so each fetches the provider's keys."""
+    plain = of_kind(render(), "NetworkPolicy")
+    values = {"oidc": {"issuer": issuer, "audience": "llmdocs"}}
+    for name, policy in of_kind(render(values), "NetworkPolicy").items():
+        rules = policy["spec"]["egress"]
+        added = [rule for rule in rules if rule not in plain[name]["spec"]["egress"]]
+        assert added == [{"ports": [{"port": port, "protocol": "TCP"}]}], name
+
+
 def test_an_issuer_without_an_audience_is_refused() -> None:
     with pytest.raises(HelmError, match=r"oidc\.audience"):
         render({"oidc": {"issuer": "https://idp.example.com"}})

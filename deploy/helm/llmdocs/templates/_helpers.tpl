@@ -102,3 +102,10 @@ timeoutSeconds: {{ .root.Values.tls.probeTimeoutSeconds }}
 httpGet: {path: {{ .path | quote }}, port: http}
 {{- end -}}
 {{- end -}}
+
+{{/* The port a URL names, or its scheme's: https://idp.example.com -> 443. */}}
+{{- define "llmdocs.urlPort" -}}
+{{- $url := urlParse . -}}
+{{- $hostPort := splitList ":" $url.host -}}
+{{- if gt (len $hostPort) 1 -}}{{ last $hostPort }}{{- else -}}{{ ternary 443 80 (eq $url.scheme "https") }}{{- end -}}
+{{- end -}}
