@@ -17,10 +17,18 @@ from rich.table import Table
 
 from llmdocs import __version__, instance
 from llmdocs.cli_diff import diff_command
-from llmdocs.cli_support import cli_settings, cli_token, console, print_json, require_signing_key
+from llmdocs.cli_support import (
+    cli_settings,
+    cli_token,
+    console,
+    err_console,
+    print_json,
+    require_signing_key,
+)
 from llmdocs.core.auth import issue_token
 from llmdocs.core.client import ServiceClient, ServiceError, UpstreamError
 from llmdocs.core.config import SERVICE_NAMES, Settings
+from llmdocs.core.roles import role_table
 from llmdocs.services import all_specs
 
 app = typer.Typer(name="llmdocs", help="llmdocs: an LLM documentation ecosystem.",
@@ -168,7 +176,11 @@ def health(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
 
 @app.command()
 def token(
-    scopes: str = typer.Option("*", help="Space- or comma-separated scopes, e.g. 'docs:read'."),
+    scopes: str | None = typer.Option(
+        None, help="Space- or comma-separated scopes, e.g. 'docs:read' (default: '*', "
+        "or none beside --role)."),
+    roles: list[str] = typer.Option([], "--role", help="A role whose scopes the token "
+                                    "holds (viewer, editor, admin, auditor, …); repeatable."),
     subject: str = typer.Option("user:admin", "--sub", help="Who the token is for."),
     ttl: int = typer.Option(3600, help="Lifetime in seconds."),
     as_json: bool = typer.Option(False, "--json", help="Print the claims too."),
@@ -176,11 +188,16 @@ def token(
     """Issue an access token signed with the running instance's key."""
     settings = cli_settings()
     require_signing_key(settings)
-    wanted = [s for s in scopes.replace(",", " ").split() if s]
-    value = issue_token(settings, subject, wanted, ttl_seconds=ttl)
+    given = scopes if scopes is not None else ("" if roles else "*")
+    wanted = [s for s in given.replace(",", " ").split() if s]
+    unknown = sorted(set(roles) - set(role_table(settings)))
+    if unknown:  # services ignore a role they do not know: say so before it surprises
+        err_console.print(f"warning: no role named {', '.join(unknown)} here "
+                          "(LLMDOCS_ROLES): it grants no scopes", markup=False)
+    value = issue_token(settings, subject, wanted, ttl_seconds=ttl, roles=roles)
     if as_json:
         console.print_json(json.dumps({"token": value, "sub": subject, "scopes": wanted,
-                                       "expires_in": ttl}))
+                                       "roles": sorted(set(roles)), "expires_in": ttl}))
     else:
         print(value)
 

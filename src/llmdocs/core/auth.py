@@ -15,13 +15,15 @@ from cachetools import LRUCache
 from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from llmdocs.core import oidc
 from llmdocs.core.config import Settings
 from llmdocs.core.errors import Problem
+from llmdocs.core.roles import SERVICE_SCOPES as SERVICE_SCOPES  # callers know it here
+from llmdocs.core.roles import names, scopes_for
 
 ALGORITHM = "HS256"
-SERVICE_SCOPES = ("*:read", "*:write")
 MAX_SUBJECT = 200  # the owner columns' width (runs, executions, sessions, usage)
-_BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="llmdocs"'}
+_BEARER_CHALLENGE = oidc.BEARER_CHALLENGE
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class Principal:
     subject: str
     scopes: frozenset[str] = field(default_factory=frozenset)
     claims: dict[str, Any] = field(default_factory=dict)
+    # the llmdocs roles the token names (its scopes include what they grant)
+    roles: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def actor(self) -> str | None:
@@ -80,17 +84,19 @@ def _grants(held: str, wanted: str) -> bool:
 
 
 def issue_token(
-    settings: Settings, subject: str, scopes: Iterable[str], ttl_seconds: int | None = None
+    settings: Settings, subject: str, scopes: Iterable[str], ttl_seconds: int | None = None,
+    roles: Iterable[str] = (),
 ) -> str:
     expires = int(time.time()) + (ttl_seconds or settings.token_ttl_seconds)
-    return _signed(settings, subject, scopes, expires)
+    return _signed(settings, subject, scopes, expires, roles)
 
 
 def _signed(settings: Settings, subject: str, scopes: Iterable[str], expires: int,
-            **extra: Any) -> str:
+            roles: Iterable[str] = (), **extra: Any) -> str:
     claims = {
         "sub": subject,
         "scopes": sorted(set(scopes)),
+        **({"roles": sorted(set(roles))} if roles else {}),
         **extra,
         "iss": settings.jwt_issuer,
         "aud": settings.jwt_audience,
@@ -103,8 +109,8 @@ def _signed(settings: Settings, subject: str, scopes: Iterable[str], expires: in
 
 def service_token(settings: Settings, service: str) -> str:
     # short-lived; whose subject `service:<key>` marks the caller as a service
-    return issue_token(settings, f"service:{service}", SERVICE_SCOPES,
-                       settings.service_token_ttl_seconds)
+    return issue_token(settings, f"service:{service}", (),
+                       settings.service_token_ttl_seconds, roles=["service"])
 
 
 def delegated_token(settings: Settings, actor: str, principal: Principal) -> str:
@@ -117,7 +123,8 @@ def delegated_token(settings: Settings, actor: str, principal: Principal) -> str
     act: dict[str, Any] = {"sub": f"service:{actor}"}
     if isinstance(principal.claims.get("act"), dict):
         act["act"] = principal.claims["act"]
-    return _signed(settings, principal.subject, principal.scopes, expires, act=act)
+    return _signed(settings, principal.subject, principal.scopes, expires, principal.roles,
+                   act=act)
 
 
 # verified tokens by what verified them (key, audience, issuer) and the token: a client
@@ -149,14 +156,42 @@ def _decode(settings: Settings, token: str) -> Principal:
     except jwt.PyJWTError as exc:
         raise Problem(401, f"The access token {_what_is_wrong(settings, exc)}",
                       headers=_BEARER_CHALLENGE) from None
-    subject = str(claims["sub"])
+    return _principal(settings, str(claims["sub"]),
+                      names(claims.get("scopes", claims.get("scope", []))),
+                      names(claims.get("roles")), claims)
+
+
+def _principal(settings: Settings, subject: str, scopes: Iterable[str], roles: Iterable[str],
+               claims: dict[str, Any]) -> Principal:
+    """The caller a verified token names: its own scopes and those its roles grant."""
     if not (0 < len(subject) <= MAX_SUBJECT and subject.isprintable()):
         raise Problem(401, f"The access token's subject must be 1 to {MAX_SUBJECT} "
                       "printable characters: it is stored as the owner of what it makes.",
                       headers=_BEARER_CHALLENGE)
-    raw = claims.get("scopes", claims.get("scope", []))
-    scopes = raw.split() if isinstance(raw, str) else list(raw)
-    return Principal(subject=subject, scopes=frozenset(scopes), claims=claims)
+    held = frozenset(roles)
+    return Principal(subject=subject, scopes=frozenset(scopes) | scopes_for(settings, held),
+                     claims=claims, roles=held)
+
+
+async def authenticate(settings: Settings, token: str) -> Principal:
+    """The caller a bearer token names: an identity provider's token (when one is
+    configured and the token names its kind of algorithm) checked with the provider's
+    keys, any other with llmdocs' own secret."""
+    if not (settings.oidc_issuer and oidc.is_for_identity_provider(token)):
+        return verify_token(settings, token)
+    keys = oidc.keys_of(settings.oidc_issuer)
+    cache_key = (f"oidc#{keys.generation}", settings.oidc_audience, settings.oidc_issuer,
+                 token)
+    hit = _verified.get(cache_key)
+    if hit is not None and hit[1] > time.time():
+        return hit[0]
+    claims = await oidc.verified_claims(settings, token)
+    subject, roles = oidc.identity(settings, claims)
+    principal = _principal(settings, subject, (), roles, claims)
+    # under the generation it was checked with: a key dropped from the set stops working
+    _verified[(f"oidc#{keys.generation}", *cache_key[1:])] = (
+        principal, float(claims["exp"]))
+    return principal
 
 
 def _what_is_wrong(settings: Settings, exc: jwt.PyJWTError) -> str:
@@ -193,7 +228,8 @@ def bearer_token(request: Request) -> str:
 
 # declares the bearer scheme in each service's OpenAPI document; verification is ours
 _bearer = HTTPBearer(auto_error=False, scheme_name="bearer",
-                     description="A JWT issued by `llmdocs token` or a service token.")
+                     description="A JWT issued by `llmdocs token`, a service token, "
+                     "or the configured identity provider's access token.")
 
 
 # every dependency `require()` made: a route holding one checks the token itself
@@ -219,7 +255,7 @@ def require(*scopes: str) -> Callable[..., Awaitable[Principal]]:
     ) -> Principal:
         principal: Principal | None = getattr(request.state, "principal", None)
         if principal is None:
-            principal = verify_token(request.app.state.settings, bearer_token(request))
+            principal = await authenticate(request.app.state.settings, bearer_token(request))
             request.state.principal = principal
         missing = [scope for scope in scopes if not principal.allows(scope)]
         if missing:

@@ -77,6 +77,15 @@ class Settings(BaseSettings):
     jwt_audience: str = "llmdocs"
     token_ttl_seconds: int = 3600
     service_token_ttl_seconds: int = 300
+    # roles added to the built-in ones or replacing them: {"role": ["scope", ...]}
+    roles: dict[str, list[str]] = Field(default_factory=dict)
+    # sign-in through an identity provider (llmdocs.core.oidc): its issuer URL and the
+    # audience its access tokens name; where the roles are and how its names map to ours
+    oidc_issuer: str = ""
+    oidc_audience: str = ""
+    oidc_roles_claim: str = "roles"
+    oidc_role_map: dict[str, str] = Field(default_factory=dict)
+    oidc_jwks_refresh_seconds: float = 60.0  # the least time between two key fetches
 
     db_pool_size: int = 10
     db_max_overflow: int = 20
@@ -139,6 +148,15 @@ class Settings(BaseSettings):
             self.database_url = make_url(self.database_url).set(
                 password=self.database_password.get_secret_value()
             ).render_as_string(hide_password=False)
+        return self
+
+    @model_validator(mode="after")
+    def _oidc_audience_given(self) -> Settings:
+        """An identity provider's tokens are for many applications: without the
+        audience, one meant for another would be taken as meant for llmdocs."""
+        if self.oidc_issuer and not self.oidc_audience:
+            raise ValueError("LLMDOCS_OIDC_ISSUER needs LLMDOCS_OIDC_AUDIENCE: the audience "
+                             "(aud) the identity provider puts in tokens for llmdocs")
         return self
 
     @property
