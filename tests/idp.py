@@ -5,6 +5,9 @@ own (as Keycloak's), with keys it can add and drop to rotate them."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -68,9 +71,18 @@ class IdentityProvider:
         return jwt.encode({k: v for k, v in body.items() if v is not None}, self.keys[kid],
                           algorithm=self.alg_of(kid), headers={"kid": kid})
 
-    def public_pem(self, kid: str | None = None) -> bytes:
-        return self.keys[kid or self.current].public_key().public_bytes(
+    def confused(self, claims: dict[str, Any]) -> str:
+        """An HS256 token whose HMAC secret is the current key's public PEM: the HS/RS
+        confusion attack (PyJWT refuses PEM secrets, so the HMAC is made by hand)."""
+        def part(value: bytes) -> str:
+            return base64.urlsafe_b64encode(value).rstrip(b"=").decode()
+
+        secret = self.keys[self.current].public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        head = part(json.dumps({"alg": "HS256", "typ": "JWT", "kid": self.current}).encode())
+        body = part(json.dumps(claims).encode())
+        mac = hmac.new(secret, f"{head}.{body}".encode(), hashlib.sha256).digest()
+        return f"{head}.{body}.{part(mac)}"
 
     def jwks(self) -> dict[str, Any]:
         keys = []
