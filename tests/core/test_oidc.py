@@ -178,3 +178,13 @@ async def test_an_unreachable_provider_is_asked_again_only_after_the_interval(
             outage = await http.get(INFO, headers=bearer(down.sign(roles=["viewer"])))
             refused(outage, 503)
             assert 1 <= int(outage.headers["retry-after"]) <= 60
+
+
+def test_an_issuer_without_an_audience_is_refused_at_start(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMDOCS_OIDC_ISSUER", "https://sso.example.com/realms/x")
+    with pytest.raises(ValueError, match="LLMDOCS_OIDC_AUDIENCE"):
+        Settings()
+    monkeypatch.setenv("LLMDOCS_OIDC_AUDIENCE", "llmdocs")
+    monkeypatch.setenv("LLMDOCS_OIDC_ROLE_MAP", '{"docs-team": "editor"}')
+    assert Settings().oidc_role_map == {"docs-team": "editor"}
