@@ -134,11 +134,21 @@ _verified: LRUCache[tuple[str, str, str, str], tuple[Principal, float]] = LRUCac
 
 
 def verify_token(settings: Settings, token: str) -> Principal:
-    cache_key = (settings.signing_key, settings.jwt_audience, settings.jwt_issuer, token)
+    """The caller an llmdocs token (HS256, signed with our secret) names."""
+    cache_key = _own_key(settings, token)
+    return _cached(cache_key) or _remember(cache_key, _decode(settings, token))
+
+
+def _own_key(settings: Settings, token: str) -> tuple[str, str, str, str]:
+    return (settings.signing_key, settings.jwt_audience, settings.jwt_issuer, token)
+
+
+def _cached(cache_key: tuple[str, str, str, str]) -> Principal | None:
     hit = _verified.get(cache_key)
-    if hit is not None and hit[1] > time.time():
-        return hit[0]
-    principal = _decode(settings, token)
+    return hit[0] if hit is not None and hit[1] > time.time() else None
+
+
+def _remember(cache_key: tuple[str, str, str, str], principal: Principal) -> Principal:
     _verified[cache_key] = (principal, float(principal.claims["exp"]))
     return principal
 
@@ -177,21 +187,21 @@ async def authenticate(settings: Settings, token: str) -> Principal:
     """The caller a bearer token names: an identity provider's token (when one is
     configured and the token names its kind of algorithm) checked with the provider's
     keys, any other with llmdocs' own secret."""
-    if not (settings.oidc_issuer and oidc.is_for_identity_provider(token)):
+    if not settings.oidc_issuer:
         return verify_token(settings, token)
+    # verified by the provider's key set of this generation: a dropped key stops working
     keys = oidc.keys_of(settings.oidc_issuer)
-    cache_key = (f"oidc#{keys.generation}", settings.oidc_audience, settings.oidc_issuer,
-                 token)
-    hit = _verified.get(cache_key)
-    if hit is not None and hit[1] > time.time():
-        return hit[0]
+    provider_key = (f"oidc#{keys.generation}", settings.oidc_audience,
+                    settings.oidc_issuer, token)
+    found = _cached(_own_key(settings, token)) or _cached(provider_key)
+    if found is not None:  # a cached caller: no header to parse
+        return found
+    if not oidc.is_for_identity_provider(token):
+        return verify_token(settings, token)
     claims = await oidc.verified_claims(settings, token)
     subject, roles = oidc.identity(settings, claims)
-    principal = _principal(settings, subject, (), roles, claims)
-    # under the generation it was checked with: a key dropped from the set stops working
-    _verified[(f"oidc#{keys.generation}", *cache_key[1:])] = (
-        principal, float(claims["exp"]))
-    return principal
+    return _remember((f"oidc#{keys.generation}", *provider_key[1:]),
+                     _principal(settings, subject, (), roles, claims))
 
 
 def _what_is_wrong(settings: Settings, exc: jwt.PyJWTError) -> str:
