@@ -74,6 +74,9 @@ async def test_a_providers_token_is_accepted_with_its_roles(
     assert info.json()["caller"] == "oidc:ci-job"  # namespaced apart from llmdocs' own
     no_roles = await http.get(INFO, headers=bearer(idp.sign("bob", roles=["offline_access"])))
     assert "prompts:read" in refused(no_roles, 403)
+    # a provider whose clock is a little ahead of ours: its iat is in our future
+    ahead = idp.sign("bob", iat=int(time.time()) + 10, roles=["viewer"])
+    assert (await http.get(INFO, headers=bearer(ahead))).status_code == 200
     # llmdocs' own tokens keep working beside the provider's
     own = issue_token(settings, "user:ann", ["prompts:read"])
     assert (await http.get(INFO, headers=bearer(own))).status_code == 200

@@ -29,6 +29,8 @@ ALGORITHMS: dict[str, str] = {"RS256": "RSA", "PS256": "RSA", "ES256": "EC"}
 # (`service:*` acts for anyone, `user:admin` is the CLI's)
 SUBJECT_PREFIX = "oidc:"
 FETCH_TIMEOUT_SECONDS = 5.0
+# the provider's clock and ours may differ a little: `exp`, `nbf` and `iat` allow this
+LEEWAY_SECONDS = 30
 BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="llmdocs"'}
 
 
@@ -47,7 +49,8 @@ def header(token: str) -> dict[str, Any]:
 def is_for_identity_provider(token: str) -> bool:
     """Whether the token's header names an identity provider's algorithm; all else,
     `none` and malformed tokens included, goes to llmdocs' own check."""
-    return header(token).get("alg") in ALGORITHMS
+    alg = header(token).get("alg")
+    return isinstance(alg, str) and alg in ALGORITHMS
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,8 @@ async def verified_claims(settings: Settings, token: str) -> dict[str, Any]:
     try:
         claims: dict[str, Any] = jwt.decode(
             token, signing.key.key, algorithms=[alg], audience=settings.oidc_audience,
-            issuer=settings.oidc_issuer, options={"require": ["sub", "exp", "iss", "aud"]})
+            issuer=settings.oidc_issuer, leeway=LEEWAY_SECONDS,
+            options={"require": ["sub", "exp", "iss", "aud"]})
     except jwt.ExpiredSignatureError:
         raise _refused("has expired: sign in again.") from None
     except jwt.InvalidAudienceError:
