@@ -29,6 +29,7 @@ from llmdocs.core.logship import DROPPED as DROPPED_LOGS
 from llmdocs.core.logship import shipping_logs
 from llmdocs.core.metrics import HttpMetrics
 from llmdocs.core.middleware import BodyLimitMiddleware, RequestEnvelopeMiddleware
+from llmdocs.core.ratelimit import RateLimiter, RateLimitHeadersMiddleware
 from llmdocs.core.resources import Resources
 from llmdocs.core.service import Hooks, ServiceSpec
 from llmdocs.core.tracing import configure_tracing, serving
@@ -170,6 +171,7 @@ def create_service_app(
         finally:
             for client in app.state.clients.values():
                 await client.aclose()
+            await app.state.limiter.aclose()
             if owned:
                 await res.close()
             await asyncio.to_thread(flush_spans)
@@ -186,10 +188,12 @@ def create_service_app(
     app.state.metrics = HttpMetrics(spec.name)
     app.state.metrics.registry.register(DROPPED_LOGS)
     app.state.extra_checks = []
+    app.state.limiter = RateLimiter.from_settings(settings, spec.key)  # checked by require()
     install_error_handlers(app)
     app.add_exception_handler(ServiceError, unhandled)  # a called service's, unhandled
     app.router.routes.extend(_kernel_router(spec).routes)  # public or checked already
     _include_guarded(app, spec.router())
+    app.add_middleware(RateLimitHeadersMiddleware)
     if spec.max_body_bytes is not None:  # inside the envelope: the 413 is logged, counted
         app.add_middleware(BodyLimitMiddleware, limit=spec.max_body_bytes)
     app.add_middleware(RequestEnvelopeMiddleware, service=spec.name, metrics=app.state.metrics,

@@ -265,8 +265,20 @@ def require(*scopes: str) -> Callable[..., Awaitable[Principal]]:
     ) -> Principal:
         principal: Principal | None = getattr(request.state, "principal", None)
         if principal is None:
-            principal = await authenticate(request.app.state.settings, bearer_token(request))
+            # core.ratelimit's, where the app has one: refused tokens count per address
+            limiter = getattr(request.app.state, "limiter", None)
+            if limiter is not None:
+                limiter.check_address(request)
+            try:
+                principal = await authenticate(request.app.state.settings,
+                                               bearer_token(request))
+            except Problem as refused:
+                if refused.status == 401 and limiter is not None:  # not a provider's outage
+                    await limiter.refused(request)
+                raise
             request.state.principal = principal
+            if limiter is not None:
+                await limiter.admit(request, principal)
         missing = [scope for scope in scopes if not principal.allows(scope)]
         if missing:
             raise Problem(403, f"The token lacks the scope(s): {', '.join(missing)}.")

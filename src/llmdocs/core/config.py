@@ -87,6 +87,16 @@ class Settings(BaseSettings):
     oidc_role_map: dict[str, str] = Field(default_factory=dict)
     oidc_jwks_refresh_seconds: float = 60.0  # the least time between two key fetches
 
+    # per-principal rate limits of every service (core.ratelimit; README "Rate limits"):
+    # a user's requests a minute to one service, how many of them at once (0: as many as
+    # a minute's), a service's own (0: none), refused tokens a minute per client address;
+    # 0 turns a limit off. LLMDOCS_RATE_LIMIT_SERVICES='{"gateway": 600}': per service
+    rate_limit_per_minute: int = Field(6000, ge=0)
+    rate_limit_burst: int = Field(0, ge=0)
+    rate_limit_service_per_minute: int = Field(0, ge=0)
+    rate_limit_failures_per_minute: int = Field(60, ge=0)
+    rate_limit_services: dict[str, int] = Field(default_factory=dict)
+
     db_pool_size: int = 10
     db_max_overflow: int = 20
     cache_ttl_seconds: float = 30.0
