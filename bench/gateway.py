@@ -85,8 +85,9 @@ def run_gateway(port: int, upstream: str, data_dir: str) -> None:
     from llmdocs.services import create_app
     from llmdocs.services.gateway.settings import GatewaySettings, ProviderConfig
 
+    # thousands of requests a second from one user: counted, as always, but never refused
     settings = Settings(data_dir=Path(data_dir), jwt_secret=SecretStr(SECRET),
-                        log_level="WARNING")
+                        log_level="WARNING", rate_limit_per_minute=10**9)
     app = create_app("gateway", settings)
     app.state.gateway_settings = GatewaySettings(providers=[ProviderConfig(
         name="upstream", kind="openai", base_url=upstream, models={"bench": "bench"})])

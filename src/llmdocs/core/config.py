@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(6000, ge=0)
     rate_limit_burst: int = Field(0, ge=0)
     rate_limit_service_per_minute: int = Field(0, ge=0)
-    rate_limit_failures_per_minute: int = Field(60, ge=0)
+    rate_limit_failures_per_minute: int = Field(600, ge=0)
     rate_limit_services: dict[str, int] = Field(default_factory=dict)
 
     db_pool_size: int = 10

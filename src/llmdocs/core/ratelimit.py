@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 import structlog
@@ -57,14 +57,13 @@ class Quota:
 
     per_minute: int
     burst: int
+    # worked out once: every request of the principal uses them
+    interval_us: int = field(init=False)  # between two requests, on average
+    span_us: int = field(init=False)  # a whole burst's worth of intervals
 
-    @property
-    def interval_us(self) -> int:
-        return max(1, _MINUTE_US // self.per_minute)
-
-    @property
-    def span_us(self) -> int:
-        return self.interval_us * self.burst
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "interval_us", max(1, _MINUTE_US // self.per_minute))
+        object.__setattr__(self, "span_us", self.interval_us * self.burst)
 
 
 def quota(per_minute: int, burst: int) -> Quota | None:
