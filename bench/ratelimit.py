@@ -7,7 +7,7 @@ dir), alike but for their limits: `off` (LLMDOCS_RATE_LIMIT_PER_MINUTE=0), `loca
 limit no request reaches, counted in-process) and `redis` (the same, counted in a Redis
 on loopback, llmdocs.devservers). One keep-alive client per doc-store sends
 `GET /info` (authenticated, touches no store) one request at a time: `--requests` per
-doc-store and round, the doc-stores taking turns in each round (which goes first
+doc-store and round, the doc-stores taking turns request by request (which goes first
 rotates), so a busy machine slows all alike. Per doc-store: p50 and p95 latency over all
 rounds and requests per second (the median over rounds); ratio = p50 / off's p50.
 """
@@ -58,15 +58,13 @@ async def served(settings: Settings) -> AsyncIterator[str]:
         await task
 
 
-async def one_round(http: httpx.AsyncClient, requests: int) -> list[float]:
-    """Latency of each of `requests` sequential `GET /info`, in seconds."""
-    took = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        answer = await http.get("/info")
-        took.append(time.perf_counter() - started)
-        if answer.status_code != 200:
-            raise RuntimeError(f"GET /info answered {answer.status_code}: {answer.text}")
+async def timed(http: httpx.AsyncClient) -> float:
+    """The latency of one `GET /info`, in seconds."""
+    started = time.perf_counter()
+    answer = await http.get("/info")
+    took = time.perf_counter() - started
+    if answer.status_code != 200:
+        raise RuntimeError(f"GET /info answered {answer.status_code}: {answer.text}")
     return took
 
 
@@ -90,14 +88,18 @@ async def run(requests: int, rounds: int) -> None:
                     clients[name] = await stack.enter_async_context(httpx.AsyncClient(
                         base_url=url, headers={"Authorization": f"Bearer {token}"}))
                 for http in clients.values():  # warm-up: connections, caches, imports
-                    await one_round(http, 50)
+                    for _ in range(50):
+                        await timed(http)
                 latencies: dict[str, list[float]] = {name: [] for name in VARIANTS}
                 rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
                 for i in range(rounds):
-                    for name in VARIANTS[i % 3:] + VARIANTS[:i % 3]:
-                        took = await one_round(clients[name], requests)
-                        latencies[name] += took
-                        rates[name].append(len(took) / sum(took))
+                    took: dict[str, list[float]] = {name: [] for name in VARIANTS}
+                    for j in range(requests):
+                        for name in VARIANTS[(i + j) % 3:] + VARIANTS[:(i + j) % 3]:
+                            took[name].append(await timed(clients[name]))
+                    for name in VARIANTS:
+                        latencies[name] += took[name]
+                        rates[name].append(len(took[name]) / sum(took[name]))
                 report(latencies, rates)
     finally:
         redis.cleanup()

@@ -188,3 +188,12 @@ def test_settings_default_the_burst_to_a_minute(per_minute: int) -> None:
     found = quota(per_minute, 0)
     assert found is not None and found.burst == per_minute
     assert quota(0, 5) is None
+
+
+def test_per_service_limits_are_read_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMDOCS_RATE_LIMIT_SERVICES", '{"gateway": 600}')
+    assert Settings().rate_limit_services == {"gateway": 600}
+    monkeypatch.setenv("LLMDOCS_RATE_LIMIT_SERVICES", '{"gatway": 600}')
+    with pytest.raises(ValueError, match="no service is named gatway"):
+        Settings()

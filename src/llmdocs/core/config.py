@@ -12,6 +12,7 @@ from pydantic import (
     AliasChoices,
     Field,
     IPvAnyNetwork,
+    NonNegativeInt,
     SecretStr,
     ValidationInfo,
     field_validator,
@@ -95,7 +96,7 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(0, ge=0)
     rate_limit_service_per_minute: int = Field(0, ge=0)
     rate_limit_failures_per_minute: int = Field(600, ge=0)
-    rate_limit_services: dict[str, int] = Field(default_factory=dict)
+    rate_limit_services: dict[str, NonNegativeInt] = Field(default_factory=dict)
 
     db_pool_size: int = 10
     db_max_overflow: int = 20
@@ -129,6 +130,16 @@ class Settings(BaseSettings):
     log_ship_sample: float = Field(1.0, ge=0.0, le=1.0)
     otel_exporter: Literal["none", "otlp", "console"] = "none"
     otel_endpoint: str = ""
+
+    @field_validator("rate_limit_services")
+    @classmethod
+    def _known_services(cls, value: dict[str, int]) -> dict[str, int]:
+        """A misspelt service would leave its users on the default limit, unnoticed."""
+        unknown = sorted(set(value) - set(DEFAULT_PORTS))
+        if unknown:
+            raise ValueError(f"no service is named {', '.join(unknown)}; the services are "
+                             f"{', '.join(DEFAULT_PORTS)}")
+        return value
 
     @field_validator("log_ship_level", mode="before")
     @classmethod

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import math
 import time
 from dataclasses import dataclass, field
@@ -16,7 +17,6 @@ from cachetools import LRUCache
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -89,6 +89,12 @@ class Decision:
         if not self.admitted:
             headers["Retry-After"] = str(self.retry_after)
         return headers
+
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """An admitted answer's `RateLimit-*` headers as ASGI sends them."""
+        return [(b"ratelimit-limit", b"%d" % self.limit),
+                (b"ratelimit-remaining", b"%d" % self.remaining),
+                (b"ratelimit-reset", b"%d" % self.reset_seconds)]
 
 
 def _decision(quota: Quota, admitted: bool, gap_us: int, full_us: int) -> Decision:
@@ -198,7 +204,9 @@ class RateLimiter:
         if self._probe is None:
             log.warning("rate_limit_store_unavailable", service=self.service,
                         error=repr(exc), fallback="in-process")
-            self._probe = asyncio.create_task(self._wait_for_redis())
+            # in a context of its own: not the failing request's (its correlation id)
+            self._probe = asyncio.create_task(self._wait_for_redis(),
+                                              context=contextvars.Context())
 
     async def _wait_for_redis(self) -> None:
         assert self._redis is not None
@@ -248,8 +256,9 @@ class RateLimitHeadersMiddleware:
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 decision = scope.get("state", {}).get(STATE_KEY)
-                if decision is not None:
-                    MutableHeaders(scope=message).update(decision.headers())
+                if decision is not None:  # appended: no header of the route's is replaced
+                    message["headers"] = [*message.get("headers", ()),
+                                          *decision.raw_headers()]
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
