@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from core.test_app import demo_spec
 from llmdocs.core.app import create_service_app
@@ -18,6 +19,7 @@ from llmdocs.core.errors import PROBLEM_JSON
 from llmdocs.core.ratelimit import quota
 from llmdocs.devservers import RedisServer
 from llmdocs.services import HOOKS
+from waiting import eventually
 
 LIMIT = 3
 
@@ -146,6 +148,18 @@ async def test_requests_are_served_on_the_local_limiter_while_redis_is_down(
         assert [r.status_code for r in down] == [200] * LIMIT + [429]
         assert (await http.get("/widgets", headers=user(settings, "user:b"))).status_code \
             == 200
+        # back: a probe in the background finds it, and requests are counted there again
+        redis_server.start()
+        store = aioredis.Redis.from_url(redis_server.url)
+
+        async def counted_in_redis() -> bool:
+            await http.get("/widgets", headers=user(settings, "user:c"))
+            return bool(await store.exists("llmdocs:ratelimit:docstore:user:user:c"))
+
+        try:
+            await eventually(counted_in_redis, attempts=3000)  # the probe waits 5 s
+        finally:
+            await store.aclose()
 
 
 async def test_a_flood_of_refused_tokens_is_limited_per_address(serve: Any,
