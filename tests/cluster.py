@@ -24,7 +24,7 @@ SERVICES = ("discovery", "gateway", "promptstore", "docstore", "orchestrator", "
 NAMES = {"discovery": "discovery-agent", "gateway": "llm-gateway", "docstore": "doc-store",
          "promptstore": "prompt-store", "orchestrator": "orchestrator",
          "interpreter": "interpreter", "logcollector": "log-collector",
-         "analysis": "analysis"}
+         "analysis": "analysis", "notification": "notification"}
 START_GUARD = 120.0  # a hang guard for start-up, not a performance bound
 
 

@@ -30,6 +30,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "interpreter": 5120,
     "logcollector": 5040,
     "analysis": 5020,
+    "notification": 5130,
 }
 
 # link-local: where clouds serve instance metadata and credentials to whoever asks
@@ -63,6 +64,7 @@ class Settings(BaseSettings):
     interpreter_port: int = DEFAULT_PORTS["interpreter"]
     logcollector_port: int = DEFAULT_PORTS["logcollector"]
     analysis_port: int = DEFAULT_PORTS["analysis"]
+    notification_port: int = DEFAULT_PORTS["notification"]
     orchestrator_url: str = ""
     gateway_url: str = ""
     discovery_url: str = ""
@@ -71,8 +73,11 @@ class Settings(BaseSettings):
     interpreter_url: str = ""
     logcollector_url: str = ""
     analysis_url: str = ""
+    notification_url: str = ""
 
     jwt_secret: SecretStr | None = None
+    # AES-256 key (base64 of 32 bytes) sealing stored secrets (core/secretbox.py)
+    secret_key: SecretStr | None = None
     token: SecretStr | None = None  # the CLI's access token
     jwt_issuer: str = "llmdocs"
     jwt_audience: str = "llmdocs"

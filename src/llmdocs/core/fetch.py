@@ -33,6 +33,35 @@ async def _getaddrinfo(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in found))
 
 
+async def check_host(host: str, port: int, networks: Sequence[Network],
+                     lookup: Lookup = _getaddrinfo) -> Sequence[str]:
+    """The host's addresses, none of them blocked (an IPv4-mapped IPv6 address counts as
+    its IPv4 one): `BlockedAddress` if one is, `httpx.ConnectError` if it has none.
+    Also what refuses a user-supplied address before it is kept (a webhook's)."""
+    addresses = await _addresses(host, port, lookup)
+    for address in addresses:
+        parsed = ip_address(address.split("%")[0])
+        plain = getattr(parsed, "ipv4_mapped", None) or parsed
+        for network in networks:
+            if plain in network:
+                raise BlockedAddress(f"{host} is at {parsed}, in the blocked network "
+                                     f"{network} (LLMDOCS_BLOCKED_NETWORKS)")
+    return addresses
+
+
+async def _addresses(host: str, port: int, lookup: Lookup) -> Sequence[str]:
+    with suppress(ValueError):
+        ip_address(host)
+        return [host]  # a literal address, as it is
+    try:
+        addresses = await lookup(host, port)  # a name: where it points now, once
+    except OSError as exc:
+        raise httpx.ConnectError(f"{host} cannot be resolved: {exc}") from exc
+    if not addresses:
+        raise httpx.ConnectError(f"{host} has no address")
+    return addresses
+
+
 def guarded_client(networks: Sequence[Network], *,
                    timeout: float | httpx.Timeout | None = 5.0,
                    follow_redirects: bool = False,
@@ -100,27 +129,12 @@ class _CheckedBackend(httpcore.AsyncNetworkBackend):
         """The host's addresses, none of them blocked (an IPv4-mapped IPv6 address
         counts as its IPv4 one). `BlockedAddress` is an httpx error that httpx lets
         through from its pool as it is, so the caller sees it by type and message."""
-        addresses = await self._addresses(host, port)
-        for address in addresses:
-            parsed = ip_address(address.split("%")[0])
-            plain = getattr(parsed, "ipv4_mapped", None) or parsed
-            for network in self._networks:
-                if plain in network:
-                    raise BlockedAddress(f"{host} is at {parsed}, in the blocked network "
-                                         f"{network} (LLMDOCS_BLOCKED_NETWORKS)")
-        return addresses
-
-    async def _addresses(self, host: str, port: int) -> Sequence[str]:
-        with suppress(ValueError):
-            ip_address(host)
-            return [host]  # a literal address, as it is
         try:
-            addresses = await self._lookup(host, port)  # a name: where it points now, once
-        except OSError as exc:
-            raise httpcore.ConnectError(f"{host} cannot be resolved: {exc}") from exc
-        if not addresses:
-            raise httpcore.ConnectError(f"{host} has no address")
-        return addresses
+            return await check_host(host, port, self._networks, self._lookup)
+        except httpx.ConnectError as exc:
+            if isinstance(exc, BlockedAddress):
+                raise
+            raise httpcore.ConnectError(str(exc)) from exc
 
     async def connect_unix_socket(
         self, path: str,

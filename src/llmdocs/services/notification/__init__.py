@@ -1,0 +1,66 @@
+"""Notification: subscriptions, alert rules, and webhook / in-app (and Slack, email)
+delivery of bus events, at least once, with retries, dead letters and replay."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from llmdocs.core.service import SMALL_REQUESTS, ServiceSpec
+
+GROUP = "notification"  # its consumer group: replicas share the events, a crash redelivers
+
+
+def _router() -> APIRouter:
+    from llmdocs.services.notification.api import router
+
+    return router
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The subscriptions, the inboxes, and the engine: a consumer of every bus event and
+    a sender of due deliveries."""
+    from llmdocs.core.fetch import guarded_client
+    from llmdocs.core.secretbox import secret_box
+    from llmdocs.services.notification.channels import ChannelContext
+    from llmdocs.services.notification.delivery import Engine
+    from llmdocs.services.notification.inbox import Inbox
+    from llmdocs.services.notification.rules import build_rules
+    from llmdocs.services.notification.service import Notifications
+    from llmdocs.services.notification.settings import NotificationSettings
+
+    settings, resources = app.state.settings, app.state.resources
+    config = NotificationSettings()
+    inbox = Inbox(resources.database, config.poll_seconds)
+    http = guarded_client(settings.blocked_networks, timeout=config.send_timeout_seconds)
+    context = ChannelContext(settings, config, http, resources.database, inbox)
+    notifications = Notifications(resources.database, secret_box(settings), context)
+    engine = Engine(config, notifications, build_rules())
+    app.state.notifications, app.state.inbox = notifications, inbox
+    subscription = resources.events.subscribe(GROUP, engine.on_event) \
+        if config.consume_events else None
+    if config.send:
+        engine.start()
+    try:
+        yield
+    finally:
+        if subscription is not None:
+            await subscription.stop()
+        await engine.stop()
+        await http.aclose()
+
+
+spec = ServiceSpec(
+    key="notification",
+    name="notification",
+    title="Notification",
+    description=("Subscriptions to bus events and alerts, delivered to webhooks (Standard "
+                 "Webhooks), Slack, email and an in-app inbox, with retries and replay."),
+    scope="notifications",
+    router=_router,
+    lifespan=_lifespan,
+    max_body_bytes=SMALL_REQUESTS,
+)
