@@ -57,7 +57,7 @@ def upgrade() -> None:
         sa.Column("delivered_at", TS, nullable=True),
         sa.ForeignKeyConstraint(
             ["subscription_id"], ["notification_subscriptions.id"],
-            name="fk_notification_deliveries_subscription_id_notification_subscriptions",
+            name="fk_notification_deliveries_subscription",
             ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name="pk_notification_deliveries"),
         sa.UniqueConstraint("notification_id", "subscription_id",

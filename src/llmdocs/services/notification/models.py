@@ -46,7 +46,9 @@ class Delivery(Base):
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
     subscription_id: Mapped[str] = mapped_column(
-        sa.String(36), sa.ForeignKey("notification_subscriptions.id", ondelete="CASCADE"))
+        sa.String(36), sa.ForeignKey("notification_subscriptions.id", ondelete="CASCADE",
+                                     # the convention's name is over PostgreSQL's 63
+                                     name="fk_notification_deliveries_subscription"))
     notification_id: Mapped[str] = mapped_column(sa.String(100))  # stable across retries
     kind: Mapped[str] = mapped_column(sa.String(200))  # an event type or an alert's kind
     group_key: Mapped[str | None] = mapped_column(sa.String(300))  # repeats of one alert
