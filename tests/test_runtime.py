@@ -97,7 +97,7 @@ def test_up_embedded_serves_all_and_stops_cleanly(
                                             "docstore": "doc-store",
                                             "promptstore": "prompt-store",
                                             "logcollector": "log-collector"}.get(key))
-    print(f"all eight healthy after {time.monotonic() - started:.1f}s")
+    print(f"all nine healthy after {time.monotonic() - started:.1f}s")
     assert (tmp_path / "data" / "llmdocs.db").exists()
 
     deadline = time.monotonic() + 10
@@ -116,7 +116,7 @@ def test_up_embedded_serves_all_and_stops_cleanly(
                             text=True, timeout=60, cwd=tmp_path)
     assert health.returncode == 0, health.stdout + health.stderr
     reports = json.loads(health.stdout)
-    assert {r["status"] for r in reports} == {"healthy"} and len(reports) == 8
+    assert {r["status"] for r in reports} == {"healthy"} and len(reports) == 9
 
     issued = subprocess.run(llmdocs("token", "--scopes", "docs:read"), env=env,
                             capture_output=True, text=True, timeout=60, cwd=tmp_path)
