@@ -125,7 +125,8 @@ async def mark_read(body: MarkRead, caller: Reader, inboxes: Inboxes) -> MarkedR
 @router.get("/inbox/stream", summary="The caller's new inbox items as server-sent events",
             response_class=EventSourceResponse)
 async def stream(request: Request, caller: Reader, inboxes: Inboxes) -> EventSourceResponse:
-    """Items newer than `Last-Event-ID` (a reconnecting browser sends it), else new ones."""
+    """Unread items newer than `Last-Event-ID` (a reconnecting browser sends it), then
+    new ones as they come."""
     after = request.headers.get("last-event-id") or None
 
     async def items() -> AsyncIterator[ServerSentEvent]:

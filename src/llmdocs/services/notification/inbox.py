@@ -76,14 +76,14 @@ class Inbox:
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def follow(self, owner: str, after: str | None) -> AsyncIterator[InboxItemOut]:
-        """Items newer than `after` (the newest item's id when None), as they come."""
-        if after is None:
-            newest = await self.items(owner, limit=1)
-            after = newest[0].id if newest else ""
+        """The owner's unread items newer than `after` (all unread ones when None),
+        oldest first, then each new one as it comes: nothing falls between a client's
+        connecting and its first item."""
+        after = after or ""
         waiting = self._changed.setdefault(owner, asyncio.Event())
         while True:
             waiting.clear()
-            for item in await self.items(owner, after=after, limit=100):
+            for item in await self.items(owner, unread=True, after=after, limit=100):
                 after = item.id
                 yield item
             with suppress(TimeoutError):  # then another replica's items: poll
