@@ -20,7 +20,8 @@ from services.notification.receiver import Receiver
 
 GUARD = 60.0  # a hang guard, not a performance bound
 FAST = {"BACKOFF_SECONDS": "0.05", "BACKOFF_MAX_SECONDS": "0.2", "POLL_SECONDS": "0.05",
-        "LEASE_SECONDS": "2", "MAX_ATTEMPTS": "50", "PAUSE_AFTER_FAILURES": "1000"}
+        "LEASE_SECONDS": "2", "SEND_TIMEOUT_SECONDS": "1", "MAX_ATTEMPTS": "50",
+        "PAUSE_AFTER_FAILURES": "1000"}
 
 
 @dataclass

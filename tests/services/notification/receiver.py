@@ -59,6 +59,8 @@ class Receiver:
             return Response(status_code=400)
         if self.mode == "hang":
             await self.release.wait()
+            if await request.is_disconnected():  # its sender gave up or died: not received
+                return Response(status_code=499)
         if self.mode == "fail":
             return Response("down for maintenance", status_code=503)
         if self.mode == "gone":
