@@ -47,7 +47,8 @@ CONFIG = {
                    "database": "none"},
     # an event stream may run for ever (that is its point): schemathesis reads it until
     # the timeout and checks what came; a second shows the first events
-    "operations": [{"include-path": ["/logs/stream", "/executions/{execution_id}/events"],
+    "operations": [{"include-path": ["/logs/stream", "/executions/{execution_id}/events",
+                                     "/inbox/stream"],
                     "request-timeout": 1.0}],
 }
 
