@@ -164,7 +164,8 @@ class Engine:
         self._slots.release()
 
     async def _tick_loop(self) -> None:
-        """Time-based rules ("unhealthy for more than N seconds")."""
+        """Time-based rules ("unhealthy for more than N seconds"), and retention."""
+        forgotten_at = time.monotonic()
         while True:
             await asyncio.sleep(self.config.tick_seconds)
             for rule in self.rules:
@@ -172,6 +173,19 @@ class Engine:
                     await self.record(await rule.tick(utcnow()))
                 except Exception:
                     log.exception("alert rule tick failed", rule=rule.name)
+            if time.monotonic() - forgotten_at >= self.config.retention_interval_seconds:
+                forgotten_at = time.monotonic()
+                await self._forget()
+
+    async def _forget(self) -> None:
+        before = utcnow() - timedelta(days=self.config.retention_days)
+        try:
+            removed = await self.notifications.forget(before)
+        except Exception as exc:  # the database is down: next time
+            log.warning("notification retention failed", error=repr(exc))
+            return
+        if any(removed.values()):
+            log.info("notification retention applied", **removed)
 
     async def claim(self, limit: int) -> list[tuple[str, str]]:
         """Up to `limit` due deliveries of active subscriptions, leased to this sender:

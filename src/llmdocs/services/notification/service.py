@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llmdocs.core.auth import Principal
 from llmdocs.core.db import Database, utcnow
-from llmdocs.core.idempotency import IdempotencyKeys
+from llmdocs.core.idempotency import IdempotencyKeys, forget_expired
 from llmdocs.core.ids import new_id
 from llmdocs.core.secretbox import SecretBox
+from llmdocs.core.sqlite import in_thread
 from llmdocs.services.notification.channels import (
     BadChannel,
     Channel,
@@ -31,6 +33,7 @@ from llmdocs.services.notification.models import (
     Attempt,
     Delivery,
     IdempotencyKey,
+    InboxItem,
     Subscription,
 )
 from llmdocs.services.notification.schemas import (
@@ -149,6 +152,18 @@ class Notifications:
             raise UnknownDelivery(f"No delivery {delivery_id!r}.")
         return row
 
+    async def forget(self, before: datetime) -> dict[str, int]:
+        """Retention: delivered deliveries and read inbox items from before `before`, and
+        expired idempotency keys; how many of each went."""
+        with in_thread():  # may delete many rows: on SQLite, off the event loop
+            async with self.database.transaction() as session:
+                gone = await session.execute(sa.delete(Delivery).where(
+                    Delivery.status == "delivered", Delivery.delivered_at < before))
+                read = await session.execute(sa.delete(InboxItem).where(
+                    InboxItem.read_at.is_not(None), InboxItem.read_at < before))
+                await forget_expired(session, IdempotencyKey, utcnow())
+        return {"deliveries": _count(gone), "inbox_items": _count(read)}
+
     def config_of(self, row: Subscription) -> ChannelConfig:
         """The subscription's channel config with its secrets opened (SealError if the
         key changed)."""
@@ -177,6 +192,10 @@ async def _attempts(session: AsyncSession, ids: Sequence[str]
         found.setdefault(row.delivery_id, []).append(
             AttemptOut.model_validate(row, from_attributes=True))
     return found
+
+
+def _count(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _subscription(row: Subscription) -> SubscriptionOut:

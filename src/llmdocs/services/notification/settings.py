@@ -28,6 +28,10 @@ class NotificationSettings(BaseSettings):
     tick_seconds: float = Field(5.0, gt=0)  # how often time-based rules are asked
     concurrency: int = Field(16, ge=1, le=256)  # sends in flight per replica
     max_body_bytes: int = Field(64 * 1024, ge=1024)  # a notification's JSON at most
+    # delivered deliveries (and their attempts) and read inbox items older than this are
+    # forgotten; dead ones stay for a replay until their subscription is removed
+    retention_days: float = Field(30.0, gt=0)
+    retention_interval_seconds: float = Field(3600.0, gt=0)
 
     @model_validator(mode="after")
     def _lease_outlasts_a_send(self) -> Self:
