@@ -65,7 +65,7 @@ def test_each_service_may_reach_only_the_services_it_calls() -> None:
         open_egress = {} in rules
         # model providers, probed services, spec URLs: addresses users configure
         assert open_egress == (spec.name in {"llm-gateway", "discovery-agent", "orchestrator",
-                                             "analysis"})
+                                             "analysis", "notification"})
 
 
 def test_the_doc_store_reaches_s3_only_when_its_blobs_are_there() -> None:
