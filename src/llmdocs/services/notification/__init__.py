@@ -40,7 +40,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     notifications = Notifications(resources.database, secret_box(settings), context)
     engine = Engine(config, notifications, build_rules())
     app.state.notifications, app.state.inbox = notifications, inbox
-    subscription = resources.events.subscribe(GROUP, engine.on_event) \
+    subscription = resources.events.subscribe_batch(GROUP, engine.on_events) \
         if config.consume_events else None
     if config.send:
         engine.start()

@@ -85,13 +85,15 @@ class Engine:
 
     # consuming: events → notifications → delivery rows
 
-    async def on_event(self, event: Event) -> None:
-        """Every rule's notifications of the event, recorded; raising leaves the event
-        unacked, so it comes again (nothing is lost, nothing recorded twice)."""
+    async def on_events(self, events: list[Event]) -> None:
+        """Every rule's notifications of a read's events, recorded in one transaction;
+        raising leaves the events unacked, so they come again (one by one: nothing is
+        lost, nothing recorded twice)."""
         found: list[Notification] = []
-        for rule in self.rules:
-            if rule.types is None or event.type in rule.types:
-                found.extend(await rule.evaluate(event))
+        for event in events:
+            for rule in self.rules:
+                if rule.types is None or event.type in rule.types:
+                    found.extend(await rule.evaluate(event))
         await self.record(found)
 
     async def record(self, found: Sequence[Notification]) -> int:
