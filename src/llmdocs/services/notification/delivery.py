@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from contextlib import suppress
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 import structlog
@@ -68,6 +68,14 @@ def backoff(config: NotificationSettings, attempts: int, asked: float | None) ->
     wait = min(config.backoff_seconds * 2 ** (attempts - 1), config.backoff_max_seconds)
     wait *= 1 + random.uniform(-config.jitter, config.jitter)  # noqa: S311 (not crypto)
     return float(max(wait, asked or 0.0))
+
+
+class Claimed(NamedTuple):
+    """A delivery leased to this sender, its subscription, and its attempt's number."""
+
+    delivery: Delivery
+    subscription: Subscription
+    number: int  # from 1, counting every round
 
 
 class Engine:
@@ -151,9 +159,9 @@ class Engine:
             except Exception as exc:  # the database is down: try again later
                 log.warning("claiming deliveries failed", error=repr(exc))
                 claimed = []
-            for delivery_id, lease in claimed:
+            for one in claimed:
                 await self._slots.acquire()
-                task = asyncio.create_task(self._send_one(delivery_id, lease))
+                task = asyncio.create_task(self._send_one(one))
                 self._sending.add(task)
                 task.add_done_callback(self._sent)
             if len(claimed) < self.config.concurrency:
@@ -189,11 +197,13 @@ class Engine:
         if any(removed.values()):
             log.info("notification retention applied", **removed)
 
-    async def claim(self, limit: int) -> list[tuple[str, str]]:
-        """Up to `limit` due deliveries of active subscriptions, leased to this sender:
-        the conditional update lets one replica win each."""
+    async def claim(self, limit: int) -> list[Claimed]:
+        """Up to `limit` due deliveries of active subscriptions, leased to this sender
+        (the conditional update lets one replica win each), with what sending needs."""
         now, lease = utcnow(), new_id()
         free = sa.or_(Delivery.lease_until.is_(None), Delivery.lease_until < now)
+        last = (sa.select(sa.func.max(Attempt.number))
+                .where(Attempt.delivery_id == Delivery.id).scalar_subquery())
         async with self.database.transaction() as session:
             candidates = (await session.scalars(
                 sa.select(Delivery.id).join(Subscription)
@@ -207,26 +217,21 @@ class Engine:
                 .where(Delivery.id.in_(candidates), Delivery.status == "pending", free)
                 .values(lease=lease,
                         lease_until=now + timedelta(seconds=self.config.lease_seconds)))
-            won = (await session.scalars(sa.select(Delivery.id)
+            won = (await session.execute(sa.select(Delivery, Subscription, last)
+                                         .join(Subscription)
                                          .where(Delivery.lease == lease))).all()
-        return [(delivery_id, lease) for delivery_id in won]
+        return [Claimed(delivery, subscription, (number or 0) + 1)
+                for delivery, subscription, number in won]
 
-    async def _send_one(self, delivery_id: str, lease: str) -> None:
+    async def _send_one(self, claimed: Claimed) -> None:
         try:
-            await self.send(delivery_id, lease)
+            await self.send(claimed)
         except Exception:  # its lease runs out and another send tries again
-            log.exception("delivery failed", delivery_id=delivery_id)
+            log.exception("delivery failed", delivery_id=claimed.delivery.id)
 
-    async def send(self, delivery_id: str, lease: str) -> None:
+    async def send(self, claimed: Claimed) -> None:
         """Send one leased delivery and record how it went."""
-        async with self.database.transaction() as session:
-            delivery = await session.get(Delivery, delivery_id)
-            subscription = None if delivery is None else await session.get(
-                Subscription, delivery.subscription_id)
-            number = await session.scalar(sa.select(sa.func.max(Attempt.number))
-                                          .where(Attempt.delivery_id == delivery_id))
-        if delivery is None or subscription is None or delivery.lease != lease:
-            return  # removed with its subscription, or another sender has it now
+        delivery, subscription, number = claimed
         channel = self.notifications.channels[subscription.kind]
         started = time.perf_counter()
         try:
@@ -234,7 +239,7 @@ class Engine:
             message: Message[Any] = Message(
                 id=webhook_id(delivery.notification_id, subscription.id),
                 delivery_id=delivery.id, subscription_id=subscription.id,
-                owner=subscription.owner, attempt=(number or 0) + 1, config=config,
+                owner=subscription.owner, attempt=number, config=config,
                 notification=delivery.payload, body=channel.render(delivery.payload),
                 repeats=delivery.repeats)
             outcome = await channel.send(message)
@@ -244,7 +249,7 @@ class Engine:
             log.exception("channel failed", kind=subscription.kind)
             outcome = DeliveryOutcome(False, error=f"{type(exc).__name__}: {exc}")
         elapsed = (time.perf_counter() - started) * 1000
-        await self._settle(delivery, subscription.id, (number or 0) + 1, outcome, elapsed)
+        await self._settle(delivery, subscription.id, number, outcome, elapsed)
 
     async def _settle(self, delivery: Delivery, subscription_id: str, number: int,
                       outcome: DeliveryOutcome, elapsed_ms: float) -> None:
@@ -264,7 +269,9 @@ class Engine:
             session.add(Attempt(delivery_id=delivery.id, number=number, at=now,
                                 ok=outcome.ok, status_code=outcome.status_code,
                                 error=error, duration_ms=elapsed_ms))
-            await session.execute(sa.update(Delivery).where(Delivery.id == delivery.id)
+            # only while the lease is ours: a sender that took it over settles it itself
+            await session.execute(sa.update(Delivery).where(Delivery.id == delivery.id,
+                                                            Delivery.lease == delivery.lease)
                                   .values(**values))
             await session.execute(self._tally(subscription_id, outcome, error, now))
         if not outcome.ok:
