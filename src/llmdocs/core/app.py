@@ -189,6 +189,7 @@ def create_service_app(
     app.state.metrics.registry.register(DROPPED_LOGS)
     app.state.extra_checks = []
     app.state.limiter = RateLimiter.from_settings(settings, spec.key)  # checked by require()
+    app.state.memberships = hooks.memberships  # a service may put its own in its lifespan
     install_error_handlers(app)
     app.add_exception_handler(ServiceError, unhandled)  # a called service's, unhandled
     app.router.routes.extend(_kernel_router(spec).routes)  # public or checked already

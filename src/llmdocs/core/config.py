@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     jwt_issuer: str = "llmdocs"
     jwt_audience: str = "llmdocs"
     token_ttl_seconds: int = 3600
+    # the role every signed-in user has in the `default` space ("none" closes it to
+    # non-members), and how long a service keeps a caller's memberships (core.spaces)
+    spaces_default_role: Literal["viewer", "editor", "none"] = "editor"
+    spaces_cache_seconds: float = Field(5.0, ge=0.0)
     service_token_ttl_seconds: int = 300
     # roles added to the built-in ones or replacing them: {"role": ["scope", ...]}
     roles: dict[str, list[str]] = Field(default_factory=dict)

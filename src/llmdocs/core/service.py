@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 
 from llmdocs.core.config import Settings
 from llmdocs.core.db import SchemaUpgrade
+from llmdocs.core.spaces import MembershipLookup
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -57,3 +58,5 @@ class Hooks:
 
     upgrade: SchemaUpgrade
     announce: Announce
+    # a caller's space memberships (core.spaces); None: members of no space but `default`
+    memberships: MembershipLookup | None = None

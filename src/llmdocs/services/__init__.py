@@ -9,9 +9,11 @@ from fastapi import FastAPI
 from sqlalchemy import Connection
 
 from llmdocs.core.app import create_service_app
+from llmdocs.core.auth import Principal
 from llmdocs.core.config import SERVICE_NAMES, Settings
 from llmdocs.core.resources import Resources
 from llmdocs.core.service import Hooks, ServiceSpec
+from llmdocs.core.spaces import Memberships
 
 
 def _upgrade(connection: Connection) -> None:
@@ -26,8 +28,21 @@ def _announce(settings: Settings, spec: ServiceSpec) -> AbstractAsyncContextMana
     return self_registration(settings, spec)
 
 
-# what the kernel gets from the house: its migrations and self-registration
-HOOKS = Hooks(upgrade=_upgrade, announce=_announce)
+async def _memberships(app: FastAPI, principal: Principal) -> Memberships:
+    """A caller's spaces, as the doc-store (which keeps them) tells the caller itself:
+    asked with the caller's own delegated token, so no service learns more than they."""
+    from llmdocs.core.auth import delegated_token
+    from llmdocs.services.docstore.client import DocStoreClient
+
+    settings: Settings = app.state.settings
+    token = delegated_token(settings, app.state.spec.key, principal)
+    async with DocStoreClient.for_service(settings, token=token) as client:
+        return await client.my_spaces()
+
+
+# what the kernel gets from the house: its migrations, self-registration, and where a
+# caller's space memberships come from (the doc-store reads its own table instead)
+HOOKS = Hooks(upgrade=_upgrade, announce=_announce, memberships=_memberships)
 
 
 def spec_of(key: str) -> ServiceSpec:

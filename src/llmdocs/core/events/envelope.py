@@ -24,10 +24,14 @@ class Event(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
     correlationid: str | None = None
     traceparent: str | None = None
+    # CloudEvents extension: the space (core.spaces) of what the event is about, so
+    # whoever delivers events to users filters them as the thing itself is filtered
+    space: str | None = None
 
 
 def make_event(
-    service: str, type: str, data: dict[str, Any], subject: str | None = None
+    service: str, type: str, data: dict[str, Any], subject: str | None = None,
+    space: str | None = None,
 ) -> Event:
     """An event stamped with the current request's correlation id and trace context."""
     from llmdocs.core import tracing
@@ -42,4 +46,5 @@ def make_event(
         data=data,
         correlationid=correlation_id_var.get(),
         traceparent=carrier.get("traceparent"),
+        space=space,
     )

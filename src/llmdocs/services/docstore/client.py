@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from llmdocs.core.client import ServiceClient, idempotency_header
+from llmdocs.core.spaces import Memberships
 from llmdocs.services.docstore.schemas import (
     BulkResult,
     DiffOut,
@@ -176,3 +177,8 @@ class DocStoreClient(ServiceClient):
                                     headers={"content-type": "application/x-ndjson"},
                                     idempotent=False)
         return [BulkResult.model_validate_json(line) for line in answer.text.splitlines()]
+
+    async def my_spaces(self) -> Memberships:
+        """The caller's memberships, space → role (`default`'s open role not included)."""
+        body = await self.get_json("/spaces/mine")
+        return {entry["name"]: entry["role"] for entry in body["spaces"]}
