@@ -28,6 +28,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     blobs = blob_store(app.state.settings, store_settings)
     app.state.docstore_settings = store_settings
     app.state.docstore = DocStore(app.state.resources, blobs)
+    app.state.memberships = app.state.docstore.memberships  # its own table, no call
     app.state.extra_checks.append(DependencyCheck("blobs", blobs.ping, kind="storage"))
     yield
 

@@ -20,6 +20,7 @@ from llmdocs.core.db import INT4_MAX, StorableText, UtcDateTime, storable
 from llmdocs.core.errors import Problem, domain_problems, invalid_request
 from llmdocs.core.filenames import hidden_characters
 from llmdocs.core.idempotency import IdempotencyKeyHeader
+from llmdocs.core.spaces import Spaces
 from llmdocs.services.docstore import errors
 from llmdocs.services.docstore.bulk import ingest_ndjson
 from llmdocs.services.docstore.cursors import MAX_CURSOR
@@ -48,9 +49,11 @@ from llmdocs.services.docstore.schemas import (
 )
 from llmdocs.services.docstore.service import DocStore
 from llmdocs.services.docstore.settings import DocStoreSettings
+from llmdocs.services.docstore.spaces_api import router as spaces_router
 
 STATUS: dict[type[errors.DocStoreError], int] = {
-    errors.BadInput: 400, errors.NotFoundError: 404, errors.WrongState: 409,
+    errors.BadInput: 400, errors.Forbidden: 403, errors.NotFoundError: 404,
+    errors.WrongState: 409, errors.Exists: 409,
     errors.StaleVersion: 412, errors.Rejected: 422, errors.BlobsUnavailable: 503,
 }
 
@@ -244,13 +247,16 @@ def _stored(response: Response, stored: StoredDocument) -> StoredDocument:
              openapi_extra=write_body(DocumentCreate),
              summary="Store a document (JSON text or a file)")
 async def create_document(
-    request: Request, response: Response, principal: Writer,
+    request: Request, response: Response, principal: Writer, spaces: Spaces,
     idempotency_key: str | None = IdempotencyKeyHeader,
     dedupe: bool = Query(True, description="return an existing identical document"),
 ) -> StoredDocument:
     fields, content, digest = await read_write(request, DocumentCreate)
     assert isinstance(fields, DocumentCreate)
-    stored = await store_of(request).create(
+    store = store_of(request)
+    await store.check_write(fields.space, spaces)
+    await store.check_targets({r.target_id for r in fields.relations}, spaces)
+    stored = await store.create(
         principal.subject, fields, content, dedupe=dedupe,
         idempotency=idempotency_of(idempotency_key, digest))
     return _stored(response, stored)
@@ -258,15 +264,16 @@ async def create_document(
 
 @router.post("/documents/bulk", summary="Ingest NDJSON documents; one result line per line",
              openapi_extra=request_body(**{"application/x-ndjson": inline_schema(DocumentCreate)}))
-async def bulk_ingest(request: Request, principal: Writer) -> Response:
-    answers = await ingest_ndjson(store_of(request), principal.subject, request.stream(),
+async def bulk_ingest(request: Request, principal: Writer, spaces: Spaces) -> Response:
+    answers = await ingest_ndjson(store_of(request), principal.subject, spaces,
+                                  request.stream(),
                                   limit_of(request) + ENVELOPE_BYTES, lambda e: STATUS[type(e)])
     return Response(answers, media_type="application/x-ndjson")
 
 
 @router.get("/documents", response_model=DocumentPage, summary="List documents")
 async def list_documents(
-    request: Request, _: Reader,
+    request: Request, _: Reader, spaces: Spaces,
     source: StorableText | None = None, format: StorableText | None = None,
     tag: Annotated[list[StorableText] | None, Query()] = None,
     author: StorableText | None = None,
@@ -277,6 +284,7 @@ async def list_documents(
 ) -> DocumentPage:
     filters = filters_of(request, source, format, tag, author, created_after, created_before,
                          deleted)
+    filters.spaces = spaces.visible()
     return await store_of(request).list(filters, sort, limit, cursor)
 
 
@@ -305,10 +313,11 @@ def filters_of(request: Request, source: str | None, format: str | None,
 @router.get("/documents/{document_id}", response_model=DocumentOut,
             summary="A document: text content (or content_url) and metadata")
 async def get_document(request: Request, response: Response, document_id: DocumentId,
-                       reader: Reader,
+                       reader: Reader, spaces: Spaces,
                        version: int | None = Query(None, ge=1, le=INT4_MAX),
                        include_deleted: bool = False) -> DocumentOut:
-    out, _ver = await store_of(request).get(document_id, reader, version, include_deleted)
+    out, _ver = await store_of(request).get(document_id, reader, spaces, version,
+                                            include_deleted)
     response.headers["ETag"] = f'"{out.version}"'
     return out
 
@@ -321,10 +330,10 @@ def _disposition(filename: str) -> str:
 @router.get("/documents/{document_id}/download",
             summary="The bytes, with Content-Type, Content-Disposition and ETag",
             response_class=Response)
-async def download(request: Request, document_id: DocumentId, reader: Reader,
+async def download(request: Request, document_id: DocumentId, reader: Reader, spaces: Spaces,
                    version: int | None = Query(None, ge=1, le=INT4_MAX)) -> Response:
     store = store_of(request)
-    out, ver = await store.get(document_id, reader, version)
+    out, ver = await store.get(document_id, reader, spaces, version)
     etag = f'"{ver.content_hash}"'
     extension = out.format if out.format in TEXT_FORMATS or out.format in BINARY_FORMATS \
         else "bin"
@@ -349,11 +358,14 @@ router.add_api_route("/documents/{document_id}/download", download, methods=["HE
 @router.put("/documents/{document_id}", response_model=StoredDocument,
             openapi_extra=write_body(DocumentUpdate), summary="A new version (JSON text or a file)")
 async def update_document(request: Request, response: Response, document_id: DocumentId,
-                          principal: Writer, if_match: IfMatch = None,
+                          principal: Writer, spaces: Spaces, if_match: IfMatch = None,
                           idempotency_key: str | None = IdempotencyKeyHeader) -> StoredDocument:
     expected = expected_version(if_match)
+    store = store_of(request)
+    await store.check_document(document_id, spaces, write=True)
     fields, content, digest = await read_write(request, DocumentUpdate)
-    stored = await store_of(request).update(
+    await store.check_targets({r.target_id for r in fields.relations}, spaces)
+    stored = await store.update(
         principal.subject, document_id, DocumentFields.model_validate(
             fields.model_dump(include=set(DocumentFields.model_fields))),
         content, expected=expected, idempotency=idempotency_of(idempotency_key, digest))
@@ -365,15 +377,19 @@ async def update_document(request: Request, response: Response, document_id: Doc
 @router.patch("/documents/{document_id}", response_model=DocumentSummary,
               summary="Merge metadata, replace tags, change source or author")
 async def patch_document(request: Request, document_id: DocumentId, change: DocumentPatch,
-                         _: Writer, if_match: IfMatch = None) -> DocumentSummary:
-    return await store_of(request).patch(document_id, change, expected_version(if_match))
+                         _: Writer, spaces: Spaces, if_match: IfMatch = None
+                         ) -> DocumentSummary:
+    store = store_of(request)
+    await store.check_document(document_id, spaces, write=True)
+    return await store.patch(document_id, change, expected_version(if_match))
 
 
 @router.delete("/documents/{document_id}", status_code=204, response_class=Response,
                summary="Soft delete (restorable); ?hard=true erases it (docs:admin)")
 async def delete_document(request: Request, document_id: DocumentId, principal: Writer,
-                          hard: bool = False) -> Response:
+                          spaces: Spaces, hard: bool = False) -> Response:
     store = store_of(request)
+    await store.check_document(document_id, spaces, write=True)
     if hard:
         if not principal.allows(ADMIN):
             raise Problem(403, "A hard delete needs the scope docs:admin.")
@@ -385,37 +401,43 @@ async def delete_document(request: Request, document_id: DocumentId, principal: 
 
 @router.post("/documents/{document_id}/restore", response_model=DocumentSummary,
              summary="Undo a soft delete")
-async def restore_document(request: Request, document_id: DocumentId, _: Writer) -> DocumentSummary:
-    return await store_of(request).restore(document_id)
+async def restore_document(request: Request, document_id: DocumentId, _: Writer,
+                           spaces: Spaces) -> DocumentSummary:
+    store = store_of(request)
+    await store.check_document(document_id, spaces, write=True)
+    return await store.restore(document_id)
 
 
 @router.get("/documents/{document_id}/versions", response_model=VersionList,
             summary="Every version, newest first")
-async def list_versions(request: Request, document_id: DocumentId, _: Reader) -> VersionList:
-    return await store_of(request).versions(document_id)
+async def list_versions(request: Request, document_id: DocumentId, _: Reader,
+                        spaces: Spaces) -> VersionList:
+    return await store_of(request).versions(document_id, spaces)
 
 
 @router.get("/documents/{document_id}/versions/{version}", response_model=VersionDetail,
             summary="One version with its content (or content_url)")
 async def get_version(request: Request, document_id: DocumentId, version: VersionNumber,
-                      reader: Reader) -> VersionDetail:
-    return await store_of(request).version(document_id, version, reader)
+                      reader: Reader, spaces: Spaces) -> VersionDetail:
+    return await store_of(request).version(document_id, version, reader, spaces)
 
 
 @router.get("/documents/{document_id}/diff", response_model=DiffOut,
             summary="Unified diff between two text versions")
-async def diff_versions(request: Request, document_id: DocumentId, _: Reader,
+async def diff_versions(request: Request, document_id: DocumentId, _: Reader, spaces: Spaces,
                         from_version: int = Query(..., alias="from", ge=1, le=INT4_MAX),
                         to_version: int = Query(..., alias="to", ge=1, le=INT4_MAX)) -> DiffOut:
-    return await store_of(request).diff(document_id, from_version, to_version)
+    return await store_of(request).diff(document_id, from_version, to_version, spaces)
 
 
 @router.post("/documents/{document_id}/rollback", response_model=StoredDocument,
              summary="A new version equal to an old one")
 async def rollback(request: Request, response: Response, document_id: DocumentId,
-                   body: RollbackRequest, principal: Writer,
+                   body: RollbackRequest, principal: Writer, spaces: Spaces,
                    if_match: IfMatch = None) -> StoredDocument:
-    stored = await store_of(request).rollback(principal.subject, document_id, body.version,
+    store = store_of(request)
+    await store.check_document(document_id, spaces, write=True)
+    stored = await store.rollback(principal.subject, document_id, body.version,
                                               body.message, expected=expected_version(if_match))
     _stored(response, stored)
     response.status_code = 200
@@ -426,55 +448,63 @@ async def rollback(request: Request, response: Response, document_id: DocumentId
              summary="Mark the current version stale (the analysis service; cleared by "
                      "the next version)")
 async def mark_stale(request: Request, document_id: DocumentId, mark: StaleMark,
-                     writer: Writer) -> DocumentSummary:
+                     writer: Writer, spaces: Spaces) -> DocumentSummary:
     # only the analysis service, as itself, says a document's sources changed
     if not (writer.is_service and writer.subject == "service:analysis") \
             and not writer.allows(ADMIN):
         raise Problem(403, f"Only the analysis service (or {ADMIN}) marks documents stale.")
-    return await store_of(request).mark_stale(document_id, mark)
+    store = store_of(request)
+    await store.check_document(document_id, spaces, write=True)
+    return await store.mark_stale(document_id, mark)
 
 
 @router.get("/documents/{document_id}/provenance", response_model=ProvenanceOut,
             summary="The provenance record of a version, and the document's relations")
-async def provenance(request: Request, document_id: DocumentId, reader: Reader,
+async def provenance(request: Request, document_id: DocumentId, reader: Reader, spaces: Spaces,
                      version: int | None = Query(None, ge=1, le=INT4_MAX)) -> ProvenanceOut:
-    return await store_of(request).provenance(document_id, reader, version)
+    return await store_of(request).provenance(document_id, reader, spaces, version)
 
 
 @router.get("/documents/{document_id}/relations", response_model=RelationList,
             summary="Relations in both directions")
-async def relations(request: Request, document_id: DocumentId, _: Reader,
+async def relations(request: Request, document_id: DocumentId, _: Reader, spaces: Spaces,
                     type: RelationType | None = None) -> RelationList:
-    return await store_of(request).relations(document_id, type)
+    return await store_of(request).relations(document_id, spaces, type)
 
 
 @router.post("/documents/{document_id}/relations", response_model=RelationList,
              status_code=201, summary="Relate this document to another")
 async def add_relation(request: Request, document_id: DocumentId, relation: RelationIn,
-                       _: Writer) -> RelationList:
-    return await store_of(request).add_relation(document_id, relation)
+                       _: Writer, spaces: Spaces) -> RelationList:
+    store = store_of(request)
+    await store.check_document(document_id, spaces, write=True)
+    await store.check_targets({relation.target_id}, spaces)
+    return await store.add_relation(document_id, relation, spaces)
 
 
 @router.delete("/documents/{document_id}/relations/{type}/{target_id}", status_code=204,
                response_class=Response, summary="Remove a relation")
 async def remove_relation(request: Request, document_id: DocumentId, type: RelationType,
-                          target_id: DocumentId, _: Writer) -> Response:
-    await store_of(request).remove_relation(document_id, type, target_id)
+                          target_id: DocumentId, _: Writer, spaces: Spaces) -> Response:
+    store = store_of(request)
+    await store.check_document(document_id, spaces, write=True)
+    await store.remove_relation(document_id, type, target_id)
     return Response(status_code=204)
 
 
 @router.get("/documents/{document_id}/lineage", response_model=Lineage,
             summary="Walk derived_from/supersedes edges up (sources) or down (derivatives)")
-async def lineage(request: Request, document_id: DocumentId, _: Reader,
+async def lineage(request: Request, document_id: DocumentId, _: Reader, spaces: Spaces,
                   direction: Literal["up", "down"] = "up",
                   depth: int = Query(5, ge=1, le=20)) -> Lineage:
-    return await store_of(request).lineage(document_id, direction, depth)
+    return await store_of(request).lineage(document_id, spaces, direction, depth)
 
 
 @router.get("/search", response_model=SearchPage,
             summary="Ranked full-text search with snippets; filters apply to the matches")
 async def search(
-    request: Request, _: Reader, q: str = Query(..., min_length=1, max_length=500),
+    request: Request, _: Reader, spaces: Spaces,
+    q: str = Query(..., min_length=1, max_length=500),
     source: StorableText | None = None, format: StorableText | None = None,
     tag: Annotated[list[StorableText] | None, Query()] = None,
     author: StorableText | None = None,
@@ -482,4 +512,8 @@ async def search(
     limit: int = Query(20, ge=1, le=100), cursor: Cursor = None,
 ) -> SearchPage:
     filters = filters_of(request, source, format, tag, author, created_after, created_before)
+    filters.spaces = spaces.visible()
     return await store_of(request).search(q, filters, limit, cursor)
+
+
+router.include_router(spaces_router)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 import sqlalchemy as sa
@@ -24,6 +24,7 @@ from llmdocs.core.db import (
 from llmdocs.core.events import Event
 from llmdocs.core.ids import new_id
 from llmdocs.core.resources import Resources
+from llmdocs.core.spaces import SpaceView
 from llmdocs.core.sqlite import in_thread
 from llmdocs.services.docstore.blobs import BlobStore
 from llmdocs.services.docstore.errors import (
@@ -40,6 +41,10 @@ from llmdocs.services.docstore.schemas import (
     DocumentCreate,
     RelationIn,
 )
+from llmdocs.services.docstore.spaces import write_refusal
+
+if TYPE_CHECKING:
+    from llmdocs.services.docstore.service import DocStore
 
 log = structlog.get_logger(__name__)
 
@@ -48,7 +53,7 @@ NUL = "\\u0000"  # how a NUL character appears in a JSON row
 STALE_SHARE = 0.2  # new rows, as a share of the table, that make PostgreSQL's statistics stale
 
 BULK_DOCUMENT: RowFields = {
-    "id": "id", "title": "title", "format": "format", "source": "source",
+    "id": "id", "space": "space", "title": "title", "format": "format", "source": "source",
     "author": "author", "metadata": "metadata", "version": sa.literal(1),
     "created_at": NOW, "updated_at": NOW}
 BULK_VERSION: RowFields = {
@@ -56,6 +61,9 @@ BULK_VERSION: RowFields = {
     "media_type": "media_type", "size": "size", "content_hash": "content_hash",
     "provenance": "provenance", "author": "author", "message": "message",
     "version": sa.literal(1), "is_current": sa.true(), "created_at": NOW}
+
+
+Twin = tuple[str, str, str]  # (content hash, source, space): what deduplication compares
 
 
 class Prepared(NamedTuple):
@@ -66,6 +74,11 @@ class Prepared(NamedTuple):
     doc_id: str
     row: str
     event: Event  # its llmdocs.document.stored, published if it is stored
+
+    @property
+    def twin(self) -> Twin:
+        """What a document identical to this one shares with it (see `DUPLICATE`)."""
+        return self.content.hash, self.item.source, self.item.space
 
 
 class Ingested(NamedTuple):
@@ -105,7 +118,7 @@ class BulkWrites(Writes):
                 continue
             doc_id = new_id()
             row = json_param({
-                "id": doc_id, "title": item.title or "untitled",
+                "id": doc_id, "space": item.space, "title": item.title or "untitled",
                 "format": item.format or "markdown", "source": item.source,
                 "author": item.author or principal, "metadata": item.metadata,
                 "content": content.text, "media_type": content.media_type,
@@ -113,7 +126,7 @@ class BulkWrites(Writes):
                 "provenance": item.provenance, "message": item.message})
             out.append((item, content, doc_id, row))
         events = iter(self._events("llmdocs.document.stored", [
-            (doc_id, 1, content.hash, item.source)
+            (doc_id, 1, content.hash, item.source, item.space)
             for item, content, doc_id, _ in (p for p in out if not isinstance(p, DocStoreError))]))
         return [p if isinstance(p, DocStoreError) else Prepared(*p, next(events)) for p in out]
 
@@ -126,19 +139,18 @@ class BulkWrites(Writes):
         # a NUL character would cut a value short in SQLite's JSON functions (and
         # PostgreSQL refuses it in text): such lines take the one-by-one path
         ready = [p for p in batch if isinstance(p, Prepared) and NUL not in p.row]
-        known = await self._duplicates([(p.content.hash, p.item.source) for p in ready])
-        fresh: dict[tuple[str, str], Prepared] = {}
+        known = await self._duplicates([p.twin for p in ready])
+        fresh: dict[Twin, Prepared] = {}
         for p in ready:
-            pair = (p.content.hash, p.item.source)
-            if pair not in known:
-                fresh.setdefault(pair, p)
+            if p.twin not in known:
+                fresh.setdefault(p.twin, p)
         try:
             await self._insert_batch(list(fresh.values()))
         except (DocStoreError, SQLAlchemyError):
             fresh = {}
         settled = fresh.keys() | known.keys()
         alone = {id(p): await self._create_one(principal, p) for p in batch
-                 if isinstance(p, Prepared) and (p.content.hash, p.item.source) not in settled}
+                 if isinstance(p, Prepared) and p.twin not in settled}
         await self._refresh_statistics(len(fresh))
         await self.events.publish_many([p.event for p in fresh.values()])
         answers: list[Ingested | DocStoreError] = []
@@ -146,9 +158,8 @@ class BulkWrites(Writes):
             if isinstance(line, DocStoreError) or id(line) in alone:
                 answers.append(line if isinstance(line, DocStoreError) else alone[id(line)])
                 continue
-            pair = (line.content.hash, line.item.source)
-            first = fresh.get(pair)
-            answers.append(known[pair] if first is None else
+            first = fresh.get(line.twin)
+            answers.append(known[line.twin] if first is None else
                            Ingested(first.doc_id, 1, line.content.hash, first is line))
         return answers
 
@@ -196,25 +207,25 @@ class BulkWrites(Writes):
         return Ingested(stored.document_id, stored.version, stored.content_hash,
                         stored.created)
 
-    async def _duplicates(self, pairs: Sequence[tuple[str, str]]
-                          ) -> dict[tuple[str, str], Ingested]:
-        """The live documents whose current version has one of these (hash, source):
+    async def _duplicates(self, twins: Sequence[Twin]) -> dict[Twin, Ingested]:
+        """The live documents whose current version has one of these (hash, source, space):
         one lookup for the whole batch, its hashes bound as one JSON array."""
-        if not pairs:
+        if not twins:
             return {}
         versions, docs = VERSIONS, DOCUMENTS
         hashes = json_values(self.db.dialect, "hashes")
         async with self.db.session() as session:
             rows = await session.execute(
-                sa.select(docs.c.id, docs.c.version, versions.c.content_hash, docs.c.source)
+                sa.select(docs.c.id, docs.c.version, versions.c.content_hash, docs.c.source,
+                          docs.c.space)
                 .join(versions, sa.and_(versions.c.document_id == docs.c.id,
                                         versions.c.is_current))
                 .where(versions.c.content_hash.in_(hashes), docs.c.deleted_at.is_(None))
                 .order_by(docs.c.created_at.desc()),
-                {"hashes": json_param(sorted({h for h, _ in pairs}))})
-        wanted = set(pairs)
-        return {(h, source): Ingested(doc_id, version, h, False)
-                for doc_id, version, h, source in rows if (h, source) in wanted}
+                {"hashes": json_param(sorted({twin[0] for twin in twins}))})
+        wanted = set(twins)
+        return {(h, source, space): Ingested(doc_id, version, h, False)
+                for doc_id, version, h, source, space in rows if (h, source, space) in wanted}
 
     async def _insert_batch(self, batch: Sequence[Prepared]) -> None:
         """The batch's documents and versions, each table by one INSERT … SELECT from
@@ -239,8 +250,9 @@ class BulkWrites(Writes):
             await self._write(None, work, "")
 
 
-async def ingest_ndjson(store: BulkWrites, principal: str, chunks: AsyncIterator[bytes],
-                        limit: int, status_of: Callable[[DocStoreError], int]) -> bytes:
+async def ingest_ndjson(store: DocStore, principal: str, view: SpaceView,
+                        chunks: AsyncIterator[bytes], limit: int,
+                        status_of: Callable[[DocStoreError], int]) -> bytes:
     """One answer line per NDJSON line, in order. A batch is prepared while the one
     before it is written, and written after that one committed (so deduplication sees
     every earlier line); at most two batches wait, so a fast client is slowed down."""
@@ -251,6 +263,24 @@ async def ingest_ndjson(store: BulkWrites, principal: str, chunks: AsyncIterator
     older: asyncio.Task[None] | None = None  # the batch before `writing`
     stored = False  # some line stored a new document
 
+    async def admitted(lines: list[tuple[int, DocumentCreate]]) -> list[bool]:
+        """Whether the caller may write each line (its space, its relation targets,
+        checked once the batches before it are stored); the others are answered with
+        the refusal a single write would get."""
+        existing = await store.existing({item.space for _, item in lines})
+        targets = {r.target_id for _, item in lines for r in item.relations}
+        hidden = set() if view.everything else await store.hidden(targets, view)
+        kept = []
+        for line, item in lines:
+            refused = write_refusal(item.space, view, existing)
+            unseen = sorted(hidden.intersection(r.target_id for r in item.relations))
+            if refused is None and unseen:
+                refused = Rejected(f"Relation targets do not exist: {', '.join(unseen)}.")
+            if refused is not None:
+                fail(line, status_of(refused), refused.detail)
+            kept.append(refused is None)
+        return kept
+
     async def write(lines: list[tuple[int, DocumentCreate]],
                     before: asyncio.Task[None] | None) -> None:
         ready: list[Prepared | DocStoreError] = []
@@ -260,6 +290,9 @@ async def ingest_ndjson(store: BulkWrites, principal: str, chunks: AsyncIterator
             await asyncio.sleep(0)  # the batch being written takes its next step
         if before is not None:
             await before
+        allowed = await admitted(lines)
+        lines = [line for line, ok in zip(lines, allowed, strict=True) if ok]
+        ready = [line for line, ok in zip(ready, allowed, strict=True) if ok]
         nonlocal stored
         results = await store.store_many(principal, ready)
         for (line, _), result in zip(lines, results, strict=True):

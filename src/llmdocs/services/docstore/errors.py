@@ -34,3 +34,10 @@ class WrongState(DocStoreError):
 
 
 class BlobsUnavailable(DocStoreError): ...
+
+
+class Forbidden(DocStoreError):
+    """The caller's role in the document's space does not allow this (a viewer writing)."""
+
+
+class Exists(DocStoreError): ...

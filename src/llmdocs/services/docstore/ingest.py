@@ -28,6 +28,7 @@ from llmdocs.core.idempotency import forget_expired
 from llmdocs.core.ids import new_id
 from llmdocs.core.middleware import correlation_id_var
 from llmdocs.core.resources import Resources
+from llmdocs.core.spaces import SpaceView
 from llmdocs.services.docstore.blobs import BlobStore, is_key
 from llmdocs.services.docstore.errors import (
     BlobsUnavailable,
@@ -191,28 +192,30 @@ class Writes(Queries):
                 log.error("blob_delete_failed", key=key, error=str(exc))
 
     @staticmethod
-    def _events(type: str, changes: Sequence[tuple[str, int, str, str]]) -> list[Event]:
-        """One event per (id, version, hash, source); the envelope (correlation id, trace
-        context) is stamped once and copied, which matters for imports of thousands."""
+    def _events(type: str, changes: Sequence[tuple[str, int, str, str, str]]) -> list[Event]:
+        """One event per (id, version, hash, source, space); the envelope (correlation
+        id, trace context) is stamped once and copied, which matters for imports of
+        thousands. The space is on the envelope too, for whoever delivers it to users."""
         if not changes:
             return []
         correlation_id = correlation_id_var.get()
         template = make_event("docstore", type, {})
         return [template.model_copy(update={
-                    "id": new_id(), "subject": doc_id,
+                    "id": new_id(), "subject": doc_id, "space": space,
                     "data": {"id": doc_id, "version": version, "content_hash": content_hash,
-                             "source": source, "correlation_id": correlation_id}})
-                for doc_id, version, content_hash, source in changes]
+                             "source": source, "space": space,
+                             "correlation_id": correlation_id}})
+                for doc_id, version, content_hash, source, space in changes]
 
     def _announce(self, written: tuple[StoredDocument, str]) -> list[Event]:
         stored, type = written
         return self._events(type, [(stored.document_id, stored.version,
-                                    stored.content_hash, stored.source)])
+                                    stored.content_hash, stored.source, stored.space)])
 
     async def _publish(self, type: str, doc_id: str, version: int, content_hash: str,
-                       source: str) -> None:
+                       source: str, space: str) -> None:
         await self.events.publish(self._events(type, [(doc_id, version, content_hash,
-                                                       source)])[0])
+                                                       source, space)])[0])
 
     @staticmethod
     def _version_values(doc_id: str, version: int, title: str, content: Content,
@@ -299,25 +302,27 @@ class Writes(Queries):
                 "status": 201, "response": stored.model_dump(mode="json"),
                 "created_at": utcnow()})
 
-    async def find_duplicate(self, content_hash: str, source: str) -> StoredDocument | None:
+    async def find_duplicate(self, content_hash: str, source: str, space: str
+                             ) -> StoredDocument | None:
         async with self.db.reader() as conn:
-            rows = (await conn.execute(DUPLICATE, {"hash": content_hash,
-                                                   "source": source})).all()
+            rows = (await conn.execute(DUPLICATE, {"hash": content_hash, "source": source,
+                                                   "space": space})).all()
         found = rows_as(StoredDocument, rows, created=False)
         return found[0] if found else None
 
     async def create(self, principal: str, fields: DocumentCreate, content: Content, *,
                      dedupe: bool = True, idempotency: Idempotency | None = None) -> StoredDocument:
         if dedupe:
-            existing = await self.find_duplicate(content.hash, fields.source)
+            existing = await self.find_duplicate(content.hash, fields.source, fields.space)
             if existing is not None:
                 return existing
         doc_id, now = new_id(), utcnow()
         title = fields.title or content.filename or "untitled"
         author = fields.author or principal
-        doc = {"id": doc_id, "title": title, "format": fields.format or "markdown",
-               "source": fields.source, "author": author, "version": 1,
-               "metadata": fields.metadata, "created_at": now, "updated_at": now}
+        doc = {"id": doc_id, "space": fields.space, "title": title,
+               "format": fields.format or "markdown", "source": fields.source,
+               "author": author, "version": 1, "metadata": fields.metadata,
+               "created_at": now, "updated_at": now}
         tags = sorted(set(fields.tags))
 
         async def work(conn: AsyncConnection, key: str | None
@@ -430,7 +435,7 @@ class Writes(Queries):
             await session.flush()
             summary = await self._summaries(session, [doc_id])
         await self._publish("llmdocs.document.updated", doc_id, doc.version,
-                            summary[0].content_hash, doc.source)
+                            summary[0].content_hash, doc.source, doc.space)
         return summary[0]
 
     async def mark_stale(self, doc_id: str, mark: StaleMark) -> DocumentSummary:
@@ -464,14 +469,15 @@ class Writes(Queries):
             changed = (await session.execute(
                 sa.update(Document).where(Document.id == doc_id, already)
                 .values(deleted_at=when, updated_at=utcnow())
-                .returning(Document.version, Document.source))).first()
+                .returning(Document.version, Document.source, Document.space))).first()
             if changed is None:
                 await self._document(session, doc_id, include_deleted=True)
                 state = "already deleted" if when else "not deleted"
                 raise WrongState(f"The document is {state}.")
             ver = await self._version(session, doc_id, changed[0])
         type = "llmdocs.document.deleted" if when else "llmdocs.document.restored"
-        await self._publish(type, doc_id, changed[0], ver.content_hash, changed[1])
+        await self._publish(type, doc_id, changed[0], ver.content_hash, changed[1],
+                            changed[2])
 
     async def hard_delete(self, doc_id: str) -> None:
         """Rows first, in one transaction; blobs after the commit (a leftover blob is
@@ -485,15 +491,16 @@ class Writes(Queries):
             await session.execute(sa.delete(Document).where(Document.id == doc_id))
         await self._drop_blobs([k for k in keys if k])
         await self._publish("llmdocs.document.deleted", doc_id, doc.version,
-                            current.content_hash, doc.source)
+                            current.content_hash, doc.source, doc.space)
 
-    async def add_relation(self, doc_id: str, relation: RelationIn) -> RelationList:
+    async def add_relation(self, doc_id: str, relation: RelationIn, view: SpaceView
+                           ) -> RelationList:
         async with self.db.transaction() as session:
             await self._document(session, doc_id)
             exists = await session.get(Relation, (doc_id, relation.type, relation.target_id))
             if exists is None:
                 await self._add_relations(session, {doc_id: [relation]})
-        return await self.relations(doc_id)
+        return await self.relations(doc_id, view)
 
     async def remove_relation(self, doc_id: str, type: str, target_id: str) -> None:
         async with self.db.transaction() as session:

@@ -1,4 +1,5 @@
-"""Doc-store tables: documents, immutable versions, tags, relations, idempotency keys.
+"""Doc-store tables: documents, immutable versions, tags, relations, idempotency keys,
+and the spaces documents belong to with their members (core.spaces).
 The search indexes differ per dialect, so the migration creates them (see `search.py`)."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from llmdocs.core.db import Base
+from llmdocs.core.spaces import DEFAULT_SPACE, MAX_NAME
 
 # BIGINT on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the rowid the FTS table uses
 ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -26,6 +28,9 @@ class Document(Base):
     )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    # the space it belongs to, for good: readers see it only as members there
+    space: Mapped[str] = mapped_column(sa.String(MAX_NAME), index=True,
+                                       server_default=DEFAULT_SPACE)
     title: Mapped[str] = mapped_column(sa.String(500))
     format: Mapped[str] = mapped_column(sa.String(40), index=True)
     source: Mapped[str] = mapped_column(sa.String(500), index=True)
@@ -111,9 +116,37 @@ class IdempotencyKey(Base):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
 
 
+class Space(Base):
+    """A team's area: documents, prompts and runs belong to one."""
+
+    __tablename__ = "docstore_spaces"
+
+    name: Mapped[str] = mapped_column(sa.String(MAX_NAME), primary_key=True)
+    description: Mapped[str] = mapped_column(sa.String(500), server_default="")
+    created_by: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+class Member(Base):
+    """A subject's role in a space; every service asks the doc-store for these."""
+
+    __tablename__ = "docstore_space_members"
+    __table_args__ = (sa.Index("ix_docstore_space_members_subject", "subject"),)
+
+    space: Mapped[str] = mapped_column(
+        sa.String(MAX_NAME), sa.ForeignKey("docstore_spaces.name", ondelete="CASCADE"),
+        primary_key=True)
+    subject: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    role: Mapped[str] = mapped_column(sa.String(20))
+    granted_by: Mapped[str] = mapped_column(sa.String(200))
+    granted_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
 # The Core tables, for bulk paths that insert and read plain rows without ORM objects.
 DOCUMENTS = cast(sa.Table, Document.__table__)
 VERSIONS = cast(sa.Table, Version.__table__)
 TAGS = cast(sa.Table, Tag.__table__)
 RELATIONS = cast(sa.Table, Relation.__table__)
 IDEMPOTENCY = cast(sa.Table, IdempotencyKey.__table__)
+SPACES = cast(sa.Table, Space.__table__)
+MEMBERS = cast(sa.Table, Member.__table__)

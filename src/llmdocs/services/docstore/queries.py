@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from llmdocs.core.auth import Principal
 from llmdocs.core.resources import Resources
+from llmdocs.core.spaces import SpaceView
 from llmdocs.core.sqlite import in_thread
 from llmdocs.provenance import as_seen_by
 from llmdocs.services.docstore.blobs import BlobStore
@@ -51,6 +52,7 @@ from llmdocs.services.docstore.schemas import (
     VersionOut,
 )
 from llmdocs.services.docstore.search import TAG_LIST, backend_for, tag_list, words_of
+from llmdocs.services.docstore.spaces import missing
 
 TEXT_FORMATS: dict[str, str] = {
     "markdown": "text/markdown", "md": "text/markdown", "txt": "text/plain",
@@ -109,15 +111,18 @@ class Filters:
     created_before: datetime | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     deleted: Literal["exclude", "include", "only"] = "exclude"
+    spaces: frozenset[str] | None = None  # the caller's (SpaceView.visible); None: all
 
     def params(self) -> dict[str, Any]:
         """The filters' values, by the name of the parameter `conditions` binds each to."""
-        values = {name: value for name, value in (
+        values: dict[str, Any] = {name: value for name, value in (
             ("source", self.source), ("format", self.format), ("author", self.author),
             ("created_after", self.created_after), ("created_before", self.created_before))
             if value is not None}
         values.update((f"tag_{i}", tag) for i, tag in enumerate(self.tags))
         values.update((f"meta_{i}", value) for i, value in enumerate(self.metadata.values()))
+        if self.spaces is not None:
+            values["spaces"] = sorted(self.spaces)
         return values
 
     def shape(self) -> tuple[Any, ...]:
@@ -145,6 +150,9 @@ class Filters:
             name = f"meta_{i}"
             conds.append(docs.metadata[key].as_string()
                          == sa.bindparam(name, params[name], sa.String()))
+        if self.spaces is not None:  # one statement for any number of spaces
+            conds.append(docs.space.in_(sa.bindparam("spaces", params["spaces"],
+                                                     expanding=True)))
         return conds
 
 
@@ -154,7 +162,7 @@ def summary_fields(doc: Mapping[Any, Any], ver: Mapping[Any, Any], tags: list[st
     of `SUMMARY` serves as both)."""
     deleted_at = doc.get("deleted_at")
     return {
-        "document_id": doc["id"], "version": doc["version"],
+        "document_id": doc["id"], "space": doc["space"], "version": doc["version"],
         "content_hash": ver["content_hash"], "title": doc["title"], "format": doc["format"],
         "source": doc["source"], "author": doc["author"],
         "kind": "text" if ver["blob_key"] is None else "binary",
@@ -176,8 +184,8 @@ def _columns(doc: Document) -> dict[str, Any]:
 # A document's summary in one statement: the document, its current version (without the
 # content) and its tags aggregated; callers add their filter, order and limit.
 SUMMARY = (
-    sa.select(DOCUMENTS.c.id, DOCUMENTS.c.version, DOCUMENTS.c.title, DOCUMENTS.c.format,
-              DOCUMENTS.c.source, DOCUMENTS.c.author, DOCUMENTS.c.metadata,
+    sa.select(DOCUMENTS.c.id, DOCUMENTS.c.space, DOCUMENTS.c.version, DOCUMENTS.c.title,
+              DOCUMENTS.c.format, DOCUMENTS.c.source, DOCUMENTS.c.author, DOCUMENTS.c.metadata,
               DOCUMENTS.c.created_at, DOCUMENTS.c.updated_at, DOCUMENTS.c.deleted_at,
               DOCUMENTS.c.stale_reason, DOCUMENTS.c.stale_finding, VERSIONS.c.content_hash,
               VERSIONS.c.blob_key, VERSIONS.c.media_type, VERSIONS.c.size, VERSIONS.c.filename,
@@ -187,9 +195,11 @@ SUMMARY = (
 )
 
 
-# the oldest live document whose current version has this hash, from this source
+# the oldest live document whose current version has this hash, from this source, in
+# this space (another space's twin is none of the writer's business)
 DUPLICATE = (SUMMARY.where(VERSIONS.c.content_hash == sa.bindparam("hash"),
                            DOCUMENTS.c.source == sa.bindparam("source"),
+                           DOCUMENTS.c.space == sa.bindparam("space"),
                            DOCUMENTS.c.deleted_at.is_(None))
              .order_by(DOCUMENTS.c.created_at).limit(1))
 
@@ -216,6 +226,15 @@ def content_url(document_id: str, version: int | None = None) -> str:
     return f"/documents/{document_id}/download{suffix}"
 
 
+def seen_by(other: Any, view: SpaceView) -> list[sa.ColumnElement[bool]]:
+    """The condition that the document the column `other` names is in the caller's
+    spaces (none for a caller who sees every space)."""
+    visible = view.visible()
+    if visible is None:
+        return []
+    return [other.in_(sa.select(DOCUMENTS.c.id).where(DOCUMENTS.c.space.in_(visible)))]
+
+
 class Queries:
     """The store's reads; the writes (`ingest.py`, `bulk.py`) build on them."""
 
@@ -229,11 +248,13 @@ class Queries:
     # -- reading ---------------------------------------------------------------------
 
     @staticmethod
-    async def _document(session: AsyncSession, doc_id: str,
-                        include_deleted: bool = False) -> Document:
+    async def _document(session: AsyncSession, doc_id: str, include_deleted: bool = False,
+                        view: SpaceView | None = None) -> Document:
+        """The document, when there and (given the caller's `view`) in their spaces."""
         doc = await session.get(Document, doc_id)
-        if doc is None or (doc.deleted_at is not None and not include_deleted):
-            raise NotFoundError(f"No document {doc_id!r}.")
+        if doc is None or (doc.deleted_at is not None and not include_deleted) or (
+                view is not None and not view.may_read(doc.space)):
+            raise missing(doc_id)
         return doc
 
     @staticmethod
@@ -261,10 +282,11 @@ class Queries:
         by_id = {s.document_id: s for s in rows_as(DocumentSummary, rows)}
         return [by_id[i] for i in ids if i in by_id]
 
-    async def get(self, doc_id: str, reader: Principal, version: int | None = None,
-                  include_deleted: bool = False) -> tuple[DocumentOut, VersionRow]:
+    async def get(self, doc_id: str, reader: Principal, view: SpaceView,
+                  version: int | None = None, include_deleted: bool = False
+                  ) -> tuple[DocumentOut, VersionRow]:
         async with self.db.session() as session:
-            doc = await self._document(session, doc_id, include_deleted)
+            doc = await self._document(session, doc_id, include_deleted, view)
             ver = await self._version(session, doc_id, version or doc.version)
             tags = await self._tags(session, [doc_id])
         out = DocumentOut(**summary_fields(_columns(doc), ver._mapping, tags.get(doc_id, [])),
@@ -278,9 +300,9 @@ class Queries:
             return (ver.content or "").encode("utf-8")
         return await self.blobs.get(ver.blob_key)
 
-    async def versions(self, doc_id: str) -> VersionList:
+    async def versions(self, doc_id: str, view: SpaceView) -> VersionList:
         async with self.db.session() as session:
-            await self._document(session, doc_id)
+            await self._document(session, doc_id, view=view)
             rows = (await session.execute(
                 sa.select(*(c for c in VERSIONS.c if c.name != "content"))
                 .where(VERSIONS.c.document_id == doc_id)
@@ -288,17 +310,18 @@ class Queries:
         return VersionList(document_id=doc_id,
                            items=[VersionOut(**_version_out(v)) for v in rows])
 
-    async def version(self, doc_id: str, version: int, reader: Principal) -> VersionDetail:
+    async def version(self, doc_id: str, version: int, reader: Principal,
+                      view: SpaceView) -> VersionDetail:
         async with self.db.session() as session:
-            await self._document(session, doc_id)
+            await self._document(session, doc_id, view=view)
             ver = await self._version(session, doc_id, version)
         return VersionDetail(**_version_out(ver), content=ver.content,
                              content_url=content_url(doc_id, version),
                              provenance=as_seen_by(ver.provenance, reader, ADMIN))
 
-    async def diff(self, doc_id: str, old: int, new: int) -> DiffOut:
+    async def diff(self, doc_id: str, old: int, new: int, view: SpaceView) -> DiffOut:
         async with self.db.session() as session:
-            await self._document(session, doc_id)
+            await self._document(session, doc_id, view=view)
             a = await self._version(session, doc_id, old)
             b = await self._version(session, doc_id, new)
         if a.content is None or b.content is None:
@@ -375,14 +398,18 @@ class Queries:
 
     # -- provenance and relations ----------------------------------------------------
 
-    async def relations(self, doc_id: str, type: str | None = None) -> RelationList:
+    async def relations(self, doc_id: str, view: SpaceView,
+                        type: str | None = None) -> RelationList:
+        """Both directions, but for documents of spaces the caller does not see."""
         async with self.db.session() as session:
-            await self._document(session, doc_id)
+            await self._document(session, doc_id, view=view)
             typed = [Relation.type == type] if type else []
             out = (await session.scalars(sa.select(Relation).where(
-                Relation.source_id == doc_id, *typed).order_by(Relation.created_at))).all()
+                Relation.source_id == doc_id, *typed, *seen_by(Relation.target_id, view))
+                .order_by(Relation.created_at))).all()
             inc = (await session.scalars(sa.select(Relation).where(
-                Relation.target_id == doc_id, *typed).order_by(Relation.created_at))).all()
+                Relation.target_id == doc_id, *typed, *seen_by(Relation.source_id, view))
+                .order_by(Relation.created_at))).all()
 
         def shape(rel: Relation) -> RelationOut:
             return RelationOut.model_validate(
@@ -392,33 +419,35 @@ class Queries:
         return RelationList(document_id=doc_id, outgoing=[shape(r) for r in out],
                             incoming=[shape(r) for r in inc])
 
-    async def provenance(self, doc_id: str, reader: Principal, version: int | None = None
-                         ) -> ProvenanceOut:
+    async def provenance(self, doc_id: str, reader: Principal, view: SpaceView,
+                         version: int | None = None) -> ProvenanceOut:
         async with self.db.session() as session:
-            doc = await self._document(session, doc_id)
+            doc = await self._document(session, doc_id, view=view)
             ver = await self._version(session, doc_id, version or doc.version)
         return ProvenanceOut(document_id=doc_id, version=ver.version,
                              content_hash=ver.content_hash,
                              provenance=as_seen_by(ver.provenance, reader, ADMIN),
-                             relations=await self.relations(doc_id))
+                             relations=await self.relations(doc_id, view))
 
-    async def lineage(self, doc_id: str, direction: Literal["up", "down"],
+    async def lineage(self, doc_id: str, view: SpaceView, direction: Literal["up", "down"],
                       depth: int) -> Lineage:
         """Walk derived_from / supersedes edges breadth-first: `up` to what a document
-        came from, `down` to what came from it. Each document appears once."""
+        came from, `down` to what came from it. Each document appears once; the walk
+        stops at documents of spaces the caller does not see (and never shows them)."""
         near, far = ((Relation.source_id, Relation.target_id) if direction == "up"
                      else (Relation.target_id, Relation.source_id))
         nodes: list[LineageNode] = []
         seen = {doc_id}
         frontier = [doc_id]
         async with self.db.session() as session:
-            await self._document(session, doc_id)
+            await self._document(session, doc_id, view=view)
             for level in range(1, depth + 1):
                 if not frontier:
                     break
                 rows = (await session.execute(
                     sa.select(near, far, Relation.type)
-                    .where(near.in_(frontier), Relation.type.in_(LINEAGE_TYPES))
+                    .where(near.in_(frontier), Relation.type.in_(LINEAGE_TYPES),
+                           *seen_by(far, view))
                     .order_by(Relation.created_at))).all()
                 frontier = []
                 for parent, found, via in rows:

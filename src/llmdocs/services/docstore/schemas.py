@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from llmdocs.core.bounded import StorableJson
 from llmdocs.core.db import INT4_MAX, StorableText
+from llmdocs.core.spaces import DEFAULT_SPACE, MAX_NAME, Role, valid_space
 
 Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,99}$")]
 Format = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.+-]{0,39}$")]
@@ -16,6 +17,8 @@ RelationType = Literal["derived_from", "supersedes", "references"]
 # a JSON write's content is text a column holds; binary content (or text with a NUL)
 # goes as a file (multipart)
 TextContent = Annotated[StorableText, Field(description="text; binary content goes as a file")]
+SpaceName = Annotated[str, Field(min_length=1, max_length=MAX_NAME),
+                      AfterValidator(valid_space)]
 
 
 class RelationIn(BaseModel):
@@ -43,6 +46,7 @@ class DocumentCreate(DocumentFields):
     author: StorableText | None = Field(None, max_length=200)
     metadata: Annotated[dict[str, Any], StorableJson] = Field(default_factory=dict)
     tags: list[Tag] = Field(default_factory=list, max_length=50)
+    space: SpaceName = Field(DEFAULT_SPACE, description="the space it belongs to, for good")
 
 
 class DocumentUpdate(DocumentFields):
@@ -79,6 +83,7 @@ class StaleMark(BaseModel):
 
 class DocumentSummary(BaseModel):
     document_id: str
+    space: str = DEFAULT_SPACE
     version: int
     content_hash: str
     title: str
@@ -213,3 +218,49 @@ class BulkResult(BaseModel):
     content_hash: str | None = None
     created: bool | None = None
     error: str | None = None
+
+
+class SpaceCreate(BaseModel):
+    name: SpaceName
+    description: StorableText = Field("", max_length=500)
+
+
+class SpaceOut(BaseModel):
+    name: str
+    description: str
+    created_by: str
+    created_at: datetime
+    role: Role | None = Field(None, description="yours there; admin for space admins")
+
+
+class SpaceList(BaseModel):
+    items: list[SpaceOut]
+
+
+class Grant(BaseModel):
+    role: Role
+
+
+class MemberOut(BaseModel):
+    space: str
+    subject: str
+    role: Role
+    granted_by: str
+    granted_at: datetime
+
+
+class MemberList(BaseModel):
+    space: str
+    items: list[MemberOut]
+
+
+class Membership(BaseModel):
+    name: str
+    role: Role
+
+
+class MySpaces(BaseModel):
+    """A caller's own memberships (`default`'s open role is not one)."""
+
+    subject: str
+    spaces: list[Membership]

@@ -4,7 +4,8 @@ relations; the reads are in `queries.py`, the writes in `ingest.py` and `bulk.py
 from __future__ import annotations
 
 from llmdocs.services.docstore.bulk import BulkWrites
+from llmdocs.services.docstore.spaces import Spaces
 
 
-class DocStore(BulkWrites):
-    """The store the routes use: its reads, single writes and bulk import."""
+class DocStore(BulkWrites, Spaces):
+    """The store the routes use: its reads, single writes, bulk import and spaces."""
