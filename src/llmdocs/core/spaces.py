@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from cachetools import LRUCache
 from fastapi import Depends, FastAPI, Request
+from pydantic import AfterValidator, Field
 
 from llmdocs.core.auth import Principal, require
 from llmdocs.core.config import Settings
@@ -41,6 +42,11 @@ def valid_space(name: str) -> str:
         raise ValueError(f"a space name is 1 to {MAX_NAME} lower-case letters, digits and "
                          f"inner dashes, not {name[:80]!r}")
     return name
+
+
+# a space's name in a request body: checked where it is parsed (a 422 that says why)
+SpaceName = Annotated[str, Field(min_length=1, max_length=MAX_NAME),
+                      AfterValidator(valid_space)]
 
 
 def role_allows(held: str | None, needed: Role) -> bool:

@@ -5,15 +5,19 @@ from __future__ import annotations
 import importlib
 from contextlib import AbstractAsyncContextManager
 
+import structlog
 from fastapi import FastAPI
 from sqlalchemy import Connection
 
 from llmdocs.core.app import create_service_app
 from llmdocs.core.auth import Principal
+from llmdocs.core.client import ServiceError
 from llmdocs.core.config import SERVICE_NAMES, Settings
 from llmdocs.core.resources import Resources
 from llmdocs.core.service import Hooks, ServiceSpec
 from llmdocs.core.spaces import Memberships
+
+log = structlog.get_logger(__name__)
 
 
 def _upgrade(connection: Connection) -> None:
@@ -36,8 +40,16 @@ async def _memberships(app: FastAPI, principal: Principal) -> Memberships:
 
     settings: Settings = app.state.settings
     token = delegated_token(settings, app.state.spec.key, principal)
-    async with DocStoreClient.for_service(settings, token=token) as client:
-        return await client.my_spaces()
+    try:
+        async with DocStoreClient.for_service(settings, token=token) as client:
+            return await client.my_spaces()
+    except ServiceError as exc:
+        # fail safe: while the doc-store is out (or refuses us: a misconfiguration), a
+        # user is a member of no space (sees `default` alone) for the cache's few
+        # seconds; never of more
+        log.warning("space_memberships_unavailable", subject=principal.subject,
+                    error=str(exc)[:300])
+        return {}
 
 
 # what the kernel gets from the house: its migrations, self-registration, and where a

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from llmdocs.core.bounded import StorableJson
 from llmdocs.core.db import INT4_MAX, StorableText
-from llmdocs.core.spaces import DEFAULT_SPACE, MAX_NAME, Role, valid_space
+from llmdocs.core.spaces import DEFAULT_SPACE, Role, SpaceName
 
 Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,99}$")]
 Format = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.+-]{0,39}$")]
@@ -17,8 +17,6 @@ RelationType = Literal["derived_from", "supersedes", "references"]
 # a JSON write's content is text a column holds; binary content (or text with a NUL)
 # goes as a file (multipart)
 TextContent = Annotated[StorableText, Field(description="text; binary content goes as a file")]
-SpaceName = Annotated[str, Field(min_length=1, max_length=MAX_NAME),
-                      AfterValidator(valid_space)]
 
 
 class RelationIn(BaseModel):

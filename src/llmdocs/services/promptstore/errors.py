@@ -22,3 +22,7 @@ class GatewayUnavailable(PromptStoreError): ...
 
 
 class GatewayRefused(PromptStoreError): ...
+
+
+class Forbidden(PromptStoreError):
+    """The caller's role in the prompt's space does not allow this (a viewer writing)."""

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from llmdocs.core.db import utcnow
 from llmdocs.core.ids import new_id
+from llmdocs.core.spaces import SpaceView
 from llmdocs.services.promptstore import abtest
 from llmdocs.services.promptstore.errors import (
     Conflict,
@@ -20,6 +21,7 @@ from llmdocs.services.promptstore.errors import (
 from llmdocs.services.promptstore.models import (
     AbOutcome,
     AbTest,
+    Prompt,
 )
 from llmdocs.services.promptstore.prompts import Prompts
 from llmdocs.services.promptstore.schemas import (
@@ -29,6 +31,7 @@ from llmdocs.services.promptstore.schemas import (
     OutcomeIn,
     VariantResult,
 )
+from llmdocs.services.promptstore.spaces import visible_prompts
 
 log = structlog.get_logger(__name__)
 
@@ -73,8 +76,11 @@ class Experiments(Prompts):
         async with self.db.session() as session:
             return self._test_out(await self._test(session, test_id))
 
-    async def list_tests(self, prompt: str | None) -> list[AbTestOut]:
+    async def list_tests(self, prompt: str | None, view: SpaceView) -> list[AbTestOut]:
         query = select(AbTest).order_by(AbTest.created_at.desc())
+        if not view.everything:  # the tests of the caller's spaces' prompts
+            query = query.where(AbTest.prompt_id.in_(
+                select(Prompt.id).where(*visible_prompts(view))))
         async with self.db.session() as session:
             if prompt is not None:
                 query = query.where(AbTest.prompt_id == (await self._prompt(session, prompt)).id)

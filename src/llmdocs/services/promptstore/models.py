@@ -28,6 +28,9 @@ class Prompt(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # the space it belongs to (core.spaces); names stay unique across spaces, so a
+    # service's `by-name` lookup means one prompt
+    space: Mapped[str] = mapped_column(String(63), index=True, server_default="default")
     type: Mapped[str] = mapped_column(String(10))  # text | chat
     category: Mapped[str] = mapped_column(String(100), index=True)
     description: Mapped[str] = mapped_column(Text, default="")

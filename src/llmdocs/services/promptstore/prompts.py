@@ -20,6 +20,7 @@ from llmdocs.core.events.envelope import make_event
 from llmdocs.core.idempotency import IdempotencyKeys
 from llmdocs.core.ids import new_id
 from llmdocs.core.middleware import correlation_id_var
+from llmdocs.core.spaces import SpaceView
 from llmdocs.services.promptstore import abtest, schemas, templates
 from llmdocs.services.promptstore.errors import (
     Conflict,
@@ -49,6 +50,7 @@ from llmdocs.services.promptstore.schemas import (
     VersionIn,
     VersionOut,
 )
+from llmdocs.services.promptstore.spaces import visible_prompts
 
 SERVICE = "promptstore"
 # published on every by-name fetch and render: {prompt_id, name, version, label,
@@ -174,7 +176,7 @@ class Prompts:
         labels = await self._labels(session, prompt)
         current = await self._version(session, prompt, prompt.latest_version)
         return PromptOut(
-            id=prompt.id, name=prompt.name, type=prompt.type,
+            id=prompt.id, name=prompt.name, space=prompt.space, type=prompt.type,
             category=prompt.category, description=prompt.description, tags=prompt.tags,
             latest_version=prompt.latest_version, forked_from=prompt.forked_from,
             labels=labels, created_by=prompt.created_by, created_at=prompt.created_at,
@@ -198,12 +200,14 @@ class Prompts:
             return self._version_out(prompt, await self._version(session, prompt, version),
                                      await self._labels(session, prompt))
 
-    async def search(self, query: schemas.SearchIn) -> PromptPage:
+    async def search(self, query: schemas.SearchIn, view: SpaceView) -> PromptPage:
         """Every query term must occur in the name, description, tags or latest content
-        (case-insensitive); prompts whose name matches more terms come first."""
+        (case-insensitive); prompts whose name matches more terms come first. Only
+        prompts of the caller's spaces count."""
         terms = query.query.lower().split()
         where: list[ColumnElement[bool]] = [
             Prompt.search_text.like(_like(term), escape="\\") for term in terms]
+        where += visible_prompts(view)
         where += [Prompt.search_text.like(_like(f" tag:{tag.lower()} "), escape="\\")
                   for tag in query.tags]
         if query.category:
@@ -233,7 +237,8 @@ class Prompts:
         stored = stored_content(body.type, body.content)
         variables = _checked_variables(body.type, stored, body.variables)
         now = utcnow()
-        prompt = Prompt(id=new_id(), name=body.name, type=body.type, category=body.category,
+        prompt = Prompt(id=new_id(), name=body.name, space=body.space, type=body.type,
+                        category=body.category,
                         description=body.description, tags=body.tags, latest_version=1,
                         forked_from=forked_from, created_by=by, created_at=now,
                         updated_at=now)
@@ -362,9 +367,11 @@ class Prompts:
         await self._invalidate(prompt.name, (prompt.id, version))
         return await self.version(prompt.id, version)
 
-    async def fork(self, ref: str, name: str, version: int | None, by: str) -> PromptOut:
+    async def fork(self, ref: str, name: str, version: int | None, by: str,
+                   space: str | None = None) -> PromptOut:
         """A new prompt (own id, own history from version 1) from a version of this
-        one; it gets no labels but `latest` until someone sets them."""
+        one, in `space` (default: the original's); it gets no labels but `latest` until
+        someone sets them."""
         async with self.db.session() as session:
             prompt = await self._prompt(session, ref)
             row = await self._version(session, prompt, version or prompt.latest_version)
@@ -374,7 +381,7 @@ class Prompts:
             content=_public_content(prompt.type, row.content),
             variables=[Variable.model_validate(v) for v in row.variables],
             config=row.config, message=f"forked from {prompt.name} v{row.version}",
-            labels=[])
+            labels=[], space=space or prompt.space)
         return await self.create(body, by, forked_from=prompt.id)
 
     async def diff(self, ref: str, old: int, new: int) -> DiffOut:

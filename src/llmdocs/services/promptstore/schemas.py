@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llmdocs.core.bounded import StorableJson
 from llmdocs.core.db import INT4_MAX, StorableText, UtcDateTime
+from llmdocs.core.spaces import DEFAULT_SPACE, SpaceName
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,199}$"
 LABEL_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
@@ -71,6 +72,7 @@ class PromptIn(VersionIn):
     description: StorableText = Field("", max_length=5000)
     tags: list[StorableText] = Field(default_factory=list, max_length=50)
     labels: list[str] = Field(default_factory=lambda: ["production"])
+    space: SpaceName = Field(DEFAULT_SPACE, description="the space it belongs to")
 
 
 def _check_labels(labels: list[str]) -> list[str]:
@@ -108,6 +110,7 @@ class VersionOut(BaseModel):
 class PromptOut(BaseModel):
     id: str
     name: str
+    space: str = DEFAULT_SPACE
     type: PromptType
     category: str
     description: str
@@ -202,6 +205,7 @@ class ForkIn(BaseModel):
 
     name: str = Field(pattern=NAME_PATTERN)
     version: int | None = Field(None, ge=1, le=INT4_MAX)  # default: latest
+    space: SpaceName | None = Field(None, description="default: the original's space")
 
 
 class StateIn(BaseModel):
