@@ -4,18 +4,22 @@ viewer cannot write, grants and revokes apply at once, `default` stays open."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
+from typer.testing import CliRunner
 
+from llmdocs.cli import app
 from llmdocs.core.auth import issue_token, service_token
 from llmdocs.core.config import Settings
 from llmdocs.migrations import upgrade
@@ -262,3 +266,36 @@ async def test_the_migration_puts_existing_documents_in_default(
         assert [hit["document_id"] for hit in hits] == ["old"]
         spaces = (await anyone.get("/spaces")).json()["items"]
         assert [(s["name"], s["role"]) for s in spaces] == [("default", "editor")]
+
+
+async def test_the_spaces_commands(sqlite_store: Store, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMDOCS_DOCSTORE_URL", sqlite_store.url)
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+
+    async def run(subject: str, *args: str, code: int = 0) -> str:
+        scopes = ["docs:*"] if subject == "user:lead" else list(USER)
+        token = issue_token(sqlite_store.settings, subject, scopes)
+        result = await asyncio.to_thread(runner.invoke, app, list(args),
+                                         env={"LLMDOCS_TOKEN": token})
+        assert result.exit_code == code, result.output
+        return result.output
+
+    assert "created space docs-team" in await run("user:lead", "spaces", "create", "docs-team",
+                                                  "--description", "the writers")
+    assert "user:ann is editor in docs-team" in await run(
+        "user:lead", "spaces", "grant", "docs-team", "user:ann", "editor")
+    await run("user:lead", "spaces", "grant", "docs-team", "user:ann", "owner", code=2)
+    assert "docs-team" in await run("user:ann", "spaces", "list")
+    members = await run("user:ann", "spaces", "list", "--members", "docs-team")
+    assert "user:ann" in members and "user:lead" in members
+    note = tmp_path / "note.md"
+    note.write_text("# Team note\n")
+    assert "stored" in await run("user:ann", "docs", "put", str(note), "--space", "docs-team")
+    listed = (await sqlite_store.http.get("/documents")).json()["items"]  # user:t, no member
+    assert listed == []
+    assert "no member" in await run("user:lead", "spaces", "revoke", "docs-team", "user:ann")
+    assert "docs-team" not in await run("user:ann", "spaces", "list")
+    denied = await run("user:ann", "spaces", "create", "other", code=1)
+    assert "403" in denied

@@ -217,8 +217,9 @@ async def read_write(request: Request, model: type[DocumentCreate] | type[Docume
         filename = safe_filename(upload.filename)
         values = {k: v for k, v in form.items() if isinstance(v, str) and v != ""}
         fmt = format_of(values.get("format"), filename, upload.content_type)
-        raw: dict[str, Any] = {k: values[k] for k in ("title", "source", "author", "message")
-                               if k in values}
+        plain = ("title", "source", "author", "message") + (
+            ("space",) if model is DocumentCreate else ())  # a new version keeps its space
+        raw: dict[str, Any] = {k: values[k] for k in plain if k in values}
         raw.update(format=fmt, content="")
         for name in ("metadata", "provenance", "relations"):
             if (parsed := _json_field(values, name)) is not None:

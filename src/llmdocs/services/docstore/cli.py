@@ -41,6 +41,7 @@ def put(
     source: str = typer.Option("", help="Where the files come from."),
     tag: list[str] = typer.Option([], "--tag", "-t", help="Tag (repeatable)."),
     title: str = typer.Option(None, help="Title (default: the file name)."),
+    space: str = typer.Option("default", help="The space they belong to."),
 ) -> None:
     """Store files; a progress bar shows the way through many."""
 
@@ -54,7 +55,7 @@ def put(
                         path.read_bytes(), path.name,
                         content_type=mimetypes.guess_type(path.name)[0],
                         format=_format_of(path), source=source, tags=tag,
-                        title=title or path.name)
+                        title=title or path.name, space=space)
                     rows.append({"file": str(path), "id": stored.document_id,
                                  "version": stored.version,
                                  "status": "stored" if stored.created else "unchanged"})

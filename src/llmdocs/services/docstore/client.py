@@ -6,9 +6,10 @@ import builtins
 import json
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
+from urllib.parse import quote
 
 from llmdocs.core.client import ServiceClient, idempotency_header
-from llmdocs.core.spaces import Memberships
+from llmdocs.core.spaces import Memberships, Role
 from llmdocs.services.docstore.schemas import (
     BulkResult,
     DiffOut,
@@ -17,9 +18,15 @@ from llmdocs.services.docstore.schemas import (
     DocumentPage,
     DocumentSummary,
     Lineage,
+    MemberList,
+    MemberOut,
+    MySpaces,
     ProvenanceOut,
     RelationList,
     SearchPage,
+    SpaceCreate,
+    SpaceList,
+    SpaceOut,
     StoredDocument,
     VersionDetail,
     VersionList,
@@ -180,5 +187,26 @@ class DocStoreClient(ServiceClient):
 
     async def my_spaces(self) -> Memberships:
         """The caller's memberships, space → role (`default`'s open role not included)."""
-        body = await self.get_json("/spaces/mine")
-        return {entry["name"]: entry["role"] for entry in body["spaces"]}
+        mine = MySpaces.model_validate(await self.get_json("/spaces/mine"))
+        return {entry.name: entry.role for entry in mine.spaces}
+
+    async def spaces(self) -> SpaceList:
+        """The spaces the caller sees, with their role in each."""
+        return SpaceList.model_validate(await self.get_json("/spaces"))
+
+    async def create_space(self, name: str, description: str = "") -> SpaceOut:
+        return SpaceOut.model_validate(await self.post_json(
+            "/spaces", SpaceCreate(name=name, description=description).model_dump()))
+
+    async def members(self, name: str) -> MemberList:
+        return MemberList.model_validate(await self.get_json(f"/spaces/{name}/members"))
+
+    async def grant(self, name: str, subject: str, role: Role) -> MemberOut:
+        """Give `subject` `role` in the space (or change the role they have)."""
+        answer = await self.request("PUT", f"/spaces/{name}/members/{quote(subject, safe='')}",
+                                    json={"role": role}, idempotent=True)
+        return MemberOut.model_validate_json(answer.content)
+
+    async def revoke(self, name: str, subject: str) -> None:
+        await self.request("DELETE", f"/spaces/{name}/members/{quote(subject, safe='')}",
+                           idempotent=True)
