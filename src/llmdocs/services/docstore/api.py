@@ -450,12 +450,12 @@ async def rollback(request: Request, response: Response, document_id: DocumentId
                      "the next version)")
 async def mark_stale(request: Request, document_id: DocumentId, mark: StaleMark,
                      writer: Writer, spaces: Spaces) -> DocumentSummary:
+    store = store_of(request)
+    await store.check_document(document_id, spaces, write=True)
     # only the analysis service, as itself, says a document's sources changed
     if not (writer.is_service and writer.subject == "service:analysis") \
             and not writer.allows(ADMIN):
         raise Problem(403, f"Only the analysis service (or {ADMIN}) marks documents stale.")
-    store = store_of(request)
-    await store.check_document(document_id, spaces, write=True)
     return await store.mark_stale(document_id, mark)
 
 
