@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
+from llmdocs.migrations.spaces import NAME, add_space_column, drop_space_column
+
 revision = "docstore_0003"
 down_revision = "docstore_0002"
 branch_labels = None
 depends_on = None
 
-NAME = 63  # core.spaces.MAX_NAME, as it was when this ran
 TZ = sa.DateTime(timezone=True)
 
 
@@ -36,17 +37,11 @@ def upgrade() -> None:
         sa.Column("granted_by", sa.String(200), nullable=False),
         sa.Column("granted_at", TZ, nullable=False))
     op.create_index("ix_docstore_space_members_subject", "docstore_space_members", ["subject"])
-    # a plain ADD COLUMN (no table rebuild: SQLite keeps the search triggers); the
-    # server default fills every existing row
-    op.add_column("docstore_documents", sa.Column("space", sa.String(NAME), nullable=False,
-                                                  server_default="default"))
-    op.create_index("ix_docstore_documents_space", "docstore_documents", ["space"])
+    add_space_column("docstore_documents")  # SQLite keeps the search triggers
 
 
 def downgrade() -> None:
-    op.drop_index("ix_docstore_documents_space", "docstore_documents")
-    with op.batch_alter_table("docstore_documents") as batch:
-        batch.drop_column("space")
+    drop_space_column("docstore_documents")
     op.drop_index("ix_docstore_space_members_subject", "docstore_space_members")
     op.drop_table("docstore_space_members")
     op.drop_table("docstore_spaces")

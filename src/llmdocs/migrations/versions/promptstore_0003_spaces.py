@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
+from llmdocs.migrations.spaces import add_space_column, drop_space_column
 
 revision = "promptstore_0003"
 down_revision = "promptstore_0002"
@@ -13,12 +12,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("promptstore_prompts", sa.Column("space", sa.String(63), nullable=False,
-                                                   server_default="default"))
-    op.create_index("ix_promptstore_prompts_space", "promptstore_prompts", ["space"])
+    add_space_column("promptstore_prompts")
 
 
 def downgrade() -> None:
-    op.drop_index("ix_promptstore_prompts_space", "promptstore_prompts")
-    with op.batch_alter_table("promptstore_prompts") as batch:
-        batch.drop_column("space")
+    drop_space_column("promptstore_prompts")
