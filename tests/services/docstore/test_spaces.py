@@ -203,6 +203,12 @@ async def test_grant_and_revoke_apply_at_once(team: Team) -> None:
     again = await team.admin.post("/spaces", json={"name": "team-a"})
     assert again.status_code == 409
     assert (await team.alice.post("/spaces", json={"name": "mine"})).status_code == 403
+    async with client(team.store, "user:docs-admin", "docs:read", "docs:write",
+                      "docs:admin") as docs_admin:  # no member of team-b, yet may grant
+        granted = await docs_admin.put("/spaces/team-b/members/user:carol",
+                                       json={"role": "viewer"})
+        assert granted.status_code == 200, granted.text
+        assert (await docs_admin.get("/spaces/team-b/members")).status_code == 200
 
 
 async def test_relations_and_lineage_leave_out_other_spaces(team: Team) -> None:
