@@ -305,3 +305,19 @@ async def test_the_spaces_commands(sqlite_store: Store, tmp_path: Path,
     assert "docs-team" not in await run("user:ann", "spaces", "list")
     denied = await run("user:ann", "spaces", "create", "other", code=1)
     assert "403" in denied
+
+
+async def test_document_events_carry_their_space(team: Team) -> None:
+    """Whoever delivers events to users (the log-collector) filters them by `space`."""
+    doc_id = team.doc["document_id"]
+    assert (await team.alice.patch(f"/documents/{doc_id}", json={"tags": ["t"]})
+            ).status_code == 200
+    engine = create_async_engine(team.store.settings.database_url)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.text(
+            "SELECT envelope FROM eventbus_events WHERE type LIKE 'llmdocs.document.%'"))).scalars()
+        events = [json.loads(row) for row in rows]
+    await engine.dispose()
+    ours = [event for event in events if event["subject"] == doc_id]
+    assert [e["type"] for e in ours] == ["llmdocs.document.stored", "llmdocs.document.updated"]
+    assert all(e["space"] == e["data"]["space"] == "team-a" for e in ours)
