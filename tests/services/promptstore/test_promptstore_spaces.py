@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from llmdocs.core.auth import issue_token
 from llmdocs.core.config import Settings
@@ -25,6 +27,7 @@ class Team:
     prompt `plans` (two versions) in team-a, and an A/B test on it."""
 
     async def open(self, serve: Any, settings: Settings, stack: AsyncExitStack) -> Team:
+        self.settings = settings
         settings.http_retries = 1
         settings.spaces_cache_seconds = 0  # grants show at once (the default: within 5 s)
         docstore = (await serve(create_app("docstore", settings))).url
@@ -129,8 +132,18 @@ async def test_lists_and_search_leave_other_spaces_out(team: Team) -> None:
         assert [p["name"] for p in found["items"]] == (["plans"] if sees else [])
         assert found["total"] == (1 if sees else 0)
         assert [t["id"] for t in tests] == ([team.test_id] if sees else [])
-    seeded = (await team.bob.get("/prompts/by-name/outline")).status_code
-    assert seeded == 200  # the seeded prompts are in `default`, open to everyone
+    seeded = await team.bob.get("/prompts/by-name/outline")
+    assert seeded.json()["space"] == "default"  # the seeded prompts: open to everyone
+    resolved = await team.alice.get("/prompts/by-name/plans")
+    assert resolved.json()["space"] == "team-a"
+    engine = create_async_engine(team.settings.database_url)
+    async with engine.connect() as conn:  # what the log-collector filters users' events by
+        used = [json.loads(row) for row in (await conn.execute(sa.text(
+            "SELECT envelope FROM eventbus_events WHERE type = 'llmdocs.prompt.used'")
+        )).scalars()]
+    await engine.dispose()
+    assert {e["space"] for e in used if e["data"]["name"] == "plans"} == {"team-a"}
+    assert {e["space"] for e in used if e["data"]["name"] == "outline"} == {"default"}
 
 
 async def test_roles_cap_writes_and_grants_apply(team: Team) -> None:

@@ -20,7 +20,7 @@ from llmdocs.core.events.envelope import make_event
 from llmdocs.core.idempotency import IdempotencyKeys
 from llmdocs.core.ids import new_id
 from llmdocs.core.middleware import correlation_id_var
-from llmdocs.core.spaces import SpaceView
+from llmdocs.core.spaces import DEFAULT_SPACE, SpaceView
 from llmdocs.services.promptstore import abtest, schemas, templates
 from llmdocs.services.promptstore.errors import (
     Conflict,
@@ -423,7 +423,8 @@ class Prompts:
                     return None
                 test = (await session.scalars(select(AbTest).where(
                     AbTest.prompt_id == prompt.id, AbTest.status == "running"))).first()
-                return {"id": prompt.id, "name": prompt.name, "type": prompt.type,
+                return {"id": prompt.id, "name": prompt.name, "space": prompt.space,
+                        "type": prompt.type,
                         "latest": prompt.latest_version,
                         "labels": await self._labels(session, prompt),
                         "ab": None if test is None else {"test_id": test.id,
@@ -470,7 +471,8 @@ class Prompts:
             raise NotFound(f"Prompt '{name}' has no version {version} "
                             f"(latest is {head['latest']}).")
         return Resolved(
-            prompt_id=head["id"], name=name, type=head["type"], version=version,
+            prompt_id=head["id"], name=name, space=head.get("space", DEFAULT_SPACE),
+            type=head["type"], version=version,
             label=label, content=_public_content(head["type"], row["content"]),
             variables=[Variable.model_validate(v) for v in row["variables"]],
             config=row["config"], state=row["state"], content_hash=row["content_hash"],
@@ -487,7 +489,7 @@ class Prompts:
             "ab_test": ab.test_id if ab and ab.variant is not None else None,
             "variant": ab.variant if ab else None, "subject": subject,
             "correlation_id": correlation_id_var.get(),
-        }, subject=resolved.prompt_id))
+        }, subject=resolved.prompt_id, space=resolved.space))
 
     async def render_named(self, name: str, values: Mapping[str, Any], label: str | None,
                            version: int | None, ab_subject: str | None) -> Rendered:

@@ -142,6 +142,7 @@ class Resolved(BaseModel):
 
     prompt_id: str
     name: str
+    space: str = DEFAULT_SPACE
     type: PromptType
     version: int
     label: str | None
