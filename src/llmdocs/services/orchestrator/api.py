@@ -20,9 +20,11 @@ from llmdocs.core.idempotency import (
     answered,
     made,
 )
+from llmdocs.core.spaces import Spaces, SpaceView
 from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.orchestrator import errors, service
 from llmdocs.services.orchestrator.registry import ADMIN_SCOPE, Registry
+from llmdocs.services.orchestrator.runs import Viewer
 from llmdocs.services.orchestrator.schemas import (
     FINISHED,
     SERVICE_NAME,
@@ -186,9 +188,15 @@ def _owner_filter(caller: Principal) -> str | None:
     return None if caller.acts_for_anyone(ADMIN_SCOPE) else caller.subject
 
 
+def _viewer(caller: Principal, spaces: SpaceView) -> Viewer:
+    """The runs the caller may see and change: its own (see `_owner_filter`), in the
+    spaces it is a member of (any, for services and space admins)."""
+    return Viewer(_owner_filter(caller), spaces.visible())
+
+
 @router.post("/workflows/{name}/runs", status_code=202, response_model=WorkflowRunOut,
              summary="Start a run; with `wait`, answer 200 when it ends within that time")
-async def start_run(body: RunRequest, request: Request, caller: Writer,
+async def start_run(body: RunRequest, request: Request, caller: Writer, spaces: Spaces,
                     name: str = Path(pattern=SERVICE_NAME), wait: float = WaitSeconds,
                     runs: Runner = Depends(runner),
                     key: str | None = IdempotencyKeyHeader) -> Response:
@@ -196,7 +204,7 @@ async def start_run(body: RunRequest, request: Request, caller: Writer,
     user = caller.acting_for(body.user_id or unnamed, ADMIN_SCOPE)
 
     async def start() -> Answer:
-        run = await runs.create(name, body, user, caller)
+        run = await runs.create(name, body, user, caller, spaces)
         if wait > 0:
             try:
                 run = await runs.wait(run.id, wait)
@@ -213,42 +221,43 @@ async def start_run(body: RunRequest, request: Request, caller: Writer,
 @router.post("/workflows/{name}/check",
              summary="Check a run's input without starting it: 200 with the input the "
              "run would take, or the 404 or 422 that starting it would answer")
-async def check_run(body: RunRequest, caller: Reader,
+async def check_run(body: RunRequest, caller: Reader, spaces: Spaces,
                     name: str = Path(pattern=SERVICE_NAME),
                     runs: Runner = Depends(runner)) -> RunCheck:
-    workflow, data = await runs.check(name, body, caller)
+    workflow, data = await runs.check(name, body, caller, spaces)
     return RunCheck(workflow=workflow.name, version=workflow.version, input=data)
 
 
 @router.get("/runs", summary="Recent runs, newest first (the caller's own, unless it "
-            "acts for anyone)")
+            "acts for anyone, in the spaces it is a member of)")
 async def list_runs(
-    caller: Reader, workflow: Filter = None, status: RunStatus | None = Query(None),
-    user_id: Filter = None, limit: int = Query(50, ge=1, le=500),
+    caller: Reader, spaces: Spaces, workflow: Filter = None,
+    status: RunStatus | None = Query(None), user_id: Filter = None,
+    space: Filter = None, limit: int = Query(50, ge=1, le=500),
     runs: Runner = Depends(runner),
 ) -> RunPage:
     return RunPage(items=[runs.view(run) for run in await runs.store.recent(
-        workflow, status, user_id, limit, only=_owner_filter(caller))])
+        workflow, status, user_id, limit, _viewer(caller, spaces), space)])
 
 
-# another user's run is a 404, as a missing one is: its id is not confirmed to a caller
-# who may not see it
+# another user's run, or one in a space the caller is not a member of, is a 404, as a
+# missing one is: its id is not confirmed to a caller who may not see it
 
 @router.get("/runs/{run_id}",
             summary="A run: status, steps, result; `wait` long-polls for its end")
-async def get_run(run_id: RunId, caller: Reader, wait: float = WaitSeconds,
-                  runs: Runner = Depends(runner)) -> WorkflowRunOut:
-    return await runs.wait(run_id, wait, _owner_filter(caller))
+async def get_run(run_id: RunId, caller: Reader, spaces: Spaces,
+                  wait: float = WaitSeconds, runs: Runner = Depends(runner)) -> WorkflowRunOut:
+    return await runs.wait(run_id, wait, _viewer(caller, spaces))
 
 
 @router.post("/runs/{run_id}/cancel", summary="Cancel a run")
-async def cancel_run(run_id: RunId, caller: Writer,
+async def cancel_run(run_id: RunId, caller: Writer, spaces: Spaces,
                      runs: Runner = Depends(runner)) -> WorkflowRunOut:
-    return await runs.cancel(run_id, _owner_filter(caller))
+    return await runs.cancel(run_id, _viewer(caller, spaces))
 
 
 @router.post("/runs/{run_id}/resume", status_code=202,
              summary="Resume a failed, cancelled or orphaned run from its last checkpoint")
-async def resume_run(run_id: RunId, caller: Writer,
+async def resume_run(run_id: RunId, caller: Writer, spaces: Spaces,
                      runs: Runner = Depends(runner)) -> WorkflowRunOut:
-    return await runs.resume(run_id, _owner_filter(caller))
+    return await runs.resume(run_id, _viewer(caller, spaces))

@@ -76,12 +76,13 @@ class ConsistencyCheck(DocGen):
         request = state["request"]
         trace = Trace("gather")
         context = await self._spec(valid_request(DocRequest, {
-            k: request[k] for k in ("query", "service", "spec_document_id", "spec_url")}),
+            k: request[k] for k in ("query", "service", "spec_document_id", "spec_url",
+                                    "space")}),
             trace)
         document_id = request["document_id"]
         if document_id is None:
             trace.called("doc-store", "list documents tag=api_documentation")
-            page = await self.deps.docs.list(tag="api_documentation", sort="-updated_at",
+            page = await self._docs(request).list(tag="api_documentation", sort="-updated_at",
                                              limit=50)
             title = apidoc.document_title(context["api"]["title"])
             found = next((d for d in page.items if d.title == title
@@ -92,7 +93,7 @@ class ConsistencyCheck(DocGen):
             document_id = found.document_id
         trace.called("doc-store", "get document")
         try:
-            doc = await self.deps.docs.get(document_id)
+            doc = await self._docs(request).get(document_id)
         except NotFound:
             raise WorkflowError(f"document {document_id} not found") from None
         if doc.format not in TEXT_FORMATS or doc.content is None:

@@ -23,6 +23,7 @@ from llmdocs.core.db import escaped
 from llmdocs.core.errors import outlasting
 from llmdocs.core.events import make_event
 from llmdocs.core.fetch import Network
+from llmdocs.core.spaces import DEFAULT_SPACE
 from llmdocs.formats import GeneratedDocument, Section, render
 from llmdocs.openapi import (
     Operation,
@@ -52,6 +53,7 @@ from llmdocs.services.orchestrator.prose import (
 from llmdocs.services.orchestrator.registry import Registry
 from llmdocs.services.orchestrator.schemas import DocRequest, StepRecord, WorkflowInput
 from llmdocs.services.orchestrator.settings import DocgenSettings
+from llmdocs.services.orchestrator.spacedocs import SpaceDocs, readable
 from llmdocs.services.orchestrator.workflow_state import (
     DocState,
     Node,
@@ -83,6 +85,8 @@ class Deps:
     blocked_networks: Sequence[Network] = LINK_LOCAL  # a spec URL is never fetched from
     # true while a run executes for the first time: nothing of it can be stored yet
     first_attempt: Callable[[str], bool] = lambda _run_id: False
+    # whether every user may read the `default` space: a run reads documents there too
+    default_open: bool = True
 
 
 class DocGen:
@@ -104,6 +108,11 @@ class DocGen:
             maxsize=16)
 
     # --- plumbing -------------------------------------------------------------------
+
+    def _docs(self, request: dict[str, Any]) -> SpaceDocs:
+        """The documents a run of `request` may read (see `spacedocs`)."""
+        return SpaceDocs(self.deps.docs, readable(request.get("space") or DEFAULT_SPACE,
+                                                  self.deps.default_open))
 
     def _step(self, name: str, fn: Node) -> Node:
         """Time a node, record it in the state and report it to the run's progress; a
@@ -185,8 +194,10 @@ class DocGen:
         request = valid_request(DocRequest, state["request"])
         if request.refresh_document_id:  # the document's own request, read back
             trace = Trace("analyze")
-            asked, previous = await refresh.prior(self.deps.docs,
+            asked, previous = await refresh.prior(self._docs(state["request"]),
                                                   request.refresh_document_id, trace)
+            # the refresh stays in its run's space, whatever the first run's was
+            asked["space"] = request.space
             return trace.update(**await self.analyze({**state, "request": asked}),
                                 refresh=previous)
         has_spec = request.spec_document_id or request.spec_url or request.service
@@ -220,13 +231,14 @@ class DocGen:
         context: dict[str, Any] = {"sources": [], "spec": None, "operations": []}
         if request.spec_document_id or request.spec_url or request.service:
             context.update(await self._spec(request, trace))
-        ids = list(request.document_ids)
+        docs = self._docs(state["request"])
+        found = [await self._document(docs, document_id, "source", trace)
+                 for document_id in request.document_ids]
         if request.search:
             trace.called("doc-store", "search")
-            hits = await self.deps.docs.search(request.search, limit=5)
-            ids += [h.document_id for h in hits.items if h.document_id not in ids]
-        for document_id in ids:
-            doc = await self._document(document_id, "source", trace)
+            found += [doc for doc in await docs.search(request.search, limit=5)
+                      if doc.document_id not in request.document_ids]
+        for doc in found:
             context["sources"].append({
                 "document_id": doc.document_id, "version": doc.version,
                 "content_hash": doc.content_hash, "title": doc.title, "role": "source",
@@ -245,7 +257,7 @@ class DocGen:
             return
         trace = Trace("check")
         try:
-            if await self._spec_for_service(str(service), trace) is None:
+            if await self._spec_for_service(self._docs(data), str(service), trace) is None:
                 await self._registry_spec(str(service), trace)
         except WorkflowError as exc:
             raise Invalid(f"The run cannot start: {exc}.", errors=[
@@ -254,9 +266,10 @@ class DocGen:
     async def _spec(self, request: DocRequest, trace: Trace) -> dict[str, Any]:
         """The OpenAPI spec: stored in the doc-store, at a URL, or from the registry."""
         bounds = self.deps.spec_bounds
+        docs = self._docs(request.model_dump())
         source: dict[str, Any] | None = None
         if request.spec_document_id:
-            source = await self._stored_spec(request.spec_document_id, trace)
+            source = await self._stored_spec(docs, request.spec_document_id, trace)
         elif request.spec_url:
             # a redirect loop ends as Unreachable: too many redirects
             try:
@@ -274,12 +287,12 @@ class DocGen:
             except SpecError as exc:
                 raise WorkflowError(f"spec URL {request.spec_url}: {exc}") from None
         else:
-            source = await self._spec_for_service(str(request.service), trace)
+            source = await self._spec_for_service(docs, str(request.service), trace)
             if source is None:
                 return await self._registry_spec(str(request.service), trace)
         return source
 
-    async def _stored_spec(self, document_id: str, trace: Trace,
+    async def _stored_spec(self, docs: SpaceDocs, document_id: str, trace: Trace,
                            known: DocumentSummary | None = None) -> dict[str, Any]:
         """A spec from the doc-store. Parsing is the slow part (YAML), so what a spec
         says is kept by content hash; with the version and hash already listed
@@ -287,7 +300,7 @@ class DocGen:
         parsed = self._specs.get((document_id, known.content_hash)) if known is not None else None
         doc: DocumentSummary | None = known
         if parsed is None:
-            full = await self._document(document_id, "spec", trace)
+            full = await self._document(docs, document_id, "spec", trace)
             key = (document_id, full.content_hash)
             parsed = self._specs.get(key) or self._parse_spec(document_id, full.content or "")
             self._specs[key] = parsed
@@ -309,24 +322,26 @@ class DocGen:
             raise WorkflowError(f"document {document_id} is not a usable OpenAPI spec: "
                                 f"{exc}") from None
 
-    async def _document(self, document_id: str, role: str, trace: Trace) -> DocumentOut:
+    async def _document(self, docs: SpaceDocs, document_id: str, role: str, trace: Trace
+                        ) -> DocumentOut:
         trace.called("doc-store", "get document")
         try:
-            return await self.deps.docs.get(document_id)
+            return await docs.get(document_id)
         except NotFound:
             raise WorkflowError(f"{role} document {document_id} not found") from None
 
-    async def _spec_for_service(self, service: str, trace: Trace) -> dict[str, Any] | None:
+    async def _spec_for_service(self, docs: SpaceDocs, service: str, trace: Trace
+                                ) -> dict[str, Any] | None:
         """A spec stored in the doc-store for this service (tag `openapi`, matched on
         the `service` metadata or the title)."""
         wanted = _slug(service)
         trace.called("doc-store", "list documents tag=openapi")
-        page = await self.deps.docs.list(tag="openapi", limit=100)
+        page = await docs.list(tag="openapi", limit=100)
         for item in page.items:
             names = {_slug(str(item.metadata.get("service", ""))), _slug(item.title)}
             if any(n and (n == wanted or wanted in n.split("-") or n.startswith(wanted))
                    for n in names):
-                return await self._stored_spec(item.document_id, trace, item)
+                return await self._stored_spec(docs, item.document_id, trace, item)
         return None
 
     async def _registry_spec(self, service: str, trace: Trace) -> dict[str, Any]:
@@ -380,7 +395,7 @@ class DocGen:
         calls = [self._prose_call(state, ops, grouped, s) for s in sections]
         asked = {s["title"]: c.sha256 for s, c in zip(sections, calls, strict=True) if c}
         # a refresh's sections kept as they were, and its changes: no model call for them
-        kept, refreshed = await refresh.kept(self.deps.docs, state.get("refresh"), context,
+        kept, refreshed = await refresh.kept(self._docs(request), state.get("refresh"), context,
                                              sections, asked, self.deps.spec_bounds, trace)
         calls = [None if s["title"] in kept else c for s, c in zip(sections, calls, strict=True)]
         limit = asyncio.Semaphore(self.deps.settings.write_concurrency)
@@ -539,6 +554,7 @@ class DocGen:
         fields: dict[str, Any] = {
             "title": doc.title, "format": fmt, "provenance": provenance,
             "source": f"orchestrator:{NAME}", "author": state["user_id"],
+            "space": request.get("space") or DEFAULT_SPACE,
             "metadata": {"run_id": run_id, "workflow": NAME, "query": request["query"],
                          "doc_type": request["doc_type"], "filename": rendered.filename},
             "tags": ["generated", request["doc_type"]],
@@ -568,7 +584,8 @@ class DocGen:
             "orchestrator", "llmdocs.document.generated",
             {"document_id": stored.document_id, "version": stored.version,
              "run_id": run_id, "format": fmt,
-             "title": doc.title, "sources": source_ids}, subject=stored.document_id)
+             "title": doc.title, "sources": source_ids, "space": stored.space},
+            subject=stored.document_id, space=stored.space)
         return {"result": result, "announce": [generated.model_dump(mode="json")]}
 
     # --- the graph ------------------------------------------------------------------

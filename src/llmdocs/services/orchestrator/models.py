@@ -51,6 +51,7 @@ class WorkflowRun(Base):
     version: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20), index=True)
     user_id: Mapped[str] = mapped_column(String(200))
+    space: Mapped[str] = mapped_column(String(63), index=True, default="default")
     input: Mapped[str] = mapped_column(Text)  # JSON
     steps: Mapped[str] = mapped_column(Text)  # JSON list of step records
     result: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON

@@ -16,6 +16,7 @@ from llmdocs.openapi.diff import diff
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.docstore.schemas import StoredDocument
 from llmdocs.services.orchestrator import apidoc, apisections
+from llmdocs.services.orchestrator.spacedocs import SpaceDocs
 from llmdocs.services.orchestrator.workflow_state import Trace, WorkflowError
 
 _HEADING = re.compile(r"^## (.+)$")
@@ -23,7 +24,7 @@ _HEADING = re.compile(r"^## (.+)$")
 _ASKED = ("query", "intent", "entities", "session_id", "instructions")
 
 
-async def prior(docs: DocStoreClient, document_id: str, trace: Trace
+async def prior(docs: SpaceDocs, document_id: str, trace: Trace
                 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The document's own request, rebuilt from its latest version's provenance, and what
     the refresh keeps of that version: its number, sections, their text and its spec."""
@@ -93,7 +94,7 @@ def _same(old: dict[str, Any], new: dict[str, Any]) -> bool:
     return all(old.get(k) == new[k] for k in ("kind", "sha256", "operations", "asked_sha256"))
 
 
-async def kept(docs: DocStoreClient, previous: dict[str, Any] | None,
+async def kept(docs: SpaceDocs, previous: dict[str, Any] | None,
                context: dict[str, Any], outline: list[dict[str, Any]], asked: dict[str, str],
                bounds: SpecBounds, trace: Trace) -> tuple[dict[str, str], dict[str, Any]]:
     """A refresh's texts known without a model, by section title: the earlier text of
@@ -111,7 +112,7 @@ async def kept(docs: DocStoreClient, previous: dict[str, Any] | None,
             {"refresh": {**previous, "changes": found, "reused": list(reused)}})
 
 
-async def changes(docs: DocStoreClient, previous: dict[str, Any], head: dict[str, Any],
+async def changes(docs: SpaceDocs, previous: dict[str, Any], head: dict[str, Any],
                   fresh: list[dict[str, Any]], bounds: SpecBounds, trace: Trace
                   ) -> list[dict[str, Any]]:
     """What changed in the spec, breaking first: between both versions of a stored spec,
@@ -134,7 +135,7 @@ async def changes(docs: DocStoreClient, previous: dict[str, Any], head: dict[str
             for c in found]
 
 
-async def _spec_version(docs: DocStoreClient, document_id: str, version: int,
+async def _spec_version(docs: SpaceDocs, document_id: str, version: int,
                         bounds: SpecBounds, trace: Trace) -> dict[str, Any]:
     trace.called("doc-store", f"get document version {version}")
     try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -16,6 +17,7 @@ from sqlalchemy import CursorResult, Table, bindparam, insert, or_, select, upda
 from llmdocs.core.db import Database, json_param, utcnow
 from llmdocs.core.events import Event, EventBus
 from llmdocs.core.ids import new_id
+from llmdocs.core.spaces import DEFAULT_SPACE
 from llmdocs.services.orchestrator.errors import Unknown, WrongState
 from llmdocs.services.orchestrator.models import WorkflowRun
 from llmdocs.services.orchestrator.schemas import (
@@ -46,10 +48,25 @@ STORING_RUN = (update(RUNS)
                .values(status="storing"))
 
 
+@dataclass(frozen=True)
+class Viewer:
+    """Whose runs a caller sees: one user's (None: anyone's), in these spaces (None: in
+    any). A run outside them is answered as a missing one, so its id is not confirmed."""
+
+    user_id: str | None = None
+    spaces: frozenset[str] | None = None
+
+    def sees(self, user_id: str, space: str) -> bool:
+        return self.user_id in (None, user_id) and (self.spaces is None or space in self.spaces)
+
+
+ANYONE = Viewer()
+
+
 def _out(row: WorkflowRun) -> WorkflowRunOut:
     return WorkflowRunOut(
         id=row.id, workflow=row.workflow, version=row.version, status=row.status,
-        user_id=row.user_id, input=json.loads(row.input),
+        user_id=row.user_id, space=row.space, input=json.loads(row.input),
         steps=[StepRecord.model_validate(s) for s in json.loads(row.steps)],
         result=json.loads(row.result) if row.result else None, error=row.error,
         failure=row.failure, attempts=row.attempts, created_at=row.created_at,
@@ -73,7 +90,8 @@ class RunStore:
                      announce: Callable[[WorkflowRunOut], Event]) -> WorkflowRunOut:
         now = utcnow()
         run = WorkflowRunOut(id=new_id(), workflow=workflow, version=version,
-                             status="running", user_id=user_id, input=data, steps=[],
+                             status="running", user_id=user_id,
+                             space=data.get("space", DEFAULT_SPACE), input=data, steps=[],
                              result=None, error=None, attempts=1, created_at=now,
                              started_at=now, finished_at=None)
         async with self.events.transaction(self.database) as (conn, outbox):
@@ -84,24 +102,28 @@ class RunStore:
             outbox.append(announce(run))
         return run
 
-    async def get(self, run_id: str, user_id: str | None = None) -> WorkflowRunOut:
-        """The run; with `user_id`, only a run of that user. Another user's run is
-        answered like a missing one, so its id is not confirmed to whoever asks."""
+    async def get(self, run_id: str, viewer: Viewer = ANYONE) -> WorkflowRunOut:
+        """The run, when `viewer` sees it; one it does not is answered like a missing
+        one, so its id is not confirmed to whoever asks."""
         async with self.database.session() as session:
             row = await session.get(WorkflowRun, run_id)
-        if row is None or (user_id is not None and row.user_id != user_id):
+        if row is None or not viewer.sees(row.user_id, row.space):
             raise Unknown(f"No run {run_id!r}.")
         return _out(row)
 
     async def recent(self, workflow: str | None, status: str | None, user_id: str | None,
-                     limit: int, only: str | None = None) -> list[WorkflowRunOut]:
-        """The newest runs matching the filters; with `only`, runs of that user alone
-        (whatever the `user_id` filter asks for)."""
+                     limit: int, viewer: Viewer = ANYONE, space: str | None = None
+                     ) -> list[WorkflowRunOut]:
+        """The newest runs matching the filters, of those `viewer` sees (whatever the
+        `user_id` and `space` filters ask for)."""
         query = select(WorkflowRun).order_by(WorkflowRun.created_at.desc()).limit(limit)
         for column, value in ((WorkflowRun.workflow, workflow), (WorkflowRun.status, status),
-                              (WorkflowRun.user_id, user_id), (WorkflowRun.user_id, only)):
+                              (WorkflowRun.user_id, user_id), (WorkflowRun.space, space),
+                              (WorkflowRun.user_id, viewer.user_id)):
             if value is not None:
                 query = query.where(column == value)
+        if viewer.spaces is not None:
+            query = query.where(WorkflowRun.space.in_(viewer.spaces))
         async with self.database.session() as session:
             rows = (await session.execute(query)).scalars().all()
         return [_out(row) for row in rows]

@@ -16,6 +16,7 @@ from llmdocs.core.bounded import (
     bounded_json,
 )
 from llmdocs.core.db import StorableText, UtcDateTime
+from llmdocs.core.spaces import DEFAULT_SPACE, MAX_NAME, valid_space
 from llmdocs.formats import normalize_format
 from llmdocs.openapi.models import Operation
 
@@ -51,6 +52,11 @@ def _base_url(url: AnyHttpUrl) -> AnyHttpUrl:
         raise ValueError("must be a base URL without a query or fragment: /health and "
                          "the spec paths are added to it")
     return url
+
+
+# A space's name (core.spaces): a run's, an execution's, the document it stores
+SpaceName = Annotated[str, Field(min_length=1, max_length=MAX_NAME),
+                      AfterValidator(valid_space)]
 
 
 # A service's address, as the registry and the discovery-agent keep it
@@ -247,6 +253,7 @@ class WorkflowRunOut(BaseModel):
     version: str
     status: RunStatus
     user_id: str
+    space: str = DEFAULT_SPACE  # its input's: where it reads and stores documents
     input: dict[str, Any]
     steps: list[StepRecord]
     result: dict[str, Any] | None
@@ -284,6 +291,9 @@ class WorkflowInput(BaseModel):
     intent: str | None = Field(None, max_length=100)
     entities: Annotated[dict[str, Any], BoundedJson] = Field(default_factory=dict)
     session_id: str | None = Field(None, max_length=100)
+    # where the run reads documents (this space, and `default` while it is open to all)
+    # and stores what it makes; starting it takes the right to write there
+    space: SpaceName = DEFAULT_SPACE
     # a session's follow-up: its own words and the execution, run and document it changes
     follow_up: Annotated[dict[str, Any] | None, BoundedJson] = None
 

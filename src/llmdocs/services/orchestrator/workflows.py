@@ -29,6 +29,7 @@ from llmdocs.core.events import Event, make_event
 from llmdocs.core.idempotency import IdempotencyKeys
 from llmdocs.core.ids import new_id
 from llmdocs.core.resources import Resources
+from llmdocs.core.spaces import SpaceView
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.orchestrator import consistency, docgen
@@ -36,7 +37,7 @@ from llmdocs.services.orchestrator.checkpoints import sqlite_checkpointer
 from llmdocs.services.orchestrator.errors import Invalid, Refused, Unknown, WrongState
 from llmdocs.services.orchestrator.models import RunKey
 from llmdocs.services.orchestrator.registry import Registry
-from llmdocs.services.orchestrator.runs import RunStore
+from llmdocs.services.orchestrator.runs import ANYONE, RunStore, Viewer
 from llmdocs.services.orchestrator.schemas import (
     FINISHED,
     READ_DOCUMENTS,
@@ -170,7 +171,8 @@ class Runner:
                 outage_seconds=self.run_settings.outage_seconds),
             on_step=self._on_step, storing=self._storing,
             blocked_networks=settings.blocked_networks,
-            first_attempt=lambda run_id: self.attempts.get(run_id) == 1)
+            first_attempt=lambda run_id: self.attempts.get(run_id) == 1,
+            default_open=settings.spaces_default_role != "none")
         self.checkpointer = checkpointer
         self.nodes = {name: w.nodes(self.deps) for name, w in WORKFLOWS.items()}
         self.graphs = {name: nodes.graph().compile(checkpointer=checkpointer)
@@ -231,9 +233,13 @@ class Runner:
                           errors=errors) from None
 
     @staticmethod
-    def authorize(caller: Principal, data: dict[str, Any]) -> None:
+    def authorize(caller: Principal, view: SpaceView, data: dict[str, Any]) -> None:
         """A caller who may not read (or write) documents may not have a run read (or
-        write) them for it."""
+        write) them for it, nor store what it makes in a space they may not write in."""
+        if not view.may_write(data["space"]):
+            raise Refused(f"The run would store its document in space {data['space']!r}: "
+                          "that takes the editor or admin role there (or there is no "
+                          "such space).")
         if reads_documents(data) and not caller.is_service \
                 and not caller.allows(READ_DOCUMENTS):
             raise Refused("This run would read stored documents (its input names or "
@@ -243,21 +249,21 @@ class Runner:
             raise Refused("This run would store a new version of the document it "
                           f"refreshes: that takes the {WRITE_DOCUMENTS} scope.")
 
-    async def check(self, name: str, body: RunRequest, caller: Principal
+    async def check(self, name: str, body: RunRequest, caller: Principal, view: SpaceView
                     ) -> tuple[Workflow, dict[str, Any]]:
         """What `create` refuses, without starting anything: the input, the caller's
         right to what it names, and the sources its first steps would not find."""
         workflow, data = self.validate(name, body)
-        self.authorize(caller, data)
+        self.authorize(caller, view, data)
         await self.nodes[name].check_sources(data)
         return workflow, data
 
-    async def create(self, name: str, body: RunRequest, user_id: str, caller: Principal
-                     ) -> WorkflowRunOut:
+    async def create(self, name: str, body: RunRequest, user_id: str, caller: Principal,
+                     view: SpaceView) -> WorkflowRunOut:
         """A run of `name` for `user_id`, started once its input is valid and the caller
         may have it read what it names: an input refused leaves no record and no
         checkpoint."""
-        workflow, data = await self.check(name, body, caller)
+        workflow, data = await self.check(name, body, caller, view)
         # announced with the record, so before anything the run itself publishes
         run = await self.store.create(name, workflow.version, user_id, data,
                                       self.owner, self.run_settings.lease_seconds,
@@ -435,14 +441,15 @@ class Runner:
     @staticmethod
     def _event(what: str, run: WorkflowRunOut, **data: Any) -> Event:
         return make_event("orchestrator", f"llmdocs.workflow.{what}",
-                          {"workflow": run.workflow, "run_id": run.id, **data}, subject=run.id)
+                          {"workflow": run.workflow, "run_id": run.id, "space": run.space,
+                           **data}, subject=run.id, space=run.space)
 
-    async def wait(self, run_id: str, seconds: float, user_id: str | None = None
+    async def wait(self, run_id: str, seconds: float, viewer: Viewer = ANYONE
                    ) -> WorkflowRunOut:
-        """The run once finished, or as it is after `seconds`; with `user_id`, only a
-        run of that user (another's is a 404, as a missing one is)."""
-        if user_id is not None:
-            await self.store.get(run_id, user_id)  # who owns a run never changes
+        """The run once finished, or as it is after `seconds`, when `viewer` sees it
+        (else a 404, as a missing one is)."""
+        if viewer != ANYONE:
+            await self.store.get(run_id, viewer)  # a run's owner and space never change
         return self.view(await self._wait(run_id, seconds))
 
     async def _wait(self, run_id: str, seconds: float) -> WorkflowRunOut:
@@ -470,10 +477,10 @@ class Runner:
             event = self.done.get(run_id)
         return await self.store.get(run_id)
 
-    async def cancel(self, run_id: str, user_id: str | None = None) -> WorkflowRunOut:
-        """Cancel a run (with `user_id`, only a run of that user)."""
-        if user_id is not None:
-            await self.store.get(run_id, user_id)
+    async def cancel(self, run_id: str, viewer: Viewer = ANYONE) -> WorkflowRunOut:
+        """Cancel a run `viewer` sees."""
+        if viewer != ANYONE:
+            await self.store.get(run_id, viewer)
         run = await self.store.cancel(run_id)
         task = self.tasks.get(run_id)
         if task is not None:
@@ -481,10 +488,10 @@ class Runner:
             task.cancel()
         return self.view(run)
 
-    async def resume(self, run_id: str, user_id: str | None = None) -> WorkflowRunOut:
+    async def resume(self, run_id: str, viewer: Viewer = ANYONE) -> WorkflowRunOut:
         """Go on from the last checkpoint: a failed or cancelled run, or one whose
-        executor died (with `user_id`, only a run of that user)."""
-        run = await self.store.get(run_id, user_id)
+        executor died, that `viewer` sees."""
+        run = await self.store.get(run_id, viewer)
         if run.status == "completed":
             raise WrongState(f"Run {run_id} is already completed.")
         if run_id in self.tasks or not await self.store.claim(
