@@ -34,6 +34,7 @@ from llmdocs.core.idempotency import (
     answered,
     problem_answer,
 )
+from llmdocs.core.spaces import Spaces, SpaceView
 from llmdocs.services.interpreter.errors import (
     CannotRun,
     NoSuch,
@@ -137,15 +138,16 @@ async def interpret(body: QueryIn, caller: Principal = Depends(read),
 @router.post("/execute-query", response_model=ExecutionOut,
              summary="Run a request: 200 with the document, or 202 (with `async: true`, "
              "or when the run outlasts the wait) with its execution's Location")
-async def execute_query(body: QueryIn, request: Request, caller: Principal = Depends(write),
+async def execute_query(body: QueryIn, request: Request, spaces: Spaces,
+                        caller: Principal = Depends(write),
                         svc: Interpreter = Depends(interpreter),
                         key: str | None = IdempotencyKeyHeader) -> Response:
-    return answered(request, await _once(svc, caller, key, body.model_dump_json(),
-                                         lambda: _execute(body, caller, svc, key)))
+    return answered(request, await _once(svc, caller, spaces, key, body.model_dump_json(),
+                                         lambda: _execute(body, caller, spaces, svc, key)))
 
 
-async def _once(svc: Interpreter, caller: Principal, key: str | None, canonical: str,
-                carry_out: Callable[[], Awaitable[Answer]]) -> Answer:
+async def _once(svc: Interpreter, caller: Principal, view: SpaceView, key: str | None,
+                canonical: str, carry_out: Callable[[], Awaitable[Answer]]) -> Answer:
     """The keyed request's answer; a kept 202 whose run has since failed for an outage
     no longer holds (its retry could never get the document): the key runs afresh, and
     the new run follows the failed one (the interpreter's `_start`)."""
@@ -160,7 +162,7 @@ async def _once(svc: Interpreter, caller: Principal, key: str | None, canonical:
     if key is None or carried_out or answer.status != 202:  # only a replay can be stale
         return answer
     try:
-        execution = await svc.execution(answer.body["execution_id"], caller)
+        execution = await svc.execution(answer.body["execution_id"], caller, view)
     except Exception:  # an outage: the kept answer stands, a retry will look again
         return answer
     if execution.status != "failed" or FAILED[execution.failure] < 503:
@@ -169,9 +171,9 @@ async def _once(svc: Interpreter, caller: Principal, key: str | None, canonical:
     return await svc.keys.once(caller.subject, key, canonical, carry_out)
 
 
-async def _execute(body: QueryIn, caller: Principal, svc: Interpreter,
+async def _execute(body: QueryIn, caller: Principal, view: SpaceView, svc: Interpreter,
                    key: str | None) -> Answer:
-    return await _started(lambda: svc.execute(body, caller, key))
+    return await _started(lambda: svc.execute(body, caller, view, key))
 
 
 async def _started(start: Callable[[], Awaitable[tuple[ExecutionOut, bool]]]) -> Answer:
@@ -189,7 +191,7 @@ async def _started(start: Callable[[], Awaitable[tuple[ExecutionOut, bool]]]) ->
 @router.post("/documents/{document_id}/refresh", response_model=ExecutionOut,
              summary="Write a generated document again from its spec's latest version, as "
              "its next version: answered as /execute-query is")
-async def refresh_document(document_id: Id, request: Request,
+async def refresh_document(document_id: Id, request: Request, spaces: Spaces,
                            body: RefreshIn | None = None,
                            wait: float | None = Query(None, ge=0, le=MAX_WAIT,
                                                       description="answer 202 after this "
@@ -200,33 +202,36 @@ async def refresh_document(document_id: Id, request: Request,
                            key: str | None = IdempotencyKeyHeader) -> Response:
     seconds = 0.0 if body is not None and body.run_async else wait
     return answered(request, await _once(
-        svc, caller, key, json.dumps({"refresh": document_id, "wait": seconds}),
-        lambda: _started(lambda: svc.refresh(document_id, caller, seconds, key))))
+        svc, caller, spaces, key, json.dumps({"refresh": document_id, "wait": seconds}),
+        lambda: _started(lambda: svc.refresh(document_id, caller, spaces, seconds, key))))
 
 
 @router.get("/executions/{execution_id}",
             summary="Progress and result of an execution; `wait` long-polls for its end")
-async def get_execution(execution_id: Id, wait: float = Query(0.0, ge=0, le=60),
+async def get_execution(execution_id: Id, spaces: Spaces,
+                        wait: float = Query(0.0, ge=0, le=60),
                         caller: Principal = Depends(read),
                         svc: Interpreter = Depends(interpreter)) -> ExecutionOut:
     with _upstream():
-        return await svc.execution(execution_id, caller, wait=wait)
+        return await svc.execution(execution_id, caller, spaces, wait=wait)
 
 
 @router.post("/executions/{execution_id}/cancel",
              summary="Stop a running execution; nothing of it is stored")
-async def cancel_execution(execution_id: Id, caller: Principal = Depends(write),
+async def cancel_execution(execution_id: Id, spaces: Spaces,
+                           caller: Principal = Depends(write),
                            svc: Interpreter = Depends(interpreter)) -> ExecutionOut:
     with _upstream():
-        return await svc.cancel(execution_id, caller)
+        return await svc.cancel(execution_id, caller, spaces)
 
 
 @router.get("/executions/{execution_id}/events",
             summary="Server-sent events: each step as it ends, then the result")
-async def execution_events(execution_id: Id, caller: Principal = Depends(read),
+async def execution_events(execution_id: Id, spaces: Spaces,
+                           caller: Principal = Depends(read),
                            svc: Interpreter = Depends(interpreter)) -> EventSourceResponse:
     with _upstream():  # 404 or 403 before the stream starts
-        first = await svc.execution(execution_id, caller)
+        first = await svc.execution(execution_id, caller, spaces)
 
     async def events() -> AsyncIterator[dict[str, str]]:
         sent, current = 0, first
@@ -238,7 +243,7 @@ async def execution_events(execution_id: Id, caller: Principal = Depends(read),
                 yield {"event": current.status, "data": current.model_dump_json()}
                 return
             await asyncio.sleep(0.3)
-            current = await svc.execution(execution_id, caller)
+            current = await svc.execution(execution_id, caller, spaces)
 
     return EventSourceResponse(events())
 

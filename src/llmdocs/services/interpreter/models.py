@@ -19,6 +19,7 @@ class Execution(Base):
     run_id: Mapped[str] = mapped_column(String(36), index=True)
     session_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     user_id: Mapped[str] = mapped_column(String(200))
+    space: Mapped[str] = mapped_column(String(63), default="default")
     query: Mapped[str] = mapped_column(Text)
     interpretation: Mapped[str] = mapped_column(Text)  # JSON
     status: Mapped[str] = mapped_column(String(20))

@@ -7,8 +7,9 @@ from typing import Any
 from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
 
 from llmdocs.core.db import StorableText
+from llmdocs.core.spaces import DEFAULT_SPACE
 from llmdocs.formats import normalize_format
-from llmdocs.services.orchestrator.schemas import EntityId, Failure, SpecUrl
+from llmdocs.services.orchestrator.schemas import EntityId, Failure, SpaceName, SpecUrl
 
 BOTH_FORMATS = "give format or output_format, not both"
 
@@ -36,6 +37,10 @@ class QueryIn(BaseModel):
     spec_document_id: EntityId | None = None
     spec_url: SpecUrl | None = None
     document_ids: list[EntityId] = Field(default_factory=list, max_length=20)
+    # where the run reads documents and stores the one it makes (taking the right to
+    # write there); when left out, a session's follow-up stays in its request's space,
+    # anything else is in `default`
+    space: SpaceName | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -86,6 +91,7 @@ class ExecutionOut(BaseModel):
     intent: str | None
     query: str
     session_id: str | None
+    space: str = DEFAULT_SPACE
     document_id: str | None = None
     filename: str | None = None
     format: str | None = None

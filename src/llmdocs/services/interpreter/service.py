@@ -31,6 +31,7 @@ from llmdocs.core.events import Event, EventBus, make_event
 from llmdocs.core.idempotency import IdempotencyKeys, request_hash
 from llmdocs.core.ids import new_id
 from llmdocs.core.middleware import correlation_id_var
+from llmdocs.core.spaces import DEFAULT_SPACE, SpaceView
 from llmdocs.provenance import as_seen_by, requester
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.gateway.client import GatewayClient
@@ -70,6 +71,13 @@ RUN_ENDS = ("llmdocs.workflow.completed", "llmdocs.workflow.failed")
 def check_owner(caller: Principal, owner: str, what: str) -> None:
     if not caller.may_touch(owner, ADMIN):
         raise NotAllowed(f"{what} belongs to another user.")
+
+
+def writable(view: SpaceView, space: str) -> None:
+    """Refuse a run that would store in a space the caller may not write in."""
+    if not view.may_write(space):
+        raise NotAllowed(f"This request would store a document in space {space!r}: that "
+                         "takes the editor or admin role there (or there is no such space).")
 
 
 def workflow_of(intent: str | None) -> str:
@@ -148,7 +156,8 @@ class Interpreter:
                                 missing=[NO_PREVIOUS])
         if previous is not None and change is not None:
             workflow_input = {**previous, **change, "query": previous["query"],
-                              "follow_up": await self._refers_to(body, previous_execution)}
+                              "follow_up": await self._refers_to(body, previous_execution),
+                              "space": body.space or previous.get("space") or DEFAULT_SPACE}
             if body.format:
                 workflow_input["format"] = body.format
             if workflow_of(previous.get("intent")) == CONSISTENCY:
@@ -212,7 +221,8 @@ class Interpreter:
                 "service": entities.get("service"),
                 "spec_document_id": entities.get("spec_document_id"),
                 "spec_url": entities.get("spec_url"), "intent": intent,
-                "entities": entities, "session_id": body.session_id}
+                "entities": entities, "session_id": body.session_id,
+                "space": body.space or DEFAULT_SPACE}
         elif intent in DOC_TYPES:
             doc_type = DOC_TYPES[intent] if intent != "generate_document" else \
                 entities.get("doc_type", "api_documentation")
@@ -228,7 +238,7 @@ class Interpreter:
                 "spec_url": entities.get("spec_url"),
                 "document_ids": entities.get("document_ids", []),
                 "search": None if has_spec or entities.get("document_ids") else body.query,
-                "session_id": body.session_id}
+                "session_id": body.session_id, "space": body.space or DEFAULT_SPACE}
         return InterpretOut(intent=intent, confidence=found.confidence, entities=entities,
                             method=found.method, follow_up=False,
                             workflow=workflow_of(intent) if workflow_input and not missing
@@ -238,8 +248,8 @@ class Interpreter:
 
     # --- executing ------------------------------------------------------------------
 
-    async def execute(self, body: QueryIn, caller: Principal, key: str | None = None
-                      ) -> tuple[ExecutionOut, bool]:
+    async def execute(self, body: QueryIn, caller: Principal, view: SpaceView,
+                      key: str | None = None) -> tuple[ExecutionOut, bool]:
         """Run the request; (the execution, whether it is finished). Every refusal comes
         before the run starts: nothing is started or stored for a refused request. Once
         the run has started, a wait cut short (any failure) is unfinished. With the
@@ -258,6 +268,7 @@ class Interpreter:
             with acting_for(self.settings, "interpreter", caller):
                 return await self._documents(body, user, plan), not body.run_async
         assert plan.workflow is not None and plan.workflow_input is not None
+        writable(view, plan.workflow_input["space"])
         if reads_documents(plan.workflow_input) and not caller.is_service \
                 and not caller.allows(READ_DOCUMENTS):  # the run reads them as a service
             raise NotAllowed("This request would read stored documents (it names or "
@@ -271,11 +282,11 @@ class Interpreter:
         if body.session_id:
             await self._remember(body.session_id, plan.workflow_input,
                                  execution.execution_id)
-        return await self._follow(execution, caller,
+        return await self._follow(execution, caller, view,
                                   0.0 if body.run_async else self.tuning.sync_timeout_seconds)
 
-    async def refresh(self, document_id: str, caller: Principal, wait: float | None,
-                      key: str | None = None) -> tuple[ExecutionOut, bool]:
+    async def refresh(self, document_id: str, caller: Principal, view: SpaceView,
+                      wait: float | None, key: str | None = None) -> tuple[ExecutionOut, bool]:
         """Write a generated document again from its spec's latest version, as its next
         version; (the execution, whether it is finished) after `wait` seconds (the
         synchronous limit when None). The caller must be able to read and write it; a
@@ -286,6 +297,8 @@ class Interpreter:
                                  f"version: that takes the {scope} scope.")
         with acting_for(self.settings, "interpreter", caller):  # the caller's rights
             record = await self.docs.provenance(document_id)
+            space = (await self.docs.get(document_id)).space
+        writable(view, space)  # its next version stays where it is
         if not record.provenance:
             raise CannotRun(f"Document {document_id} was not generated by llmdocs: only a "
                             "generated API document can be refreshed.", errors=[
@@ -294,25 +307,25 @@ class Interpreter:
         user = caller.subject if not caller.acts_for_anyone(ADMIN) else (
             requester(record.provenance) or caller.subject)
         query = f"Refresh document {document_id}"
-        request = {"query": query, "refresh_document_id": document_id}
+        request = {"query": query, "refresh_document_id": document_id, "space": space}
         plan = InterpretOut(intent="refresh_document", confidence=1.0,
                             entities={"document_id": document_id}, method="request",
                             follow_up=False, workflow=WORKFLOW, workflow_input=request,
                             missing=[])
         run = await self._start(WORKFLOW, request, user, run_key(caller, key))
         execution = self._out(await self._record(QueryIn(query=query), user, plan, run), run)
-        return await self._follow(execution, caller, self.tuning.sync_timeout_seconds
+        return await self._follow(execution, caller, view, self.tuning.sync_timeout_seconds
                                   if wait is None else wait)
 
-    async def _follow(self, execution: ExecutionOut, caller: Principal, seconds: float
-                      ) -> tuple[ExecutionOut, bool]:
+    async def _follow(self, execution: ExecutionOut, caller: Principal, view: SpaceView,
+                      seconds: float) -> tuple[ExecutionOut, bool]:
         """The execution once its run has finished, or as it is after `seconds`; a wait
         cut short (any failure) is unfinished."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
         while execution.status not in FINISHED and loop.time() < deadline:
             try:
-                execution = await self.execution(execution.execution_id, caller, wait=min(
+                execution = await self.execution(execution.execution_id, caller, view, wait=min(
                     LONG_POLL_SECONDS, max(deadline - loop.time(), 0.0)))
             except Exception as exc:  # the run goes on (or resumes): never a second one
                 log.warning("run not followed to its end", error=str(exc),
@@ -361,15 +374,18 @@ class Interpreter:
     def _listed(self, row: Execution) -> ExecutionOut:
         return ExecutionOut(execution_id=row.id, run_id=None, status=row.status,
                             intent=json.loads(row.interpretation)["intent"], query=row.query,
-                            session_id=row.session_id,
+                            session_id=row.session_id, space=row.space,
                             documents=json.loads(row.result or "{}").get("documents", []))
 
     async def _record(self, body: QueryIn, user: str, plan: InterpretOut,
                       run: WorkflowRunOut | None, result: str | None = None) -> Execution:
-        """Our record of an execution; one with no run (a listing) has run_id ''."""
+        """Our record of an execution, in its run's space; one with no run (a listing)
+        has run_id ''."""
         now = utcnow()
+        space = (plan.workflow_input or {}).get("space") or body.space or DEFAULT_SPACE
         row = Execution(id=new_id(), run_id=run.id if run else "",
-                        session_id=body.session_id, user_id=user, query=body.query,
+                        session_id=body.session_id, user_id=user, space=space,
+                        query=body.query,
                         interpretation=plan.model_dump_json(),
                         status=run.status if run else "completed",
                         result=result, error=None, created_at=now, updated_at=now,
@@ -387,7 +403,7 @@ class Interpreter:
         event = make_event(
             "interpreter", f"llmdocs.execution.{what}",
             {"execution_id": row.id, "run_id": row.run_id or None, "user_id": row.user_id,
-             **data}, subject=row.id)
+             "space": row.space, **data}, subject=row.id, space=row.space)
         await self.events.publish(event.model_copy(update={
             "correlationid": row.correlation_id or event.correlationid}))
 
@@ -439,31 +455,35 @@ class Interpreter:
                 last_request=json.dumps(request), last_execution_id=execution_id,
                 updated_at=utcnow()))
 
-    async def execution(self, execution_id: str, caller: Principal, wait: float = 0.0
-                        ) -> ExecutionOut:
-        row = await self._owned(execution_id, caller)
+    async def execution(self, execution_id: str, caller: Principal, view: SpaceView,
+                        wait: float = 0.0) -> ExecutionOut:
+        row = await self._owned(execution_id, caller, view)
         if not row.run_id:
             return self._listed(row)
         return await self._sync(row, await self.orchestrator.run(row.run_id, wait=wait))
 
-    async def cancel(self, execution_id: str, caller: Principal) -> ExecutionOut:
+    async def cancel(self, execution_id: str, caller: Principal, view: SpaceView
+                     ) -> ExecutionOut:
         """Stop the execution's run (409 once it has finished)."""
-        row = await self._owned(execution_id, caller)
+        row = await self._owned(execution_id, caller, view)
         if not row.run_id:
             raise NothingToCancel(f"Execution {execution_id} is a list or search answer: it "
                                   "completed at once, there is nothing to cancel.")
         return await self._sync(row, await self.orchestrator.cancel_run(row.run_id))
 
-    async def _owned(self, execution_id: str, caller: Principal) -> Execution:
-        """The execution, when the caller may see it (403 when it is another user's)."""
-        row = await self._execution_row(execution_id)
+    async def _owned(self, execution_id: str, caller: Principal, view: SpaceView
+                     ) -> Execution:
+        """The execution, when the caller may see it: one in a space the caller is no
+        member of is missing to them (404, the same answer), another user's is a 403."""
+        row = await self._execution_row(execution_id, view)
         check_owner(caller, row.user_id, f"Execution {execution_id}")
         return row
 
-    async def _execution_row(self, execution_id: str) -> Execution:
+    async def _execution_row(self, execution_id: str, view: SpaceView | None = None
+                             ) -> Execution:
         async with self.database.session() as session:
             row = await session.get(Execution, execution_id)
-        if row is None:
+        if row is None or (view is not None and not view.may_read(row.space)):
             raise NoSuch(f"No execution {execution_id!r}.")
         return row
 
@@ -510,7 +530,8 @@ class Interpreter:
         base = self.settings.url_for("interpreter")
         return ExecutionOut(
             execution_id=row.id, run_id=run.id, status=run.status, intent=plan["intent"],
-            query=row.query, session_id=row.session_id, document_id=document_id,
+            query=row.query, session_id=row.session_id, space=row.space,
+            document_id=document_id,
             filename=result.get("filename"), format=result.get("format") or (
                 plan.get("workflow_input") or {}).get("format"),
             download_url=f"{base}/documents/{document_id}/download" if document_id else None,
