@@ -12,6 +12,7 @@ from llmdocs.core.auth import Principal, require
 from llmdocs.core.client import acting_for
 from llmdocs.core.db import StorableText
 from llmdocs.core.errors import Problem, domain_problems
+from llmdocs.core.spaces import Spaces
 from llmdocs.openapi.diff import Diff
 from llmdocs.services.analysis.errors import (
     BadSpec,
@@ -22,9 +23,10 @@ from llmdocs.services.analysis.errors import (
 )
 from llmdocs.services.analysis.schemas import ChangeIn, CheckIn, CheckOut, DiffIn, FindingOut
 from llmdocs.services.analysis.service import Analysis
+from llmdocs.services.analysis.visibility import trimmed
 
 router = APIRouter(tags=["analysis"], dependencies=[Depends(domain_problems({
-    BadSpec: 422, NotMarkdown: 422, UnknownDocument: 422, Refused: 403,
+    BadSpec: 422, NotMarkdown: 422, UnknownDocument: 404, Refused: 403,
     RefreshFailed: 502}))])
 Reader = Annotated[Principal, Depends(require("analysis:read"))]
 Writer = Annotated[Principal, Depends(require("analysis:write"))]
@@ -67,29 +69,31 @@ async def check(body: CheckIn, request: Request, caller: Reader, svc: Service) -
 @router.post("/findings", response_model=FindingOut, status_code=201,
              responses={204: {"description": "the two specs are the same"}},
              summary="Record a source's change: diff, stale documents, regeneration")
-async def record(body: ChangeIn, request: Request, caller: Writer, svc: Service
-                 ) -> FindingOut | Response:
+async def record(body: ChangeIn, request: Request, caller: Writer, svc: Service,
+                 spaces: Spaces) -> FindingOut | Response:
     with as_caller(request, caller):
+        space = await svc.source_space(body.source)
         base = await svc.specs.load(body.base, "base")
         head = await svc.specs.load(body.head, "head")
-    found = await svc.record(body.source, base, head)  # as analysis: it marks documents
-    return Response(status_code=204) if found is None else found
+    # as analysis: it marks documents stale in every space; the caller sees their own
+    found = await svc.record(body.source, base, head, space)
+    return Response(status_code=204) if found is None else trimmed(found, spaces.visible())
 
 
 @router.get("/findings", response_model=list[FindingOut], summary="Findings, newest first")
 async def findings(
-    _: Reader, svc: Service,
+    _: Reader, svc: Service, spaces: Spaces,
     document_id: str | None = Query(None, max_length=36, pattern=r"^[A-Za-z0-9-]+$"),
     status: Literal["open", "closed"] | None = None,
     limit: int = Query(50, ge=1, le=500),
 ) -> list[FindingOut]:
-    return await svc.findings(document_id, status, limit)
+    return await svc.findings(document_id, status, limit, spaces.visible())
 
 
 @router.get("/findings/{finding_id}", response_model=FindingOut, summary="One finding")
 async def finding(finding_id: Annotated[StorableText, Path(max_length=36)], _: Reader,
-                  svc: Service) -> FindingOut:
-    found = await svc.finding(finding_id)
+                  svc: Service, spaces: Spaces) -> FindingOut:
+    found = await svc.finding(finding_id, spaces.visible())
     if found is None:
         raise Problem(404, f"No finding {finding_id!r}.")
     return found

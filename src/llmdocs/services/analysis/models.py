@@ -23,6 +23,8 @@ class Finding(Base):
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
     source: Mapped[str] = mapped_column(sa.String(2100))  # docstore:<id> | url:… | service:…
+    # a stored spec's space; none for a URL or a service (see analysis.visibility)
+    space: Mapped[str | None] = mapped_column(sa.String(63), nullable=True)
     base: Mapped[str] = mapped_column(sa.String(64))  # a version number, or a spec hash
     head: Mapped[str] = mapped_column(sa.String(64))
     diff: Mapped[dict[str, Any]] = mapped_column(sa.JSON())
@@ -42,6 +44,7 @@ class FindingDocument(Base):
         sa.String(36), sa.ForeignKey("analysis_findings.id", ondelete="CASCADE"),
         primary_key=True)
     document_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    space: Mapped[str] = mapped_column(sa.String(63), default="default")
 
 
 class SpecSeen(Base):

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llmdocs.core.bounded import StorableJson
 from llmdocs.core.db import INT4_MAX, StorableText, UtcDateTime
+from llmdocs.core.spaces import DEFAULT_SPACE
 from llmdocs.openapi.diff import Change, Diff
 
 # an id goes into a doc-store path: letters, digits and dashes only
@@ -107,12 +108,14 @@ class Affected(BaseModel):
 
     document_id: str
     version: int
+    space: str = DEFAULT_SPACE
     changes: list[Change]
 
 
 class FindingOut(BaseModel):
     id: str
     source: str
+    space: str | None = None  # a stored spec's; none for a URL or a service
     base: str  # a doc-store version number, or the spec's canonical SHA-256
     head: str
     diff: Diff

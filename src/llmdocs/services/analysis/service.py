@@ -32,6 +32,7 @@ from llmdocs.services.analysis.schemas import (
 )
 from llmdocs.services.analysis.settings import AnalysisSettings
 from llmdocs.services.analysis.specs import Spec, Specs
+from llmdocs.services.analysis.visibility import seen, visible_findings
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.interpreter.client import InterpreterClient
 from llmdocs.services.orchestrator.client import OrchestratorClient
@@ -80,22 +81,40 @@ class Analysis:
 
     # --- reading ------------------------------------------------------------------
 
-    async def finding(self, finding_id: str) -> FindingOut | None:
+    async def finding(self, finding_id: str, spaces: frozenset[str] | None = None
+                      ) -> FindingOut | None:
+        """The finding as a member of `spaces` sees it (None: every space); None when
+        there is none they may see."""
         async with self.database.session() as session:
             row = await session.get(Finding, finding_id)
-            return None if row is None else _out(row)
+            return None if row is None else seen(_out(row), spaces)
 
-    async def findings(self, document_id: str | None, status: str | None, limit: int
-                       ) -> list[FindingOut]:
-        """Newest first."""
+    async def findings(self, document_id: str | None, status: str | None, limit: int,
+                       spaces: frozenset[str] | None = None) -> list[FindingOut]:
+        """Newest first, those a member of `spaces` sees (None: every space), as they
+        see them."""
         query = sa.select(Finding).order_by(Finding.created_at.desc(), Finding.id.desc())
         if status:
             query = query.where(Finding.status == status)
         if document_id:
             query = query.join(FindingDocument, FindingDocument.finding_id == Finding.id
                                ).where(FindingDocument.document_id == document_id)
+            if spaces is not None:
+                query = query.where(FindingDocument.space.in_(spaces))
+        if spaces is not None:
+            query = query.where(visible_findings(spaces))
         async with self.database.session() as session:
-            return [_out(row) for row in await session.scalars(query.limit(limit))]
+            rows = [_out(row) for row in await session.scalars(query.limit(limit))]
+        return [shown for row in rows if (shown := seen(row, spaces)) is not None]
+
+    async def source_space(self, source: str) -> str | None:
+        """The space of a finding's source: a stored spec's, read with the client's
+        token (the caller's, inside `acting_for`: a document they may not read is
+        unknown); none for a URL or a service."""
+        kind, _, name = source.partition(":")
+        if kind != "docstore":
+            return None
+        return (await self.specs.stored(name, None, "source")).space
 
     async def _existing(self, source: str, base: str, head: str) -> FindingOut | None:
         async with self.database.session() as session:
@@ -128,7 +147,7 @@ class Analysis:
         try:
             await self.changed(f"docstore:{doc_id}", StoredSpec(document_id=doc_id,
                                                                 version=version - 1),
-                               StoredSpec(document_id=doc_id, version=version))
+                               StoredSpec(document_id=doc_id, version=version), current.space)
         except (BadSpec, UnknownDocument) as exc:  # nothing to diff: not the bus's fault
             log.warning("spec change not analysed", document_id=doc_id, version=version,
                         error=str(exc))
@@ -183,14 +202,15 @@ class Analysis:
             await session.merge(SpecSeen(source=source, hash=head.label, spec=head.doc,
                                          seen_at=utcnow()))
 
-    async def changed(self, source: str, base_ref: SpecRef, head_ref: SpecRef
-                      ) -> FindingOut | None:
+    async def changed(self, source: str, base_ref: SpecRef, head_ref: SpecRef,
+                      space: str | None) -> FindingOut | None:
         """The finding of `source`'s change from `base_ref` to `head_ref`."""
         base, head = await asyncio.gather(self.specs.load(base_ref, "base"),
                                           self.specs.load(head_ref, "head"))
-        return await self.record(source, base, head)
+        return await self.record(source, base, head, space)
 
-    async def record(self, source: str, base: Spec, head: Spec) -> FindingOut | None:
+    async def record(self, source: str, base: Spec, head: Spec, space: str | None = None
+                     ) -> FindingOut | None:
         """Store the finding once, mark what it makes stale, announce both; then, when
         the setting says so, regenerate in the background. None: the specs are the same.
         Called as this service (only it marks documents stale), never inside
@@ -205,7 +225,8 @@ class Analysis:
         affected = await self._mark(finding_id, source, found, head.label) \
             if found.changes else []
         now = utcnow()
-        row = {"id": finding_id, "source": source, "base": base.label, "head": head.label,
+        row = {"id": finding_id, "source": source, "space": space,
+               "base": base.label, "head": head.label,
                "diff": found.model_dump(mode="json"),
                "documents": [a.model_dump(mode="json") for a in affected],
                "status": "open" if affected else "closed", "reason": None, "closed_by": {},
@@ -215,8 +236,8 @@ class Analysis:
                 await conn.execute(sa.insert(FINDINGS), row)
                 if affected:
                     await conn.execute(sa.insert(LINKS), [
-                        {"finding_id": finding_id, "document_id": a.document_id}
-                        for a in affected])
+                        {"finding_id": finding_id, "document_id": a.document_id,
+                         "space": a.space} for a in affected])
                 outbox.extend(self._announcements(row, found, affected))
         except IntegrityError:  # a twin delivery stored it first
             again = await self._existing(source, base.label, head.label)
@@ -230,14 +251,21 @@ class Analysis:
 
     def _announcements(self, row: dict[str, Any], found: Diff, affected: list[Affected]
                        ) -> list[Event]:
+        """The change, in its source's space (or, for a URL or a service, in the one
+        space of the documents it touches, if they share one), listing the documents
+        of that space only; and each document's staleness, in its own space."""
+        shared = {a.space for a in affected}
+        space = row["space"] or (shared.pop() if len(shared) == 1 else None)
         changed = make_event("analysis", SPEC_CHANGED, {
             "finding_id": row["id"], "source": row["source"], "base": row["base"],
-            "head": row["head"], "summary": found.summary.model_dump(),
-            "documents": [a.document_id for a in affected]}, subject=row["source"])
+            "head": row["head"], "summary": found.summary.model_dump(), "space": space,
+            "documents": [a.document_id for a in affected if a.space == space]},
+            subject=row["source"], space=space)
         return [changed, *(make_event("analysis", DOCUMENT_STALE, {
             "document_id": a.document_id, "version": a.version, "finding_id": row["id"],
-            "source": row["source"], "changes": [c.model_dump(mode="json") for c in a.changes]},
-            subject=a.document_id) for a in affected)]
+            "source": row["source"], "space": a.space,
+            "changes": [c.model_dump(mode="json") for c in a.changes]},
+            subject=a.document_id, space=a.space) for a in affected)]
 
     # --- what a change makes stale -----------------------------------------------
 
@@ -290,10 +318,12 @@ class Analysis:
                   f"{found.summary.non_breaking} other changes, {len(changes)} "
                   "touching this document")
         try:
+            space = (await self.docs.get(document_id)).space
             await self.docs.mark_stale(document_id, reason, finding_id, record.version)
         except (NotFound, PreconditionFailed):  # gone, or rewritten meanwhile
             return None
-        return Affected(document_id=document_id, version=record.version, changes=changes)
+        return Affected(document_id=document_id, version=record.version, space=space,
+                        changes=changes)
 
     # --- regeneration --------------------------------------------------------------
 
