@@ -10,9 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from sse_starlette import EventSourceResponse
 
-from llmdocs.core.auth import require
+from llmdocs.core.auth import Principal, require
 from llmdocs.core.db import INT8_MAX, StorableText, UtcDateTime
 from llmdocs.core.errors import Problem, domain_problems
+from llmdocs.core.spaces import Spaces
 from llmdocs.services.logcollector.errors import BadCursor, NothingRecorded
 from llmdocs.services.logcollector.schemas import (
     Accepted,
@@ -29,8 +30,27 @@ from llmdocs.services.logcollector.settings import LogCollectorSettings
 
 router = APIRouter(tags=["log-collector"], dependencies=[Depends(domain_problems(
     {BadCursor: 422, NothingRecorded: 404}))])
-READ = [Depends(require("logs:read"))]
+_read = require("logs:read")
+READ = [Depends(_read)]
 WRITE = [Depends(require("logs:write"))]
+# service logs may quote any document of any space: only these read them
+LOG_READERS = ("logs:audit", "logs:admin")
+
+
+def may_read_logs(caller: Principal) -> bool:
+    """Auditors and admins (the roles' scopes), and services acting as themselves."""
+    return caller.is_service or any(caller.allows(scope) for scope in LOG_READERS)
+
+
+async def log_reader(caller: Principal = Depends(_read)) -> Principal:
+    """A route dependency: the caller may read service logs."""
+    if not may_read_logs(caller):
+        raise Problem(403, "Service logs may quote documents of any space: reading them "
+                      "takes the logs:audit or logs:admin scope (the auditor or admin role).")
+    return caller
+
+
+LOGS = [Depends(log_reader)]
 _WINDOW = re.compile(r"^(\d{1,6})([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 STREAM_DESCRIPTION = """Log records as they arrive, one `log` event each, whose `id` is
@@ -73,7 +93,8 @@ async def add_logs(batch: LogBatch, logs: LogStore = Depends(store)) -> Accepted
     return Accepted(received=len(batch.records), stored=await logs.add_logs(batch.records))
 
 
-@router.get("/logs", dependencies=READ, summary="Log records, newest first")
+@router.get("/logs", dependencies=LOGS, summary="Log records, newest first "
+            "(logs:audit or logs:admin)")
 async def list_logs(
     level: list[Level] = Query([]), f: Filters = Depends(filters),
     logs: LogStore = Depends(store),
@@ -83,12 +104,13 @@ async def list_logs(
     return Page(items=items, next_cursor=cursor)
 
 
-@router.get("/events", dependencies=READ, summary="Events from the bus, newest first")
+@router.get("/events", dependencies=READ, summary="Events from the bus, newest first "
+            "(of the spaces the caller is a member of, and of none)")
 async def list_events(
-    type: list[StorableText] = Query([], max_length=50), f: Filters = Depends(filters),
-    logs: LogStore = Depends(store),
+    spaces: Spaces, type: list[StorableText] = Query([], max_length=50),
+    f: Filters = Depends(filters), logs: LogStore = Depends(store),
 ) -> Page:
-    f.types = type
+    f.types, f.spaces = type, spaces.visible()
     items, cursor = await logs.events(f)
     return Page(items=items, next_cursor=cursor)
 
@@ -110,8 +132,9 @@ async def stats(
     return await logs.stats(spans)
 
 
-@router.get("/logs/stream", dependencies=READ, response_class=EventSourceResponse,
-            summary="Live tail of log records as server-sent events",
+@router.get("/logs/stream", dependencies=LOGS, response_class=EventSourceResponse,
+            summary="Live tail of log records as server-sent events (logs:audit or "
+            "logs:admin)",
             description=STREAM_DESCRIPTION)
 async def stream(
     level: list[Level] = Query([]),
@@ -139,11 +162,14 @@ async def stream(
     return EventSourceResponse(events(), ping=15)
 
 
-@router.get("/correlations/{correlation_id}", dependencies=READ,
-            summary="Everything that happened for one request, across services, in order")
+@router.get("/correlations/{correlation_id}",
+            summary="Everything that happened for one request, across services, in order: "
+            "the events the caller may see, and the log records for logs:audit or "
+            "logs:admin")
 async def correlation(correlation_id: Annotated[StorableText, Path(max_length=128)],
+                      spaces: Spaces, caller: Principal = Depends(_read),
                       logs: LogStore = Depends(store)) -> Correlation:
-    return await logs.correlation(correlation_id)
+    return await logs.correlation(correlation_id, spaces.visible(), may_read_logs(caller))
 
 
 @router.post("/retention", dependencies=[Depends(require("logs:admin"))],

@@ -52,5 +52,7 @@ class CollectedEvent(Base):
     subject: Mapped[str | None] = mapped_column(String(500), nullable=True)
     time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     correlation_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # its `space` extension: only members of that space see it; none, anyone may
+    space: Mapped[str | None] = mapped_column(String(63), nullable=True)
     envelope: Mapped[str] = mapped_column(Text)  # the CloudEvents envelope as JSON
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

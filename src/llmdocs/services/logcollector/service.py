@@ -49,6 +49,8 @@ class Query:
     text: str | None = None
     cursor: str | None = None
     limit: int = 100
+    # the spaces whose events the reader sees, with those about no space (None: all)
+    spaces: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,7 @@ class LogStore:
             "event_id": e.id, "type": e.type, "source": e.source[:200],
             "service": service_of(e.source), "subject": (e.subject or None) and e.subject[:500],
             "time": e.time, "correlation_id": e.correlationid and e.correlationid[:128],
+            "space": e.space and e.space[:63],
             "envelope": e.model_dump_json(), "received_at": now} for e in events])
 
     async def add_logs(self, records: Sequence[LogIn]) -> int:
@@ -184,6 +187,9 @@ class LogStore:
                 where.append(CollectedEvent.type.in_(q.types))
             if q.text:
                 where.append(CollectedEvent.envelope.ilike(_like(q.text), escape="\\"))
+            if q.spaces is not None:
+                where.append(or_(CollectedEvent.space.is_(None),
+                                 CollectedEvent.space.in_(q.spaces)))
         if q.cursor:
             time, seq = _decode_cursor(q.cursor)
             where.append(or_(model.time < time, and_(model.time == time, model.seq < seq)))
@@ -261,15 +267,17 @@ class LogStore:
                                                      since)))
         return out
 
-    async def correlation(self, correlation_id: str) -> Correlation:
-        """Everything one request caused, across services, in time order."""
+    async def correlation(self, correlation_id: str, spaces: frozenset[str] | None = None,
+                          with_logs: bool = True) -> Correlation:
+        """Everything one request caused, across services, in time order: the events a
+        member of `spaces` sees (None: all), and the log records when `with_logs`."""
+        q = Query(correlation_id=correlation_id, spaces=spaces)
         logs_q = (select(CollectedLog).where(CollectedLog.correlation_id == correlation_id)
                   .order_by(CollectedLog.time, CollectedLog.seq).limit(MAX_TIMELINE + 1))
-        events_q = (select(CollectedEvent)
-                    .where(CollectedEvent.correlation_id == correlation_id)
+        events_q = (select(CollectedEvent).where(*self._where(CollectedEvent, q))
                     .order_by(CollectedEvent.time, CollectedEvent.seq).limit(MAX_TIMELINE + 1))
         async with self.database.session() as session:
-            logs = list(await session.scalars(logs_q))
+            logs = list(await session.scalars(logs_q)) if with_logs else []
             events = list(await session.scalars(events_q))
         timeline = [TimelineEntry(kind="log", time=r.time, service=r.service,
                                   summary=r.message[:200], record=log_out(r)) for r in logs]
