@@ -7,6 +7,7 @@ none at all), and of it only the documents they see: never another space's."""
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 
 from llmdocs.services.analysis.models import Finding, FindingDocument
 from llmdocs.services.analysis.schemas import FindingOut
@@ -16,11 +17,12 @@ HIDDEN_REASON = "regeneration failed for some of the documents"
 
 def visible_findings(spaces: frozenset[str]) -> sa.ColumnElement[bool]:
     """The SQL condition of a finding seen by a member of `spaces`."""
-    linked = sa.select(FindingDocument.finding_id).where(
-        FindingDocument.finding_id == Finding.id)
+    # its own alias: a query that joins the links to filter by document keeps its join
+    link = aliased(FindingDocument)
+    linked = sa.select(link.finding_id).where(link.finding_id == Finding.id)
     return sa.or_(Finding.space.in_(spaces), sa.and_(
         Finding.space.is_(None),
-        sa.or_(linked.where(FindingDocument.space.in_(spaces)).exists(), ~linked.exists())))
+        sa.or_(linked.where(link.space.in_(spaces)).exists(), ~linked.exists())))
 
 
 def seen(finding: FindingOut, spaces: frozenset[str] | None) -> FindingOut | None:

@@ -81,6 +81,7 @@ class EventOut(BaseModel):
     time: UtcDateTime
     correlation_id: str | None
     trace_id: str | None = None  # from the event's traceparent
+    space: str | None = None  # what it is about is in this space (none: in no space)
     data: dict[str, Any]
 
 

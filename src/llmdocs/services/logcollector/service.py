@@ -108,7 +108,7 @@ def event_out(row: CollectedEvent) -> EventOut:
     envelope = json.loads(row.envelope)
     return EventOut(seq=row.seq, id=row.event_id, type=row.type, source=row.source,
                     service=row.service, subject=row.subject, time=row.time,
-                    correlation_id=row.correlation_id,
+                    correlation_id=row.correlation_id, space=row.space,
                     trace_id=trace_id_of(envelope.get("traceparent")),
                     data=envelope.get("data") or {})
 
