@@ -125,7 +125,7 @@ async def test_stored_specs_are_read_with_the_callers_rights(eco: Settings, serv
             return {"base": base, "head": {"spec": spec()}}
 
         missing = await http.post("/diff", json=body({"document_id": "no-such-document"}))
-        assert missing.status_code == 422 and "no document" in missing.json()["detail"]
+        assert missing.status_code == 404 and "no document" in missing.json()["detail"]
         assert missing.json()["errors"][0]["field"] == "base.document_id"
         # an id that would reach another doc-store route is refused before any call
         sneaky = await http.post("/diff", json=body({"document_id": "abc/versions"}))

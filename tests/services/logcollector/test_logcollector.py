@@ -241,7 +241,8 @@ async def test_collector_over_http(
             [ready] = (await c.logs(service="summarizer")).items
             async with asyncio.timeout(GUARD), c.http.stream(
                     "GET", "/logs/stream",
-                    headers={**headers(s, "logs:read"), "Last-Event-ID": str(other.seq)}) as sse:
+                    headers={**headers(s, "logs:read", "logs:audit"),
+                             "Last-Event-ID": str(other.seq)}) as sse:
                 assert sse.status_code == 200
                 lines = (line async for line in sse.aiter_lines() if line.startswith("id:"))
                 # where it starts (the id it was given), then the record after it

@@ -34,7 +34,7 @@ async def collector(settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPa
     # a quiet stream stays quiet: the collector's own logs are not shipped to it
     s = settings.model_copy(update={"logcollector_port": free_port(), "log_ship_level": "off"})
     await serve(create_app("logcollector", s), port=s.logcollector_port)
-    token = issue_token(s, "user:reader", ["logs:read", "logs:write"])
+    token = issue_token(s, "user:reader", ["logs:read", "logs:audit", "logs:write"])
     async with LogCollectorClient.for_service(s, token=token) as client:
         client.http.headers["Authorization"] = f"Bearer {token}"  # for the raw streams
         yield client

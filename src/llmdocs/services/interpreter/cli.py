@@ -22,6 +22,7 @@ from llmdocs.cli_support import (
 )
 from llmdocs.core.client import ServiceError
 from llmdocs.core.config import Settings
+from llmdocs.core.spaces import DEFAULT_SPACE
 from llmdocs.openapi import SpecBounds, SpecError, parse_spec
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.interpreter import spec
@@ -44,6 +45,9 @@ def ask(
                                     help="The API's OpenAPI spec: a file (stored in the "
                                     "doc-store first), an http(s) URL or a stored "
                                     "document's id."),
+    space: str | None = typer.Option(None, "--space",
+                                     help="The space to store the document in (and a spec "
+                                     "file): default, or a session's for a follow-up."),
 ) -> None:
     """Ask for a document; watch the workflow's steps; save the file. Who asks is the
     token's subject."""
@@ -56,10 +60,10 @@ def ask(
     settings = cli_settings().model_copy(update={"http_timeout_seconds": 120.0})
 
     async def watch(c: InterpreterClient) -> tuple[ExecutionOut, bytes]:
-        fields = await _spec_fields(chosen, settings)
+        fields = await _spec_fields(chosen, settings, space)
         try:
             execution = await c.execute(query, format=format, run_async=True,
-                                        session_id=session, **fields)
+                                        session_id=session, space=space, **fields)
         except ServiceError as exc:
             if 400 <= exc.status < 500:
                 raise typer.Exit(_refused(exc)) from None
@@ -155,14 +159,15 @@ def _spec_argument(spec: str) -> dict[str, str] | _SpecFile:
     return _SpecFile(path, text, title)
 
 
-async def _spec_fields(spec: dict[str, str] | _SpecFile, settings: Settings
-                       ) -> dict[str, str]:
-    """The request's spec fields; a spec file is stored in the doc-store (tag `openapi`)
-    first and named by its new id."""
+async def _spec_fields(spec: dict[str, str] | _SpecFile, settings: Settings,
+                       space: str | None) -> dict[str, str]:
+    """The request's spec fields; a spec file is stored in the doc-store (tag `openapi`,
+    in the request's space) first and named by its new id."""
     if not isinstance(spec, _SpecFile):
         return spec
     async with client(DocStoreClient, settings) as docs:
         stored = await docs.put(spec.text, title=spec.title, tags=["openapi"],
+                                space=space or DEFAULT_SPACE,
                                 format="json" if spec.path.suffix.lower() == ".json"
                                 else "yaml", metadata={"filename": spec.path.name})
     console.print(f"Stored {spec.path} as document {stored.document_id}", highlight=False)
