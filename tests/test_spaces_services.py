@@ -16,8 +16,10 @@ import pytest
 from ecosystem import start_services
 from llmdocs.core.auth import issue_token
 from llmdocs.core.config import Settings
+from llmdocs.core.db import Database, utcnow
 from llmdocs.examples import user_service_spec
 from llmdocs.services import create_app
+from llmdocs.services.analysis.models import Finding, FindingDocument
 from services.orchestrator.fakellm import fake_llm, provider_env
 from services.orchestrator.test_refresh import changed_spec
 from waiting import eventually
@@ -124,6 +126,12 @@ async def test_another_spaces_work_is_missing_to_a_non_member(
             same_404(hidden, await alice.request(method, path.format(absent)), doc_id, absent)
         assert (await alice.head(f"/documents/{doc_id}/download")).status_code == 404
 
+        # another user's list answer holds what their spaces let them find
+        listed = (await bob.post("/execute-query", json={"query": "list documents"})).json()
+        assert SECRET in str(listed["documents"])
+        same_404(clean(await alice.get(f"/executions/{listed['execution_id']}")),
+                 await alice.get(f"/executions/{absent}"), listed["execution_id"], absent)
+
         # Bob, a member, sees his own
         assert (await bob.get(f"/executions/{exec_id}")).json()["document_id"] == doc_id
         assert SECRET in (await bob.get(f"/documents/{doc_id}/provenance")).text
@@ -203,3 +211,49 @@ async def test_another_spaces_work_is_missing_to_a_non_member(
     async with client(eco, "logcollector", "user:auditor", "logs:read", "logs:audit"
                       ) as auditor:
         assert (await auditor.get("/logs")).status_code == 200
+
+
+async def test_a_finding_shows_only_to_members_and_only_their_documents(
+        spaced: tuple[Settings, str]) -> None:
+    """Findings of a URL touching documents of one, two or no spaces, and of a stored
+    spec in `default` touching another space's document, as Alice and Bob see them."""
+    eco, _ = spaced
+    now = utcnow()
+    diff = {"changes": [], "summary": {"breaking": 0, "non_breaking": 0}}
+
+    def finding(id: str, source: str, space: str | None, docs: dict[str, str]) -> Finding:
+        return Finding(id=id, source=source, space=space, base="a", head="b", diff=diff,
+                       documents=[{"document_id": d, "version": 1, "space": s, "changes": []}
+                                  for d, s in docs.items()],
+                       status="open",
+                       reason=f"regeneration failed: b-doc: {SECRET}" if docs else None,
+                       closed_by={d: 2 for d in docs}, created_at=now, updated_at=now)
+
+    made = [finding("f-only-b", "url:https://x.example/1", None, {"b-doc": "team-b"}),
+            finding("f-both", "url:https://x.example/2", None,
+                    {"a-doc": "team-a", "b-doc": "team-b"}),
+            finding("f-default", "docstore:spec-1", "default", {"b-doc": "team-b"}),
+            finding("f-none", "url:https://x.example/3", None, {})]
+    database = Database(eco.database_url)
+    try:
+        async with database.transaction() as session:
+            session.add_all(made)
+            await session.flush()
+            session.add_all([FindingDocument(finding_id=f.id, document_id=d["document_id"],
+                                             space=d["space"])
+                             for f in made for d in f.documents])
+    finally:
+        await database.dispose()
+    async with client(eco, "analysis", "user:alice") as alice, \
+            client(eco, "analysis", "user:bob") as bob:
+        mine = {f["id"]: f for f in clean(await alice.get("/findings"), "b-doc").json()}
+        assert set(mine) == {"f-both", "f-default", "f-none"}
+        assert [d["document_id"] for d in mine["f-both"]["documents"]] == ["a-doc"]
+        assert mine["f-both"]["closed_by"] == {"a-doc": 2}
+        assert mine["f-default"]["documents"] == []
+        assert (await alice.get("/findings/f-only-b")).status_code == 404
+        assert clean(await alice.get("/findings", params={"document_id": "b-doc"})
+                     ).json() == []
+        theirs = {f["id"] for f in (await bob.get("/findings")).json()}
+        assert theirs == {"f-only-b", "f-both", "f-default", "f-none"}
+        assert "Zebrafinch" in (await bob.get("/findings/f-only-b")).text

@@ -474,9 +474,13 @@ class Interpreter:
     async def _owned(self, execution_id: str, caller: Principal, view: SpaceView
                      ) -> Execution:
         """The execution, when the caller may see it: one in a space the caller is no
-        member of is missing to them (404, the same answer), another user's is a 403."""
+        member of is missing to them (404, the same answer), another user's is a 403.
+        Another user's list or search answer is missing even to those who act for anyone
+        (but services and space admins): it holds what that user's spaces let them find."""
         row = await self._execution_row(execution_id, view)
         check_owner(caller, row.user_id, f"Execution {execution_id}")
+        if not row.run_id and row.user_id != caller.subject and not view.everything:
+            raise NoSuch(f"No execution {execution_id!r}.")
         return row
 
     async def _execution_row(self, execution_id: str, view: SpaceView | None = None
