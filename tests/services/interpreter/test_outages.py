@@ -75,6 +75,8 @@ async def test_a_service_down_is_503_with_retry_after_not_the_callers_fault(
         assert_retryable(unchecked)
         assert await run_ids(eco) == {execution["run_id"]}
 
+        # the doc-store back (it says who is in which space), the orchestrator gone
+        await serve(create_app("docstore", eco), port=eco.port_for("docstore"))
         await servers["orchestrator"].stop()  # no run can start
         refused = await alice.post("/execute-query", json={"query": QUERY})
         assert_retryable(refused)

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
@@ -22,8 +23,9 @@ from typer.testing import CliRunner, Result
 
 from ecosystem import token
 from llmdocs.cli import app as cli_app
-from llmdocs.core.auth import issue_token, service_token
+from llmdocs.core.auth import Principal, issue_token, service_token
 from llmdocs.core.config import Settings
+from llmdocs.core.spaces import Memberships
 from llmdocs.examples import user_service_spec
 from llmdocs.services import create_app
 from llmdocs.services.orchestrator import docgen
@@ -49,12 +51,22 @@ def as_user(settings: Settings, subject: str, *scopes: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {issue_token(settings, subject, scopes)}"}
 
 
+def alone(app: FastAPI) -> FastAPI:
+    """The app with no doc-store to ask for its callers' spaces: they are in `default`
+    only (core.spaces)."""
+    async def no_memberships(_app: FastAPI, _caller: Principal) -> Memberships:
+        return {}
+
+    app.state.memberships = no_memberships
+    return app
+
+
 @pytest.fixture
 async def orchestrator(settings: Settings, database_url: str, serve: Any
                        ) -> httpx.AsyncClient:
     """The orchestrator alone, on SQLite or PostgreSQL; the client holds an admin token."""
     own = settings.model_copy(update={"database_url": database_url})
-    app = await serve(create_app("orchestrator", own))
+    app = await serve(alone(create_app("orchestrator", own)))
     return httpx.AsyncClient(base_url=app.url, timeout=60,
                              headers={"Authorization": f"Bearer {token(own)}"})
 
@@ -259,7 +271,7 @@ async def test_a_request_refused_today_that_reaches_a_step_fails_the_run_with_a_
 async def test_the_cli_on_the_machine_acts_for_anyone(
         settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """`llmdocs runs list|show|resume` with the machine's own token sees a user's run."""
-    served = await serve(create_app("orchestrator", settings))
+    served = await serve(alone(create_app("orchestrator", settings)))
     async with httpx.AsyncClient(base_url=served.url, timeout=60) as http:
         started = await http.post(RUNS, json={"input": QUICK}, params={"wait": 30},
                                   headers=as_user(settings, "user:alice"))
