@@ -36,6 +36,7 @@ app = typer.Typer(name="llmdocs", help="llmdocs: an LLM documentation ecosystem.
 
 for _key in SERVICE_NAMES:
     app.add_typer(importlib.import_module(f"llmdocs.services.{_key}.cli").cli)
+app.add_typer(importlib.import_module("llmdocs.services.logcollector.audit_cli").cli)
 app.command("ask")(importlib.import_module("llmdocs.services.interpreter.cli").ask)
 app.command("diff")(diff_command)
 app.command("check")(importlib.import_module("llmdocs.cli_check").check)

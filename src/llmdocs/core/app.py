@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.routing import BaseRoute
 
 from llmdocs import __version__
+from llmdocs.core.audit import AuditMiddleware, AuditTrail
 from llmdocs.core.auth import Principal, is_auth_dependency, require
 from llmdocs.core.client import ServiceClient, ServiceError
 from llmdocs.core.config import Settings, get_settings
@@ -148,6 +149,7 @@ def create_service_app(
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
     tracer = configure_tracing(settings, spec.key)
+    trail = AuditTrail(spec.name)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -162,6 +164,7 @@ def create_service_app(
             # announcing never delays or fails the start: it runs in the background
             with serving(tracer):
                 async with (shipping_logs(settings, res.events, shipped_as),
+                            trail.running(settings, res.events),
                             hooks.announce(settings, spec)):
                     if spec.lifespan is None:
                         yield
@@ -197,6 +200,8 @@ def create_service_app(
     app.add_middleware(RateLimitHeadersMiddleware)
     if spec.max_body_bytes is not None:  # inside the envelope: the 413 is logged, counted
         app.add_middleware(BodyLimitMiddleware, limit=spec.max_body_bytes)
+    if settings.audit_enabled:  # inside the envelope: records carry its correlation id
+        app.add_middleware(AuditMiddleware, trail=trail, audited_reads=spec.audited_reads)
     app.add_middleware(RequestEnvelopeMiddleware, service=spec.name, metrics=app.state.metrics,
                        tracer=tracer)
     return app

@@ -137,6 +137,8 @@ class Settings(BaseSettings):
     # and this fraction of info and debug records (whole requests at a time)
     log_ship_level: Literal["debug", "info", "warning", "error", "critical", "off"] = "info"
     log_ship_sample: float = Field(1.0, ge=0.0, le=1.0)
+    # every service's audit records (writes, guarded reads, denials, admin actions)
+    audit_enabled: bool = True
     otel_exporter: Literal["none", "otlp", "console"] = "none"
     otel_endpoint: str = ""
 

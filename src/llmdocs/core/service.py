@@ -42,6 +42,8 @@ class ServiceSpec:
     lifespan: Lifespan | None = None
     # a larger request body is a 413 before it is read; None: the service bounds its own
     max_body_bytes: int | None = None
+    # GET route templates whose reads the audit trail records (a document, a prompt)
+    audited_reads: frozenset[str] = frozenset()
 
 
 SMALL_REQUESTS = 1024 * 1024  # the limit of a service whose requests are a few fields

@@ -33,6 +33,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
+# the reads of a document's contents the audit trail records
+AUDITED_READS = frozenset({"/documents/{document_id}", "/documents/{document_id}/download",
+                           "/documents/{document_id}/versions/{version}"})
+
 spec = ServiceSpec(
     key="docstore",
     name="doc-store",
@@ -42,4 +46,5 @@ spec = ServiceSpec(
     router=_router,
     calls=(),
     lifespan=lifespan,
+    audited_reads=AUDITED_READS,
 )

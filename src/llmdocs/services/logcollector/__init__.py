@@ -19,15 +19,18 @@ GROUP = "logcollector"
 
 def _router() -> APIRouter:
     from llmdocs.services.logcollector.api import router
+    from llmdocs.services.logcollector.audit_api import router as audit_router
 
-    return router
+    return APIRouter(routes=[*router.routes, *audit_router.routes])
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Keep every event of the bus (its own consumer group, so it misses none across
     restarts) and apply retention periodically."""
+    from llmdocs.core.audit import audit_stream
     from llmdocs.core.logship import logs_stream
+    from llmdocs.services.logcollector.audit import AuditStore
     from llmdocs.services.logcollector.service import LogStore
     from llmdocs.services.logcollector.settings import LogCollectorSettings
 
@@ -35,12 +38,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     resources = app.state.resources
     store = LogStore(resources.database)
     app.state.logstore = store
+    audit = app.state.auditstore = AuditStore(resources.database)
 
     async def retain() -> None:
         while True:
             try:
                 removed = await store.enforce_retention(
                     timedelta(days=config.retention_days), config.max_logs, config.max_events)
+                removed["audit"] = await audit.enforce_retention(
+                    timedelta(days=config.audit_retention_days))
                 if any(removed.values()):
                     log.info("retention applied", **removed)
             except Exception as exc:  # a failed round is retried at the next one
@@ -49,7 +55,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
     # one transaction per read batch; both ignore ids they already hold
     subscriptions = [resources.events.subscribe_batch(
-        GROUP, store.add_shipped, stream=logs_stream(app.state.settings))]
+        GROUP, store.add_shipped, stream=logs_stream(app.state.settings)),
+        # the audit trail is kept whatever consume_events says
+        resources.events.subscribe_batch(GROUP, audit.add,
+                                         stream=audit_stream(app.state.settings))]
     if config.consume_events:
         subscriptions.append(resources.events.subscribe_batch(GROUP, store.add_events))
     retention = (asyncio.create_task(retain(), name="logcollector-retention")

@@ -12,6 +12,7 @@ from pydantic import TypeAdapter
 from llmdocs.core.client import ServiceClient, error_for
 from llmdocs.services.logcollector.schemas import (
     Accepted,
+    AuditPage,
     Correlation,
     LogIn,
     LogOut,
@@ -48,6 +49,23 @@ class LogCollectorClient(ServiceClient):
 
     async def correlation(self, correlation_id: str) -> Correlation:
         return Correlation.model_validate(await self.get_json(f"/correlations/{correlation_id}"))
+
+    async def audit(self, **filters: Any) -> AuditPage:
+        """A page of audit records, newest first (needs `logs:audit`)."""
+        return AuditPage.model_validate(await self.get_json("/audit",
+                                                            params=_params(filters)))
+
+    async def audit_export(self, **filters: Any) -> AsyncIterator[str]:
+        """Every matching audit record as a line of JSON, oldest first."""
+        params = _params(filters) | {"format": "jsonl"}
+        async with self.http.stream("GET", "/audit", params=params,
+                                    headers=self._headers(None), timeout=None) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise error_for(self.service, response)
+            async for line in response.aiter_lines():
+                if line:
+                    yield line
 
     async def tail(self, **filters: Any) -> AsyncIterator[LogOut]:
         """Log records as they arrive (server-sent events), until the caller stops. The

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Text
+from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from llmdocs.core.db import Base
@@ -56,3 +56,51 @@ class CollectedEvent(Base):
     space: Mapped[str | None] = mapped_column(String(63), nullable=True)
     envelope: Mapped[str] = mapped_column(Text)  # the CloudEvents envelope as JSON
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditRecord(Base):
+    """One audit record, append-only: `chain_seq` numbers it within its chain (one per
+    service) and `hash` covers its fields and `prev_hash`, the hash of the one before."""
+
+    __tablename__ = "logcollector_audit"
+    __table_args__ = (
+        UniqueConstraint("chain", "chain_seq", name="uq_logcollector_audit_chain_seq"),
+        Index("ix_logcollector_audit_time", "time"),
+        Index("ix_logcollector_audit_actor_time", "actor", "time"),
+        Index("ix_logcollector_audit_resource", "resource_type", "resource_id"),
+    )
+
+    seq: Mapped[int] = mapped_column(Seq, primary_key=True, autoincrement=True)
+    record_id: Mapped[str] = mapped_column(String(64), unique=True)
+    chain: Mapped[str] = mapped_column(String(100))
+    chain_seq: Mapped[int] = mapped_column(BigInteger)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    service: Mapped[str] = mapped_column(String(100))
+    actor: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    actor_kind: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    roles: Mapped[str] = mapped_column(Text)  # JSON list
+    act: Mapped[str] = mapped_column(Text)  # JSON list: the services it passed through
+    client: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    method: Mapped[str] = mapped_column(String(10))
+    route: Mapped[str] = mapped_column(String(500))
+    action: Mapped[str] = mapped_column(String(200))
+    resource_type: Mapped[str] = mapped_column(String(100))
+    resource_id: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    space: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    outcome: Mapped[int] = mapped_column(Integer)
+    correlation_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditAnchor(Base):
+    """Where a chain starts after retention removed its oldest records: the number and
+    hash of the last one removed, so the first one kept still verifies."""
+
+    __tablename__ = "logcollector_audit_anchors"
+
+    chain: Mapped[str] = mapped_column(String(100), primary_key=True)
+    chain_seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    removed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

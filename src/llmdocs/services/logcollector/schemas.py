@@ -114,3 +114,53 @@ class Correlation(BaseModel):
     count: int
     truncated: bool
     timeline: list[TimelineEntry]
+
+
+class AuditIn(BaseModel):
+    """One audit record as the kernel publishes it (llmdocs.core.audit)."""
+
+    id: StorableText = Field(min_length=1, max_length=64)
+    time: UtcDateTime
+    service: StorableText = Field(min_length=1, max_length=100)
+    actor: StorableText | None = Field(None, max_length=200)
+    actor_kind: Literal["user", "service"] | None = None
+    roles: list[StorableText] = Field(default_factory=list, max_length=100)
+    act: list[StorableText] = Field(default_factory=list, max_length=10)
+    client: StorableText | None = Field(None, max_length=100)
+    method: StorableText = Field(max_length=10)
+    route: StorableText = Field(max_length=500)
+    action: StorableText = Field(max_length=200)
+    resource_type: StorableText = Field(max_length=100)
+    resource_id: StorableText | None = Field(None, max_length=500)
+    space: StorableText | None = Field(None, max_length=200)
+    outcome: int = Field(ge=100, le=599)
+    correlation_id: StorableText | None = Field(None, max_length=128)
+
+
+class AuditOut(AuditIn):
+    seq: int
+    chain: str  # the service whose chain holds it
+    chain_seq: int  # its number in the chain, from 1
+    prev_hash: str  # the hash of the record before it in the chain (64 zeros: none)
+    hash: str  # SHA-256 over its canonical JSON, prev_hash included
+
+
+class AuditPage(BaseModel):
+    items: list[AuditOut]
+    next_cursor: int | None = Field(description="pass as `cursor` for the next page")
+
+
+class AuditBreak(BaseModel):
+    chain: str
+    chain_seq: int
+    seq: int
+    record_id: str
+    problem: Literal["changed", "removed", "inserted"]
+    detail: str
+
+
+class Verification(BaseModel):
+    intact: bool
+    chains: int
+    checked: int  # records whose hash and link were checked
+    first_break: AuditBreak | None = None

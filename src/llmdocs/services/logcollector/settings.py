@@ -12,6 +12,8 @@ class LogCollectorSettings(BaseSettings):
                                       extra="ignore")
 
     retention_days: float = 14.0  # records older than this are deleted
+    # audit records are kept longer than logs; retention removes whole chain prefixes
+    audit_retention_days: float = Field(400.0, gt=0)
     max_logs: int = 5_000_000  # beyond this many log records the oldest are deleted
     max_events: int = 5_000_000  # likewise for events
     retention_interval_seconds: float = 300.0  # 0 turns the retention task off

@@ -44,6 +44,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await subscription.stop()
 
 
+# the reads of a prompt's text the audit trail records
+AUDITED_READS = frozenset({"/prompts/{ref}", "/prompts/by-name/{name}",
+                           "/prompts/{ref}/versions/{version}"})
+
 spec = ServiceSpec(
     key="promptstore",
     name="prompt-store",
@@ -56,4 +60,5 @@ spec = ServiceSpec(
     lifespan=_lifespan,
     # a prompt's templates and variations: far beyond any real one
     max_body_bytes=4 * 1024 * 1024,
+    audited_reads=AUDITED_READS,
 )

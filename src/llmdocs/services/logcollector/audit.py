@@ -1,0 +1,298 @@
+"""The audit trail's store: records appended to hash chains (one per service), idempotent
+on the record id, queried and exported, verified link by link, and aged out by whole
+prefixes that leave an anchor, so what is kept still verifies."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import groupby
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+from sqlalchemy import ColumnElement, Row, delete, func, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from llmdocs.core.db import Database, as_utc, utcnow
+from llmdocs.core.events import Event
+from llmdocs.core.sqlite import in_thread
+from llmdocs.services.logcollector.models import AuditAnchor, AuditRecord
+from llmdocs.services.logcollector.schemas import AuditBreak, AuditIn, AuditOut, Verification
+
+log = structlog.get_logger(__name__)
+GENESIS = "0" * 64  # the `prev_hash` of a chain's first record
+VERIFY_CHUNK = 1000  # records read per round-trip while verifying or exporting
+# the fields a record's hash covers, in this order (with its prev_hash)
+HASHED = ("record_id", "chain", "chain_seq", "time", "service", "actor", "actor_kind",
+          "roles", "act", "client", "method", "route", "action", "resource_type",
+          "resource_id", "space", "outcome", "correlation_id", "prev_hash")
+TABLE = AuditRecord.__table__
+
+
+@dataclass
+class AuditQuery:
+    """Filters of `GET /audit`; each is an exact match but the time range."""
+
+    actor: str | None = None
+    resource_type: str | None = None
+    resource_id: str | None = None
+    action: str | None = None
+    service: str | None = None
+    space: str | None = None
+    outcome: int | None = None
+    correlation_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before: int | None = None  # the page cursor: records older than this seq
+    limit: int = 100
+
+
+def canonical_time(value: datetime) -> str:
+    """One spelling of a time for the hash, whichever database handed it back."""
+    return as_utc(value).isoformat(timespec="microseconds")
+
+
+def record_hash(fields: dict[str, Any]) -> str:
+    """SHA-256 over the canonical JSON (sorted keys, no spaces) of the hashed fields."""
+    values = {key: fields[key] for key in HASHED}
+    values["time"] = canonical_time(values["time"])
+    for key in ("roles", "act"):  # stored as JSON text, hashed as the list it holds
+        if isinstance(values[key], str):
+            values[key] = json.loads(values[key])
+    body = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def lock_key(chain: str) -> int:
+    """A PostgreSQL advisory lock id per chain (signed 64 bit), apart from other locks."""
+    return int.from_bytes(hashlib.sha256(f"llmdocs-audit:{chain}".encode()).digest()[:8],
+                          "big", signed=True)
+
+
+def audit_records(event: Event) -> list[AuditIn]:
+    """The valid records of a published batch: one bad record costs only itself."""
+    records = event.data.get("records")
+    kept = []
+    for record in records if isinstance(records, list) else ():
+        try:
+            kept.append(AuditIn.model_validate(record))
+        except ValidationError:
+            log.warning("audit record refused", source=event.source, event_id=event.id)
+    return kept
+
+
+def audit_out(row: Row[Any] | AuditRecord) -> AuditOut:
+    return AuditOut(
+        seq=row.seq, id=row.record_id, chain=row.chain, chain_seq=row.chain_seq,
+        time=as_utc(row.time), service=row.service, actor=row.actor,
+        actor_kind=row.actor_kind, roles=json.loads(row.roles), act=json.loads(row.act),
+        client=row.client, method=row.method, route=row.route, action=row.action,
+        resource_type=row.resource_type, resource_id=row.resource_id, space=row.space,
+        outcome=row.outcome, correlation_id=row.correlation_id, prev_hash=row.prev_hash,
+        hash=row.hash)
+
+
+class AuditStore:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._postgres = database.dialect == "postgresql"
+
+    async def _lock(self, conn: AsyncConnection, chain: str) -> None:
+        """Serialise appends to one chain across replicas until the transaction ends
+        (SQLite has one writer at a time; the unique chain_seq backs both up)."""
+        if self._postgres:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                               {"key": lock_key(chain)})
+
+    async def _head(self, conn: AsyncConnection, chain: str) -> tuple[int, str]:
+        """The number and hash the chain's next record follows."""
+        last = (await conn.execute(
+            select(AuditRecord.chain_seq, AuditRecord.hash).where(AuditRecord.chain == chain)
+            .order_by(AuditRecord.chain_seq.desc()).limit(1))).first()
+        if last is None:
+            last = (await conn.execute(select(AuditAnchor.chain_seq, AuditAnchor.hash)
+                                       .where(AuditAnchor.chain == chain))).first()
+        return (int(last[0]), str(last[1])) if last is not None else (0, GENESIS)
+
+    async def add(self, batches: Sequence[Event]) -> int:
+        """Append the batches' records to their chains; ids already stored are skipped
+        (a redelivered batch), so delivery at least once stores each exactly once."""
+        records = sorted((r for b in batches for r in audit_records(b)),
+                         key=lambda r: r.service)
+        stored = 0
+        for chain, group in groupby(records, key=lambda r: r.service):
+            stored += await self._append(chain, list(group))
+        return stored
+
+    async def _append(self, chain: str, records: list[AuditIn]) -> int:
+        now = utcnow()
+        async with self.database.engine.begin() as conn:
+            await self._lock(conn, chain)
+            ids = [r.id for r in records]
+            known = set((await conn.scalars(select(AuditRecord.record_id)
+                                            .where(AuditRecord.record_id.in_(ids)))).all())
+            seq, prev = await self._head(conn, chain)
+            rows: list[dict[str, Any]] = []
+            for record in records:
+                if record.id in known:
+                    continue
+                known.add(record.id)
+                seq += 1
+                row = {"record_id": record.id, "chain": chain, "chain_seq": seq,
+                       "time": record.time, "service": record.service,
+                       "actor": record.actor, "actor_kind": record.actor_kind,
+                       "roles": json.dumps(record.roles), "act": json.dumps(record.act),
+                       "client": record.client, "method": record.method,
+                       "route": record.route, "action": record.action,
+                       "resource_type": record.resource_type,
+                       "resource_id": record.resource_id, "space": record.space,
+                       "outcome": record.outcome, "correlation_id": record.correlation_id,
+                       "prev_hash": prev, "received_at": now}
+                row["hash"] = prev = record_hash(row)
+                rows.append(row)
+            if rows:
+                await conn.execute(insert(AuditRecord), rows)
+        return len(rows)
+
+    # --- queries ------------------------------------------------------------------
+
+    def _where(self, q: AuditQuery) -> list[ColumnElement[bool]]:
+        exact = {AuditRecord.actor: q.actor, AuditRecord.resource_type: q.resource_type,
+                 AuditRecord.resource_id: q.resource_id, AuditRecord.action: q.action,
+                 AuditRecord.service: q.service, AuditRecord.space: q.space,
+                 AuditRecord.outcome: q.outcome, AuditRecord.correlation_id: q.correlation_id}
+        where = [column == value for column, value in exact.items() if value is not None]
+        if q.since:
+            where.append(AuditRecord.time >= q.since)
+        if q.until:
+            where.append(AuditRecord.time < q.until)
+        if q.before is not None:
+            where.append(AuditRecord.seq < q.before)
+        return where
+
+    async def page(self, q: AuditQuery) -> tuple[list[AuditOut], int | None]:
+        """Newest first; the cursor is the seq the next page starts below."""
+        query = (select(TABLE).where(*self._where(q)).order_by(AuditRecord.seq.desc())
+                 .limit(q.limit + 1))
+        async with self.database.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        items = [audit_out(row) for row in rows[:q.limit]]
+        return items, items[-1].seq if len(rows) > q.limit else None
+
+    async def export(self, q: AuditQuery) -> AsyncIterator[AuditOut]:
+        """Every matching record, oldest first, read a chunk at a time."""
+        after = 0
+        while True:
+            query = (select(TABLE).where(*self._where(q), AuditRecord.seq > after)
+                     .order_by(AuditRecord.seq).limit(VERIFY_CHUNK))
+            async with self.database.engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+            for row in rows:
+                yield audit_out(row)
+            if len(rows) < VERIFY_CHUNK:
+                return
+            after = rows[-1].seq
+
+    # --- verification -------------------------------------------------------------
+
+    async def verify(self) -> Verification:
+        """Walk every chain from its anchor; the first break names the record."""
+        async with self.database.engine.connect() as conn:
+            chains = sorted(set((await conn.scalars(select(AuditRecord.chain).distinct()))
+                                .all()) | set((await conn.scalars(
+                                    select(AuditAnchor.chain))).all()))
+        checked = 0
+        for chain in chains:
+            found, count = await self._verify_chain(chain)
+            checked += count
+            if found is not None:
+                return Verification(intact=False, chains=len(chains), checked=checked,
+                                    first_break=found)
+        return Verification(intact=True, chains=len(chains), checked=checked)
+
+    async def _verify_chain(self, chain: str) -> tuple[AuditBreak | None, int]:
+        async with self.database.engine.connect() as conn:
+            anchor = (await conn.execute(select(AuditAnchor.chain_seq, AuditAnchor.hash)
+                                         .where(AuditAnchor.chain == chain))).first()
+        seq, prev = (int(anchor[0]), str(anchor[1])) if anchor is not None else (0, GENESIS)
+        checked = 0
+        while True:
+            query = (select(TABLE).where(AuditRecord.chain == chain,
+                                         AuditRecord.chain_seq > seq)
+                     .order_by(AuditRecord.chain_seq).limit(VERIFY_CHUNK))
+            with in_thread():  # hashes a whole chain: off the event loop on SQLite
+                async with self.database.engine.connect() as conn:
+                    rows = (await conn.execute(query)).all()
+            for row in rows:
+                checked += 1
+                problem = _break(row, seq, prev)
+                if problem is not None:
+                    return AuditBreak(chain=chain, chain_seq=row.chain_seq, seq=row.seq,
+                                      record_id=row.record_id, problem=problem[0],
+                                      detail=problem[1]), checked
+                seq, prev = row.chain_seq, row.hash
+            if len(rows) < VERIFY_CHUNK:
+                return None, checked
+
+    # --- retention ----------------------------------------------------------------
+
+    async def enforce_retention(self, max_age: timedelta) -> int:
+        """Delete each chain's records older than `max_age`, as a whole prefix (a newer
+        record keeps every one after it), and anchor the chain at the last one removed."""
+        oldest = utcnow() - max_age
+        async with self.database.engine.connect() as conn:
+            chains = (await conn.scalars(select(AuditRecord.chain).distinct()
+                                         .where(AuditRecord.time < oldest))).all()
+        removed = 0
+        for chain in chains:
+            with in_thread():
+                async with self.database.engine.begin() as conn:
+                    await self._lock(conn, chain)
+                    removed += await self._trim(conn, chain, oldest)
+        return removed
+
+    async def _trim(self, conn: AsyncConnection, chain: str, oldest: datetime) -> int:
+        mine = AuditRecord.chain == chain
+        young = await conn.scalar(select(func.min(AuditRecord.chain_seq))
+                                  .where(mine, AuditRecord.time >= oldest))
+        cut = (young - 1 if young is not None else
+               await conn.scalar(select(func.max(AuditRecord.chain_seq)).where(mine)))
+        last = (await conn.execute(select(AuditRecord.chain_seq, AuditRecord.hash)
+                                   .where(mine, AuditRecord.chain_seq <= cut)
+                                   .order_by(AuditRecord.chain_seq.desc()).limit(1))).first()
+        if last is None:
+            return 0
+        values = {"chain": chain, "chain_seq": last[0], "hash": last[1],
+                  "removed_at": utcnow()}
+        upsert = (postgresql.insert(AuditAnchor) if self._postgres
+                  else sqlite.insert(AuditAnchor)).values(values)
+        await conn.execute(upsert.on_conflict_do_update(
+            index_elements=["chain"],
+            set_={k: upsert.excluded[k] for k in ("chain_seq", "hash", "removed_at")}))
+        result = await conn.execute(delete(AuditRecord).where(
+            mine, AuditRecord.chain_seq <= last[0]))
+        return int(result.rowcount)
+
+
+def _break(row: Row[Any], seq: int, prev: str) -> tuple[str, str] | None:
+    """What is wrong with `row` after the record numbered `seq` whose hash is `prev`."""
+    fields = dict(row._mapping)
+    own_ok = record_hash(fields) == row.hash
+    linked = row.prev_hash == prev
+    if row.chain_seq > seq + 1:
+        return "removed", (f"records {seq + 1} to {row.chain_seq - 1} of the chain are "
+                           f"missing before record {row.record_id}")
+    if not own_ok and not linked:
+        return "inserted", (f"record {row.record_id} matches neither its own hash nor the "
+                            "record before it: it was inserted")
+    if not own_ok:
+        return "changed", f"record {row.record_id} no longer matches its hash"
+    if not linked:
+        return "inserted", (f"record {row.record_id} does not follow record {seq}: it "
+                            "was inserted (or the chain rewritten from here)")
+    return None
