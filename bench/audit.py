@@ -20,45 +20,24 @@ import json
 import os
 import shutil
 import sqlite3
-import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
+from docstore import SECRET, percentiles, start_service
 from llmdocs.core.auth import issue_token
 from llmdocs.core.config import Settings
-from llmdocs.devservers import free_port
 
-SECRET = "bench-" + "x" * 40
 WARMUP = 20
 
 
 def start(data_dir: Path, audit: bool) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "LLMDOCS_DATA_DIR": str(data_dir), "LLMDOCS_JWT_SECRET": SECRET,
-           "LLMDOCS_LOG_LEVEL": "WARNING", "LLMDOCS_DOCSTORE_PORT": str(port),
-           "LLMDOCS_AUDIT_ENABLED": "true" if audit else "false"}
-    process = subprocess.Popen([sys.executable, "-m", "llmdocs", "serve", "doc-store"],
-                               env=env, cwd=data_dir, stdout=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    process.terminate()
-    raise RuntimeError("the doc-store did not start")
-
-
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return statistics.median(ordered), ordered[int(len(ordered) * 0.95) - 1]
+    """A doc-store subprocess (bench/docstore.py's) with the audit trail on or off."""
+    os.environ["LLMDOCS_AUDIT_ENABLED"] = "true" if audit else "false"
+    return start_service(data_dir, f"sqlite+aiosqlite:///{data_dir / 'llmdocs.db'}")
 
 
 async def timed(urls: dict[str, str], runs: int) -> dict[str, list[float]]:

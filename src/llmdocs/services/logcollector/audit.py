@@ -12,8 +12,6 @@ from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
-import structlog
-from pydantic import ValidationError
 from sqlalchemy import ColumnElement, Row, delete, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,8 +21,8 @@ from llmdocs.core.events import Event
 from llmdocs.core.sqlite import in_thread
 from llmdocs.services.logcollector.models import AuditAnchor, AuditRecord
 from llmdocs.services.logcollector.schemas import AuditBreak, AuditIn, AuditOut, Verification
+from llmdocs.services.logcollector.service import valid_records
 
-log = structlog.get_logger(__name__)
 GENESIS = "0" * 64  # the `prev_hash` of a chain's first record
 VERIFY_CHUNK = 1000  # records read per round-trip while verifying or exporting
 # the fields a record's hash covers, in this order (with its prev_hash)
@@ -74,18 +72,6 @@ def lock_key(chain: str) -> int:
                           "big", signed=True)
 
 
-def audit_records(event: Event) -> list[AuditIn]:
-    """The valid records of a published batch: one bad record costs only itself."""
-    records = event.data.get("records")
-    kept = []
-    for record in records if isinstance(records, list) else ():
-        try:
-            kept.append(AuditIn.model_validate(record))
-        except ValidationError:
-            log.warning("audit record refused", source=event.source, event_id=event.id)
-    return kept
-
-
 def audit_out(row: Row[Any] | AuditRecord) -> AuditOut:
     return AuditOut(
         seq=row.seq, id=row.record_id, chain=row.chain, chain_seq=row.chain_seq,
@@ -122,7 +108,7 @@ class AuditStore:
     async def add(self, batches: Sequence[Event]) -> int:
         """Append the batches' records to their chains; ids already stored are skipped
         (a redelivered batch), so delivery at least once stores each exactly once."""
-        records = sorted((r for b in batches for r in audit_records(b)),
+        records = sorted((r for b in batches for r in valid_records(b, AuditIn)),
                          key=lambda r: r.service)
         stored = 0
         for chain, group in groupby(records, key=lambda r: r.service):

@@ -9,10 +9,10 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import structlog
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import ColumnElement, CursorResult, Select, and_, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -34,6 +34,7 @@ from llmdocs.services.logcollector.schemas import (
 log = structlog.get_logger(__name__)
 MAX_TIMELINE = 5000
 Model = type[CollectedLog] | type[CollectedEvent]
+Record = TypeVar("Record", bound=BaseModel)
 
 
 @dataclass
@@ -86,16 +87,21 @@ def service_of(source: str) -> str:
     return source.removeprefix("llmdocs/")[:100]
 
 
-def shipped_records(event: Event) -> list[LogIn]:
-    """The valid records of a shipped batch: one bad record costs only itself."""
+def valid_records(event: Event, model: type[Record]) -> list[Record]:
+    """The valid `data.records` of a batch event: one bad record costs only itself."""
     records = event.data.get("records")
     kept = []
     for record in records if isinstance(records, list) else ():
         try:
-            kept.append(LogIn.model_validate(record))
+            kept.append(model.model_validate(record))
         except ValidationError:
             continue
     return kept
+
+
+def shipped_records(event: Event) -> list[LogIn]:
+    """The valid records of a batch the services shipped."""
+    return valid_records(event, LogIn)
 
 
 def log_out(row: CollectedLog) -> LogOut:
