@@ -81,6 +81,7 @@ async def test_chains_are_idempotent_and_verify_catches_tampering(
             await conn.execute(statement)
         code, output = await asyncio.to_thread(verify, url)
         assert code == 1 and f"BROKEN ({problem})" in output and named in output, output
+        assert len((await store.page(AuditQuery()))[0]) >= 5  # shown as it is, no error
         async with engine.begin() as conn:
             await conn.execute(undo)
         assert (await asyncio.to_thread(verify, url))[0] == 0
@@ -88,6 +89,10 @@ async def test_chains_are_idempotent_and_verify_catches_tampering(
     mine = AuditRecord.record_id == "r3"
     await tampered(update(AuditRecord).where(mine).values(actor="user:someone-else"),
                    update(AuditRecord).where(mine).values(actor=rows["r3"].actor),
+                   "changed", "record r3")
+    await tampered(update(AuditRecord).where(mine).values(roles="{not json", outcome=0),
+                   update(AuditRecord).where(mine).values(roles=rows["r3"].roles,
+                                                          outcome=200),
                    "changed", "record r3")
     original = dict(rows["r3"]._mapping)
     await tampered(delete(AuditRecord).where(mine), insert(AuditRecord).values(original),

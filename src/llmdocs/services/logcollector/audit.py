@@ -60,10 +60,19 @@ def record_hash(fields: dict[str, Any]) -> str:
     values = {key: fields[key] for key in HASHED}
     values["time"] = canonical_time(values["time"])
     for key in ("roles", "act"):  # stored as JSON text, hashed as the list it holds
-        if isinstance(values[key], str):
-            values[key] = json.loads(values[key])
+        values[key] = json_list(values[key])
     body = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(body.encode()).hexdigest()
+
+
+def json_list(stored: Any) -> Any:
+    """A stored JSON list as the list; text that is none (an edited row) as itself."""
+    if not isinstance(stored, str):
+        return stored
+    try:
+        return json.loads(stored)
+    except ValueError:
+        return stored
 
 
 def lock_key(chain: str) -> int:
@@ -73,14 +82,13 @@ def lock_key(chain: str) -> int:
 
 
 def audit_out(row: Row[Any] | AuditRecord) -> AuditOut:
-    return AuditOut(
-        seq=row.seq, id=row.record_id, chain=row.chain, chain_seq=row.chain_seq,
-        time=as_utc(row.time), service=row.service, actor=row.actor,
-        actor_kind=row.actor_kind, roles=json.loads(row.roles), act=json.loads(row.act),
-        client=row.client, method=row.method, route=row.route, action=row.action,
-        resource_type=row.resource_type, resource_id=row.resource_id, space=row.space,
-        outcome=row.outcome, correlation_id=row.correlation_id, prev_hash=row.prev_hash,
-        hash=row.hash)
+    """A stored record as it is, unvalidated: an edited row is shown, never a 500."""
+    fields: dict[str, Any] = {key: getattr(row, key) for key in AuditOut.model_fields
+                              if key not in ("id", "time", "roles", "act")}
+    for key in ("roles", "act"):
+        value = json_list(getattr(row, key))
+        fields[key] = value if isinstance(value, list) else [str(value)]
+    return AuditOut.model_construct(id=row.record_id, time=as_utc(row.time), **fields)
 
 
 class AuditStore:
