@@ -230,3 +230,25 @@ async def test_records_made_while_the_bus_is_down_are_spooled_and_arrive(
             assert sorted(r["id"] for r in arrived) == ["r0", "r1", "r2"]
     finally:
         await resources.close()
+
+
+async def test_replicas_appending_to_one_chain_at_once_keep_it_whole(pg_url: str) -> None:
+    """Two log-collectors (two engines) on one PostgreSQL database append batches to the
+    same chain concurrently: the advisory lock per chain keeps it unbroken."""
+    databases = [Database(pg_url), Database(pg_url)]
+    await databases[0].migrate(upgrade)
+    stores = [AuditStore(database) for database in databases]
+    try:
+        batches = [batch("doc-store", *(record(10 * b + n) for n in range(5)))
+                   for b in range(12)]
+        stored = await asyncio.gather(*(stores[i % 2].add([b, batches[i - 1]])
+                                        for i, b in enumerate(batches)))
+        assert sum(stored) == 60  # each redelivered batch stored once, whoever took it
+        async with databases[0].engine.connect() as conn:
+            numbers = (await conn.scalars(select(AuditRecord.chain_seq)
+                                          .order_by(AuditRecord.chain_seq))).all()
+        assert numbers == list(range(1, 61))
+        assert (await stores[1].verify()).intact
+    finally:
+        for database in databases:
+            await database.dispose()
