@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmdocs.core.config import Settings
+from llmdocs.core.db import escaped
 from llmdocs.core.events import Event, EventBus
 from llmdocs.core.ids import new_id
 
@@ -79,7 +80,7 @@ def _act_chain(claims: dict[str, Any]) -> list[str]:
     chain: list[str] = []
     act = claims.get("act")
     while isinstance(act, dict) and "sub" in act and len(chain) < 10:
-        chain.append(str(act["sub"]))
+        chain.append(escaped(str(act["sub"]), 200))
         act = act.get("act")
     return chain
 
@@ -90,7 +91,7 @@ def _space(scope: Scope, params: dict[str, Any]) -> str | None:
     found = state.get("space") or params.get("space") or params.get("space_id")
     if found is None and b"space=" in scope.get("query_string", b""):
         found = (parse_qs(scope["query_string"].decode("latin-1")).get("space") or [None])[0]
-    return str(found)[:200] if found is not None else None
+    return escaped(str(found), 200) if found is not None else None
 
 
 def audit_record(service: str, scope: Scope, status: int, template: str) -> dict[str, Any]:
@@ -103,16 +104,18 @@ def audit_record(service: str, scope: Scope, status: int, template: str) -> dict
     subject = roles = None
     act: list[str] = []
     if principal is not None:
-        subject, roles = principal.subject, sorted(principal.roles)
+        # a role name comes from a token as it is: cut to what the record holds
+        subject, roles = principal.subject, sorted(escaped(r, 200) for r in principal.roles)
         act = _act_chain(principal.claims)
     client = scope.get("client")
     return {
         "id": new_id(), "time": datetime.now(UTC).isoformat(), "service": service,
         "actor": subject, "actor_kind": None if subject is None else (
             "service" if subject.startswith("service:") else "user"),
-        "roles": roles or [], "act": act, "client": client[0] if client else None,
-        "method": method, "route": template, "action": verb,
-        "resource_type": kind, "resource_id": "/".join(params.values())[:500] or None,
+        "roles": (roles or [])[:100], "act": act, "client": client[0] if client else None,
+        "method": method, "route": template[:500], "action": verb[:200],
+        "resource_type": kind[:100],
+        "resource_id": escaped("/".join(params.values()), 500) or None,
         "space": _space(scope, params), "outcome": status,
         "correlation_id": state.get("correlation_id"),
     }

@@ -67,6 +67,7 @@ async def test_chains_are_idempotent_and_verify_catches_tampering(
     first = batch("doc-store", *(record(n) for n in range(1, 6)))
     assert await store.add([first, batch("prompt-store", record(9, "prompt-store"))]) == 6
     assert await store.add([first]) == 0  # redelivered: appended once
+    assert await store.add([batch("doc-store", {"id": "bad"})]) == 0  # refused, logged
     assert await asyncio.to_thread(verify, url) == (0, "intact: 6 records in 2 chains\n")
 
     engine = store.database.engine
@@ -166,6 +167,8 @@ async def test_services_record_writes_reads_denials_and_admin_actions(
         assert (await http.get("/documents")).status_code == 401
         assert (await http.delete(f"/documents/{doc}", headers=reader)).status_code == 403
         assert (await http.get("/documents", headers=reader)).status_code == 200  # not kept
+        odd = await http.get("/documents/%00odd", headers=reader)  # kept, NUL escaped
+        assert odd.status_code in (404, 422)
     async with httpx.AsyncClient(base_url=logs.url) as http:
         denied = await http.get("/audit", headers=auth(s, "user:nosy", ("*:read",)))
         assert denied.status_code == 403
@@ -173,10 +176,12 @@ async def test_services_record_writes_reads_denials_and_admin_actions(
         admin = await http.post("/retention", headers=auth(s, "user:root", roles=("admin",)))
         assert admin.status_code == 200
         http.headers.update(auth(s, "user:aud", roles=("auditor",)))
-        trail = await until_audited(http, 4, service="doc-store")
+        trail = await until_audited(http, 5, service="doc-store")
         assert [(r["action"], r["actor"], r["outcome"]) for r in reversed(trail)] == [
             ("document.create", "user:writer", 201), ("document.read", "user:reader", 200),
-            ("document.read", None, 401), ("document.delete", "user:reader", 403)]
+            ("document.read", None, 401), ("document.delete", "user:reader", 403),
+            ("document.read", "user:reader", odd.status_code)]
+        assert trail[0]["resource_id"] == "\\x00odd"
         created = trail[-1]
         assert (created["method"], created["route"], created["correlation_id"],
                 created["client"], created["roles"], created["actor_kind"]) == (

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
+import structlog
 from sqlalchemy import ColumnElement, Row, delete, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,6 +24,7 @@ from llmdocs.services.logcollector.models import AuditAnchor, AuditRecord
 from llmdocs.services.logcollector.schemas import AuditBreak, AuditIn, AuditOut, Verification
 from llmdocs.services.logcollector.service import valid_records
 
+log = structlog.get_logger(__name__)
 GENESIS = "0" * 64  # the `prev_hash` of a chain's first record
 VERIFY_CHUNK = 1000  # records read per round-trip while verifying or exporting
 # the fields a record's hash covers, in this order (with its prev_hash)
@@ -118,6 +120,11 @@ class AuditStore:
         (a redelivered batch), so delivery at least once stores each exactly once."""
         records = sorted((r for b in batches for r in valid_records(b, AuditIn)),
                          key=lambda r: r.service)
+        sent = sum(len(sent_records) for b in batches
+                   if isinstance(sent_records := b.data.get("records"), list))
+        if len(records) < sent:  # never silently: a record the trail should hold is gone
+            log.error("audit records refused as malformed", refused=sent - len(records),
+                      sources=sorted({b.source for b in batches}))
         stored = 0
         for chain, group in groupby(records, key=lambda r: r.service):
             stored += await self._append(chain, list(group))
