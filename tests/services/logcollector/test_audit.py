@@ -69,6 +69,8 @@ async def test_chains_are_idempotent_and_verify_catches_tampering(
     assert await store.add([first]) == 0  # redelivered: appended once
     assert await store.add([batch("doc-store", {"id": "bad"})]) == 0  # refused, logged
     assert await asyncio.to_thread(verify, url) == (0, "intact: 6 records in 2 chains\n")
+    code, output = await asyncio.to_thread(verify, "sqlite+aiosqlite:////nonexistent/x.db")
+    assert code == 2 and "Cannot read the audit trail" in output  # no verdict either way
 
     engine = store.database.engine
     table = AuditRecord.__table__

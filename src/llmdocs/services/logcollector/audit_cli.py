@@ -7,6 +7,8 @@ import sys
 
 import typer
 from rich.table import Table
+from sqlalchemy import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from llmdocs.cli_support import call, cli_settings, console, err_console, print_json
 from llmdocs.core.db import Database
@@ -39,7 +41,14 @@ def verify(
     removed or inserted, 0 when all are intact."""
     # straight from the database, not through the API: it must work with the service
     # down, and a verification should not rest on the answers of what it checks
-    result = asyncio.run(_verify(database_url or cli_settings().database_url))
+    url = database_url or cli_settings().database_url
+    try:
+        result = asyncio.run(_verify(url))
+    except (SQLAlchemyError, OSError) as exc:  # no verdict: neither intact nor broken
+        where = make_url(url).render_as_string(hide_password=True)
+        err_console.print(f"Cannot read the audit trail at {where}: {exc}", markup=False,
+                          highlight=False)
+        raise typer.Exit(2) from None
     if as_json:
         print_json(result.model_dump(mode="json"))
     elif result.first_break is None:
