@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from llmdocs.cli import app as cli_app
 from llmdocs.core.audit import AUDIT_RECORDED, AuditTrail, audit_stream
-from llmdocs.core.auth import issue_token
+from llmdocs.core.auth import Principal, delegated_token, issue_token
 from llmdocs.core.config import Settings
 from llmdocs.core.db import Database, utcnow
 from llmdocs.core.events import Event
@@ -171,6 +171,10 @@ async def test_services_record_writes_reads_denials_and_admin_actions(
         assert (await http.get("/documents", headers=reader)).status_code == 200  # not kept
         odd = await http.get("/documents/%00odd", headers=reader)  # kept, NUL escaped
         assert odd.status_code in (404, 422)
+        user = Principal("user:reader", frozenset({"docs:read"}), roles=frozenset({"viewer"}))
+        relayed = delegated_token(s, "orchestrator", user)  # the orchestrator, for the user
+        assert (await http.get(f"/documents/{doc}", headers={
+            "Authorization": f"Bearer {relayed}"})).status_code == 200
     async with httpx.AsyncClient(base_url=logs.url) as http:
         denied = await http.get("/audit", headers=auth(s, "user:nosy", ("*:read",)))
         assert denied.status_code == 403
@@ -178,12 +182,15 @@ async def test_services_record_writes_reads_denials_and_admin_actions(
         admin = await http.post("/retention", headers=auth(s, "user:root", roles=("admin",)))
         assert admin.status_code == 200
         http.headers.update(auth(s, "user:aud", roles=("auditor",)))
-        trail = await until_audited(http, 5, service="doc-store")
+        trail = await until_audited(http, 6, service="doc-store")
         assert [(r["action"], r["actor"], r["outcome"]) for r in reversed(trail)] == [
             ("document.create", "user:writer", 201), ("document.read", "user:reader", 200),
             ("document.read", None, 401), ("document.delete", "user:reader", 403),
-            ("document.read", "user:reader", odd.status_code)]
-        assert trail[0]["resource_id"] == "\\x00odd"
+            ("document.read", "user:reader", odd.status_code),
+            ("document.read", "user:reader", 200)]
+        assert trail[1]["resource_id"] == "\\x00odd"
+        assert (trail[0]["act"], trail[0]["roles"], trail[-2]["act"]) == (
+            ["service:orchestrator"], ["viewer"], [])
         created = trail[-1]
         assert (created["method"], created["route"], created["correlation_id"],
                 created["client"], created["roles"], created["actor_kind"]) == (
@@ -198,8 +205,8 @@ async def test_services_record_writes_reads_denials_and_admin_actions(
 
         assert [r["outcome"] for r in (await ids({"outcome": 401})).json()["items"]] == [401]
         assert [r["actor"] for r in (await ids({"action": "document.read", "outcome": 200})
-                                     ).json()["items"]] == ["user:reader"]
-        assert len((await ids({"resource_id": doc})).json()["items"]) == 2
+                                     ).json()["items"]] == ["user:reader", "user:reader"]
+        assert len((await ids({"resource_id": doc})).json()["items"]) == 3
         assert (await ids({"since": "2999-01-01T00:00:00Z"})).json()["items"] == []
         assert (await ids({"outcome": 42})).status_code == 422
         exported = await http.get("/audit", params={"format": "jsonl", "service": "doc-store"})
