@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "logcollector_0003"
-down_revision = "logcollector_0001"  # logcollector_0002 once spaces2's migration is in
+down_revision = "logcollector_0002"
 branch_labels = None
 depends_on = None
 
