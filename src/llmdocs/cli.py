@@ -42,6 +42,7 @@ app.command("diff")(diff_command)
 app.command("check")(importlib.import_module("llmdocs.cli_check").check)
 app.command("findings")(importlib.import_module("llmdocs.services.analysis.cli").findings)
 app.add_typer(importlib.import_module("llmdocs.services.docstore.spaces_cli").cli)
+app.add_typer(importlib.import_module("llmdocs.cli_certs").cli)
 
 
 class LogFormat(StrEnum):

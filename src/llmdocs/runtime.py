@@ -21,6 +21,7 @@ from llmdocs.core.config import Settings
 from llmdocs.core.logging import configure_logging, log_formatter
 from llmdocs.core.resources import Resources
 from llmdocs.core.service import ServiceSpec
+from llmdocs.core.tls import MutualTLSProtocol, files_for, server_context
 from llmdocs.services import HOOKS, create_app, resolve
 
 log = structlog.get_logger(__name__)
@@ -76,10 +77,17 @@ class Server(uvicorn.Server):
         yield
 
 
-def _config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
+def server_config(app: FastAPI, host: str, port: int, settings: Settings, key: str
+                  ) -> uvicorn.Config:
+    """How service `key` is served: with TLS configured, HTTPS only, every client
+    presenting a certificate of the CA, the files reloaded once rotated."""
+    files = files_for(settings, key)
+    tls: dict[str, Any] = {} if files is None else {
+        "http": MutualTLSProtocol,
+        "ssl_context_factory": lambda _config, _default: server_context(files)}
     # no log_level: our logging setup owns uvicorn's loggers (see core.logging)
     return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                          lifespan="on", timeout_graceful_shutdown=10)
+                          lifespan="on", timeout_graceful_shutdown=10, **tls)
 
 
 async def _serve_all(servers: list[Server], on_started: Callable[[], object],
@@ -159,7 +167,8 @@ async def up(
         for spec in specs:
             app = create_app(spec.key, settings, resources)
             local_apps[spec.key] = app
-            servers.append(Server(_config(app, settings.host, settings.port_for(spec.key))))
+            servers.append(Server(server_config(app, settings.host,
+                                                settings.port_for(spec.key), settings, spec.key)))
         await _serve_all(servers, on_ready, stop_when)
     finally:
         for spec in specs:
@@ -172,7 +181,8 @@ async def serve(settings: Settings, name: str, host: str | None, port: int | Non
     spec = resolve(name)
     app = create_app(spec.key, settings)
     host, port = host or settings.host, port or settings.port_for(spec.key)
-    server = Server(_config(app, host, port))
+    server = Server(server_config(app, host, port, settings, spec.key))
+    scheme = "https" if settings.tls else "http"
     await _serve_all([server], lambda: log.info(
-        "serving", service=spec.name, url=f"http://{host}:{port}",
+        "serving", service=spec.name, url=f"{scheme}://{host}:{port}",
         mode="embedded" if settings.embedded else "distributed"))

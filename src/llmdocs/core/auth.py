@@ -20,6 +20,7 @@ from llmdocs.core.config import Settings
 from llmdocs.core.errors import Problem
 from llmdocs.core.roles import SERVICE_SCOPES as SERVICE_SCOPES  # callers know it here
 from llmdocs.core.roles import names, scopes_for
+from llmdocs.core.tls import check_peer
 
 ALGORITHM = "HS256"
 MAX_SUBJECT = 200  # the owner columns' width (runs, executions, sessions, usage)
@@ -272,6 +273,7 @@ def require(*scopes: str) -> Callable[..., Awaitable[Principal]]:
             try:
                 principal = await authenticate(request.app.state.settings,
                                                bearer_token(request))
+                check_peer(request.scope, principal.actor or principal.subject)
             except Problem as refused:
                 if refused.status == 401 and limiter is not None:  # not a provider's outage
                     await limiter.refused(request)

@@ -28,6 +28,7 @@ from llmdocs.core.config import Settings
 from llmdocs.core.fetch import BlockedAddress
 from llmdocs.core.ids import new_id
 from llmdocs.core.middleware import CORRELATION_HEADER, correlation_id_var
+from llmdocs.core.tls import ReloadingContext, client_context
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({502, 503, 504})
@@ -255,6 +256,7 @@ class ServiceClient:
         timeout: float = 10.0,
         retries: int = 3,
         transport: httpx.AsyncBaseTransport | None = None,
+        tls: ReloadingContext | None = None,  # mutual TLS: the certificate to present
     ) -> None:
         self.replicas = replicas_of((base_url,) if isinstance(base_url, str) else tuple(base_url))
         self.base_url = str(self.replicas.urls[0])
@@ -262,7 +264,9 @@ class ServiceClient:
         self._token = token
         self.retries = retries
         self._local = transport if isinstance(transport, InProcessTransport) else None
+        self._tls = tls
         self.http = httpx.AsyncClient(
+            verify=tls if tls is not None else True,
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
@@ -283,7 +287,8 @@ class ServiceClient:
     ) -> Self:
         """A client to `target` (default `cls.service`) as configured: in-process when
         that app is served here, HTTP otherwise (balanced over its replicas' URLs);
-        authenticated as `caller`'s service token or with `token`."""
+        authenticated as `caller`'s service token or with `token`; with TLS on, presenting
+        `caller`'s certificate (none: the CLI's)."""
         target = target or cls.service
         app = local_apps.get(target) if settings.inprocess_calls else None
         transport = InProcessTransport(app) if app is not None else None
@@ -292,7 +297,7 @@ class ServiceClient:
             source = TokenSource(settings, caller)
         return cls(settings.urls_for(target), service=target, token=source,
                    timeout=settings.http_timeout_seconds, retries=settings.http_retries,
-                   transport=transport)
+                   transport=transport, tls=client_context(settings, caller))
 
     def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
         headers: dict[str, str] = {}
@@ -358,6 +363,8 @@ class ServiceClient:
             if self._local is not None:  # the app answers here: no pool, redirect or cookie
                 request = self.http.build_request(method, url, **kwargs)
                 return await self._local.handle_async_request(request)
+            if self._tls is not None:  # rotated files: the next connection presents them
+                self._tls.refresh()
             return await self.http.request(method, url, **kwargs)
         except BlockedAddress as exc:  # a ConnectError, but no replica's fault
             raise AddressBlocked(self.service, 422, {"detail": str(exc)}) from exc

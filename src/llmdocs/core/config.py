@@ -107,6 +107,13 @@ class Settings(BaseSettings):
     rate_limit_failures_per_minute: int = Field(600, ge=0)
     rate_limit_services: dict[str, NonNegativeInt] = Field(default_factory=dict)
 
+    # mutual TLS (llmdocs.core.tls): a directory `llmdocs certs init` wrote, each service
+    # using its own pair; or one pair and the CA bundle, for a process of one service
+    tls_dir: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca: Path | None = None
+
     db_pool_size: int = 10
     db_max_overflow: int = 20
     cache_ttl_seconds: float = 30.0
@@ -176,6 +183,10 @@ class Settings(BaseSettings):
     def _fill_defaults(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'llmdocs.db'}"
+        pair = (self.tls_cert, self.tls_key, self.tls_ca)
+        if self.tls_dir is None and any(pair) and not all(pair):
+            raise ValueError("LLMDOCS_TLS_CERT, LLMDOCS_TLS_KEY and LLMDOCS_TLS_CA go "
+                             "together (or set LLMDOCS_TLS_DIR)")
         if self.database_password is not None:
             self.database_url = make_url(self.database_url).set(
                 password=self.database_password.get_secret_value()
@@ -190,6 +201,11 @@ class Settings(BaseSettings):
             raise ValueError("LLMDOCS_OIDC_ISSUER needs LLMDOCS_OIDC_AUDIENCE: the audience "
                              "(aud) the identity provider puts in tokens for llmdocs")
         return self
+
+    @property
+    def tls(self) -> bool:
+        """Whether services serve HTTPS only and call each other with certificates."""
+        return self.tls_dir is not None or self.tls_cert is not None
 
     @property
     def embedded(self) -> bool:
@@ -210,7 +226,11 @@ class Settings(BaseSettings):
         clients to balance over), else the local default port."""
         configured: str = getattr(self, f"{service}_url")
         urls = [url.strip().rstrip("/") for url in configured.split(",") if url.strip()]
-        return urls or [f"http://{self.public_host}:{self.port_for(service)}"]
+        urls = urls or [f"http://{self.public_host}:{self.port_for(service)}"]
+        if self.tls:  # every service serves HTTPS only: an http URL would never answer
+            urls = [f"https://{url[len('http://'):]}" if url.startswith("http://") else url
+                    for url in urls]
+        return urls
 
     def url_for(self, service: str) -> str:
         """Where a service answers, one address (the first of several): what it
