@@ -1,19 +1,34 @@
-"""The image's HEALTHCHECK: each llmdocs port that listens in this container answers
-`/health/live` (one port under `serve`, all under `up`), and at least one listens.
-An argument names another path: the chart's readiness probe asks `/health?deep=false`."""
+"""The image's HEALTHCHECK (and, with mutual TLS on, the Kubernetes exec probe): each
+llmdocs port that listens in this container answers `/health/live` (one port under
+`serve`, all under `up`), and at least one listens. An argument names another path: the
+chart's readiness probe asks `/health?deep=false`."""
 
 from __future__ import annotations
 
 import sys
-from http.client import HTTPConnection
+from http.client import HTTPConnection, HTTPSConnection
 
 from llmdocs.core.config import SERVICE_NAMES, Settings
+from llmdocs.core.tls import client_context
+
+
+def _connection(settings: Settings, key: str, timeout: float) -> HTTPConnection:
+    """Plain HTTP; with TLS on, HTTPS presenting the probed service's own certificate
+    (what its container holds)."""
+    context = client_context(settings, key)
+    if context is None:
+        return HTTPConnection("127.0.0.1", settings.port_for(key), timeout=timeout)
+    return HTTPSConnection("127.0.0.1", settings.port_for(key), timeout=timeout,
+                           context=context)
 
 
 def healthy(settings: Settings, timeout: float = 5.0, path: str = "/health/live") -> bool:
     answered = False
     for key in SERVICE_NAMES:
-        connection = HTTPConnection("127.0.0.1", settings.port_for(key), timeout=timeout)
+        try:
+            connection = _connection(settings, key, timeout)
+        except OSError:
+            continue  # no certificate of this service here: the container does not run it
         try:
             connection.request("GET", path)
             status = connection.getresponse().status

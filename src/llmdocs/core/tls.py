@@ -147,11 +147,10 @@ def identities(pem: str) -> frozenset[str]:
 def tls_extension(ssl_object: ssl.SSLObject) -> dict[str, Any]:
     """The ASGI TLS extension's fields for a connection's verified peer."""
     der = ssl_object.getpeercert(binary_form=True)
-    peer = ssl_object.getpeercert() or {}
-    subject = ",".join(f"{k}={v}" for rdn in peer.get("subject", ()) for k, v in rdn)
+    name = x509.load_der_x509_certificate(der).subject.rfc4514_string() if der else None
     return {"server_cert": None,
-            "client_cert_chain": [ssl.DER_cert_to_pem_cert(der)] if der else [],
-            "client_cert_name": subject or None, "client_cert_error": None,
+            "client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)] if der else [],
+            "client_cert_name": name, "client_cert_error": None,
             "tls_version": _TLS_VERSIONS.get(ssl_object.version() or ""),
             "cipher_suite": None}
 

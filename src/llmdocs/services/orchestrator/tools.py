@@ -169,8 +169,10 @@ class ToolCaller:
         """The client for the tool's service and the headers its calls carry."""
         key = builtin(spec.service)
         if key is not None:
-            client = ServiceClient.for_service(self.settings, target=key, token=delegated_token(
-                self.settings, "orchestrator", self.caller))
+            # as the orchestrator: its certificate goes with its on-behalf-of token
+            client = ServiceClient.for_service(
+                self.settings, caller="orchestrator", target=key,
+                token=delegated_token(self.settings, "orchestrator", self.caller))
             client.retries = 1
             return client, {}
         headers = self.tool_settings.headers_for(spec.service)
