@@ -1,6 +1,7 @@
 """Distributed mode for tests and benchmarks: one `llmdocs serve` process per service
 (or several replicas of one), sharing a PostgreSQL database and a Redis db, real HTTP
-between them. Processes can be killed and started again."""
+between them (HTTPS with client certificates when `LLMDOCS_TLS_DIR` is in `env`).
+Processes can be killed and started again."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import httpx
 from pydantic import SecretStr
 
 from llmdocs.core.config import Settings
+from llmdocs.core.tls import client_context
 from llmdocs.devservers import free_port
 
 SERVICES = ("discovery", "gateway", "promptstore", "docstore", "orchestrator", "interpreter")
@@ -52,13 +54,16 @@ class Cluster:
         self.processes[name].wait(10)
 
     def wait_listening(self, name: str) -> None:
-        url = f"http://127.0.0.1:{self.ports[name]}/health"
+        scheme = "https" if self.settings.tls else "http"
+        url = f"{scheme}://127.0.0.1:{self.ports[name]}/health"
+        verify = client_context(self.settings, None) or True  # the CLI's certificate
         deadline = time.monotonic() + START_GUARD
         while time.monotonic() < deadline:
             if self.processes[name].poll() is not None:
                 raise RuntimeError(f"{name} exited:\n{self.log()}")
             try:
-                if httpx.get(url, params={"deep": "false"}, timeout=5).status_code == 200:
+                if httpx.get(url, params={"deep": "false"}, timeout=5,
+                             verify=verify).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -95,7 +100,9 @@ def running_cluster(root: Path, database_url: str, redis_url: str, *,
     names = [f"{key}#{n}" if replicas.get(key, 1) > 1 else key
              for key in services for n in range(1, replicas.get(key, 1) + 1)]
     ports = {name: free_port() for name in names}
-    urls = {key: ",".join(f"http://127.0.0.1:{p}" for name, p in ports.items()
+    tls_dir = env.get("LLMDOCS_TLS_DIR")
+    scheme = "https" if tls_dir else "http"
+    urls = {key: ",".join(f"{scheme}://127.0.0.1:{p}" for name, p in ports.items()
                           if name.split("#")[0] == key) for key in services}
     secret = "distributed-" + "d" * 40
     base = {**os.environ, "LLMDOCS_DATABASE_URL": database_url,
@@ -106,7 +113,7 @@ def running_cluster(root: Path, database_url: str, redis_url: str, *,
             **{f"LLMDOCS_{key.upper()}_URL": url for key, url in urls.items()}, **env}
     settings = Settings(database_url=database_url, events_url=redis_url,
                         jwt_secret=SecretStr(secret), data_dir=root / "data",
-                        inprocess_calls=False,
+                        inprocess_calls=False, tls_dir=Path(tls_dir) if tls_dir else None,
                         ).model_copy(update={f"{key}_url": url for key, url in urls.items()})
     cluster = Cluster(settings, base, root, ports)
     try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import suppress
@@ -16,6 +17,7 @@ import httpcore
 import httpx
 
 from llmdocs.core import tracing
+from llmdocs.core.tls import ReloadingContext
 
 Network = IPv4Network | IPv6Network
 
@@ -65,11 +67,14 @@ async def _addresses(host: str, port: int, lookup: Lookup) -> Sequence[str]:
 def guarded_client(networks: Sequence[Network], *,
                    timeout: float | httpx.Timeout | None = 5.0,
                    follow_redirects: bool = False,
-                   lookup: Lookup = _getaddrinfo) -> httpx.AsyncClient:
+                   lookup: Lookup = _getaddrinfo,
+                   verify: ssl.SSLContext | bool = True) -> httpx.AsyncClient:
     """An HTTP client that connects, for every request and each redirect, only to an
     address outside `networks`, the very address it checked (no DNS rebinding); no
-    proxy, transport or mount can be passed around the check (docs/internals.md)."""
-    return httpx.AsyncClient(transport=GuardedTransport(networks, lookup),
+    proxy, transport or mount can be passed around the check (docs/internals.md).
+    `verify`: a context of llmdocs.core.tls, for a client that also calls our services
+    under mutual TLS."""
+    return httpx.AsyncClient(transport=GuardedTransport(networks, lookup, verify),
                              timeout=timeout, follow_redirects=follow_redirects)
 
 
@@ -77,8 +82,10 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's own transport with the check under its connection pool, so httpx keeps
     its request, response and error handling (docs/internals.md)."""
 
-    def __init__(self, networks: Sequence[Network], lookup: Lookup = _getaddrinfo) -> None:
-        super().__init__()
+    def __init__(self, networks: Sequence[Network], lookup: Lookup = _getaddrinfo,
+                 verify: ssl.SSLContext | bool = True) -> None:
+        super().__init__(verify=verify)
+        self._reloading = verify if isinstance(verify, ReloadingContext) else None
         # the pool hands this to each connection it opens; read before it is replaced,
         # so were it renamed in httpcore this fails loudly instead of connecting unchecked
         self._pool._network_backend = _CheckedBackend(self._pool._network_backend,
@@ -86,6 +93,8 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
+        if self._reloading is not None:  # rotated files: the next connection presents them
+            self._reloading.refresh()
         with tracing.http_span(request.method, str(url.copy_with(query=None, fragment=None)),
                                url.host, url.port) as span:
             response = await super().handle_async_request(request)

@@ -118,18 +118,23 @@ def server_context(files: TLSFiles) -> ReloadingContext:
 
 # client contexts by files: every client of a process presenting one certificate shares
 # one context (and its reloads)
-_client_contexts: dict[TLSFiles, ReloadingContext] = {}
+_client_contexts: dict[tuple[TLSFiles, bool], ReloadingContext] = {}
 
 
-def client_context(settings: Settings, key: str | None) -> ReloadingContext | None:
+def client_context(settings: Settings, key: str | None, *, public: bool = False
+                   ) -> ReloadingContext | None:
     """The context a client of service `key` (None: the CLI) connects with, or None
-    when TLS is off: it presents that certificate and trusts the CA bundle only."""
+    when TLS is off: it presents that certificate and trusts the CA bundle only, and
+    with `public` the system's CAs too (a client that also fetches others' addresses)."""
     files = files_for(settings, key)
     if files is None:
         return None
-    context = _client_contexts.get(files)
+    context = _client_contexts.get((files, public))
     if context is None:
-        context = _client_contexts[files] = _context(ssl.PROTOCOL_TLS_CLIENT, files)
+        context = _context(ssl.PROTOCOL_TLS_CLIENT, files)
+        if public:
+            context.load_default_certs()
+        _client_contexts[files, public] = context
     return context
 
 

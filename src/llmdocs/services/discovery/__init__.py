@@ -27,6 +27,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
     from llmdocs.core.app import client_of
     from llmdocs.core.fetch import guarded_client
+    from llmdocs.core.tls import client_context
     from llmdocs.services.discovery.service import DiscoveryService
     from llmdocs.services.discovery.settings import DiscoverySettings
     from llmdocs.services.orchestrator.client import OrchestratorClient
@@ -35,8 +36,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     bounds = DiscoverySettings()
     timeout = httpx.Timeout(bounds.fetch_timeout_seconds,
                             connect=min(3.0, bounds.fetch_timeout_seconds))
+    # our own services answer only a client with a certificate: it presents its own
+    verify = client_context(settings, "discovery", public=True) or True
     async with guarded_client(settings.blocked_networks, timeout=timeout,
-                              follow_redirects=True) as http:
+                              follow_redirects=True, verify=verify) as http:
         service = DiscoveryService(settings, bounds, resources.database, resources.events,
                                    client_of(app, OrchestratorClient), http)
         app.state.discovery = service
