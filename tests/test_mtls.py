@@ -49,7 +49,7 @@ async def test_the_main_job_runs_over_mutual_tls_and_nothing_plain_is_answered(
     with running_cluster(tmp_path / "cluster", postgres.create_database("mtls"), redis_url,
                          services=services, env=env) as cluster:
         settings = cluster.settings
-        for name, port in cluster.ports.items():
+        for port in cluster.ports.values():
             _refuses_plain_and_anonymous(port, certs / "ca.pem")
         await store_spec(settings)  # the CLI's certificate, to the doc-store
         verify = client_context(settings, None) or True
@@ -61,9 +61,8 @@ async def test_the_main_job_runs_over_mutual_tls_and_nothing_plain_is_answered(
                                      json={"query": QUERY, "format": "markdown"})
             assert answer.status_code == 200, (answer.text, cluster.log())
             result = answer.json()
-            health = {name: (await httpx.AsyncClient(verify=verify).get(
-                f"https://127.0.0.1:{port}/health")).json() for name, port in
-                cluster.ports.items()}
+            health = {name: (await http.get(f"https://127.0.0.1:{port}/health")).json()
+                      for name, port in cluster.ports.items()}
         async with DocStoreClient.for_service(settings, token=token(settings)) as docs:
             document = await docs.get(result["document_id"])
         async with OrchestratorClient.for_service(settings, token=token(settings)) as orch:
