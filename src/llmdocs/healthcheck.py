@@ -1,7 +1,8 @@
-"""The image's HEALTHCHECK (and, with mutual TLS on, the Kubernetes exec probe): each
-llmdocs port that listens in this container answers `/health/live` (one port under
-`serve`, all under `up`), and at least one listens. An argument names another path: the
-chart's readiness probe asks `/health?deep=false`."""
+"""The image's HEALTHCHECK (and, with mutual TLS on, the Kubernetes exec probes, as an
+httpGet probe presents no client certificate): each llmdocs port that listens in this
+container answers `/health/live` (one port under `serve`, all under `up`), and at least
+one listens; with `--ready`, `/health?deep=false` (its own dependencies up), and with
+another argument, that path."""
 
 from __future__ import annotations
 
@@ -22,7 +23,10 @@ def _connection(settings: Settings, key: str, timeout: float) -> HTTPConnection:
                            context=context)
 
 
-def healthy(settings: Settings, timeout: float = 5.0, path: str = "/health/live") -> bool:
+LIVE, READY = "/health/live", "/health?deep=false"
+
+
+def healthy(settings: Settings, timeout: float = 5.0, path: str = LIVE) -> bool:
     answered = False
     for key in SERVICE_NAMES:
         try:
@@ -45,7 +49,9 @@ def healthy(settings: Settings, timeout: float = 5.0, path: str = "/health/live"
 
 
 def main() -> None:
-    raise SystemExit(0 if healthy(Settings(), path=(sys.argv[1:] or ["/health/live"])[0]) else 1)
+    args = sys.argv[1:]
+    path = READY if args == ["--ready"] else (args or [LIVE])[0]
+    raise SystemExit(0 if healthy(Settings(), path=path) else 1)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from llmdocs.core.tls import (
     service_identity,
 )
 from llmdocs.devservers import free_port
+from llmdocs.healthcheck import READY, healthy
 from llmdocs.runtime import Server, server_config
 from llmdocs.services import HOOKS, all_specs, create_app
 
@@ -235,9 +236,8 @@ async def test_health_probes_work_with_tls_on(tls_settings: Settings) -> None:
         while not server.started:
             assert not task.done(), task.result()
             await asyncio.sleep(0.01)
-        from llmdocs.healthcheck import healthy
-
         assert await asyncio.to_thread(healthy, settings)
+        assert await asyncio.to_thread(healthy, settings, path=READY)
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 15)
