@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import ssl
 from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urljoin
@@ -83,12 +84,14 @@ async def fetch_spec_source(
                         "(LLMDOCS_DISCOVERY_FETCH_DEADLINE_SECONDS)") from None
 
 
-async def fetch_spec_url(url: str, blocked: Sequence[Network], bounds: SpecBounds
+async def fetch_spec_url(url: str, blocked: Sequence[Network], bounds: SpecBounds,
+                         verify: ssl.SSLContext | bool = True
                          ) -> tuple[str, bytes, dict[str, Any]]:
     """The spec a user named by URL, as `fetch_spec_source` gives it, fetched only with the
-    guarded client: redirects followed, each connection checked against `blocked`."""
+    guarded client: redirects followed, each connection checked against `blocked`;
+    `verify` as `guarded_client` takes it."""
     async with guarded_client(blocked, timeout=bounds.fetch_timeout_seconds,
-                              follow_redirects=True) as http:
+                              follow_redirects=True, verify=verify) as http:
         return await fetch_spec_source(http, url, url, bounds)
 
 

@@ -13,6 +13,7 @@ import structlog
 from llmdocs.claims import check_document
 from llmdocs.core.client import Forbidden, NotFound
 from llmdocs.core.config import Settings
+from llmdocs.core.tls import client_context
 from llmdocs.openapi import SpecBounds, SpecError, fetch_spec_url, parse_spec, spec_hash
 from llmdocs.openapi.diff import Diff, diff
 from llmdocs.services.analysis.errors import BadSpec, NotMarkdown, Refused, UnknownDocument
@@ -90,8 +91,10 @@ class Specs:
                                     f"{self.bounds.max_spec_bytes}")
                 doc = await self._parse(raw)
             else:
+                # a registered service's spec: ours answer only with a certificate
+                verify = client_context(self.settings, "analysis", public=True) or True
                 _, _, doc = await fetch_spec_url(ref.url, self.settings.blocked_networks,
-                                                 self.bounds)
+                                                 self.bounds, verify)
         except SpecError as exc:
             raise BadSpec(f"The {field} spec cannot be used: {exc}.",
                           [{"field": field, "message": str(exc)}]) from None
