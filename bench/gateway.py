@@ -25,7 +25,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from pydantic import SecretStr
 
@@ -96,6 +98,13 @@ def run_gateway(port: int, upstream: str, data_dir: str) -> None:
 
 # ---- a lean client: raw keep-alive HTTP/1.1 over asyncio streams ------------------------
 
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=Closable)
+
+
 class Conn:
     def __init__(self, port: int, path: str, headers: dict[str, str]) -> None:
         self.port, self.path, self.headers = port, path, headers
@@ -143,14 +152,20 @@ async def sequential(target: Conn, n: int, extra: str = "", unique: bool = False
 
 async def throughput(target: Conn, seconds: float, extra: str = "") -> float:
     conns = [await Conn(target.port, target.path, target.headers).open() for _ in range(32)]
+    payload = body()
+    return await closed_loop(conns, lambda conn: conn.post(payload, extra), seconds)
+
+
+async def closed_loop(conns: Sequence[C], send: Callable[[C], Awaitable[object]],
+                      seconds: float) -> float:
+    """Requests per second, each connection sending its next once answered; closes them."""
     done = 0
     deadline = time.perf_counter() + seconds
-    payload = body()
 
-    async def worker(conn: Conn) -> None:
+    async def worker(conn: C) -> None:
         nonlocal done
         while time.perf_counter() < deadline:
-            await conn.post(payload, extra)
+            await send(conn)
             done += 1
 
     started = time.perf_counter()

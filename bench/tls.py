@@ -33,7 +33,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from gateway import body, pct
+from gateway import body, closed_loop, pct
 from llmdocs.core.auth import issue_token
 from llmdocs.core.config import Settings
 from llmdocs.devservers import free_port, wait_port
@@ -97,21 +97,8 @@ class Target:
 
     async def throughput(self, seconds: float) -> float:
         conns = [await self.connect() for _ in range(CONNECTIONS)]
-        done = 0
-        deadline = time.perf_counter() + seconds
-
-        async def worker(conn: Conn) -> None:
-            nonlocal done
-            while time.perf_counter() < deadline:
-                await conn.call(self.method, self.path, self.payload)
-                done += 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(c) for c in conns))
-        elapsed = time.perf_counter() - started
-        for conn in conns:
-            conn.close()
-        return done / elapsed
+        return await closed_loop(
+            conns, lambda conn: conn.call(self.method, self.path, self.payload), seconds)
 
     async def opening(self) -> list[float]:
         out = []
@@ -240,9 +227,8 @@ def report(args: argparse.Namespace, load: tuple[float, float, float],
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sequential", type=int, default=2000)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=3)
+    for flag, default in (("--sequential", 2000), ("--seconds", 5.0), ("--rounds", 3)):
+        parser.add_argument(flag, type=type(default), default=default)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="llmdocs-bench-tls-"))
     with servers(tmp) as ports:
