@@ -17,12 +17,20 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import APIRouter, Depends, Request
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from llmdocs.cli import app as cli_app
 from llmdocs.core.app import create_service_app
 from llmdocs.core.auth import Principal, delegated_token, issue_token, require, service_token
-from llmdocs.core.certs import Leaf, issue, load_authority, new_authority, write_pair
+from llmdocs.core.certs import (
+    Leaf,
+    issue,
+    load_authority,
+    new_authority,
+    read_leaf,
+    write_pair,
+)
 from llmdocs.core.client import ServiceClient, Unauthorized
 from llmdocs.core.config import Settings
 from llmdocs.core.service import ServiceSpec
@@ -120,6 +128,26 @@ def test_init_writes_a_ca_and_a_pair_per_service_and_the_cli(certs: Path) -> Non
     assert service_identity("docstore") in san.get_values_for_type(
         x509.UniformResourceIdentifier)
     assert (cert.not_valid_after_utc - cert.not_valid_before_utc).days == 90
+
+
+def test_issue_makes_operator_and_service_certificates_and_init_keeps_a_ca(
+        certs: Path) -> None:
+    init(certs, "issue", "ci-job")
+    init(certs, "issue", "docstore")  # a service's, by its key: under its name again
+    leaf, days = read_leaf(certs / "ci-job.pem")
+    assert (leaf.identity, leaf.server, leaf.hosts, days) == (
+        client_identity("ci-job"), False, (), 90)
+    assert read_leaf(certs / "doc-store.pem")[0].identity == service_identity("docstore")
+    again = CliRunner().invoke(cli_app, ["certs", "init", "--dir", str(certs)])
+    assert again.exit_code == 1 and "already holds a CA" in again.output
+
+
+def test_a_certificate_goes_with_its_key_and_ca(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="LLMDOCS_TLS_CERT, LLMDOCS_TLS_KEY"):
+        Settings(tls_cert=tmp_path / "a.pem")
+    pair = Settings(tls_cert=tmp_path / "a.pem", tls_key=tmp_path / "k.pem",
+                    tls_ca=tmp_path / "ca.pem", docstore_url="http://doc-store:5087")
+    assert pair.tls and pair.urls_for("docstore") == ["https://doc-store:5087"]
 
 
 async def test_a_client_without_a_certificate_of_the_ca_is_refused(
