@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck bench bench-compare quality scale lock clean
+.PHONY: run test lint typecheck bench bench-compare bench-tls quality scale lock clean
 
 $(BIN)/python:
 	@echo "Creating the virtual environment in $(VENV)…"
@@ -61,6 +61,10 @@ quality: $(VENV)/.dev
 scale: $(VENV)/.dev
 	bash scripts/system-deps.sh
 	$(BIN)/python bench/scale.py
+
+# What mutual TLS adds to a doc-store and a gateway request, against plain HTTP.
+bench-tls: $(VENV)/.dev
+	$(BIN)/python bench/tls.py
 
 # Re-pin after changing dependencies in pyproject.toml (needs uv: pip install uv).
 lock:

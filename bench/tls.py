@@ -9,10 +9,11 @@ once (bench/gateway.py's). The requests: the doc-store's `GET /documents/{id}` o
 small stored document, and the gateway's `POST /v1/chat/completions` with caching
 bypassed. The client is a lean raw HTTP/1.1 one over keep-alive connections (with TLS, it
 presents the CLI's certificate), so the figures are the servers' costs, not a client
-library's. Prints, per target, p50/p95 latency over `--sequential` requests on one
-connection per round, throughput over 32 connections (median of `--rounds` rounds, which
-take turns between the targets), the time to open a connection (TCP, and the TLS
-handshake), and the mTLS/plain ratios; the goal: mTLS adds <= 15% at p50.
+library's. Prints, per target, p50/p95 latency over `--sequential` requests per round on
+one open connection (the targets taking turns every 50 requests), throughput over 32
+connections (median of `--rounds` rounds, which take turns between the targets), the
+time to open a connection (TCP, and the TLS handshake), and the mTLS/plain ratios; the
+goal: mTLS adds <= 15% at p50.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ HERE = Path(__file__).resolve().parent
 SECRET = "bench-" + "s" * 40
 CONNECTIONS = 32
 OPENS = 200  # connections opened, for the handshake figure
+BLOCK = 50  # requests in a row to one target before the next takes its turn
 
 
 class Conn:
@@ -87,13 +89,8 @@ class Target:
     async def connect(self) -> Conn:
         return await Conn(self.port, self.context, self.headers).open()
 
-    async def sequential(self, n: int) -> list[float]:
-        conn = await self.connect()
-        for _ in range(50):  # warm up
-            await conn.call(self.method, self.path, self.payload)
-        out = [await conn.call(self.method, self.path, self.payload) for _ in range(n)]
-        conn.close()
-        return out
+    async def sequential(self, conn: Conn, n: int) -> list[float]:
+        return [await conn.call(self.method, self.path, self.payload) for _ in range(n)]
 
     async def throughput(self, seconds: float) -> float:
         conns = [await self.connect() for _ in range(CONNECTIONS)]
@@ -190,12 +187,20 @@ async def bench(args: argparse.Namespace, tmp: Path, ports: dict[str, int]) -> N
     latency: dict[str, list[float]] = {name: [] for name in targets}
     rates: dict[str, list[float]] = {name: [] for name in targets}
     opens: dict[str, list[float]] = {name: [] for name in targets}
-    # rounds take turns, so a slow moment of this machine hits every target alike
+    # targets take turns in blocks of BLOCK requests on their own open connection, and
+    # rounds take turns: a slow moment of this shared machine hits every target alike
+    conns = {name: await target.connect() for name, target in targets.items()}
+    for name, target in targets.items():
+        await target.sequential(conns[name], 50)  # warm up
     for _ in range(args.rounds):
+        for _ in range(max(1, args.sequential // BLOCK)):
+            for name, target in targets.items():
+                latency[name] += await target.sequential(conns[name], BLOCK)
         for name, target in targets.items():
-            latency[name] += await target.sequential(args.sequential)
             rates[name].append(await target.throughput(args.seconds))
             opens[name] += await target.opening()
+    for conn in conns.values():
+        conn.close()
     report(args, load, latency, rates, opens)
 
 
@@ -206,8 +211,9 @@ def report(args: argparse.Namespace, load: tuple[float, float, float],
     print(f"\nload average at start {load[0]:.2f}, now {os.getloadavg()[0]:.2f} "
           f"({os.cpu_count()} CPUs): this machine is shared, figures are noisy")
     print(f"sequential: {args.rounds} x {args.sequential} requests on one keep-alive "
-          f"connection; throughput: {CONNECTIONS} connections, median of {args.rounds} x "
-          f"{args.seconds:.0f} s; connect: {args.rounds} x {OPENS} new connections")
+          f"connection, in turns of {BLOCK}; throughput: {CONNECTIONS} connections, "
+          f"median of {args.rounds} x {args.seconds:.0f} s; connect: {args.rounds} x "
+          f"{OPENS} new connections")
     print(f"{'':14}{'p50 ms':>9}{'p95 ms':>9}{'req/s':>9}{'connect p50 ms':>16}")
     for name in latency:
         print(f"{name:14}{pct(latency[name], 0.5):9.3f}{pct(latency[name], 0.95):9.3f}"
