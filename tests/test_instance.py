@@ -55,6 +55,17 @@ def test_the_cli_anywhere_calls_the_recorded_instance_with_its_key(
     assert not (elsewhere / ".llmdocs").exists()
 
 
+def test_the_cli_uses_the_certificates_of_an_instance_serving_mutual_tls(
+    served: Settings, elsewhere: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LLMDOCS_TLS_DIR", raising=False)
+    certs = elsewhere / "certs"
+    instance.record(served.model_copy(update={"tls_dir": certs}), ["docstore"])
+    settings = cli_settings()
+    assert settings.tls_dir == certs.resolve()
+    assert settings.url_for("docstore") == "https://127.0.0.1:6001"
+
+
 def test_an_explicit_url_wins_over_the_recorded_one(
     served: Settings, elsewhere: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

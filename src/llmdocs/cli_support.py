@@ -38,6 +38,8 @@ def cli_settings() -> Settings:
                 "set it here too (or LLMDOCS_TOKEN).")
     urls: dict[str, Any] = {f"{key}_url": url for key, url in found.urls.items()
             if f"{key}_url" not in settings.model_fields_set}
+    if found.tls_dir is not None and not settings.tls:  # its services answer TLS only
+        urls["tls_dir"] = found.tls_dir
     return Settings(data_dir=found.data_dir, **urls)
 
 

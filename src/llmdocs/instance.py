@@ -30,6 +30,7 @@ class Instance:
     data_dir: Path
     urls: dict[str, str]  # by service key
     key_in_data_dir: bool  # else the instance signs with LLMDOCS_JWT_SECRET
+    tls_dir: Path | None = None  # its certificates, the CLI's among them (mutual TLS)
 
 
 def record(settings: Settings, keys: Iterable[str]) -> None:
@@ -38,7 +39,8 @@ def record(settings: Settings, keys: Iterable[str]) -> None:
     path = state_path()
     entry = {"pid": os.getpid(), "data_dir": str(settings.data_dir.resolve()),
              "urls": {key: settings.url_for(key) for key in keys},
-             "key_in_data_dir": settings.jwt_secret is None}
+             "key_in_data_dir": settings.jwt_secret is None,
+             "tls_dir": str(settings.tls_dir.resolve()) if settings.tls_dir else None}
     staged = path.with_suffix(f".{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +78,8 @@ def running() -> Instance | None:
     try:
         found = Instance(pid=int(entry["pid"]), data_dir=Path(entry["data_dir"]),
                          urls={str(k): str(v) for k, v in dict(entry["urls"]).items()},
-                         key_in_data_dir=bool(entry.get("key_in_data_dir", True)))
+                         key_in_data_dir=bool(entry.get("key_in_data_dir", True)),
+                         tls_dir=Path(entry["tls_dir"]) if entry.get("tls_dir") else None)
     except (KeyError, TypeError, ValueError):
         return None
     return found if _alive(found.pid) else None
