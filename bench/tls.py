@@ -10,7 +10,7 @@ small stored document, and the gateway's `POST /v1/chat/completions` with cachin
 bypassed. The client is a lean raw HTTP/1.1 one over keep-alive connections (with TLS, it
 presents the CLI's certificate), so the figures are the servers' costs, not a client
 library's. Prints, per target, p50/p95 latency over `--sequential` requests per round on
-one open connection (the targets taking turns every 50 requests), throughput over 32
+one open connection (the targets taking turns every 20 requests), throughput over 32
 connections (median of `--rounds` rounds, which take turns between the targets), the
 time to open a connection (TCP, and the TLS handshake), and the mTLS/plain ratios; the
 goal: mTLS adds <= 15% at p50.
@@ -43,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 SECRET = "bench-" + "s" * 40
 CONNECTIONS = 32
 OPENS = 200  # connections opened, for the handshake figure
-BLOCK = 50  # requests in a row to one target before the next takes its turn
+BLOCK = 20  # requests in a row to one target before the next takes its turn
 
 
 class Conn:
@@ -189,18 +189,19 @@ async def bench(args: argparse.Namespace, tmp: Path, ports: dict[str, int]) -> N
     opens: dict[str, list[float]] = {name: [] for name in targets}
     # targets take turns in blocks of BLOCK requests on their own open connection, and
     # rounds take turns: a slow moment of this shared machine hits every target alike
-    conns = {name: await target.connect() for name, target in targets.items()}
-    for name, target in targets.items():
-        await target.sequential(conns[name], 50)  # warm up
+    # (opened each round: uvicorn closes a connection idle for 5 s)
     for _ in range(args.rounds):
+        conns = {name: await target.connect() for name, target in targets.items()}
+        for name, target in targets.items():
+            await target.sequential(conns[name], 20)  # warm up
         for _ in range(max(1, args.sequential // BLOCK)):
             for name, target in targets.items():
                 latency[name] += await target.sequential(conns[name], BLOCK)
+        for conn in conns.values():
+            conn.close()
         for name, target in targets.items():
             rates[name].append(await target.throughput(args.seconds))
             opens[name] += await target.opening()
-    for conn in conns.values():
-        conn.close()
     report(args, load, latency, rates, opens)
 
 
