@@ -65,7 +65,14 @@ class Conn:
                 + "".join(f"{k}: {v}\r\n" for k, v in self.headers.items()) + "\r\n")
         started = time.perf_counter()
         self.writer.write(head.encode() + payload)
-        raw = await self.reader.readuntil(b"\r\n\r\n")
+        try:
+            raw = await self.reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial:
+                raise
+            # uvicorn closed it, idle 5 s while the other targets took their turns
+            await self.open()
+            return await self.call(method, path, payload)
         length = next((int(line.partition(b":")[2]) for line in raw.split(b"\r\n")
                        if line.lower().startswith(b"content-length:")), 0)
         answer = await self.reader.readexactly(length)
@@ -189,7 +196,6 @@ async def bench(args: argparse.Namespace, tmp: Path, ports: dict[str, int]) -> N
     opens: dict[str, list[float]] = {name: [] for name in targets}
     # targets take turns in blocks of BLOCK requests on their own open connection, and
     # rounds take turns: a slow moment of this shared machine hits every target alike
-    # (opened each round: uvicorn closes a connection idle for 5 s)
     for _ in range(args.rounds):
         conns = {name: await target.connect() for name, target in targets.items()}
         for name, target in targets.items():
