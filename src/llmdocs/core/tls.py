@@ -32,7 +32,7 @@ CLI_CERTIFICATE = "cli"  # the CLI's own certificate: `llmdocs certs init` write
 CERTIFICATE_NAMES = {
     "orchestrator": "orchestrator", "gateway": "llm-gateway", "discovery": "discovery-agent",
     "docstore": "doc-store", "promptstore": "prompt-store", "interpreter": "interpreter",
-    "logcollector": "log-collector", "analysis": "analysis",
+    "logcollector": "log-collector", "analysis": "analysis", "notification": "notification",
 }
 _TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}  # the ASGI TLS extension's numbers
 
