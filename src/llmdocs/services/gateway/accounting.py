@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import redis.asyncio as aioredis
 import structlog
@@ -26,6 +26,7 @@ from llmdocs.core.events import EventBus
 from llmdocs.core.events.envelope import Event
 from llmdocs.core.ids import new_id
 from llmdocs.services.gateway.models import Budget, RateLimit, UsageRecord
+from llmdocs.services.gateway.thresholds import BudgetAlerts
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +71,7 @@ class Hold:
     scope: str
     subject: str
     window: str
+    limit: int  # micro-USD: where the window's alerts are measured from
 
 
 # every budget is checked first, then the amount held on all of them: one atomic step
@@ -95,6 +97,13 @@ return 0
 """
 
 
+class _Refused(Exception):
+    """A budget that cannot cover the call, leaving its transaction."""
+
+    def __init__(self, hold: Hold) -> None:
+        self.hold = hold
+
+
 class BudgetsUnavailable(Exception):
     """Redis holds the counters and cannot be reached: a budgeted call is refused
     rather than let through uncounted."""
@@ -106,10 +115,12 @@ class Budgets:
     copied to the database so a lost Redis does not reset them to zero."""
 
     def __init__(self, database: Database, cache: Cache, default_usd: float | None,
-                 redis_url: str = "", clock: Callable[[], datetime] = utcnow) -> None:
+                 redis_url: str = "", clock: Callable[[], datetime] = utcnow,
+                 events: EventBus | None = None) -> None:
         self.database = database
         self.cache = cache
         self.clock = clock
+        self.alerts = BudgetAlerts(events)
         self.default_micros = None if default_usd is None else round(default_usd * 1e6)
         self._redis = aioredis.Redis.from_url(redis_url) if redis_url else None
         self._reserve = (self._redis.register_script(_RESERVE_SCRIPT)
@@ -157,8 +168,8 @@ class Budgets:
         if not budgeted:
             return []
         now = self.clock()
-        held = [Hold(scope, subject, period_key(period, now))
-                for (scope, subject), _, period in budgeted]
+        held = [Hold(scope, subject, period_key(period, now), limit)
+                for (scope, subject), limit, period in budgeted]
         if self._reserve is not None:
             ttls = [_counter_ttl(period) or 0 for _, _, period in budgeted]
             args: list[int] = [amount]
@@ -172,24 +183,31 @@ class Budgets:
                     await self._seed(keys[missing], held[missing], ttls[missing])
                     refused = await self._reserve(keys=keys, args=args)
             if refused:
-                raise BudgetExceeded(held[refused - 1].scope, held[refused - 1].subject)
+                await self._refuse(held[refused - 1])
             return held
-        async with self.database.transaction() as session:
-            for hold in held:
-                same = Budget.period_key == hold.window  # else the window rolled over
-                result = await session.execute(
-                    update(Budget)
-                    .where(Budget.scope == hold.scope, Budget.subject == hold.subject,
-                           case((same, Budget.spent_micros + Budget.reserved_micros),
-                                else_=0) + amount <= Budget.limit_micros)
-                    .values(reserved_micros=case((same, Budget.reserved_micros),
-                                                 else_=0) + amount,
-                            spent_micros=case((same, Budget.spent_micros), else_=0),
-                            period_key=hold.window)
-                )
-                if result.rowcount != 1:  # type: ignore[attr-defined]
-                    raise BudgetExceeded(hold.scope, hold.subject)  # rolls back the others
+        try:
+            async with self.database.transaction() as session:
+                for hold in held:
+                    same = Budget.period_key == hold.window  # else the window rolled over
+                    result = await session.execute(
+                        update(Budget)
+                        .where(Budget.scope == hold.scope, Budget.subject == hold.subject,
+                               case((same, Budget.spent_micros + Budget.reserved_micros),
+                                    else_=0) + amount <= Budget.limit_micros)
+                        .values(reserved_micros=case((same, Budget.reserved_micros),
+                                                     else_=0) + amount,
+                                spent_micros=case((same, Budget.spent_micros), else_=0),
+                                period_key=hold.window)
+                    )
+                    if result.rowcount != 1:  # type: ignore[attr-defined]
+                        raise _Refused(hold)  # rolls back the others
+        except _Refused as refused:
+            await self._refuse(refused.hold)
         return held
+
+    async def _refuse(self, hold: Hold) -> NoReturn:
+        await self.alerts.refused(hold.scope, hold.subject, hold.window, hold.limit)
+        raise BudgetExceeded(hold.scope, hold.subject)
 
     async def _seed(self, key: str, hold: Hold, ttl: int) -> None:
         """Start a Redis counter from the database's copy of its window's spend."""
@@ -230,17 +248,24 @@ class Budgets:
                         pipe.hincrby(key, "r", -reserved)
                         pipe.hincrby(key, "s", spent)
                     counted = await pipe.execute()
-            await self._copy(held, [int(s) for s in counted[1::2]])
-            return
-        async with self.database.transaction() as session:
-            for hold in held:
-                same = Budget.period_key == hold.window
-                await session.execute(
-                    update(Budget)
-                    .where(Budget.scope == hold.scope, Budget.subject == hold.subject)
-                    .values(reserved_micros=case((same, Budget.reserved_micros - reserved),
-                                                 else_=Budget.reserved_micros),
-                            spent_micros=Budget.spent_micros + spent, updated_at=utcnow()))
+            totals = [int(s) for s in counted[1::2]]
+            await self._copy(held, totals)
+        else:
+            totals = []
+            async with self.database.transaction() as session:
+                for hold in held:
+                    same = Budget.period_key == hold.window
+                    totals.append((await session.execute(
+                        update(Budget)
+                        .where(Budget.scope == hold.scope, Budget.subject == hold.subject)
+                        .values(reserved_micros=case((same, Budget.reserved_micros - reserved),
+                                                     else_=Budget.reserved_micros),
+                                spent_micros=Budget.spent_micros + spent, updated_at=utcnow())
+                        .returning(Budget.spent_micros))).scalar_one_or_none() or 0)
+        if spent:
+            for hold, total in zip(held, totals, strict=True):
+                await self.alerts.settled(hold.scope, hold.subject, hold.window, hold.limit,
+                                          total, spent)
 
     async def put(self, scope: str, subject: str, limit_usd: float, period: Period,
                   reset: bool) -> None:

@@ -152,7 +152,8 @@ class GatewayService:
             for config in settings.providers
         ]
         self.router = Router(self.states, settings, self.prices)
-        self.budgets = Budgets(database, cache, settings.default_budget_usd, redis_url)
+        self.budgets = Budgets(database, cache, settings.default_budget_usd, redis_url,
+                               events=events)
         self.limiter = Limiter(database, cache, redis_url, settings.default_rpm,
                                settings.default_tpm)
         self.recorder = Recorder(database, events)
