@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from llmdocs.core.config import Settings
 from llmdocs.core.db import Database
 from llmdocs.core.events import Delivery, Event, EventBus, spool
-from llmdocs.core.events.base import StartAt
+from llmdocs.core.events.base import DEAD_LETTERED, StartAt
 from llmdocs.core.events.factory import create_event_bus
 from llmdocs.core.events.spool import Outgoing, SpoolingEventBus
 from llmdocs.core.events.sql import SqlEventBus
@@ -242,8 +242,12 @@ async def test_an_event_never_acked_becomes_a_dead_letter(
 
     deadline = time.monotonic() + PATIENCE
     dead: list[Delivery] = []
+    announced: list[Delivery] = []  # the bus tells of the dead letter: a new event
     while not dead and time.monotonic() < deadline:
-        assert await bus.read("indexer", "c", block_ms=50) == []  # never a 4th delivery
+        read = await bus.read("indexer", "c", block_ms=50)
+        assert {d.event.type for d in read} <= {DEAD_LETTERED}  # never a 4th delivery
+        await bus.ack(read)
+        announced += read
         dead = await bus.dead_letters("indexer")
 
     [letter] = dead
@@ -252,7 +256,14 @@ async def test_an_event_never_acked_becomes_a_dead_letter(
     assert letter.position == first[0].position
     assert await bus.dead_letters("auditor") == []
     await asyncio.sleep(backend.settings.event_redelivery_seconds * 2)
+    announced += await take(bus, "indexer", "c", 1 - len(announced))
     assert await bus.read("indexer", "c", block_ms=0) == []
+    [announcement] = announced
+    assert (announcement.event.type, announcement.event.subject) == (DEAD_LETTERED, "indexer")
+    assert announcement.event.data == {
+        "group": "indexer", "stream": backend.settings.events_stream,
+        "position": letter.position, "attempts": 3, "event_id": poison[0].id,
+        "event_type": poison[0].type, "event_subject": poison[0].subject}
 
 
 async def test_order_is_kept_within_a_stream(bus: EventBus) -> None:

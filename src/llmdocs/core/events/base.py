@@ -34,6 +34,9 @@ READ_COUNT = 100  # events claimed per read at most
 # a burst of events is then claimed and acked in one round-trip each, not per event
 # (on SQLite every claim and ack takes the write lock the publishers need too)
 LINGER_SECONDS = 0.05
+# announces each event a group gave up on, so someone hears of it (the notification
+# service's rule); one about an announcement is not announced again: no loop
+DEAD_LETTERED = "llmdocs.event.dead_lettered"
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,16 @@ class EventBus(abc.ABC):
 
     @abc.abstractmethod
     async def ack(self, deliveries: Sequence[Delivery], stream: str | None = None) -> None: ...
+
+    async def announce_dead(self, group: str, stream: str, dead: Sequence[Delivery]) -> None:
+        """Publish a `DEAD_LETTERED` event for each event `group` has just given up on."""
+        await self.publish_many([
+            Event(source="llmdocs/events", type=DEAD_LETTERED, subject=group,
+                  correlationid=d.event.correlationid, data={
+                      "group": group, "stream": stream, "position": d.position,
+                      "attempts": d.attempt, "event_id": d.event.id,
+                      "event_type": d.event.type, "event_subject": d.event.subject})
+            for d in dead if d.event.type != DEAD_LETTERED])
 
     @abc.abstractmethod
     async def dead_letters(

@@ -153,6 +153,8 @@ class RedisEventBus(SpoolingEventBus):
             await pipe.execute()
         log.warning("events dead-lettered", group=group, stream=stream,
                     positions=[entry_id.decode() for entry_id, _ in dead])
+        await self.announce_dead(group, stream, [
+            _delivery(entry, group, self.settings.event_max_deliveries) for entry in dead])
 
     async def ack(self, deliveries: Sequence[Delivery], stream: str | None = None) -> None:
         if not deliveries:

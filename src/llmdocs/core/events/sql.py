@@ -177,17 +177,21 @@ class SqlEventBus(SpoolingEventBus):
         async with self.database.transaction() as session:
             if not await self._has_work(session, group, stream, cutoff):
                 return []  # a cheap read: idle polling never takes the write lock
-            again = await self._reclaim(session, group, consumer, stream, count, now, cutoff)
+            again, dead = await self._reclaim(session, group, consumer, stream, count, now,
+                                              cutoff)
             fresh = []
             if len(again) < count:
                 fresh = await self._take_new(session, group, consumer, stream,
                                              count - len(again), now)
             claimed = again + fresh
-            if not claimed:
-                return []
             envelopes = dict((await session.execute(
-                select(E.position, E.envelope).where(E.position.in_([p for p, _ in claimed]))
-            )).all())
+                select(E.position, E.envelope)
+                .where(E.position.in_([p for p, _ in claimed] + dead))
+            )).all()) if claimed or dead else {}
+        if dead:  # announced once they are recorded: the claim has committed
+            await self.announce_dead(group, stream, [
+                Delivery(Event.model_validate_json(envelopes[position]), str(position),
+                         group, self.settings.event_max_deliveries) for position in dead])
         return [Delivery(Event.model_validate_json(envelopes[position]), str(position),
                          group, attempt) for position, attempt in claimed]
 
@@ -201,9 +205,10 @@ class SqlEventBus(SpoolingEventBus):
         return bool((await session.execute(select(or_(due, new)))).scalar())
 
     async def _reclaim(self, session: AsyncSession, group: str, consumer: str, stream: str,
-                       count: int, now: datetime, cutoff: datetime) -> list[tuple[int, int]]:
+                       count: int, now: datetime, cutoff: datetime
+                       ) -> tuple[list[tuple[int, int]], list[int]]:
         """Take over deliveries whose ack timed out; those delivered `max_deliveries`
-        times already become dead letters instead."""
+        times already become dead letters instead (their positions come second)."""
         due = (select(P.position)
                .where(P.group_name == group, P.stream == stream, P.delivered_at < cutoff)
                .order_by(P.position).limit(count).with_for_update(skip_locked=True))
@@ -223,7 +228,8 @@ class SqlEventBus(SpoolingEventBus):
             await session.execute(
                 delete(P).where(P.group_name == group, P.position.in_(dead))
                 .execution_options(synchronize_session=False))
-        return sorted((position, attempts) for position, attempts in rows if attempts <= limit)
+        return (sorted((position, attempts) for position, attempts in rows
+                       if attempts <= limit), sorted(dead))
 
     async def _take_new(self, session: AsyncSession, group: str, consumer: str, stream: str,
                         count: int, now: datetime) -> list[tuple[int, int]]:
