@@ -25,12 +25,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     a sender of due deliveries."""
     from llmdocs.core.fetch import guarded_client
     from llmdocs.core.secretbox import secret_box
+    from llmdocs.services.notification.alerts import alert_rules
+    from llmdocs.services.notification.alertsettings import AlertSettings
     from llmdocs.services.notification.channels import ChannelContext
     from llmdocs.services.notification.delivery import Engine
+    from llmdocs.services.notification.grouping import Grouping
     from llmdocs.services.notification.inbox import Inbox
     from llmdocs.services.notification.rules import build_rules
     from llmdocs.services.notification.service import Notifications
     from llmdocs.services.notification.settings import NotificationSettings
+    from llmdocs.services.notification.throttle import Throttle
 
     settings, resources = app.state.settings, app.state.resources
     config = NotificationSettings()
@@ -38,7 +42,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     http = guarded_client(settings.blocked_networks, timeout=config.send_timeout_seconds)
     context = ChannelContext(settings, config, http, resources.database, inbox)
     notifications = Notifications(resources.database, secret_box(settings), context)
-    engine = Engine(config, notifications, build_rules())
+    alerting = AlertSettings()
+    engine = Engine(config, notifications,
+                    build_rules(alert_rules(alerting, resources.database)),
+                    Grouping(alerting.group_window_seconds),
+                    Throttle(resources.database, alerting.rate_per_minute))
     app.state.notifications, app.state.inbox = notifications, inbox
     subscription = resources.events.subscribe_batch(GROUP, engine.on_events) \
         if config.consume_events else None

@@ -27,10 +27,12 @@ from llmdocs.core.events import Event
 from llmdocs.core.ids import new_id
 from llmdocs.core.secretbox import SealError
 from llmdocs.services.notification.channels import DeliveryOutcome, Message, envelope
+from llmdocs.services.notification.grouping import Grouping
 from llmdocs.services.notification.models import Attempt, Delivery, Subscription
 from llmdocs.services.notification.rules import Notification, Rule
 from llmdocs.services.notification.service import Notifications
 from llmdocs.services.notification.settings import NotificationSettings
+from llmdocs.services.notification.throttle import Throttle
 
 log = structlog.get_logger(__name__)
 
@@ -80,8 +82,11 @@ class Claimed(NamedTuple):
 
 class Engine:
     def __init__(self, config: NotificationSettings, notifications: Notifications,
-                 rules: Sequence[Rule]) -> None:
+                 rules: Sequence[Rule], grouping: Grouping | None = None,
+                 throttle: Throttle | None = None) -> None:
         self.config = config
+        self.grouping = grouping or Grouping(0)
+        self.throttle = throttle
         self.notifications = notifications
         self.database = notifications.database
         self.rules = list(rules)
@@ -128,6 +133,7 @@ class Engine:
         insert = dialect.insert(Delivery).on_conflict_do_nothing(
             index_elements=["notification_id", "subscription_id"])
         async with self.database.transaction() as session:
+            rows = await self.grouping.fold(session, rows, now)
             result = await session.execute(insert, rows)
         self._due.set()
         return int(getattr(result, "rowcount", 0) or 0)
@@ -232,6 +238,11 @@ class Engine:
     async def send(self, claimed: Claimed) -> None:
         """Send one leased delivery and record how it went."""
         delivery, subscription, number = claimed
+        if self.throttle is not None:
+            opens = await self.throttle.admit(subscription, utcnow())
+            if opens is not None:  # over the channel's rate: not an attempt, it waits
+                await self._delay(delivery, opens)
+                return
         channel = self.notifications.channels[subscription.kind]
         started = time.perf_counter()
         try:
@@ -250,6 +261,15 @@ class Engine:
             outcome = DeliveryOutcome(False, error=f"{type(exc).__name__}: {exc}")
         elapsed = (time.perf_counter() - started) * 1000
         await self._settle(delivery, subscription.id, number, outcome, elapsed)
+
+    async def _delay(self, delivery: Delivery, until: datetime) -> None:
+        """Put a send off without counting an attempt, saying why in its last error."""
+        why = self.throttle.why(until) if self.throttle is not None else None
+        async with self.database.transaction() as session:
+            await session.execute(
+                sa.update(Delivery)
+                .where(Delivery.id == delivery.id, Delivery.lease == delivery.lease)
+                .values(next_attempt_at=until, lease=None, lease_until=None, last_error=why))
 
     async def _settle(self, delivery: Delivery, subscription_id: str, number: int,
                       outcome: DeliveryOutcome, elapsed_ms: float) -> None:

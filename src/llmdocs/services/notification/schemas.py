@@ -63,7 +63,7 @@ class DeliveryOut(BaseModel):
     subscription_id: str
     notification_id: str
     kind: str
-    status: Literal["pending", "delivered", "dead"]
+    status: Literal["pending", "delivered", "dead", "grouped"]
     attempts: int = Field(description="since it was created or last replayed")
     repeats: int
     next_attempt_at: UtcDateTime

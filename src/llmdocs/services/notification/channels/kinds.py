@@ -8,10 +8,14 @@ from typing import Annotated
 from pydantic import Field
 
 from llmdocs.services.notification.channels import Channel
+from llmdocs.services.notification.channels.email import EmailChannel, EmailConfig
 from llmdocs.services.notification.channels.inbox import InboxChannel, InboxConfig
+from llmdocs.services.notification.channels.slack import SlackChannel, SlackConfig
 from llmdocs.services.notification.channels.webhook import WebhookChannel, WebhookConfig
 
-ChannelIn = Annotated[WebhookConfig | InboxConfig, Field(discriminator="kind")]
+ChannelIn = Annotated[WebhookConfig | InboxConfig | SlackConfig | EmailConfig,
+                      Field(discriminator="kind")]
 
 KINDS: dict[str, type[Channel]] = {  # type: ignore[type-arg]
-    channel.kind: channel for channel in (WebhookChannel, InboxChannel)}
+    channel.kind: channel
+    for channel in (WebhookChannel, InboxChannel, SlackChannel, EmailChannel)}

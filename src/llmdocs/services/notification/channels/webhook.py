@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import json
 import time
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -21,6 +21,7 @@ from llmdocs.services.notification.channels import (
     BadChannel,
     Channel,
     ChannelConfig,
+    ChannelContext,
     DeliveryOutcome,
     Message,
 )
@@ -32,7 +33,7 @@ FINAL_STATUSES = frozenset({410, 413})
 ERROR_CHARS = 300  # of a failed answer's body, kept with the attempt
 
 
-def _webhook_url(value: str) -> str:
+def webhook_url(value: str) -> str:
     if not value.isprintable() or " " in value:
         raise ValueError("must be a URL without spaces or control characters")
     url = urlsplit(value)
@@ -44,7 +45,7 @@ def _webhook_url(value: str) -> str:
     return value
 
 
-WebhookUrl = Annotated[str, Field(max_length=2000), AfterValidator(_webhook_url)]
+WebhookUrl = Annotated[str, Field(max_length=2000), AfterValidator(webhook_url)]
 
 
 def secret_key(secret: str) -> bytes:
@@ -83,14 +84,7 @@ class WebhookChannel(Channel[WebhookConfig]):
     config_model = WebhookConfig
 
     async def check(self, config: WebhookConfig) -> None:
-        url = urlsplit(config.url)
-        port = url.port or (443 if url.scheme == "https" else 80)
-        try:
-            await check_host(url.hostname or "", port, self.context.settings.blocked_networks)
-        except BlockedAddress as exc:
-            raise BadChannel(str(exc)) from None
-        except httpx.ConnectError:
-            pass  # not resolvable now: its deliveries will say so, it may be later
+        await check_url(self.context, config.url)
 
     async def send(self, message: Message[WebhookConfig]) -> DeliveryOutcome:
         body = json.dumps(message.body, separators=(",", ":")).encode()
@@ -103,32 +97,40 @@ class WebhookChannel(Channel[WebhookConfig]):
             "webhook-signature": sign(message.config.secret.get_secret_value(), message.id,
                                       timestamp, body),
         }
-        try:
-            async with self.context.http.stream(
-                    "POST", message.config.url, content=body, headers=headers,
-                    timeout=self.context.config.send_timeout_seconds) as answer:
-                if answer.is_success:
-                    return DeliveryOutcome(True, answer.status_code)
-                said = await _start_of(answer)
-        except BlockedAddress as exc:  # its name moved into a blocked network
-            return DeliveryOutcome(False, error=str(exc), retryable=False)
-        except httpx.HTTPError as exc:
-            return DeliveryOutcome(False, error=f"{type(exc).__name__}: {exc}"[:ERROR_CHARS])
-        return DeliveryOutcome(
-            False, answer.status_code, f"HTTP {answer.status_code}: {said}",
-            retryable=answer.status_code not in FINAL_STATUSES,
-            retry_after=_retry_after(answer.headers.get("retry-after")))
+        return await post(self.context, message.config.url, FINAL_STATUSES,
+                          content=body, headers=headers)
 
 
-async def _start_of(answer: httpx.Response) -> str:
-    """The first characters of a failed answer's body: a receiver's page of any size is
-    never read whole (nor is a successful answer's body read at all)."""
-    read = b""
-    async for chunk in answer.aiter_bytes():
-        read += chunk
-        if len(read) >= ERROR_CHARS:
-            break
-    return read[:ERROR_CHARS].decode(errors="replace")
+async def check_url(context: ChannelContext, address: str) -> None:
+    """Refuse (BadChannel) an address in a blocked network; one that does not resolve
+    now may later, and its deliveries will say why they fail."""
+    url = urlsplit(address)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        await check_host(url.hostname or "", port, context.settings.blocked_networks)
+    except BlockedAddress as exc:
+        raise BadChannel(str(exc)) from None
+    except httpx.ConnectError:
+        pass
+
+
+async def post(context: ChannelContext, url: str, final: frozenset[int],
+               **request: Any) -> DeliveryOutcome:
+    """POST through the guarded client; the answer as an outcome (`final`: statuses a
+    retry cannot change)."""
+    try:
+        answer = await context.http.post(url, timeout=context.config.send_timeout_seconds,
+                                         **request)
+    except BlockedAddress as exc:  # its name moved into a blocked network
+        return DeliveryOutcome(False, error=str(exc), retryable=False)
+    except httpx.HTTPError as exc:
+        return DeliveryOutcome(False, error=f"{type(exc).__name__}: {exc}"[:ERROR_CHARS])
+    if answer.is_success:
+        return DeliveryOutcome(True, answer.status_code)
+    return DeliveryOutcome(
+        False, answer.status_code, f"HTTP {answer.status_code}: {answer.text[:ERROR_CHARS]}",
+        retryable=answer.status_code not in final,
+        retry_after=_retry_after(answer.headers.get("retry-after")))
 
 
 def _retry_after(value: str | None) -> float | None:
