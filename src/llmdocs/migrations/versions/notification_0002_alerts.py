@@ -43,9 +43,9 @@ def upgrade() -> None:
     op.create_table(
         "notification_rates",
         _subscription(),
-        sa.Column("minute", TS, nullable=False),
+        sa.Column("started", TS, nullable=False),
         sa.Column("sent", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("subscription_id", "minute"),
+        sa.PrimaryKeyConstraint("subscription_id", "started"),
     )
 
 

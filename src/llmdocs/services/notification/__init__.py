@@ -46,7 +46,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = Engine(config, notifications,
                     build_rules(alert_rules(alerting, resources.database)),
                     Grouping(alerting.group_window_seconds),
-                    Throttle(resources.database, alerting.rate_per_minute))
+                    Throttle(resources.database, alerting.rate_limit,
+                             alerting.rate_window_seconds))
     app.state.notifications, app.state.inbox = notifications, inbox
     subscription = resources.events.subscribe_batch(GROUP, engine.on_events) \
         if config.consume_events else None

@@ -78,8 +78,9 @@ class RunFailed(Rule):
     async def evaluate(self, event: Event) -> Sequence[Notification]:
         run, workflow = event.data.get("run_id") or event.subject, event.data.get("workflow")
         return [_alert(event, "alert.run_failed", [run], "error",
-                       f"Run {run} of {workflow} failed",
-                       str(event.data.get("error") or "no reason given"), str(workflow),
+                       f"A run of {workflow} failed",
+                       f"Run {run}: {event.data.get('error') or 'no reason given'}",
+                       str(workflow),
                        link=self.links("runs", str(run)))]
 
 

@@ -22,9 +22,10 @@ class AlertSettings(BaseSettings):
     dead_letters: bool = True
     # repeats of one alert within this window go out as one summary at its end
     group_window_seconds: float = Field(300.0, ge=0)  # 0: never grouped
-    # messages one channel (subscription) is sent per minute at most; the excess waits for
-    # the next minute, and a backlog past it goes as one digest (Slack takes ~1 a second)
-    rate_per_minute: int = Field(60, ge=1)
+    # messages one channel (subscription) is sent per window at most; the excess waits for
+    # the next window without counting an attempt (Slack takes about one a second)
+    rate_limit: int = Field(60, ge=1)
+    rate_window_seconds: int = Field(60, ge=1)
     # where a notification's link points: the web portal's pages for documents, runs,
     # services and usage
     portal_url: str = "http://localhost:3000"

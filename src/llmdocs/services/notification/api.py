@@ -91,7 +91,7 @@ async def resume(subscription_id: Id, caller: Writer, svc: Service) -> Subscript
 async def deliveries(
     caller: Reader, svc: Service,
     subscription_id: str | None = Query(None, max_length=36, pattern=r"^[A-Za-z0-9-]+$"),
-    status: Literal["pending", "delivered", "dead"] | None = None,
+    status: Literal["pending", "delivered", "dead", "grouped"] | None = None,
     limit: int = Query(50, ge=1, le=500),
 ) -> list[DeliveryOut]:
     return await svc.deliveries(caller, subscription_id, status, limit)

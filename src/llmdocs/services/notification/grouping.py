@@ -35,10 +35,10 @@ class Group(Base):
 
 
 def window_words(seconds: float) -> str:
-    minutes = seconds / 60
-    if minutes >= 1 and minutes == int(minutes):
-        return f"{int(minutes)} minute" + ("s" if minutes != 1 else "")
-    return f"{seconds:g} seconds"
+    """5 minutes, 1 minute, 90 seconds."""
+    value, unit = (seconds / 60, "minute") if seconds >= 60 and not seconds % 60 else (
+        seconds, "second")
+    return f"{value:g} {unit}" + ("" if value == 1 else "s")
 
 
 class Grouping:

@@ -54,7 +54,7 @@ class Delivery(Base):
     group_key: Mapped[str | None] = mapped_column(sa.String(300))  # repeats of one alert
     repeats: Mapped[int] = mapped_column(sa.Integer())  # folded into this one by grouping
     payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON())  # the Notification, capped
-    status: Mapped[str] = mapped_column(sa.String(10))  # pending | delivered | dead
+    status: Mapped[str] = mapped_column(sa.String(10))  # pending | delivered | dead | grouped
     attempts: Mapped[int] = mapped_column(sa.Integer())  # since created or replayed
     next_attempt_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
     lease: Mapped[str | None] = mapped_column(sa.String(36))  # the sender holding it
