@@ -152,7 +152,7 @@ class Mailbox:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = cast(bytes, envelope.original_content or envelope.content)
-        mail = cast(EmailMessage, message_from_bytes(content, policy=policy.default))
+        mail = message_from_bytes(content, policy=policy.default)
         self.received.append((mail, list(envelope.rcpt_tos), session.ssl is not None))
         return "250 OK"
 

@@ -1,7 +1,8 @@
 """Grouping: the first alert of a kind (its `group_key`) goes out at once and opens a
 window; its repeats within the window, for the same subscription, are kept as deliveries
 of status `grouped` (shown by GET /deliveries, never sent alone) and counted on one
-summary sent when the window closes: "payments-api unhealthy, 14 times in 5 minutes"."""
+summary sent when the window closes: "payments-api unhealthy, 14 times in 5 minutes"
+(its `repeats`: 14, the first included)."""
 
 from __future__ import annotations
 
@@ -88,15 +89,15 @@ class Grouping:
         # the first repeat: the summary goes out when the window closes
         opened = as_utc(group.opened_at)
         group.summary_id = new_id()
-        return [row, {**row, "id": group.summary_id, "status": "pending", "repeats": 1,
+        return [row, {**row, "id": group.summary_id, "status": "pending", "repeats": 2,
                       "notification_id": _summary_id(row, opened),
-                      "payload": self._summary(row["payload"], group, 1),
+                      "payload": self._summary(row["payload"], group, 2),
                       "next_attempt_at": opened + self.window}]
 
-    def _summary(self, payload: dict[str, Any], group: Group, repeats: int
+    def _summary(self, payload: dict[str, Any], group: Group, times: int
                  ) -> dict[str, Any]:
-        """The latest alert, titled with how often it came: the first and its repeats."""
-        times = repeats + 1
+        """The latest alert, titled with how often it came in the window, the first
+        (sent alone) included."""
         words = window_words(self.window.total_seconds())
         return {**payload, "title": f"{group.title}, {times} times in {words}",
                 "text": f"{group.title}: {times} times in {words} (the first was sent "

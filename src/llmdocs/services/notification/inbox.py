@@ -27,9 +27,8 @@ class Inbox:
     async def put(self, owner: str, delivery_id: str, notification: dict[str, Any],
                   repeats: int) -> None:
         """One item per delivery: a resend after a crash finds it there."""
+        # a grouped alert's summary says how often in its title ("…, 14 times in 5 minutes")
         title = notification.get("title") or notification.get("type") or ""
-        if repeats > 1:
-            title = f"{title} ({repeats} times)"
         try:
             async with self.database.transaction() as session:
                 session.add(InboxItem(
