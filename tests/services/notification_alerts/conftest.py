@@ -61,14 +61,15 @@ Start = Callable[..., Awaitable[Notify]]
 
 @pytest.fixture
 def start(serve: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Start:
-    """The service with short waits and these LLMDOCS_NOTIFICATION_* settings."""
+    """The service (on `on`, else the test's settings) with short waits and these
+    LLMDOCS_NOTIFICATION_* settings."""
 
-    async def started(**options: object) -> Notify:
+    async def started(on: Settings | None = None, **options: object) -> Notify:
         for name, value in {**QUICK, **{k.upper(): str(v) for k, v in options.items()}
                             }.items():
             monkeypatch.setenv(f"LLMDOCS_NOTIFICATION_{name}", value)
-        app = create_app("notification", settings)
-        return Notify(app, (await serve(app)).url, settings)
+        app = create_app("notification", on or settings)
+        return Notify(app, (await serve(app)).url, on or settings)
 
     return started
 

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from llmdocs.core.config import Settings
 from llmdocs.core.db import utcnow
 from llmdocs.services.notification.models import Subscription
 from llmdocs.services.notification.throttle import Throttle
@@ -86,8 +87,9 @@ async def test_a_channel_past_its_rate_keeps_the_excess_waiting(
         assert delivery["last_error"].startswith("rate limited: 2 per 3600 s")
 
 
-async def test_the_rate_opens_again_in_the_next_window(start: Start) -> None:
-    notify = await start()
+async def test_the_rate_opens_again_in_the_next_window(start: Start, settings: Settings,
+                                                      database_url: str) -> None:
+    notify = await start(settings.model_copy(update={"database_url": database_url}))
     database = notify.app.state.resources.database
     async with notify.client() as alice:
         await subscribe(alice, ["alert.*"], {"kind": "slack",

@@ -14,10 +14,10 @@ depends_on = None
 TS = sa.DateTime(timezone=True)
 
 
-def _subscription() -> sa.Column[str]:
-    return sa.Column("subscription_id", sa.String(36),
-                     sa.ForeignKey("notification_subscriptions.id", ondelete="CASCADE"),
-                     nullable=False)
+def _of_subscription(table: str) -> sa.ForeignKeyConstraint:
+    """Named short: the naming convention's name passes PostgreSQL's 63 characters."""
+    return sa.ForeignKeyConstraint(["subscription_id"], ["notification_subscriptions.id"],
+                                   name=f"fk_{table}_subscription", ondelete="CASCADE")
 
 
 def upgrade() -> None:
@@ -33,19 +33,21 @@ def upgrade() -> None:
     )
     op.create_table(
         "notification_groups",
-        _subscription(),
+        sa.Column("subscription_id", sa.String(36), nullable=False),
         sa.Column("group_key", sa.String(300), nullable=False),
         sa.Column("opened_at", TS, nullable=False),
         sa.Column("title", sa.Text(), nullable=False),
         sa.Column("summary_id", sa.String(36), nullable=True),
         sa.PrimaryKeyConstraint("subscription_id", "group_key"),
+        _of_subscription("notification_groups"),
     )
     op.create_table(
         "notification_rates",
-        _subscription(),
+        sa.Column("subscription_id", sa.String(36), nullable=False),
         sa.Column("started", TS, nullable=False),
         sa.Column("sent", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("subscription_id", "started"),
+        _of_subscription("notification_rates"),
     )
 
 

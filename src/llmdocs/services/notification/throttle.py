@@ -44,17 +44,18 @@ class Throttle:
         start = int(now.timestamp()) // self.window * self.window
         started = datetime.fromtimestamp(start, UTC)
         dialect = postgresql if self.database.dialect == "postgresql" else sqlite
+        insert = dialect.insert(Rate).values(subscription_id=subscription_id,
+                                             started=started, sent=1)
+        # one statement: count this send unless the window is full (no row comes back)
+        count = insert.on_conflict_do_update(
+            index_elements=["subscription_id", "started"], set_={"sent": Rate.sent + 1},
+            where=Rate.sent < self.limit).returning(Rate.sent)
         async with self.database.transaction() as session:
-            await session.execute(dialect.insert(Rate).values(
-                subscription_id=subscription_id, started=started, sent=0
-            ).on_conflict_do_nothing())
-            counted = await session.execute(
-                sa.update(Rate).where(Rate.subscription_id == subscription_id,
-                                      Rate.started == started, Rate.sent < self.limit)
-                .values(sent=Rate.sent + 1))
-            await session.execute(sa.delete(Rate).where(  # the windows before are done
-                Rate.subscription_id == subscription_id, Rate.started < started))
-        if counted.rowcount:  # type: ignore[attr-defined]
+            sent = (await session.execute(count)).scalar_one_or_none()
+            if sent == 1:  # a new window: the ones before it are done
+                await session.execute(sa.delete(Rate).where(
+                    Rate.subscription_id == subscription_id, Rate.started < started))
+        if sent is not None:
             return None
         return started + timedelta(seconds=self.window)
 
