@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck bench bench-compare bench-tls quality scale lock clean
+.PHONY: run test lint typecheck bench bench-compare bench-tls bench-notify quality scale lock clean
 
 $(BIN)/python:
 	@echo "Creating the virtual environment in $(VENV)…"
@@ -43,6 +43,10 @@ test: $(VENV)/.dev
 bench: $(VENV)/.dev
 	bash scripts/system-deps.sh
 	$(BIN)/python bench/events.py
+
+# Events to signed webhooks at 8 subscriptions, beside a bare consumer (bench/notify.py).
+bench-notify: $(VENV)/.dev
+	$(BIN)/python bench/notify.py
 
 # One bench script at BASE and here, side by side (bench/README.md).
 SCRIPT ?= events.py
