@@ -6,8 +6,8 @@ The notification service runs embedded (this process, a temporary SQLite databas
 receiver (a bare ASGI app on uvicorn) that checks nothing and answers 204. The rate
 limit is lifted and grouping is off (the events are not alerts), so every event is one
 signed webhook per subscription. `--events` events (300) are published on the bus, in
-batches of 50 (`--rate` events/s paces them; 0: as fast as the bus takes them), each
-carrying the moment it was published.
+batches of 50 as fast as the bus takes them, or paced at `--rate` events/s (ten batches
+a second), each carrying the moment it was published.
 
 The baseline, in the same run on the same events, is a consumer of its own group on the
 same bus whose handler only notes the time: the bus's share of the latency.
@@ -117,14 +117,16 @@ async def measure(args: argparse.Namespace) -> tuple[Arrivals, Arrivals, float]:
             bare.note(event.data["published"])
 
         consumer = bus.subscribe("bench-bare", only_ack, types=[TYPE])
+        # paced: ten batches a second; a burst: batches of BATCH as fast as they go
+        batch = max(1, int(args.rate / 10)) if args.rate else BATCH
         started = time.perf_counter()
-        for first in range(0, args.events, BATCH):
+        for first in range(0, args.events, batch):
             now = time.perf_counter()
             await bus.publish_many([
                 Event(source="llmdocs/bench", type=TYPE, data={"published": now, "n": i})
-                for i in range(first, min(first + BATCH, args.events))])
+                for i in range(first, min(first + batch, args.events))])
             if args.rate:
-                await asyncio.sleep(max(0.0, started + (first + BATCH) / args.rate
+                await asyncio.sleep(max(0.0, started + (first + batch) / args.rate
                                         - time.perf_counter()))
         async with asyncio.timeout(GUARD):
             await asyncio.gather(hooks.done.wait(), bare.done.wait())
