@@ -42,8 +42,10 @@ async def _inbox(alice: httpx.AsyncClient, count: int) -> list[dict[str, Any]] |
     return items if len(items) >= count else None
 
 
-async def test_repeats_of_an_alert_go_out_once_then_as_one_summary(start: Start) -> None:
-    notify = await start(UNHEALTHY_SECONDS=0, GROUP_WINDOW_SECONDS=WINDOW)
+async def test_repeats_of_an_alert_go_out_once_then_as_one_summary(
+        start: Start, settings: Settings, database_url: str) -> None:
+    notify = await start(settings.model_copy(update={"database_url": database_url}),
+                         UNHEALTHY_SECONDS=0, GROUP_WINDOW_SECONDS=WINDOW)
     async with notify.client() as alice:
         await subscribe(alice, ["alert.service_unhealthy"], {"kind": "inbox"})
         await notify.publish(*_flap("payments", 5), *_flap("billing", 1))
