@@ -7,6 +7,7 @@ so a repeated or redelivered event adds nothing. Links point at the web portal's
 
 from __future__ import annotations
 
+import abc
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -68,12 +69,16 @@ def _alert(event: Event, kind: str, condition: Sequence[object], severity: Sever
                       **fields)
 
 
-class RunFailed(Rule):
-    name = "run_failed"
-    types = frozenset({RUN_FAILED})
+class Linked(Rule, abc.ABC):
+    """A rule whose alerts link to a page of the web portal."""
 
     def __init__(self, links: Links) -> None:
         self.links = links
+
+
+class RunFailed(Linked):
+    name = "run_failed"
+    types = frozenset({RUN_FAILED})
 
     async def evaluate(self, event: Event) -> Sequence[Notification]:
         run, workflow = event.data.get("run_id") or event.subject, event.data.get("workflow")
@@ -84,12 +89,9 @@ class RunFailed(Rule):
                        link=self.links("runs", str(run)))]
 
 
-class DocumentStale(Rule):
+class DocumentStale(Linked):
     name = "document_stale"
     types = frozenset({DOCUMENT_STALE})
-
-    def __init__(self, links: Links) -> None:
-        self.links = links
 
     async def evaluate(self, event: Event) -> Sequence[Notification]:
         document = str(event.data.get("document_id") or event.subject)
@@ -102,12 +104,9 @@ class DocumentStale(Rule):
                        link=self.links("documents", document), document=document)]
 
 
-class BreakingChange(Rule):
+class BreakingChange(Linked):
     name = "breaking_change"
     types = frozenset({SPEC_CHANGED})
-
-    def __init__(self, links: Links) -> None:
-        self.links = links
 
     async def evaluate(self, event: Event) -> Sequence[Notification]:
         summary = event.data.get("summary") or {}
@@ -127,12 +126,12 @@ class BreakingChange(Rule):
                        link=link, service=name if kind == "service" else None)]
 
 
-class BudgetPassed(Rule):
+class BudgetPassed(Linked):
     name = "budget"
     types = frozenset({BUDGET_THRESHOLD})
 
     def __init__(self, links: Links, percents: Sequence[int]) -> None:
-        self.links = links
+        super().__init__(links)
         self.percents = frozenset(percents)
 
     async def evaluate(self, event: Event) -> Sequence[Notification]:
@@ -167,7 +166,7 @@ class DeadLettered(Rule):
                        f"{data.get('attempts')} deliveries", group, service=None)]
 
 
-class ServiceUnhealthy(Rule):
+class ServiceUnhealthy(Linked):
     """A service unhealthy for more than `after` seconds, found by `tick`, and its
     recovery, once alerted. A spell shorter than `after` says nothing."""
 
@@ -176,7 +175,8 @@ class ServiceUnhealthy(Rule):
 
     def __init__(self, links: Links, database: Database, after: float,
                  recovered: bool) -> None:
-        self.links, self.database = links, database
+        super().__init__(links)
+        self.database = database
         self.after, self.recovered = timedelta(seconds=after), recovered
 
     async def evaluate(self, event: Event) -> Sequence[Notification]:
