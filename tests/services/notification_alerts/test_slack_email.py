@@ -115,10 +115,12 @@ async def test_email_goes_in_clear_to_a_server_without_tls(start: Start, smtp: S
     assert not over_tls and mail["To"] == "ops@example.com"
 
 
-async def test_an_email_address_that_is_not_one_is_refused(start: Start) -> None:
-    notify = await start()
+async def test_an_address_that_is_not_one_or_not_allowed_is_refused(start: Start) -> None:
+    notify = await start(EMAIL_DOMAINS='["example.com"]')
     async with notify.client() as alice:
-        for to in ([], ["not an address"], ["a@b.c\r\nBcc: x@y.z"]):
+        await subscribe(alice, ["alert.*"], {"kind": "email", "to": ["ops@Example.COM"]})
+        for to in ([], ["not an address"], ["a@b.c\r\nBcc: x@y.z"],
+                   ["ops@example.com", "someone@elsewhere.org"]):
             answer = await alice.post("/subscriptions", json={
                 "events": ["alert.*"], "channel": {"kind": "email", "to": to}})
             assert answer.status_code == 422, (to, answer.text)

@@ -38,3 +38,6 @@ class AlertSettings(BaseSettings):
     smtp_tls: bool = False  # TLS from the first byte (port 465); else STARTTLS if offered
     smtp_require_tls: bool = False  # refuse to send in clear when STARTTLS is not offered
     smtp_ca_file: str = ""  # certificates to trust beside the system's (a private CA)
+    # the domains email may go to ([]: any); else anyone who may subscribe can make the
+    # server mail any address
+    email_domains: list[str] = Field(default=[])

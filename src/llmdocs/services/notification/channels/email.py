@@ -17,6 +17,7 @@ from pydantic import Field
 
 from llmdocs.services.notification.alertsettings import AlertSettings
 from llmdocs.services.notification.channels import (
+    BadChannel,
     Channel,
     ChannelConfig,
     ChannelContext,
@@ -76,6 +77,14 @@ class EmailChannel(Channel[EmailConfig]):
     def __init__(self, context: ChannelContext) -> None:
         super().__init__(context)
         self.smtp = AlertSettings()
+
+    async def check(self, config: EmailConfig) -> None:
+        allowed = {domain.lower() for domain in self.smtp.email_domains}
+        outside = [to for to in config.to if allowed
+                   and to.rpartition("@")[2].lower() not in allowed]
+        if outside:
+            raise BadChannel(f"email may go only to {', '.join(sorted(allowed))}: "
+                             f"not to {', '.join(outside)}")
 
     async def send(self, message: Message[EmailConfig]) -> DeliveryOutcome:
         smtp = self.smtp
