@@ -78,8 +78,8 @@ class SlackChannel(Channel[SlackConfig]):
     async def check(self, config: SlackConfig) -> None:
         await check_url(self.context, config.url.get_secret_value())
 
-    def render(self, notification: Any) -> dict[str, Any]:
-        return blocks(notification)
+    def render(self, payload: Any) -> dict[str, Any]:  # the stored payload (a dict)
+        return blocks(payload)
 
     async def send(self, message: Message[SlackConfig]) -> DeliveryOutcome:
         return await post(self.context, message.config.url.get_secret_value(),
