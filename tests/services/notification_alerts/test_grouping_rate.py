@@ -106,3 +106,9 @@ async def test_the_rate_opens_again_in_the_next_window(start: Start, settings: S
     assert [await throttle.admit(slack, at) for _ in range(3)] == [None, None, opens]
     assert await throttle.admit(slack, opens) is None
     assert all([await throttle.admit(inbox, at) is None for _ in range(5)])  # ours: no limit
+    # two replicas, each taking its sends in shares of a tenth: never over the limit
+    one, two = Throttle(database, 25, 60), Throttle(database, 25, 60)
+    later = opens + timedelta(minutes=5)
+    admitted = [await (one, two)[i % 2].admit(slack, later) is None for i in range(40)]
+    assert admitted.count(True) == 25 and not any(admitted[25:])
+

@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("subscription_id", sa.String(36), nullable=False),
         sa.Column("started", TS, nullable=False),
         sa.Column("sent", sa.Integer(), nullable=False),
+        sa.Column("granted", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("subscription_id", "started"),
         _of_subscription("notification_rates"),
     )
