@@ -111,26 +111,39 @@ async def check_url(context: ChannelContext, address: str) -> None:
     except BlockedAddress as exc:
         raise BadChannel(str(exc)) from None
     except httpx.ConnectError:
-        pass
+        pass  # not resolvable now: its deliveries will say so, it may be later
 
 
 async def post(context: ChannelContext, url: str, final: frozenset[int],
                **request: Any) -> DeliveryOutcome:
     """POST through the guarded client; the answer as an outcome (`final`: statuses a
-    retry cannot change)."""
+    retry cannot change). A failed answer's body is read only as far as it is kept."""
     try:
-        answer = await context.http.post(url, timeout=context.config.send_timeout_seconds,
-                                         **request)
+        async with context.http.stream(
+                "POST", url, timeout=context.config.send_timeout_seconds,
+                **request) as answer:
+            if answer.is_success:
+                return DeliveryOutcome(True, answer.status_code)
+            said = await _start_of(answer)
     except BlockedAddress as exc:  # its name moved into a blocked network
         return DeliveryOutcome(False, error=str(exc), retryable=False)
     except httpx.HTTPError as exc:
         return DeliveryOutcome(False, error=f"{type(exc).__name__}: {exc}"[:ERROR_CHARS])
-    if answer.is_success:
-        return DeliveryOutcome(True, answer.status_code)
     return DeliveryOutcome(
-        False, answer.status_code, f"HTTP {answer.status_code}: {answer.text[:ERROR_CHARS]}",
+        False, answer.status_code, f"HTTP {answer.status_code}: {said}",
         retryable=answer.status_code not in final,
         retry_after=_retry_after(answer.headers.get("retry-after")))
+
+
+async def _start_of(answer: httpx.Response) -> str:
+    """The first characters of a failed answer's body: a receiver's page of any size is
+    never read whole (nor is a successful answer's body read at all)."""
+    read = b""
+    async for chunk in answer.aiter_bytes():
+        read += chunk
+        if len(read) >= ERROR_CHARS:
+            break
+    return read[:ERROR_CHARS].decode(errors="replace")
 
 
 def _retry_after(value: str | None) -> float | None:
