@@ -37,7 +37,8 @@ from llmdocs.services import create_app
 
 GUARD = 60.0  # a hang guard, not a performance bound
 QUICK = {"BACKOFF_SECONDS": "0.05", "BACKOFF_MAX_SECONDS": "0.2", "POLL_SECONDS": "0.05",
-         "TICK_SECONDS": "0.05", "LEASE_SECONDS": "2", "GROUP_WINDOW_SECONDS": "0"}
+         "TICK_SECONDS": "0.05", "LEASE_SECONDS": "2", "SEND_TIMEOUT_SECONDS": "1",
+         "GROUP_WINDOW_SECONDS": "0"}
 
 
 @dataclass

@@ -57,17 +57,18 @@ class Grouping:
             Delivery.notification_id, Delivery.subscription_id).where(
             Delivery.notification_id.in_({row["notification_id"] for row in rows})))).all()}
         out: list[dict[str, Any]] = []
+        made: dict[str, dict[str, Any]] = {}  # summaries of this batch, not yet inserted
         for row in rows:
             key = (row["notification_id"], row["subscription_id"])
             if row["group_key"] and key not in known:
                 known.add(key)
-                out += await self._place(session, row, now)
+                out += await self._place(session, row, now, made)
             else:
                 out.append(row)
         return out
 
-    async def _place(self, session: AsyncSession, row: dict[str, Any],
-                     now: datetime) -> list[dict[str, Any]]:
+    async def _place(self, session: AsyncSession, row: dict[str, Any], now: datetime,
+                     made: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         group = await session.get(Group, (row["subscription_id"], row["group_key"]),
                                   with_for_update=True)
         if group is None or as_utc(group.opened_at) + self.window <= now:
@@ -80,6 +81,11 @@ class Grouping:
                 group.opened_at, group.title, group.summary_id = now, title, None
             return [row]  # the first of a new window goes out at once
         row = {**row, "status": GROUPED}
+        if group.summary_id in made:  # made for an earlier repeat of this batch
+            pending = made[group.summary_id]
+            pending["repeats"] += 1
+            pending["payload"] = self._summary(row["payload"], group, pending["repeats"])
+            return [row]
         summary = None if group.summary_id is None else await session.get(
             Delivery, group.summary_id, with_for_update=True)
         if summary is not None and summary.status == "pending" and summary.lease is None:
@@ -89,10 +95,12 @@ class Grouping:
         # the first repeat: the summary goes out when the window closes
         opened = as_utc(group.opened_at)
         group.summary_id = new_id()
-        return [row, {**row, "id": group.summary_id, "status": "pending", "repeats": 2,
-                      "notification_id": _summary_id(row, opened),
-                      "payload": self._summary(row["payload"], group, 2),
-                      "next_attempt_at": opened + self.window}]
+        made[group.summary_id] = {
+            **row, "id": group.summary_id, "status": "pending", "repeats": 2,
+            "notification_id": _summary_id(row, opened),
+            "payload": self._summary(row["payload"], group, 2),
+            "next_attempt_at": opened + self.window}
+        return [row, made[group.summary_id]]
 
     def _summary(self, payload: dict[str, Any], group: Group, times: int
                  ) -> dict[str, Any]:
