@@ -23,17 +23,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from llmdocs.core.auth import issue_token
 from llmdocs.core.config import Settings
 from llmdocs.core.events import Event
 from llmdocs.devservers import free_port
 from llmdocs.services import create_app
+from services.notification.conftest import Service
 
 GUARD = 60.0  # a hang guard, not a performance bound
 QUICK = {"BACKOFF_SECONDS": "0.05", "BACKOFF_MAX_SECONDS": "0.2", "POLL_SECONDS": "0.05",
@@ -42,18 +41,9 @@ QUICK = {"BACKOFF_SECONDS": "0.05", "BACKOFF_MAX_SECONDS": "0.2", "POLL_SECONDS"
 
 
 @dataclass
-class Notify:
-    app: FastAPI
-    url: str
-    settings: Settings
-
-    def client(self, subject: str = "user:alice") -> httpx.AsyncClient:
-        token = issue_token(self.settings, subject,
-                            ("notifications:read", "notifications:write"))
-        return httpx.AsyncClient(base_url=self.url, timeout=30,
-                                 headers={"Authorization": f"Bearer {token}"})
-
-    async def publish(self, *events: Event) -> None:
+class Notify(Service):
+    async def events(self, *events: Event) -> None:
+        """Publish these events, as they are, at once."""
         await self.app.state.resources.events.publish_many(list(events))
 
 

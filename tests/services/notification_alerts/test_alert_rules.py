@@ -61,7 +61,7 @@ async def test_each_rule_fires_once_per_condition(start: Start, settings: Settin
         dead = {"group": "analysis", "stream": "llmdocs.events", "position": "7",
                 "attempts": 3, "event_id": "e1", "event_type": "llmdocs.document.updated",
                 "event_subject": "d9"}
-        await notify.publish(
+        await notify.events(
             failed, failed,  # the same event redelivered
             event(FAILED, {"workflow": "docgen", "run_id": "r1", "error": "again"}, "r1"),
             event(FAILED, {"workflow": "docgen", "run_id": "r2", "error": "boom"}, "r2"),
@@ -76,11 +76,11 @@ async def test_each_rule_fires_once_per_condition(start: Start, settings: Settin
             # billing: a blip of a second (a tick between the two sees a second, not 60)
             _health("billing", "unhealthy", 1), _health("billing", "healthy", 0))
         await until(lambda: _has(alice, "alert.service_unhealthy"))
-        await notify.publish(_health("payments", "healthy", 0),
+        await notify.events(_health("payments", "healthy", 0),
                              _health("payments", "healthy", -1))
         await until(lambda: _has(alice, "alert.service_recovered"))
         # events are taken in order: once this one's alert is recorded, all are
-        await notify.publish(event(FAILED, {"workflow": "ingest", "run_id": "r3"}, "r3"))
+        await notify.events(event(FAILED, {"workflow": "ingest", "run_id": "r3"}, "r3"))
         await until(lambda: _has(alice, "alert.run_failed", 3))
 
         assert await _kinds(alice) == {
@@ -112,7 +112,7 @@ async def test_a_rule_turned_off_says_nothing(start: Start) -> None:
     notify = await start(RUN_FAILED="false", UNHEALTHY_SECONDS=-1)
     async with notify.client() as alice:
         await subscribe(alice, ["alert.*", "llmdocs.workflow.failed"], {"kind": "inbox"})
-        await notify.publish(
+        await notify.events(
             event(FAILED, {"workflow": "docgen", "run_id": "r1"}, "r1"),
             _health("payments", "unhealthy", 600), _budget(80))
         await until(lambda: _has(alice, "alert.budget"))

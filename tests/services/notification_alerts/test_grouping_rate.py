@@ -48,7 +48,7 @@ async def test_repeats_of_an_alert_go_out_once_then_as_one_summary(
                          UNHEALTHY_SECONDS=0, GROUP_WINDOW_SECONDS=WINDOW)
     async with notify.client() as alice:
         await subscribe(alice, ["alert.service_unhealthy"], {"kind": "inbox"})
-        await notify.publish(*_flap("payments", 5), *_flap("billing", 1))
+        await notify.events(*_flap("payments", 5), *_flap("billing", 1))
         first = await until(lambda: _inbox(alice, 2))
         assert sorted(item["title"] for item in first) == ["billing unhealthy",
                                                            "payments unhealthy"]
@@ -76,7 +76,7 @@ async def test_a_channel_past_its_rate_keeps_the_excess_waiting(
     notify = await start(RATE_LIMIT=2, RATE_WINDOW_SECONDS=3600)
     async with notify.client() as alice:
         await subscribe(alice, ["llmdocs.document.stored"], {"kind": "slack", "url": url})
-        await notify.publish(*(event("llmdocs.document.stored", {"document_id": f"d{i}"},
+        await notify.events(*(event("llmdocs.document.stored", {"document_id": f"d{i}"},
                                      f"d{i}") for i in range(5)))
         waiting = await until(lambda: _rate_limited(alice))
         delivered = await deliveries(alice, status="delivered")

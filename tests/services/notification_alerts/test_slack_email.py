@@ -38,7 +38,7 @@ async def test_slack_gets_blocks_with_a_button_to_the_run(
     async with notify.client() as alice:
         made = await subscribe(alice, ["alert.run_failed"], {"kind": "slack", "url": url})
         assert made["channel"] == {"kind": "slack"}  # the hook's URL is a secret
-        await notify.publish(_failed("r1"))
+        await notify.events(_failed("r1"))
         [delivery] = await until(lambda: _delivered(alice))
     assert [a["status_code"] for a in delivery["history"]] == [200]
     [message] = hook.messages
@@ -61,10 +61,10 @@ async def test_slack_asking_to_wait_is_retried_and_a_gone_hook_is_not(
     notify = await start()
     async with notify.client() as alice:
         await subscribe(alice, ["alert.run_failed"], {"kind": "slack", "url": url})
-        await notify.publish(_failed("r1"))
+        await notify.events(_failed("r1"))
         [delivered] = await until(lambda: _delivered(alice))
         assert [a["status_code"] for a in delivered["history"]] == [429, 200]
-        await notify.publish(_failed("r2"))  # Slack: no_service, the hook was removed
+        await notify.events(_failed("r2"))  # Slack: no_service, the hook was removed
         [dead] = await until(lambda: deliveries(alice, status="dead"))
     assert [(a["status_code"], a["error"]) for a in dead["history"]] == [
         (404, "HTTP 404: no_service")]
@@ -86,7 +86,7 @@ async def test_email_goes_over_starttls_as_text_and_html(start: Start, smtp: Smt
     async with notify.client() as alice:
         await subscribe(alice, ["alert.run_failed"],
                         {"kind": "email", "to": ["ops@example.com", "ann@example.org"]})
-        await notify.publish(_failed("r1"))
+        await notify.events(_failed("r1"))
         [delivery] = await until(lambda: _delivered(alice))
     assert [a["status_code"] for a in delivery["history"]] == [250]
     [(mail, recipients, over_tls)] = box.received
@@ -109,7 +109,7 @@ async def test_email_goes_in_clear_to_a_server_without_tls(start: Start, smtp: S
     notify = await start(**options)
     async with notify.client() as alice:
         await subscribe(alice, ["alert.*"], {"kind": "email", "to": ["ops@example.com"]})
-        await notify.publish(_failed("r1"))
+        await notify.events(_failed("r1"))
         await until(lambda: _delivered(alice))
     [(mail, _, over_tls)] = box.received
     assert not over_tls and mail["To"] == "ops@example.com"
