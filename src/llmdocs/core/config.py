@@ -21,6 +21,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from llmdocs.core import crypto
+
 DEFAULT_PORTS: dict[str, int] = {
     "orchestrator": 5099,
     "gateway": 5055,
@@ -76,6 +78,9 @@ class Settings(BaseSettings):
     notification_url: str = ""
 
     jwt_secret: SecretStr | None = None
+    # encryption at rest (llmdocs.core.crypto): a JSON object of key id → base64 of 32
+    # bytes (the last encrypts, all decrypt), or the path of a file holding one
+    encryption_keys: SecretStr | None = None
     # AES-256 key (base64 of 32 bytes) sealing stored secrets (core/secretbox.py)
     secret_key: SecretStr | None = None
     token: SecretStr | None = None  # the CLI's access token
@@ -202,6 +207,14 @@ class Settings(BaseSettings):
                              "(aud) the identity provider puts in tokens for llmdocs")
         return self
 
+    @field_validator("encryption_keys")
+    @classmethod
+    def _key_ring_valid(cls, value: SecretStr | None) -> SecretStr | None:
+        """A malformed ring stops the start: data written meanwhile would be plaintext."""
+        if value is not None:
+            crypto.parse_ring(value.get_secret_value())
+        return value
+
     @property
     def tls(self) -> bool:
         """Whether services serve HTTPS only and call each other with certificates."""
@@ -248,6 +261,27 @@ class Settings(BaseSettings):
             path.touch(mode=0o600)
             path.write_text(secrets.token_urlsafe(48))
         return path.read_text().strip()
+
+
+    @cached_property
+    def data_ring(self) -> crypto.KeyRing | None:
+        """The ring encrypting stored data, when one is configured (else plaintext)."""
+        if self.encryption_keys is None:
+            return None
+        return crypto.KeyRing.from_value(self.encryption_keys.get_secret_value())
+
+    @cached_property
+    def secrets_ring(self) -> crypto.KeyRing:
+        """The ring for secrets encrypted always (provider credentials, webhook secrets):
+        the configured one, else embedded mode makes one into the data dir."""
+        if self.data_ring is not None:
+            return self.data_ring
+        if not self.embedded:
+            raise crypto.KeyRingError(
+                "LLMDOCS_ENCRYPTION_KEYS must be set in distributed mode: secrets (provider "
+                "credentials, webhook secrets) are always stored encrypted, and every "
+                "replica needs the same keys")
+        return crypto.generated_ring(self.data_dir)
 
 
 def get_settings() -> Settings:

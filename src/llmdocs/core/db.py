@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
-from llmdocs.core import tracing
+from llmdocs.core import crypto, tracing
 from llmdocs.core.config import Settings
 from llmdocs.core.sqlite import WAL_BOUND, OneTripDbapi, WalFolder
 
@@ -152,6 +152,35 @@ def insert_json_rows(dialect: str, table: sa.Table, fields: RowFields) -> sa.Ins
     return sa.insert(table).from_select(*json_rows(dialect, table, fields))
 
 
+def ring_of(dialect: sa.Dialect) -> crypto.KeyRing | None:
+    """The key ring of the engine this dialect belongs to (see `Database`)."""
+    ring: crypto.KeyRing | None = getattr(dialect, "llmdocs_ring", None)
+    return ring
+
+
+class Sealed(sa.TypeDecorator[str]):
+    """Text encrypted at rest when the engine has a key ring (`LLMDOCS_ENCRYPTION_KEYS`),
+    plaintext otherwise; either reads back, so turning encryption on needs no migration.
+    Only ORM and Core statements naming the column pass through here: bulk paths that
+    bind JSON batches seal their values themselves (`Database.seal`)."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> str | None:
+        ring = ring_of(dialect)
+        return value if value is None or ring is None else ring.seal_text(value)
+
+    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> str | None:
+        return value if value is None else crypto.open_text(ring_of(dialect), value)
+
+
+def sealed_columns(metadata: MetaData) -> list[sa.Column[Any]]:
+    """Every column stored encrypted, for the startup check and key rotation."""
+    return [column for table in metadata.sorted_tables for column in table.columns
+            if isinstance(column.type, Sealed)]
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     """No busy timeout: the driver (core/sqlite.py) waits for a busy database itself,
     without blocking the event loop."""
@@ -202,8 +231,10 @@ def _trace_statements(engine: sa.Engine, system: str) -> None:
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20,
+                 ring: crypto.KeyRing | None = None) -> None:
         self.url = url
+        self.ring = ring
         self._folder: WalFolder | None = None
         kwargs: dict[str, Any] = {}
         if self.dialect == "postgresql":
@@ -217,8 +248,12 @@ class Database:
                     self._folder.committed if self._folder is not None else None)}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         _trace_statements(self.engine.sync_engine, self.dialect)
+        # what `Sealed` columns encrypt with: per engine, so two stores in one process
+        # (a benchmark comparing them) can differ
+        self.engine.sync_engine.dialect.llmdocs_ring = ring  # type: ignore[attr-defined]
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "connect", self._sqlite_functions)
         else:
             event.listen(self.engine.sync_engine.pool, "checkout", _drop_closed)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -226,7 +261,40 @@ class Database:
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
         return cls(settings.database_url, pool_size=settings.db_pool_size,
-                   max_overflow=settings.db_max_overflow)
+                   max_overflow=settings.db_max_overflow, ring=settings.data_ring)
+
+    def seal(self, value: str | None) -> str | None:
+        """`value` as a `Sealed` column stores it, for statements binding raw batches."""
+        return value if value is None or self.ring is None else self.ring.seal_text(value)
+
+    def _sqlite_functions(self, dbapi_conn: Any, _record: Any) -> None:
+        """`llmdocs_plain(text)` for SQL that must see plaintext: the doc-store's FTS5
+        triggers and content view index and quote what the column stores encrypted."""
+        def plain(value: str | None) -> str | None:
+            return value if value is None else crypto.open_text(self.ring, value)
+
+        dbapi_conn.create_function("llmdocs_plain", 1, plain, deterministic=True)
+
+    async def check_keys(self, metadata: MetaData) -> None:
+        """Refuse to start when the oldest or newest encrypted record of a column names a
+        key the ring lacks (a full scan would cost minutes on a large store; any other
+        record with a missing key fails its read with an error naming the key)."""
+        prefix = crypto.TEXT_PREFIX
+        async with self.engine.connect() as conn:
+            existing = set(await conn.run_sync(
+                lambda sync: sa.inspect(sync).get_table_names()))
+            for column in sealed_columns(metadata):
+                if column.table.name not in existing:
+                    continue
+                raw = sa.type_coerce(column, sa.Text)
+                pk = next(iter(column.table.primary_key.columns))
+                for order in (pk.asc(), pk.desc()):
+                    value = (await conn.execute(
+                        sa.select(raw).order_by(order).limit(1))).scalar()
+                    if value is not None and value.startswith(prefix):
+                        key_id = value[len(prefix):].partition(":")[0]
+                        if self.ring is None or key_id not in self.ring.key_ids:
+                            raise crypto.UnknownKey(key_id)
 
     @property
     def dialect(self) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from llmdocs.core.cache import Cache
 from llmdocs.core.config import Settings
-from llmdocs.core.db import Database, SchemaUpgrade
+from llmdocs.core.db import Base, Database, SchemaUpgrade
 from llmdocs.core.events import EventBus
 from llmdocs.core.events.factory import create_event_bus
 
@@ -29,6 +29,7 @@ class Resources:
     async def open(self, upgrade: SchemaUpgrade) -> None:
         """Migrate the schema, then start the bus and the cache."""
         await self.database.migrate(upgrade)
+        await self.database.check_keys(Base.metadata)
         await self.events.start()
         await self.cache.start()
 

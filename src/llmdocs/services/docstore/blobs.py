@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from llmdocs.core.config import Settings
+from llmdocs.core.crypto import KeyRing, open_bytes
 from llmdocs.services.docstore.settings import DocStoreSettings
 
 _KEY = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
@@ -110,8 +111,45 @@ class S3BlobStore:
         return (time.perf_counter() - started) * 1000
 
 
+class SealedBlobStore:
+    """Blobs encrypted (an envelope per blob, see `llmdocs.core.crypto`) on their way to
+    `inner`, disk or S3 alike; a blob stored before encryption was on reads as it is,
+    and an encrypted one without the ring is an error naming its key, never garbage."""
+
+    def __init__(self, inner: BlobStore, ring: KeyRing | None) -> None:
+        self.inner = inner
+        self.ring = ring
+
+    async def put(self, key: str, data: bytes) -> None:
+        if self.ring is not None:
+            data = await asyncio.to_thread(self.ring.seal, data)
+        await self.inner.put(key, data)
+
+    async def get(self, key: str) -> bytes:
+        return await asyncio.to_thread(open_bytes, self.ring, await self.inner.get(key))
+
+    async def delete(self, key: str) -> None:
+        await self.inner.delete(key)
+
+    async def ping(self) -> float:
+        return await self.inner.ping()
+
+    async def reseal(self, key: str) -> bool:
+        """Seal the blob under `key` with the current key (for rotation); whether it
+        needed it. Written whole under the same key, so readers see old or new."""
+        stored = await self.inner.get(key)
+        if self.ring is None or self.ring.is_current(stored):
+            return False
+        await self.put(key, await asyncio.to_thread(open_bytes, self.ring, stored))
+        return True
+
+
 def blob_store(settings: Settings, store_settings: DocStoreSettings) -> BlobStore:
-    """The configured blob store."""
+    """The configured blob store, encrypting when a key ring is set."""
+    return SealedBlobStore(_plain_store(settings, store_settings), settings.data_ring)
+
+
+def _plain_store(settings: Settings, store_settings: DocStoreSettings) -> BlobStore:
     url = store_settings.blob_url
     if url.startswith("s3://"):
         bucket, _, prefix = url.removeprefix("s3://").partition("/")

@@ -10,7 +10,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from llmdocs.core.db import Base
+from llmdocs.core.db import Base, Sealed, SealedJSON
 from llmdocs.core.spaces import DEFAULT_SPACE, MAX_NAME
 
 # BIGINT on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the rowid the FTS table uses
@@ -65,7 +65,9 @@ class Version(Base):
     version: Mapped[int] = mapped_column(sa.Integer())
     is_current: Mapped[bool] = mapped_column(sa.Boolean())
     title: Mapped[str] = mapped_column(sa.String(500))
-    content: Mapped[str | None] = mapped_column(sa.Text())
+    # encrypted when a ring is set, on SQLite (whose search index reads it decrypted);
+    # PostgreSQL's generated tsvector reads the column itself, so there it stays plain
+    content: Mapped[str | None] = mapped_column(Sealed(dialects=("sqlite",)))
     blob_key: Mapped[str | None] = mapped_column(sa.String(300))
     filename: Mapped[str | None] = mapped_column(sa.String(255))
     media_type: Mapped[str] = mapped_column(sa.String(200))
@@ -112,7 +114,7 @@ class IdempotencyKey(Base):
     key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
     request_hash: Mapped[str] = mapped_column(sa.String(64))
     status: Mapped[int] = mapped_column(sa.Integer())
-    response: Mapped[dict[str, Any]] = mapped_column(sa.JSON())
+    response: Mapped[dict[str, Any]] = mapped_column(SealedJSON())  # sealed with a ring
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from llmdocs.core.db import Base, utcnow
+from llmdocs.core.db import Base, Sealed, utcnow
 from llmdocs.core.idempotency import KeyRecord
 
 
@@ -53,7 +53,7 @@ class PromptVersion(Base):
         ForeignKey("promptstore_prompts.id", ondelete="CASCADE"))
     version: Mapped[int] = mapped_column(Integer)
     # text prompts: the template; chat prompts: JSON list of {role, content} templates
-    content: Mapped[str] = mapped_column(Text)
+    content: Mapped[str] = mapped_column(Sealed())  # encrypted when a ring is set
     variables: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
     config: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     state: Mapped[str] = mapped_column(String(20))  # draft|published|deprecated|archived

@@ -116,8 +116,12 @@ def _checked_variables(kind: str, stored: str,
 
 
 def _search_text(prompt: Prompt, content: str) -> str:
+    """What search matches. The content's words, sorted and each once: searching
+    (every whitespace-free term a substring) finds what it found in the text, and the
+    prompt's sentences, encrypted in its versions, are not left readable here."""
     tags = " ".join(f"tag:{tag.lower()}" for tag in prompt.tags)
-    return f" {prompt.name.lower()} {prompt.description.lower()} {tags} {content.lower()} "
+    words = " ".join(sorted(set(content.lower().split())))
+    return f" {prompt.name.lower()} {prompt.description.lower()} {tags} {words} "
 
 
 def _like(term: str) -> str:

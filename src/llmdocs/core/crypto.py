@@ -1,0 +1,226 @@
+"""Encryption at rest: a key ring (`LLMDOCS_ENCRYPTION_KEYS`, key id → 256-bit key; the
+last encrypts, all decrypt) and a versioned, self-describing envelope: every record gets
+its own AES-256-GCM data key, wrapped by the ring's key, so a leaked row, WAL page, blob
+or backup gives nothing without the ring, and rotating re-wraps without new plaintext.
+
+Binary envelope (v1): b"LDE" 0x01 | key id length (1 byte) | key id | wrap nonce (12) |
+wrapped data key (48) | data nonce (12) | ciphertext + tag. Text columns hold
+"ldenc1:<key id>:<base64 of the binary envelope>" (the key id readable by SQL, for the
+startup check and rotation). Values without the marker are plaintext written before
+encryption was on: they read as they are, and rotation encrypts them."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+MAGIC = b"LDE\x01"
+TEXT_PREFIX = "ldenc1:"
+NONCE_BYTES = 12
+KEY_BYTES = 32
+WRAPPED_BYTES = KEY_BYTES + 16
+_KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+GENERATED_RING = "secret-keys.json"  # embedded mode's ring for secrets, in the data dir
+
+
+class CryptoError(ValueError):
+    """An encrypted record that cannot be opened (altered, or not an envelope)."""
+
+
+class KeyRingError(ValueError):
+    """A key ring that cannot be used: malformed, or missing where it is required."""
+
+
+class UnknownKey(CryptoError):
+    """A record sealed with a key the ring does not hold."""
+
+    def __init__(self, key_id: str) -> None:
+        self.key_id = key_id
+        super().__init__(f"a record is encrypted with key {key_id!r}, which "
+                         f"LLMDOCS_ENCRYPTION_KEYS does not hold: add that key back to "
+                         f"the ring (the last key encrypts, all of them decrypt)")
+
+
+def parse_ring(raw: str) -> dict[str, bytes]:
+    """The ring in a JSON object (id → base64 of 32 bytes) or in the file `raw` names."""
+    text = raw.strip()
+    source = "LLMDOCS_ENCRYPTION_KEYS"
+    if not text.startswith("{"):
+        path = Path(text).expanduser()
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise KeyRingError(f"{source} is neither a JSON object nor a readable file "
+                               f"({path}: {exc.strerror})") from None
+        source = f"the key ring file {path}"
+    try:
+        loaded = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise KeyRingError(f"{source} is not valid JSON ({exc.msg})") from None
+    if not isinstance(loaded, dict) or not loaded:
+        raise KeyRingError(f"{source} must be a non-empty JSON object of key id → "
+                           f"base64 of 32 random bytes")
+    keys: dict[str, bytes] = {}
+    for key_id, value in loaded.items():
+        if not _KEY_ID.match(key_id):
+            raise KeyRingError(f"{source}: key id {key_id!r} must be 1-64 letters, digits, "
+                               f"'.', '_' or '-'")
+        try:
+            key = base64.b64decode(value, validate=True) if isinstance(value, str) else b""
+        except binascii.Error:
+            key = b""
+        if len(key) != KEY_BYTES:
+            raise KeyRingError(f"{source}: key {key_id!r} must be the base64 of exactly "
+                               f"32 random bytes (e.g. `openssl rand -base64 32`)")
+        keys[key_id] = key
+    return keys
+
+
+def new_key() -> str:
+    """A fresh key, as a ring holds it."""
+    return base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()
+
+
+class KeyRing:
+    """Seals with the last key; opens with whichever key a record names. A ring read
+    from a file re-reads it once when a record names a key it lacks, so running services
+    follow `llmdocs keys rotate` without a restart."""
+
+    def __init__(self, keys: Mapping[str, bytes], path: Path | None = None) -> None:
+        if not keys:
+            raise KeyRingError("a key ring needs at least one key")
+        self.path = path
+        self._load(keys)
+
+    def _load(self, keys: Mapping[str, bytes]) -> None:
+        self._aeads = {key_id: AESGCM(key) for key_id, key in keys.items()}
+        self.current = list(keys)[-1]
+        self._header = self._header_for(self.current)
+
+    @classmethod
+    def from_value(cls, raw: str) -> KeyRing:
+        text = raw.strip()
+        path = None if text.startswith("{") else Path(text).expanduser()
+        return cls(parse_ring(text), path)
+
+    @property
+    def key_ids(self) -> list[str]:
+        return list(self._aeads)
+
+    @staticmethod
+    def _header_for(key_id: str) -> bytes:
+        kid = key_id.encode()
+        return MAGIC + bytes([len(kid)]) + kid
+
+    def _aead(self, key_id: str) -> AESGCM:
+        aead = self._aeads.get(key_id)
+        if aead is None and self.path is not None:
+            with contextlib.suppress(KeyRingError):  # a half-written file: not yet
+                self._load(parse_ring(str(self.path)))
+            aead = self._aeads.get(key_id)
+        if aead is None:
+            raise UnknownKey(key_id)
+        return aead
+
+    def seal(self, plaintext: bytes, context: bytes = b"") -> bytes:
+        """`context` is authenticated too: a value copied into another row (whose
+        context differs) does not open there."""
+        data_key = AESGCM.generate_key(bit_length=256)
+        wrap_nonce, nonce = os.urandom(NONCE_BYTES), os.urandom(NONCE_BYTES)
+        header = self._header
+        wrapped = self._aeads[self.current].encrypt(wrap_nonce, data_key, header)
+        body = AESGCM(data_key).encrypt(nonce, plaintext, header + context)
+        return b"".join((header, wrap_nonce, wrapped, nonce, body))
+
+    def open(self, sealed: bytes, context: bytes = b"") -> bytes:
+        key_id, header_end = key_id_of(sealed)
+        header = sealed[:header_end]
+        wrap_nonce = sealed[header_end:header_end + NONCE_BYTES]
+        rest = header_end + NONCE_BYTES
+        wrapped, nonce = sealed[rest:rest + WRAPPED_BYTES], sealed[
+            rest + WRAPPED_BYTES:rest + WRAPPED_BYTES + NONCE_BYTES]
+        body = sealed[rest + WRAPPED_BYTES + NONCE_BYTES:]
+        try:
+            data_key = self._aead(key_id).decrypt(wrap_nonce, wrapped, header)
+            return AESGCM(data_key).decrypt(nonce, body, header + context)
+        except (InvalidTag, ValueError) as exc:
+            if isinstance(exc, UnknownKey):
+                raise
+            raise CryptoError(f"an encrypted record (key {key_id!r}) does not open: "
+                              f"altered, or another key under that id") from None
+
+    def seal_text(self, plaintext: str, context: str = "") -> str:
+        sealed = self.seal(plaintext.encode(), context.encode())
+        return f"{TEXT_PREFIX}{self.current}:{base64.b64encode(sealed).decode()}"
+
+    def open_text(self, value: str, context: str = "") -> str:
+        """`value` decrypted, or as it is when it was stored before encryption."""
+        if not value.startswith(TEXT_PREFIX):
+            return value
+        _, _, payload = value[len(TEXT_PREFIX):].partition(":")
+        try:
+            sealed = base64.b64decode(payload, validate=True)
+        except binascii.Error:
+            raise CryptoError("an encrypted text value is not valid base64") from None
+        return self.open(sealed, context.encode()).decode()
+
+    def is_current(self, value: str | bytes) -> bool:
+        """Whether `value` is sealed with the key that seals now (rotation skips it)."""
+        if isinstance(value, str):
+            return value.startswith(f"{TEXT_PREFIX}{self.current}:")
+        return value.startswith(self._header)
+
+
+def is_sealed(value: bytes) -> bool:
+    return value.startswith(MAGIC)
+
+
+def key_id_of(sealed: bytes) -> tuple[str, int]:
+    """The key id a binary envelope names, and where its header ends."""
+    if not sealed.startswith(MAGIC) or len(sealed) < len(MAGIC) + 1:
+        raise CryptoError("not an llmdocs envelope (or an unknown version of it)")
+    length = sealed[len(MAGIC)]
+    end = len(MAGIC) + 1 + length
+    try:
+        return sealed[len(MAGIC) + 1:end].decode(), end
+    except UnicodeDecodeError:
+        raise CryptoError("an envelope's key id is not text") from None
+
+
+def open_text(ring: KeyRing | None, value: str, context: str = "") -> str:
+    """As `KeyRing.open_text`, saying clearly when a record is sealed but no ring is set."""
+    if ring is None:
+        if value.startswith(TEXT_PREFIX):
+            key_id = value[len(TEXT_PREFIX):].partition(":")[0]
+            raise UnknownKey(key_id)
+        return value
+    return ring.open_text(value, context)
+
+
+def open_bytes(ring: KeyRing | None, value: bytes) -> bytes:
+    """`value` decrypted, or as it is when it was stored before encryption."""
+    if not is_sealed(value):
+        return value
+    if ring is None:
+        raise UnknownKey(key_id_of(value)[0])
+    return ring.open(value)
+
+
+def generated_ring(data_dir: Path) -> KeyRing:
+    """Embedded mode's ring for secrets kept always encrypted: made once, kept private."""
+    path = data_dir / GENERATED_RING
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(json.dumps({"generated-1": new_key()}))
+    return KeyRing.from_value(str(path))

@@ -1,0 +1,105 @@
+"""Encryption at rest over a real doc-store and prompt-store on SQLite: a marker sentence
+written through the APIs is nowhere in the raw database files (database, -wal, -shm) nor
+in the blob store, reads back, and is still found by search. What may appear: single
+words of it, in the full-text index (FTS5 keeps terms, never the sentence), and the
+prompt-store's search words (sorted, each once)."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from llmdocs.core import crypto
+from llmdocs.core.auth import issue_token
+from llmdocs.core.config import Settings
+from llmdocs.core.db import Base, Database
+from llmdocs.services import create_app
+
+MARKER = "the quartermaster hid seventeen violet umbrellas beneath the lighthouse"
+KEY_A = base64.b64encode(b"a" * 32).decode()
+
+
+def raw_files(settings: Settings) -> list[Path]:
+    return [p for p in settings.data_dir.rglob("*") if p.is_file()]
+
+
+def plaintext_in(files: list[Path], needle: str) -> list[Path]:
+    return [p for p in files if needle.encode() in p.read_bytes()]
+
+
+async def test_marker_sentence_is_encrypted_everywhere(serve: Any, settings: Settings) -> None:
+    settings.encryption_keys = SecretStr(json.dumps({"k1": KEY_A}))
+    token = issue_token(settings, "user:t", ["docs:read", "docs:write", "prompts:read",
+                                             "prompts:write"])
+    headers = {"Authorization": f"Bearer {token}"}
+    docs = await serve(create_app("docstore", settings))
+    prompts = await serve(create_app("promptstore", settings))
+    async with httpx.AsyncClient(base_url=docs.url, headers=headers, timeout=30) as http:
+        made = (await http.post("/documents", json={"content": f"# Notes\n\n{MARKER}.\n",
+                                                    "title": "notes"})).json()
+        upload = await http.post("/documents", files={"file": (
+            "m.pdf", f"%PDF-1.4 {MARKER}".encode(), "application/pdf")})
+        assert upload.status_code == 201, upload.text
+        bulk = await http.post("/documents/bulk", content=json.dumps(
+            {"content": f"bulk {MARKER}", "source": "bulk"}) + "\n",
+            headers={"Content-Type": "application/x-ndjson"})
+        assert bulk.status_code in (200, 207), bulk.text
+        doc = (await http.get(f"/documents/{made['document_id']}")).json()
+        assert MARKER in doc["content"]
+        blob = await http.get(f"/documents/{upload.json()['document_id']}/download")
+        assert blob.content == f"%PDF-1.4 {MARKER}".encode()
+        hits = (await http.get("/search", params={"q": "quartermaster umbrellas"})).json()
+        assert {hit["document_id"] for hit in hits["items"]} >= {made["document_id"]}
+        assert "umbrellas" in hits["items"][0]["snippet"]
+    api = prompts.url + "/api/v1"
+    async with httpx.AsyncClient(base_url=api, headers=headers, timeout=30) as http:
+        made = await http.post("/prompts", json={"name": "marker", "content": MARKER})
+        assert made.status_code == 201, made.text
+        got = (await http.get(f"/prompts/{made.json()['id']}")).json()
+        assert MARKER in json.dumps(got)
+        found = await http.post("/prompts/search", json={"query": "violet lighthouse"})
+        assert found.status_code == 200 and "marker" in found.text
+
+    files = raw_files(settings)
+    assert any(p.name.endswith("-wal") for p in files)
+    assert any("blobs" in p.parts for p in files)
+    # neither the sentence nor any two of its words in a row, in any raw file
+    words = MARKER.split()
+    for pair in itertools.pairwise(words):
+        assert plaintext_in(files, " ".join(pair)) == [], pair
+    assert plaintext_in(files, "quartermaster") != []  # the search index: terms alone
+
+
+    # a ring without k1: a clear error naming it, at start-up and on a read
+    other = Database(settings.database_url, ring=crypto.KeyRing({"k2": b"b" * 32}))
+    try:
+        with pytest.raises(crypto.UnknownKey, match="'k1'"):
+            await other.check_keys(Base.metadata)
+    finally:
+        await other.dispose()
+
+
+@pytest.mark.parametrize("ring", [
+    "{", '{"k1": "c2hvcnQ="}', '{"bad id!": "' + KEY_A + '"}', "{}", "/nonexistent/ring.json"])
+def test_a_malformed_ring_is_refused_at_start(ring: str) -> None:
+    with pytest.raises(ValidationError, match=r"LLMDOCS_ENCRYPTION_KEYS|key ring"):
+        Settings(encryption_keys=SecretStr(ring))
+
+
+def test_a_ring_file_is_reread_for_a_key_added_later(tmp_path: Path) -> None:
+    path = tmp_path / "ring.json"
+    path.write_text(json.dumps({"k1": KEY_A}))
+    reader = crypto.KeyRing.from_value(str(path))
+    path.write_text(json.dumps({"k1": KEY_A, "k2": crypto.new_key()}))
+    writer = crypto.KeyRing.from_value(str(path))
+    sealed = writer.seal_text(MARKER, context="row-1")
+    assert writer.current == "k2" and reader.open_text(sealed, "row-1") == MARKER
+    with pytest.raises(crypto.CryptoError):
+        reader.open_text(sealed, "row-2")  # copied into another row: does not open
