@@ -20,6 +20,7 @@ from llmdocs.core import crypto
 from llmdocs.core.auth import issue_token
 from llmdocs.core.config import Settings
 from llmdocs.core.db import Base, Database
+from llmdocs.keys import rotate
 from llmdocs.services import create_app
 
 MARKER = "the quartermaster hid seventeen violet umbrellas beneath the lighthouse"
@@ -103,3 +104,49 @@ def test_a_ring_file_is_reread_for_a_key_added_later(tmp_path: Path) -> None:
     assert writer.current == "k2" and reader.open_text(sealed, "row-1") == MARKER
     with pytest.raises(crypto.CryptoError):
         reader.open_text(sealed, "row-2")  # copied into another row: does not open
+
+
+async def test_rotation_keeps_data_readable_and_frees_the_old_key(
+        serve: Any, settings: Settings) -> None:
+    ring = settings.data_dir / "ring.json"
+    ring.parent.mkdir(parents=True, exist_ok=True)
+    ring.write_text(json.dumps({"k1": KEY_A}))
+    settings.encryption_keys = SecretStr(str(ring))
+    token = issue_token(settings, "user:t", ["docs:read", "docs:write"])
+    headers = {"Authorization": f"Bearer {token}"}
+    docs = await serve(create_app("docstore", settings))
+    async with httpx.AsyncClient(base_url=docs.url, headers=headers, timeout=30) as http:
+        ids = [(await http.post("/documents", json={"content": f"{MARKER} {i}"})).json()[
+            "document_id"] for i in range(3)]
+        ids.append((await http.post("/documents", files={"file": (
+            "m.pdf", f"%PDF {MARKER}".encode(), "application/pdf")})).json()["document_id"])
+
+        async def readable() -> None:
+            for doc_id in ids:
+                got = await http.get(f"/documents/{doc_id}/download")
+                assert got.status_code == 200 and MARKER.encode() in got.content
+
+        batches = 0
+
+        async def between_batches() -> None:
+            nonlocal batches
+            batches += 1
+            await readable()
+
+        rotation = await rotate(settings, "k2", batch=1, after_batch=between_batches)
+        assert rotation.finished and rotation.resealed >= 4 and batches >= 4
+        await readable()
+        # a rotation run again after it finished starts another: none is pending
+        assert json.loads((settings.data_dir / "key-rotation.json").read_text())["finished"]
+
+    keys = json.loads(ring.read_text())
+    ring.write_text(json.dumps({"k2": keys["k2"]}))  # the old key removed
+    database = settings.data_dir / "llmdocs.db"
+    assert b"ldenc1:k1:" not in database.read_bytes()
+    fresh = Settings(data_dir=settings.data_dir, jwt_secret=settings.jwt_secret,
+                     encryption_keys=SecretStr(str(ring)), log_format="console")
+    again = await serve(create_app("docstore", fresh))
+    async with httpx.AsyncClient(base_url=again.url, headers=headers, timeout=30) as http:
+        for doc_id in ids:
+            got = await http.get(f"/documents/{doc_id}/download")
+            assert got.status_code == 200 and MARKER.encode() in got.content

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import secrets
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -93,14 +94,37 @@ def new_key() -> str:
 
 class KeyRing:
     """Seals with the last key; opens with whichever key a record names. A ring read
-    from a file re-reads it once when a record names a key it lacks, so running services
-    follow `llmdocs keys rotate` without a restart."""
+    from a file follows it (a changed file is re-read at most every REFRESH_SECONDS when
+    sealing, and at once when a record names a key the ring lacks), so running services
+    take up the key `llmdocs keys rotate` adds without a restart."""
+
+    REFRESH_SECONDS = 1.0
 
     def __init__(self, keys: Mapping[str, bytes], path: Path | None = None) -> None:
         if not keys:
             raise KeyRingError("a key ring needs at least one key")
         self.path = path
+        self._next_check = time.monotonic() + self.REFRESH_SECONDS
+        self._mtime = self._stat()
         self._load(keys)
+
+    def _stat(self) -> float:
+        try:
+            return self.path.stat().st_mtime if self.path is not None else 0.0
+        except OSError:
+            return 0.0
+
+    def refresh(self, force: bool = False) -> None:
+        """Re-read the ring's file when it changed (a half-written or broken file is
+        left for the next look: the keys held so far stay in use)."""
+        if self.path is None or not (force or time.monotonic() >= self._next_check):
+            return
+        self._next_check = time.monotonic() + self.REFRESH_SECONDS
+        mtime = self._stat()
+        if mtime != self._mtime or force:
+            with contextlib.suppress(KeyRingError):
+                self._load(parse_ring(str(self.path)))
+                self._mtime = mtime
 
     def _load(self, keys: Mapping[str, bytes]) -> None:
         self._aeads = {key_id: AESGCM(key) for key_id, key in keys.items()}
@@ -125,8 +149,7 @@ class KeyRing:
     def _aead(self, key_id: str) -> AESGCM:
         aead = self._aeads.get(key_id)
         if aead is None and self.path is not None:
-            with contextlib.suppress(KeyRingError):  # a half-written file: not yet
-                self._load(parse_ring(str(self.path)))
+            self.refresh(force=True)
             aead = self._aeads.get(key_id)
         if aead is None:
             raise UnknownKey(key_id)
@@ -135,6 +158,7 @@ class KeyRing:
     def seal(self, plaintext: bytes, context: bytes = b"") -> bytes:
         """`context` is authenticated too: a value copied into another row (whose
         context differs) does not open there."""
+        self.refresh()
         data_key = AESGCM.generate_key(bit_length=256)
         wrap_nonce, nonce = os.urandom(NONCE_BYTES), os.urandom(NONCE_BYTES)
         header = self._header
@@ -161,7 +185,7 @@ class KeyRing:
 
     def seal_text(self, plaintext: str, context: str = "") -> str:
         sealed = self.seal(plaintext.encode(), context.encode())
-        return f"{TEXT_PREFIX}{self.current}:{base64.b64encode(sealed).decode()}"
+        return f"{TEXT_PREFIX}{key_id_of(sealed)[0]}:{base64.b64encode(sealed).decode()}"
 
     def open_text(self, value: str, context: str = "") -> str:
         """`value` decrypted, or as it is when it was stored before encryption."""
@@ -176,6 +200,7 @@ class KeyRing:
 
     def is_current(self, value: str | bytes) -> bool:
         """Whether `value` is sealed with the key that seals now (rotation skips it)."""
+        self.refresh()
         if isinstance(value, str):
             return value.startswith(f"{TEXT_PREFIX}{self.current}:")
         return value.startswith(self._header)
