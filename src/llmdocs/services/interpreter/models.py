@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, String, Text
+from sqlalchemy import DateTime, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from llmdocs.core.db import Base
+from llmdocs.core.db import Base, Sealed
 from llmdocs.core.idempotency import KeyRecord
 
 
@@ -20,11 +20,11 @@ class Execution(Base):
     session_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     user_id: Mapped[str] = mapped_column(String(200))
     space: Mapped[str] = mapped_column(String(63), default="default")
-    query: Mapped[str] = mapped_column(Text)
-    interpretation: Mapped[str] = mapped_column(Text)  # JSON
+    query: Mapped[str] = mapped_column(Sealed())
+    interpretation: Mapped[str] = mapped_column(Sealed())  # JSON
     status: Mapped[str] = mapped_column(String(20))
-    result: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    result: Mapped[str | None] = mapped_column(Sealed(), nullable=True)  # JSON
+    error: Mapped[str | None] = mapped_column(Sealed(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # the starting request's: its end, seen later, is announced under it
@@ -36,7 +36,7 @@ class Session(Base):
 
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(200))
-    last_request: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
+    last_request: Mapped[str | None] = mapped_column(Sealed(), nullable=True)  # JSON
     last_execution_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

@@ -29,7 +29,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
     settings = app.state.settings
     app.state.tool_settings = OrchestratorSettings()
-    async with open_checkpointer(settings.database_url) as checkpointer:
+    async with open_checkpointer(settings.database_url,
+                                 settings.data_ring) as checkpointer:
         runner = Runner(settings, app.state.resources, checkpointer,
                         gateway=client_of(app, GatewayClient),
                         prompts=client_of(app, PromptStoreClient),

@@ -23,8 +23,11 @@ from langgraph.checkpoint.base import (
     DeltaChannelHistory,
     get_checkpoint_metadata,
 )
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
+from llmdocs.core.crypto import CryptoError, KeyRing
 from llmdocs.core.sqlite import WAL_BOUND, WalFolder
 
 PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", WAL_BOUND)
@@ -56,8 +59,9 @@ class LoopSqliteSaver(SqliteSaver):
     """`SqliteSaver` run on the loop: a task's writes commit with the next checkpoint (one
 commit per step; a crash only reruns that step's tasks, which every step of ours allows)."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
-        super().__init__(conn)
+    def __init__(self, conn: sqlite3.Connection, path: Path,
+                 serde: SerializerProtocol | None = None) -> None:
+        super().__init__(conn, serde=serde)
         self._folder = WalFolder(path)
         self._deferring = False  # put_writes leaves its commit to the next put
 
@@ -202,9 +206,34 @@ commit per step; a crash only reruns that step's tasks, which every step of ours
         self.conn.close()
 
 
+class RingCipher:
+    """LangGraph's cipher protocol over the key ring: checkpoints hold the run's state
+    (queries, documents, answers), sealed like every other record."""
+
+    NAME = "llmdocs1"
+
+    def __init__(self, ring: KeyRing) -> None:
+        self.ring = ring
+
+    def encrypt(self, plaintext: bytes) -> tuple[str, bytes]:
+        return self.NAME, self.ring.seal(plaintext)
+
+    def decrypt(self, ciphername: str, ciphertext: bytes) -> bytes:
+        if ciphername != self.NAME:
+            raise CryptoError(f"a checkpoint is sealed by an unknown cipher {ciphername!r}")
+        return self.ring.open(ciphertext)
+
+
+def checkpoint_serde(ring: KeyRing | None) -> SerializerProtocol | None:
+    """LangGraph's serializer, encrypting when a ring is set (None: its default)."""
+    return None if ring is None else EncryptedSerializer(RingCipher(ring))
+
+
 @asynccontextmanager
-async def sqlite_checkpointer(path: Path) -> AsyncIterator[LoopSqliteSaver]:
-    saver = LoopSqliteSaver(await asyncio.to_thread(_connect, path), path)
+async def sqlite_checkpointer(path: Path, ring: KeyRing | None = None
+                              ) -> AsyncIterator[LoopSqliteSaver]:
+    saver = LoopSqliteSaver(await asyncio.to_thread(_connect, path), path,
+                            checkpoint_serde(ring))
     try:
         await asyncio.to_thread(saver.setup)
         yield saver

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from llmdocs.core.db import Base
+from llmdocs.core.db import Base, Sealed
 from llmdocs.core.idempotency import KeyRecord
 
 
@@ -52,10 +52,10 @@ class WorkflowRun(Base):
     status: Mapped[str] = mapped_column(String(20), index=True)
     user_id: Mapped[str] = mapped_column(String(200))
     space: Mapped[str] = mapped_column(String(63), index=True, default="default")
-    input: Mapped[str] = mapped_column(Text)  # JSON
-    steps: Mapped[str] = mapped_column(Text)  # JSON list of step records
-    result: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    input: Mapped[str] = mapped_column(Sealed())  # JSON
+    steps: Mapped[str] = mapped_column(Sealed())  # JSON list of step records
+    result: Mapped[str | None] = mapped_column(Sealed(), nullable=True)  # JSON
+    error: Mapped[str | None] = mapped_column(Sealed(), nullable=True)
     failure: Mapped[str | None] = mapped_column(String(20), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer)
     owner: Mapped[str | None] = mapped_column(String(100), nullable=True)

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from llmdocs.core.auth import Principal
 from llmdocs.core.config import Settings
+from llmdocs.core.crypto import KeyRing
 from llmdocs.core.db import escaped
 from llmdocs.core.errors import outage_status
 from llmdocs.core.events import Event, make_event
@@ -33,7 +34,7 @@ from llmdocs.core.spaces import SpaceView
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.orchestrator import consistency, docgen
-from llmdocs.services.orchestrator.checkpoints import sqlite_checkpointer
+from llmdocs.services.orchestrator.checkpoints import checkpoint_serde, sqlite_checkpointer
 from llmdocs.services.orchestrator.errors import Invalid, Refused, Unknown, WrongState
 from llmdocs.services.orchestrator.models import RunKey
 from llmdocs.services.orchestrator.registry import Registry
@@ -106,15 +107,17 @@ def catalog() -> list[WorkflowInfo]:
 
 
 @contextlib.asynccontextmanager
-async def open_checkpointer(database_url: str) -> AsyncIterator[BaseCheckpointSaver[Any]]:
+async def open_checkpointer(database_url: str, ring: KeyRing | None = None
+                            ) -> AsyncIterator[BaseCheckpointSaver[Any]]:
     """A LangGraph checkpointer: in the ecosystem's PostgreSQL database, or in a SQLite
-    file beside the embedded database."""
+    file beside the embedded database; encrypted when a key ring is set."""
     if database_url.startswith("sqlite"):
         path = database_url.split("///", 1)[-1].split("?", 1)[0]
         # a file of its own beside the database: a checkpoint write never waits for
         # the SQLite write lock the other services' writes hold (and sleeps in its
         # busy handler), which made the checkpoints most of a run's overhead
-        async with sqlite_checkpointer(Path(path).with_suffix(".checkpoints.db")) as saver:
+        async with sqlite_checkpointer(Path(path).with_suffix(".checkpoints.db"),
+                                       ring) as saver:
             yield saver
         return
     conninfo = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
@@ -123,7 +126,7 @@ async def open_checkpointer(database_url: str) -> AsyncIterator[BaseCheckpointSa
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row})
     await pool.open()
     try:
-        pg_saver = AsyncPostgresSaver(pool)
+        pg_saver = AsyncPostgresSaver(pool, serde=checkpoint_serde(ring))
         async with pool.connection() as conn_pg:
             # replicas starting together: one creates the tables, the others wait
             await conn_pg.execute("SELECT pg_advisory_lock(7411901)")
