@@ -20,7 +20,7 @@ import typer
 
 from llmdocs.core import crypto
 from llmdocs.core.config import Settings
-from llmdocs.core.db import Base, Database, sealed_columns
+from llmdocs.core.db import Base, Database, Sealed, sealed_columns
 
 PROGRESS_FILE = "key-rotation.json"
 # the services whose tables hold sealed columns (their models register them on Base)
@@ -82,7 +82,8 @@ async def _columns(db: Database, rotation: Rotation, ring: crypto.KeyRing,
     existing = await _tables(db)
     for column in sealed_columns(Base.metadata):
         table = column.table
-        if table.name not in existing:
+        assert isinstance(column.type, Sealed)
+        if table.name not in existing or not column.type.seals(db.engine.sync_engine.dialect):
             continue
         name = f"{table.name}.{column.name}"
         pk = next(iter(table.primary_key.columns))

@@ -167,9 +167,20 @@ class Sealed(sa.TypeDecorator[str]):
     impl = sa.Text
     cache_ok = True
 
+    def __init__(self, dialects: tuple[str, ...] = ("sqlite", "postgresql")) -> None:
+        """`dialects`: where the column is sealed (a column that a database's own search
+        reads stays plaintext on it; it is read back either way)."""
+        super().__init__()
+        self.dialects = dialects
+
+    def seals(self, dialect: sa.Dialect) -> bool:
+        return ring_of(dialect) is not None and dialect.name in self.dialects
+
     def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> str | None:
         ring = ring_of(dialect)
-        return value if value is None or ring is None else ring.seal_text(value)
+        if value is None or ring is None or dialect.name not in self.dialects:
+            return value
+        return ring.seal_text(value)
 
     def process_result_value(self, value: str | None, dialect: sa.Dialect) -> str | None:
         return value if value is None else crypto.open_text(ring_of(dialect), value)
@@ -263,9 +274,14 @@ class Database:
         return cls(settings.database_url, pool_size=settings.db_pool_size,
                    max_overflow=settings.db_max_overflow, ring=settings.data_ring)
 
-    def seal(self, value: str | None) -> str | None:
-        """`value` as a `Sealed` column stores it, for statements binding raw batches."""
-        return value if value is None or self.ring is None else self.ring.seal_text(value)
+    def seal(self, value: str | None, column: sa.Column[Any]) -> str | None:
+        """`value` as the `Sealed` `column` stores it, for statements binding raw
+        batches."""
+        assert isinstance(column.type, Sealed)
+        if value is None or not column.type.seals(self.engine.sync_engine.dialect):
+            return value
+        assert self.ring is not None
+        return self.ring.seal_text(value)
 
     def _sqlite_functions(self, dbapi_conn: Any, _record: Any) -> None:
         """`llmdocs_plain(text)` for SQL that must see plaintext: the doc-store's FTS5

@@ -121,7 +121,8 @@ class BulkWrites(Writes):
                 "id": doc_id, "space": item.space, "title": item.title or "untitled",
                 "format": item.format or "markdown", "source": item.source,
                 "author": item.author or principal, "metadata": item.metadata,
-                "content": self.db.seal(content.text), "media_type": content.media_type,
+                "content": self.db.seal(content.text, VERSIONS.c.content),
+                "media_type": content.media_type,
                 "size": len(content.data), "content_hash": content.hash,
                 "provenance": item.provenance, "message": item.message})
             out.append((item, content, doc_id, row))
