@@ -150,3 +150,36 @@ async def test_rotation_keeps_data_readable_and_frees_the_old_key(
         for doc_id in ids:
             got = await http.get(f"/documents/{doc_id}/download")
             assert got.status_code == 200 and MARKER.encode() in got.content
+
+
+async def test_a_record_whose_key_left_the_ring_is_a_503_naming_it(
+        serve: Any, settings: Settings) -> None:
+    ring = settings.data_dir / "ring.json"
+    ring.parent.mkdir(parents=True, exist_ok=True)
+    key_1, key_2 = crypto.new_key(), crypto.new_key()
+    ring.write_text(json.dumps({"k2": key_2}))
+    settings.encryption_keys = SecretStr(str(ring))
+    token = issue_token(settings, "user:t", ["docs:read", "docs:write"])
+    docs = await serve(create_app("docstore", settings))
+    ids = []
+    async with httpx.AsyncClient(base_url=docs.url, timeout=30,
+                                 headers={"Authorization": f"Bearer {token}"}) as http:
+        # k2, then k1, then k2 seal: the oldest and newest need k2 only
+        for keys in ({"k2": key_2}, {"k2": key_2, "k1": key_1}, {"k1": key_1, "k2": key_2}):
+            ring.write_text(json.dumps(keys))
+            assert settings.data_ring is not None
+            settings.data_ring.refresh(force=True)
+            made = await http.post("/documents", json={"content": f"{MARKER} {len(ids)}"})
+            ids.append(made.json()["document_id"])
+    ring.write_text(json.dumps({"k2": key_2}))
+    # another doc-store (the first one caches what it read): it starts, as the oldest
+    # and newest records need k2 only, and a read of the k1 record is refused
+    fresh = Settings(data_dir=settings.data_dir, jwt_secret=settings.jwt_secret,
+                     encryption_keys=SecretStr(str(ring)), log_format="console")
+    again = await serve(create_app("docstore", fresh))
+    async with httpx.AsyncClient(base_url=again.url, timeout=30,
+                                 headers={"Authorization": f"Bearer {token}"}) as http:
+        assert (await http.get(f"/documents/{ids[0]}")).status_code == 200
+        lost = await http.get(f"/documents/{ids[1]}")
+        assert lost.status_code == 503 and "'k1'" in lost.json()["detail"]
+        assert "retry-after" in lost.headers

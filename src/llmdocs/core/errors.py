@@ -17,6 +17,8 @@ from redis import exceptions as redis_errors
 from sqlalchemy import exc as sql_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from llmdocs.core import crypto
+
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "urn:llmdocs:problem:"
 RETRY_AFTER_SECONDS = 5  # what a 503 or 504 asks a client to wait: a restart's order
@@ -251,7 +253,14 @@ def install_error_handlers(app: FastAPI) -> None:
                     title="Validation failed", errors=errors),
         )
 
+    async def on_sealed(request: Request, exc: Exception) -> JSONResponse:
+        """A stored record this service cannot decrypt (its key left the ring, or it
+        was altered): the operator's to fix, so unavailable, never garbage."""
+        log.error("record_not_decryptable", path=request.url.path, error=str(exc))
+        return problem_response(request, unavailable(f"A stored record cannot be read: {exc}"))
+
     app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(crypto.CryptoError, on_sealed)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
     for outage in OUTAGES:  # answered here, not re-raised to the server as a crash is
