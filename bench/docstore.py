@@ -221,11 +221,13 @@ async def raw_postgres(url: str, docs: list[str], queries: dict[str, str],
     return rate, figures
 
 
-def start_service(data_dir: Path, database_url: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_service(data_dir: Path, database_url: str, extra: dict[str, str] | None = None
+                  ) -> tuple[subprocess.Popen[bytes], str]:
+    """`extra`: more settings (bench/encryption.py's key ring)."""
     port = free_port()
     env = {**os.environ, "LLMDOCS_DATA_DIR": str(data_dir),
            "LLMDOCS_DATABASE_URL": database_url, "LLMDOCS_JWT_SECRET": SECRET,
-           "LLMDOCS_LOG_LEVEL": "WARNING", "LLMDOCS_DOCSTORE_PORT": str(port)}
+           "LLMDOCS_LOG_LEVEL": "WARNING", "LLMDOCS_DOCSTORE_PORT": str(port), **(extra or {})}
     process = subprocess.Popen([sys.executable, "-m", "llmdocs", "serve", "doc-store"],
                                env=env, cwd=data_dir, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"

@@ -20,44 +20,19 @@ import argparse
 import asyncio
 import base64
 import json
-import os
 import random
 import secrets
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-from docstore import SECRET, corpus  # bench/docstore.py: the same corpus and secret
+from docstore import SECRET, corpus, start_service  # bench/docstore.py's
 from llmdocs.core.auth import issue_token
 from llmdocs.core.config import Settings
-from llmdocs.devservers import free_port
 
 Rates = dict[str, float]  # measure -> operations per second
-
-
-def start(data_dir: Path, keys: str | None) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "LLMDOCS_DATA_DIR": str(data_dir), "LLMDOCS_JWT_SECRET": SECRET,
-           "LLMDOCS_LOG_LEVEL": "WARNING", "LLMDOCS_DOCSTORE_PORT": str(port)}
-    env.pop("LLMDOCS_ENCRYPTION_KEYS", None)
-    if keys is not None:
-        env["LLMDOCS_ENCRYPTION_KEYS"] = keys
-    process = subprocess.Popen([sys.executable, "-m", "llmdocs", "serve", "doc-store"],
-                               env=env, cwd=data_dir, stdout=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    process.terminate()
-    raise RuntimeError("the doc-store did not start")
 
 
 async def measure(url: str, docs: list[str], words: list[str], reads: int) -> Rates:
@@ -98,7 +73,9 @@ async def measure(url: str, docs: list[str], words: list[str], reads: int) -> Ra
 
 async def one(docs: list[str], words: list[str], reads: int, keys: str | None) -> Rates:
     with tempfile.TemporaryDirectory(prefix="llmdocs-bench-crypt-") as tmp:
-        process, url = start(Path(tmp), keys)
+        database = f"sqlite+aiosqlite:///{tmp}/llmdocs.db"
+        process, url = start_service(Path(tmp), database, None if keys is None else {
+            "LLMDOCS_ENCRYPTION_KEYS": keys})
         try:
             return await measure(url, docs, words, reads)
         finally:

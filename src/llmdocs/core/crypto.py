@@ -31,6 +31,8 @@ NONCE_BYTES = 12
 KEY_BYTES = 32
 WRAPPED_BYTES = KEY_BYTES + 16
 _KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# values sealed lately, kept for reading back: a doc-store bulk batch (5,000 rows, 8 MB)
+RECENT, RECENT_CHARS = 5000, 16 * 2**20
 GENERATED_RING = "secret-keys.json"  # embedded mode's ring for secrets, in the data dir
 
 
@@ -106,6 +108,11 @@ class KeyRing:
         self.path = path
         self._next_check = time.monotonic() + self.REFRESH_SECONDS
         self._mtime = self._stat()
+        # what this process sealed last: the search index's triggers read a row's
+        # plaintext just after the row was written (`llmdocs_plain`), and decrypting
+        # it again cost as much as sealing it
+        self._recent: dict[str, str] = {}
+        self._recent_chars = 0
         self._load(keys)
 
     def _stat(self) -> float:
@@ -185,12 +192,21 @@ class KeyRing:
 
     def seal_text(self, plaintext: str, context: str = "") -> str:
         sealed = self.seal(plaintext.encode(), context.encode())
-        return f"{TEXT_PREFIX}{key_id_of(sealed)[0]}:{base64.b64encode(sealed).decode()}"
+        text = f"{TEXT_PREFIX}{key_id_of(sealed)[0]}:{base64.b64encode(sealed).decode()}"
+        if not context:
+            if len(self._recent) >= RECENT or self._recent_chars > RECENT_CHARS:
+                self._recent.clear()
+                self._recent_chars = 0
+            self._recent[text] = plaintext
+            self._recent_chars += len(plaintext)
+        return text
 
     def open_text(self, value: str, context: str = "") -> str:
         """`value` decrypted, or as it is when it was stored before encryption."""
         if not value.startswith(TEXT_PREFIX):
             return value
+        if not context and (recent := self._recent.get(value)) is not None:
+            return recent
         _, _, payload = value[len(TEXT_PREFIX):].partition(":")
         try:
             sealed = base64.b64decode(payload, validate=True)
