@@ -183,3 +183,21 @@ async def test_a_record_whose_key_left_the_ring_is_a_503_naming_it(
         lost = await http.get(f"/documents/{ids[1]}")
         assert lost.status_code == 503 and "'k1'" in lost.json()["detail"]
         assert "retry-after" in lost.headers
+
+
+def test_keys_rotate_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from llmdocs.cli import app
+
+    monkeypatch.setenv("LLMDOCS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LLMDOCS_ENCRYPTION_KEYS", json.dumps({"k1": KEY_A}))
+    refused = CliRunner().invoke(app, ["keys", "rotate"])
+    assert refused.exit_code == 1 and "path of a file" in refused.output
+    ring = tmp_path / "ring.json"
+    ring.write_text(json.dumps({"k1": KEY_A}))
+    monkeypatch.setenv("LLMDOCS_ENCRYPTION_KEYS", str(ring))
+    done = CliRunner().invoke(app, ["keys", "rotate", "--key-id", "k2"])
+    assert done.exit_code == 0, done.output
+    assert "done" in done.output and "keys k1 may now be removed" in " ".join(done.output.split())
+    assert list(json.loads(ring.read_text())) == ["k1", "k2"]
