@@ -201,3 +201,31 @@ def test_keys_rotate_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert done.exit_code == 0, done.output
     assert "done" in done.output and "keys k1 may now be removed" in " ".join(done.output.split())
     assert list(json.loads(ring.read_text())) == ["k1", "k2"]
+
+
+async def test_checkpoints_are_sealed(tmp_path: Path) -> None:
+    """A run's state (values and pending writes) in LangGraph's SQLite file, WAL too."""
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    from llmdocs.services.orchestrator.checkpoints import sqlite_checkpointer
+
+    path = tmp_path / "checkpoints.db"
+    ring = crypto.KeyRing({"k1": b"a" * 32})
+    config: Any = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+    async with sqlite_checkpointer(path, ring) as saver:
+        checkpoint = empty_checkpoint()
+        checkpoint["channel_values"] = {"query": MARKER}
+        checkpoint["channel_versions"] = {"query": 1}
+        saved = await saver.aput(config, checkpoint, {}, {"query": 1})
+        await saver.aput_writes(saved, [("answer", MARKER)], task_id="write")
+        await saver.aput(saved, empty_checkpoint(), {}, {})
+        found = await saver.aget_tuple(saved)
+        assert found is not None and [w[2] for w in found.pending_writes or []] == [MARKER]
+        files = [p for p in tmp_path.iterdir() if p.is_file()]
+        assert any(p.name.endswith("-wal") for p in files)
+        assert plaintext_in(files, "violet umbrellas") == []
+    async with sqlite_checkpointer(path, ring) as saver:
+        first = await saver.aget_tuple({"configurable": {
+            "thread_id": "t", "checkpoint_ns": "",
+            "checkpoint_id": saved["configurable"]["checkpoint_id"]}})
+        assert first is not None and first.checkpoint["channel_values"] == {"query": MARKER}
