@@ -229,3 +229,17 @@ async def test_checkpoints_are_sealed(tmp_path: Path) -> None:
             "thread_id": "t", "checkpoint_ns": "",
             "checkpoint_id": saved["configurable"]["checkpoint_id"]}})
         assert first is not None and first.checkpoint["channel_values"] == {"query": MARKER}
+
+
+def test_secrets_are_sealed_without_a_configured_ring(tmp_path: Path) -> None:
+    """Embedded mode makes a ring for secrets once into the data dir; distributed mode
+    must be given one."""
+    embedded = Settings(data_dir=tmp_path)
+    assert embedded.data_ring is None
+    sealed = embedded.secrets_ring.seal_text("hook-secret", context="hook-1")
+    again = Settings(data_dir=tmp_path).secrets_ring
+    assert again.open_text(sealed, "hook-1") == "hook-secret"
+    assert (tmp_path / crypto.GENERATED_RING).stat().st_mode & 0o077 == 0
+    distributed = Settings(data_dir=tmp_path, database_url="postgresql+asyncpg://h/db")
+    with pytest.raises(crypto.KeyRingError, match="LLMDOCS_ENCRYPTION_KEYS must be set"):
+        _ = distributed.secrets_ring
