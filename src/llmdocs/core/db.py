@@ -186,6 +186,24 @@ class Sealed(sa.TypeDecorator[str]):
         return value if value is None else crypto.open_text(ring_of(dialect), value)
 
 
+class SealedJSON(sa.TypeDecorator[Any]):
+    """A JSON column whose value is sealed as one JSON string when the engine has a key
+    ring (short-lived records: replayed answers to keyed requests). Not rotated: such a
+    record outlives no key longer than its own retention."""
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
+        ring = ring_of(dialect)
+        return value if value is None or ring is None else ring.seal_text(json_param(value))
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> Any:
+        if isinstance(value, str) and value.startswith(crypto.TEXT_PREFIX):
+            return json.loads(crypto.open_text(ring_of(dialect), value))
+        return value
+
+
 def sealed_columns(metadata: MetaData) -> list[sa.Column[Any]]:
     """Every column stored encrypted, for the startup check and key rotation."""
     return [column for table in metadata.sorted_tables for column in table.columns

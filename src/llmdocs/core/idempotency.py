@@ -16,12 +16,12 @@ import structlog
 from fastapi import Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import JSON, ColumnElement, DateTime, Integer, String, and_, delete, select, update
+from sqlalchemy import ColumnElement, DateTime, Integer, String, and_, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from llmdocs.core.db import Database, utcnow
+from llmdocs.core.db import Database, SealedJSON, utcnow
 from llmdocs.core.errors import (
     PROBLEM_JSON,
     Problem,
@@ -52,7 +52,8 @@ class KeyRecord:
     request_hash: Mapped[str] = mapped_column(String(64))
     claim: Mapped[str] = mapped_column(String(36))  # the request carrying it out
     status: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # the answer replayed, which holds what the request carried: sealed with a ring
+    response: Mapped[dict[str, Any] | None] = mapped_column(SealedJSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
