@@ -133,8 +133,21 @@ async def test_rotation_keeps_data_readable_and_frees_the_old_key(
             batches += 1
             await readable()
 
+        class Stopped(Exception):
+            pass
+
+        async def stop_after_two() -> None:
+            await between_batches()
+            if batches == 2:
+                raise Stopped
+
+        with pytest.raises(Stopped):  # a rotation stopped midway resumes where it was
+            await rotate(settings, "k2", batch=1, after_batch=stop_after_two)
+        saved = json.loads((settings.data_dir / "key-rotation.json").read_text())
+        assert saved["key"] == "k2" and not saved["finished"] and saved["resealed"] == 2
         rotation = await rotate(settings, "k2", batch=1, after_batch=between_batches)
         assert rotation.finished and rotation.resealed >= 4 and batches >= 4
+        assert list(json.loads(ring.read_text())) == ["k1", "k2"]  # no third key
         await readable()
         # a rotation run again after it finished starts another: none is pending
         assert json.loads((settings.data_dir / "key-rotation.json").read_text())["finished"]
