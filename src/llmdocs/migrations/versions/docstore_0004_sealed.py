@@ -10,8 +10,8 @@ from alembic import op
 
 from llmdocs.migrations.versions.docstore_0001_initial import SQLITE_SEARCH
 
-revision = "docstore_0003"
-down_revision = "docstore_0002"
+revision = "docstore_0004"
+down_revision = "docstore_0003"
 branch_labels = None
 depends_on = None
 
