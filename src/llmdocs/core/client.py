@@ -129,6 +129,10 @@ class ServiceUnavailable(ServiceError):
     """The service could not be reached at all."""
 
 
+class NotConnected(ServiceUnavailable):
+    """No replica took the connection: unlike a lost answer, nothing was sent."""
+
+
 class AddressBlocked(ServiceError):
     """The service's address is in a blocked network: nothing was sent (see
     llmdocs.core.fetch)."""
@@ -329,7 +333,7 @@ class ServiceClient:
                 self.replicas.eject(replica)
                 tried |= {replica}
                 if len(tried) == len(self.replicas.urls):
-                    raise self._unreachable(replica, exc) from exc
+                    raise self._unreachable(replica, exc, NotConnected) from exc
         if response.status_code >= 400:
             await response.aread()
             raise error_for(self.service, response)
@@ -384,9 +388,10 @@ class ServiceClient:
             self.replicas.eject(replica)
             raise self._unreachable(replica, exc) from exc
 
-    def _unreachable(self, replica: httpx.URL, exc: Exception) -> ServiceUnavailable:
-        return ServiceUnavailable(self.service, 503,
-                                  {"detail": f"unreachable at {replica}: {exc}"})
+    def _unreachable(self, replica: httpx.URL, exc: Exception,
+                     kind: type[ServiceUnavailable] = ServiceUnavailable
+                     ) -> ServiceUnavailable:
+        return kind(self.service, 503, {"detail": f"unreachable at {replica}: {exc}"})
 
     async def request(
         self,

@@ -22,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, ValidationError
 
 from llmdocs.core.auth import Principal
+from llmdocs.core.client import NotConnected
 from llmdocs.core.config import Settings
 from llmdocs.core.crypto import KeyRing
 from llmdocs.core.db import escaped
@@ -303,10 +304,12 @@ class Runner:
             self._progress[run_id] = (asyncio.create_task(self._write_progress(run_id, stop)),
                                       stop)
 
-    def _stored(self, run_id: str) -> bool:
-        """Whether the run's store step ran (its steps, from the checkpoint too): even one
-        that failed may have stored the document and lost only the answer."""
-        return any(s.name == "store" for s in self.steps.get(run_id, []))
+    def _stored(self, run_id: str, failed: Exception) -> bool:
+        """Whether the run's document is or may be stored (its steps, from the checkpoint
+        too): its store step completed, or failed on an answer lost on its way back
+        rather than on a connection no doc-store took (nothing sent)."""
+        store = [s.status for s in self.steps.get(run_id, []) if s.name == "store"]
+        return "completed" in store or (bool(store) and not isinstance(failed, NotConnected))
 
     async def _storing(self, run_id: str) -> None:
         """The commit point: a cancel that came first (here or at another replica) stops
@@ -390,7 +393,7 @@ class Runner:
             await self._fail(run, str(exc), "request")
         except Exception as exc:  # a dependency failed, or a step crashed
             failure = failure_of(exc)
-            if self._stored(run.id) and run.attempts < RESUMES_ONCE_STORED:
+            if self._stored(run.id, exc) and run.attempts < RESUMES_ONCE_STORED:
                 # its document is (or may be) stored: failed, it would be an error beside
                 # a stored result, and the caller's retry a second document. Its lease
                 # runs out and a replica resumes it, finding the document of its store.
