@@ -130,6 +130,8 @@ class Settings(BaseSettings):
     spool_flush_seconds: float = 2.0
     # the bus forgets events older than this (the log-collector keeps them); 0 keeps all
     event_retention_seconds: float = 7 * 86400
+    # how often each service deletes what its retention settings say is due (0: never)
+    retention_interval_seconds: float = Field(3600.0, ge=0)
 
     inprocess_calls: bool = True  # embedded: call services in-process, not via sockets
     http_timeout_seconds: float = 10.0

@@ -10,6 +10,7 @@ from functools import partial
 
 from fastapi import APIRouter, FastAPI
 
+from llmdocs.core.db import Database
 from llmdocs.core.service import ServiceSpec
 
 
@@ -24,6 +25,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Build the providers from configuration (tests may put a GatewaySettings in
     `app.state.gateway_settings` first), start the recorder, add provider health."""
     from llmdocs.core.health import DependencyCheck
+    from llmdocs.core.retention import periodically
     from llmdocs.services.gateway.service import GatewayService
     from llmdocs.services.gateway.settings import GatewaySettings
 
@@ -39,9 +41,24 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         for state in service.states
     ]
     try:
-        yield
+        async with periodically("gateway-retention",
+                                app.state.settings.retention_interval_seconds,
+                                partial(forget_usage, resources.database,
+                                        settings.usage_retention_days)):
+            yield
     finally:
         await service.aclose()
+
+
+async def forget_usage(database: Database, days: float) -> dict[str, int]:
+    """Delete usage rows older than their retention (0: keep them all)."""
+    from llmdocs.core.retention import cutoff, delete_batches
+    from llmdocs.services.gateway.models import UsageRecord
+
+    if not days:
+        return {}
+    due = UsageRecord.created_at < cutoff(days)
+    return {"usage": await delete_batches(database, UsageRecord, UsageRecord.id, due)}
 
 
 spec = ServiceSpec(

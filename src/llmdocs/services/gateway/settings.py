@@ -54,6 +54,9 @@ class GatewaySettings(BaseSettings):
 
     providers: list[ProviderConfig] = Field(default_factory=_default_providers)
     default_model: str = "smollm2"
+    # usage rows (calls, tokens, costs) are deleted this long after the call (0: kept);
+    # budgets keep their own counters
+    usage_retention_days: float = Field(400.0, ge=0)
     prices: dict[str, Price] = Field(default_factory=dict)  # "provider/alias" or "alias"
     keywords: list[str] = Field(default_factory=list)  # case-insensitive, sensitive
     # the most characters of a request the security filter reads; a request with more

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import APIRouter, FastAPI
 
+from llmdocs.core.db import Database
 from llmdocs.core.service import SMALL_REQUESTS, Call, ServiceSpec
 
 LONG_POLL_SECONDS = 20.0  # how long a wait for a run's end is held open
@@ -25,6 +27,7 @@ def _router() -> APIRouter:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     from llmdocs.core.app import client_of
+    from llmdocs.core.retention import periodically
     from llmdocs.services.docstore.client import DocStoreClient
     from llmdocs.services.gateway.client import GatewayClient
     from llmdocs.services.interpreter.service import RUN_ENDS, Interpreter
@@ -41,9 +44,27 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     subscription = resources.events.subscribe(RUN_ENDS_GROUP, interpreter.run_ended,
                                               types=RUN_ENDS)
     try:
-        yield
+        async with periodically("interpreter-retention",
+                                app.state.settings.retention_interval_seconds,
+                                partial(forget_executions, resources.database)):
+            yield
     finally:
         await subscription.stop()
+
+
+async def forget_executions(database: Database) -> dict[str, int]:
+    """Delete the finished executions older than their retention: each holds a query
+    and its answer, which are personal data."""
+    from llmdocs.core.retention import cutoff, delete_batches
+    from llmdocs.services.interpreter.models import Execution
+    from llmdocs.services.interpreter.settings import InterpreterSettings
+    from llmdocs.services.orchestrator.schemas import FINISHED
+
+    days = InterpreterSettings().execution_retention_days
+    if not days:
+        return {}
+    due = (Execution.updated_at < cutoff(days)) & Execution.status.in_(FINISHED)
+    return {"executions": await delete_batches(database, Execution, Execution.id, due)}
 
 
 spec = ServiceSpec(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,3 +14,5 @@ class InterpreterSettings(BaseSettings):
     use_model: bool = True  # ask the model when the rules cannot tell the intent
     model_tokens: int = 48
     sync_timeout_seconds: float = 900.0  # a synchronous request waits this long at most
+    # finished executions (queries and answers) are deleted this long after (0: kept)
+    execution_retention_days: float = Field(90.0, ge=0)

@@ -175,9 +175,4 @@ async def correlation(correlation_id: Annotated[StorableText, Path(max_length=12
 @router.post("/retention", dependencies=[Depends(require("logs:admin"))],
              summary="Apply retention now (it also runs periodically)")
 async def retention(request: Request, logs: LogStore = Depends(store)) -> dict[str, int]:
-    config = LogCollectorSettings()
-    removed = await logs.enforce_retention(timedelta(days=config.retention_days),
-                                           config.max_logs, config.max_events)
-    removed["audit"] = await request.app.state.auditstore.enforce_retention(
-        timedelta(days=config.audit_retention_days))
-    return removed
+    return await logs.retain(LogCollectorSettings(), request.app.state.auditstore)

@@ -30,6 +30,7 @@ from llmdocs.services.logcollector.schemas import (
     TimelineEntry,
     WindowStats,
 )
+from llmdocs.services.logcollector.settings import LogCollectorSettings
 
 log = structlog.get_logger(__name__)
 MAX_TIMELINE = 5000
@@ -314,9 +315,18 @@ class LogStore:
                     removed += cast(CursorResult[Any], sized).rowcount
         return removed
 
-    async def enforce_retention(self, max_age: timedelta, max_logs: int, max_events: int
-                                ) -> dict[str, int]:
-        """Delete records older than `max_age`, then the oldest beyond the size caps."""
-        oldest = utcnow() - max_age
-        return {"logs": await self._trim(CollectedLog, oldest, max_logs),
-                "events": await self._trim(CollectedEvent, oldest, max_events)}
+    async def retain(self, config: LogCollectorSettings) -> dict[str, int]:
+        """Apply the configured retention: periodically, and when an admin asks."""
+        events_days = config.event_retention_days or config.retention_days
+        return await self.enforce_retention(
+            timedelta(days=config.retention_days), config.max_logs, config.max_events,
+            events_max_age=timedelta(days=events_days))
+
+    async def enforce_retention(self, max_age: timedelta, max_logs: int, max_events: int,
+                                events_max_age: timedelta | None = None) -> dict[str, int]:
+        """Delete records older than `max_age` (events: `events_max_age`, when given),
+        then the oldest beyond the size caps."""
+        now = utcnow()
+        return {"logs": await self._trim(CollectedLog, now - max_age, max_logs),
+                "events": await self._trim(CollectedEvent,
+                                           now - (events_max_age or max_age), max_events)}

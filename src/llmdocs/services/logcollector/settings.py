@@ -11,7 +11,8 @@ class LogCollectorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LLMDOCS_LOGCOLLECTOR_", env_file=".env",
                                       extra="ignore")
 
-    retention_days: float = 14.0  # records older than this are deleted
+    retention_days: float = 14.0  # log records older than this are deleted
+    event_retention_days: float = 0.0  # events older than this (0: as logs)
     # audit records are kept longer than logs; retention removes whole chain prefixes
     audit_retention_days: float = Field(400.0, gt=0)
     max_logs: int = 5_000_000  # beyond this many log records the oldest are deleted

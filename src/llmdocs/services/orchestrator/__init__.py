@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI
 
+from llmdocs.core.db import Database
 from llmdocs.core.service import MODEL_ANSWER_SECONDS, Call, ServiceSpec
+
+if TYPE_CHECKING:  # langgraph loads only where the orchestrator runs
+    from langgraph.checkpoint.base import BaseCheckpointSaver
 
 
 def _router() -> APIRouter:
@@ -21,6 +27,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """The workflow runner: a checkpointer on the ecosystem's database, and the lease
     watch that resumes runs a dead replica left behind; what tool calls may carry."""
     from llmdocs.core.app import client_of
+    from llmdocs.core.retention import periodically
     from llmdocs.services.docstore.client import DocStoreClient
     from llmdocs.services.gateway.client import GatewayClient
     from llmdocs.services.orchestrator.settings import OrchestratorSettings
@@ -38,9 +45,34 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runner = runner
         await runner.start()
         try:
-            yield
+            async with periodically("orchestrator-retention",
+                                    settings.retention_interval_seconds,
+                                    partial(forget_runs, app.state.resources.database,
+                                            checkpointer,
+                                            app.state.tool_settings.run_retention_days)):
+                yield
         finally:
             await runner.close()
+
+
+async def forget_runs(database: Database, checkpointer: BaseCheckpointSaver[Any],
+                      days: float) -> dict[str, int]:
+    """Delete finished runs older than their retention, with their checkpoints (the
+    graph state, which holds the prompts and answers); 0 keeps them all."""
+    from llmdocs.core.retention import cutoff, delete_batches
+    from llmdocs.services.orchestrator.models import WorkflowRun
+    from llmdocs.services.orchestrator.schemas import FINISHED
+
+    if not days:
+        return {}
+
+    async def checkpoints(run_ids: list[Any]) -> None:
+        for run_id in run_ids:  # a thread already gone is deleted again, harmlessly
+            await checkpointer.adelete_thread(run_id)
+
+    due = (WorkflowRun.finished_at < cutoff(days)) & WorkflowRun.status.in_(FINISHED)
+    return {"runs": await delete_batches(database, WorkflowRun, WorkflowRun.id, due,
+                                         removing=checkpoints)}
 
 
 spec = ServiceSpec(

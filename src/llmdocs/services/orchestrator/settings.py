@@ -20,6 +20,8 @@ class OrchestratorSettings(BaseSettings):
     tool_credentials: dict[str, dict[str, SecretStr]] = {}
     # registered service names whose tool calls carry the caller's own bearer token
     forward_caller_token: list[str] = []
+    # finished runs and their checkpoints are deleted this long after they ended (0: kept)
+    run_retention_days: float = Field(90.0, ge=0)
 
     def headers_for(self, service: str) -> dict[str, str]:
         """The credentials configured for `service`'s tool calls."""
