@@ -41,6 +41,7 @@ app.command("ask")(importlib.import_module("llmdocs.services.interpreter.cli").a
 app.command("diff")(diff_command)
 app.command("check")(importlib.import_module("llmdocs.cli_check").check)
 app.add_typer(importlib.import_module("llmdocs.keys").cli)
+app.add_typer(importlib.import_module("llmdocs.cli_compliance").cli)
 app.command("findings")(importlib.import_module("llmdocs.services.analysis.cli").findings)
 app.add_typer(importlib.import_module("llmdocs.services.docstore.spaces_cli").cli)
 app.add_typer(importlib.import_module("llmdocs.cli_certs").cli)

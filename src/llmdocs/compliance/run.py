@@ -1,0 +1,41 @@
+"""One report: the configuration's controls and the running services' probes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from llmdocs.compliance.dependencies import dependency_control
+from llmdocs.compliance.probes import anonymous_control, audit_control, discover, tls_control
+from llmdocs.compliance.report import Report
+from llmdocs.compliance.settings import (
+    ComplianceEnvironment,
+    backups_control,
+    encryption_control,
+    retention_control,
+    secrets_control,
+)
+from llmdocs.core.config import SERVICE_NAMES, Settings
+
+
+async def build_report(settings: Settings, token: str, *, lock: Path | None,
+                       services: tuple[str, ...] = SERVICE_NAMES) -> Report:
+    """Check the deployment `settings` describe; `token` reads the audit verification,
+    `lock` is scanned for vulnerable dependencies (None: not scanned)."""
+    environment = ComplianceEnvironment()
+    timeout = httpx.Timeout(settings.http_timeout_seconds,
+                            connect=settings.health_timeout_seconds)
+    async with httpx.AsyncClient(timeout=timeout) as http:
+        deployment = await discover(http, settings, services)
+        controls = [
+            await tls_control(http, deployment, environment),
+            await anonymous_control(http, deployment),
+            secrets_control(settings),
+            encryption_control(environment),
+            await audit_control(http, deployment, token),
+            retention_control(settings, environment),
+            backups_control(),
+            await dependency_control(lock),
+        ]
+    return Report(controls=controls)
