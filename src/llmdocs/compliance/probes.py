@@ -143,7 +143,7 @@ async def audit_control(http: httpx.AsyncClient, deployment: Deployment,
     document = deployment.documents.get("logcollector")
     if document is None:
         return Control(id="audit", title=title, status="warn", evidence=(
-            "log-collector not reachable: audit trail not checked"))
+            "audit trail not available: the log-collector is not reachable"))
     verify = [(method, path) for method, path in operations(document)
               if "audit" in path and path.rstrip("/").endswith("verify")]
     if not verify:

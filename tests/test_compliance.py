@@ -1,0 +1,115 @@
+"""`llmdocs compliance report` against an ecosystem on real HTTP: the JSON shape, an
+open route caught by the anonymous probe, development secrets flagged in distributed
+mode, and the Markdown and PDF forms."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from typer.testing import CliRunner
+
+from ecosystem import NEEDED, token
+from llmdocs.cli import app as cli_app
+from llmdocs.compliance import Control, Report, build_report, markdown, pdf
+from llmdocs.compliance.settings import secrets_control
+from llmdocs.core.config import SERVICE_NAMES, Settings
+from llmdocs.services import create_app
+
+CONTROLS = ["tls", "anonymous", "secrets", "encryption", "audit", "retention", "backups",
+            "dependencies"]
+
+
+async def test_json_report_of_a_running_ecosystem(eco: Settings, serve: Any,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    await serve(create_app("logcollector", eco), port=eco.port_for("logcollector"))
+    for key in SERVICE_NAMES:  # the CLI finds the services where the environment says
+        monkeypatch.setenv(f"LLMDOCS_{key.upper()}_PORT", str(eco.port_for(key)))
+    monkeypatch.setenv("LLMDOCS_DATA_DIR", str(eco.data_dir))
+    monkeypatch.setenv("LLMDOCS_JWT_SECRET", eco.signing_key)
+    monkeypatch.setenv("LLMDOCS_GATEWAY_USAGE_RETENTION_DAYS", "0")
+    result = await asyncio.to_thread(
+        CliRunner().invoke, cli_app,
+        ["compliance", "report", "--format", "json", "--no-dependency-scan"])
+    report = json.loads(result.output)
+    assert list(report) == ["controls"]
+    assert [c["id"] for c in report["controls"]] == CONTROLS
+    for control in report["controls"]:
+        assert set(control) == {"id", "title", "status", "evidence"}
+        assert control["status"] in {"pass", "fail", "warn"} and control["evidence"]
+    status = {c["id"]: c["status"] for c in report["controls"]}
+    evidence = {c["id"]: c["evidence"] for c in report["controls"]}
+    # loopback plain HTTP: a failed control, so exit 1
+    assert status["tls"] == "fail" and result.exit_code == 1
+    assert "plain HTTP" in evidence["tls"] and "not reachable" in evidence["tls"]
+    assert status["anonymous"] == "pass", evidence["anonymous"]
+    assert all(key in evidence["anonymous"] for key in (*NEEDED, "logcollector"))
+    assert status["secrets"] == "pass" and "embedded" in evidence["secrets"]
+    assert status["encryption"] == "fail"
+    assert evidence["audit"] == ("audit trail not available: the log-collector has no "
+                                 "audit verify operation")
+    assert status["retention"] == "warn"
+    assert "kept forever: LLMDOCS_GATEWAY_USAGE_RETENTION_DAYS" in evidence["retention"]
+    assert status["backups"] == "warn"
+    assert evidence["dependencies"] == "scan skipped (--no-dependency-scan)"
+
+
+async def test_a_route_open_to_anonymous_callers_is_caught(settings: Settings,
+                                                           serve: Any) -> None:
+    app = create_app("docstore", settings)
+
+    async def leak(item: str) -> dict[str, str]:
+        return {"item": item}
+
+    app.add_api_route("/leak/{item}", leak, methods=["GET"])  # no auth dependency
+    running = await serve(app)
+    eco = settings.model_copy(update={"docstore_url": running.url})
+    report = await build_report(eco, token(eco), lock=None, services=("docstore",))
+    anonymous = next(c for c in report.controls if c.id == "anonymous")
+    assert anonymous.status == "fail"
+    assert anonymous.evidence.startswith("1 of ")
+    assert "docstore GET /leak/{item} -> 200" in anonymous.evidence
+    assert report.failed
+
+
+@pytest.mark.parametrize(("secret", "why"), [
+    (None, "LLMDOCS_JWT_SECRET is unset"),
+    ("c" * 48, "only 1 distinct characters"),
+    ("change-me-to-a-long-random-string", "a known example value"),
+    ("short-but-random", "16 characters"),
+])
+def test_development_secrets_fail_in_distributed_mode(secret: str | None, why: str) -> None:
+    distributed = Settings(database_url="postgresql+asyncpg://llmdocs@db/llmdocs",
+                           jwt_secret=SecretStr(secret) if secret else None)
+    control = secrets_control(distributed)
+    assert control.status == "fail" and why in control.evidence
+    assert secret is None or secret not in control.evidence  # never the value itself
+
+
+def test_a_random_secret_and_password_pass_in_distributed_mode() -> None:
+    distributed = Settings(database_url="postgresql+asyncpg://llmdocs@db/llmdocs",
+                           database_password=SecretStr("postgres"),
+                           jwt_secret=SecretStr(secrets.token_urlsafe(48)))
+    control = secrets_control(distributed)
+    assert control.status == "fail" and control.evidence == (
+        "the database password is a known example value")
+    strong = distributed.model_copy(update={
+        "database_url": "postgresql+asyncpg://llmdocs:Qx7-long-random@db/llmdocs"})
+    assert secrets_control(strong).status == "pass"
+
+
+def test_markdown_is_a_readable_table_and_pdf_renders() -> None:
+    report = Report(controls=[
+        Control(id="tls", title="TLS", status="fail", evidence="plain HTTP | at a\nb"),
+        Control(id="backups", title="Backups", status="warn", evidence="unknown")])
+    lines = markdown(report).splitlines()
+    assert lines[0] == "# llmdocs compliance report"
+    assert lines[2] == "0 pass, 1 fail, 1 warn"
+    assert lines[4:] == ["| Control | Title | Status | Evidence |", "|---|---|---|---|",
+                         "| tls | TLS | FAIL | plain HTTP \\| at a b |",
+                         "| backups | Backups | WARN | unknown |"]
+    assert pdf(report).startswith(b"%PDF")
