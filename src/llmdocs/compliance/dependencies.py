@@ -24,11 +24,14 @@ def _command(lock: Path) -> list[str]:
             "--format", "json", "--progress-spinner", "off"]
 
 
-def _findings(output: str) -> list[str]:
+def _findings(output: str) -> tuple[list[str], list[str], int]:
+    """The vulnerable packages, those not audited (with why) and how many there were."""
     report = json.loads(output)
     packages = report.get("dependencies", report) if isinstance(report, dict) else report
-    return [f"{p['name']} {p['version']}: {', '.join(v['id'] for v in p['vulns'])}"
-            for p in packages if p.get("vulns")]
+    vulnerable = [f"{p['name']} {p['version']}: {', '.join(v['id'] for v in p['vulns'])}"
+                  for p in packages if p.get("vulns")]
+    return vulnerable, [p["skip_reason"] for p in packages if p.get("skip_reason")], \
+        len(packages)
 
 
 def _ready(lock: Path | None) -> list[str] | Control:
@@ -61,7 +64,7 @@ async def dependency_control(lock: Path | None) -> Control:
         return Control(id="dependencies", title=TITLE, status="warn",
                        evidence=f"pip-audit took longer than {SCAN_SECONDS:g} s")
     try:
-        found = _findings(out.decode())
+        found, skipped, total = _findings(out.decode())
     except (ValueError, KeyError, TypeError):
         reason = (err.decode().strip().splitlines() or ["no output"])[-1][:300]
         return Control(id="dependencies", title=TITLE, status="warn", evidence=(
@@ -69,5 +72,10 @@ async def dependency_control(lock: Path | None) -> Control:
     if found:
         return Control(id="dependencies", title=TITLE, status="fail",
                        evidence=f"{len(found)} vulnerable: {'; '.join(found)}")
+    if skipped:  # the vulnerability service did not know them: unknown, not clean
+        return Control(id="dependencies", title=TITLE, status="warn", evidence=(
+            f"vulnerability service not reachable for {len(skipped)} of {total} packages "
+            f"in {lock}, none known vulnerable: {skipped[0]}"))
     return Control(id="dependencies", title=TITLE, status="pass",
-                   evidence=f"no known vulnerability in {lock}")
+                   evidence=f"no known vulnerability in the {total} packages of {lock}")
+

@@ -98,7 +98,7 @@ class LogShipper(logging.Handler):
         if record.levelno >= logging.WARNING or self.sample >= 1.0:
             return True
         if correlation_id is None:
-            return random() < self.sample  # noqa: S311 - sampling, not secrecy
+            return random() < self.sample  # noqa: S311 - sampling, not secrecy  # nosec B311
         return zlib.crc32(correlation_id.encode()) / 2**32 < self.sample
 
     def emit(self, record: logging.LogRecord) -> None:

@@ -19,7 +19,8 @@ _FORMATS = {"date": "2024-01-15", "date-time": "2024-01-15T09:30:00Z",
             "uuid": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "uri": "https://example.com",
             "url": "https://example.com", "hostname": "example.com", "ipv4": "192.0.2.1",
             "ipv6": "2001:db8::1", "byte": "ZXhhbXBsZQ==", "binary": "<binary data>",
-            "password": "correct-horse-battery", "int32": "1", "int64": "1"}
+            # bandit B105: an example value in docs
+            "password": "correct-horse-battery", "int32": "1", "int64": "1"}  # nosec B105
 
 
 class _Impossible(Exception):

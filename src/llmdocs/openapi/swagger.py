@@ -11,8 +11,9 @@ _REF_PREFIXES = (("#/definitions/", "#/components/schemas/"),
                  ("#/parameters/", "#/components/parameters/"),
                  ("#/responses/", "#/components/responses/"))
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-_FLOWS = {"implicit": "implicit", "password": "password", "application": "clientCredentials",
-          "accessCode": "authorizationCode"}
+# bandit B105: OAuth flow names, not passwords
+_FLOWS = {"implicit": "implicit", "password": "password",  # nosec B105
+          "application": "clientCredentials", "accessCode": "authorizationCode"}
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
 
