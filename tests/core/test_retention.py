@@ -61,16 +61,13 @@ async def database(database_url: str) -> Any:
     await database.dispose()
 
 
-async def test_old_executions_go_recent_and_running_ones_stay(
-        database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LLMDOCS_INTERPRETER_EXECUTION_RETENTION_DAYS", "30")
+async def test_old_executions_go_recent_and_running_ones_stay(database: Database) -> None:
     await add(database, execution("old", OLD, "completed"), execution("new", NEW, "failed"),
               execution("live", OLD, "running"))
-    assert await forget_executions(database) == {"executions": 1}
+    assert await forget_executions(database, 0) == {}  # 0: kept forever
+    assert await forget_executions(database, 30) == {"executions": 1}
     assert await ids(database, Execution) == {"new", "live"}
-    assert await forget_executions(database) == {"executions": 0}
-    monkeypatch.setenv("LLMDOCS_INTERPRETER_EXECUTION_RETENTION_DAYS", "0")  # kept
-    assert await forget_executions(database) == {}
+    assert await forget_executions(database, 30) == {"executions": 0}
 
 
 async def test_old_usage_rows_go_in_batches(database: Database) -> None:

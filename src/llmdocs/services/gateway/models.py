@@ -15,7 +15,8 @@ from llmdocs.core.ids import new_id
 
 class UsageRecord(Base):
     __tablename__ = "gateway_usage"
-    __table_args__ = (Index("ix_gateway_usage_day_user", "day", "user_id"),)
+    __table_args__ = (Index("ix_gateway_usage_day_user", "day", "user_id"),
+                      Index("ix_gateway_usage_created_at", "created_at"))
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=new_id)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

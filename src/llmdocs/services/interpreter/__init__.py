@@ -31,6 +31,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     from llmdocs.services.docstore.client import DocStoreClient
     from llmdocs.services.gateway.client import GatewayClient
     from llmdocs.services.interpreter.service import RUN_ENDS, Interpreter
+    from llmdocs.services.interpreter.settings import InterpreterSettings
     from llmdocs.services.orchestrator.client import OrchestratorClient
     from llmdocs.services.promptstore.client import PromptStoreClient
 
@@ -46,21 +47,20 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         async with periodically("interpreter-retention",
                                 app.state.settings.retention_interval_seconds,
-                                partial(forget_executions, resources.database)):
+                                partial(forget_executions, resources.database,
+                                        InterpreterSettings().execution_retention_days)):
             yield
     finally:
         await subscription.stop()
 
 
-async def forget_executions(database: Database) -> dict[str, int]:
-    """Delete the finished executions older than their retention: each holds a query
-    and its answer, which are personal data."""
+async def forget_executions(database: Database, days: float) -> dict[str, int]:
+    """Delete the finished executions older than their retention (each holds a query
+    and its answer, which are personal data); 0 keeps them all."""
     from llmdocs.core.retention import cutoff, delete_batches
     from llmdocs.services.interpreter.models import Execution
-    from llmdocs.services.interpreter.settings import InterpreterSettings
     from llmdocs.services.orchestrator.schemas import FINISHED
 
-    days = InterpreterSettings().execution_retention_days
     if not days:
         return {}
     due = (Execution.updated_at < cutoff(days)) & Execution.status.in_(FINISHED)
