@@ -5,6 +5,7 @@ mode, and the Markdown and PDF forms."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import secrets
 import subprocess
@@ -19,7 +20,11 @@ from typer.testing import CliRunner
 from ecosystem import NEEDED, token
 from llmdocs.cli import app as cli_app
 from llmdocs.compliance import Control, Report, build_report, markdown, pdf
-from llmdocs.compliance.settings import secrets_control
+from llmdocs.compliance.settings import (
+    ComplianceEnvironment,
+    encryption_control,
+    secrets_control,
+)
 from llmdocs.core.config import SERVICE_NAMES, Settings
 from llmdocs.services import create_app
 
@@ -59,6 +64,11 @@ async def test_json_report_of_a_running_ecosystem(eco: Settings, serve: Any,
     assert "kept forever: LLMDOCS_GATEWAY_USAGE_RETENTION_DAYS" in evidence["retention"]
     assert status["backups"] == "warn"
     assert evidence["dependencies"] == "scan skipped (--no-dependency-scan)"
+    table = await asyncio.to_thread(
+        CliRunner().invoke, cli_app, ["compliance", "report", "--no-dependency-scan"])
+    rows = [line for line in table.output.splitlines() if line.startswith("| ")]
+    assert len(rows) == 1 + len(CONTROLS)  # one line a row: never wrapped
+    assert rows[1].startswith("| tls | TLS") and "| FAIL |" in rows[1]
 
 
 async def test_a_route_open_to_anonymous_callers_is_caught(settings: Settings,
@@ -124,3 +134,16 @@ def test_the_ci_scan_passes_saying_why_when_it_cannot_scan(tmp_path: Path) -> No
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"pip-audit {missing}: warn: no lock file at {missing}: pass --lock\n"
+
+
+@pytest.mark.parametrize(("keys", "status", "evidence"), [
+    ("", "fail", "LLMDOCS_ENCRYPTION_KEYS is unset"),
+    ('{"k1": "c2hvcnQ="}', "fail", "keys k1 are not base64 of 32 bytes"),
+    ("not json", "fail", "cannot be read"),
+    (json.dumps({"k1": base64.b64encode(bytes(32)).decode(),
+                 "k2": base64.b64encode(bytes(32)).decode()}),
+     "warn", "well-formed keys: k1, k2 (k2 encrypts)"),
+])
+def test_encryption_keys_are_checked(keys: str, status: str, evidence: str) -> None:
+    control = encryption_control(ComplianceEnvironment(encryption_keys=keys))
+    assert control.status == status and evidence in control.evidence

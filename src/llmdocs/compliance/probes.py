@@ -128,16 +128,19 @@ async def anonymous_control(http: httpx.AsyncClient, deployment: Deployment) -> 
         return Control(id="anonymous", title=title, status="fail", evidence=(
             f"{len(open_ops)} of {probed} operations answered without a token: "
             f"{shown}{more}"))
+    if not deployment.documents:
+        return Control(id="anonymous", title=title, status="warn",
+                       evidence="no service reachable: nothing probed")
     if unsure or not probed:
         return Control(id="anonymous", title=title, status="warn", evidence=(
             f"{probed - len(unsure)} of {probed} operations on {services} answered 401; "
-            f"inconclusive: {'; '.join(sorted(unsure)[:SHOWN]) or 'no service reachable'}"))
+            f"inconclusive: {'; '.join(sorted(unsure)[:SHOWN]) or 'no operation'}"))
     return Control(id="anonymous", title=title, status="pass", evidence=(
         f"all {probed} non-public operations of {services} answered 401 without a token"))
 
 
 async def audit_control(http: httpx.AsyncClient, deployment: Deployment,
-                        token: str) -> Control:
+                        token: str | None) -> Control:
     """The log-collector's audit chain, verified by its own verify operation."""
     title = "Audit trail hash chain verified"
     document = deployment.documents.get("logcollector")
@@ -150,6 +153,9 @@ async def audit_control(http: httpx.AsyncClient, deployment: Deployment,
         return Control(id="audit", title=title, status="warn", evidence=(
             "audit trail not available: the log-collector has no audit verify operation"))
     method, path = verify[0]
+    if token is None:
+        return Control(id="audit", title=title, status="warn", evidence=(
+            f"no token to call {method} {path}: set LLMDOCS_TOKEN (an auditor's)"))
     try:
         answer = await http.request(method, deployment.urls["logcollector"] + path,
                                     headers={"Authorization": f"Bearer {token}"})

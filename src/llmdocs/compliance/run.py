@@ -19,9 +19,9 @@ from llmdocs.compliance.settings import (
 from llmdocs.core.config import SERVICE_NAMES, Settings
 
 
-async def build_report(settings: Settings, token: str, *, lock: Path | None,
+async def build_report(settings: Settings, token: str | None, *, lock: Path | None,
                        services: tuple[str, ...] = SERVICE_NAMES) -> Report:
-    """Check the deployment `settings` describe; `token` reads the audit verification,
+    """Check the deployment `settings` describe; `token` (if any) reads the audit verification,
     `lock` is scanned for vulnerable dependencies (None: not scanned)."""
     environment = ComplianceEnvironment()
     timeout = httpx.Timeout(settings.http_timeout_seconds,

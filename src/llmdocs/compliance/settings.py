@@ -100,7 +100,7 @@ def encryption_control(environment: ComplianceEnvironment) -> Control:
     # which key ids the stored records name is known only to the encryption module,
     # not in this build: the ring's format is what can be checked
     return Control(id="encryption", title=title, status="warn", evidence=(
-        f"{len(ring)} well-formed keys ({', '.join(ring)}; {list(ring)[-1]} encrypts); "
+        f"well-formed keys: {', '.join(ring)} ({list(ring)[-1]} encrypts); "
         "whether every key id in use is present is not checked by this build"))
 
 
