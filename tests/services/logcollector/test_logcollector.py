@@ -27,6 +27,7 @@ from llmdocs.services import create_app
 from llmdocs.services.logcollector.client import LogCollectorClient
 from llmdocs.services.logcollector.schemas import LogIn
 from llmdocs.services.logcollector.service import LogStore, Query
+from llmdocs.services.logcollector.settings import LogCollectorSettings
 
 Serve = Callable[..., Awaitable[Any]]
 GUARD = 30.0  # a hang guard, not a performance bound
@@ -101,6 +102,16 @@ async def test_store_queries_and_retention(logstore: LogStore) -> None:
     removed = await logstore.enforce_retention(timedelta(days=7), max_logs=2, max_events=10)
     assert removed == {"logs": 2, "events": 0}  # "old" by age, then "a" by size
     assert await ids() == ["b", "c"]
+
+
+async def test_events_may_be_kept_longer_than_logs(logstore: LogStore) -> None:
+    month_ago = utcnow() - timedelta(days=30)
+    await logstore.add_logs([LogIn(id="old", service="gateway", message="m", time=month_ago)])
+    await logstore.add_events([event().model_copy(update={"time": month_ago})])
+    longer = LogCollectorSettings(retention_days=7, event_retention_days=60)
+    assert await logstore.retain(longer) == {"logs": 1, "events": 0}
+    assert await logstore.retain(LogCollectorSettings(retention_days=7)) == {
+        "logs": 0, "events": 1}  # unset: as long as logs'
 
 
 async def test_shipped_batches_become_log_records(logstore: LogStore) -> None:
