@@ -4,6 +4,7 @@ deletes nothing more and fails nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,9 +12,11 @@ import pytest
 from langgraph.checkpoint.base import empty_checkpoint
 from sqlalchemy import select
 
+from llmdocs.core.config import Settings
 from llmdocs.core.db import Base, Database, utcnow
 from llmdocs.core.retention import delete_batches
 from llmdocs.migrations import upgrade
+from llmdocs.services import create_app
 from llmdocs.services.gateway import forget_usage
 from llmdocs.services.gateway.models import UsageRecord
 from llmdocs.services.interpreter import forget_executions
@@ -22,6 +25,7 @@ from llmdocs.services.orchestrator import forget_runs
 from llmdocs.services.orchestrator.models import WorkflowRun
 from llmdocs.services.orchestrator.workflows import open_checkpointer
 
+GUARD = 30.0  # a hang guard, not a performance bound
 OLD = utcnow() - timedelta(days=100)
 NEW = utcnow() - timedelta(days=1)
 
@@ -99,3 +103,18 @@ async def test_old_runs_go_with_their_checkpoints(database: Database,
         assert await checkpointer.aget_tuple(thread("old")) is None
         assert await checkpointer.aget_tuple(thread("new")) is not None
         assert await forget_runs(database, checkpointer, 30) == {"runs": 0}
+
+
+async def test_the_interpreter_forgets_old_executions_while_it_runs(
+        settings: Settings, serve: Any) -> None:
+    quick = settings.model_copy(update={"retention_interval_seconds": 0.05})
+    await serve(create_app("interpreter", quick))  # its start creates the tables
+    database = Database(quick.database_url)
+    try:
+        await add(database, execution("old", OLD, "completed"), execution("new", NEW, "failed"))
+        async with asyncio.timeout(GUARD):
+            while "old" in await ids(database, Execution):
+                await asyncio.sleep(0.05)
+        assert await ids(database, Execution) == {"new"}
+    finally:
+        await database.dispose()
