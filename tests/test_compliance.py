@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI, Header, HTTPException
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
@@ -147,3 +148,28 @@ def test_the_ci_scan_passes_saying_why_when_it_cannot_scan(tmp_path: Path) -> No
 def test_encryption_keys_are_checked(keys: str, status: str, evidence: str) -> None:
     control = encryption_control(ComplianceEnvironment(encryption_keys=keys))
     assert control.status == status and evidence in control.evidence
+
+
+@pytest.mark.parametrize(("intact", "status"), [(True, "pass"), (False, "fail")])
+async def test_the_audit_chain_is_verified_by_the_log_collector(
+        settings: Settings, serve: Any, intact: bool, status: str) -> None:
+    """A log-collector stand-in speaking HTTP: its verify operation decides the control."""
+    verifier = FastAPI()
+
+    @verifier.get("/api/v1/audit/verify")
+    async def verify(authorization: str = Header("")) -> dict[str, Any]:
+        if authorization != "Bearer t0ken":
+            raise HTTPException(401)
+        return {"intact": intact, "chains": 1, "checked": 3}
+
+    running = await serve(verifier)
+    eco = settings.model_copy(update={"logcollector_url": running.url})
+    report = await build_report(eco, "t0ken", lock=None, services=("logcollector",))
+    audit = next(c for c in report.controls if c.id == "audit")
+    assert audit.status == status
+    assert audit.evidence.startswith("GET /api/v1/audit/verify -> 200: {")
+    anonymous = next(c for c in report.controls if c.id == "anonymous")
+    assert anonymous.status == "pass" and "all 1 non-public operations" in anonymous.evidence
+    untokened = await build_report(eco, None, lock=None, services=("logcollector",))
+    assert next(c for c in untokened.controls if c.id == "audit").evidence == (
+        "no token to call GET /api/v1/audit/verify: set LLMDOCS_TOKEN (an auditor's)")

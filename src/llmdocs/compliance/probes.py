@@ -163,6 +163,11 @@ async def audit_control(http: httpx.AsyncClient, deployment: Deployment,
         return Control(id="audit", title=title, status="warn",
                        evidence=f"{method} {path} failed: {type(exc).__name__}")
     evidence = f"{method} {path} -> {answer.status_code}: {answer.text[:300]}"
-    intact = answer.is_success and '"ok":false' not in answer.text.replace(" ", "")
+    try:
+        verdict = answer.json() if answer.is_success else {}
+    except ValueError:
+        verdict = {}
+    # the audit trail's verification says `intact`; a plain `ok` is read the same way
+    intact = isinstance(verdict, dict) and bool(verdict.get("intact", verdict.get("ok")))
     return Control(id="audit", title=title, status="pass" if intact else "fail",
                    evidence=evidence)
