@@ -14,7 +14,6 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from llmdocs.compliance.report import Control
-from llmdocs.compliance.settings import ComplianceEnvironment
 from llmdocs.core.app import PUBLIC_PATHS
 from llmdocs.core.config import SERVICE_NAMES, Settings
 
@@ -58,7 +57,7 @@ def _plain(url: str) -> str:
 
 
 async def tls_control(http: httpx.AsyncClient, deployment: Deployment,
-                      environment: ComplianceEnvironment) -> Control:
+                      settings: Settings) -> Control:
     """Every reachable service speaks TLS only: its URL is https and a plain-HTTP
     request to the same port gets no HTTP answer."""
     title = "TLS (mutual TLS between services) on every service"
@@ -73,7 +72,7 @@ async def tls_control(http: httpx.AsyncClient, deployment: Deployment,
             plain.append(f"{key} answered plain HTTP with {answer.status_code}")
         except httpx.HTTPError:
             refused.append(key)
-    setting = (f"LLMDOCS_TLS_DIR={environment.tls_dir}" if environment.tls_dir
+    setting = (f"mutual TLS on ({settings.tls_dir or settings.tls_cert})" if settings.tls
                else "LLMDOCS_TLS_DIR unset")
     if deployment.unreachable:
         setting += f"; not reachable: {'; '.join(sorted(deployment.unreachable.values()))}"

@@ -17,6 +17,7 @@ from llmdocs.compliance.settings import (
     secrets_control,
 )
 from llmdocs.core.config import SERVICE_NAMES, Settings
+from llmdocs.core.tls import client_context
 
 
 async def build_report(settings: Settings, token: str | None, *, lock: Path | None,
@@ -26,15 +27,17 @@ async def build_report(settings: Settings, token: str | None, *, lock: Path | No
     environment = ComplianceEnvironment()
     timeout = httpx.Timeout(settings.http_timeout_seconds,
                             connect=settings.health_timeout_seconds)
-    async with httpx.AsyncClient(timeout=timeout) as http:
+    # with mutual TLS, the CLI's certificate and the deployment's CA, as every client
+    verify = client_context(settings, None) or True
+    async with httpx.AsyncClient(timeout=timeout, verify=verify) as http:
         deployment = await discover(http, settings, services)
         controls = [
-            await tls_control(http, deployment, environment),
+            await tls_control(http, deployment, settings),
             await anonymous_control(http, deployment),
             secrets_control(settings),
             encryption_control(environment),
             await audit_control(http, deployment, token),
-            retention_control(settings, environment),
+            retention_control(settings),
             backups_control(),
             await dependency_control(lock),
         ]

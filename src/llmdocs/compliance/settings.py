@@ -22,7 +22,6 @@ FEW_CHARACTERS = 10  # distinct characters below which a secret is a test's ("c"
 KNOWN_VALUES = frozenset({"secret", "changeme", "change-me", "password", "test", "dev",
                           "development", "llmdocs", "postgres", "admin", "example",
                           "change-me-to-a-long-random-string"})
-AUDIT_RETENTION = "LLMDOCS_LOGCOLLECTOR_AUDIT_RETENTION_DAYS"
 
 
 class ComplianceEnvironment(BaseSettings):
@@ -31,8 +30,6 @@ class ComplianceEnvironment(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LLMDOCS_", env_file=".env", extra="ignore")
 
     encryption_keys: str = ""
-    tls_dir: str = ""
-    logcollector_audit_retention_days: str = ""
 
 
 def _weak(secret: str) -> str | None:
@@ -104,7 +101,7 @@ def encryption_control(environment: ComplianceEnvironment) -> Control:
         "whether every key id in use is present is not checked by this build"))
 
 
-def retention_control(settings: Settings, environment: ComplianceEnvironment) -> Control:
+def retention_control(settings: Settings) -> Control:
     """Every data class has a retention period, stated as configured."""
     from llmdocs.services.gateway.settings import GatewaySettings
     from llmdocs.services.interpreter.settings import InterpreterSettings
@@ -122,11 +119,9 @@ def retention_control(settings: Settings, environment: ComplianceEnvironment) ->
             logs.event_retention_days or logs.retention_days,
         "LLMDOCS_EVENT_RETENTION_SECONDS (bus, in days)":
             settings.event_retention_seconds / 86400,
+        "LLMDOCS_LOGCOLLECTOR_AUDIT_RETENTION_DAYS": logs.audit_retention_days,
     }
     stated = [f"{name}={value:g}" for name, value in days.items()]
-    audit = environment.logcollector_audit_retention_days
-    stated.append(f"{AUDIT_RETENTION}={audit}" if audit else
-                  f"{AUDIT_RETENTION} unset (the audit trail's default)")
     forever = [name for name, value in days.items() if not value]
     off = settings.retention_interval_seconds == 0 or logs.retention_interval_seconds == 0
     status = "warn" if forever or off else "pass"

@@ -24,6 +24,7 @@ from llmdocs.core.resources import Resources
 from llmdocs.devservers import free_port
 from llmdocs.migrations import upgrade
 from llmdocs.services import create_app
+from llmdocs.services.logcollector.audit import AuditStore
 from llmdocs.services.logcollector.client import LogCollectorClient
 from llmdocs.services.logcollector.schemas import LogIn
 from llmdocs.services.logcollector.service import LogStore, Query
@@ -109,9 +110,10 @@ async def test_events_may_be_kept_longer_than_logs(logstore: LogStore) -> None:
     await logstore.add_logs([LogIn(id="old", service="gateway", message="m", time=month_ago)])
     await logstore.add_events([event().model_copy(update={"time": month_ago})])
     longer = LogCollectorSettings(retention_days=7, event_retention_days=60)
-    assert await logstore.retain(longer) == {"logs": 1, "events": 0}
-    assert await logstore.retain(LogCollectorSettings(retention_days=7)) == {
-        "logs": 0, "events": 1}  # unset: as long as logs'
+    audit = AuditStore(logstore.database)
+    assert await logstore.retain(longer, audit) == {"logs": 1, "events": 0, "audit": 0}
+    assert await logstore.retain(LogCollectorSettings(retention_days=7), audit) == {
+        "logs": 0, "events": 1, "audit": 0}  # unset: as long as logs'
 
 
 async def test_shipped_batches_become_log_records(logstore: LogStore) -> None:

@@ -9,7 +9,7 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import structlog
 from pydantic import BaseModel, ValidationError
@@ -31,6 +31,9 @@ from llmdocs.services.logcollector.schemas import (
     WindowStats,
 )
 from llmdocs.services.logcollector.settings import LogCollectorSettings
+
+if TYPE_CHECKING:  # the audit trail's store builds on this module
+    from llmdocs.services.logcollector.audit import AuditStore
 
 log = structlog.get_logger(__name__)
 MAX_TIMELINE = 5000
@@ -315,12 +318,17 @@ class LogStore:
                     removed += cast(CursorResult[Any], sized).rowcount
         return removed
 
-    async def retain(self, config: LogCollectorSettings) -> dict[str, int]:
-        """Apply the configured retention: periodically, and when an admin asks."""
+    async def retain(self, config: LogCollectorSettings, audit: AuditStore
+                     ) -> dict[str, int]:
+        """Apply the configured retention, the audit trail's too: periodically, and
+        when an admin asks."""
         events_days = config.event_retention_days or config.retention_days
-        return await self.enforce_retention(
+        removed = await self.enforce_retention(
             timedelta(days=config.retention_days), config.max_logs, config.max_events,
             events_max_age=timedelta(days=events_days))
+        removed["audit"] = await audit.enforce_retention(
+            timedelta(days=config.audit_retention_days))
+        return removed
 
     async def enforce_retention(self, max_age: timedelta, max_logs: int, max_events: int,
                                 events_max_age: timedelta | None = None) -> dict[str, int]:
