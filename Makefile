@@ -3,8 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck bench bench-compare bench-tls bench-notify quality scale lock clean
-.PHONY: run test lint typecheck security bench bench-compare bench-tls quality scale lock clean
+.PHONY: run test lint typecheck security bench bench-compare bench-tls bench-notify quality scale lock clean
 
 $(BIN)/python:
 	@echo "Creating the virtual environment in $(VENV)…"

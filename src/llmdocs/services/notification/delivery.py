@@ -68,7 +68,7 @@ def backoff(config: NotificationSettings, attempts: int, asked: float | None) ->
     `backoff_seconds` up to the maximum, ± jitter so failed receivers are not hit by
     every sender at once; at least what the receiver asked for (Retry-After)."""
     wait = min(config.backoff_seconds * 2 ** (attempts - 1), config.backoff_max_seconds)
-    wait *= 1 + random.uniform(-config.jitter, config.jitter)  # noqa: S311 (not crypto)
+    wait *= 1 + random.uniform(-config.jitter, config.jitter)  # noqa: S311  # nosec B311: jitter, not crypto
     return float(max(wait, asked or 0.0))
 
 

@@ -26,7 +26,7 @@ from llmdocs.services.notification.channels import (
     Message,
 )
 
-SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
+SECRET_PREFIX = "whsec_"  # noqa: S105  # nosec B105: a prefix, not a secret
 # answers a retry cannot change (the specification: 410 Gone means stop sending); any
 # other failure is retried, since a receiver being redeployed answers 404 or 502 a while
 FINAL_STATUSES = frozenset({410, 413})
