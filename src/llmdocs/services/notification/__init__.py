@@ -27,6 +27,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     from llmdocs.core.secretbox import secret_box
     from llmdocs.services.notification.alerts import alert_rules
     from llmdocs.services.notification.alertsettings import AlertSettings
+    from llmdocs.services.notification.audience import Audience
     from llmdocs.services.notification.channels import ChannelContext
     from llmdocs.services.notification.delivery import Engine
     from llmdocs.services.notification.grouping import Grouping
@@ -44,7 +45,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     notifications = Notifications(resources.database, secret_box(settings), context)
     alerting = AlertSettings()
     engine = Engine(config, notifications,
-                    build_rules(alert_rules(alerting, resources.database)),
+                    build_rules(alert_rules(alerting, resources.database)), Audience(app),
                     Grouping(alerting.group_window_seconds),
                     Throttle(resources.database, alerting.rate_limit,
                              alerting.rate_window_seconds))

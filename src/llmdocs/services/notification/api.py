@@ -12,6 +12,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from llmdocs.core.auth import Principal, require
 from llmdocs.core.errors import domain_problems
 from llmdocs.core.idempotency import KeyedRequest, made
+from llmdocs.core.spaces import Spaces
 from llmdocs.services.notification.errors import (
     BadSubscription,
     NotReplayable,
@@ -55,9 +56,9 @@ Inboxes = Annotated[Inbox, Depends(inbox_of)]
 @router.post("/subscriptions", response_model=SubscriptionOut, status_code=201,
              summary="Subscribe a channel to event types or alerts, with filters")
 async def subscribe(body: SubscriptionIn, caller: Writer, svc: Service,
-                    keyed: KeyedRequest) -> Response:
+                    keyed: KeyedRequest, spaces: Spaces) -> Response:
     return await keyed.once(svc.keys, caller.subject, body,
-                            lambda: made(svc.create(caller.subject, body)))
+                            lambda: made(svc.create(caller.subject, body, spaces)))
 
 
 @router.get("/subscriptions", response_model=list[SubscriptionOut],

@@ -26,6 +26,8 @@ from llmdocs.core.db import utcnow
 from llmdocs.core.events import Event
 from llmdocs.core.ids import new_id
 from llmdocs.core.secretbox import SealError
+from llmdocs.core.spaces import SpaceView
+from llmdocs.services.notification.audience import Audience
 from llmdocs.services.notification.channels import DeliveryOutcome, Message, envelope
 from llmdocs.services.notification.grouping import Grouping
 from llmdocs.services.notification.models import Attempt, Delivery, Subscription
@@ -72,6 +74,11 @@ def backoff(config: NotificationSettings, attempts: int, asked: float | None) ->
     return float(max(wait, asked or 0.0))
 
 
+def space_of(n: Notification) -> str | None:
+    """The space a notification is about: its event's (the envelope's), else its own."""
+    return n.event.space or n.space
+
+
 class Claimed(NamedTuple):
     """A delivery leased to this sender, its subscription, and its attempt's number."""
 
@@ -82,12 +89,13 @@ class Claimed(NamedTuple):
 
 class Engine:
     def __init__(self, config: NotificationSettings, notifications: Notifications,
-                 rules: Sequence[Rule], grouping: Grouping | None = None,
+                 rules: Sequence[Rule], audience: Audience, grouping: Grouping | None = None,
                  throttle: Throttle | None = None) -> None:
         self.config = config
         self.grouping = grouping or Grouping(0)
         self.throttle = throttle
         self.notifications = notifications
+        self.audience = audience
         self.database = notifications.database
         self.rules = list(rules)
         self._due = asyncio.Event()
@@ -110,13 +118,21 @@ class Engine:
         await self.record(found)
 
     async def record(self, found: Sequence[Notification]) -> int:
-        """A pending delivery per notification and matching subscription (paused ones
-        too: they go out once resumed); how many were new."""
+        """A pending delivery per notification and matching subscription whose owner may
+        read the notification's space (paused ones too: they go out once resumed); how
+        many were new."""
         if not found:
             return 0
         async with self.database.transaction() as session:
             subscriptions = (await session.execute(sa.select(
-                Subscription.id, Subscription.events, Subscription.filters))).all()
+                Subscription.id, Subscription.events, Subscription.filters,
+                Subscription.owner))).all()
+        matched = [(n, sid, owner) for n in found for sid, events, filters, owner
+                   in subscriptions if n.matches(events, filters)]
+        views: dict[str, SpaceView] = {}
+        for n, _, owner in matched:  # owners asked once per read, and only when needed
+            if space_of(n) is not None and owner not in views:
+                views[owner] = await self.audience.view_of(owner)
         now = utcnow()
         rows = [
             {"id": new_id(), "subscription_id": sid, "notification_id": n.id,
@@ -125,8 +141,8 @@ class Engine:
              "status": "pending", "attempts": 0, "next_attempt_at": now, "lease": None,
              "lease_until": None, "last_error": None, "created_at": now,
              "delivered_at": None}
-            for n in found for sid, events, filters in subscriptions
-            if n.matches(events, filters)]
+            for n, sid, owner in matched
+            if (space := space_of(n)) is None or views[owner].may_read(space)]
         if not rows:
             return 0
         dialect = postgresql if self.database.dialect == "postgresql" else sqlite

@@ -15,6 +15,7 @@ from llmdocs.core.db import Database, utcnow
 from llmdocs.core.idempotency import IdempotencyKeys, forget_expired
 from llmdocs.core.ids import new_id
 from llmdocs.core.secretbox import SecretBox
+from llmdocs.core.spaces import SpaceView
 from llmdocs.core.sqlite import in_thread
 from llmdocs.services.notification.channels import (
     BadChannel,
@@ -58,10 +59,14 @@ class Notifications:
             kind: channel(context) for kind, channel in KINDS.items()}
         self.wake: Callable[[], None] = lambda: None  # the engine's: a delivery is due
 
-    async def create(self, owner: str, body: SubscriptionIn) -> SubscriptionOut:
-        """A subscription of `owner`'s; a channel that can never work is refused now.
-        Space subscriptions are the owner's like any other (core/spaces is not there yet
-        to check rights in the space against)."""
+    async def create(self, owner: str, body: SubscriptionIn, view: SpaceView
+                     ) -> SubscriptionOut:
+        """A subscription of `owner`'s (whose spaces are `view`); a channel that can never
+        work, or a space filter naming a space the owner is no member of, is refused."""
+        space = body.filters.space
+        if space is not None and not view.may_read(space):
+            message = f"No space {space!r} that you are a member of."
+            raise BadSubscription(message, [{"field": "filters.space", "message": message}])
         config: ChannelConfig = body.channel
         try:
             await self.channels[config.kind].check(config)
