@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
@@ -33,6 +35,10 @@ UNAUDITED = frozenset({"/health", "/health/live", "/metrics", "/openapi.json", "
 _DEFAULT_VERBS = {"GET": "read", "HEAD": "read", "POST": "create", "PUT": "update",
                   "PATCH": "update", "DELETE": "delete"}
 log = logging.getLogger("llmdocs.events.audit")  # the bus's family: never shipped as logs
+# the state of the request being audited: a store learns a record's space where it loads
+# it, deep below the route, with no request at hand (`touched` leaves it there)
+_request_state: ContextVar[dict[str, Any] | None] = ContextVar("audit_request_state",
+                                                               default=None)
 
 
 def audit_stream(settings: Settings) -> str:
@@ -66,7 +72,9 @@ def verb_of(method: str, template: str) -> tuple[str, str]:
     (`document`, `document.read`); a literal after a parameter is the verb itself
     (`POST /documents/{document_id}/restore` → `document.restore`)."""
     parts = _segments(template)
-    literal = [p for p in parts if not p.startswith("{")]
+    # an API prefix (`/api/v1`) names no resource
+    literal = [p for p in parts if not p.startswith("{") and p != "api"
+               and not re.fullmatch(r"v\d+", p)]
     kind = (literal[0] if literal else "service").removesuffix("s").replace("-", "_")
     action = _DEFAULT_VERBS.get(method, method.lower())
     if len(parts) >= 2 and not parts[-1].startswith("{") and any(
@@ -92,6 +100,15 @@ def _space(scope: Scope, params: dict[str, Any]) -> str | None:
     if found is None and b"space=" in scope.get("query_string", b""):
         found = (parse_qs(scope["query_string"].decode("latin-1")).get("space") or [None])[0]
     return escaped(str(found), 200) if found is not None else None
+
+
+def touched(space: str | None) -> None:
+    """Name the space of the record the current request reads or changes, for its audit
+    record (as `request.state.space`); the first one named, the record the path names,
+    is kept, not a related one loaded after it."""
+    state = _request_state.get()
+    if state is not None and space is not None:
+        state.setdefault("space", space)
 
 
 def audit_record(service: str, scope: Scope, status: int, template: str) -> dict[str, Any]:
@@ -209,9 +226,11 @@ class AuditMiddleware:
                 status = message["status"]
             await send(message)
 
+        reset = _request_state.set(scope.setdefault("state", {}))
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            _request_state.reset(reset)
             route = scope.get("route")
             template = getattr(route, "path", None) or scope["path"]
             if self._audited(scope["method"], route, template, status):

@@ -218,6 +218,45 @@ async def test_services_record_writes_reads_denials_and_admin_actions(
         assert (await http.get("/audit/verify")).json()["intact"] is True
 
 
+async def test_records_of_a_spaces_records_name_that_space(
+    settings: Settings, serve: Serve
+) -> None:
+    """A read (or change) of a document, prompt, run or execution by id names the space
+    it lives in, loaded where the store loads it; the read of a missing one none."""
+    s = settings.model_copy(update={"docstore_port": free_port(), "log_ship_level": "off",
+                                    "logcollector_port": free_port(),
+                                    "promptstore_port": free_port()})
+    docs = await serve(create_app("docstore", s), port=s.docstore_port)
+    prompts = await serve(create_app("promptstore", s), port=s.promptstore_port)
+    logs = await serve(create_app("logcollector", s), port=s.logcollector_port)
+    bob = auth(s, "user:bob", ("docs:read", "docs:write", "prompts:read", "prompts:write"))
+    async with httpx.AsyncClient(base_url=docs.url) as http:
+        admin = auth(s, "user:admin", ("*",))
+        assert (await http.post("/spaces", headers=admin, json={"name": "team-b"})
+                ).status_code == 201
+        assert (await http.put("/spaces/team-b/members/user:bob", headers=admin,
+                               json={"role": "editor"})).status_code == 200
+        made = await http.post("/documents", headers=bob, json={
+            "title": "Spec", "content": "team-b's text", "space": "team-b"})
+        assert made.status_code == 201, made.text
+        doc = made.json()["document_id"]
+        assert (await http.get(f"/documents/{doc}", headers=bob)).status_code == 200
+        assert (await http.get("/documents/nothing-here", headers=bob)).status_code == 404
+    async with httpx.AsyncClient(base_url=prompts.url) as http:
+        made = await http.post("/api/v1/prompts", headers=bob, json={
+            "name": "team-b-prompt", "content": "Hello {{ name }}", "space": "team-b"})
+        assert made.status_code == 201, made.text
+        assert (await http.get("/api/v1/prompts/team-b-prompt", headers=bob)
+                ).status_code == 200
+    async with httpx.AsyncClient(base_url=logs.url) as http:
+        http.headers.update(auth(s, "user:aud", roles=("auditor",)))
+        read = await until_audited(http, 2, action="document.read")
+        assert {(r["resource_id"], r["space"]) for r in read} == {
+            (doc, "team-b"), ("nothing-here", None)}
+        prompt = await until_audited(http, 1, resource_id="team-b-prompt")
+        assert [(r["action"], r["space"]) for r in prompt] == [("prompt.read", "team-b")]
+
+
 async def test_records_made_while_the_bus_is_down_are_spooled_and_arrive(
     settings: Settings, redis_server: RedisServer, serve: Serve
 ) -> None:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from cachetools import LRUCache
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from llmdocs.core.audit import touched
 from llmdocs.core.auth import Principal
 from llmdocs.core.resources import Resources
 from llmdocs.core.spaces import SpaceView
@@ -252,6 +253,7 @@ class Queries:
                         view: SpaceView | None = None) -> Document:
         """The document, when there and (given the caller's `view`) in their spaces."""
         doc = await session.get(Document, doc_id)
+        touched(None if doc is None else doc.space)
         if doc is None or (doc.deleted_at is not None and not include_deleted) or (
                 view is not None and not view.may_read(doc.space)):
             raise missing(doc_id)

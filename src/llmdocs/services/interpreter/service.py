@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, CursorResult, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from llmdocs.core import tracing
+from llmdocs.core.audit import touched
 from llmdocs.core.auth import Principal
 from llmdocs.core.client import (
     BadRequest,
@@ -487,6 +488,7 @@ class Interpreter:
                              ) -> Execution:
         async with self.database.session() as session:
             row = await session.get(Execution, execution_id)
+        touched(None if row is None else row.space)
         if row is None or (view is not None and not view.may_read(row.space)):
             raise NoSuch(f"No execution {execution_id!r}.")
         return row

@@ -14,6 +14,7 @@ from typing import Any, cast
 from pydantic import TypeAdapter
 from sqlalchemy import CursorResult, Table, bindparam, insert, or_, select, update
 
+from llmdocs.core.audit import touched
 from llmdocs.core.db import Database, json_param, utcnow
 from llmdocs.core.events import Event, EventBus
 from llmdocs.core.ids import new_id
@@ -107,6 +108,7 @@ class RunStore:
         one, so its id is not confirmed to whoever asks."""
         async with self.database.session() as session:
             row = await session.get(WorkflowRun, run_id)
+        touched(None if row is None else row.space)
         if row is None or not viewer.sees(row.user_id, row.space):
             raise Unknown(f"No run {run_id!r}.")
         return _out(row)

@@ -44,9 +44,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await subscription.stop()
 
 
-# the reads of a prompt's text the audit trail records
-AUDITED_READS = frozenset({"/prompts/{ref}", "/prompts/by-name/{name}",
-                           "/prompts/{ref}/versions/{version}"})
+# the reads of a prompt's text the audit trail records, as route templates (with the
+# router's /api/v1 prefix: without it they matched no route and went unrecorded)
+AUDITED_READS = frozenset({"/api/v1/prompts/{ref}", "/api/v1/prompts/by-name/{name}",
+                           "/api/v1/prompts/{ref}/versions/{version}"})
 
 spec = ServiceSpec(
     key="promptstore",

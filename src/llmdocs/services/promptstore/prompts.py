@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from llmdocs.core.audit import touched
 from llmdocs.core.cache import Cache
 from llmdocs.core.client import ServiceClient
 from llmdocs.core.db import Database, utcnow
@@ -149,6 +150,7 @@ class Prompts:
             select(Prompt).where(or_(Prompt.id == ref, Prompt.name == ref)))).first()
         if prompt is None:
             raise NotFound(f"No prompt with id or name '{ref}'.")
+        touched(prompt.space)
         return prompt
 
     async def _version(self, session: AsyncSession, prompt: Prompt, version: int
