@@ -3,7 +3,11 @@ expired or for another audience, the identity provider's expired or for another
 audience, another issuer's, `alg: none`, HS/RS confusion (the provider's public key as
 an HMAC secret) — each a 401 problem — and a role without the route's scope, a 403
 problem. Routes come from each service's own OpenAPI document, so a new route is in
-the matrix without a change here; the public ones (health, metrics, docs) are left out."""
+the matrix without a change here; the public ones (health, metrics, docs) are left out.
+The column "a member of another space" (the 404 a missing id gets, none of the thing's
+text) needs each service's things made first: test_spaces_matrix.py (doc-store,
+prompt-store), test_spaces_services.py's `every_route_by_id` (interpreter, orchestrator,
+analysis) and services/notification/test_spaces.py (notification, by owner)."""
 
 from __future__ import annotations
 

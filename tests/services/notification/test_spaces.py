@@ -16,6 +16,7 @@ from llmdocs.devservers import free_port
 from llmdocs.services import create_app
 from services.notification.conftest import Service, until
 from services.notification.receiver import Receiver
+from test_spaces_services import SECRET, clean, every_route_by_id
 
 STORED = "llmdocs.document.stored"
 
@@ -107,3 +108,30 @@ async def _count(hook: Receiver, at_least: int) -> bool:
 
 async def _has(client: httpx.AsyncClient, document_id: str) -> bool:
     return document_id in await _inbox_documents(client)
+
+
+async def test_another_users_subscriptions_and_deliveries_are_missing(
+        service: Service, alice: httpx.AsyncClient, receiver: tuple[Receiver, str]) -> None:
+    """Every route naming a subscription or a delivery, called by another user: the 404
+    a missing one gets, and nothing of the owner's channel or events in the answer."""
+    hook, url = receiver
+    secret_url = f"{url}?team={SECRET}"
+    made = await alice.post("/subscriptions", json={
+        "events": [STORED], "channel": {"kind": "webhook", "url": secret_url,
+                                        "secret": hook.secret}})
+    assert made.status_code == 201, made.text
+    await service.publish()
+    delivered = await until(lambda: _delivered(alice))
+    async with service.client("user:bob") as bob:
+        checked = await every_route_by_id(bob, {"subscription_id": made.json()["id"],
+                                                "delivery_id": delivered["id"]}, SECRET)
+        assert checked >= 5
+        assert clean(await bob.get("/deliveries"), SECRET).json() == []
+        assert (await bob.get("/inbox")).json() == []
+    still = await alice.get(f"/subscriptions/{made.json()['id']}")
+    assert still.status_code == 200 and SECRET in still.text  # Bob's DELETE took nothing
+
+
+async def _delivered(client: httpx.AsyncClient) -> dict[str, Any] | None:
+    found = (await client.get("/deliveries", params={"status": "delivered"})).json()
+    return found[0] if found else None
