@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from llmdocs.core.auth import issue_token
 from llmdocs.core.config import SERVICE_NAMES, Settings
@@ -44,20 +45,33 @@ async def _inbox_documents(client: httpx.AsyncClient) -> list[str | None]:
     return [item["text"].rpartition(" about ")[2] or None for item in answer.json()]
 
 
-async def test_a_spaces_events_reach_only_its_members(
-        settings: Settings, serve: Any, start: Callable[..., Awaitable[Service]],
-        receiver: tuple[Receiver, str]) -> None:
+@pytest.fixture
+async def eco(settings: Settings, serve: Any) -> Settings:
+    """A doc-store over HTTP keeping spaces team-a (Alice) and team-b (Bob), looked up
+    afresh on every question (no membership cache)."""
     eco = settings.model_copy(update={f"{k}_port": free_port() for k in SERVICE_NAMES}
                               | {"inprocess_calls": False, "spaces_cache_seconds": 0.0})
     await serve(create_app("docstore", eco), port=eco.port_for("docstore"))
-    service = await start(eco)
-    hook, url = receiver
     async with _docs(eco, "user:admin", "*") as admin:
         for space, member in (("team-a", "user:alice"), ("team-b", "user:bob")):
             assert (await admin.post("/spaces", json={"name": space})).status_code == 201
             granted = await admin.put(f"/spaces/{space}/members/{member}",
                                       json={"role": "editor"})
             assert granted.status_code == 200, granted.text
+    return eco
+
+
+async def _revoke_bob(eco: Settings) -> None:
+    async with _docs(eco, "user:admin", "*") as admin:
+        revoked = await admin.delete("/spaces/team-b/members/user:bob")
+        assert revoked.status_code == 204, revoked.text
+
+
+async def test_a_spaces_events_reach_only_its_members(
+        eco: Settings, start: Callable[..., Awaitable[Service]],
+        receiver: tuple[Receiver, str]) -> None:
+    service = await start(eco)
+    hook, url = receiver
     async with service.client("user:alice") as alice, service.client("user:bob") as bob:
         # a space filter names one of the owner's spaces, or is refused
         refused = await alice.post("/subscriptions", json={
@@ -91,9 +105,7 @@ async def test_a_spaces_events_reach_only_its_members(
             theirs = {s["id"] for s in (await other.get("/subscriptions")).json()}
             assert mine and not {d["subscription_id"] for d in mine} & theirs
 
-        async with _docs(eco, "user:admin", "*") as admin:
-            revoked = await admin.delete("/spaces/team-b/members/user:bob")
-            assert revoked.status_code == 204, revoked.text
+        await _revoke_bob(eco)
         later = await _store(eco, "user:admin", "team-b")
         barrier = await service.publish(STORED, {"document_id": "no-space"}, "no-space")
         assert barrier
@@ -134,4 +146,36 @@ async def test_another_users_subscriptions_and_deliveries_are_missing(
 
 async def _delivered(client: httpx.AsyncClient) -> dict[str, Any] | None:
     found = (await client.get("/deliveries", params={"status": "delivered"})).json()
+    return found[0] if found else None
+
+
+async def test_a_delivery_recorded_before_a_revoke_is_not_sent(
+        eco: Settings, start: Callable[..., Awaitable[Service]], fast: Callable[..., None],
+        receiver: tuple[Receiver, str]) -> None:
+    """Recorded by a replica that only consumes, while Bob was a member; sent by another
+    after the revoke: dead at once, nothing reaches his webhook."""
+    hook, url = receiver
+    fast(send=False)
+    consumer = await start(eco)
+    async with consumer.client("user:bob") as bob:
+        made = await bob.post("/subscriptions", json={
+            "events": [STORED], "channel": {"kind": "webhook", "url": url,
+                                            "secret": hook.secret}})
+        assert made.status_code == 201, made.text
+        await _store(eco, "user:bob", "team-b")
+        assert await until(lambda: _pending(bob))
+        await _revoke_bob(eco)
+        fast(send=True, consume_events=False)
+        await start(eco)
+        dead = await until(lambda: _dead(bob))
+    assert "no longer a member of the space 'team-b'" in dead["last_error"]
+    assert hook.requests == []
+
+
+async def _pending(client: httpx.AsyncClient) -> bool:
+    return bool((await client.get("/deliveries", params={"status": "pending"})).json())
+
+
+async def _dead(client: httpx.AsyncClient) -> dict[str, Any] | None:
+    found = (await client.get("/deliveries", params={"status": "dead"})).json()
     return found[0] if found else None

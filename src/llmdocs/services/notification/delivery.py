@@ -261,6 +261,10 @@ class Engine:
                 return
         channel = self.notifications.channels[subscription.kind]
         started = time.perf_counter()
+        refused = await self._unreadable(delivery, subscription.owner)
+        if refused is not None:
+            await self._settle(delivery, subscription.id, number, refused, 0.0)
+            return
         try:
             config = self.notifications.config_of(subscription)
             message: Message[Any] = Message(
@@ -286,6 +290,16 @@ class Engine:
                 sa.update(Delivery)
                 .where(Delivery.id == delivery.id, Delivery.lease == delivery.lease)
                 .values(next_attempt_at=until, lease=None, lease_until=None, last_error=why))
+
+    async def _unreadable(self, delivery: Delivery, owner: str) -> DeliveryOutcome | None:
+        """A dead end for a delivery whose owner may no longer read its space: revoked
+        since it was recorded (or while its subscription was paused)."""
+        payload = delivery.payload
+        space = (payload.get("event") or {}).get("space") or payload.get("space")
+        if space is None or (await self.audience.view_of(owner)).may_read(space):
+            return None
+        return DeliveryOutcome(False, retryable=False,
+                               error=f"{owner} is no longer a member of the space {space!r}")
 
     async def _settle(self, delivery: Delivery, subscription_id: str, number: int,
                       outcome: DeliveryOutcome, elapsed_ms: float) -> None:
