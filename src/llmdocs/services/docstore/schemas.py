@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from llmdocs.core.bounded import StorableJson
-from llmdocs.core.db import INT4_MAX, StorableText
+from llmdocs.core.db import INT4_MAX, StorableText, UtcDateTime
 from llmdocs.core.spaces import DEFAULT_SPACE, Role, SpaceName
 
 Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,99}$")]
@@ -227,7 +227,7 @@ class SpaceOut(BaseModel):
     name: str
     description: str
     created_by: str
-    created_at: datetime
+    created_at: UtcDateTime  # SQLite gives its times back without a zone
     role: Role | None = Field(None, description="yours there; admin for space admins")
 
 
@@ -244,7 +244,7 @@ class MemberOut(BaseModel):
     subject: str
     role: Role
     granted_by: str
-    granted_at: datetime
+    granted_at: UtcDateTime
 
 
 class MemberList(BaseModel):
