@@ -245,14 +245,34 @@ async def test_checkpoints_are_sealed(tmp_path: Path) -> None:
 
 
 def test_secrets_are_sealed_without_a_configured_ring(tmp_path: Path) -> None:
-    """Embedded mode makes a ring for secrets once into the data dir; distributed mode
-    must be given one."""
+    """Embedded mode makes a ring for secrets once into the data dir; distributed
+    replicas derive the same one from the JWT secret they share, and no file."""
     embedded = Settings(data_dir=tmp_path)
     assert embedded.data_ring is None
     sealed = embedded.secrets_ring.seal_text("hook-secret", context="hook-1")
+    assert sealed != embedded.secrets_ring.seal_text("hook-secret", context="hook-1")
     again = Settings(data_dir=tmp_path).secrets_ring
     assert again.open_text(sealed, "hook-1") == "hook-secret"
     assert (tmp_path / crypto.GENERATED_RING).stat().st_mode & 0o077 == 0
-    distributed = Settings(data_dir=tmp_path, database_url="postgresql+asyncpg://h/db")
-    with pytest.raises(crypto.KeyRingError, match="LLMDOCS_ENCRYPTION_KEYS must be set"):
-        _ = distributed.secrets_ring
+    replicas = [Settings(data_dir=tmp_path / name, jwt_secret=SecretStr("j" * 48),
+                         database_url="postgresql+asyncpg://h/db") for name in "ab"]
+    sealed = replicas[0].secrets_ring.seal_text("hook-secret", context="hook-1")
+    assert sealed.startswith(f"{crypto.TEXT_PREFIX}{crypto.DERIVED_KEY_ID}:")
+    assert replicas[1].secrets_ring.open_text(sealed, "hook-1") == "hook-secret"
+    assert not any((tmp_path / name).exists() for name in "ab")
+    other = Settings(jwt_secret=SecretStr("k" * 48), database_url="postgresql+asyncpg://h/db")
+    with pytest.raises(crypto.CryptoError):  # another JWT secret: another key
+        other.secrets_ring.open_text(sealed, "hook-1")
+    configured = Settings(data_dir=tmp_path, encryption_keys=SecretStr(
+        json.dumps({"k1": KEY_A})), database_url="postgresql+asyncpg://h/db")
+    assert configured.secrets_ring is configured.data_ring
+
+
+def test_an_altered_sealed_secret_does_not_open() -> None:
+    ring = crypto.KeyRing({"k1": base64.b64decode(KEY_A)})
+    sealed = ring.seal_text("whsec_abc", context="row-1")
+    prefix, _, payload = sealed.rpartition(":")
+    raw = bytearray(base64.b64decode(payload))
+    raw[-1] ^= 1
+    with pytest.raises(crypto.CryptoError):
+        ring.open_text(f"{prefix}:{base64.b64encode(bytes(raw)).decode()}", "row-1")

@@ -81,8 +81,6 @@ class Settings(BaseSettings):
     # encryption at rest (llmdocs.core.crypto): a JSON object of key id → base64 of 32
     # bytes (the last encrypts, all decrypt), or the path of a file holding one
     encryption_keys: SecretStr | None = None
-    # AES-256 key (base64 of 32 bytes) sealing stored secrets (core/secretbox.py)
-    secret_key: SecretStr | None = None
     token: SecretStr | None = None  # the CLI's access token
     jwt_issuer: str = "llmdocs"
     jwt_audience: str = "llmdocs"
@@ -274,17 +272,14 @@ class Settings(BaseSettings):
 
     @cached_property
     def secrets_ring(self) -> crypto.KeyRing:
-        """The ring for secrets encrypted always (provider credentials, webhook secrets):
-        the configured one, else embedded mode makes one into the data dir."""
+        """The ring for secrets encrypted always (webhook, Slack and SMTP secrets): the
+        configured one, else embedded mode makes one into the data dir and distributed
+        mode derives one from the JWT secret every replica shares."""
         if self.data_ring is not None:
             return self.data_ring
         if not self.embedded:
-            raise crypto.KeyRingError(
-                "LLMDOCS_ENCRYPTION_KEYS must be set in distributed mode: secrets (provider "
-                "credentials, webhook secrets) are always stored encrypted, and every "
-                "replica needs the same keys")
+            return crypto.derived_ring(self.signing_key)
         return crypto.generated_ring(self.data_dir)
-
 
 def get_settings() -> Settings:
     return Settings()

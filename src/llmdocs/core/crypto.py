@@ -23,7 +23,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 MAGIC = b"LDE\x01"
 TEXT_PREFIX = "ldenc1:"
@@ -34,6 +36,7 @@ _KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # values sealed lately, kept for reading back: a doc-store bulk batch (5,000 rows, 8 MB)
 RECENT, RECENT_CHARS = 5000, 16 * 2**20
 GENERATED_RING = "secret-keys.json"  # embedded mode's ring for secrets, in the data dir
+DERIVED_KEY_ID = "jwt-derived"  # distributed mode's secrets key when no ring is set
 
 
 class CryptoError(ValueError):
@@ -265,3 +268,11 @@ def generated_ring(data_dir: Path) -> KeyRing:
         path.touch(mode=0o600)
         path.write_text(json.dumps({"generated-1": new_key()}))
     return KeyRing.from_value(str(path))
+
+
+def derived_ring(jwt_secret: str) -> KeyRing:
+    """Distributed mode's ring for secrets when no ring is configured: derived from the
+    JWT secret every replica already shares, so a deployment needs no second secret."""
+    key = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
+               info=b"llmdocs secrets ring v1").derive(jwt_secret.encode())
+    return KeyRing({DERIVED_KEY_ID: key})

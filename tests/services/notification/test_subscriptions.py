@@ -5,6 +5,7 @@ other users' subscriptions out of sight, filters and patterns, capped bodies."""
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Awaitable, Callable
 from ipaddress import ip_network
 
@@ -12,6 +13,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from llmdocs.core import crypto
 from llmdocs.core.config import Settings
 from services.notification.conftest import Service, deliveries, subscribe, until
 from services.notification.receiver import Receiver, new_secret
@@ -75,7 +77,11 @@ async def test_the_secret_is_sealed_and_never_shown(service: Service,
     async with service.app.state.resources.database.transaction() as session:
         sealed, channel = (await session.execute(sa.text(
             "SELECT sealed, channel FROM notification_subscriptions"))).one()
-    assert sealed.startswith("v1:") and SECRET.removeprefix("whsec_") not in sealed
+    assert sealed.startswith(crypto.TEXT_PREFIX) and SECRET.removeprefix("whsec_") not in sealed
+    ring = service.settings.secrets_ring  # the key ring, bound to the row's id
+    assert json.loads(ring.open_text(sealed, made["id"])) == {"secret": SECRET}
+    with pytest.raises(crypto.CryptoError):
+        ring.open_text(sealed, "another-row")
     assert SECRET.removeprefix("whsec_") not in str(channel)
 
 

@@ -24,7 +24,6 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """The subscriptions, the inboxes, and the engine: a consumer of every bus event and
     a sender of due deliveries."""
     from llmdocs.core.fetch import guarded_client
-    from llmdocs.core.secretbox import secret_box
     from llmdocs.services.notification.alerts import alert_rules
     from llmdocs.services.notification.alertsettings import AlertSettings
     from llmdocs.services.notification.audience import Audience
@@ -42,7 +41,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     inbox = Inbox(resources.database, config.poll_seconds)
     http = guarded_client(settings.blocked_networks, timeout=config.send_timeout_seconds)
     context = ChannelContext(settings, config, http, resources.database, inbox)
-    notifications = Notifications(resources.database, secret_box(settings), context)
+    notifications = Notifications(resources.database, settings.secrets_ring, context)
     alerting = AlertSettings()
     engine = Engine(config, notifications,
                     build_rules(alert_rules(alerting, resources.database)), Audience(app),

@@ -22,10 +22,10 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.dialects import postgresql, sqlite
 
+from llmdocs.core.crypto import CryptoError
 from llmdocs.core.db import utcnow
 from llmdocs.core.events import Event
 from llmdocs.core.ids import new_id
-from llmdocs.core.secretbox import SealError
 from llmdocs.core.spaces import SpaceView
 from llmdocs.services.notification.audience import Audience
 from llmdocs.services.notification.channels import DeliveryOutcome, Message, envelope
@@ -274,7 +274,7 @@ class Engine:
                 notification=delivery.payload, body=channel.render(delivery.payload),
                 repeats=delivery.repeats)
             outcome = await channel.send(message)
-        except SealError as exc:
+        except CryptoError as exc:
             outcome = DeliveryOutcome(False, error=str(exc), retryable=False)
         except Exception as exc:
             log.exception("channel failed", kind=subscription.kind)

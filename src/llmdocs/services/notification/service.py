@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llmdocs.core.auth import Principal
+from llmdocs.core.crypto import KeyRing
 from llmdocs.core.db import Database, utcnow
 from llmdocs.core.idempotency import IdempotencyKeys, forget_expired
 from llmdocs.core.ids import new_id
-from llmdocs.core.secretbox import SecretBox
 from llmdocs.core.spaces import SpaceView
 from llmdocs.core.sqlite import in_thread
 from llmdocs.services.notification.channels import (
@@ -49,9 +49,9 @@ ADMIN = "notifications:admin"  # sees and changes every subscription
 
 
 class Notifications:
-    def __init__(self, database: Database, box: SecretBox, context: ChannelContext) -> None:
+    def __init__(self, database: Database, ring: KeyRing, context: ChannelContext) -> None:
         self.database = database
-        self.box = box
+        self.ring = ring  # seals the channels' secrets, bound to their row's id
         self.context = context
         self.keys = IdempotencyKeys(database, IdempotencyKey)
         # one channel of each kind, shared by every subscription of that kind
@@ -79,7 +79,7 @@ class Notifications:
             id=sid, owner=owner, space=body.filters.space, events=list(body.events),
             filters=body.filters.model_dump(exclude_none=True), kind=config.kind,
             channel=config.public(),
-            sealed=self.box.seal(json.dumps(secrets), sid) if secrets else None,
+            sealed=self.ring.seal_text(json.dumps(secrets), sid) if secrets else None,
             status="active", paused_reason=None, failures=0, created_at=now, updated_at=now)
         async with self.database.transaction() as session:
             session.add(row)
@@ -170,9 +170,9 @@ class Notifications:
         return {"deliveries": _count(gone), "inbox_items": _count(read)}
 
     def config_of(self, row: Subscription) -> ChannelConfig:
-        """The subscription's channel config with its secrets opened (SealError if the
-        key changed)."""
-        secrets = json.loads(self.box.open(row.sealed, row.id)) if row.sealed else {}
+        """The subscription's channel config with its secrets opened (CryptoError if
+        the ring lost its key)."""
+        secrets = json.loads(self.ring.open_text(row.sealed, row.id)) if row.sealed else {}
         model = KINDS[row.kind].config_model
         return model.model_validate({**row.channel, **secrets})
 
