@@ -263,9 +263,20 @@ def test_secrets_are_sealed_without_a_configured_ring(tmp_path: Path) -> None:
     other = Settings(jwt_secret=SecretStr("k" * 48), database_url="postgresql+asyncpg://h/db")
     with pytest.raises(crypto.CryptoError):  # another JWT secret: another key
         other.secrets_ring.open_text(sealed, "hook-1")
-    configured = Settings(data_dir=tmp_path, encryption_keys=SecretStr(
+    configured = Settings(jwt_secret=SecretStr("j" * 48), encryption_keys=SecretStr(
         json.dumps({"k1": KEY_A})), database_url="postgresql+asyncpg://h/db")
-    assert configured.secrets_ring is configured.data_ring
+    assert configured.secrets_ring.open_text(sealed, "hook-1") == "hook-secret"
+    assert configured.secrets_ring.seal_text("s").startswith(f"{crypto.TEXT_PREFIX}k1:")
+
+
+def test_an_embedded_secret_opens_after_a_ring_is_set(tmp_path: Path) -> None:
+    sealed = Settings(data_dir=tmp_path).secrets_ring.seal_text("hook-secret", "hook-1")
+    ring = SecretStr(json.dumps({"k1": KEY_A}))
+    configured = Settings(data_dir=tmp_path, encryption_keys=ring).secrets_ring
+    assert configured.open_text(sealed, "hook-1") == "hook-secret"
+    fresh = Settings(data_dir=tmp_path / "fresh", encryption_keys=ring)
+    assert fresh.secrets_ring.key_ids == ["k1"]  # no key file made once a ring is set
+    assert not (tmp_path / "fresh").exists()
 
 
 def test_an_altered_sealed_secret_does_not_open() -> None:

@@ -274,12 +274,13 @@ class Settings(BaseSettings):
     def secrets_ring(self) -> crypto.KeyRing:
         """The ring for secrets encrypted always (webhook, Slack and SMTP secrets): the
         configured one, else embedded mode makes one into the data dir and distributed
-        mode derives one from the JWT secret every replica shares."""
-        if self.data_ring is not None:
-            return self.data_ring
-        if not self.embedded:
-            return crypto.derived_ring(self.signing_key)
-        return crypto.generated_ring(self.data_dir)
+        mode derives one from the JWT secret every replica shares. Once a ring is set,
+        that key still opens what it sealed before."""
+        fallback = (crypto.generated_keys(self.data_dir, create=self.encryption_keys is None)
+                    if self.embedded else crypto.derived_keys(self.signing_key))
+        if self.encryption_keys is None:
+            return crypto.KeyRing(fallback)
+        return crypto.KeyRing.from_value(self.encryption_keys.get_secret_value(), fallback)
 
 def get_settings() -> Settings:
     return Settings()

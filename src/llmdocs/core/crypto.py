@@ -105,10 +105,13 @@ class KeyRing:
 
     REFRESH_SECONDS = 1.0
 
-    def __init__(self, keys: Mapping[str, bytes], path: Path | None = None) -> None:
+    def __init__(self, keys: Mapping[str, bytes], path: Path | None = None,
+                 retired: Mapping[str, bytes] | None = None) -> None:
         if not keys:
             raise KeyRingError("a key ring needs at least one key")
         self.path = path
+        # keys that only open: the secrets key used before a ring was set
+        self._retired = dict(retired or {})
         self._next_check = time.monotonic() + self.REFRESH_SECONDS
         self._mtime = self._stat()
         # what this process sealed last: the search index's triggers read a row's
@@ -137,15 +140,15 @@ class KeyRing:
                 self._mtime = mtime
 
     def _load(self, keys: Mapping[str, bytes]) -> None:
-        self._aeads = {key_id: AESGCM(key) for key_id, key in keys.items()}
+        self._aeads = {key_id: AESGCM(key) for key_id, key in {**self._retired, **keys}.items()}
         self.current = list(keys)[-1]
         self._header = self._header_for(self.current)
 
     @classmethod
-    def from_value(cls, raw: str) -> KeyRing:
+    def from_value(cls, raw: str, retired: Mapping[str, bytes] | None = None) -> KeyRing:
         text = raw.strip()
         path = None if text.startswith("{") else Path(text).expanduser()
-        return cls(parse_ring(text), path)
+        return cls(parse_ring(text), path, retired)
 
     @property
     def key_ids(self) -> list[str]:
@@ -260,19 +263,21 @@ def open_bytes(ring: KeyRing | None, value: bytes) -> bytes:
     return ring.open(value)
 
 
-def generated_ring(data_dir: Path) -> KeyRing:
-    """Embedded mode's ring for secrets kept always encrypted: made once, kept private."""
+def generated_keys(data_dir: Path, create: bool = True) -> dict[str, bytes]:
+    """Embedded mode's keys for secrets kept always encrypted: made once, kept private
+    (none when absent and not to be made)."""
     path = data_dir / GENERATED_RING
     if not path.exists():
+        if not create:
+            return {}
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
         path.write_text(json.dumps({"generated-1": new_key()}))
-    return KeyRing.from_value(str(path))
+    return parse_ring(str(path))
 
 
-def derived_ring(jwt_secret: str) -> KeyRing:
-    """Distributed mode's ring for secrets when no ring is configured: derived from the
-    JWT secret every replica already shares, so a deployment needs no second secret."""
-    key = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
-               info=b"llmdocs secrets ring v1").derive(jwt_secret.encode())
-    return KeyRing({DERIVED_KEY_ID: key})
+def derived_keys(jwt_secret: str) -> dict[str, bytes]:
+    """Distributed mode's key for secrets when no ring is set: derived from the JWT
+    secret every replica already shares, so a deployment needs no second secret."""
+    return {DERIVED_KEY_ID: HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
+                                 info=b"llmdocs secrets ring v1").derive(jwt_secret.encode())}
