@@ -89,7 +89,7 @@ class IdentityProvider:
         for kid, key in self.keys.items():
             algorithm = ECAlgorithm if isinstance(key, ec.EllipticCurvePrivateKey) \
                 else RSAAlgorithm
-            jwk = algorithm.to_jwk(key.public_key(), as_dict=True)
+            jwk = algorithm.to_jwk(key.public_key(), as_dict=True)  # type: ignore[call-overload]
             keys.append({**jwk, "kid": kid, "use": "sig", "alg": self.alg_of(kid)})
         return {"keys": keys}
 

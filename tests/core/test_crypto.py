@@ -174,7 +174,7 @@ async def test_a_record_whose_key_left_the_ring_is_a_503_naming_it(
     settings.encryption_keys = SecretStr(str(ring))
     token = issue_token(settings, "user:t", ["docs:read", "docs:write"])
     docs = await serve(create_app("docstore", settings))
-    ids = []
+    ids: list[str] = []
     async with httpx.AsyncClient(base_url=docs.url, timeout=30,
                                  headers={"Authorization": f"Bearer {token}"}) as http:
         # k2, then k1, then k2 seal: the oldest and newest need k2 only

@@ -97,11 +97,11 @@ async def test_old_runs_go_with_their_checkpoints(database: Database,
         assert await forget_runs(database, checkpointer, 30) == {"runs": 1}
         assert await ids(database, WorkflowRun) == {"new", "live"}
 
-        def thread(name: str) -> Any:
+        def thread_of(name: str) -> Any:
             return {"configurable": {"thread_id": name, "checkpoint_ns": ""}}
 
-        assert await checkpointer.aget_tuple(thread("old")) is None
-        assert await checkpointer.aget_tuple(thread("new")) is not None
+        assert await checkpointer.aget_tuple(thread_of("old")) is None
+        assert await checkpointer.aget_tuple(thread_of("new")) is not None
         assert await forget_runs(database, checkpointer, 30) == {"runs": 0}
 
 

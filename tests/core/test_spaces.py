@@ -17,7 +17,7 @@ def settings(default_role: str = "editor") -> Settings:
 def test_a_member_sees_their_spaces_and_default_with_roles_capping_writes() -> None:
     alice = Principal("user:alice", frozenset({"docs:read", "docs:write"}))
     view = SpaceView.of(alice, {"team-a": "viewer", "team-b": "admin"}, settings())
-    assert view.visible() == {"default", "team-a", "team-b"}
+    assert view.visible() == frozenset({"default", "team-a", "team-b"})
     assert view.may_read("team-a") and not view.may_write("team-a")
     assert view.may_write("team-b") and view.may_admin("team-b")
     assert view.may_write("default") and not view.may_admin("default")
@@ -41,7 +41,7 @@ def test_services_and_space_admins_see_everything_but_delegated_calls_do_not() -
     for who in (service, root):
         view = SpaceView.of(who, {}, settings("none"))
         assert view.visible() is None and view.may_admin("anything")
-    assert SpaceView.of(acting, {}, settings()).visible() == {"default"}
+    assert SpaceView.of(acting, {}, settings()).visible() == frozenset({"default"})
 
 
 @pytest.mark.parametrize("name", ["default", "team-a", "a", "x" * 63, "a1-b2"])

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, cast
 
 import helm_python
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import kubernetes_validate
 import pytest
 from helm_python.errors import HelmError
@@ -62,7 +62,7 @@ CERTIFICATE = {
 
 def _container(deployment: dict[str, Any]) -> dict[str, Any]:
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    return container
+    return cast(dict[str, Any], container)
 
 
 def _hours(duration: str) -> float:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import httpx
@@ -65,7 +65,7 @@ def _with_tls() -> dict[str, Any]:
         services[name] = base | override | {
             "environment": base["environment"] | override["environment"],
             "volumes": list(mounts.values())}
-    return services
+    return cast(dict[str, Any], services)
 
 
 def test_the_tls_variant_gives_each_service_its_pair_and_https_urls_for_the_others() -> None:
