@@ -5,8 +5,6 @@ only prose; the reference comes from the spec and the review checks the draft ag
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +15,7 @@ from cachetools import LRUCache
 from langgraph.graph import END, START, StateGraph
 
 from llmdocs.core import tracing
-from llmdocs.core.client import NotFound, ServiceError
+from llmdocs.core.client import ServiceError
 from llmdocs.core.config import LINK_LOCAL
 from llmdocs.core.db import escaped
 from llmdocs.core.errors import outlasting
@@ -28,18 +26,13 @@ from llmdocs.formats import GeneratedDocument, Section, render
 from llmdocs.openapi import (
     Operation,
     SpecBounds,
-    SpecError,
-    Unreachable,
-    analyse,
-    fetch_spec_url,
-    parse_spec,
 )
 from llmdocs.openapi import markdown as md
 from llmdocs.services.docstore.client import DocStoreClient
-from llmdocs.services.docstore.schemas import DocumentOut, DocumentSummary
+from llmdocs.services.docstore.schemas import DocumentSummary
 from llmdocs.services.gateway.client import GatewayClient
 from llmdocs.services.orchestrator import apidoc, apisections, gate, refresh, review
-from llmdocs.services.orchestrator.errors import Invalid, Unknown
+from llmdocs.services.orchestrator.errors import Invalid
 from llmdocs.services.orchestrator.prose import (
     PROSE_KINDS,
     ProseCall,
@@ -54,6 +47,7 @@ from llmdocs.services.orchestrator.registry import Registry
 from llmdocs.services.orchestrator.schemas import DocRequest, StepRecord, WorkflowInput
 from llmdocs.services.orchestrator.settings import DocgenSettings
 from llmdocs.services.orchestrator.spacedocs import SpaceDocs, readable
+from llmdocs.services.orchestrator.specsource import SpecSource, document
 from llmdocs.services.orchestrator.workflow_state import (
     DocState,
     Node,
@@ -101,7 +95,7 @@ class DocGen:
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
-        self._specs: LRUCache[tuple[str, str], dict[str, Any]] = LRUCache(maxsize=64)
+        self.specs = SpecSource(deps.registry, deps.spec_bounds, deps.blocked_networks)
         # by the id of a state's list of operations: the list, and the same validated
         # (see `operations_of`); a few specs' worth, as a large spec's are megabytes
         self._operations: LRUCache[int, tuple[list[Any], list[Operation]]] = LRUCache(
@@ -232,7 +226,7 @@ class DocGen:
         if request.spec_document_id or request.spec_url or request.service:
             context.update(await self._spec(request, trace))
         docs = self._docs(state["request"])
-        found = [await self._document(docs, document_id, "source", trace)
+        found = [await document(docs, document_id, "source", trace)
                  for document_id in request.document_ids]
         if request.search:
             trace.called("doc-store", "search")
@@ -257,109 +251,15 @@ class DocGen:
             return
         trace = Trace("check")
         try:
-            if await self._spec_for_service(self._docs(data), str(service), trace) is None:
-                await self._registry_spec(str(service), trace)
+            if await self.specs.for_service(self._docs(data), str(service), trace) is None:
+                await self.specs.registered(str(service), trace)
         except WorkflowError as exc:
             raise Invalid(f"The run cannot start: {exc}.", errors=[
                 {"field": "input.service", "message": str(exc)}]) from None
 
     async def _spec(self, request: DocRequest, trace: Trace) -> dict[str, Any]:
         """The OpenAPI spec: stored in the doc-store, at a URL, or from the registry."""
-        bounds = self.deps.spec_bounds
-        docs = self._docs(request.model_dump())
-        source: dict[str, Any] | None = None
-        if request.spec_document_id:
-            source = await self._stored_spec(docs, request.spec_document_id, trace)
-        elif request.spec_url:
-            # a redirect loop ends as Unreachable: too many redirects
-            try:
-                url, content, doc = await fetch_spec_url(
-                    request.spec_url, self.deps.blocked_networks, bounds)
-            except Unreachable as exc:
-                raise WorkflowError(f"spec URL: {exc}") from None
-            except SpecError as exc:
-                raise WorkflowError(f"spec URL {request.spec_url} does not serve an "
-                                    f"OpenAPI spec: {exc}") from None
-            trace.called("spec-url", f"GET {url}")
-            try:
-                return apisections.spec_context(doc, analyse(url, doc, bounds), "url", url,
-                                                hashlib.sha256(content).hexdigest(), bounds)
-            except SpecError as exc:
-                raise WorkflowError(f"spec URL {request.spec_url}: {exc}") from None
-        else:
-            source = await self._spec_for_service(docs, str(request.service), trace)
-            if source is None:
-                return await self._registry_spec(str(request.service), trace)
-        return source
-
-    async def _stored_spec(self, docs: SpaceDocs, document_id: str, trace: Trace,
-                           known: DocumentSummary | None = None) -> dict[str, Any]:
-        """A spec from the doc-store. Parsing is the slow part (YAML), so what a spec
-        says is kept by content hash; with the version and hash already listed
-        (`known`), a spec seen before needs no fetch at all."""
-        parsed = self._specs.get((document_id, known.content_hash)) if known is not None else None
-        doc: DocumentSummary | None = known
-        if parsed is None:
-            full = await self._document(docs, document_id, "spec", trace)
-            key = (document_id, full.content_hash)
-            parsed = self._specs.get(key) or self._parse_spec(document_id, full.content or "")
-            self._specs[key] = parsed
-            doc = full
-        assert doc is not None
-        # the doc-store's hash is the SHA-256 of the bytes it stores and serves
-        return {**parsed, "spec": {
-            **parsed["spec"], "sha256": doc.content_hash, "document_id": doc.document_id,
-            "document_version": doc.version, "content_hash": doc.content_hash}}
-
-    def _parse_spec(self, document_id: str, content: str) -> dict[str, Any]:
-        try:
-            parsed = parse_spec(content.encode(), self.deps.spec_bounds)
-            analysis = analyse(f"docstore:{document_id}", parsed, self.deps.spec_bounds)
-            return apisections.spec_context(parsed, analysis, "doc-store",
-                                            f"docstore:{document_id}", None,
-                                            self.deps.spec_bounds)
-        except SpecError as exc:
-            raise WorkflowError(f"document {document_id} is not a usable OpenAPI spec: "
-                                f"{exc}") from None
-
-    async def _document(self, docs: SpaceDocs, document_id: str, role: str, trace: Trace
-                        ) -> DocumentOut:
-        trace.called("doc-store", "get document")
-        try:
-            return await docs.get(document_id)
-        except NotFound:
-            raise WorkflowError(f"{role} document {document_id} not found") from None
-
-    async def _spec_for_service(self, docs: SpaceDocs, service: str, trace: Trace
-                                ) -> dict[str, Any] | None:
-        """A spec stored in the doc-store for this service (tag `openapi`, matched on
-        the `service` metadata or the title)."""
-        wanted = _slug(service)
-        trace.called("doc-store", "list documents tag=openapi")
-        page = await docs.list(tag="openapi", limit=100)
-        for item in page.items:
-            names = {_slug(str(item.metadata.get("service", ""))), _slug(item.title)}
-            if any(n and (n == wanted or wanted in n.split("-") or n.startswith(wanted))
-                   for n in names):
-                return await self._stored_spec(docs, item.document_id, trace, item)
-        return None
-
-    async def _registry_spec(self, service: str, trace: Trace) -> dict[str, Any]:
-        trace.called("orchestrator", f"registry get {service}")
-        for name in dict.fromkeys((service, _slug(service), f"{_slug(service)}-service")):
-            try:
-                detail = await self.deps.registry.get(name)
-            except Unknown:  # try the next spelling
-                continue
-            return apisections.registry_context(
-                detail.title, detail.version, detail.operations, {
-                    "origin": "registry", "url": detail.spec_url, "sha256": None,
-                    "sha256_of": apisections.SHA256_OF["registry"],
-                    "canonical_sha256": detail.spec_hash, "title": detail.title,
-                    "version": detail.version, "service": detail.name},
-                self.deps.spec_bounds)
-        raise WorkflowError(f"no OpenAPI spec found for {service!r}: store one in the "
-                            "doc-store with tag 'openapi' or register the service")
+        return await self.specs.of(request, self._docs(request.model_dump()), trace)
 
     async def outline(self, state: DocState) -> dict[str, Any]:
         """The sections, from the template and the sources (not from the model)."""
@@ -608,6 +508,3 @@ class DocGen:
         return graph
 
 
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
