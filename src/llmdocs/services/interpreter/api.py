@@ -264,7 +264,7 @@ def _get_and_head(path: str, **options: Any
 async def provenance(document_id: Id, caller: Principal = Depends(read),
                      svc: Interpreter = Depends(interpreter)) -> dict[str, object]:
     with _upstream():
-        return await svc.provenance(document_id, caller)
+        return await svc.documents.provenance(document_id, caller)
 
 
 _SEPARATOR = re.compile(r"[/\\]")
@@ -291,7 +291,7 @@ def content_disposition(filename: str, fallback: str) -> str:
 async def download(document_id: Id, caller: Principal = Depends(read),
                    svc: Interpreter = Depends(interpreter)) -> Response:
     with _upstream():
-        data, media_type, filename = await svc.download(document_id, caller)
+        data, media_type, filename = await svc.documents.download(document_id, caller)
     return Response(data, media_type=media_type or "application/octet-stream",
                     headers={"Content-Disposition": content_disposition(filename,
                                                                         document_id)})
