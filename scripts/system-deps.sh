@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the servers the test suite runs against — PostgreSQL and Redis — with apt
-# when they are missing. The tests start and stop their own instances on loopback.
+# Installs what the test suite runs against — PostgreSQL, Redis and Chromium (the web
+# portal's browser tests, driven by Playwright) — with apt when they are missing. The tests start and stop their own instances on loopback.
 set -euo pipefail
 
 need=()
@@ -8,6 +8,7 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if ! command -v pg_config >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need+=(postgresql)
 fi
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 ((${#need[@]})) || exit 0
 
 echo "installing ${need[*]} with apt" >&2
