@@ -29,6 +29,7 @@ from llmdocs.core.auth import issue_token
 from llmdocs.core.client import ServiceClient, ServiceError, UpstreamError
 from llmdocs.core.config import SERVICE_NAMES, Settings
 from llmdocs.core.roles import role_table
+from llmdocs.core.service import ServiceSpec
 from llmdocs.services import all_specs
 
 app = typer.Typer(name="llmdocs", help="llmdocs: an LLM documentation ecosystem.",
@@ -58,7 +59,8 @@ def version() -> None:
     console.print(__version__)
 
 
-def _print_ready(settings: Settings) -> None:
+def _print_ready(settings: Settings, specs: list[ServiceSpec]) -> None:
+    """What `up` started, a token for the CLI, and the portal's sign-in link."""
     table = Table(title=f"llmdocs {__version__} is up (embedded, data in {settings.data_dir})")
     table.add_column("service")
     table.add_column("url")
@@ -68,6 +70,13 @@ def _print_ready(settings: Settings) -> None:
     token = issue_token(settings, "user:admin", ["*"], ttl_seconds=24 * 3600)
     console.print("Access token (admin, 24 h):")
     console.print(token, soft_wrap=True, markup=False, highlight=False)
+    if any(spec.key == "web" for spec in specs):
+        from llmdocs.services.web.sessions import sign_in_link
+        from llmdocs.services.web.settings import WebSettings
+
+        console.print("Sign in to the portal (this link works once):")
+        console.print(sign_in_link(settings, WebSettings(), "user:admin"), soft_wrap=True,
+                      markup=False, highlight=False)
     console.print("Press Ctrl-C to stop.")
 
 
@@ -104,7 +113,7 @@ def up(
 
     def ready() -> None:
         instance.record(settings, [spec.key for spec in specs])  # for the CLI, anywhere
-        _print_ready(settings)
+        _print_ready(settings, specs)
         if example:
             started.append(asyncio.get_running_loop().create_task(run_example(settings)))
 

@@ -255,6 +255,12 @@ def is_auth_dependency(call: Any) -> bool:
         return False
 
 
+def authenticating(dependency: Callable[..., Any]) -> None:
+    """Mark `dependency` as a check of the caller of its own (a session cookie's, say):
+    the app adds no bearer-token check to a route that holds it."""
+    _auth_dependencies.add(dependency)
+
+
 def require(*scopes: str) -> Callable[..., Awaitable[Principal]]:
     """A route dependency: the caller must hold every one of `scopes`. The scopes also
     appear in the operation's OpenAPI `security`, so discovery can read them."""

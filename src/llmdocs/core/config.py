@@ -33,6 +33,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "logcollector": 5040,
     "analysis": 5020,
     "notification": 5130,
+    "web": 3000,
 }
 
 # link-local: where clouds serve instance metadata and credentials to whoever asks
@@ -67,6 +68,7 @@ class Settings(BaseSettings):
     logcollector_port: int = DEFAULT_PORTS["logcollector"]
     analysis_port: int = DEFAULT_PORTS["analysis"]
     notification_port: int = DEFAULT_PORTS["notification"]
+    web_port: int = DEFAULT_PORTS["web"]
     orchestrator_url: str = ""
     gateway_url: str = ""
     discovery_url: str = ""
@@ -76,6 +78,7 @@ class Settings(BaseSettings):
     logcollector_url: str = ""
     analysis_url: str = ""
     notification_url: str = ""
+    web_url: str = ""
 
     jwt_secret: SecretStr | None = None
     # encryption at rest (llmdocs.core.crypto): a JSON object of key id → base64 of 32

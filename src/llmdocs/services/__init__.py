@@ -1,4 +1,4 @@
-"""The nine services. Each package declares its `spec` and `create_app`."""
+"""The services. Each package declares its `spec` and `create_app`."""
 
 from __future__ import annotations
 

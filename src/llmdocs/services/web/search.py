@@ -1,0 +1,66 @@
+"""The home page: full-text search over the documents the user may read, with
+highlighted snippets and filters, and the recent documents."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request, Response
+from markupsafe import Markup
+
+from llmdocs.services.docstore.client import DocStoreClient
+from llmdocs.services.web.pages import PageRoute, User, render, signed_in
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+RECENT = 10
+PAGE = 20
+MARK_START, MARK_END = "<mark>", "</mark>"  # how the doc-store marks a match
+
+Text = Annotated[str | None, Query(max_length=200)]
+
+
+def highlighted(snippet: str) -> Markup:
+    """A snippet with its matches marked and everything else escaped: the doc-store
+    marks matches in the document's own text, which may hold any markup."""
+    parts: list[Markup | str] = []
+    for i, piece in enumerate(snippet.split(MARK_START)):
+        marked, _, rest = piece.partition(MARK_END) if i else ("", "", piece)
+        if i:
+            parts.append(Markup("<mark>{}</mark>").format(marked))
+        parts.append(rest)
+    return Markup("").join(parts)  # escapes each str part
+
+
+def _day(value: date | None, end: bool) -> str | None:
+    if value is None:
+        return None
+    return datetime.combine(value, time.max if end else time.min, UTC).isoformat()
+
+
+@router.get("/")
+async def home(request: Request, user: User = signed_in,
+               q: Annotated[str | None, Query(max_length=500)] = None, tag: Text = None,
+               format: Text = None, after: date | None = None, before: date | None = None,
+               cursor: Annotated[str | None, Query(max_length=500)] = None) -> Response:
+    """Search (with `q`) or, without, the most recently changed documents."""
+    docs = user.client(DocStoreClient)
+    filters = {key: value for key, value in (
+        ("tag", tag or None), ("format", format or None),
+        ("created_after", _day(after, end=False)),
+        ("created_before", _day(before, end=True))) if value}
+    query = (q or "").strip()
+    if query:
+        found = await docs.search(query, limit=PAGE, cursor=cursor or None, **filters)
+        more = found.next_cursor and "/?" + urlencode(
+            {"q": query, "tag": tag or "", "format": format or "", "after": after or "",
+             "before": before or "", "cursor": found.next_cursor})
+        return render(request, "search.html", q=query, hits=found.items, more=more,
+                      filters=filters, tag=tag or "",
+                      format=format or "", after=after, before=before,
+                      highlighted=highlighted, recent=[])
+    recent = await docs.list(limit=RECENT, sort="-updated_at", **filters)
+    return render(request, "search.html", q="", hits=None, more=None,
+                  filters=filters, tag=tag or "", format=format or "", after=after,
+                  before=before, highlighted=highlighted, recent=recent.items)
