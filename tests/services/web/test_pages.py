@@ -165,3 +165,28 @@ async def test_unknown_parameters_are_readable_400s(settings: Settings, serve: A
     async with httpx.AsyncClient(base_url=eco.url_for("web")) as anyone:
         health = await anyone.get("/health", params={"deep": "false"})
         assert health.status_code == 200 and health.json()["service"] == "web"
+
+
+async def test_stale_documents_carry_a_banner_and_filter(settings: Settings,
+                                                         serve: Any) -> None:
+    eco = await start_portal(settings, serve, ("docstore", "analysis"))
+    async with docs_as(eco) as docs:
+        stale = await docs.put("# Pumps\n\nPumps move water.", title="Pumps", format="markdown")
+        fresh = await docs.put("# Valves\n\nValves hold water.", title="Valves",
+                               format="markdown")
+        await docs.mark_stale(stale.document_id, "GET /pumps was removed from the spec",
+                              "0190c0de-0000-7000-8000-000000000001")
+    async with signed_in(eco) as browser:
+        page = await browser.get(f"/documents/{stale.document_id}")
+        assert page.status_code == 200
+        banner = page.text.split('class="banner"', 1)[1].split("</div>", 1)[0]
+        assert "stale" in banner and "GET /pumps was removed from the spec" in banner
+        assert "cannot be shown right now" in banner  # the finding is not the analysis'
+        assert 'class="banner"' not in (await browser.get(
+            f"/documents/{fresh.document_id}")).text
+        only_stale = await browser.get("/", params={"q": "water", "stale": "stale"})
+        only_fresh = await browser.get("/", params={"q": "water", "stale": "fresh"})
+        assert stale.document_id in only_stale.text and fresh.document_id not in only_stale.text
+        assert fresh.document_id in only_fresh.text and stale.document_id not in only_fresh.text
+        recent = await browser.get("/", params={"stale": "stale"})
+        assert stale.document_id in recent.text and fresh.document_id not in recent.text

@@ -62,6 +62,8 @@ router = APIRouter(tags=["doc-store"], dependencies=[Depends(domain_problems(STA
 M = TypeVar("M", bound=BaseModel)
 Reader = Annotated[Principal, Depends(require("docs:read"))]
 Writer = Annotated[Principal, Depends(require("docs:write"))]
+Stale = Annotated[bool | None, Query(
+    description="true: only documents whose sources changed; false: only the others")]
 IfMatch = Annotated[str | None, Header(description='"<version>" from the ETag; stale → 412')]
 # a document id in a path: text a column can hold (a NUL is a 422, not a database error)
 DocumentId = Annotated[StorableText, Path()]
@@ -279,13 +281,13 @@ async def list_documents(
     tag: Annotated[list[StorableText] | None, Query()] = None,
     author: StorableText | None = None,
     created_after: UtcDateTime | None = None, created_before: UtcDateTime | None = None,
-    deleted: Literal["exclude", "include", "only"] = "exclude",
+    deleted: Literal["exclude", "include", "only"] = "exclude", stale: Stale = None,
     sort: str = Query("-created_at", description="created_at, updated_at or title; - for desc"),
     limit: int = Query(50, ge=1, le=500), cursor: Cursor = None,
 ) -> DocumentPage:
     filters = filters_of(request, source, format, tag, author, created_after, created_before,
                          deleted)
-    filters.spaces = spaces.visible()
+    filters.spaces, filters.stale = spaces.visible(), stale
     return await store_of(request).list(filters, sort, limit, cursor)
 
 
@@ -510,10 +512,10 @@ async def search(
     tag: Annotated[list[StorableText] | None, Query()] = None,
     author: StorableText | None = None,
     created_after: UtcDateTime | None = None, created_before: UtcDateTime | None = None,
-    limit: int = Query(20, ge=1, le=100), cursor: Cursor = None,
+    stale: Stale = None, limit: int = Query(20, ge=1, le=100), cursor: Cursor = None,
 ) -> SearchPage:
     filters = filters_of(request, source, format, tag, author, created_after, created_before)
-    filters.spaces = spaces.visible()
+    filters.spaces, filters.stale = spaces.visible(), stale
     return await store_of(request).search(q, filters, limit, cursor)
 
 

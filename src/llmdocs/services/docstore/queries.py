@@ -113,6 +113,7 @@ class Filters:
     metadata: dict[str, str] = field(default_factory=dict)
     deleted: Literal["exclude", "include", "only"] = "exclude"
     spaces: frozenset[str] | None = None  # the caller's (SpaceView.visible); None: all
+    stale: bool | None = None  # only stale documents, only fresh ones; None: both
 
     def params(self) -> dict[str, Any]:
         """The filters' values, by the name of the parameter `conditions` binds each to."""
@@ -129,7 +130,7 @@ class Filters:
     def shape(self) -> tuple[Any, ...]:
         """What the statement of `conditions` depends on besides the values: requests
         of one shape can share one statement, given their own `params`."""
-        return self.deleted, tuple(self.params()), tuple(self.metadata)
+        return self.deleted, tuple(self.params()), tuple(self.metadata), self.stale
 
     def conditions(self) -> list[sa.ColumnElement[bool]]:
         """The filters on named parameters holding this request's values (`params`)."""
@@ -151,6 +152,9 @@ class Filters:
             name = f"meta_{i}"
             conds.append(docs.metadata[key].as_string()
                          == sa.bindparam(name, params[name], sa.String()))
+        if self.stale is not None:
+            conds.append(docs.stale_reason.is_not(None) if self.stale
+                         else docs.stale_reason.is_(None))
         if self.spaces is not None:  # one statement for any number of spaces
             conds.append(docs.space.in_(sa.bindparam("spaces", params["spaces"],
                                                      expanding=True)))

@@ -4,7 +4,7 @@ highlighted snippets and filters, and the recent documents."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response
@@ -43,24 +43,26 @@ def _day(value: date | None, end: bool) -> str | None:
 async def home(request: Request, user: User = signed_in,
                q: Annotated[str | None, Query(max_length=500)] = None, tag: Text = None,
                format: Text = None, after: date | None = None, before: date | None = None,
+               stale: Literal["", "stale", "fresh"] = "",
                cursor: Annotated[str | None, Query(max_length=500)] = None) -> Response:
     """Search (with `q`) or, without, the most recently changed documents."""
     docs = user.client(DocStoreClient)
     filters = {key: value for key, value in (
         ("tag", tag or None), ("format", format or None),
         ("created_after", _day(after, end=False)),
-        ("created_before", _day(before, end=True))) if value}
+        ("created_before", _day(before, end=True)),
+        ("stale", {"stale": "true", "fresh": "false"}.get(stale))) if value}
     query = (q or "").strip()
     if query:
         found = await docs.search(query, limit=PAGE, cursor=cursor or None, **filters)
         more = found.next_cursor and "/?" + urlencode(
             {"q": query, "tag": tag or "", "format": format or "", "after": after or "",
-             "before": before or "", "cursor": found.next_cursor})
+             "before": before or "", "stale": stale, "cursor": found.next_cursor})
         return render(request, "search.html", q=query, hits=found.items, more=more,
                       filters=filters, tag=tag or "",
-                      format=format or "", after=after, before=before,
+                      format=format or "", after=after, before=before, stale=stale,
                       highlighted=highlighted, recent=[])
     recent = await docs.list(limit=RECENT, sort="-updated_at", **filters)
     return render(request, "search.html", q="", hits=None, more=None,
                   filters=filters, tag=tag or "", format=format or "", after=after,
-                  before=before, highlighted=highlighted, recent=recent.items)
+                  before=before, stale=stale, highlighted=highlighted, recent=recent.items)
