@@ -1,6 +1,7 @@
 """A local identity provider speaking the real protocol for tests: an OIDC discovery
-document, a JWKS, and a client-credentials token endpoint, under a realm path of its
-own (as Keycloak's), with keys it can add and drop to rotate them."""
+document, a JWKS, a token endpoint for client credentials and for authorization codes
+(with PKCE), and an authorization endpoint that signs in `signs_in` at once, under a
+realm path of its own (as Keycloak's), with keys it can add and drop to rotate them."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import FastAPI, Form, Header, HTTPException
+from fastapi.responses import RedirectResponse
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from llmdocs.devservers import free_port
@@ -29,6 +32,17 @@ AUDIENCE = "llmdocs-api"
 class Client:
     secret: str
     claims: dict[str, Any] = field(default_factory=dict)  # e.g. roles, realm_access
+
+
+@dataclass
+class Grant:
+    """An authorization code's request, until the code is exchanged (once)."""
+
+    client_id: str
+    redirect_uri: str
+    challenge: str
+    subject: str
+    claims: dict[str, Any]
 
 
 class IdentityProvider:
@@ -46,6 +60,11 @@ class IdentityProvider:
         self.clients: dict[str, Client] = {}
         self.jwks_hits = 0
         self.discovery_hits = 0
+        # who the authorization endpoint signs in (as if they had typed their password),
+        # with these claims in their token; None: it refuses everyone
+        self.signs_in: str | None = "alice"
+        self.user_claims: dict[str, Any] = {}
+        self.grants: dict[str, Grant] = {}
         self.add_key("RS256")
 
     def add_key(self, alg: str = "RS256") -> str:
@@ -93,6 +112,19 @@ class IdentityProvider:
             keys.append({**jwk, "kid": kid, "use": "sig", "alg": self.alg_of(kid)})
         return {"keys": keys}
 
+    def exchange(self, code: str | None, client_id: str | None, redirect_uri: str | None,
+                 verifier: str | None) -> dict[str, Any]:
+        """An access token for an authorization code, once, to the client that asked
+        for it, with the verifier whose S256 hash the request named (RFC 7636)."""
+        grant = self.grants.pop(code or "", None)
+        if grant is None or (client_id, redirect_uri) != (grant.client_id, grant.redirect_uri):
+            raise HTTPException(400, {"error": "invalid_grant"})
+        digest = hashlib.sha256((verifier or "").encode()).digest()
+        if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != grant.challenge:
+            raise HTTPException(400, {"error": "invalid_grant"})
+        return {"access_token": self.sign(grant.subject, **grant.claims),
+                "token_type": "Bearer", "expires_in": 300}
+
     def app(self) -> FastAPI:
         app = FastAPI(openapi_url=None)
         realm = self.realm
@@ -102,7 +134,9 @@ class IdentityProvider:
             self.discovery_hits += 1
             return {"issuer": self.issuer, "jwks_uri": f"{self.issuer}/protocol/certs",
                     "token_endpoint": f"{self.issuer}/protocol/token",
-                    "grant_types_supported": ["client_credentials"],
+                    "authorization_endpoint": f"{self.issuer}/protocol/auth",
+                    "grant_types_supported": ["client_credentials", "authorization_code"],
+                    "code_challenge_methods_supported": ["S256"],
                     "id_token_signing_alg_values_supported": ["RS256", "ES256"]}
 
         @app.get(f"{realm}/protocol/certs")
@@ -110,10 +144,28 @@ class IdentityProvider:
             self.jwks_hits += 1
             return self.jwks()
 
+        @app.get(f"{realm}/protocol/auth")
+        async def authorize(response_type: str, client_id: str, redirect_uri: str,
+                            state: str, code_challenge: str,
+                            code_challenge_method: str) -> RedirectResponse:
+            if response_type != "code" or code_challenge_method != "S256":
+                raise HTTPException(400, {"error": "invalid_request"})
+            if self.signs_in is None:
+                return RedirectResponse(
+                    f"{redirect_uri}?{urlencode({'error': 'access_denied', 'state': state})}")
+            code = uuid.uuid4().hex
+            self.grants[code] = Grant(client_id, redirect_uri, code_challenge, self.signs_in,
+                                      dict(self.user_claims))
+            return RedirectResponse(f"{redirect_uri}?{urlencode({'code': code, 'state': state})}")
+
         @app.post(f"{realm}/protocol/token")
         async def token(grant_type: str = Form(), client_id: str | None = Form(None),
                         client_secret: str | None = Form(None),
+                        code: str | None = Form(None), redirect_uri: str | None = Form(None),
+                        code_verifier: str | None = Form(None),
                         authorization: str | None = Header(None)) -> dict[str, Any]:
+            if grant_type == "authorization_code":
+                return self.exchange(code, client_id, redirect_uri, code_verifier)
             if authorization and authorization.startswith("Basic "):  # client_secret_basic
                 client_id, _, client_secret = base64.b64decode(
                     authorization[6:]).decode().partition(":")

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 
 from llmdocs.core.errors import Problem
-from llmdocs.services.web import documents, search
+from llmdocs.services.web import documents, oidc, search
+from llmdocs.services.web.errors import SignInRefused
 from llmdocs.services.web.pages import (
     HERE,
     SESSION_COOKIE,
@@ -22,6 +23,7 @@ from llmdocs.services.web.pages import (
 from llmdocs.services.web.sessions import Sessions
 
 STATIC = (HERE / "static").resolve()
+OIDC_COOKIE = "llmdocs_oidc"  # a sign-in under way at the identity provider
 STATIC_MAX_AGE = 3600
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -62,6 +64,36 @@ async def login_with_token(request: Request,
     return _signed_in_as(request, await sessions.redeem_token(access_token), next)
 
 
+@router.get("/login/oidc", dependencies=[public])
+async def login_oidc(request: Request, next: str | None = Query(None, max_length=2000)
+                     ) -> Response:
+    """Sign in at the identity provider (authorization code with PKCE)."""
+    settings = request.app.state.settings
+    if not settings.oidc_issuer:
+        raise Problem(404, "No identity provider is configured (LLMDOCS_OIDC_ISSUER).")
+    target, flow = await oidc.begin(settings, request.app.state.web_settings, _local(next))
+    response = RedirectResponse(target, status_code=303)
+    set_cookie(request, response, OIDC_COOKIE, oidc.seal(settings, flow),
+               max_age=oidc.FLOW_SECONDS)
+    return response
+
+
+@router.get("/login/callback", dependencies=[public])
+async def login_callback(request: Request, state: str = Query(max_length=200),
+                         code: str | None = Query(None, max_length=2000),
+                         error: str | None = Query(None, max_length=200)) -> Response:
+    """The identity provider's answer: a code for a session, or why not."""
+    settings = request.app.state.settings
+    flow = oidc.unseal(settings, request.cookies.get(OIDC_COOKIE), state)
+    if code is None:
+        raise SignInRefused(f"The identity provider did not sign you in ({error or 'no code'}).")
+    token = await oidc.finish(settings, request.app.state.web_settings, code, flow)
+    sessions: Sessions = request.app.state.sessions
+    response = _signed_in_as(request, await sessions.redeem_token(token), flow.next)
+    response.delete_cookie(OIDC_COOKIE, path="/", httponly=True, samesite="lax")
+    return response
+
+
 @router.post("/logout", dependencies=[public, csrf_checked])
 async def logout(request: Request) -> Response:
     """Sign out: the session ends on the server, the cookie is dropped."""
@@ -70,7 +102,7 @@ async def logout(request: Request) -> Response:
         sessions: Sessions = request.app.state.sessions
         await sessions.end(cookie)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
     return response
 
 
