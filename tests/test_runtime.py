@@ -97,7 +97,7 @@ def test_up_embedded_serves_all_and_stops_cleanly(
                                             "docstore": "doc-store",
                                             "promptstore": "prompt-store",
                                             "logcollector": "log-collector"}.get(key))
-    print(f"all nine healthy after {time.monotonic() - started:.1f}s")
+    print(f"all ten healthy after {time.monotonic() - started:.1f}s")
     assert (tmp_path / "data" / "llmdocs.db").exists()
 
     deadline = time.monotonic() + 10
@@ -111,12 +111,16 @@ def test_up_embedded_serves_all_and_stops_cleanly(
     info = httpx.get(f"{urls(env)['docstore']}/info",
                      headers={"Authorization": f"Bearer {token}"})
     assert info.status_code == 200 and info.json()["mode"] == "embedded"
+    link = output.split("Sign in to the portal (this link works once):")[1].split()[0]
+    assert link.startswith(f"{urls(env)['web']}/login?token=")
+    signed_in = httpx.get(link)
+    assert signed_in.status_code == 303 and "llmdocs_session" in signed_in.cookies
 
     health = subprocess.run(llmdocs("health", "--json"), env=env, capture_output=True,
                             text=True, timeout=60, cwd=tmp_path)
     assert health.returncode == 0, health.stdout + health.stderr
     reports = json.loads(health.stdout)
-    assert {r["status"] for r in reports} == {"healthy"} and len(reports) == 9
+    assert {r["status"] for r in reports} == {"healthy"} and len(reports) == len(SERVICE_NAMES)
 
     issued = subprocess.run(llmdocs("token", "--scopes", "docs:read"), env=env,
                             capture_output=True, text=True, timeout=60, cwd=tmp_path)
