@@ -4,12 +4,16 @@ that ends the session on the server. Real services over HTTP."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
 import httpx
+import pytest
 from pydantic import SecretStr
+from typer.testing import CliRunner
 
+from llmdocs.cli import app
 from llmdocs.core.auth import issue_token, service_token
 from llmdocs.core.config import Settings
 from llmdocs.services.web.sessions import sign_in_link
@@ -149,3 +153,20 @@ async def test_every_page_carries_a_strict_csp_and_no_inline_code(settings: Sett
         static = await browser.get("/static/htmx.min.js")
         assert static.status_code == 200 and "htmx" in static.text
         assert (await browser.get("/static/%2e%2e/api.py")).status_code == 404
+
+
+async def test_llmdocs_web_login_prints_a_link_that_signs_in(
+        settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    eco = await start_portal(settings, serve, ONLY_DOCSTORE)
+    monkeypatch.setenv("LLMDOCS_DATA_DIR", str(eco.data_dir))
+    monkeypatch.setenv("LLMDOCS_JWT_SECRET", eco.signing_key)
+    monkeypatch.setenv("LLMDOCS_WEB_PORT", str(eco.web_port))
+    printed = await asyncio.to_thread(CliRunner().invoke, app, [
+        "web", "login", "--sub", "user:carol", "--role", "viewer"])
+    assert printed.exit_code == 0, printed.output
+    link = printed.output.replace("\n", "").strip()
+    assert re.fullmatch(rf"http://127\.0\.0\.1:{eco.web_port}/login\?token=[\w.-]+", link)
+    async with httpx.AsyncClient(timeout=30) as browser:
+        assert (await browser.get(link)).status_code == 303
+        home = await browser.get(eco.url_for("web") + "/")
+        assert home.status_code == 200 and "user:carol" in home.text
