@@ -72,8 +72,9 @@ async def test_signed_out_pages_ask_to_sign_in(settings: Settings, serve: Any) -
         answer = await browser.get("/documents/abc?version=2")
         assert answer.status_code == 303
         assert answer.headers["location"] == "/login?next=%2Fdocuments%2Fabc%3Fversion%3D2"
-        forged = await browser.get("/", cookies={"llmdocs_session": "made-up"})
-        assert forged.status_code == 303
+        browser.cookies.set("llmdocs_session", "made-up")
+        assert (await browser.get("/")).status_code == 303
+        browser.cookies.clear()
         login = await browser.get("/login")
         assert login.status_code == 200 and "<title>Sign in · llmdocs</title>" in login.text
 

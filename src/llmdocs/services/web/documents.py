@@ -3,6 +3,7 @@ two versions, its downloads in every format, and its provenance."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -64,16 +65,18 @@ async def document(request: Request, document_id: DocumentId, version: Version =
                    user: User = signed_in) -> Response:
     """The document (the current version, or `version`), rendered, with its contents."""
     docs = user.client(DocStoreClient)
-    doc = await docs.get(document_id, version)
-    versions = (await docs.versions(document_id)).items
-    body = toc = None
+    doc, listed = await asyncio.gather(docs.get(document_id, version),
+                                       docs.versions(document_id))
+    versions = listed.items
+    body = None
+    toc: tuple[rendering.Heading, ...] = ()
     if _is_markdown(doc) and doc.content is not None:
-        shown = rendering.markdown(doc.content)
+        shown = rendering.markdown_of(doc.content_hash, doc.content)
         body, toc = shown.html, shown.toc
     elif doc.content is not None:
         fmt = doc.format.lower()
         body = rendering.code(doc.content, LEXERS.get(fmt, fmt))
-    return render(request, "document.html", doc=doc, body=body, toc=toc or [],
+    return render(request, "document.html", doc=doc, body=body, toc=toc,
                   versions=versions, shown_version=version or doc.version,
                   downloads=_downloads(doc), stale=await _stale_change(user, doc))
 
@@ -85,13 +88,14 @@ async def diff(request: Request, document_id: DocumentId,
                user: User = signed_in) -> Response:
     """Two versions side by side, changes marked."""
     docs = user.client(DocStoreClient)
-    before, after = await docs.version(document_id, old), await docs.version(document_id, new)
+    before, after, listed = await asyncio.gather(
+        docs.version(document_id, old), docs.version(document_id, new),
+        docs.versions(document_id))
     if before.content is None or after.content is None:
         raise Problem(400, "Only text versions can be compared line by line; these are "
                       "binary files: download them instead.")
-    versions = (await docs.versions(document_id)).items
     return render(request, "diff.html", document_id=document_id, title=after.title,
-                  old=before, new=after, versions=versions,
+                  old=before, new=after, versions=listed.items,
                   rows=rendering.side_by_side(before.content, after.content))
 
 

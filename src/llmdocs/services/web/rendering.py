@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import nh3
+from cachetools import LRUCache
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 from pygments import highlight
@@ -60,7 +61,7 @@ class Heading:
 @dataclass(frozen=True)
 class Rendered:
     html: Markup
-    toc: list[Heading]
+    toc: tuple[Heading, ...]
 
 
 def _anchor(text: str, taken: set[str]) -> str:
@@ -71,6 +72,19 @@ def _anchor(text: str, taken: set[str]) -> str:
         anchor = f"{base}-{n}"
     taken.add(anchor)
     return anchor
+
+
+# rendered documents by content hash: a document is read far more often than written,
+# and rendering (parse, highlight, sanitise) costs more than fetching it
+_rendered: LRUCache[str, Rendered] = LRUCache(maxsize=128)
+
+
+def markdown_of(content_hash: str, text: str) -> Rendered:
+    """`markdown(text)`, rendered once per content hash while it stays in the cache."""
+    found = _rendered.get(content_hash)
+    if found is None:
+        found = _rendered[content_hash] = markdown(text)
+    return found
 
 
 def markdown(text: str) -> Rendered:
@@ -89,7 +103,7 @@ def markdown(text: str) -> Rendered:
     clean = nh3.clean(html, tags=_TAGS, attributes=_ATTRIBUTES,
                       clean_content_tags={"script", "style"},
                       url_schemes={"http", "https", "mailto"})
-    return Rendered(Markup(clean), toc)  # noqa: S704  # nosec B704: nh3 sanitised it
+    return Rendered(Markup(clean), tuple(toc))  # noqa: S704  # nosec B704: nh3 sanitised it
 
 
 def code(text: str, language: str) -> Markup:
