@@ -58,6 +58,10 @@ async def test_search_finds_a_document_with_the_match_highlighted(settings: Sett
         tagged = await browser.get("/", params={"q": "sprockets", "tag": "hardware",
                                                 "after": "2000-01-01"})
         assert f'href="/documents/{found.document_id}"' in tagged.text
+        as_a_form_sends_it = await browser.get("/", params={
+            "q": "sprockets", "tag": "", "format": "", "after": "", "before": "", "stale": ""})
+        assert as_a_form_sends_it.status_code == 200
+        assert f'href="/documents/{found.document_id}"' in as_a_form_sends_it.text
         bad = await browser.get("/", params={"after": "yesterday"})
         assert bad.status_code == 400 and "after" in bad.text
 
@@ -93,6 +97,7 @@ async def test_two_versions_side_by_side(settings: Settings, serve: Any) -> None
         assert 'name="old"' in page.text and 'name="new"' in page.text
         shown = await browser.get(f"/documents/{first.document_id}", params={"version": 1})
         assert "old line" in shown.text and "new line" not in shown.text
+        assert "v1 (the current one is v2)" in shown.text
         diff = await browser.get(f"/documents/{first.document_id}/diff",
                                  params={"old": 1, "new": 2})
         assert diff.status_code == 200, diff.text
