@@ -19,11 +19,12 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException
 
+from llmdocs.core.app import client_of
 from llmdocs.core.auth import Principal, authenticating
 from llmdocs.core.client import NotFound, ServiceClient, ServiceError, Unauthorized, acting_for
 from llmdocs.core.config import Settings
 from llmdocs.core.errors import DomainError, Problem
-from llmdocs.services.web.errors import SignInNeeded, SignInRefused
+from llmdocs.services.web.errors import SignInNeeded
 from llmdocs.services.web.sessions import Sessions
 
 Client = TypeVar("Client", bound=ServiceClient)
@@ -79,10 +80,7 @@ class User:
     def client(self, cls: type[Client]) -> Client:
         """The app's client to `cls.service`; a call made with it while the page runs
         carries this user's on-behalf-of token (see `as_user`), never the portal's."""
-        client = self.request.app.state.clients[cls.service]
-        if not isinstance(client, cls):
-            raise TypeError(f"the client to {cls.service} is a {type(client).__name__}")
-        return client
+        return client_of(self.request.app, cls)
 
 
 async def _signed_in(request: Request) -> Principal:
@@ -107,7 +105,6 @@ async def _anyone(request: Request) -> None:
     request.app.state.limiter.check_address(request)
 
 
-authenticating(_signed_in)
 authenticating(_anyone)
 
 
@@ -209,8 +206,8 @@ def error_page(request: Request, exc: Exception) -> Response:
             headers["Retry-After"] = exc.retry_after or "5"
         case ServiceError():
             status, detail = (exc.status if 400 <= exc.status < 500 else 502), _message(exc)
-        case SignInRefused() | DomainError():
-            status, detail = 400, str(exc)
+        case DomainError():  # the portal's own refusals (SignInRefused): the user's to fix
+            status, detail = 400, exc.detail
         case RequestValidationError():
             status, detail = 400, "; ".join(
                 f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())
