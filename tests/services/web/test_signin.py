@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import ssl
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +18,9 @@ from typer.testing import CliRunner
 from llmdocs.cli import app
 from llmdocs.core.auth import issue_token, service_token
 from llmdocs.core.config import Settings
+from llmdocs.devservers import free_port
+from llmdocs.runtime import Server, server_config
+from llmdocs.services import create_app
 from llmdocs.services.web.sessions import sign_in_link
 from llmdocs.services.web.settings import WebSettings
 from services.web.portal import csrf_of, link_for, signed_in, start_portal
@@ -171,3 +176,30 @@ async def test_llmdocs_web_login_prints_a_link_that_signs_in(
         assert (await browser.get(link)).status_code == 303
         home = await browser.get(eco.url_for("web") + "/")
         assert home.status_code == 200 and "user:carol" in home.text
+
+
+async def test_cookies_are_secure_when_the_portal_serves_https(settings: Settings,
+                                                               tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    made = CliRunner().invoke(app, ["certs", "init", "--dir", str(certs)])
+    assert made.exit_code == 0, made.output
+    tls = settings.model_copy(update={"tls_dir": certs, "web_port": free_port()})
+    server = Server(server_config(create_app("web", tls), "127.0.0.1", tls.web_port, tls,
+                                  "web"))
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            assert not task.done(), task.result()
+            await asyncio.sleep(0.01)
+        ctx = ssl.create_default_context(cafile=certs / "ca.pem")
+        ctx.load_cert_chain(certs / "cli.pem", certs / "cli-key.pem")
+        link = link_for(tls)
+        assert link.startswith(f"https://127.0.0.1:{tls.web_port}/login?token=")
+        async with httpx.AsyncClient(verify=ctx, timeout=30) as browser:
+            answer = await browser.get(link)
+        assert answer.status_code == 303
+        flags = cookie_flags(answer, "llmdocs_session")
+        assert "secure" in flags and "httponly" in flags and "samesite=lax" in flags
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 15)
