@@ -80,11 +80,14 @@ class Server(uvicorn.Server):
 def server_config(app: FastAPI, host: str, port: int, settings: Settings, key: str
                   ) -> uvicorn.Config:
     """How service `key` is served: with TLS configured, HTTPS only, every client
-    presenting a certificate of the CA, the files reloaded once rotated."""
+    presenting a certificate of the CA (a browser-facing one: when it has one), the files
+    reloaded once rotated."""
     files = files_for(settings, key)
+    browsers = resolve(key).browsers
     tls: dict[str, Any] = {} if files is None else {
         "http": MutualTLSProtocol,
-        "ssl_context_factory": lambda _config, _default: server_context(files)}
+        "ssl_context_factory": lambda _config, _default: server_context(files,
+                                                                         browsers=browsers)}
     # no log_level: our logging setup owns uvicorn's loggers (see core.logging)
     return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                           lifespan="on", timeout_graceful_shutdown=10, **tls)

@@ -44,6 +44,9 @@ class ServiceSpec:
     max_body_bytes: int | None = None
     # GET route templates whose reads the audit trail records (a document, a prompt)
     audited_reads: frozenset[str] = frozenset()
+    # people's browsers connect to it: with mutual TLS on, a client certificate is checked
+    # when one comes but not demanded (its pages authenticate by a session cookie)
+    browsers: bool = False
 
 
 SMALL_REQUESTS = 1024 * 1024  # the limit of a service whose requests are a few fields

@@ -33,6 +33,7 @@ CERTIFICATE_NAMES = {
     "orchestrator": "orchestrator", "gateway": "llm-gateway", "discovery": "discovery-agent",
     "docstore": "doc-store", "promptstore": "prompt-store", "interpreter": "interpreter",
     "logcollector": "log-collector", "analysis": "analysis", "notification": "notification",
+    "web": "web",
 }
 _TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}  # the ASGI TLS extension's numbers
 
@@ -110,8 +111,12 @@ def _context(protocol: int, files: TLSFiles) -> ReloadingContext:
     return context
 
 
-def server_context(files: TLSFiles) -> ReloadingContext:
+def server_context(files: TLSFiles, *, browsers: bool = False) -> ReloadingContext:
+    """A server's context; one that `browsers` reach asks for a client certificate and
+    checks one that comes, but takes a connection without (people sign in with a session)."""
     context = _context(ssl.PROTOCOL_TLS_SERVER, files)
+    if browsers:
+        context.verify_mode = ssl.CERT_OPTIONAL
     context.set_alpn_protocols(["http/1.1"])
     return context
 

@@ -55,4 +55,5 @@ spec = ServiceSpec(
     calls=CALLS,
     lifespan=_lifespan,
     max_body_bytes=SMALL_REQUESTS,
+    browsers=True,
 )
