@@ -77,3 +77,8 @@ class GatewayClient(ServiceClient):
         params = {k: v for k, v in {"user_id": user_id, "since": since}.items() if v}
         result: dict[str, Any] = await self.get_json("/usage", params=params)
         return result
+
+    async def budgets(self) -> list[dict[str, Any]]:
+        """Every budget with the spend of its current window (needs `llm:admin`)."""
+        result: list[dict[str, Any]] = await self.get_json("/budgets")
+        return result

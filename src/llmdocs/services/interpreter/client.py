@@ -32,6 +32,11 @@ class InterpreterClient(ServiceClient):
         return ExecutionOut.model_validate(await self.get_json(
             f"/executions/{execution_id}", params={"wait": wait} if wait else None))
 
+    async def cancel(self, execution_id: str) -> ExecutionOut:
+        """Stop a running execution (a 409 `Conflict` when it has already ended)."""
+        return ExecutionOut.model_validate(
+            await self.post_json(f"/executions/{execution_id}/cancel"))
+
     async def provenance(self, document_id: str) -> dict[str, Any]:
         data: dict[str, Any] = await self.get_json(f"/documents/{document_id}/provenance")
         return data

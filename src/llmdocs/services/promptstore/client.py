@@ -20,6 +20,7 @@ from llmdocs.services.promptstore.schemas import (
     AbResults,
     AbTestIn,
     AbTestOut,
+    DiffOut,
     PromptAnalytics,
     PromptIn,
     PromptOut,
@@ -184,6 +185,11 @@ class PromptStoreClient(ServiceClient):
         data = await self.post_json(f"{API}/prompts/search", query.model_dump())
         return PromptPage.model_validate(data)
 
+    async def diff(self, ref: str, from_version: int, to_version: int) -> DiffOut:
+        data = await self.get_json(f"{API}/prompts/{ref}/diff",
+                                   params={"from": from_version, "to": to_version})
+        return DiffOut.model_validate(data)
+
     async def set_label(self, ref: str, label: str, version: int) -> PromptOut:
         response = await self.request("PUT", f"{API}/prompts/{ref}/labels/{label}",
                                       json={"version": version})
@@ -199,6 +205,12 @@ class PromptStoreClient(ServiceClient):
     async def create_test(self, test: AbTestIn) -> AbTestOut:
         return AbTestOut.model_validate(await self.create_json(f"{API}/abtests",
                                                                test.model_dump()))
+
+    async def tests(self, prompt: str | None = None) -> list[AbTestOut]:
+        """A/B tests, newest first; of one prompt (id or name) when given."""
+        data = await self.get_json(f"{API}/abtests",
+                                   params={"prompt": prompt} if prompt else None)
+        return [AbTestOut.model_validate(t) for t in data]
 
     async def test_results(self, test_id: str) -> AbResults:
         return AbResults.model_validate(await self.get_json(f"{API}/abtests/{test_id}/results"))
