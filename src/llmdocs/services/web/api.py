@@ -9,7 +9,17 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 
 from llmdocs.core.errors import Problem
-from llmdocs.services.web import documents, oidc, search
+from llmdocs.services.web import (
+    ask,
+    documents,
+    oidc,
+    prompts,
+    registry,
+    runs,
+    search,
+    trace,
+    usage,
+)
 from llmdocs.services.web.errors import SignInRefused
 from llmdocs.services.web.pages import (
     HERE,
@@ -116,7 +126,7 @@ async def static(name: str) -> Response:
 
 
 # every page's module (its `router`), in the order their paths are matched
-PAGES = (search, documents)
+PAGES = (search, documents, ask, runs, registry, prompts, usage, trace)
 for _page in PAGES:  # their routes themselves: the kernel sees each one's sign-in check
     router.routes.extend(_page.router.routes)
 
