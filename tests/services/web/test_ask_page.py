@@ -77,6 +77,8 @@ async def test_ask_plans_then_streams_the_steps_to_the_document(
         execution_id = page_path.rsplit("/", 1)[1]
         page = await http.get(page_path)
         assert page.status_code == 200 and "Your request" in page.text
+        traced = started.headers["x-correlation-id"]  # the page links to its trace
+        assert f'href="/traces/{traced}"' in page.text
 
         events = await sse_events(http, f"{page_path}/events")
         steps = [data for name, data in events if name == "step"]

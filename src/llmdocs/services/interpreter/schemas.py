@@ -102,3 +102,5 @@ class ExecutionOut(BaseModel):
     error: str | None = None
     failure: Failure | None = None  # why a failed execution failed (see the run's)
     documents: list[dict[str, Any]] | None = None  # list / search answers
+    # the request that started it: the log-collector's /correlations/{id} traces it
+    correlation_id: str | None = None

@@ -357,7 +357,8 @@ class Interpreter:
         return ExecutionOut(execution_id=row.id, run_id=None, status=row.status,
                             intent=json.loads(row.interpretation)["intent"], query=row.query,
                             session_id=row.session_id, space=row.space,
-                            documents=json.loads(row.result or "{}").get("documents", []))
+                            documents=json.loads(row.result or "{}").get("documents", []),
+                            correlation_id=row.correlation_id)
 
     async def _record(self, body: QueryIn, user: str, plan: InterpretOut,
                       run: WorkflowRunOut | None, result: str | None = None) -> Execution:
@@ -526,4 +527,4 @@ class Interpreter:
             if document_id else None,
             provenance=with_run(result.get("provenance"), run),
             steps=[s.model_dump(mode="json") for s in run.steps], error=run.error,
-            failure=run.failure)
+            failure=run.failure, correlation_id=row.correlation_id)
