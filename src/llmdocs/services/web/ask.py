@@ -39,7 +39,7 @@ Short = Annotated[str, Form(max_length=2000)]
 
 
 @dataclass(frozen=True)
-class Request_:
+class Asked:
     """What the form asks, as the interpreter takes it."""
 
     query: str = ""
@@ -65,14 +65,15 @@ class Request_:
 
 async def _choices(user: User) -> dict[str, Any]:
     """The stored specs and registered services the form offers as the spec."""
-    specs = await part(user.client(DocStoreClient).list(tag="openapi", limit=SPECS_SHOWN))
-    services = await part(user.client(OrchestratorClient).list_services())
+    specs, services = await asyncio.gather(
+        part(user.client(DocStoreClient).list(tag="openapi", limit=SPECS_SHOWN)),
+        part(user.client(OrchestratorClient).list_services()))
     return {"formats": FORMATS, "specs": specs.value.items if specs.value else [],
             "services": services.value or [],
             "choice_notes": [n for n in (specs.note, services.note) if n]}
 
 
-async def _form_page(request: Request, user: User, asked: Request_, status: int = 200,
+async def _form_page(request: Request, user: User, asked: Asked, status: int = 200,
                      **context: Any) -> Response:
     return render(request, "ask.html", status=status, asked=asked, **await _choices(user),
                   **context)
@@ -82,12 +83,12 @@ async def _form_page(request: Request, user: User, asked: Request_, status: int 
 async def ask(request: Request, user: User = signed_in,
               query: Annotated[str, Query(max_length=4000)] = "") -> Response:
     """The form: a request in plain words, its format and where its spec comes from."""
-    return await _form_page(request, user, Request_(query=query), plan=None)
+    return await _form_page(request, user, Asked(query=query), plan=None)
 
 
 def _asked(query: str, format: str, spec_url: str, spec_document_id: str,
-           service: str) -> Request_:
-    return Request_(query=query.strip(), format=format, spec_url=spec_url,
+           service: str) -> Asked:
+    return Asked(query=query.strip(), format=format, spec_url=spec_url,
                     spec_document_id=spec_document_id, service=service)
 
 
