@@ -30,6 +30,14 @@ def token(settings: Settings, *scopes: str) -> str:
     return issue_token(settings, "user:u1", list(scopes) or ["*"])
 
 
+async def two_spaces(settings: Settings) -> None:
+    """Spaces team-a (Alice, editor) and team-b (Bob, editor)."""
+    async with DocStoreClient.for_service(settings, token=token(settings)) as docs:
+        for space, member in (("team-a", "user:alice"), ("team-b", "user:bob")):
+            await docs.create_space(space)
+            await docs.grant(space, member, "editor")
+
+
 async def store_spec(settings: Settings, dedupe: bool = True) -> str:
     """The example spec stored; `dedupe=False`: as a document of its own, not the one
     stored before with the same text."""

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ecosystem import start_services
+from ecosystem import start_services, two_spaces
 from llmdocs.core.auth import issue_token
 from llmdocs.core.config import Settings
 from llmdocs.core.db import Database, utcnow
@@ -100,13 +100,7 @@ async def spaced(settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch
     eco = await start_services(settings, serve)
     for key in ("analysis", "logcollector"):
         await serve(create_app(key, eco), port=eco.port_for(key))
-    async with client(eco, "docstore", "user:admin", "*") as admin:
-        for space, member in (("team-a", "user:alice"), ("team-b", "user:bob")):
-            made = await admin.post("/spaces", json={"name": space})
-            assert made.status_code == 201, made.text
-            granted = await admin.put(f"/spaces/{space}/members/{member}",
-                                      json={"role": "editor"})
-            assert granted.status_code == 200, granted.text
+    await two_spaces(eco)
     async with client(eco, "docstore", "user:bob") as bob:
         stored = await bob.post("/documents", json={
             "content": bobs_spec(), "title": f"{SECRET} OpenAPI", "format": "yaml",

@@ -8,7 +8,7 @@ from pydantic import TypeAdapter
 
 from llmdocs.core.client import ServiceClient
 from llmdocs.openapi.diff import Diff
-from llmdocs.services.analysis.schemas import FindingOut
+from llmdocs.services.analysis.schemas import CheckOut, FindingOut
 
 _findings = TypeAdapter(list[FindingOut])
 
@@ -20,6 +20,11 @@ class AnalysisClient(ServiceClient):
         """Specs as the API takes them: {"document_id"}, {"url"}, {"spec"}, {"content"}."""
         return Diff.model_validate(await self.post_json("/diff", {"base": base, "head": head},
                                                         idempotent=True))
+
+    async def check(self, document: dict[str, Any], spec: dict[str, Any]) -> CheckOut:
+        """A document ({"document_id"} or {"content"}) checked against a spec."""
+        return CheckOut.model_validate(await self.post_json(
+            "/check", {"document": document, "spec": spec}, idempotent=True))
 
     async def record(self, source: str, base: dict[str, Any], head: dict[str, Any]
                      ) -> FindingOut | None:

@@ -28,6 +28,7 @@ def _router() -> APIRouter:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     from llmdocs.core.app import client_of
     from llmdocs.core.retention import periodically
+    from llmdocs.mcp.mount import serving
     from llmdocs.services.docstore.client import DocStoreClient
     from llmdocs.services.gateway.client import GatewayClient
     from llmdocs.services.interpreter.service import RUN_ENDS, Interpreter
@@ -45,10 +46,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     subscription = resources.events.subscribe(RUN_ENDS_GROUP, interpreter.run_ended,
                                               types=RUN_ENDS)
     try:
-        async with periodically("interpreter-retention",
-                                app.state.settings.retention_interval_seconds,
-                                partial(forget_executions, resources.database,
-                                        InterpreterSettings().execution_retention_days)):
+        async with (periodically("interpreter-retention",
+                                 app.state.settings.retention_interval_seconds,
+                                 partial(forget_executions, resources.database,
+                                         InterpreterSettings().execution_retention_days)),
+                    serving(app)):  # MCP at /mcp
             yield
     finally:
         await subscription.stop()
