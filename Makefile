@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck security bench bench-compare bench-tls bench-notify quality scale lock clean
+.PHONY: run test lint typecheck security bench bench-mcp bench-compare bench-tls bench-notify quality scale lock clean
 
 $(BIN)/python:
 	@echo "Creating the virtual environment in $(VENV)…"
@@ -50,6 +50,10 @@ test: $(VENV)/.dev
 bench: $(VENV)/.dev
 	bash scripts/system-deps.sh
 	$(BIN)/python bench/events.py
+
+# search_documents and get_document over MCP (streamable HTTP) vs the doc-store's API.
+bench-mcp: $(VENV)/.dev
+	PYTHONPATH=bench $(BIN)/python bench/mcp_vs_http.py
 
 # Events to signed webhooks at 8 subscriptions, beside a bare consumer (bench/notify.py).
 bench-notify: $(VENV)/.dev

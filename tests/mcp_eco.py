@@ -79,12 +79,12 @@ async def mcp_ecosystem(settings: Settings, serve: Any, monkeypatch: pytest.Monk
 
 
 @asynccontextmanager
-async def over_http(eco: Eco, subject: str, handler: MessageHandlerFnT | None = None
-                    ) -> AsyncIterator[ClientSession]:
-    """An initialised MCP session with the interpreter's /mcp as `subject`."""
+async def over_http(eco: Eco, subject: str, handler: MessageHandlerFnT | None = None,
+                    url: str | None = None) -> AsyncIterator[ClientSession]:
+    """An initialised MCP session with the interpreter's /mcp (or `url`) as `subject`."""
     headers = {"Authorization": f"Bearer {eco.token(subject)}"}
     async with (httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(600)) as client,
-                streamable_http_client(eco.mcp_url, http_client=client) as (read, write),
+                streamable_http_client(url or eco.mcp_url, http_client=client) as (read, write),
                 ClientSession(read, write, message_handler=handler) as session):
         await session.initialize()
         yield session

@@ -21,6 +21,7 @@ from llmdocs.examples import user_service_spec
 from llmdocs.mcp.server import RESOURCE_NOT_FOUND
 from llmdocs.mcp.tools import TOOLS
 from llmdocs.openapi import analyse, parse_spec, spec_hash
+from llmdocs.services import create_app
 from llmdocs.services.discovery.settings import DiscoverySettings
 from llmdocs.services.orchestrator.client import OrchestratorClient
 from llmdocs.services.orchestrator.schemas import ServiceRegistration
@@ -202,6 +203,35 @@ async def test_a_session_without_a_valid_token_is_refused(eco: Eco) -> None:
             assert answer.status_code == 401, answer.text
             assert answer.headers["content-type"] == "application/problem+json"
             assert answer.headers["www-authenticate"].startswith("Bearer")
+        # a session is its opener's: Bob's valid token cannot use Alice's session
+        alice = headers | {"Authorization": f"Bearer {eco.token('user:alice')}"}
+        opened = await client.post(eco.mcp_url, json=init, headers=alice)
+        assert opened.status_code == 200, opened.text
+        session = {"mcp-session-id": opened.headers["mcp-session-id"],
+                   "mcp-protocol-version": "2025-11-25"}
+        listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+        bob = headers | session | {"Authorization": f"Bearer {eco.token('user:bob')}"}
+        assert (await client.post(eco.mcp_url, json=listing, headers=bob)).status_code == 404
+        mine = await client.post(eco.mcp_url, json=listing, headers=alice | session)
+        assert mine.status_code == 200 and "search_documents" in mine.text
+
+
+async def test_with_an_identity_provider_a_refusal_names_the_resource_metadata(
+        eco: Eco, serve: Any) -> None:
+    issuer = "https://idp.example.test/realms/llmdocs"
+    oidc = eco.settings.model_copy(update={"oidc_issuer": issuer, "oidc_audience": "llmdocs"})
+    interpreter = await serve(create_app("interpreter", oidc))
+    async with httpx.AsyncClient(base_url=interpreter.url, timeout=30) as client:
+        refused = await client.post("/mcp", json={})
+        assert refused.status_code == 401, refused.text
+        metadata_url = f"{interpreter.url}/.well-known/oauth-protected-resource/mcp"
+        assert refused.headers["www-authenticate"] == (
+            f'Bearer realm="llmdocs", resource_metadata="{metadata_url}"')
+        metadata = await client.get(metadata_url)  # public: how a client finds the IdP
+        assert metadata.status_code == 200, metadata.text
+        assert metadata.json() | {"resource_name": None} == {
+            "resource": f"{interpreter.url}/mcp", "authorization_servers": [issuer],
+            "bearer_methods_supported": ["header"], "resource_name": None}
 
 
 async def test_the_stdio_server_serves_the_users_own_documents(eco: Eco) -> None:
@@ -229,7 +259,8 @@ async def test_generation_reports_its_steps_and_stops_when_cancelled(eco: Eco) -
     async with over_http(eco, "user:alice") as alice:
         result = await alice.call_tool("generate_documentation", {
             "request": "Create API documentation for user service", "format": "markdown",
-            "spec": eco.alice_doc}, progress_callback=progress, read_timeout_seconds=900)
+            "spec": eco.alice_doc, "space": "team-a"}, progress_callback=progress,
+            read_timeout_seconds=900)
         assert not result.is_error, result.content
         made = result.structured_content or {}
         assert made["status"] == "completed" and made["document_id"]
@@ -246,7 +277,7 @@ async def test_generation_reports_its_steps_and_stops_when_cancelled(eco: Eco) -
 
         call = asyncio.create_task(alice.call_tool("generate_documentation", {
             "request": "Create API documentation for user service", "format": "txt",
-            "spec": eco.alice_doc}, progress_callback=on_step))
+            "spec": eco.alice_doc, "space": "team-a"}, progress_callback=on_step))
         await asyncio.wait_for(first_step.wait(), 600)
         call.cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -129,6 +129,9 @@ class GenerateIn(_In):
     spec: str | None = Field(None, min_length=1, max_length=2000, description=(
         "The OpenAPI spec to document: a doc-store document id or an http(s) URL; "
         "found from the request if not given."))
+    space: str | None = Field(None, min_length=1, max_length=100, description=(
+        "The space the run reads its spec from and stores the document in; "
+        "default if not given."))
 
 
 class GenerateOut(BaseModel):
@@ -244,7 +247,7 @@ async def generate_documentation(call: Call, args: GenerateIn) -> GenerateOut:
     request is cancelled."""
     interpreter = call.backend.interpreter
     execution = await interpreter.execute(args.request, format=args.format, run_async=True,
-                                          **_spec_fields(args.spec))
+                                          space=args.space, **_spec_fields(args.spec))
     reported = 0
     try:
         while True:
