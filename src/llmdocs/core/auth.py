@@ -3,6 +3,7 @@ a caller's rights itself, whether a user, a service, or a service acting for a u
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 import weakref
@@ -114,10 +115,29 @@ def service_token(settings: Settings, service: str) -> str:
                        settings.service_token_ttl_seconds, roles=["service"])
 
 
+# on-behalf-of tokens by signing key, actor and caller (its token's claims), each reused
+# for half its life: the next hop then finds it verified already, and a caller's every
+# request (an MCP session's tool calls) no longer signs and verifies a token of its own
+_delegated: LRUCache[tuple[str, str, frozenset[str], frozenset[str], str], tuple[str, float]] = (
+    LRUCache(maxsize=4096))
+
+
 def delegated_token(settings: Settings, actor: str, principal: Principal) -> str:
     """An on-behalf-of token for `actor` (a service key) acting for `principal`: the
     caller's subject and scopes and never more, `act` naming the service (with any actor
     before it nested, RFC 8693), and an `exp` no later than the caller's own token's."""
+    key = (settings.signing_key, actor, principal.scopes, principal.roles,
+           json.dumps(principal.claims, sort_keys=True, default=str))
+    now = time.time()
+    kept = _delegated.get(key)
+    if kept is not None and kept[1] > now:
+        return kept[0]
+    token, expires = _delegating(settings, actor, principal)
+    _delegated[key] = (token, min(now + settings.service_token_ttl_seconds / 2, expires - 5))
+    return token
+
+
+def _delegating(settings: Settings, actor: str, principal: Principal) -> tuple[str, int]:
     expires = int(time.time()) + settings.service_token_ttl_seconds
     if isinstance(principal.claims.get("exp"), int | float):
         expires = min(expires, int(principal.claims["exp"]))
@@ -125,7 +145,7 @@ def delegated_token(settings: Settings, actor: str, principal: Principal) -> str
     if isinstance(principal.claims.get("act"), dict):
         act["act"] = principal.claims["act"]
     return _signed(settings, principal.subject, principal.scopes, expires, principal.roles,
-                   act=act)
+                   act=act), expires
 
 
 # verified tokens by what verified them (key, audience, issuer) and the token: a client

@@ -4,15 +4,17 @@ schema named in `openapi_extra` is not added to the document's components."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
 
-def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+def inline_schema(model: type[BaseModel],
+                  mode: Literal["validation", "serialization"] = "validation"
+                  ) -> dict[str, Any]:
     """The model's JSON schema with its nested definitions put in place (the schema
     sits in the operation, where `#/$defs/...` would not resolve)."""
-    schema = model.model_json_schema()
+    schema = model.model_json_schema(mode=mode)
     defs = schema.pop("$defs", {})
 
     def resolve(node: Any) -> Any:

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from llmdocs import __version__
 from llmdocs.core.auth import Principal
+from llmdocs.core.bodies import inline_schema
 from llmdocs.core.client import Forbidden, NotFound, ServiceError
 from llmdocs.mcp.backend import Backend
 from llmdocs.mcp.tools import DOCUMENT_URI, TOOLS, Call, ToolDef, document_uri
@@ -94,8 +95,10 @@ async def _version(backend: Backend, principal: Principal | None, document_id: s
 def _tool(tool: ToolDef) -> types.Tool:
     return types.Tool(
         name=tool.name, description=tool.description,
-        input_schema=tool.takes.model_json_schema(),
-        output_schema=tool.gives.model_json_schema(mode="serialization"),
+        # inlined: a client validates every result against it, and following `$ref`s
+        # was most of what that cost
+        input_schema=inline_schema(tool.takes),
+        output_schema=inline_schema(tool.gives, "serialization"),
         annotations=types.ToolAnnotations(read_only_hint=tool.read_only,
                                           destructive_hint=False,
                                           open_world_hint=False))
@@ -126,9 +129,11 @@ def build(backend: Backend, caller_of: CallerOf, name: str = "llmdocs") -> Serve
             yield Watches(tasks)
             tasks.cancel_scope.cancel()
 
+    listing = types.ListToolsResult(tools=[_tool(t) for t in TOOLS.values()])
+
     async def list_tools(ctx: ServerRequestContext[Watches],
                          _: types.PaginatedRequestParams | None) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=[_tool(t) for t in TOOLS.values()])
+        return listing
 
     async def call_tool(ctx: ServerRequestContext[Watches], params: types.CallToolRequestParams
                         ) -> types.CallToolResult:
@@ -215,7 +220,10 @@ def build(backend: Backend, caller_of: CallerOf, name: str = "llmdocs") -> Serve
                 if PRODUCTION not in prompt.labels:
                     continue
                 versions = await _answered(backend.prompts.history(prompt.id))
-                chosen = next(v for v in versions if v.version == prompt.labels[PRODUCTION])
+                chosen = next((v for v in versions
+                               if v.version == prompt.labels[PRODUCTION]), None)
+                if chosen is None:  # relabelled meanwhile: listed next time
+                    continue
                 found.append(types.Prompt(
                     name=prompt.name, description=prompt.description or None,
                     arguments=[types.PromptArgument(name=v.name,
