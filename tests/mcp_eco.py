@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import httpx
 import httpx2
@@ -91,16 +91,18 @@ async def over_http(eco: Eco, subject: str, handler: MessageHandlerFnT | None = 
 
 
 @asynccontextmanager
-async def over_stdio(eco: Eco, subject: str) -> AsyncIterator[ClientSession]:
-    """An initialised MCP session with `python -m llmdocs mcp` as `subject`."""
+async def over_stdio(eco: Eco, subject: str, token: str | None = None,
+                     errlog: TextIO = sys.stderr) -> AsyncIterator[ClientSession]:
+    """An initialised MCP session with `python -m llmdocs mcp` as `subject` (or with
+    `token`)."""
     env = {f"LLMDOCS_{key.upper()}_PORT": str(eco.settings.port_for(key))
            for key in SERVICE_NAMES}
-    env |= {"LLMDOCS_TOKEN": eco.token(subject), "PYTHONPATH": os.pathsep.join(
+    env |= {"LLMDOCS_TOKEN": token or eco.token(subject), "PYTHONPATH": os.pathsep.join(
         [str(SRC), os.environ.get("PYTHONPATH", "")]),
         "LLMDOCS_DATA_DIR": str(eco.settings.data_dir)}
     params = StdioServerParameters(command=sys.executable, args=["-m", "llmdocs", "mcp"],
                                    env=env, cwd=str(eco.settings.data_dir.parent))
-    async with (stdio_client(params) as (read, write),
+    async with (stdio_client(params, errlog) as (read, write),
                 ClientSession(read, write) as session):
         await session.initialize()
         yield session

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -290,3 +291,16 @@ async def test_generation_reports_its_steps_and_stops_when_cancelled(eco: Eco) -
     async with http(eco.settings, "docstore", eco.token("user:alice")) as docs:
         listed = (await docs.get("/documents", params={"format": "txt"})).json()
         assert listed["items"] == []
+
+
+async def test_the_stdio_server_refuses_a_token_the_services_refuse(
+        eco: Eco, tmp_path: Path) -> None:
+    expired = issue_token(eco.settings, "user:alice", ["*"], ttl_seconds=-60)
+    with (tmp_path / "stderr").open("w+") as errlog:
+        with pytest.raises(BaseExceptionGroup) as ended:
+            async with over_stdio(eco, "user:alice", token=expired, errlog=errlog):
+                pass
+        errlog.seek(0)
+        said = errlog.read()
+    assert ended.group_contains(MCPError, match="Connection closed", depth=None)
+    assert "llmdocs mcp: the token is refused" in said and "expired" in said, said

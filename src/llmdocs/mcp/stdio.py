@@ -12,6 +12,7 @@ from mcp.server.stdio import stdio_server
 
 from llmdocs.cli_support import cli_settings, require_signing_key
 from llmdocs.core.auth import Principal, issue_token
+from llmdocs.core.client import Forbidden, Unauthorized
 from llmdocs.core.config import Settings
 from llmdocs.core.logging import configure_logging
 from llmdocs.mcp.backend import Backend
@@ -37,6 +38,10 @@ async def serve(settings: Settings, token: str) -> None:
     backend = Backend.open(settings, token=token)
     server = build(backend, _own_token)
     try:
+        try:  # a refused token ends the server at once, saying why, not at each call
+            await backend.docs.my_spaces()
+        except (Unauthorized, Forbidden) as refused:
+            raise SystemExit(f"llmdocs mcp: the token is refused: {refused}") from None
         async with stdio_server() as (read, write):
             await server.run(read, write, server.create_initialization_options())
     finally:
