@@ -36,7 +36,8 @@ async def discovery(request: Request) -> DiscoveryService:
              "registration (for the caller; llmdocs' own names only at their address)")
 async def discover(body: DiscoverRequest, caller: Writer,
                    svc: DiscoveryService = Depends(discovery)) -> DiscoveryResult:
-    return await svc.discover(body.name, str(body.base_url), body.spec_url, caller)
+    return await svc.discover(body.name, str(body.base_url), body.spec_url, caller,
+                              body.tool_operations)
 
 
 @router.post("/discover/all", dependencies=WRITE,

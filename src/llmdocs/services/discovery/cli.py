@@ -33,6 +33,8 @@ def discover(
     base_url: str = typer.Argument(None, help="Where the service answers."),
     spec_url: str = typer.Option(None, help="Spec URL, absolute or relative to BASE_URL."),
     all_: bool = typer.Option(False, "--all", help="Every llmdocs and registered service."),
+    tool: list[str] = typer.Option(None, help="An operation id to offer as an MCP tool "
+                                   "(repeat; replaces the list; default: GET and HEAD)."),
     as_json: bool = AS_JSON,
 ) -> None:
     """Discover a service (health, OpenAPI spec, capabilities) and register it."""
@@ -40,7 +42,7 @@ def discover(
         raise typer.BadParameter("give NAME and BASE_URL, or --all")
 
     async def discover(d: DiscoveryClient) -> list[dict[str, Any]]:
-        results = [await d.discover(name, base_url, spec_url)] if not all_ \
+        results = [await d.discover(name, base_url, spec_url, tool or None)] if not all_ \
             else await d.discover_all()
         return [r.model_dump(mode="json") for r in results]
 

@@ -32,9 +32,12 @@ REGISTER_FIRST_PAUSE = 1.0
 class DiscoveryClient(ServiceClient):
     service = "discovery"
 
-    async def discover(self, name: str, base_url: str, spec_url: str | None = None
-                       ) -> DiscoveryResult:
+    async def discover(self, name: str, base_url: str, spec_url: str | None = None,
+                       tool_operations: list[str] | None = None) -> DiscoveryResult:
+        """`tool_operations`: the operation ids offered as MCP tools (None keeps them)."""
         body: dict[str, Any] = {"name": name, "base_url": base_url, "spec_url": spec_url}
+        if tool_operations is not None:
+            body["tool_operations"] = tool_operations
         # discovery is idempotent (same spec hash, same registration): safe to retry
         response = await self.request("POST", "/discover", json=body, idempotent=True)
         return DiscoveryResult.model_validate(response.json())

@@ -15,7 +15,13 @@ from pydantic import (
 )
 
 from llmdocs.core.db import UtcDateTime
-from llmdocs.services.orchestrator.schemas import SERVICE_NAME, BaseUrl, HealthStatus, SpecUrl
+from llmdocs.services.orchestrator.schemas import (
+    SERVICE_NAME,
+    BaseUrl,
+    HealthStatus,
+    SpecUrl,
+    ToolOperations,
+)
 
 _spec_urls: TypeAdapter[str] = TypeAdapter(SpecUrl)
 
@@ -26,6 +32,7 @@ class DiscoverRequest(BaseModel):
     spec_url: str | None = Field(None, max_length=2000,
                                  description="absolute, or relative to base_url; "
                                              "default: the usual paths are tried")
+    tool_operations: ToolOperations = None
 
     @field_validator("spec_url")
     @classmethod

@@ -130,10 +130,12 @@ class DiscoveryService:
                                [{"field": "base_url", "message": reason}])
 
     async def discover(self, name: str, base_url: str, spec_url: str | None = None,
-                       caller: Principal | None = None) -> DiscoveryResult:
+                       caller: Principal | None = None,
+                       tool_operations: list[str] | None = None) -> DiscoveryResult:
         """Health, spec, capabilities, registration; any failure is a recorded result.
         `caller` is whom the discovery is for (None: the agent itself): a service that
-        is not llmdocs' own is registered for them."""
+        is not llmdocs' own is registered for them. `tool_operations` replaces its
+        allow-list of MCP tools; None keeps it."""
         started = utcnow()
         base_url = base_url.rstrip("/")
         self._check_reserved(name, base_url)
@@ -141,7 +143,7 @@ class DiscoveryService:
                            error=None, warnings="[]", operation_count=0, health="unknown",
                            started_at=started)
         try:
-            await self._discover(run, spec_url, caller)
+            await self._discover(run, spec_url, caller, tool_operations)
         except (SpecError, ServiceError) as exc:  # its text may quote the spec or the URL
             run.status, run.error = "failed", escaped(str(exc), 2000)
         except Exception as exc:  # whatever a spec does, the agent records it and lives on
@@ -155,7 +157,8 @@ class DiscoveryService:
         return _result(run)
 
     async def _discover(self, run: DiscoveryRun, spec_url: str | None,
-                        caller: Principal | None) -> None:
+                        caller: Principal | None, tool_operations: list[str] | None
+                        ) -> None:
         status, reason = await self.probe(run.base_url, "/health")
         health_path: str | None = "/health"
         if status == "unreachable":
@@ -180,7 +183,7 @@ class DiscoveryService:
             title=analysis.title, version=analysis.version,
             openapi_version=analysis.openapi_version,
             auth="service_token" if ours else "none", health_path=health_path,
-            operations=analysis.operations), token=token)
+            operations=analysis.operations, tool_operations=tool_operations), token=token)
         run.status = "registered" if result.changed else "unchanged"
         await self.observe(run.name, status, reason)
 

@@ -29,6 +29,8 @@ class RegisteredService(Base):
     owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
     operations: Mapped[str] = mapped_column(Text)  # list[Operation] as JSON
     operation_count: Mapped[int] = mapped_column(Integer)
+    # operation ids offered as MCP tools, as JSON; none: the read-only ones (GET, HEAD)
+    tool_operations: Mapped[str | None] = mapped_column(Text, nullable=True)
     registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     health_status: Mapped[str] = mapped_column(String(20))

@@ -3,6 +3,7 @@ A registration belongs to its creator, and only llmdocs' own names may take its 
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 from pydantic import TypeAdapter
@@ -30,6 +31,8 @@ from llmdocs.services.orchestrator.schemas import (
 )
 
 _operations = TypeAdapter(list[Operation])
+# what a service offers as MCP tools until its allow-list says otherwise
+READ_ONLY_METHODS = frozenset({"get", "head"})
 # services and holders of this scope change anyone's registrations and runs
 ADMIN_SCOPE = "workflows:admin"
 # the worse status wins when the ecosystem is summed up
@@ -59,12 +62,22 @@ def summary(row: RegisteredService) -> ServiceSummary:
         registered_at=row.registered_at, updated_at=row.updated_at)
 
 
+def allowed_tools(operations: list[Operation], allow_list: str | None) -> list[str]:
+    """The operation ids offered as MCP tools: the stored allow-list's, or without one
+    the read-only operations."""
+    allowed = None if allow_list is None else set(json.loads(allow_list))
+    return [op.operation_id for op in operations
+            if (op.method in READ_ONLY_METHODS if allowed is None
+                else op.operation_id in allowed)]
+
+
 def detail(row: RegisteredService) -> ServiceDetail:
     operations = _operations.validate_json(row.operations)
     return ServiceDetail(
         **summary(row).model_dump(), api_prefix=row.api_prefix, spec_url=row.spec_url,
         openapi_version=row.openapi_version, operations=operations,
-        groups=groups_of(operations))
+        groups=groups_of(operations),
+        tool_operations=allowed_tools(operations, row.tool_operations))
 
 
 def _check_change(caller: Principal, name: str, row: RegisteredService | None) -> None:
@@ -89,6 +102,16 @@ def _check_auth(caller: Principal, reg: ServiceRegistration) -> None:
                       errors=[{"field": "auth", "message": reason}])
 
 
+def _check_tools(reg: ServiceRegistration) -> None:
+    """An allow-list names operations of the spec registered with it."""
+    unknown = sorted(set(reg.tool_operations or ()) - {op.operation_id
+                                                       for op in reg.operations})
+    if unknown:
+        reason = f"no operation of the spec has the id(s): {', '.join(unknown)[:500]}"
+        raise Invalid(f"tool_operations is refused: {reason}.",
+                      errors=[{"field": "tool_operations", "message": reason}])
+
+
 async def _changeable(session: AsyncSession, name: str, caller: Principal
                       ) -> RegisteredService:
     """The registration, locked, if it exists and the caller may change it."""
@@ -110,6 +133,7 @@ class Registry:
         changes nothing. Two replicas racing to insert the same new name: the loser
         updates instead, if the caller may."""
         _check_auth(caller, reg)
+        _check_tools(reg)
         try:
             result = await self._upsert(reg, caller)
         except IntegrityError:
@@ -132,6 +156,8 @@ class Registry:
             "operations": _operations.dump_json(reg.operations, by_alias=True).decode(),
             "operation_count": len(reg.operations), "updated_at": now,
         }
+        if reg.tool_operations is not None:  # else the allow-list stays as it is
+            values["tool_operations"] = json.dumps(sorted(set(reg.tool_operations)))
         async with self.database.transaction() as session:
             row = await session.get(RegisteredService, reg.name, with_for_update=True)
             _check_change(caller, reg.name, row)

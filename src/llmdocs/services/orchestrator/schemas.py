@@ -79,6 +79,14 @@ EntityId = Annotated[str, Field(min_length=1, max_length=36, pattern=r"^[A-Za-z0
 # arguments) is kept in the run record and in every checkpoint of the run: bounded when
 # it arrives, before any run exists (see llmdocs.core.bounded)
 MAX_OPERATIONS = 10_000
+# the operation ids a service offers as MCP tools; None keeps what is set (for a new
+# service: its read-only operations, GET and HEAD)
+OperationIds = Annotated[list[Annotated[StorableText, Field(min_length=1, max_length=200)]],
+                         Field(max_length=MAX_OPERATIONS)]
+ToolOperations = Annotated[
+    OperationIds | None,
+    Field(description="operation ids offered as MCP tools (/mcp/services/{name}); leave "
+          "out to keep the current list (a new service: its GET and HEAD ones)")]
 
 HealthStatus = Literal["unknown", "healthy", "degraded", "unhealthy", "unreachable"]
 
@@ -100,6 +108,7 @@ class ServiceRegistration(BaseModel):
         "service; a third-party service is 'none'")
     health_path: HealthPath | None = "/health"
     operations: list[Operation] = Field(default_factory=list, max_length=MAX_OPERATIONS)
+    tool_operations: ToolOperations = None
 
 
 class RegistrationResult(BaseModel):
@@ -143,6 +152,8 @@ class ServiceDetail(ServiceSummary):
     operations: list[Operation]
     groups: dict[str, dict[str, list[str]]] = Field(
         default_factory=dict, description="tag → resource → operation ids")
+    tool_operations: list[str] = Field(
+        default_factory=list, description="operation ids offered as MCP tools")
 
 
 class EcosystemHealth(BaseModel):

@@ -111,7 +111,8 @@ def tool_specs(services: Iterable[ServiceDetail]) -> list[ToolSpec]:
     return specs
 
 
-def _validate(spec: ToolSpec, arguments: dict[str, Any]) -> None:
+def check_arguments(spec: ToolSpec, arguments: dict[str, Any]) -> None:
+    """Refuse arguments that do not fit the operation's schema, before any request."""
     try:
         errors = sorted(Draft202012Validator(spec.input_schema).iter_errors(arguments),
                         key=lambda e: list(e.path))
@@ -184,7 +185,7 @@ class ToolCaller:
                              ), headers
 
     async def call(self, spec: ToolSpec, arguments: dict[str, Any]) -> ToolResult:
-        _validate(spec, arguments)
+        check_arguments(spec, arguments)
         path, kwargs = _request(spec, arguments)
         client, credentials = self._client(spec)
         async with client:
@@ -227,16 +228,22 @@ class ToolCaller:
         return [self.structured_tool(spec) for spec in specs]
 
 
+def mcp_descriptor(spec: ToolSpec) -> dict[str, Any]:
+    """One tool as MCP's tools/list describes it."""
+    op = spec.operation
+    return {"name": spec.name, "title": op.summary or spec.name,
+            "description": spec.description, "inputSchema": spec.input_schema,
+            "annotations": {"readOnlyHint": op.method in _READ_ONLY,
+                            "destructiveHint": op.method == "delete",
+                            "idempotentHint": op.method in _IDEMPOTENT,
+                            "openWorldHint": builtin(spec.service) is None}}
+
+
 def descriptor(spec: ToolSpec, fmt: ToolFormat, caller: ToolCaller) -> dict[str, Any]:
     """One tool as the named format describes tools."""
-    op = spec.operation
     if fmt == "mcp":
-        return {"name": spec.name, "title": op.summary or spec.name,
-                "description": spec.description, "inputSchema": spec.input_schema,
-                "annotations": {"readOnlyHint": op.method in _READ_ONLY,
-                                "destructiveHint": op.method == "delete",
-                                "idempotentHint": op.method in _IDEMPOTENT,
-                                "openWorldHint": builtin(spec.service) is None}}
+        return mcp_descriptor(spec)
+    op = spec.operation
     tool = caller.structured_tool(spec)
     if fmt == "openai":
         return dict(convert_to_openai_tool(tool))
