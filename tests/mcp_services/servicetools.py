@@ -1,0 +1,138 @@
+"""What the service-tools tests share: a small real bookshop service that records every
+request it receives, an ecosystem (orchestrator, discovery-agent, interpreter) serving
+`/mcp/services/{name}`, and an MCP client session for a token."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+from fastapi import FastAPI, Request
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from pydantic import BaseModel
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from llmdocs.core.auth import issue_token, require
+from llmdocs.core.config import SERVICE_NAMES, Settings
+from llmdocs.core.errors import Problem, problem_response
+from llmdocs.devservers import free_port
+from llmdocs.mcp.services import endpoint
+from llmdocs.services import create_app
+
+Serve = Callable[..., Awaitable[Any]]
+BOOKS = {"b1": {"id": "b1", "title": "The Left Hand of Darkness", "author": "Ursula K. Le Guin",
+                "shelf": "SF-7"},
+         "b2": {"id": "b2", "title": "Solaris", "author": "Stanisław Lem", "shelf": "SF-3"}}
+
+
+class NewBook(BaseModel):
+    title: str
+    author: str
+
+
+def bookshop(seen: list[str]) -> FastAPI:
+    """A third-party service: its OpenAPI document, a read, a search, a write and a huge
+    answer; every request it receives is recorded as `METHOD path`."""
+    api = FastAPI(title="bookshop", version="1")
+
+    @api.middleware("http")
+    async def record(request: Request, call_next: Any) -> Any:
+        if request.url.path not in ("/health", "/openapi.json"):
+            seen.append(f"{request.method} {request.url.path}")
+        return await call_next(request)
+
+    @api.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "healthy"}
+
+    @api.get("/books/{book_id}", operation_id="get_book", summary="One book by its id")
+    async def get_book(book_id: str) -> dict[str, str]:
+        return BOOKS[book_id]
+
+    @api.get("/books", operation_id="find_books", summary="Books by an author")
+    async def find_books(author: str) -> list[dict[str, str]]:
+        return [b for b in BOOKS.values() if author.lower() in b["author"].lower()]
+
+    @api.post("/books", operation_id="add_book", summary="Add a book", status_code=201)
+    async def add_book(book: NewBook) -> dict[str, str]:
+        return {"id": "b3", **book.model_dump(), "shelf": "NEW"}
+
+    @api.get("/catalogue", operation_id="whole_catalogue", summary="Every book, at length")
+    async def catalogue() -> list[dict[str, str]]:
+        return [{"id": f"x{n}", "title": "A" * 200} for n in range(2000)]
+
+    return api
+
+
+class Guarded:
+    """An ASGI app behind the kernel's token check (an instance: Route calls it as ASGI)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app, self.check = app, require()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        try:
+            await self.check(request, None)
+        except Problem as refused:
+            await problem_response(request, refused)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def serving_service_tools(app: FastAPI) -> FastAPI:
+    """The interpreter's app serving `/mcp/services/{name}` behind the kernel's token
+    check, as `llmdocs.mcp.mount.serving` does once it lists the endpoint."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[Any]:
+        async with inner(app) as state:
+            served = endpoint(app)
+            async with served.run():
+                app.router.routes.append(Route(served.path, Guarded(served.app),
+                                               methods=["GET", "POST", "DELETE"]))
+                yield state
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+@dataclass
+class Shop:
+    settings: Settings
+    url: str  # the bookshop's
+    seen: list[str] = field(default_factory=list)
+
+    def mcp_url(self, name: str = "bookshop") -> str:
+        return f"{self.settings.url_for('interpreter')}/mcp/services/{name}"
+
+    def token(self, subject: str = "user:ann", *scopes: str) -> str:
+        return issue_token(self.settings, subject,
+                           scopes or ("workflows:*", "services:write"))
+
+
+async def start_shop(settings: Settings, serve: Serve) -> Shop:
+    """The ecosystem on free ports and the bookshop, not registered yet."""
+    eco = settings.model_copy(update={f"{k}_port": free_port() for k in SERVICE_NAMES})
+    for key in ("orchestrator", "discovery"):
+        await serve(create_app(key, eco), port=eco.port_for(key))
+    await serve(serving_service_tools(create_app("interpreter", eco)),
+                port=eco.port_for("interpreter"))
+    seen: list[str] = []
+    shop = await serve(bookshop(seen))
+    return Shop(eco, shop.url, seen)
+
+
+@asynccontextmanager
+async def session(url: str, token: str) -> AsyncIterator[Client]:
+    """An MCP client over streamable HTTP carrying `token`."""
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"},
+                                  timeout=httpx2.Timeout(60.0)) as http, \
+            Client(streamable_http_client(url, http_client=http)) as client:
+        yield client
