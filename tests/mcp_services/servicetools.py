@@ -23,6 +23,7 @@ from llmdocs.core.errors import Problem, problem_response
 from llmdocs.devservers import free_port
 from llmdocs.mcp.services import endpoint
 from llmdocs.services import create_app
+from llmdocs.services.discovery.client import DiscoveryClient
 
 Serve = Callable[..., Awaitable[Any]]
 BOOKS = {"b1": {"id": "b1", "title": "The Left Hand of Darkness", "author": "Ursula K. Le Guin",
@@ -127,6 +128,13 @@ async def start_shop(settings: Settings, serve: Serve) -> Shop:
     seen: list[str] = []
     shop = await serve(bookshop(seen))
     return Shop(eco, shop.url, seen)
+
+
+async def register(shop: Shop, tools: list[str] | None = None) -> None:
+    """Discover the bookshop for the user, with an allow-list of tools if given."""
+    async with DiscoveryClient.for_service(shop.settings, token=shop.token()) as d:
+        found = await d.discover("bookshop", shop.url, tool_operations=tools)
+    assert found.status in ("registered", "unchanged"), found.error
 
 
 @asynccontextmanager

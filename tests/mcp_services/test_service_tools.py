@@ -14,7 +14,7 @@ from mcp.shared.exceptions import MCPError
 
 from llmdocs.core.config import Settings
 from llmdocs.services.discovery.client import DiscoveryClient
-from mcp_services.servicetools import Serve, Shop, session, start_shop
+from mcp_services.servicetools import Serve, Shop, register, session, start_shop
 
 
 @pytest.fixture
@@ -23,12 +23,6 @@ async def shop(settings: Settings, serve: Serve, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("LLMDOCS_DISCOVERY_WATCH_INTERVAL_SECONDS", "0")
     monkeypatch.setenv("LLMDOCS_MCP_SERVICE_TOOL_MAX_BYTES", "4000")
     return await start_shop(settings, serve)
-
-
-async def register(shop: Shop, tools: list[str] | None = None) -> None:
-    async with DiscoveryClient.for_service(shop.settings, token=shop.token()) as d:
-        found = await d.discover("bookshop", shop.url, tool_operations=tools)
-    assert found.status in ("registered", "unchanged"), found.error
 
 
 def text_of(result: Any) -> str:
