@@ -38,13 +38,16 @@ class NewBook(BaseModel):
 
 def bookshop(seen: list[str]) -> FastAPI:
     """A third-party service: its OpenAPI document, a read, a search, a write and a huge
-    answer; every request it receives is recorded as `METHOD path`."""
+    answer; every request it receives is recorded as `METHOD path`, and any credential
+    it is sent as `Authorization on path`."""
     api = FastAPI(title="bookshop", version="1")
 
     @api.middleware("http")
     async def record(request: Request, call_next: Any) -> Any:
         if request.url.path not in ("/health", "/openapi.json"):
             seen.append(f"{request.method} {request.url.path}")
+        if "authorization" in request.headers:  # no llmdocs token may ever come here
+            seen.append(f"Authorization on {request.url.path}")
         return await call_next(request)
 
     @api.get("/health", include_in_schema=False)

@@ -33,7 +33,8 @@ def discover(
     base_url: str = typer.Argument(None, help="Where the service answers."),
     spec_url: str = typer.Option(None, help="Spec URL, absolute or relative to BASE_URL."),
     all_: bool = typer.Option(False, "--all", help="Every llmdocs and registered service."),
-    tool: list[str] = typer.Option(None, help="An operation id to offer as an MCP tool "
+    tool: list[str] = typer.Option(None, metavar="OPERATION_ID",
+                                   help="An operation id to offer as an MCP tool "
                                    "(repeat; replaces the list; default: GET and HEAD)."),
     as_json: bool = AS_JSON,
 ) -> None:
