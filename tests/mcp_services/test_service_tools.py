@@ -14,7 +14,7 @@ from mcp.shared.exceptions import MCPError
 
 from llmdocs.core.config import Settings
 from llmdocs.services.discovery.client import DiscoveryClient
-from mcp_services.servicetools import Serve, Shop, register, session, start_shop
+from mcp_services.servicetools import BOOKS, Serve, Shop, register, session, start_shop
 
 
 @pytest.fixture
@@ -132,3 +132,24 @@ async def test_an_unknown_service_and_a_caller_without_rights(shop: Shop) -> Non
         refused = await client.call_tool("bookshop__get_book", {"book_id": "b1"})
     assert refused.is_error and "workflows:write" in text_of(refused)
     assert shop.seen == []
+
+
+async def test_a_tool_calls_its_own_service_when_two_names_look_alike(shop: Shop) -> None:
+    """`book.shop` and `book_shop` make the same tool names: a call on one service's
+    endpoint still reaches that service's operation, not the look-alike's."""
+    look_alike = {"name": "book.shop", "base_url": shop.url, "spec_hash": "c" * 64,
+                  "operations": [{"operation_id": "get_book", "method": "get",
+                                  "path": "/elsewhere/{book_id}",
+                                  "parameters": [{"name": "book_id", "location": "path",
+                                                  "required": True,
+                                                  "schema": {"type": "string"}}]}]}
+    async with httpx.AsyncClient(base_url=shop.settings.url_for("orchestrator"), headers={
+            "Authorization": f"Bearer {shop.token()}"}) as http:
+        assert (await http.post("/registry/services", json=look_alike)).status_code == 201
+    async with DiscoveryClient.for_service(shop.settings, token=shop.token()) as d:
+        assert (await d.discover("book_shop", shop.url)).status == "registered"
+
+    async with session(shop.mcp_url("book_shop"), shop.token()) as client:
+        result = await client.call_tool("book_shop__get_book", {"book_id": "b1"})
+    assert result.structured_content == {"status": 200, "body": BOOKS["b1"]}
+    assert shop.seen == ["GET /books/b1"]

@@ -131,7 +131,7 @@ class ServiceTools:
             return _failed(exc.detail, exc.errors)
         with acting_for(self.settings, ACTOR, principal):
             try:
-                result = await self.orchestrator.call_tool(spec.name, arguments)
+                result = await self.orchestrator.call_tool(spec.name, arguments, service)
             except ServiceError as exc:
                 return _failed(f"Tool {spec.name} was not called: {_problem(exc)}")
         return self.answer(result)

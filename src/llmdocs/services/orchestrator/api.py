@@ -147,10 +147,13 @@ async def list_tools(
              summary="Call a tool: the real HTTP request to its service, made for the "
              "caller (llmdocs services see the caller, with no more than its scopes)")
 async def call_tool(
-    body: ToolCall, name: str = Path(max_length=64), reg: Registry = Depends(registry),
-    caller: ToolCaller = Depends(tool_caller),
+    body: ToolCall, name: str = Path(max_length=64),
+    service: str | None = Query(None, pattern=SERVICE_NAME, description="the tool's "
+                                "service: a name as GET /tools?service= lists it"),
+    reg: Registry = Depends(registry), caller: ToolCaller = Depends(tool_caller),
 ) -> ToolResult:
-    for spec in tool_specs(await reg.details()):
+    # names are made per listing: one listed for a service is looked up among its own
+    for spec in tool_specs([await reg.get(service)] if service else await reg.details()):
         if spec.name == name:
             return await caller.call(spec, body.arguments)
     raise Problem(404, f"No tool named {name!r}; see GET /tools.")

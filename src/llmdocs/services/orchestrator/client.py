@@ -67,9 +67,12 @@ class OrchestratorClient(ServiceClient):
         tools: list[dict[str, Any]] = await self.get_json("/tools", params=params)
         return tools
 
-    async def call_tool(self, name: str, arguments: dict[str, Any]) -> ToolResult:
-        return ToolResult.model_validate(
-            await self.post_json(f"/tools/{name}/call", {"arguments": arguments}))
+    async def call_tool(self, name: str, arguments: dict[str, Any],
+                        service: str | None = None) -> ToolResult:
+        """`service`: the one whose tools were listed (`tools(service=...)`) to get `name`."""
+        return ToolResult.model_validate(await self.post_json(
+            f"/tools/{name}/call", {"arguments": arguments},
+            params={"service": service} if service else None))
 
     # --- agent workflow -----------------------------------------------------------
 
