@@ -121,10 +121,11 @@ class Shop:
                            scopes or ("workflows:*", "services:write"))
 
 
-async def start_shop(settings: Settings, serve: Serve) -> Shop:
-    """The ecosystem on free ports and the bookshop, not registered yet."""
+async def start_shop(settings: Settings, serve: Serve, *also: str) -> Shop:
+    """The ecosystem (and the services named in `also`) on free ports and the
+    bookshop, not registered yet."""
     eco = settings.model_copy(update={f"{k}_port": free_port() for k in SERVICE_NAMES})
-    for key in ("orchestrator", "discovery"):
+    for key in ("orchestrator", "discovery", *also):
         await serve(create_app(key, eco), port=eco.port_for(key))
     await serve(serving_service_tools(create_app("interpreter", eco)),
                 port=eco.port_for("interpreter"))

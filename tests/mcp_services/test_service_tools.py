@@ -14,6 +14,7 @@ from mcp.shared.exceptions import MCPError
 
 from llmdocs.core.config import Settings
 from llmdocs.services.discovery.client import DiscoveryClient
+from llmdocs.services.docstore.client import DocStoreClient
 from mcp_services.servicetools import BOOKS, Serve, Shop, register, session, start_shop
 
 
@@ -153,3 +154,31 @@ async def test_a_tool_calls_its_own_service_when_two_names_look_alike(shop: Shop
         result = await client.call_tool("book_shop__get_book", {"book_id": "b1"})
     assert result.structured_content == {"status": 200, "body": BOOKS["b1"]}
     assert shop.seen == ["GET /books/b1"]
+
+
+async def test_an_llmdocs_service_judges_the_sessions_caller(
+        settings: Settings, serve: Serve, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The doc-store's tools act with the session's user's rights: a user without
+    docs:read is refused by the doc-store itself, one with it reads the document."""
+    monkeypatch.setenv("LLMDOCS_DISCOVERY_DISCOVER_ON_START", "false")
+    monkeypatch.setenv("LLMDOCS_DISCOVERY_WATCH_INTERVAL_SECONDS", "0")
+    shop = await start_shop(settings, serve, "docstore")
+    admin = shop.token("user:admin", "*")
+    async with DocStoreClient.for_service(shop.settings, token=admin) as docs:
+        stored = await docs.put("The launch plan.", title="plan")
+    async with DiscoveryClient.for_service(shop.settings, token=admin) as d:
+        found = await d.discover("doc-store", shop.settings.url_for("docstore"))
+    assert found.status == "registered", found.error
+
+    url = shop.mcp_url("doc-store")
+    tool = "doc-store__get_document_documents__document_id__get"  # FastAPI's operation id
+    async with session(url, shop.token("user:mallory", "workflows:*")) as client:
+        assert tool in {t.name for t in (await client.list_tools()).tools}
+        refused = await client.call_tool(tool, {"document_id": stored.document_id})
+    async with session(url, shop.token("user:ann", "workflows:*", "docs:read")) as client:
+        read = await client.call_tool(tool, {"document_id": stored.document_id})
+    assert refused.is_error and refused.structured_content is not None
+    assert refused.structured_content["status"] == 403
+    assert "docs:read" in refused.structured_content["body"]["detail"]
+    assert not read.is_error and read.structured_content is not None
+    assert read.structured_content["body"]["content"] == "The launch plan."
