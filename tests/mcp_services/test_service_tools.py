@@ -12,6 +12,7 @@ import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from badinput import assert_refused
 from llmdocs.core.config import Settings
 from llmdocs.services.discovery.client import DiscoveryClient
 from llmdocs.services.docstore.client import DocStoreClient
@@ -72,11 +73,27 @@ async def test_a_write_operation_is_a_tool_only_once_allowed(shop: Shop) -> None
         assert "bookshop__add_book" in {t.name for t in (await client.list_tools()).tools}
 
 
-async def test_an_allow_list_naming_no_operation_is_refused(shop: Shop) -> None:
+async def test_a_bad_allow_list_is_refused(shop: Shop) -> None:
+    """Naming no operation of the spec: a failed discovery saying so, a 422 from the
+    registry; not a list of ids: a 422 from the discovery-agent."""
     async with DiscoveryClient.for_service(shop.settings, token=shop.token()) as d:
         found = await d.discover("bookshop", shop.url, tool_operations=["drop_tables"])
     assert found.status == "failed"
     assert "tool_operations" in (found.error or "") and "drop_tables" in (found.error or "")
+
+    auth = {"Authorization": f"Bearer {shop.token()}"}
+    async with httpx.AsyncClient(headers=auth) as http:
+        registered = await http.post(
+            shop.settings.url_for("orchestrator") + "/registry/services", json={
+                "name": "bookshop", "base_url": shop.url, "spec_hash": "d" * 64,
+                "operations": [{"operation_id": "a", "method": "get", "path": "/a"}],
+                "tool_operations": ["a", "drop_tables"]})
+        discovered = await http.post(shop.settings.url_for("discovery") + "/discover", json={
+            "name": "bookshop", "base_url": shop.url, "tool_operations": "get_book"})
+    assert_refused(registered, "tool_operations")
+    assert "drop_tables" in registered.json()["detail"]
+    assert_refused(discovered, "tool_operations")
+    assert shop.seen == []
 
 
 async def test_invalid_arguments_are_refused_before_the_call(shop: Shop) -> None:
