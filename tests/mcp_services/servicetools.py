@@ -14,14 +14,10 @@ from fastapi import FastAPI, Request
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from pydantic import BaseModel
-from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from llmdocs.core.auth import issue_token, require
+from llmdocs.core.auth import issue_token
 from llmdocs.core.config import SERVICE_NAMES, Settings
-from llmdocs.core.errors import Problem, problem_response
 from llmdocs.devservers import free_port
-from llmdocs.mcp.services import endpoint
 from llmdocs.services import create_app
 from llmdocs.services.discovery.client import DiscoveryClient
 
@@ -73,40 +69,6 @@ def bookshop(seen: list[str]) -> FastAPI:
     return api
 
 
-class Guarded:
-    """An ASGI app behind the kernel's token check (an instance: Route calls it as ASGI)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app, self.check = app, require()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        try:
-            await self.check(request, None)
-        except Problem as refused:
-            await problem_response(request, refused)(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
-def serving_service_tools(app: FastAPI) -> FastAPI:
-    """The interpreter's app serving `/mcp/services/{name}` behind the kernel's token
-    check, as `llmdocs.mcp.mount.serving` does once it lists the endpoint."""
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(_: Any) -> AsyncIterator[Any]:
-        async with inner(app) as state:
-            served = endpoint(app)
-            async with served.run():
-                app.router.routes.append(Route(served.path, Guarded(served.app),
-                                               methods=["GET", "POST", "DELETE"]))
-                yield state
-
-    app.router.lifespan_context = lifespan
-    return app
-
-
 @dataclass
 class Shop:
     settings: Settings
@@ -127,7 +89,7 @@ async def start_shop(settings: Settings, serve: Serve, *also: str) -> Shop:
     eco = settings.model_copy(update={f"{k}_port": free_port() for k in SERVICE_NAMES})
     for key in ("orchestrator", "discovery", *also):
         await serve(create_app(key, eco), port=eco.port_for(key))
-    await serve(serving_service_tools(create_app("interpreter", eco)),
+    await serve(create_app("interpreter", eco),
                 port=eco.port_for("interpreter"))
     seen: list[str] = []
     shop = await serve(bookshop(seen))

@@ -39,6 +39,7 @@ EndpointFactory = Callable[[FastAPI], Endpoint]
 # "module:function" factories, imported when the interpreter starts
 ENDPOINTS: tuple[str, ...] = (
     "llmdocs.mcp.http:endpoint",
+    "llmdocs.mcp.services:endpoint",
 )
 
 
