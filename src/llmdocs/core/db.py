@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -104,7 +105,17 @@ StorableText = Annotated[str, AfterValidator(storable)]
 # row costs only its share of one `orjson.dumps`, and on PostgreSQL the INSERT is one
 # statement (statement-level triggers fire once per batch).
 
-RowFields = dict[str, str | sa.ColumnElement[Any]]
+
+@dataclass(frozen=True)
+class FromKeys:
+    """A column computed in SQL from keys of each row, which need not be columns (the
+    doc-store's search terms, from plaintext that is stored only encrypted)."""
+
+    build: Callable[..., sa.ColumnElement[Any]]
+    keys: tuple[tuple[str, sa.types.TypeEngine[Any]], ...]
+
+
+RowFields = dict[str, str | sa.ColumnElement[Any] | FromKeys]
 
 
 def json_param(value: Any) -> str:
@@ -124,30 +135,37 @@ def json_values(dialect: str, name: str) -> sa.Select[Any]:
     return sa.select(sa.func.json_each(array).table_valued("value").c.value)
 
 
-def json_rows(dialect: str, table: sa.Table, fields: RowFields,
+def json_rows(dialect: str, table: sa.TableClause, fields: RowFields,
               name: str = "rows") -> tuple[list[str], sa.Select[Any]]:
     """The target columns and a SELECT of the JSON array of objects bound as `name`.
-    `fields` maps a column of `table` to the key of a row holding its value, or to an
-    expression (a constant or a bound parameter, processed once per batch). PostgreSQL
-    types each key by its column. The `WHERE true` lets SQLite parse an upsert after it."""
+    `fields` maps a column of `table` to the key of a row holding its value, to an
+    expression (a constant or a bound parameter, processed once per batch) or to a
+    `FromKeys`. PostgreSQL types each key by its column (or as `FromKeys` says). The
+    `WHERE true` lets SQLite parse an upsert after it."""
     keys = {column: key for column, key in fields.items() if isinstance(key, str)}
+    types = {key: table.c[column].type for column, key in keys.items()}
+    for field in fields.values():
+        if isinstance(field, FromKeys):
+            types |= {key: type_ for key, type_ in field.keys if key not in types}
     rows = sa.bindparam(name, type_=sa.Text)
-    values: dict[str, sa.ColumnElement[Any]]
+    read: dict[str, sa.ColumnElement[Any]]
     if dialect == "postgresql":
-        typed = [sa.column(key, table.c[column].type) for column, key in keys.items()]
         source: Any = (sa.func.json_to_recordset(sa.cast(rows, sa.JSON))
-                       .table_valued(*typed).render_derived(name="r", with_types=True))
-        values = {column: source.c[key] for column, key in keys.items()}
+                       .table_valued(*(sa.column(key, type_) for key, type_ in types.items()))
+                       .render_derived(name="r", with_types=True))
+        read = {key: source.c[key] for key in types}
     else:
         source = sa.func.json_each(rows).table_valued("value")
-        values = {column: sa.func.json_extract(source.c.value, f"$.{key}")
-                  for column, key in keys.items()}
-    values |= {column: value for column, value in fields.items()
-               if not isinstance(value, str)}
+        read = {key: sa.func.json_extract(source.c.value, f"$.{key}") for key in types}
+    values = {column: read[key] for column, key in keys.items()}
+    values |= {column: value.build(*(read[key] for key, _ in value.keys))
+               if isinstance(value, FromKeys) else value
+               for column, value in fields.items() if not isinstance(value, str)}
     return list(values), sa.select(*values.values()).select_from(source).where(sa.true())
 
 
-def insert_json_rows(dialect: str, table: sa.Table, fields: RowFields) -> sa.Insert:
+def insert_json_rows(dialect: str, table: sa.TableClause, fields: RowFields
+                     ) -> sa.Insert:
     """INSERT … SELECT from the JSON rows bound as `rows` (see `json_rows`)."""
     return sa.insert(table).from_select(*json_rows(dialect, table, fields))
 
@@ -167,20 +185,12 @@ class Sealed(sa.TypeDecorator[str]):
     impl = sa.Text
     cache_ok = True
 
-    def __init__(self, dialects: tuple[str, ...] = ("sqlite", "postgresql")) -> None:
-        """`dialects`: where the column is sealed (a column that a database's own search
-        reads stays plaintext on it; it is read back either way)."""
-        super().__init__()
-        self.dialects = dialects
-
     def seals(self, dialect: sa.Dialect) -> bool:
-        return ring_of(dialect) is not None and dialect.name in self.dialects
+        return ring_of(dialect) is not None
 
     def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> str | None:
         ring = ring_of(dialect)
-        if value is None or ring is None or dialect.name not in self.dialects:
-            return value
-        return ring.seal_text(value)
+        return value if value is None or ring is None else ring.seal_text(value)
 
     def process_result_value(self, value: str | None, dialect: sa.Dialect) -> str | None:
         return value if value is None else crypto.open_text(ring_of(dialect), value)
@@ -292,11 +302,15 @@ class Database:
         return cls(settings.database_url, pool_size=settings.db_pool_size,
                    max_overflow=settings.db_max_overflow, ring=settings.data_ring)
 
+    def seals(self, column: sa.Column[Any]) -> bool:
+        """Whether the `Sealed` `column` is stored encrypted on this database."""
+        assert isinstance(column.type, Sealed)
+        return column.type.seals(self.engine.sync_engine.dialect)
+
     def seal(self, value: str | None, column: sa.Column[Any]) -> str | None:
         """`value` as the `Sealed` `column` stores it, for statements binding raw
         batches."""
-        assert isinstance(column.type, Sealed)
-        if value is None or not column.type.seals(self.engine.sync_engine.dialect):
+        if value is None or not self.seals(column):
             return value
         assert self.ring is not None
         return self.ring.seal_text(value)

@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from llmdocs.core.db import (
+    FromKeys,
     RowFields,
     insert_json_rows,
     json_param,
@@ -41,6 +42,7 @@ from llmdocs.services.docstore.schemas import (
     DocumentCreate,
     RelationIn,
 )
+from llmdocs.services.docstore.search import SEARCHABLE_VERSIONS, search_terms
 from llmdocs.services.docstore.spaces import write_refusal
 
 if TYPE_CHECKING:
@@ -61,6 +63,17 @@ BULK_VERSION: RowFields = {
     "media_type": "media_type", "size": "size", "content_hash": "content_hash",
     "provenance": "provenance", "author": "author", "message": "message",
     "version": sa.literal(1), "is_current": sa.true(), "created_at": NOW}
+
+
+def insert_versions(dialect: str, sealed: bool) -> sa.Insert:
+    """A batch's versions; on PostgreSQL with their search terms, from the rows' `plain`
+    text when `content` holds ciphertext."""
+    if dialect != "postgresql":
+        return insert_json_rows(dialect, VERSIONS, BULK_VERSION)
+    terms = FromKeys(search_terms, (("title", sa.Text()), ("plain" if sealed else "content",
+                                                          sa.Text())))
+    return insert_json_rows(dialect, SEARCHABLE_VERSIONS, {**BULK_VERSION,
+                                                           "search_vector": terms})
 
 
 Twin = tuple[str, str, str]  # (content hash, source, space): what deduplication compares
@@ -103,6 +116,9 @@ class BulkWrites(Writes):
         super().__init__(resources, blobs)
         self._unanalysed = 0  # documents this process bulk-inserted since its last ANALYZE
         self._analysed = 0  # documents in the table at that ANALYZE
+        self._terms_apart = self.db.dialect == "postgresql" and self.db.seals(
+            VERSIONS.c.content)  # rows carry their plaintext for the search terms
+        self._insert_versions = insert_versions(self.db.dialect, self._terms_apart)
 
 
     def prepare(self, principal: str, items: Sequence[DocumentCreate]
@@ -124,7 +140,8 @@ class BulkWrites(Writes):
                 "content": self.db.seal(content.text, VERSIONS.c.content),
                 "media_type": content.media_type,
                 "size": len(content.data), "content_hash": content.hash,
-                "provenance": item.provenance, "message": item.message})
+                "provenance": item.provenance, "message": item.message,
+                **({"plain": content.text} if self._terms_apart else {})})
             out.append((item, content, doc_id, row))
         events = iter(self._events("llmdocs.document.stored", [
             (doc_id, 1, content.hash, item.source, item.space)
@@ -243,7 +260,7 @@ class BulkWrites(Writes):
 
         async def work(conn: AsyncConnection, _key: str | None) -> None:
             await conn.execute(insert_json_rows(dialect, DOCUMENTS, BULK_DOCUMENT), params)
-            await conn.execute(insert_json_rows(dialect, VERSIONS, BULK_VERSION), params)
+            await conn.execute(self._insert_versions, params)
             await self._add_tags(conn, tags)
             await self._add_relations(conn, links)
 

@@ -70,6 +70,7 @@ from llmdocs.services.docstore.schemas import (
     StaleMark,
     StoredDocument,
 )
+from llmdocs.services.docstore.search import SEARCHABLE_VERSIONS, search_terms
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -80,6 +81,9 @@ RELATION_ROWS: RowFields = {"source_id": "source_id", "type": "type",
                             "target_id": "target_id", "created_at": NOW}
 INSERT_DOCUMENT = sa.insert(DOCUMENTS)
 INSERT_VERSION = sa.insert(VERSIONS)
+# on PostgreSQL, with its search terms from the plaintext bound beside the row
+INSERT_SEARCHABLE_VERSION = sa.insert(SEARCHABLE_VERSIONS).values(search_vector=search_terms(
+    sa.bindparam("terms_title", type_=sa.Text), sa.bindparam("terms_content", type_=sa.Text)))
 INSERT_IDEMPOTENCY = sa.insert(IDEMPOTENCY)
 
 
@@ -229,6 +233,13 @@ class Writes(Queries):
                 "provenance": fields.provenance, "author": author,
                 "message": fields.message, "created_at": now}
 
+    async def _insert_version(self, conn: AsyncConnection, ver: Mapping[str, Any]) -> None:
+        if self.db.dialect != "postgresql":
+            await conn.execute(INSERT_VERSION, ver)
+            return
+        await conn.execute(INSERT_SEARCHABLE_VERSION, {
+            **ver, "terms_title": ver["title"], "terms_content": ver["content"]})
+
     async def _add_tags(self, session: Executor, rows: list[dict[str, str]]) -> None:
         """Tags of one or many documents in one statement, their rows bound as one JSON
         array (an executemany costs a pass per row, and SQLite runs it off the loop)."""
@@ -333,7 +344,7 @@ class Writes(Queries):
             stored = StoredDocument(**summary_fields(doc, ver, tags))
             await self._remember(conn, principal, idempotency, stored)
             await conn.execute(INSERT_DOCUMENT, doc)
-            await conn.execute(INSERT_VERSION, ver)
+            await self._insert_version(conn, ver)
             await self._add_tags(conn, [{"document_id": doc_id, "tag": tag}
                                         for tag in tags])
             await self._add_relations(conn, {doc_id: fields.relations})
@@ -378,7 +389,7 @@ class Writes(Queries):
             doc = await self._bump(conn, doc_id, expected, fields.title, fields.format)
             ver = self._version_values(doc_id, doc["version"], doc["title"], content, key,
                                        fields, principal, utcnow())
-            await conn.execute(INSERT_VERSION, ver)
+            await self._insert_version(conn, ver)
             await self._add_relations(conn, {doc_id: fields.relations})
             tags = await self._tags(conn, [doc_id])
             stored = StoredDocument(**summary_fields(doc, ver, tags.get(doc_id, [])))
@@ -399,7 +410,7 @@ class Writes(Queries):
                    "author": principal, "message": message or f"rollback to version {version}",
                    "created_at": utcnow()}
             del ver["id"]
-            await conn.execute(INSERT_VERSION, ver)
+            await self._insert_version(conn, ver)
             tags = await self._tags(conn, [doc_id])
             return (StoredDocument(**summary_fields(doc, ver, tags.get(doc_id, []))),
                     "llmdocs.document.updated")

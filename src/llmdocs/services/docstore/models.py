@@ -65,9 +65,10 @@ class Version(Base):
     version: Mapped[int] = mapped_column(sa.Integer())
     is_current: Mapped[bool] = mapped_column(sa.Boolean())
     title: Mapped[str] = mapped_column(sa.String(500))
-    # encrypted when a ring is set, on SQLite (whose search index reads it decrypted);
-    # PostgreSQL's generated tsvector reads the column itself, so there it stays plain
-    content: Mapped[str | None] = mapped_column(Sealed(dialects=("sqlite",)))
+    # encrypted when a ring is set; the search indexes get the plaintext's terms as it
+    # is written (FTS5 through `llmdocs_plain`, PostgreSQL's stored `search_vector`,
+    # which is not in this model: see `search.SEARCHABLE_VERSIONS`)
+    content: Mapped[str | None] = mapped_column(Sealed())
     blob_key: Mapped[str | None] = mapped_column(sa.String(300))
     filename: Mapped[str | None] = mapped_column(sa.String(255))
     media_type: Mapped[str] = mapped_column(sa.String(200))

@@ -247,7 +247,7 @@ class Queries:
         self.db = resources.database
         self.events = resources.events
         self.blobs = blobs
-        self.search_backend = backend_for(self.db.dialect)
+        self.search_backend = backend_for(self.db.dialect, self.db.seals(VERSIONS.c.content))
         self._lists: LRUCache[tuple[Any, ...], sa.Select[Any]] = LRUCache(LIST_STATEMENTS)
 
     # -- reading ---------------------------------------------------------------------

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.ext.compiler import compiles
 
@@ -20,6 +21,23 @@ from llmdocs.services.docstore.models import DOCUMENTS, TAGS, VERSIONS
 MARK_START, MARK_END = "<mark>", "</mark>"
 Executor = AsyncSession | AsyncConnection
 _WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def search_terms(title: sa.ColumnElement[Any], content: sa.ColumnElement[Any]
+                 ) -> sa.ColumnElement[Any]:
+    """A version's weighted terms on PostgreSQL, computed from its plaintext as it is
+    written: the stored tsvector keeps terms (as FTS5 does), the row only ciphertext."""
+    def weighted(text: sa.ColumnElement[Any], weight: str) -> sa.ColumnElement[Any]:
+        return sa.func.setweight(sa.func.to_tsvector(
+            sa.literal_column("'english'"), sa.func.coalesce(text, "")),
+            sa.literal_column(f"'{weight}'"))
+
+    return weighted(title, "A").op("||")(weighted(content, "B"))
+
+
+# the versions table with PostgreSQL's search column (not in the model: SQLite has none)
+SEARCHABLE_VERSIONS = sa.table(VERSIONS.name, *(sa.column(c.name, c.type) for c in VERSIONS.c),
+                               sa.column("search_vector", TSVECTOR))
 
 
 def words_of(query: str) -> list[str]:
@@ -178,6 +196,16 @@ class PostgresSearch(_Search):
     terms = sa.table("docstore_terms", sa.column("lexeme"), sa.column("ndoc"))
     stats = sa.table("docstore_search_stats", sa.column("id"), sa.column("ndocs"))
 
+    def __init__(self, sealed: bool = False) -> None:
+        """`sealed`: contents are stored encrypted, so snippets are marked up from the
+        plaintext in a second statement (PostgreSQL sees it, never stores it)."""
+        super().__init__()
+        self.sealed = sealed
+        text = (sa.func.unnest(sa.bindparam("texts", type_=ARRAY(sa.Text)))
+                .table_valued("text", with_ordinality="n").render_derived(name="t"))
+        self._headlines = (sa.select(self._headline(text.c.text, self._query(
+            sa.bindparam("q")))).select_from(text).order_by(text.c.n))
+
     @staticmethod
     def _query(text: sa.ColumnElement[str]) -> sa.ColumnElement[Any]:
         return sa.func.plainto_tsquery("english", text)
@@ -216,9 +244,10 @@ class PostgresSearch(_Search):
                                                         vector.op("@@")(query))
 
         def headline(_ranked: Any) -> sa.ColumnElement[str]:
-            return sa.func.ts_headline(
-                "english", sa.func.coalesce(VERSIONS.c.content, VERSIONS.c.title), query,
-                self.headline_options)
+            text = sa.func.coalesce(VERSIONS.c.content, VERSIONS.c.title)
+            if self.sealed:  # the plaintext, for `page` to mark up
+                return sa.type_coerce(text, VERSIONS.c.content.type)
+            return self._headline(text, query)
 
         if conditions:  # the matches are joined to their documents anyway
             return _statement(matches, [*conditions, DOCUMENTS.c.deleted_at.is_(None)],
@@ -230,5 +259,22 @@ class PostgresSearch(_Search):
         return _statement(matches.where(~deleted), [], headline)
 
 
-def backend_for(dialect: str) -> SearchBackend:
-    return PostgresSearch() if dialect == "postgresql" else SqliteSearch()
+    def _headline(self, text: sa.ColumnElement[Any], query: sa.ColumnElement[Any]
+                  ) -> sa.ColumnElement[str]:
+        return sa.func.ts_headline("english", text, query, self.headline_options)
+
+    async def page(self, session: Executor, words: Sequence[str],
+                   conditions: Sequence[sa.ColumnElement[bool]],
+                   limit: int, offset: int) -> list[Hit]:
+        hits = await super().page(session, words, conditions, limit, offset)
+        if not self.sealed or not hits:
+            return hits
+        marked = (await session.execute(self._headlines, {
+            "q": self.params(words)[1]["q"], "texts": [hit.snippet for hit in hits]})).scalars()
+        return [hit._replace(snippet=snippet or "") for hit, snippet in zip(hits, marked,
+                                                                           strict=True)]
+
+
+def backend_for(dialect: str, sealed: bool = False) -> SearchBackend:
+    """`sealed`: contents are stored encrypted (PostgreSQL marks snippets up apart)."""
+    return PostgresSearch(sealed) if dialect == "postgresql" else SqliteSearch()
