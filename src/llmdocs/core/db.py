@@ -214,6 +214,50 @@ class SealedJSON(sa.TypeDecorator[Any]):
         return value
 
 
+class SealedFields(sa.TypeDecorator[Any]):
+    """A JSON object whose text values at `paths` (key paths into nested objects) are
+    sealed when the engine has a key ring: what a user wrote, inside a record whose
+    other fields stay readable. Values written before the ring read as they are."""
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def __init__(self, *paths: tuple[str, ...]) -> None:
+        super().__init__()
+        self.paths = paths
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
+        return self.sealed(value, ring_of(dialect))
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> Any:
+        ring = ring_of(dialect)
+        return self._each(value, lambda text: crypto.open_text(ring, text))
+
+    def sealed(self, value: Any, ring: crypto.KeyRing | None) -> Any:
+        """`value` as the column stores it (for bulk paths binding raw batches)."""
+        return value if ring is None else self._each(value, ring.seal_text)
+
+    def _each(self, value: Any, change: Callable[[str], str]) -> Any:
+        """A copy of `value` with `change` applied to the text at each path present."""
+        if not isinstance(value, dict):
+            return value
+        for path in self.paths:
+            parents = [value]
+            for key in path[:-1]:
+                child = parents[-1].get(key)
+                if not isinstance(child, dict):
+                    break
+                parents.append(child)
+            else:
+                if isinstance(text := parents[-1].get(path[-1]), str):
+                    node = {**parents[-1], path[-1]: change(text)}
+                    for parent, key in zip(reversed(parents[:-1]), reversed(path[:-1]),
+                                           strict=True):
+                        node = {**parent, key: node}
+                    value = node
+        return value
+
+
 def sealed_columns(metadata: MetaData) -> list[sa.Column[Any]]:
     """Every column stored encrypted, for the startup check and key rotation."""
     return [column for table in metadata.sorted_tables for column in table.columns

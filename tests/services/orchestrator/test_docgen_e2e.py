@@ -110,6 +110,8 @@ async def test_api_documentation_with_provenance(eco: Settings) -> None:
         doc = await docs.get(result["document_id"])
         stored_spec = await docs.get(spec_id)
         relations = await docs.relations(result["document_id"])
+    # the query is kept in the provenance alone, where a key ring seals it
+    assert doc.metadata["run_id"] == result["run_id"] and "query" not in doc.metadata
     markdown = doc.content or ""
     coverage = apidoc.check(markdown, OPERATIONS)
     assert coverage.missing == [] and coverage.invented == []  # every endpoint, none invented

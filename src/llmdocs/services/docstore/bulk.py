@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import orjson
 import sqlalchemy as sa
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from llmdocs.core.db import (
     FromKeys,
     RowFields,
+    SealedFields,
     insert_json_rows,
     json_param,
     json_values,
@@ -119,6 +120,7 @@ class BulkWrites(Writes):
         self._terms_apart = self.db.dialect == "postgresql" and self.db.seals(
             VERSIONS.c.content)  # rows carry their plaintext for the search terms
         self._insert_versions = insert_versions(self.db.dialect, self._terms_apart)
+        self._provenance = cast(SealedFields, VERSIONS.c.provenance.type)
 
 
     def prepare(self, principal: str, items: Sequence[DocumentCreate]
@@ -140,7 +142,8 @@ class BulkWrites(Writes):
                 "content": self.db.seal(content.text, VERSIONS.c.content),
                 "media_type": content.media_type,
                 "size": len(content.data), "content_hash": content.hash,
-                "provenance": item.provenance, "message": item.message,
+                "provenance": self._provenance.sealed(item.provenance, self.db.ring),
+                "message": item.message,
                 **({"plain": content.text} if self._terms_apart else {})})
             out.append((item, content, doc_id, row))
         events = iter(self._events("llmdocs.document.stored", [

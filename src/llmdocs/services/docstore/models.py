@@ -10,11 +10,12 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from llmdocs.core.db import Base, Sealed, SealedJSON
+from llmdocs.core.db import Base, Sealed, SealedFields, SealedJSON
 from llmdocs.core.spaces import DEFAULT_SPACE, MAX_NAME
 
 # BIGINT on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the rowid the FTS table uses
 ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+QUERY = ("user_context", "query")  # of a provenance record: what the user asked
 
 
 class Document(Base):
@@ -74,7 +75,9 @@ class Version(Base):
     media_type: Mapped[str] = mapped_column(sa.String(200))
     size: Mapped[int] = mapped_column(sa.BigInteger())
     content_hash: Mapped[str] = mapped_column(sa.String(64))
-    provenance: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON())
+    # the query a generated document was made for is sealed with a ring; the rest of
+    # the record (inputs, steps, models, costs) stays readable
+    provenance: Mapped[dict[str, Any] | None] = mapped_column(SealedFields(QUERY))
     author: Mapped[str] = mapped_column(sa.String(200))
     message: Mapped[str | None] = mapped_column(sa.String(1000))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))

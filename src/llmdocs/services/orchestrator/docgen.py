@@ -455,7 +455,8 @@ class DocGen:
             "title": doc.title, "format": fmt, "provenance": provenance,
             "source": f"orchestrator:{NAME}", "author": state["user_id"],
             "space": request.get("space") or DEFAULT_SPACE,
-            "metadata": {"run_id": run_id, "workflow": NAME, "query": request["query"],
+            # the query is in the provenance, where a key ring seals it
+            "metadata": {"run_id": run_id, "workflow": NAME,
                          "doc_type": request["doc_type"], "filename": rendered.filename},
             "tags": ["generated", request["doc_type"]],
             "relations": [{"type": "derived_from", "target_id": i} for i in source_ids]}
