@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI, Header, HTTPException
 from pydantic import SecretStr
@@ -138,17 +139,52 @@ def test_the_ci_scan_passes_saying_why_when_it_cannot_scan(tmp_path: Path) -> No
     assert done.stdout == f"pip-audit {missing}: warn: no lock file at {missing}: pass --lock\n"
 
 
-@pytest.mark.parametrize(("keys", "status", "evidence"), [
-    ("", "fail", "LLMDOCS_ENCRYPTION_KEYS is unset"),
-    ('{"k1": "c2hvcnQ="}', "fail", "keys k1 are not base64 of 32 bytes"),
-    ("not json", "fail", "cannot be read"),
-    (json.dumps({"k1": base64.b64encode(bytes(32)).decode(),
-                 "k2": base64.b64encode(bytes(32)).decode()}),
-     "warn", "well-formed keys: k1, k2 (k2 encrypts)"),
+KEY = base64.b64encode(bytes(32)).decode()
+
+
+@pytest.mark.parametrize(("keys", "in_use", "status", "evidence"), [
+    ("", {}, "fail", "LLMDOCS_ENCRYPTION_KEYS is unset"),
+    ('{"k1": "c2hvcnQ="}', {}, "fail", "keys k1 are not base64 of 32 bytes"),
+    ("not json", {}, "fail", "cannot be read"),
+    (json.dumps({"k1": KEY, "k2": KEY}), {"k1": 2, "k2": 5}, "pass",
+     "well-formed keys: k1, k2 (k2 encrypts); every key in use is present: k1 (2), k2 (5)"),
+    (json.dumps({"k2": KEY}), {"k0": 1, "k1": 2, "k2": 5}, "fail",
+     "stored records need keys missing from the ring: k0, k1"),
+    (json.dumps({"k1": KEY}), {"generated-1": 1, "k1": 1}, "pass", "generated-1 (1)"),
+    (json.dumps({"k1": KEY}), "OperationalError: connection refused", "warn",
+     "could not be read: OperationalError: connection refused"),
 ])
-def test_encryption_keys_are_checked(keys: str, status: str, evidence: str) -> None:
-    control = encryption_control(ComplianceEnvironment(encryption_keys=keys))
+def test_encryption_keys_are_checked(keys: str, in_use: dict[str, int] | str, status: str,
+                                     evidence: str) -> None:
+    control = encryption_control(ComplianceEnvironment(encryption_keys=keys), in_use,
+                                 kept={"generated-1"})
     assert control.status == status and evidence in control.evidence
+
+
+async def test_keys_in_use_are_read_from_the_deployment(
+        settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key removed from the ring while records still need it fails the control, named."""
+    ring = settings.data_dir / "ring.json"
+    ring.parent.mkdir(parents=True)
+    ring.write_text(json.dumps({"k1": base64.b64encode(b"1" * 32).decode()}))
+    settings.encryption_keys = SecretStr(str(ring))
+    docs = await serve(create_app("docstore", settings))
+    settings = settings.model_copy(update={"docstore_url": docs.url})
+    headers = {"Authorization": f"Bearer {token(settings, 'docs:write')}"}
+    async with httpx.AsyncClient(base_url=docs.url, headers=headers, timeout=30) as http:
+        assert (await http.post("/documents", json={"content": "sealed"})).status_code == 201
+        assert (await http.post("/documents", files={"file": (
+            "a.pdf", b"%PDF-1.4 sealed", "application/pdf")})).status_code == 201
+    monkeypatch.setenv("LLMDOCS_ENCRYPTION_KEYS", str(ring))
+    report = await build_report(settings, None, lock=None, services=("docstore",))
+    control = next(c for c in report.controls if c.id == "encryption")
+    assert control.status == "pass" and "k1 (2)" in control.evidence, control.evidence
+
+    ring.write_text(json.dumps({"k2": base64.b64encode(b"2" * 32).decode()}))
+    report = await build_report(settings, None, lock=None, services=("docstore",))
+    control = next(c for c in report.controls if c.id == "encryption")
+    assert control.status == "fail"
+    assert control.evidence.startswith("stored records need keys missing from the ring: k1;")
 
 
 @pytest.mark.parametrize(("intact", "status"), [(True, "pass"), (False, "fail")])

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,9 @@ import typer
 
 from llmdocs.core import crypto
 from llmdocs.core.config import Settings
-from llmdocs.core.db import Base, Database, Sealed, sealed_columns
+from llmdocs.core.db import RESEALED, Base, Database, key_ids_in, sealed_columns
 
 PROGRESS_FILE = "key-rotation.json"
-# the services whose tables hold sealed columns (their models register them on Base)
-MODELS = ("docstore", "promptstore", "interpreter", "orchestrator")
 BLOBS = "blobs"  # the progress entry of the doc-store's blob store
 
 
@@ -77,39 +76,90 @@ def start(settings: Settings, key_id: str) -> Rotation:
     return rotation
 
 
+async def _pages(db: Database, column: sa.Column[Any], last: Any, batch: int
+                 ) -> AsyncIterator[list[tuple[list[Any], str]]]:
+    """(primary key, value as stored) of the column's non-null values, in primary key
+    order after `last`, `batch` at a time."""
+    pks = list(column.table.primary_key.columns)
+    raw = sa.cast(column, sa.Text)
+    while True:
+        query = sa.select(*pks, raw).where(column.is_not(None)).order_by(*pks).limit(batch)
+        if last is not None:
+            query = query.where(sa.tuple_(*pks) > sa.tuple_(
+                *(last if isinstance(last, list) else [last])))
+        async with db.engine.connect() as conn:
+            rows = [(list(key), value) for *key, value in await conn.execute(query)]
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+
+
+async def _sealed_columns(db: Database) -> list[sa.Column[Any]]:
+    """Every column of an existing table that holds sealed values."""
+    importlib.import_module("llmdocs.models")  # every table on Base.metadata
+    existing = await _tables(db)
+    return [column for column in sealed_columns(Base.metadata, RESEALED)
+            if column.table.name in existing]
+
+
 async def _columns(db: Database, rotation: Rotation, ring: crypto.KeyRing,
                    batch: int, progress: Path, after: Callable[[], Awaitable[None]]) -> None:
-    existing = await _tables(db)
-    for column in sealed_columns(Base.metadata):
-        table = column.table
-        assert isinstance(column.type, Sealed)
-        if table.name not in existing or not column.type.seals(db.engine.sync_engine.dialect):
-            continue
-        name = f"{table.name}.{column.name}"
-        pk = next(iter(table.primary_key.columns))
-        raw = sa.type_coerce(column, sa.Text)
-        while True:
-            last = rotation.done.get(name)
-            query = sa.select(pk, raw).order_by(pk).limit(batch)
-            if last is not None:
-                query = query.where(pk > last)
-            async with db.engine.connect() as conn:
-                rows = (await conn.execute(query)).all()
-            if not rows:
-                break
+    """Every sealed value of every column holding some; a value bound to its row is
+    sealed again for the same row."""
+    for column in await _sealed_columns(db):
+        kind = column.type
+        assert isinstance(kind, RESEALED)
+        name = f"{column.table.name}.{column.name}"
+        pks = list(column.table.primary_key.columns)
+        async for rows in _pages(db, column, rotation.done.get(name), batch):
             async with db.engine.begin() as conn:
                 for key, value in rows:
-                    if value is None or ring.is_current(value):
+                    new = kind.renewed(value, ring, ":".join(map(str, key)))
+                    if new is None:
                         continue
                     # only if unchanged meanwhile: a newer write is sealed already
                     await conn.execute(
-                        sa.update(table).where(pk == key, raw == value)
-                        .values({column.name: sa.bindparam("new", type_=sa.Text)}),
-                        {"new": ring.seal_text(ring.open_text(value))})
+                        sa.update(column.table)
+                        .where(*(pk == k for pk, k in zip(pks, key, strict=True)),
+                               sa.cast(column, sa.Text) == value)
+                        .values({column.name: new}))
                     rotation.resealed += 1
             rotation.done[name] = rows[-1][0]
             rotation.save(progress)
             await after()
+
+
+async def keys_in_use(settings: Settings, batch: int = 2000) -> dict[str, int]:
+    """Key id → how many stored values need it (sealed columns and blobs): a full scan,
+    for the compliance report; reads ciphertext only, so no ring is needed."""
+    from llmdocs.services.docstore.blobs import SealedBlobStore, blob_store
+    from llmdocs.services.docstore.models import VERSIONS
+    from llmdocs.services.docstore.settings import DocStoreSettings
+
+    counts: Counter[str] = Counter()
+    db = Database(settings.database_url)
+    try:
+        for column in await _sealed_columns(db):
+            async for rows in _pages(db, column, None, batch):
+                counts.update(kid for _, value in rows for kid in key_ids_in(value))
+        if VERSIONS.name in await _tables(db):
+            store = blob_store(settings, DocStoreSettings())
+            assert isinstance(store, SealedBlobStore)
+            async for rows in _pages(db, VERSIONS.c.blob_key, None, batch):
+                for _, key in rows:
+                    blob = await store.inner.get(key)
+                    if crypto.is_sealed(blob):
+                        counts[crypto.key_id_of(blob)[0]] += 1
+    finally:
+        await db.dispose()
+    return dict(counts)
+
+
+def secrets_key_ids(settings: Settings) -> set[str]:
+    """The ids of the secrets key used without a ring, which services keep besides it."""
+    return ({crypto.DERIVED_KEY_ID} if not settings.embedded else
+            set(crypto.generated_keys(settings.data_dir, create=False)))
 
 
 async def _tables(db: Database) -> set[str]:
@@ -129,14 +179,7 @@ async def _blobs(db: Database, settings: Settings, ring: crypto.KeyRing,
     configured = blob_store(settings, DocStoreSettings())
     assert isinstance(configured, SealedBlobStore)
     store = SealedBlobStore(configured.inner, ring)
-    while True:
-        query = (sa.select(VERSIONS.c.id, VERSIONS.c.blob_key)
-                 .where(VERSIONS.c.blob_key.is_not(None), VERSIONS.c.id > rotation.done.get(
-                     BLOBS, 0)).order_by(VERSIONS.c.id).limit(batch))
-        async with db.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        if not rows:
-            break
+    async for rows in _pages(db, VERSIONS.c.blob_key, rotation.done.get(BLOBS), batch):
         for _, key in rows:
             rotation.resealed += await store.reseal(key)
         rotation.done[BLOBS] = rows[-1][0]
@@ -147,10 +190,10 @@ async def _blobs(db: Database, settings: Settings, ring: crypto.KeyRing,
 async def rotate(settings: Settings, key_id: str, *, batch: int = 500,
                  after_batch: Callable[[], Awaitable[None]] | None = None) -> Rotation:
     """Run (or resume) a rotation to its end; `after_batch` runs after each saved batch."""
-    for service in MODELS:
-        importlib.import_module(f"llmdocs.services.{service}.models")
     rotation = start(settings, key_id)
-    ring = crypto.KeyRing.from_value(str(ring_file(settings)))
+    # the secrets key used before a ring was set opens what it sealed; its records too
+    # are sealed anew
+    ring = crypto.KeyRing.from_value(str(ring_file(settings)), settings.secrets_fallback)
     if ring.current != rotation.key:
         raise crypto.KeyRingError(f"the rotation in progress seals with {rotation.key!r}, "
                                   f"but the ring's last key is {ring.current!r}")

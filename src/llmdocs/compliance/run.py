@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+from sqlalchemy.exc import SQLAlchemyError
 
+from llmdocs import keys
 from llmdocs.compliance.dependencies import dependency_control
 from llmdocs.compliance.probes import anonymous_control, audit_control, discover, tls_control
 from llmdocs.compliance.report import Report
@@ -16,8 +18,20 @@ from llmdocs.compliance.settings import (
     retention_control,
     secrets_control,
 )
+from llmdocs.core import crypto
 from llmdocs.core.config import SERVICE_NAMES, Settings
 from llmdocs.core.tls import client_context
+
+
+async def _keys_in_use(settings: Settings, environment: ComplianceEnvironment
+                       ) -> dict[str, int] | str:
+    """Which keys the deployment's stored records and blobs need, or why that is unknown."""
+    if not environment.encryption_keys:
+        return {}
+    try:
+        return await keys.keys_in_use(settings)
+    except (SQLAlchemyError, OSError, crypto.CryptoError) as exc:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
 
 
 async def build_report(settings: Settings, token: str | None, *, lock: Path | None,
@@ -35,7 +49,8 @@ async def build_report(settings: Settings, token: str | None, *, lock: Path | No
             await tls_control(http, deployment, settings),
             await anonymous_control(http, deployment),
             secrets_control(settings),
-            encryption_control(environment),
+            encryption_control(environment, await _keys_in_use(settings, environment),
+                               keys.secrets_key_ids(settings)),
             await audit_control(http, deployment, token),
             retention_control(settings),
             backups_control(),

@@ -8,6 +8,7 @@ import base64
 import binascii
 import json
 import os
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -78,8 +79,11 @@ def _key_ring(raw: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in ring.items()}
 
 
-def encryption_control(environment: ComplianceEnvironment) -> Control:
-    """Encryption at rest configured with well-formed keys."""
+def encryption_control(environment: ComplianceEnvironment, in_use: Mapping[str, int] | str,
+                       kept: Collection[str] = ()) -> Control:
+    """Encryption at rest configured with well-formed keys, and every key a stored record
+    or blob needs in the ring (`in_use`: key id → values needing it, or why it could not
+    be read; `kept`: the secrets key the services keep besides the ring)."""
     title = "Encryption at rest on, every key present and well-formed"
     if not environment.encryption_keys:
         return Control(id="encryption", title=title, status="fail", evidence=(
@@ -94,11 +98,18 @@ def encryption_control(environment: ComplianceEnvironment) -> Control:
     if bad:
         return Control(id="encryption", title=title, status="fail", evidence=(
             f"keys {', '.join(bad)} are not base64 of 32 bytes"))
-    # which key ids the stored records name is known only to the encryption module,
-    # not in this build: the ring's format is what can be checked
-    return Control(id="encryption", title=title, status="warn", evidence=(
-        f"well-formed keys: {', '.join(ring)} ({list(ring)[-1]} encrypts); "
-        "whether every key id in use is present is not checked by this build"))
+    keys = f"well-formed keys: {', '.join(ring)} ({list(ring)[-1]} encrypts)"
+    if isinstance(in_use, str):
+        return Control(id="encryption", title=title, status="warn", evidence=(
+            f"{keys}; the keys stored records need could not be read: {in_use}"))
+    used = ", ".join(f"{key_id} ({count})" for key_id, count in sorted(in_use.items()))
+    missing = sorted(set(in_use) - set(ring) - set(kept))
+    if missing:
+        return Control(id="encryption", title=title, status="fail", evidence=(
+            f"stored records need keys missing from the ring: {', '.join(missing)}; "
+            f"{keys}; in use (values): {used}"))
+    return Control(id="encryption", title=title, status="pass", evidence=(
+        f"{keys}; every key in use is present: {used or 'none yet'}"))
 
 
 def retention_control(settings: Settings) -> Control:

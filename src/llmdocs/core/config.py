@@ -279,11 +279,16 @@ class Settings(BaseSettings):
         configured one, else embedded mode makes one into the data dir and distributed
         mode derives one from the JWT secret every replica shares. Once a ring is set,
         that key still opens what it sealed before."""
-        fallback = (crypto.generated_keys(self.data_dir, create=self.encryption_keys is None)
-                    if self.embedded else crypto.derived_keys(self.signing_key))
         if self.encryption_keys is None:
-            return crypto.KeyRing(fallback)
-        return crypto.KeyRing.from_value(self.encryption_keys.get_secret_value(), fallback)
+            return crypto.KeyRing(self.secrets_fallback)
+        return crypto.KeyRing.from_value(self.encryption_keys.get_secret_value(),
+                                         self.secrets_fallback)
+
+    @property
+    def secrets_fallback(self) -> dict[str, bytes]:
+        """The secrets key used without a ring (kept to open what it sealed)."""
+        return (crypto.generated_keys(self.data_dir, create=self.encryption_keys is None)
+                if self.embedded else crypto.derived_keys(self.signing_key))
 
 def get_settings() -> Settings:
     return Settings()

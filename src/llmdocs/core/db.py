@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -195,11 +196,27 @@ class Sealed(sa.TypeDecorator[str]):
     def process_result_value(self, value: str | None, dialect: sa.Dialect) -> str | None:
         return value if value is None else crypto.open_text(ring_of(dialect), value)
 
+    def renewed(self, raw: str, ring: crypto.KeyRing, row: str) -> Any:
+        """For key rotation (`raw` as stored): None when sealed with the ring's current
+        key, else what to write through this type so that it is (see `RESEALED`)."""
+        return None if ring.is_current(raw) else ring.open_text(raw)
+
+
+class SealedPerRow(sa.TypeDecorator[str]):
+    """Text its service seals itself with its own ring, bound to its row (the row's
+    primary key is the associated data): secrets kept encrypted always, with
+    `Settings.secrets_ring`. Stored as given; key rotation re-seals it for its row."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def renewed(self, raw: str, ring: crypto.KeyRing, row: str) -> Any:
+        return None if ring.is_current(raw) else ring.seal_text(ring.open_text(raw, row), row)
+
 
 class SealedJSON(sa.TypeDecorator[Any]):
     """A JSON column whose value is sealed as one JSON string when the engine has a key
-    ring (short-lived records: replayed answers to keyed requests). Not rotated: such a
-    record outlives no key longer than its own retention."""
+    ring (short-lived records: replayed answers to keyed requests)."""
 
     impl = sa.JSON
     cache_ok = True
@@ -212,6 +229,12 @@ class SealedJSON(sa.TypeDecorator[Any]):
         if isinstance(value, str) and value.startswith(crypto.TEXT_PREFIX):
             return json.loads(crypto.open_text(ring_of(dialect), value))
         return value
+
+    def renewed(self, raw: str, ring: crypto.KeyRing, row: str) -> Any:
+        value = json.loads(raw)
+        if not (isinstance(value, str) and value.startswith(crypto.TEXT_PREFIX)):
+            return value
+        return None if ring.is_current(value) else json.loads(ring.open_text(value))
 
 
 class SealedFields(sa.TypeDecorator[Any]):
@@ -231,6 +254,18 @@ class SealedFields(sa.TypeDecorator[Any]):
 
     def process_result_value(self, value: Any, dialect: sa.Dialect) -> Any:
         ring = ring_of(dialect)
+        return self._each(value, lambda text: crypto.open_text(ring, text))
+
+    def renewed(self, raw: str, ring: crypto.KeyRing, row: str) -> Any:
+        value, texts = json.loads(raw), list[str]()
+
+        def found(text: str) -> str:
+            texts.append(text)
+            return text
+
+        self._each(value, found)
+        if all(ring.is_current(text) for text in texts):
+            return None
         return self._each(value, lambda text: crypto.open_text(ring, text))
 
     def sealed(self, value: Any, ring: crypto.KeyRing | None) -> Any:
@@ -258,10 +293,22 @@ class SealedFields(sa.TypeDecorator[Any]):
         return value
 
 
-def sealed_columns(metadata: MetaData) -> list[sa.Column[Any]]:
-    """Every column stored encrypted, for the startup check and key rotation."""
+# every type of column holding sealed values: what key rotation re-seals (`renewed`)
+RESEALED = (Sealed, SealedPerRow, SealedJSON, SealedFields)
+_KEY_ID = re.compile(re.escape(crypto.TEXT_PREFIX) + r"([A-Za-z0-9_.-]{1,64}):")
+
+
+def sealed_columns(metadata: MetaData, kinds: tuple[type, ...] = (Sealed,)
+                   ) -> list[sa.Column[Any]]:
+    """Every column of `kinds` (the startup check reads `Sealed` ones; rotation all)."""
     return [column for table in metadata.sorted_tables for column in table.columns
-            if isinstance(column.type, Sealed)]
+            if isinstance(column.type, kinds)]
+
+
+def key_ids_in(raw: str) -> set[str]:
+    """The ids of the keys that the values sealed in `raw` (a column's stored text,
+    JSON or not) need."""
+    return set(_KEY_ID.findall(raw))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -372,6 +419,8 @@ class Database:
         key the ring lacks (a full scan would cost minutes on a large store; any other
         record with a missing key fails its read with an error naming the key)."""
         prefix = crypto.TEXT_PREFIX
+        if self.ring is not None:  # a ring file a rotation added a key to since it was read
+            self.ring.refresh(force=True)
         async with self.engine.connect() as conn:
             existing = set(await conn.run_sync(
                 lambda sync: sa.inspect(sync).get_table_names()))

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from llmdocs.core.db import Base
+from llmdocs.core.db import Base, SealedPerRow
 from llmdocs.core.idempotency import KeyRecord
 
 
@@ -26,7 +26,8 @@ class Subscription(Base):
     filters: Mapped[dict[str, Any]] = mapped_column(sa.JSON())
     kind: Mapped[str] = mapped_column(sa.String(20))  # the channel's: webhook | inbox | …
     channel: Mapped[dict[str, Any]] = mapped_column(sa.JSON())  # its config, no secrets
-    sealed: Mapped[str | None] = mapped_column(sa.Text())  # its secrets, encrypted
+    # its secrets, sealed with `Settings.secrets_ring` bound to the id
+    sealed: Mapped[str | None] = mapped_column(SealedPerRow())
     status: Mapped[str] = mapped_column(sa.String(10))  # active | paused
     paused_reason: Mapped[str | None] = mapped_column(sa.Text())
     failures: Mapped[int] = mapped_column(sa.Integer())  # failed attempts in a row
