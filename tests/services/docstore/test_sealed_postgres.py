@@ -81,6 +81,10 @@ async def test_postgres_contents_are_sealed_and_still_found(
                    for hit in hits["items"])
         # the terms of older versions left the index: one hit per document, the rollback's
         assert len(hits["items"]) == 2
+        filtered = (await http.get("/search", params={"q": "lighthouse",
+                                                      "source": "bulk"})).json()
+        assert [hit["document_id"] for hit in filtered["items"]] == [bulk_id]
+        assert "<mark>lighthouse</mark>" in filtered["items"][0]["snippet"]
 
     stored = await raw_contents(pg_url)
     assert len(stored) == 4 and all(value.startswith("ldenc1:k1:") for value in stored)
