@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck security bench bench-mcp bench-compare bench-tls bench-notify quality scale lock clean
+.PHONY: run test lint typecheck security bench bench-mcp bench-compare bench-tls bench-notify bench-web quality scale lock clean
 
 $(BIN)/python:
 	@echo "Creating the virtual environment in $(VENV)…"
@@ -80,6 +80,10 @@ scale: $(VENV)/.dev
 # What mutual TLS adds to a doc-store and a gateway request, against plain HTTP.
 bench-tls: $(VENV)/.dev
 	$(BIN)/python bench/tls.py
+
+# The web portal's document and search pages beside the doc-store's JSON, 16 clients.
+bench-web: $(VENV)/.dev
+	$(BIN)/python bench/web.py
 
 # Re-pin after changing dependencies in pyproject.toml (needs uv: pip install uv).
 lock:
