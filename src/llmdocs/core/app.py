@@ -30,6 +30,7 @@ from llmdocs.core.logship import DROPPED as DROPPED_LOGS
 from llmdocs.core.logship import shipping_logs
 from llmdocs.core.metrics import HttpMetrics
 from llmdocs.core.middleware import BodyLimitMiddleware, RequestEnvelopeMiddleware
+from llmdocs.core.privacy import held_router
 from llmdocs.core.ratelimit import RateLimiter, RateLimitHeadersMiddleware
 from llmdocs.core.resources import Resources
 from llmdocs.core.service import Hooks, ServiceSpec
@@ -196,6 +197,8 @@ def create_service_app(
     install_error_handlers(app)
     app.add_exception_handler(ServiceError, unhandled)  # a called service's, unhandled
     app.router.routes.extend(_kernel_router(spec).routes)  # public or checked already
+    if spec.privacy is not None:  # checked already: privacy:admin
+        app.router.routes.extend(held_router(spec.key).routes)
     _include_guarded(app, spec.router())
     app.add_middleware(RateLimitHeadersMiddleware)
     if spec.max_body_bytes is not None:  # inside the envelope: the 413 is logged, counted

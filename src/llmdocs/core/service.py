@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
 
 from llmdocs.core.config import Settings
 from llmdocs.core.db import SchemaUpgrade
 from llmdocs.core.spaces import MembershipLookup
+
+if TYPE_CHECKING:  # importing a spec stays cheap
+    from llmdocs.core.privacy import PrivacyFactory
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -47,6 +51,9 @@ class ServiceSpec:
     # people's browsers connect to it: with mutual TLS on, a client certificate is checked
     # when one comes but not demanded (its pages authenticate by a session cookie)
     browsers: bool = False
+    # what it holds about people (core.privacy), built once its resources are ready;
+    # None: nothing, and no `/privacy/held` routes
+    privacy: PrivacyFactory | None = None
 
 
 SMALL_REQUESTS = 1024 * 1024  # the limit of a service whose requests are a few fields
