@@ -24,6 +24,9 @@ CORRELATION_HEADER = "x-correlation-id"
 correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 
 log = structlog.get_logger("llmdocs.http")
+# a route whose path names a person (a privacy request's subject) is logged by its
+# template: the log of an erasure must not name whom it erased
+PERSONAL = "{subject"
 _log_level = logging.getLogger("llmdocs.http")  # asked first: a dropped line costs nothing
 _QUIET_PATHS = frozenset({"/health", "/metrics"})
 _READ_HEADERS = frozenset({CORRELATION_HEADER.encode(), *tracing.CARRIED_HEADERS})
@@ -102,7 +105,8 @@ class RequestEnvelopeMiddleware:
             self.metrics.in_flight.dec()
             self.metrics.observe(method, route, status, elapsed)
             if scope["path"] not in _QUIET_PATHS and _log_level.isEnabledFor(logging.INFO):
-                log.info("request", method=method, path=scope["path"], status=status,
+                path = route if PERSONAL in route else scope["path"]
+                log.info("request", method=method, path=path, status=status,
                          duration_ms=round(elapsed * 1000, 2),
                          trace_id=tracing.current_trace_id())
             span.end()

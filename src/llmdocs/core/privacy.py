@@ -6,21 +6,26 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 from urllib.parse import quote
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.encoders import jsonable_encoder
+from sqlalchemy import CursorResult, delete
+from sqlalchemy import inspect as sa_inspect
 
 from llmdocs.core.auth import Principal, require
 from llmdocs.core.client import ServiceClient
 from llmdocs.core.config import Settings
+from llmdocs.core.db import Database
 from llmdocs.core.errors import Problem
+from llmdocs.core.idempotency import KeyRecord
 
 Records = dict[str, list[dict[str, Any]]]  # file stem in the ZIP ("documents") -> rows
 OwnedDocuments = Literal["delete", "transfer"]
@@ -95,6 +100,29 @@ def erasure_of(settings: Settings, subject: str, owned_documents: OwnedDocuments
                       errors=[{"field": "pseudonym", "message": "does not match"}])
     return Erasure(subject=subject, pseudonym=own, owned_documents=owned_documents,
                    transfer_to=transfer_to if owned_documents == "transfer" else None)
+
+
+def as_record(row: Any, json_columns: Iterable[str] = ()) -> dict[str, Any]:
+    """A mapped row's columns for an export (sealed ones as they read: opened), the
+    JSON its text columns hold parsed."""
+    record = {column.key: getattr(row, column.key)
+              for column in sa_inspect(type(row)).column_attrs}
+    for name in json_columns:
+        if isinstance(record.get(name), str):
+            record[name] = json.loads(record[name])
+    return record
+
+
+def rowcount(result: Any) -> int:
+    """How many rows an UPDATE or DELETE touched."""
+    return int(cast(CursorResult[Any], result).rowcount or 0)
+
+
+async def forget_keys(database: Database, model: type[KeyRecord], subject: str) -> int:
+    """Delete the subject's idempotency keys: a kept answer holds what the request
+    carried (a query, a prompt)."""
+    async with database.transaction() as session:
+        return rowcount(await session.execute(delete(model).where(model.principal == subject)))
 
 
 def held_router(key: str) -> APIRouter:

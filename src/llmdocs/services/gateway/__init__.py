@@ -7,11 +7,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
 
 from llmdocs.core.db import Database
 from llmdocs.core.service import ServiceSpec
+
+if TYPE_CHECKING:
+    from llmdocs.core.privacy import SubjectData
 
 
 def _router() -> APIRouter:
@@ -61,6 +65,12 @@ async def forget_usage(database: Database, days: float) -> dict[str, int]:
     return {"usage": await delete_batches(database, UsageRecord, UsageRecord.id, due)}
 
 
+def _holds(app: FastAPI) -> SubjectData:
+    from llmdocs.services.gateway.held import GatewayData
+
+    return GatewayData(app.state.gateway)
+
+
 spec = ServiceSpec(
     key="gateway",
     name="llm-gateway",
@@ -75,4 +85,5 @@ spec = ServiceSpec(
     lifespan=_lifespan,
     # a chat request's messages: room for a model with a million-token context
     max_body_bytes=16 * 1024 * 1024,
+    privacy=_holds,
 )

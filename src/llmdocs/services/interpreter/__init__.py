@@ -7,11 +7,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
 
 from llmdocs.core.db import Database
 from llmdocs.core.service import SMALL_REQUESTS, Call, ServiceSpec
+
+if TYPE_CHECKING:
+    from llmdocs.core.privacy import SubjectData
 
 LONG_POLL_SECONDS = 20.0  # how long a wait for a run's end is held open
 LONG_CALL_SECONDS = LONG_POLL_SECONDS + 30  # a long poll's answer, or a model's
@@ -69,6 +73,12 @@ async def forget_executions(database: Database, days: float) -> dict[str, int]:
     return {"executions": await delete_batches(database, Execution, Execution.id, due)}
 
 
+def _holds(app: FastAPI) -> SubjectData:
+    from llmdocs.services.interpreter.held import InterpreterData
+
+    return InterpreterData(app.state.resources.database)
+
+
 spec = ServiceSpec(
     key="interpreter",
     name="interpreter",
@@ -87,4 +97,5 @@ spec = ServiceSpec(
            Call("promptstore", "llmdocs.services.promptstore.client:PromptStoreClient")),
     lifespan=_lifespan,
     max_body_bytes=SMALL_REQUESTS,
+    privacy=_holds,
 )

@@ -15,6 +15,8 @@ from llmdocs.core.service import MODEL_ANSWER_SECONDS, Call, ServiceSpec
 if TYPE_CHECKING:  # langgraph loads only where the orchestrator runs
     from langgraph.checkpoint.base import BaseCheckpointSaver
 
+    from llmdocs.core.privacy import SubjectData
+
 
 def _router() -> APIRouter:
     from llmdocs.services.orchestrator.api import router
@@ -45,11 +47,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runner = runner
         await runner.start()
         try:
-            async with periodically("orchestrator-retention",
-                                    settings.retention_interval_seconds,
-                                    partial(forget_runs, app.state.resources.database,
-                                            checkpointer,
-                                            app.state.tool_settings.run_retention_days)):
+            async with (resuming_privacy_requests(app),
+                        periodically("orchestrator-retention",
+                                     settings.retention_interval_seconds,
+                                     partial(forget_runs, app.state.resources.database,
+                                             checkpointer,
+                                             app.state.tool_settings.run_retention_days))):
                 yield
         finally:
             await runner.close()
@@ -75,6 +78,45 @@ async def forget_runs(database: Database, checkpointer: BaseCheckpointSaver[Any]
                                          removing=checkpoints)}
 
 
+def _holds(app: FastAPI) -> SubjectData:
+    from llmdocs.services.orchestrator.held import OrchestratorData
+
+    return OrchestratorData(app.state.resources.database, app.state.runner)
+
+
+@asynccontextmanager
+async def resuming_privacy_requests(app: FastAPI) -> AsyncIterator[None]:
+    """Privacy requests over every service that holds data about people (this one
+    first, the log-collector last: it keeps the logs of the others' erasures), and the
+    resumption of those a crash or an outage left unfinished, in the background."""
+    import asyncio
+
+    from llmdocs.core.privacy import PrivacyClient, subject_data
+    from llmdocs.services import all_specs
+    from llmdocs.services.orchestrator.privacy import PrivacyRequests
+    from llmdocs.services.orchestrator.settings import PrivacySettings
+
+    others = sorted((s.key for s in all_specs() if s.privacy and s.key != spec.key),
+                    key=lambda key: key == "logcollector")
+    missing = [key for key in others if key not in app.state.clients]
+    if missing:
+        raise RuntimeError(f"the orchestrator's spec must call {missing}: they hold data "
+                           "about people that privacy requests reach")
+    holders = {spec.key: subject_data(app),
+               **{key: PrivacyClient(app.state.clients[key]) for key in others}}
+    resources = app.state.resources
+    requests = PrivacyRequests(app.state.settings, resources.database, resources.events,
+                               holders)
+    app.state.privacy_settings = PrivacySettings()
+    app.state.privacy_requests = requests
+    resuming = asyncio.create_task(requests.keep_resuming(), name="privacy-resume")
+    try:
+        yield
+    finally:
+        resuming.cancel()
+        await asyncio.gather(resuming, return_exceptions=True)
+
+
 spec = ServiceSpec(
     key="orchestrator",
     name="orchestrator",
@@ -85,8 +127,14 @@ spec = ServiceSpec(
     calls=(Call("gateway", "llmdocs.services.gateway.client:GatewayClient",
                 waits_up_to=MODEL_ANSWER_SECONDS),
            Call("promptstore", "llmdocs.services.promptstore.client:PromptStoreClient"),
-           Call("docstore", "llmdocs.services.docstore.client:DocStoreClient")),
+           Call("docstore", "llmdocs.services.docstore.client:DocStoreClient"),
+           # the others, for privacy requests
+           Call("interpreter", "llmdocs.services.interpreter.client:InterpreterClient"),
+           Call("logcollector", "llmdocs.services.logcollector.client:LogCollectorClient"),
+           Call("notification", "llmdocs.services.notification.client:NotificationClient"),
+           Call("analysis", "llmdocs.services.analysis.client:AnalysisClient")),
     lifespan=_lifespan,
+    privacy=_holds,
     # not SMALL_REQUESTS: a registration carries a whole analysed spec (the discovery
     # bounds allow 500k schema nodes after inlining), the largest body it takes
     max_body_bytes=32 * 1024 * 1024,

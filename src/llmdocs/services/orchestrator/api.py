@@ -22,7 +22,7 @@ from llmdocs.core.idempotency import (
 )
 from llmdocs.core.spaces import Spaces, SpaceView
 from llmdocs.services.gateway.client import GatewayClient
-from llmdocs.services.orchestrator import errors, service
+from llmdocs.services.orchestrator import errors, privacy_api, service
 from llmdocs.services.orchestrator.registry import ADMIN_SCOPE, Registry
 from llmdocs.services.orchestrator.runs import Viewer
 from llmdocs.services.orchestrator.schemas import (
@@ -52,7 +52,7 @@ from llmdocs.services.orchestrator.workflows import Runner, catalog
 
 log = structlog.get_logger(__name__)
 STATUS = {errors.Unknown: 404, errors.Refused: 403, errors.Invalid: 422,
-          errors.WrongState: 409, errors.GatewayFailed: 502}
+          errors.WrongState: 409, errors.GatewayFailed: 502, errors.HolderFailed: 502}
 
 
 router = APIRouter(tags=["orchestrator"], dependencies=[Depends(domain_problems(STATUS))])
@@ -264,3 +264,6 @@ async def cancel_run(run_id: RunId, caller: Writer, spaces: Spaces,
 async def resume_run(run_id: RunId, caller: Writer, spaces: Spaces,
                      runs: Runner = Depends(runner)) -> WorkflowRunOut:
     return await runs.resume(run_id, _viewer(caller, spaces))
+
+
+router.include_router(privacy_api.router)

@@ -27,3 +27,8 @@ class WrongState(OrchestratorError):
 
 class GatewayFailed(OrchestratorError):
     """The llm-gateway, which the agent needs, failed or could not be reached."""
+
+
+class HolderFailed(OrchestratorError):
+    """A service refused its part of a privacy request (not an outage: a retry will not
+    help until someone looks)."""

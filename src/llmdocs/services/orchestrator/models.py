@@ -70,6 +70,27 @@ class WorkflowRun(Base):
                                                          nullable=True)
 
 
+class PrivacyRequest(Base):
+    """An erasure across the services, and its receipt. Keyed by the pseudonym; the
+    subject is kept only sealed and only until every service is done (a request a crash
+    or an outage left unfinished resumes with it), then forgotten."""
+
+    __tablename__ = "orchestrator_privacy_requests"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    pseudonym: Mapped[str] = mapped_column(String(40), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    subject_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
+    owned_documents: Mapped[str] = mapped_column(String(10))
+    transfer_to: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # who asked (subject, scopes, roles as JSON): a resumed request acts with their rights
+    requester: Mapped[str] = mapped_column(Text)
+    services: Mapped[str] = mapped_column(Text)  # key → ServiceErasure, as JSON
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                          nullable=True)
+
+
 class RunKey(KeyRecord, Base):
     """A run started with `Idempotency-Key`, and its answer (see core.idempotency)."""
 

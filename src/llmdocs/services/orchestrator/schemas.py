@@ -327,3 +327,32 @@ class DocRequest(WorkflowInput):
     # a stored API document to write again as its next version, from its spec's latest
     # version: its own request is read from its provenance, the fields above are unused
     refresh_document_id: EntityId | None = None
+
+
+# --- privacy requests -----------------------------------------------------------------
+
+PrivacyStatus = Literal["pending", "partial", "completed"]
+OwnedDocuments = Literal["delete", "transfer"]
+
+
+class ServiceErasure(BaseModel):
+    """One service's part of an erasure: done (with what it erased, "what" → count),
+    not yet, or not possible now (the service is down: a retry completes it)."""
+
+    status: Literal["pending", "done", "unavailable", "refused"]
+    erased: dict[str, int] = Field(default_factory=dict)
+    error: str | None = None
+
+
+class ErasureReceipt(BaseModel):
+    """What an erasure did, service by service; it names the person only by pseudonym."""
+
+    id: str
+    pseudonym: str
+    status: PrivacyStatus
+    owned_documents: OwnedDocuments
+    transfer_to: str | None
+    services: dict[str, ServiceErasure]
+    nothing_found: bool  # every service done, and none held anything
+    created_at: UtcDateTime
+    completed_at: UtcDateTime | None

@@ -5,8 +5,9 @@ pace and limits."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,6 +28,24 @@ class OrchestratorSettings(BaseSettings):
         """The credentials configured for `service`'s tool calls."""
         return {name: value.get_secret_value()
                 for name, value in self.tool_credentials.get(service, {}).items()}
+
+
+class PrivacySettings(BaseSettings):
+    """`LLMDOCS_PRIVACY_*`: what an erasure does with the documents its subject owns,
+    unless the request says otherwise."""
+
+    model_config = SettingsConfigDict(env_prefix="LLMDOCS_PRIVACY_", env_file=".env",
+                                      extra="ignore")
+
+    owned_documents: Literal["delete", "transfer"] = "delete"
+    transfer_to: str | None = Field(None, min_length=1, max_length=200)  # who receives them
+
+    @model_validator(mode="after")
+    def _receiver_named(self) -> Self:
+        if self.owned_documents == "transfer" and not self.transfer_to:
+            raise ValueError("LLMDOCS_PRIVACY_OWNED_DOCUMENTS=transfer needs "
+                             "LLMDOCS_PRIVACY_TRANSFER_TO: who receives the documents")
+        return self
 
 
 @dataclass

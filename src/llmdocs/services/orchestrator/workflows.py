@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -493,6 +493,14 @@ class Runner:
             self.user_cancelled.add(run_id)
             task.cancel()
         return self.view(run)
+
+    async def stop(self, run_ids: Iterable[str]) -> None:
+        """Stop this replica's live runs among `run_ids`, whose records are going (an
+        erasure): another replica's see their record gone at its next lease renewal."""
+        tasks = [task for run_id in run_ids if (task := self.tasks.get(run_id)) is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def resume(self, run_id: str, viewer: Viewer = ANYONE) -> WorkflowRunOut:
         """Go on from the last checkpoint: a failed or cancelled run, or one whose

@@ -1,0 +1,252 @@
+"""Privacy requests through the orchestrator, over real services: a person's data made
+through the interpreter (an execution, its run and checkpoints, the model calls' usage)
+is exported as a ZIP, erased (usage kept under the pseudonym), and gone from the next
+export; erasing again finds nothing; a service down leaves a partial receipt that a
+retry, or the orchestrator's next start, completes. Embedded on SQLite, and services
+each in their own app on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import zipfile
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from ecosystem import store_spec
+from llmdocs.core.auth import issue_token
+from llmdocs.core.config import SERVICE_NAMES, Settings
+from llmdocs.core.privacy import EVENT_ERASED, pseudonym
+from llmdocs.devservers import free_port
+from llmdocs.runtime import up
+from llmdocs.services import all_specs, create_app
+from services.interpreter.test_interpreter_input import PEOPLE, QUERY
+from services.orchestrator.fakellm import fake_llm, provider_env
+
+MARKER = "user:marker"
+MINE = ("orchestrator", "interpreter", "gateway")  # the services this test fills
+GUARD = 60.0  # a hang guard, not a performance bound
+
+
+def _admin(settings: Settings) -> httpx.AsyncClient:
+    bearer = issue_token(settings, "user:dpo", [], roles=["admin"])
+    return httpx.AsyncClient(base_url=settings.url_for("orchestrator"), timeout=GUARD,
+                             headers={"Authorization": f"Bearer {bearer}"})
+
+
+def _path(subject: str) -> str:
+    return f"/privacy/subjects/{quote(subject, safe='')}"
+
+
+async def _with_fake_model(serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = await serve(fake_llm(0.0))
+    for key, value in {**provider_env(model.url),
+                       "LLMDOCS_DISCOVERY_DISCOVER_ON_START": "false"}.items():
+        monkeypatch.setenv(key, value)
+
+
+@pytest.fixture
+async def embedded(settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch
+                   ) -> AsyncIterator[Settings]:
+    """`llmdocs up`: every service in this process on one SQLite database."""
+    await _with_fake_model(serve, monkeypatch)
+    eco = settings.model_copy(update={f"{k}_port": free_port() for k in SERVICE_NAMES})
+    ready, stop = asyncio.Event(), asyncio.Event()
+    running = asyncio.create_task(up(eco, all_specs(), on_ready=ready.set, stop_when=stop))
+    await asyncio.wait([running, asyncio.create_task(ready.wait())],
+                       return_when=asyncio.FIRST_COMPLETED)
+    if running.done():
+        running.result()
+    try:
+        yield eco
+    finally:
+        stop.set()
+        await asyncio.gather(running, return_exceptions=True)
+
+
+async def separate(settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch,
+                   database_url: str) -> tuple[Settings, dict[str, Any]]:
+    """Every service in an app of its own (own resources, calls over HTTP)."""
+    await _with_fake_model(serve, monkeypatch)
+    settings.database_url = database_url
+    eco = settings.model_copy(update={f"{k}_port": free_port() for k in SERVICE_NAMES}
+                              | {"inprocess_calls": False})
+    apps = {key: await serve(create_app(key, eco), port=eco.port_for(key))
+            for key in SERVICE_NAMES}
+    return eco, apps
+
+
+async def made_by_marker(eco: Settings) -> dict[str, Any]:
+    """An execution (its run, checkpoints and model calls) of the marker user's."""
+    await store_spec(eco)
+    bearer = issue_token(eco, MARKER, PEOPLE)
+    async with httpx.AsyncClient(base_url=eco.url_for("interpreter"), timeout=GUARD,
+                                 headers={"Authorization": f"Bearer {bearer}"}) as user:
+        answer = await user.post("/execute-query", json={"query": QUERY, "session_id": "s1"})
+    assert answer.status_code == 200, answer.text
+    done: dict[str, Any] = answer.json()
+    return done
+
+
+async def exported(admin: httpx.AsyncClient, subject: str
+                   ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    answer = await admin.get(_path(subject) + "/export")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(answer.content)) as archive:
+        files = {name: json.loads(archive.read(name)) for name in archive.namelist()}
+    return files.pop("manifest.json"), files
+
+
+def total(receipt: dict[str, Any]) -> int:
+    return sum(sum(part["erased"].values()) for part in receipt["services"].values())
+
+
+async def column(url: str, sql: str, **params: Any) -> list[Any]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return list((await conn.execute(sa.text(sql), params)).scalars())
+    finally:
+        await engine.dispose()
+
+
+async def test_export_erase_and_again_embedded(embedded: Settings) -> None:
+    eco = embedded
+    done = await made_by_marker(eco)
+    async with _admin(eco) as admin:
+        manifest, files = await exported(admin, MARKER)
+        assert manifest["found"] and manifest["subject"] == MARKER
+        (run,) = files["orchestrator/runs.json"]
+        assert run["id"] == done["run_id"] and run["input"]["query"] == QUERY
+        (execution,) = files["interpreter/executions.json"]
+        assert execution["query"] == QUERY and execution["run_id"] == done["run_id"]
+        assert [s["id"] for s in files["interpreter/sessions.json"]] == ["s1"]
+        usage = files["gateway/usage.json"]
+        assert usage and {row["user_id"] for row in usage} == {MARKER}
+        assert manifest["services"]["gateway"]["usage"] == len(usage)
+
+        erased = await admin.delete(_path(MARKER))
+        assert erased.status_code == 200, erased.text
+        receipt = erased.json()
+        assert receipt["status"] == "completed" and not receipt["nothing_found"]
+        assert receipt["pseudonym"] == pseudonym(eco, MARKER)
+        assert MARKER not in erased.text  # the receipt names the pseudonym only
+        parts = receipt["services"]
+        assert parts["orchestrator"]["erased"]["runs deleted"] == 1
+        assert parts["interpreter"]["erased"]["executions deleted"] == 1
+        assert parts["gateway"]["erased"]["usage rows pseudonymised"] == len(usage)
+        kept = await admin.get(f"/privacy/requests/{receipt['id']}")
+        assert kept.status_code == 200 and kept.json() == receipt
+
+        manifest, files = await exported(admin, MARKER)
+        assert not manifest["found"], manifest
+        assert all(rows == [] for rows in files.values())
+        # usage stays for the accounts, under the pseudonym
+        assert await column(eco.database_url,
+                            "SELECT count(*) FROM gateway_usage WHERE user_id = :p",
+                            p=receipt["pseudonym"]) == [len(usage)]
+        assert await column(eco.database_url,
+                            "SELECT count(*) FROM orchestrator_privacy_requests "
+                            "WHERE subject_sealed IS NOT NULL") == [0]
+
+        again = await admin.delete(_path(MARKER))
+        assert again.status_code == 200 and again.json()["id"] != receipt["id"]
+        assert again.json()["nothing_found"] and total(again.json()) == 0
+
+
+async def test_an_unknown_subject_is_an_empty_export_and_a_receipt_of_zeros(
+        embedded: Settings) -> None:
+    async with _admin(embedded) as admin:
+        manifest, files = await exported(admin, "user:nobody/with a slash")
+        assert not manifest["found"] and "nothing" in manifest["note"]
+        assert set(manifest["services"]) >= set(MINE)
+        assert all(rows == [] for rows in files.values())
+        erased = await admin.delete(_path("user:nobody/with a slash"))
+        assert erased.status_code == 200, erased.text
+        assert erased.json()["nothing_found"] and total(erased.json()) == 0
+        assert (await admin.get("/privacy/requests/0190aaaa-0000-7000-8000-000000000000")
+                ).status_code == 404
+        refused = await admin.delete(_path("x"), params={"owned_documents": "transfer"})
+        assert refused.status_code == 422
+        assert refused.json()["errors"][0]["field"] == "transfer_to"
+
+
+async def test_only_a_privacy_admin_may_ask(embedded: Settings) -> None:
+    """The person themself, an editor, is refused; so is a token naming no role."""
+    for bearer in (issue_token(embedded, MARKER, PEOPLE),
+                   issue_token(embedded, "user:ed", [], roles=["editor"]),
+                   issue_token(embedded, "user:aud", [], roles=["auditor"])):
+        async with httpx.AsyncClient(base_url=embedded.url_for("orchestrator"),
+                                     headers={"Authorization": f"Bearer {bearer}"}) as http:
+            for method, path in (("GET", _path(MARKER) + "/export"),
+                                 ("DELETE", _path(MARKER)),
+                                 ("GET", "/privacy/requests/0190aaaa-0000-7000-8000-0000"
+                                         "00000000")):
+                answer = await http.request(method, path)
+                assert answer.status_code == 403, (method, path, answer.text)
+                assert "privacy:admin" in answer.json()["detail"]
+    async with _admin(embedded) as admin:
+        anonymous = await admin.get(_path(MARKER) + "/export", headers={"Authorization": ""})
+        assert anonymous.status_code == 401
+
+
+async def test_a_service_down_leaves_a_partial_erasure_that_completes(
+        settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch,
+        database_url: str) -> None:
+    """On SQLite and PostgreSQL, each service its own app: the interpreter down makes
+    the erasure partial (503, Retry-After); up again, a retry completes the same one.
+    Down again for a second erasure, the orchestrator's restart completes it."""
+    eco, apps = await separate(settings, serve, monkeypatch, database_url)
+    await made_by_marker(eco)
+    await apps["interpreter"].stop()
+    async with _admin(eco) as admin:
+        down = await admin.get(_path(MARKER) + "/export")
+        assert down.status_code == 503 and down.headers["retry-after"]
+        partial = await admin.delete(_path(MARKER))
+        assert partial.status_code == 503 and partial.headers["retry-after"]
+        receipt = partial.json()["receipt"]
+        assert receipt["status"] == "partial"
+        assert receipt["services"]["interpreter"]["status"] == "unavailable"
+        assert receipt["services"]["orchestrator"]["erased"]["runs deleted"] == 1
+        assert partial.headers["location"] == f"/privacy/requests/{receipt['id']}"
+
+        apps["interpreter"] = await serve(create_app("interpreter", eco),
+                                          port=eco.port_for("interpreter"))
+        retried = await admin.delete(_path(MARKER))
+        assert retried.status_code == 200, retried.text
+        done = retried.json()
+        assert done["id"] == receipt["id"] and done["status"] == "completed"
+        assert done["services"]["interpreter"]["erased"]["executions deleted"] == 1
+        assert done["services"]["orchestrator"] == receipt["services"]["orchestrator"]
+
+        await made_by_marker(eco)
+        await apps["interpreter"].stop()
+        second = (await admin.delete(_path(MARKER))).json()["receipt"]
+    await apps["orchestrator"].stop()
+    apps["interpreter"] = await serve(create_app("interpreter", eco),
+                                      port=eco.port_for("interpreter"))
+    apps["orchestrator"] = await serve(create_app("orchestrator", eco),
+                                       port=eco.port_for("orchestrator"))
+    async with _admin(eco) as admin:
+        for _ in range(int(GUARD / 0.1)):  # resumed in the background at start-up
+            resumed = (await admin.get(f"/privacy/requests/{second['id']}")).json()
+            if resumed["status"] == "completed":
+                break
+            await asyncio.sleep(0.1)
+        assert resumed["status"] == "completed", resumed
+        assert resumed["services"]["interpreter"]["erased"]["executions deleted"] == 1
+        manifest, _files = await exported(admin, MARKER)
+        assert not manifest["found"], manifest
+    announced = await column(database_url, "SELECT envelope FROM eventbus_events "
+                             "WHERE type = :t", t=EVENT_ERASED)
+    assert len(announced) == 2  # once per completed erasure, naming the pseudonym only
+    assert all(pseudonym(eco, MARKER) in event and MARKER not in event
+               for event in announced)
