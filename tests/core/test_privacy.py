@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 from typing import Any
 
 import httpx
@@ -12,6 +15,7 @@ from llmdocs.core.app import create_service_app
 from llmdocs.core.auth import issue_token
 from llmdocs.core.client import Forbidden, ServiceClient, Unprocessable
 from llmdocs.core.config import Settings
+from llmdocs.core.logging import log_formatter
 from llmdocs.core.privacy import Erasure, PrivacyClient, Records, pseudonym
 from llmdocs.core.service import ServiceSpec
 from llmdocs.services import HOOKS
@@ -98,3 +102,26 @@ async def test_a_bad_erasure_is_refused_with_its_field(notes: Any, settings: Set
         assert [e["field"] for e in refused.value.problem["errors"]] == [field]
     assert "bob" in NOTES.notes
     await admin.client.aclose()
+
+
+async def test_the_request_log_names_the_route_not_the_person(notes: Any,
+                                                              settings: Settings) -> None:
+    sink = io.StringIO()
+    handler = logging.StreamHandler(sink)
+    handler.setFormatter(log_formatter("json"))
+    logging.getLogger().addHandler(handler)
+    admin = client(notes.url, settings, "privacy:admin")
+    try:
+        await admin.export("carol")
+        await admin.erase(Erasure("carol", pseudonym(settings, "carol"), "delete", None))
+    finally:
+        logging.getLogger().removeHandler(handler)
+        await admin.client.aclose()
+    requests = [line for line in map(json.loads, sink.getvalue().splitlines())
+                if line["event"] == "request"]
+    assert {(line["method"], line["path"]) for line in requests} == {
+        ("GET", "/privacy/held/{subject:path}"), ("DELETE", "/privacy/held/{subject:path}")}
+    made = [line["event"] for line in map(json.loads, sink.getvalue().splitlines())
+            if line["logger"] == "httpx"]  # the calls' own lines, as a service makes them
+    assert made and all("/privacy/held/{subject}" in line for line in made)
+    assert "carol" not in sink.getvalue()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 import structlog
@@ -35,6 +36,24 @@ def log_formatter(fmt: str = "json") -> logging.Formatter:
     )
 
 
+# the path of a privacy request names the person it is about (and its query whom their
+# documents go to): what follows the prefix is left out of a logged URL
+_PERSONAL_PATH = re.compile(r"(/privacy/(?:held|subjects)/)[^\s\"']*")
+
+
+def without_personal_paths(text: str) -> str:
+    """`text` with the person a privacy request's URL names cut out."""
+    return _PERSONAL_PATH.sub(r"\1{subject}", text) if "/privacy/" in text else text
+
+
+def _no_personal_paths(record: logging.LogRecord) -> bool:
+    """httpx logs every request it makes by URL: a privacy request's is cut."""
+    if isinstance(record.args, tuple) and any("/privacy/" in str(a) for a in record.args):
+        record.args = tuple(without_personal_paths(str(a)) if "/privacy/" in str(a) else a
+                            for a in record.args)  # a status stays a number for its %d
+    return True
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     global _configured
     if _configured:
@@ -54,3 +73,4 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     # uvicorn's own lines repeat what the runtime and our request log already say
     for name in ("uvicorn.access", "uvicorn.error"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("httpx").addFilter(_no_personal_paths)
