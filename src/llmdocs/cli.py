@@ -47,6 +47,7 @@ app.add_typer(importlib.import_module("llmdocs.cli_compliance").cli)
 app.command("findings")(importlib.import_module("llmdocs.services.analysis.cli").findings)
 app.add_typer(importlib.import_module("llmdocs.services.docstore.spaces_cli").cli)
 app.add_typer(importlib.import_module("llmdocs.cli_certs").cli)
+app.add_typer(importlib.import_module("llmdocs.services.orchestrator.privacy_cli").cli)
 
 
 class LogFormat(StrEnum):

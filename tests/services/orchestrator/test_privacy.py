@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import sqlite3
 import zipfile
 from collections.abc import AsyncIterator
+from contextlib import closing
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -19,8 +22,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
+from typer.testing import CliRunner
 
 from ecosystem import store_spec
+from llmdocs.cli import app as cli_app
 from llmdocs.core.auth import issue_token
 from llmdocs.core.config import SERVICE_NAMES, Settings
 from llmdocs.core.privacy import EVENT_ERASED, pseudonym
@@ -47,7 +52,8 @@ def _path(subject: str) -> str:
 
 async def _with_fake_model(serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     model = await serve(fake_llm(0.0))
-    for key, value in {**provider_env(model.url),
+    # a completed run's checkpoints are kept: the erasure must find them
+    for key, value in {**provider_env(model.url), "LLMDOCS_WORKFLOW_KEEP_CHECKPOINTS": "true",
                        "LLMDOCS_DISCOVERY_DISCOVER_ON_START": "false"}.items():
         monkeypatch.setenv(key, value)
 
@@ -105,6 +111,15 @@ async def exported(admin: httpx.AsyncClient, subject: str
     return files.pop("manifest.json"), files
 
 
+def checkpoint_rows(settings: Settings, run_id: str) -> int:
+    """The rows of a run's LangGraph thread, in the embedded checkpoint file."""
+    path = Path(settings.database_url.split("///", 1)[1]).with_suffix(".checkpoints.db")
+    with closing(sqlite3.connect(path)) as conn:
+        return sum(conn.execute(f"SELECT count(*) FROM {table} WHERE thread_id = ?",
+                                (run_id,)).fetchone()[0]
+                   for table in ("checkpoints", "checkpoint_blobs", "writes"))
+
+
 def total(receipt: dict[str, Any]) -> int:
     return sum(sum(part["erased"].values()) for part in receipt["services"].values())
 
@@ -132,6 +147,9 @@ async def test_export_erase_and_again_embedded(embedded: Settings) -> None:
         usage = files["gateway/usage.json"]
         assert usage and {row["user_id"] for row in usage} == {MARKER}
         assert manifest["services"]["gateway"]["usage"] == len(usage)
+        (state,) = files["orchestrator/checkpoints.json"]  # the graph's, with the query
+        assert state["run_id"] == run["id"] and QUERY in json.dumps(state["values"])
+        assert checkpoint_rows(eco, run["id"]) > 0
 
         erased = await admin.delete(_path(MARKER))
         assert erased.status_code == 200, erased.text
@@ -142,6 +160,8 @@ async def test_export_erase_and_again_embedded(embedded: Settings) -> None:
         parts = receipt["services"]
         assert parts["orchestrator"]["erased"]["runs deleted"] == 1
         assert parts["interpreter"]["erased"]["executions deleted"] == 1
+        assert parts["orchestrator"]["erased"]["run checkpoints deleted"] == 1
+        assert checkpoint_rows(eco, run["id"]) == 0
         assert parts["gateway"]["erased"]["usage rows pseudonymised"] == len(usage)
         kept = await admin.get(f"/privacy/requests/{receipt['id']}")
         assert kept.status_code == 200 and kept.json() == receipt
@@ -250,3 +270,30 @@ async def test_a_service_down_leaves_a_partial_erasure_that_completes(
     assert len(announced) == 2  # once per completed erasure, naming the pseudonym only
     assert all(pseudonym(eco, MARKER) in event and MARKER not in event
                for event in announced)
+
+
+async def test_the_cli_exports_and_erases(embedded: Settings, tmp_path: Path) -> None:
+    await made_by_marker(embedded)
+    env = {"LLMDOCS_ORCHESTRATOR_URL": embedded.url_for("orchestrator"),
+           "LLMDOCS_TOKEN": issue_token(embedded, "user:dpo", [], roles=["admin"])}
+    runner = CliRunner()
+    out = tmp_path / "marker.zip"
+    exported_ = await asyncio.to_thread(runner.invoke, cli_app, [
+        "privacy", "export", MARKER, "-o", str(out)], env=env)
+    assert exported_.exit_code == 0, exported_.output
+    with zipfile.ZipFile(out) as archive:
+        assert json.loads(archive.read("manifest.json"))["found"]
+        assert QUERY in archive.read("interpreter/executions.json").decode()
+    erased = await asyncio.to_thread(runner.invoke, cli_app, [
+        "privacy", "erase", MARKER, "--transfer-to", "user:heir", "--json"], env=env)
+    assert erased.exit_code == 0, erased.output
+    receipt = json.loads(erased.output)
+    assert receipt["status"] == "completed" and receipt["owned_documents"] == "transfer"
+    assert receipt["transfer_to"] == "user:heir" and MARKER not in erased.output
+    again = await asyncio.to_thread(runner.invoke, cli_app, ["privacy", "erase", MARKER],
+                                    env=env)
+    assert again.exit_code == 0 and "nothing was found" in again.output
+    refused = await asyncio.to_thread(runner.invoke, cli_app, [
+        "privacy", "erase", MARKER], env={**env, "LLMDOCS_TOKEN": issue_token(
+            embedded, MARKER, PEOPLE)})
+    assert refused.exit_code == 1 and "privacy:admin" in refused.output

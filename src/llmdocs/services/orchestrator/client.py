@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import TypeAdapter
 
@@ -10,6 +11,7 @@ from llmdocs.core.client import ServiceClient, idempotency_header
 from llmdocs.services.orchestrator.schemas import (
     AgentRun,
     EcosystemHealth,
+    ErasureReceipt,
     HealthStatus,
     RegistrationResult,
     RunCheck,
@@ -125,3 +127,23 @@ class OrchestratorClient(ServiceClient):
 
     async def resume_run(self, run_id: str) -> WorkflowRunOut:
         return WorkflowRunOut.model_validate(await self.post_json(f"/runs/{run_id}/resume"))
+
+    # --- privacy requests (privacy:admin) -----------------------------------------
+
+    async def export_subject(self, subject: str) -> bytes:
+        """Everything llmdocs holds about `subject`, as a ZIP."""
+        return (await self.request(
+            "GET", f"/privacy/subjects/{quote(subject, safe='')}/export")).content
+
+    async def erase_subject(self, subject: str, *, owned_documents: str | None = None,
+                            transfer_to: str | None = None) -> ErasureReceipt:
+        """Erase `subject` everywhere (retried while a service is down: the retry goes
+        on with the same request); the receipt."""
+        params = {k: v for k, v in (("owned_documents", owned_documents),
+                                    ("transfer_to", transfer_to)) if v is not None}
+        return ErasureReceipt.model_validate((await self.request(
+            "DELETE", f"/privacy/subjects/{quote(subject, safe='')}", params=params)).json())
+
+    async def privacy_request(self, request_id: str) -> ErasureReceipt:
+        return ErasureReceipt.model_validate(
+            await self.get_json(f"/privacy/requests/{request_id}"))
