@@ -32,6 +32,8 @@ from llmdocs.core.privacy import EVENT_ERASED, pseudonym
 from llmdocs.devservers import free_port
 from llmdocs.runtime import up
 from llmdocs.services import all_specs, create_app
+from llmdocs.services.orchestrator.client import OrchestratorClient
+from llmdocs.services.orchestrator.schemas import ServiceRegistration
 from services.interpreter.test_interpreter_input import PEOPLE, QUERY
 from services.orchestrator.fakellm import fake_llm, provider_env
 
@@ -136,6 +138,11 @@ async def column(url: str, sql: str, **params: Any) -> list[Any]:
 async def test_export_erase_and_again_embedded(embedded: Settings) -> None:
     eco = embedded
     done = await made_by_marker(eco)
+    async with OrchestratorClient.for_service(eco, token=issue_token(
+            eco, MARKER, ["workflows:read", "workflows:write"])) as marker:
+        await marker.register_service(ServiceRegistration(
+            name="markers-api", base_url="http://127.0.0.1:1/", spec_hash="a" * 64,
+            title="Markers", operations=[]))
     async with _admin(eco) as admin:
         manifest, files = await exported(admin, MARKER)
         assert manifest["found"] and manifest["subject"] == MARKER
@@ -147,6 +154,8 @@ async def test_export_erase_and_again_embedded(embedded: Settings) -> None:
         usage = files["gateway/usage.json"]
         assert usage and {row["user_id"] for row in usage} == {MARKER}
         assert manifest["services"]["gateway"]["usage"] == len(usage)
+        (registered,) = files["orchestrator/registered_services.json"]
+        assert registered["name"] == "markers-api" and registered["registered_at"]
         (state,) = files["orchestrator/checkpoints.json"]  # the graph's, with the query
         assert state["run_id"] == run["id"] and QUERY in json.dumps(state["values"])
         assert checkpoint_rows(eco, run["id"]) > 0
@@ -161,6 +170,7 @@ async def test_export_erase_and_again_embedded(embedded: Settings) -> None:
         assert parts["orchestrator"]["erased"]["runs deleted"] == 1
         assert parts["interpreter"]["erased"]["executions deleted"] == 1
         assert parts["orchestrator"]["erased"]["run checkpoints deleted"] == 1
+        assert parts["orchestrator"]["erased"]["service registrations pseudonymised"] == 1
         assert checkpoint_rows(eco, run["id"]) == 0
         assert parts["gateway"]["erased"]["usage rows pseudonymised"] == len(usage)
         kept = await admin.get(f"/privacy/requests/{receipt['id']}")
@@ -173,6 +183,8 @@ async def test_export_erase_and_again_embedded(embedded: Settings) -> None:
         assert await column(eco.database_url,
                             "SELECT count(*) FROM gateway_usage WHERE user_id = :p",
                             p=receipt["pseudonym"]) == [len(usage)]
+        assert await column(eco.database_url, "SELECT owner FROM orchestrator_services "
+                            "WHERE name = 'markers-api'") == [receipt["pseudonym"]]
         assert await column(eco.database_url,
                             "SELECT count(*) FROM orchestrator_privacy_requests "
                             "WHERE subject_sealed IS NOT NULL") == [0]

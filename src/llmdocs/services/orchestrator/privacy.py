@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 import structlog
+from fastapi.encoders import jsonable_encoder
 from sqlalchemy import CursorResult, insert, select, update
 
 from llmdocs.core.auth import Principal
@@ -25,6 +26,7 @@ from llmdocs.core.privacy import (
     EVENT_ERASED,
     Erasure,
     OwnedDocuments,
+    Records,
     SubjectData,
     erasure_of,
     pseudonym,
@@ -112,10 +114,9 @@ class PrivacyRequests:
             archive.writestr("manifest.json", json.dumps(manifest, indent=1))
         return buffer.getvalue()
 
-    async def _held(self, key: str, holder: SubjectData, subject: str
-                    ) -> dict[str, list[dict[str, Any]]]:
-        try:
-            return await holder.export(subject)
+    async def _held(self, key: str, holder: SubjectData, subject: str) -> Records:
+        try:  # this service's own records as JSON has them: times as RFC 3339
+            return cast(Records, jsonable_encoder(await holder.export(subject)))
         except ServiceError as exc:
             if exc.outage is not None:
                 raise
