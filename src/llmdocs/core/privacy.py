@@ -10,20 +10,20 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, cast
+from typing import Annotated, Any, Literal, Protocol, cast
 from urllib.parse import quote
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from sqlalchemy import CursorResult, delete
 from sqlalchemy import inspect as sa_inspect
 
-from llmdocs.core.auth import Principal, require
+from llmdocs.core.auth import MAX_SUBJECT, Principal, require
 from llmdocs.core.client import ServiceClient
 from llmdocs.core.config import Settings
-from llmdocs.core.db import Database
+from llmdocs.core.db import Database, StorableText
 from llmdocs.core.errors import Problem
 from llmdocs.core.idempotency import KeyRecord
 
@@ -32,6 +32,9 @@ OwnedDocuments = Literal["delete", "transfer"]
 SCOPE = "privacy:admin"  # the `admin` role's `*` grants it
 EVENT_ERASED = "llmdocs.subject.erased"  # data: the pseudonym and the request's id only
 PSEUDONYM = re.compile(r"^pseudonym:[0-9a-f]{16}$")
+# whom a request is about: a token's subject, as every service stores it as an owner
+Subject = Annotated[StorableText, Path(min_length=1, max_length=MAX_SUBJECT,
+                                       description="A token's subject: user:alice")]
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,7 @@ def held_router(key: str) -> APIRouter:
 
     @router.get("/privacy/held/{subject:path}",
                 summary="Everything this service holds about a person")
-    async def held(request: Request, subject: str,
+    async def held(request: Request, subject: Subject,
                    _caller: Principal = Depends(require(SCOPE))) -> dict[str, Any]:
         records = await subject_data(request.app).export(subject)
         return {"service": key, "records": jsonable_encoder(records)}
@@ -139,9 +142,9 @@ def held_router(key: str) -> APIRouter:
     @router.delete("/privacy/held/{subject:path}",
                    summary="Erase (or pseudonymise) what this service holds about a person")
     async def erase(
-        request: Request, subject: str,
+        request: Request, subject: Subject,
         owned_documents: OwnedDocuments = Query("delete"),
-        transfer_to: str | None = Query(None, min_length=1, max_length=200),
+        transfer_to: StorableText | None = Query(None, min_length=1, max_length=MAX_SUBJECT),
         pseudonym: str | None = Query(None, pattern=PSEUDONYM.pattern),
         _caller: Principal = Depends(require(SCOPE)),
     ) -> dict[str, Any]:

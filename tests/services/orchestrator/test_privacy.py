@@ -209,6 +209,12 @@ async def test_an_unknown_subject_is_an_empty_export_and_a_receipt_of_zeros(
         refused = await admin.delete(_path("x"), params={"owned_documents": "transfer"})
         assert refused.status_code == 422
         assert refused.json()["errors"][0]["field"] == "transfer_to"
+        for method, path, params in (("GET", _path("a\x00b") + "/export", {}),
+                                     ("DELETE", _path("a\x00b"), {}),
+                                     ("DELETE", _path("x"), {"transfer_to": "b\x00"}),
+                                     ("DELETE", _path("x" * 201), {})):
+            bad = await admin.request(method, path, params=params)
+            assert bad.status_code == 422, (method, path, bad.text)
 
 
 async def test_only_a_privacy_admin_may_ask(embedded: Settings) -> None:

@@ -10,16 +10,15 @@ from fastapi.responses import JSONResponse
 
 from llmdocs.core.auth import MAX_SUBJECT, Principal, require
 from llmdocs.core.client import ServiceError
+from llmdocs.core.db import StorableText
 from llmdocs.core.errors import PROBLEM_JSON, Problem, problem_body, unavailable
-from llmdocs.core.privacy import SCOPE
+from llmdocs.core.privacy import SCOPE, Subject
 from llmdocs.services.orchestrator.privacy import Incomplete, PrivacyRequests
 from llmdocs.services.orchestrator.schemas import EntityId, ErasureReceipt, OwnedDocuments
 from llmdocs.services.orchestrator.settings import PrivacySettings
 
 router = APIRouter(tags=["privacy"])  # in the orchestrator's: its domain errors mapped
 Admin = Annotated[Principal, Depends(require(SCOPE))]
-Subject = Annotated[str, Path(min_length=1, max_length=MAX_SUBJECT,
-                              description="Whom the request is about: a token's subject")]
 
 
 def requests(request: Request) -> PrivacyRequests:
@@ -56,7 +55,7 @@ async def erase_subject(
     owned_documents: OwnedDocuments | None = Query(
         None, description="default: LLMDOCS_PRIVACY_OWNED_DOCUMENTS (or transfer, when "
         "transfer_to is given)"),
-    transfer_to: str | None = Query(None, min_length=1, max_length=MAX_SUBJECT),
+    transfer_to: StorableText | None = Query(None, min_length=1, max_length=MAX_SUBJECT),
 ) -> Response:
     defaults: PrivacySettings = request.app.state.privacy_settings
     owned = owned_documents or ("transfer" if transfer_to else defaults.owned_documents)
