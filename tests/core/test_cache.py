@@ -156,6 +156,26 @@ async def test_delete_on_one_replica_invalidates_the_others_l1(
     assert await b.get("kept") == "still"
 
 
+async def test_clear_empties_redis_and_every_replicas_l1(
+    replicas: tuple[Cache, Cache], redis_url: str,
+) -> None:
+    a, b = replicas
+    other = Cache("other", url=redis_url)
+    await other.set("k", "another namespace")
+    for key in ("k1", "k2"):
+        await a.set(key, "alice's")
+        assert await b.get(key) == "alice's"  # now in b's L1
+    await a.clear()
+    assert await a.get("k1") is None and await a.get("k2") is None
+
+    async def b_forgot() -> bool:
+        return await b.get("k1") is None and await b.get("k2") is None
+
+    await eventually(b_forgot)
+    assert await other.get("k") == "another namespace"
+    await other.close()
+
+
 async def test_single_flight_calls_the_loader_once() -> None:
     cache = Cache("svc")
     calls = 0

@@ -31,6 +31,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 _PREFIX = "llmdocs:cache"
+ALL_KEYS = "*"  # an invalidation of a whole namespace (`clear`)
 # what an L1 entry costs besides its JSON (key, tuple, links), measured
 _ENTRY_OVERHEAD = 512
 _REDIS_TIMEOUT_SECONDS = 1.0
@@ -196,6 +197,17 @@ class Cache:
                     pipe.publish(self._channel, json.dumps(keys))
                     await pipe.execute()
 
+    async def clear(self) -> None:
+        """Invalidate every key of this namespace here, in Redis and in every replica's
+        L1: after an erasure no cached copy of the erased person's data may stay."""
+        self._forget_all()
+        if self._redis is not None:
+            with self._tolerate("DEL"):
+                pattern = self._key("*")
+                async for found in self._redis.scan_iter(match=pattern, count=1000):
+                    await self._redis.delete(found)
+                await self._redis.publish(self._channel, json.dumps(ALL_KEYS))
+
     async def get_or_load(
         self, key: str, loader: Callable[[], Awaitable[T]], ttl: float | None = None
     ) -> T:
@@ -281,7 +293,11 @@ class Cache:
                         ready.set()
                         # our own deletes come back too; forgetting twice is harmless
                         async for message in pubsub.listen():
-                            self._forget(json.loads(message["data"]))
+                            keys = json.loads(message["data"])
+                            if keys == ALL_KEYS:
+                                self._forget_all()
+                            else:
+                                self._forget(keys)
                 ready.set()
                 await asyncio.sleep(self._retry_seconds)
         finally:

@@ -313,10 +313,11 @@ def key_ids_in(raw: str) -> set[str]:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     """No busy timeout: the driver (core/sqlite.py) waits for a busy database itself,
-    without blocking the event loop."""
+    without blocking the event loop; deleted rows are zeroed, not left in free pages
+    (an erased person's data must leave the file: core/scrub.py)."""
     cursor = dbapi_conn.cursor()
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
-                   "busy_timeout=0", WAL_BOUND):
+                   "busy_timeout=0", "secure_delete=ON", WAL_BOUND):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
 

@@ -26,6 +26,7 @@ from llmdocs.core.config import Settings
 from llmdocs.core.db import Database, StorableText
 from llmdocs.core.errors import Problem
 from llmdocs.core.idempotency import KeyRecord
+from llmdocs.core.scrub import scrub_after_erasure
 
 Records = dict[str, list[dict[str, Any]]]  # file stem in the ZIP ("documents") -> rows
 OwnedDocuments = Literal["delete", "transfer"]
@@ -151,8 +152,9 @@ def held_router(key: str) -> APIRouter:
         erasure = erasure_of(request.app.state.settings, subject, owned_documents,
                              transfer_to, pseudonym)
         erased = await subject_data(request.app).erase(erasure)
-        # TODO(P2): await scrub_after_erasure(request.app) once core scrubbing exists
-        return {"service": key, "erased": erased}
+        # what the files still kept of it (core.scrub): reported apart, not erased data
+        scrubbed = await scrub_after_erasure(request.app)
+        return {"service": key, "erased": erased, "scrubbed": scrubbed}
 
     return router
 
