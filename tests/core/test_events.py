@@ -290,6 +290,23 @@ async def test_replay_from_a_position(bus: EventBus) -> None:
     assert [e for _, e in await bus.replay(stream="llmdocs.elsewhere")] == elsewhere
 
 
+async def test_forget_deletes_the_events_naming_a_person_wherever_they_are(
+        bus: EventBus) -> None:
+    """An erasure's: delivered or pending, in any stream named; others stay."""
+    kept = events(3)
+    naming = [Event(source="llmdocs/test", type="llmdocs.test.noted",
+                    data={"user": "alice_1%", "n": n}) for n in range(2)]
+    await bus.publish_many([kept[0], naming[0], kept[1]])
+    await bus.publish_many([naming[1], kept[2]], stream="llmdocs.elsewhere")
+    assert len(await take(bus, "g", "c1", 3, ack=False)) == 3  # pending, unacked
+
+    assert await bus.forget("alice%1", ["llmdocs.events"]) == 0  # text, not a pattern
+    assert await bus.forget("alice_1%", ["llmdocs.events", "llmdocs.elsewhere"]) == 2
+    assert await bus.forget("alice_1%", ["llmdocs.events", "llmdocs.elsewhere"]) == 0
+    assert [e for _, e in await bus.replay()] == kept[:2]
+    assert [e for _, e in await bus.replay(stream="llmdocs.elsewhere")] == kept[2:]
+
+
 async def test_a_group_starting_at_latest_skips_the_past(bus: EventBus) -> None:
     await bus.publish_many(events(3))
     assert await bus.read("late", "c", block_ms=0, start_at="latest") == []
@@ -556,6 +573,9 @@ class SwitchableBus(SpoolingEventBus):
         raise NotImplementedError
 
     async def ping(self) -> float:
+        raise NotImplementedError
+
+    async def forget(self, text: str, streams: Sequence[str]) -> int:
         raise NotImplementedError
 
 

@@ -142,6 +142,11 @@ class EventBus(abc.ABC):
     async def ping(self) -> float:
         """Round-trip to the backend in milliseconds; raises when unreachable."""
 
+    @abc.abstractmethod
+    async def forget(self, text: str, streams: Sequence[str]) -> int:
+        """Delete every event of `streams` whose envelope holds `text` (an erased
+        person's name), delivered or not, with its dead letters; how many went."""
+
     def subscribe(
         self,
         group: str,

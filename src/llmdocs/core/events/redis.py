@@ -196,6 +196,24 @@ class RedisEventBus(SpoolingEventBus):
         await self._redis.ping()
         return (time.perf_counter() - started) * 1000
 
+    async def forget(self, text: str, streams: Sequence[str]) -> int:
+        """XDEL of each entry naming `text`, in the streams and their dead-letter streams
+        (an entry still pending for a group is dropped from its list too)."""
+        needle, removed = text.encode(), 0
+        for stream in [*streams, *(f"{s}.dlq" for s in streams)]:
+            start: str | bytes = "-"
+            while True:
+                entries = cast(list[Entry], await self._redis.xrange(
+                    stream, start, "+", count=DEAD_LETTER_SCAN))
+                if not entries:
+                    break
+                named = [entry_id for entry_id, fields in entries
+                         if any(needle in value for value in fields.values())]
+                if named:
+                    removed += int(await self._redis.xdel(stream, *named))
+                start = b"(" + entries[-1][0]
+        return removed
+
 
 def _delivery(entry: Entry, group: str, attempt: int) -> Delivery:
     entry_id, fields = entry

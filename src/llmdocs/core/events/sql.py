@@ -288,3 +288,13 @@ class SqlEventBus(SpoolingEventBus):
 
     async def ping(self) -> float:
         return await self.database.ping()
+
+    async def forget(self, text: str, streams: Sequence[str]) -> int:
+        """Pending deliveries and dead letters of the events go with them (cascade)."""
+        with in_thread():  # scans every stored envelope
+            async with self.database.transaction() as session:
+                result = await session.execute(
+                    delete(E).where(E.stream.in_(streams),
+                                    E.envelope.contains(text, autoescape=True))
+                    .execution_options(synchronize_session=False))
+        return int(cast(Any, result).rowcount)
