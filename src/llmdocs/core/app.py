@@ -30,7 +30,7 @@ from llmdocs.core.logship import DROPPED as DROPPED_LOGS
 from llmdocs.core.logship import shipping_logs
 from llmdocs.core.metrics import HttpMetrics
 from llmdocs.core.middleware import BodyLimitMiddleware, RequestEnvelopeMiddleware
-from llmdocs.core.privacy import held_router
+from llmdocs.core.privacy import held_router, pseudonym
 from llmdocs.core.ratelimit import RateLimiter, RateLimitHeadersMiddleware
 from llmdocs.core.resources import Resources
 from llmdocs.core.service import Hooks, ServiceSpec
@@ -150,7 +150,7 @@ def create_service_app(
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
     tracer = configure_tracing(settings, spec.key)
-    trail = AuditTrail(spec.name)
+    trail = AuditTrail(spec.name, conceal=partial(pseudonym, settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

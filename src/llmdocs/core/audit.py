@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -111,11 +111,14 @@ def touched(space: str | None) -> None:
         state.setdefault("space", space)
 
 
-def audit_record(service: str, scope: Scope, status: int, template: str) -> dict[str, Any]:
-    """The record of one request, as the log-collector's `AuditIn` takes it."""
+def audit_record(service: str, scope: Scope, status: int, template: str,
+                 conceal: Callable[[str], str] | None = None) -> dict[str, Any]:
+    """The record of one request, as the log-collector's `AuditIn` takes it; a person
+    the path names (`{subject}`: a privacy request) is named by `conceal` (a pseudonym)."""
     method = scope["method"]
     state = scope.get("state") or {}
-    params = {k: str(v) for k, v in (scope.get("path_params") or {}).items()}
+    params = {k: conceal(str(v)) if k == "subject" and conceal else str(v)
+              for k, v in (scope.get("path_params") or {}).items()}
     kind, verb = verb_of(method, template)
     principal = state.get("principal")
     subject = roles = None
@@ -143,8 +146,9 @@ class AuditTrail:
     batches by a task, so the request only appends to a list. Nothing is dropped: the
     bus spools what it cannot send, and stopping publishes what is queued."""
 
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, conceal: Callable[[str], str] | None = None) -> None:
         self.service = service
+        self.conceal = conceal
         self.queue: list[dict[str, Any]] = []
         self._bus: EventBus | None = None
         self._stream = ""
@@ -234,4 +238,5 @@ class AuditMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or scope["path"]
             if self._audited(scope["method"], route, template, status):
-                self.trail.record(audit_record(self.trail.service, scope, status, template))
+                self.trail.record(audit_record(self.trail.service, scope, status, template,
+                                               self.trail.conceal))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from llmdocs.core.db import Database, as_utc, utcnow
 from llmdocs.core.events import Event
 from llmdocs.core.sqlite import in_thread
-from llmdocs.services.logcollector.models import AuditAnchor, AuditRecord
+from llmdocs.services.logcollector.models import AuditAnchor, AuditIdentity, AuditRecord
 from llmdocs.services.logcollector.schemas import AuditBreak, AuditIn, AuditOut, Verification
 from llmdocs.services.logcollector.service import valid_records
 
@@ -32,6 +32,9 @@ HASHED = ("record_id", "chain", "chain_seq", "time", "service", "actor", "actor_
           "roles", "act", "client", "method", "route", "action", "resource_type",
           "resource_id", "space", "outcome", "correlation_id", "prev_hash")
 TABLE = AuditRecord.__table__
+# a record as shown: its pseudonymous actor with whom it stands for, while that is known
+SHOWN = (select(TABLE, AuditIdentity.subject.label("identity"))
+         .outerjoin(AuditIdentity, AuditIdentity.pseudonym == AuditRecord.actor))
 
 
 @dataclass
@@ -90,13 +93,49 @@ def audit_out(row: Row[Any] | AuditRecord) -> AuditOut:
     for key in ("roles", "act"):
         value = json_list(getattr(row, key))
         fields[key] = value if isinstance(value, list) else [str(value)]
+    identity = getattr(row, "identity", None)
+    if identity is not None:
+        fields["actor"] = identity
     return AuditOut.model_construct(id=row.record_id, time=as_utc(row.time), **fields)
 
 
 class AuditStore:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database,
+                 conceal: Callable[[str], str] | None = None) -> None:
+        """`conceal`: a person's keyed pseudonym (core.privacy), which the chained record
+        carries instead of the person (kept apart in `AuditIdentity`); None keeps them."""
         self.database = database
+        self.conceal = conceal
         self._postgres = database.dialect == "postgresql"
+
+    def _actor(self, record: AuditIn, identities: dict[str, str]) -> str | None:
+        """The actor a record is chained with: a person by pseudonym (noted in
+        `identities`), a service or nobody as they are."""
+        if self.conceal is None or record.actor is None or record.actor_kind == "service":
+            return record.actor
+        pseudonym = self.conceal(record.actor)
+        identities[pseudonym] = record.actor
+        return pseudonym
+
+    async def _remember(self, conn: AsyncConnection, identities: dict[str, str]) -> None:
+        if not identities:
+            return
+        upsert = postgresql.insert(AuditIdentity) if self._postgres else sqlite.insert(
+            AuditIdentity)
+        await conn.execute(upsert.on_conflict_do_nothing(), [
+            {"pseudonym": p, "subject": s} for p, s in identities.items()])
+
+    async def forget(self, pseudonym: str) -> int:
+        """Drop whom `pseudonym` stands for; its records keep the pseudonym alone (and
+        verify as before). How many records now name nobody but the pseudonym (none
+        when it was forgotten before)."""
+        async with self.database.engine.begin() as conn:
+            forgotten = await conn.execute(delete(AuditIdentity).where(
+                AuditIdentity.pseudonym == pseudonym))
+            if not forgotten.rowcount:
+                return 0
+            return int(await conn.scalar(select(func.count()).where(
+                AuditRecord.actor == pseudonym)) or 0)
 
     async def _lock(self, conn: AsyncConnection, chain: str) -> None:
         """Serialise appends to one chain across replicas until the transaction ends
@@ -139,6 +178,7 @@ class AuditStore:
                                             .where(AuditRecord.record_id.in_(ids)))).all())
             seq, prev = await self._head(conn, chain)
             rows: list[dict[str, Any]] = []
+            identities: dict[str, str] = {}
             for record in records:
                 if record.id in known:
                     continue
@@ -146,7 +186,8 @@ class AuditStore:
                 seq += 1
                 row = {"record_id": record.id, "chain": chain, "chain_seq": seq,
                        "time": record.time, "service": record.service,
-                       "actor": record.actor, "actor_kind": record.actor_kind,
+                       "actor": self._actor(record, identities),
+                       "actor_kind": record.actor_kind,
                        "roles": json.dumps(record.roles), "act": json.dumps(record.act),
                        "client": record.client, "method": record.method,
                        "route": record.route, "action": record.action,
@@ -157,17 +198,21 @@ class AuditStore:
                 row["hash"] = prev = record_hash(row)
                 rows.append(row)
             if rows:
+                await self._remember(conn, identities)
                 await conn.execute(insert(AuditRecord), rows)
         return len(rows)
 
     # --- queries ------------------------------------------------------------------
 
     def _where(self, q: AuditQuery) -> list[ColumnElement[bool]]:
-        exact = {AuditRecord.actor: q.actor, AuditRecord.resource_type: q.resource_type,
+        exact = {AuditRecord.resource_type: q.resource_type,
                  AuditRecord.resource_id: q.resource_id, AuditRecord.action: q.action,
                  AuditRecord.service: q.service, AuditRecord.space: q.space,
                  AuditRecord.outcome: q.outcome, AuditRecord.correlation_id: q.correlation_id}
         where = [column == value for column, value in exact.items() if value is not None]
+        if q.actor is not None:  # a person by name finds the records naming their pseudonym
+            where.append(AuditRecord.actor.in_(
+                {q.actor, self.conceal(q.actor) if self.conceal else q.actor}))
         if q.since:
             where.append(AuditRecord.time >= q.since)
         if q.until:
@@ -178,7 +223,7 @@ class AuditStore:
 
     async def page(self, q: AuditQuery) -> tuple[list[AuditOut], int | None]:
         """Newest first; the cursor is the seq the next page starts below."""
-        query = (select(TABLE).where(*self._where(q)).order_by(AuditRecord.seq.desc())
+        query = (SHOWN.where(*self._where(q)).order_by(AuditRecord.seq.desc())
                  .limit(q.limit + 1))
         async with self.database.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
@@ -189,7 +234,7 @@ class AuditStore:
         """Every matching record, oldest first, read a chunk at a time."""
         after = 0
         while True:
-            query = (select(TABLE).where(*self._where(q), AuditRecord.seq > after)
+            query = (SHOWN.where(*self._where(q), AuditRecord.seq > after)
                      .order_by(AuditRecord.seq).limit(VERIFY_CHUNK))
             async with self.database.engine.connect() as conn:
                 rows = (await conn.execute(query)).all()

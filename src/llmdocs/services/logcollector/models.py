@@ -104,3 +104,14 @@ class AuditAnchor(Base):
     chain_seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
     removed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditIdentity(Base):
+    """Whom an audit record's pseudonymous actor is: the chained record carries only
+    the keyed pseudonym (core.privacy), so erasing a person deletes this row alone and
+    the chain still verifies."""
+
+    __tablename__ = "logcollector_audit_identities"
+
+    pseudonym: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200))
