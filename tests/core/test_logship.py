@@ -119,3 +119,13 @@ async def test_sampling_keeps_whole_requests_and_every_warning(bus: EventBus) ->
     assert all(lines == ["start", "end", "slow"] for lines in kept)  # whole or none
     assert 0 < len(kept) < 40
     assert "below the level" not in {r["message"] for r in records}
+
+
+def test_shipped_records_name_no_privacy_subject_and_no_query() -> None:
+    assert logship.redacted('HTTP Request: DELETE http://h:1/privacy/held/oidc:12/x?'
+                            'pseudonym=p "HTTP/1.1 200 OK"') == (
+        'HTTP Request: DELETE http://h:1/privacy/held/{subject} "HTTP/1.1 200 OK"')
+    assert logship.redacted("path /privacy/subjects/alice") == "path /privacy/subjects/{subject}"
+    assert logship.redacted("GET https://d/search?q=secret words") == (
+        "GET https://d/search?{query} words")
+    assert logship.redacted("is it? yes: /documents/1") == "is it? yes: /documents/1"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sys
 import threading
 import zlib
@@ -23,6 +24,7 @@ from llmdocs.core import tracing
 from llmdocs.core.config import Settings
 from llmdocs.core.events import Event, EventBus
 from llmdocs.core.ids import new_id
+from llmdocs.core.logging import without_personal_paths
 from llmdocs.core.middleware import correlation_id_var
 
 LOGS_SHIPPED = "llmdocs.logs.shipped"  # one event per batch: data.records
@@ -61,6 +63,17 @@ def _stamped(record: dict[str, Any]) -> dict[str, Any]:
     created = record.pop("created")
     return {"id": new_id(), "time": datetime.fromtimestamp(created, UTC).isoformat(),
             **record}
+
+
+# what a shipped record must not carry, as it outlives any erasure (docs/privacy.md):
+# the person a privacy request's path names, and a URL's query (search words, filters)
+_URL_QUERY = re.compile(r"(https?://[^\s\"?#]+)\?[^\s\"#]*")
+
+
+def redacted(text: str) -> str:
+    """`text` without a privacy request's subject or a URL's query string."""
+    text = without_personal_paths(text)
+    return _URL_QUERY.sub(r"\1?{query}", text) if "?" in text else text
 
 
 class LogShipper(logging.Handler):
@@ -130,14 +143,15 @@ class LogShipper(logging.Handler):
         (`created`), which the publishing task fills in, off the request's path."""
         message = (str(fields.get("event", "")) if isinstance(record.msg, dict)
                    else record.getMessage())
-        attributes = {k: _plain(v) for k, v in fields.items() if k not in _KERNEL_FIELDS}
+        attributes = {k: redacted(v) if isinstance(v := _plain(value), str) else v
+                      for k, value in fields.items() if k not in _KERNEL_FIELDS}
         exc_info = _exc_info(fields.get("exc_info")) or record.exc_info
         if exc_info and exc_info[0] is not None:
             attributes["exception"] = logging.Formatter().formatException(exc_info)[-4000:]
         return {"service": str(fields.get("service") or self.service),
                 "created": record.created,
                 "level": record.levelname.lower(), "logger": record.name[:200],
-                "message": message[:MAX_MESSAGE_CHARS],
+                "message": redacted(message[:MAX_MESSAGE_CHARS]),
                 "correlation_id": correlation_id,
                 "trace_id": fields.get("trace_id") or tracing.current_trace_id(),
                 "attributes": attributes}
