@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
 
 from llmdocs.core.service import ServiceSpec
+
+if TYPE_CHECKING:
+    from llmdocs.core.privacy import SubjectData
+
+
+def _privacy(app: FastAPI) -> SubjectData:
+    from llmdocs.services.docstore.privacy import subject_data
+
+    return subject_data(app)
 
 
 def _router() -> APIRouter:
@@ -47,4 +57,5 @@ spec = ServiceSpec(
     calls=(),
     lifespan=lifespan,
     audited_reads=AUDITED_READS,
+    privacy=_privacy,
 )

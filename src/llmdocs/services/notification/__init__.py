@@ -5,12 +5,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
 
 from llmdocs.core.service import SMALL_REQUESTS, ServiceSpec
 
+if TYPE_CHECKING:
+    from llmdocs.core.privacy import SubjectData
+
 GROUP = "notification"  # its consumer group: replicas share the events, a crash redelivers
+
+
+def _privacy(app: FastAPI) -> SubjectData:
+    from llmdocs.services.notification.privacy import subject_data
+
+    return subject_data(app)
 
 
 def _router() -> APIRouter:
@@ -72,4 +82,5 @@ spec = ServiceSpec(
     router=_router,
     lifespan=_lifespan,
     max_body_bytes=SMALL_REQUESTS,
+    privacy=_privacy,
 )

@@ -5,13 +5,23 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
 
 from llmdocs.core.service import MODEL_ANSWER_SECONDS, Call, ServiceSpec
 
+if TYPE_CHECKING:
+    from llmdocs.core.privacy import SubjectData
+
 ANALYTICS_GROUP = "promptstore-analytics"
 ANALYTICS_LINGER_SECONDS = 1.0
+
+
+def _privacy(app: FastAPI) -> SubjectData:
+    from llmdocs.services.promptstore.privacy import subject_data
+
+    return subject_data(app)
 
 
 def _router() -> APIRouter:
@@ -62,4 +72,5 @@ spec = ServiceSpec(
     # a prompt's templates and variations: far beyond any real one
     max_body_bytes=4 * 1024 * 1024,
     audited_reads=AUDITED_READS,
+    privacy=_privacy,
 )
