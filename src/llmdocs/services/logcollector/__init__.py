@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
+from functools import lru_cache, partial
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
 
 from llmdocs.core.service import ServiceSpec
 from llmdocs.services.logcollector.schemas import MAX_BATCH_BYTES
 
+if TYPE_CHECKING:
+    from llmdocs.core.privacy import SubjectData
+
 GROUP = "logcollector"
+
+
+def _privacy(app: FastAPI) -> SubjectData:
+    from llmdocs.services.logcollector.privacy import subject_data
+
+    return subject_data(app)
 
 
 def _router() -> APIRouter:
@@ -27,6 +37,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     restarts) and apply retention periodically."""
     from llmdocs.core.audit import audit_stream
     from llmdocs.core.logship import logs_stream
+    from llmdocs.core.privacy import pseudonym
     from llmdocs.core.retention import periodically
     from llmdocs.services.logcollector.audit import AuditStore
     from llmdocs.services.logcollector.service import LogStore
@@ -36,7 +47,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     resources = app.state.resources
     store = LogStore(resources.database)
     app.state.logstore = store
-    audit = app.state.auditstore = AuditStore(resources.database)
+    audit = app.state.auditstore = AuditStore(resources.database, lru_cache(4096)(
+        partial(pseudonym, app.state.settings)))
 
     # one transaction per read batch; both ignore ids they already hold
     subscriptions = [resources.events.subscribe_batch(
@@ -66,4 +78,5 @@ spec = ServiceSpec(
     calls=(),
     lifespan=_lifespan,
     max_body_bytes=MAX_BATCH_BYTES,
+    privacy=_privacy,
 )
