@@ -8,11 +8,15 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from typing import TYPE_CHECKING
 
 import structlog
 from fastapi import FastAPI
 
 from llmdocs.core.db import Database
+
+if TYPE_CHECKING:
+    from llmdocs.core.privacy import Erasure, Records, SubjectData
 
 log = structlog.get_logger(__name__)
 
@@ -64,9 +68,30 @@ async def scrub(database: Database) -> dict[str, int]:
 
 
 async def scrub_after_erasure(app: FastAPI) -> dict[str, int]:
-    """What the kernel runs after a service erased a person: its database scrubbed and
-    its cache emptied (here, in Redis and in every replica), so no copy outlives it."""
+    """What the kernel runs after a service erased a person: its database scrubbed, and
+    the SQLite files of its own it lists in `app.state.sqlite_files` (the orchestrator's
+    checkpoints), and its cache emptied (here, in Redis and in every replica)."""
     resources = app.state.resources
     done = await scrub(resources.database)
+    for path in getattr(app.state, "sqlite_files", ()):
+        for what, count in (await asyncio.to_thread(_scrub_file, str(path))).items():
+            done[what] = done.get(what, 0) + count
     await resources.cache.clear()
     return done
+
+
+class Scrubbing:
+    """A service's own `SubjectData` that scrubs after erasing, as its `/privacy/held`
+    route does: for the orchestrator, which erases its own part without the route."""
+
+    def __init__(self, app: FastAPI, inner: SubjectData) -> None:
+        self.app = app
+        self.inner = inner
+
+    async def export(self, subject: str) -> Records:
+        return await self.inner.export(subject)
+
+    async def erase(self, erasure: Erasure) -> dict[str, int]:
+        erased = await self.inner.erase(erasure)
+        await scrub_after_erasure(self.app)
+        return erased

@@ -33,11 +33,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     from llmdocs.services.docstore.client import DocStoreClient
     from llmdocs.services.gateway.client import GatewayClient
     from llmdocs.services.orchestrator.settings import OrchestratorSettings
-    from llmdocs.services.orchestrator.workflows import Runner, open_checkpointer
+    from llmdocs.services.orchestrator.workflows import (
+        Runner,
+        checkpoint_file,
+        open_checkpointer,
+    )
     from llmdocs.services.promptstore.client import PromptStoreClient
 
     settings = app.state.settings
     app.state.tool_settings = OrchestratorSettings()
+    # the checkpoints hold runs' queries: scrubbed after an erasure too (core.scrub)
+    app.state.sqlite_files = [p for p in [checkpoint_file(settings.database_url)] if p]
     async with open_checkpointer(settings.database_url,
                                  settings.data_ring) as checkpointer:
         runner = Runner(settings, app.state.resources, checkpointer,
@@ -92,6 +98,7 @@ async def resuming_privacy_requests(app: FastAPI) -> AsyncIterator[None]:
     import asyncio
 
     from llmdocs.core.privacy import PrivacyClient, subject_data
+    from llmdocs.core.scrub import Scrubbing
     from llmdocs.services import all_specs
     from llmdocs.services.orchestrator.privacy import PrivacyRequests
     from llmdocs.services.orchestrator.settings import PrivacySettings
@@ -102,8 +109,9 @@ async def resuming_privacy_requests(app: FastAPI) -> AsyncIterator[None]:
     if missing:
         raise RuntimeError(f"the orchestrator's spec must call {missing}: they hold data "
                            "about people that privacy requests reach")
-    holders = {spec.key: subject_data(app),
-               **{key: PrivacyClient(app.state.clients[key]) for key in others}}
+    holders: dict[str, SubjectData] = {
+        spec.key: Scrubbing(app, subject_data(app)),
+        **{key: PrivacyClient(app.state.clients[key]) for key in others}}
     resources = app.state.resources
     requests = PrivacyRequests(app.state.settings, resources.database, resources.events,
                                holders)

@@ -30,7 +30,8 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from llmdocs.core.crypto import CryptoError, KeyRing
 from llmdocs.core.sqlite import WAL_BOUND, WalFolder
 
-PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", WAL_BOUND)
+PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000",
+           "secure_delete=ON", WAL_BOUND)  # an erased run's rows are zeroed (core.scrub)
 BLOBS = """CREATE TABLE IF NOT EXISTS checkpoint_blobs (
     thread_id TEXT NOT NULL,
     checkpoint_ns TEXT NOT NULL DEFAULT '',

@@ -107,18 +107,25 @@ def catalog() -> list[WorkflowInfo]:
             for w in WORKFLOWS.values()] + [AGENT]
 
 
+def checkpoint_file(database_url: str) -> Path | None:
+    """The SQLite file of the embedded checkpointer; None on PostgreSQL. A file of its
+    own beside the database: a checkpoint write never waits for the SQLite write lock
+    the other services' writes hold (and sleeps in its busy handler), which made the
+    checkpoints most of a run's overhead."""
+    if not database_url.startswith("sqlite"):
+        return None
+    return Path(database_url.split("///", 1)[-1].split("?", 1)[0]).with_suffix(
+        ".checkpoints.db")
+
+
 @contextlib.asynccontextmanager
 async def open_checkpointer(database_url: str, ring: KeyRing | None = None
                             ) -> AsyncIterator[BaseCheckpointSaver[Any]]:
     """A LangGraph checkpointer: in the ecosystem's PostgreSQL database, or in a SQLite
     file beside the embedded database; encrypted when a key ring is set."""
-    if database_url.startswith("sqlite"):
-        path = database_url.split("///", 1)[-1].split("?", 1)[0]
-        # a file of its own beside the database: a checkpoint write never waits for
-        # the SQLite write lock the other services' writes hold (and sleeps in its
-        # busy handler), which made the checkpoints most of a run's overhead
-        async with sqlite_checkpointer(Path(path).with_suffix(".checkpoints.db"),
-                                       ring) as saver:
+    path = checkpoint_file(database_url)
+    if path is not None:
+        async with sqlite_checkpointer(path, ring) as saver:
             yield saver
         return
     conninfo = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
