@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
-from sqlalchemy import CursorResult, delete
+from sqlalchemy import CursorResult, Text, delete
+from sqlalchemy import cast as sa_cast
 from sqlalchemy import inspect as sa_inspect
 
 from llmdocs.core.auth import MAX_SUBJECT, Principal, require
@@ -124,9 +125,12 @@ def rowcount(result: Any) -> int:
 
 async def forget_keys(database: Database, model: type[KeyRecord], subject: str) -> int:
     """Delete the subject's idempotency keys: a kept answer holds what the request
-    carried (a query, a prompt)."""
+    carried (a query, a prompt); so does one a service kept acting for them, whose
+    answer names them."""
+    naming = sa_cast(model.response, Text).contains(subject, autoescape=True)
     async with database.transaction() as session:
-        return rowcount(await session.execute(delete(model).where(model.principal == subject)))
+        return rowcount(await session.execute(delete(model).where(
+            (model.principal == subject) | naming)))
 
 
 def held_router(key: str) -> APIRouter:

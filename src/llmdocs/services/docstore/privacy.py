@@ -94,9 +94,11 @@ class DocSubjectData:
                 done["metadata pseudonymised"] = (
                     await rewritten(session, Doc.meta, subject, alias)
                     + await rewritten(session, Version.provenance, subject, alias))
+                # a service's acting for them names them in its kept answer
                 done["keyed answers deleted"] = await dropped(
                     session, sa.delete(IdempotencyKey).where(
-                        IdempotencyKey.principal == subject))
+                        (IdempotencyKey.principal == subject)
+                        | naming(IdempotencyKey.response, subject)))
         return done
 
 

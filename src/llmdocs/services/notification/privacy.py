@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.encoders import jsonable_encoder
 
 from llmdocs.core.db import Database
-from llmdocs.core.privacy import Erasure, Records
+from llmdocs.core.privacy import Erasure, Records, forget_keys
 from llmdocs.core.pseudonymise import dropped, naming
 from llmdocs.services.notification.alerts import Condition
 from llmdocs.services.notification.models import (
@@ -60,16 +60,16 @@ class NotificationSubjectData:
     async def erase(self, erasure: Erasure) -> dict[str, int]:
         subject = erasure.subject
         async with self.db.transaction() as session:
-            return {
+            done = {
                 "subscriptions deleted": await dropped(session, sa.delete(Subscription).where(
                     Subscription.owner == subject)),
                 "inbox items deleted": await dropped(session, sa.delete(InboxItem).where(
                     InboxItem.owner == subject)),
                 "alert conditions deleted": await dropped(session, sa.delete(Condition).where(
                     _naming_condition(subject))),
-                "keyed answers deleted": await dropped(session, sa.delete(
-                    IdempotencyKey).where(IdempotencyKey.principal == subject)),
             }
+        return done | {"keyed answers deleted": await forget_keys(self.db, IdempotencyKey,
+                                                                   subject)}
 
 
 def subject_data(app: FastAPI) -> NotificationSubjectData:

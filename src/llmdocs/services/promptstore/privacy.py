@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.encoders import jsonable_encoder
 
 from llmdocs.core.db import Database
-from llmdocs.core.privacy import Erasure, Records
+from llmdocs.core.privacy import Erasure, Records, forget_keys
 from llmdocs.core.pseudonymise import dropped, renamed
 from llmdocs.services.promptstore.models import (
     AbOutcome,
@@ -74,8 +74,7 @@ class PromptSubjectData:
                 session, PromptVersion.created_by, subject, alias)
             done["ab outcomes pseudonymised"] = await renamed(
                 session, AbOutcome.subject, subject, alias)
-            done["keyed answers deleted"] = await dropped(
-                session, sa.delete(IdempotencyKey).where(IdempotencyKey.principal == subject))
+        done["keyed answers deleted"] = await forget_keys(self.db, IdempotencyKey, subject)
         return done
 
 
