@@ -14,39 +14,63 @@ from typing import Any
 import httpx
 import pytest
 
+from ecosystem import store_spec
 from llmdocs.core.auth import issue_token
 from llmdocs.core.config import SERVICE_NAMES, Settings
 from llmdocs.core.events import Event
 from llmdocs.core.privacy import pseudonym
 from llmdocs.core.resources import Resources
 from llmdocs.devservers import free_port
-from llmdocs.services import create_app
+from llmdocs.runtime import up
+from llmdocs.services import all_specs
+from services.interpreter.test_interpreter_input import PEOPLE, QUERY
+from services.orchestrator.fakellm import fake_llm, provider_env
 
 SUBJECT = "marker-user"
 MARKER = "Quetzalcoatl flamingo marmalade 7781 whispers"
 TERM = "quetzalcoatl"  # a word of the marker as the search index keeps it (lowercase)
-SERVICES = ("docstore", "promptstore", "logcollector", "notification")
 GUARD = 30.0
 AUDITED = 5  # the user's writes the audit trail records
 
 
 @pytest.fixture
-async def eco(settings: Settings, serve: Any) -> AsyncIterator[tuple[Settings, list[Any]]]:
-    eco = settings.model_copy(update={f"{k}_port": free_port() for k in SERVICE_NAMES}
-                              | {"inprocess_calls": False})
-    running = [await serve(create_app(key, eco), port=eco.port_for(key))
-               for key in ("gateway", *SERVICES)]
-    yield eco, running
+async def eco(settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch
+              ) -> AsyncIterator[tuple[Settings, asyncio.Event, asyncio.Task[None]]]:
+    """`llmdocs up`: every service in this process on one SQLite database, the model a
+    local fake speaking the OpenAI wire format."""
+    model = await serve(fake_llm(0.0))
+    for key, value in {**provider_env(model.url), "LLMDOCS_WORKFLOW_KEEP_CHECKPOINTS": "true",
+                       "LLMDOCS_DISCOVERY_DISCOVER_ON_START": "false"}.items():
+        monkeypatch.setenv(key, value)
+    eco = settings.model_copy(update={f"{k}_port": free_port() for k in SERVICE_NAMES})
+    ready, stop = asyncio.Event(), asyncio.Event()
+    running = asyncio.create_task(up(eco, all_specs(), on_ready=ready.set, stop_when=stop))
+    await asyncio.wait([running, asyncio.create_task(ready.wait())],
+                       return_when=asyncio.FIRST_COMPLETED)
+    if running.done():
+        running.result()
+    try:
+        yield eco, stop, running
+    finally:
+        stop.set()
+        await asyncio.gather(running, return_exceptions=True)
 
 
-def client(settings: Settings, key: str, subject: str) -> httpx.AsyncClient:
+def client(settings: Settings, key: str, subject: str,
+           scopes: tuple[str, ...] = ("*",)) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=settings.url_for(key), timeout=GUARD, headers={
-        "Authorization": f"Bearer {issue_token(settings, subject, ['*'])}"})
+        "Authorization": f"Bearer {issue_token(settings, subject, scopes)}"})
 
 
 async def make_data(settings: Settings) -> None:
-    """The marker in a document (text, then a binary version), a prompt, a subscription
-    and its inbox, a log record and an event naming the user."""
+    """The marker in a query (its execution, run and checkpoints, its model calls'
+    usage), a document and an uploaded file, a prompt, a subscription and its inbox, a
+    log record and an event naming the user."""
+    await store_spec(settings)
+    async with client(settings, "interpreter", SUBJECT, PEOPLE) as user:
+        done = await user.post("/execute-query", json={
+            "query": f"{QUERY}, {MARKER}", "session_id": "marker-session"})
+        assert done.status_code == 200, done.text
     async with client(settings, "docstore", SUBJECT) as docs:
         made = await docs.post("/documents", json={
             "title": f"Notes of {SUBJECT}", "content": f"{MARKER}. Written by {SUBJECT}.",
@@ -130,8 +154,9 @@ def files_naming(root: Path, *needles: str) -> list[tuple[str, str]]:
     return found
 
 
-async def test_an_erased_user_leaves_no_trace(eco: tuple[Settings, list[Any]]) -> None:
-    settings, running = eco
+async def test_an_erased_user_leaves_no_trace(
+        eco: tuple[Settings, asyncio.Event, asyncio.Task[None]]) -> None:
+    settings, stop, running = eco
     await make_data(settings)
     await settled(settings)
     db = settings.data_dir / "llmdocs.db"
@@ -139,34 +164,37 @@ async def test_an_erased_user_leaves_no_trace(eco: tuple[Settings, list[Any]]) -
     on_disk = {file for file, _ in files_naming(settings.data_dir, MARKER)}
     assert any(file.startswith("blobs/") for file in on_disk), on_disk  # the upload
 
-    receipts = {}
-    async with client(settings, "docstore", "admin") as admin:
-        for key in SERVICES:  # the log-collector last: it keeps the others' logs
-            answer = await admin.delete(f"{settings.url_for(key)}/privacy/held/{SUBJECT}")
-            assert answer.status_code == 200, answer.text
-            receipts[key] = answer.json()["erased"]
-            assert answer.json()["scrubbed"]["logs truncated"] == 1, answer.text
-    assert receipts["docstore"]["documents deleted"] == 2
+    async with client(settings, "orchestrator", "user:dpo") as admin:
+        erased = await admin.delete(f"/privacy/subjects/{SUBJECT}")
+        assert erased.status_code == 200, erased.text
+        assert erased.json()["status"] == "completed", erased.text
+        receipts = {key: part["erased"] for key, part in erased.json()["services"].items()}
+    assert receipts["interpreter"]["executions deleted"] == 1
+    assert receipts["orchestrator"]["runs deleted"] == 1
+    assert receipts["docstore"]["documents deleted"] == 3  # with the one generated
     assert receipts["promptstore"]["prompts deleted"] == 1
     assert receipts["notification"]["subscriptions deleted"] == 1
     assert receipts["notification"]["inbox items deleted"] >= 1
     assert receipts["logcollector"]["log records deleted"] >= 1
     assert receipts["logcollector"]["events deleted"] >= 1
     assert receipts["logcollector"]["audit records pseudonymised"] >= AUDITED
+    await asyncio.sleep(1.0)  # what the erasure itself logged and audited, stored
 
     needles = (MARKER, TERM, SUBJECT)
-    assert rows_naming(db, *needles) == []
-    assert files_naming(settings.data_dir, *needles) == []
-    async with client(settings, "logcollector", "admin") as logs:
+    for database in (db, db.with_suffix(".checkpoints.db")):
+        found = rows_naming(database, *needles)
+        assert found == [], found
+    found = files_naming(settings.data_dir, *needles)
+    assert found == [], found
+    async with client(settings, "logcollector", "user:dpo") as logs:
         shown = (await logs.get("/audit", params={"actor": SUBJECT})).json()["items"]
         assert shown and {r["actor"] for r in shown} == {pseudonym(settings, SUBJECT)}
         verified = (await logs.get("/audit/verify")).json()
         assert verified["intact"], verified
-        for key in SERVICES:  # erasing again finds nothing
-            again = await logs.delete(f"{settings.url_for(key)}/privacy/held/{SUBJECT}")
-            assert again.status_code == 200, again.text
-            assert not any(again.json()["erased"].values()), again.text
+    async with client(settings, "orchestrator", "user:dpo") as admin:
+        again = await admin.delete(f"/privacy/subjects/{SUBJECT}")  # finds nothing
+        assert again.status_code == 200 and again.json()["nothing_found"], again.text
 
-    for app in running:  # and nothing after a shutdown either
-        await app.stop()
+    stop.set()  # and nothing after a shutdown either
+    await running
     assert files_naming(settings.data_dir, *needles) == []
