@@ -210,9 +210,9 @@ class AuditStore:
                  AuditRecord.service: q.service, AuditRecord.space: q.space,
                  AuditRecord.outcome: q.outcome, AuditRecord.correlation_id: q.correlation_id}
         where = [column == value for column, value in exact.items() if value is not None]
-        if q.actor is not None:  # a person by name finds the records naming their pseudonym
-            where.append(AuditRecord.actor.in_(
-                {q.actor, self.conceal(q.actor) if self.conceal else q.actor}))
+        if q.actor is not None:  # a person by name: their pseudonym while it is theirs
+            where.append((AuditRecord.actor == q.actor) | AuditRecord.actor.in_(
+                select(AuditIdentity.pseudonym).where(AuditIdentity.subject == q.actor)))
         if q.since:
             where.append(AuditRecord.time >= q.since)
         if q.until:
