@@ -55,6 +55,10 @@ async def test_stores_export_then_transfer_and_pseudonymise(
         prompt = await alice.post(f"{eco.url_for('promptstore')}/api/v1/prompts",
                                   json={"name": "alice-prompt", "content": "Hi {{who}}"})
         assert prompt.status_code == 201, prompt.text
+        for user in (ALICE, ALICE + "2"):  # the second is someone else
+            logged = await alice.post(f"{eco.url_for('logcollector')}/logs", json={
+                "service": "web", "message": "signed in", "attributes": {"user": user}})
+            assert logged.status_code == 202, logged.text
         inbox = await alice.post(f"{eco.url_for('notification')}/subscriptions", json={
             "events": ["llmdocs.document.*"], "channel": {"kind": "inbox"}})
         assert inbox.status_code == 201, inbox.text
@@ -85,6 +89,10 @@ async def test_stores_export_then_transfer_and_pseudonymise(
         assert receipts["promptstore"]["prompts transferred"] == 1
         assert receipts["notification"]["subscriptions deleted"] == 1
         assert receipts["logcollector"]["audit records pseudonymised"] >= 4
+        assert receipts["logcollector"]["log records deleted"] == 1
+        others = (await admin.get(f"{eco.url_for('logcollector')}/logs",
+                                  params={"service": "web"})).json()["items"]
+        assert [r["attributes"] for r in others] == [{"user": ALICE + "2"}]
 
         for key in STORES:  # nothing of hers is left to export
             assert all(rows == [] for rows in (await held(admin, eco, key)).values())

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from fastapi import FastAPI
-from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy import ColumnElement, delete, or_, select
 
 from llmdocs.core.audit import audit_stream
 from llmdocs.core.db import Database
@@ -21,13 +21,23 @@ from llmdocs.services.logcollector.models import CollectedEvent, CollectedLog
 from llmdocs.services.logcollector.service import log_out
 
 
+def as_json(subject: str) -> set[str]:
+    """The subject as a JSON string value, escaped or not: an event names the person
+    `user:a` so, never as a part of `user:ab` (whose events must stay)."""
+    return {json.dumps(subject), json.dumps(subject, ensure_ascii=False)}
+
+
 def naming_log(subject: str) -> ColumnElement[bool]:
-    return (CollectedLog.message.contains(subject, autoescape=True)
-            | CollectedLog.attributes.contains(subject, autoescape=True))
+    """A log record naming the person: in its text (a name within a sentence), or as a
+    value of its attributes."""
+    return or_(CollectedLog.message.contains(subject, autoescape=True),
+               *(CollectedLog.attributes.contains(form, autoescape=True)
+                 for form in as_json(subject)))
 
 
 def naming_event(subject: str) -> ColumnElement[bool]:
-    return CollectedEvent.envelope.contains(subject, autoescape=True)
+    return or_(*(CollectedEvent.envelope.contains(form, autoescape=True)
+                 for form in as_json(subject)))
 
 
 class LogSubjectData:
@@ -61,7 +71,8 @@ class LogSubjectData:
                 events = await dropped(session, delete(CollectedEvent).where(
                     naming_event(subject)))
         return {"log records deleted": logs, "events deleted": events,
-                "bus events deleted": await self.events.forget(subject, self.streams),
+                "bus events deleted": sum([await self.events.forget(form, self.streams)
+                                           for form in as_json(subject)]),
                 "audit records pseudonymised": await self.audit.forget(erasure.pseudonym)}
 
 
