@@ -16,7 +16,7 @@ def upgrade() -> None:
     op.create_table(
         "logcollector_audit_identities",
         sa.Column("pseudonym", sa.String(64), nullable=False),
-        sa.Column("subject", sa.String(200), nullable=False),
+        sa.Column("subject", sa.String(200), nullable=True),  # None: erased
         sa.PrimaryKeyConstraint("pseudonym", name="pk_logcollector_audit_identities"),
     )
 

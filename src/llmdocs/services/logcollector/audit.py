@@ -13,7 +13,7 @@ from itertools import groupby
 from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, Row, delete, func, insert, select, text
+from sqlalchemy import ColumnElement, Row, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -126,12 +126,17 @@ class AuditStore:
             {"pseudonym": p, "subject": s} for p, s in identities.items()])
 
     async def forget(self, pseudonym: str) -> int:
-        """Drop whom `pseudonym` stands for; its records keep the pseudonym alone (and
-        verify as before). How many records now name nobody but the pseudonym (none
-        when it was forgotten before)."""
+        """Forget whom `pseudonym` stands for, for good: its records keep the pseudonym
+        alone (and verify as before), and one arriving later records no name. How many
+        records now name nobody but the pseudonym (none when forgotten before)."""
+        upsert = postgresql.insert(AuditIdentity) if self._postgres else sqlite.insert(
+            AuditIdentity)
         async with self.database.engine.begin() as conn:
-            forgotten = await conn.execute(delete(AuditIdentity).where(
-                AuditIdentity.pseudonym == pseudonym))
+            forgotten = await conn.execute(update(AuditIdentity).where(
+                AuditIdentity.pseudonym == pseudonym, AuditIdentity.subject.is_not(None))
+                .values(subject=None))
+            await conn.execute(upsert.values(pseudonym=pseudonym, subject=None)
+                               .on_conflict_do_nothing())
             if not forgotten.rowcount:
                 return 0
             return int(await conn.scalar(select(func.count()).where(

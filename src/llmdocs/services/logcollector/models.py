@@ -108,10 +108,11 @@ class AuditAnchor(Base):
 
 class AuditIdentity(Base):
     """Whom an audit record's pseudonymous actor is: the chained record carries only
-    the keyed pseudonym (core.privacy), so erasing a person deletes this row alone and
-    the chain still verifies."""
+    the keyed pseudonym (core.privacy), so erasing a person empties `subject` here alone
+    and the chain still verifies. The emptied row stays: a record of theirs arriving
+    late (in flight at the erasure) finds it and records no name again."""
 
     __tablename__ = "logcollector_audit_identities"
 
     pseudonym: Mapped[str] = mapped_column(String(64), primary_key=True)
-    subject: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str | None] = mapped_column(String(200), nullable=True)
