@@ -91,7 +91,9 @@ async def test_a_member_of_another_space_gets_404s_and_no_content(
                                      headers={"Authorization": f"Bearer {token}"}) as bob:
             paths = (await bob.get("/openapi.json")).json()["paths"]
             for template, operations in paths.items():
-                if "{" not in template:
+                # a privacy request is about a person, not a space's record: it is
+                # refused (403) to anyone without privacy:admin, a member or not
+                if "{" not in template or template.startswith("/privacy/"):
                     continue
                 own = dict(names, name=names["space_name" if template.startswith("/spaces")
                                              else "prompt_name"])
