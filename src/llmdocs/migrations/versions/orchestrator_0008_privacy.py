@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "orchestrator_0007"
-down_revision = "orchestrator_0006"
+revision = "orchestrator_0008"
+down_revision = "orchestrator_0007"
 branch_labels = None
 depends_on = None
 
