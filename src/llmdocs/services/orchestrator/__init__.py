@@ -140,7 +140,8 @@ spec = ServiceSpec(
            Call("interpreter", "llmdocs.services.interpreter.client:InterpreterClient"),
            Call("logcollector", "llmdocs.services.logcollector.client:LogCollectorClient"),
            Call("notification", "llmdocs.services.notification.client:NotificationClient"),
-           Call("analysis", "llmdocs.services.analysis.client:AnalysisClient")),
+           Call("analysis", "llmdocs.services.analysis.client:AnalysisClient"),
+           Call("web", "llmdocs.services.web.client:WebClient")),
     lifespan=_lifespan,
     privacy=_holds,
     # not SMALL_REQUESTS: a registration carries a whole analysed spec (the discovery

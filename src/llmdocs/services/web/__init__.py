@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
 
 from llmdocs.core.service import MODEL_ANSWER_SECONDS, SMALL_REQUESTS, Call, ServiceSpec
+
+if TYPE_CHECKING:
+    from llmdocs.core.privacy import SubjectData
 
 
 def _router() -> APIRouter:
@@ -29,6 +33,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.sessions = Sessions(app.state.settings, config, app.state.resources)
     app.state.templates = templates()
     yield
+
+
+def _holds(app: FastAPI) -> SubjectData:
+    from llmdocs.services.web.held import WebData
+
+    return WebData(app.state.resources.database)
 
 
 # every service a page shows; called with the signed-in user's on-behalf-of token
@@ -56,4 +66,5 @@ spec = ServiceSpec(
     lifespan=_lifespan,
     max_body_bytes=SMALL_REQUESTS,
     browsers=True,
+    privacy=_holds,
 )
