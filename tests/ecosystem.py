@@ -3,6 +3,9 @@ database, and a stored OpenAPI spec of the example user service."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -10,12 +13,32 @@ from llmdocs.core.auth import issue_token
 from llmdocs.core.config import SERVICE_NAMES, Settings
 from llmdocs.devservers import free_port
 from llmdocs.examples import user_service_spec
-from llmdocs.services import create_app
+from llmdocs.runtime import up
+from llmdocs.services import all_specs, create_app
 from llmdocs.services.docstore.client import DocStoreClient
 from llmdocs.services.orchestrator.client import OrchestratorClient
 from llmdocs.services.orchestrator.schemas import FINISHED, WorkflowRunOut
 
 NEEDED = ("gateway", "promptstore", "docstore", "orchestrator", "interpreter")
+Embedded = tuple[Settings, asyncio.Event, "asyncio.Task[None]"]
+
+
+@asynccontextmanager
+async def embedded_up(settings: Settings) -> AsyncIterator[Embedded]:
+    """`llmdocs up`: every service in this process on one SQLite database, each on a
+    free port; with the event that stops them and the task serving them."""
+    eco = settings.model_copy(update={f"{k}_port": free_port() for k in SERVICE_NAMES})
+    ready, stop = asyncio.Event(), asyncio.Event()
+    running = asyncio.create_task(up(eco, all_specs(), on_ready=ready.set, stop_when=stop))
+    await asyncio.wait([running, asyncio.create_task(ready.wait())],
+                       return_when=asyncio.FIRST_COMPLETED)
+    if running.done():
+        running.result()
+    try:
+        yield eco, stop, running
+    finally:
+        stop.set()
+        await asyncio.gather(running, return_exceptions=True)
 
 
 async def start_services(settings: Settings, serve: Any) -> Settings:

@@ -14,15 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
-from ecosystem import store_spec
+from ecosystem import embedded_up, store_spec
 from llmdocs.core.auth import issue_token
-from llmdocs.core.config import SERVICE_NAMES, Settings
+from llmdocs.core.config import Settings
 from llmdocs.core.events import Event
 from llmdocs.core.privacy import pseudonym
 from llmdocs.core.resources import Resources
-from llmdocs.devservers import free_port
-from llmdocs.runtime import up
-from llmdocs.services import all_specs
 from services.interpreter.test_interpreter_input import PEOPLE, QUERY
 from services.orchestrator.fakellm import fake_llm, provider_env
 
@@ -42,18 +39,8 @@ async def eco(settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch
     for key, value in {**provider_env(model.url), "LLMDOCS_WORKFLOW_KEEP_CHECKPOINTS": "true",
                        "LLMDOCS_DISCOVERY_DISCOVER_ON_START": "false"}.items():
         monkeypatch.setenv(key, value)
-    eco = settings.model_copy(update={f"{k}_port": free_port() for k in SERVICE_NAMES})
-    ready, stop = asyncio.Event(), asyncio.Event()
-    running = asyncio.create_task(up(eco, all_specs(), on_ready=ready.set, stop_when=stop))
-    await asyncio.wait([running, asyncio.create_task(ready.wait())],
-                       return_when=asyncio.FIRST_COMPLETED)
-    if running.done():
-        running.result()
-    try:
-        yield eco, stop, running
-    finally:
-        stop.set()
-        await asyncio.gather(running, return_exceptions=True)
+    async with embedded_up(settings) as found:
+        yield found
 
 
 def client(settings: Settings, key: str, subject: str,

@@ -24,14 +24,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
 
-from ecosystem import store_spec
+from ecosystem import embedded_up, store_spec
 from llmdocs.cli import app as cli_app
 from llmdocs.core.auth import issue_token
 from llmdocs.core.config import SERVICE_NAMES, Settings
 from llmdocs.core.privacy import EVENT_ERASED, pseudonym
 from llmdocs.devservers import free_port
-from llmdocs.runtime import up
-from llmdocs.services import all_specs, create_app
+from llmdocs.services import create_app
 from llmdocs.services.orchestrator.client import OrchestratorClient
 from llmdocs.services.orchestrator.schemas import ServiceRegistration
 from services.interpreter.test_interpreter_input import PEOPLE, QUERY
@@ -65,18 +64,8 @@ async def embedded(settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPat
                    ) -> AsyncIterator[Settings]:
     """`llmdocs up`: every service in this process on one SQLite database."""
     await _with_fake_model(serve, monkeypatch)
-    eco = settings.model_copy(update={f"{k}_port": free_port() for k in SERVICE_NAMES})
-    ready, stop = asyncio.Event(), asyncio.Event()
-    running = asyncio.create_task(up(eco, all_specs(), on_ready=ready.set, stop_when=stop))
-    await asyncio.wait([running, asyncio.create_task(ready.wait())],
-                       return_when=asyncio.FIRST_COMPLETED)
-    if running.done():
-        running.result()
-    try:
+    async with embedded_up(settings) as (eco, _, _):
         yield eco
-    finally:
-        stop.set()
-        await asyncio.gather(running, return_exceptions=True)
 
 
 async def separate(settings: Settings, serve: Any, monkeypatch: pytest.MonkeyPatch,
