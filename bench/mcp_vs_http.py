@@ -5,8 +5,9 @@ connection), in the same run.
 
     .venv/bin/python bench/mcp_vs_http.py [--requests 500] [--documents 50]
 
-(Not bench/mcp.py: a script's folder comes first on sys.path, so it would shadow the
-SDK's `mcp`.)
+(Not bench/mcp.py: a script's folder comes first on sys.path, so a bench/mcp.py would be
+what `import mcp` finds — in this script and in every other bench script that starts the
+services, since the interpreter serves MCP.)
 
 The services are one `llmdocs up` process (embedded: the interpreter calls the doc-store
 in process) with its own data dir and ports. The two paths take turns in blocks of 20
