@@ -26,7 +26,9 @@ Widgets <b>turn</b> sprockets.<script>document.title = "owned"</script>
 |------|------|
 | size | int  |
 
-## Example
+## The `turn` call
+
+<pre tabindex="-1" role="button" aria-label="evil" onclick="alert(3)">raw</pre>
 
 ```python
 def turn(widget):
@@ -79,7 +81,11 @@ async def test_a_document_is_rendered_and_its_script_is_gone(settings: Settings,
     assert "onerror" not in body and "javascript:" not in body and "<iframe" not in body
     assert "<img" not in body  # nothing is fetched from elsewhere
     assert "<b>turn</b>" in body  # harmless markup stays
-    assert "<table>" in body and "<td>size</td>" in body
+    assert '<table tabindex="0">' in body and "<td>size</td>" in body
+    # code blocks scroll sideways: reachable by keyboard, with only the portal's attributes
+    pres = [sorted(re.findall(r'\S+="[^"]*"', tag)) for tag in re.findall(r"<pre[^>]*>", body)]
+    assert pres == [['aria-label="Code block"', 'role="region"', 'tabindex="0"']] * 2
+    assert "evil" not in body and 'role="button"' not in body and "alert(3)" not in body
     assert '<span class="k">def</span>' in body  # highlighted by pygments
     assert '<h2 id="s-parameters">' in body and 'href="#s-parameters"' in page.text
     assert "<title>Widgets · llmdocs</title>" in page.text
