@@ -47,6 +47,8 @@ async def test_provenance_shows_the_run_and_its_model_calls(
             assert f"{call['tokens']['prompt']} / {call['tokens']['completion']}" in table
             assert f"{call['latency_ms']} ms" in table
         assert f"{len(calls)} call" in html and "from cache" in html
+        traced = re.findall(r'href="(/traces?/[^"]+)"', table)
+        assert traced and all(link.startswith("/traces/") for link in traced)
         for prompt in prompts:
             assert f'href="/prompts/{prompt["prompt_id"]}?version={prompt["version"]}"' in html
         steps = [s["name"] for s in record["workflow_execution"]["steps"]]
