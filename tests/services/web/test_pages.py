@@ -86,6 +86,7 @@ async def test_a_document_is_rendered_and_its_script_is_gone(settings: Settings,
     pres = [sorted(re.findall(r'\S+="[^"]*"', tag)) for tag in re.findall(r"<pre[^>]*>", body)]
     assert pres == [['aria-label="Code block"', 'role="region"', 'tabindex="0"']] * 2
     assert "evil" not in body and 'role="button"' not in body and "alert(3)" not in body
+    assert '<a href="#s-the-turn-call">The turn call</a>' in page.text  # no backticks
     assert '<span class="k">def</span>' in body  # highlighted by pygments
     assert '<h2 id="s-parameters">' in body and 'href="#s-parameters"' in page.text
     assert "<title>Widgets · llmdocs</title>" in page.text

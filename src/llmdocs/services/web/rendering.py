@@ -12,6 +12,7 @@ from typing import Any
 import nh3
 from cachetools import LRUCache
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 from markupsafe import Markup
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
@@ -92,6 +93,18 @@ def markdown_of(content_hash: str, text: str) -> Rendered:
     return found
 
 
+def _plain(inline: Token) -> str:
+    """A heading's text as the reader sees it: `code` without its backticks, links and
+    emphasis without their markup, raw HTML left out."""
+    parts: list[str] = []
+    for child in inline.children or ():
+        if child.type in {"text", "code_inline", "image"}:  # an image's content: its alt
+            parts.append(child.content)
+        elif child.type in {"softbreak", "hardbreak"}:
+            parts.append(" ")
+    return " ".join("".join(parts).split())
+
+
 def markdown(text: str) -> Rendered:
     """`text` as safe HTML: raw HTML in it is sanitised (script and style go with their
     content), and each heading gets an anchor the table of contents links to."""
@@ -100,7 +113,7 @@ def markdown(text: str) -> Rendered:
     taken: set[str] = set()
     for i, token in enumerate(tokens):
         if token.type == "heading_open" and i + 1 < len(tokens):
-            title = tokens[i + 1].content
+            title = _plain(tokens[i + 1])
             anchor = _anchor(title, taken)
             token.attrSet("id", anchor)
             toc.append(Heading(int(token.tag[1]), title, anchor))
