@@ -101,7 +101,14 @@ async def test_two_versions_side_by_side(settings: Settings, serve: Any) -> None
         await docs.update(first.document_id, "# T\n\nkeep\nnew line\n")
     async with signed_in(eco) as browser:
         page = await browser.get(f"/documents/{first.document_id}")
-        assert 'name="old"' in page.text and 'name="new"' in page.text
+        listed = f"/documents/{first.document_id}/versions?version=2"
+        assert f'hx-get="{listed}"' in page.text and f'href="{listed}"' in page.text
+        part = await browser.get(listed, headers={"HX-Request": "true"})  # htmx's, after
+        assert 'name="old"' in part.text and 'name="new"' in part.text
+        assert "<html" not in part.text and '<option value="2" selected>' in part.text
+        alone = await browser.get(listed)  # without script: a page of its own
+        assert "<title>Versions — T · llmdocs</title>" in alone.text
+        assert 'name="old"' in alone.text
         shown = await browser.get(f"/documents/{first.document_id}", params={"version": 1})
         assert "old line" in shown.text and "new line" not in shown.text
         assert "v1 (the current one is v2)" in shown.text

@@ -64,10 +64,7 @@ async def _stale_change(user: User, doc: DocumentOut) -> dict[str, Any] | None:
 async def document(request: Request, document_id: DocumentId, version: Version = None,
                    user: User = signed_in) -> Response:
     """The document (the current version, or `version`), rendered, with its contents."""
-    docs = user.client(DocStoreClient)
-    doc, listed = await asyncio.gather(docs.get(document_id, version),
-                                       docs.versions(document_id))
-    versions = listed.items
+    doc = await user.client(DocStoreClient).get(document_id, version)
     body = None
     toc: tuple[rendering.Heading, ...] = ()
     if _is_markdown(doc) and doc.content is not None:
@@ -77,8 +74,24 @@ async def document(request: Request, document_id: DocumentId, version: Version =
         fmt = doc.format.lower()
         body = rendering.code(doc.content, LEXERS.get(fmt, fmt))
     return render(request, "document.html", doc=doc, body=body, toc=toc,
-                  versions=versions, shown_version=version or doc.version,
+                  shown_version=version or doc.version,
                   downloads=_downloads(doc), stale=await _stale_change(user, doc))
+
+
+@router.get("/documents/{document_id}/versions")
+async def versions(request: Request, document_id: DocumentId, version: Version = None,
+                   user: User = signed_in) -> Response:
+    """The version picker and comparison: htmx puts them into the document page after
+    it shows (one doc-store call fewer before the reader sees the document); without
+    script, a page of their own."""
+    listed = (await user.client(DocStoreClient).versions(document_id)).items
+    current = next((v for v in listed if v.is_current), None)
+    shown = version or (current.version if current else None)
+    template = "_versions.html" if request.headers.get("HX-Request") else "versions.html"
+    page = render(request, template, document_id=document_id, versions=listed,
+                  shown_version=shown, title=current.title if current else "")
+    page.headers["Vary"] = "HX-Request"
+    return page
 
 
 @router.get("/documents/{document_id}/diff")
