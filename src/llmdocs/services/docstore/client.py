@@ -116,12 +116,12 @@ class DocStoreClient(ServiceClient):
 
     async def search(self, q: str, **params: Any) -> SearchPage:
         clean = {k: v for k, v in params.items() if v is not None}
-        return SearchPage.model_validate(await self.get_json("/search",
-                                                             params={"q": q, **clean}))
+        answer = await self.request("GET", "/search", params={"q": q, **clean})
+        return SearchPage.model_validate_json(answer.content)  # parsed once, not twice
 
     async def versions(self, document_id: str) -> VersionList:
-        return VersionList.model_validate(
-            await self.get_json(f"/documents/{document_id}/versions"))
+        answer = await self.request("GET", f"/documents/{document_id}/versions")
+        return VersionList.model_validate_json(answer.content)
 
     async def version(self, document_id: str, version: int) -> VersionDetail:
         return VersionDetail.model_validate(
