@@ -59,6 +59,10 @@ async def test_provenance_shows_the_run_and_its_model_calls(
         assert record["data_lineage"]["sources"][0]["content_hash"] in html
         assert "completeness" in html
         assert f'href="/runs/{run.id}"' in html
+        # started and completed read alike, to the second in UTC (one was sent with Z)
+        shown = re.findall(r"<dt>(?:Started|Completed)</dt><dd>([^<]+)</dd>", html)
+        assert len(shown) == 2 and all(
+            re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", when) for when in shown), shown
         document = await browser.get(f"/documents/{document_id}")
         assert document.status_code == 200 and "<h1" in document.text
 

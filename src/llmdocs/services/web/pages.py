@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -63,7 +64,23 @@ def templates() -> Environment:
                       autoescape=select_autoescape(["html"], default=True),
                       trim_blocks=True, lstrip_blocks=True)
     env.globals["nav"] = NAV
+    env.filters["when"] = when
     return env
+
+
+def when(value: object) -> str:
+    """A time as people read it, in UTC to the second, whether the service sent a datetime
+    or an ISO string (provenance records hold strings, with `Z` or `+00:00`)."""
+    moment = value
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(moment, datetime):
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return str(value)
 
 
 class User:
