@@ -39,6 +39,17 @@ def test_a_delegated_token_is_the_caller_with_the_service_as_actor(settings: Set
     assert claims(settings, token)["act"] == {"sub": "service:orchestrator"}
 
 
+def test_callers_with_the_same_rights_never_share_a_token(settings: Settings) -> None:
+    """Tokens are reused per caller; a principal a service makes for someone (a
+    subscription's owner) has no claims, so the subject alone must tell them apart."""
+    alice, bob = (Principal(subject=who, scopes=frozenset({"docs:read"}), roles=frozenset(),
+                            claims={}) for who in ("user:alice", "user:bob"))
+    for_alice = delegated_token(settings, "notification", alice)
+    assert verify_token(settings, delegated_token(settings, "notification", bob)
+                        ).subject == "user:bob"
+    assert delegated_token(settings, "notification", alice) == for_alice  # reused
+
+
 def test_it_ends_no_later_than_the_callers_token(settings: Settings) -> None:
     short = verify_token(settings, issue_token(settings, "user:ann", ["*"], ttl_seconds=20))
     exp = claims(settings, delegated_token(settings, "orchestrator", short))["exp"]

@@ -115,18 +115,21 @@ def service_token(settings: Settings, service: str) -> str:
                        settings.service_token_ttl_seconds, roles=["service"])
 
 
-# on-behalf-of tokens by signing key, actor and caller (its token's claims), each reused
-# for half its life: the next hop then finds it verified already, and a caller's every
-# request (an MCP session's tool calls) no longer signs and verifies a token of its own
-_delegated: LRUCache[tuple[str, str, frozenset[str], frozenset[str], str], tuple[str, float]] = (
-    LRUCache(maxsize=4096))
+# on-behalf-of tokens by signing key, actor and caller (subject, rights and its token's
+# claims), each reused for half its life: the next hop then finds it verified already,
+# and a caller's every request (an MCP session's tool calls) no longer signs and verifies
+# a token of its own. The subject is part of the key on its own: a principal a service
+# makes for someone (a subscription's owner) carries no claims, and two such callers with
+# the same rights must never share a token.
+_delegated: LRUCache[tuple[str, str, str, frozenset[str], frozenset[str], str],
+                     tuple[str, float]] = LRUCache(maxsize=4096)
 
 
 def delegated_token(settings: Settings, actor: str, principal: Principal) -> str:
     """An on-behalf-of token for `actor` (a service key) acting for `principal`: the
     caller's subject and scopes and never more, `act` naming the service (with any actor
     before it nested, RFC 8693), and an `exp` no later than the caller's own token's."""
-    key = (settings.signing_key, actor, principal.scopes, principal.roles,
+    key = (settings.signing_key, actor, principal.subject, principal.scopes, principal.roles,
            json.dumps(principal.claims, sort_keys=True, default=str))
     now = time.time()
     kept = _delegated.get(key)
