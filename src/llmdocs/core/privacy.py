@@ -4,6 +4,7 @@ service puts where a record must stay but the identity must go."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -63,7 +64,9 @@ class SubjectData(Protocol):
 PrivacyFactory = Callable[[FastAPI], SubjectData]
 
 
+@functools.lru_cache(maxsize=4)
 def _pseudonym_key(signing_key: str) -> bytes:
+    """Derived once per secret: the log-collector pseudonymises every audit record's actor."""
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
                 info=b"llmdocs pseudonym v1").derive(signing_key.encode())
 
